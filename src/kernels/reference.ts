@@ -1,0 +1,122 @@
+/**
+ * The reference kernels: lockstep's definition of the arithmetic (DESIGN.md, invariant 1).
+ *
+ * Every product and every sum is rounded to float32 (Math.fround), each sum runs in index order from +0,
+ * and a term whose input is exactly 0 is skipped. Starting each sum at +0 makes the skip invisible for
+ * finite weights (acc + (±0) === acc, and +0 + -0 === +0), so a fast kernel may skip zeros at any
+ * granularity it likes and still match these bits. The fast kernels (WebAssembly SIMD) sum each output in
+ * exactly this order, without fused multiply-add; tests compare their outputs' bits with these.
+ *
+ * Shapes, for a layer with nIn inputs and nOut outputs and a shard of `rows` rows of the batch:
+ *   X, Aprev  [rows][nIn]      W  [nIn][nOut]      b  [nOut]
+ *   Z, A, D   [rows][nOut]     Dprev [rows][nIn]   dW [nIn][nOut]   db [nOut]
+ * All are flat row-major Float32Arrays.
+ */
+
+const f = Math.fround;
+
+/** Pixel byte → network input, x = p/255 rounded to float32; one table so every kernel agrees. */
+export const PIXEL_SCALE: Float32Array = (() => {
+  const t = new Float32Array(256);
+  for (let p = 0; p < 256; p++) t[p] = p / 255;
+  return t;
+})();
+
+/**
+ * Forms a batch's inputs from the dataset's bytes: X[r][k] = PIXEL_SCALE[pixels[order[start + r]][k]].
+ * The pixels stay bytes in memory; only the rows of the current batch become floats.
+ */
+export function gatherInputs(
+  pixels: Uint8Array, order: Uint32Array, start: number, rows: number, nIn: number, X: Float32Array,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const src = order[start + r] * nIn;
+    const dst = r * nIn;
+    for (let k = 0; k < nIn; k++) X[dst + k] = PIXEL_SCALE[pixels[src + k]];
+  }
+}
+
+/**
+ * Dense layer forward: Z[r][j] = (Σ_k X[r][k]·W[k][j]) + b[j], with ReLU on hidden layers:
+ * A[r][j] = Z[r][j] > 0 ? Z[r][j] : 0. The sum runs k = 0..nIn-1 from +0, skipping X[r][k] === 0;
+ * the bias is added last.
+ */
+export function denseForward(
+  X: Float32Array, W: Float32Array, b: Float32Array, out: Float32Array,
+  rows: number, nIn: number, nOut: number, relu: boolean,
+): void {
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < nOut; j++) {
+      let acc = 0;
+      for (let k = 0; k < nIn; k++) {
+        const x = X[r * nIn + k];
+        if (x === 0) continue;
+        acc = f(acc + f(x * W[k * nOut + j]));
+      }
+      const z = f(acc + b[j]);
+      out[r * nOut + j] = relu ? (z > 0 ? z : 0) : z;
+    }
+  }
+}
+
+/**
+ * Backward through a hidden layer and its ReLU. Inverts `A = relu(Aprev·W + b)` of the layer below:
+ * Dprev[r][k] = Aprev[r][k] > 0 ? Σ_j D[r][j]·W[k][j] : 0, the sum over j = 0..nOut-1 from +0,
+ * skipping D[r][j] === 0. Where the ReLU was off the sum is not needed, so it is not computed.
+ */
+export function reluBackward(
+  D: Float32Array, W: Float32Array, Aprev: Float32Array, Dprev: Float32Array,
+  rows: number, nIn: number, nOut: number,
+): void {
+  for (let r = 0; r < rows; r++) {
+    for (let k = 0; k < nIn; k++) {
+      if (!(Aprev[r * nIn + k] > 0)) {
+        Dprev[r * nIn + k] = 0;
+        continue;
+      }
+      let acc = 0;
+      for (let j = 0; j < nOut; j++) {
+        const d = D[r * nOut + j];
+        if (d === 0) continue;
+        acc = f(acc + f(d * W[k * nOut + j]));
+      }
+      Dprev[r * nIn + k] = acc;
+    }
+  }
+}
+
+/**
+ * Weight gradient of `Z = Aprev·W + b` over the whole batch: dW[k - k0][j] = Σ_r Aprev[r][k]·D[r][j] for the
+ * rows k in [k0, k1) of W (dW holds just that slice), summed r = 0..rows-1 from +0 and skipping
+ * Aprev[r][k] === 0. (D already carries the 1/B of the mean loss.)
+ */
+export function weightGrad(
+  Aprev: Float32Array, D: Float32Array, dW: Float32Array,
+  rows: number, nIn: number, nOut: number, k0: number, k1: number,
+): void {
+  for (let k = k0; k < k1; k++) {
+    for (let j = 0; j < nOut; j++) {
+      let acc = 0;
+      for (let r = 0; r < rows; r++) {
+        const a = Aprev[r * nIn + k];
+        if (a === 0) continue;
+        acc = f(acc + f(a * D[r * nOut + j]));
+      }
+      dW[(k - k0) * nOut + j] = acc;
+    }
+  }
+}
+
+/** Bias gradient: db[j] = Σ_r D[r][j] for j in [j0, j1), summed r = 0..rows-1 from +0. */
+export function biasGrad(D: Float32Array, db: Float32Array, rows: number, nOut: number, j0: number, j1: number): void {
+  for (let j = j0; j < j1; j++) {
+    let acc = 0;
+    for (let r = 0; r < rows; r++) acc = f(acc + D[r * nOut + j]);
+    db[j] = acc;
+  }
+}
+
+/** Plain SGD on elements [i0, i1): p[i] = p[i] - lr·g[i], with lr already a float32 value. */
+export function sgdUpdate(p: Float32Array, g: Float32Array, lr: number, i0: number, i1: number): void {
+  for (let i = i0; i < i1; i++) p[i] = f(p[i] - f(lr * g[i]));
+}

@@ -1,0 +1,107 @@
+import { biasGrad, denseForward, gatherInputs, reluBackward, sgdUpdate, weightGrad } from '../kernels/reference.js';
+import { softmaxCrossEntropyBackward, softmaxEvaluate } from '../kernels/softmax.js';
+import type { LabeledImages } from '../data/dataset.js';
+import { layerViews, type ModelLayout } from '../model/layout.js';
+import type { EvalResult, Trainer } from './trainer.js';
+
+/** Rows per evaluation chunk: bounds the activation buffers, changes no result (evaluation is per row). */
+const EVAL_CHUNK = 256;
+
+/**
+ * The plain single-thread trainer: the textbook's algorithm written with the reference kernels, full
+ * gradient buffers, then the SGD step. It is the specification every fast path must equal bit for bit,
+ * and is itself checked against finite differences (test/gradcheck.test.ts).
+ */
+export class ReferenceTrainer implements Trainer {
+  readonly params: Float32Array;
+  readonly order: Uint32Array;
+  private readonly lr: number;
+  /** acts[0] is the input batch X; acts[l+1] is layer l's output (logits for the last layer). */
+  private readonly acts: Float32Array[];
+  /** deltas[l] is dLoss/dZ of layer l, [rows][nOut]. */
+  private readonly deltas: Float32Array[];
+  /** The last step's gradient, laid out like params. */
+  readonly grads: Float32Array;
+  private readonly rowLoss: Float64Array;
+  private readonly evalCorrect: Uint8Array;
+
+  constructor(
+    private readonly layout: ModelLayout,
+    initialParams: Float32Array,
+    private readonly train: LabeledImages,
+    private readonly test: LabeledImages,
+    private readonly batchSize: number,
+    lr: number,
+  ) {
+    this.params = Float32Array.from(initialParams);
+    this.order = new Uint32Array(train.count);
+    this.lr = Math.fround(lr);
+    const rows = Math.max(batchSize, EVAL_CHUNK);
+    this.acts = layout.sizes.map((n) => new Float32Array(rows * n));
+    this.deltas = layout.layers.map((l) => new Float32Array(rows * l.nOut));
+    this.grads = new Float32Array(layout.paramCount);
+    this.rowLoss = new Float64Array(rows);
+    this.evalCorrect = new Uint8Array(rows);
+  }
+
+  /** Forward over `rows` rows whose inputs are already in acts[0]. */
+  private forward(rows: number): void {
+    const last = this.layout.layers.length - 1;
+    this.layout.layers.forEach((layer, l) => {
+      const { W, b } = layerViews(this.params, layer);
+      denseForward(this.acts[l], W, b, this.acts[l + 1], rows, layer.nIn, layer.nOut, l < last);
+    });
+  }
+
+  trainStep(start: number, rows: number): number {
+    const lossSum = this.gradients(start, rows);
+    sgdUpdate(this.params, this.grads, this.lr, 0, this.params.length);
+    return lossSum;
+  }
+
+  /** Forward and backward over order[start .. start+rows): fills `grads`, returns the sum of the rows' losses. */
+  gradients(start: number, rows: number): number {
+    const { layers, sizes } = this.layout;
+    const L = layers.length;
+    gatherInputs(this.train.images, this.order, start, rows, sizes[0], this.acts[0]);
+    this.forward(rows);
+    softmaxCrossEntropyBackward(
+      this.acts[L], this.deltas[L - 1], this.train.labels, this.order, start, rows, sizes[L], rows, this.rowLoss,
+    );
+    for (let l = L - 1; l >= 0; l--) {
+      const layer = layers[l];
+      const { W } = layerViews(this.params, layer);
+      const { W: dW, b: db } = layerViews(this.grads, layer);
+      weightGrad(this.acts[l], this.deltas[l], dW, rows, layer.nIn, layer.nOut, 0, layer.nIn);
+      biasGrad(this.deltas[l], db, rows, layer.nOut, 0, layer.nOut);
+      if (l > 0) reluBackward(this.deltas[l], W, this.acts[l], this.deltas[l - 1], rows, layer.nIn, layer.nOut);
+    }
+    let lossSum = 0;
+    for (let r = 0; r < rows; r++) lossSum += this.rowLoss[r];
+    return lossSum;
+  }
+
+  evaluate(split: 'train' | 'test'): EvalResult {
+    const data = split === 'train' ? this.train : this.test;
+    const { sizes } = this.layout;
+    const nIn = sizes[0];
+    const L = this.layout.layers.length;
+    let correct = 0;
+    let lossSum = 0;
+    const identity = new Uint32Array(EVAL_CHUNK);
+    for (let first = 0; first < data.count; first += EVAL_CHUNK) {
+      const rows = Math.min(EVAL_CHUNK, data.count - first);
+      for (let r = 0; r < rows; r++) identity[r] = first + r;
+      gatherInputs(data.images, identity, 0, rows, nIn, this.acts[0]);
+      this.forward(rows);
+      softmaxEvaluate(this.acts[L], data.labels, first, rows, sizes[L], this.evalCorrect, this.rowLoss);
+      for (let r = 0; r < rows; r++) {
+        correct += this.evalCorrect[r];
+        lossSum += this.rowLoss[r];
+      }
+    }
+    return { count: data.count, correct, lossSum };
+  }
+
+  async close(): Promise<void> {}
+}

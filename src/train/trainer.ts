@@ -1,0 +1,21 @@
+/**
+ * What the epoch loop needs from a trainer. The reference trainer (one thread, reference arithmetic) and
+ * the data-parallel engine both provide it, so the same loop, reports and hashes serve both.
+ */
+export interface EvalResult {
+  count: number;
+  correct: number;
+  /** Sum of per-example cross-entropy, added in example order. */
+  lossSum: number;
+}
+
+export interface Trainer {
+  /** The live parameters, layer by layer, weight then bias (src/model/layout.ts). */
+  readonly params: Float32Array;
+  /** The epoch's order of training examples; the epoch loop fills it from the seeded generator. */
+  readonly order: Uint32Array;
+  /** One SGD step on the examples order[start .. start+rows); returns the sum of their losses. */
+  trainStep(start: number, rows: number): number | Promise<number>;
+  evaluate(split: 'train' | 'test'): EvalResult | Promise<EvalResult>;
+  close(): Promise<void>;
+}
