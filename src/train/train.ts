@@ -4,6 +4,10 @@ import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
 import { initHeNormal, modelLayout, TEXTBOOK_LAYERS, type ModelLayout } from '../model/layout.js';
 import { Rng } from '../random/rng.js';
+import { availableParallelism } from 'node:os';
+import { Engine, MAX_THREADS } from '../coordinator/engine.js';
+import { defaultKernels, type KernelName } from '../kernels/select.js';
+import { wasmSimdSupported } from '../kernels/wasm.js';
 import { ReferenceTrainer } from './reference-trainer.js';
 import type { Trainer } from './trainer.js';
 
@@ -21,10 +25,16 @@ export interface TrainOptions {
   /** Use only the first N training / test examples. */
   trainLimit?: number;
   testLimit?: number;
+  /** Computing threads, the coordinator included; default: the machine's available parallelism. */
+  threads?: number;
+  /** Kernel set; default wasm where WebAssembly SIMD is available, else js. */
+  kernels?: KernelName;
+  /** Use the plain single-thread reference trainer (the specification) instead of the engine. */
+  reference?: boolean;
 }
 
-export type TrainConfig = Required<Omit<TrainOptions, 'data' | 'maxSteps' | 'trainLimit' | 'testLimit'>> &
-  Pick<TrainOptions, 'data' | 'maxSteps' | 'trainLimit' | 'testLimit'>;
+type OptionalKeys = 'data' | 'maxSteps' | 'trainLimit' | 'testLimit';
+export type TrainConfig = Required<Omit<TrainOptions, OptionalKeys>> & Pick<TrainOptions, OptionalKeys>;
 
 export interface EpochReport {
   event: 'epoch';
@@ -64,11 +74,14 @@ export const DEFAULTS: TrainConfig = {
   batchSize: 64,
   lr: 0.5,
   seed: 0,
+  threads: availableParallelism(),
+  kernels: 'wasm',
+  reference: false,
 };
 
 /** Checks every option and names the offending flag; the CLI relies on these messages. */
 export function resolveConfig(options: TrainOptions): TrainConfig {
-  const config: TrainConfig = { ...DEFAULTS, ...stripUndefined(options) };
+  const config: TrainConfig = { ...DEFAULTS, kernels: defaultKernels(), ...stripUndefined(options) };
   const { layers, epochs, batchSize, lr, seed, maxSteps, trainLimit, testLimit } = config;
   if (!Array.isArray(layers) || layers.length < 2) {
     throw new UserError(`--layers ${String(layers)}: needs at least two sizes, input and output (e.g. 784,128,64,10)`);
@@ -85,6 +98,13 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
   if (!Number.isSafeInteger(seed) || seed < 0) throw new UserError(`--seed ${seed}: must be a non-negative integer`);
   if (maxSteps !== undefined && (!Number.isSafeInteger(maxSteps) || maxSteps < 0)) {
     throw new UserError(`--max-steps ${maxSteps}: must be a non-negative integer`);
+  }
+  if (!Number.isSafeInteger(config.threads) || config.threads < 1 || config.threads > MAX_THREADS) {
+    throw new UserError(`--threads ${config.threads}: must be an integer from 1 to ${MAX_THREADS}`);
+  }
+  if (config.kernels !== 'js' && config.kernels !== 'wasm') throw new UserError(`--kernels ${String(config.kernels)}: must be js or wasm`);
+  if (config.kernels === 'wasm' && !wasmSimdSupported()) {
+    throw new UserError('--kernels wasm: this runtime has no WebAssembly SIMD; use --kernels js');
   }
   if (trainLimit !== undefined) positiveInteger('--train-limit', trainLimit);
   if (testLimit !== undefined) positiveInteger('--test-limit', testLimit);
@@ -123,7 +143,11 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
   const initial = new Float32Array(layout.paramCount);
   initHeNormal(layout, initial, rng);
 
-  const trainer: Trainer = new ReferenceTrainer(layout, initial, dataset.train, dataset.test, config.batchSize, config.lr);
+  const trainer: Trainer = config.reference
+    ? new ReferenceTrainer(layout, initial, dataset.train, dataset.test, config.batchSize, config.lr)
+    : await Engine.create(config.layers, initial, dataset, {
+        threads: config.threads, kernels: config.kernels, batchSize: config.batchSize, lr: config.lr,
+      });
   const history: EpochReport[] = [];
   let steps = 0;
   try {

@@ -1,0 +1,213 @@
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import type { Dataset } from '../data/dataset.js';
+import { createKernels, type KernelName } from '../kernels/select.js';
+import { distPath } from '../paths.js';
+import { createSharedBuffers, type SharedViews } from '../shared/buffers.js';
+import { abortAll, AbortedError, arrive, Command, Ctl, FaultKind, waitForChange } from '../shared/control.js';
+import type { EvalResult, Trainer } from '../train/trainer.js';
+import { evaluateRows, trainRows, updateSlice, type ThreadContext } from '../../workers/thread-work.js';
+import type { WorkerResult, WorkerTask } from '../../workers/step-worker.js';
+
+export const MAX_THREADS = 128;
+
+/** How long the coordinator waits synchronously at a barrier before it lets the event loop run (to hear of a dead worker). */
+const SYNC_WAIT_MS = 20;
+/** Spins before Atomics.wait when every thread has a core of its own. */
+const SPIN = 20_000;
+/** How long to wait for workers to start. */
+const START_TIMEOUT_MS = 60_000;
+
+export interface EngineOptions {
+  threads: number;
+  kernels: KernelName;
+  batchSize: number;
+  lr: number;
+}
+
+/** A worker's failure, reported as one line by the CLI (exit code 1). */
+export class WorkerFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorkerFailure';
+  }
+}
+
+/**
+ * The data-parallel trainer. The coordinator (this thread) is thread 0 and computes its share of every
+ * step; N - 1 piscina workers each run one long task (workers/step-worker.ts). A step: write the command,
+ * bump CommandGen, phase 1 (rows), barrier, phase 2 (parameter slices), barrier. See DESIGN.md.
+ */
+export class Engine implements Trainer {
+  readonly params: Float32Array;
+  readonly order: Uint32Array;
+  private readonly ctl: Int32Array;
+  private readonly ctx: ThreadContext;
+  private readonly spin: number;
+  private pool: Piscina | null = null;
+  private tasks: Promise<WorkerResult>[] = [];
+  private failure: Error | null = null;
+  private stepCount = 0;
+
+  private constructor(
+    private readonly views: SharedViews,
+    private readonly memory: WebAssembly.Memory,
+    private readonly options: EngineOptions,
+  ) {
+    this.params = views.params;
+    this.order = views.order;
+    this.ctl = views.control;
+    this.spin = options.threads <= availableParallelism() ? SPIN : 0;
+    this.ctx = {
+      views,
+      kernels: createKernels(options.kernels, memory),
+      thread: 0,
+      threads: options.threads,
+      lr: Math.fround(options.lr),
+    };
+  }
+
+  static async create(sizes: number[], initialParams: Float32Array, dataset: Dataset, options: EngineOptions): Promise<Engine> {
+    const { threads } = options;
+    if (!Number.isSafeInteger(threads) || threads < 1 || threads > MAX_THREADS) throw new RangeError(`threads out of range: ${threads}`);
+    const { memory, views } = createSharedBuffers(sizes, threads, options.batchSize, dataset, initialParams);
+    const engine = new Engine(views, memory, options);
+    engine.armTestFault();
+    if (threads > 1) await engine.startWorkers();
+    return engine;
+  }
+
+  /** Test-only fault injection: LOCKSTEP_TEST_FAULT=thread:step[:exit] makes that worker throw (or exit) at that step. */
+  private armTestFault(): void {
+    const spec = process.env.LOCKSTEP_TEST_FAULT;
+    if (!spec) return;
+    const [thread, step, kind] = spec.split(':');
+    Atomics.store(this.ctl, Ctl.FaultThread, Number(thread) + 1);
+    Atomics.store(this.ctl, Ctl.FaultStep, Number(step));
+    Atomics.store(this.ctl, Ctl.FaultKind, kind === 'exit' ? FaultKind.Exit : FaultKind.Throw);
+  }
+
+  private async startWorkers(): Promise<void> {
+    const workers = this.options.threads - 1;
+    this.pool = new Piscina({
+      filename: distPath('workers', 'step-worker.js'),
+      minThreads: workers,
+      maxThreads: workers,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: 60 * 60 * 1000,
+      maxQueue: 0,
+    });
+    for (let thread = 1; thread <= workers; thread++) {
+      const task: WorkerTask = {
+        memory: this.memory,
+        plan: this.views.plan,
+        thread,
+        kernels: this.options.kernels,
+        lr: this.ctx.lr,
+        spin: this.spin,
+      };
+      const run = this.pool.run(task) as Promise<WorkerResult>;
+      run.catch((err: unknown) => this.recordFailure(thread, err));
+      this.tasks.push(run);
+    }
+    await this.waitAsync(Ctl.Ready, () => Atomics.load(this.ctl, Ctl.Ready) >= workers, START_TIMEOUT_MS, 'workers to start');
+  }
+
+  private recordFailure(thread: number, err: unknown): void {
+    if (this.failure) return;
+    const message = err instanceof Error ? err.message : String(err);
+    this.failure = new WorkerFailure(`worker thread ${thread} failed: ${message}`);
+    abortAll(this.ctl);
+  }
+
+  /** Waits with the event loop running (so piscina can report a dead worker) until `done()` or failure. */
+  private async waitAsync(index: number, done: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (!done()) {
+      if (this.failure) throw this.failure;
+      if (Atomics.load(this.ctl, Ctl.Abort) !== 0) throw await this.rootCause();
+      if (performance.now() > deadline) {
+        abortAll(this.ctl);
+        throw new WorkerFailure(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+      }
+      const seen = Atomics.load(this.ctl, index);
+      if (done()) break;
+      const result = (Atomics as unknown as AtomicsWithWaitAsync).waitAsync(this.ctl, index, seen, 50);
+      if (result.async) await result.value;
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  /** After an abort: the worker's own error, once piscina has delivered it (within a second). */
+  private async rootCause(): Promise<Error> {
+    const deadline = performance.now() + 1000;
+    while (!this.failure && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    return this.failure ?? new WorkerFailure('a worker thread stopped the run');
+  }
+
+  /** The coordinator's side of a barrier: spin and wait briefly, then let the event loop run while waiting. */
+  private async barrier(): Promise<void> {
+    const gen = arrive(this.ctl, this.options.threads);
+    if (gen < 0) return;
+    try {
+      if (waitForChange(this.ctl, Ctl.BarrierGen, gen, this.spin, SYNC_WAIT_MS)) return;
+    } catch (err) {
+      if (err instanceof AbortedError) throw await this.rootCause();
+      throw err;
+    }
+    await this.waitAsync(Ctl.BarrierGen, () => Atomics.load(this.ctl, Ctl.BarrierGen) !== gen, Infinity, 'a barrier');
+  }
+
+  private publish(command: Command, arg0: number, arg1: number): void {
+    if (this.failure) throw this.failure;
+    Atomics.store(this.ctl, Ctl.Command, command);
+    Atomics.store(this.ctl, Ctl.Arg0, arg0);
+    Atomics.store(this.ctl, Ctl.Arg1, arg1);
+    Atomics.add(this.ctl, Ctl.CommandGen, 1);
+    Atomics.notify(this.ctl, Ctl.CommandGen);
+  }
+
+  async trainStep(start: number, rows: number): Promise<number> {
+    this.stepCount++;
+    Atomics.store(this.ctl, Ctl.StepCount, this.stepCount);
+    this.publish(Command.Train, start, rows);
+    trainRows(this.ctx, start, rows);
+    await this.barrier();
+    updateSlice(this.ctx, rows);
+    await this.barrier();
+    let lossSum = 0;
+    for (let r = 0; r < rows; r++) lossSum += this.views.rowLoss[r];
+    return lossSum;
+  }
+
+  async evaluate(split: 'train' | 'test'): Promise<EvalResult> {
+    const count = split === 'train' ? this.views.plan.trainCount : this.views.plan.testCount;
+    this.publish(Command.Eval, split === 'train' ? 0 : 1, count);
+    evaluateRows(this.ctx, split, count);
+    await this.barrier();
+    let correct = 0;
+    let lossSum = 0;
+    for (let i = 0; i < count; i++) {
+      correct += this.views.evalCorrect[i];
+      lossSum += this.views.evalLoss[i];
+    }
+    return { count, correct, lossSum };
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool;
+    if (!pool) return;
+    this.pool = null;
+    if (!this.failure && Atomics.load(this.ctl, Ctl.Abort) === 0) {
+      this.publish(Command.Stop, 0, 0);
+      await Promise.allSettled(this.tasks);
+    } else {
+      abortAll(this.ctl);
+    }
+    await pool.destroy();
+  }
+}
+
+interface AtomicsWithWaitAsync {
+  waitAsync(a: Int32Array, index: number, value: number, timeout?: number): { async: boolean; value: Promise<string> | string };
+}

@@ -1,0 +1,146 @@
+import type { Dataset } from '../data/dataset.js';
+import { SharedArena } from '../memory/arena.js';
+import { modelLayout, type ModelLayout } from '../model/layout.js';
+import { CONTROL_WORDS } from './control.js';
+
+/**
+ * Everything the threads share, as offsets into one shared WebAssembly.Memory. The coordinator allocates
+ * it once (createSharedBuffers) and sends the plan — numbers only — to each worker, which rebuilds the same
+ * views over the same memory (viewsOf). Nothing here is ever copied between threads.
+ *
+ * Shapes (B = batch size, n_l = sizes[l], L layers):
+ *   params  the flat parameter vector (src/model/layout.ts)     order    [trainCount] the epoch's order
+ *   acts[0] X [B][n_0], acts[l+1] layer l's output [B][n_{l+1}]  deltas[l] dLoss/dZ of layer l [B][n_{l+1}]
+ *   rowLoss [B] float64                                          evalCorrect, evalLoss [max(train, test)]
+ *   identity [max(train, test)] = 0, 1, 2, …: the "order" of an evaluation pass
+ *   scratch[t][l] thread t's evaluation activations [EVAL_CHUNK][n_l]
+ */
+export const EVAL_CHUNK = 128;
+
+interface Region {
+  offset: number;
+  length: number;
+}
+
+export interface SharedPlan {
+  sizes: number[];
+  threads: number;
+  batchSize: number;
+  trainCount: number;
+  testCount: number;
+  control: Region;
+  params: Region;
+  order: Region;
+  trainPixels: Region;
+  trainLabels: Region;
+  testPixels: Region;
+  testLabels: Region;
+  acts: Region[];
+  deltas: Region[];
+  rowLoss: Region;
+  evalCorrect: Region;
+  evalLoss: Region;
+  identity: Region;
+  scratch: Region[][];
+}
+
+export interface SharedViews {
+  plan: SharedPlan;
+  layout: ModelLayout;
+  control: Int32Array;
+  params: Float32Array;
+  order: Uint32Array;
+  trainPixels: Uint8Array;
+  trainLabels: Uint8Array;
+  testPixels: Uint8Array;
+  testLabels: Uint8Array;
+  acts: Float32Array[];
+  deltas: Float32Array[];
+  rowLoss: Float64Array;
+  evalCorrect: Uint8Array;
+  evalLoss: Float64Array;
+  identity: Uint32Array;
+  scratch: Float32Array[][];
+}
+
+/** Allocates the shared memory for a run and copies in the dataset (once) and the initial parameters. */
+export function createSharedBuffers(
+  sizes: number[], threads: number, batchSize: number, dataset: Dataset, initialParams: Float32Array,
+): { memory: WebAssembly.Memory; views: SharedViews } {
+  const layout = modelLayout(sizes);
+  const { train, test } = dataset;
+  const B = batchSize;
+  const evalRows = Math.max(train.count, test.count);
+  const bytes = [
+    CONTROL_WORDS * 4, layout.paramCount * 4, train.count * 4,
+    train.images.length, train.count, test.images.length, test.count,
+    ...sizes.map((n) => B * n * 4), ...layout.layers.map((l) => B * l.nOut * 4),
+    B * 8, evalRows, evalRows * 8, evalRows * 4,
+    ...Array.from({ length: threads }, () => sizes.map((n) => EVAL_CHUNK * n * 4)).flat(),
+  ];
+  const arena = new SharedArena(SharedArena.bytesFor(bytes));
+  const region = (view: ArrayBufferView & { length: number }): Region => ({ offset: view.byteOffset, length: view.length });
+
+  const control = arena.i32(CONTROL_WORDS);
+  const params = arena.f32(layout.paramCount);
+  const order = arena.u32(train.count);
+  const trainPixels = arena.u8(train.images.length);
+  const trainLabels = arena.u8(train.count);
+  const testPixels = arena.u8(test.images.length);
+  const testLabels = arena.u8(test.count);
+  const acts = sizes.map((n) => arena.f32(B * n));
+  const deltas = layout.layers.map((l) => arena.f32(B * l.nOut));
+  const rowLoss = arena.f64(B);
+  const evalCorrect = arena.u8(evalRows);
+  const evalLoss = arena.f64(evalRows);
+  const identity = arena.u32(evalRows);
+  const scratch = Array.from({ length: threads }, () => sizes.map((n) => arena.f32(EVAL_CHUNK * n)));
+
+  params.set(initialParams);
+  trainPixels.set(train.images);
+  trainLabels.set(train.labels);
+  testPixels.set(test.images);
+  testLabels.set(test.labels);
+  for (let i = 0; i < evalRows; i++) identity[i] = i;
+
+  const plan: SharedPlan = {
+    sizes: [...sizes], threads, batchSize, trainCount: train.count, testCount: test.count,
+    control: region(control), params: region(params), order: region(order),
+    trainPixels: region(trainPixels), trainLabels: region(trainLabels),
+    testPixels: region(testPixels), testLabels: region(testLabels),
+    acts: acts.map(region), deltas: deltas.map(region), rowLoss: region(rowLoss),
+    evalCorrect: region(evalCorrect), evalLoss: region(evalLoss), identity: region(identity), scratch: scratch.map((s) => s.map(region)),
+  };
+  return {
+    memory: arena.memory,
+    views: {
+      plan, layout, control, params, order, trainPixels, trainLabels, testPixels, testLabels,
+      acts, deltas, rowLoss, evalCorrect, evalLoss, identity, scratch,
+    },
+  };
+}
+
+/** The same views over the same memory, from the plan alone: what a worker does at start-up. */
+export function viewsOf(memory: WebAssembly.Memory, plan: SharedPlan): SharedViews {
+  const buf = memory.buffer;
+  const f32 = (r: Region) => new Float32Array(buf, r.offset, r.length);
+  const u8 = (r: Region) => new Uint8Array(buf, r.offset, r.length);
+  return {
+    plan,
+    layout: modelLayout(plan.sizes),
+    control: new Int32Array(buf, plan.control.offset, plan.control.length),
+    params: f32(plan.params),
+    order: new Uint32Array(buf, plan.order.offset, plan.order.length),
+    trainPixels: u8(plan.trainPixels),
+    trainLabels: u8(plan.trainLabels),
+    testPixels: u8(plan.testPixels),
+    testLabels: u8(plan.testLabels),
+    acts: plan.acts.map(f32),
+    deltas: plan.deltas.map(f32),
+    rowLoss: new Float64Array(buf, plan.rowLoss.offset, plan.rowLoss.length),
+    evalCorrect: u8(plan.evalCorrect),
+    evalLoss: new Float64Array(buf, plan.evalLoss.offset, plan.evalLoss.length),
+    identity: new Uint32Array(buf, plan.identity.offset, plan.identity.length),
+    scratch: plan.scratch.map((s) => s.map(f32)),
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * The control block: a few Int32 words in shared memory through which the coordinator tells the workers
+ * what to do and every thread meets the others at barriers. A step sends no message; it bumps COMMAND_GEN.
+ */
+export const CONTROL_WORDS = 16;
+
+export enum Ctl {
+  /** Bumped by the coordinator after it has written a new command. Workers wait for it to change. */
+  CommandGen = 0,
+  Command = 1,
+  /** Command arguments: TRAIN (start in the epoch's order, rows), EVAL (split, count). */
+  Arg0 = 2,
+  Arg1 = 3,
+  BarrierCount = 4,
+  BarrierGen = 5,
+  /** Workers that have set up their views and kernels. */
+  Ready = 6,
+  /** Non-zero once any thread failed: every wait gives up, so no thread hangs on a dead one. */
+  Abort = 7,
+  /** Test-only fault injection (see workers/step-worker.ts): thread index + 1, step, kind. */
+  FaultThread = 8,
+  FaultStep = 9,
+  FaultKind = 10,
+  /** Steps trained since the pool started (the fault hook counts these). */
+  StepCount = 11,
+}
+
+export enum Command {
+  None = 0,
+  Train = 1,
+  Eval = 2,
+  Stop = 3,
+}
+
+export enum FaultKind {
+  Throw = 1,
+  Exit = 2,
+}
+
+export class AbortedError extends Error {
+  constructor() {
+    super('aborted: another thread failed');
+    this.name = 'AbortedError';
+  }
+}
+
+/**
+ * Waits until ctl[index] !== seen. Why spin first: a step is a fraction of a millisecond, and waking a thread
+ * parked in Atomics.wait costs several microseconds, so a short spin is usually the whole wait. Why not spin
+ * long: with more threads than cores, spinners steal the core of the thread they wait for; callers pass
+ * spin = 0 then. Returns false if it gave up after `timeoutMs` (the coordinator then waits asynchronously).
+ */
+export function waitForChange(ctl: Int32Array, index: number, seen: number, spin: number, timeoutMs = Infinity): boolean {
+  for (let i = 0; i < spin; i++) {
+    if (Atomics.load(ctl, index) !== seen) return true;
+    if (Atomics.load(ctl, Ctl.Abort) !== 0) throw new AbortedError();
+  }
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (Atomics.load(ctl, Ctl.Abort) !== 0) throw new AbortedError();
+    if (Atomics.load(ctl, index) !== seen) return true;
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    // Bounded slices: a thread that died without a word cannot notify us, and Abort is re-checked each slice.
+    Atomics.wait(ctl, index, seen, Math.min(left, 100));
+  }
+}
+
+/**
+ * Arrive at the barrier. Returns the generation the barrier will move to, for waiting (awaitBarrier), or -1
+ * if this thread was the last to arrive and has already opened it.
+ */
+export function arrive(ctl: Int32Array, threads: number): number {
+  const gen = Atomics.load(ctl, Ctl.BarrierGen);
+  if (Atomics.add(ctl, Ctl.BarrierCount, 1) === threads - 1) {
+    Atomics.store(ctl, Ctl.BarrierCount, 0);
+    Atomics.add(ctl, Ctl.BarrierGen, 1);
+    Atomics.notify(ctl, Ctl.BarrierGen);
+    return -1;
+  }
+  return gen;
+}
+
+/** A full barrier for worker threads: arrive, then wait for the last arrival. */
+export function barrier(ctl: Int32Array, threads: number, spin: number): void {
+  const gen = arrive(ctl, threads);
+  if (gen >= 0) waitForChange(ctl, Ctl.BarrierGen, gen, spin);
+}
+
+/** Marks the run failed and wakes every waiting thread so that each sees Abort and stops. */
+export function abortAll(ctl: Int32Array): void {
+  Atomics.store(ctl, Ctl.Abort, 1);
+  for (const index of [Ctl.CommandGen, Ctl.BarrierGen, Ctl.Ready]) {
+    Atomics.add(ctl, index, 1);
+    Atomics.notify(ctl, index);
+  }
+}

@@ -1,0 +1,66 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { IDX_FILES } from '../src/data/dataset.js';
+import { writeIdxDir } from './helpers.js';
+
+// The CLI as a user runs it: the compiled dist/src/cli.js (npm test builds first).
+const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
+
+function lockstep(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function expectOneLineError(r: ReturnType<typeof lockstep>, ...fragments: string[]) {
+  expect(r.code).toBe(2);
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).not.toMatch(/\s+at\s/); // no stack frame
+  for (const f of fragments) expect(lines[0]).toContain(f);
+}
+
+describe('lockstep CLI', () => {
+  it('documents every train flag and its default in --help', () => {
+    const r = lockstep('train', '--help');
+    expect(r.code).toBe(0);
+    for (const flag of ['--epochs', '--batch-size', '--lr', '--layers', '--seed', '--data', '--max-steps', '--json']) {
+      expect(r.stdout).toContain(flag);
+    }
+    expect(r.stdout).toContain('[default: "784,128,64,10"]');
+  });
+
+  it('trains on a small IDX directory and prints JSON lines with the documented fields', () => {
+    const dir = writeIdxDir();
+    const r = lockstep('train', '--data', dir, '--layers', '16,8,10', '--epochs', '2', '--batch-size', '16', '--json');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(3);
+    for (const key of ['event', 'epoch', 'trainAcc', 'testAcc', 'loss', 'trainSeconds', 'evalSeconds']) {
+      expect(lines[0]).toHaveProperty(key);
+    }
+    expect(lines[2]).toMatchObject({ event: 'done', epochs: 2, steps: 2 * Math.ceil(200 / 16) });
+    expect(lines[2].paramsSha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('refuses a truncated image file with one line naming it', () => {
+    const dir = writeIdxDir();
+    const path = join(dir, IDX_FILES.trainImages);
+    writeFileSync(path, readFileSync(path).subarray(0, 100));
+    expectOneLineError(lockstep('train', '--data', dir, '--layers', '16,10'), path, 'truncated');
+  });
+
+  it.each([
+    [['--epochs', '1.5'], '--epochs 1.5'],
+    [['--epochs', '0'], '--epochs 0'],
+    [['--lr', 'abc'], '--lr abc'],
+    [['--lr', '-1'], '--lr -1'],
+    [['--layers', '784,0,10'], '--layers 784,0,10'],
+    [['--batch-size', '0'], '--batch-size 0'],
+    [['--max-steps', '-3'], '--max-steps -3'],
+    [['--epoch', '3'], 'Unknown argument: epoch'],
+  ])('refuses %j with one line naming the flag', (args, fragment) => {
+    expectOneLineError(lockstep('train', ...args), fragment);
+  });
+});
