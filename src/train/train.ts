@@ -3,7 +3,7 @@ import { loadDataset, type Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
 import { initHeNormal, modelLayout, TEXTBOOK_LAYERS, type ModelLayout } from '../model/layout.js';
-import { Rng } from '../random/rng.js';
+import { Rng, type RngState } from '../random/rng.js';
 import { availableParallelism } from 'node:os';
 import { Engine, MAX_THREADS } from '../coordinator/engine.js';
 import { defaultKernels, type KernelName } from '../kernels/select.js';
@@ -31,6 +31,8 @@ export interface TrainOptions {
   kernels?: KernelName;
   /** Use the plain single-thread reference trainer (the specification) instead of the engine. */
   reference?: boolean;
+  /** Evaluate train and test accuracy after each epoch (default true; benchmarks turn it off). */
+  evaluate?: boolean;
 }
 
 type OptionalKeys = 'data' | 'maxSteps' | 'trainLimit' | 'testLimit';
@@ -57,15 +59,38 @@ export interface TrainResult {
   testAcc: number;
   seconds: number;
   paramsSha256: string;
+  /** True when the signal stopped the run early. */
+  interrupted: boolean;
   params: Float32Array;
   layout: ModelLayout;
   history: EpochReport[];
+  state: TrainState;
+}
+
+/** A run at a step boundary: what a checkpoint records. `params` is live: copy it to keep it. */
+export interface TrainSnapshot {
+  config: TrainConfig;
+  layout: ModelLayout;
+  params: Float32Array;
+  state: TrainState;
 }
 
 export interface TrainHooks {
   onEpoch?: (report: EpochReport) => void;
+  onStep?: (info: StepInfo) => void;
+  /**
+   * Where checkpoints are written: after each complete epoch, when `signal` stopped the run at a step
+   * boundary ('interrupt'), and when --max-steps ended it mid-epoch ('end').
+   */
+  onCheckpoint?: (snapshot: TrainSnapshot, reason: 'epoch' | 'interrupt' | 'end') => void | Promise<void>;
+  /** Aborting it stops the run at the next step boundary (SIGINT, SIGTERM). */
+  signal?: AbortSignal;
   /** An already loaded dataset (tests and benchmarks reuse one); otherwise options.data is read. */
   dataset?: Dataset;
+  /** Start from these parameters instead of He-normal init (the generator still starts from the seed). */
+  initialParams?: Float32Array;
+  /** Continue a run: its parameters and state (from a checkpoint). */
+  resume?: { params: Float32Array; state: TrainState };
 }
 
 export const DEFAULTS: TrainConfig = {
@@ -77,6 +102,7 @@ export const DEFAULTS: TrainConfig = {
   threads: availableParallelism(),
   kernels: 'wasm',
   reference: false,
+  evaluate: true,
 };
 
 /** Checks every option and names the offending flag; the CLI relies on these messages. */
@@ -130,6 +156,39 @@ export function loadTrainingData(config: TrainConfig): Dataset {
   });
 }
 
+/**
+ * Where a run stands between two steps: enough, with the parameters, to continue it bit for bit
+ * (checkpoints store exactly this). The epoch's order is not stored: it is redrawn from rngState.
+ */
+export interface TrainState {
+  /** The epoch in progress, or the next to start (1-based). */
+  epoch: number;
+  /** Steps of `epoch` already taken; 0 means its shuffle has not been drawn yet. */
+  stepInEpoch: number;
+  /** Steps taken in all. */
+  steps: number;
+  /** The generator's state before `epoch`'s shuffle. */
+  rngState: RngState;
+  /** Running sums of the epoch in progress, so its report equals an uninterrupted run's. */
+  epochLossSum: number;
+  epochSeen: number;
+  epochTrainSeconds: number;
+  history: EpochReport[];
+}
+
+export interface StepInfo {
+  epoch: number;
+  stepInEpoch: number;
+  stepsPerEpoch: number;
+  steps: number;
+  rows: number;
+  /** Mean loss of this step's rows. */
+  loss: number;
+}
+
+/** Yield to the event loop this often, so signals and worker failures are heard between steps. */
+const YIELD_EVERY_MS = 25;
+
 /** The textbook's training loop: reshuffle, minibatch SGD, evaluate train and test after every epoch. */
 export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
   const started = performance.now();
@@ -139,66 +198,120 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
     throw new UserError(`--batch-size ${config.batchSize}: larger than the ${dataset.train.count} training examples`);
   }
   const layout = modelLayout(config.layers);
-  const rng = new Rng(config.seed);
-  const initial = new Float32Array(layout.paramCount);
-  initHeNormal(layout, initial, rng);
+  let rng: Rng;
+  let initial: Float32Array;
+  let state: TrainState;
+  if (hooks.resume) {
+    initial = hooks.resume.params;
+    state = structuredClone(hooks.resume.state);
+    rng = Rng.fromState(state.rngState);
+  } else {
+    rng = new Rng(config.seed);
+    initial = hooks.initialParams ?? new Float32Array(layout.paramCount);
+    if (!hooks.initialParams) initHeNormal(layout, initial, rng);
+    state = {
+      epoch: 1, stepInEpoch: 0, steps: 0, rngState: rng.state(),
+      epochLossSum: 0, epochSeen: 0, epochTrainSeconds: 0, history: [],
+    };
+  }
+  if (initial.length !== layout.paramCount) throw new RangeError('initial parameters do not fit the layers');
 
   const trainer: Trainer = config.reference
     ? new ReferenceTrainer(layout, initial, dataset.train, dataset.test, config.batchSize, config.lr)
     : await Engine.create(config.layers, initial, dataset, {
         threads: config.threads, kernels: config.kernels, batchSize: config.batchSize, lr: config.lr,
       });
-  const history: EpochReport[] = [];
-  let steps = 0;
+  const snapshot = (): TrainSnapshot => ({ config, layout, params: trainer.params, state });
+  let interrupted = false;
+  let partial: EpochReport | null = null;
   try {
     const n = dataset.train.count;
     const stepsPerEpoch = Math.ceil(n / config.batchSize);
-    for (let epoch = 1; epoch <= config.epochs; epoch++) {
-      if (config.maxSteps !== undefined && steps >= config.maxSteps) break;
+    const atStepLimit = () => config.maxSteps !== undefined && state.steps >= config.maxSteps;
+    let lastYield = performance.now();
+    while (state.epoch <= config.epochs && !atStepLimit()) {
       const t0 = performance.now();
+      // Redrawing the order from the saved state makes a resumed epoch use the same order.
+      rng = Rng.fromState(state.rngState);
       rng.permutation(trainer.order);
-      let lossSum = 0;
-      let seen = 0;
-      let epochSteps = 0;
-      for (let s = 0; s < stepsPerEpoch; s++) {
-        if (config.maxSteps !== undefined && steps >= config.maxSteps) break;
-        const start = s * config.batchSize;
+      while (state.stepInEpoch < stepsPerEpoch && !atStepLimit()) {
+        if (performance.now() - lastYield > YIELD_EVERY_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          lastYield = performance.now();
+        }
+        if (hooks.signal?.aborted) {
+          interrupted = true;
+          break;
+        }
+        const start = state.stepInEpoch * config.batchSize;
         const rows = Math.min(config.batchSize, n - start);
-        lossSum += await trainer.trainStep(start, rows);
-        seen += rows;
-        steps++;
-        epochSteps++;
+        const loss = await trainer.trainStep(start, rows);
+        if (!Number.isFinite(loss)) {
+          throw new DivergenceError(
+            `training diverged: the loss became ${loss} at epoch ${state.epoch}, step ${state.stepInEpoch + 1} ` +
+              `(step ${state.steps + 1} in all); try a smaller --lr than ${config.lr}`,
+          );
+        }
+        state.epochLossSum += loss;
+        state.epochSeen += rows;
+        state.stepInEpoch++;
+        state.steps++;
+        hooks.onStep?.({ epoch: state.epoch, stepInEpoch: state.stepInEpoch, stepsPerEpoch, steps: state.steps, rows, loss: loss / rows });
       }
+      state.epochTrainSeconds += (performance.now() - t0) / 1000;
+      if (interrupted) break;
       const t1 = performance.now();
-      const trainEval = await trainer.evaluate('train');
-      const testEval = await trainer.evaluate('test');
+      const trainEval = config.evaluate ? await trainer.evaluate('train') : null;
+      const testEval = config.evaluate ? await trainer.evaluate('test') : null;
       const report: EpochReport = {
         event: 'epoch',
-        epoch,
-        steps: epochSteps,
-        trainAcc: trainEval.correct / trainEval.count,
-        testAcc: testEval.correct / testEval.count,
-        loss: seen > 0 ? lossSum / seen : NaN,
-        testLoss: testEval.lossSum / testEval.count,
-        trainSeconds: (t1 - t0) / 1000,
+        epoch: state.epoch,
+        steps: state.stepInEpoch,
+        trainAcc: trainEval ? trainEval.correct / trainEval.count : NaN,
+        testAcc: testEval ? testEval.correct / testEval.count : NaN,
+        loss: state.epochSeen > 0 ? state.epochLossSum / state.epochSeen : NaN,
+        testLoss: testEval ? testEval.lossSum / testEval.count : NaN,
+        trainSeconds: state.epochTrainSeconds,
         evalSeconds: (performance.now() - t1) / 1000,
       };
-      history.push(report);
       hooks.onEpoch?.(report);
+      if (state.stepInEpoch < stepsPerEpoch) {
+        // --max-steps ended the run mid-epoch: report it, but the epoch goes on if the run is resumed.
+        partial = report;
+        break;
+      }
+      state = {
+        ...state, epoch: state.epoch + 1, stepInEpoch: 0, rngState: rng.state(),
+        epochLossSum: 0, epochSeen: 0, epochTrainSeconds: 0, history: [...state.history, report],
+      };
+      await hooks.onCheckpoint?.(snapshot(), 'epoch');
     }
+    if (interrupted) await hooks.onCheckpoint?.(snapshot(), 'interrupt');
+    else if (partial) await hooks.onCheckpoint?.(snapshot(), 'end');
     const params = Float32Array.from(trainer.params);
+    const history = partial ? [...state.history, partial] : state.history;
     return {
       event: 'done',
       epochs: history.length,
-      steps,
+      steps: state.steps,
       testAcc: history.length > 0 ? history[history.length - 1].testAcc : NaN,
       seconds: (performance.now() - started) / 1000,
       paramsSha256: paramsSha256(params),
+      interrupted,
       params,
       layout,
       history,
+      state,
     };
   } finally {
     await trainer.close();
+  }
+}
+
+/** The loss became NaN or infinite: the run stops (exit code 3) and keeps its last good checkpoint. */
+export class DivergenceError extends UserError {
+  constructor(message: string) {
+    super(message, 3);
+    this.name = 'DivergenceError';
   }
 }

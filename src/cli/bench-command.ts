@@ -1,0 +1,57 @@
+import { benchmark, type BenchRow } from '../experiments/bench.js';
+import { resolveConfig, loadTrainingData } from '../train/train.js';
+import { print, toTrainOptions, type TrainingArgs } from './flags.js';
+
+export interface BenchArgs extends Omit<TrainingArgs, 'threads' | 'batch-size'> {
+  threads: number[];
+  'batch-size': number[];
+  steps: number;
+  warmup: number;
+  repeats: number;
+}
+
+export async function benchCommand(args: BenchArgs): Promise<number> {
+  const threadCounts = args.threads;
+  const batchSizes = args['batch-size'];
+  const options = toTrainOptions({ ...args, threads: 1, 'batch-size': batchSizes[0] });
+  // Validate every combination's flags, and load the data once, before any thread starts.
+  for (const batchSize of batchSizes) for (const threads of threadCounts) resolveConfig({ ...options, batchSize, threads });
+  const dataset = loadTrainingData(resolveConfig(options));
+  if (!args.json) {
+    print(`lockstep bench: ${args.steps} timed steps after ${args.warmup} warm-up, median of ${args.repeats} runs, kernels ${resolveConfig(options).kernels}`);
+    print('threads  batch   steps/s   samples/s  speedup  efficiency');
+  }
+  const rows = await benchmark(
+    {
+      ...options,
+      threadCounts,
+      batchSizes,
+      steps: args.steps,
+      warmup: args.warmup,
+      repeats: args.repeats,
+    },
+    dataset,
+    (row) => print(args.json ? JSON.stringify(jsonRow(row)) : formatRow(row)),
+  );
+  if (!args.json) {
+    const hashes = new Map<number, Set<string>>();
+    for (const r of rows) hashes.set(r.batchSize, (hashes.get(r.batchSize) ?? new Set()).add(r.paramsSha256));
+    for (const [batchSize, set] of hashes) {
+      print(`batch ${batchSize}: ${set.size === 1 ? 'identical' : 'DIFFERENT'} parameters across thread counts (sha256 ${[...set][0].slice(0, 16)}…)`);
+    }
+  }
+  return 0;
+}
+
+function jsonRow(r: BenchRow) {
+  const { runs: _runs, ...row } = r;
+  return row;
+}
+
+function formatRow(r: BenchRow): string {
+  const bar = '█'.repeat(Math.max(1, Math.round(r.speedup * 8)));
+  return (
+    `${String(r.threads).padStart(7)}  ${String(r.batchSize).padStart(5)}  ${r.stepsPerSec.toFixed(0).padStart(8)}  ` +
+    `${r.samplesPerSec.toFixed(0).padStart(10)}  ${r.speedup.toFixed(2).padStart(7)}  ${r.efficiency.toFixed(2).padStart(10)}  ${bar}`
+  );
+}

