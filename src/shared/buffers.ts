@@ -11,7 +11,7 @@ import { CONTROL_WORDS } from './control.js';
  * Shapes (B = batch size, n_l = sizes[l], L layers):
  *   params  the flat parameter vector (src/model/layout.ts)     order    [trainCount] the epoch's order
  *   acts[0] X [B][n_0], acts[l+1] layer l's output [B][n_{l+1}]  deltas[l] dLoss/dZ of layer l [B][n_{l+1}]
- *   rowLoss [B] float64                                          evalCorrect, evalLoss [max(train, test)]
+ *   rowLoss [B] float64                                          evalPredicted, evalLoss [max(train, test)]
  *   identity [max(train, test)] = 0, 1, 2, …: the "order" of an evaluation pass
  *   scratch[t][l] thread t's evaluation activations [EVAL_CHUNK][n_l]
  */
@@ -38,7 +38,7 @@ export interface SharedPlan {
   acts: Region[];
   deltas: Region[];
   rowLoss: Region;
-  evalCorrect: Region;
+  evalPredicted: Region;
   evalLoss: Region;
   identity: Region;
   scratch: Region[][];
@@ -57,7 +57,7 @@ export interface SharedViews {
   acts: Float32Array[];
   deltas: Float32Array[];
   rowLoss: Float64Array;
-  evalCorrect: Uint8Array;
+  evalPredicted: Uint8Array;
   evalLoss: Float64Array;
   identity: Uint32Array;
   scratch: Float32Array[][];
@@ -91,7 +91,7 @@ export function createSharedBuffers(
   const acts = sizes.map((n) => arena.f32(B * n));
   const deltas = layout.layers.map((l) => arena.f32(B * l.nOut));
   const rowLoss = arena.f64(B);
-  const evalCorrect = arena.u8(evalRows);
+  const evalPredicted = arena.u8(evalRows);
   const evalLoss = arena.f64(evalRows);
   const identity = arena.u32(evalRows);
   const scratch = Array.from({ length: threads }, () => sizes.map((n) => arena.f32(EVAL_CHUNK * n)));
@@ -109,13 +109,13 @@ export function createSharedBuffers(
     trainPixels: region(trainPixels), trainLabels: region(trainLabels),
     testPixels: region(testPixels), testLabels: region(testLabels),
     acts: acts.map(region), deltas: deltas.map(region), rowLoss: region(rowLoss),
-    evalCorrect: region(evalCorrect), evalLoss: region(evalLoss), identity: region(identity), scratch: scratch.map((s) => s.map(region)),
+    evalPredicted: region(evalPredicted), evalLoss: region(evalLoss), identity: region(identity), scratch: scratch.map((s) => s.map(region)),
   };
   return {
     memory: arena.memory,
     views: {
       plan, layout, control, params, order, trainPixels, trainLabels, testPixels, testLabels,
-      acts, deltas, rowLoss, evalCorrect, evalLoss, identity, scratch,
+      acts, deltas, rowLoss, evalPredicted, evalLoss, identity, scratch,
     },
   };
 }
@@ -138,7 +138,7 @@ export function viewsOf(memory: WebAssembly.Memory, plan: SharedPlan): SharedVie
     acts: plan.acts.map(f32),
     deltas: plan.deltas.map(f32),
     rowLoss: new Float64Array(buf, plan.rowLoss.offset, plan.rowLoss.length),
-    evalCorrect: u8(plan.evalCorrect),
+    evalPredicted: u8(plan.evalPredicted),
     evalLoss: new Float64Array(buf, plan.evalLoss.offset, plan.evalLoss.length),
     identity: new Uint32Array(buf, plan.identity.offset, plan.identity.length),
     scratch: plan.scratch.map((s) => s.map(f32)),

@@ -2,7 +2,7 @@ import { biasGrad, denseForward, gatherInputs, reluBackward, sgdUpdate, weightGr
 import { softmaxCrossEntropyBackward, softmaxEvaluate } from '../kernels/softmax.js';
 import type { LabeledImages } from '../data/dataset.js';
 import { layerViews, type ModelLayout } from '../model/layout.js';
-import type { EvalResult, Trainer } from './trainer.js';
+import { summarizeEvaluation, type EvalResult, type Trainer } from './trainer.js';
 
 /** Rows per evaluation chunk: bounds the activation buffers, changes no result (evaluation is per row). */
 const EVAL_CHUNK = 256;
@@ -23,7 +23,6 @@ export class ReferenceTrainer implements Trainer {
   /** The last step's gradient, laid out like params. */
   readonly grads: Float32Array;
   private readonly rowLoss: Float64Array;
-  private readonly evalCorrect: Uint8Array;
 
   constructor(
     private readonly layout: ModelLayout,
@@ -41,7 +40,6 @@ export class ReferenceTrainer implements Trainer {
     this.deltas = layout.layers.map((l) => new Float32Array(rows * l.nOut));
     this.grads = new Float32Array(layout.paramCount);
     this.rowLoss = new Float64Array(rows);
-    this.evalCorrect = new Uint8Array(rows);
   }
 
   /** Forward over `rows` rows whose inputs are already in acts[0]. */
@@ -86,21 +84,17 @@ export class ReferenceTrainer implements Trainer {
     const { sizes } = this.layout;
     const nIn = sizes[0];
     const L = this.layout.layers.length;
-    let correct = 0;
-    let lossSum = 0;
+    const predictions = new Uint8Array(data.count);
+    const losses = new Float64Array(data.count);
     const identity = new Uint32Array(EVAL_CHUNK);
     for (let first = 0; first < data.count; first += EVAL_CHUNK) {
       const rows = Math.min(EVAL_CHUNK, data.count - first);
       for (let r = 0; r < rows; r++) identity[r] = first + r;
       gatherInputs(data.images, identity, 0, rows, nIn, this.acts[0]);
       this.forward(rows);
-      softmaxEvaluate(this.acts[L], data.labels, first, rows, sizes[L], this.evalCorrect, this.rowLoss);
-      for (let r = 0; r < rows; r++) {
-        correct += this.evalCorrect[r];
-        lossSum += this.rowLoss[r];
-      }
+      softmaxEvaluate(this.acts[L], data.labels, first, rows, sizes[L], predictions.subarray(first), losses.subarray(first));
     }
-    return { count: data.count, correct, lossSum };
+    return summarizeEvaluation(predictions, data.labels, losses);
   }
 
   async close(): Promise<void> {}

@@ -137,6 +137,32 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
   return config;
 }
 
+/** Settings that define a run's arithmetic: a resumed run must keep them. */
+const FIXED_ON_RESUME = ['layers', 'batchSize', 'lr', 'seed', 'trainLimit', 'testLimit'] as const;
+const FLAG_NAMES: Record<(typeof FIXED_ON_RESUME)[number], string> = {
+  layers: '--layers', batchSize: '--batch-size', lr: '--lr', seed: '--seed', trainLimit: '--train-limit', testLimit: '--test-limit',
+};
+
+/**
+ * The options of a resumed run: the checkpoint's, with what may change (epochs, max-steps, threads, kernels,
+ * data) taken from `overrides`. An override of a setting that defines the arithmetic is refused.
+ */
+export function resumeOptions(saved: TrainConfig, overrides: TrainOptions, checkpointPath: string): TrainOptions {
+  for (const key of FIXED_ON_RESUME) {
+    const given = overrides[key];
+    if (given === undefined) continue;
+    const same = Array.isArray(given) ? given.join(',') === (saved[key] as number[] | undefined)?.join(',') : given === saved[key];
+    if (!same) {
+      throw new UserError(
+        `${FLAG_NAMES[key]} ${String(given)}: ${checkpointPath} was trained with ${String(saved[key])}; a resumed run keeps it`,
+      );
+    }
+  }
+  // Where the run computes, and where the earlier invocation was told to stop, are not part of the run.
+  const { threads: _t, kernels: _k, reference: _r, maxSteps: _m, ...arithmetic } = saved;
+  return { ...arithmetic, ...stripUndefined(overrides) };
+}
+
 function positiveInteger(flag: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw new UserError(`${flag} ${String(value)}: must be a positive integer`);

@@ -5,6 +5,8 @@
 export interface EvalResult {
   count: number;
   correct: number;
+  /** The predicted class of every example, in example order. */
+  predictions: Uint8Array;
   /** Sum of per-example cross-entropy, added in example order. */
   lossSum: number;
 }
@@ -18,4 +20,15 @@ export interface Trainer {
   trainStep(start: number, rows: number): number | Promise<number>;
   evaluate(split: 'train' | 'test'): EvalResult | Promise<EvalResult>;
   close(): Promise<void>;
+}
+
+/** Counts and sums in example order, so the result is the same whichever threads computed the rows. */
+export function summarizeEvaluation(predictions: Uint8Array, labels: Uint8Array, losses: Float64Array): EvalResult {
+  let correct = 0;
+  let lossSum = 0;
+  for (let i = 0; i < predictions.length; i++) {
+    if (predictions[i] === labels[i]) correct++;
+    lossSum += losses[i];
+  }
+  return { count: predictions.length, correct, predictions, lossSum };
 }

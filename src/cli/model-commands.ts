@@ -1,0 +1,84 @@
+import { evaluate, type Evaluation } from '../inference/evaluate.js';
+import { predict, type Prediction } from '../inference/predict.js';
+import type { KernelName } from '../kernels/kernels.js';
+import { exportSafetensors } from '../model-io/export.js';
+import { print } from './flags.js';
+
+export interface EvalArgs {
+  model: string;
+  data?: string;
+  split: 'train' | 'test';
+  threads?: number;
+  kernels?: KernelName;
+  json: boolean;
+}
+
+export async function evalCommand(args: EvalArgs): Promise<number> {
+  const result = await evaluate(args.model, { data: args.data, split: args.split, threads: args.threads, kernels: args.kernels });
+  print(args.json ? JSON.stringify({ event: 'eval', ...result }) : formatEvaluation(result));
+  return 0;
+}
+
+function formatEvaluation(e: Evaluation): string {
+  const classes = e.confusion.length;
+  const width = Math.max(5, String(e.count).length + 1);
+  const cell = (v: string | number) => String(v).padStart(width);
+  const lines = [
+    `${e.model}: ${e.split} accuracy ${e.accuracy.toFixed(4)} (${Math.round(e.accuracy * e.count)}/${e.count}), mean loss ${e.loss.toFixed(4)}`,
+    '',
+    'confusion matrix (rows: true class, columns: predicted)',
+    `${cell('')}${Array.from({ length: classes }, (_, j) => cell(j)).join('')}`,
+    ...e.confusion.map((row, i) => `${cell(i)}${row.map(cell).join('')}`),
+  ];
+  return lines.join('\n');
+}
+
+export interface PredictArgs {
+  model: string;
+  index?: number;
+  split: 'train' | 'test';
+  data?: string;
+  image?: string;
+  json: boolean;
+}
+
+export async function predictCommand(args: PredictArgs): Promise<number> {
+  const p = predict(args.model, { index: args.index, split: args.split, data: args.data, image: args.image });
+  if (args.json) {
+    const { pixels: _pixels, ...rest } = p;
+    print(JSON.stringify({ event: 'predict', ...rest }));
+  } else {
+    print(formatPrediction(p));
+  }
+  return 0;
+}
+
+/** The image in the terminal as the textbook draws it (light pixels '.', dark ones '#'), then the probabilities. */
+export function formatPrediction(p: Prediction): string {
+  const shades = ' .:-=+*#%@';
+  const rows: string[] = [];
+  for (let y = 0; y < p.height; y++) {
+    let line = '';
+    for (let x = 0; x < p.width; x++) line += shades[Math.min(9, Math.floor(p.pixels[y * p.width + x] / 25.6))].repeat(2);
+    rows.push(line.trimEnd());
+  }
+  const bars = p.probabilities.map((q, c) => {
+    const mark = c === p.predicted ? ' ← predicted' : '';
+    const truth = c === p.label ? ' (true label)' : '';
+    return `  ${c}: ${q.toFixed(4)} ${'█'.repeat(Math.round(q * 30))}${mark}${truth}`;
+  });
+  const verdict = p.label === undefined ? '' : p.label === p.predicted ? ', correct' : `, wrong (true label ${p.label})`;
+  return [...rows, '', `predicted ${p.predicted}${verdict}`, ...bars].join('\n');
+}
+
+export interface ExportArgs {
+  checkpoint: string;
+  to: string;
+  force: boolean;
+}
+
+export async function exportCommand(args: ExportArgs): Promise<number> {
+  const { paramsSha256 } = exportSafetensors(args.checkpoint, args.to, { force: args.force });
+  print(`wrote ${args.to} (params sha256 ${paramsSha256})`);
+  return 0;
+}

@@ -1,0 +1,698 @@
+// lockstep's WebAssembly SIMD128 kernels (AssemblyScript).
+//
+// They compute exactly the arithmetic of src/kernels/reference.ts (the specification), bit for bit:
+// every output element is one float32 sum that starts at +0 and adds float32-rounded products in the
+// reference's index order, never fused (WebAssembly has no implicit FMA); SIMD lanes always run along an
+// output dimension, so each lane is one element's own sequential sum. Products whose input is exactly 0
+// are skipped wherever that pays; the reference header explains why that is invisible (acc + ±0 === acc
+// for finite weights, and a sum that starts at +0 never becomes -0).
+//
+// Every pointer argument is a byte offset into the imported shared memory. The module keeps no static
+// data and allocates nothing (runtime stub, no stack use): many threads run it on one memory at once, so
+// all scratch lives in WebAssembly locals (registers or each thread's own machine stack), never in
+// linear memory. Shapes, for a layer with nIn inputs, nOut outputs and `rows` rows:
+//   X, Aprev [rows][nIn]   W [nIn][nOut]   b [nOut]   Z, A, D [rows][nOut]   Dprev [rows][nIn]
+
+// ---------------------------------------------------------------------------------------------------
+// helpers
+
+/** The first n (1..3) floats at p into the low lanes of a vector, the other lanes zero. */
+// @ts-ignore: decorator
+@inline function loadPartial(p: usize, n: i32): v128 {
+  if (n == 1) return v128.load32_zero(p);
+  let v = v128.load64_zero(p);
+  if (n == 3) v = v128.load32_lane(p, v, 2, 8);
+  return v;
+}
+
+/** Stores the low n (1..3) lanes of v at p. */
+// @ts-ignore: decorator
+@inline function storePartial(p: usize, v: v128, n: i32): void {
+  if (n == 1) {
+    v128.store32_lane(p, v, 0);
+    return;
+  }
+  v128.store64_lane(p, v, 0);
+  if (n == 3) v128.store32_lane(p, v, 2, 8);
+}
+
+/** Bit i set where the float at p + 4i is not +0/-0 (NaN counts as non-zero), for i < n <= 64. */
+// @ts-ignore: decorator
+@inline function nonzeroMask(p: usize, n: i32): u64 {
+  const z = f32x4.splat(0);
+  let m: u64 = 0;
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const q = p + (<usize>i << 2);
+    const c0 = f32x4.ne(v128.load(q, 0), z);
+    const c1 = f32x4.ne(v128.load(q, 16), z);
+    const c2 = f32x4.ne(v128.load(q, 32), z);
+    const c3 = f32x4.ne(v128.load(q, 48), z);
+    const bits = i8x16.bitmask(i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(c0, c1), i16x8.narrow_i32x4_s(c2, c3)));
+    m |= (<u64>(<u32>bits)) << (<u64>i);
+  }
+  for (; i + 4 <= n; i += 4) {
+    const bits = i32x4.bitmask(f32x4.ne(v128.load(p + (<usize>i << 2)), z));
+    m |= (<u64>(<u32>bits)) << (<u64>i);
+  }
+  if (i < n) {
+    const bits = i32x4.bitmask(f32x4.ne(loadPartial(p + (<usize>i << 2), n - i), z));
+    m |= (<u64>(<u32>bits)) << (<u64>i);
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// gatherInputs: X[r][k] = f32(pixels[order[start + r] * nIn + k]) / 255, the correctly rounded p/255
+// (equal to the reference's PIXEL_SCALE table for all 256 bytes; the tests check every one).
+
+export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32, nIn: i32, X: usize): void {
+  const s = f32x4.splat(255);
+  const z = f32x4.splat(0);
+  for (let r = 0; r < rows; r++) {
+    const idx = load<u32>(order + ((<usize>(start + r)) << 2));
+    const src = pixels + <usize>idx * <usize>nIn;
+    const dst = X + ((<usize>r * <usize>nIn) << 2);
+    let k = 0;
+    for (; k + 16 <= nIn; k += 16) {
+      const v = v128.load(src + <usize>k);
+      const d = dst + (<usize>k << 2);
+      if (!v128.any_true(v)) {
+        v128.store(d, z, 0);
+        v128.store(d, z, 16);
+        v128.store(d, z, 32);
+        v128.store(d, z, 48);
+        continue;
+      }
+      const lo = i16x8.extend_low_i8x16_u(v);
+      const hi = i16x8.extend_high_i8x16_u(v);
+      v128.store(d, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(lo)), s), 0);
+      v128.store(d, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(lo)), s), 16);
+      v128.store(d, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(hi)), s), 32);
+      v128.store(d, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(hi)), s), 48);
+    }
+    for (; k < nIn; k++) {
+      store<f32>(dst + (<usize>k << 2), (<f32>load<u8>(src + <usize>k)) / (<f32>255));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// denseForward: out[r][j] = act((Σ_k X[r][k]·W[k][j]) + b[j]).
+//
+// One row at a time, lanes along j, register blocks of 32 columns (8 accumulators), then 16, 8, 4 and
+// 1..3 columns. The row's k range is cut into chunks of 64; a 64-bit mask of the chunk's non-zero inputs
+// is built once with SIMD compares, and every column block walks only its set bits (ctz), so exactly
+// the reference's non-zero terms are computed, in increasing k. Between chunks the partial sums are
+// parked in the output row itself (float32 values, so parking is exact); the first chunk with a non-zero
+// input starts from +0. The bias is added last, then the ReLU.
+
+// @ts-ignore: decorator
+@inline function fwd32(xc: usize, wc: usize, sw: usize, o: usize, mask: u64, started: bool): void {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  if (started) {
+    a0 = v128.load(o, 0); a1 = v128.load(o, 16); a2 = v128.load(o, 32); a3 = v128.load(o, 48);
+    a4 = v128.load(o, 64); a5 = v128.load(o, 80); a6 = v128.load(o, 96); a7 = v128.load(o, 112);
+  }
+  let m = mask;
+  while (m != 0) {
+    const k = <usize>ctz(m);
+    m &= m - 1;
+    const x = v128.load32_splat(xc + (k << 2));
+    const w = wc + k * sw;
+    a0 = f32x4.add(a0, f32x4.mul(x, v128.load(w, 0)));
+    a1 = f32x4.add(a1, f32x4.mul(x, v128.load(w, 16)));
+    a2 = f32x4.add(a2, f32x4.mul(x, v128.load(w, 32)));
+    a3 = f32x4.add(a3, f32x4.mul(x, v128.load(w, 48)));
+    a4 = f32x4.add(a4, f32x4.mul(x, v128.load(w, 64)));
+    a5 = f32x4.add(a5, f32x4.mul(x, v128.load(w, 80)));
+    a6 = f32x4.add(a6, f32x4.mul(x, v128.load(w, 96)));
+    a7 = f32x4.add(a7, f32x4.mul(x, v128.load(w, 112)));
+  }
+  v128.store(o, a0, 0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
+  v128.store(o, a4, 64); v128.store(o, a5, 80); v128.store(o, a6, 96); v128.store(o, a7, 112);
+}
+
+// @ts-ignore: decorator
+@inline function fwd16(xc: usize, wc: usize, sw: usize, o: usize, mask: u64, started: bool): void {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  if (started) {
+    a0 = v128.load(o, 0); a1 = v128.load(o, 16); a2 = v128.load(o, 32); a3 = v128.load(o, 48);
+  }
+  let m = mask;
+  while (m != 0) {
+    const k = <usize>ctz(m);
+    m &= m - 1;
+    const x = v128.load32_splat(xc + (k << 2));
+    const w = wc + k * sw;
+    a0 = f32x4.add(a0, f32x4.mul(x, v128.load(w, 0)));
+    a1 = f32x4.add(a1, f32x4.mul(x, v128.load(w, 16)));
+    a2 = f32x4.add(a2, f32x4.mul(x, v128.load(w, 32)));
+    a3 = f32x4.add(a3, f32x4.mul(x, v128.load(w, 48)));
+  }
+  v128.store(o, a0, 0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
+}
+
+// @ts-ignore: decorator
+@inline function fwd8(xc: usize, wc: usize, sw: usize, o: usize, mask: u64, started: bool): void {
+  let a0 = f32x4.splat(0), a1 = a0;
+  if (started) {
+    a0 = v128.load(o, 0); a1 = v128.load(o, 16);
+  }
+  let m = mask;
+  while (m != 0) {
+    const k = <usize>ctz(m);
+    m &= m - 1;
+    const x = v128.load32_splat(xc + (k << 2));
+    const w = wc + k * sw;
+    a0 = f32x4.add(a0, f32x4.mul(x, v128.load(w, 0)));
+    a1 = f32x4.add(a1, f32x4.mul(x, v128.load(w, 16)));
+  }
+  v128.store(o, a0, 0); v128.store(o, a1, 16);
+}
+
+// @ts-ignore: decorator
+@inline function fwd4(xc: usize, wc: usize, sw: usize, o: usize, mask: u64, started: bool): void {
+  let a0 = f32x4.splat(0);
+  if (started) a0 = v128.load(o, 0);
+  let m = mask;
+  while (m != 0) {
+    const k = <usize>ctz(m);
+    m &= m - 1;
+    const x = v128.load32_splat(xc + (k << 2));
+    a0 = f32x4.add(a0, f32x4.mul(x, v128.load(wc + k * sw)));
+  }
+  v128.store(o, a0, 0);
+}
+
+// @ts-ignore: decorator
+@inline function fwdPartial(xc: usize, wc: usize, sw: usize, o: usize, mask: u64, started: bool, n: i32): void {
+  let a0 = f32x4.splat(0);
+  if (started) a0 = loadPartial(o, n);
+  let m = mask;
+  while (m != 0) {
+    const k = <usize>ctz(m);
+    m &= m - 1;
+    const x = v128.load32_splat(xc + (k << 2));
+    a0 = f32x4.add(a0, f32x4.mul(x, loadPartial(wc + k * sw, n)));
+  }
+  storePartial(o, a0, n);
+}
+
+export function denseForward(
+  X: usize, W: usize, b: usize, out: usize, rows: i32, nIn: i32, nOut: i32, relu: i32,
+): void {
+  const sw = <usize>nOut << 2;
+  const z = f32x4.splat(0);
+  for (let r = 0; r < rows; r++) {
+    const xr = X + ((<usize>r * <usize>nIn) << 2);
+    const orow = out + <usize>r * sw;
+    let started = false;
+    for (let kc = 0; kc < nIn; kc += 64) {
+      const n = min(64, nIn - kc);
+      const xc = xr + (<usize>kc << 2);
+      const mask = nonzeroMask(xc, n);
+      if (mask == 0) continue;
+      const wc = W + <usize>kc * sw;
+      let j = 0;
+      for (; j + 32 <= nOut; j += 32) fwd32(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask, started);
+      if (j + 16 <= nOut) {
+        fwd16(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask, started);
+        j += 16;
+      }
+      if (j + 8 <= nOut) {
+        fwd8(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask, started);
+        j += 8;
+      }
+      if (j + 4 <= nOut) {
+        fwd4(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask, started);
+        j += 4;
+      }
+      if (j < nOut) fwdPartial(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask, started, nOut - j);
+      started = true;
+    }
+    // z = acc + b[j] (bias last), then ReLU: z > 0 ? z : +0 (NaN and -0 give +0, as in the reference).
+    let j = 0;
+    for (; j + 4 <= nOut; j += 4) {
+      const o = orow + (<usize>j << 2);
+      let acc = z;
+      if (started) acc = v128.load(o);
+      let v = f32x4.add(acc, v128.load(b + (<usize>j << 2)));
+      if (relu) v = v128.and(v, f32x4.gt(v, z));
+      v128.store(o, v);
+    }
+    if (j < nOut) {
+      const n = nOut - j;
+      const o = orow + (<usize>j << 2);
+      let acc = z;
+      if (started) acc = loadPartial(o, n);
+      let v = f32x4.add(acc, loadPartial(b + (<usize>j << 2), n));
+      if (relu) v = v128.and(v, f32x4.gt(v, z));
+      storePartial(o, v, n);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// reluBackward: Dprev[r][k] = Aprev[r][k] > 0 ? Σ_j D[r][j]·W[k][j] : +0.
+//
+// Lanes along k (4 outputs of one row), register block of 8 rows × 4 k (8 accumulators). Row k of W is
+// contiguous in j, so each 4×4 tile W[k..k+3][j..j+3] is loaded and transposed in registers (8
+// shuffles) into four vectors t_j = (W[k][j], W[k+1][j], W[k+2][j], W[k+3][j]), each used by all 8 rows:
+// acc_r += splat(D[r][j]) · t_j, j in increasing order. The weights are never copied or transposed in
+// memory. Missing k (nIn % 4) read a duplicate valid row and are never stored; missing rows (rows % 8)
+// read a duplicate valid row of D and are never stored; missing j (nOut % 4) use partial loads.
+// Zero D terms are computed (adding ±0 changes nothing), the ReLU mask is applied at the end.
+
+// @ts-ignore: decorator
+@inline function transposeRow(a0: v128, a1: v128, a2: v128, a3: v128, which: i32): v128 {
+  // returns column `which` of the 4×4 tile whose rows are a0..a3
+  if (which == 0) return f32x4.shuffle(f32x4.shuffle(a0, a1, 0, 4, 1, 5), f32x4.shuffle(a2, a3, 0, 4, 1, 5), 0, 1, 4, 5);
+  if (which == 1) return f32x4.shuffle(f32x4.shuffle(a0, a1, 0, 4, 1, 5), f32x4.shuffle(a2, a3, 0, 4, 1, 5), 2, 3, 6, 7);
+  if (which == 2) return f32x4.shuffle(f32x4.shuffle(a0, a1, 2, 6, 3, 7), f32x4.shuffle(a2, a3, 2, 6, 3, 7), 0, 1, 4, 5);
+  return f32x4.shuffle(f32x4.shuffle(a0, a1, 2, 6, 3, 7), f32x4.shuffle(a2, a3, 2, 6, 3, 7), 2, 3, 6, 7);
+}
+
+// @ts-ignore: decorator
+@inline function rbStore(A: usize, P: usize, acc: v128, kn: i32): void {
+  const z = f32x4.splat(0);
+  if (kn == 4) {
+    v128.store(P, v128.and(acc, f32x4.gt(v128.load(A), z)));
+  } else {
+    storePartial(P, v128.and(acc, f32x4.gt(loadPartial(A, kn), z)), kn);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function rbBlock8(
+  D: usize, W: usize, A: usize, P: usize, r: i32, nr: i32, k: i32, kn: i32, nIn: i32, nOut: i32,
+): void {
+  const sd = <usize>nOut << 2;
+  const sa = <usize>nIn << 2;
+  const last = r + nr - 1;
+  const d0 = D + <usize>r * sd;
+  const d1 = D + <usize>min(r + 1, last) * sd;
+  const d2 = D + <usize>min(r + 2, last) * sd;
+  const d3 = D + <usize>min(r + 3, last) * sd;
+  const d4 = D + <usize>min(r + 4, last) * sd;
+  const d5 = D + <usize>min(r + 5, last) * sd;
+  const d6 = D + <usize>min(r + 6, last) * sd;
+  const d7 = D + <usize>min(r + 7, last) * sd;
+  const kl = nIn - 1;
+  const w0 = W + <usize>k * sd;
+  const w1 = W + <usize>min(k + 1, kl) * sd;
+  const w2 = W + <usize>min(k + 2, kl) * sd;
+  const w3 = W + <usize>min(k + 3, kl) * sd;
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  let j = 0;
+  for (; j + 4 <= nOut; j += 4) {
+    const jo = <usize>j << 2;
+    const x0 = v128.load(w0 + jo), x1 = v128.load(w1 + jo), x2 = v128.load(w2 + jo), x3 = v128.load(w3 + jo);
+    const u0 = f32x4.shuffle(x0, x1, 0, 4, 1, 5);
+    const u1 = f32x4.shuffle(x0, x1, 2, 6, 3, 7);
+    const u2 = f32x4.shuffle(x2, x3, 0, 4, 1, 5);
+    const u3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7);
+    const t0 = f32x4.shuffle(u0, u2, 0, 1, 4, 5);
+    const t1 = f32x4.shuffle(u0, u2, 2, 3, 6, 7);
+    const t2 = f32x4.shuffle(u1, u3, 0, 1, 4, 5);
+    const t3 = f32x4.shuffle(u1, u3, 2, 3, 6, 7);
+    let p = d0 + jo;
+    a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(p, 0), t0));
+    a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(p, 4), t1));
+    a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(p, 8), t2));
+    a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(p, 12), t3));
+    p = d1 + jo;
+    a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(p, 0), t0));
+    a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(p, 4), t1));
+    a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(p, 8), t2));
+    a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(p, 12), t3));
+    p = d2 + jo;
+    a2 = f32x4.add(a2, f32x4.mul(v128.load32_splat(p, 0), t0));
+    a2 = f32x4.add(a2, f32x4.mul(v128.load32_splat(p, 4), t1));
+    a2 = f32x4.add(a2, f32x4.mul(v128.load32_splat(p, 8), t2));
+    a2 = f32x4.add(a2, f32x4.mul(v128.load32_splat(p, 12), t3));
+    p = d3 + jo;
+    a3 = f32x4.add(a3, f32x4.mul(v128.load32_splat(p, 0), t0));
+    a3 = f32x4.add(a3, f32x4.mul(v128.load32_splat(p, 4), t1));
+    a3 = f32x4.add(a3, f32x4.mul(v128.load32_splat(p, 8), t2));
+    a3 = f32x4.add(a3, f32x4.mul(v128.load32_splat(p, 12), t3));
+    p = d4 + jo;
+    a4 = f32x4.add(a4, f32x4.mul(v128.load32_splat(p, 0), t0));
+    a4 = f32x4.add(a4, f32x4.mul(v128.load32_splat(p, 4), t1));
+    a4 = f32x4.add(a4, f32x4.mul(v128.load32_splat(p, 8), t2));
+    a4 = f32x4.add(a4, f32x4.mul(v128.load32_splat(p, 12), t3));
+    p = d5 + jo;
+    a5 = f32x4.add(a5, f32x4.mul(v128.load32_splat(p, 0), t0));
+    a5 = f32x4.add(a5, f32x4.mul(v128.load32_splat(p, 4), t1));
+    a5 = f32x4.add(a5, f32x4.mul(v128.load32_splat(p, 8), t2));
+    a5 = f32x4.add(a5, f32x4.mul(v128.load32_splat(p, 12), t3));
+    p = d6 + jo;
+    a6 = f32x4.add(a6, f32x4.mul(v128.load32_splat(p, 0), t0));
+    a6 = f32x4.add(a6, f32x4.mul(v128.load32_splat(p, 4), t1));
+    a6 = f32x4.add(a6, f32x4.mul(v128.load32_splat(p, 8), t2));
+    a6 = f32x4.add(a6, f32x4.mul(v128.load32_splat(p, 12), t3));
+    p = d7 + jo;
+    a7 = f32x4.add(a7, f32x4.mul(v128.load32_splat(p, 0), t0));
+    a7 = f32x4.add(a7, f32x4.mul(v128.load32_splat(p, 4), t1));
+    a7 = f32x4.add(a7, f32x4.mul(v128.load32_splat(p, 8), t2));
+    a7 = f32x4.add(a7, f32x4.mul(v128.load32_splat(p, 12), t3));
+  }
+  if (j < nOut) {
+    const jn = nOut - j;
+    const jo = <usize>j << 2;
+    const x0 = loadPartial(w0 + jo, jn), x1 = loadPartial(w1 + jo, jn);
+    const x2 = loadPartial(w2 + jo, jn), x3 = loadPartial(w3 + jo, jn);
+    for (let i = 0; i < jn; i++) {
+      const t = transposeRow(x0, x1, x2, x3, i);
+      const io = jo + (<usize>i << 2);
+      a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(d0 + io), t));
+      a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(d1 + io), t));
+      a2 = f32x4.add(a2, f32x4.mul(v128.load32_splat(d2 + io), t));
+      a3 = f32x4.add(a3, f32x4.mul(v128.load32_splat(d3 + io), t));
+      a4 = f32x4.add(a4, f32x4.mul(v128.load32_splat(d4 + io), t));
+      a5 = f32x4.add(a5, f32x4.mul(v128.load32_splat(d5 + io), t));
+      a6 = f32x4.add(a6, f32x4.mul(v128.load32_splat(d6 + io), t));
+      a7 = f32x4.add(a7, f32x4.mul(v128.load32_splat(d7 + io), t));
+    }
+  }
+  const ko = <usize>k << 2;
+  const e0 = <usize>r * sa + ko;
+  rbStore(A + e0, P + e0, a0, kn);
+  if (nr > 1) rbStore(A + e0 + sa, P + e0 + sa, a1, kn);
+  if (nr > 2) rbStore(A + e0 + 2 * sa, P + e0 + 2 * sa, a2, kn);
+  if (nr > 3) rbStore(A + e0 + 3 * sa, P + e0 + 3 * sa, a3, kn);
+  if (nr > 4) rbStore(A + e0 + 4 * sa, P + e0 + 4 * sa, a4, kn);
+  if (nr > 5) rbStore(A + e0 + 5 * sa, P + e0 + 5 * sa, a5, kn);
+  if (nr > 6) rbStore(A + e0 + 6 * sa, P + e0 + 6 * sa, a6, kn);
+  if (nr > 7) rbStore(A + e0 + 7 * sa, P + e0 + 7 * sa, a7, kn);
+}
+
+export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, rows: i32, nIn: i32, nOut: i32): void {
+  for (let k = 0; k < nIn; k += 4) {
+    const kn = min(4, nIn - k);
+    for (let r = 0; r < rows; r += 8) {
+      rbBlock8(D, W, Aprev, Dprev, r, min(8, rows - r), k, kn, nIn, nOut);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// weightGradSgd: W[k][j] -= lr·(Σ_r Aprev[r][k]·D[r][j]) for k in [k0, k1), all j; the sum over
+// r = 0..rows-1 in order, skipping Aprev[r][k] === 0 exactly.
+//
+// For each group of 4 k, the non-zero pattern of Aprev[·][k..k+3] is read once with SIMD compares into
+// 32-row bit masks (one i32 lane per k). Then for each k, lanes along j, register blocks of 32 columns
+// (8 accumulators, then 16/8/4/1..3) walk only the rows whose Aprev[r][k] is non-zero, in increasing r:
+// acc += splat(Aprev[r][k]) · D[r][j..]. The SGD step is fused: W = W - f32(lr·acc), no gradient buffer.
+// A k with no non-zero row has gradient +0; where f32(lr·+0) is +0, W - (+0) === W, so that row of W is
+// left untouched. Up to 256 rows use the masks; more rows use a branchy path with the same arithmetic.
+
+// @ts-ignore: decorator
+@inline function pickMask(c: i32, q0: u64, q1: u64, q2: u64, q3: u64): u64 {
+  return c == 0 ? q0 : c == 1 ? q1 : c == 2 ? q2 : q3;
+}
+
+// @ts-ignore: decorator
+@inline function wg32(
+  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
+): void {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (let c = 0; c < nq; c++) {
+    let m = pickMask(c, q0, q1, q2, q3);
+    const rb = <usize>(c << 6);
+    while (m != 0) {
+      const r = rb + <usize>ctz(m);
+      m &= m - 1;
+      const x = v128.load32_splat(ak + r * sa);
+      const d = dj + r * sd;
+      a0 = f32x4.add(a0, f32x4.mul(x, v128.load(d, 0)));
+      a1 = f32x4.add(a1, f32x4.mul(x, v128.load(d, 16)));
+      a2 = f32x4.add(a2, f32x4.mul(x, v128.load(d, 32)));
+      a3 = f32x4.add(a3, f32x4.mul(x, v128.load(d, 48)));
+      a4 = f32x4.add(a4, f32x4.mul(x, v128.load(d, 64)));
+      a5 = f32x4.add(a5, f32x4.mul(x, v128.load(d, 80)));
+      a6 = f32x4.add(a6, f32x4.mul(x, v128.load(d, 96)));
+      a7 = f32x4.add(a7, f32x4.mul(x, v128.load(d, 112)));
+    }
+  }
+  v128.store(wp, f32x4.sub(v128.load(wp, 0), f32x4.mul(lr, a0)), 0);
+  v128.store(wp, f32x4.sub(v128.load(wp, 16), f32x4.mul(lr, a1)), 16);
+  v128.store(wp, f32x4.sub(v128.load(wp, 32), f32x4.mul(lr, a2)), 32);
+  v128.store(wp, f32x4.sub(v128.load(wp, 48), f32x4.mul(lr, a3)), 48);
+  v128.store(wp, f32x4.sub(v128.load(wp, 64), f32x4.mul(lr, a4)), 64);
+  v128.store(wp, f32x4.sub(v128.load(wp, 80), f32x4.mul(lr, a5)), 80);
+  v128.store(wp, f32x4.sub(v128.load(wp, 96), f32x4.mul(lr, a6)), 96);
+  v128.store(wp, f32x4.sub(v128.load(wp, 112), f32x4.mul(lr, a7)), 112);
+}
+
+// @ts-ignore: decorator
+@inline function wg16(
+  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
+): void {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  for (let c = 0; c < nq; c++) {
+    let m = pickMask(c, q0, q1, q2, q3);
+    const rb = <usize>(c << 6);
+    while (m != 0) {
+      const r = rb + <usize>ctz(m);
+      m &= m - 1;
+      const x = v128.load32_splat(ak + r * sa);
+      const d = dj + r * sd;
+      a0 = f32x4.add(a0, f32x4.mul(x, v128.load(d, 0)));
+      a1 = f32x4.add(a1, f32x4.mul(x, v128.load(d, 16)));
+      a2 = f32x4.add(a2, f32x4.mul(x, v128.load(d, 32)));
+      a3 = f32x4.add(a3, f32x4.mul(x, v128.load(d, 48)));
+    }
+  }
+  v128.store(wp, f32x4.sub(v128.load(wp, 0), f32x4.mul(lr, a0)), 0);
+  v128.store(wp, f32x4.sub(v128.load(wp, 16), f32x4.mul(lr, a1)), 16);
+  v128.store(wp, f32x4.sub(v128.load(wp, 32), f32x4.mul(lr, a2)), 32);
+  v128.store(wp, f32x4.sub(v128.load(wp, 48), f32x4.mul(lr, a3)), 48);
+}
+
+// @ts-ignore: decorator
+@inline function wg8(
+  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
+): void {
+  let a0 = f32x4.splat(0), a1 = a0;
+  for (let c = 0; c < nq; c++) {
+    let m = pickMask(c, q0, q1, q2, q3);
+    const rb = <usize>(c << 6);
+    while (m != 0) {
+      const r = rb + <usize>ctz(m);
+      m &= m - 1;
+      const x = v128.load32_splat(ak + r * sa);
+      const d = dj + r * sd;
+      a0 = f32x4.add(a0, f32x4.mul(x, v128.load(d, 0)));
+      a1 = f32x4.add(a1, f32x4.mul(x, v128.load(d, 16)));
+    }
+  }
+  v128.store(wp, f32x4.sub(v128.load(wp, 0), f32x4.mul(lr, a0)), 0);
+  v128.store(wp, f32x4.sub(v128.load(wp, 16), f32x4.mul(lr, a1)), 16);
+}
+
+// @ts-ignore: decorator
+@inline function wg4(
+  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
+): void {
+  let a0 = f32x4.splat(0);
+  for (let c = 0; c < nq; c++) {
+    let m = pickMask(c, q0, q1, q2, q3);
+    const rb = <usize>(c << 6);
+    while (m != 0) {
+      const r = rb + <usize>ctz(m);
+      m &= m - 1;
+      const x = v128.load32_splat(ak + r * sa);
+      a0 = f32x4.add(a0, f32x4.mul(x, v128.load(dj + r * sd)));
+    }
+  }
+  v128.store(wp, f32x4.sub(v128.load(wp), f32x4.mul(lr, a0)));
+}
+
+// @ts-ignore: decorator
+@inline function wgPartial(
+  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
+  n: i32,
+): void {
+  let a0 = f32x4.splat(0);
+  for (let c = 0; c < nq; c++) {
+    let m = pickMask(c, q0, q1, q2, q3);
+    const rb = <usize>(c << 6);
+    while (m != 0) {
+      const r = rb + <usize>ctz(m);
+      m &= m - 1;
+      const x = v128.load32_splat(ak + r * sa);
+      a0 = f32x4.add(a0, f32x4.mul(x, loadPartial(dj + r * sd, n)));
+    }
+  }
+  storePartial(wp, f32x4.sub(loadPartial(wp, n), f32x4.mul(lr, a0)), n);
+}
+
+/** Masks of 32 rows [r0, r0+n) for the kn (1..4) columns at ak: bit i of lane c set iff Aprev[r0+i][k+c] != 0. */
+// @ts-ignore: decorator
+@inline function chunkMask(ak: usize, sa: usize, r0: i32, n: i32, kn: i32): v128 {
+  const z = f32x4.splat(0);
+  const top = i32x4.splat(0x80000000);
+  let v = i32x4.splat(0);
+  let p = ak + <usize>r0 * sa;
+  if (kn == 4) {
+    for (let i = 0; i < n; i++) {
+      v = v128.or(i32x4.shr_u(v, 1), v128.and(f32x4.ne(v128.load(p), z), top));
+      p += sa;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      v = v128.or(i32x4.shr_u(v, 1), v128.and(f32x4.ne(loadPartial(p, kn), z), top));
+      p += sa;
+    }
+  }
+  if (n < 32) v = i32x4.shr_u(v, 32 - n);
+  return v;
+}
+
+// @ts-ignore: decorator
+@inline function rowMask64(lo: v128, hi: v128): u64 {
+  return (<u64>(<u32>i32x4.extract_lane(lo, 0))) | ((<u64>(<u32>i32x4.extract_lane(hi, 0))) << 32);
+}
+
+// @ts-ignore: decorator
+@inline function nextLane(v: v128): v128 {
+  return i32x4.shuffle(v, v, 1, 2, 3, 0);
+}
+
+export function weightGradSgd(
+  Aprev: usize, D: usize, W: usize, rows: i32, nIn: i32, nOut: i32, k0: i32, k1: i32, lr: f32,
+): void {
+  if (rows > 256) {
+    weightGradSgdLong(Aprev, D, W, rows, nIn, nOut, k0, k1, lr);
+    return;
+  }
+  const sa = <usize>nIn << 2;
+  const sd = <usize>nOut << 2;
+  const lrv = f32x4.splat(lr);
+  const zeroStepIsNoop = reinterpret<u32>(lr * <f32>0) == 0; // f32(lr·+0) is +0
+  const nch = (rows + 31) >> 5;
+  const nq = (rows + 63) >> 6;
+  const z = i32x4.splat(0);
+  for (let k = k0; k < k1; k += 4) {
+    const kn = min(4, k1 - k);
+    const ak = Aprev + (<usize>k << 2);
+    let m0 = z, m1 = z, m2 = z, m3 = z, m4 = z, m5 = z, m6 = z, m7 = z;
+    for (let c = 0; c < nch; c++) {
+      const v = chunkMask(ak, sa, c << 5, min(32, rows - (c << 5)), kn);
+      if (c == 0) m0 = v;
+      else if (c == 1) m1 = v;
+      else if (c == 2) m2 = v;
+      else if (c == 3) m3 = v;
+      else if (c == 4) m4 = v;
+      else if (c == 5) m5 = v;
+      else if (c == 6) m6 = v;
+      else m7 = v;
+    }
+    for (let i = 0; i < kn; i++) {
+      const q0 = rowMask64(m0, m1), q1 = rowMask64(m2, m3), q2 = rowMask64(m4, m5), q3 = rowMask64(m6, m7);
+      m0 = nextLane(m0); m1 = nextLane(m1); m2 = nextLane(m2); m3 = nextLane(m3);
+      m4 = nextLane(m4); m5 = nextLane(m5); m6 = nextLane(m6); m7 = nextLane(m7);
+      if (zeroStepIsNoop && (q0 | q1 | q2 | q3) == 0) continue;
+      const kk = <usize>(k + i);
+      const akk = Aprev + (kk << 2);
+      const wr = W + kk * sd;
+      let j = 0;
+      for (; j + 32 <= nOut; j += 32) wg32(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
+      if (j + 16 <= nOut) {
+        wg16(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
+        j += 16;
+      }
+      if (j + 8 <= nOut) {
+        wg8(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
+        j += 8;
+      }
+      if (j + 4 <= nOut) {
+        wg4(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
+        j += 4;
+      }
+      if (j < nOut) wgPartial(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq, nOut - j);
+    }
+  }
+}
+
+/** More than 256 rows: the same sums, one vector of columns at a time, a branch per row. */
+function weightGradSgdLong(
+  Aprev: usize, D: usize, W: usize, rows: i32, nIn: i32, nOut: i32, k0: i32, k1: i32, lr: f32,
+): void {
+  const sa = <usize>nIn << 2;
+  const sd = <usize>nOut << 2;
+  const lrv = f32x4.splat(lr);
+  for (let k = k0; k < k1; k++) {
+    const ak = Aprev + (<usize>k << 2);
+    const wr = W + <usize>k * sd;
+    for (let j = 0; j < nOut; j += 4) {
+      const n = min(4, nOut - j);
+      const dj = D + (<usize>j << 2);
+      let acc = f32x4.splat(0);
+      for (let r = 0; r < rows; r++) {
+        const x = load<f32>(ak + <usize>r * sa);
+        if (x == 0) continue;
+        const dv = n == 4 ? v128.load(dj + <usize>r * sd) : loadPartial(dj + <usize>r * sd, n);
+        acc = f32x4.add(acc, f32x4.mul(f32x4.splat(x), dv));
+      }
+      const wp = wr + (<usize>j << 2);
+      if (n == 4) v128.store(wp, f32x4.sub(v128.load(wp), f32x4.mul(lrv, acc)));
+      else storePartial(wp, f32x4.sub(loadPartial(wp, n), f32x4.mul(lrv, acc)), n);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// biasGradSgd: b[j] -= lr·(Σ_r D[r][j]) for j in [j0, j1), the sum over r in order from +0 (no skipping,
+// exactly as the reference adds every term). Lanes along j, blocks of 32 columns.
+
+export function biasGradSgd(D: usize, b: usize, rows: i32, nOut: i32, j0: i32, j1: i32, lr: f32): void {
+  const sd = <usize>nOut << 2;
+  const lrv = f32x4.splat(lr);
+  let j = j0;
+  for (; j + 32 <= j1; j += 32) {
+    let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    let d = D + (<usize>j << 2);
+    for (let r = 0; r < rows; r++) {
+      a0 = f32x4.add(a0, v128.load(d, 0));
+      a1 = f32x4.add(a1, v128.load(d, 16));
+      a2 = f32x4.add(a2, v128.load(d, 32));
+      a3 = f32x4.add(a3, v128.load(d, 48));
+      a4 = f32x4.add(a4, v128.load(d, 64));
+      a5 = f32x4.add(a5, v128.load(d, 80));
+      a6 = f32x4.add(a6, v128.load(d, 96));
+      a7 = f32x4.add(a7, v128.load(d, 112));
+      d += sd;
+    }
+    const bp = b + (<usize>j << 2);
+    v128.store(bp, f32x4.sub(v128.load(bp, 0), f32x4.mul(lrv, a0)), 0);
+    v128.store(bp, f32x4.sub(v128.load(bp, 16), f32x4.mul(lrv, a1)), 16);
+    v128.store(bp, f32x4.sub(v128.load(bp, 32), f32x4.mul(lrv, a2)), 32);
+    v128.store(bp, f32x4.sub(v128.load(bp, 48), f32x4.mul(lrv, a3)), 48);
+    v128.store(bp, f32x4.sub(v128.load(bp, 64), f32x4.mul(lrv, a4)), 64);
+    v128.store(bp, f32x4.sub(v128.load(bp, 80), f32x4.mul(lrv, a5)), 80);
+    v128.store(bp, f32x4.sub(v128.load(bp, 96), f32x4.mul(lrv, a6)), 96);
+    v128.store(bp, f32x4.sub(v128.load(bp, 112), f32x4.mul(lrv, a7)), 112);
+  }
+  for (; j < j1; j += 4) {
+    const n = min(4, j1 - j);
+    let a0 = f32x4.splat(0);
+    let d = D + (<usize>j << 2);
+    if (n == 4) {
+      for (let r = 0; r < rows; r++) {
+        a0 = f32x4.add(a0, v128.load(d));
+        d += sd;
+      }
+      const bp = b + (<usize>j << 2);
+      v128.store(bp, f32x4.sub(v128.load(bp), f32x4.mul(lrv, a0)));
+    } else {
+      for (let r = 0; r < rows; r++) {
+        a0 = f32x4.add(a0, loadPartial(d, n));
+        d += sd;
+      }
+      const bp = b + (<usize>j << 2);
+      storePartial(bp, f32x4.sub(loadPartial(bp, n), f32x4.mul(lrv, a0)), n);
+    }
+  }
+}

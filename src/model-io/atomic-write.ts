@@ -1,0 +1,48 @@
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { UserError } from '../errors.js';
+
+/**
+ * Writes a file so that readers only ever see the old content or the new, complete one: a temp file in
+ * the same directory, fsync, rename over the target, fsync the directory. If anything fails, the temp file
+ * is removed and the previous file is untouched.
+ */
+export function writeFileAtomic(path: string, bytes: Uint8Array): void {
+  const dir = dirname(path);
+  if (!existsSync(dir)) throw new UserError(`${path}: the directory ${dir} does not exist`);
+  if (!statSync(dir).isDirectory()) throw new UserError(`${path}: ${dir} is not a directory`);
+  const temp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
+  let fd: number | null = null;
+  try {
+    fd = openSync(temp, 'w', 0o644);
+    let written = 0;
+    while (written < bytes.length) {
+      written += writeSync(fd, bytes, written, Math.min(bytes.length - written, 1 << 20));
+      simulateDiskFull(written, bytes.length);
+    }
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = null;
+    renameSync(temp, path);
+  } catch (err) {
+    if (fd !== null) closeSync(fd);
+    if (existsSync(temp)) unlinkSync(temp);
+    if (err instanceof UserError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError(`${path}: cannot write (${code ?? (err as Error).message}); any previous file is unchanged`);
+  }
+  try {
+    const dfd = openSync(dir, 'r');
+    fsyncSync(dfd);
+    closeSync(dfd);
+  } catch {
+    // Some filesystems refuse to fsync a directory; the rename itself has happened.
+  }
+}
+
+/** Test-only: LOCKSTEP_TEST_DISK_FULL=1 fails every atomic write half-way, as a full disk would. */
+function simulateDiskFull(written: number, total: number): void {
+  if (process.env.LOCKSTEP_TEST_DISK_FULL && written >= total / 2) {
+    throw Object.assign(new Error('no space left on device (simulated)'), { code: 'ENOSPC' });
+  }
+}

@@ -1,0 +1,125 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { Packr } from 'msgpackr';
+import { UserError } from '../errors.js';
+import { paramsSha256 } from '../model/hash.js';
+import { modelLayout } from '../model/layout.js';
+import type { EpochReport, TrainConfig, TrainSnapshot, TrainState } from '../train/train.js';
+import { writeFileAtomic } from './atomic-write.js';
+
+/**
+ * A checkpoint: one msgpack file holding everything needed to continue a run bit for bit (DESIGN.md,
+ * invariant 6): format name and version, layer sizes, the parameters (float32 little-endian bytes, in
+ * layout order) and their sha256, the loop state (epoch, position in it, generator state before the
+ * epoch's shuffle, running sums, the history of epoch reports) and the run's config.
+ */
+export const CHECKPOINT_FORMAT = 'lockstep-checkpoint';
+export const CHECKPOINT_VERSION = 1;
+
+export interface Checkpoint {
+  layers: number[];
+  params: Float32Array;
+  state: TrainState;
+  config: TrainConfig;
+}
+
+interface CheckpointFile {
+  format: string;
+  version: number;
+  layers: number[];
+  params: Uint8Array;
+  paramsSha256: string;
+  state: TrainState;
+  config: TrainConfig;
+  savedAt: string;
+}
+
+const packr = new Packr({ useRecords: false });
+
+export function encodeCheckpoint(snapshot: TrainSnapshot): Uint8Array {
+  const params = Float32Array.from(snapshot.params);
+  const file: CheckpointFile = {
+    format: CHECKPOINT_FORMAT,
+    version: CHECKPOINT_VERSION,
+    layers: snapshot.layout.sizes,
+    params: new Uint8Array(params.buffer),
+    paramsSha256: paramsSha256(params),
+    state: snapshot.state,
+    config: snapshot.config,
+    savedAt: new Date().toISOString(),
+  };
+  // Packr reuses its output buffer: copy before anything else is packed.
+  return Uint8Array.from(packr.pack(file));
+}
+
+/**
+ * Writes a checkpoint atomically. An existing file at `path` is replaced only if it is itself a lockstep
+ * checkpoint: a checkpoint path that names some other file is a typo that would destroy it.
+ */
+export function writeCheckpoint(path: string, snapshot: TrainSnapshot): void {
+  if (existsSync(path) && !isCheckpointFile(path)) {
+    throw new UserError(`${path}: exists and is not a lockstep checkpoint; refusing to overwrite it`);
+  }
+  writeFileAtomic(path, encodeCheckpoint(snapshot));
+}
+
+export function isCheckpointFile(path: string): boolean {
+  try {
+    const file = packr.unpack(readFileSync(path)) as Partial<CheckpointFile>;
+    return file?.format === CHECKPOINT_FORMAT;
+  } catch {
+    return false;
+  }
+}
+
+export function readCheckpoint(path: string): Checkpoint {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw new UserError(`${path}: cannot read checkpoint (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  return decodeCheckpoint(bytes, path);
+}
+
+export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
+  let file: Partial<CheckpointFile>;
+  try {
+    file = packr.unpack(bytes) as Partial<CheckpointFile>;
+  } catch {
+    throw new UserError(`${path}: not a lockstep checkpoint (not msgpack, or truncated)`);
+  }
+  const bad = (what: string) => new UserError(`${path}: corrupt checkpoint: ${what}`);
+  if (typeof file !== 'object' || file === null || file.format !== CHECKPOINT_FORMAT) {
+    throw new UserError(`${path}: not a lockstep checkpoint (no "${CHECKPOINT_FORMAT}" format tag)`);
+  }
+  if (file.version !== CHECKPOINT_VERSION) {
+    throw new UserError(`${path}: checkpoint format version ${String(file.version)}; this lockstep reads version ${CHECKPOINT_VERSION}`);
+  }
+  const { layers, state, config } = file;
+  if (!Array.isArray(layers) || layers.length < 2 || !layers.every((n) => Number.isSafeInteger(n) && n > 0)) throw bad('layer sizes');
+  const layout = modelLayout(layers);
+  if (!(file.params instanceof Uint8Array) || file.params.length !== layout.paramCount * 4) {
+    throw bad(`parameters: ${file.params?.length ?? 0} bytes where layers ${layers.join(',')} need ${layout.paramCount * 4}`);
+  }
+  // Copy: unpacked binaries are views into the file's buffer, possibly unaligned for float32.
+  const params = new Float32Array(Uint8Array.from(file.params).buffer);
+  if (paramsSha256(params) !== file.paramsSha256) throw bad('parameters do not match their sha256');
+  if (!isState(state)) throw bad('training state');
+  if (typeof config !== 'object' || config === null || !Array.isArray(config.layers) || config.layers.join(',') !== layers.join(',')) {
+    throw bad('config');
+  }
+  return { layers, params, state, config };
+}
+
+function isState(s: unknown): s is TrainState {
+  if (typeof s !== 'object' || s === null) return false;
+  const t = s as Partial<TrainState>;
+  const nonNegInt = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  return (
+    nonNegInt(t.epoch) && (t.epoch as number) >= 1 && nonNegInt(t.stepInEpoch) && nonNegInt(t.steps) &&
+    Array.isArray(t.rngState) && t.rngState.length === 4 && t.rngState.every((w) => Number.isInteger(w) && w >= 0 && w < 2 ** 32) &&
+    t.rngState.some((w) => w !== 0) &&
+    typeof t.epochLossSum === 'number' && typeof t.epochSeen === 'number' && typeof t.epochTrainSeconds === 'number' &&
+    Array.isArray(t.history) && t.history.every((h: EpochReport) => typeof h === 'object' && h !== null && h.event === 'epoch')
+  );
+}

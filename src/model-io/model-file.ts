@@ -1,0 +1,32 @@
+import { closeSync, openSync, readSync } from 'node:fs';
+import { UserError } from '../errors.js';
+import { modelLayout, type ModelLayout } from '../model/layout.js';
+import { readCheckpoint, type Checkpoint } from './checkpoint.js';
+import { readSafetensors } from './safetensors.js';
+
+/** A trained model from either file lockstep reads: a checkpoint or a safetensors file. */
+export interface ModelFile {
+  path: string;
+  kind: 'checkpoint' | 'safetensors';
+  layout: ModelLayout;
+  params: Float32Array;
+  checkpoint?: Checkpoint;
+}
+
+/** Tells the two formats apart by content: safetensors starts with a header length, then '{'. */
+export function loadModel(path: string): ModelFile {
+  const head = new Uint8Array(9);
+  try {
+    const fd = openSync(path, 'r');
+    readSync(fd, head, 0, 9, 0);
+    closeSync(fd);
+  } catch (err) {
+    throw new UserError(`${path}: cannot read model (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  if (head[8] === 0x7b && head[6] === 0 && head[7] === 0) {
+    const { layout, params } = readSafetensors(path);
+    return { path, kind: 'safetensors', layout, params };
+  }
+  const checkpoint = readCheckpoint(path);
+  return { path, kind: 'checkpoint', layout: modelLayout(checkpoint.layers), params: checkpoint.params, checkpoint };
+}
