@@ -43,6 +43,7 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
       ...hooks,
       signal: stop.signal,
       onEpoch: (r) => print(args.json ? JSON.stringify(r) : formatEpoch(r)),
+      onStep: testSignalHook(),
       onCheckpoint: checkpointPath === undefined ? undefined : (snapshot) => saveCheckpoint(checkpointPath, snapshot),
     });
     const { params: _p, layout: _l, history: _h, state: _s, ...done } = result;
@@ -68,4 +69,13 @@ function saveCheckpoint(path: string, snapshot: TrainSnapshot): void {
     );
   }
   writeCheckpoint(path, snapshot);
+}
+
+/** Test-only: LOCKSTEP_TEST_SIGNAL_AT_STEP=N sends this process a real SIGINT after step N. */
+function testSignalHook(): ((info: { steps: number }) => void) | undefined {
+  const at = Number(process.env.LOCKSTEP_TEST_SIGNAL_AT_STEP);
+  if (!Number.isSafeInteger(at) || at < 1) return undefined;
+  return ({ steps }) => {
+    if (steps === at) process.kill(process.pid, 'SIGINT');
+  };
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { Packr } from 'msgpackr';
 import { UserError } from '../errors.js';
@@ -8,9 +9,10 @@ import { writeFileAtomic } from './atomic-write.js';
 
 /**
  * A checkpoint: one msgpack file holding everything needed to continue a run bit for bit (DESIGN.md,
- * invariant 6): format name and version, layer sizes, the parameters (float32 little-endian bytes, in
- * layout order) and their sha256, the loop state (epoch, position in it, generator state before the
- * epoch's shuffle, running sums, the history of epoch reports) and the run's config.
+ * invariant 6). An envelope {format, version, sha256, body} wraps the body, itself msgpack: layer sizes, the
+ * parameters (float32 little-endian bytes, in layout order) and their sha256, the loop state (epoch,
+ * position in it, generator state before the epoch's shuffle, running sums, the history of epoch reports)
+ * and the run's config. The body's sha256 catches any corrupted byte, not only in the parameters.
  */
 export const CHECKPOINT_FORMAT = 'lockstep-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -22,9 +24,14 @@ export interface Checkpoint {
   config: TrainConfig;
 }
 
-interface CheckpointFile {
+interface Envelope {
   format: string;
   version: number;
+  sha256: string;
+  body: Uint8Array;
+}
+
+interface CheckpointBody {
   layers: number[];
   params: Uint8Array;
   paramsSha256: string;
@@ -37,9 +44,7 @@ const packr = new Packr({ useRecords: false });
 
 export function encodeCheckpoint(snapshot: TrainSnapshot): Uint8Array {
   const params = Float32Array.from(snapshot.params);
-  const file: CheckpointFile = {
-    format: CHECKPOINT_FORMAT,
-    version: CHECKPOINT_VERSION,
+  const body: CheckpointBody = {
     layers: snapshot.layout.sizes,
     params: new Uint8Array(params.buffer),
     paramsSha256: paramsSha256(params),
@@ -48,7 +53,9 @@ export function encodeCheckpoint(snapshot: TrainSnapshot): Uint8Array {
     savedAt: new Date().toISOString(),
   };
   // Packr reuses its output buffer: copy before anything else is packed.
-  return Uint8Array.from(packr.pack(file));
+  const bodyBytes = Uint8Array.from(packr.pack(body));
+  const envelope: Envelope = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, sha256: sha256(bodyBytes), body: bodyBytes };
+  return Uint8Array.from(packr.pack(envelope));
 }
 
 /**
@@ -64,8 +71,8 @@ export function writeCheckpoint(path: string, snapshot: TrainSnapshot): void {
 
 export function isCheckpointFile(path: string): boolean {
   try {
-    const file = packr.unpack(readFileSync(path)) as Partial<CheckpointFile>;
-    return file?.format === CHECKPOINT_FORMAT;
+    const envelope = packr.unpack(readFileSync(path)) as Partial<Envelope>;
+    return envelope?.format === CHECKPOINT_FORMAT;
   } catch {
     return false;
   }
@@ -82,18 +89,25 @@ export function readCheckpoint(path: string): Checkpoint {
 }
 
 export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
-  let file: Partial<CheckpointFile>;
+  const bad = (what: string) => new UserError(`${path}: corrupt checkpoint: ${what}`);
+  let envelope: Partial<Envelope>;
   try {
-    file = packr.unpack(bytes) as Partial<CheckpointFile>;
+    envelope = packr.unpack(bytes) as Partial<Envelope>;
   } catch {
     throw new UserError(`${path}: not a lockstep checkpoint (not msgpack, or truncated)`);
   }
-  const bad = (what: string) => new UserError(`${path}: corrupt checkpoint: ${what}`);
-  if (typeof file !== 'object' || file === null || file.format !== CHECKPOINT_FORMAT) {
+  if (typeof envelope !== 'object' || envelope === null || envelope.format !== CHECKPOINT_FORMAT) {
     throw new UserError(`${path}: not a lockstep checkpoint (no "${CHECKPOINT_FORMAT}" format tag)`);
   }
-  if (file.version !== CHECKPOINT_VERSION) {
-    throw new UserError(`${path}: checkpoint format version ${String(file.version)}; this lockstep reads version ${CHECKPOINT_VERSION}`);
+  if (envelope.version !== CHECKPOINT_VERSION) {
+    throw new UserError(`${path}: checkpoint format version ${String(envelope.version)}; this lockstep reads version ${CHECKPOINT_VERSION}`);
+  }
+  if (!(envelope.body instanceof Uint8Array) || sha256(envelope.body) !== envelope.sha256) throw bad('checksum mismatch');
+  let file: Partial<CheckpointBody>;
+  try {
+    file = packr.unpack(envelope.body) as Partial<CheckpointBody>;
+  } catch {
+    throw bad('unreadable body');
   }
   const { layers, state, config } = file;
   if (!Array.isArray(layers) || layers.length < 2 || !layers.every((n) => Number.isSafeInteger(n) && n > 0)) throw bad('layer sizes');
@@ -122,4 +136,8 @@ function isState(s: unknown): s is TrainState {
     typeof t.epochLossSum === 'number' && typeof t.epochSeen === 'number' && typeof t.epochTrainSeconds === 'number' &&
     Array.isArray(t.history) && t.history.every((h: EpochReport) => typeof h === 'object' && h !== null && h.event === 'epoch')
   );
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }

@@ -1,0 +1,366 @@
+import { describe, it, expect } from 'vitest';
+import { createJsKernels, type Kernels } from '../src/kernels/kernels.js';
+import { PIXEL_SCALE } from '../src/kernels/reference.js';
+import { createWasmKernels, wasmSimdSupported } from '../src/kernels/wasm.js';
+import { SharedArena } from '../src/memory/arena.js';
+import { Rng } from '../src/random/rng.js';
+
+/**
+ * Every method of the WebAssembly kernel set must give the reference kernels' bits exactly: outputs are
+ * compared as Uint32 words, so a -0 for +0 or a different NaN is a failure. Inputs come from one seeded
+ * generator and include MNIST-like sparse rows, ReLU-like zeros, all-zero rows, -0, negative values, and
+ * awkward shapes (1, 3, 10, 17, 127; batch 1 and 63; a layer of width 1; slices not starting at 0).
+ */
+
+const js = createJsKernels();
+const f = Math.fround;
+
+interface Fill {
+  zeros?: number; // fraction of exact zeros (half of them -0 when negZero)
+  negZero?: boolean;
+  positive?: boolean; // only values >= 0 (activations)
+  zeroRows?: number[]; // rows (of width `width`) forced all +0
+  width?: number;
+  scale?: number;
+}
+
+function fill(rng: Rng, a: Float32Array, opt: Fill = {}): Float32Array {
+  const zeros = opt.zeros ?? 0;
+  const scale = opt.scale ?? 1;
+  for (let i = 0; i < a.length; i++) {
+    if (rng.nextDouble() < zeros) {
+      a[i] = opt.negZero && rng.nextDouble() < 0.5 ? -0 : 0;
+      continue;
+    }
+    const v = rng.nextNormal() * scale;
+    a[i] = opt.positive ? Math.abs(v) : v;
+  }
+  if (opt.zeroRows && opt.width) {
+    for (const r of opt.zeroRows) if ((r + 1) * opt.width <= a.length) a.fill(0, r * opt.width, (r + 1) * opt.width);
+  }
+  return a;
+}
+
+/** MNIST-like activations: about 81% zeros, clustered in runs (strokes), values p/255. */
+function fillSparseInputs(rng: Rng, a: Float32Array, rows: number, nIn: number): void {
+  a.fill(0);
+  for (let r = 0; r < rows; r++) {
+    let on = false;
+    for (let k = 0; k < nIn; k++) {
+      if (rng.nextDouble() < (on ? 0.25 : 0.06)) on = !on;
+      if (on) a[r * nIn + k] = PIXEL_SCALE[1 + rng.nextInt(255)];
+    }
+  }
+}
+
+function bitsEqual(actual: Float32Array, expected: Float32Array, what: string): void {
+  expect(actual.length).toBe(expected.length);
+  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
+  const e = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
+  let first = -1;
+  let count = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== e[i]) {
+      if (first < 0) first = i;
+      count++;
+    }
+  }
+  if (count > 0) {
+    const msg = `${what}: ${count} of ${a.length} differ, first at ${first}: wasm ${actual[first]} (0x${a[first].toString(16)}) vs reference ${expected[first]} (0x${e[first].toString(16)})`;
+    expect.fail(msg);
+  }
+}
+
+/** A shared arena sized for `floats` float32 values plus `bytes` bytes, and a wasm kernel set on it. */
+function setup(floatCounts: number[], byteCounts: number[] = []): { arena: SharedArena; wasm: Kernels } {
+  const sizes = [...floatCounts.map((n) => n * 4), ...byteCounts, 4096];
+  const arena = new SharedArena(SharedArena.bytesFor(sizes));
+  return { arena, wasm: createWasmKernels(arena.memory) };
+}
+
+/** Output buffers start as garbage (a NaN pattern), so an element the kernel forgets to write is caught. */
+function garbage(a: Float32Array): Float32Array {
+  new Uint32Array(a.buffer, a.byteOffset, a.length).fill(0x7fa5a5a5);
+  return a;
+}
+
+interface Shape {
+  rows: number;
+  nIn: number;
+  nOut: number;
+}
+
+const AWKWARD: Shape[] = [
+  { rows: 1, nIn: 1, nOut: 1 },
+  { rows: 1, nIn: 3, nOut: 10 },
+  { rows: 3, nIn: 17, nOut: 10 },
+  { rows: 63, nIn: 127, nOut: 17 },
+  { rows: 10, nIn: 1, nOut: 127 },
+  { rows: 17, nIn: 10, nOut: 3 },
+  { rows: 127, nIn: 5, nOut: 33 },
+  { rows: 2, nIn: 70, nOut: 1 },
+  { rows: 65, nIn: 33, nOut: 40 },
+  { rows: 1, nIn: 200, nOut: 130 },
+  { rows: 63, nIn: 64, nOut: 10 },
+  { rows: 9, nIn: 129, nOut: 61 },
+  { rows: 200, nIn: 6, nOut: 47 },
+  { rows: 257, nIn: 9, nOut: 7 },
+  { rows: 300, nIn: 14, nOut: 36 },
+];
+
+const TEXTBOOK: Shape[] = [
+  { rows: 64, nIn: 784, nOut: 128 },
+  { rows: 64, nIn: 128, nOut: 64 },
+  { rows: 64, nIn: 64, nOut: 10 },
+];
+
+function randomShapes(seed: number, n: number): Shape[] {
+  const rng = new Rng(seed);
+  const pick = (): number => (rng.nextDouble() < 0.3 ? 1 + rng.nextInt(5) : 1 + rng.nextInt(150));
+  return Array.from({ length: n }, () => ({ rows: pick(), nIn: pick(), nOut: pick() }));
+}
+
+const SHAPES = [...AWKWARD, ...TEXTBOOK, ...randomShapes(7, 24)];
+const label = (s: Shape): string => `${s.rows}x${s.nIn}->${s.nOut}`;
+
+describe('wasm kernels: environment', () => {
+  it('supports WebAssembly SIMD here', () => {
+    expect(wasmSimdSupported()).toBe(true);
+  });
+
+  it('refuses arrays that are not views of its memory', () => {
+    const { arena, wasm } = setup([16]);
+    const b = arena.f32(4);
+    const plain = new Float32Array(4);
+    expect(() => wasm.biasGradSgd(plain, b, 1, 4, 0, 4, 0.1)).toThrow(/not a view/);
+    expect(() => wasm.biasGradSgd(b, b, 2, 4, 0, 4, 0.1)).toThrow(RangeError);
+  });
+
+  it('works from two instances on one memory (as worker threads do)', () => {
+    const { arena, wasm } = setup([64 * 2 + 16]);
+    const second = createWasmKernels(arena.memory);
+    const D = fill(new Rng(1), arena.f32(64));
+    const b1 = arena.f32(16);
+    const b2 = arena.f32(16);
+    wasm.biasGradSgd(D, b1, 4, 16, 0, 16, f(0.5));
+    second.biasGradSgd(D, b2, 4, 16, 0, 16, f(0.5));
+    bitsEqual(b2, b1, 'second instance');
+  });
+});
+
+describe('wasm kernels: gatherInputs', () => {
+  it('maps every byte value to PIXEL_SCALE exactly', () => {
+    const nIn = 256 + 13; // a tail that is not a multiple of 16
+    const rows = 3;
+    const { arena, wasm } = setup([rows * nIn, rows], [rows * nIn]);
+    const pixels = arena.u8(rows * nIn);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7 + (i >> 8)) & 255;
+    for (let p = 0; p < 256; p++) pixels[p] = p; // row 0 is 0..255 in order
+    const order = arena.u32(rows);
+    order.set([2, 0, 1]);
+    const X = garbage(arena.f32(rows * nIn));
+    wasm.gatherInputs(pixels, order, 0, rows, nIn, X);
+    bitsEqual(X.subarray(nIn, nIn + 256), PIXEL_SCALE, 'PIXEL_SCALE');
+    const expected = new Float32Array(rows * nIn);
+    js.gatherInputs(pixels, order, 0, rows, nIn, expected);
+    bitsEqual(X, expected, 'gather');
+  });
+
+  it('gathers sparse images through a shuffled order, from any start', () => {
+    const rng = new Rng(11);
+    for (const [n, nIn, start, rows] of [[100, 784, 5, 64], [40, 784, 39, 1], [50, 31, 3, 17], [9, 1, 0, 9], [70, 17, 1, 63]]) {
+      const { arena, wasm } = setup([rows * nIn, n], [n * nIn]);
+      const pixels = arena.u8(n * nIn);
+      for (let i = 0; i < pixels.length; i++) pixels[i] = rng.nextDouble() < 0.81 ? 0 : rng.nextInt(256);
+      const order = arena.u32(n);
+      rng.permutation(order);
+      const X = garbage(arena.f32(rows * nIn));
+      wasm.gatherInputs(pixels, order, start, rows, nIn, X);
+      const expected = new Float32Array(rows * nIn);
+      js.gatherInputs(pixels, order, start, rows, nIn, expected);
+      bitsEqual(X, expected, `gather n=${n} nIn=${nIn} start=${start} rows=${rows}`);
+    }
+  });
+});
+
+describe('wasm kernels: denseForward', () => {
+  const rng = new Rng(101);
+  for (const s of SHAPES) {
+    it(`matches the reference bit for bit, ${label(s)}`, () => {
+      const { rows, nIn, nOut } = s;
+      const { arena, wasm } = setup([rows * nIn, nIn * nOut, nOut, rows * nOut]);
+      const X = arena.f32(rows * nIn);
+      const W = fill(rng, arena.f32(nIn * nOut), { scale: Math.sqrt(2 / nIn), zeros: 0.02, negZero: true });
+      const b = fill(rng, arena.f32(nOut), { scale: 0.1, zeros: 0.2, negZero: true });
+      const out = arena.f32(rows * nOut);
+      const expected = new Float32Array(rows * nOut);
+      const inputs: [string, () => void][] = [
+        ['dense', () => fill(rng, X, { negZero: true })],
+        ['sparse', () => fillSparseInputs(rng, X, rows, nIn)],
+        ['relu-like', () => fill(rng, X, { zeros: 0.5, positive: true, zeroRows: [0, rows - 1, rows >> 1], width: nIn })],
+        ['signed, -0', () => fill(rng, X, { zeros: 0.3, negZero: true })],
+        ['all zero', () => X.fill(0)],
+      ];
+      for (const [what, make] of inputs) {
+        make();
+        for (const relu of [true, false]) {
+          garbage(out);
+          wasm.denseForward(X, W, b, out, rows, nIn, nOut, relu);
+          js.denseForward(X, W, b, expected, rows, nIn, nOut, relu);
+          bitsEqual(out, expected, `${label(s)} ${what} relu=${relu}`);
+        }
+      }
+    });
+  }
+});
+
+describe('wasm kernels: reluBackward', () => {
+  const rng = new Rng(202);
+  for (const s of SHAPES) {
+    it(`matches the reference bit for bit, ${label(s)}`, () => {
+      const { rows, nIn, nOut } = s;
+      const { arena, wasm } = setup([rows * nOut, nIn * nOut, rows * nIn, rows * nIn]);
+      const D = arena.f32(rows * nOut);
+      const W = fill(rng, arena.f32(nIn * nOut), { scale: Math.sqrt(2 / nIn), zeros: 0.02, negZero: true });
+      const A = arena.f32(rows * nIn);
+      const Dprev = arena.f32(rows * nIn);
+      const expected = new Float32Array(rows * nIn);
+      const cases: [string, () => void][] = [
+        ['dense D', () => {
+          fill(rng, D, { scale: 0.01 });
+          fill(rng, A, { zeros: 0.5, positive: true, zeroRows: [rows - 1], width: nIn });
+        }],
+        ['relu-masked D, -0', () => {
+          fill(rng, D, { scale: 0.01, zeros: 0.5, negZero: true, zeroRows: [0], width: nOut });
+          fill(rng, A, { zeros: 0.3 }); // negative values count as ReLU off too
+        }],
+        ['A all active', () => {
+          fill(rng, D, { scale: 0.01, zeros: 0.1 });
+          fill(rng, A, { positive: true, scale: 3 });
+          for (let i = 0; i < A.length; i++) if (A[i] === 0) A[i] = 1;
+        }],
+      ];
+      for (const [what, make] of cases) {
+        make();
+        garbage(Dprev);
+        wasm.reluBackward(D, W, A, Dprev, rows, nIn, nOut);
+        js.reluBackward(D, W, A, expected, rows, nIn, nOut);
+        bitsEqual(Dprev, expected, `${label(s)} ${what}`);
+      }
+    });
+  }
+});
+
+describe('wasm kernels: weightGradSgd and biasGradSgd', () => {
+  const rng = new Rng(303);
+  for (const s of SHAPES) {
+    it(`match the reference bit for bit, ${label(s)}`, () => {
+      const { rows, nIn, nOut } = s;
+      const { arena, wasm } = setup([rows * nIn, rows * nOut, nIn * nOut, nOut]);
+      const A = arena.f32(rows * nIn);
+      const D = arena.f32(rows * nOut);
+      const W = arena.f32(nIn * nOut);
+      const b = arena.f32(nOut);
+      const W0 = fill(rng, new Float32Array(nIn * nOut), { scale: Math.sqrt(2 / nIn), zeros: 0.05, negZero: true });
+      const b0 = fill(rng, new Float32Array(nOut), { scale: 0.1, zeros: 0.3, negZero: true });
+      const Wref = new Float32Array(nIn * nOut);
+      const bref = new Float32Array(nOut);
+      const k0 = nIn > 2 ? 1 + rng.nextInt(nIn - 2) : 0;
+      const k1 = k0 + rng.nextInt(nIn - k0 + 1);
+      const j0 = nOut > 2 ? 1 + rng.nextInt(nOut - 2) : 0;
+      const j1 = j0 + rng.nextInt(nOut - j0 + 1);
+      const slices: [number, number, number, number][] = [[0, nIn, 0, nOut], [k0, k1, j0, j1], [k0, k0, j0, j0]];
+      const inputs: [string, () => void][] = [
+        ['sparse A', () => {
+          fillSparseInputs(rng, A, rows, nIn);
+          fill(rng, D, { scale: 0.01, zeroRows: [0], width: nOut });
+        }],
+        ['relu-like A, masked D', () => {
+          fill(rng, A, { zeros: 0.5, positive: true, zeroRows: [rows >> 1], width: nIn });
+          fill(rng, D, { scale: 0.01, zeros: 0.5, negZero: true });
+        }],
+        ['signed A, -0', () => {
+          fill(rng, A, { zeros: 0.2, negZero: true });
+          fill(rng, D, { scale: 0.01, zeros: 0.1, negZero: true });
+        }],
+        ['A all zero', () => {
+          A.fill(0);
+          fill(rng, D, { scale: 0.01 });
+        }],
+      ];
+      for (const [what, make] of inputs) {
+        make();
+        for (const lr of [f(0.1), f(-0.03), 0]) {
+          for (const [ka, kb, ja, jb] of slices) {
+            W.set(W0);
+            Wref.set(W0);
+            b.set(b0);
+            bref.set(b0);
+            wasm.weightGradSgd(A, D, W, rows, nIn, nOut, ka, kb, lr);
+            js.weightGradSgd(A, D, Wref, rows, nIn, nOut, ka, kb, lr);
+            bitsEqual(W, Wref, `W ${label(s)} ${what} lr=${lr} k=${ka}..${kb}`);
+            wasm.biasGradSgd(D, b, rows, nOut, ja, jb, lr);
+            js.biasGradSgd(D, bref, rows, nOut, ja, jb, lr);
+            bitsEqual(b, bref, `b ${label(s)} ${what} lr=${lr} j=${ja}..${jb}`);
+          }
+        }
+      }
+    });
+  }
+});
+
+describe('wasm kernels: a whole training step', () => {
+  it('leaves the same parameter bits as the reference after several steps of 784-128-64-10', () => {
+    const sizes = [784, 128, 64, 10];
+    const B = 64;
+    const rng = new Rng(404);
+    const floats = [784 * 128, 128, 128 * 64, 64, 64 * 10, 10];
+    const acts = [B * 784, B * 128, B * 64, B * 10, B * 128, B * 64];
+    const { arena, wasm } = setup([...floats, ...floats, ...acts, ...acts, 600], [600 * 784]);
+    const n = 600;
+    const pixels = arena.u8(n * 784);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = rng.nextDouble() < 0.81 ? 0 : rng.nextInt(256);
+    const order = arena.u32(n);
+    rng.permutation(order);
+    const make = (): { W: Float32Array[]; b: Float32Array[]; A: Float32Array[]; Dh: Float32Array[] } => {
+      const W: Float32Array[] = [];
+      const b: Float32Array[] = [];
+      for (let l = 0; l < 3; l++) {
+        W.push(arena.f32(sizes[l] * sizes[l + 1]));
+        b.push(arena.f32(sizes[l + 1]));
+      }
+      const A = [arena.f32(B * 784), arena.f32(B * 128), arena.f32(B * 64), arena.f32(B * 10)];
+      const Dh = [arena.f32(B * 128), arena.f32(B * 64)];
+      return { W, b, A, Dh };
+    };
+    const nets = [make(), make()];
+    for (let l = 0; l < 3; l++) {
+      fill(rng, nets[0].W[l], { scale: Math.sqrt(2 / sizes[l]) });
+      nets[1].W[l].set(nets[0].W[l]);
+    }
+    const lr = f(0.1);
+    const kernelSets = [wasm, js];
+    for (let step = 0; step < 4; step++) {
+      for (let i = 0; i < 2; i++) {
+        const k = kernelSets[i];
+        const { W, b, A, Dh } = nets[i];
+        k.gatherInputs(pixels, order, step * B, B, 784, A[0]);
+        for (let l = 0; l < 3; l++) k.denseForward(A[l], W[l], b[l], A[l + 1], B, sizes[l], sizes[l + 1], l < 2);
+        // a simple output gradient (softmax is shared TypeScript, not a kernel): D = (Z - 0.5) / B
+        const D3 = A[3];
+        for (let j = 0; j < D3.length; j++) D3[j] = f(f(D3[j] - 0.5) / B);
+        k.reluBackward(D3, W[2], A[2], Dh[1], B, 64, 10);
+        k.reluBackward(Dh[1], W[1], A[1], Dh[0], B, 128, 64);
+        const Ds = [Dh[0], Dh[1], D3];
+        for (let l = 0; l < 3; l++) {
+          k.weightGradSgd(A[l], Ds[l], W[l], B, sizes[l], sizes[l + 1], 0, sizes[l], lr);
+          k.biasGradSgd(Ds[l], b[l], B, sizes[l + 1], 0, sizes[l + 1], lr);
+        }
+      }
+      for (let l = 0; l < 3; l++) {
+        bitsEqual(nets[0].W[l], nets[1].W[l], `step ${step} W${l + 1}`);
+        bitsEqual(nets[0].b[l], nets[1].b[l], `step ${step} b${l + 1}`);
+      }
+    }
+  });
+});
