@@ -4,8 +4,8 @@
  * flags (src/cli/flags.ts), calls library functions, and prints text or JSON lines.
  *
  * Exit codes: 0 success; 1 a failure of the run (a worker died, an internal error); 2 bad input (a flag, a
- * file, a checkpoint); 3 training diverged; 130 interrupted by SIGINT or SIGTERM. Errors are one line on
- * stderr; --debug adds the stack.
+ * file, a checkpoint); 3 training diverged; 4 `verify` found a difference; 130 interrupted by SIGINT or
+ * SIGTERM. Errors are one line on stderr; --debug adds the stack.
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -13,6 +13,7 @@ import { benchCommand, type BenchArgs } from './cli/bench-command.js';
 import { integerFlag, trainingFlags } from './cli/flags.js';
 import { evalCommand, exportCommand, predictCommand, type EvalArgs, type ExportArgs, type PredictArgs } from './cli/model-commands.js';
 import { trainCommand, type TrainCommandArgs } from './cli/train-command.js';
+import { verifyCommand, type VerifyArgs } from './cli/verify-command.js';
 import { UserError } from './errors.js';
 
 const EXIT_FAILURE = 1;
@@ -34,6 +35,14 @@ export async function main(argv: string[]): Promise<number> {
             .option('resume', { type: 'string', describe: 'continue the run saved in checkpoint FILE (and keep checkpointing to it)' })
             .option('init', { type: 'string', describe: 'start from the weights in FILE (safetensors or checkpoint) instead of He init' }),
         (args) => run(trainCommand(args as unknown as TrainCommandArgs)),
+      )
+      .command(
+        'verify',
+        'train at several thread counts and with the reference trainer, and compare every parameter bit for bit',
+        (y) =>
+          trainingFlags(y, { threads: '1,2,4' })
+            .option('steps', { type: 'string', default: '300', coerce: integerFlag('--steps'), describe: 'SGD steps per run' }),
+        (args) => run(verifyCommand(args as unknown as VerifyArgs)),
       )
       .command(
         'eval <model>',

@@ -1,8 +1,20 @@
 /** lockstep's library API: what the CLI, the tests and the benchmarks call. */
-export { train, resolveConfig, loadTrainingData, DEFAULTS } from './train/train.js';
-export type { TrainOptions, TrainConfig, TrainResult, EpochReport, TrainHooks } from './train/train.js';
+export { train, resolveConfig, resumeOptions, loadTrainingData, DEFAULTS, DivergenceError } from './train/train.js';
+export type { TrainOptions, TrainConfig, TrainResult, EpochReport, TrainHooks, TrainState, TrainSnapshot, StepInfo } from './train/train.js';
 export type { Trainer, EvalResult } from './train/trainer.js';
 export { ReferenceTrainer } from './train/reference-trainer.js';
+export { Engine, WorkerFailure, MAX_THREADS } from './coordinator/engine.js';
+export { evaluate } from './inference/evaluate.js';
+export type { Evaluation, EvaluateOptions } from './inference/evaluate.js';
+export { predict, readImage } from './inference/predict.js';
+export type { Prediction, PredictOptions } from './inference/predict.js';
+export { benchmark } from './experiments/bench.js';
+export type { BenchOptions, BenchRow } from './experiments/bench.js';
+export { readCheckpoint, writeCheckpoint } from './model-io/checkpoint.js';
+export type { Checkpoint } from './model-io/checkpoint.js';
+export { exportSafetensors } from './model-io/export.js';
+export { readSafetensors, encodeSafetensors, decodeSafetensors } from './model-io/safetensors.js';
+export { loadModel } from './model-io/model-file.js';
 export { loadDataset, defaultDataDir, IDX_FILES } from './data/dataset.js';
 export type { Dataset, LabeledImages } from './data/dataset.js';
 export { readIdxFile, parseIdx, encodeIdx } from './data/idx.js';

@@ -46,7 +46,7 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
       onStep: testSignalHook(),
       onCheckpoint: checkpointPath === undefined ? undefined : (snapshot) => saveCheckpoint(checkpointPath, snapshot),
     });
-    const { params: _p, layout: _l, history: _h, state: _s, ...done } = result;
+    const { params: _p, layout: _l, history: _h, state: _s, config: _c, ...done } = result;
     print(args.json ? JSON.stringify(done) : formatDone(result));
     if (result.interrupted) {
       const saved = checkpointPath === undefined ? '' : `; checkpoint written to ${checkpointPath}`;

@@ -65,6 +65,7 @@ export interface TrainResult {
   layout: ModelLayout;
   history: EpochReport[];
   state: TrainState;
+  config: TrainConfig;
 }
 
 /** A run at a step boundary: what a checkpoint records. `params` is live: copy it to keep it. */
@@ -328,6 +329,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
       layout,
       history,
       state,
+      config,
     };
   } finally {
     await trainer.close();

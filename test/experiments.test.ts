@@ -1,0 +1,64 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { modelLayout } from '../src/model/layout.js';
+import { parameterName, ulpDistance } from '../src/experiments/verify.js';
+
+const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
+const SMALL = ['--train-limit', '3000', '--test-limit', '200'];
+
+function lockstep(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => r.stdout.trim().split('\n').map((l) => JSON.parse(l)) };
+}
+
+describe('lockstep verify', () => {
+  it('exits 0 and reports identical hashes when all runs agree (JSON fields documented)', () => {
+    const r = lockstep(['verify', '--threads', '1,3', '--steps', '40', ...SMALL, '--json']);
+    expect(r.code).toBe(0);
+    const rows = r.json();
+    expect(rows.map((x) => x.threads)).toEqual(['reference', 1, 3]);
+    for (const row of rows) {
+      expect(row).toMatchObject({ event: 'verify', equal: true, differing: 0, maxAbsDiff: 0, maxUlp: 0, firstDifference: null });
+      expect(row.paramsSha256).toBe(rows[0].paramsSha256);
+    }
+  }, 60_000);
+
+  it('exits non-zero and names the tensor and index when one parameter differs by one ULP', () => {
+    // Parameter 100480 is the first weight of layer 1 (784·128 + 128 = 100480): layers.1.weight[out=0, in=0].
+    const r = lockstep(['verify', '--threads', '2', '--steps', '20', ...SMALL], { LOCKSTEP_TEST_PERTURB: '2:100481' });
+    expect(r.code).toBe(4);
+    expect(r.stdout).toMatch(/^2 .* 1  layers\.1\.weight\[out=1, in=0\] \(parameter 100481\)$/m);
+    expect(r.stdout).toContain('NOT IDENTICAL');
+  }, 60_000);
+
+  it('measures ULP distance across zero and names parameters in the [out, in] convention', () => {
+    const bits = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0];
+    expect(ulpDistance(bits(1), bits(1))).toBe(0);
+    expect(ulpDistance(bits(1), bits(1) + 1)).toBe(1);
+    expect(ulpDistance(bits(0), bits(-0))).toBe(0);
+    expect(ulpDistance(bits(1e-45), bits(-1e-45))).toBe(2);
+    const layout = modelLayout([3, 2, 4]);
+    expect(parameterName(layout, 3)).toBe('layers.0.weight[out=1, in=1] (parameter 3)');
+    expect(parameterName(layout, 7)).toBe('layers.0.bias[1] (parameter 7)');
+    expect(parameterName(layout, 8)).toBe('layers.1.weight[out=0, in=0] (parameter 8)');
+  });
+});
+
+describe('lockstep bench', () => {
+  it('prints JSON lines with the documented fields and the same hash for every thread count', () => {
+    const r = lockstep(['bench', '--threads', '1,2', '--batch-size', '32', '--steps', '30', '--warmup', '5', '--repeats', '1', ...SMALL, '--json']);
+    expect(r.code).toBe(0);
+    const rows = r.json();
+    expect(rows).toHaveLength(2);
+    for (const row of rows) {
+      for (const key of ['threads', 'batchSize', 'stepsPerSec', 'samplesPerSec', 'speedup', 'efficiency', 'paramsSha256']) {
+        expect(row).toHaveProperty(key);
+      }
+      expect(row.stepsPerSec).toBeGreaterThan(0);
+      expect(row.samplesPerSec).toBeCloseTo(row.stepsPerSec * 32, 6);
+    }
+    expect(rows[0]).toMatchObject({ threads: 1, speedup: 1, efficiency: 1 });
+    expect(rows[1].paramsSha256).toBe(rows[0].paramsSha256);
+  }, 60_000);
+});
