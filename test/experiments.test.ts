@@ -62,3 +62,27 @@ describe('lockstep bench', () => {
     expect(rows[1].paramsSha256).toBe(rows[0].paramsSha256);
   }, 60_000);
 });
+
+describe('live progress', () => {
+  it('is shown only on a terminal and never with --json', async () => {
+    const { progressEnabled } = await import('../src/report/progress.js');
+    expect(progressEnabled({ isTTY: true }, false)).toBe(true);
+    expect(progressEnabled({ isTTY: true }, true)).toBe(false);
+    expect(progressEnabled({ isTTY: false }, false)).toBe(false);
+    expect(progressEnabled({}, false)).toBe(false);
+  });
+
+  it('draws under a pseudo-terminal and not into a pipe', () => {
+    const args = ['train', '--epochs', '2', '--train-limit', '20000', '--test-limit', '200'];
+    const piped = lockstep(args);
+    expect(piped.code).toBe(0);
+    expect(piped.stdout).not.toContain('samples/s');
+    expect(piped.stdout).not.toContain('\r');
+    // util-linux `script` runs the command under a pseudo-terminal (Debian ships it in bsdutils).
+    const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(' ');
+    const tty = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    expect(tty.status).toBe(0);
+    expect(tty.stdout).toMatch(/epoch 1\/2 \[[#.]+\] step \d+\/313 .* samples\/s {2}loss \d\.\d{4} {2}ETA/);
+    expect(tty.stdout).toContain('test accuracy (%) per epoch');
+  }, 60_000);
+});

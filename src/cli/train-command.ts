@@ -3,7 +3,8 @@ import { UserError } from '../errors.js';
 import { isCheckpointFile, readCheckpoint, writeCheckpoint } from '../model-io/checkpoint.js';
 import { loadModel } from '../model-io/model-file.js';
 import { formatDone, formatEpoch } from '../report/format.js';
-import { DivergenceError, resumeOptions, train, type TrainHooks, type TrainOptions, type TrainSnapshot } from '../train/train.js';
+import { historyChart, ProgressLine, progressEnabled } from '../report/progress.js';
+import { DivergenceError, resolveConfig, resumeOptions, train, type TrainHooks, type TrainOptions, type TrainSnapshot } from '../train/train.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
 import { onStopSignals } from './signals.js';
 
@@ -38,15 +39,25 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
   }
 
   const stop = onStopSignals();
+  const progress = progressEnabled(process.stdout, args.json) ? new ProgressLine(process.stdout, resolveConfig(options).epochs) : null;
+  const signalHook = testSignalHook();
   try {
     const result = await train(options, {
       ...hooks,
       signal: stop.signal,
-      onEpoch: (r) => print(args.json ? JSON.stringify(r) : formatEpoch(r)),
-      onStep: testSignalHook(),
+      onEpoch: (r) => {
+        progress?.clear();
+        print(args.json ? JSON.stringify(r) : formatEpoch(r));
+      },
+      onStep: (info) => {
+        progress?.step(info);
+        signalHook?.(info);
+      },
       onCheckpoint: checkpointPath === undefined ? undefined : (snapshot) => saveCheckpoint(checkpointPath, snapshot),
     });
     const { params: _p, layout: _l, history: _h, state: _s, config: _c, ...done } = result;
+    progress?.clear();
+    if (progress) print(historyChart(result.history));
     print(args.json ? JSON.stringify(done) : formatDone(result));
     if (result.interrupted) {
       const saved = checkpointPath === undefined ? '' : `; checkpoint written to ${checkpointPath}`;
