@@ -89,6 +89,6 @@ export function evaluateRows(ctx: ThreadContext, split: 'train' | 'test', count:
       const { W, b } = layerViews(params, layers[l]);
       kernels.denseForward(acts[l], W, b, acts[l + 1], n, layers[l].nIn, layers[l].nOut, l < L - 1);
     }
-    softmaxEvaluate(acts[L], labels, at, n, sizes[L], views.evalCorrect.subarray(at, at + n), views.evalLoss.subarray(at, at + n));
+    softmaxEvaluate(acts[L], labels, at, n, sizes[L], views.evalPredicted.subarray(at, at + n), views.evalLoss.subarray(at, at + n));
   }
 }
