@@ -98,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
       .wrap(Math.min(120, process.stdout.columns ?? 120))
       .fail((msg, err) => {
         // yargs reports bad flags (including our coerce functions' refusals) as YError: a usage error.
-        if (!err || err.name === 'YError') throw new UserError(msg ?? err.message);
+        if (!err || err.name === 'YError') throw new UserError((msg ?? err.message).replace(/\s*\n\s*/g, ' '));
         throw err;
       })
       .parseAsync();

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { UserError } from '../errors.js';
 import { isCheckpointFile, readCheckpoint, writeCheckpoint } from '../model-io/checkpoint.js';
+import { checkWritable } from '../model-io/atomic-write.js';
 import { loadModel } from '../model-io/model-file.js';
 import { formatDone, formatEpoch } from '../report/format.js';
 import { historyChart, ProgressLine, progressEnabled } from '../report/progress.js';
@@ -34,8 +35,11 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
     hooks.initialParams = model.params;
   }
   const checkpointPath = args.checkpoint ?? args.resume;
-  if (checkpointPath !== undefined && existsSync(checkpointPath) && !isCheckpointFile(checkpointPath)) {
-    throw new UserError(`--checkpoint ${checkpointPath}: exists and is not a lockstep checkpoint; refusing to overwrite it`);
+  if (checkpointPath !== undefined) {
+    if (existsSync(checkpointPath) && !isCheckpointFile(checkpointPath)) {
+      throw new UserError(`--checkpoint ${checkpointPath}: exists and is not a lockstep checkpoint; refusing to overwrite it`);
+    }
+    checkWritable(checkpointPath, '--checkpoint');
   }
 
   const stop = onStopSignals();

@@ -46,3 +46,17 @@ function simulateDiskFull(written: number, total: number): void {
     throw Object.assign(new Error('no space left on device (simulated)'), { code: 'ENOSPC' });
   }
 }
+
+/** Fails now, with the path named, if a file could not be written there later (checked before training starts). */
+export function checkWritable(path: string, flag: string): void {
+  const dir = dirname(path);
+  if (!existsSync(dir)) throw new UserError(`${flag} ${path}: the directory ${dir} does not exist`);
+  if (!statSync(dir).isDirectory()) throw new UserError(`${flag} ${path}: ${dir} is not a directory`);
+  const probe = join(dir, `.${basename(path)}.${process.pid}.probe`);
+  try {
+    closeSync(openSync(probe, 'w'));
+    unlinkSync(probe);
+  } catch (err) {
+    throw new UserError(`${flag} ${path}: cannot write in ${dir} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+}

@@ -213,6 +213,14 @@ export interface StepInfo {
   loss: number;
 }
 
+/**
+ * A step whose mean loss is NaN, infinite or above this has diverged. The loss is clamped by the textbook's
+ * 1e-12 (at most 27.6 nats), so a blown-up network shows as a loss near that clamp rather than as
+ * infinity: above 20 nats the true class gets, on average, a probability below 2e-9, which no learning
+ * network does (an untrained one scores ln(classes), 2.3 for MNIST).
+ */
+export const DIVERGED_MEAN_LOSS = 20;
+
 /** Yield to the event loop this often, so signals and worker failures are heard between steps. */
 const YIELD_EVERY_MS = 25;
 
@@ -273,10 +281,10 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
         const start = state.stepInEpoch * config.batchSize;
         const rows = Math.min(config.batchSize, n - start);
         const loss = await trainer.trainStep(start, rows);
-        if (!Number.isFinite(loss)) {
+        if (!(loss / rows <= DIVERGED_MEAN_LOSS)) {
           throw new DivergenceError(
-            `training diverged: the loss became ${loss} at epoch ${state.epoch}, step ${state.stepInEpoch + 1} ` +
-              `(step ${state.steps + 1} in all); try a smaller --lr than ${config.lr}`,
+            `training diverged at epoch ${state.epoch}, step ${state.stepInEpoch + 1} (step ${state.steps + 1} in all): ` +
+              `mean loss ${(loss / rows).toPrecision(4)}; try a smaller --lr than ${config.lr}`,
           );
         }
         state.epochLossSum += loss;

