@@ -28,7 +28,9 @@ describe('lockstep CLI', () => {
     for (const flag of ['--epochs', '--batch-size', '--lr', '--layers', '--seed', '--data', '--max-steps', '--json']) {
       expect(r.stdout).toContain(flag);
     }
-    expect(r.stdout).toContain('[default: "784,128,64,10"]');
+    for (const shown of ['[default: 20]', '[default: 64]', '[default: 0.5]', '[default: 784,128,64,10]', '[default: 0]', '[default: no limit]']) {
+      expect(r.stdout).toContain(shown);
+    }
   });
 
   it('trains on a small IDX directory and prints JSON lines with the documented fields', () => {
