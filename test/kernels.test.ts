@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { describe, it, expect } from 'vitest';
 import { createJsKernels, type Kernels } from '../src/kernels/kernels.js';
 import { PIXEL_SCALE } from '../src/kernels/reference.js';
-import { createWasmKernels, wasmSimdSupported } from '../src/kernels/wasm.js';
-import { SharedArena } from '../src/memory/arena.js';
+import { createWasmKernels, WASM_SCRATCH, wasmKernelPath, wasmSimdSupported } from '../src/kernels/wasm.js';
+import { RESERVED_BYTES, SharedArena } from '../src/memory/arena.js';
 import { Rng } from '../src/random/rng.js';
 
 /**
@@ -128,12 +130,46 @@ describe('wasm kernels: environment', () => {
     expect(wasmSimdSupported()).toBe(true);
   });
 
+  it('imports only the shared memory and has no data segment, globals or start function', () => {
+    const bytes = readFileSync(wasmKernelPath());
+    const module = new WebAssembly.Module(bytes);
+    expect(WebAssembly.Module.imports(module)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
+    expect(WebAssembly.Module.exports(module).map((e) => e.name).sort()).toEqual(
+      ['biasGradSgd', 'denseForward', 'gatherInputs', 'reluBackward', 'weightGradSgd'],
+    );
+    // walk the sections: 6 = global, 8 = start, 11 = data, 12 = data count
+    const ids: number[] = [];
+    let at = 8;
+    const uleb = (): number => {
+      let v = 0;
+      let shift = 0;
+      for (;;) {
+        const byte = bytes[at++];
+        v += (byte & 0x7f) * 2 ** shift;
+        if (byte < 0x80) return v;
+        shift += 7;
+      }
+    };
+    while (at < bytes.length) {
+      const id = bytes[at++];
+      const size = uleb();
+      ids.push(id);
+      at += size;
+    }
+    expect(ids.filter((id) => id === 6 || id === 8 || id === 11 || id === 12)).toEqual([]);
+    const { firstSlotByteOffset, slots, slotBytes } = WASM_SCRATCH;
+    expect(firstSlotByteOffset + slots * slotBytes).toBeLessThanOrEqual(RESERVED_BYTES);
+  });
+
   it('refuses arrays that are not views of its memory', () => {
     const { arena, wasm } = setup([16]);
     const b = arena.f32(4);
     const plain = new Float32Array(4);
     expect(() => wasm.biasGradSgd(plain, b, 1, 4, 0, 4, 0.1)).toThrow(/not a view/);
     expect(() => wasm.biasGradSgd(b, b, 2, 4, 0, 4, 0.1)).toThrow(RangeError);
+    expect(() => wasm.biasGradSgd(b, b, 1, 4, 2, 5, 0.1)).toThrow(RangeError);
+    const reserved = new Float32Array(arena.buffer, 0, 4);
+    expect(() => wasm.biasGradSgd(b, reserved, 1, 4, 0, 4, 0.1)).toThrow(/belong to the kernels/);
   });
 
   it('works from two instances on one memory (as worker threads do)', () => {
@@ -307,6 +343,140 @@ describe('wasm kernels: weightGradSgd and biasGradSgd', () => {
       }
     });
   }
+});
+
+/** Runs fn while every scratch slot of the memory is taken, so the kernels take their no-scratch paths. */
+function withoutScratch(memory: WebAssembly.Memory, fn: () => void): void {
+  const flags = new Int32Array(memory.buffer, WASM_SCRATCH.flagsByteOffset, WASM_SCRATCH.slots);
+  for (let i = 0; i < flags.length; i++) expect(Atomics.compareExchange(flags, i, 0, 1)).toBe(0);
+  try {
+    fn();
+  } finally {
+    for (let i = 0; i < flags.length; i++) Atomics.store(flags, i, 0);
+  }
+}
+
+describe('wasm kernels: paths without scratch and adaptive blocks', () => {
+  it('reluBackward and gatherInputs give the same bits when every scratch slot is taken', () => {
+    const rng = new Rng(505);
+    for (const s of [...AWKWARD.slice(0, 8), TEXTBOOK[1], TEXTBOOK[2]]) {
+      const { rows, nIn, nOut } = s;
+      const { arena, wasm } = setup([rows * nOut, nIn * nOut, rows * nIn, rows * nIn, rows * nIn], [rows * nIn]);
+      const D = fill(rng, arena.f32(rows * nOut), { scale: 0.01, zeros: 0.4, negZero: true });
+      const W = fill(rng, arena.f32(nIn * nOut), { scale: Math.sqrt(2 / nIn) });
+      const A = fill(rng, arena.f32(rows * nIn), { zeros: 0.3 });
+      const Dprev = garbage(arena.f32(rows * nIn));
+      const expected = new Float32Array(rows * nIn);
+      withoutScratch(arena.memory, () => wasm.reluBackward(D, W, A, Dprev, rows, nIn, nOut));
+      js.reluBackward(D, W, A, expected, rows, nIn, nOut);
+      bitsEqual(Dprev, expected, `reluBackward without scratch ${label(s)}`);
+
+      const pixels = arena.u8(rows * nIn);
+      for (let i = 0; i < pixels.length; i++) pixels[i] = rng.nextDouble() < 0.7 ? 0 : rng.nextInt(256);
+      const order = arena.u32(rows);
+      rng.permutation(order);
+      const X = garbage(arena.f32(rows * nIn));
+      withoutScratch(arena.memory, () => wasm.gatherInputs(pixels, order, 0, rows, nIn, X));
+      const Xref = new Float32Array(rows * nIn);
+      js.gatherInputs(pixels, order, 0, rows, nIn, Xref);
+      bitsEqual(X, Xref, `gatherInputs without scratch ${label(s)}`);
+    }
+  });
+
+  it('weightGradSgd matches for neighbouring inputs with equal, nested and disjoint zero patterns', () => {
+    // equal patterns in pairs of columns take the two-k blocks, disjoint ones the one-k blocks
+    const rng = new Rng(606);
+    for (const [rows, nIn, nOut] of [[64, 40, 128], [37, 9, 21], [130, 12, 16], [8, 6, 33], [64, 784, 128]]) {
+      const { arena, wasm } = setup([rows * nIn, rows * nOut, nIn * nOut]);
+      const A = arena.f32(rows * nIn);
+      const D = fill(rng, arena.f32(rows * nOut), { scale: 0.01, zeros: 0.2 });
+      const W = arena.f32(nIn * nOut);
+      const W0 = fill(rng, new Float32Array(nIn * nOut), { scale: 0.1 });
+      const Wref = new Float32Array(nIn * nOut);
+      for (let r = 0; r < rows; r++) {
+        for (let k = 0; k < nIn; k++) {
+          const mode = (k >> 1) % 3;
+          const on = mode === 0 ? (r * 7 + (k >> 1)) % 5 < 2 : mode === 1 ? (r + k) % 3 === 0 : rng.nextDouble() < 0.3;
+          A[r * nIn + k] = on ? rng.nextDouble() + 0.01 : 0;
+        }
+      }
+      for (const lr of [f(0.25), f(-0.5)]) {
+        W.set(W0);
+        Wref.set(W0);
+        wasm.weightGradSgd(A, D, W, rows, nIn, nOut, 0, nIn, lr);
+        js.weightGradSgd(A, D, Wref, rows, nIn, nOut, 0, nIn, lr);
+        bitsEqual(W, Wref, `weightGradSgd patterns ${rows}x${nIn}->${nOut} lr=${lr}`);
+        W.set(W0);
+        Wref.set(W0);
+        wasm.weightGradSgd(A, D, W, rows, nIn, nOut, 1, nIn - 1, lr);
+        js.weightGradSgd(A, D, Wref, rows, nIn, nOut, 1, nIn - 1, lr);
+        bitsEqual(W, Wref, `weightGradSgd patterns, odd slice ${rows}x${nIn}->${nOut} lr=${lr}`);
+      }
+    }
+  });
+});
+
+describe('wasm kernels: threads', () => {
+  it('give the reference bits when 4 threads run them at once on one memory, with scratch slots scarce', async () => {
+    const rows = 40;
+    const nIn = 96;
+    const nOut = 64;
+    const threads = 4;
+    const rng = new Rng(707);
+    const per = [rows * nOut, nIn * nOut, rows * nIn, rows * nIn, rows * nIn];
+    const { arena } = setup(Array.from({ length: threads }, () => per).flat(), [threads * rows * nIn + 64]);
+    const jobs = Array.from({ length: threads }, () => {
+      const D = fill(rng, arena.f32(rows * nOut), { scale: 0.01, zeros: 0.3 });
+      const W = fill(rng, arena.f32(nIn * nOut), { scale: 0.1 });
+      const A = fill(rng, arena.f32(rows * nIn), { zeros: 0.4 });
+      const P = garbage(arena.f32(rows * nIn));
+      const X = garbage(arena.f32(rows * nIn));
+      const pixels = arena.u8(rows * nIn);
+      for (let i = 0; i < pixels.length; i++) pixels[i] = rng.nextDouble() < 0.6 ? 0 : rng.nextInt(256);
+      const order = arena.u32(rows);
+      rng.permutation(order);
+      return { D, W, A, P, X, pixels, order };
+    });
+    // leave 2 of the 15 slots free, so some calls run with scratch and some without
+    const flags = new Int32Array(arena.memory.buffer, WASM_SCRATCH.flagsByteOffset, WASM_SCRATCH.slots);
+    for (let i = 2; i < flags.length; i++) Atomics.store(flags, i, 1);
+    const code = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      const { readFileSync } = require('node:fs');
+      const w = workerData;
+      const k = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(w.path)), { env: { memory: w.memory } }).exports;
+      for (let rep = 0; rep < 300; rep++) {
+        k.reluBackward(w.D, w.W, w.A, w.P, w.rows, w.nIn, w.nOut);
+        k.gatherInputs(w.pixels, w.order, 0, w.rows, w.nIn, w.X);
+      }
+      parentPort.postMessage('done');`;
+    try {
+      await Promise.all(jobs.map((j) => new Promise<void>((resolve, reject) => {
+        const worker = new Worker(code, {
+          eval: true,
+          workerData: {
+            path: wasmKernelPath(), memory: arena.memory, rows, nIn, nOut,
+            D: j.D.byteOffset, W: j.W.byteOffset, A: j.A.byteOffset, P: j.P.byteOffset, X: j.X.byteOffset,
+            pixels: j.pixels.byteOffset, order: j.order.byteOffset,
+          },
+        });
+        worker.once('message', () => resolve());
+        worker.once('error', reject);
+        worker.once('exit', (c) => (c === 0 ? resolve() : reject(new Error(`worker exit ${c}`))));
+      })));
+      expect([flags[0], flags[1]]).toEqual([0, 0]); // every claimed slot was released
+    } finally {
+      for (let i = 0; i < flags.length; i++) Atomics.store(flags, i, 0);
+    }
+    for (const [t, j] of jobs.entries()) {
+      const P = new Float32Array(rows * nIn);
+      js.reluBackward(j.D, j.W, j.A, P, rows, nIn, nOut);
+      bitsEqual(j.P, P, `thread ${t} reluBackward`);
+      const X = new Float32Array(rows * nIn);
+      js.gatherInputs(j.pixels, j.order, 0, rows, nIn, X);
+      bitsEqual(j.X, X, `thread ${t} gatherInputs`);
+    }
+  });
 });
 
 describe('wasm kernels: a whole training step', () => {

@@ -4,14 +4,22 @@
  * AssemblyScript source), reading and writing the buffers in place: every array passed in must be a view
  * of the shared WebAssembly.Memory the kernels were created on, and the kernels receive byte offsets.
  *
- * The module imports that memory (shared, up to 65536 pages), keeps no static data and allocates nothing,
- * so any number of threads may instantiate it on the same memory: createWasmKernels is synchronous and
- * meant to be called in every worker (pass a compiled module to skip reading and compiling the file).
+ * The module imports that memory (shared, up to 65536 pages), has no data segment and no globals and
+ * allocates nothing, so any number of threads may instantiate it on the same memory: createWasmKernels is
+ * synchronous and meant to be called in every worker (pass a compiled module to skip reading and
+ * compiling the file). Of the memory's first 64 KiB (RESERVED_BYTES in src/memory/arena.ts, which belong
+ * to the kernels) it uses WASM_SCRATCH: per-call scratch slots claimed and released with atomics, so
+ * concurrent calls from different threads never share one; a call that finds none free takes a slower
+ * path with the same results.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { RESERVED_BYTES } from '../memory/arena.js';
+import { distPath } from '../paths.js';
 import type { Kernels } from './kernels.js';
+
+/** The kernels' scratch slots in the reserved first 64 KiB: an i32 flag per slot (0 free, 1 taken) at
+ * 4·i, slot i at firstSlotByteOffset + i·slotBytes. */
+export const WASM_SCRATCH = { flagsByteOffset: 0, slots: 15, firstSlotByteOffset: 4096, slotBytes: 4096 } as const;
 
 /** A minimal module using v128 (i8x16.splat, i8x16.popcnt): validates only where SIMD128 is supported. */
 const SIMD_PROBE = new Uint8Array([
@@ -30,28 +38,9 @@ export function wasmSimdSupported(): boolean {
   }
 }
 
-/** The directory holding lockstep's package.json, found by walking up from this file. */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        const name = (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name;
-        if (name === 'lockstep') return dir;
-      } catch {
-        // not a readable package.json: keep walking
-      }
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`lockstep: cannot find lockstep's package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-}
-
 /** Path of the built kernel module (dist/kernels.wasm under the package root). */
 export function wasmKernelPath(): string {
-  return join(packageRoot(), 'dist', 'kernels.wasm');
+  return distPath('kernels.wasm');
 }
 
 let compiled: WebAssembly.Module | undefined;
@@ -81,20 +70,23 @@ type View = Float32Array | Uint8Array | Uint32Array;
 
 /**
  * The WebAssembly kernel set over `memory` (a shared WebAssembly.Memory, e.g. SharedArena.memory).
- * Every array argument must be a view of `memory.buffer`; sizes are checked against the shapes so a
- * wrong call throws instead of touching other buffers.
+ * Every array argument must be a view of `memory.buffer` outside its first RESERVED_BYTES; sizes are
+ * checked against the shapes so a wrong call throws instead of touching other buffers. `module` lets a
+ * caller compile once and share the module (a WebAssembly.Module can be posted to workers).
  */
 export function createWasmKernels(memory: WebAssembly.Memory, module: WebAssembly.Module = loadWasmKernelModule()): Kernels {
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const k = instance.exports as unknown as KernelExports;
-  const buffer = memory.buffer;
 
   const at = (view: View, name: string, minLength: number, method: string): number => {
-    if (view.buffer !== buffer) {
+    if (view.buffer !== memory.buffer) {
       throw new Error(`wasm kernels: ${method}: ${name} is not a view of the kernels' shared WebAssembly.Memory`);
     }
     if (view.length < minLength) {
       throw new RangeError(`wasm kernels: ${method}: ${name} has ${view.length} elements, the shape needs ${minLength}`);
+    }
+    if (view.byteOffset < RESERVED_BYTES && view.byteLength > 0) {
+      throw new RangeError(`wasm kernels: ${method}: ${name} lies in the first ${RESERVED_BYTES} bytes, which belong to the kernels`);
     }
     return view.byteOffset;
   };

@@ -90,13 +90,45 @@ function releaseSlot(slot: usize): void {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// gatherInputs: X[r][k] = f32(pixels[order[start + r] * nIn + k]) / 255, the correctly rounded p/255
-// (equal to the reference's PIXEL_SCALE table for all 256 bytes; the tests check every one). Groups of
-// 16 zero bytes (most of an MNIST image) are stored as zeros without dividing.
+// gatherInputs: X[r][k] = the correctly rounded p/255 of pixels[order[start + r] * nIn + k] (equal to the
+// reference's PIXEL_SCALE table for all 256 bytes; the tests check every one). Groups of 16 zero bytes
+// (most of an MNIST image) are stored as zeros directly.
+//
+// The batch's images sit at random places in a large dataset, so their bytes usually come from DRAM.
+// A first pass touches every 64-byte line of every row (independent loads, so the misses overlap); the
+// conversion pass then reads from cache. The touched bytes are folded into a value stored in this call's
+// scratch slot, so no compiler can drop the loads.
+
+// p/255 = f32(f32(p·PIXEL_HI) + f32(p·PIXEL_LO)): PIXEL_HI = 257/2^16 has 9 significant bits, so p·PIXEL_HI is exact
+// for a byte p, and PIXEL_LO = f32(1/255 - PIXEL_HI); one rounding of the sum gives the correctly rounded
+// p/255 for every p in 0..255 (checked exhaustively; the tests compare all 256 with PIXEL_SCALE). Two
+// multiplies and an add, instead of a division.
+const PIXEL_HI: f32 = 0.0039215087890625;
+const PIXEL_LO: f32 = 5.983839201917363e-8;
+
+// @ts-ignore: decorator
+@inline function pixelScale(p: v128, ch: v128, cl: v128): v128 {
+  const x = f32x4.convert_i32x4_u(p);
+  return f32x4.add(f32x4.mul(x, ch), f32x4.mul(x, cl));
+}
 
 export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32, nIn: i32, X: usize): void {
-  const s = f32x4.splat(255);
+  const ch = f32x4.splat(PIXEL_HI);
+  const cl = f32x4.splat(PIXEL_LO);
   const z = f32x4.splat(0);
+  const slot = claimSlot();
+  if (slot != 0) {
+    let t = i32x4.splat(0);
+    for (let r = 0; r < rows; r++) {
+      const idx = load<u32>(order + ((<usize>(start + r)) << 2));
+      const src = pixels + <usize>idx * <usize>nIn;
+      let k = 0;
+      for (; k + 16 <= nIn; k += 64) t = v128.or(t, v128.load(src + <usize>k));
+      if (nIn > 0) t = v128.or(t, i32x4.splat(<i32>load<u8>(src + <usize>(nIn - 1))));
+    }
+    v128.store(slot, t);
+    releaseSlot(slot);
+  }
   for (let r = 0; r < rows; r++) {
     const idx = load<u32>(order + ((<usize>(start + r)) << 2));
     const src = pixels + <usize>idx * <usize>nIn;
@@ -114,13 +146,14 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
       }
       const lo = i16x8.extend_low_i8x16_u(v);
       const hi = i16x8.extend_high_i8x16_u(v);
-      v128.store(d, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(lo)), s), 0);
-      v128.store(d, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(lo)), s), 16);
-      v128.store(d, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(hi)), s), 32);
-      v128.store(d, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(hi)), s), 48);
+      v128.store(d, pixelScale(i32x4.extend_low_i16x8_u(lo), ch, cl), 0);
+      v128.store(d, pixelScale(i32x4.extend_high_i16x8_u(lo), ch, cl), 16);
+      v128.store(d, pixelScale(i32x4.extend_low_i16x8_u(hi), ch, cl), 32);
+      v128.store(d, pixelScale(i32x4.extend_high_i16x8_u(hi), ch, cl), 48);
     }
     for (; k < nIn; k++) {
-      store<f32>(dst + (<usize>k << 2), (<f32>load<u8>(src + <usize>k)) / (<f32>255));
+      const p = <f32>load<u8>(src + <usize>k);
+      store<f32>(dst + (<usize>k << 2), p * PIXEL_HI + p * PIXEL_LO);
     }
   }
 }
@@ -128,21 +161,22 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
 // ---------------------------------------------------------------------------------------------------
 // denseForward: out[r][j] = act((Σ_k X[r][k]·W[k][j]) + b[j]).
 //
-// One row at a time (so zero inputs are skipped exactly per row), lanes along j, register blocks of 24
-// columns (6 accumulators), then 16, 8, 4 and 1..3 columns (a width of 32 left is done as 16 + 16). The
-// row's k range is cut into chunks of 64; a 64-bit mask of the chunk's non-zero inputs is built once
-// with SIMD compares and every column block walks only its set bits (ctz), so exactly the reference's
-// terms are added, in increasing k. Between chunks the partial sums are parked in the output row itself
-// (float32 values, so parking is exact); the first chunk with a non-zero input starts from +0. The bias
-// is added last, then the ReLU.
+// Lanes along j. The k range is cut into chunks of 64; a 64-bit mask of each row's non-zero inputs in the
+// chunk is built with SIMD compares, and register blocks walk only the set bits (ctz), in increasing k.
+// Rows go in pairs; per chunk, one of two blocks is chosen from the masks' bit counts:
+//   single: one row × 24 columns (6 accumulators; then 16, then the last 1..15 columns in one loop; a
+//           width of 32 left is done as 16 + 16), exactly that row's non-zero inputs (sparse rows, such
+//           as MNIST pixels or ReLU outputs);
+//   pair:   two rows × 16 columns (8 accumulators) over the union of the two rows' non-zero inputs,
+//           sharing each weight load (dense rows); where one row's input is 0 it adds a ±0 product,
+//           which changes nothing.
+// The output rows start at +0 and hold the partial sums between chunks (float32 values, so parking them
+// is exact). The bias is added last, then the ReLU.
 
 // @ts-ignore: decorator
-@inline function fwd24(xc: usize, wc: usize, sw: usize, o: usize, mask: u64, started: bool): void {
-  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-  if (started) {
-    a0 = v128.load(o, 0); a1 = v128.load(o, 16); a2 = v128.load(o, 32);
-    a3 = v128.load(o, 48); a4 = v128.load(o, 64); a5 = v128.load(o, 80);
-  }
+@inline function fwd24(xc: usize, wc: usize, sw: usize, o: usize, mask: u64): void {
+  let a0 = v128.load(o, 0), a1 = v128.load(o, 16), a2 = v128.load(o, 32);
+  let a3 = v128.load(o, 48), a4 = v128.load(o, 64), a5 = v128.load(o, 80);
   let m = mask;
   do {
     const k = <usize>ctz(m);
@@ -161,11 +195,8 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
 }
 
 // @ts-ignore: decorator
-@inline function fwd16(xc: usize, wc: usize, sw: usize, o: usize, mask: u64, started: bool): void {
-  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-  if (started) {
-    a0 = v128.load(o, 0); a1 = v128.load(o, 16); a2 = v128.load(o, 32); a3 = v128.load(o, 48);
-  }
+@inline function fwd16(xc: usize, wc: usize, sw: usize, o: usize, mask: u64): void {
+  let a0 = v128.load(o, 0), a1 = v128.load(o, 16), a2 = v128.load(o, 32), a3 = v128.load(o, 48);
   let m = mask;
   do {
     const k = <usize>ctz(m);
@@ -180,12 +211,46 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
   v128.store(o, a0, 0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
 }
 
+/** The last 1..15 columns of a row in one loop: nv (0..3, one variant each) full vectors, then np (0..3) floats. */
 // @ts-ignore: decorator
-@inline function fwd8(xc: usize, wc: usize, sw: usize, o: usize, mask: u64, started: bool): void {
-  let a0 = f32x4.splat(0), a1 = a0;
-  if (started) {
-    a0 = v128.load(o, 0); a1 = v128.load(o, 16);
-  }
+@inline function fwdTail0(xc: usize, wc: usize, sw: usize, o: usize, mask: u64, np: i32): void {
+  let ap = f32x4.splat(0);
+  if (np > 0) ap = loadPartial(o + 0, np);
+  let m = mask;
+  do {
+    const k = <usize>ctz(m);
+    m &= m - 1;
+    const x = v128.load32_splat(xc + (k << 2));
+    const w = wc + k * sw;
+    if (np > 0) ap = f32x4.add(ap, f32x4.mul(x, loadPartial(w + 0, np)));
+  } while (m != 0);
+  if (np > 0) storePartial(o + 0, ap, np);
+}
+
+// @ts-ignore: decorator
+@inline function fwdTail1(xc: usize, wc: usize, sw: usize, o: usize, mask: u64, np: i32): void {
+  let a0 = f32x4.splat(0), ap = f32x4.splat(0);
+  a0 = v128.load(o, 0);
+  if (np > 0) ap = loadPartial(o + 16, np);
+  let m = mask;
+  do {
+    const k = <usize>ctz(m);
+    m &= m - 1;
+    const x = v128.load32_splat(xc + (k << 2));
+    const w = wc + k * sw;
+    a0 = f32x4.add(a0, f32x4.mul(x, v128.load(w, 0)));
+    if (np > 0) ap = f32x4.add(ap, f32x4.mul(x, loadPartial(w + 16, np)));
+  } while (m != 0);
+  v128.store(o, a0, 0);
+  if (np > 0) storePartial(o + 16, ap, np);
+}
+
+// @ts-ignore: decorator
+@inline function fwdTail2(xc: usize, wc: usize, sw: usize, o: usize, mask: u64, np: i32): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), ap = f32x4.splat(0);
+  a0 = v128.load(o, 0);
+  a1 = v128.load(o, 16);
+  if (np > 0) ap = loadPartial(o + 32, np);
   let m = mask;
   do {
     const k = <usize>ctz(m);
@@ -194,87 +259,156 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
     const w = wc + k * sw;
     a0 = f32x4.add(a0, f32x4.mul(x, v128.load(w, 0)));
     a1 = f32x4.add(a1, f32x4.mul(x, v128.load(w, 16)));
-  } while (m != 0);
-  v128.store(o, a0, 0); v128.store(o, a1, 16);
-}
-
-// @ts-ignore: decorator
-@inline function fwd4(xc: usize, wc: usize, sw: usize, o: usize, mask: u64, started: bool): void {
-  let a0 = f32x4.splat(0);
-  if (started) a0 = v128.load(o, 0);
-  let m = mask;
-  do {
-    const k = <usize>ctz(m);
-    m &= m - 1;
-    const x = v128.load32_splat(xc + (k << 2));
-    a0 = f32x4.add(a0, f32x4.mul(x, v128.load(wc + k * sw)));
+    if (np > 0) ap = f32x4.add(ap, f32x4.mul(x, loadPartial(w + 32, np)));
   } while (m != 0);
   v128.store(o, a0, 0);
+  v128.store(o, a1, 16);
+  if (np > 0) storePartial(o + 32, ap, np);
 }
 
 // @ts-ignore: decorator
-@inline function fwdPartial(xc: usize, wc: usize, sw: usize, o: usize, mask: u64, started: bool, n: i32): void {
-  let a0 = f32x4.splat(0);
-  if (started) a0 = loadPartial(o, n);
+@inline function fwdTail3(xc: usize, wc: usize, sw: usize, o: usize, mask: u64, np: i32): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), ap = f32x4.splat(0);
+  a0 = v128.load(o, 0);
+  a1 = v128.load(o, 16);
+  a2 = v128.load(o, 32);
+  if (np > 0) ap = loadPartial(o + 48, np);
   let m = mask;
   do {
     const k = <usize>ctz(m);
     m &= m - 1;
     const x = v128.load32_splat(xc + (k << 2));
-    a0 = f32x4.add(a0, f32x4.mul(x, loadPartial(wc + k * sw, n)));
+    const w = wc + k * sw;
+    a0 = f32x4.add(a0, f32x4.mul(x, v128.load(w, 0)));
+    a1 = f32x4.add(a1, f32x4.mul(x, v128.load(w, 16)));
+    a2 = f32x4.add(a2, f32x4.mul(x, v128.load(w, 32)));
+    if (np > 0) ap = f32x4.add(ap, f32x4.mul(x, loadPartial(w + 48, np)));
   } while (m != 0);
-  storePartial(o, a0, n);
+  v128.store(o, a0, 0);
+  v128.store(o, a1, 16);
+  v128.store(o, a2, 32);
+  if (np > 0) storePartial(o + 48, ap, np);
+}
+
+/** Two rows (o, o + sw) × 16 columns over the union of their non-zero inputs (xc: row 1, xc + sx: row 2). */
+// @ts-ignore: decorator
+@inline function fwdPair16(xc: usize, sx: usize, wc: usize, sw: usize, o: usize, mask: u64): void {
+  const p = o + sw;
+  let a0 = v128.load(o, 0), a1 = v128.load(o, 16), a2 = v128.load(o, 32), a3 = v128.load(o, 48);
+  let b0 = v128.load(p, 0), b1 = v128.load(p, 16), b2 = v128.load(p, 32), b3 = v128.load(p, 48);
+  let m = mask;
+  do {
+    const k = <usize>ctz(m);
+    m &= m - 1;
+    const xk = xc + (k << 2);
+    const x = v128.load32_splat(xk);
+    const y = v128.load32_splat(xk + sx);
+    const w = wc + k * sw;
+    const w0 = v128.load(w, 0), w1 = v128.load(w, 16), w2 = v128.load(w, 32), w3 = v128.load(w, 48);
+    a0 = f32x4.add(a0, f32x4.mul(x, w0));
+    a1 = f32x4.add(a1, f32x4.mul(x, w1));
+    a2 = f32x4.add(a2, f32x4.mul(x, w2));
+    a3 = f32x4.add(a3, f32x4.mul(x, w3));
+    b0 = f32x4.add(b0, f32x4.mul(y, w0));
+    b1 = f32x4.add(b1, f32x4.mul(y, w1));
+    b2 = f32x4.add(b2, f32x4.mul(y, w2));
+    b3 = f32x4.add(b3, f32x4.mul(y, w3));
+  } while (m != 0);
+  v128.store(o, a0, 0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
+  v128.store(p, b0, 0); v128.store(p, b1, 16); v128.store(p, b2, 32); v128.store(p, b3, 48);
+}
+
+/** One row, columns j..nOut-1, the chunk's non-zero inputs (mask != 0), partial sums parked at orow. */
+// @ts-ignore: decorator
+@inline function fwdRowChunk(xc: usize, wc: usize, sw: usize, orow: usize, mask: u64, j0: i32, nOut: i32): void {
+  let j = j0;
+  for (; nOut - j >= 24 && nOut - j != 32; j += 24) fwd24(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask);
+  for (; nOut - j >= 16; j += 16) fwd16(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask);
+  if (j < nOut) {
+    const wt = wc + (<usize>j << 2), ot = orow + (<usize>j << 2), nv = (nOut - j) >> 2, np = (nOut - j) & 3;
+    if (nv == 0) fwdTail0(xc, wt, sw, ot, mask, np);
+    else if (nv == 1) fwdTail1(xc, wt, sw, ot, mask, np);
+    else if (nv == 2) fwdTail2(xc, wt, sw, ot, mask, np);
+    else fwdTail3(xc, wt, sw, ot, mask, np);
+  }
+}
+
+/** The sums start at +0: zero the output row before the chunks park their partial sums in it. */
+// @ts-ignore: decorator
+@inline function zeroRow(orow: usize, nOut: i32): void {
+  const z = f32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= nOut; j += 4) v128.store(orow + (<usize>j << 2), z);
+  if (j < nOut) storePartial(orow + (<usize>j << 2), z, nOut - j);
+}
+
+/** out = acc + b (bias last), then the ReLU: z > 0 ? z : +0 (NaN and -0 give +0, as in the reference). */
+// @ts-ignore: decorator
+@inline function biasAct(orow: usize, b: usize, nOut: i32, relu: i32): void {
+  const z = f32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= nOut; j += 4) {
+    const o = orow + (<usize>j << 2);
+    let v = f32x4.add(v128.load(o), v128.load(b + (<usize>j << 2)));
+    if (relu) v = v128.and(v, f32x4.gt(v, z));
+    v128.store(o, v);
+  }
+  if (j < nOut) {
+    const n = nOut - j;
+    const o = orow + (<usize>j << 2);
+    let v = f32x4.add(loadPartial(o, n), loadPartial(b + (<usize>j << 2), n));
+    if (relu) v = v128.and(v, f32x4.gt(v, z));
+    storePartial(o, v, n);
+  }
 }
 
 export function denseForward(
   X: usize, W: usize, b: usize, out: usize, rows: i32, nIn: i32, nOut: i32, relu: i32,
 ): void {
   const sw = <usize>nOut << 2;
-  const z = f32x4.splat(0);
-  for (let r = 0; r < rows; r++) {
-    const xr = X + ((<usize>r * <usize>nIn) << 2);
+  const sx = <usize>nIn << 2;
+  const pairCols = nOut & ~15;
+  let r = 0;
+  // rows in pairs: per chunk of 64 inputs, the two rows share the weight loads (2 rows × 16 columns) when
+  // their non-zero patterns overlap enough, else each row walks exactly its own non-zero inputs
+  for (; r + 2 <= rows; r += 2) {
+    const xr = X + <usize>r * sx;
     const orow = out + <usize>r * sw;
-    let started = false;
+    zeroRow(orow, nOut);
+    zeroRow(orow + sw, nOut);
     for (let kc = 0; kc < nIn; kc += 64) {
       const xc = xr + (<usize>kc << 2);
-      const mask = nonzeroMask(xc, min(64, nIn - kc));
-      if (mask == 0) continue;
+      const n = min(64, nIn - kc);
+      const m1 = nonzeroMask(xc, n);
+      const m2 = nonzeroMask(xc + sx, n);
+      const u = m1 | m2;
+      if (u == 0) continue;
       const wc = W + <usize>kc * sw;
-      let j = 0;
-      for (; nOut - j >= 24 && nOut - j != 32; j += 24) {
-        fwd24(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask, started);
+      const pu = <i32>popcnt(u);
+      if (pairCols > 0 && pu * 5 < (<i32>popcnt(m1) + <i32>popcnt(m2)) * 3) {
+        for (let j = 0; j < pairCols; j += 16) fwdPair16(xc, sx, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), u);
+        if (pairCols < nOut) {
+          if (m1 != 0) fwdRowChunk(xc, wc, sw, orow, m1, pairCols, nOut);
+          if (m2 != 0) fwdRowChunk(xc + sx, wc, sw, orow + sw, m2, pairCols, nOut);
+        }
+      } else {
+        if (m1 != 0) fwdRowChunk(xc, wc, sw, orow, m1, 0, nOut);
+        if (m2 != 0) fwdRowChunk(xc + sx, wc, sw, orow + sw, m2, 0, nOut);
       }
-      for (; nOut - j >= 16; j += 16) fwd16(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask, started);
-      if (nOut - j >= 8) {
-        fwd8(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask, started);
-        j += 8;
-      }
-      if (nOut - j >= 4) {
-        fwd4(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask, started);
-        j += 4;
-      }
-      if (j < nOut) fwdPartial(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask, started, nOut - j);
-      started = true;
     }
-    // z = acc + b[j] (bias last), then ReLU: z > 0 ? z : +0 (NaN and -0 give +0, as in the reference).
-    let j = 0;
-    for (; j + 4 <= nOut; j += 4) {
-      const o = orow + (<usize>j << 2);
-      let acc = z;
-      if (started) acc = v128.load(o);
-      let v = f32x4.add(acc, v128.load(b + (<usize>j << 2)));
-      if (relu) v = v128.and(v, f32x4.gt(v, z));
-      v128.store(o, v);
+    biasAct(orow, b, nOut, relu);
+    biasAct(orow + sw, b, nOut, relu);
+  }
+  if (r < rows) {
+    const xr = X + <usize>r * sx;
+    const orow = out + <usize>r * sw;
+    zeroRow(orow, nOut);
+    for (let kc = 0; kc < nIn; kc += 64) {
+      const xc = xr + (<usize>kc << 2);
+      const m = nonzeroMask(xc, min(64, nIn - kc));
+      if (m != 0) fwdRowChunk(xc, W + <usize>kc * sw, sw, orow, m, 0, nOut);
     }
-    if (j < nOut) {
-      const n = nOut - j;
-      const o = orow + (<usize>j << 2);
-      let acc = z;
-      if (started) acc = loadPartial(o, n);
-      let v = f32x4.add(acc, loadPartial(b + (<usize>j << 2), n));
-      if (relu) v = v128.and(v, f32x4.gt(v, z));
-      storePartial(o, v, n);
-    }
+    biasAct(orow, b, nOut, relu);
   }
 }
 
@@ -286,9 +420,9 @@ export function denseForward(
 // register block of 8 rows × 4 k (8 accumulators) runs j = 0..nOut-1 in order:
 //   acc[k+i] += splat(W[k+i][j]) · T[j]
 // reading the weights in place. The accumulators are transposed back in registers (4×4) to store rows
-// of Dprev with the ReLU mask of Aprev. Zero D terms are computed (adding ±0 changes nothing). Missing
-// rows (rows % 8) have zero lanes in T and are not stored; missing k (nIn % 4) read a duplicate valid row
-// of W and are not stored. The main path needs 32·nOut bytes of scratch (nOut <= 128).
+// of Dprev with the ReLU mask of Aprev. Zero D terms are computed (adding ±0 changes nothing). Lanes of
+// missing rows (rows % 8) repeat a valid row and are not stored; missing k (nIn % 4) read a duplicate
+// valid row of W and are not stored. The main path needs 32·nOut bytes of scratch (nOut <= 128).
 //
 // Fallback (no free slot, or nOut > 128): lanes along k, 8 rows × 4 k, transposing 4×4 tiles of W in
 // registers (same sums, same bits, slower because of register pressure).
@@ -313,7 +447,8 @@ export function denseForward(
   }
 }
 
-/** T[j] for rows r..r+nr-1 (nr <= 4) of D, j = 0..nOut-1, into lanes 0..3 at T + 32j + half. */
+/** T[j] for rows r..r+nr-1 (nr <= 4) of D, j = 0..nOut-1, into the 4 lanes at T + 32j (lanes past nr repeat the
+ * last row and are never stored; nr <= 0 writes zeros). */
 // @ts-ignore: decorator
 @inline function transposeRowsInto(T: usize, D: usize, sd: usize, r: i32, nr: i32, nOut: i32): void {
   const z = f32x4.splat(0);
@@ -326,11 +461,6 @@ export function denseForward(
   const d1 = D + <usize>min(r + 1, last) * sd;
   const d2 = D + <usize>min(r + 2, last) * sd;
   const d3 = D + <usize>min(r + 3, last) * sd;
-  // lanes of rows past the end are zeroed
-  let lanes = i32x4.splat(-1);
-  if (nr == 1) lanes = i32x4(-1, 0, 0, 0);
-  else if (nr == 2) lanes = i32x4(-1, -1, 0, 0);
-  else if (nr == 3) lanes = i32x4(-1, -1, -1, 0);
   let j = 0;
   for (; j + 4 <= nOut; j += 4) {
     const jo = <usize>j << 2;
@@ -340,10 +470,10 @@ export function denseForward(
     const u2 = f32x4.shuffle(x2, x3, 0, 4, 1, 5);
     const u3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7);
     const t = T + (<usize>j << 5);
-    v128.store(t, v128.and(f32x4.shuffle(u0, u2, 0, 1, 4, 5), lanes), 0);
-    v128.store(t, v128.and(f32x4.shuffle(u0, u2, 2, 3, 6, 7), lanes), 32);
-    v128.store(t, v128.and(f32x4.shuffle(u1, u3, 0, 1, 4, 5), lanes), 64);
-    v128.store(t, v128.and(f32x4.shuffle(u1, u3, 2, 3, 6, 7), lanes), 96);
+    v128.store(t, f32x4.shuffle(u0, u2, 0, 1, 4, 5), 0);
+    v128.store(t, f32x4.shuffle(u0, u2, 2, 3, 6, 7), 32);
+    v128.store(t, f32x4.shuffle(u1, u3, 0, 1, 4, 5), 64);
+    v128.store(t, f32x4.shuffle(u1, u3, 2, 3, 6, 7), 96);
   }
   if (j < nOut) {
     const jn = nOut - j;
@@ -351,7 +481,7 @@ export function denseForward(
     const x0 = loadPartial(d0 + jo, jn), x1 = loadPartial(d1 + jo, jn);
     const x2 = loadPartial(d2 + jo, jn), x3 = loadPartial(d3 + jo, jn);
     for (let i = 0; i < jn; i++) {
-      v128.store(T + (<usize>(j + i) << 5), v128.and(transposeRow(x0, x1, x2, x3, i), lanes));
+      v128.store(T + (<usize>(j + i) << 5), transposeRow(x0, x1, x2, x3, i));
     }
   }
 }
@@ -496,7 +626,8 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
 // For each group of 4 k, the non-zero pattern of Aprev[·][k..k+3] is read once with SIMD compares into
 // 32-row bit masks (one i32 lane per k). Lanes run along j; the rows of a k are walked with ctz over its
 // masks, in increasing r, and acc += splat(Aprev[r][k]) · D[r][j..]. Two register blocks:
-//   single: one k × 24 columns (6 accumulators), exactly the non-zero rows of that k;
+//   single: one k × 24 columns (6 accumulators; then 16, then the last 1..15), exactly the non-zero
+//           rows of that k;
 //   pair:   two adjacent k × 16 columns (8 accumulators) over the union of their non-zero rows, sharing
 //           each load of D (a row where one of the two inputs is 0 adds a ±0 product, which changes
 //           nothing); chosen per pair of k when the union is small enough (neighbouring pixels).
@@ -561,11 +692,55 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
   sgd4(wp, lr, a0, 0); sgd4(wp, lr, a1, 16); sgd4(wp, lr, a2, 32); sgd4(wp, lr, a3, 48);
 }
 
+/** The last 1..15 columns of a W row in one loop: nv (0..3, one variant each) full vectors, then np (0..3) floats. */
 // @ts-ignore: decorator
-@inline function wg8(
+@inline function wgTail0(
   ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
+  np: i32,
 ): void {
-  let a0 = f32x4.splat(0), a1 = a0;
+  let ap = f32x4.splat(0);
+  for (let c = 0; c < nq; c++) {
+    let m = pickMask(c, q0, q1, q2, q3);
+    const rb = <usize>(c << 6);
+    while (m != 0) {
+      const r = rb + <usize>ctz(m);
+      m &= m - 1;
+      const x = v128.load32_splat(ak + r * sa);
+      const d = dj + r * sd;
+      if (np > 0) ap = f32x4.add(ap, f32x4.mul(x, loadPartial(d + 0, np)));
+    }
+  }
+  if (np > 0) storePartial(wp + 0, f32x4.sub(loadPartial(wp + 0, np), f32x4.mul(lr, ap)), np);
+}
+
+// @ts-ignore: decorator
+@inline function wgTail1(
+  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
+  np: i32,
+): void {
+  let a0 = f32x4.splat(0), ap = f32x4.splat(0);
+  for (let c = 0; c < nq; c++) {
+    let m = pickMask(c, q0, q1, q2, q3);
+    const rb = <usize>(c << 6);
+    while (m != 0) {
+      const r = rb + <usize>ctz(m);
+      m &= m - 1;
+      const x = v128.load32_splat(ak + r * sa);
+      const d = dj + r * sd;
+      a0 = f32x4.add(a0, f32x4.mul(x, v128.load(d, 0)));
+      if (np > 0) ap = f32x4.add(ap, f32x4.mul(x, loadPartial(d + 16, np)));
+    }
+  }
+  sgd4(wp, lr, a0, 0);
+  if (np > 0) storePartial(wp + 16, f32x4.sub(loadPartial(wp + 16, np), f32x4.mul(lr, ap)), np);
+}
+
+// @ts-ignore: decorator
+@inline function wgTail2(
+  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
+  np: i32,
+): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), ap = f32x4.splat(0);
   for (let c = 0; c < nq; c++) {
     let m = pickMask(c, q0, q1, q2, q3);
     const rb = <usize>(c << 6);
@@ -576,35 +751,20 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
       const d = dj + r * sd;
       a0 = f32x4.add(a0, f32x4.mul(x, v128.load(d, 0)));
       a1 = f32x4.add(a1, f32x4.mul(x, v128.load(d, 16)));
-    }
-  }
-  sgd4(wp, lr, a0, 0); sgd4(wp, lr, a1, 16);
-}
-
-// @ts-ignore: decorator
-@inline function wg4(
-  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
-): void {
-  let a0 = f32x4.splat(0);
-  for (let c = 0; c < nq; c++) {
-    let m = pickMask(c, q0, q1, q2, q3);
-    const rb = <usize>(c << 6);
-    while (m != 0) {
-      const r = rb + <usize>ctz(m);
-      m &= m - 1;
-      const x = v128.load32_splat(ak + r * sa);
-      a0 = f32x4.add(a0, f32x4.mul(x, v128.load(dj + r * sd)));
+      if (np > 0) ap = f32x4.add(ap, f32x4.mul(x, loadPartial(d + 32, np)));
     }
   }
   sgd4(wp, lr, a0, 0);
+  sgd4(wp, lr, a1, 16);
+  if (np > 0) storePartial(wp + 32, f32x4.sub(loadPartial(wp + 32, np), f32x4.mul(lr, ap)), np);
 }
 
 // @ts-ignore: decorator
-@inline function wgPartial(
+@inline function wgTail3(
   ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
-  n: i32,
+  np: i32,
 ): void {
-  let a0 = f32x4.splat(0);
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), ap = f32x4.splat(0);
   for (let c = 0; c < nq; c++) {
     let m = pickMask(c, q0, q1, q2, q3);
     const rb = <usize>(c << 6);
@@ -612,10 +772,17 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
       const r = rb + <usize>ctz(m);
       m &= m - 1;
       const x = v128.load32_splat(ak + r * sa);
-      a0 = f32x4.add(a0, f32x4.mul(x, loadPartial(dj + r * sd, n)));
+      const d = dj + r * sd;
+      a0 = f32x4.add(a0, f32x4.mul(x, v128.load(d, 0)));
+      a1 = f32x4.add(a1, f32x4.mul(x, v128.load(d, 16)));
+      a2 = f32x4.add(a2, f32x4.mul(x, v128.load(d, 32)));
+      if (np > 0) ap = f32x4.add(ap, f32x4.mul(x, loadPartial(d + 48, np)));
     }
   }
-  storePartial(wp, f32x4.sub(loadPartial(wp, n), f32x4.mul(lr, a0)), n);
+  sgd4(wp, lr, a0, 0);
+  sgd4(wp, lr, a1, 16);
+  sgd4(wp, lr, a2, 32);
+  if (np > 0) storePartial(wp + 48, f32x4.sub(loadPartial(wp + 48, np), f32x4.mul(lr, ap)), np);
 }
 
 /** Pair block: rows k and k+1 of W (ak = &Aprev[0][k], wp = &W[k][j]), 16 columns, union masks. */
@@ -663,15 +830,13 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
     wg24(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
   }
   for (; nOut - j >= 16; j += 16) wg16(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
-  if (nOut - j >= 8) {
-    wg8(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
-    j += 8;
+  if (j < nOut) {
+    const dt = D + (<usize>j << 2), wt = wr + (<usize>j << 2), nv = (nOut - j) >> 2, np = (nOut - j) & 3;
+    if (nv == 0) wgTail0(akk, sa, dt, sd, wt, lrv, q0, q1, q2, q3, nq, np);
+    else if (nv == 1) wgTail1(akk, sa, dt, sd, wt, lrv, q0, q1, q2, q3, nq, np);
+    else if (nv == 2) wgTail2(akk, sa, dt, sd, wt, lrv, q0, q1, q2, q3, nq, np);
+    else wgTail3(akk, sa, dt, sd, wt, lrv, q0, q1, q2, q3, nq, np);
   }
-  if (nOut - j >= 4) {
-    wg4(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
-    j += 4;
-  }
-  if (j < nOut) wgPartial(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq, nOut - j);
 }
 
 /** Masks of the rows [r0, r0+n) (n <= 32) for the kn (1..4) columns at ak: bit i of lane c is Aprev[r0+i][k+c] != 0. */

