@@ -77,7 +77,8 @@ export async function main(argv: string[]): Promise<number> {
           y
             .positional('checkpoint', { type: 'string', demandOption: true })
             .option('to', { type: 'string', demandOption: true, describe: 'output .safetensors file' })
-            .option('force', { type: 'boolean', default: false, describe: 'replace an existing output file' }),
+            .option('force', { type: 'boolean', default: false, describe: 'replace an existing output file' })
+            .option('json', { type: 'boolean', default: false }),
         (args) => run(exportCommand(args as unknown as ExportArgs)),
       )
       .command(

@@ -7,10 +7,10 @@
  * Also times lockstep's thread scaling (`lockstep bench`). Prints a table and JSON, and writes
  * bench/results/peers.json and an SVG chart (vega-lite, rendered by vega) to bench/results/peers.svg.
  *
- * Usage: npm run bench:peers -- [--epochs 20] [--skip tfjs,numpy]
+ * Usage: npm run bench:peers -- [--epochs 20] [--skip tfjs,numpy] [--chart-only: redraw from peers.json]
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as vega from 'vega';
@@ -60,70 +60,88 @@ function numpyAvailable(): boolean {
   return spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
 }
 
-const results: PeerResult[] = [];
-results.push(timeSystem('lockstep, 1 thread', process.execPath, [cli, 'train', '--epochs', String(epochs), '--threads', '1', '--json']));
-results.push(timeSystem(`lockstep, ${maxThreads} threads`, process.execPath, [cli, 'train', '--epochs', String(epochs), '--threads', String(maxThreads), '--json']));
-if (skip.has('numpy')) {
-  results.push({ system: 'NumPy float32 (OpenBLAS)', seconds: null, ratio: null, testAcc: null, note: 'skipped (--skip)' });
-} else if (!numpyAvailable()) {
-  process.stderr.write('notice: python3 with numpy not found; the NumPy peer is skipped\n');
-  results.push({ system: 'NumPy float32 (OpenBLAS)', seconds: null, ratio: null, testAcc: null, note: 'skipped: no python3 with numpy' });
-} else {
-  results.push(timeSystem('NumPy float32 (OpenBLAS)', 'python3', [join(root, 'bench', 'peers', 'numpy_mlp.py'), dataDir, String(epochs)]));
-}
-if (skip.has('tfjs')) {
-  results.push({ system: 'TensorFlow.js, wasm backend', seconds: null, ratio: null, testAcc: null, note: 'skipped (--skip)' });
-} else {
-  results.push(timeSystem('TensorFlow.js, wasm backend', process.execPath, [join(root, 'dist', 'bench', 'peers', 'tfjs-mlp.js'), dataDir, String(epochs)]));
-}
-const base = results[1].seconds;
-for (const r of results) r.ratio = r.seconds !== null && base !== null ? r.seconds / base : null;
-
-process.stderr.write('running lockstep bench (thread scaling) …\n');
-const threadList = Array.from({ length: maxThreads }, (_, i) => i + 1).join(',');
-const benchRun = spawnSync(process.execPath, [cli, 'bench', '--threads', threadList, '--batch-size', '64', '--steps', '1000', '--repeats', '3', '--json'], { encoding: 'utf8', cwd: root });
-const scaling: ScalingRow[] = benchRun.status === 0 ? benchRun.stdout.trim().split('\n').map((l) => JSON.parse(l)) : [];
-
-const fmt = (v: number | null, digits: number) => (v === null ? '-' : v.toFixed(digits));
-console.log(`\nThe textbook recipe, ${epochs} epochs (784-128-64-10, batch 64, lr 0.5, train and test accuracy every epoch)`);
-console.log('| system | wall s | ratio to lockstep (all threads) | test acc | note |');
-console.log('| --- | ---: | ---: | ---: | --- |');
-for (const r of results) console.log(`| ${r.system} | ${fmt(r.seconds, 2)} | ${fmt(r.ratio, 2)} | ${fmt(r.testAcc, 4)} | ${r.note} |`);
-console.log('\nlockstep thread scaling, batch 64 (median of 3 runs of 1000 steps)');
-console.log('| threads | steps/s | speedup | efficiency |');
-console.log('| ---: | ---: | ---: | ---: |');
-for (const s of scaling) console.log(`| ${s.threads} | ${s.stepsPerSec.toFixed(0)} | ${s.speedup.toFixed(2)} | ${s.efficiency.toFixed(2)} |`);
-
-const report = { epochs, machine: { cores: maxThreads, node: process.version }, results, scaling };
-console.log(JSON.stringify(report));
 const outDir = join(root, 'bench', 'results');
-mkdirSync(outDir, { recursive: true });
-writeFileSync(join(outDir, 'peers.json'), `${JSON.stringify(report, null, 2)}\n`);
+if (process.argv.includes('--chart-only')) {
+  const saved = JSON.parse(readFileSync(join(outDir, 'peers.json'), 'utf8')) as { epochs: number; results: PeerResult[]; scaling: ScalingRow[] };
+  await writeChart(saved.epochs, saved.results, saved.scaling);
+} else {
+  await runAll();
+}
 
-const spec: vegaLite.TopLevelSpec = {
-  $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-  hconcat: [
-    {
-      title: `The textbook recipe, ${epochs} epochs: wall seconds`,
-      data: { values: results.filter((r) => r.seconds !== null) },
-      mark: 'bar',
-      encoding: {
-        y: { field: 'system', type: 'nominal', sort: null, title: null },
-        x: { field: 'seconds', type: 'quantitative', title: 'wall seconds (lower is better)' },
+async function runAll(): Promise<void> {
+  const results: PeerResult[] = [];
+  results.push(timeSystem('lockstep, 1 thread', process.execPath, [cli, 'train', '--epochs', String(epochs), '--threads', '1', '--json']));
+  results.push(timeSystem(`lockstep, ${maxThreads} threads`, process.execPath, [cli, 'train', '--epochs', String(epochs), '--threads', String(maxThreads), '--json']));
+  if (skip.has('numpy')) {
+    results.push({ system: 'NumPy float32 (OpenBLAS)', seconds: null, ratio: null, testAcc: null, note: 'skipped (--skip)' });
+  } else if (!numpyAvailable()) {
+    process.stderr.write('notice: python3 with numpy not found; the NumPy peer is skipped\n');
+    results.push({ system: 'NumPy float32 (OpenBLAS)', seconds: null, ratio: null, testAcc: null, note: 'skipped: no python3 with numpy' });
+  } else {
+    results.push(timeSystem('NumPy float32 (OpenBLAS)', 'python3', [join(root, 'bench', 'peers', 'numpy_mlp.py'), dataDir, String(epochs)]));
+  }
+  if (skip.has('tfjs')) {
+    results.push({ system: 'TensorFlow.js, wasm backend', seconds: null, ratio: null, testAcc: null, note: 'skipped (--skip)' });
+  } else {
+    results.push(timeSystem('TensorFlow.js, wasm backend', process.execPath, [join(root, 'dist', 'bench', 'peers', 'tfjs-mlp.js'), dataDir, String(epochs)]));
+  }
+  const base = results[1].seconds;
+  for (const r of results) r.ratio = r.seconds !== null && base !== null ? r.seconds / base : null;
+
+  process.stderr.write('running lockstep bench (thread scaling) …\n');
+  const threadList = Array.from({ length: maxThreads }, (_, i) => i + 1).join(',');
+  const benchRun = spawnSync(process.execPath, [cli, 'bench', '--threads', threadList, '--batch-size', '64', '--steps', '1000', '--repeats', '3', '--json'], { encoding: 'utf8', cwd: root });
+  const scaling: ScalingRow[] = benchRun.status === 0 ? benchRun.stdout.trim().split('\n').map((l) => JSON.parse(l)) : [];
+
+  const fmt = (v: number | null, digits: number) => (v === null ? '-' : v.toFixed(digits));
+  console.log(`\nThe textbook recipe, ${epochs} epochs (784-128-64-10, batch 64, lr 0.5, train and test accuracy every epoch)`);
+  console.log('| system | wall s | ratio to lockstep (all threads) | test acc | note |');
+  console.log('| --- | ---: | ---: | ---: | --- |');
+  for (const r of results) console.log(`| ${r.system} | ${fmt(r.seconds, 2)} | ${fmt(r.ratio, 2)} | ${fmt(r.testAcc, 4)} | ${r.note} |`);
+  console.log('\nlockstep thread scaling, batch 64 (median of 3 runs of 1000 steps)');
+  console.log('| threads | steps/s | speedup | efficiency |');
+  console.log('| ---: | ---: | ---: | ---: |');
+  for (const s of scaling) console.log(`| ${s.threads} | ${s.stepsPerSec.toFixed(0)} | ${s.speedup.toFixed(2)} | ${s.efficiency.toFixed(2)} |`);
+
+  const report = { epochs, machine: { cores: maxThreads, node: process.version }, results, scaling };
+  console.log(JSON.stringify(report));
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'peers.json'), `${JSON.stringify(report, null, 2)}\n`);
+  await writeChart(epochs, results, scaling);
+}
+
+async function writeChart(epochs: number, results: PeerResult[], scaling: ScalingRow[]): Promise<void> {
+  const timed = results.filter((r) => r.seconds !== null);
+  const longest = Math.max(...timed.map((r) => r.seconds!));
+  const spec: vegaLite.TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    hconcat: [
+      {
+        title: `The textbook recipe, ${epochs} epochs: wall seconds`,
+        data: { values: timed },
+        encoding: {
+          y: { field: 'system', type: 'nominal', sort: null, title: null, axis: { labelLimit: 260 } },
+          x: { field: 'seconds', type: 'quantitative', scale: { type: 'log', domain: [1, longest * 3] }, title: 'wall seconds, log scale (lower is better)' },
+        },
+        layer: [
+          // Bars on a log axis need an explicit base: they start at 1 s.
+          { mark: 'bar', encoding: { x2: { datum: 1 } } },
+          { mark: { type: 'text', align: 'left', dx: 4 }, encoding: { text: { field: 'seconds', type: 'quantitative', format: '.1f' } } },
+        ],
+        width: 320,
       },
-      width: 320,
-    },
-    {
-      title: 'lockstep thread scaling (batch 64)',
-      data: { values: scaling },
-      layer: [
-        { mark: { type: 'line', point: true }, encoding: { x: { field: 'threads', type: 'quantitative' }, y: { field: 'speedup', type: 'quantitative', title: 'speedup over 1 thread' } } },
-        { mark: { type: 'line', strokeDash: [4, 4], color: 'gray' }, encoding: { x: { field: 'threads', type: 'quantitative' }, y: { field: 'threads', type: 'quantitative' } } },
-      ],
-      width: 240,
-    },
-  ],
-};
-const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
-writeFileSync(join(outDir, 'peers.svg'), await view.toSVG());
-process.stderr.write(`wrote ${join(outDir, 'peers.json')} and ${join(outDir, 'peers.svg')}\n`);
+      {
+        title: 'lockstep thread scaling (batch 64)',
+        data: { values: scaling },
+        layer: [
+          { mark: { type: 'line', point: true }, encoding: { x: { field: 'threads', type: 'quantitative' }, y: { field: 'speedup', type: 'quantitative', title: 'speedup over 1 thread' } } },
+          { mark: { type: 'line', strokeDash: [4, 4], color: 'gray' }, encoding: { x: { field: 'threads', type: 'quantitative' }, y: { field: 'threads', type: 'quantitative' } } },
+        ],
+        width: 240,
+      },
+    ],
+  };
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
+  writeFileSync(join(outDir, 'peers.svg'), await view.toSVG());
+  process.stderr.write(`wrote ${join(outDir, 'peers.json')} and ${join(outDir, 'peers.svg')}\n`);
+}

@@ -75,10 +75,11 @@ export interface ExportArgs {
   checkpoint: string;
   to: string;
   force: boolean;
+  json: boolean;
 }
 
 export async function exportCommand(args: ExportArgs): Promise<number> {
   const { paramsSha256 } = exportSafetensors(args.checkpoint, args.to, { force: args.force });
-  print(`wrote ${args.to} (params sha256 ${paramsSha256})`);
+  print(args.json ? JSON.stringify({ event: 'export', to: args.to, paramsSha256 }) : `wrote ${args.to} (params sha256 ${paramsSha256})`);
   return 0;
 }
