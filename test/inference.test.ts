@@ -1,0 +1,65 @@
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadDataset } from '../src/data/dataset.js';
+import { evaluate } from '../src/inference/evaluate.js';
+import { predict, readImage } from '../src/inference/predict.js';
+import { writeCheckpoint } from '../src/model-io/checkpoint.js';
+import { train } from '../src/train/train.js';
+import { tempDir } from './helpers.js';
+
+const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
+const mnist = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 5000, testLimit: 10000 });
+
+async function trainedCheckpoint(): Promise<{ path: string; testAcc: number }> {
+  const path = join(tempDir(), 'model.ckpt');
+  const result = await train({ epochs: 2, threads: 2 }, { dataset: mnist, onCheckpoint: (s) => writeCheckpoint(path, s) });
+  return { path, testAcc: result.testAcc };
+}
+
+describe('eval and predict', () => {
+  it('eval reports the accuracy the training run measured, a consistent confusion matrix, on any thread count', async () => {
+    const { path, testAcc } = await trainedCheckpoint();
+    const one = await evaluate(path, { threads: 1, kernels: 'js' });
+    const two = await evaluate(path, { threads: 2 });
+    expect(one.accuracy).toBe(testAcc);
+    expect(two).toEqual(one);
+    expect(one.count).toBe(10000);
+    const total = one.confusion.flat().reduce((a, b) => a + b, 0);
+    const diagonal = one.confusion.reduce((a, row, i) => a + row[i], 0);
+    expect(total).toBe(10000);
+    expect(diagonal / total).toBe(one.accuracy);
+
+    const r = spawnSync(process.execPath, [CLI, 'eval', path, '--json'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const json = JSON.parse(r.stdout);
+    expect(json).toMatchObject({ event: 'eval', split: 'test', count: 10000, accuracy: testAcc });
+    expect(json.confusion).toHaveLength(10);
+  }, 60_000);
+
+  it('predict draws the image and gives ten probabilities; a PGM of the same pixels gives the same answer', async () => {
+    const { path } = await trainedCheckpoint();
+    const fromSet = predict(path, { index: 3 });
+    expect(fromSet.label).toBe(mnist.test.labels[3]);
+    expect(fromSet.probabilities).toHaveLength(10);
+    expect(fromSet.probabilities.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(fromSet.predicted).toBe(fromSet.probabilities.indexOf(Math.max(...fromSet.probabilities)));
+
+    const pgm = join(tempDir(), 'digit.pgm');
+    const pixels = mnist.test.images.subarray(3 * 784, 4 * 784);
+    writeFileSync(pgm, Buffer.concat([Buffer.from('P5\n# a test digit\n28 28\n255\n'), Buffer.from(pixels)]));
+    expect(Buffer.compare(Buffer.from(readImage(pgm).pixels), Buffer.from(pixels))).toBe(0);
+    const fromFile = predict(path, { image: pgm });
+    expect(fromFile.probabilities).toEqual(fromSet.probabilities);
+
+    const r = spawnSync(process.execPath, [CLI, 'predict', path, '--index', '3'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/[#%@]/);
+    expect(r.stdout).toMatch(new RegExp(`predicted ${fromSet.predicted}`));
+    expect(r.stdout).toMatch(/ 9: \d\.\d{4}/);
+    const bad = spawnSync(process.execPath, [CLI, 'predict', path, '--index', '10000'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim()).toBe('lockstep: --index 10000: must be from 0 to 9999 (test split)');
+  }, 60_000);
+});
