@@ -2,6 +2,7 @@ import type { Argv } from 'yargs';
 import { MAX_THREADS } from '../coordinator/engine.js';
 import { UserError } from '../errors.js';
 import type { KernelName } from '../kernels/kernels.js';
+import { wasmSimdSupported } from '../kernels/wasm.js';
 import { DEFAULTS, type TrainOptions } from '../train/train.js';
 
 /**
@@ -81,7 +82,15 @@ export interface TrainingArgs {
   json: boolean;
 }
 
+/** The one-line notice when the default kernels fall back to js (none when the user chose, or SIMD is there). */
+export function kernelFallbackNotice(args: Pick<TrainingArgs, 'kernels' | 'reference'>, simd: boolean): string | null {
+  if (args.kernels !== undefined || args.reference || simd) return null;
+  return 'lockstep: notice: this runtime has no WebAssembly SIMD; using the js kernels (same results, slower)';
+}
+
 export function toTrainOptions(args: TrainingArgs): TrainOptions {
+  const notice = kernelFallbackNotice(args, wasmSimdSupported());
+  if (notice) process.stderr.write(`${notice}\n`);
   return {
     epochs: args.epochs,
     batchSize: args['batch-size'],
