@@ -18,7 +18,18 @@ import { UserError } from './errors.js';
 
 const EXIT_FAILURE = 1;
 
+/**
+ * stdout closed early (`lockstep train | head -1`) is the reader's choice: stop quietly. Any other write
+ * error (a full disk behind `>`) is one line and exit code 1.
+ */
+function exitOnStdoutError(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE') process.exit(0);
+  process.stderr.write(`lockstep: cannot write to stdout (${err.code ?? err.message})\n`);
+  process.exit(EXIT_FAILURE);
+}
+
 export async function main(argv: string[]): Promise<number> {
+  process.stdout.on('error', exitOnStdoutError);
   const debug = argv.includes('--debug');
   let exitCode = 0;
   const run = (command: Promise<number>) => command.then((code) => void (exitCode = code));
@@ -93,6 +104,7 @@ export async function main(argv: string[]): Promise<number> {
       )
       .option('debug', { type: 'boolean', default: false, describe: 'print stack traces of errors' })
       .demandCommand(1, 'name a command: lockstep --help')
+      .recommendCommands()
       .strict()
       .help()
       .version(false)

@@ -117,7 +117,8 @@ describe('hostile flags', () => {
     [['--epoch', '3'], /Unknown argument: epoch/],
     [['--seed', '1.5'], /--seed 1.5: must be an integer/],
     [['--seed', 'x'], /--seed x: must be an integer/],
-    [['--max-steps', '-1'], /--max-steps -1: must be a non-negative integer/],
+    [['--max-steps', '-1'], /--max-steps -1: must be a positive integer/],
+    [['--max-steps', '0'], /--max-steps 0: must be a positive integer/],
     [['--kernels', 'gpu'], /Invalid values:.*kernels.*gpu/],
   ])('train %j', (args, message) => {
     expectOneLine(lockstep(['train', ...args]), 2, message);
@@ -199,8 +200,10 @@ describe('hostile run-time events', () => {
       { encoding: 'utf8', timeout: 60_000 },
     );
     expect(child.status).toBe(130);
-    expect(child.stderr.trim().split('\n')).toHaveLength(1);
-    expect(child.stderr).toMatch(new RegExp(`interrupted by ${signal} at epoch \\d+, step \\d+ .*checkpoint written to`));
+    const lines = child.stderr.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toBe(`lockstep: ${signal}: stopping after the current step (send it again to quit at once)`);
+    expect(lines[1]).toMatch(new RegExp(`interrupted by ${signal} at epoch \\d+, step \\d+ .*checkpoint written to`));
     expect(existsSync(path)).toBe(true);
     rmSync(dir, { recursive: true });
   });
@@ -214,5 +217,61 @@ describe('hostile run-time events', () => {
     const r = lockstep(['train', '--init', path, '--lr', '1000', '--checkpoint', path, '--epochs', '2', ...data]);
     expectOneLine(r, 3, /training diverged at epoch 1, step \d+ \(step \d+ in all\): mean loss \d+(\.\d+)?; try a smaller --lr than 1000/);
     expect(Buffer.compare(readFileSync(path), good)).toBe(0);
+  });
+});
+
+describe('more hostile use (found by trying lockstep as a new user)', () => {
+  it('stdout closed early (| head -1) ends quietly; stdout on a full disk is one line, exit 1', () => {
+    const piped = spawnSync('bash', ['-c', `"${process.execPath}" "${CLI}" train --epochs 3 --train-limit 5000 --test-limit 100 | head -1; echo "status \${PIPESTATUS[0]}" >&2`], { encoding: 'utf8', timeout: 60_000 });
+    expect(piped.stdout).toMatch(/^Epoch 1: /);
+    expect(piped.stderr.trim()).toBe('status 0');
+    const full = spawnSync('bash', ['-c', `"${process.execPath}" "${CLI}" train --epochs 1 --train-limit 2000 --test-limit 100 --json > /dev/full`], { encoding: 'utf8', timeout: 60_000 });
+    expect(full.status).toBe(1);
+    expect(full.stderr.trim()).toBe('lockstep: cannot write to stdout (ENOSPC)');
+  });
+
+  it('a relative --data is stored absolute: resuming from another directory finds it', () => {
+    const work = tempDir();
+    const data = writeIdxDir();
+    const rel = join(work, 'idx');
+    spawnSync('cp', ['-r', data, rel]);
+    const first = spawnSync(process.execPath, [CLI, 'train', '--data', 'idx', '--checkpoint', 'run.ckpt', ...SMALL, '--max-steps', '10'], { cwd: work, encoding: 'utf8' });
+    expect(first.status).toBe(0);
+    const resumed = spawnSync(process.execPath, [CLI, 'train', '--resume', join(work, 'run.ckpt')], { cwd: tempDir(), encoding: 'utf8' });
+    expect({ code: resumed.status, stderr: resumed.stderr }).toEqual({ code: 0, stderr: '' });
+  });
+
+  it('resuming on other data, or with fewer epochs than already done, is refused', () => {
+    const dir = tempDir();
+    const ckpt = join(dir, 'run.ckpt');
+    const twoEpochs = ['--layers', '16,8,10', '--epochs', '2', '--batch-size', '8', '--threads', '2'];
+    expect(lockstep(['train', '--checkpoint', ckpt, ...twoEpochs, '--data', writeIdxDir()]).code).toBe(0);
+    const other = writeIdxDir({ trainCount: 200, testCount: 50 });
+    writeFileSync(join(other, IDX_FILES.trainLabels), encodeIdx([200], new Uint8Array(200).fill(3)));
+    expectOneLine(lockstep(['train', '--resume', ckpt, '--data', other]), 2, `--data ${other}: not the data this checkpoint was trained on`);
+    expectOneLine(lockstep(['train', '--resume', ckpt, '--epochs', '1']), 2, '--epochs 1: the checkpoint has already finished 2 epochs');
+  });
+
+  it('bad values of eval, bench, verify and predict flags are usage errors, caught before any output', () => {
+    const dir = tempDir();
+    const ckpt = join(dir, 'run.ckpt');
+    expect(lockstep(['train', '--checkpoint', ckpt, ...SMALL, '--data', writeIdxDir()]).code).toBe(0);
+    expectOneLine(lockstep(['eval', ckpt, '--threads', '0']), 2, '--threads 0: must be an integer from 1 to 128');
+    for (const args of [['--steps', '0'], ['--repeats', '0'], ['--warmup', '0'], ['--batch-size', '100000']]) {
+      const r = lockstep(['bench', ...args, '--train-limit', '500']);
+      expectOneLine(r, 2, args[0]);
+      expect(r.stdout).toBe('');
+    }
+    expectOneLine(lockstep(['verify', '--steps', '0']), 2, '--steps 0: must be at least 1');
+    expectOneLine(lockstep(['bench', '--epochs', '3']), 2, 'Unknown argument: epochs');
+    const pgm = join(dir, 'x.pgm');
+    writeFileSync(pgm, Buffer.concat([Buffer.from('P5 4 4 255\n'), Buffer.alloc(16)]));
+    expectOneLine(lockstep(['predict', ckpt, '--image', pgm, '--index', '5']), 2, '--image and --index: give one or the other');
+  });
+
+  it('the library refuses a misspelt option and names the value it was given', async () => {
+    const { train } = await import('../src/train/train.js');
+    await expect(train({ epoch: 1 } as never)).rejects.toThrow('unknown training option "epoch"');
+    await expect(train({ epochs: '2' } as never)).rejects.toThrow('--epochs "2": must be a positive integer');
   });
 });

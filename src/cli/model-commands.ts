@@ -46,7 +46,8 @@ export async function predictCommand(args: PredictArgs): Promise<number> {
   const p = predict(args.model, { index: args.index, split: args.split, data: args.data, image: args.image });
   if (args.json) {
     const { pixels: _pixels, ...rest } = p;
-    print(JSON.stringify({ event: 'predict', ...rest }));
+    const source = args.image !== undefined ? { image: args.image } : { split: args.split, index: args.index ?? 0 };
+    print(JSON.stringify({ event: 'predict', ...source, ...rest }));
   } else {
     print(formatPrediction(p));
   }

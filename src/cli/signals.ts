@@ -6,8 +6,12 @@ export function onStopSignals(): { signal: AbortSignal; reason: () => string; di
   const controller = new AbortController();
   let received = '';
   const handler = (name: NodeJS.Signals) => {
-    if (received) process.exit(130);
+    if (received) {
+      process.stderr.write(`lockstep: ${name} again: quitting now, without waiting for the step\n`);
+      process.exit(130);
+    }
     received = name;
+    process.stderr.write(`lockstep: ${name}: stopping after the current step (send it again to quit at once)\n`);
     controller.abort();
   };
   process.on('SIGINT', handler);

@@ -24,7 +24,7 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
   if (args.resume !== undefined) {
     const checkpoint = readCheckpoint(args.resume);
     options = resumeOptions(checkpoint.config, options, args.resume);
-    hooks.resume = { params: checkpoint.params, state: checkpoint.state };
+    hooks.resume = { params: checkpoint.params, state: checkpoint.state, dataSha256: checkpoint.dataSha256 };
   }
   if (args.init !== undefined) {
     const model = loadModel(args.init);

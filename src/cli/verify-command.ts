@@ -1,5 +1,6 @@
 import { verify, type VerifyRow } from '../experiments/verify.js';
 import { loadTrainingData, resolveConfig } from '../train/train.js';
+import { UserError } from '../errors.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
 
 export interface VerifyArgs extends Omit<TrainingArgs, 'threads'> {
@@ -10,6 +11,7 @@ export interface VerifyArgs extends Omit<TrainingArgs, 'threads'> {
 export const EXIT_NOT_IDENTICAL = 4;
 
 export async function verifyCommand(args: VerifyArgs): Promise<number> {
+  if (args.steps < 1) throw new UserError(`--steps ${args.steps}: must be at least 1`);
   const options = toTrainOptions({ ...args, threads: 1 });
   for (const threads of args.threads) resolveConfig({ ...options, threads });
   const dataset = loadTrainingData(resolveConfig(options));

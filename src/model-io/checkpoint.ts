@@ -19,6 +19,7 @@ export const CHECKPOINT_VERSION = 1;
 
 export interface Checkpoint {
   layers: number[];
+  dataSha256: string;
   params: Float32Array;
   state: TrainState;
   config: TrainConfig;
@@ -33,6 +34,7 @@ interface Envelope {
 
 interface CheckpointBody {
   layers: number[];
+  dataSha256: string;
   params: Uint8Array;
   paramsSha256: string;
   state: TrainState;
@@ -46,6 +48,7 @@ export function encodeCheckpoint(snapshot: TrainSnapshot): Uint8Array {
   const params = Float32Array.from(snapshot.params);
   const body: CheckpointBody = {
     layers: snapshot.layout.sizes,
+    dataSha256: snapshot.dataSha256,
     params: new Uint8Array(params.buffer),
     paramsSha256: paramsSha256(params),
     state: snapshot.state,
@@ -122,7 +125,8 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   if (typeof config !== 'object' || config === null || !Array.isArray(config.layers) || config.layers.join(',') !== layers.join(',')) {
     throw bad('config');
   }
-  return { layers, params, state, config };
+  if (typeof file.dataSha256 !== 'string') throw bad('data fingerprint');
+  return { layers, params, state, config, dataSha256: file.dataSha256 };
 }
 
 function isState(s: unknown): s is TrainState {

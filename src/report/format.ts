@@ -9,9 +9,14 @@ export function formatEpoch(r: EpochReport): string {
   );
 }
 
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
 export function formatDone(r: TrainResult): string {
+  const accuracy = Number.isNaN(r.testAcc) ? 'no epoch evaluated' : `test acc ${r.testAcc.toFixed(4)}`;
   return (
-    `Done: ${r.epochs} epochs, ${r.steps} steps, test acc ${r.testAcc.toFixed(4)}, ` +
+    `${r.interrupted ? 'Stopped' : 'Done'}: ${plural(r.epochs, 'epoch')}, ${plural(r.steps, 'step')}, ${accuracy}, ` +
     `${r.seconds.toFixed(2)} s, params sha256 ${r.paramsSha256}`
   );
 }

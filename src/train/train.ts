@@ -1,10 +1,11 @@
 import { performance } from 'node:perf_hooks';
-import { loadDataset, type Dataset } from '../data/dataset.js';
+import { datasetFingerprint, loadDataset, type Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
 import { initHeNormal, modelLayout, TEXTBOOK_LAYERS, type ModelLayout } from '../model/layout.js';
 import { Rng, type RngState } from '../random/rng.js';
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import { Engine, MAX_THREADS } from '../coordinator/engine.js';
 import { defaultKernels, type KernelName } from '../kernels/select.js';
 import { wasmSimdSupported } from '../kernels/wasm.js';
@@ -71,6 +72,8 @@ export interface TrainResult {
 /** A run at a step boundary: what a checkpoint records. `params` is live: copy it to keep it. */
 export interface TrainSnapshot {
   config: TrainConfig;
+  /** sha256 of the training and test data (datasetFingerprint). */
+  dataSha256: string;
   layout: ModelLayout;
   params: Float32Array;
   state: TrainState;
@@ -90,8 +93,8 @@ export interface TrainHooks {
   dataset?: Dataset;
   /** Start from these parameters instead of He-normal init (the generator still starts from the seed). */
   initialParams?: Float32Array;
-  /** Continue a run: its parameters and state (from a checkpoint). */
-  resume?: { params: Float32Array; state: TrainState };
+  /** Continue a run: its parameters and state, and the fingerprint of its data (from a checkpoint). */
+  resume?: { params: Float32Array; state: TrainState; dataSha256?: string };
 }
 
 export const DEFAULTS: TrainConfig = {
@@ -108,7 +111,12 @@ export const DEFAULTS: TrainConfig = {
 
 /** Checks every option and names the offending flag; the CLI relies on these messages. */
 export function resolveConfig(options: TrainOptions): TrainConfig {
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) throw new UserError(`unknown training option "${key}"`);
+  }
   const config: TrainConfig = { ...DEFAULTS, kernels: defaultKernels(), ...stripUndefined(options) };
+  // Stored in checkpoints: relative to where the run started, it would break a resume from elsewhere.
+  if (config.data !== undefined) config.data = resolve(config.data);
   const { layers, epochs, batchSize, lr, seed, maxSteps, trainLimit, testLimit } = config;
   if (!Array.isArray(layers) || layers.length < 2) {
     throw new UserError(`--layers ${String(layers)}: needs at least two sizes, input and output (e.g. 784,128,64,10)`);
@@ -123,9 +131,7 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
   positiveInteger('--batch-size', batchSize);
   if (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0) throw new UserError(`--lr ${lr}: must be a finite number > 0`);
   if (!Number.isSafeInteger(seed) || seed < 0) throw new UserError(`--seed ${seed}: must be a non-negative integer`);
-  if (maxSteps !== undefined && (!Number.isSafeInteger(maxSteps) || maxSteps < 0)) {
-    throw new UserError(`--max-steps ${maxSteps}: must be a non-negative integer`);
-  }
+  if (maxSteps !== undefined) positiveInteger('--max-steps', maxSteps);
   if (!Number.isSafeInteger(config.threads) || config.threads < 1 || config.threads > MAX_THREADS) {
     throw new UserError(`--threads ${config.threads}: must be an integer from 1 to ${MAX_THREADS}`);
   }
@@ -164,9 +170,13 @@ export function resumeOptions(saved: TrainConfig, overrides: TrainOptions, check
   return { ...arithmetic, ...stripUndefined(overrides) };
 }
 
+const KNOWN_OPTIONS = new Set([
+  'layers', 'epochs', 'batchSize', 'lr', 'seed', 'data', 'maxSteps', 'trainLimit', 'testLimit', 'threads', 'kernels', 'reference', 'evaluate',
+]);
+
 function positiveInteger(flag: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new UserError(`${flag} ${String(value)}: must be a positive integer`);
+    throw new UserError(`${flag} ${typeof value === 'string' ? JSON.stringify(value) : String(value)}: must be a positive integer`);
   }
 }
 
@@ -232,6 +242,14 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
   if (config.batchSize > dataset.train.count) {
     throw new UserError(`--batch-size ${config.batchSize}: larger than the ${dataset.train.count} training examples`);
   }
+  // Hashing the data costs ~50 ms for MNIST: only runs that checkpoint or resume pay it.
+  const dataSha256 = hooks.onCheckpoint || hooks.resume?.dataSha256 ? datasetFingerprint(dataset) : '';
+  if (hooks.resume?.dataSha256 && hooks.resume.dataSha256 !== dataSha256) {
+    throw new UserError(`--data ${dataset.dir}: not the data this checkpoint was trained on (its sha256 differs)`);
+  }
+  if (hooks.resume && config.epochs < hooks.resume.state.epoch - 1) {
+    throw new UserError(`--epochs ${config.epochs}: the checkpoint has already finished ${hooks.resume.state.epoch - 1} epochs`);
+  }
   const layout = modelLayout(config.layers);
   let rng: Rng;
   let initial: Float32Array;
@@ -256,7 +274,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
     : await Engine.create(config.layers, initial, dataset, {
         threads: config.threads, kernels: config.kernels, batchSize: config.batchSize, lr: config.lr,
       });
-  const snapshot = (): TrainSnapshot => ({ config, layout, params: trainer.params, state });
+  const snapshot = (): TrainSnapshot => ({ config, dataSha256, layout, params: trainer.params, state });
   let interrupted = false;
   let partial: EpochReport | null = null;
   try {
