@@ -62,10 +62,10 @@ export async function main(argv: string[]): Promise<number> {
           y
             .positional('model', { type: 'string', demandOption: true, describe: 'checkpoint or .safetensors file' })
             .option('data', { type: 'string', defaultDescription: "the checkpoint's, else MNIST", describe: 'directory with the IDX files' })
-            .option('split', { type: 'string', choices: ['test', 'train'], default: 'test' })
-            .option('threads', { type: 'string', coerce: integerFlag('--threads'), defaultDescription: 'available parallelism' })
-            .option('kernels', { type: 'string', choices: ['wasm', 'js'] })
-            .option('json', { type: 'boolean', default: false }),
+            .option('split', { type: 'string', choices: ['test', 'train'], default: 'test', describe: 'which split to evaluate' })
+            .option('threads', { type: 'string', coerce: integerFlag('--threads'), defaultDescription: 'available parallelism', describe: 'computing threads' })
+            .option('kernels', { type: 'string', choices: ['wasm', 'js'], defaultDescription: 'wasm where supported', describe: 'kernel set (same results)' })
+            .option('json', { type: 'boolean', default: false, describe: 'one JSON object on stdout' }),
         (args) => run(evalCommand(args as unknown as EvalArgs)),
       )
       .command(
@@ -75,10 +75,10 @@ export async function main(argv: string[]): Promise<number> {
           y
             .positional('model', { type: 'string', demandOption: true, describe: 'checkpoint or .safetensors file' })
             .option('index', { type: 'string', coerce: integerFlag('--index'), describe: 'example number in the split', defaultDescription: '0' })
-            .option('split', { type: 'string', choices: ['test', 'train'], default: 'test' })
-            .option('data', { type: 'string', defaultDescription: "the checkpoint's, else MNIST" })
+            .option('split', { type: 'string', choices: ['test', 'train'], default: 'test', describe: 'which split --index counts in' })
+            .option('data', { type: 'string', defaultDescription: "the checkpoint's, else MNIST", describe: 'directory with the IDX files' })
             .option('image', { type: 'string', describe: 'a PGM or PNG image instead (white digit on black, 28×28 for MNIST)' })
-            .option('json', { type: 'boolean', default: false }),
+            .option('json', { type: 'boolean', default: false, describe: 'one JSON object on stdout' }),
         (args) => run(predictCommand(args as unknown as PredictArgs)),
       )
       .command(
@@ -89,7 +89,7 @@ export async function main(argv: string[]): Promise<number> {
             .positional('checkpoint', { type: 'string', demandOption: true })
             .option('to', { type: 'string', demandOption: true, describe: 'output .safetensors file' })
             .option('force', { type: 'boolean', default: false, describe: 'replace an existing output file' })
-            .option('json', { type: 'boolean', default: false }),
+            .option('json', { type: 'boolean', default: false, describe: 'one JSON object on stdout' }),
         (args) => run(exportCommand(args as unknown as ExportArgs)),
       )
       .command(
