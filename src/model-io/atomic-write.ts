@@ -11,6 +11,7 @@ export function writeFileAtomic(path: string, bytes: Uint8Array): void {
   const dir = dirname(path);
   if (!existsSync(dir)) throw new UserError(`${path}: the directory ${dir} does not exist`);
   if (!statSync(dir).isDirectory()) throw new UserError(`${path}: ${dir} is not a directory`);
+  if (existsSync(path) && statSync(path).isDirectory()) throw new UserError(`${path}: is a directory`);
   const temp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
   let fd: number | null = null;
   try {

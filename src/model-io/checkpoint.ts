@@ -97,7 +97,12 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   try {
     envelope = packr.unpack(bytes) as Partial<Envelope>;
   } catch {
-    throw new UserError(`${path}: not a lockstep checkpoint (not msgpack, or truncated)`);
+    const safetensors = bytes.length > 8 && bytes[8] === 0x7b && bytes[6] === 0 && bytes[7] === 0;
+    throw new UserError(
+      safetensors
+        ? `${path}: a safetensors model, not a checkpoint (eval, predict and --init read it; export and --resume need a checkpoint)`
+        : `${path}: not a lockstep checkpoint (not msgpack, or truncated)`,
+    );
   }
   if (typeof envelope !== 'object' || envelope === null || envelope.format !== CHECKPOINT_FORMAT) {
     throw new UserError(`${path}: not a lockstep checkpoint (no "${CHECKPOINT_FORMAT}" format tag)`);
@@ -125,8 +130,9 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   if (typeof config !== 'object' || config === null || !Array.isArray(config.layers) || config.layers.join(',') !== layers.join(',')) {
     throw bad('config');
   }
-  if (typeof file.dataSha256 !== 'string') throw bad('data fingerprint');
-  return { layers, params, state, config, dataSha256: file.dataSha256 };
+  // '' (or absent): written without a fingerprint, so a resume cannot check its data.
+  const dataSha256 = typeof file.dataSha256 === 'string' ? file.dataSha256 : '';
+  return { layers, params, state, config, dataSha256 };
 }
 
 function isState(s: unknown): s is TrainState {

@@ -27,6 +27,14 @@ export function loadModel(path: string): ModelFile {
     const { layout, params } = readSafetensors(path);
     return { path, kind: 'safetensors', layout, params };
   }
-  const checkpoint = readCheckpoint(path);
+  let checkpoint: Checkpoint;
+  try {
+    checkpoint = readCheckpoint(path);
+  } catch (err) {
+    if (err instanceof UserError && /not a lockstep checkpoint/.test(err.message)) {
+      throw new UserError(`${path}: neither a lockstep checkpoint nor a safetensors model`);
+    }
+    throw err;
+  }
   return { path, kind: 'checkpoint', layout: modelLayout(checkpoint.layers), params: checkpoint.params, checkpoint };
 }
