@@ -166,9 +166,9 @@ describe('hostile files', () => {
     expect(lockstep(['train', '--checkpoint', good, ...SMALL, '--data', writeIdxDir()]).code).toBe(0);
     const bytes = readFileSync(good);
     const cases: [string, Uint8Array, RegExp][] = [
-      ['truncated.ckpt', bytes.subarray(0, bytes.length >> 1), /not a lockstep checkpoint|corrupt checkpoint/],
+      ['truncated.ckpt', bytes.subarray(0, bytes.length >> 1), /not a lockstep checkpoint|corrupt checkpoint|neither a lockstep checkpoint/],
       ['corrupt.ckpt', Uint8Array.from(bytes, (b, i) => (i === bytes.length - 7 ? b ^ 1 : b)), /corrupt checkpoint: checksum mismatch/],
-      ['foreign.ckpt', Buffer.from('PK\x03\x04 a zip file'), /not a lockstep checkpoint/],
+      ['foreign.ckpt', Buffer.from('PK\x03\x04 a zip file'), /not a lockstep checkpoint|neither a lockstep checkpoint/],
       ['foreign.safetensors', Buffer.from('\x10\x00\x00\x00\x00\x00\x00\x00{"a":1}         ', 'latin1'), /invalid safetensors: a has dtype undefined/],
       ['truncated.safetensors', Buffer.from('\xff\x00\x00\x00\x00\x00\x00\x00{"layers', 'latin1'), /invalid safetensors: header length 255 exceeds the file/],
     ];
