@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadDataset } from '../src/data/dataset.js';
+import { defaultDataDir, IDX_FILES, loadDataset } from '../src/data/dataset.js';
 import { evaluate } from '../src/inference/evaluate.js';
 import { predict, readImage } from '../src/inference/predict.js';
 import { writeCheckpoint } from '../src/model-io/checkpoint.js';
@@ -31,7 +31,10 @@ describe('eval and predict', () => {
     expect(total).toBe(10000);
     expect(diagonal / total).toBe(one.accuracy);
 
-    const r = spawnSync(process.execPath, [CLI, 'eval', path, '--json'], { encoding: 'utf8' });
+    // Only the evaluated split's files are needed.
+    const testOnly = tempDir();
+    for (const f of [IDX_FILES.testImages, IDX_FILES.testLabels]) copyFileSync(join(defaultDataDir(), f), join(testOnly, f));
+    const r = spawnSync(process.execPath, [CLI, 'eval', path, '--json', '--data', testOnly], { encoding: 'utf8' });
     expect(r.status).toBe(0);
     const json = JSON.parse(r.stdout);
     expect(json).toMatchObject({ event: 'eval', split: 'test', count: 10000, accuracy: testAcc });

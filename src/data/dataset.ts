@@ -28,6 +28,8 @@ export interface DatasetOptions {
   classes: number;
   /** Use only the first N examples of a split (for quick runs and tests). */
   trainLimit?: number;
+  /** Read only this split; the other is left empty (evaluation needs just one). */
+  only?: 'train' | 'test';
   testLimit?: number;
 }
 
@@ -61,8 +63,11 @@ export function loadDataset(dir: string | undefined, options: DatasetOptions): D
   const dataDir = dir ?? defaultDataDir();
   if (!existsSync(dataDir)) throw new UserError(`--data ${dataDir}: no such directory`);
   if (!statSync(dataDir).isDirectory()) throw new UserError(`--data ${dataDir}: not a directory`);
-  const train = loadSplit(dataDir, IDX_FILES.trainImages, IDX_FILES.trainLabels, options, options.trainLimit);
-  const test = loadSplit(dataDir, IDX_FILES.testImages, IDX_FILES.testLabels, options, options.testLimit);
+  const empty = (): LabeledImages => ({
+    imagesPath: '', labelsPath: '', count: 0, imageSize: options.inputSize, images: new Uint8Array(0), labels: new Uint8Array(0),
+  });
+  const train = options.only === 'test' ? empty() : loadSplit(dataDir, IDX_FILES.trainImages, IDX_FILES.trainLabels, options, options.trainLimit);
+  const test = options.only === 'train' ? empty() : loadSplit(dataDir, IDX_FILES.testImages, IDX_FILES.testLabels, options, options.testLimit);
   return { dir: dataDir, train, test };
 }
 

@@ -32,7 +32,7 @@ export async function evaluate(modelPath: string, options: EvaluateOptions = {})
   const split = options.split ?? 'test';
   if (split !== 'train' && split !== 'test') throw new UserError(`--split ${String(split)}: must be train or test`);
   const dataset = loadDataset(options.data ?? model.checkpoint?.config.data, {
-    inputSize: sizes[0], classes, trainLimit: options.trainLimit, testLimit: options.testLimit,
+    inputSize: sizes[0], classes, trainLimit: options.trainLimit, testLimit: options.testLimit, only: split,
   });
   const threads = options.threads ?? availableParallelism();
   if (!Number.isSafeInteger(threads) || threads < 1 || threads > MAX_THREADS) {

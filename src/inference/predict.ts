@@ -42,7 +42,7 @@ export function predict(modelPath: string, options: PredictOptions): Prediction 
     }
   } else {
     const split = options.split ?? 'test';
-    const dataset = loadDataset(options.data ?? model.checkpoint?.config.data, { inputSize: sizes[0], classes: sizes[sizes.length - 1] });
+    const dataset = loadDataset(options.data ?? model.checkpoint?.config.data, { inputSize: sizes[0], classes: sizes[sizes.length - 1], only: split });
     const data = split === 'train' ? dataset.train : dataset.test;
     const index = options.index ?? 0;
     if (!Number.isSafeInteger(index) || index < 0 || index >= data.count) {
