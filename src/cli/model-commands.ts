@@ -44,6 +44,10 @@ export interface PredictArgs {
 
 export async function predictCommand(args: PredictArgs): Promise<number> {
   const p = predict(args.model, { index: args.index, split: args.split, data: args.data, image: args.image });
+  const mean = p.pixels.reduce((sum, v) => sum + v, 0) / p.pixels.length;
+  if (args.image !== undefined && mean > 127) {
+    process.stderr.write(`lockstep: notice: ${args.image} looks dark on light; MNIST digits are light on black (invert the image)\n`);
+  }
   if (args.json) {
     const { pixels: _pixels, ...rest } = p;
     const source = args.image !== undefined ? { image: args.image } : { split: args.split, index: args.index ?? 0 };
