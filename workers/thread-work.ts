@@ -35,22 +35,28 @@ export function trainRows(ctx: ThreadContext, start: number, rows: number): void
   const [r0, r1] = partRange(ctx.thread, ctx.threads, rows);
   const n = r1 - r0;
   if (n === 0) return;
-  const rowsOf = (buf: Float32Array, width: number) => buf.subarray(r0 * width, r1 * width);
+  // This thread's rows of every activation and delta buffer.
+  const myActs = acts.map((buf, l) => buf.subarray(r0 * sizes[l], r1 * sizes[l]));
+  const myDeltas = deltas.map((buf, l) => buf.subarray(r0 * sizes[l + 1], r1 * sizes[l + 1]));
 
-  kernels.gatherInputs(views.trainPixels, views.order, start + r0, n, sizes[0], rowsOf(acts[0], sizes[0]));
-  for (let l = 0; l < L; l++) {
-    const { W, b } = layerViews(params, layers[l]);
-    const { nIn, nOut } = layers[l];
-    kernels.denseForward(rowsOf(acts[l], nIn), W, b, rowsOf(acts[l + 1], nOut), n, nIn, nOut, l < L - 1);
-  }
+  kernels.gatherInputs(views.trainPixels, views.order, start + r0, n, sizes[0], myActs[0]);
+  forwardRows(ctx, myActs, n);
   softmaxCrossEntropyBackward(
-    rowsOf(acts[L], sizes[L]), rowsOf(deltas[L - 1], sizes[L]), views.trainLabels, views.order, start + r0,
-    n, sizes[L], rows, views.rowLoss.subarray(r0, r1),
+    myActs[L], myDeltas[L - 1], views.trainLabels, views.order, start + r0, n, sizes[L], rows, views.rowLoss.subarray(r0, r1),
   );
   for (let l = L - 1; l > 0; l--) {
     const { nIn, nOut } = layers[l];
     const { W } = layerViews(params, layers[l]);
-    kernels.reluBackward(rowsOf(deltas[l], nOut), W, rowsOf(acts[l], nIn), rowsOf(deltas[l - 1], nIn), n, nIn, nOut);
+    kernels.reluBackward(myDeltas[l], W, myActs[l], myDeltas[l - 1], n, nIn, nOut);
+  }
+}
+
+/** Forward through every layer for `n` rows whose inputs are in acts[0]: acts[l+1] = layer l's output. */
+function forwardRows(ctx: ThreadContext, acts: Float32Array[], n: number): void {
+  const { layers } = ctx.views.layout;
+  for (let l = 0; l < layers.length; l++) {
+    const { W, b } = layerViews(ctx.views.params, layers[l]);
+    ctx.kernels.denseForward(acts[l], W, b, acts[l + 1], n, layers[l].nIn, layers[l].nOut, l < layers.length - 1);
   }
 }
 
@@ -71,13 +77,12 @@ export function updateSlice(ctx: ThreadContext, rows: number): void {
 
 /**
  * Evaluation of this thread's part of a split, in chunks through its own scratch activations: writes each
- * example's correctness and loss; the coordinator adds them up in example order.
+ * example's predicted class and loss; the coordinator adds them up in example order.
  */
 export function evaluateRows(ctx: ThreadContext, split: 'train' | 'test', count: number): void {
   const { views, kernels } = ctx;
-  const { layout, params } = views;
-  const { sizes, layers } = layout;
-  const L = layers.length;
+  const { sizes } = views.layout;
+  const L = sizes.length - 1;
   const pixels = split === 'train' ? views.trainPixels : views.testPixels;
   const labels = split === 'train' ? views.trainLabels : views.testLabels;
   const acts = views.scratch[ctx.thread];
@@ -85,10 +90,7 @@ export function evaluateRows(ctx: ThreadContext, split: 'train' | 'test', count:
   for (let at = first; at < end; at += EVAL_CHUNK) {
     const n = Math.min(EVAL_CHUNK, end - at);
     kernels.gatherInputs(pixels, views.identity, at, n, sizes[0], acts[0]);
-    for (let l = 0; l < L; l++) {
-      const { W, b } = layerViews(params, layers[l]);
-      kernels.denseForward(acts[l], W, b, acts[l + 1], n, layers[l].nIn, layers[l].nOut, l < L - 1);
-    }
+    forwardRows(ctx, acts, n);
     softmaxEvaluate(acts[L], labels, at, n, sizes[L], views.evalPredicted.subarray(at, at + n), views.evalLoss.subarray(at, at + n));
   }
 }

@@ -1,6 +1,6 @@
-import { benchmark, type BenchRow } from '../experiments/bench.js';
-import { resolveConfig, loadTrainingData } from '../train/train.js';
-import { UserError } from '../errors.js';
+import { benchmark, checkBenchCounts, type BenchRow } from '../experiments/bench.js';
+import { plural } from '../report/format.js';
+import { checkBatchSize, loadTrainingData, resolveConfig } from '../train/train.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
 
 export interface BenchArgs extends Omit<TrainingArgs, 'threads' | 'batch-size'> {
@@ -17,15 +17,12 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
   const options = toTrainOptions({ ...args, threads: 1, 'batch-size': batchSizes[0] });
   // Validate every combination's flags, and load the data once, before any thread starts.
   for (const batchSize of batchSizes) for (const threads of threadCounts) resolveConfig({ ...options, batchSize, threads });
-  for (const [flag, value, min] of [['--steps', args.steps, 1], ['--warmup', args.warmup, 1], ['--repeats', args.repeats, 1]] as const) {
-    if (value < min) throw new UserError(`${flag} ${value}: must be at least ${min}`);
-  }
-  const dataset = loadTrainingData(resolveConfig(options));
-  for (const batchSize of batchSizes) {
-    if (batchSize > dataset.train.count) throw new UserError(`--batch-size ${batchSize}: larger than the ${dataset.train.count} training examples`);
-  }
+  checkBenchCounts({ steps: args.steps, warmup: args.warmup, repeats: args.repeats });
+  const config = resolveConfig(options);
+  const dataset = loadTrainingData(config);
+  for (const batchSize of batchSizes) checkBatchSize(batchSize, dataset);
   if (!args.json) {
-    print(`lockstep bench: ${args.steps} timed steps after ${args.warmup} warm-up, median of ${args.repeats} run${args.repeats === 1 ? '' : 's'}, kernels ${resolveConfig(options).kernels}`);
+    print(`lockstep bench: ${args.steps} timed steps after ${args.warmup} warm-up, median of ${plural(args.repeats, 'run')}, kernels ${config.kernels}`);
     print('threads  batch   steps/s   samples/s  speedup  efficiency');
   }
   const rows = await benchmark(

@@ -1,11 +1,10 @@
-import { existsSync } from 'node:fs';
 import { UserError } from '../errors.js';
-import { isCheckpointFile, readCheckpoint, writeCheckpoint } from '../model-io/checkpoint.js';
+import { readCheckpoint, refuseToOverwriteForeignFile, writeCheckpoint } from '../model-io/checkpoint.js';
 import { checkWritable } from '../model-io/atomic-write.js';
 import { loadModel } from '../model-io/model-file.js';
 import { formatDone, formatEpoch } from '../report/format.js';
 import { historyChart, ProgressLine, progressEnabled } from '../report/progress.js';
-import { DivergenceError, resolveConfig, resumeOptions, train, type TrainHooks, type TrainOptions, type TrainSnapshot } from '../train/train.js';
+import { DivergenceError, resumeOptions, train, type TrainHooks, type TrainOptions, type TrainSnapshot } from '../train/train.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
 import { onStopSignals } from './signals.js';
 
@@ -36,14 +35,12 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
   }
   const checkpointPath = args.checkpoint ?? args.resume;
   if (checkpointPath !== undefined) {
-    if (existsSync(checkpointPath) && !isCheckpointFile(checkpointPath)) {
-      throw new UserError(`--checkpoint ${checkpointPath}: exists and is not a lockstep checkpoint; refusing to overwrite it`);
-    }
+    refuseToOverwriteForeignFile(checkpointPath, `--checkpoint ${checkpointPath}`);
     checkWritable(checkpointPath, '--checkpoint');
   }
 
   const stop = onStopSignals();
-  const progress = progressEnabled(process.stdout, args.json) ? new ProgressLine(process.stdout, resolveConfig(options).epochs) : null;
+  const progress = progressEnabled(process.stdout, args.json) ? new ProgressLine(process.stdout) : null;
   const signalHook = testSignalHook();
   try {
     const result = await train(options, {

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { Dataset } from '../data/dataset.js';
+import { UserError } from '../errors.js';
 import { createKernels, type KernelName } from '../kernels/select.js';
 import { distPath } from '../paths.js';
 import { createSharedBuffers, type SharedViews } from '../shared/buffers.js';
@@ -10,6 +11,13 @@ import { evaluateRows, trainRows, updateSlice, type ThreadContext } from '../../
 import type { WorkerResult, WorkerTask } from '../../workers/step-worker.js';
 
 export const MAX_THREADS = 128;
+
+/** The one check of a thread count (--threads), used by every entry point before anything starts. */
+export function checkThreads(threads: number): void {
+  if (!Number.isSafeInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+    throw new UserError(`--threads ${threads}: must be an integer from 1 to ${MAX_THREADS}`);
+  }
+}
 
 /** How long the coordinator waits synchronously at a barrier before it lets the event loop run (to hear of a dead worker). */
 const SYNC_WAIT_MS = 20;
@@ -47,7 +55,6 @@ export class Engine implements Trainer {
   private pool: Piscina | null = null;
   private tasks: Promise<WorkerResult>[] = [];
   private failure: Error | null = null;
-  private stepCount = 0;
 
   private constructor(
     private readonly views: SharedViews,
@@ -69,7 +76,7 @@ export class Engine implements Trainer {
 
   static async create(sizes: number[], initialParams: Float32Array, dataset: Dataset, options: EngineOptions): Promise<Engine> {
     const { threads } = options;
-    if (!Number.isSafeInteger(threads) || threads < 1 || threads > MAX_THREADS) throw new RangeError(`threads out of range: ${threads}`);
+    checkThreads(threads);
     const { memory, views } = createSharedBuffers(sizes, threads, options.batchSize, dataset, initialParams);
     const engine = new Engine(views, memory, options);
     engine.armTestFault();
@@ -168,8 +175,7 @@ export class Engine implements Trainer {
   }
 
   async trainStep(start: number, rows: number): Promise<number> {
-    this.stepCount++;
-    Atomics.store(this.ctl, Ctl.StepCount, this.stepCount);
+    Atomics.add(this.ctl, Ctl.StepCount, 1);
     this.publish(Command.Train, start, rows);
     trainRows(this.ctx, start, rows);
     await this.barrier();

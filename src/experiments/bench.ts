@@ -1,4 +1,5 @@
 import type { Dataset } from '../data/dataset.js';
+import { UserError } from '../errors.js';
 import { train, type TrainOptions } from '../train/train.js';
 
 /**
@@ -29,7 +30,7 @@ export interface BenchRow {
 
 export async function benchmark(options: BenchOptions, dataset: Dataset, onRow?: (row: BenchRow) => void): Promise<BenchRow[]> {
   const { threadCounts, batchSizes, steps, warmup = 50, repeats = 3, ...trainOptions } = options;
-  if (!(warmup >= 1 && steps >= 1 && repeats >= 1)) throw new RangeError('warmup, steps and repeats must be at least 1');
+  checkBenchCounts({ steps, warmup, repeats });
   const threadsInOrder = [1, ...threadCounts.filter((t) => t !== 1)];
   const rows: BenchRow[] = [];
   for (const batchSize of batchSizes) {
@@ -62,6 +63,13 @@ export async function benchmark(options: BenchOptions, dataset: Dataset, onRow?:
     }
   }
   return rows;
+}
+
+/** steps, warmup and repeats must each be at least 1 (the timing starts after the warm-up's last step). */
+export function checkBenchCounts(counts: { steps: number; warmup: number; repeats: number }): void {
+  for (const [name, value] of Object.entries(counts)) {
+    if (!(value >= 1)) throw new UserError(`--${name} ${value}: must be at least 1`);
+  }
 }
 
 async function timeRun(options: TrainOptions, dataset: Dataset, warmup: number, steps: number) {

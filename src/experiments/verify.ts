@@ -87,7 +87,7 @@ export function ulpDistance(bitsA: number, bitsB: number): number {
 /** A parameter's name in the safetensors/PyTorch convention: weight [out, in], bias [out]. */
 export function parameterName(layout: ModelLayout, index: number): string {
   for (let l = 0; l < layout.layers.length; l++) {
-    const { nIn, nOut, weightOffset, biasOffset } = layout.layers[l];
+    const { nOut, weightOffset, biasOffset } = layout.layers[l];
     if (index >= weightOffset && index < biasOffset) {
       const k = Math.floor((index - weightOffset) / nOut);
       const j = (index - weightOffset) % nOut;

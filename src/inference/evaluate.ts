@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { Engine, MAX_THREADS } from '../coordinator/engine.js';
+import { checkThreads, Engine } from '../coordinator/engine.js';
 import { loadDataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { defaultKernels, type KernelName } from '../kernels/select.js';
@@ -31,13 +31,11 @@ export async function evaluate(modelPath: string, options: EvaluateOptions = {})
   const classes = sizes[sizes.length - 1];
   const split = options.split ?? 'test';
   if (split !== 'train' && split !== 'test') throw new UserError(`--split ${String(split)}: must be train or test`);
+  const threads = options.threads ?? availableParallelism();
+  checkThreads(threads); // before the data is read; Engine.create checks again
   const dataset = loadDataset(options.data ?? model.checkpoint?.config.data, {
     inputSize: sizes[0], classes, trainLimit: options.trainLimit, testLimit: options.testLimit, only: split,
   });
-  const threads = options.threads ?? availableParallelism();
-  if (!Number.isSafeInteger(threads) || threads < 1 || threads > MAX_THREADS) {
-    throw new UserError(`--threads ${threads}: must be an integer from 1 to ${MAX_THREADS}`);
-  }
   const engine = await Engine.create(sizes, model.params, dataset, {
     threads,
     kernels: options.kernels ?? defaultKernels(),

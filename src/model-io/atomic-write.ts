@@ -8,9 +8,7 @@ import { UserError } from '../errors.js';
  * is removed and the previous file is untouched.
  */
 export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const dir = dirname(path);
-  if (!existsSync(dir)) throw new UserError(`${path}: the directory ${dir} does not exist`);
-  if (!statSync(dir).isDirectory()) throw new UserError(`${path}: ${dir} is not a directory`);
+  const dir = checkDirectory(path, path);
   if (existsSync(path) && statSync(path).isDirectory()) throw new UserError(`${path}: is a directory`);
   const temp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
   let fd: number | null = null;
@@ -41,6 +39,14 @@ export function writeFileAtomic(path: string, bytes: Uint8Array): void {
   }
 }
 
+/** The directory `path` would be written in, which must exist; errors start with `label`. */
+function checkDirectory(path: string, label: string): string {
+  const dir = dirname(path);
+  if (!existsSync(dir)) throw new UserError(`${label}: the directory ${dir} does not exist`);
+  if (!statSync(dir).isDirectory()) throw new UserError(`${label}: ${dir} is not a directory`);
+  return dir;
+}
+
 /** Test-only: LOCKSTEP_TEST_DISK_FULL=1 fails every atomic write half-way, as a full disk would. */
 function simulateDiskFull(written: number, total: number): void {
   if (process.env.LOCKSTEP_TEST_DISK_FULL && written >= total / 2) {
@@ -50,9 +56,7 @@ function simulateDiskFull(written: number, total: number): void {
 
 /** Fails now, with the path named, if a file could not be written there later (checked before training starts). */
 export function checkWritable(path: string, flag: string): void {
-  const dir = dirname(path);
-  if (!existsSync(dir)) throw new UserError(`${flag} ${path}: the directory ${dir} does not exist`);
-  if (!statSync(dir).isDirectory()) throw new UserError(`${flag} ${path}: ${dir} is not a directory`);
+  const dir = checkDirectory(path, `${flag} ${path}`);
   const probe = join(dir, `.${basename(path)}.${process.pid}.probe`);
   try {
     closeSync(openSync(probe, 'w'));

@@ -6,6 +6,7 @@ import { paramsSha256 } from '../model/hash.js';
 import { modelLayout } from '../model/layout.js';
 import type { EpochReport, TrainConfig, TrainSnapshot, TrainState } from '../train/train.js';
 import { writeFileAtomic } from './atomic-write.js';
+import { looksLikeSafetensors } from './safetensors.js';
 
 /**
  * A checkpoint: one msgpack file holding everything needed to continue a run bit for bit (DESIGN.md,
@@ -66,13 +67,18 @@ export function encodeCheckpoint(snapshot: TrainSnapshot): Uint8Array {
  * checkpoint: a checkpoint path that names some other file is a typo that would destroy it.
  */
 export function writeCheckpoint(path: string, snapshot: TrainSnapshot): void {
-  if (existsSync(path) && !isCheckpointFile(path)) {
-    throw new UserError(`${path}: exists and is not a lockstep checkpoint; refusing to overwrite it`);
-  }
+  refuseToOverwriteForeignFile(path, path);
   writeFileAtomic(path, encodeCheckpoint(snapshot));
 }
 
-export function isCheckpointFile(path: string): boolean {
+/** Throws (the message starting with `label`) if `path` exists and is not a lockstep checkpoint. */
+export function refuseToOverwriteForeignFile(path: string, label: string): void {
+  if (existsSync(path) && !isCheckpointFile(path)) {
+    throw new UserError(`${label}: exists and is not a lockstep checkpoint; refusing to overwrite it`);
+  }
+}
+
+function isCheckpointFile(path: string): boolean {
   try {
     const envelope = packr.unpack(readFileSync(path)) as Partial<Envelope>;
     return envelope?.format === CHECKPOINT_FORMAT;
@@ -97,9 +103,8 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   try {
     envelope = packr.unpack(bytes) as Partial<Envelope>;
   } catch {
-    const safetensors = bytes.length > 8 && bytes[8] === 0x7b && bytes[6] === 0 && bytes[7] === 0;
     throw new UserError(
-      safetensors
+      looksLikeSafetensors(bytes)
         ? `${path}: a safetensors model, not a checkpoint (eval, predict and --init read it; export and --resume need a checkpoint)`
         : `${path}: not a lockstep checkpoint (not msgpack, or truncated)`,
     );

@@ -2,7 +2,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { UserError } from '../errors.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
 import { readCheckpoint, type Checkpoint } from './checkpoint.js';
-import { readSafetensors } from './safetensors.js';
+import { looksLikeSafetensors, readSafetensors } from './safetensors.js';
 
 /** A trained model from either file lockstep reads: a checkpoint or a safetensors file. */
 export interface ModelFile {
@@ -23,7 +23,7 @@ export function loadModel(path: string): ModelFile {
   } catch (err) {
     throw new UserError(`${path}: cannot read model (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
-  if (head[8] === 0x7b && head[6] === 0 && head[7] === 0) {
+  if (looksLikeSafetensors(head)) {
     const { layout, params } = readSafetensors(path);
     return { path, kind: 'safetensors', layout, params };
   }

@@ -48,6 +48,14 @@ export function encodeSafetensors(layout: ModelLayout, params: Float32Array, met
   return out;
 }
 
+/**
+ * A safetensors file starts with its header length (little-endian u64; no real header needs the top two
+ * bytes) and then the header's '{'. Enough to tell it from a msgpack checkpoint by its first 9 bytes.
+ */
+export function looksLikeSafetensors(head: Uint8Array): boolean {
+  return head.length > 8 && head[6] === 0 && head[7] === 0 && head[8] === 0x7b;
+}
+
 export interface SafetensorsModel {
   layout: ModelLayout;
   params: Float32Array;

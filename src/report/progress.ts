@@ -21,7 +21,7 @@ export class ProgressLine {
   private lossRows = 0;
   private epoch = -1;
 
-  constructor(private readonly out: NodeJS.WriteStream, private readonly epochs: number) {}
+  constructor(private readonly out: NodeJS.WriteStream) {}
 
   step(info: StepInfo): void {
     const now = performance.now();
@@ -44,7 +44,7 @@ export class ProgressLine {
     const filled = Math.round(fraction * width);
     const eta = fraction > 0 ? (seconds / fraction) * (1 - fraction) : 0;
     const line =
-      `epoch ${info.epoch}/${this.epochs} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ` +
+      `epoch ${info.epoch}/${info.epochs} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ` +
       `step ${info.stepInEpoch}/${info.stepsPerEpoch}  ${Math.round(rate).toLocaleString('en-US')} samples/s  ` +
       `loss ${(this.lossSum / this.lossRows).toFixed(4)}  ETA ${eta.toFixed(1)} s`;
     this.out.write(`\r${line.slice(0, (this.out.columns ?? 120) - 1)}\x1b[K`);

@@ -29,7 +29,7 @@ export class ReferenceTrainer implements Trainer {
     initialParams: Float32Array,
     private readonly train: LabeledImages,
     private readonly test: LabeledImages,
-    private readonly batchSize: number,
+    batchSize: number,
     lr: number,
   ) {
     this.params = Float32Array.from(initialParams);

@@ -6,7 +6,7 @@ import { initHeNormal, modelLayout, TEXTBOOK_LAYERS, type ModelLayout } from '..
 import { Rng, type RngState } from '../random/rng.js';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { Engine, MAX_THREADS } from '../coordinator/engine.js';
+import { checkThreads, Engine } from '../coordinator/engine.js';
 import { defaultKernels, type KernelName } from '../kernels/select.js';
 import { wasmSimdSupported } from '../kernels/wasm.js';
 import { ReferenceTrainer } from './reference-trainer.js';
@@ -132,9 +132,7 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
   if (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0) throw new UserError(`--lr ${lr}: must be a finite number > 0`);
   if (!Number.isSafeInteger(seed) || seed < 0) throw new UserError(`--seed ${seed}: must be a non-negative integer`);
   if (maxSteps !== undefined) positiveInteger('--max-steps', maxSteps);
-  if (!Number.isSafeInteger(config.threads) || config.threads < 1 || config.threads > MAX_THREADS) {
-    throw new UserError(`--threads ${config.threads}: must be an integer from 1 to ${MAX_THREADS}`);
-  }
+  checkThreads(config.threads);
   if (config.kernels !== 'js' && config.kernels !== 'wasm') throw new UserError(`--kernels ${String(config.kernels)}: must be js or wasm`);
   if (config.kernels === 'wasm' && !wasmSimdSupported()) {
     throw new UserError('--kernels wasm: this runtime has no WebAssembly SIMD; use --kernels js');
@@ -173,6 +171,12 @@ export function resumeOptions(saved: TrainConfig, overrides: TrainOptions, check
 const KNOWN_OPTIONS = new Set([
   'layers', 'epochs', 'batchSize', 'lr', 'seed', 'data', 'maxSteps', 'trainLimit', 'testLimit', 'threads', 'kernels', 'reference', 'evaluate',
 ]);
+
+export function checkBatchSize(batchSize: number, dataset: Dataset): void {
+  if (batchSize > dataset.train.count) {
+    throw new UserError(`--batch-size ${batchSize}: larger than the ${dataset.train.count} training examples`);
+  }
+}
 
 function positiveInteger(flag: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
@@ -215,6 +219,8 @@ export interface TrainState {
 
 export interface StepInfo {
   epoch: number;
+  /** The run's last epoch (--epochs). */
+  epochs: number;
   stepInEpoch: number;
   stepsPerEpoch: number;
   steps: number;
@@ -239,9 +245,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
   const started = performance.now();
   const config = resolveConfig(options);
   const dataset = hooks.dataset ?? loadTrainingData(config);
-  if (config.batchSize > dataset.train.count) {
-    throw new UserError(`--batch-size ${config.batchSize}: larger than the ${dataset.train.count} training examples`);
-  }
+  checkBatchSize(config.batchSize, dataset);
   // Hashing the data costs ~50 ms for MNIST: only runs that checkpoint or resume pay it.
   const dataSha256 = hooks.onCheckpoint || hooks.resume?.dataSha256 ? datasetFingerprint(dataset) : '';
   if (hooks.resume?.dataSha256 && hooks.resume.dataSha256 !== dataSha256) {
@@ -251,15 +255,13 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
     throw new UserError(`--epochs ${config.epochs}: the checkpoint has already finished ${hooks.resume.state.epoch - 1} epochs`);
   }
   const layout = modelLayout(config.layers);
-  let rng: Rng;
   let initial: Float32Array;
   let state: TrainState;
   if (hooks.resume) {
     initial = hooks.resume.params;
     state = structuredClone(hooks.resume.state);
-    rng = Rng.fromState(state.rngState);
   } else {
-    rng = new Rng(config.seed);
+    const rng = new Rng(config.seed);
     initial = hooks.initialParams ?? new Float32Array(layout.paramCount);
     if (!hooks.initialParams) initHeNormal(layout, initial, rng);
     state = {
@@ -285,7 +287,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
     while (state.epoch <= config.epochs && !atStepLimit()) {
       const t0 = performance.now();
       // Redrawing the order from the saved state makes a resumed epoch use the same order.
-      rng = Rng.fromState(state.rngState);
+      const rng = Rng.fromState(state.rngState);
       rng.permutation(trainer.order);
       while (state.stepInEpoch < stepsPerEpoch && !atStepLimit()) {
         if (performance.now() - lastYield > YIELD_EVERY_MS) {
@@ -309,7 +311,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
         state.epochSeen += rows;
         state.stepInEpoch++;
         state.steps++;
-        hooks.onStep?.({ epoch: state.epoch, stepInEpoch: state.stepInEpoch, stepsPerEpoch, steps: state.steps, rows, loss: loss / rows });
+        hooks.onStep?.({ epoch: state.epoch, epochs: config.epochs, stepInEpoch: state.stepInEpoch, stepsPerEpoch, steps: state.steps, rows, loss: loss / rows });
       }
       state.epochTrainSeconds += (performance.now() - t0) / 1000;
       if (interrupted) break;
@@ -362,7 +364,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
   }
 }
 
-/** The loss became NaN or infinite: the run stops (exit code 3) and keeps its last good checkpoint. */
+/** A step diverged (see DIVERGED_MEAN_LOSS): the run stops (exit code 3) and keeps its last good checkpoint. */
 export class DivergenceError extends UserError {
   constructor(message: string) {
     super(message, 3);
