@@ -11,7 +11,7 @@ import { exportSafetensors } from '../src/model-io/export.js';
 import { decodeSafetensors, encodeSafetensors, readSafetensors } from '../src/model-io/safetensors.js';
 import { Rng } from '../src/random/rng.js';
 import { resumeOptions, train, type TrainOptions, type TrainSnapshot } from '../src/train/train.js';
-import { bitsEqual, tempDir } from './helpers.js';
+import { bitsEqual, CLI, tempDir } from './helpers.js';
 
 // 2000 examples: 32 steps per epoch at batch 64 (the last of 16 rows).
 const mnist = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 2000, testLimit: 200 });
@@ -199,7 +199,6 @@ describe('safetensors', () => {
 });
 
 describe('checkpoint CLI', () => {
-  const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
   it('SIGINT mid-epoch writes a checkpoint and exits 130; resuming reaches the uninterrupted hash', () => {
     const dir = tempDir();
     const ckpt = join(dir, 'run.ckpt');

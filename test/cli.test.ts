@@ -1,17 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IDX_FILES } from '../src/data/dataset.js';
-import { writeIdxDir } from './helpers.js';
+import { runCli, writeIdxDir } from './helpers.js';
 
-// The CLI as a user runs it: the compiled dist/src/cli.js (npm test builds first).
-const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
-
-function lockstep(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const lockstep = (...args: string[]) => runCli(args);
 
 function expectOneLineError(r: ReturnType<typeof lockstep>, ...fragments: string[]) {
   expect(r.code).toBe(2);

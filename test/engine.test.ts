@@ -1,9 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/dataset.js';
 import { train, type TrainOptions } from '../src/train/train.js';
-import { bitsEqual } from './helpers.js';
+import { bitsEqual, CLI } from './helpers.js';
 
 // 4000 training examples: 63 steps per epoch at batch 64 (the last of 32 rows), 80 at batch 50 (4010
 // examples: the last of 10 rows), so 200 steps cross epoch boundaries, reshuffles and short last batches.
@@ -38,7 +37,6 @@ describe('the data-parallel engine is bit-identical to the reference trainer', (
   }, 60_000);
 });
 
-const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
 
 describe('a failing worker ends the run', () => {
   it.each([

@@ -1,15 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { modelLayout } from '../src/model/layout.js';
 import { parameterName, ulpDistance } from '../src/experiments/verify.js';
+import { CLI, runCli } from './helpers.js';
 
-const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
 const SMALL = ['--train-limit', '3000', '--test-limit', '200'];
 
 function lockstep(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => r.stdout.trim().split('\n').map((l) => JSON.parse(l)) };
+  const r = runCli(args, { env, timeout: 120_000 });
+  return { ...r, json: () => r.stdout.trim().split('\n').map((l) => JSON.parse(l)) };
 }
 
 describe('lockstep verify', () => {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,26 @@ import { encodeIdx } from '../src/data/idx.js';
 import type { LabeledImages } from '../src/data/dataset.js';
 import { IDX_FILES } from '../src/data/dataset.js';
 import { Rng } from '../src/random/rng.js';
+
+/** The CLI as a user runs it: the compiled dist/src/cli.js (npm test builds first). */
+export const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
+
+export interface CliOutcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `lockstep ARGS` in a child process and waits for it. */
+export function runCli(
+  args: string[], options: { env?: Record<string, string>; uid?: number; cwd?: string; timeout?: number } = {},
+): CliOutcome {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8', timeout: options.timeout ?? 60_000, env: { ...process.env, ...options.env },
+    uid: options.uid, gid: options.uid, cwd: options.cwd,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
 
 export function tempDir(prefix = 'lockstep-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));

@@ -5,29 +5,19 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { IDX_FILES } from '../src/data/dataset.js';
 import { encodeIdx } from '../src/data/idx.js';
-import { tempDir, writeIdxDir } from './helpers.js';
+import { CLI, runCli, tempDir, writeIdxDir, type CliOutcome } from './helpers.js';
 
 /**
  * The README's table of hostile inputs and faults, one row per test: each runs the real CLI and expects
  * its exit code and one line on stderr naming the culprit, with no stack trace and no hang.
  */
-const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
 const SMALL = ['--layers', '16,8,10', '--epochs', '1', '--batch-size', '8', '--threads', '2'];
 
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
+function lockstep(args: string[], env: Record<string, string> = {}, options: { uid?: number } = {}): CliOutcome {
+  return runCli(args, { env, uid: options.uid });
 }
 
-function lockstep(args: string[], env: Record<string, string> = {}, options: { uid?: number } = {}): Outcome {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env }, uid: options.uid, gid: options.uid,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function expectOneLine(r: Outcome, code: number, ...fragments: (string | RegExp)[]) {
+function expectOneLine(r: CliOutcome, code: number, ...fragments: (string | RegExp)[]) {
   expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code });
   const lines = r.stderr.trimEnd().split('\n');
   expect(lines, r.stderr).toHaveLength(1);

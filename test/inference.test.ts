@@ -7,9 +7,8 @@ import { evaluate } from '../src/inference/evaluate.js';
 import { predict, readImage } from '../src/inference/predict.js';
 import { writeCheckpoint } from '../src/model-io/checkpoint.js';
 import { train } from '../src/train/train.js';
-import { tempDir } from './helpers.js';
+import { CLI, tempDir } from './helpers.js';
 
-const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
 const mnist = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 5000, testLimit: 10000 });
 
 async function trainedCheckpoint(): Promise<{ path: string; testAcc: number }> {
