@@ -123,7 +123,10 @@ describe('hostile files', () => {
     expect(r.stdout).toBe(''); // not one epoch was trained first
   });
 
-  it.skipIf(process.getuid?.() !== 0)('a read-only directory (run as an unprivileged user) is refused before training', () => {
+  it.skipIf(process.getuid?.() !== 0)('a read-only directory (run as an unprivileged user) is refused before training', (ctx) => {
+    // The unprivileged user must be able to run lockstep at all: a checkout inside a private (0700)
+    // directory, as `mktemp -d` makes, is out of its reach, and then this case cannot be tried.
+    if (lockstep(['--help'], {}, { uid: 65534 }).code !== 0) ctx.skip();
     const dir = tempDir();
     chmodSync(dir, 0o555);
     const path = join(dir, 'run.ckpt');
