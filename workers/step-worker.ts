@@ -5,7 +5,7 @@
 import { createKernels, type KernelName } from '../src/kernels/select.js';
 import { viewsOf, type SharedPlan } from '../src/shared/buffers.js';
 import { abortAll, AbortedError, barrier, Command, Ctl, FaultKind, waitForChange } from '../src/shared/control.js';
-import { evaluateRows, trainRows, updateSlice, type ThreadContext } from './thread-work.js';
+import { createThreadContext, evaluateRows, trainRows, updateParameters } from './thread-work.js';
 
 export interface WorkerTask {
   memory: WebAssembly.Memory;
@@ -13,8 +13,8 @@ export interface WorkerTask {
   thread: number;
   kernels: KernelName;
   lr: number;
-  /** Spin iterations before Atomics.wait (0 when threads outnumber cores). */
-  spin: number;
+  /** Milliseconds to spin before Atomics.wait (0 when threads outnumber cores). */
+  spinMs: number;
 }
 
 export interface WorkerResult {
@@ -26,20 +26,14 @@ export interface WorkerResult {
 export default function stepWorker(task: WorkerTask): WorkerResult {
   const views = viewsOf(task.memory, task.plan);
   const ctl = views.control;
-  const ctx: ThreadContext = {
-    views,
-    kernels: createKernels(task.kernels, task.memory),
-    thread: task.thread,
-    threads: task.plan.threads,
-    lr: task.lr,
-  };
+  const ctx = createThreadContext(views, createKernels(task.kernels, task.memory), task.thread, task.plan.threads, task.lr);
   let steps = 0;
   let seen = Atomics.load(ctl, Ctl.CommandGen);
   Atomics.add(ctl, Ctl.Ready, 1);
   Atomics.notify(ctl, Ctl.Ready);
   try {
     for (;;) {
-      waitForChange(ctl, Ctl.CommandGen, seen, task.spin);
+      waitForChange(ctl, Ctl.CommandGen, seen, task.spinMs);
       seen = Atomics.load(ctl, Ctl.CommandGen);
       const command = Atomics.load(ctl, Ctl.Command);
       if (command === Command.Stop) return { thread: task.thread, steps, aborted: false };
@@ -48,13 +42,13 @@ export default function stepWorker(task: WorkerTask): WorkerResult {
         const rows = Atomics.load(ctl, Ctl.Arg1);
         injectFault(ctl, task.thread);
         trainRows(ctx, start, rows);
-        barrier(ctl, ctx.threads, task.spin);
-        updateSlice(ctx, rows);
+        barrier(ctl, ctx.threads, task.spinMs);
+        updateParameters(ctx, rows);
         steps++;
       } else if (command === Command.Eval) {
         evaluateRows(ctx, Atomics.load(ctl, Ctl.Arg0) === 0 ? 'train' : 'test', Atomics.load(ctl, Ctl.Arg1));
       }
-      barrier(ctl, ctx.threads, task.spin);
+      barrier(ctl, ctx.threads, task.spinMs);
     }
   } catch (err) {
     if (err instanceof AbortedError) return { thread: task.thread, steps, aborted: true };

@@ -2,12 +2,19 @@ import type { Kernels } from '../src/kernels/kernels.js';
 import { softmaxCrossEntropyBackward, softmaxEvaluate } from '../src/kernels/softmax.js';
 import { layerViews } from '../src/model/layout.js';
 import { EVAL_CHUNK, type SharedViews } from '../src/shared/buffers.js';
+import { Ctl } from '../src/shared/control.js';
 
 /**
  * The work of one thread in one step (DESIGN.md, the step diagram). Every computing thread runs these, the
  * coordinator as thread 0 and each piscina worker as thread 1..N-1; only the synchronisation around them
- * differs. Phase 1 touches only this thread's rows of the batch, phase 2 only this thread's slice of the
- * parameters, so no two threads ever write the same bytes, and no sum ever depends on the thread count.
+ * differs. Phase 1 touches only rows of the batch, phase 2 only slices of the parameters, and each piece
+ * (a chunk of rows, a block of parameter rows) is done whole by whichever thread takes it, so no two
+ * threads ever write the same bytes and no sum ever depends on the thread count or on who took what.
+ *
+ * Why the pieces are taken, not assigned: on a shared machine one core is often slowed for a while (another
+ * tenant, an interrupt), and with a fixed split every barrier waits for the slowest share. Measured at 2
+ * threads on the 2-core machine with a fixed split: each barrier cost 15-60 µs of a ~230 µs step. Threads
+ * take the next piece with an atomic counter in the control block instead, so a fast thread does more.
  */
 export interface ThreadContext {
   views: SharedViews;
@@ -16,26 +23,71 @@ export interface ThreadContext {
   threads: number;
   /** The learning rate as a float32 value. */
   lr: number;
+  /** Phase 2's pieces, in the order they are taken. */
+  updates: UpdatePiece[];
 }
 
-/** [from, to) of the `thread`-th of `threads` near-equal contiguous parts of 0..n-1 (empty when n < threads). */
-export function partRange(thread: number, threads: number, n: number): [number, number] {
-  return [Math.floor((thread * n) / threads), Math.floor(((thread + 1) * n) / threads)];
+/** A piece of phase 2: SGD on rows [k0, k1) of layer `layer`'s weights, or (k0 = k1 = -1) on its bias. */
+export interface UpdatePiece {
+  layer: number;
+  k0: number;
+  k1: number;
+}
+
+/** Rows of the batch per phase-1 chunk when threads share a batch: the reluBackward kernel's row block. */
+const TRAIN_CHUNK_ROWS = 8;
+/** Weights per phase-2 piece: the layer-1 gradient of the textbook network comes in ~12 pieces of ~8 µs. */
+const UPDATE_PIECE_WEIGHTS = 8192;
+
+export function createThreadContext(views: SharedViews, kernels: Kernels, thread: number, threads: number, lr: number): ThreadContext {
+  return { views, kernels, thread, threads, lr, updates: updatePieces(views) };
 }
 
 /**
- * Phase 1: forward and backward deltas for this thread's rows of the batch order[start .. start+rows).
- * Per row only: activations, softmax, the loss gradient (its 1/rows is the whole batch's) and the deltas.
+ * Phase 2's pieces, biggest first so that the small ones even out the end: each layer's weight rows in
+ * blocks of about UPDATE_PIECE_WEIGHTS weights, then the biases.
+ */
+function updatePieces(views: SharedViews): UpdatePiece[] {
+  const pieces: (UpdatePiece & { size: number })[] = [];
+  views.layout.layers.forEach(({ nIn, nOut }, layer) => {
+    const blocks = Math.max(1, Math.round((nIn * nOut) / UPDATE_PIECE_WEIGHTS));
+    for (let i = 0; i < blocks; i++) {
+      const k0 = Math.floor((i * nIn) / blocks);
+      const k1 = Math.floor(((i + 1) * nIn) / blocks);
+      if (k1 > k0) pieces.push({ layer, k0, k1, size: (k1 - k0) * nOut });
+    }
+    pieces.push({ layer, k0: -1, k1: -1, size: nOut });
+  });
+  pieces.sort((a, b) => b.size - a.size || a.layer - b.layer || a.k0 - b.k0);
+  return pieces.map(({ layer, k0, k1 }) => ({ layer, k0, k1 }));
+}
+
+/** The next piece index from a counter the coordinator zeroes before each command. */
+function takePiece(ctx: ThreadContext, counter: Ctl.NextRows | Ctl.NextUpdate): number {
+  return Atomics.add(ctx.views.control, counter, 1);
+}
+
+/**
+ * Phase 1: forward and backward deltas for the batch order[start .. start+rows), in chunks of rows taken in
+ * turn by every thread. Per row only: activations, softmax, the loss gradient (its 1/rows is the whole
+ * batch's) and the deltas.
  */
 export function trainRows(ctx: ThreadContext, start: number, rows: number): void {
+  // One thread takes the batch whole: smaller chunks cost it ~8% (fewer image loads in flight at once).
+  const chunk = ctx.threads === 1 ? rows : Math.min(TRAIN_CHUNK_ROWS, Math.ceil(rows / ctx.threads));
+  const chunks = Math.ceil(rows / chunk);
+  for (let c = takePiece(ctx, Ctl.NextRows); c < chunks; c = takePiece(ctx, Ctl.NextRows)) {
+    trainChunk(ctx, start, rows, c * chunk, Math.min(rows, (c + 1) * chunk));
+  }
+}
+
+/** Phase 1 for rows [r0, r1) of the batch. */
+function trainChunk(ctx: ThreadContext, start: number, rows: number, r0: number, r1: number): void {
   const { views, kernels } = ctx;
   const { layout, acts, deltas, params } = views;
   const { sizes, layers } = layout;
   const L = layers.length;
-  const [r0, r1] = partRange(ctx.thread, ctx.threads, rows);
   const n = r1 - r0;
-  if (n === 0) return;
-  // This thread's rows of every activation and delta buffer.
   const myActs = acts.map((buf, l) => buf.subarray(r0 * sizes[l], r1 * sizes[l]));
   const myDeltas = deltas.map((buf, l) => buf.subarray(r0 * sizes[l + 1], r1 * sizes[l + 1]));
 
@@ -61,23 +113,25 @@ function forwardRows(ctx: ThreadContext, acts: Float32Array[], n: number): void 
 }
 
 /**
- * Phase 2, after every thread's phase 1: the all-reduce as a reduce-scatter fused with SGD. This thread owns
- * rows [k0, k1) of each weight matrix (and whole bias vectors, layer l going to thread l mod N) and sums
- * their gradients over ALL rows of the batch in row order, so each sum is the same for any thread count.
+ * Phase 2, after every thread's phase 1: the all-reduce as a reduce-scatter fused with SGD. Each piece is a
+ * block of rows of one weight matrix (or one bias vector) whose gradients are summed over ALL rows of the
+ * batch in row order, so each sum is the same whichever thread takes the piece.
  */
-export function updateSlice(ctx: ThreadContext, rows: number): void {
-  const { views, kernels, thread, threads, lr } = ctx;
-  views.layout.layers.forEach((layer, l) => {
+export function updateParameters(ctx: ThreadContext, rows: number): void {
+  const { views, kernels, lr, updates } = ctx;
+  for (let p = takePiece(ctx, Ctl.NextUpdate); p < updates.length; p = takePiece(ctx, Ctl.NextUpdate)) {
+    const { layer: l, k0, k1 } = updates[p];
+    const layer = views.layout.layers[l];
     const { W, b } = layerViews(views.params, layer);
-    const [k0, k1] = partRange(thread, threads, layer.nIn);
-    if (k1 > k0) kernels.weightGradSgd(views.acts[l], views.deltas[l], W, rows, layer.nIn, layer.nOut, k0, k1, lr);
-    if (l % threads === thread) kernels.biasGradSgd(views.deltas[l], b, rows, layer.nOut, 0, layer.nOut, lr);
-  });
+    if (k0 < 0) kernels.biasGradSgd(views.deltas[l], b, rows, layer.nOut, 0, layer.nOut, lr);
+    else kernels.weightGradSgd(views.acts[l], views.deltas[l], W, rows, layer.nIn, layer.nOut, k0, k1, lr);
+  }
 }
 
 /**
- * Evaluation of this thread's part of a split, in chunks through its own scratch activations: writes each
- * example's predicted class and loss; the coordinator adds them up in example order.
+ * Evaluation of a split in chunks of EVAL_CHUNK examples taken in turn, each through this thread's own
+ * scratch activations: writes each example's predicted class and loss; the coordinator adds them up in
+ * example order.
  */
 export function evaluateRows(ctx: ThreadContext, split: 'train' | 'test', count: number): void {
   const { views, kernels } = ctx;
@@ -86,9 +140,10 @@ export function evaluateRows(ctx: ThreadContext, split: 'train' | 'test', count:
   const pixels = split === 'train' ? views.trainPixels : views.testPixels;
   const labels = split === 'train' ? views.trainLabels : views.testLabels;
   const acts = views.scratch[ctx.thread];
-  const [first, end] = partRange(ctx.thread, ctx.threads, count);
-  for (let at = first; at < end; at += EVAL_CHUNK) {
-    const n = Math.min(EVAL_CHUNK, end - at);
+  const chunks = Math.ceil(count / EVAL_CHUNK);
+  for (let c = takePiece(ctx, Ctl.NextRows); c < chunks; c = takePiece(ctx, Ctl.NextRows)) {
+    const at = c * EVAL_CHUNK;
+    const n = Math.min(EVAL_CHUNK, count - at);
     kernels.gatherInputs(pixels, views.identity, at, n, sizes[0], acts[0]);
     forwardRows(ctx, acts, n);
     softmaxEvaluate(acts[L], labels, at, n, sizes[L], views.evalPredicted.subarray(at, at + n), views.evalLoss.subarray(at, at + n));

@@ -7,7 +7,7 @@ import { distPath } from '../paths.js';
 import { createSharedBuffers, type SharedViews } from '../shared/buffers.js';
 import { abortAll, AbortedError, arrive, Command, Ctl, FaultKind, waitForChange } from '../shared/control.js';
 import { summarizeEvaluation, type EvalResult, type Trainer } from '../train/trainer.js';
-import { evaluateRows, trainRows, updateSlice, type ThreadContext } from '../../workers/thread-work.js';
+import { createThreadContext, evaluateRows, trainRows, updateParameters, type ThreadContext } from '../../workers/thread-work.js';
 import type { WorkerResult, WorkerTask } from '../../workers/step-worker.js';
 
 export const MAX_THREADS = 128;
@@ -21,8 +21,8 @@ export function checkThreads(threads: number): void {
 
 /** How long the coordinator waits synchronously at a barrier before it lets the event loop run (to hear of a dead worker). */
 const SYNC_WAIT_MS = 20;
-/** Spins before Atomics.wait when every thread has a core of its own. */
-const SPIN = 20_000;
+/** How long a thread spins before Atomics.wait when every thread has a core of its own (see waitForChange). */
+const SPIN_MS = 2;
 /** How long to wait for workers to start. */
 const START_TIMEOUT_MS = 60_000;
 
@@ -51,7 +51,7 @@ export class Engine implements Trainer {
   readonly order: Uint32Array;
   private readonly ctl: Int32Array;
   private readonly ctx: ThreadContext;
-  private readonly spin: number;
+  private readonly spinMs: number;
   private pool: Piscina | null = null;
   private tasks: Promise<WorkerResult>[] = [];
   private failure: Error | null = null;
@@ -64,14 +64,8 @@ export class Engine implements Trainer {
     this.params = views.params;
     this.order = views.order;
     this.ctl = views.control;
-    this.spin = options.threads <= availableParallelism() ? SPIN : 0;
-    this.ctx = {
-      views,
-      kernels: createKernels(options.kernels, memory),
-      thread: 0,
-      threads: options.threads,
-      lr: Math.fround(options.lr),
-    };
+    this.spinMs = options.threads <= availableParallelism() ? SPIN_MS : 0;
+    this.ctx = createThreadContext(views, createKernels(options.kernels, memory), 0, options.threads, Math.fround(options.lr));
   }
 
   static async create(sizes: number[], initialParams: Float32Array, dataset: Dataset, options: EngineOptions): Promise<Engine> {
@@ -111,7 +105,7 @@ export class Engine implements Trainer {
         thread,
         kernels: this.options.kernels,
         lr: this.ctx.lr,
-        spin: this.spin,
+        spinMs: this.spinMs,
       };
       const run = this.pool.run(task) as Promise<WorkerResult>;
       run.catch((err: unknown) => this.recordFailure(thread, err));
@@ -152,17 +146,22 @@ export class Engine implements Trainer {
     return this.failure ?? new WorkerFailure('a worker thread stopped the run');
   }
 
-  /** The coordinator's side of a barrier: spin and wait briefly, then let the event loop run while waiting. */
-  private async barrier(): Promise<void> {
+  /**
+   * The coordinator's side of a barrier: spin, then wait synchronously for up to SYNC_WAIT_MS. Returns null
+   * once through, or else a promise for the rest of the wait, during which the event loop runs (so piscina
+   * can report a dead worker). Why not always async: an await costs microseconds, a step has two barriers,
+   * and the workers wait for the coordinator's next command meanwhile.
+   */
+  private barrier(): Promise<void> | null {
     const gen = arrive(this.ctl, this.options.threads);
-    if (gen < 0) return;
+    if (gen < 0) return null;
     try {
-      if (waitForChange(this.ctl, Ctl.BarrierGen, gen, this.spin, SYNC_WAIT_MS)) return;
+      if (waitForChange(this.ctl, Ctl.BarrierGen, gen, this.spinMs, SYNC_WAIT_MS)) return null;
     } catch (err) {
-      if (err instanceof AbortedError) throw await this.rootCause();
+      if (err instanceof AbortedError) return this.rootCause().then((cause) => Promise.reject(cause));
       throw err;
     }
-    await this.waitAsync(Ctl.BarrierGen, () => Atomics.load(this.ctl, Ctl.BarrierGen) !== gen, Infinity, 'a barrier');
+    return this.waitAsync(Ctl.BarrierGen, () => Atomics.load(this.ctl, Ctl.BarrierGen) !== gen, Infinity, 'a barrier');
   }
 
   private publish(command: Command, arg0: number, arg1: number): void {
@@ -170,17 +169,28 @@ export class Engine implements Trainer {
     Atomics.store(this.ctl, Ctl.Command, command);
     Atomics.store(this.ctl, Ctl.Arg0, arg0);
     Atomics.store(this.ctl, Ctl.Arg1, arg1);
+    Atomics.store(this.ctl, Ctl.NextRows, 0);
+    Atomics.store(this.ctl, Ctl.NextUpdate, 0);
     Atomics.add(this.ctl, Ctl.CommandGen, 1);
     Atomics.notify(this.ctl, Ctl.CommandGen);
   }
 
-  async trainStep(start: number, rows: number): Promise<number> {
+  trainStep(start: number, rows: number): number | Promise<number> {
     Atomics.add(this.ctl, Ctl.StepCount, 1);
     this.publish(Command.Train, start, rows);
     trainRows(this.ctx, start, rows);
-    await this.barrier();
-    updateSlice(this.ctx, rows);
-    await this.barrier();
+    const first = this.barrier();
+    return first ? first.then(() => this.finishStep(rows)) : this.finishStep(rows);
+  }
+
+  /** Phase 2 of a step and its barrier; returns the step's loss sum. */
+  private finishStep(rows: number): number | Promise<number> {
+    updateParameters(this.ctx, rows);
+    const second = this.barrier();
+    return second ? second.then(() => this.stepLoss(rows)) : this.stepLoss(rows);
+  }
+
+  private stepLoss(rows: number): number {
     let lossSum = 0;
     for (let r = 0; r < rows; r++) lossSum += this.views.rowLoss[r];
     return lossSum;

@@ -34,17 +34,21 @@ export async function benchmark(options: BenchOptions, dataset: Dataset, onRow?:
   const threadsInOrder = [1, ...threadCounts.filter((t) => t !== 1)];
   const rows: BenchRow[] = [];
   for (const batchSize of batchSizes) {
-    let base = NaN;
-    for (const threads of threadsInOrder) {
-      const runs: number[] = [];
-      let hash = '';
-      for (let r = 0; r < repeats; r++) {
+    // Repeats go round the thread counts (1, 2, 4, 1, 2, 4, ...), not one count after another, so that a
+    // slow spell of this shared machine falls on every count alike and the ratios stay fair.
+    const runs = new Map<number, number[]>(threadsInOrder.map((t) => [t, []]));
+    const hashes = new Map<number, string>();
+    for (let r = 0; r < repeats; r++) {
+      for (const threads of threadsInOrder) {
         const { stepsPerSec, paramsSha256 } = await timeRun({ ...trainOptions, threads, batchSize }, dataset, warmup, steps);
-        runs.push(stepsPerSec);
-        hash = paramsSha256;
+        runs.get(threads)!.push(stepsPerSec);
+        hashes.set(threads, paramsSha256);
       }
-      const stepsPerSec = median(runs);
-      if (threads === 1) base = stepsPerSec;
+    }
+    const base = median(runs.get(1)!);
+    // 1 thread is always measured (it is the baseline) but shown only when asked for.
+    for (const threads of threadsInOrder.filter((t) => threadCounts.includes(t))) {
+      const stepsPerSec = median(runs.get(threads)!);
       const row: BenchRow = {
         threads,
         batchSize,
@@ -52,14 +56,11 @@ export async function benchmark(options: BenchOptions, dataset: Dataset, onRow?:
         samplesPerSec: stepsPerSec * batchSize,
         speedup: stepsPerSec / base,
         efficiency: stepsPerSec / base / threads,
-        paramsSha256: hash,
-        runs,
+        paramsSha256: hashes.get(threads)!,
+        runs: runs.get(threads)!,
       };
-      // 1 thread is always measured (it is the baseline) but shown only when asked for.
-      if (threadCounts.includes(threads)) {
-        rows.push(row);
-        onRow?.(row);
-      }
+      rows.push(row);
+      onRow?.(row);
     }
   }
   return rows;

@@ -2,7 +2,8 @@
  * The control block: a few Int32 words in shared memory through which the coordinator tells the workers
  * what to do and every thread meets the others at barriers. A step sends no message; it bumps COMMAND_GEN.
  */
-export const CONTROL_WORDS = 16;
+/** Two cache lines (the arena aligns buffers to 64 bytes): see NextRows. */
+export const CONTROL_WORDS = 32;
 
 export enum Ctl {
   /** Bumped by the coordinator after it has written a new command. Workers wait for it to change. */
@@ -23,6 +24,14 @@ export enum Ctl {
   FaultKind = 10,
   /** Steps trained since the pool started (the fault hook counts these). */
   StepCount = 11,
+  /**
+   * Work counters, zeroed with each command: the next chunk of rows (phase 1, evaluation) and the next
+   * phase-2 piece (workers/thread-work.ts). They sit on the second cache line: working threads bump them
+   * while finished ones spin on the first line's BarrierGen, and sharing a line would make every bump
+   * wait for the spinner's copy.
+   */
+  NextRows = 16,
+  NextUpdate = 17,
 }
 
 export enum Command {
@@ -46,14 +55,22 @@ export class AbortedError extends Error {
 
 /**
  * Waits until ctl[index] !== seen. Why spin first: a step is a fraction of a millisecond, and waking a thread
- * parked in Atomics.wait costs several microseconds, so a short spin is usually the whole wait. Why not spin
- * long: with more threads than cores, spinners steal the core of the thread they wait for; callers pass
- * spin = 0 then. Returns false if it gave up after `timeoutMs` (the coordinator then waits asynchronously).
+ * parked in Atomics.wait costs tens of microseconds (measured here: a 2-thread step lost ~20 µs at each
+ * barrier when its wait outlasted a 20,000-iteration spin), so the spin must outlast an uneven phase, not
+ * just a barrier's round trip. Why not spin forever: between commands (the coordinator printing, writing a
+ * checkpoint) a worker should sleep; and with more threads than cores, spinners steal the core of the
+ * thread they wait for, so callers pass spinMs = 0 then. Returns false if it gave up after `timeoutMs` (the
+ * coordinator then waits asynchronously).
  */
-export function waitForChange(ctl: Int32Array, index: number, seen: number, spin: number, timeoutMs = Infinity): boolean {
-  for (let i = 0; i < spin; i++) {
-    if (Atomics.load(ctl, index) !== seen) return true;
-    if (Atomics.load(ctl, Ctl.Abort) !== 0) throw new AbortedError();
+export function waitForChange(ctl: Int32Array, index: number, seen: number, spinMs: number, timeoutMs = Infinity): boolean {
+  if (spinMs > 0) {
+    const spinUntil = performance.now() + spinMs;
+    // performance.now() costs more than a load, so the clock is read once per 256 checks.
+    for (let i = 1; ; i++) {
+      if (Atomics.load(ctl, index) !== seen) return true;
+      if (Atomics.load(ctl, Ctl.Abort) !== 0) throw new AbortedError();
+      if ((i & 255) === 0 && performance.now() > spinUntil) break;
+    }
   }
   const deadline = performance.now() + timeoutMs;
   for (;;) {
@@ -82,9 +99,9 @@ export function arrive(ctl: Int32Array, threads: number): number {
 }
 
 /** A full barrier for worker threads: arrive, then wait for the last arrival. */
-export function barrier(ctl: Int32Array, threads: number, spin: number): void {
+export function barrier(ctl: Int32Array, threads: number, spinMs: number): void {
   const gen = arrive(ctl, threads);
-  if (gen >= 0) waitForChange(ctl, Ctl.BarrierGen, gen, spin);
+  if (gen >= 0) waitForChange(ctl, Ctl.BarrierGen, gen, spinMs);
 }
 
 /** Marks the run failed and wakes every waiting thread so that each sees Abort and stops. */
