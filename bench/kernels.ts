@@ -10,6 +10,8 @@
  * on inputs without zeros (the raw SIMD throughput), and a whole batch-64 training step on one thread
  * (gather, 3 forward, softmax in TypeScript, 2 reluBackward, 3 weightGradSgd + 3 biasGradSgd, walking
  * through the shuffled training set) with its time per phase.
+ * Beside them, the ceiling (bench/ceiling/plain-loops.ts): the plainest SIMD loops for the same layer-1 shapes, a
+ * dense 4×8 register block and a sparse row loop over pre-listed non-zero inputs, compiled and run the same way.
  * Prints a table, one JSON line per row, and PASS/FAIL lines: the layer-1 forward target (>= 55 GFLOP/s
  * counted on the dense problem) both on the MNIST batch and on inputs without zeros, and the step target
  * (<= 0.25 ms).
@@ -104,6 +106,7 @@ const plan = [
   ...actFloats.map((n) => n * 4), ...actFloats.map((n) => n * 4), // activations A0..A3, deltas D0..D3
   BMAX * IN * 4, // dense inputs
   BMAX * 8,
+  (BMAX + 1) * 4, BMAX * IN * 4, BMAX * IN * 4, // the ceiling's lists of non-zero inputs: starts, offsets, values
 ];
 const arena = new SharedArena(SharedArena.bytesFor(plan));
 const pixels = arena.u8(N * IN);
@@ -121,6 +124,9 @@ paramsJs.set(paramsWasm);
 const A = actFloats.map((n) => arena.f32(n));
 const D = actFloats.map((n) => arena.f32(n));
 const Xdense = arena.f32(BMAX * IN);
+const listStart = arena.i32(BMAX + 1);
+const listOffset = arena.u32(BMAX * IN);
+const listValue = arena.f32(BMAX * IN);
 const loss = new Float64Array(BMAX);
 
 const wasm = createWasmKernels(arena.memory);
@@ -271,6 +277,42 @@ for (const B of [64, 8]) {
 const denseRow = rows.find((r) => r.kernel === 'denseForward L1, no zeros' && r.impl === 'wasm')!;
 
 // -------------------------------------------------------------------------------------------------------
+// the ceiling: the plainest SIMD loops for the same shapes (bench/ceiling/plain-loops.ts, built beside this
+// file by `npm run bench:kernels`), timed in the same run. They keep the arithmetic (mul then add, no FMA)
+// and drop everything else lockstep must do; what they cannot reach, lockstep's kernels cannot either.
+interface PlainLoops {
+  plainDense(X: number, W: number, out: number, rows: number, nIn: number, nOut: number): void;
+  plainSparse128(start: number, off: number, val: number, W: number, out: number, rows: number): void;
+}
+const ceiling: { dense: number; sparseUs: number; layer1Us: number } = { dense: NaN, sparseUs: NaN, layer1Us: NaN };
+{
+  const path = join(packageRoot(), 'dist', 'bench', 'plain-loops.wasm');
+  const plain = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(path)), { env: { memory: arena.memory } })
+    .exports as unknown as PlainLoops;
+  const B = 64;
+  const { nIn, nOut } = layout.layers[0];
+  const { W } = layerViews(paramsWasm, layout.layers[0]);
+  const us = timeUs(() => plain.plainDense(Xdense.byteOffset, W.byteOffset, A[1].byteOffset, B, nIn, nOut));
+  ceiling.dense = (2 * B * nIn * nOut) / us / 1e3;
+  // the MNIST batch the layer-1 rows above used, its non-zero inputs listed per row
+  wasm.gatherInputs(pixels, order, 123 * B, B, IN, A[0]);
+  let e = 0;
+  for (let r = 0; r < B; r++) {
+    listStart[r] = e;
+    for (let k = 0; k < nIn; k++) {
+      const x = A[0][r * nIn + k];
+      if (x !== 0) {
+        listOffset[e] = k * nOut * 4;
+        listValue[e++] = x;
+      }
+    }
+  }
+  listStart[B] = e;
+  ceiling.sparseUs = timeUs(() => plain.plainSparse128(listStart.byteOffset, listOffset.byteOffset, listValue.byteOffset, W.byteOffset, A[1].byteOffset, B));
+  ceiling.layer1Us = rows.find((r) => r.kernel === 'denseForward L1' && r.batch === 64 && r.impl === 'wasm')!.us;
+}
+
+// -------------------------------------------------------------------------------------------------------
 // a whole batch-64 training step, one thread: gather, 3 forward, softmax (TypeScript), 2 reluBackward,
 // 3 weightGradSgd + 3 biasGradSgd, walking through the shuffled MNIST order
 const stepUs: Record<'wasm' | 'js', number> = { wasm: 0, js: 0 };
@@ -360,5 +402,6 @@ const l1Ok = l1.denseGflops! >= TARGET_DENSE_GFLOPS;
 const denseOk = denseRow.denseGflops! >= TARGET_DENSE_GFLOPS;
 const stepOk = stepUs.wasm / 1000 <= TARGET_STEP_MS;
 console.log(`${l1Ok ? 'PASS' : 'FAIL'} dense layer-1 forward 64x784·784x128 on an MNIST batch, GFLOP/s counted on the dense problem (zero inputs skipped), wasm: ${l1.denseGflops!.toFixed(1)} (target >= ${TARGET_DENSE_GFLOPS})`);
-console.log(`${denseOk ? 'PASS' : 'FAIL'} dense layer-1 forward 64x784·784x128 on inputs with no zeros (nothing skipped), wasm: ${denseRow.denseGflops!.toFixed(1)} GFLOP/s (target >= ${TARGET_DENSE_GFLOPS}; SIMD128 mul+add without FMA peaks at 16 flop/cycle)`);
+console.log(`${denseOk ? 'PASS' : 'FAIL'} dense layer-1 forward 64x784·784x128 on inputs with no zeros (nothing skipped), wasm: ${denseRow.denseGflops!.toFixed(1)} GFLOP/s (target >= ${TARGET_DENSE_GFLOPS}; the plain 4x8 loop of bench/ceiling, same run: ${ceiling.dense.toFixed(1)})`);
+console.log(`     ceiling: layer-1 forward of the MNIST batch, only the useful multiply-adds, inputs pre-listed (bench/ceiling): ${ceiling.sparseUs.toFixed(1)} µs; lockstep's denseForward L1: ${ceiling.layer1Us.toFixed(1)} µs`);
 console.log(`${stepOk ? 'PASS' : 'FAIL'} one-thread batch-64 training step, wasm: ${(stepUs.wasm / 1000).toFixed(3)} ms (target <= ${TARGET_STEP_MS} ms; js: ${(stepUs.js / 1000).toFixed(3)} ms)`);
