@@ -25,6 +25,16 @@ export interface ThreadContext {
   lr: number;
   /** Phase 2's pieces, in the order they are taken. */
   updates: UpdatePiece[];
+  /** Each layer's weights and bias (views made once). */
+  layers: { W: Float32Array; b: Float32Array }[];
+  /** Views of the rows [r0, r1) of every activation and delta buffer, made once per chunk (see rowViews). */
+  rowViewCache: Map<number, RowViews>;
+}
+
+interface RowViews {
+  acts: Float32Array[];
+  deltas: Float32Array[];
+  rowLoss: Float64Array;
 }
 
 /** A piece of phase 2: SGD on rows [k0, k1) of layer `layer`'s weights, or (k0 = k1 = -1) on its bias. */
@@ -40,7 +50,28 @@ const TRAIN_CHUNK_ROWS = 8;
 const UPDATE_PIECE_WEIGHTS = 8192;
 
 export function createThreadContext(views: SharedViews, kernels: Kernels, thread: number, threads: number, lr: number): ThreadContext {
-  return { views, kernels, thread, threads, lr, updates: updatePieces(views) };
+  const layers = views.layout.layers.map((layer) => layerViews(views.params, layer));
+  return { views, kernels, thread, threads, lr, updates: updatePieces(views), layers, rowViewCache: new Map() };
+}
+
+/**
+ * The views of rows [r0, r1) that a chunk's kernels take. Why cached: a step has 8 chunks of ~20 views
+ * each, and making a typed-array view costs ~60 ns here, 10 µs a step; the chunks repeat every step.
+ */
+function rowViews(ctx: ThreadContext, r0: number, r1: number): RowViews {
+  const key = r0 * 2 ** 26 + r1;
+  let cached = ctx.rowViewCache.get(key);
+  if (!cached) {
+    const { acts, deltas, rowLoss, layout } = ctx.views;
+    const { sizes } = layout;
+    cached = {
+      acts: acts.map((buf, l) => buf.subarray(r0 * sizes[l], r1 * sizes[l])),
+      deltas: deltas.map((buf, l) => buf.subarray(r0 * sizes[l + 1], r1 * sizes[l + 1])),
+      rowLoss: rowLoss.subarray(r0, r1),
+    };
+    ctx.rowViewCache.set(key, cached);
+  }
+  return cached;
 }
 
 /**
@@ -84,22 +115,16 @@ export function trainRows(ctx: ThreadContext, start: number, rows: number): void
 /** Phase 1 for rows [r0, r1) of the batch. */
 function trainChunk(ctx: ThreadContext, start: number, rows: number, r0: number, r1: number): void {
   const { views, kernels } = ctx;
-  const { layout, acts, deltas, params } = views;
-  const { sizes, layers } = layout;
+  const { sizes, layers } = views.layout;
   const L = layers.length;
   const n = r1 - r0;
-  const myActs = acts.map((buf, l) => buf.subarray(r0 * sizes[l], r1 * sizes[l]));
-  const myDeltas = deltas.map((buf, l) => buf.subarray(r0 * sizes[l + 1], r1 * sizes[l + 1]));
+  const { acts, deltas, rowLoss } = rowViews(ctx, r0, r1);
 
-  kernels.gatherInputs(views.trainPixels, views.order, start + r0, n, sizes[0], myActs[0]);
-  forwardRows(ctx, myActs, n);
-  softmaxCrossEntropyBackward(
-    myActs[L], myDeltas[L - 1], views.trainLabels, views.order, start + r0, n, sizes[L], rows, views.rowLoss.subarray(r0, r1),
-  );
+  kernels.gatherInputs(views.trainPixels, views.order, start + r0, n, sizes[0], acts[0]);
+  forwardRows(ctx, acts, n);
+  softmaxCrossEntropyBackward(acts[L], deltas[L - 1], views.trainLabels, views.order, start + r0, n, sizes[L], rows, rowLoss);
   for (let l = L - 1; l > 0; l--) {
-    const { nIn, nOut } = layers[l];
-    const { W } = layerViews(params, layers[l]);
-    kernels.reluBackward(myDeltas[l], W, myActs[l], myDeltas[l - 1], n, nIn, nOut);
+    kernels.reluBackward(deltas[l], ctx.layers[l].W, acts[l], deltas[l - 1], n, layers[l].nIn, layers[l].nOut);
   }
 }
 
@@ -107,7 +132,7 @@ function trainChunk(ctx: ThreadContext, start: number, rows: number, r0: number,
 function forwardRows(ctx: ThreadContext, acts: Float32Array[], n: number): void {
   const { layers } = ctx.views.layout;
   for (let l = 0; l < layers.length; l++) {
-    const { W, b } = layerViews(ctx.views.params, layers[l]);
+    const { W, b } = ctx.layers[l];
     ctx.kernels.denseForward(acts[l], W, b, acts[l + 1], n, layers[l].nIn, layers[l].nOut, l < layers.length - 1);
   }
 }
@@ -122,7 +147,7 @@ export function updateParameters(ctx: ThreadContext, rows: number): void {
   for (let p = takePiece(ctx, Ctl.NextUpdate); p < updates.length; p = takePiece(ctx, Ctl.NextUpdate)) {
     const { layer: l, k0, k1 } = updates[p];
     const layer = views.layout.layers[l];
-    const { W, b } = layerViews(views.params, layer);
+    const { W, b } = ctx.layers[l];
     if (k0 < 0) kernels.biasGradSgd(views.deltas[l], b, rows, layer.nOut, 0, layer.nOut, lr);
     else kernels.weightGradSgd(views.acts[l], views.deltas[l], W, rows, layer.nIn, layer.nOut, k0, k1, lr);
   }
