@@ -285,8 +285,12 @@ interface PlainLoops {
   plainSparse128(start: number, off: number, val: number, W: number, out: number, rows: number): void;
 }
 const ceiling: { dense: number; sparseUs: number; layer1Us: number } = { dense: NaN, sparseUs: NaN, layer1Us: NaN };
-{
-  const path = join(packageRoot(), 'dist', 'bench', 'plain-loops.wasm');
+const plainLoopsPath = join(packageRoot(), 'dist', 'bench', 'plain-loops.wasm');
+if (!existsSync(plainLoopsPath)) {
+  console.log(`${plainLoopsPath} is missing (\`npm run bench:kernels\` builds it): the ceiling is not measured`);
+} else {
+  if (layout.layers[0].nOut !== 128) throw new Error('bench: plainSparse128 assumes a first layer of 128 units');
+  const path = plainLoopsPath;
   const plain = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(path)), { env: { memory: arena.memory } })
     .exports as unknown as PlainLoops;
   const B = 64;

@@ -55,4 +55,18 @@ describe('a failing worker ends the run', () => {
     expect(lines[0]).toContain(message);
     expect(Date.now() - started).toBeLessThan(10_000);
   });
+
+  it('the coordinator failing in the middle of a step ends the run too: the workers waiting at a barrier are released', () => {
+    const started = Date.now();
+    const r = spawnSync(
+      process.execPath,
+      [CLI, 'train', '--threads', '3', '--train-limit', '2000', '--test-limit', '100', '--epochs', '1'],
+      { encoding: 'utf8', timeout: 30_000, env: { ...process.env, LOCKSTEP_TEST_FAULT: '0:3' } },
+    );
+    expect(r.status).toBe(1);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('injected fault in the coordinator (thread 0) at step 3');
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
 });

@@ -4,7 +4,7 @@
  */
 import { createKernels, type KernelName } from '../src/kernels/select.js';
 import { viewsOf, type SharedPlan } from '../src/shared/buffers.js';
-import { abortAll, AbortedError, barrier, Command, Ctl, FaultKind, waitForChange } from '../src/shared/control.js';
+import { abortAll, AbortedError, barrier, Command, Ctl, injectTestFault, waitForChange } from '../src/shared/control.js';
 import { createThreadContext, evaluateRows, trainRows, updateParameters } from './thread-work.js';
 
 export interface WorkerTask {
@@ -40,7 +40,7 @@ export default function stepWorker(task: WorkerTask): WorkerResult {
       if (command === Command.Train) {
         const start = Atomics.load(ctl, Ctl.Arg0);
         const rows = Atomics.load(ctl, Ctl.Arg1);
-        injectFault(ctl, task.thread);
+        injectTestFault(ctl, task.thread);
         trainRows(ctx, start, rows);
         barrier(ctl, ctx.threads, task.spinMs);
         updateParameters(ctx, rows);
@@ -56,12 +56,4 @@ export default function stepWorker(task: WorkerTask): WorkerResult {
     abortAll(ctl);
     throw err;
   }
-}
-
-/** Test-only: the coordinator writes a fault plan (LOCKSTEP_TEST_FAULT) into the control block. */
-function injectFault(ctl: Int32Array, thread: number): void {
-  if (Atomics.load(ctl, Ctl.FaultThread) !== thread + 1) return;
-  if (Atomics.load(ctl, Ctl.StepCount) !== Atomics.load(ctl, Ctl.FaultStep)) return;
-  if (Atomics.load(ctl, Ctl.FaultKind) === FaultKind.Exit) process.exit(70);
-  throw new Error(`injected fault in worker thread ${thread} at step ${Atomics.load(ctl, Ctl.StepCount)}`);
 }

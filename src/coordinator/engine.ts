@@ -5,7 +5,7 @@ import { UserError } from '../errors.js';
 import { createKernels, type KernelName } from '../kernels/select.js';
 import { distPath } from '../paths.js';
 import { createSharedBuffers, type SharedViews } from '../shared/buffers.js';
-import { abortAll, AbortedError, arrive, Command, Ctl, FaultKind, waitForChange } from '../shared/control.js';
+import { abortAll, AbortedError, arrive, Command, Ctl, FaultKind, injectTestFault, waitForChange } from '../shared/control.js';
 import { summarizeEvaluation, type EvalResult, type Trainer } from '../train/trainer.js';
 import { createThreadContext, evaluateRows, trainRows, updateParameters, type ThreadContext } from '../../workers/thread-work.js';
 import type { WorkerResult, WorkerTask } from '../../workers/step-worker.js';
@@ -22,7 +22,7 @@ export function checkThreads(threads: number): void {
 /** How long the coordinator waits synchronously at a barrier before it lets the event loop run (to hear of a dead worker). */
 const SYNC_WAIT_MS = 20;
 /** How long a thread spins before Atomics.wait when every thread has a core of its own (see waitForChange). */
-const SPIN_MS = 2;
+const SPIN_MS = 0.2;
 /** How long to wait for workers to start. */
 const START_TIMEOUT_MS = 60_000;
 
@@ -55,6 +55,8 @@ export class Engine implements Trainer {
   private pool: Piscina | null = null;
   private tasks: Promise<WorkerResult>[] = [];
   private failure: Error | null = null;
+  /** A command is published and its last barrier not yet passed. */
+  private commandOpen = false;
 
   private constructor(
     private readonly views: SharedViews,
@@ -166,6 +168,7 @@ export class Engine implements Trainer {
 
   private publish(command: Command, arg0: number, arg1: number): void {
     if (this.failure) throw this.failure;
+    this.commandOpen = command !== Command.Stop;
     Atomics.store(this.ctl, Ctl.Command, command);
     Atomics.store(this.ctl, Ctl.Arg0, arg0);
     Atomics.store(this.ctl, Ctl.Arg1, arg1);
@@ -178,6 +181,7 @@ export class Engine implements Trainer {
   trainStep(start: number, rows: number): number | Promise<number> {
     Atomics.add(this.ctl, Ctl.StepCount, 1);
     this.publish(Command.Train, start, rows);
+    injectTestFault(this.ctl, 0);
     trainRows(this.ctx, start, rows);
     const first = this.barrier();
     return first ? first.then(() => this.finishStep(rows)) : this.finishStep(rows);
@@ -191,6 +195,7 @@ export class Engine implements Trainer {
   }
 
   private stepLoss(rows: number): number {
+    this.commandOpen = false;
     let lossSum = 0;
     for (let r = 0; r < rows; r++) lossSum += this.views.rowLoss[r];
     return lossSum;
@@ -201,6 +206,7 @@ export class Engine implements Trainer {
     this.publish(Command.Eval, split === 'train' ? 0 : 1, count);
     evaluateRows(this.ctx, split, count);
     await this.barrier();
+    this.commandOpen = false;
     const labels = split === 'train' ? this.views.trainLabels : this.views.testLabels;
     return summarizeEvaluation(this.views.evalPredicted.slice(0, count), labels, this.views.evalLoss);
   }
@@ -209,7 +215,9 @@ export class Engine implements Trainer {
     const pool = this.pool;
     if (!pool) return;
     this.pool = null;
-    if (!this.failure && Atomics.load(this.ctl, Ctl.Abort) === 0) {
+    // Stop is read only by workers waiting for a command: if the coordinator left a step half done (it
+    // threw), the workers wait at a barrier instead, and only an abort reaches them there.
+    if (!this.failure && !this.commandOpen && Atomics.load(this.ctl, Ctl.Abort) === 0) {
       this.publish(Command.Stop, 0, 0);
       await Promise.allSettled(this.tasks);
     } else {

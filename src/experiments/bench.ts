@@ -31,7 +31,7 @@ export interface BenchRow {
 export async function benchmark(options: BenchOptions, dataset: Dataset, onRow?: (row: BenchRow) => void): Promise<BenchRow[]> {
   const { threadCounts, batchSizes, steps, warmup = 50, repeats = 3, ...trainOptions } = options;
   checkBenchCounts({ steps, warmup, repeats });
-  const threadsInOrder = [1, ...threadCounts.filter((t) => t !== 1)];
+  const threadsInOrder = [1, ...new Set(threadCounts.filter((t) => t !== 1))];
   const rows: BenchRow[] = [];
   for (const batchSize of batchSizes) {
     // Repeats go round the thread counts (1, 2, 4, 1, 2, 4, ...), not one count after another, so that a
