@@ -163,7 +163,8 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
 //
 // Lanes along j. The k range is cut into chunks of 64; a 64-bit mask of each row's non-zero inputs in the
 // chunk is built with SIMD compares, and register blocks walk only the set bits (ctz), in increasing k.
-// Rows go in pairs; per chunk, one of two blocks is chosen from the masks' bit counts:
+// Rows go in groups of 16, and within a group chunk by chunk, so that a chunk of W stays in L1 for the
+// whole group; in a chunk the rows go in pairs, and one of two blocks is chosen from the masks' bit counts:
 //   single: one row × 24 columns (6 accumulators; then 16, then the last 1..15 columns in one loop; a
 //           width of 32 left is done as 16 + 16), exactly that row's non-zero inputs (sparse rows, such
 //           as MNIST pixels or ReLU outputs);
@@ -367,48 +368,53 @@ export function denseForward(
 ): void {
   const sw = <usize>nOut << 2;
   const sx = <usize>nIn << 2;
-  const pairCols = nOut & ~15;
-  let r = 0;
-  // rows in pairs: per chunk of 64 inputs, the two rows share the weight loads (2 rows × 16 columns) when
-  // their non-zero patterns overlap enough, else each row walks exactly its own non-zero inputs
-  for (; r + 2 <= rows; r += 2) {
-    const xr = X + <usize>r * sx;
-    const orow = out + <usize>r * sw;
-    zeroRow(orow, nOut);
-    zeroRow(orow + sw, nOut);
+  // Rows go in groups of FWD_GROUP_ROWS, and within a group the chunks of 64 inputs go in the outer loop:
+  // a chunk of W (64 rows of weights, 32 KiB at 128 outputs) is then read from L2 once per group and
+  // served from L1 to the group's other rows, instead of once per pair of rows.
+  for (let g = 0; g < rows; g += FWD_GROUP_ROWS) {
+    const gEnd = min(rows, g + FWD_GROUP_ROWS);
+    for (let r = g; r < gEnd; r++) zeroRow(out + <usize>r * sw, nOut);
     for (let kc = 0; kc < nIn; kc += 64) {
-      const xc = xr + (<usize>kc << 2);
       const n = min(64, nIn - kc);
-      const m1 = nonzeroMask(xc, n);
-      const m2 = nonzeroMask(xc + sx, n);
-      const u = m1 | m2;
-      if (u == 0) continue;
       const wc = W + <usize>kc * sw;
-      const pu = <i32>popcnt(u);
-      if (pairCols > 0 && pu * 5 < (<i32>popcnt(m1) + <i32>popcnt(m2)) * 3) {
-        for (let j = 0; j < pairCols; j += 16) fwdPair16(xc, sx, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), u);
-        if (pairCols < nOut) {
-          if (m1 != 0) fwdRowChunk(xc, wc, sw, orow, m1, pairCols, nOut);
-          if (m2 != 0) fwdRowChunk(xc + sx, wc, sw, orow + sw, m2, pairCols, nOut);
-        }
-      } else {
-        if (m1 != 0) fwdRowChunk(xc, wc, sw, orow, m1, 0, nOut);
-        if (m2 != 0) fwdRowChunk(xc + sx, wc, sw, orow + sw, m2, 0, nOut);
+      let r = g;
+      for (; r + 2 <= gEnd; r += 2) fwdPairChunk(X + <usize>r * sx + (<usize>kc << 2), sx, wc, sw, out + <usize>r * sw, n, nOut);
+      if (r < gEnd) {
+        const xc = X + <usize>r * sx + (<usize>kc << 2);
+        const m = nonzeroMask(xc, n);
+        if (m != 0) fwdRowChunk(xc, wc, sw, out + <usize>r * sw, m, 0, nOut);
       }
     }
-    biasAct(orow, b, nOut, relu);
-    biasAct(orow + sw, b, nOut, relu);
+    for (let r = g; r < gEnd; r++) biasAct(out + <usize>r * sw, b, nOut, relu);
   }
-  if (r < rows) {
-    const xr = X + <usize>r * sx;
-    const orow = out + <usize>r * sw;
-    zeroRow(orow, nOut);
-    for (let kc = 0; kc < nIn; kc += 64) {
-      const xc = xr + (<usize>kc << 2);
-      const m = nonzeroMask(xc, min(64, nIn - kc));
-      if (m != 0) fwdRowChunk(xc, W + <usize>kc * sw, sw, orow, m, 0, nOut);
+}
+
+/** Rows per group in denseForward: 16 rows' partial sums (8 KiB at 128 outputs) stay in L1 beside a chunk of W
+ * (groups of 4, 8 and 16 measured alike on an MNIST batch: ~8% faster than pairs of rows one after another). */
+const FWD_GROUP_ROWS = 16;
+
+/**
+ * One chunk of n (<= 64) inputs for two rows (xc: row 1's chunk, xc + sx: row 2's; o: row 1's output): the
+ * two rows share the weight loads (2 rows × 16 columns) when their non-zero patterns overlap enough, else
+ * each row walks exactly its own non-zero inputs.
+ */
+// @ts-ignore: decorator
+@inline function fwdPairChunk(xc: usize, sx: usize, wc: usize, sw: usize, o: usize, n: i32, nOut: i32): void {
+  const m1 = nonzeroMask(xc, n);
+  const m2 = nonzeroMask(xc + sx, n);
+  const u = m1 | m2;
+  if (u == 0) return;
+  const pairCols = nOut & ~15;
+  const pu = <i32>popcnt(u);
+  if (pairCols > 0 && pu * 5 < (<i32>popcnt(m1) + <i32>popcnt(m2)) * 3) {
+    for (let j = 0; j < pairCols; j += 16) fwdPair16(xc, sx, wc + (<usize>j << 2), sw, o + (<usize>j << 2), u);
+    if (pairCols < nOut) {
+      if (m1 != 0) fwdRowChunk(xc, wc, sw, o, m1, pairCols, nOut);
+      if (m2 != 0) fwdRowChunk(xc + sx, wc, sw, o + sw, m2, pairCols, nOut);
     }
-    biasAct(orow, b, nOut, relu);
+  } else {
+    if (m1 != 0) fwdRowChunk(xc, wc, sw, o, m1, 0, nOut);
+    if (m2 != 0) fwdRowChunk(xc + sx, wc, sw, o + sw, m2, 0, nOut);
   }
 }
 
