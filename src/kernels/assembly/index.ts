@@ -163,7 +163,7 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
 //
 // Lanes along j. The k range is cut into chunks of 64; a 64-bit mask of each row's non-zero inputs in the
 // chunk is built with SIMD compares, and register blocks walk only the set bits (ctz), in increasing k.
-// Rows go in groups of 16, and within a group chunk by chunk, so that a chunk of W stays in L1 for the
+// Rows go in groups of 8, and within a group chunk by chunk, so that a chunk of W stays in L1 for the
 // whole group; in a chunk the rows go in pairs, and one of two blocks is chosen from the masks' bit counts:
 //   single: one row × 24 columns (6 accumulators; then 16, then the last 1..15 columns in one loop; a
 //           width of 32 left is done as 16 + 16), exactly that row's non-zero inputs (sparse rows, such
@@ -389,9 +389,12 @@ export function denseForward(
   }
 }
 
-/** Rows per group in denseForward: 16 rows' partial sums (8 KiB at 128 outputs) stay in L1 beside a chunk of W
- * (groups of 4, 8 and 16 measured alike on an MNIST batch: ~8% faster than pairs of rows one after another). */
-const FWD_GROUP_ROWS = 16;
+/**
+ * Rows per group in denseForward: 8 rows' partial sums (4 KiB at 128 outputs) and inputs stay in L1 beside
+ * a 32 KiB chunk of W. On an MNIST batch groups of 4, 8 and 16 were alike (~8% faster than pairs of rows one
+ * after another); on inputs without zeros 16 was ~17% slower than 8 (L1 is 48 KiB here).
+ */
+const FWD_GROUP_ROWS = 8;
 
 /**
  * One chunk of n (<= 64) inputs for two rows (xc: row 1's chunk, xc + sx: row 2's; o: row 1's output): the
