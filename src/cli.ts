@@ -10,7 +10,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchCommand, type BenchArgs } from './cli/bench-command.js';
-import { integerFlag, trainingFlags } from './cli/flags.js';
+import { integerFlag, trainingFlags, usageMessage } from './cli/flags.js';
 import { evalCommand, exportCommand, predictCommand, type EvalArgs, type ExportArgs, type PredictArgs } from './cli/model-commands.js';
 import { trainCommand, type TrainCommandArgs } from './cli/train-command.js';
 import { verifyCommand, type VerifyArgs } from './cli/verify-command.js';
@@ -111,7 +111,7 @@ export async function main(argv: string[]): Promise<number> {
       .wrap(Math.min(120, process.stdout.columns ?? 120))
       .fail((msg, err) => {
         // yargs reports bad flags (including our coerce functions' refusals) as YError: a usage error.
-        if (!err || err.name === 'YError') throw new UserError((msg ?? err.message).replace(/\s*\n\s*/g, ' '));
+        if (!err || err.name === 'YError') throw new UserError(usageMessage((msg ?? err.message).replace(/\s*\n\s*/g, ' '), argv[0]));
         throw err;
       })
       .parseAsync();

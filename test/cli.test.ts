@@ -54,7 +54,7 @@ describe('lockstep CLI', () => {
     [['--layers', '784,0,10'], '--layers 784,0,10'],
     [['--batch-size', '0'], '--batch-size 0'],
     [['--max-steps', '-3'], '--max-steps -3'],
-    [['--epoch', '3'], 'Unknown argument: epoch'],
+    [['--epoch', '3'], '--epoch: not a flag of `train` (see --help)'],
   ])('refuses %j with one line naming the flag', (args, fragment) => {
     expectOneLineError(lockstep('train', ...args), fragment);
   });

@@ -104,12 +104,13 @@ describe('hostile flags', () => {
     [['--layers', '784,0,10'], /--layers 784,0,10: must be 2 or more positive integers/],
     [['--layers', '784,abc,10'], /--layers 784,abc,10: must be 2 or more positive integers/],
     [['--layers', '784'], /--layers 784: must be 2 or more positive integers/],
-    [['--epoch', '3'], /Unknown argument: epoch/],
+    [['--epoch', '3'], /--epoch: not a flag of `train`/],
     [['--seed', '1.5'], /--seed 1.5: must be an integer/],
     [['--seed', 'x'], /--seed x: must be an integer/],
     [['--max-steps', '-1'], /--max-steps -1: must be a positive integer/],
     [['--max-steps', '0'], /--max-steps 0: must be a positive integer/],
-    [['--kernels', 'gpu'], /Invalid values:.*kernels.*gpu/],
+    [['--kernels', 'gpu'], /--kernels gpu: must be one of wasm, js/],
+    [['--epochs'], /--epochs: needs a value/],
   ])('train %j', (args, message) => {
     expectOneLine(lockstep(['train', ...args]), 2, message);
   });
@@ -159,9 +160,9 @@ describe('hostile files', () => {
     expect(lockstep(['train', '--checkpoint', good, ...SMALL, '--data', writeIdxDir()]).code).toBe(0);
     const bytes = readFileSync(good);
     const cases: [string, Uint8Array, RegExp][] = [
-      ['truncated.ckpt', bytes.subarray(0, bytes.length >> 1), /not a lockstep checkpoint|corrupt checkpoint|neither a lockstep checkpoint/],
+      ['truncated.ckpt', bytes.subarray(0, bytes.length >> 1), /lockstep checkpoint \(not msgpack, or truncated\)|corrupt checkpoint/],
       ['corrupt.ckpt', Uint8Array.from(bytes, (b, i) => (i === bytes.length - 7 ? b ^ 1 : b)), /corrupt checkpoint: checksum mismatch/],
-      ['foreign.ckpt', Buffer.from('PK\x03\x04 a zip file'), /not a lockstep checkpoint|neither a lockstep checkpoint/],
+      ['foreign.ckpt', Buffer.from('PK\x03\x04 a zip file'), /(not|neither a safetensors model nor) a lockstep checkpoint/],
       ['foreign.safetensors', Buffer.from('\x10\x00\x00\x00\x00\x00\x00\x00{"a":1}         ', 'latin1'), /invalid safetensors: a has dtype undefined/],
       ['truncated.safetensors', Buffer.from('\xff\x00\x00\x00\x00\x00\x00\x00{"layers', 'latin1'), /invalid safetensors: header length 255 exceeds the file/],
     ];
@@ -256,7 +257,10 @@ describe('more hostile use (found by trying lockstep as a new user)', () => {
       expect(r.stdout).toBe('');
     }
     expectOneLine(lockstep(['verify', '--steps', '0']), 2, '--steps 0: must be at least 1');
-    expectOneLine(lockstep(['bench', '--epochs', '3']), 2, 'Unknown argument: epochs');
+    expectOneLine(lockstep(['bench', '--epochs', '3']), 2, '--epochs: not a flag of `bench`');
+    expectOneLine(lockstep(['bench', '--max-steps', '3']), 2, '--max-steps: not a flag of `bench` (see --help)');
+    expectOneLine(lockstep(['eval']), 2, '`eval` needs a MODEL file (a checkpoint or a .safetensors model) as its first argument');
+    expectOneLine(lockstep(['export', ckpt]), 2, '--to: required by `export` (see --help)');
     const pgm = join(dir, 'x.pgm');
     writeFileSync(pgm, Buffer.concat([Buffer.from('P5 4 4 255\n'), Buffer.alloc(16)]));
     expectOneLine(lockstep(['predict', ckpt, '--image', pgm, '--index', '5']), 2, '--image and --index: give one or the other');

@@ -70,11 +70,13 @@ export function parseIdx(bytes: Uint8Array, path: string, expectedDims: number):
   }
   const expected = dims.reduce((a, b) => a * b, 1);
   const actual = bytes.length - headerBytes;
+  // "60000×28×28 = 47040000 bytes"; a one-dimensional file (labels) just "60000 bytes"
+  const declared = dims.length > 1 ? `${dims.join('×')} = ${expected} bytes` : `${expected} bytes`;
   if (actual < expected) {
-    throw new UserError(`${path}: truncated data: the header says ${dims.join('×')} = ${expected} bytes, the file has ${actual}`);
+    throw new UserError(`${path}: truncated data: the header says ${declared}, the file has ${actual}`);
   }
   if (actual > expected) {
-    throw new UserError(`${path}: ${actual - expected} trailing bytes after the ${dims.join('×')} = ${expected} the header declares`);
+    throw new UserError(`${path}: ${actual - expected} trailing bytes after the ${declared} the header declares`);
   }
   return { dims, data: bytes.subarray(headerBytes) };
 }

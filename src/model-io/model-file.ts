@@ -31,9 +31,9 @@ export function loadModel(path: string): ModelFile {
   try {
     checkpoint = readCheckpoint(path);
   } catch (err) {
-    if (err instanceof UserError && /not a lockstep checkpoint/.test(err.message)) {
-      throw new UserError(`${path}: neither a lockstep checkpoint nor a safetensors model`);
-    }
+    // Say why it is not a checkpoint either ("not msgpack, or truncated"): a cut-off checkpoint lands here.
+    const why = err instanceof UserError ? /not a lockstep checkpoint( \(.*\))?$/.exec(err.message) : null;
+    if (why) throw new UserError(`${path}: neither a safetensors model nor a lockstep checkpoint${why[1] ?? ''}`);
     throw err;
   }
   return { path, kind: 'checkpoint', layout: modelLayout(checkpoint.layers), params: checkpoint.params, checkpoint };
