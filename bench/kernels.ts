@@ -132,42 +132,44 @@ const loss = new Float64Array(BMAX);
 const wasm = createWasmKernels(arena.memory);
 const js = createJsKernels();
 
-/** One training step of rows [start, start+B) of the order, in place on params. */
-function step(k: Kernels, params: Float32Array, start: number, B: number): void {
+const noMark = (_phase: string): void => {};
+
+/**
+ * One training step of rows [start, start+B) of the order, in place on params. `mark(phase)` is called after
+ * each kernel (the phase breakdown reads a clock there); with `update` false the step stops before the SGD
+ * updates, leaving a real batch's activations and deltas in A and D.
+ */
+function step(k: Kernels, params: Float32Array, start: number, B: number, mark = noMark, update = true): void {
   k.gatherInputs(pixels, order, start, B, IN, A[0]);
+  mark('gather');
   for (let l = 0; l < L; l++) {
     const { nIn, nOut } = layout.layers[l];
     const { W, b } = layerViews(params, layout.layers[l]);
     k.denseForward(A[l], W, b, A[l + 1], B, nIn, nOut, l < L - 1);
+    mark(`forward L${l + 1}`);
   }
   softmaxCrossEntropyBackward(A[L], D[L], labels, order, start, B, sizes[L], B, loss);
+  mark('softmax (TS)');
   for (let l = L - 1; l >= 1; l--) {
     const { nIn, nOut } = layout.layers[l];
     const { W } = layerViews(params, layout.layers[l]);
     k.reluBackward(D[l + 1], W, A[l], D[l], B, nIn, nOut);
+    mark(`reluBackward L${l + 1}`);
   }
+  if (!update) return;
   for (let l = 0; l < L; l++) {
     const { nIn, nOut } = layout.layers[l];
     const { W, b } = layerViews(params, layout.layers[l]);
     k.weightGradSgd(A[l], D[l + 1], W, B, nIn, nOut, 0, nIn, LR);
+    mark(`weightGradSgd L${l + 1}`);
     k.biasGradSgd(D[l + 1], b, B, nOut, 0, nOut, LR);
+    mark('biasGradSgd (3)');
   }
 }
 
 /** Forward and backward without the update, so A and D hold a real batch's activations and deltas. */
 function fillActivations(B: number, start: number): void {
-  wasm.gatherInputs(pixels, order, start, B, IN, A[0]);
-  for (let l = 0; l < L; l++) {
-    const { nIn, nOut } = layout.layers[l];
-    const { W, b } = layerViews(paramsWasm, layout.layers[l]);
-    wasm.denseForward(A[l], W, b, A[l + 1], B, nIn, nOut, l < L - 1);
-  }
-  softmaxCrossEntropyBackward(A[L], D[L], labels, order, start, B, sizes[L], B, loss);
-  for (let l = L - 1; l >= 1; l--) {
-    const { nIn, nOut } = layout.layers[l];
-    const { W } = layerViews(paramsWasm, layout.layers[l]);
-    wasm.reluBackward(D[l + 1], W, A[l], D[l], B, nIn, nOut);
-  }
+  step(wasm, paramsWasm, start, B, noMark, false);
 }
 
 const nz = (a: Float32Array, i: number): boolean => a[i] !== 0;
@@ -352,30 +354,7 @@ const phases = new Map<string, number>();
       phases.set(name, (phases.get(name) ?? 0) + (t1 - t0) / n);
       t0 = t1;
     };
-    wasm.gatherInputs(pixels, order, start, B, IN, A[0]);
-    mark('gather');
-    for (let l = 0; l < L; l++) {
-      const { nIn, nOut } = layout.layers[l];
-      const { W, b } = layerViews(paramsWasm, layout.layers[l]);
-      wasm.denseForward(A[l], W, b, A[l + 1], B, nIn, nOut, l < L - 1);
-      mark(`forward L${l + 1}`);
-    }
-    softmaxCrossEntropyBackward(A[L], D[L], labels, order, start, B, sizes[L], B, loss);
-    mark('softmax (TS)');
-    for (let l = L - 1; l >= 1; l--) {
-      const { nIn, nOut } = layout.layers[l];
-      const { W } = layerViews(paramsWasm, layout.layers[l]);
-      wasm.reluBackward(D[l + 1], W, A[l], D[l], B, nIn, nOut);
-      mark(`reluBackward L${l + 1}`);
-    }
-    for (let l = 0; l < L; l++) {
-      const { nIn, nOut } = layout.layers[l];
-      const { W, b } = layerViews(paramsWasm, layout.layers[l]);
-      wasm.weightGradSgd(A[l], D[l + 1], W, B, nIn, nOut, 0, nIn, LR);
-      mark(`weightGradSgd L${l + 1}`);
-      wasm.biasGradSgd(D[l + 1], b, B, nOut, 0, nOut, LR);
-      mark('biasGradSgd (3)');
-    }
+    step(wasm, paramsWasm, start, B, mark);
   }
 }
 
