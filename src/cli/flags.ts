@@ -40,32 +40,33 @@ function given(flag: string, raw: unknown): string {
   return text;
 }
 
+const asFlag = (name: string): string => (name.length === 1 ? `-${name}` : `--${name}`);
+
 /**
  * yargs' own usage errors, reworded to name the flag or argument the way lockstep's other errors do.
  * `command` is the first word of the command line. Messages it does not know pass through unchanged.
  */
 export function usageMessage(message: string, command: string | undefined): string {
-  const name = command && !command.startsWith('-') ? `\`${command}\`` : 'this command';
+  const where = command && !command.startsWith('-') ? `\`${command}\`` : 'this command';
   const unknown = /^Unknown arguments?: (.*)$/.exec(message);
   if (unknown) {
     const names = unknown[1].split(', ');
     // yargs lists --max-steps as both "max-steps" and "maxSteps"; keep the spelling that was typed.
     const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
     const typed = names.filter((name) => name === kebab(name) || !names.includes(kebab(name)));
-    return `${typed.map(asFlag).join(', ')}: not a flag of ${name} (see --help)`;
+    return `${typed.map(asFlag).join(', ')}: not a flag of ${where} (see --help)`;
   }
   const choice = /^Invalid values: Argument: (\S+), Given: "?([^",]*)"?, Choices: (.*)$/.exec(message);
   if (choice) return `--${choice[1]} ${choice[2]}: must be one of ${choice[3].replace(/"/g, '')}`;
   const required = /^Missing required arguments?: (.*)$/.exec(message);
-  if (required) return `${required[1].split(', ').map(asFlag).join(', ')}: required by ${name} (see --help)`;
+  if (required) return `${required[1].split(', ').map(asFlag).join(', ')}: required by ${where} (see --help)`;
   if (/^Not enough non-option arguments/.test(message)) {
     const file = command === 'export' ? 'CHECKPOINT file' : 'MODEL file (a checkpoint or a .safetensors model)';
-    return `${name} needs a ${file} as its first argument`;
+    return `${where} needs a ${file} as its first argument`;
   }
   return message;
 }
 
-const asFlag = (name: string): string => (name.length === 1 ? `-${name}` : `--${name}`);
 
 /** A comma-separated list of positive integers, e.g. --threads 1,2,4 or --layers 784,128,64,10. */
 export function integerListFlag(flag: string, minLength: number, example: string) {

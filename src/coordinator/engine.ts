@@ -80,7 +80,7 @@ export class Engine implements Trainer {
     return engine;
   }
 
-  /** Test-only fault injection: LOCKSTEP_TEST_FAULT=thread:step[:exit] makes that worker throw (or exit) at that step. */
+  /** Test-only fault injection: LOCKSTEP_TEST_FAULT=thread:step[:exit] makes that thread (0: the coordinator) throw (or exit) at that step. */
   private armTestFault(): void {
     const spec = process.env.LOCKSTEP_TEST_FAULT;
     if (!spec) return;

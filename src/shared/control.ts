@@ -59,9 +59,10 @@ export class AbortedError extends Error {
  * barrier when its wait outlasted a 20,000-iteration spin), so the spin should outlast an uneven phase
  * (the 99th percentile wait at a 2-thread barrier measured 32 µs), not just a barrier's round trip. Why not
  * spin long: when another process wants the core, a spinner takes it from the thread it waits for (beside a
- * busy loop, 1,500 steps at 2 threads took 4.2–4.9 s with a 2 ms spin and 2.5–3.1 s with 0.2 ms), and between commands (the
- * coordinator printing, writing a checkpoint) a worker should sleep. Callers pass spinMs = 0 when threads
- * outnumber cores. Returns false if it gave up after `timeoutMs` (the coordinator then waits asynchronously).
+ * busy loop, 1,500 steps at 2 threads took 4.2–4.9 s with a 2 ms spin and 2.5–3.1 s with 0.2 ms), and
+ * between commands (the coordinator printing, writing a checkpoint) a worker should sleep. Callers pass
+ * spinMs = 0 when threads outnumber cores. Returns false if it gave up after `timeoutMs` (the coordinator
+ * then waits asynchronously).
  */
 export function waitForChange(ctl: Int32Array, index: number, seen: number, spinMs: number, timeoutMs = Infinity): boolean {
   if (spinMs > 0) {
@@ -85,7 +86,7 @@ export function waitForChange(ctl: Int32Array, index: number, seen: number, spin
 }
 
 /**
- * Arrive at the barrier. Returns the generation the barrier will move to, for waiting (awaitBarrier), or -1
+ * Arrive at the barrier. Returns the generation the barrier is at, to wait on (waitForChange), or -1
  * if this thread was the last to arrive and has already opened it.
  */
 export function arrive(ctl: Int32Array, threads: number): number {
