@@ -99,7 +99,8 @@ export async function main(argv: string[]): Promise<number> {
           trainingFlags(y, { threads: '1,2', batchSize: '64,256' })
             .option('steps', { type: 'string', default: '500', coerce: integerFlag('--steps'), describe: 'timed steps per run' })
             .option('warmup', { type: 'string', default: '50', coerce: integerFlag('--warmup'), describe: 'untimed steps before timing' })
-            .option('repeats', { type: 'string', default: '3', coerce: integerFlag('--repeats'), describe: 'runs per configuration; the median is reported' }),
+            .option('repeats', { type: 'string', default: '3', coerce: integerFlag('--repeats'), describe: 'runs per configuration; the median is reported' })
+            .option('profile', { type: 'boolean', default: false, describe: 'time each thread\'s phases and barrier waits, and the machine\'s ceiling (N independent 1-thread runs at once)' }),
         (args) => run(benchCommand(args as unknown as BenchArgs)),
       )
       .option('debug', { type: 'boolean', default: false, describe: 'print stack traces of errors' })

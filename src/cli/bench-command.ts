@@ -1,4 +1,4 @@
-import { benchmark, checkBenchCounts, type BenchRow } from '../experiments/bench.js';
+import { benchmark, checkBenchCounts, type BenchRow, type PhaseStats } from '../experiments/bench.js';
 import { plural } from '../report/format.js';
 import { checkBatchSize, loadTrainingData, resolveConfig } from '../train/train.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
@@ -9,6 +9,7 @@ export interface BenchArgs extends Omit<TrainingArgs, 'threads' | 'batch-size'> 
   steps: number;
   warmup: number;
   repeats: number;
+  profile: boolean;
 }
 
 export async function benchCommand(args: BenchArgs): Promise<number> {
@@ -33,10 +34,12 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
       steps: args.steps,
       warmup: args.warmup,
       repeats: args.repeats,
+      profile: args.profile,
     },
     dataset,
     (row) => print(args.json ? JSON.stringify(jsonRow(row)) : formatRow(row)),
   );
+  if (args.profile && !args.json) for (const row of rows) for (const line of formatProfile(row)) print(line);
   if (!args.json) {
     const hashes = new Map<number, Set<string>>();
     for (const r of rows) hashes.set(r.batchSize, (hashes.get(r.batchSize) ?? new Set()).add(r.paramsSha256));
@@ -54,8 +57,25 @@ function jsonRow(r: BenchRow) {
 
 function formatRow(r: BenchRow): string {
   const bar = '█'.repeat(Math.max(1, Math.round(r.speedup * 8)));
+  const ceiling = r.ceilingSpeedup === undefined ? '' : `  (ceiling ${r.ceilingSpeedup.toFixed(2)}: ${r.threads} independent 1-thread runs at once)`;
   return (
     `${String(r.threads).padStart(7)}  ${String(r.batchSize).padStart(5)}  ${r.stepsPerSec.toFixed(0).padStart(8)}  ` +
-    `${r.samplesPerSec.toFixed(0).padStart(10)}  ${r.speedup.toFixed(2).padStart(7)}  ${r.efficiency.toFixed(2).padStart(10)}  ${bar}`
+    `${r.samplesPerSec.toFixed(0).padStart(10)}  ${r.speedup.toFixed(2).padStart(7)}  ${r.efficiency.toFixed(2).padStart(10)}  ${bar}${ceiling}`
   );
+}
+
+const PHASES: [keyof Omit<PhaseStats, 'thread'>, string][] = [
+  ['layer0', 'layer 0'], ['wait1', 'wait'], ['rows', 'rows'], ['wait2', 'wait'], ['update', 'update'], ['wait3', 'wait'],
+  ['between', 'between'], ['step', 'step'],
+];
+
+/** One table per configuration: µs per step, median/p90, each thread a line. */
+function formatProfile(r: BenchRow): string[] {
+  if (!r.phases) return [];
+  const cell = (s: { median: number; p90: number }) => `${s.median.toFixed(1)}/${s.p90.toFixed(1)}`.padStart(13);
+  return [
+    `profile: ${r.threads} thread${r.threads > 1 ? 's' : ''}, batch ${r.batchSize}, µs per step, median/p90 (workers/step.ts: layer 0 → barrier → rows → barrier → update → barrier)`,
+    `thread${PHASES.map(([, name]) => name.padStart(13)).join('')}`,
+    ...r.phases.map((p) => `${String(p.thread).padStart(6)}${PHASES.map(([key]) => cell(p[key])).join('')}`),
+  ];
 }

@@ -5,10 +5,11 @@ import { UserError } from '../errors.js';
 import { createKernels, type KernelName } from '../kernels/select.js';
 import { distPath } from '../paths.js';
 import { createSharedBuffers, type SharedViews } from '../shared/buffers.js';
-import { abortAll, AbortedError, arrive, Command, Ctl, FaultKind, injectTestFault, waitForChange } from '../shared/control.js';
+import { abortAll, AbortedError, Command, Ctl, FaultKind } from '../shared/control.js';
 import { summarizeEvaluation, type EvalResult, type Trainer } from '../train/trainer.js';
-import { createThreadContext, evaluateRows, trainRows, updateParameters, type ThreadContext } from '../../workers/thread-work.js';
+import { createThreadContext, evaluateSplit, trainStep, type ThreadContext } from '../../workers/step.js';
 import type { WorkerResult, WorkerTask } from '../../workers/step-worker.js';
+import { PROFILE_MARKS } from '../shared/buffers.js';
 
 export const MAX_THREADS = 128;
 
@@ -19,8 +20,6 @@ export function checkThreads(threads: number): void {
   }
 }
 
-/** How long the coordinator waits synchronously at a barrier before it lets the event loop run (to hear of a dead worker). */
-const SYNC_WAIT_MS = 20;
 /** How long a thread spins before Atomics.wait when every thread has a core of its own (see waitForChange). */
 const SPIN_MS = 0.2;
 /** How long to wait for workers to start. */
@@ -31,6 +30,17 @@ export interface EngineOptions {
   kernels: KernelName;
   batchSize: number;
   lr: number;
+  /** Keep per-thread timestamps of the last N steps (bench --profile); 0 or absent: none. */
+  profileSteps?: number;
+}
+
+/** Each thread's timestamps (ms, its own clock) of its last profiled steps: [steps][PROFILE_MARKS]. */
+export interface StepProfile {
+  threads: number;
+  steps: number;
+  /** Where the oldest step sits in each thread's ring of samples. */
+  oldest: number;
+  samples: Float64Array[];
 }
 
 /** A worker's failure, reported as one line by the CLI (exit code 1). */
@@ -42,16 +52,16 @@ export class WorkerFailure extends Error {
 }
 
 /**
- * The data-parallel trainer. The coordinator (this thread) is thread 0 and computes its share of every
- * step; N - 1 piscina workers each run one long task (workers/step-worker.ts). A step: write the command,
- * bump CommandGen, phase 1 (rows), barrier, phase 2 (parameter slices), barrier. See DESIGN.md.
+ * The data-parallel trainer. The coordinator (this thread) publishes one command per step in the control
+ * block and then runs the step as thread 0 (workers/step.ts), like each of the N - 1 piscina workers that
+ * run one long task (workers/step-worker.ts). It learns of a failed worker through the control block's
+ * Abort word and of the cause from piscina. ARCHITECTURE.md, "The step".
  */
 export class Engine implements Trainer {
   readonly params: Float32Array;
   readonly order: Uint32Array;
   private readonly ctl: Int32Array;
   private readonly ctx: ThreadContext;
-  private readonly spinMs: number;
   private pool: Piscina | null = null;
   private tasks: Promise<WorkerResult>[] = [];
   private failure: Error | null = null;
@@ -66,14 +76,17 @@ export class Engine implements Trainer {
     this.params = views.params;
     this.order = views.order;
     this.ctl = views.control;
-    this.spinMs = options.threads <= availableParallelism() ? SPIN_MS : 0;
-    this.ctx = createThreadContext(views, createKernels(options.kernels, memory), 0, options.threads, Math.fround(options.lr));
+    this.ctx = createThreadContext(views, createKernels(options.kernels, memory), 0, Math.fround(options.lr));
   }
 
   static async create(sizes: number[], initialParams: Float32Array, dataset: Dataset, options: EngineOptions): Promise<Engine> {
     const { threads } = options;
     checkThreads(threads);
-    const { memory, views } = createSharedBuffers(sizes, threads, options.batchSize, dataset, initialParams);
+    // A spinner takes the core from the thread it waits for when threads outnumber cores.
+    const spinMs = threads <= availableParallelism() ? SPIN_MS : 0;
+    const { memory, views } = createSharedBuffers(sizes, threads, options.batchSize, dataset, initialParams, {
+      spinMs, profileSteps: options.profileSteps ?? 0,
+    });
     const engine = new Engine(views, memory, options);
     engine.armTestFault();
     if (threads > 1) await engine.startWorkers();
@@ -107,7 +120,6 @@ export class Engine implements Trainer {
         thread,
         kernels: this.options.kernels,
         lr: this.ctx.lr,
-        spinMs: this.spinMs,
       };
       const run = this.pool.run(task) as Promise<WorkerResult>;
       run.catch((err: unknown) => this.recordFailure(thread, err));
@@ -148,32 +160,13 @@ export class Engine implements Trainer {
     return this.failure ?? new WorkerFailure('a worker thread stopped the run');
   }
 
-  /**
-   * The coordinator's side of a barrier: spin, then wait synchronously for up to SYNC_WAIT_MS. Returns null
-   * once through, or else a promise for the rest of the wait, during which the event loop runs (so piscina
-   * can report a dead worker). Why not always async: an await costs microseconds, a step has two barriers,
-   * and the workers wait for the coordinator's next command meanwhile.
-   */
-  private barrier(): Promise<void> | null {
-    const gen = arrive(this.ctl, this.options.threads);
-    if (gen < 0) return null;
-    try {
-      if (waitForChange(this.ctl, Ctl.BarrierGen, gen, this.spinMs, SYNC_WAIT_MS)) return null;
-    } catch (err) {
-      if (err instanceof AbortedError) return this.rootCause().then((cause) => Promise.reject(cause));
-      throw err;
-    }
-    return this.waitAsync(Ctl.BarrierGen, () => Atomics.load(this.ctl, Ctl.BarrierGen) !== gen, Infinity, 'a barrier');
-  }
-
   private publish(command: Command, arg0: number, arg1: number): void {
     if (this.failure) throw this.failure;
     this.commandOpen = command !== Command.Stop;
     Atomics.store(this.ctl, Ctl.Command, command);
     Atomics.store(this.ctl, Ctl.Arg0, arg0);
     Atomics.store(this.ctl, Ctl.Arg1, arg1);
-    Atomics.store(this.ctl, Ctl.NextRows, 0);
-    Atomics.store(this.ctl, Ctl.NextUpdate, 0);
+    Atomics.store(this.ctl, Ctl.NextChunk, 0);
     Atomics.add(this.ctl, Ctl.CommandGen, 1);
     Atomics.notify(this.ctl, Ctl.CommandGen);
   }
@@ -181,20 +174,11 @@ export class Engine implements Trainer {
   trainStep(start: number, rows: number): number | Promise<number> {
     Atomics.add(this.ctl, Ctl.StepCount, 1);
     this.publish(Command.Train, start, rows);
-    injectTestFault(this.ctl, 0);
-    trainRows(this.ctx, start, rows);
-    const first = this.barrier();
-    return first ? first.then(() => this.finishStep(rows)) : this.finishStep(rows);
-  }
-
-  /** Phase 2 of a step and its barrier; returns the step's loss sum. */
-  private finishStep(rows: number): number | Promise<number> {
-    updateParameters(this.ctx, rows);
-    const second = this.barrier();
-    return second ? second.then(() => this.stepLoss(rows)) : this.stepLoss(rows);
-  }
-
-  private stepLoss(rows: number): number {
+    try {
+      trainStep(this.ctx, start, rows);
+    } catch (err) {
+      return this.failed(err);
+    }
     this.commandOpen = false;
     let lossSum = 0;
     for (let r = 0; r < rows; r++) lossSum += this.views.rowLoss[r];
@@ -204,11 +188,30 @@ export class Engine implements Trainer {
   async evaluate(split: 'train' | 'test'): Promise<EvalResult> {
     const count = split === 'train' ? this.views.plan.trainCount : this.views.plan.testCount;
     this.publish(Command.Eval, split === 'train' ? 0 : 1, count);
-    evaluateRows(this.ctx, split, count);
-    await this.barrier();
+    try {
+      evaluateSplit(this.ctx, split, count);
+    } catch (err) {
+      return this.failed(err);
+    }
     this.commandOpen = false;
     const labels = split === 'train' ? this.views.trainLabels : this.views.testLabels;
     return summarizeEvaluation(this.views.evalPredicted.slice(0, count), labels, this.views.evalLoss);
+  }
+
+  /** Another thread failed while this one waited for it: the worker's own error, once piscina has it. */
+  private failed(err: unknown): Promise<never> {
+    if (err instanceof AbortedError) return this.rootCause().then((cause) => Promise.reject(cause));
+    throw err;
+  }
+
+  /** Each thread's profile samples of the last profileSteps steps, copied out (null when not profiling). */
+  profile(): StepProfile | null {
+    const { threads, profileSteps } = this.views.plan;
+    if (profileSteps === 0) return null;
+    const per = profileSteps * PROFILE_MARKS;
+    const samples = Array.from({ length: threads }, (_, t) => this.views.profile.slice(t * per, (t + 1) * per));
+    const taken = Atomics.load(this.ctl, Ctl.StepCount);
+    return { threads, steps: Math.min(profileSteps, taken), oldest: taken < profileSteps ? 0 : taken % profileSteps, samples };
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,12 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { StepProfile } from '../coordinator/engine.js';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
+import { distPath } from '../paths.js';
+import { PROFILE_MARKS } from '../shared/buffers.js';
 import { train, type TrainOptions } from '../train/train.js';
+import type { SoloRun } from './solo-run.js';
 
 /**
  * Thread scaling: the same training run (same engine as `train`, no special path) timed at several thread
@@ -14,6 +20,32 @@ export interface BenchOptions extends TrainOptions {
   steps: number;
   warmup?: number;
   repeats?: number;
+  /** Also time each thread's phases and barrier waits, and measure the machine's ceiling (see PhaseStats). */
+  profile?: boolean;
+}
+
+/** A duration's median and 90th percentile over the profiled steps, in microseconds. */
+export interface Spread {
+  median: number;
+  p90: number;
+}
+
+/** Where one thread's time goes in a step (workers/step.ts): compute phases, and waits at each barrier. */
+export interface PhaseStats {
+  thread: number;
+  /** Layer 0's forward for the thread's columns (and its gather of the batch's inputs). */
+  layer0: Spread;
+  wait1: Spread;
+  /** Layers 1.. forward, softmax and backward deltas for the thread's rows. */
+  rows: Spread;
+  wait2: Spread;
+  /** Gradients fused with the update for the thread's columns of every layer. */
+  update: Spread;
+  wait3: Spread;
+  /** From the step's last barrier to the next step's start: the epoch loop and publishing (thread 0), waiting for the command (workers). */
+  between: Spread;
+  /** The whole step, start to start. */
+  step: Spread;
 }
 
 export interface BenchRow {
@@ -26,10 +58,17 @@ export interface BenchRow {
   paramsSha256: string;
   /** Every repeat's steps/s, for the spread. */
   runs: number[];
+  /**
+   * With `profile`, at more than 1 thread: the same work as this many independent 1-thread processes at
+   * once, their combined steps/s ÷ the 1-thread steps/s: the speedup the machine itself allows.
+   */
+  ceilingSpeedup?: number;
+  /** With `profile`: where each thread's time goes (all repeats' timed steps). */
+  phases?: PhaseStats[];
 }
 
 export async function benchmark(options: BenchOptions, dataset: Dataset, onRow?: (row: BenchRow) => void): Promise<BenchRow[]> {
-  const { threadCounts, batchSizes, steps, warmup = 50, repeats = 3, ...trainOptions } = options;
+  const { threadCounts, batchSizes, steps, warmup = 50, repeats = 3, profile = false, ...trainOptions } = options;
   checkBenchCounts({ steps, warmup, repeats });
   const threadsInOrder = [1, ...new Set(threadCounts.filter((t) => t !== 1))];
   const rows: BenchRow[] = [];
@@ -37,12 +76,18 @@ export async function benchmark(options: BenchOptions, dataset: Dataset, onRow?:
     // Repeats go round the thread counts (1, 2, 4, 1, 2, 4, ...), not one count after another, so that a
     // slow spell of this shared machine falls on every count alike and the ratios stay fair.
     const runs = new Map<number, number[]>(threadsInOrder.map((t) => [t, []]));
+    const ceilings = new Map<number, number[]>(threadsInOrder.map((t) => [t, []]));
+    const profiles = new Map<number, StepProfile[]>(threadsInOrder.map((t) => [t, []]));
     const hashes = new Map<number, string>();
     for (let r = 0; r < repeats; r++) {
       for (const threads of threadsInOrder) {
-        const { stepsPerSec, paramsSha256 } = await timeRun({ ...trainOptions, threads, batchSize }, dataset, warmup, steps);
+        const options = { ...trainOptions, threads, batchSize };
+        const { stepsPerSec, paramsSha256, profile: samples } = await timeRun(options, dataset, warmup, steps, profile);
         runs.get(threads)!.push(stepsPerSec);
         hashes.set(threads, paramsSha256);
+        if (samples) profiles.get(threads)!.push(samples);
+        // The ceiling's runs take their turn in the same rounds, so a slow spell falls on them alike.
+        if (profile && threads > 1) ceilings.get(threads)!.push(await independentRuns(threads, { options, warmup, steps }));
       }
     }
     const base = median(runs.get(1)!);
@@ -59,6 +104,10 @@ export async function benchmark(options: BenchOptions, dataset: Dataset, onRow?:
         paramsSha256: hashes.get(threads)!,
         runs: runs.get(threads)!,
       };
+      if (profile) {
+        if (threads > 1) row.ceilingSpeedup = median(ceilings.get(threads)!) / base;
+        row.phases = phaseStats(profiles.get(threads)!);
+      }
       rows.push(row);
       onRow?.(row);
     }
@@ -73,20 +122,85 @@ export function checkBenchCounts(counts: { steps: number; warmup: number; repeat
   }
 }
 
-async function timeRun(options: TrainOptions, dataset: Dataset, warmup: number, steps: number) {
+/** Times `steps` steps after `warmup` untimed ones; with `profile`, keeps the timed steps' profile. */
+export async function timeRun(options: TrainOptions, dataset: Dataset, warmup: number, steps: number, profile = false) {
   let timedFrom = 0;
   let timedTo = 0;
   const result = await train(
     { ...options, epochs: Number.MAX_SAFE_INTEGER, maxSteps: warmup + steps, evaluate: false },
     {
       dataset,
+      profileSteps: profile ? steps : 0,
       onStep: ({ steps: done }) => {
         if (done === warmup) timedFrom = performance.now();
         if (done === warmup + steps) timedTo = performance.now();
       },
     },
   );
-  return { stepsPerSec: steps / ((timedTo - timedFrom) / 1000), paramsSha256: result.paramsSha256 };
+  return { stepsPerSec: steps / ((timedTo - timedFrom) / 1000), paramsSha256: result.paramsSha256, profile: result.profile };
+}
+
+/**
+ * `count` 1-thread runs of the same work as independent processes at once (src/experiments/solo-run.ts):
+ * their combined steps/s. Each loads its data first; all are told to start together.
+ */
+async function independentRuns(count: number, run: SoloRun): Promise<number> {
+  const children = Array.from({ length: count }, () =>
+    spawn(process.execPath, [distPath('src', 'experiments', 'solo-run.js'), JSON.stringify(run)], { stdio: ['pipe', 'pipe', 'pipe'] }),
+  );
+  const results = children.map((child) => {
+    const lines = createInterface({ input: child.stdout! });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    let ready!: () => void;
+    const isReady = new Promise<void>((resolve) => (ready = resolve));
+    const done = new Promise<number>((resolve, reject) => {
+      lines.on('line', (line) => {
+        if (line === 'ready') ready();
+        else resolve((JSON.parse(line) as { stepsPerSec: number }).stepsPerSec);
+      });
+      child.on('exit', (code) => reject(new Error(`a ceiling run exited with code ${code}: ${stderr.trim()}`)));
+    });
+    return { child, isReady, done };
+  });
+  try {
+    await Promise.race([Promise.all(results.map((r) => r.isReady)), Promise.all(results.map((r) => r.done))]);
+    for (const { child } of results) child.stdin!.write('go\n');
+    const rates = await Promise.all(results.map((r) => r.done));
+    return rates.reduce((a, b) => a + b, 0);
+  } finally {
+    for (const { child } of results) if (child.exitCode === null) child.kill();
+  }
+}
+
+/** Per thread, the median and 90th percentile of each phase over every profiled step of every repeat. */
+export function phaseStats(profiles: StepProfile[]): PhaseStats[] {
+  const threads = profiles[0]?.threads ?? 0;
+  const stats: PhaseStats[] = [];
+  for (let t = 0; t < threads; t++) {
+    const phase = Array.from({ length: 8 }, () => [] as number[]);
+    for (const { samples, steps, oldest } of profiles) {
+      const s = samples[t];
+      for (let i = 0; i < steps; i++) {
+        const at = ((oldest + i) % steps) * PROFILE_MARKS;
+        for (let p = 0; p < 6; p++) phase[p].push(1000 * (s[at + p + 1] - s[at + p]));
+        // The next step's start ends this one's gap.
+        if (i + 1 < steps) {
+          const next = ((oldest + i + 1) % steps) * PROFILE_MARKS;
+          phase[6].push(1000 * (s[next] - s[at + 6]));
+          phase[7].push(1000 * (s[next] - s[at]));
+        }
+      }
+    }
+    const [layer0, wait1, rows, wait2, update, wait3, between, step] = phase.map(spread);
+    stats.push({ thread: t, layer0, wait1, rows, wait2, update, wait3, between, step });
+  }
+  return stats;
+}
+
+function spread(values: number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { median: median(sorted), p90: sorted[Math.min(sorted.length - 1, Math.floor(0.9 * sorted.length))] ?? NaN };
 }
 
 export function median(values: number[]): number {

@@ -2,7 +2,7 @@
  * The control block: a few Int32 words in shared memory through which the coordinator tells the workers
  * what to do and every thread meets the others at barriers. A step sends no message; it bumps COMMAND_GEN.
  */
-/** Two cache lines (the arena aligns buffers to 64 bytes): see NextRows. */
+/** Two cache lines (the arena aligns buffers to 64 bytes): see NextChunk. */
 export const CONTROL_WORDS = 32;
 
 export enum Ctl {
@@ -25,13 +25,11 @@ export enum Ctl {
   /** Steps trained since the pool started (the fault hook counts these). */
   StepCount = 11,
   /**
-   * Work counters, zeroed with each command: the next chunk of rows (phase 1, evaluation) and the next
-   * phase-2 piece (workers/thread-work.ts). They sit on the second cache line: working threads bump them
-   * while finished ones spin on the first line's BarrierGen, and sharing a line would make every bump
-   * wait for the spinner's copy.
+   * The next chunk of examples an evaluating thread takes (workers/step.ts), zeroed with each command. On
+   * the second cache line: working threads bump it while finished ones spin on the first line's BarrierGen,
+   * and sharing a line would make every bump wait for the spinner's copy.
    */
-  NextRows = 16,
-  NextUpdate = 17,
+  NextChunk = 16,
 }
 
 export enum Command {

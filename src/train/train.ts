@@ -6,7 +6,7 @@ import { initHeNormal, modelLayout, TEXTBOOK_LAYERS, type ModelLayout } from '..
 import { Rng, type RngState } from '../random/rng.js';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { checkThreads, Engine } from '../coordinator/engine.js';
+import { checkThreads, Engine, type StepProfile } from '../coordinator/engine.js';
 import { defaultKernels, type KernelName } from '../kernels/select.js';
 import { wasmSimdSupported } from '../kernels/wasm.js';
 import { ReferenceTrainer } from './reference-trainer.js';
@@ -67,6 +67,8 @@ export interface TrainResult {
   history: EpochReport[];
   state: TrainState;
   config: TrainConfig;
+  /** With hooks.profileSteps on the engine: each thread's step timestamps. */
+  profile: StepProfile | null;
 }
 
 /** A run at a step boundary: what a checkpoint records. `params` is live: copy it to keep it. */
@@ -95,6 +97,8 @@ export interface TrainHooks {
   initialParams?: Float32Array;
   /** Continue a run: its parameters and state, and the fingerprint of its data (from a checkpoint). */
   resume?: { params: Float32Array; state: TrainState; dataSha256?: string };
+  /** Keep each thread's timestamps of the last N steps (bench --profile): TrainResult.profile. */
+  profileSteps?: number;
 }
 
 export const DEFAULTS: TrainConfig = {
@@ -275,6 +279,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
     ? new ReferenceTrainer(layout, initial, dataset.train, dataset.test, config.batchSize, config.lr)
     : await Engine.create(config.layers, initial, dataset, {
         threads: config.threads, kernels: config.kernels, batchSize: config.batchSize, lr: config.lr,
+        profileSteps: hooks.profileSteps,
       });
   const snapshot = (): TrainSnapshot => ({ config, dataSha256, layout, params: trainer.params, state });
   let interrupted = false;
@@ -360,6 +365,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
       history,
       state,
       config,
+      profile: trainer instanceof Engine ? trainer.profile() : null,
     };
   } finally {
     await trainer.close();

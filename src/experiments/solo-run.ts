@@ -1,0 +1,31 @@
+/**
+ * One 1-thread timed run in a process of its own: bench's measure of the machine's ceiling, N of these at
+ * once. It loads the data, says `ready`, waits for `go` on stdin (so that the N timed windows overlap),
+ * then prints {"stepsPerSec": …}. Argument: the JSON of a SoloRun.
+ */
+import { createInterface } from 'node:readline';
+import { loadTrainingData, resolveConfig, type TrainOptions } from '../train/train.js';
+import { timeRun } from './bench.js';
+
+export interface SoloRun {
+  options: TrainOptions;
+  warmup: number;
+  steps: number;
+}
+
+async function main(): Promise<void> {
+  const run = JSON.parse(process.argv[2]) as SoloRun;
+  const options: TrainOptions = { ...run.options, threads: 1 };
+  const dataset = loadTrainingData(resolveConfig(options));
+  process.stdout.write('ready\n');
+  const lines = createInterface({ input: process.stdin });
+  for await (const line of lines) if (line === 'go') break;
+  lines.close();
+  const { stepsPerSec } = await timeRun(options, dataset, run.warmup, run.steps);
+  process.stdout.write(`${JSON.stringify({ stepsPerSec })}\n`);
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`lockstep solo run: ${err.message}\n`);
+  process.exitCode = 1;
+});
