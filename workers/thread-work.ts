@@ -134,7 +134,9 @@ function forwardRows(ctx: ThreadContext, acts: Float32Array[], n: number): void 
   const { layers } = ctx.views.layout;
   for (let l = 0; l < layers.length; l++) {
     const { W, b } = ctx.layers[l];
-    ctx.kernels.denseForward(acts[l], W, b, acts[l + 1], n, layers[l].nIn, layers[l].nOut, l < layers.length - 1);
+    ctx.kernels.denseForward(
+      acts[l], W, b, acts[l + 1], n, layers[l].nIn, layers[l].nOut, l < layers.length - 1, 0, layers[l].nOut,
+    );
   }
 }
 
@@ -150,7 +152,9 @@ export function updateParameters(ctx: ThreadContext, rows: number): void {
     const layer = views.layout.layers[l];
     const { W, b } = ctx.layers[l];
     if (k0 < 0) kernels.biasGradSgd(views.deltas[l], b, rows, layer.nOut, 0, layer.nOut, lr);
-    else kernels.weightGradSgd(views.acts[l], views.deltas[l], W, rows, layer.nIn, layer.nOut, k0, k1, lr);
+    else kernels.weightGradSgd(
+      views.acts[l], views.deltas[l], W, rows, layer.nIn, layer.nOut, k0, k1, 0, layer.nOut, lr,
+    );
   }
 }
 
