@@ -145,7 +145,7 @@ function step(k: Kernels, params: Float32Array, start: number, B: number, mark =
   for (let l = 0; l < L; l++) {
     const { nIn, nOut } = layout.layers[l];
     const { W, b } = layerViews(params, layout.layers[l]);
-    k.denseForward(A[l], W, b, A[l + 1], B, nIn, nOut, l < L - 1);
+    k.denseForward(A[l], W, b, A[l + 1], B, nIn, nOut, l < L - 1, 0, nOut);
     mark(`forward L${l + 1}`);
   }
   softmaxCrossEntropyBackward(A[L], D[L], labels, order, start, B, sizes[L], B, loss);
@@ -160,7 +160,7 @@ function step(k: Kernels, params: Float32Array, start: number, B: number, mark =
   for (let l = 0; l < L; l++) {
     const { nIn, nOut } = layout.layers[l];
     const { W, b } = layerViews(params, layout.layers[l]);
-    k.weightGradSgd(A[l], D[l + 1], W, B, nIn, nOut, 0, nIn, LR);
+    k.weightGradSgd(A[l], D[l + 1], W, B, nIn, nOut, 0, nIn, 0, nOut, LR);
     mark(`weightGradSgd L${l + 1}`);
     k.biasGradSgd(D[l + 1], b, B, nOut, 0, nOut, LR);
     mark('biasGradSgd (3)');
@@ -222,7 +222,7 @@ for (const B of [64, 8]) {
     const out = A[l + 1];
     const saved = out.slice(0, B * nOut);
     pair(`denseForward L${l + 1}`, `${B}x${nIn}·${nIn}x${nOut}`, B, dense, { wasm: 2 * nnz * nOut, js: 2 * nnz * nOut },
-      (k) => k.denseForward(A[l], W, b, out, B, nIn, nOut, l < L - 1), () => out.set(saved));
+      (k) => k.denseForward(A[l], W, b, out, B, nIn, nOut, l < L - 1, 0, nOut), () => out.set(saved));
   }
   {
     const Z = A[L].slice(0, B * sizes[L]);
@@ -257,7 +257,7 @@ for (const B of [64, 8]) {
     const W0 = layerViews(paramsWasm, layout.layers[l]).W;
     W.set(W0);
     pair(`weightGradSgd L${l + 1}`, `(${B}x${nIn})ᵀ·${B}x${nOut}`, B, dense, { wasm: 2 * nnz * nOut, js: 2 * nnz * nOut },
-      (k) => k.weightGradSgd(A[l], D[l + 1], W, B, nIn, nOut, 0, nIn, Math.fround(1e-6)), () => W.set(W0));
+      (k) => k.weightGradSgd(A[l], D[l + 1], W, B, nIn, nOut, 0, nIn, 0, nOut, Math.fround(1e-6)), () => W.set(W0));
     const b = layerViews(paramsTmp, layout.layers[l]).b;
     pair(`biasGradSgd L${l + 1}`, `Σ ${B}x${nOut}`, B, B * nOut, { wasm: B * nOut, js: B * nOut },
       (k) => k.biasGradSgd(D[l + 1], b, B, nOut, 0, nOut, Math.fround(1e-6)));
@@ -274,7 +274,7 @@ for (const B of [64, 8]) {
   for (let i = 0; i < B * nIn; i++) Xdense[i] = 0.05 + r.nextDouble();
   const dense = 2 * B * nIn * nOut;
   pair('denseForward L1, no zeros', `${B}x${nIn}·${nIn}x${nOut}`, B, dense, { wasm: dense, js: dense },
-    (k) => k.denseForward(Xdense, W, b, A[1], B, nIn, nOut, true));
+    (k) => k.denseForward(Xdense, W, b, A[1], B, nIn, nOut, true, 0, nOut));
 }
 const denseRow = rows.find((r) => r.kernel === 'denseForward L1, no zeros' && r.impl === 'wasm')!;
 

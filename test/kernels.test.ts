@@ -241,8 +241,8 @@ describe('wasm kernels: denseForward', () => {
         make();
         for (const relu of [true, false]) {
           garbage(out);
-          wasm.denseForward(X, W, b, out, rows, nIn, nOut, relu);
-          js.denseForward(X, W, b, expected, rows, nIn, nOut, relu);
+          wasm.denseForward(X, W, b, out, rows, nIn, nOut, relu, 0, nOut);
+          js.denseForward(X, W, b, expected, rows, nIn, nOut, relu, 0, nOut);
           bitsEqual(out, expected, `${label(s)} ${what} relu=${relu}`);
         }
       }
@@ -332,8 +332,8 @@ describe('wasm kernels: weightGradSgd and biasGradSgd', () => {
             Wref.set(W0);
             b.set(b0);
             bref.set(b0);
-            wasm.weightGradSgd(A, D, W, rows, nIn, nOut, ka, kb, lr);
-            js.weightGradSgd(A, D, Wref, rows, nIn, nOut, ka, kb, lr);
+            wasm.weightGradSgd(A, D, W, rows, nIn, nOut, ka, kb, 0, nOut, lr);
+            js.weightGradSgd(A, D, Wref, rows, nIn, nOut, ka, kb, 0, nOut, lr);
             bitsEqual(W, Wref, `W ${label(s)} ${what} lr=${lr} k=${ka}..${kb}`);
             wasm.biasGradSgd(D, b, rows, nOut, ja, jb, lr);
             js.biasGradSgd(D, bref, rows, nOut, ja, jb, lr);
@@ -403,13 +403,13 @@ describe('wasm kernels: paths without scratch and adaptive blocks', () => {
       for (const lr of [f(0.25), f(-0.5)]) {
         W.set(W0);
         Wref.set(W0);
-        wasm.weightGradSgd(A, D, W, rows, nIn, nOut, 0, nIn, lr);
-        js.weightGradSgd(A, D, Wref, rows, nIn, nOut, 0, nIn, lr);
+        wasm.weightGradSgd(A, D, W, rows, nIn, nOut, 0, nIn, 0, nOut, lr);
+        js.weightGradSgd(A, D, Wref, rows, nIn, nOut, 0, nIn, 0, nOut, lr);
         bitsEqual(W, Wref, `weightGradSgd patterns ${rows}x${nIn}->${nOut} lr=${lr}`);
         W.set(W0);
         Wref.set(W0);
-        wasm.weightGradSgd(A, D, W, rows, nIn, nOut, 1, nIn - 1, lr);
-        js.weightGradSgd(A, D, Wref, rows, nIn, nOut, 1, nIn - 1, lr);
+        wasm.weightGradSgd(A, D, W, rows, nIn, nOut, 1, nIn - 1, 0, nOut, lr);
+        js.weightGradSgd(A, D, Wref, rows, nIn, nOut, 1, nIn - 1, 0, nOut, lr);
         bitsEqual(W, Wref, `weightGradSgd patterns, odd slice ${rows}x${nIn}->${nOut} lr=${lr}`);
       }
     }
@@ -515,7 +515,9 @@ describe('wasm kernels: a whole training step', () => {
         const k = kernelSets[i];
         const { W, b, A, Dh } = nets[i];
         k.gatherInputs(pixels, order, step * B, B, 784, A[0]);
-        for (let l = 0; l < 3; l++) k.denseForward(A[l], W[l], b[l], A[l + 1], B, sizes[l], sizes[l + 1], l < 2);
+        for (let l = 0; l < 3; l++) {
+          k.denseForward(A[l], W[l], b[l], A[l + 1], B, sizes[l], sizes[l + 1], l < 2, 0, sizes[l + 1]);
+        }
         // a simple output gradient (softmax is shared TypeScript, not a kernel): D = (Z - 0.5) / B
         const D3 = A[3];
         for (let j = 0; j < D3.length; j++) D3[j] = f(f(D3[j] - 0.5) / B);
@@ -523,7 +525,7 @@ describe('wasm kernels: a whole training step', () => {
         k.reluBackward(Dh[1], W[1], A[1], Dh[0], B, 128, 64);
         const Ds = [Dh[0], Dh[1], D3];
         for (let l = 0; l < 3; l++) {
-          k.weightGradSgd(A[l], Ds[l], W[l], B, sizes[l], sizes[l + 1], 0, sizes[l], lr);
+          k.weightGradSgd(A[l], Ds[l], W[l], B, sizes[l], sizes[l + 1], 0, sizes[l], 0, sizes[l + 1], lr);
           k.biasGradSgd(Ds[l], b[l], B, sizes[l + 1], 0, sizes[l + 1], lr);
         }
       }

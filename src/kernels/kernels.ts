@@ -5,10 +5,12 @@ import { biasGrad, denseForward, gatherInputs, reluBackward, sgdUpdate, weightGr
  * bits: `jsKernels` (the reference functions, the specification) and the WebAssembly SIMD kernels. The
  * softmax and loss are not here: src/kernels/softmax.ts is the one implementation both use.
  *
- * Shapes as in reference.ts. The fused gradient-and-SGD calls update a slice of the parameters:
- *   weightGradSgd: W[k][j] = W[k][j] - lr·(Σ_r Aprev[r][k]·D[r][j]) for k in [k0, k1), all j
+ * Shapes as in reference.ts. denseForward computes the output columns j in [j0, j1) of every row and
+ * writes nothing else. The fused gradient-and-SGD calls update a block of the parameters:
+ *   weightGradSgd: W[k][j] = W[k][j] - lr·(Σ_r Aprev[r][k]·D[r][j]) for k in [k0, k1), j in [j0, j1)
  *   biasGradSgd:   b[j] = b[j] - lr·(Σ_r D[r][j]) for j in [j0, j1)
- * with lr a float32 value. For the WebAssembly set every array must be a view of its shared memory.
+ * with lr a float32 value. Every output element is its own sum, so any split of a layer into blocks gives
+ * the bits of one full call. For the WebAssembly set every array must be a view of its shared memory.
  */
 export type KernelName = 'js' | 'wasm';
 
@@ -17,7 +19,7 @@ export interface Kernels {
   gatherInputs(pixels: Uint8Array, order: Uint32Array, start: number, rows: number, nIn: number, X: Float32Array): void;
   denseForward(
     X: Float32Array, W: Float32Array, b: Float32Array, out: Float32Array,
-    rows: number, nIn: number, nOut: number, relu: boolean,
+    rows: number, nIn: number, nOut: number, relu: boolean, j0: number, j1: number,
   ): void;
   reluBackward(
     D: Float32Array, W: Float32Array, Aprev: Float32Array, Dprev: Float32Array,
@@ -25,7 +27,7 @@ export interface Kernels {
   ): void;
   weightGradSgd(
     Aprev: Float32Array, D: Float32Array, W: Float32Array,
-    rows: number, nIn: number, nOut: number, k0: number, k1: number, lr: number,
+    rows: number, nIn: number, nOut: number, k0: number, k1: number, j0: number, j1: number, lr: number,
   ): void;
   biasGradSgd(D: Float32Array, b: Float32Array, rows: number, nOut: number, j0: number, j1: number, lr: number): void;
 }
@@ -39,12 +41,12 @@ export function createJsKernels(): Kernels {
     gatherInputs,
     denseForward,
     reluBackward,
-    weightGradSgd(Aprev, D, W, rows, nIn, nOut, k0, k1, lr) {
+    weightGradSgd(Aprev, D, W, rows, nIn, nOut, k0, k1, j0, j1, lr) {
       const g = scratch(nOut);
       for (let k = k0; k < k1; k++) {
-        weightGrad(Aprev, D, g, rows, nIn, nOut, k, k + 1);
+        weightGrad(Aprev, D, g, rows, nIn, nOut, k, k + 1, j0, j1);
         const Wk = W.subarray(k * nOut, (k + 1) * nOut);
-        sgdUpdate(Wk, g, lr, 0, nOut);
+        sgdUpdate(Wk, g, lr, j0, j1);
       }
     },
     biasGradSgd(D, b, rows, nOut, j0, j1, lr) {

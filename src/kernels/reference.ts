@@ -39,14 +39,15 @@ export function gatherInputs(
 /**
  * Dense layer forward: Z[r][j] = (Σ_k X[r][k]·W[k][j]) + b[j], with ReLU on hidden layers:
  * A[r][j] = Z[r][j] > 0 ? Z[r][j] : 0. The sum runs k = 0..nIn-1 from +0, skipping X[r][k] === 0;
- * the bias is added last.
+ * the bias is added last. Only the columns j in [j0, j1) are computed and written (each is its own sum,
+ * so a block of columns has the bits of the full call); strides stay nIn and nOut.
  */
 export function denseForward(
   X: Float32Array, W: Float32Array, b: Float32Array, out: Float32Array,
-  rows: number, nIn: number, nOut: number, relu: boolean,
+  rows: number, nIn: number, nOut: number, relu: boolean, j0 = 0, j1 = nOut,
 ): void {
   for (let r = 0; r < rows; r++) {
-    for (let j = 0; j < nOut; j++) {
+    for (let j = j0; j < j1; j++) {
       let acc = 0;
       for (let k = 0; k < nIn; k++) {
         const x = X[r * nIn + k];
@@ -87,15 +88,16 @@ export function reluBackward(
 
 /**
  * Weight gradient of `Z = Aprev·W + b` over the whole batch: dW[k - k0][j] = Σ_r Aprev[r][k]·D[r][j] for the
- * rows k in [k0, k1) of W (dW holds just that slice), summed r = 0..rows-1 from +0 and skipping
- * Aprev[r][k] === 0. (D already carries the 1/B of the mean loss.)
+ * rectangle k in [k0, k1), j in [j0, j1) of W (dW holds rows k0..k1-1 with stride nOut; other columns are
+ * not written), summed r = 0..rows-1 from +0 and skipping Aprev[r][k] === 0. (D already carries the 1/B of
+ * the mean loss.)
  */
 export function weightGrad(
   Aprev: Float32Array, D: Float32Array, dW: Float32Array,
-  rows: number, nIn: number, nOut: number, k0: number, k1: number,
+  rows: number, nIn: number, nOut: number, k0: number, k1: number, j0 = 0, j1 = nOut,
 ): void {
   for (let k = k0; k < k1; k++) {
-    for (let j = 0; j < nOut; j++) {
+    for (let j = j0; j < j1; j++) {
       let acc = 0;
       for (let r = 0; r < rows; r++) {
         const a = Aprev[r * nIn + k];

@@ -58,10 +58,14 @@ export function loadWasmKernelModule(): WebAssembly.Module {
 
 interface KernelExports {
   gatherInputs(pixels: number, order: number, start: number, rows: number, nIn: number, X: number): void;
-  denseForward(X: number, W: number, b: number, out: number, rows: number, nIn: number, nOut: number, relu: number): void;
+  denseForward(
+    X: number, W: number, b: number, out: number, rows: number, nIn: number, nOut: number, relu: number,
+    j0: number, j1: number,
+  ): void;
   reluBackward(D: number, W: number, Aprev: number, Dprev: number, rows: number, nIn: number, nOut: number): void;
   weightGradSgd(
-    Aprev: number, D: number, W: number, rows: number, nIn: number, nOut: number, k0: number, k1: number, lr: number,
+    Aprev: number, D: number, W: number, rows: number, nIn: number, nOut: number, k0: number, k1: number,
+    j0: number, j1: number, lr: number,
   ): void;
   biasGradSgd(D: number, b: number, rows: number, nOut: number, j0: number, j1: number, lr: number): void;
 }
@@ -122,14 +126,15 @@ export function createWasmKernels(memory: WebAssembly.Memory, module: WebAssembl
       }
       k.gatherInputs(p, o, start, rows, nIn, x);
     },
-    denseForward(X, W, b, out, rows, nIn, nOut, relu) {
+    denseForward(X, W, b, out, rows, nIn, nOut, relu, j0, j1) {
       const m = 'denseForward';
       count(rows, 'rows', m);
       count(nIn, 'nIn', m);
       count(nOut, 'nOut', m);
+      range(j0, j1, nOut, 'j0..j1', m);
       k.denseForward(
         at(X, 'X', rows * nIn, m), at(W, 'W', nIn * nOut, m), at(b, 'b', nOut, m), at(out, 'out', rows * nOut, m),
-        rows, nIn, nOut, relu ? 1 : 0,
+        rows, nIn, nOut, relu ? 1 : 0, j0, j1,
       );
     },
     reluBackward(D, W, Aprev, Dprev, rows, nIn, nOut) {
@@ -142,15 +147,16 @@ export function createWasmKernels(memory: WebAssembly.Memory, module: WebAssembl
         at(Dprev, 'Dprev', rows * nIn, m), rows, nIn, nOut,
       );
     },
-    weightGradSgd(Aprev, D, W, rows, nIn, nOut, k0, k1, lr) {
+    weightGradSgd(Aprev, D, W, rows, nIn, nOut, k0, k1, j0, j1, lr) {
       const m = 'weightGradSgd';
       count(rows, 'rows', m);
       count(nIn, 'nIn', m);
       count(nOut, 'nOut', m);
       range(k0, k1, nIn, 'k0..k1', m);
+      range(j0, j1, nOut, 'j0..j1', m);
       k.weightGradSgd(
         at(Aprev, 'Aprev', rows * nIn, m), at(D, 'D', rows * nOut, m), at(W, 'W', nIn * nOut, m),
-        rows, nIn, nOut, k0, k1, lr,
+        rows, nIn, nOut, k0, k1, j0, j1, lr,
       );
     },
     biasGradSgd(D, b, rows, nOut, j0, j1, lr) {

@@ -10,6 +10,9 @@
 // Every pointer argument is a byte offset into the imported shared memory. Shapes, for a layer with nIn
 // inputs, nOut outputs and `rows` rows:
 //   X, Aprev [rows][nIn]   W [nIn][nOut]   b [nOut]   Z, A, D [rows][nOut]   Dprev [rows][nIn]
+// A column range [j0, j1) (denseForward, weightGradSgd, biasGradSgd) chooses which outputs are computed;
+// the strides stay nIn and nOut, and nothing outside the range is read from W or written. Ranges are
+// checked by the TypeScript wrapper (src/kernels/wasm.ts), not here.
 //
 // Memory and threads: the module has no data segment, no globals and allocates nothing (runtime stub),
 // so every worker thread may instantiate it on the same memory. The first 64 KiB of the memory belong to
@@ -159,7 +162,7 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
 }
 
 // ---------------------------------------------------------------------------------------------------
-// denseForward: out[r][j] = act((Σ_k X[r][k]·W[k][j]) + b[j]).
+// denseForward: out[r][j] = act((Σ_k X[r][k]·W[k][j]) + b[j]) for j in [j0, j1), every row.
 //
 // Lanes along j. The k range is cut into chunks of 64; a 64-bit mask of each row's non-zero inputs in the
 // chunk is built with SIMD compares, and register blocks walk only the set bits (ctz), in increasing k.
@@ -168,9 +171,9 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
 //   single: one row × 24 columns (6 accumulators; then 16, then the last 1..15 columns in one loop; a
 //           width of 32 left is done as 16 + 16), exactly that row's non-zero inputs (sparse rows, such
 //           as MNIST pixels or ReLU outputs);
-//   pair:   two rows × 16 columns (8 accumulators) over the union of the two rows' non-zero inputs,
-//           sharing each weight load (dense rows); where one row's input is 0 it adds a ±0 product,
-//           which changes nothing.
+//   pair:   two rows × 16 columns (8 accumulators) from j0 over the union of the two rows' non-zero
+//           inputs, sharing each weight load (dense rows); where one row's input is 0 it adds a ±0
+//           product, which changes nothing. The last (j1 - j0) % 16 columns go as single rows.
 // The output rows start at +0 and hold the partial sums between chunks (float32 values, so parking them
 // is exact). The bias is added last, then the ReLU.
 
@@ -319,14 +322,14 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
   v128.store(p, b0, 0); v128.store(p, b1, 16); v128.store(p, b2, 32); v128.store(p, b3, 48);
 }
 
-/** One row, columns j..nOut-1, the chunk's non-zero inputs (mask != 0), partial sums parked at orow. */
+/** One row, columns j0..j1-1, the chunk's non-zero inputs (mask != 0), partial sums parked at orow. */
 // @ts-ignore: decorator
-@inline function fwdRowChunk(xc: usize, wc: usize, sw: usize, orow: usize, mask: u64, j0: i32, nOut: i32): void {
+@inline function fwdRowChunk(xc: usize, wc: usize, sw: usize, orow: usize, mask: u64, j0: i32, j1: i32): void {
   let j = j0;
-  for (; nOut - j >= 24 && nOut - j != 32; j += 24) fwd24(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask);
-  for (; nOut - j >= 16; j += 16) fwd16(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask);
-  if (j < nOut) {
-    const wt = wc + (<usize>j << 2), ot = orow + (<usize>j << 2), nv = (nOut - j) >> 2, np = (nOut - j) & 3;
+  for (; j1 - j >= 24 && j1 - j != 32; j += 24) fwd24(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask);
+  for (; j1 - j >= 16; j += 16) fwd16(xc, wc + (<usize>j << 2), sw, orow + (<usize>j << 2), mask);
+  if (j < j1) {
+    const wt = wc + (<usize>j << 2), ot = orow + (<usize>j << 2), nv = (j1 - j) >> 2, np = (j1 - j) & 3;
     if (nv == 0) fwdTail0(xc, wt, sw, ot, mask, np);
     else if (nv == 1) fwdTail1(xc, wt, sw, ot, mask, np);
     else if (nv == 2) fwdTail2(xc, wt, sw, ot, mask, np);
@@ -334,28 +337,28 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
   }
 }
 
-/** The sums start at +0: zero the output row before the chunks park their partial sums in it. */
+/** The sums start at +0: zero the row's columns j0..j1-1 before the chunks park their partial sums there. */
 // @ts-ignore: decorator
-@inline function zeroRow(orow: usize, nOut: i32): void {
+@inline function zeroRow(orow: usize, j0: i32, j1: i32): void {
   const z = f32x4.splat(0);
-  let j = 0;
-  for (; j + 4 <= nOut; j += 4) v128.store(orow + (<usize>j << 2), z);
-  if (j < nOut) storePartial(orow + (<usize>j << 2), z, nOut - j);
+  let j = j0;
+  for (; j + 4 <= j1; j += 4) v128.store(orow + (<usize>j << 2), z);
+  if (j < j1) storePartial(orow + (<usize>j << 2), z, j1 - j);
 }
 
 /** out = acc + b (bias last), then the ReLU: z > 0 ? z : +0 (NaN and -0 give +0, as in the reference). */
 // @ts-ignore: decorator
-@inline function biasAct(orow: usize, b: usize, nOut: i32, relu: i32): void {
+@inline function biasAct(orow: usize, b: usize, j0: i32, j1: i32, relu: i32): void {
   const z = f32x4.splat(0);
-  let j = 0;
-  for (; j + 4 <= nOut; j += 4) {
+  let j = j0;
+  for (; j + 4 <= j1; j += 4) {
     const o = orow + (<usize>j << 2);
     let v = f32x4.add(v128.load(o), v128.load(b + (<usize>j << 2)));
     if (relu) v = v128.and(v, f32x4.gt(v, z));
     v128.store(o, v);
   }
-  if (j < nOut) {
-    const n = nOut - j;
+  if (j < j1) {
+    const n = j1 - j;
     const o = orow + (<usize>j << 2);
     let v = f32x4.add(loadPartial(o, n), loadPartial(b + (<usize>j << 2), n));
     if (relu) v = v128.and(v, f32x4.gt(v, z));
@@ -364,8 +367,9 @@ export function gatherInputs(pixels: usize, order: usize, start: i32, rows: i32,
 }
 
 export function denseForward(
-  X: usize, W: usize, b: usize, out: usize, rows: i32, nIn: i32, nOut: i32, relu: i32,
+  X: usize, W: usize, b: usize, out: usize, rows: i32, nIn: i32, nOut: i32, relu: i32, j0: i32, j1: i32,
 ): void {
+  if (j0 >= j1) return;
   const sw = <usize>nOut << 2;
   const sx = <usize>nIn << 2;
   // Rows go in groups of FWD_GROUP_ROWS, and within a group the chunks of 64 inputs go in the outer loop:
@@ -373,19 +377,21 @@ export function denseForward(
   // served from L1 to the group's other rows, instead of once per pair of rows.
   for (let g = 0; g < rows; g += FWD_GROUP_ROWS) {
     const gEnd = min(rows, g + FWD_GROUP_ROWS);
-    for (let r = g; r < gEnd; r++) zeroRow(out + <usize>r * sw, nOut);
+    for (let r = g; r < gEnd; r++) zeroRow(out + <usize>r * sw, j0, j1);
     for (let kc = 0; kc < nIn; kc += 64) {
       const n = min(64, nIn - kc);
       const wc = W + <usize>kc * sw;
       let r = g;
-      for (; r + 2 <= gEnd; r += 2) fwdPairChunk(X + <usize>r * sx + (<usize>kc << 2), sx, wc, sw, out + <usize>r * sw, n, nOut);
+      for (; r + 2 <= gEnd; r += 2) {
+        fwdPairChunk(X + <usize>r * sx + (<usize>kc << 2), sx, wc, sw, out + <usize>r * sw, n, j0, j1);
+      }
       if (r < gEnd) {
         const xc = X + <usize>r * sx + (<usize>kc << 2);
         const m = nonzeroMask(xc, n);
-        if (m != 0) fwdRowChunk(xc, wc, sw, out + <usize>r * sw, m, 0, nOut);
+        if (m != 0) fwdRowChunk(xc, wc, sw, out + <usize>r * sw, m, j0, j1);
       }
     }
-    for (let r = g; r < gEnd; r++) biasAct(out + <usize>r * sw, b, nOut, relu);
+    for (let r = g; r < gEnd; r++) biasAct(out + <usize>r * sw, b, j0, j1, relu);
   }
 }
 
@@ -397,27 +403,29 @@ export function denseForward(
 const FWD_GROUP_ROWS = 8;
 
 /**
- * One chunk of n (<= 64) inputs for two rows (xc: row 1's chunk, xc + sx: row 2's; o: row 1's output): the
- * two rows share the weight loads (2 rows × 16 columns) when their non-zero patterns overlap enough, else
- * each row walks exactly its own non-zero inputs.
+ * One chunk of n (<= 64) inputs for two rows (xc: row 1's chunk, xc + sx: row 2's; o: row 1's output),
+ * columns j0..j1-1: the two rows share the weight loads (2 rows × 16 columns) when their non-zero patterns
+ * overlap enough, else each row walks exactly its own non-zero inputs.
  */
 // @ts-ignore: decorator
-@inline function fwdPairChunk(xc: usize, sx: usize, wc: usize, sw: usize, o: usize, n: i32, nOut: i32): void {
+@inline function fwdPairChunk(
+  xc: usize, sx: usize, wc: usize, sw: usize, o: usize, n: i32, j0: i32, j1: i32,
+): void {
   const m1 = nonzeroMask(xc, n);
   const m2 = nonzeroMask(xc + sx, n);
   const u = m1 | m2;
   if (u == 0) return;
-  const pairCols = nOut & ~15;
+  const pairEnd = j0 + ((j1 - j0) & ~15);
   const pu = <i32>popcnt(u);
-  if (pairCols > 0 && pu * 5 < (<i32>popcnt(m1) + <i32>popcnt(m2)) * 3) {
-    for (let j = 0; j < pairCols; j += 16) fwdPair16(xc, sx, wc + (<usize>j << 2), sw, o + (<usize>j << 2), u);
-    if (pairCols < nOut) {
-      if (m1 != 0) fwdRowChunk(xc, wc, sw, o, m1, pairCols, nOut);
-      if (m2 != 0) fwdRowChunk(xc + sx, wc, sw, o + sw, m2, pairCols, nOut);
+  if (pairEnd > j0 && pu * 5 < (<i32>popcnt(m1) + <i32>popcnt(m2)) * 3) {
+    for (let j = j0; j < pairEnd; j += 16) fwdPair16(xc, sx, wc + (<usize>j << 2), sw, o + (<usize>j << 2), u);
+    if (pairEnd < j1) {
+      if (m1 != 0) fwdRowChunk(xc, wc, sw, o, m1, pairEnd, j1);
+      if (m2 != 0) fwdRowChunk(xc + sx, wc, sw, o + sw, m2, pairEnd, j1);
     }
   } else {
-    if (m1 != 0) fwdRowChunk(xc, wc, sw, o, m1, 0, nOut);
-    if (m2 != 0) fwdRowChunk(xc + sx, wc, sw, o + sw, m2, 0, nOut);
+    if (m1 != 0) fwdRowChunk(xc, wc, sw, o, m1, j0, j1);
+    if (m2 != 0) fwdRowChunk(xc + sx, wc, sw, o + sw, m2, j0, j1);
   }
 }
 
@@ -629,17 +637,18 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
 }
 
 // ---------------------------------------------------------------------------------------------------
-// weightGradSgd: W[k][j] -= lr·(Σ_r Aprev[r][k]·D[r][j]) for k in [k0, k1), all j; the sum over
-// r = 0..rows-1 in order, skipping rows whose Aprev[r][k] is 0.
+// weightGradSgd: W[k][j] -= lr·(Σ_r Aprev[r][k]·D[r][j]) on the rectangle k in [k0, k1), j in [j0, j1);
+// the sum over r = 0..rows-1 in order, skipping rows whose Aprev[r][k] is 0.
 //
 // For each group of 4 k, the non-zero pattern of Aprev[·][k..k+3] is read once with SIMD compares into
 // 32-row bit masks (one i32 lane per k). Lanes run along j; the rows of a k are walked with ctz over its
 // masks, in increasing r, and acc += splat(Aprev[r][k]) · D[r][j..]. Two register blocks:
 //   single: one k × 24 columns (6 accumulators; then 16, then the last 1..15), exactly the non-zero
 //           rows of that k;
-//   pair:   two adjacent k × 16 columns (8 accumulators) over the union of their non-zero rows, sharing
-//           each load of D (a row where one of the two inputs is 0 adds a ±0 product, which changes
-//           nothing); chosen per pair of k when the union is small enough (neighbouring pixels).
+//   pair:   two adjacent k × 16 columns from j0 (8 accumulators) over the union of their non-zero rows,
+//           sharing each load of D (a row where one of the two inputs is 0 adds a ±0 product, which
+//           changes nothing); chosen per pair of k when the union is small enough (neighbouring pixels);
+//           the last (j1 - j0) % 16 columns then go one k at a time.
 // The SGD step is fused: W = W - f32(lr·acc), no gradient buffer. A k with no non-zero row has gradient
 // +0; where f32(lr·+0) is +0, W - (+0) === W, so that row of W is not touched. Up to 256 rows use the
 // masks; more rows take a branchy path with the same arithmetic.
@@ -826,21 +835,21 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
   sgd4(wq, lr, b0, 0); sgd4(wq, lr, b1, 16); sgd4(wq, lr, b2, 32); sgd4(wq, lr, b3, 48);
 }
 
-/** One k, columns j0..nOut-1 of its W row, single-k blocks. */
+/** One k, columns j0..j1-1 of its W row, single-k blocks. */
 // @ts-ignore: decorator
 @inline function wgSingleRow(
-  Aprev: usize, D: usize, W: usize, sa: usize, sd: usize, nOut: i32, kk: usize, j0: i32, lrv: v128,
+  Aprev: usize, D: usize, W: usize, sa: usize, sd: usize, kk: usize, j0: i32, j1: i32, lrv: v128,
   q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
 ): void {
   const akk = Aprev + (kk << 2);
   const wr = W + kk * sd;
   let j = j0;
-  for (; nOut - j >= 24 && nOut - j != 32; j += 24) {
+  for (; j1 - j >= 24 && j1 - j != 32; j += 24) {
     wg24(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
   }
-  for (; nOut - j >= 16; j += 16) wg16(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
-  if (j < nOut) {
-    const dt = D + (<usize>j << 2), wt = wr + (<usize>j << 2), nv = (nOut - j) >> 2, np = (nOut - j) & 3;
+  for (; j1 - j >= 16; j += 16) wg16(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
+  if (j < j1) {
+    const dt = D + (<usize>j << 2), wt = wr + (<usize>j << 2), nv = (j1 - j) >> 2, np = (j1 - j) & 3;
     if (nv == 0) wgTail0(akk, sa, dt, sd, wt, lrv, q0, q1, q2, q3, nq, np);
     else if (nv == 1) wgTail1(akk, sa, dt, sd, wt, lrv, q0, q1, q2, q3, nq, np);
     else if (nv == 2) wgTail2(akk, sa, dt, sd, wt, lrv, q0, q1, q2, q3, nq, np);
@@ -891,10 +900,11 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
 }
 
 export function weightGradSgd(
-  Aprev: usize, D: usize, W: usize, rows: i32, nIn: i32, nOut: i32, k0: i32, k1: i32, lr: f32,
+  Aprev: usize, D: usize, W: usize, rows: i32, nIn: i32, nOut: i32, k0: i32, k1: i32, j0: i32, j1: i32, lr: f32,
 ): void {
+  if (j0 >= j1) return;
   if (rows > 256) {
-    weightGradSgdLong(Aprev, D, W, rows, nIn, nOut, k0, k1, lr);
+    weightGradSgdLong(Aprev, D, W, rows, nIn, nOut, k0, k1, j0, j1, lr);
     return;
   }
   const sa = <usize>nIn << 2;
@@ -904,7 +914,7 @@ export function weightGradSgd(
   const nch = (rows + 31) >> 5;
   const nq = (rows + 63) >> 6;
   const z = i32x4.splat(0);
-  const pairCols = nOut & ~15;
+  const pairEnd = j0 + ((j1 - j0) & ~15);
   for (let k = k0; k < k1; k += 4) {
     const kn = min(4, k1 - k);
     const ak = Aprev + (<usize>k << 2);
@@ -929,23 +939,23 @@ export function weightGradSgd(
         const pb = bits(b0, b1, b2, b3);
         const u0 = a0 | b0, u1 = a1 | b1, u2 = a2 | b2, u3 = a3 | b3;
         const pu = bits(u0, u1, u2, u3);
-        if (pairCols > 0 && pu > 0 && pu * 5 < (pa + pb) * 3) {
+        if (pairEnd > j0 && pu > 0 && pu * 5 < (pa + pb) * 3) {
           // pair mode: 16-column blocks for both k, the rest of the columns one k at a time
           const akk = Aprev + (kk << 2);
           const wr = W + kk * sd;
-          for (let j = 0; j < pairCols; j += 16) {
+          for (let j = j0; j < pairEnd; j += 16) {
             wgPair16(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, u0, u1, u2, u3, nq);
           }
-          if (pairCols < nOut) {
-            wgSingleRow(Aprev, D, W, sa, sd, nOut, kk, pairCols, lrv, a0, a1, a2, a3, nq);
-            wgSingleRow(Aprev, D, W, sa, sd, nOut, kk + 1, pairCols, lrv, b0, b1, b2, b3, nq);
+          if (pairEnd < j1) {
+            wgSingleRow(Aprev, D, W, sa, sd, kk, pairEnd, j1, lrv, a0, a1, a2, a3, nq);
+            wgSingleRow(Aprev, D, W, sa, sd, kk + 1, pairEnd, j1, lrv, b0, b1, b2, b3, nq);
           }
         } else {
-          if (!(zeroStepIsNoop && pa == 0)) wgSingleRow(Aprev, D, W, sa, sd, nOut, kk, 0, lrv, a0, a1, a2, a3, nq);
-          if (!(zeroStepIsNoop && pb == 0)) wgSingleRow(Aprev, D, W, sa, sd, nOut, kk + 1, 0, lrv, b0, b1, b2, b3, nq);
+          if (!(zeroStepIsNoop && pa == 0)) wgSingleRow(Aprev, D, W, sa, sd, kk, j0, j1, lrv, a0, a1, a2, a3, nq);
+          if (!(zeroStepIsNoop && pb == 0)) wgSingleRow(Aprev, D, W, sa, sd, kk + 1, j0, j1, lrv, b0, b1, b2, b3, nq);
         }
       } else if (!(zeroStepIsNoop && pa == 0)) {
-        wgSingleRow(Aprev, D, W, sa, sd, nOut, kk, 0, lrv, a0, a1, a2, a3, nq);
+        wgSingleRow(Aprev, D, W, sa, sd, kk, j0, j1, lrv, a0, a1, a2, a3, nq);
       }
       m0 = nextTwoLanes(m0); m1 = nextTwoLanes(m1); m2 = nextTwoLanes(m2); m3 = nextTwoLanes(m3);
       m4 = nextTwoLanes(m4); m5 = nextTwoLanes(m5); m6 = nextTwoLanes(m6); m7 = nextTwoLanes(m7);
@@ -955,7 +965,7 @@ export function weightGradSgd(
 
 /** More than 256 rows: the same sums, one vector of columns at a time, a branch per row. */
 function weightGradSgdLong(
-  Aprev: usize, D: usize, W: usize, rows: i32, nIn: i32, nOut: i32, k0: i32, k1: i32, lr: f32,
+  Aprev: usize, D: usize, W: usize, rows: i32, nIn: i32, nOut: i32, k0: i32, k1: i32, j0: i32, j1: i32, lr: f32,
 ): void {
   const sa = <usize>nIn << 2;
   const sd = <usize>nOut << 2;
@@ -963,8 +973,8 @@ function weightGradSgdLong(
   for (let k = k0; k < k1; k++) {
     const ak = Aprev + (<usize>k << 2);
     const wr = W + <usize>k * sd;
-    for (let j = 0; j < nOut; j += 4) {
-      const n = min(4, nOut - j);
+    for (let j = j0; j < j1; j += 4) {
+      const n = min(4, j1 - j);
       const dj = D + (<usize>j << 2);
       let acc = f32x4.splat(0);
       for (let r = 0; r < rows; r++) {
