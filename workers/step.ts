@@ -119,7 +119,7 @@ export function trainStep(ctx: ThreadContext, start: number, rows: number): void
   ctx.steps++;
 }
 
-/** This thread's contiguous share of `rows` rows, as views; made once per batch size. */
+/** This thread's rows of a batch of `rows` rows, as views; made once per batch size. */
 function rowViews(ctx: ThreadContext, rows: number): RowViews {
   let views = ctx.rowViews.get(rows);
   if (!views) {

@@ -72,10 +72,10 @@ const PHASES: [keyof Omit<PhaseStats, 'thread'>, string][] = [
 /** One table per configuration: µs per step, median/p90, each thread a line. */
 function formatProfile(r: BenchRow): string[] {
   if (!r.phases) return [];
-  const cell = (s: { median: number; p90: number }) => `${s.median.toFixed(1)}/${s.p90.toFixed(1)}`.padStart(13);
+  const cell = (s: { median: number; p90: number }) => ` ${`${s.median.toFixed(1)}/${s.p90.toFixed(1)}`.padStart(14)}`;
   return [
     `profile: ${r.threads} thread${r.threads > 1 ? 's' : ''}, batch ${r.batchSize}, µs per step, median/p90 (workers/step.ts: layer 0 → barrier → rows → barrier → update → barrier)`,
-    `thread${PHASES.map(([, name]) => name.padStart(13)).join('')}`,
+    `thread${PHASES.map(([, name]) => name.padStart(15)).join('')}`,
     ...r.phases.map((p) => `${String(p.thread).padStart(6)}${PHASES.map(([key]) => cell(p[key])).join('')}`),
   ];
 }

@@ -7,7 +7,7 @@
  * granularity it likes and still match these bits. The fast kernels (WebAssembly SIMD) sum each output in
  * exactly this order, without fused multiply-add; tests compare their outputs' bits with these.
  *
- * Shapes, for a layer with nIn inputs and nOut outputs and a shard of `rows` rows of the batch:
+ * Shapes, for a layer with nIn inputs and nOut outputs and `rows` rows of the batch (all of them, or one thread's):
  *   X, Aprev  [rows][nIn]      W  [nIn][nOut]      b  [nOut]
  *   Z, A, D   [rows][nOut]     Dprev [rows][nIn]   dW [nIn][nOut]   db [nOut]
  * All are flat row-major Float32Arrays.

@@ -4,7 +4,7 @@
  * writing shared memory, because a second exp in WebAssembly could differ from V8's Math.exp in the last
  * bit; the work is rows × nOut exponentials per step, small beside the matrix products.
  *
- * Shapes: Z, P, D [rows][nOut] (this shard's rows); labels indexed through order[start + r];
+ * Shapes: Z, P, D [rows][nOut] (this thread's rows); labels indexed through order[start + r];
  * batchRows is the whole minibatch's size, because the loss is a mean over the batch.
  */
 

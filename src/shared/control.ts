@@ -78,7 +78,7 @@ export function waitForChange(ctl: Int32Array, index: number, seen: number, spin
     if (Atomics.load(ctl, index) !== seen) return true;
     const left = deadline - performance.now();
     if (left <= 0) return false;
-    // Bounded slices: a thread that died without a word cannot notify us, and Abort is re-checked each slice.
+    // In bounded waits, so that Abort is re-checked even if the thread that set it could not notify.
     Atomics.wait(ctl, index, seen, Math.min(left, 100));
   }
 }

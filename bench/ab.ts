@@ -1,0 +1,77 @@
+/**
+ * A/B comparison of two lockstep builds on a noisy machine: the same `lockstep` command run alternately
+ * with each build (A, B, A, B, …) for --rounds rounds, and the medians of its JSON results per build.
+ *
+ *   node dist/bench/ab.js --a /path/to/old/checkout --b . --rounds 8 -- bench --threads 1,2 --steps 1000
+ *   node dist/bench/ab.js --a OLD --b NEW --rounds 5 -- train --threads 2
+ *
+ * Each checkout must be built (`npm run build`). `bench` commands are compared on steps/s, speedup and
+ * (with --profile) ceilingSpeedup per thread count and batch size; `train` on the Done line's seconds.
+ */
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { median } from '../src/experiments/bench.js';
+
+interface Options {
+  a: string;
+  b: string;
+  rounds: number;
+  command: string[];
+}
+
+function parseArgs(argv: string[]): Options {
+  const split = argv.indexOf('--');
+  if (split < 0) throw new Error('usage: ab --a DIR --b DIR [--rounds N] -- LOCKSTEP-COMMAND…');
+  const own = argv.slice(0, split);
+  const flag = (name: string, fallback?: string) => {
+    const i = own.indexOf(`--${name}`);
+    if (i >= 0 && own[i + 1] !== undefined) return own[i + 1];
+    if (fallback !== undefined) return fallback;
+    throw new Error(`ab: --${name} is required`);
+  };
+  return { a: resolve(flag('a')), b: resolve(flag('b')), rounds: Number(flag('rounds', '5')), command: argv.slice(split + 1) };
+}
+
+/** One run of the command with one build: its measurements, keyed by what they measure. */
+function runOnce(checkout: string, command: string[]): Map<string, number> {
+  const r = spawnSync(process.execPath, [join(checkout, 'dist', 'src', 'cli.js'), ...command, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${checkout}: exit ${r.status}: ${r.stderr.trim()}`);
+  const out = new Map<string, number>();
+  for (const line of r.stdout.trim().split('\n')) {
+    const row = JSON.parse(line) as Record<string, number | string>;
+    if (row.event === 'bench') {
+      const key = `threads ${row.threads}, batch ${row.batchSize}`;
+      out.set(`${key}: steps/s`, row.stepsPerSec as number);
+      out.set(`${key}: speedup`, row.speedup as number);
+      if (row.ceilingSpeedup !== undefined) out.set(`${key}: ceilingSpeedup`, row.ceilingSpeedup as number);
+    } else if (row.event === 'done') {
+      out.set('seconds', row.seconds as number);
+    }
+  }
+  return out;
+}
+
+function main(): void {
+  const options = parseArgs(process.argv.slice(2));
+  const results = { A: new Map<string, number[]>(), B: new Map<string, number[]>() };
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const [name, checkout] of [['A', options.a], ['B', options.b]] as const) {
+      const measured = runOnce(checkout, options.command);
+      for (const [key, value] of measured) {
+        const list = results[name].get(key) ?? [];
+        list.push(value);
+        results[name].set(key, list);
+      }
+      process.stderr.write(`round ${round} ${name}: ${[...measured].map(([k, v]) => `${k} ${v.toFixed(3)}`).join('; ')}\n`);
+    }
+  }
+  console.log(`A = ${options.a}\nB = ${options.b}\n${options.rounds} rounds of \`lockstep ${options.command.join(' ')}\`, alternating; medians:`);
+  for (const [key, a] of results.A) {
+    const b = results.B.get(key) ?? [];
+    const ma = median(a);
+    const mb = median(b);
+    console.log(`${key.padEnd(40)} A ${ma.toFixed(3).padStart(10)}  B ${mb.toFixed(3).padStart(10)}  B/A ${(mb / ma).toFixed(3)}`);
+  }
+}
+
+main();
