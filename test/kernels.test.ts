@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { describe, it, expect } from 'vitest';
 import { createJsKernels, type Kernels } from '../src/kernels/kernels.js';
-import { PIXEL_SCALE } from '../src/kernels/reference.js';
+import { denseForward as refDenseForward, PIXEL_SCALE, sgdUpdate, weightGrad } from '../src/kernels/reference.js';
 import { createWasmKernels, WASM_SCRATCH, wasmKernelPath, wasmSimdSupported } from '../src/kernels/wasm.js';
 import { RESERVED_BYTES, SharedArena } from '../src/memory/arena.js';
 import { Rng } from '../src/random/rng.js';
@@ -534,5 +534,194 @@ describe('wasm kernels: a whole training step', () => {
         bitsEqual(nets[0].b[l], nets[1].b[l], `step ${step} b${l + 1}`);
       }
     }
+  });
+});
+
+// -------------------------------------------------------------------------------------------------------
+// Column ranges: a thread computes a block of a layer's columns (and, for the update, a rectangle of W).
+// Each output element is its own sum, so a block must have exactly the bits of the reference's full call
+// there, and must leave every other element alone: outputs start as the garbage() NaN pattern, and the
+// inputs outside the block (W's and b's other columns, D's other columns, Aprev's other k) are poisoned
+// with NaN, so a kernel that wrote or used them would show it.
+
+const SENTINEL = 0x7fa5a5a5; // garbage()'s pattern
+
+/** Bits of actual equal expected's on rows [r0, r1) × columns [c0, c1) of a [..][cols] array, SENTINEL elsewhere. */
+function bitsInBlock(
+  actual: Float32Array, expected: Float32Array, cols: number, r0: number, r1: number, c0: number, c1: number, what: string,
+): void {
+  const due = new Float32Array(expected.length);
+  new Uint32Array(due.buffer).fill(SENTINEL);
+  for (let r = r0; r < r1; r++) due.set(expected.subarray(r * cols + c0, r * cols + c1), r * cols + c0); // a byte copy
+  bitsEqual(actual, due, `${what} (0x${SENTINEL.toString(16)} due outside the block)`);
+}
+
+/** Copies src into dst, then NaN (SENTINEL) on every column outside [c0, c1) of a [..][cols] array. */
+function poisonOutside(dst: Float32Array, src: Float32Array, cols: number, c0: number, c1: number): Float32Array {
+  dst.set(src);
+  const u = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);
+  for (let i = 0; i < u.length; i++) {
+    const c = i % cols;
+    if (c < c0 || c >= c1) u[i] = SENTINEL;
+  }
+  return dst;
+}
+
+/** Full, empty (at 0, the middle, the end), single, 16-aligned and unaligned column ranges of 0..n. */
+function columnRanges(n: number, rng: Rng): [number, number][] {
+  const m = n >> 1;
+  const out: [number, number][] = [[0, n], [0, 0], [m, m], [n, n], [0, 1], [n - 1, n], [m, m + 1]];
+  for (let j = 0; j < n; j += 16) out.push([j, Math.min(n, j + 16)]); // the engine's cache-line blocks
+  if (n > 16) out.push([16, Math.min(n, 48)]);
+  out.push([1, n - 1], [3, Math.min(n, 20)], [5, Math.min(n, 5 + 35)], [n - Math.min(n, 19), n]);
+  const a = rng.nextInt(n + 1);
+  out.push([a, a + rng.nextInt(n - a + 1)]);
+  const seen = new Set<string>();
+  return out.filter(([j0, j1]) => {
+    const key = `${j0},${j1}`;
+    if (j0 < 0 || j0 > j1 || j1 > n || seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** [0, n) cut at random places (or every `width`), the pieces in a random order. */
+function blocksOf(n: number, rng: Rng, width = 0): [number, number][] {
+  const cuts = [0];
+  for (let j = 1; j < n; j++) if (width > 0 ? j % width === 0 : rng.nextDouble() < 0.15) cuts.push(j);
+  cuts.push(n);
+  const blocks = cuts.slice(1).map((c, i): [number, number] => [cuts[i], c]);
+  const order = new Uint32Array(blocks.length);
+  rng.permutation(order);
+  return Array.from(order, (i) => blocks[i]);
+}
+
+const RANGE_SHAPES: Shape[] = [
+  ...[[5, 7], [33, 61], [70, 50], [129, 33], [17, 16], [64, 100], [3, 1], [100, 49], [40, 18]].map(
+    ([nIn, nOut], i): Shape => ({ rows: i + 1, nIn, nOut }),
+  ),
+  { rows: 64, nIn: 784, nOut: 128 },
+  { rows: 64, nIn: 128, nOut: 64 },
+  { rows: 64, nIn: 64, nOut: 10 },
+  { rows: 64, nIn: 96, nOut: 37 },
+  { rows: 300, nIn: 14, nOut: 37 },
+  { rows: 300, nIn: 9, nOut: 16 },
+];
+
+describe('column ranges and rectangles, every kernel set', () => {
+  for (const s of RANGE_SHAPES) {
+    const { rows, nIn, nOut } = s;
+    const inputs: [string, (rng: Rng, X: Float32Array) => void][] = [
+      ['sparse', (rng, X) => fillSparseInputs(rng, X, rows, nIn)],
+      ['dense', (rng, X) => fill(rng, X, { zeros: 0.05, negZero: true })],
+    ];
+
+    it(`denseForward columns [j0, j1) have the reference's bits and nothing else is written, ${label(s)}`, () => {
+      const rng = new Rng(rows * 1000 + nIn * 7 + nOut);
+      const { arena, wasm } = setup([rows * nIn, nIn * nOut, nIn * nOut, nOut, nOut, rows * nOut]);
+      const X = arena.f32(rows * nIn);
+      const W = fill(rng, arena.f32(nIn * nOut), { scale: Math.sqrt(2 / nIn), zeros: 0.02, negZero: true });
+      const Wp = arena.f32(nIn * nOut);
+      const b = fill(rng, arena.f32(nOut), { scale: 0.1, zeros: 0.2, negZero: true });
+      const bp = arena.f32(nOut);
+      const out = arena.f32(rows * nOut);
+      const expected = new Float32Array(rows * nOut);
+      const ranges = columnRanges(nOut, rng);
+      for (const [what, make] of inputs) {
+        make(rng, X);
+        for (const relu of [true, false]) {
+          refDenseForward(X, W, b, expected, rows, nIn, nOut, relu);
+          for (const k of [wasm, js]) {
+            const tag = `${k.name} ${label(s)} ${what} relu=${relu}`;
+            for (const [j0, j1] of ranges) {
+              poisonOutside(Wp, W, nOut, j0, j1);
+              poisonOutside(bp, b, nOut, j0, j1);
+              garbage(out);
+              k.denseForward(X, Wp, bp, out, rows, nIn, nOut, relu, j0, j1);
+              bitsInBlock(out, expected, nOut, 0, rows, j0, j1, `${tag} j=${j0}..${j1}`);
+            }
+            for (const width of [16, 0]) {
+              garbage(out);
+              for (const [j0, j1] of blocksOf(nOut, rng, width)) {
+                k.denseForward(X, W, b, out, rows, nIn, nOut, relu, j0, j1);
+              }
+              bitsEqual(out, expected, `${tag} in blocks of ${width || 'random widths'}`);
+            }
+          }
+        }
+      }
+    });
+
+    it(`weightGradSgd on rectangles [k0, k1) × [j0, j1): reference bits, nothing else moves, ${label(s)}`, () => {
+      const rng = new Rng(rows * 1000 + nIn * 7 + nOut + 1);
+      const { arena, wasm } = setup([rows * nIn, rows * nIn, rows * nOut, rows * nOut, nIn * nOut]);
+      const A = arena.f32(rows * nIn);
+      const Ap = arena.f32(rows * nIn);
+      const D = arena.f32(rows * nOut);
+      const Dp = arena.f32(rows * nOut);
+      const W = arena.f32(nIn * nOut);
+      const W0 = fill(rng, new Float32Array(nIn * nOut), { scale: Math.sqrt(2 / nIn), zeros: 0.05, negZero: true });
+      const dW = new Float32Array(nIn * nOut);
+      const expected = new Float32Array(nIn * nOut);
+      const big = nIn * nOut > 20000;
+      const cols = columnRanges(nOut, rng).filter((_, i) => !big || i % 2 === 0);
+      const ka = nIn > 2 ? 1 + rng.nextInt(nIn - 2) : 0;
+      const kRanges: [number, number][] = [
+        [0, nIn], [1, Math.max(1, nIn - 1)], [ka, Math.min(nIn, ka + 5)], [ka, ka], [nIn - 1, nIn],
+      ];
+      for (const [what, make] of inputs) {
+        make(rng, A);
+        fill(rng, D, { scale: 0.01, zeros: 0.1, negZero: true, zeroRows: [rows >> 1], width: nOut });
+        for (const lr of big ? [f(0.1)] : [f(0.1), f(-0.03), 0]) {
+          weightGrad(A, D, dW, rows, nIn, nOut, 0, nIn);
+          expected.set(W0);
+          sgdUpdate(expected, dW, lr, 0, nIn * nOut);
+          for (const k of [wasm, js]) {
+            const tag = `${k.name} ${label(s)} ${what} lr=${lr}`;
+            for (const [k0, k1] of kRanges) {
+              for (const [j0, j1] of cols) {
+                garbage(W);
+                for (let kk = k0; kk < k1; kk++) W.set(W0.subarray(kk * nOut + j0, kk * nOut + j1), kk * nOut + j0);
+                poisonOutside(Ap, A, nIn, k0, k1);
+                poisonOutside(Dp, D, nOut, j0, j1);
+                k.weightGradSgd(Ap, Dp, W, rows, nIn, nOut, k0, k1, j0, j1, lr);
+                bitsInBlock(W, expected, nOut, k0, k1, j0, j1, `${tag} k=${k0}..${k1} j=${j0}..${j1}`);
+              }
+            }
+            // the whole matrix as a grid of rectangles, taken in a random order
+            const kBlocks = blocksOf(nIn, rng);
+            for (const width of [16, 0]) {
+              const jBlocks = blocksOf(nOut, rng, width);
+              const cells = kBlocks.flatMap((kb) => jBlocks.map((jb) => [...kb, ...jb]));
+              const order = new Uint32Array(cells.length);
+              rng.permutation(order);
+              W.set(W0);
+              for (const i of order) {
+                const [k0, k1, j0, j1] = cells[i];
+                k.weightGradSgd(A, D, W, rows, nIn, nOut, k0, k1, j0, j1, lr);
+              }
+              bitsEqual(W, expected, `${tag} as ${cells.length} rectangles, column blocks ${width || 'random'}`);
+            }
+          }
+        }
+      }
+    });
+  }
+
+  it('the wasm wrapper refuses column and row ranges outside the layer', () => {
+    const { arena, wasm } = setup([4 * 6, 6 * 5, 5, 4 * 5]);
+    const X = arena.f32(4 * 6);
+    const W = arena.f32(6 * 5);
+    const b = arena.f32(5);
+    const out = arena.f32(4 * 5);
+    for (const [j0, j1] of [[0, 6], [3, 2], [-1, 2], [0.5, 2], [5, 6], [NaN, 1]]) {
+      expect(() => wasm.denseForward(X, W, b, out, 4, 6, 5, true, j0, j1)).toThrow(RangeError);
+      expect(() => wasm.weightGradSgd(X, out, W, 4, 6, 5, 0, 6, j0, j1, 0.1)).toThrow(RangeError);
+    }
+    for (const [k0, k1] of [[0, 7], [4, 3], [-1, 1]]) {
+      expect(() => wasm.weightGradSgd(X, out, W, 4, 6, 5, k0, k1, 0, 5, 0.1)).toThrow(RangeError);
+    }
+    expect(() => wasm.denseForward(X, W, b, out, 4, 6, 5, true, 5, 5)).not.toThrow();
+    expect(() => wasm.weightGradSgd(X, out, W, 4, 6, 5, 6, 6, 0, 0, 0.1)).not.toThrow();
   });
 });
