@@ -130,7 +130,7 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
   positiveInteger('--epochs', epochs);
   positiveInteger('--batch-size', batchSize);
   if (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0) throw new UserError(`--lr ${lr}: must be a finite number > 0`);
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new UserError(`--seed ${seed}: must be a non-negative integer`);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new UserError(`--seed ${seed}: must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}`);
   if (maxSteps !== undefined) positiveInteger('--max-steps', maxSteps);
   checkThreads(config.threads);
   if (config.kernels !== 'js' && config.kernels !== 'wasm') throw new UserError(`--kernels ${String(config.kernels)}: must be js or wasm`);
