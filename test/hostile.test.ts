@@ -148,7 +148,7 @@ describe('hostile files', () => {
     const path = join(dir, 'run.ckpt');
     expect(lockstep(['train', '--checkpoint', path, ...SMALL, '--data', writeIdxDir()]).code).toBe(0);
     const before = readFileSync(path);
-    const r = lockstep(['train', '--checkpoint', path, ...SMALL, '--seed', '9', '--data', writeIdxDir()], { LOCKSTEP_TEST_DISK_FULL: '1' });
+    const r = lockstep(['train', '--checkpoint', path, '--force', ...SMALL, '--seed', '9', '--data', writeIdxDir()], { LOCKSTEP_TEST_DISK_FULL: '1' });
     expectOneLine(r, 2, path, /ENOSPC/, /previous file is unchanged/);
     expect(Buffer.compare(readFileSync(path), before)).toBe(0);
     expect(readdirSync(dir)).toEqual(['run.ckpt']);
@@ -208,7 +208,7 @@ describe('hostile run-time events', () => {
     const data = ['--train-limit', '3000', '--test-limit', '100'];
     expect(lockstep(['train', '--checkpoint', path, '--epochs', '1', ...data]).code).toBe(0);
     const good = readFileSync(path);
-    const r = lockstep(['train', '--init', path, '--lr', '1000', '--checkpoint', path, '--epochs', '2', ...data]);
+    const r = lockstep(['train', '--init', path, '--lr', '1000', '--checkpoint', path, '--force', '--epochs', '2', ...data]);
     expectOneLine(r, 3, /training diverged at epoch 1, step \d+ \(step \d+ in all\): mean loss \d+(\.\d+)?; try a smaller --lr than 1000/);
     expect(Buffer.compare(readFileSync(path), good)).toBe(0);
   });
