@@ -81,6 +81,21 @@ describe('checkpoints of other runs are kept', { timeout: 120_000 }, () => {
   });
 });
 
+describe('nothing to do, nothing lost', { timeout: 120_000 }, () => {
+  it('a resume of a finished run says there is nothing to train; export never writes over the checkpoint it reads', () => {
+    const data = writeIdxDir();
+    const dir = tempDir();
+    const ckpt = join(dir, 'done.ckpt');
+    succeeded(lockstep('train', '--data', data, ...SMALL, '--epochs', '1', '--checkpoint', ckpt));
+    const before = readFileSync(ckpt);
+    const r = succeeded(lockstep('train', '--resume', ckpt, '--threads', '1'));
+    expect(r.stderr.trim()).toBe(`lockstep: notice: ${ckpt} has already taken 13 steps (1 epoch): nothing to train; give a larger --epochs to go on`);
+    expect(r.stdout).not.toMatch(/^Epoch/m);
+    refused(lockstep('export', ckpt, '--to', join(dir, '.', 'done.ckpt'), '--force'), 'is the checkpoint being exported');
+    expect(readFileSync(ckpt).equals(before)).toBe(true);
+  });
+});
+
 describe('a checkpoint whose data directory has gone', { timeout: 120_000 }, () => {
   it('is named, with what is missing and --data DIR as the way out, by eval, predict and a resume', () => {
     const { base, data } = movableData();
@@ -121,7 +136,7 @@ describe('flags', { timeout: 120_000 }, () => {
     refused(lockstep('export', 'x.ckpt', '--to', 'y.safetensors', '--force=no'), '--force=no: ');
     refused(lockstep('--debug=1', 'train'), '--debug=1: ');
     // --json=false is taken: the refusal is about the next flag.
-    refused(lockstep('train', ...tiny, '--json=false', '--reference=true', '--epochs', '0'), '--epochs 0: must be a positive integer');
+    refused(lockstep('train', ...tiny, '--json=false', '--reference=true', '--batch-size', '0'), '--batch-size 0: must be a positive integer');
   });
 
   it('reports a stray word as the word typed, not as a flag', () => {

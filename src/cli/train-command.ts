@@ -1,12 +1,14 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { IDX_FILES } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { readCheckpoint, refuseToOverwriteForeignFile, writeCheckpoint } from '../model-io/checkpoint.js';
-import { checkWritable } from '../model-io/atomic-write.js';
+import { checkWritable, sameFile } from '../model-io/atomic-write.js';
 import { loadModel } from '../model-io/model-file.js';
-import { formatDone, formatEpoch } from '../report/format.js';
+import { formatDone, formatEpoch, plural } from '../report/format.js';
 import { historyChart, ProgressLine, progressEnabled } from '../report/progress.js';
-import { DivergenceError, resumeOptions, train, type TrainHooks, type TrainOptions, type TrainSnapshot } from '../train/train.js';
+import {
+  DEFAULTS, DivergenceError, resumeOptions, train, type TrainHooks, type TrainOptions, type TrainSnapshot, type TrainState,
+} from '../train/train.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
 import { checkSavedDataDir } from './saved-data.js';
 import { onStopSignals } from './signals.js';
@@ -30,6 +32,7 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
     if (args.data === undefined) checkSavedDataDir(args.resume, checkpoint.config.data, Object.values(IDX_FILES));
     options = resumeOptions(checkpoint.config, options, args.resume);
     hooks.resume = { params: checkpoint.params, state: checkpoint.state, dataSha256: checkpoint.dataSha256 };
+    noticeNothingToTrain(args.resume, checkpoint.state, options);
   }
   if (args.init !== undefined) {
     const model = loadModel(args.init);
@@ -80,6 +83,15 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
   }
 }
 
+/** A resume of a finished run succeeds without a step: say so, or it looks like training that went wrong. */
+function noticeNothingToTrain(path: string, state: TrainState, options: TrainOptions): void {
+  const epochsDone = state.epoch > (options.epochs ?? DEFAULTS.epochs);
+  if (!epochsDone && !(options.maxSteps !== undefined && state.steps >= options.maxSteps)) return;
+  process.stderr.write(
+    `lockstep: notice: ${path} has already taken ${plural(state.steps, 'step')} (${plural(state.epoch - 1, 'epoch')}): nothing to train; give a larger ${epochsDone ? '--epochs' : '--max-steps'} to go on\n`,
+  );
+}
+
 /** The reference trainer is one plain thread with its own arithmetic: --threads and --kernels would be ignored. */
 function refuseIgnoredByReference(args: TrainCommandArgs): void {
   if (!args.reference) return;
@@ -101,11 +113,6 @@ function refuseToReplaceOtherRun(path: string, resume: string | undefined): void
   throw new UserError(
     `--checkpoint ${path}: holds the checkpoint of another run; continue that run with --resume ${path}, or pass --force to replace it`,
   );
-}
-
-function sameFile(a: string, b: string): boolean {
-  const [sa, sb] = [statSync(a), statSync(b)];
-  return sa.dev === sb.dev && sa.ino === sb.ino;
 }
 
 /** Never replaces a good checkpoint with non-finite weights. */

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { sameFile } from './atomic-write.js';
 import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
 import { modelLayout } from '../model/layout.js';
@@ -9,6 +10,9 @@ import { encodeSafetensors } from './safetensors.js';
 /** Writes a checkpoint's parameters as safetensors (F32, nn.Linear names and shapes) with the run in __metadata__. */
 export function exportSafetensors(checkpointPath: string, toPath: string, options: { force?: boolean } = {}): { paramsSha256: string } {
   const checkpoint = readCheckpoint(checkpointPath);
+  if (existsSync(toPath) && sameFile(toPath, checkpointPath)) {
+    throw new UserError(`--to ${toPath}: is the checkpoint being exported; name another file`);
+  }
   if (existsSync(toPath) && !options.force) throw new UserError(`--to ${toPath}: exists; pass --force to replace it`);
   const layout = modelLayout(checkpoint.layers);
   const hash = paramsSha256(checkpoint.params);
