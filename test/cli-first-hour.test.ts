@@ -29,6 +29,12 @@ function succeeded(r: CliOutcome): CliOutcome {
   return r;
 }
 
+/** Trains a small run on `data` with checkpoint `path`; returns the checkpoint's bytes. */
+function smallRun(data: string, path: string, ...flags: string[]): Buffer {
+  succeeded(lockstep('train', '--data', data, ...SMALL, '--checkpoint', path, ...flags));
+  return readFileSync(path);
+}
+
 /** A directory holding a copy of a small dataset, `data/`, that a test may delete. */
 function movableData(): { base: string; data: string } {
   const base = tempDir();
@@ -42,8 +48,7 @@ describe('checkpoints of other runs are kept', { timeout: 120_000 }, () => {
     const data = writeIdxDir();
     const dir = tempDir();
     const finished = join(dir, 'finished.ckpt');
-    succeeded(lockstep('train', '--data', data, ...SMALL, '--epochs', '2', '--checkpoint', finished));
-    const before = readFileSync(finished);
+    const before = smallRun(data, finished, '--epochs', '2');
 
     const line = refused(lockstep('train', '--data', data, ...SMALL, '--epochs', '1', '--checkpoint', finished), `--checkpoint ${finished}`);
     expect(line).toContain(`--resume ${finished}`);
@@ -62,9 +67,7 @@ describe('checkpoints of other runs are kept', { timeout: 120_000 }, () => {
     const data = writeIdxDir();
     const dir = tempDir();
     const [a, b] = [join(dir, 'a.ckpt'), join(dir, 'b.ckpt')];
-    succeeded(lockstep('train', '--data', data, ...SMALL, '--epochs', '1', '--checkpoint', a));
-    succeeded(lockstep('train', '--data', data, ...SMALL, '--epochs', '1', '--seed', '7', '--checkpoint', b));
-    const [aBefore, bBefore] = [readFileSync(a), readFileSync(b)];
+    const [aBefore, bBefore] = [smallRun(data, a, '--epochs', '1'), smallRun(data, b, '--epochs', '1', '--seed', '7')];
 
     const resumed = succeeded(lockstep('train', '--resume', a, '--epochs', '2', '--threads', '1'));
     expect(resumed.stdout).toMatch(/^Epoch 2:/m);
@@ -83,15 +86,13 @@ describe('checkpoints of other runs are kept', { timeout: 120_000 }, () => {
 
 describe('nothing to do, nothing lost', { timeout: 120_000 }, () => {
   it('a resume of a finished run says there is nothing to train; export never writes over the checkpoint it reads', () => {
-    const data = writeIdxDir();
     const dir = tempDir();
     const ckpt = join(dir, 'done.ckpt');
-    succeeded(lockstep('train', '--data', data, ...SMALL, '--epochs', '1', '--checkpoint', ckpt));
-    const before = readFileSync(ckpt);
+    const before = smallRun(writeIdxDir(), ckpt, '--epochs', '1');
     const r = succeeded(lockstep('train', '--resume', ckpt, '--threads', '1'));
     expect(r.stderr.trim()).toBe(`lockstep: notice: ${ckpt} has already taken 13 steps (1 epoch): nothing to train; give a larger --epochs to go on`);
     expect(r.stdout).not.toMatch(/^Epoch/m);
-    refused(lockstep('export', ckpt, '--to', join(dir, '.', 'done.ckpt'), '--force'), 'is the checkpoint being exported');
+    refused(lockstep('export', ckpt, '--to', `${dir}/./done.ckpt`, '--force'), 'is the checkpoint being exported');
     expect(readFileSync(ckpt).equals(before)).toBe(true);
   });
 });
@@ -100,7 +101,7 @@ describe('a checkpoint whose data directory has gone', { timeout: 120_000 }, () 
   it('is named, with what is missing and --data DIR as the way out, by eval, predict and a resume', () => {
     const { base, data } = movableData();
     const ckpt = join(base, 'run.ckpt');
-    succeeded(lockstep('train', '--data', data, ...SMALL, '--epochs', '1', '--checkpoint', ckpt));
+    smallRun(data, ckpt, '--epochs', '1');
 
     rmSync(join(data, IDX_FILES.testLabels));
     refused(lockstep('eval', ckpt), `${ckpt}: its data directory ${data} has no ${IDX_FILES.testLabels}; give --data DIR`);
@@ -114,9 +115,8 @@ describe('a checkpoint whose data directory has gone', { timeout: 120_000 }, () 
   });
 
   it('eval says when the checkpoint was trained on part of the split it reads whole', () => {
-    const data = writeIdxDir();
     const ckpt = join(tempDir(), 'limited.ckpt');
-    succeeded(lockstep('train', '--data', data, ...SMALL, '--epochs', '1', '--test-limit', '20', '--checkpoint', ckpt));
+    smallRun(writeIdxDir(), ckpt, '--epochs', '1', '--test-limit', '20');
     const r = succeeded(lockstep('eval', ckpt));
     expect(r.stderr.trim()).toBe(`lockstep: notice: ${ckpt} was trained with --test-limit 20; eval reads the whole test split`);
     expect(r.stdout).toMatch(/test accuracy [\d.]+ \(\d+\/50\)/);
