@@ -7,7 +7,7 @@ import { loadModel } from '../model-io/model-file.js';
 import { formatDone, formatEpoch, plural } from '../report/format.js';
 import { historyChart, ProgressLine, progressEnabled } from '../report/progress.js';
 import {
-  DEFAULTS, DivergenceError, resumeOptions, train, type TrainHooks, type TrainOptions, type TrainSnapshot, type TrainState,
+  DivergenceError, resumeOptions, train, type TrainHooks, type TrainOptions, type TrainResult, type TrainSnapshot,
 } from '../train/train.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
 import { checkSavedDataDir } from './saved-data.js';
@@ -32,7 +32,6 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
     if (args.data === undefined) checkSavedDataDir(args.resume, checkpoint.config.data, Object.values(IDX_FILES));
     options = resumeOptions(checkpoint.config, options, args.resume);
     hooks.resume = { params: checkpoint.params, state: checkpoint.state, dataSha256: checkpoint.dataSha256 };
-    noticeNothingToTrain(args.resume, checkpoint.state, options);
   }
   if (args.init !== undefined) {
     const model = loadModel(args.init);
@@ -70,6 +69,9 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
     progress?.clear();
     if (progress) print(historyChart(result.history));
     print(args.json ? JSON.stringify(done) : formatDone(result));
+    if (args.resume !== undefined && !result.interrupted && result.steps === hooks.resume?.state.steps) {
+      noticeNothingToTrain(args.resume, result, options);
+    }
     if (result.interrupted) {
       const saved = checkpointPath === undefined ? '' : `; checkpoint written to ${checkpointPath}`;
       process.stderr.write(
@@ -84,11 +86,10 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
 }
 
 /** A resume of a finished run succeeds without a step: say so, or it looks like training that went wrong. */
-function noticeNothingToTrain(path: string, state: TrainState, options: TrainOptions): void {
-  const epochsDone = state.epoch > (options.epochs ?? DEFAULTS.epochs);
-  if (!epochsDone && !(options.maxSteps !== undefined && state.steps >= options.maxSteps)) return;
+function noticeNothingToTrain(path: string, result: TrainResult, options: TrainOptions): void {
+  const flag = options.maxSteps !== undefined && result.steps >= options.maxSteps ? '--max-steps' : '--epochs';
   process.stderr.write(
-    `lockstep: notice: ${path} has already taken ${plural(state.steps, 'step')} (${plural(state.epoch - 1, 'epoch')}): nothing to train; give a larger ${epochsDone ? '--epochs' : '--max-steps'} to go on\n`,
+    `lockstep: notice: ${path} has already taken ${plural(result.steps, 'step')} (${plural(result.epochs, 'epoch')}): nothing to train; give a larger ${flag} to go on\n`,
   );
 }
 
