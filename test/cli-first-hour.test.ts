@@ -135,6 +135,9 @@ describe('flags', { timeout: 120_000 }, () => {
     refused(lockstep('train', ...tiny, '--json=yes'), '--json=yes: ');
     refused(lockstep('export', 'x.ckpt', '--to', 'y.safetensors', '--force=no'), '--force=no: ');
     refused(lockstep('--debug=1', 'train'), '--debug=1: ');
+    refused(lockstep('train', ...tiny, '--no-json=yes'), '--no-json=yes: --json is a switch');
+    refused(lockstep('train', '--no-jsn'), '--no-jsn: not a flag of `train`');
+    refused(lockstep('train', '-xy'), '-x, -y: not a flag of `train`');
     // --json=false is taken: the refusal is about the next flag.
     refused(lockstep('train', ...tiny, '--json=false', '--reference=true', '--batch-size', '0'), '--batch-size 0: must be a positive integer');
   });

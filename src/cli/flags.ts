@@ -61,11 +61,13 @@ export function usageMessage(message: string, argv: string[]): string {
     // yargs lists --max-steps as both "max-steps" and "maxSteps"; keep the spelling that was typed.
     const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
     const typed = names.filter((name) => name === kebab(name) || !names.includes(kebab(name)));
-    // yargs names a stray word (`--json yes`, `train extra`) the same way as an unknown flag.
-    const isFlag = (name: string) => argv.some((t) => t.startsWith('-') && t.replace(/^--?(no-)?/, '').split('=')[0] === name);
-    const words = typed.filter((name) => !isFlag(name));
+    // The flag as typed (yargs reports --no-jsn as "jsn"); none for a stray word (`--json yes`, `train extra`),
+    // which yargs names the same way as an unknown flag.
+    const spelling = (name: string) =>
+      argv.find((t) => t.startsWith('-') && [name, `no-${name}`].includes(t.replace(/^--?/, '').split('=')[0]))?.split('=')[0];
+    const words = typed.filter((name) => spelling(name) === undefined && argv.includes(name));
     if (words.length > 0) return unexpectedWord(words[0], argv, command);
-    return `${typed.map(asFlag).join(', ')}: not a flag of ${where} (see --help)`;
+    return `${typed.map((name) => spelling(name) ?? asFlag(name)).join(', ')}: not a flag of ${where} (see --help)`;
   }
   const guess = /^Did you mean (\S+)\?$/.exec(message);
   if (guess) return `${command}: not a command of lockstep; did you mean ${guess[1]}? (see lockstep --help)`;
@@ -148,9 +150,9 @@ export function switchesOf(y: unknown): string[] {
 export function refuseSwitchValues(argv: string[], switches: string[]): void {
   for (const token of argv) {
     if (token === '--') return;
-    const m = /^--([^=]+)=(.*)$/.exec(token);
-    if (m && switches.includes(m[1]) && m[2] !== 'true' && m[2] !== 'false') {
-      throw new UserError(`${token}: --${m[1]} is a switch and takes no value (give --${m[1]}, or --${m[1]}=false)`);
+    const m = /^--(no-)?([^=]+)=(.*)$/.exec(token);
+    if (m && switches.includes(m[2]) && (m[1] || (m[3] !== 'true' && m[3] !== 'false'))) {
+      throw new UserError(`${token}: --${m[2]} is a switch and takes no value (give --${m[2]}, or --${m[2]}=false)`);
     }
   }
 }
