@@ -68,13 +68,17 @@ describe('resizeArea (box filter over the exact source area)', () => {
   });
 });
 
-describe('predict --image: resized to the model, with notices for what a user may not expect', { timeout: 120_000 }, () => {
+/** A temp directory holding the small model as safetensors, and its prediction for the MNIST digit itself. */
+function setup(): { dir: string; modelPath: string; ref: ReturnType<typeof predict> } {
   const dir = tempDir();
   const modelPath = join(dir, 'model.safetensors');
   exportSafetensors(model(), modelPath);
-  const ref = predict(modelPath, { index: 0 }); // the MNIST test digit itself
+  return { dir, modelPath, ref: predict(modelPath, { index: 0 }) };
+}
 
+describe('predict --image: resized to the model, with notices for what a user may not expect', { timeout: 120_000 }, () => {
   it('a larger image is resized by area averaging, with a notice from what size to what size', () => {
+    const { dir, modelPath, ref } = setup();
     // The digit at twice the size (each pixel a 2×2 block) averages back to the digit exactly.
     const big = join(dir, 'big.png');
     writePng(big, 56, 56, (i) => {
@@ -97,6 +101,7 @@ describe('predict --image: resized to the model, with notices for what a user ma
   });
 
   it('an empty image (all one value) gets a notice, and still an answer', () => {
+    const { dir, modelPath } = setup();
     const black = join(dir, 'black.pgm');
     writePgm(black, 28, 28, new Uint8Array(784));
     const r = runCli(['predict', modelPath, '--image', black, '--json'], { timeout: 110_000 });
@@ -112,6 +117,7 @@ describe('predict --image: resized to the model, with notices for what a user ma
   });
 
   it('a dark digit on a light background gets the invert notice', () => {
+    const { dir, modelPath } = setup();
     const inverted = join(dir, 'inverted.pgm');
     writePgm(inverted, 28, 28, digit.map((v) => 255 - v));
     const r = runCli(['predict', modelPath, '--image', inverted], { timeout: 110_000 });
@@ -124,6 +130,7 @@ describe('predict --image: resized to the model, with notices for what a user ma
   });
 
   it('a digit drawn in one colour on a transparent background: its alpha is the ink, whatever the colour', () => {
+    const { dir, modelPath, ref } = setup();
     // Black ink (RGB 0) on a fully transparent background: over black it would be an empty image.
     for (const [name, ink] of [['black-ink.png', 0], ['blue-ink.png', 30]] as const) {
       const path = join(dir, name);
@@ -142,6 +149,7 @@ describe('predict --image: resized to the model, with notices for what a user ma
   });
 
   it('a PNG of several colours with transparency is composited over black', () => {
+    const { dir } = setup();
     const path = join(dir, 'mixed.png');
     // White where the digit is, half-transparent red elsewhere: gray (255+0+0)/3 = 85 at alpha 128 → 43.
     writePng(path, 28, 28, (i) => (digit[i] > 0 ? [255, 255, 255, 255] : [255, 0, 0, 128]));
@@ -151,6 +159,7 @@ describe('predict --image: resized to the model, with notices for what a user ma
   });
 
   it('refuses to resize to a model input that is not a square image', () => {
+    const { dir } = setup();
     const path = join(dir, 'small.pgm');
     writePgm(path, 4, 4, new Uint8Array(16).fill(9));
     let caught: unknown;
