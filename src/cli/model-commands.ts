@@ -64,12 +64,9 @@ export interface PredictArgs {
 export async function predictCommand(args: PredictArgs): Promise<number> {
   if (args.image === undefined) checkModelData(args.model, args.data, args.split);
   const p = predict(args.model, { index: args.index, split: args.split, data: args.data, image: args.image });
-  const mean = p.pixels.reduce((sum, v) => sum + v, 0) / p.pixels.length;
-  if (args.image !== undefined && mean > 127) {
-    process.stderr.write(`lockstep: notice: ${args.image} looks dark on light; MNIST digits are light on black (invert the image)\n`);
-  }
+  for (const notice of p.notices) process.stderr.write(`lockstep: notice: ${notice}\n`);
   if (args.json) {
-    const { pixels: _pixels, ...rest } = p;
+    const { pixels: _pixels, notices: _notices, ...rest } = p;
     const source = args.image !== undefined ? { image: args.image } : { split: args.split, index: args.index ?? 0 };
     print(JSON.stringify({ event: 'predict', ...source, ...rest }));
   } else {
