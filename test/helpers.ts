@@ -12,8 +12,8 @@ import { Rng } from '../src/random/rng.js';
 export const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
 
 /**
- * The limit of a test that starts lockstep processes or trains: each run takes about half a second alone and
- * several times that on a busy 2-core machine, so only a hang should reach this.
+ * The limit of a test that starts lockstep processes or trains: several times what the slowest of them (a
+ * scalar 200-step run) takes on a busy 2-core machine, so that only a hang reaches it.
  */
 export const SLOW_TEST_TIMEOUT = 120_000;
 
