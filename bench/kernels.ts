@@ -12,9 +12,11 @@
  * through the shuffled training set) with its time per phase.
  * Beside them, the ceiling (bench/ceiling/plain-loops.ts): the plainest SIMD loops for the same layer-1 shapes, a
  * dense 4×8 register block and a sparse row loop over pre-listed non-zero inputs, compiled and run the same way.
- * Prints a table, one JSON line per row, and PASS/FAIL lines: the layer-1 forward target (>= 55 GFLOP/s
- * counted on the dense problem) both on the MNIST batch and on inputs without zeros, and the step target
- * (<= 0.25 ms).
+ * Prints a table, one JSON line per row, and the README's "Speed and memory targets" that this bench measures,
+ * each with its measurement and "met" or "missed": layer-1 forward >= 55 GFLOP/s (on the MNIST batch, counted
+ * on the dense problem, and on inputs without zeros) and the one-thread batch-64 step <= 0.25 ms.
+ * A benchmark is not a test: it exits 0 whatever it measures, unless given --strict, when a missed target
+ * exits 1.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -26,8 +28,16 @@ import { SharedArena } from '../src/memory/arena.js';
 import { initHeNormal, layerViews, modelLayout, TEXTBOOK_LAYERS } from '../src/model/layout.js';
 import { Rng } from '../src/random/rng.js';
 
+/** The README's targets (its "Speed and memory targets" table, in the same words). */
 const TARGET_DENSE_GFLOPS = 55;
 const TARGET_STEP_MS = 0.25;
+const strict = process.argv.includes('--strict');
+for (const arg of process.argv.slice(2)) {
+  if (arg !== '--strict') {
+    console.error(`bench/kernels: unknown argument ${arg}; it takes only --strict (exit 1 when a target is missed)`);
+    process.exit(2);
+  }
+}
 const LR = Math.fround(0.1);
 
 function packageRoot(): string {
@@ -381,10 +391,35 @@ for (const r of rows) console.log(JSON.stringify({ bench: 'kernels', ...r }));
 console.log(JSON.stringify({ bench: 'kernels', kernel: 'training step phases (wasm)', batch: 64, us: Object.fromEntries(phases) }));
 console.log('');
 const l1 = rows.find((r) => r.kernel === 'denseForward L1' && r.batch === 64 && r.impl === 'wasm')!;
-const l1Ok = l1.denseGflops! >= TARGET_DENSE_GFLOPS;
-const denseOk = denseRow.denseGflops! >= TARGET_DENSE_GFLOPS;
-const stepOk = stepUs.wasm / 1000 <= TARGET_STEP_MS;
-console.log(`${l1Ok ? 'PASS' : 'FAIL'} dense layer-1 forward 64x784·784x128 on an MNIST batch, GFLOP/s counted on the dense problem (zero inputs skipped), wasm: ${l1.denseGflops!.toFixed(1)} (target >= ${TARGET_DENSE_GFLOPS})`);
-console.log(`${denseOk ? 'PASS' : 'FAIL'} dense layer-1 forward 64x784·784x128 on inputs with no zeros (nothing skipped), wasm: ${denseRow.denseGflops!.toFixed(1)} GFLOP/s (target >= ${TARGET_DENSE_GFLOPS}; the plain 4x8 loop of bench/ceiling, same run: ${ceiling.dense.toFixed(1)})`);
-console.log(`     ceiling: layer-1 forward of the MNIST batch, only the useful multiply-adds, inputs pre-listed (bench/ceiling): ${ceiling.sparseUs.toFixed(1)} µs; lockstep's denseForward L1: ${ceiling.layer1Us.toFixed(1)} µs`);
-console.log(`${stepOk ? 'PASS' : 'FAIL'} one-thread batch-64 training step, wasm: ${(stepUs.wasm / 1000).toFixed(3)} ms (target <= ${TARGET_STEP_MS} ms; js: ${(stepUs.js / 1000).toFixed(3)} ms)`);
+interface TargetCheck {
+  target: string;
+  measured: string;
+  met: boolean;
+}
+const targets: TargetCheck[] = [
+  {
+    target: `layer-1 forward ≥ ${TARGET_DENSE_GFLOPS} GFLOP/s`,
+    measured: `${l1.denseGflops!.toFixed(1)} counted on the dense problem with MNIST's zeros skipped (64×784 · 784×128, wasm)`,
+    met: l1.denseGflops! >= TARGET_DENSE_GFLOPS,
+  },
+  {
+    target: `layer-1 forward ≥ ${TARGET_DENSE_GFLOPS} GFLOP/s`,
+    measured: `${denseRow.denseGflops!.toFixed(1)} on inputs without zeros (the plain 4×8 loop of bench/ceiling, same run: ${ceiling.dense.toFixed(1)})`,
+    met: denseRow.denseGflops! >= TARGET_DENSE_GFLOPS,
+  },
+  {
+    target: `one-thread batch-64 step ≤ ${TARGET_STEP_MS} ms`,
+    measured: `${(stepUs.wasm / 1000).toFixed(3)} ms (wasm; js: ${(stepUs.js / 1000).toFixed(3)} ms)`,
+    met: stepUs.wasm / 1000 <= TARGET_STEP_MS,
+  },
+];
+console.log('Speed and memory targets (README) that this bench measures:');
+for (const t of targets) console.log(`  ${t.target}: ${t.measured}: ${t.met ? 'met' : 'missed'}`);
+console.log(`  ceiling: layer-1 forward of the MNIST batch, only the useful multiply-adds, inputs pre-listed (bench/ceiling): ${ceiling.sparseUs.toFixed(1)} µs; lockstep's denseForward L1: ${ceiling.layer1Us.toFixed(1)} µs`);
+console.log('  not measured here: 2-thread efficiency ≥ 0.9 at batch 64 (lockstep bench), 20-epoch recipe ≤ 2.5 s and peak RSS of a 2-thread run ≤ 300 MB (/usr/bin/time -v lockstep train --threads 2)');
+for (const t of targets) console.log(JSON.stringify({ bench: 'kernels', ...t }));
+const missed = targets.filter((t) => !t.met).length;
+if (missed > 0 && strict) {
+  console.log(`--strict: ${missed} target${missed === 1 ? '' : 's'} missed`);
+  process.exitCode = 1;
+}

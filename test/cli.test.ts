@@ -10,7 +10,7 @@ function expectOneLineError(r: ReturnType<typeof lockstep>, ...fragments: string
   expect(r.code).toBe(2);
   const lines = r.stderr.trimEnd().split('\n');
   expect(lines).toHaveLength(1);
-  expect(lines[0]).not.toMatch(/\s+at\s/); // no stack frame
+  expect(r.stderr).not.toMatch(/^\s+at /m); // no stack frame on any line
   for (const f of fragments) expect(lines[0]).toContain(f);
 }
 

@@ -1,11 +1,10 @@
-import { spawnSync } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/dataset.js';
-import { train, type TrainOptions } from '../src/train/train.js';
-import { bitsEqual, CLI } from './helpers.js';
+import { train, type TrainOptions, type TrainResult } from '../src/train/train.js';
+import { bitsEqual, runCli, SLOW_TEST_TIMEOUT } from './helpers.js';
 
-// 4000 training examples: 63 steps per epoch at batch 64 (the last of 32 rows), 80 at batch 50 (4010
-// examples: the last of 10 rows), so 200 steps cross epoch boundaries, reshuffles and short last batches.
+// 4010 training examples: 63 steps per epoch at batch 64 (the last of 42 rows), 81 at batch 50 (the last of
+// 10 rows), so 200 steps cross epoch boundaries, reshuffles and short last batches.
 const mnist = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 4010, testLimit: 200 });
 const STEPS = 200;
 
@@ -13,43 +12,48 @@ async function run(options: TrainOptions) {
   return train({ epochs: 10, maxSteps: STEPS, seed: 5, ...options }, { dataset: mnist });
 }
 
-describe('the data-parallel engine is bit-identical to the reference trainer', () => {
+describe('the data-parallel engine is bit-identical to the reference trainer', { timeout: SLOW_TEST_TIMEOUT }, () => {
+  // One test per thread count and kernel set, so each slow scalar run (the reference, js) has the whole limit.
   for (const batchSize of [64, 50]) {
-    it(`batch ${batchSize}: threads 1, 2, 3, 4, 7 (wasm) and 3 (js) equal the reference bit for bit`, async () => {
-      const reference = await run({ batchSize, reference: true });
-      expect(reference.steps).toBe(STEPS);
-      for (const [threads, kernels] of [[1, 'wasm'], [2, 'wasm'], [3, 'wasm'], [4, 'wasm'], [7, 'wasm'], [3, 'js']] as const) {
-        const result = await run({ batchSize, threads, kernels });
-        const same = bitsEqual(result.params, reference.params);
-        expect({ threads, kernels, same, hash: result.paramsSha256 }).toEqual({ threads, kernels, same: true, hash: reference.paramsSha256 });
-        // Evaluation on all threads reports exactly what the reference's evaluation reports.
-        expect(result.history.map((h) => [h.trainAcc, h.testAcc, h.loss, h.testLoss])).toEqual(
-          reference.history.map((h) => [h.trainAcc, h.testAcc, h.loss, h.testLoss]),
-        );
-      }
-    }, 120_000);
+    describe(`batch ${batchSize}`, () => {
+      let reference: TrainResult;
+      beforeAll(async () => {
+        reference = await run({ batchSize, reference: true });
+      }, SLOW_TEST_TIMEOUT);
+
+      it.each([[1, 'wasm'], [2, 'wasm'], [3, 'wasm'], [4, 'wasm'], [7, 'wasm'], [3, 'js']] as const)(
+        '%i thread(s), %s kernels: equal to the reference bit for bit',
+        async (threads, kernels) => {
+          expect(reference.steps).toBe(STEPS);
+          const result = await run({ batchSize, threads, kernels });
+          expect(bitsEqual(result.params, reference.params)).toBe(true);
+          expect(result.paramsSha256).toBe(reference.paramsSha256);
+          // Evaluation on all threads reports exactly what the reference's evaluation reports.
+          expect(result.history.map((h) => [h.trainAcc, h.testAcc, h.loss, h.testLoss])).toEqual(
+            reference.history.map((h) => [h.trainAcc, h.testAcc, h.loss, h.testLoss]),
+          );
+        },
+      );
+    });
   }
 
   it('works with more threads than rows in a batch', async () => {
     const reference = await run({ batchSize: 5, reference: true, maxSteps: 30 });
     const result = await run({ batchSize: 5, threads: 8, kernels: 'wasm', maxSteps: 30 });
     expect(result.paramsSha256).toBe(reference.paramsSha256);
-  }, 60_000);
+  });
 });
 
-
-describe('a failing worker ends the run', () => {
+// A hang ends at runCli's 30 s and a slow end fails the 10 s check; the test's own limit is above both.
+describe('a failing worker ends the run', { timeout: SLOW_TEST_TIMEOUT }, () => {
+  const FAULTY_RUN = ['train', '--threads', '3', '--train-limit', '2000', '--test-limit', '100', '--epochs', '1'];
   it.each([
     ['throw', 'injected fault in worker thread 1 at step 3'],
     ['exit', 'worker thread 1 failed'],
   ])('a worker that fails (%s) ends the run promptly with one line and exit code 1', (kind, message) => {
     const started = Date.now();
-    const r = spawnSync(
-      process.execPath,
-      [CLI, 'train', '--threads', '3', '--train-limit', '2000', '--test-limit', '100', '--epochs', '1'],
-      { encoding: 'utf8', timeout: 30_000, env: { ...process.env, LOCKSTEP_TEST_FAULT: `1:3:${kind}` } },
-    );
-    expect(r.status).toBe(1);
+    const r = runCli(FAULTY_RUN, { env: { LOCKSTEP_TEST_FAULT: `1:3:${kind}` }, timeout: 30_000 });
+    expect(r.code).toBe(1);
     const lines = r.stderr.trimEnd().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(message);
@@ -58,12 +62,8 @@ describe('a failing worker ends the run', () => {
 
   it('the coordinator failing in the middle of a step ends the run too: the workers waiting at a barrier are released', () => {
     const started = Date.now();
-    const r = spawnSync(
-      process.execPath,
-      [CLI, 'train', '--threads', '3', '--train-limit', '2000', '--test-limit', '100', '--epochs', '1'],
-      { encoding: 'utf8', timeout: 30_000, env: { ...process.env, LOCKSTEP_TEST_FAULT: '0:3' } },
-    );
-    expect(r.status).toBe(1);
+    const r = runCli(FAULTY_RUN, { env: { LOCKSTEP_TEST_FAULT: '0:3' }, timeout: 30_000 });
+    expect(r.code).toBe(1);
     const lines = r.stderr.trimEnd().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('injected fault in the coordinator (thread 0) at step 3');

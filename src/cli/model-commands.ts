@@ -1,8 +1,12 @@
 import { evaluate, type Evaluation } from '../inference/evaluate.js';
 import { predict, type Prediction } from '../inference/predict.js';
 import type { KernelName } from '../kernels/kernels.js';
+import { IDX_FILES } from '../data/dataset.js';
+import type { Checkpoint } from '../model-io/checkpoint.js';
 import { exportSafetensors } from '../model-io/export.js';
+import { loadModel } from '../model-io/model-file.js';
 import { print } from './flags.js';
+import { checkSavedDataDir } from './saved-data.js';
 
 export interface EvalArgs {
   model: string;
@@ -13,7 +17,22 @@ export interface EvalArgs {
   json: boolean;
 }
 
+/** The checkpoint's data directory, when eval or predict will read it, checked before anything else is. */
+function checkModelData(model: string, data: string | undefined, split: 'train' | 'test'): Checkpoint | undefined {
+  const { checkpoint } = loadModel(model);
+  if (checkpoint && data === undefined) {
+    const files = split === 'train' ? [IDX_FILES.trainImages, IDX_FILES.trainLabels] : [IDX_FILES.testImages, IDX_FILES.testLabels];
+    checkSavedDataDir(model, checkpoint.config.data, files);
+  }
+  return checkpoint;
+}
+
 export async function evalCommand(args: EvalArgs): Promise<number> {
+  const config = checkModelData(args.model, args.data, args.split)?.config;
+  const [limitFlag, limit] = args.split === 'train' ? ['--train-limit', config?.trainLimit] : ['--test-limit', config?.testLimit];
+  if (limit !== undefined) {
+    process.stderr.write(`lockstep: notice: ${args.model} was trained with ${limitFlag} ${limit}; eval reads the whole ${args.split} split\n`);
+  }
   const result = await evaluate(args.model, { data: args.data, split: args.split, threads: args.threads, kernels: args.kernels });
   print(args.json ? JSON.stringify({ event: 'eval', ...result }) : formatEvaluation(result));
   return 0;
@@ -43,13 +62,11 @@ export interface PredictArgs {
 }
 
 export async function predictCommand(args: PredictArgs): Promise<number> {
+  if (args.image === undefined) checkModelData(args.model, args.data, args.split);
   const p = predict(args.model, { index: args.index, split: args.split, data: args.data, image: args.image });
-  const mean = p.pixels.reduce((sum, v) => sum + v, 0) / p.pixels.length;
-  if (args.image !== undefined && mean > 127) {
-    process.stderr.write(`lockstep: notice: ${args.image} looks dark on light; MNIST digits are light on black (invert the image)\n`);
-  }
+  for (const notice of p.notices) process.stderr.write(`lockstep: notice: ${notice}\n`);
   if (args.json) {
-    const { pixels: _pixels, ...rest } = p;
+    const { pixels: _pixels, notices: _notices, ...rest } = p;
     const source = args.image !== undefined ? { image: args.image } : { split: args.split, index: args.index ?? 0 };
     print(JSON.stringify({ event: 'predict', ...source, ...rest }));
   } else {

@@ -3,7 +3,7 @@ import { checkThreads, Engine } from '../coordinator/engine.js';
 import { loadDataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { defaultKernels, type KernelName } from '../kernels/select.js';
-import { loadModel } from '../model-io/model-file.js';
+import { checkOptions, describe, resolveModel, type ModelSource } from '../model-io/model-source.js';
 
 export interface EvaluateOptions {
   data?: string;
@@ -14,7 +14,10 @@ export interface EvaluateOptions {
   trainLimit?: number;
 }
 
+const EVALUATE_OPTIONS = ['data', 'split', 'threads', 'kernels', 'testLimit', 'trainLimit'] as const;
+
 export interface Evaluation {
+  /** The model file's path, or "model in memory". */
   model: string;
   split: 'train' | 'test';
   count: number;
@@ -24,16 +27,27 @@ export interface Evaluation {
   confusion: number[][];
 }
 
-/** Accuracy, mean cross-entropy and confusion matrix of a saved model (checkpoint or safetensors) on a split. */
-export async function evaluate(modelPath: string, options: EvaluateOptions = {}): Promise<Evaluation> {
-  const model = loadModel(modelPath);
+/**
+ * Accuracy, mean cross-entropy and confusion matrix of a model on a split: a saved model (checkpoint or
+ * safetensors path) or one in memory (what train() returns). The data defaults to the model's own.
+ */
+export async function evaluate(source: ModelSource, options: EvaluateOptions = {}): Promise<Evaluation> {
+  checkOptions(options, EVALUATE_OPTIONS, 'evaluate');
+  const model = resolveModel(source, 'evaluate');
   const { sizes } = model.layout;
   const classes = sizes[sizes.length - 1];
   const split = options.split ?? 'test';
   if (split !== 'train' && split !== 'test') throw new UserError(`--split ${String(split)}: must be train or test`);
+  if (options.kernels !== undefined && options.kernels !== 'wasm' && options.kernels !== 'js') {
+    throw new UserError(`--kernels ${describe(options.kernels)}: must be wasm or js`);
+  }
+  if (options.data !== undefined && typeof options.data !== 'string') throw new UserError(`evaluate: data must be a directory path; got ${describe(options.data)}`);
+  for (const [flag, limit] of [['--test-limit', options.testLimit], ['--train-limit', options.trainLimit]] as const) {
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) throw new UserError(`${flag} ${describe(limit)}: must be a positive integer`);
+  }
   const threads = options.threads ?? availableParallelism();
   checkThreads(threads); // before the data is read; Engine.create checks again
-  const dataset = loadDataset(options.data ?? model.checkpoint?.config.data, {
+  const dataset = loadDataset(options.data ?? model.data, {
     inputSize: sizes[0], classes, trainLimit: options.trainLimit, testLimit: options.testLimit, only: split,
   });
   const engine = await Engine.create(sizes, model.params, dataset, {
@@ -48,7 +62,7 @@ export async function evaluate(modelPath: string, options: EvaluateOptions = {})
     const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
     for (let i = 0; i < result.count; i++) confusion[labels[i]][result.predictions[i]]++;
     return {
-      model: modelPath,
+      model: model.name,
       split,
       count: result.count,
       accuracy: result.correct / result.count,

@@ -65,3 +65,9 @@ export function checkWritable(path: string, flag: string): void {
     throw new UserError(`${flag} ${path}: cannot write in ${dir} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
 }
+
+/** Whether two existing paths are one file (the same inode: a link or another spelling of the path counts). */
+export function sameFile(a: string, b: string): boolean {
+  const [sa, sb] = [statSync(a), statSync(b)];
+  return sa.dev === sb.dev && sa.ino === sb.ino;
+}

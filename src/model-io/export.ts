@@ -1,33 +1,64 @@
 import { existsSync } from 'node:fs';
 import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
-import { modelLayout } from '../model/layout.js';
-import { writeFileAtomic } from './atomic-write.js';
+import type { ModelLayout } from '../model/layout.js';
+import { sameFile, writeFileAtomic } from './atomic-write.js';
 import { readCheckpoint } from './checkpoint.js';
+import { describe, resolveModel, type TrainedModel } from './model-source.js';
 import { encodeSafetensors } from './safetensors.js';
 
-/** Writes a checkpoint's parameters as safetensors (F32, nn.Linear names and shapes) with the run in __metadata__. */
-export function exportSafetensors(checkpointPath: string, toPath: string, options: { force?: boolean } = {}): { paramsSha256: string } {
-  const checkpoint = readCheckpoint(checkpointPath);
+/** The run behind a model, as a checkpoint and train()'s result both hold it. */
+interface RunInfo {
+  state?: { steps?: unknown; history?: unknown };
+  config?: { seed?: unknown; lr?: unknown; batchSize?: unknown };
+}
+
+/**
+ * Writes a model's parameters as safetensors (F32, nn.Linear names and shapes), with the run in
+ * __metadata__ where it is known. The model is a checkpoint file's path, or a model in memory (what
+ * train() returns, or {params, layers}).
+ */
+export function exportSafetensors(source: string | TrainedModel, toPath: string, options: { force?: boolean } = {}): { paramsSha256: string } {
+  if (typeof toPath !== 'string' || toPath === '') throw new UserError(`exportSafetensors: the output must be a file path; got ${describe(toPath)}`);
+  let layout: ModelLayout;
+  let params: Float32Array;
+  let run: RunInfo;
+  if (typeof source === 'string') {
+    const checkpoint = readCheckpoint(source);
+    if (existsSync(toPath) && sameFile(toPath, source)) {
+      throw new UserError(`--to ${toPath}: is the checkpoint being exported; name another file`);
+    }
+    ({ layout, params } = resolveModel(checkpoint, source));
+    run = checkpoint;
+  } else {
+    ({ layout, params } = resolveModel(source, 'exportSafetensors'));
+    run = source as RunInfo;
+  }
   if (existsSync(toPath) && !options.force) throw new UserError(`--to ${toPath}: exists; pass --force to replace it`);
-  const layout = modelLayout(checkpoint.layers);
-  const hash = paramsSha256(checkpoint.params);
-  const { state, config } = checkpoint;
-  const last = state.history[state.history.length - 1];
+  const hash = paramsSha256(params);
   const metadata: Record<string, string> = {
     format: 'lockstep',
-    layers: checkpoint.layers.join(','),
+    layers: layout.sizes.join(','),
     activation: 'relu',
     output: 'softmax',
     input_scale: '1/255',
-    epochs: String(state.history.length),
-    steps: String(state.steps),
-    seed: String(config.seed),
-    lr: String(config.lr),
-    batch_size: String(config.batchSize),
     params_sha256: hash,
-    ...(last ? { test_acc: String(last.testAcc) } : {}),
+    ...runMetadata(run),
   };
-  writeFileAtomic(toPath, encodeSafetensors(layout, checkpoint.params, metadata));
+  writeFileAtomic(toPath, encodeSafetensors(layout, params, metadata));
   return { paramsSha256: hash };
+}
+
+/** Epochs, steps, seed, lr, batch size and the last test accuracy, those that are there. */
+function runMetadata({ state, config }: RunInfo): Record<string, string> {
+  const out: Record<string, string> = {};
+  const history = Array.isArray(state?.history) ? (state.history as { testAcc?: unknown }[]) : undefined;
+  if (history) out.epochs = String(history.length);
+  if (typeof state?.steps === 'number') out.steps = String(state.steps);
+  if (typeof config?.seed === 'number') out.seed = String(config.seed);
+  if (typeof config?.lr === 'number') out.lr = String(config.lr);
+  if (typeof config?.batchSize === 'number') out.batch_size = String(config.batchSize);
+  const last = history?.[history.length - 1]?.testAcc;
+  if (typeof last === 'number') out.test_acc = String(last);
+  return out;
 }

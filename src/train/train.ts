@@ -3,14 +3,17 @@ import { datasetFingerprint, loadDataset, type Dataset } from '../data/dataset.j
 import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
 import { initHeNormal, modelLayout, TEXTBOOK_LAYERS, type ModelLayout } from '../model/layout.js';
-import { Rng, type RngState } from '../random/rng.js';
+import { Rng } from '../random/rng.js';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { checkThreads, Engine, type StepProfile } from '../coordinator/engine.js';
 import { defaultKernels, type KernelName } from '../kernels/select.js';
 import { wasmSimdSupported } from '../kernels/wasm.js';
+import { runEpochs, startState, type EpochReport, type StepInfo, type TrainState } from './epoch-loop.js';
 import { ReferenceTrainer } from './reference-trainer.js';
 import type { Trainer } from './trainer.js';
+
+export { DIVERGED_MEAN_LOSS, DivergenceError, type EpochReport, type StepInfo, type TrainState } from './epoch-loop.js';
 
 /** A training run's settings; every field has the textbook's default. */
 export interface TrainOptions {
@@ -38,20 +41,6 @@ export interface TrainOptions {
 
 type OptionalKeys = 'data' | 'maxSteps' | 'trainLimit' | 'testLimit';
 export type TrainConfig = Required<Omit<TrainOptions, OptionalKeys>> & Pick<TrainOptions, OptionalKeys>;
-
-export interface EpochReport {
-  event: 'epoch';
-  epoch: number;
-  /** Steps taken in this epoch (fewer than a full epoch when --max-steps stopped it). */
-  steps: number;
-  trainAcc: number;
-  testAcc: number;
-  /** Mean cross-entropy over the examples trained on in this epoch, as each step saw them. */
-  loss: number;
-  testLoss: number;
-  trainSeconds: number;
-  evalSeconds: number;
-}
 
 export interface TrainResult {
   event: 'done';
@@ -134,7 +123,7 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
   positiveInteger('--epochs', epochs);
   positiveInteger('--batch-size', batchSize);
   if (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0) throw new UserError(`--lr ${lr}: must be a finite number > 0`);
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new UserError(`--seed ${seed}: must be a non-negative integer`);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new UserError(`--seed ${seed}: must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}`);
   if (maxSteps !== undefined) positiveInteger('--max-steps', maxSteps);
   checkThreads(config.threads);
   if (config.kernels !== 'js' && config.kernels !== 'wasm') throw new UserError(`--kernels ${String(config.kernels)}: must be js or wasm`);
@@ -201,50 +190,7 @@ export function loadTrainingData(config: TrainConfig): Dataset {
   });
 }
 
-/**
- * Where a run stands between two steps: enough, with the parameters, to continue it bit for bit
- * (checkpoints store exactly this). The epoch's order is not stored: it is redrawn from rngState.
- */
-export interface TrainState {
-  /** The epoch in progress, or the next to start (1-based). */
-  epoch: number;
-  /** Steps of `epoch` already taken; 0 means its shuffle has not been drawn yet. */
-  stepInEpoch: number;
-  /** Steps taken in all. */
-  steps: number;
-  /** The generator's state before `epoch`'s shuffle. */
-  rngState: RngState;
-  /** Running sums of the epoch in progress, so its report equals an uninterrupted run's. */
-  epochLossSum: number;
-  epochSeen: number;
-  epochTrainSeconds: number;
-  history: EpochReport[];
-}
-
-export interface StepInfo {
-  epoch: number;
-  /** The run's last epoch (--epochs). */
-  epochs: number;
-  stepInEpoch: number;
-  stepsPerEpoch: number;
-  steps: number;
-  rows: number;
-  /** Mean loss of this step's rows. */
-  loss: number;
-}
-
-/**
- * A step whose mean loss is NaN, infinite or above this has diverged. The loss is clamped by the textbook's
- * 1e-12 (at most 27.6 nats), so a blown-up network shows as a loss near that clamp rather than as
- * infinity: above 20 nats the true class gets, on average, a probability below 2e-9, which no learning
- * network does (an untrained one scores ln(classes), 2.3 for MNIST).
- */
-export const DIVERGED_MEAN_LOSS = 20;
-
-/** Yield to the event loop this often, so signals and worker failures are heard between steps. */
-const YIELD_EVERY_MS = 25;
-
-/** The textbook's training loop: reshuffle, minibatch SGD, evaluate train and test after every epoch. */
+/** A training run: checks, data, He init (or a resumed state), then the epoch loop on the engine or the reference trainer. */
 export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
   const started = performance.now();
   const config = resolveConfig(options);
@@ -260,18 +206,15 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
   }
   const layout = modelLayout(config.layers);
   let initial: Float32Array;
-  let state: TrainState;
+  let start: TrainState;
   if (hooks.resume) {
     initial = hooks.resume.params;
-    state = structuredClone(hooks.resume.state);
+    start = hooks.resume.state;
   } else {
     const rng = new Rng(config.seed);
     initial = hooks.initialParams ?? new Float32Array(layout.paramCount);
     if (!hooks.initialParams) initHeNormal(layout, initial, rng);
-    state = {
-      epoch: 1, stepInEpoch: 0, steps: 0, rngState: rng.state(),
-      epochLossSum: 0, epochSeen: 0, epochTrainSeconds: 0, history: [],
-    };
+    start = startState(rng);
   }
   if (initial.length !== layout.paramCount) throw new RangeError('initial parameters do not fit the layers');
 
@@ -281,77 +224,15 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
         threads: config.threads, kernels: config.kernels, batchSize: config.batchSize, lr: config.lr,
         profileSteps: hooks.profileSteps,
       });
-  const snapshot = (): TrainSnapshot => ({ config, dataSha256, layout, params: trainer.params, state });
-  let interrupted = false;
-  let partial: EpochReport | null = null;
+  const save = hooks.onCheckpoint;
   try {
-    const n = dataset.train.count;
-    const stepsPerEpoch = Math.ceil(n / config.batchSize);
-    const atStepLimit = () => config.maxSteps !== undefined && state.steps >= config.maxSteps;
-    let lastYield = performance.now();
-    while (state.epoch <= config.epochs && !atStepLimit()) {
-      const t0 = performance.now();
-      // Redrawing the order from the saved state makes a resumed epoch use the same order.
-      const rng = Rng.fromState(state.rngState);
-      rng.permutation(trainer.order);
-      while (state.stepInEpoch < stepsPerEpoch && !atStepLimit()) {
-        if (performance.now() - lastYield > YIELD_EVERY_MS) {
-          await new Promise((resolve) => setImmediate(resolve));
-          lastYield = performance.now();
-        }
-        if (hooks.signal?.aborted) {
-          interrupted = true;
-          break;
-        }
-        const start = state.stepInEpoch * config.batchSize;
-        const rows = Math.min(config.batchSize, n - start);
-        // Not a plain await: the engine usually finishes a step synchronously, and an await costs microseconds.
-        const stepped = trainer.trainStep(start, rows);
-        const loss = typeof stepped === 'number' ? stepped : await stepped;
-        if (!(loss / rows <= DIVERGED_MEAN_LOSS)) {
-          throw new DivergenceError(
-            `training diverged at epoch ${state.epoch}, step ${state.stepInEpoch + 1} (step ${state.steps + 1} in all): ` +
-              `mean loss ${(loss / rows).toPrecision(4)}; try a smaller --lr than ${config.lr}`,
-          );
-        }
-        state.epochLossSum += loss;
-        state.epochSeen += rows;
-        state.stepInEpoch++;
-        state.steps++;
-        hooks.onStep?.({ epoch: state.epoch, epochs: config.epochs, stepInEpoch: state.stepInEpoch, stepsPerEpoch, steps: state.steps, rows, loss: loss / rows });
-      }
-      state.epochTrainSeconds += (performance.now() - t0) / 1000;
-      if (interrupted) break;
-      const t1 = performance.now();
-      const trainEval = config.evaluate ? await trainer.evaluate('train') : null;
-      const testEval = config.evaluate ? await trainer.evaluate('test') : null;
-      const report: EpochReport = {
-        event: 'epoch',
-        epoch: state.epoch,
-        steps: state.stepInEpoch,
-        trainAcc: trainEval ? trainEval.correct / trainEval.count : NaN,
-        testAcc: testEval ? testEval.correct / testEval.count : NaN,
-        loss: state.epochSeen > 0 ? state.epochLossSum / state.epochSeen : NaN,
-        testLoss: testEval ? testEval.lossSum / testEval.count : NaN,
-        trainSeconds: state.epochTrainSeconds,
-        evalSeconds: (performance.now() - t1) / 1000,
-      };
-      hooks.onEpoch?.(report);
-      if (state.stepInEpoch < stepsPerEpoch) {
-        // --max-steps ended the run mid-epoch: report it, but the epoch goes on if the run is resumed.
-        partial = report;
-        break;
-      }
-      state = {
-        ...state, epoch: state.epoch + 1, stepInEpoch: 0, rngState: rng.state(),
-        epochLossSum: 0, epochSeen: 0, epochTrainSeconds: 0, history: [...state.history, report],
-      };
-      await hooks.onCheckpoint?.(snapshot(), 'epoch');
-    }
-    if (interrupted) await hooks.onCheckpoint?.(snapshot(), 'interrupt');
-    else if (partial) await hooks.onCheckpoint?.(snapshot(), 'end');
+    const { state, interrupted, history } = await runEpochs(trainer, dataset.train.count, config, start, {
+      onEpoch: hooks.onEpoch,
+      onStep: hooks.onStep,
+      signal: hooks.signal,
+      onCheckpoint: save && ((state, reason) => save({ config, dataSha256, layout, params: trainer.params, state }, reason)),
+    });
     const params = Float32Array.from(trainer.params);
-    const history = partial ? [...state.history, partial] : state.history;
     return {
       event: 'done',
       epochs: history.length,
@@ -369,13 +250,5 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
     };
   } finally {
     await trainer.close();
-  }
-}
-
-/** A step diverged (see DIVERGED_MEAN_LOSS): the run stops (exit code 3) and keeps its last good checkpoint. */
-export class DivergenceError extends UserError {
-  constructor(message: string) {
-    super(message, 3);
-    this.name = 'DivergenceError';
   }
 }

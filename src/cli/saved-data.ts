@@ -1,0 +1,18 @@
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../errors.js';
+
+/**
+ * eval, predict and a resumed train read the data directory saved in the checkpoint when --data is not
+ * given. If it has gone, say so in the user's terms: the checkpoint, what is missing, and --data as the way
+ * out (the data loader's own message would name a --data the user never typed). `files` are the IDX files
+ * the command reads (each may be gzipped, as the loader accepts).
+ */
+export function checkSavedDataDir(checkpoint: string, dir: string | undefined, files: string[]): void {
+  if (dir === undefined) return;
+  const refuse = (what: string) => new UserError(`${checkpoint}: its data directory ${dir} ${what}; give --data DIR`);
+  if (!existsSync(dir)) throw refuse('no longer exists');
+  if (!statSync(dir).isDirectory()) throw refuse('is not a directory');
+  const missing = files.filter((name) => !existsSync(join(dir, name)) && !existsSync(join(dir, `${name}.gz`)));
+  if (missing.length > 0) throw refuse(`has no ${missing.join(', ')}`);
+}

@@ -1,0 +1,76 @@
+import { UserError } from '../errors.js';
+import { modelLayout, type ModelLayout } from '../model/layout.js';
+import { loadModel } from './model-file.js';
+
+/**
+ * A trained model held in memory: what train() returns ({params, layout, config}), a checkpoint read
+ * back with readCheckpoint ({params, layers, config}), or any {params, layers} made by hand.
+ */
+export interface TrainedModel {
+  params: Float32Array;
+  /** The layer sizes, as train() returns them... */
+  layout?: { sizes: readonly number[] };
+  /** ...or as a plain list, input to output, e.g. [784, 128, 64, 10]. */
+  layers?: readonly number[];
+  /** The run's settings: their `data` is the default data directory of evaluate and predict. */
+  config?: { data?: string };
+}
+
+/** What evaluate and predict take: a model file's path (checkpoint or safetensors), or a model in memory. */
+export type ModelSource = string | TrainedModel;
+
+/** A model ready to run: `name` is the file's path, or "model in memory". */
+export interface ResolvedModel {
+  name: string;
+  layout: ModelLayout;
+  params: Float32Array;
+  /** The data directory the model was trained on, when known. */
+  data?: string;
+}
+
+const EXPECTED = 'a model file path, or a trained model in memory (what train() returns, or {params: Float32Array, layers: number[]})';
+
+/** Checks what a library caller passed (plain JavaScript can pass anything) and says what was expected. */
+export function resolveModel(source: unknown, caller: string): ResolvedModel {
+  if (typeof source === 'string') {
+    const model = loadModel(source);
+    return { name: source, layout: model.layout, params: model.params, data: model.checkpoint?.config.data };
+  }
+  const { params, layout, layers, config } = (typeof source === 'object' ? source ?? {} : {}) as Partial<Record<keyof TrainedModel, unknown>>;
+  if (params === undefined) throw new UserError(`${caller}: expected ${EXPECTED}; got ${describe(source)}`);
+  if (!(params instanceof Float32Array)) {
+    throw new UserError(`${caller}: the model's params must be a Float32Array; got ${describe(params)}`);
+  }
+  const sizes = layers ?? (typeof layout === 'object' && layout !== null ? (layout as { sizes?: unknown }).sizes : undefined);
+  if (!Array.isArray(sizes) || sizes.length < 2 || !sizes.every((n) => Number.isSafeInteger(n) && n > 0)) {
+    throw new UserError(`${caller}: the model's layers must be 2 or more positive integers (layers: [784, 128, 64, 10], or the layout train() returns); got ${describe(sizes)}`);
+  }
+  const resolved = modelLayout(sizes as number[]);
+  if (params.length !== resolved.paramCount) {
+    throw new UserError(`${caller}: the model's params hold ${params.length} floats, but layers ${sizes.join('-')} need ${resolved.paramCount}`);
+  }
+  const data = typeof config === 'object' && config !== null ? (config as { data?: unknown }).data : undefined;
+  return { name: 'model in memory', layout: resolved, params, data: typeof data === 'string' ? data : undefined };
+}
+
+/** Refuses an options argument that is not an object, or that has a key the function does not know (a typo). */
+export function checkOptions(options: unknown, known: readonly string[], caller: string): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new UserError(`${caller}: options must be an object ({${known.join(', ')}}); got ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new UserError(`${caller}: unknown option "${key}" (known: ${known.join(', ')})`);
+  }
+}
+
+/** A short description of a value for an error message: its type, and the value itself when it is short. */
+export function describe(value: unknown): string {
+  if (value === null || value === undefined || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return value.length <= 8 ? `[${value.map((v) => (typeof v === 'string' ? JSON.stringify(v) : String(v))).join(', ')}]` : `an array of ${value.length}`;
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'object') return `an object with keys ${Object.keys(value).slice(0, 6).join(', ') || '(none)'}`;
+  return `${typeof value} ${String(value)}`;
+}

@@ -1,0 +1,180 @@
+import { performance } from 'node:perf_hooks';
+import { UserError } from '../errors.js';
+import { Rng, type RngState } from '../random/rng.js';
+import type { Trainer } from './trainer.js';
+
+export interface EpochReport {
+  event: 'epoch';
+  epoch: number;
+  /** Steps taken in this epoch (fewer than a full epoch when --max-steps stopped it). */
+  steps: number;
+  trainAcc: number;
+  testAcc: number;
+  /** Mean cross-entropy over the examples trained on in this epoch, as each step saw them. */
+  loss: number;
+  testLoss: number;
+  trainSeconds: number;
+  evalSeconds: number;
+}
+
+/**
+ * Where a run stands between two steps: enough, with the parameters, to continue it bit for bit
+ * (checkpoints store exactly this). The epoch's order is not stored: it is redrawn from rngState.
+ */
+export interface TrainState {
+  /** The epoch in progress, or the next to start (1-based). */
+  epoch: number;
+  /** Steps of `epoch` already taken; 0 means its shuffle has not been drawn yet. */
+  stepInEpoch: number;
+  /** Steps taken in all. */
+  steps: number;
+  /** The generator's state before `epoch`'s shuffle. */
+  rngState: RngState;
+  /** Running sums of the epoch in progress, so its report equals an uninterrupted run's. */
+  epochLossSum: number;
+  epochSeen: number;
+  epochTrainSeconds: number;
+  history: EpochReport[];
+}
+
+export interface StepInfo {
+  epoch: number;
+  /** The run's last epoch (--epochs). */
+  epochs: number;
+  stepInEpoch: number;
+  stepsPerEpoch: number;
+  steps: number;
+  rows: number;
+  /** Mean loss of this step's rows. */
+  loss: number;
+}
+
+/** The settings the loop reads (a TrainConfig has them all). */
+export interface EpochLoopSettings {
+  epochs: number;
+  batchSize: number;
+  /** Named in the divergence message only. */
+  lr: number;
+  maxSteps?: number;
+  evaluate: boolean;
+}
+
+export interface EpochLoopHooks {
+  onEpoch?: (report: EpochReport) => void;
+  onStep?: (info: StepInfo) => void;
+  /** After each complete epoch, when `signal` stopped the run ('interrupt'), when --max-steps ended it mid-epoch ('end'). */
+  onCheckpoint?: (state: TrainState, reason: 'epoch' | 'interrupt' | 'end') => void | Promise<void>;
+  /** Aborting it stops the run at the next step boundary. */
+  signal?: AbortSignal;
+}
+
+export interface EpochLoopOutcome {
+  /** Where the run stopped: resuming from it continues the same run. */
+  state: TrainState;
+  interrupted: boolean;
+  /** The finished epochs' reports, and the report of an epoch that --max-steps cut short. */
+  history: EpochReport[];
+}
+
+/**
+ * A step whose mean loss is NaN, infinite or above this has diverged. The loss is clamped by the textbook's
+ * 1e-12 (at most 27.6 nats), so a blown-up network shows as a loss near that clamp rather than as
+ * infinity: above 20 nats the true class gets, on average, a probability below 2e-9, which no learning
+ * network does (an untrained one scores ln(classes), 2.3 for MNIST).
+ */
+export const DIVERGED_MEAN_LOSS = 20;
+
+/** Yield to the event loop this often, so signals and worker failures are heard between steps. */
+const YIELD_EVERY_MS = 25;
+
+/** A new run's state: epoch 1 not started, its shuffle drawn from `rng` (the generator after the init). */
+export function startState(rng: Rng): TrainState {
+  return { epoch: 1, stepInEpoch: 0, steps: 0, rngState: rng.state(), epochLossSum: 0, epochSeen: 0, epochTrainSeconds: 0, history: [] };
+}
+
+/**
+ * The textbook's epoch loop over `examples` training examples, from `start` on: each epoch a fresh
+ * permutation of 0..examples-1 into trainer.order, minibatches of `batchSize` in that order (the last one
+ * the remainder), then train and test evaluation. It knows the trainer only through the Trainer interface.
+ */
+export async function runEpochs(
+  trainer: Trainer, examples: number, settings: EpochLoopSettings, start: TrainState, hooks: EpochLoopHooks = {},
+): Promise<EpochLoopOutcome> {
+  const { epochs, batchSize, maxSteps } = settings;
+  let state = structuredClone(start);
+  let interrupted = false;
+  let partial: EpochReport | null = null;
+  const stepsPerEpoch = Math.ceil(examples / batchSize);
+  const atStepLimit = () => maxSteps !== undefined && state.steps >= maxSteps;
+  let lastYield = performance.now();
+  while (state.epoch <= epochs && !atStepLimit()) {
+    const t0 = performance.now();
+    // Redrawing the order from the saved state makes a resumed epoch use the same order.
+    const rng = Rng.fromState(state.rngState);
+    rng.permutation(trainer.order);
+    while (state.stepInEpoch < stepsPerEpoch && !atStepLimit()) {
+      if (performance.now() - lastYield > YIELD_EVERY_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
+      }
+      if (hooks.signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      const first = state.stepInEpoch * batchSize;
+      const rows = Math.min(batchSize, examples - first);
+      // Not a plain await: the engine usually finishes a step synchronously, and an await costs microseconds.
+      const stepped = trainer.trainStep(first, rows);
+      const loss = typeof stepped === 'number' ? stepped : await stepped;
+      if (!(loss / rows <= DIVERGED_MEAN_LOSS)) {
+        throw new DivergenceError(
+          `training diverged at epoch ${state.epoch}, step ${state.stepInEpoch + 1} (step ${state.steps + 1} in all): ` +
+            `mean loss ${(loss / rows).toPrecision(4)}; try a smaller --lr than ${settings.lr}`,
+        );
+      }
+      state.epochLossSum += loss;
+      state.epochSeen += rows;
+      state.stepInEpoch++;
+      state.steps++;
+      hooks.onStep?.({ epoch: state.epoch, epochs, stepInEpoch: state.stepInEpoch, stepsPerEpoch, steps: state.steps, rows, loss: loss / rows });
+    }
+    state.epochTrainSeconds += (performance.now() - t0) / 1000;
+    if (interrupted) break;
+    const t1 = performance.now();
+    const trainEval = settings.evaluate ? await trainer.evaluate('train') : null;
+    const testEval = settings.evaluate ? await trainer.evaluate('test') : null;
+    const report: EpochReport = {
+      event: 'epoch',
+      epoch: state.epoch,
+      steps: state.stepInEpoch,
+      trainAcc: trainEval ? trainEval.correct / trainEval.count : NaN,
+      testAcc: testEval ? testEval.correct / testEval.count : NaN,
+      loss: state.epochSeen > 0 ? state.epochLossSum / state.epochSeen : NaN,
+      testLoss: testEval ? testEval.lossSum / testEval.count : NaN,
+      trainSeconds: state.epochTrainSeconds,
+      evalSeconds: (performance.now() - t1) / 1000,
+    };
+    hooks.onEpoch?.(report);
+    if (state.stepInEpoch < stepsPerEpoch) {
+      // --max-steps ended the run mid-epoch: report it, but the epoch goes on if the run is resumed.
+      partial = report;
+      break;
+    }
+    state = {
+      ...state, epoch: state.epoch + 1, stepInEpoch: 0, rngState: rng.state(),
+      epochLossSum: 0, epochSeen: 0, epochTrainSeconds: 0, history: [...state.history, report],
+    };
+    await hooks.onCheckpoint?.(state, 'epoch');
+  }
+  if (interrupted) await hooks.onCheckpoint?.(state, 'interrupt');
+  else if (partial) await hooks.onCheckpoint?.(state, 'end');
+  return { state, interrupted, history: partial ? [...state.history, partial] : state.history };
+}
+
+/** A step diverged (see DIVERGED_MEAN_LOSS): the run stops (exit code 3) and keeps its last good checkpoint. */
+export class DivergenceError extends UserError {
+  constructor(message: string) {
+    super(message, 3);
+    this.name = 'DivergenceError';
+  }
+}

@@ -1,0 +1,122 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { UserError } from '../src/errors.js';
+import { evaluate } from '../src/inference/evaluate.js';
+import { predict } from '../src/inference/predict.js';
+import { readCheckpoint, writeCheckpoint } from '../src/model-io/checkpoint.js';
+import { exportSafetensors } from '../src/model-io/export.js';
+import { train } from '../src/train/train.js';
+import { tempDir, writeIdxDir } from './helpers.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const DIST_INDEX = pathToFileURL(join(ROOT, 'dist', 'src', 'index.js')).href;
+
+/** The README's library section: its ```js block and the output block printed under it. */
+function readmeLibrarySection(): { code: string; output: string } {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Library API'), readme.indexOf('\n## ', readme.indexOf('## Library API') + 1));
+  const code = /```js\n([\s\S]*?)```/.exec(section)?.[1];
+  const output = /Its output[^\n]*\n\n```\n([\s\S]*?)```/.exec(section)?.[1];
+  if (!code || !output) throw new Error('README: no ```js block and output block under "## Library API"');
+  return { code, output };
+}
+
+/** Runs an ES module against the built library, as a project that installed lockstep would (`from 'lockstep'`). */
+function runModule(source: string, cwd: string): { code: number | null; stdout: string; stderr: string } {
+  const file = join(cwd, 'example.mjs');
+  writeFileSync(file, source.replaceAll("from 'lockstep'", `from '${DIST_INDEX}'`));
+  const r = spawnSync(process.execPath, [file], { cwd, encoding: 'utf8', timeout: 110_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Calls fn and returns the error it throws (sync or async), or fails the test. */
+async function thrown(fn: () => unknown): Promise<Error> {
+  try {
+    await fn();
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected an error');
+}
+
+describe('the library: train → evaluate → predict → save', { timeout: 120_000 }, () => {
+  it("runs the README's example as written, and prints what the README shows", () => {
+    const { code, output } = readmeLibrarySection();
+    const cwd = tempDir();
+    const r = runModule(code, cwd);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(output);
+    // The README's numbers hang together: one accuracy from the run, the model in memory, and both files.
+    const accuracies = [...r.stdout.matchAll(/(0\.\d{4})(?=, params|, mean| from)/g)].map((m) => m[1]);
+    expect(accuracies).toHaveLength(4);
+    expect(new Set(accuracies).size).toBe(1);
+    expect(r.stdout).toMatch(/predict: test image 0 is a 7 \(p [01]\.\d{3}, label 7\)/);
+    expect(existsSync(join(cwd, 'run.ckpt')) && existsSync(join(cwd, 'model.safetensors'))).toBe(true);
+  });
+
+  it('evaluate and predict take the model in memory, on its own data, and agree with the files written from it', async () => {
+    const data = writeIdxDir({ trainCount: 300, testCount: 80 });
+    const ckpt = join(tempDir(), 'run.ckpt');
+    const result = await train({ layers: [16, 12, 10], epochs: 2, batchSize: 16, threads: 2, data }, {
+      onCheckpoint: (s) => writeCheckpoint(ckpt, s),
+    });
+    // No data given: the model's run says where its data is (the 4×4 images, not MNIST).
+    const inMemory = await evaluate(result, { threads: 1 });
+    expect(inMemory.model).toBe('model in memory');
+    expect(inMemory.count).toBe(80);
+    expect(inMemory.accuracy).toBe(result.testAcc);
+    const fromCheckpoint = await evaluate(ckpt, { threads: 2 });
+    expect({ ...fromCheckpoint, model: 'model in memory' }).toEqual(inMemory);
+    expect(await evaluate(readCheckpoint(ckpt), { threads: 1 })).toEqual(inMemory);
+    // {params, layers} by hand, with the data named.
+    const byHand = { params: result.params, layers: [16, 12, 10] };
+    expect(await evaluate(byHand, { data, threads: 1 })).toEqual(inMemory);
+
+    const safetensors = join(tempDir(), 'model.safetensors');
+    const { paramsSha256 } = exportSafetensors(result, safetensors);
+    expect(paramsSha256).toBe(result.paramsSha256);
+    expect((await evaluate(safetensors, { data, threads: 1 })).accuracy).toBe(result.testAcc);
+
+    const p = predict(result, { index: 5, split: 'train' });
+    expect(predict(ckpt, { index: 5, split: 'train' })).toEqual(p);
+    expect(predict(byHand, { index: 5, split: 'train', data })).toEqual(p);
+    expect(p.width * p.height).toBe(16);
+  });
+
+  it('a bad argument is a UserError with a one-line message that says what was expected', async () => {
+    const model = { params: new Float32Array(16 * 10 + 10), layers: [16, 10] };
+    const cases: [() => unknown, string][] = [
+      [() => evaluate(42 as never), 'evaluate: expected a model file path, or a trained model in memory (what train() returns, or {params: Float32Array, layers: number[]}); got 42'],
+      [() => evaluate({} as never), 'evaluate: expected a model file path, or a trained model in memory (what train() returns, or {params: Float32Array, layers: number[]}); got an object with keys (none)'],
+      [() => predict(null as never), 'predict: expected a model file path, or a trained model in memory (what train() returns, or {params: Float32Array, layers: number[]}); got null'],
+      [() => evaluate({ params: [1, 2, 3], layers: [2, 1] } as never), "evaluate: the model's params must be a Float32Array; got [1, 2, 3]"],
+      [() => predict({ params: new Float32Array(3) } as never), "predict: the model's layers must be 2 or more positive integers (layers: [784, 128, 64, 10], or the layout train() returns); got undefined"],
+      [() => predict({ ...model, layers: [16, 9] }), "predict: the model's params hold 170 floats, but layers 16-9 need 153"],
+      [() => evaluate(model, 'test' as never), 'evaluate: options must be an object ({data, split, threads, kernels, testLimit, trainLimit}); got "test"'],
+      [() => evaluate(model, { thread: 2 } as never), 'evaluate: unknown option "thread" (known: data, split, threads, kernels, testLimit, trainLimit)'],
+      [() => predict(model, { image: 7 } as never), 'predict: image must be a file path; got 7'],
+      [() => evaluate(model, { split: 'validation' } as never), '--split validation: must be train or test'],
+      [() => evaluate(model, { testLimit: -1 }), '--test-limit -1: must be a positive integer'],
+      [() => exportSafetensors(model, 42 as never), 'exportSafetensors: the output must be a file path; got 42'],
+    ];
+    for (const [call, message] of cases) {
+      const err = await thrown(call);
+      expect(err, message).toBeInstanceOf(UserError);
+      expect(err.message).toBe(message);
+    }
+  });
+
+  it('from plain JavaScript against the build, the error is a UserError too, not "[object Object]: cannot read model"', () => {
+    const r = runModule(
+      `import { evaluate, UserError } from 'lockstep';
+       try { await evaluate({ model: 'run.ckpt' }); } catch (err) { console.log(err instanceof UserError, err.name, err.message); }`,
+      tempDir(),
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('true UserError evaluate: expected a model file path, or a trained model in memory (what train() returns, or {params: Float32Array, layers: number[]}); got an object with keys model\n');
+  });
+});
