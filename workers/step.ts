@@ -3,22 +3,19 @@ import { softmaxCrossEntropyBackward, softmaxEvaluate } from '../src/kernels/sof
 import { layerViews } from '../src/model/layout.js';
 import { EVAL_CHUNK, PROFILE_MARKS, type SharedViews } from '../src/shared/buffers.js';
 import { barrier, Ctl, injectTestFault } from '../src/shared/control.js';
-import { columnBlock, rowBlock } from '../src/shared/ownership.js';
 
 /**
  * The training step, as every thread runs it: the coordinator as thread 0 and each piscina worker as
  * thread 1..N-1 call trainStep() with the same arguments (ARCHITECTURE.md, "The step").
  *
  * Shapes (B rows in the batch, n_l = sizes[l], L layers, layer l maps n_l inputs to n_{l+1} outputs):
- *   X (this thread's)  [B][n_0]        acts[l+1] layer l's output [B][n_{l+1}]
- *   W_l [n_l][n_{l+1}]  b_l [n_{l+1}]  deltas[l] dLoss/dZ of layer l [B][n_{l+1}]
+ *   acts[0] X [B][n_0]   acts[l+1] layer l's output [B][n_{l+1}]   deltas[l] dLoss/dZ of layer l [B][n_{l+1}]
+ *   W_l [n_l][n_{l+1}]   b_l [n_{l+1}]
  *
- * Who computes what is fixed for the whole run, so the same thread always touches the same bytes:
- *   columns  thread t owns a block of output columns of every layer (whole 64-byte lines of W), and
- *            computes the forward of layer 0 and the gradient and update of every layer for them only;
- *   rows     thread t owns a contiguous range of the batch's rows, for layers 1..L-1 and the backward.
- * No sum crosses a block of columns or depends on which rows a thread owns (every gradient is summed
- * over all rows in row order), so every bit is the same for any thread count.
+ * Threads take the work in pieces from counters in the control block: chunks of the batch's rows in the
+ * first half, blocks of parameter rows in the second. A piece is done whole by one thread and no sum
+ * crosses pieces (each gradient is summed over all rows of the batch, in row order), so every bit is the
+ * same for any thread count and whoever took which piece.
  */
 export interface ThreadContext {
   views: SharedViews;
@@ -29,112 +26,150 @@ export interface ThreadContext {
   lr: number;
   /** Each layer's weight and bias, views made once. */
   layers: { W: Float32Array; b: Float32Array }[];
-  /** This thread's columns [j0, j1) of each layer (empty when the layer has fewer lines than threads). */
-  columns: { j0: number; j1: number }[];
-  /** This thread's copy of the batch's inputs (null when it owns no column of layer 0). */
-  X: Float32Array | null;
-  /** Views of rows [r0, r1) of every activation and delta buffer, per batch size (the last batch is shorter). */
-  rowViews: Map<number, RowViews>;
+  /** The second half's parameter blocks, in the order they are taken. */
+  blocks: ParameterBlock[];
+  /** Views of rows [r0, r1) of every activation and delta buffer, made once per chunk (see chunkViews). */
+  chunkViews: Map<number, ChunkViews>;
   /** This thread's profile samples (PROFILE_MARKS timestamps a step), or null when not profiling. */
   profile: Float64Array | null;
   /** Steps this thread has trained: where the next profile sample goes. */
   steps: number;
 }
 
-interface RowViews {
-  r0: number;
-  r1: number;
+/** A parameter block: rows [k0, k1) of layer `layer`'s weights, or (k0 = k1 = -1) its bias. */
+export interface ParameterBlock {
+  layer: number;
+  k0: number;
+  k1: number;
+}
+
+interface ChunkViews {
   acts: Float32Array[];
   deltas: Float32Array[];
   rowLoss: Float64Array;
 }
 
+/** Rows of the batch per chunk when threads share a batch: the reluBackward kernel's row block. */
+const CHUNK_ROWS = 8;
+/** Weights per parameter block: enough to outweigh taking it, small enough to even out the threads' ends. */
+const BLOCK_WEIGHTS = 8192;
+
 export function createThreadContext(views: SharedViews, kernels: Kernels, thread: number, lr: number): ThreadContext {
   const { threads, profileSteps } = views.plan;
-  const columns = views.layout.layers.map(({ nOut }) => columnBlock(nOut, thread, threads));
   const span = profileSteps * PROFILE_MARKS;
   return {
-    views, kernels, thread, threads, lr, columns,
+    views, kernels, thread, threads, lr,
     layers: views.layout.layers.map((layer) => layerViews(views.params, layer)),
-    X: thread < views.inputs.length ? views.inputs[thread] : null,
-    rowViews: new Map(),
+    blocks: parameterBlocks(views),
+    chunkViews: new Map(),
     profile: profileSteps > 0 ? views.profile.subarray(thread * span, (thread + 1) * span) : null,
     steps: 0,
   };
 }
 
 /**
- * One SGD step on the batch order[start .. start+rows), this thread's part. The textbook's step, cut
- * where a thread needs what others computed:
+ * One SGD step on the batch order[start .. start+rows), this thread's part: the textbook's step, cut where
+ * a thread needs what the others computed.
  */
 export function trainStep(ctx: ThreadContext, start: number, rows: number): void {
-  const { views, kernels, columns, layers: params } = ctx;
-  const { layers, sizes } = views.layout;
-  const L = layers.length;
+  const { views, kernels, lr, blocks } = ctx;
   const mark = profiler(ctx);
   injectTestFault(views.control, ctx.thread);
 
-  // 1. Layer 0 forward for this thread's columns and every row, from its own copy of the inputs: its
-  //    columns of W_0 (most of the weights) are written only by this thread, so they never leave its core.
-  const { j0, j1 } = columns[0];
-  if (j1 > j0) {
-    kernels.gatherInputs(views.trainPixels, views.order, start, rows, sizes[0], ctx.X!);
-    kernels.denseForward(ctx.X!, params[0].W, params[0].b, views.acts[1], rows, sizes[0], sizes[1], L > 1, j0, j1);
+  // 1. Forward, softmax with the loss gradient, and the backward deltas, for chunks of the batch's rows.
+  // One thread takes the batch whole: it has no one to share it with, and chunks cost calls.
+  const chunk = ctx.threads === 1 ? rows : Math.min(CHUNK_ROWS, Math.ceil(rows / ctx.threads));
+  const chunks = Math.ceil(rows / chunk);
+  for (let c = take(ctx, Ctl.NextChunk); c < chunks; c = take(ctx, Ctl.NextChunk)) {
+    trainChunk(ctx, start, rows, c * chunk, Math.min(rows, (c + 1) * chunk));
   }
   mark(1);
   barrier(views.control, ctx.threads, views.plan.spinMs);
   mark(2);
 
-  // 2. This thread's rows: layers 1..L-1 forward, softmax with the loss gradient (its 1/rows is the whole
-  //    batch's), and the deltas back to layer 0's outputs.
-  const own = rowViews(ctx, rows);
-  const n = own.r1 - own.r0;
-  if (n > 0) {
-    const { acts, deltas } = own;
-    for (let l = 1; l < L; l++) {
-      kernels.denseForward(acts[l], params[l].W, params[l].b, acts[l + 1], n, sizes[l], sizes[l + 1], l < L - 1, 0, sizes[l + 1]);
-    }
-    softmaxCrossEntropyBackward(acts[L], deltas[L - 1], views.trainLabels, views.order, start + own.r0, n, sizes[L], rows, own.rowLoss);
-    for (let l = L - 1; l > 0; l--) {
-      kernels.reluBackward(deltas[l], params[l].W, acts[l], deltas[l - 1], n, layers[l].nIn, layers[l].nOut);
-    }
+  // 2. The all-reduce fused with SGD: for each parameter block, the gradient summed over all rows of the
+  //    batch in row order, then the update.
+  for (let p = take(ctx, Ctl.NextBlock); p < blocks.length; p = take(ctx, Ctl.NextBlock)) {
+    const { layer: l, k0, k1 } = blocks[p];
+    const { nIn, nOut } = views.layout.layers[l];
+    const { W, b } = ctx.layers[l];
+    if (k0 < 0) kernels.biasGradSgd(views.deltas[l], b, rows, nOut, 0, nOut, lr);
+    else kernels.weightGradSgd(views.acts[l], views.deltas[l], W, rows, nIn, nOut, k0, k1, 0, nOut, lr);
   }
   mark(3);
   barrier(views.control, ctx.threads, views.plan.spinMs);
   mark(4);
-
-  // 3. Gradients fused with the update, for this thread's columns of every layer: each weight's gradient
-  //    is summed over all rows in row order (the all-reduce), then the SGD step.
-  for (let l = 0; l < L; l++) {
-    const { j0, j1 } = columns[l];
-    if (j1 === j0) continue;
-    const { nIn, nOut } = layers[l];
-    const Aprev = l === 0 ? ctx.X! : views.acts[l];
-    kernels.weightGradSgd(Aprev, views.deltas[l], params[l].W, rows, nIn, nOut, 0, nIn, j0, j1, ctx.lr);
-    kernels.biasGradSgd(views.deltas[l], params[l].b, rows, nOut, j0, j1, ctx.lr);
-  }
-  mark(5);
-  barrier(views.control, ctx.threads, views.plan.spinMs);
-  mark(6);
   ctx.steps++;
 }
 
-/** This thread's rows of a batch of `rows` rows, as views; made once per batch size. */
-function rowViews(ctx: ThreadContext, rows: number): RowViews {
-  let views = ctx.rowViews.get(rows);
+/** The first half of a step for rows [r0, r1) of the batch. */
+function trainChunk(ctx: ThreadContext, start: number, rows: number, r0: number, r1: number): void {
+  const { views, kernels } = ctx;
+  const { sizes, layers } = views.layout;
+  const L = layers.length;
+  const n = r1 - r0;
+  const { acts, deltas, rowLoss } = chunkViews(ctx, r0, r1);
+  kernels.gatherInputs(views.trainPixels, views.order, start + r0, n, sizes[0], acts[0]);
+  forward(ctx, acts, n);
+  // The loss gradient's 1/rows is the whole batch's.
+  softmaxCrossEntropyBackward(acts[L], deltas[L - 1], views.trainLabels, views.order, start + r0, n, sizes[L], rows, rowLoss);
+  for (let l = L - 1; l > 0; l--) {
+    kernels.reluBackward(deltas[l], ctx.layers[l].W, acts[l], deltas[l - 1], n, layers[l].nIn, layers[l].nOut);
+  }
+}
+
+/** Forward through every layer for `n` rows whose inputs are in acts[0]: acts[l+1] = layer l's output. */
+function forward(ctx: ThreadContext, acts: Float32Array[], n: number): void {
+  const { sizes } = ctx.views.layout;
+  const L = sizes.length - 1;
+  for (let l = 0; l < L; l++) {
+    const { W, b } = ctx.layers[l];
+    ctx.kernels.denseForward(acts[l], W, b, acts[l + 1], n, sizes[l], sizes[l + 1], l < L - 1, 0, sizes[l + 1]);
+  }
+}
+
+/** The next piece from a counter the coordinator zeroes with each command. */
+function take(ctx: ThreadContext, counter: Ctl.NextChunk | Ctl.NextBlock): number {
+  return Atomics.add(ctx.views.control, counter, 1);
+}
+
+/**
+ * The views of rows [r0, r1) that a chunk's kernels take. Why cached: a step has 8 chunks of ~20 views
+ * each, and the chunks repeat every step.
+ */
+function chunkViews(ctx: ThreadContext, r0: number, r1: number): ChunkViews {
+  const key = r0 * 2 ** 26 + r1;
+  let views = ctx.chunkViews.get(key);
   if (!views) {
-    const { r0, r1 } = rowBlock(rows, ctx.thread, ctx.threads);
     const { acts, deltas, rowLoss, layout } = ctx.views;
     const { sizes } = layout;
     views = {
-      r0, r1,
       acts: acts.map((buf, l) => buf.subarray(r0 * sizes[l], r1 * sizes[l])),
       deltas: deltas.map((buf, l) => buf.subarray(r0 * sizes[l + 1], r1 * sizes[l + 1])),
       rowLoss: rowLoss.subarray(r0, r1),
     };
-    ctx.rowViews.set(rows, views);
+    ctx.chunkViews.set(key, views);
   }
   return views;
+}
+
+/**
+ * The parameter blocks, biggest first so that the small ones even out the threads' ends: each layer's
+ * weight rows in blocks of about BLOCK_WEIGHTS weights, then each bias.
+ */
+function parameterBlocks(views: SharedViews): ParameterBlock[] {
+  const blocks: (ParameterBlock & { size: number })[] = [];
+  views.layout.layers.forEach(({ nIn, nOut }, layer) => {
+    const count = Math.max(1, Math.round((nIn * nOut) / BLOCK_WEIGHTS));
+    for (let i = 0; i < count; i++) {
+      const k0 = Math.floor((i * nIn) / count);
+      const k1 = Math.floor(((i + 1) * nIn) / count);
+      if (k1 > k0) blocks.push({ layer, k0, k1, size: (k1 - k0) * nOut });
+    }
+    blocks.push({ layer, k0: -1, k1: -1, size: nOut });
+  });
+  blocks.sort((a, b) => b.size - a.size || a.layer - b.layer || a.k0 - b.k0);
+  return blocks.map(({ layer, k0, k1 }) => ({ layer, k0, k1 }));
 }
 
 /**
@@ -154,26 +189,23 @@ function profiler(ctx: ThreadContext): (point: number) => void {
 const noMark = (_point: number): void => {};
 
 /**
- * Evaluation of a split: chunks of EVAL_CHUNK examples, taken in turn from a counter so that a thread slowed
- * by the machine does fewer, each through this thread's own scratch activations. Each example's predicted
- * class and loss are written in place; the coordinator adds them up in example order.
+ * Evaluation of a split: chunks of EVAL_CHUNK examples taken in turn, each through this thread's own
+ * scratch activations. Each example's predicted class and loss are written in place; the coordinator adds
+ * them up in example order.
  */
 export function evaluateSplit(ctx: ThreadContext, split: 'train' | 'test', count: number): void {
-  const { views, kernels } = ctx;
+  const { views } = ctx;
   const { sizes } = views.layout;
   const L = sizes.length - 1;
   const pixels = split === 'train' ? views.trainPixels : views.testPixels;
   const labels = split === 'train' ? views.trainLabels : views.testLabels;
   const acts = views.scratch[ctx.thread];
   const chunks = Math.ceil(count / EVAL_CHUNK);
-  for (let c = Atomics.add(views.control, Ctl.NextChunk, 1); c < chunks; c = Atomics.add(views.control, Ctl.NextChunk, 1)) {
+  for (let c = take(ctx, Ctl.NextChunk); c < chunks; c = take(ctx, Ctl.NextChunk)) {
     const at = c * EVAL_CHUNK;
     const n = Math.min(EVAL_CHUNK, count - at);
-    kernels.gatherInputs(pixels, views.identity, at, n, sizes[0], acts[0]);
-    for (let l = 0; l < L; l++) {
-      const { W, b } = ctx.layers[l];
-      kernels.denseForward(acts[l], W, b, acts[l + 1], n, sizes[l], sizes[l + 1], l < L - 1, 0, sizes[l + 1]);
-    }
+    ctx.kernels.gatherInputs(pixels, views.identity, at, n, sizes[0], acts[0]);
+    forward(ctx, acts, n);
     softmaxEvaluate(acts[L], labels, at, n, sizes[L], views.evalPredicted.subarray(at, at + n), views.evalLoss.subarray(at, at + n));
   }
   barrier(views.control, ctx.threads, views.plan.spinMs);

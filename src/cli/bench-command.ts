@@ -65,8 +65,7 @@ function formatRow(r: BenchRow): string {
 }
 
 const PHASES: [keyof Omit<PhaseStats, 'thread'>, string][] = [
-  ['layer0', 'layer 0'], ['wait1', 'wait'], ['rows', 'rows'], ['wait2', 'wait'], ['update', 'update'], ['wait3', 'wait'],
-  ['between', 'between'], ['step', 'step'],
+  ['rows', 'rows'], ['wait1', 'wait'], ['update', 'update'], ['wait2', 'wait'], ['between', 'between'], ['step', 'step'],
 ];
 
 /** One table per configuration: µs per step, median/p90, each thread a line. */
@@ -74,7 +73,7 @@ function formatProfile(r: BenchRow): string[] {
   if (!r.phases) return [];
   const cell = (s: { median: number; p90: number }) => ` ${`${s.median.toFixed(1)}/${s.p90.toFixed(1)}`.padStart(14)}`;
   return [
-    `profile: ${r.threads} thread${r.threads > 1 ? 's' : ''}, batch ${r.batchSize}, µs per step, median/p90 (workers/step.ts: layer 0 → barrier → rows → barrier → update → barrier)`,
+    `profile: ${r.threads} thread${r.threads > 1 ? 's' : ''}, batch ${r.batchSize}, µs per step, median/p90 (workers/step.ts: rows → barrier → update → barrier → between steps)`,
     `thread${PHASES.map(([, name]) => name.padStart(15)).join('')}`,
     ...r.phases.map((p) => `${String(p.thread).padStart(6)}${PHASES.map(([key]) => cell(p[key])).join('')}`),
   ];

@@ -167,6 +167,7 @@ export class Engine implements Trainer {
     Atomics.store(this.ctl, Ctl.Arg0, arg0);
     Atomics.store(this.ctl, Ctl.Arg1, arg1);
     Atomics.store(this.ctl, Ctl.NextChunk, 0);
+    Atomics.store(this.ctl, Ctl.NextBlock, 0);
     Atomics.add(this.ctl, Ctl.CommandGen, 1);
     Atomics.notify(this.ctl, Ctl.CommandGen);
   }

@@ -30,18 +30,15 @@ export interface Spread {
   p90: number;
 }
 
-/** Where one thread's time goes in a step (workers/step.ts): compute phases, and waits at each barrier. */
+/** Where one thread's time goes in a step (workers/step.ts): its two halves, and its waits at each barrier. */
 export interface PhaseStats {
   thread: number;
-  /** Layer 0's forward for the thread's columns (and its gather of the batch's inputs). */
-  layer0: Spread;
-  wait1: Spread;
-  /** Layers 1.. forward, softmax and backward deltas for the thread's rows. */
+  /** Forward, softmax and backward deltas for the chunks of rows this thread took. */
   rows: Spread;
-  wait2: Spread;
-  /** Gradients fused with the update for the thread's columns of every layer. */
+  wait1: Spread;
+  /** Gradients fused with the update for the parameter blocks this thread took. */
   update: Spread;
-  wait3: Spread;
+  wait2: Spread;
   /** From the step's last barrier to the next step's start: the epoch loop and publishing (thread 0), waiting for the command (workers). */
   between: Spread;
   /** The whole step, start to start. */
@@ -178,22 +175,22 @@ export function phaseStats(profiles: StepProfile[]): PhaseStats[] {
   const threads = profiles[0]?.threads ?? 0;
   const stats: PhaseStats[] = [];
   for (let t = 0; t < threads; t++) {
-    const phase = Array.from({ length: 8 }, () => [] as number[]);
+    const phase = Array.from({ length: 6 }, () => [] as number[]);
     for (const { samples, steps, oldest } of profiles) {
       const s = samples[t];
       for (let i = 0; i < steps; i++) {
         const at = ((oldest + i) % steps) * PROFILE_MARKS;
-        for (let p = 0; p < 6; p++) phase[p].push(1000 * (s[at + p + 1] - s[at + p]));
+        for (let p = 0; p < 4; p++) phase[p].push(1000 * (s[at + p + 1] - s[at + p]));
         // The next step's start ends this one's gap.
         if (i + 1 < steps) {
           const next = ((oldest + i + 1) % steps) * PROFILE_MARKS;
-          phase[6].push(1000 * (s[next] - s[at + 6]));
-          phase[7].push(1000 * (s[next] - s[at]));
+          phase[4].push(1000 * (s[next] - s[at + 4]));
+          phase[5].push(1000 * (s[next] - s[at]));
         }
       }
     }
-    const [layer0, wait1, rows, wait2, update, wait3, between, step] = phase.map(spread);
-    stats.push({ thread: t, layer0, wait1, rows, wait2, update, wait3, between, step });
+    const [rows, wait1, update, wait2, between, step] = phase.map(spread);
+    stats.push({ thread: t, rows, wait1, update, wait2, between, step });
   }
   return stats;
 }

@@ -1,7 +1,6 @@
 import type { Dataset } from '../data/dataset.js';
 import { SharedArena } from '../memory/arena.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
-import { columnOwners } from './ownership.js';
 import { CONTROL_WORDS } from './control.js';
 
 /**
@@ -11,16 +10,15 @@ import { CONTROL_WORDS } from './control.js';
  *
  * Shapes (B = batch size, n_l = sizes[l], L layers):
  *   params  the flat parameter vector (src/model/layout.ts)     order    [trainCount] the epoch's order
- *   inputs[t] thread t's copy of the batch's X [B][n_0], for each thread owning columns of layer 0
- *   acts[l+1] layer l's output [B][n_{l+1}] (acts[0] is unused)  deltas[l] dLoss/dZ of layer l [B][n_{l+1}]
+ *   acts[0] X [B][n_0], acts[l+1] layer l's output [B][n_{l+1}]  deltas[l] dLoss/dZ of layer l [B][n_{l+1}]
  *   rowLoss [B] float64                                          evalPredicted, evalLoss [max(train, test)]
  *   identity [max(train, test)] = 0, 1, 2, …: the "order" of an evaluation pass
  *   scratch[t][l] thread t's evaluation activations [EVAL_CHUNK][n_l]
  *   profile [threads][profileSteps][PROFILE_MARKS] float64 timestamps (bench --profile; empty otherwise)
  */
 export const EVAL_CHUNK = 128;
-/** Timestamps a thread records per profiled step: the start, then the end of each phase and barrier. */
-export const PROFILE_MARKS = 7;
+/** Timestamps a thread records per profiled step: the start, then the end of each half and each barrier. */
+export const PROFILE_MARKS = 5;
 
 interface Region {
   offset: number;
@@ -40,7 +38,6 @@ export interface SharedPlan {
   control: Region;
   params: Region;
   order: Region;
-  inputs: Region[];
   trainPixels: Region;
   trainLabels: Region;
   testPixels: Region;
@@ -61,7 +58,6 @@ export interface SharedViews {
   control: Int32Array;
   params: Float32Array;
   order: Uint32Array;
-  inputs: Float32Array[];
   trainPixels: Uint8Array;
   trainLabels: Uint8Array;
   testPixels: Uint8Array;
@@ -85,10 +81,9 @@ export function createSharedBuffers(
   const { train, test } = dataset;
   const B = batchSize;
   const evalRows = Math.max(train.count, test.count);
-  const inputCopies = columnOwners(sizes[1], threads);
   const { spinMs, profileSteps } = options;
   const bytes = [
-    CONTROL_WORDS * 4, layout.paramCount * 4, train.count * 4, ...Array.from({ length: inputCopies }, () => B * sizes[0] * 4),
+    CONTROL_WORDS * 4, layout.paramCount * 4, train.count * 4,
     train.images.length, train.count, test.images.length, test.count,
     ...sizes.map((n) => B * n * 4), ...layout.layers.map((l) => B * l.nOut * 4),
     B * 8, evalRows, evalRows * 8, evalRows * 4,
@@ -101,12 +96,11 @@ export function createSharedBuffers(
   const control = arena.i32(CONTROL_WORDS);
   const params = arena.f32(layout.paramCount);
   const order = arena.u32(train.count);
-  const inputs = Array.from({ length: inputCopies }, () => arena.f32(B * sizes[0]));
   const trainPixels = arena.u8(train.images.length);
   const trainLabels = arena.u8(train.count);
   const testPixels = arena.u8(test.images.length);
   const testLabels = arena.u8(test.count);
-  const acts = sizes.map((n, l) => arena.f32(l === 0 ? 0 : B * n));
+  const acts = sizes.map((n) => arena.f32(B * n));
   const deltas = layout.layers.map((l) => arena.f32(B * l.nOut));
   const rowLoss = arena.f64(B);
   const evalPredicted = arena.u8(evalRows);
@@ -124,7 +118,7 @@ export function createSharedBuffers(
 
   const plan: SharedPlan = {
     sizes: [...sizes], threads, spinMs, profileSteps, batchSize, trainCount: train.count, testCount: test.count,
-    control: region(control), params: region(params), order: region(order), inputs: inputs.map(region),
+    control: region(control), params: region(params), order: region(order),
     trainPixels: region(trainPixels), trainLabels: region(trainLabels),
     testPixels: region(testPixels), testLabels: region(testLabels),
     acts: acts.map(region), deltas: deltas.map(region), rowLoss: region(rowLoss),
@@ -134,7 +128,7 @@ export function createSharedBuffers(
   return {
     memory: arena.memory,
     views: {
-      plan, layout, control, params, order, inputs, trainPixels, trainLabels, testPixels, testLabels,
+      plan, layout, control, params, order, trainPixels, trainLabels, testPixels, testLabels,
       acts, deltas, rowLoss, evalPredicted, evalLoss, identity, scratch, profile,
     },
   };
@@ -151,7 +145,6 @@ export function viewsOf(memory: WebAssembly.Memory, plan: SharedPlan): SharedVie
     control: new Int32Array(buf, plan.control.offset, plan.control.length),
     params: f32(plan.params),
     order: new Uint32Array(buf, plan.order.offset, plan.order.length),
-    inputs: plan.inputs.map(f32),
     trainPixels: u8(plan.trainPixels),
     trainLabels: u8(plan.trainLabels),
     testPixels: u8(plan.testPixels),
