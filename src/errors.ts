@@ -1,10 +1,42 @@
 /**
- * A problem with the user's input (a file, a flag, a checkpoint) rather than a bug in lockstep.
- * The CLI prints its message as one line and exits non-zero, without a stack trace.
+ * Every error class of lockstep, and what each means to the CLI: one line on stderr (no stack trace
+ * unless --debug) and the exit code in the table below (README, "Exit codes").
+ *
+ *   UserError        2  bad input: a flag, a data file, a checkpoint or model file, an output path
+ *   DivergenceError  3  a step's mean loss was not finite or above DIVERGED_MEAN_LOSS
+ *   WorkerFailure    1  a worker thread threw, exited or never started
+ *   AbortedError     -  inside the threads only: another thread failed, so this one stops waiting
  */
+
+/** A problem with the user's input rather than a bug in lockstep. */
 export class UserError extends Error {
   constructor(message: string, readonly exitCode: number = 2) {
     super(message);
     this.name = 'UserError';
+  }
+}
+
+/** A step diverged: the run stops and keeps its last good checkpoint. */
+export class DivergenceError extends UserError {
+  constructor(message: string) {
+    super(message, 3);
+    this.name = 'DivergenceError';
+  }
+}
+
+/** A worker thread's failure, reported by the coordinator. */
+export class WorkerFailure extends Error {
+  readonly exitCode = 1;
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorkerFailure';
+  }
+}
+
+/** Thrown by a thread's wait when the control block's Abort word is set. */
+export class AbortedError extends Error {
+  constructor() {
+    super('aborted: another thread failed');
+    this.name = 'AbortedError';
   }
 }

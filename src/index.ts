@@ -1,9 +1,12 @@
 /** lockstep's library API: what the CLI, the tests and the benchmarks call. */
-export { train, resolveConfig, resumeOptions, loadTrainingData, DEFAULTS, DivergenceError } from './train/train.js';
-export type { TrainOptions, TrainConfig, TrainResult, EpochReport, TrainHooks, TrainState, TrainSnapshot, StepInfo } from './train/train.js';
-export type { Trainer, EvalResult } from './train/trainer.js';
+export { train } from './train/train.js';
+export { resolveConfig, resumeOptions, loadTrainingData, DEFAULTS } from './train/config.js';
+export type { TrainResult, EpochReport, TrainHooks, TrainState, TrainSnapshot, StepInfo } from './train/train.js';
+export type { TrainOptions, TrainConfig } from './train/config.js';
+export type { Trainer, EvalResult } from './model/trainer.js';
 export { ReferenceTrainer } from './train/reference-trainer.js';
-export { Engine, WorkerFailure, MAX_THREADS } from './coordinator/engine.js';
+export { Engine, MAX_THREADS } from './coordinator/engine.js';
+export type { StepProfile } from './coordinator/engine.js';
 export { evaluate } from './inference/evaluate.js';
 export type { Evaluation, EvaluateOptions } from './inference/evaluate.js';
 export { predict } from './inference/predict.js';
@@ -27,4 +30,4 @@ export { modelLayout, initHeNormal, TEXTBOOK_LAYERS } from './model/layout.js';
 export type { ModelLayout, LayerLayout } from './model/layout.js';
 export { paramsSha256 } from './model/hash.js';
 export { Rng } from './random/rng.js';
-export { UserError } from './errors.js';
+export { UserError, DivergenceError, WorkerFailure } from './errors.js';

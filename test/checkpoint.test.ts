@@ -9,7 +9,8 @@ import { readCheckpoint, writeCheckpoint } from '../src/model-io/checkpoint.js';
 import { exportSafetensors } from '../src/model-io/export.js';
 import { decodeSafetensors, encodeSafetensors, readSafetensors } from '../src/model-io/safetensors.js';
 import { Rng } from '../src/random/rng.js';
-import { resumeOptions, train, type TrainOptions, type TrainSnapshot } from '../src/train/train.js';
+import { resumeOptions, type TrainOptions } from '../src/train/config.js';
+import { train, type TrainSnapshot } from '../src/train/train.js';
 import { bitsEqual, runCli, SLOW_TEST_TIMEOUT, tempDir } from './helpers.js';
 
 // 2000 examples: 32 steps per epoch at batch 64 (the last of 16 rows).

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/dataset.js';
-import { train, type TrainOptions, type TrainResult } from '../src/train/train.js';
+import { type TrainOptions } from '../src/train/config.js';
+import { train, type TrainResult } from '../src/train/train.js';
 import { bitsEqual, runCli, SLOW_TEST_TIMEOUT } from './helpers.js';
 
 // 4010 training examples: 63 steps per epoch at batch 64 (the last of 42 rows), 81 at batch 50 (the last of

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/random/rng.js';
-import { DivergenceError, runEpochs, startState, type EpochLoopSettings, type TrainState } from '../src/train/epoch-loop.js';
-import type { EvalResult, Trainer } from '../src/train/trainer.js';
+import { DivergenceError } from '../src/errors.js';
+import { runEpochs, startState, type EpochLoopSettings, type TrainState } from '../src/train/epoch-loop.js';
+import type { EvalResult, Trainer } from '../src/model/trainer.js';
 
 /**
  * The epoch loop driven by a trainer that computes nothing and records what it was asked: the examples of

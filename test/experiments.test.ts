@@ -60,6 +60,27 @@ describe('lockstep bench', () => {
     expect(rows[0]).toMatchObject({ threads: 1, speedup: 1, efficiency: 1 });
     expect(rows[1].paramsSha256).toBe(rows[0].paramsSha256);
   }, 60_000);
+
+  it('--profile: each thread\'s halves and waits add up to its step, and the ceiling of independent runs is measured', () => {
+    const r = lockstep(['bench', '--threads', '2', '--batch-size', '32', '--steps', '40', '--warmup', '5', '--repeats', '1', ...SMALL, '--profile', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const [row] = r.json();
+    expect(row.threads).toBe(2);
+    // Two 1-thread processes at once against one: anything from a crowded machine's ~0.5 to a bit over 2.
+    expect(row.ceilingSpeedup).toBeGreaterThan(0.2);
+    expect(row.ceilingSpeedup).toBeLessThan(4);
+    expect(row.phases.map((p: { thread: number }) => p.thread)).toEqual([0, 1]);
+    for (const p of row.phases) {
+      for (const key of ['rows', 'wait1', 'update', 'wait2', 'between', 'step']) {
+        expect(p[key].median).toBeGreaterThanOrEqual(0);
+        expect(p[key].p90).toBeGreaterThanOrEqual(p[key].median);
+      }
+      expect(p.rows.median).toBeGreaterThan(0);
+      expect(p.update.median).toBeGreaterThan(0);
+      // Medians do not add exactly, but no part can take longer than the whole step's 90th percentile.
+      for (const key of ['rows', 'wait1', 'update', 'wait2', 'between']) expect(p[key].median).toBeLessThanOrEqual(p.step.p90);
+    }
+  }, 120_000);
 });
 
 describe('live progress', () => {

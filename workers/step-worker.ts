@@ -4,7 +4,8 @@
  */
 import { createKernels, type KernelName } from '../src/kernels/select.js';
 import { viewsOf, type SharedPlan } from '../src/shared/buffers.js';
-import { abortAll, AbortedError, Command, Ctl, waitForChange } from '../src/shared/control.js';
+import { AbortedError } from '../src/errors.js';
+import { abortAll, Command, Ctl, waitForChange } from '../src/shared/control.js';
 import { createThreadContext, evaluateSplit, trainStep } from './step.js';
 
 export interface WorkerTask {

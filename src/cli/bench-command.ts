@@ -1,6 +1,6 @@
 import { benchmark, checkBenchCounts, type BenchRow, type PhaseStats } from '../experiments/bench.js';
 import { plural } from '../report/format.js';
-import { checkBatchSize, loadTrainingData, resolveConfig } from '../train/train.js';
+import { checkBatchSize, loadTrainingData, resolveConfig } from '../train/config.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
 
 export interface BenchArgs extends Omit<TrainingArgs, 'threads' | 'batch-size'> {

@@ -3,7 +3,7 @@ import { MAX_THREADS } from '../coordinator/engine.js';
 import { UserError } from '../errors.js';
 import type { KernelName } from '../kernels/kernels.js';
 import { wasmSimdSupported } from '../kernels/wasm.js';
-import { DEFAULTS, type TrainOptions } from '../train/train.js';
+import { DEFAULTS, type TrainOptions } from '../train/config.js';
 
 /**
  * Flag parsers: each refuses a bad value with one line that names the flag and repeats what was typed

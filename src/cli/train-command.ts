@@ -1,14 +1,13 @@
 import { existsSync } from 'node:fs';
 import { IDX_FILES } from '../data/dataset.js';
-import { UserError } from '../errors.js';
+import { DivergenceError, UserError } from '../errors.js';
 import { readCheckpoint, refuseToOverwriteForeignFile, writeCheckpoint } from '../model-io/checkpoint.js';
 import { checkWritable, sameFile } from '../model-io/atomic-write.js';
 import { loadModel } from '../model-io/model-file.js';
 import { formatDone, formatEpoch, plural } from '../report/format.js';
 import { historyChart, ProgressLine, progressEnabled } from '../report/progress.js';
-import {
-  DivergenceError, resumeOptions, train, type TrainHooks, type TrainOptions, type TrainResult, type TrainSnapshot,
-} from '../train/train.js';
+import { resumeOptions, type TrainOptions } from '../train/config.js';
+import { train, type TrainHooks, type TrainResult, type TrainSnapshot } from '../train/train.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
 import { checkSavedDataDir } from './saved-data.js';
 import { onStopSignals } from './signals.js';

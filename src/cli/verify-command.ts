@@ -1,5 +1,5 @@
 import { verify, type VerifyRow } from '../experiments/verify.js';
-import { loadTrainingData, resolveConfig } from '../train/train.js';
+import { loadTrainingData, resolveConfig } from '../train/config.js';
 import { UserError } from '../errors.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
 

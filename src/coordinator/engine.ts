@@ -1,12 +1,12 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { Dataset } from '../data/dataset.js';
-import { UserError } from '../errors.js';
+import { AbortedError, UserError, WorkerFailure } from '../errors.js';
 import { createKernels, type KernelName } from '../kernels/select.js';
 import { distPath } from '../paths.js';
 import { createSharedBuffers, type SharedViews } from '../shared/buffers.js';
-import { abortAll, AbortedError, Command, Ctl, FaultKind } from '../shared/control.js';
-import { summarizeEvaluation, type EvalResult, type Trainer } from '../train/trainer.js';
+import { abortAll, Command, Ctl, FaultKind } from '../shared/control.js';
+import { summarizeEvaluation, type EvalResult, type Trainer } from '../model/trainer.js';
 import { createThreadContext, evaluateSplit, trainStep, type ThreadContext } from '../../workers/step.js';
 import type { WorkerResult, WorkerTask } from '../../workers/step-worker.js';
 import { PROFILE_MARKS } from '../shared/buffers.js';
@@ -41,14 +41,6 @@ export interface StepProfile {
   /** Where the oldest step sits in each thread's ring of samples. */
   oldest: number;
   samples: Float64Array[];
-}
-
-/** A worker's failure, reported as one line by the CLI (exit code 1). */
-export class WorkerFailure extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'WorkerFailure';
-  }
 }
 
 /**

@@ -5,7 +5,8 @@ import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { distPath } from '../paths.js';
 import { PROFILE_MARKS } from '../shared/buffers.js';
-import { train, type TrainOptions } from '../train/train.js';
+import { type TrainOptions } from '../train/config.js';
+import { train } from '../train/train.js';
 import type { SoloRun } from './solo-run.js';
 
 /**

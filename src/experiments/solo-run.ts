@@ -4,7 +4,7 @@
  * then prints {"stepsPerSec": …}. Argument: the JSON of a SoloRun.
  */
 import { createInterface } from 'node:readline';
-import { loadTrainingData, resolveConfig, type TrainOptions } from '../train/train.js';
+import { loadTrainingData, resolveConfig, type TrainOptions } from '../train/config.js';
 import { timeRun } from './bench.js';
 
 export interface SoloRun {

@@ -1,7 +1,8 @@
 import type { Dataset } from '../data/dataset.js';
 import { paramsSha256 } from '../model/hash.js';
 import type { ModelLayout } from '../model/layout.js';
-import { train, type TrainOptions } from '../train/train.js';
+import { type TrainOptions } from '../train/config.js';
+import { train } from '../train/train.js';
 
 /**
  * Determinism check: the same run at several thread counts against the single-thread reference trainer

@@ -4,7 +4,8 @@ import { Packr } from 'msgpackr';
 import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
 import { modelLayout } from '../model/layout.js';
-import type { EpochReport, TrainConfig, TrainSnapshot, TrainState } from '../train/train.js';
+import type { TrainConfig } from '../train/config.js';
+import type { EpochReport, TrainSnapshot, TrainState } from '../train/train.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { looksLikeSafetensors } from './safetensors.js';
 

@@ -2,6 +2,8 @@
  * The control block: a few Int32 words in shared memory through which the coordinator tells the workers
  * what to do and every thread meets the others at barriers. A step sends no message; it bumps COMMAND_GEN.
  */
+import { AbortedError } from '../errors.js';
+
 /** Two cache lines (the arena aligns buffers to 64 bytes): see NextChunk. */
 export const CONTROL_WORDS = 32;
 
@@ -46,12 +48,6 @@ export enum FaultKind {
   Exit = 2,
 }
 
-export class AbortedError extends Error {
-  constructor() {
-    super('aborted: another thread failed');
-    this.name = 'AbortedError';
-  }
-}
 
 /**
  * Waits until ctl[index] !== seen. Why spin first: a step is a fraction of a millisecond, and waking a thread

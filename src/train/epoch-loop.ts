@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import { UserError } from '../errors.js';
+import { DivergenceError } from '../errors.js';
 import { Rng, type RngState } from '../random/rng.js';
-import type { Trainer } from './trainer.js';
+import type { Trainer } from '../model/trainer.js';
 
 export interface EpochReport {
   event: 'epoch';
@@ -169,12 +169,4 @@ export async function runEpochs(
   if (interrupted) await hooks.onCheckpoint?.(state, 'interrupt');
   else if (partial) await hooks.onCheckpoint?.(state, 'end');
   return { state, interrupted, history: partial ? [...state.history, partial] : state.history };
-}
-
-/** A step diverged (see DIVERGED_MEAN_LOSS): the run stops (exit code 3) and keeps its last good checkpoint. */
-export class DivergenceError extends UserError {
-  constructor(message: string) {
-    super(message, 3);
-    this.name = 'DivergenceError';
-  }
 }

@@ -2,7 +2,7 @@ import { biasGrad, denseForward, gatherInputs, reluBackward, sgdUpdate, weightGr
 import { softmaxCrossEntropyBackward, softmaxEvaluate } from '../kernels/softmax.js';
 import type { LabeledImages } from '../data/dataset.js';
 import { layerViews, type ModelLayout } from '../model/layout.js';
-import { summarizeEvaluation, type EvalResult, type Trainer } from './trainer.js';
+import { summarizeEvaluation, type EvalResult, type Trainer } from '../model/trainer.js';
 
 /** Rows per evaluation chunk: bounds the activation buffers, changes no result (evaluation is per row). */
 const EVAL_CHUNK = 256;
