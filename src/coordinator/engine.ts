@@ -4,12 +4,11 @@ import type { Dataset } from '../data/dataset.js';
 import { AbortedError, UserError, WorkerFailure } from '../errors.js';
 import { createKernels, type KernelName } from '../kernels/select.js';
 import { distPath } from '../paths.js';
-import { createSharedBuffers, type SharedViews } from '../shared/buffers.js';
+import { createSharedBuffers, PROFILE_MARKS, type SharedViews } from '../shared/buffers.js';
 import { abortAll, Command, Ctl, FaultKind } from '../shared/control.js';
 import { summarizeEvaluation, type EvalResult, type Trainer } from '../model/trainer.js';
 import { createThreadContext, evaluateSplit, trainStep, type ThreadContext } from '../../workers/step.js';
 import type { WorkerResult, WorkerTask } from '../../workers/step-worker.js';
-import { PROFILE_MARKS } from '../shared/buffers.js';
 
 export const MAX_THREADS = 128;
 

@@ -1,5 +1,5 @@
 /**
- * The reference kernels: lockstep's definition of the arithmetic (DESIGN.md, invariant 1).
+ * The reference kernels: lockstep's definition of the arithmetic (ARCHITECTURE.md, invariant 1).
  *
  * Every product and every sum is rounded to float32 (Math.fround), each sum runs in index order from +0,
  * and a term whose input is exactly 0 is skipped. Starting each sum at +0 makes the skip invisible for

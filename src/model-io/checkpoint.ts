@@ -10,8 +10,8 @@ import { writeFileAtomic } from './atomic-write.js';
 import { looksLikeSafetensors } from './safetensors.js';
 
 /**
- * A checkpoint: one msgpack file holding everything needed to continue a run bit for bit (DESIGN.md,
- * invariant 6). An envelope {format, version, sha256, body} wraps the body, itself msgpack: layer sizes, the
+ * A checkpoint: one msgpack file holding everything needed to continue a run bit for bit (ARCHITECTURE.md,
+ * invariant 7). An envelope {format, version, sha256, body} wraps the body, itself msgpack: layer sizes, the
  * parameters (float32 little-endian bytes, in layout order) and their sha256, the loop state (epoch,
  * position in it, generator state before the epoch's shuffle, running sums, the history of epoch reports)
  * and the run's config. The body's sha256 catches any corrupted byte, not only in the parameters.

@@ -1,6 +1,6 @@
 /**
  * The one seeded generator of lockstep: He-normal init and every epoch's shuffle draw from it, never
- * from Math.random, so a seed fixes the run on any machine and any thread count (DESIGN.md, invariant 5).
+ * from Math.random, so a seed fixes the run on any machine and any thread count (ARCHITECTURE.md, invariant 5).
  *
  * xoshiro128** (Blackman & Vigna): 128 bits of state, 32-bit outputs, integer-only arithmetic, so the
  * stream is identical wherever JavaScript runs. Its state is four uint32 words, saved in checkpoints.

@@ -48,17 +48,12 @@ export enum FaultKind {
   Exit = 2,
 }
 
-
 /**
- * Waits until ctl[index] !== seen. Why spin first: a step is a fraction of a millisecond, and waking a thread
- * parked in Atomics.wait costs tens of microseconds (measured here: a 2-thread step lost ~20 µs at each
- * barrier when its wait outlasted a 20,000-iteration spin), so the spin should outlast an uneven phase
- * (the 99th percentile wait at a 2-thread barrier measured 32 µs), not just a barrier's round trip. Why not
- * spin long: when another process wants the core, a spinner takes it from the thread it waits for (beside a
- * busy loop, 1,500 steps at 2 threads took 4.2–4.9 s with a 2 ms spin and 2.5–3.1 s with 0.2 ms), and
- * between commands (the coordinator printing, writing a checkpoint) a worker should sleep. Callers pass
- * spinMs = 0 when threads outnumber cores. Returns false if it gave up after `timeoutMs` (the coordinator
- * then waits asynchronously).
+ * Waits until ctl[index] !== seen. It spins first, because waking a thread parked in Atomics.wait takes
+ * longer than an uneven half of a step; only briefly, because a spinner takes the core from the thread it
+ * waits for when another process wants it, and between commands a worker should sleep (ARCHITECTURE.md,
+ * "Barriers"; the measurements are in the README). Callers pass spinMs = 0 when threads outnumber cores.
+ * Returns false if it gave up after `timeoutMs`.
  */
 export function waitForChange(ctl: Int32Array, index: number, seen: number, spinMs: number, timeoutMs = Infinity): boolean {
   if (spinMs > 0) {
