@@ -76,6 +76,9 @@ describe('lockstep bench', () => {
         expect(p[key].p90).toBeGreaterThanOrEqual(p[key].median);
       }
       expect(p.rows.median).toBeGreaterThan(0);
+      expect(p.step.mean).toBeGreaterThan(0);
+      expect(p.stalls.fraction).toBeGreaterThanOrEqual(0);
+      expect(p.stalls.fraction).toBeLessThan(0.5); // over twice the median: fewer than half, by definition of a median
       expect(p.update.median).toBeGreaterThan(0);
       // Medians do not add exactly, but no part can take longer than the whole step's 90th percentile.
       for (const key of ['rows', 'wait1', 'update', 'wait2', 'between']) expect(p[key].median).toBeLessThanOrEqual(p.step.p90);

@@ -64,7 +64,7 @@ function formatRow(r: BenchRow): string {
   );
 }
 
-const PHASES: [keyof Omit<PhaseStats, 'thread'>, string][] = [
+const PHASES: [Exclude<keyof PhaseStats, 'thread' | 'stalls'>, string][] = [
   ['rows', 'rows'], ['wait1', 'wait'], ['update', 'update'], ['wait2', 'wait'], ['between', 'between'], ['step', 'step'],
 ];
 
@@ -76,5 +76,10 @@ function formatProfile(r: BenchRow): string[] {
     `profile: ${r.threads} thread${r.threads > 1 ? 's' : ''}, batch ${r.batchSize}, µs per step, median/p90 (workers/step.ts: rows → barrier → update → barrier → between steps)`,
     `thread${PHASES.map(([, name]) => name.padStart(15)).join('')}`,
     ...r.phases.map((p) => `${String(p.thread).padStart(6)}${PHASES.map(([key]) => cell(p[key])).join('')}`),
+    ...r.phases.map(
+      (p) =>
+        `thread ${p.thread}: mean step ${p.step.mean.toFixed(1)} µs; ${(100 * p.stalls.fraction).toFixed(1)}% of steps took over twice the median, ` +
+        `${(100 * p.stalls.timeShare).toFixed(1)}% of the time`,
+    ),
   ];
 }

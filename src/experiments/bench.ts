@@ -25,10 +25,11 @@ export interface BenchOptions extends TrainOptions {
   profile?: boolean;
 }
 
-/** A duration's median and 90th percentile over the profiled steps, in microseconds. */
+/** A duration's median, 90th percentile and mean over the profiled steps, in microseconds. */
 export interface Spread {
   median: number;
   p90: number;
+  mean: number;
 }
 
 /** Where one thread's time goes in a step (workers/step.ts): its two halves, and its waits at each barrier. */
@@ -42,8 +43,10 @@ export interface PhaseStats {
   wait2: Spread;
   /** From the step's last barrier to the next step's start: the epoch loop and publishing (thread 0), waiting for the command (workers). */
   between: Spread;
-  /** The whole step, start to start. */
+  /** The whole step, start to start: 10^6 / step.mean is the thread's steps/s. */
   step: Spread;
+  /** Steps that took more than twice the median step (a thread stalled by the machine), and their share of the time. */
+  stalls: { fraction: number; timeShare: number };
 }
 
 export interface BenchRow {
@@ -191,14 +194,21 @@ export function phaseStats(profiles: StepProfile[]): PhaseStats[] {
       }
     }
     const [rows, wait1, update, wait2, between, step] = phase.map(spread);
-    stats.push({ thread: t, rows, wait1, update, wait2, between, step });
+    const slow = phase[5].filter((d) => d > 2 * step.median);
+    const total = phase[5].reduce((a, b) => a + b, 0);
+    const stalls = { fraction: slow.length / phase[5].length, timeShare: slow.reduce((a, b) => a + b, 0) / total };
+    stats.push({ thread: t, rows, wait1, update, wait2, between, step, stalls });
   }
   return stats;
 }
 
 function spread(values: number[]): Spread {
   const sorted = [...values].sort((a, b) => a - b);
-  return { median: median(sorted), p90: sorted[Math.min(sorted.length - 1, Math.floor(0.9 * sorted.length))] ?? NaN };
+  return {
+    median: median(sorted),
+    p90: sorted[Math.min(sorted.length - 1, Math.floor(0.9 * sorted.length))] ?? NaN,
+    mean: sorted.reduce((a, b) => a + b, 0) / sorted.length,
+  };
 }
 
 export function median(values: number[]): number {
