@@ -61,7 +61,7 @@ describe('lockstep bench', () => {
     expect(rows[1].paramsSha256).toBe(rows[0].paramsSha256);
   }, 60_000);
 
-  it('--profile: each thread\'s halves and waits add up to its step, and the ceiling of independent runs is measured', () => {
+  it('--profile: each thread\'s halves, waits and whole step, and the ceiling of independent runs', () => {
     const r = lockstep(['bench', '--threads', '2', '--batch-size', '32', '--steps', '40', '--warmup', '5', '--repeats', '1', ...SMALL, '--profile', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const [row] = r.json();
