@@ -9,6 +9,7 @@
  * (with --profile) ceilingSpeedup per thread count and batch size; `train` on the Done line's seconds.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { median } from '../src/experiments/bench.js';
 
@@ -21,7 +22,7 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const split = argv.indexOf('--');
-  if (split < 0) throw new Error('usage: ab --a DIR --b DIR [--rounds N] -- LOCKSTEP-COMMAND…');
+  if (split < 0) throw new Error('ab: usage: ab --a DIR --b DIR [--rounds N] -- LOCKSTEP-COMMAND…');
   const own = argv.slice(0, split);
   const flag = (name: string, fallback?: string) => {
     const i = own.indexOf(`--${name}`);
@@ -29,13 +30,22 @@ function parseArgs(argv: string[]): Options {
     if (fallback !== undefined) return fallback;
     throw new Error(`ab: --${name} is required`);
   };
-  return { a: resolve(flag('a')), b: resolve(flag('b')), rounds: Number(flag('rounds', '5')), command: argv.slice(split + 1) };
+  const rounds = Number(flag('rounds', '5'));
+  if (!Number.isSafeInteger(rounds) || rounds < 1) throw new Error(`ab: --rounds ${flag('rounds')}: must be a positive integer`);
+  const command = argv.slice(split + 1);
+  if (command.length === 0) throw new Error('ab: name a lockstep command after --, e.g. -- bench --threads 1,2');
+  const a = resolve(flag('a'));
+  const b = resolve(flag('b'));
+  for (const dir of [a, b]) {
+    if (!existsSync(join(dir, 'dist', 'src', 'cli.js'))) throw new Error(`ab: ${dir}: no dist/src/cli.js (run npm run build there)`);
+  }
+  return { a, b, rounds, command };
 }
 
 /** One run of the command with one build: its measurements, keyed by what they measure. */
 function runOnce(checkout: string, command: string[]): Map<string, number> {
   const r = spawnSync(process.execPath, [join(checkout, 'dist', 'src', 'cli.js'), ...command, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`${checkout}: exit ${r.status}: ${r.stderr.trim()}`);
+  if (r.status !== 0) throw new Error(`ab: ${checkout}: lockstep exited ${r.status}: ${r.stderr.trim()}`);
   const out = new Map<string, number>();
   for (const line of r.stdout.trim().split('\n')) {
     const row = JSON.parse(line) as Record<string, number | string>;
@@ -74,4 +84,9 @@ function main(): void {
   }
 }
 
-main();
+try {
+  main();
+} catch (err) {
+  process.stderr.write(`${(err as Error).message}\n`);
+  process.exitCode = 2;
+}
