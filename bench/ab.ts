@@ -22,13 +22,20 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const split = argv.indexOf('--');
-  if (split < 0) throw new Error('ab: usage: ab --a DIR --b DIR [--rounds N] -- LOCKSTEP-COMMAND…');
+  if (split < 0) throw new Error('ab: usage: node dist/bench/ab.js --a DIR --b DIR [--rounds N (5)] -- LOCKSTEP-COMMAND…');
   const own = argv.slice(0, split);
+  const values = new Map<string, string>();
+  for (let i = 0; i < own.length; i += 2) {
+    const name = own[i].replace(/^--/, '');
+    if (!['a', 'b', 'rounds'].includes(name) || !own[i].startsWith('--')) throw new Error(`ab: ${own[i]}: not a flag of ab (--a, --b, --rounds)`);
+    const value = own[i + 1];
+    if (value === undefined || value.startsWith('--')) throw new Error(`ab: --${name}: needs a value`);
+    values.set(name, value);
+  }
   const flag = (name: string, fallback?: string) => {
-    const i = own.indexOf(`--${name}`);
-    if (i >= 0 && own[i + 1] !== undefined) return own[i + 1];
-    if (fallback !== undefined) return fallback;
-    throw new Error(`ab: --${name} is required`);
+    const value = values.get(name) ?? fallback;
+    if (value === undefined) throw new Error(`ab: --${name} is required`);
+    return value;
   };
   const rounds = Number(flag('rounds', '5'));
   if (!Number.isSafeInteger(rounds) || rounds < 1) throw new Error(`ab: --rounds ${flag('rounds')}: must be a positive integer`);
@@ -48,7 +55,12 @@ function runOnce(checkout: string, command: string[]): Map<string, number> {
   if (r.status !== 0) throw new Error(`ab: ${checkout}: lockstep exited ${r.status}: ${r.stderr.trim()}`);
   const out = new Map<string, number>();
   for (const line of r.stdout.trim().split('\n')) {
-    const row = JSON.parse(line) as Record<string, number | string>;
+    let row: Record<string, number | string>;
+    try {
+      row = JSON.parse(line) as Record<string, number | string>;
+    } catch {
+      throw new Error(`ab: \`lockstep ${command.join(' ')}\` printed a line that is not JSON: ${line.slice(0, 80)}`);
+    }
     if (row.event === 'bench') {
       const key = `threads ${row.threads}, batch ${row.batchSize}`;
       out.set(`${key}: steps/s`, row.stepsPerSec as number);
@@ -58,6 +70,7 @@ function runOnce(checkout: string, command: string[]): Map<string, number> {
       out.set('seconds', row.seconds as number);
     }
   }
+  if (out.size === 0) throw new Error(`ab: \`lockstep ${command.join(' ')}\` measured nothing to compare (ab compares bench and train)`);
   return out;
 }
 

@@ -118,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
         (y) =>
           y
             .positional('dataset', flag('string', { type: 'string', describe: 'fashion-mnist' }))
-            .positional('dir', flag('directory', { type: 'string', describe: 'directory for the four IDX files (created if missing)' }))
+            .positional('dir', flag('directory', { type: 'string', describe: 'directory for the four IDX files (created if missing; its parent must exist)' }))
             .option('from', flag('directory', { type: 'string', defaultDescription: 'the installed fashion-mnist package', describe: 'directory of an unpacked fashion-mnist package' }))
             .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'replace IDX files already in the directory' }))
             .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),

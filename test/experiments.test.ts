@@ -83,6 +83,9 @@ describe('lockstep bench', () => {
       // Medians do not add exactly, but no part can take longer than the whole step's 90th percentile.
       for (const key of ['rows', 'wait1', 'update', 'wait2', 'between']) expect(p[key].median).toBeLessThanOrEqual(p.step.p90);
     }
+    const one = lockstep(['bench', '--threads', '2', '--steps', '1', ...SMALL, '--profile']);
+    expect(one.code).toBe(2);
+    expect(one.stderr).toBe('lockstep: --steps 1: --profile needs at least 2 timed steps\n');
   }, 120_000);
 });
 

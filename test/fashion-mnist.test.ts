@@ -112,6 +112,24 @@ describe('lockstep data fashion-mnist', { timeout: 120_000 }, () => {
     expect(r3.stderr).toMatch(/^lockstep: .*: not the fashion-mnist package \(missing .*0\.json\)\n$/);
   });
 
+  it('refuses, in one line and before reading, a DIR whose parent is missing, a file, or under /proc', () => {
+    const pkg = fakePackage(() => {});
+    const dir = tempDir();
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    for (const [out, message] of [
+      [join(dir, 'missing', 'sub'), `the directory ${join(dir, 'missing')} does not exist`],
+      [join(file, 'sub'), `${file} is not a directory`],
+      ['/proc/lockstep-data', 'cannot create the directory'],
+    ]) {
+      const r = runCli(['data', 'fashion-mnist', out, '--from', pkg], { timeout: 110_000 });
+      expect({ out, code: r.code }).toEqual({ out, code: 2 });
+      expect(r.stderr.startsWith(`lockstep: ${out}: `), r.stderr).toBe(true);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    }
+  });
+
   it('refuses an unknown dataset or a missing DIR in one line', () => {
     const unknown = runCli(['data', 'kmnist', tempDir()], { timeout: 110_000 });
     expect(unknown.code).toBe(2);

@@ -134,7 +134,7 @@ function take(ctx: ThreadContext, counter: Ctl.NextChunk | Ctl.NextBlock): numbe
 }
 
 /**
- * The views of rows [r0, r1) that a chunk's kernels take. Why cached: a step has 8 chunks of ~20 views
+ * The views of rows [r0, r1) that a chunk's kernels take. Why cached: a step has up to 8 chunks of 8 views
  * each, and the chunks repeat every step.
  */
 function chunkViews(ctx: ThreadContext, r0: number, r1: number): ChunkViews {

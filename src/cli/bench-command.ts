@@ -18,7 +18,7 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
   const options = toTrainOptions({ ...args, threads: 1, 'batch-size': batchSizes[0] });
   // Validate every combination's flags, and load the data once, before any thread starts.
   for (const batchSize of batchSizes) for (const threads of threadCounts) resolveConfig({ ...options, batchSize, threads });
-  checkBenchCounts({ steps: args.steps, warmup: args.warmup, repeats: args.repeats });
+  checkBenchCounts({ steps: args.steps, warmup: args.warmup, repeats: args.repeats }, args.profile);
   const config = resolveConfig(options);
   const dataset = loadTrainingData(config);
   for (const batchSize of batchSizes) checkBatchSize(batchSize, dataset);

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../model-io/atomic-write.js';
 import { Rng } from '../random/rng.js';
@@ -73,7 +73,7 @@ export function convertFashionMnist(options: FashionMnistOptions): FashionMnistS
     ...splitFiles(train, rng, IDX_FILES.trainImages, IDX_FILES.trainLabels),
     ...splitFiles(test, rng, IDX_FILES.testImages, IDX_FILES.testLabels),
   ];
-  mkdirSync(to, { recursive: true });
+  makeDirectory(to);
   for (const [name, bytes] of files) {
     writeFileAtomic(join(to, name), bytes);
     // A gzipped copy left beside it would be old data under the same name (only reachable with --force).
@@ -83,6 +83,22 @@ export function convertFashionMnist(options: FashionMnistOptions): FashionMnistS
     from, to, rows: classes.reduce((sum, c) => sum + c.rows, 0), dropped: classes.map((c) => c.dropped),
     train: train.length, test: test.length, files: files.map(([name]) => name),
   };
+}
+
+/**
+ * Creates `to` if it is missing, one level only: its parent must exist (a recursive mkdir would also make
+ * typos' directories, and loops forever under /proc on Node 20). Every failure names the path.
+ */
+function makeDirectory(to: string): void {
+  if (existsSync(to)) return;
+  const parent = dirname(resolve(to));
+  if (!existsSync(parent)) throw new UserError(`${to}: the directory ${parent} does not exist`);
+  if (!statSync(parent).isDirectory()) throw new UserError(`${to}: ${parent} is not a directory`);
+  try {
+    mkdirSync(to);
+  } catch (err) {
+    throw new UserError(`${to}: cannot create the directory (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
 }
 
 /** `to` must be a directory (or not exist yet) without IDX files, unless `force`. */
@@ -108,7 +124,7 @@ function readClass(path: string, from: string): { images: Uint8Array; rows: numb
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new UserError(`${path}: not JSON (${(err as Error).message})`);
+    throw new UserError(`${path}: not JSON (${(err as Error).message.replace(/\s*\n\s*/g, ' ')})`);
   }
   const data = (json as { data?: unknown } | null)?.data;
   if (!Array.isArray(data)) throw new UserError(`${path}: expected {"data": [rows of ${PIXELS} gray levels]}`);

@@ -70,7 +70,7 @@ export interface BenchRow {
 
 export async function benchmark(options: BenchOptions, dataset: Dataset, onRow?: (row: BenchRow) => void): Promise<BenchRow[]> {
   const { threadCounts, batchSizes, steps, warmup = 50, repeats = 3, profile = false, ...trainOptions } = options;
-  checkBenchCounts({ steps, warmup, repeats });
+  checkBenchCounts({ steps, warmup, repeats }, profile);
   const threadsInOrder = [1, ...new Set(threadCounts.filter((t) => t !== 1))];
   const rows: BenchRow[] = [];
   for (const batchSize of batchSizes) {
@@ -116,11 +116,15 @@ export async function benchmark(options: BenchOptions, dataset: Dataset, onRow?:
   return rows;
 }
 
-/** steps, warmup and repeats must each be at least 1 (the timing starts after the warm-up's last step). */
-export function checkBenchCounts(counts: { steps: number; warmup: number; repeats: number }): void {
+/**
+ * steps, warmup and repeats must each be at least 1 (the timing starts after the warm-up's last step); a
+ * profile needs 2 timed steps (a step's time runs from its start to the next one's).
+ */
+export function checkBenchCounts(counts: { steps: number; warmup: number; repeats: number }, profile = false): void {
   for (const [name, value] of Object.entries(counts)) {
     if (!(value >= 1)) throw new UserError(`--${name} ${value}: must be at least 1`);
   }
+  if (profile && counts.steps < 2) throw new UserError(`--steps ${counts.steps}: --profile needs at least 2 timed steps`);
 }
 
 /** Times `steps` steps after `warmup` untimed ones; with `profile`, keeps the timed steps' profile. */

@@ -1,6 +1,6 @@
 /**
  * The control block: a few Int32 words in shared memory through which the coordinator tells the workers
- * what to do and every thread meets the others at barriers. A step sends no message; it bumps COMMAND_GEN.
+ * what to do and every thread meets the others at barriers. A step sends no message; it bumps Ctl.CommandGen.
  */
 import { AbortedError } from '../errors.js';
 
@@ -20,7 +20,7 @@ export enum Ctl {
   Ready = 6,
   /** Non-zero once any thread failed: every wait gives up, so no thread hangs on a dead one. */
   Abort = 7,
-  /** Test-only fault injection (see workers/step-worker.ts): thread index + 1, step, kind. */
+  /** Test-only fault injection (see injectTestFault): thread index + 1, step, kind. */
   FaultThread = 8,
   FaultStep = 9,
   FaultKind = 10,
@@ -91,7 +91,7 @@ export function arrive(ctl: Int32Array, threads: number): number {
   return gen;
 }
 
-/** A full barrier for worker threads: arrive, then wait for the last arrival. */
+/** A full barrier, for every thread (the coordinator too): arrive, then wait for the last arrival. */
 export function barrier(ctl: Int32Array, threads: number, spinMs: number): void {
   const gen = arrive(ctl, threads);
   if (gen >= 0) waitForChange(ctl, Ctl.BarrierGen, gen, spinMs);
