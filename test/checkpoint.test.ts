@@ -48,6 +48,16 @@ describe('checkpoints resume bit-identically', { timeout: SLOW_TEST_TIMEOUT }, (
     expect(() => resumeOptions(config, { layers: [784, 10] }, 'x.ckpt')).toThrow(UserError);
     expect(resumeOptions(config, { epochs: 5, threads: 1 }, 'x.ckpt')).toMatchObject({ epochs: 5, threads: 1, lr: 0.5 });
   });
+
+  it('a resume on other, smaller data is refused as other data, not by a batch size the user never gave', async () => {
+    let saved: TrainSnapshot | undefined;
+    await train({ ...RUN, epochs: 1, maxSteps: 3, threads: 1 }, { dataset: mnist, onCheckpoint: (s) => void (saved = structuredClone(s)) });
+    const small = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 60, testLimit: 10 });
+    const resumed = train(resumeOptions(saved!.config, {}, 'x.ckpt'), {
+      dataset: small, resume: { params: saved!.params, state: saved!.state, dataSha256: saved!.dataSha256 },
+    });
+    await expect(resumed).rejects.toThrow(/not the data this checkpoint was trained on/);
+  });
 });
 
 describe('checkpoint files', () => {

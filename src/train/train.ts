@@ -65,12 +65,13 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
   const started = performance.now();
   const config = resolveConfig(options);
   const dataset = hooks.dataset ?? loadTrainingData(config);
-  checkBatchSize(config.batchSize, dataset);
   // Hashing the data costs ~50 ms for MNIST: only runs that checkpoint or resume pay it.
   const dataSha256 = hooks.onCheckpoint || hooks.resume?.dataSha256 ? datasetFingerprint(dataset) : '';
   if (hooks.resume?.dataSha256 && hooks.resume.dataSha256 !== dataSha256) {
     throw new UserError(`--data ${dataset.dir}: not the data this checkpoint was trained on (its sha256 differs)`);
   }
+  // After the data check: a resumed run's batch size is the checkpoint's, which other data may not fit.
+  checkBatchSize(config.batchSize, dataset);
   if (hooks.resume && config.epochs < hooks.resume.state.epoch - 1) {
     throw new UserError(`--epochs ${config.epochs}: the checkpoint has already finished ${hooks.resume.state.epoch - 1} epochs`);
   }
