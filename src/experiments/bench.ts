@@ -61,7 +61,8 @@ export interface BenchRow {
   runs: number[];
   /**
    * With `profile`, at more than 1 thread: the same work as this many independent 1-thread processes at
-   * once, their combined steps/s ÷ the 1-thread steps/s: the speedup the machine itself allows.
+   * once, their combined steps/s ÷ one such process's alone: the speedup the machine itself allows. Both
+   * sides are fresh processes, because a 1-thread run in this long-lived one is at times slower.
    */
   ceilingSpeedup?: number;
   /** With `profile`: where each thread's time goes (all repeats' timed steps). */
@@ -88,7 +89,7 @@ export async function benchmark(options: BenchOptions, dataset: Dataset, onRow?:
         hashes.set(threads, paramsSha256);
         if (samples) profiles.get(threads)!.push(samples);
         // The ceiling's runs take their turn in the same rounds, so a slow spell falls on them alike.
-        if (profile && threads > 1) ceilings.get(threads)!.push(await independentRuns(threads, { options, warmup, steps }));
+        if (profile) ceilings.get(threads)!.push(await independentRuns(threads, { options, warmup, steps }));
       }
     }
     const base = median(runs.get(1)!);
@@ -106,7 +107,7 @@ export async function benchmark(options: BenchOptions, dataset: Dataset, onRow?:
         runs: runs.get(threads)!,
       };
       if (profile) {
-        if (threads > 1) row.ceilingSpeedup = median(ceilings.get(threads)!) / base;
+        if (threads > 1) row.ceilingSpeedup = median(ceilings.get(threads)!) / median(ceilings.get(1)!);
         row.phases = phaseStats(profiles.get(threads)!);
       }
       rows.push(row);
