@@ -53,26 +53,22 @@ export enum FaultKind {
  * longer than an uneven half of a step; only briefly, because a spinner takes the core from the thread it
  * waits for when another process wants it, and between commands a worker should sleep (ARCHITECTURE.md,
  * "Barriers"; the measurements are in the README). Callers pass spinMs = 0 when threads outnumber cores.
- * Returns false if it gave up after `timeoutMs`.
  */
-export function waitForChange(ctl: Int32Array, index: number, seen: number, spinMs: number, timeoutMs = Infinity): boolean {
+export function waitForChange(ctl: Int32Array, index: number, seen: number, spinMs: number): void {
   if (spinMs > 0) {
     const spinUntil = performance.now() + spinMs;
     // performance.now() costs more than a load, so the clock is read once per 256 checks.
     for (let i = 1; ; i++) {
-      if (Atomics.load(ctl, index) !== seen) return true;
+      if (Atomics.load(ctl, index) !== seen) return;
       if (Atomics.load(ctl, Ctl.Abort) !== 0) throw new AbortedError();
       if ((i & 255) === 0 && performance.now() > spinUntil) break;
     }
   }
-  const deadline = performance.now() + timeoutMs;
   for (;;) {
     if (Atomics.load(ctl, Ctl.Abort) !== 0) throw new AbortedError();
-    if (Atomics.load(ctl, index) !== seen) return true;
-    const left = deadline - performance.now();
-    if (left <= 0) return false;
+    if (Atomics.load(ctl, index) !== seen) return;
     // In bounded waits, so that Abort is re-checked even if the thread that set it could not notify.
-    Atomics.wait(ctl, index, seen, Math.min(left, 100));
+    Atomics.wait(ctl, index, seen, 100);
   }
 }
 
@@ -80,7 +76,7 @@ export function waitForChange(ctl: Int32Array, index: number, seen: number, spin
  * Arrive at the barrier. Returns the generation the barrier is at, to wait on (waitForChange), or -1
  * if this thread was the last to arrive and has already opened it.
  */
-export function arrive(ctl: Int32Array, threads: number): number {
+function arrive(ctl: Int32Array, threads: number): number {
   const gen = Atomics.load(ctl, Ctl.BarrierGen);
   if (Atomics.add(ctl, Ctl.BarrierCount, 1) === threads - 1) {
     Atomics.store(ctl, Ctl.BarrierCount, 0);
