@@ -6,7 +6,7 @@ import { paramsSha256 } from '../model/hash.js';
 import { initHeNormal, modelLayout, type ModelLayout } from '../model/layout.js';
 import { Rng } from '../random/rng.js';
 import { checkBatchSize, loadTrainingData, resolveConfig, type TrainConfig, type TrainOptions } from './config.js';
-import { runEpochs, startState, type EpochReport, type StepInfo, type TrainState } from './epoch-loop.js';
+import { runEpochs, startState, type EpochLoopHooks, type EpochReport, type TrainState } from './epoch-loop.js';
 import { ReferenceTrainer } from './reference-trainer.js';
 import type { Trainer } from '../model/trainer.js';
 
@@ -40,16 +40,10 @@ export interface TrainSnapshot {
   state: TrainState;
 }
 
-export interface TrainHooks {
-  onEpoch?: (report: EpochReport) => void;
-  onStep?: (info: StepInfo) => void;
-  /**
-   * Where checkpoints are written: after each complete epoch, when `signal` stopped the run at a step
-   * boundary ('interrupt'), and when --max-steps ended it mid-epoch ('end').
-   */
+/** The epoch loop's hooks (onEpoch, onStep, signal), with checkpoints given the whole snapshot, and the run's inputs. */
+export interface TrainHooks extends Omit<EpochLoopHooks, 'onCheckpoint'> {
+  /** As EpochLoopHooks.onCheckpoint, at the same moments, with what a checkpoint records. */
   onCheckpoint?: (snapshot: TrainSnapshot, reason: 'epoch' | 'interrupt' | 'end') => void | Promise<void>;
-  /** Aborting it stops the run at the next step boundary (SIGINT, SIGTERM). */
-  signal?: AbortSignal;
   /** An already loaded dataset (tests and benchmarks reuse one); otherwise options.data is read. */
   dataset?: Dataset;
   /** Start from these parameters instead of He-normal init (the generator still starts from the seed). */
