@@ -14,6 +14,7 @@ import { hideBin } from 'yargs/helpers';
 import { benchCommand, type BenchArgs } from './cli/bench-command.js';
 import { dataCommand, type DataArgs } from './cli/data-command.js';
 import { flag, hideYargsTypes, integerFlag, kernelsFlag, refuseSwitchValues, switchesOf, threadsFlag, trainingFlags, usageMessage } from './cli/flags.js';
+import { defaultThreadCounts } from './experiments/machine.js';
 import { evalCommand, exportCommand, predictCommand, type EvalArgs, type ExportArgs, type PredictArgs } from './cli/model-commands.js';
 import { trainCommand, type TrainCommandArgs } from './cli/train-command.js';
 import { verifyCommand, type VerifyArgs } from './cli/verify-command.js';
@@ -105,11 +106,14 @@ export async function main(argv: string[]): Promise<number> {
         'bench',
         'time training steps at several thread counts and batch sizes: steps/s, speedup, parallel efficiency',
         (y) =>
-          trainingFlags(y, { threads: '1,2', batchSize: '64,256' })
+          trainingFlags(y, { threads: defaultThreadCounts().join(','), batchSize: '64,256' })
             .option('steps', flag('integer', { type: 'string', default: '500', coerce: integerFlag('--steps', 1), describe: 'timed steps per run' }))
             .option('warmup', flag('integer', { type: 'string', default: '50', coerce: integerFlag('--warmup', 1), describe: 'untimed steps before timing' }))
             .option('repeats', flag('integer', { type: 'string', default: '3', coerce: integerFlag('--repeats', 1), describe: 'runs per configuration; the median is reported' }))
-            .option('profile', flag('boolean', { type: 'boolean', default: false, describe: 'time each thread\'s phases and barrier waits, and the machine\'s ceiling (N independent 1-thread runs at once)' })),
+            .option('profile', flag('boolean', { type: 'boolean', default: false, describe: 'time each thread\'s phases and barrier waits, and the machine\'s ceiling (N independent 1-thread runs at once)' }))
+            .option('csv', flag('file', { type: 'string', describe: 'also write the table to FILE as CSV, one row per thread count and batch size' }))
+            .option('svg', flag('file', { type: 'string', describe: 'also draw speedup against threads (per batch size, with the ideal line) to FILE as SVG' }))
+            .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'let --csv and --svg replace existing files' })),
         (args) => run(benchCommand(args as unknown as BenchArgs)),
       )
       .command(

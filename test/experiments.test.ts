@@ -1,8 +1,13 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { modelLayout } from '../src/model/layout.js';
 import { parameterName, ulpDistance } from '../src/experiments/verify.js';
-import { CLI, runCli } from './helpers.js';
+import { defaultThreadCounts } from '../src/experiments/machine.js';
+import { CLI, runCli, SLOW_TEST_TIMEOUT, tempDir } from './helpers.js';
 
 const SMALL = ['--train-limit', '3000', '--test-limit', '200'];
 
@@ -45,26 +50,58 @@ describe('lockstep verify', () => {
 });
 
 describe('lockstep bench', () => {
-  it('prints JSON lines with the documented fields and the same hash for every thread count (a repeated count once)', () => {
-    const r = lockstep(['bench', '--threads', '1,2,2', '--batch-size', '32', '--steps', '30', '--warmup', '5', '--repeats', '1', ...SMALL, '--json']);
-    expect(r.code).toBe(0);
-    const rows = r.json();
-    expect(rows.map((row) => row.threads)).toEqual([1, 2]);
+  it('prints the machine, then JSON rows with median, min and max, the 1-thread baseline always, and the same hash for every thread count', () => {
+    const dir = tempDir();
+    const [csv, svg] = [join(dir, 'b.csv'), join(dir, 'b.svg')];
+    const crowded = availableParallelism() + 1;
+    const r = lockstep(['bench', '--threads', `2,2,${crowded}`, '--batch-size', '32', '--steps', '30', '--warmup', '5', '--repeats', '2', ...SMALL, '--json', '--csv', csv, '--svg', svg]);
+    expect(r.code, r.stderr).toBe(0);
+    const [machine, ...rows] = r.json();
+    expect(machine).toMatchObject({ event: 'machine', cores: availableParallelism(), node: process.versions.node, v8: process.versions.v8, kernels: 'wasm' });
+    expect(typeof machine.cpu).toBe('string');
+    expect(r.stderr).toBe(`lockstep: notice: --threads ${crowded}: more threads than the ${availableParallelism()} available cores; they take turns on the cores, so their rows measure sharing, not scaling\n`);
+    expect(rows.map((row) => row.threads)).toEqual([1, 2, crowded]);
     for (const row of rows) {
+      expect(row.event).toBe('bench');
       for (const key of ['threads', 'batchSize', 'stepsPerSec', 'samplesPerSec', 'speedup', 'efficiency', 'paramsSha256']) {
         expect(row).toHaveProperty(key);
       }
       expect(row.stepsPerSec).toBeGreaterThan(0);
+      expect(row.stepsPerSecMin).toBeLessThanOrEqual(row.stepsPerSec);
+      expect(row.stepsPerSecMax).toBeGreaterThanOrEqual(row.stepsPerSec);
+      expect(row.speedupMin).toBeLessThanOrEqual(row.speedupMax);
       expect(row.samplesPerSec).toBeCloseTo(row.stepsPerSec * 32, 6);
+      expect(row.paramsSha256).toBe(rows[0].paramsSha256);
     }
-    expect(rows[0]).toMatchObject({ threads: 1, speedup: 1, efficiency: 1 });
-    expect(rows[1].paramsSha256).toBe(rows[0].paramsSha256);
-  }, 60_000);
+    expect(rows[0]).toMatchObject({ threads: 1, speedup: 1, efficiency: 1, speedupMin: 1, speedupMax: 1 });
+    const table = parse(readFileSync(csv, 'utf8'), { columns: true, cast: true }) as Record<string, unknown>[];
+    expect(table.map((t) => [t.threads, t.batchSize, t.stepsPerSec, t.speedupMax, t.paramsSha256])).toEqual(
+      rows.map((row) => [row.threads, row.batchSize, row.stepsPerSec, row.speedupMax, row.paramsSha256]),
+    );
+    const chart = readFileSync(svg, 'utf8');
+    expect(chart).toMatch(/^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*>.*<\/svg>$/s);
+    expect(chart).toContain('speedup over 1 thread');
+    expect(chart).toContain('batch 32');
+    // An existing file is replaced only with --force, and refused before anything runs.
+    const again = lockstep(['bench', '--threads', '1', '--steps', '5', ...SMALL, '--csv', csv]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toBe(`lockstep: --csv ${csv}: exists; pass --force to replace it\n`);
+  }, SLOW_TEST_TIMEOUT);
+
+  it('defaults to 1, 2, 4, … threads up to the available cores', () => {
+    expect(defaultThreadCounts(1)).toEqual([1]);
+    expect(defaultThreadCounts(2)).toEqual([1, 2]);
+    expect(defaultThreadCounts(6)).toEqual([1, 2, 4, 6]);
+    expect(defaultThreadCounts(8)).toEqual([1, 2, 4, 8]);
+    expect(runCli(['bench', '--help']).stdout).toContain(`[default: ${defaultThreadCounts().join(',')}]`);
+  });
 
   it('--profile: each thread\'s halves, waits and whole step, and the ceiling of independent runs', () => {
     const r = lockstep(['bench', '--threads', '2', '--batch-size', '32', '--steps', '40', '--warmup', '5', '--repeats', '1', ...SMALL, '--profile', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const [row] = r.json();
+    const [, base, row] = r.json();
+    expect(base).toMatchObject({ threads: 1 });
+    expect(base.ceilingSpeedup).toBeUndefined();
     expect(row.threads).toBe(2);
     // Two 1-thread processes at once against one: anything from a crowded machine's ~0.5 to a bit over 2.
     expect(row.ceilingSpeedup).toBeGreaterThan(0.2);
