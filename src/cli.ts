@@ -13,11 +13,13 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchCommand, type BenchArgs } from './cli/bench-command.js';
 import { dataCommand, type DataArgs } from './cli/data-command.js';
-import { flag, hideYargsTypes, integerFlag, kernelsFlag, refuseSwitchValues, switchesOf, threadsFlag, trainingFlags, usageMessage } from './cli/flags.js';
+import { flag, hideYargsTypes, integerFlag, integerListFlag, integerRangeListFlag, kernelsFlag, numberListFlag, refuseSwitchValues, switchesOf, threadsFlag, trainingFlags, usageMessage } from './cli/flags.js';
 import { defaultThreadCounts } from './experiments/machine.js';
 import { evalCommand, exportCommand, predictCommand, type EvalArgs, type ExportArgs, type PredictArgs } from './cli/model-commands.js';
 import { trainCommand, type TrainCommandArgs } from './cli/train-command.js';
+import { sweepCommand, type SweepArgs } from './cli/sweep-command.js';
 import { verifyCommand, type VerifyArgs } from './cli/verify-command.js';
+import { MAX_THREADS } from './coordinator/engine.js';
 import { UserError } from './errors.js';
 import { packageRoot } from './paths.js';
 
@@ -54,7 +56,8 @@ export async function main(argv: string[]): Promise<number> {
             .option('checkpoint', flag('file', { type: 'string', describe: 'write a checkpoint to FILE after every epoch and when interrupted (atomically)' }))
             .option('resume', flag('file', { type: 'string', describe: 'continue the run saved in checkpoint FILE (and keep checkpointing to it)' }))
             .option('init', flag('file', { type: 'string', describe: 'start from the weights in FILE (safetensors or checkpoint) instead of He init' }))
-            .option('force', flag('boolean', { type: 'boolean', default: false, describe: "let --checkpoint replace another run's checkpoint" })),
+            .option('force', flag('boolean', { type: 'boolean', default: false, describe: "let --checkpoint replace another run's checkpoint" }))
+            .option('config', flag('file', { type: 'string', describe: 'take the run\'s settings from a JSON object of training options (as sweep writes them); flags given win' })),
         (args) => run(trainCommand(args as unknown as TrainCommandArgs)),
       )
       .command(
@@ -115,6 +118,19 @@ export async function main(argv: string[]): Promise<number> {
             .option('svg', flag('file', { type: 'string', describe: 'also draw speedup against threads (per batch size, with the ideal line) to FILE as SVG' }))
             .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'let --csv and --svg replace existing files' })),
         (args) => run(benchCommand(args as unknown as BenchArgs)),
+      )
+      .command(
+        'sweep',
+        'train a grid of runs (--seed 0..7, --lr 0.1,0.5, --batch-size 64,128), several processes at once, into a results table',
+        (y) =>
+          trainingFlags(y)
+            .option('seed', flag('list', { type: 'string', coerce: integerRangeListFlag('--seed', 0), defaultDescription: '0', describe: 'seeds to run: integers and ranges, e.g. 0..7 or 0,3,5' }))
+            .option('lr', flag('list', { type: 'string', coerce: numberListFlag('--lr'), defaultDescription: '0.5', describe: 'learning rates to run, e.g. 0.1,0.5' }))
+            .option('batch-size', flag('list', { type: 'string', coerce: integerListFlag('--batch-size', 1, '64,128'), defaultDescription: '64', describe: 'batch sizes to run, e.g. 64,128' }))
+            .option('threads', flag('integer', { type: 'string', default: '1', coerce: integerFlag('--threads', 1, MAX_THREADS), describe: `threads of each run (1 to ${MAX_THREADS})` }))
+            .option('parallel', flag('integer', { type: 'string', coerce: integerFlag('--parallel', 1, 1024), defaultDescription: 'available cores ÷ --threads', describe: 'runs at once, each its own lockstep train process' }))
+            .option('out', flag('file', { type: 'string', describe: 'results file, .csv or .jsonl: each finished run is appended; runs already in it are skipped (a stopped sweep resumes)' })),
+        (args) => run(sweepCommand(args as unknown as SweepArgs)),
       )
       .command(
         'data [dataset] [dir]',

@@ -243,3 +243,29 @@ export function toTrainOptions(args: TrainingArgs): TrainOptions {
 export function print(line: string): void {
   process.stdout.write(`${line}\n`);
 }
+
+/** A list of integers ≥ min for sweep's grid, with ranges: --seed 0..7, --seed 0,3,10..12. */
+export function integerRangeListFlag(flag: string, min: number) {
+  return (raw: unknown): number[] => {
+    const text = given(flag, raw);
+    const refuse = () => new UserError(`${flag} ${text}: must be integers from ${min} or ranges A..B, separated by commas, e.g. 0..7 or 0,3,5`);
+    const values = text.split(',').flatMap((part) => {
+      const range = /^\s*(\d+)\s*\.\.\s*(\d+)\s*$/.exec(part);
+      const single = part.trim() === '' ? NaN : Number(part);
+      const [from, to] = range ? [Number(range[1]), Number(range[2])] : [single, single];
+      if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < min || to < from || to - from >= 100_000) throw refuse();
+      return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    });
+    return [...new Set(values)];
+  };
+}
+
+/** A list of numbers for sweep's grid: --lr 0.1,0.5 (each checked by the library, which names the flag). */
+export function numberListFlag(flag: string) {
+  return (raw: unknown): number[] => {
+    const text = given(flag, raw);
+    const values = text.split(',').map((s) => (s.trim() === '' ? NaN : Number(s)));
+    if (values.some(Number.isNaN)) throw new UserError(`${flag} ${text}: must be numbers separated by commas, e.g. 0.1,0.5`);
+    return [...new Set(values)];
+  };
+}

@@ -6,6 +6,7 @@ import { checkWritable, sameFile } from '../model-io/atomic-write.js';
 import { loadModel } from '../model-io/model-file.js';
 import { formatDone, formatEpoch, plural } from '../report/format.js';
 import { historyChart, ProgressLine, progressEnabled } from '../report/progress.js';
+import { readRunConfig, withRunConfig } from '../experiments/run-config.js';
 import { resumeOptions, type TrainOptions } from '../train/config.js';
 import { train, type TrainHooks, type TrainResult, type TrainSnapshot } from '../train/train.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
@@ -19,11 +20,13 @@ export interface TrainCommandArgs extends TrainingArgs {
   resume?: string;
   init?: string;
   force: boolean;
+  config?: string;
 }
 
 export async function trainCommand(args: TrainCommandArgs): Promise<number> {
   refuseIgnoredByReference(args);
   let options: TrainOptions = toTrainOptions(args);
+  if (args.config !== undefined) options = withRunConfig(readRunConfig(args.config), options);
   const hooks: TrainHooks = {};
   if (args.resume !== undefined && args.init !== undefined) throw new UserError('--init and --resume: give one or the other');
   if (args.resume !== undefined) {
