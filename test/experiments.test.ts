@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
@@ -35,6 +35,51 @@ describe('lockstep verify', () => {
     expect(r.stdout).toMatch(/^2 .* 1  layers\.1\.weight\[out=1, in=0\] \(parameter 100481\)$/m);
     expect(r.stdout).toContain('NOT IDENTICAL');
   }, 60_000);
+
+  it('--trace names the first step, layer and parameter where a perturbed run parts from the reference, and its ULP distance', () => {
+    const args = ['verify', '--threads', '1,2', '--steps', '12', ...SMALL, '--trace', '--json'];
+    // One ULP added to layers.1.weight[out=1, in=0] of the 2-thread run, in its live parameters after step 7.
+    const r = lockstep(args, { LOCKSTEP_TEST_PERTURB: '2:100481:7' });
+    expect(r.code).toBe(4);
+    const [reference, one, two] = r.json();
+    expect(reference.trace).toEqual({ steps: 12, reference: null });
+    expect(one.trace).toEqual({ steps: 12, reference: null });
+    expect(two.trace).toEqual({
+      steps: 12,
+      reference: { step: 7, layers: ['layers.1'], firstParameter: 'layers.1.weight[out=1, in=0] (parameter 100481)', firstUlp: 1, differing: 1, maxUlp: 1 },
+    });
+    // Traced every 5 steps, the difference made after step 7 is first seen at step 10, by then spread further.
+    const sparse = lockstep(['verify', '--threads', '2', '--steps', '12', ...SMALL, '--trace', '--trace-every', '5'], { LOCKSTEP_TEST_PERTURB: '2:100481:7' });
+    expect(sparse.code).toBe(4);
+    expect(sparse.stdout).toMatch(/^ {2}trace against the reference: first difference after step 10, in layers\.\d(, layers\.\d)*: layers\.\d\.\w+\[[^\]]*\] \(parameter \d+\) is \d+ ULP off; \d+ parameters differ there, by at most \d+ ULP$/m);
+  }, SLOW_TEST_TIMEOUT);
+
+  it('--save-trace writes a trace that --against compares with, naming the first differing step and layer', () => {
+    const dir = tempDir();
+    const file = join(dir, 'trace.json');
+    const base = ['verify', '--threads', '2', '--steps', '10', ...SMALL];
+    const saved = lockstep([...base, '--save-trace', file]);
+    expect(saved.code, saved.stderr).toBe(0);
+    const trace = JSON.parse(readFileSync(file, 'utf8'));
+    expect(trace).toMatchObject({ format: 'lockstep-trace', version: 1, every: 1, machine: { node: process.versions.node } });
+    expect(trace.runs.map((run: { threads: unknown; steps: number[]; hashes: string[][] }) => [run.threads, run.steps.length, run.hashes[9].length])).toEqual([['reference', 10, 3], [2, 10, 3]]);
+    const same = lockstep([...base, '--against', file, '--json']);
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.json().map((row) => [row.trace.againstRun, row.trace.against])).toEqual([['reference', null], [2, null]]);
+    const perturbed = lockstep([...base, '--against', file], { LOCKSTEP_TEST_PERTURB: '2:100481:4' });
+    expect(perturbed.code).toBe(4);
+    expect(perturbed.stdout).toContain(`  trace against ${file} (its 2-thread run): first difference after step 4, in layers.1 (the file holds hashes, not values)`);
+    expect(lockstep([...base, '--save-trace', file]).stderr).toBe(`lockstep: --save-trace ${file}: exists; pass --force to replace it\n`);
+    const other = lockstep(['verify', '--threads', '2', '--steps', '10', ...SMALL, '--lr', '0.1', '--against', file]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/^lockstep: --against: the trace was made with other settings \(.*"lr":0\.5.*; here .*"lr":0\.1.*\)\n$/);
+    expect(other.stdout).toBe('');
+    const notTrace = join(dir, 'x.json');
+    writeFileSync(notTrace, '{}');
+    expect(lockstep([...base, '--against', notTrace]).stderr).toBe(
+      `lockstep: --against ${notTrace}: not a lockstep trace (no "format": "lockstep-trace"); make one with verify --save-trace\n`,
+    );
+  }, SLOW_TEST_TIMEOUT);
 
   it('measures ULP distance across zero and names parameters in the [out, in] convention', () => {
     const bits = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0];
