@@ -17,6 +17,7 @@ import { flag, hideYargsTypes, integerFlag, integerListFlag, integerRangeListFla
 import { defaultThreadCounts } from './experiments/machine.js';
 import { evalCommand, exportCommand, predictCommand, type EvalArgs, type ExportArgs, type PredictArgs } from './cli/model-commands.js';
 import { trainCommand, type TrainCommandArgs } from './cli/train-command.js';
+import { plotCommand, type PlotArgs } from './cli/plot-command.js';
 import { sweepCommand, type SweepArgs } from './cli/sweep-command.js';
 import { verifyCommand, type VerifyArgs } from './cli/verify-command.js';
 import { MAX_THREADS } from './coordinator/engine.js';
@@ -136,6 +137,17 @@ export async function main(argv: string[]): Promise<number> {
             .option('parallel', flag('integer', { type: 'string', coerce: integerFlag('--parallel', 1, 1024), defaultDescription: 'available cores ÷ --threads', describe: 'runs at once, each its own lockstep train process' }))
             .option('out', flag('file', { type: 'string', describe: 'results file, .csv or .jsonl: each finished run is appended; runs already in it are skipped (a stopped sweep resumes)' })),
         (args) => run(sweepCommand(args as unknown as SweepArgs)),
+      )
+      .command(
+        'plot <log>',
+        'draw loss and accuracy against epochs from a train --log file (CSV or JSONL) or saved train --json output, as SVG',
+        (y) =>
+          y
+            .positional('log', flag('file', { type: 'string', demandOption: true, describe: 'a --log file, or train --json output saved to a file' }))
+            .option('svg', flag('file', { type: 'string', demandOption: true, describe: 'the chart to write' }))
+            .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'replace an existing --svg file' }))
+            .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),
+        (args) => run(plotCommand(args as unknown as PlotArgs)),
       )
       .command(
         'data [dataset] [dir]',
