@@ -171,6 +171,20 @@ describe('lockstep bench', () => {
   }, 120_000);
 });
 
+describe('lockstep train --threads auto', () => {
+  it('times a few steps per thread count, says which it chose, and trains to the same weights as any count', () => {
+    const args = ['train', '--epochs', '1', ...SMALL, '--json'];
+    const auto = lockstep([...args, '--threads', 'auto']);
+    expect(auto.code, auto.stderr).toBe(0);
+    const counts = defaultThreadCounts();
+    const rates = counts.map((t) => `${t}: \\d+`).join(', ');
+    expect(auto.stderr).toMatch(new RegExp(`^lockstep: --threads auto: (${counts.join('|')}) threads? \\(steps/s ${rates}; median of 2 rounds of 100 steps at batch 64\\)\\n$`));
+    const one = lockstep([...args, '--threads', '1']);
+    expect(auto.json().at(-1).paramsSha256).toBe(one.json().at(-1).paramsSha256);
+    expect(lockstep(['train', '--threads', 'autox']).stderr).toBe('lockstep: --threads autox: must be an integer or auto\n');
+  }, SLOW_TEST_TIMEOUT);
+});
+
 describe('live progress', () => {
   it('is shown only on a terminal and never with --json', async () => {
     const { progressEnabled } = await import('../src/report/progress.js');

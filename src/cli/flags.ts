@@ -182,7 +182,7 @@ export function trainingFlags<T>(y: Argv<T>, lists?: { threads: string; batchSiz
     .option('test-limit', flag('integer', { type: 'string', coerce: integerFlag('--test-limit', 1), defaultDescription: 'all', describe: 'use only the first N test examples' }))
     .option('threads', lists
       ? flag('list', { type: 'string', default: lists.threads, coerce: integerListFlag('--threads', 1, '1,2,4', MAX_THREADS), describe: `thread counts to run, the coordinator included (1 to ${MAX_THREADS} each)` })
-      : threadsFlag(`available parallelism (${DEFAULTS.threads})`, 'computing threads, the coordinator included'))
+      : threadsOrAutoFlag())
     .option('kernels', kernelsFlag('wasm: WebAssembly SIMD; js: the reference arithmetic (same bits, slower)'))
     .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object per line on stdout' }));
   return flags;
@@ -209,7 +209,8 @@ export interface TrainingArgs {
   'max-steps'?: number;
   'train-limit'?: number;
   'test-limit'?: number;
-  threads?: number;
+  /** 'auto' only for train (see threadsOrAutoFlag); the CLI turns it into a count before toTrainOptions. */
+  threads?: number | 'auto';
   kernels?: KernelName;
   reference?: boolean;
   json: boolean;
@@ -234,7 +235,8 @@ export function toTrainOptions(args: TrainingArgs): TrainOptions {
     maxSteps: args['max-steps'],
     trainLimit: args['train-limit'],
     testLimit: args['test-limit'],
-    threads: args.threads,
+    // auto is train's to settle, by calibration, once the run's settings are known (train-command.ts).
+    threads: args.threads === 'auto' ? undefined : args.threads,
     kernels: args.kernels,
     reference: args.reference,
   };
@@ -268,4 +270,23 @@ export function numberListFlag(flag: string) {
     if (values.some(Number.isNaN)) throw new UserError(`${flag} ${text}: must be numbers separated by commas, e.g. 0.1,0.5`);
     return [...new Set(values)];
   };
+}
+
+/** train's --threads: N, or auto (a short calibration picks the fastest count; see src/experiments/calibrate.ts). */
+function threadsOrAutoFlag(): Options {
+  const count = integerFlag('--threads', 1, MAX_THREADS);
+  return flag('integer', {
+    type: 'string',
+    defaultDescription: `available parallelism (${DEFAULTS.threads})`,
+    coerce: (raw: unknown) => {
+      if (String(raw).trim() === 'auto') return 'auto';
+      try {
+        return count(raw);
+      } catch (err) {
+        if (err instanceof UserError && err.message.endsWith('must be an integer')) throw new UserError(`${err.message} or auto`);
+        throw err;
+      }
+    },
+    describe: `computing threads, the coordinator included (1 to ${MAX_THREADS}), or auto: time a few steps at 1, 2, 4, … and take the fastest`,
+  });
 }
