@@ -78,5 +78,5 @@ function formatFinding(f: TraceFinding | null, steps: number): string {
   if (!f) return `identical at all ${steps} traced steps`;
   const where = `first difference after step ${f.step}, in ${f.layers.join(', ')}`;
   if (f.firstParameter === undefined) return `${where} (the file holds hashes, not values)`;
-  return `${where}: ${f.firstParameter} is ${f.firstUlp} ULP off; ${plural(f.differing ?? 0, 'parameter')} differ there, by at most ${f.maxUlp} ULP`;
+  return `${where}: ${f.firstParameter} is ${f.firstUlp} ULP off; ${plural(f.differing ?? 0, 'parameter')} ${f.differing === 1 ? 'differs' : 'differ'} there, by at most ${f.maxUlp} ULP`;
 }

@@ -88,7 +88,8 @@ export function sweepRuns(base: TrainOptions, grid: SweepGrid): SweepRun[] {
   for (const lr of grid.lr ?? [undefined]) {
     for (const batchSize of grid.batchSize ?? [undefined]) {
       for (const seed of grid.seed ?? [undefined]) {
-        const { threads: _t, ...options } = { ...base, ...defined({ lr, batchSize, seed }) };
+        const { threads: _t, ...options } = { ...defined(base), ...defined({ lr, batchSize, seed }) };
+        if (options.reference === false) delete options.reference;
         // The data directory as an absolute path: a run's file means the same from any directory.
         if (options.data !== undefined) options.data = resolveConfig(options).data;
         runs.push({ run: runs.length + 1, options, config: stableJson(options) });
