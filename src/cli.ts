@@ -68,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
           trainingFlags(y, { threads: '1,2,4' })
             .option('steps', flag('integer', { type: 'string', default: '300', coerce: integerFlag('--steps', 1), describe: 'SGD steps per run' }))
             .option('trace', flag('boolean', { type: 'boolean', default: false, describe: "hash each layer after every step, and name the first step, layer and parameter where a run parts from the reference" }))
-            .option('trace-every', flag('integer', { type: 'string', default: '1', coerce: integerFlag('--trace-every', 1), describe: 'with --trace: hash after every N-th step (and the last)' }))
+            .option('trace-every', flag('integer', { type: 'string', default: '1', coerce: integerFlag('--trace-every', 1), describe: 'hash after every N-th step (and the last); implies --trace' }))
             .option('save-trace', flag('file', { type: 'string', describe: 'write the traces to FILE (JSON), to compare with on another machine or Node version (implies --trace)' }))
             .option('against', flag('file', { type: 'string', describe: 'compare the traces with FILE, made by --save-trace elsewhere (implies --trace)' }))
             .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'let --save-trace replace an existing file' })),

@@ -23,7 +23,7 @@ export const EXIT_NOT_IDENTICAL = 4;
 export async function verifyCommand(args: VerifyArgs): Promise<number> {
   if (args.steps < 1) throw new UserError(`--steps ${args.steps}: must be at least 1`);
   if (args['trace-every'] < 1) throw new UserError(`--trace-every ${args['trace-every']}: must be at least 1`);
-  const tracing = args.trace || args['save-trace'] !== undefined || args.against !== undefined;
+  const tracing = args.trace || args['trace-every'] !== 1 || args['save-trace'] !== undefined || args.against !== undefined;
   const options = toTrainOptions({ ...args, threads: 1 });
   for (const threads of args.threads) resolveConfig({ ...options, threads });
   checkOutput(args['save-trace'], '--save-trace', args.force);

@@ -192,7 +192,12 @@ function runProcess(configFile: string, threads: number, children: Set<ChildProc
   const outcome: ProcessOutcome = { code: null, stderr: '' };
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (outcome.stderr += d));
   createInterface({ input: child.stdout! }).on('line', (line) => {
-    const event = JSON.parse(line) as { event: string };
+    let event: { event?: string };
+    try {
+      event = JSON.parse(line) as { event?: string };
+    } catch {
+      return; // train --json prints only JSON lines; anything else is not a result
+    }
     if (event.event === 'epoch') outcome.lastEpoch = event as unknown as ProcessOutcome['lastEpoch'];
     if (event.event === 'done') outcome.done = event as unknown as ProcessOutcome['done'];
   });
