@@ -13,10 +13,14 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchCommand, type BenchArgs } from './cli/bench-command.js';
 import { dataCommand, type DataArgs } from './cli/data-command.js';
-import { flag, hideYargsTypes, integerFlag, kernelsFlag, refuseSwitchValues, switchesOf, threadsFlag, trainingFlags, usageMessage } from './cli/flags.js';
+import { flag, hideYargsTypes, integerFlag, integerListFlag, integerRangeListFlag, kernelsFlag, numberListFlag, refuseSwitchValues, switchesOf, threadsFlag, trainingFlags, usageMessage } from './cli/flags.js';
+import { defaultThreadCounts } from './experiments/machine.js';
 import { evalCommand, exportCommand, predictCommand, type EvalArgs, type ExportArgs, type PredictArgs } from './cli/model-commands.js';
 import { trainCommand, type TrainCommandArgs } from './cli/train-command.js';
+import { plotCommand, type PlotArgs } from './cli/plot-command.js';
+import { sweepCommand, type SweepArgs } from './cli/sweep-command.js';
 import { verifyCommand, type VerifyArgs } from './cli/verify-command.js';
+import { MAX_THREADS } from './coordinator/engine.js';
 import { UserError } from './errors.js';
 import { packageRoot } from './paths.js';
 
@@ -53,7 +57,8 @@ export async function main(argv: string[]): Promise<number> {
             .option('checkpoint', flag('file', { type: 'string', describe: 'write a checkpoint to FILE after every epoch and when interrupted (atomically)' }))
             .option('resume', flag('file', { type: 'string', describe: 'continue the run saved in checkpoint FILE (and keep checkpointing to it)' }))
             .option('init', flag('file', { type: 'string', describe: 'start from the weights in FILE (safetensors or checkpoint) instead of He init' }))
-            .option('force', flag('boolean', { type: 'boolean', default: false, describe: "let --checkpoint replace another run's checkpoint" })),
+            .option('force', flag('boolean', { type: 'boolean', default: false, describe: "let --checkpoint replace another run's checkpoint" }))
+            .option('config', flag('file', { type: 'string', describe: 'take the run\'s settings from a JSON object of training options (as sweep writes them); flags given win' })),
         (args) => run(trainCommand(args as unknown as TrainCommandArgs)),
       )
       .command(
@@ -61,7 +66,12 @@ export async function main(argv: string[]): Promise<number> {
         'train at several thread counts and with the reference trainer, and compare every parameter bit for bit',
         (y) =>
           trainingFlags(y, { threads: '1,2,4' })
-            .option('steps', flag('integer', { type: 'string', default: '300', coerce: integerFlag('--steps', 1), describe: 'SGD steps per run' })),
+            .option('steps', flag('integer', { type: 'string', default: '300', coerce: integerFlag('--steps', 1), describe: 'SGD steps per run' }))
+            .option('trace', flag('boolean', { type: 'boolean', default: false, describe: "hash each layer after every step, and name the first step, layer and parameter where a run parts from the reference" }))
+            .option('trace-every', flag('integer', { type: 'string', default: '1', coerce: integerFlag('--trace-every', 1), describe: 'hash after every N-th step (and the last); implies --trace' }))
+            .option('save-trace', flag('file', { type: 'string', describe: 'write the traces to FILE (JSON), to compare with on another machine or Node version (implies --trace)' }))
+            .option('against', flag('file', { type: 'string', describe: 'compare the traces with FILE, made by --save-trace elsewhere (implies --trace)' }))
+            .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'let --save-trace replace an existing file' })),
         (args) => run(verifyCommand(args as unknown as VerifyArgs)),
       )
       .command(
@@ -105,12 +115,39 @@ export async function main(argv: string[]): Promise<number> {
         'bench',
         'time training steps at several thread counts and batch sizes: steps/s, speedup, parallel efficiency',
         (y) =>
-          trainingFlags(y, { threads: '1,2', batchSize: '64,256' })
+          trainingFlags(y, { threads: defaultThreadCounts().join(','), batchSize: '64,256' })
             .option('steps', flag('integer', { type: 'string', default: '500', coerce: integerFlag('--steps', 1), describe: 'timed steps per run' }))
             .option('warmup', flag('integer', { type: 'string', default: '50', coerce: integerFlag('--warmup', 1), describe: 'untimed steps before timing' }))
             .option('repeats', flag('integer', { type: 'string', default: '3', coerce: integerFlag('--repeats', 1), describe: 'runs per configuration; the median is reported' }))
-            .option('profile', flag('boolean', { type: 'boolean', default: false, describe: 'time each thread\'s phases and barrier waits, and the machine\'s ceiling (N independent 1-thread runs at once)' })),
+            .option('profile', flag('boolean', { type: 'boolean', default: false, describe: 'time each thread\'s phases and barrier waits, and the machine\'s ceiling (N independent 1-thread runs at once)' }))
+            .option('csv', flag('file', { type: 'string', describe: 'also write the table to FILE as CSV, one row per thread count and batch size' }))
+            .option('svg', flag('file', { type: 'string', describe: 'also draw speedup against threads (per batch size, with the ideal line) to FILE as SVG' }))
+            .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'let --csv and --svg replace existing files' })),
         (args) => run(benchCommand(args as unknown as BenchArgs)),
+      )
+      .command(
+        'sweep',
+        'train a grid of runs (--seed 0..7, --lr 0.1,0.5, --batch-size 64,128), several processes at once, into a results table',
+        (y) =>
+          trainingFlags(y)
+            .option('seed', flag('list', { type: 'string', coerce: integerRangeListFlag('--seed', 0), defaultDescription: '0', describe: 'seeds to run: integers and ranges, e.g. 0..7 or 0,3,5' }))
+            .option('lr', flag('list', { type: 'string', coerce: numberListFlag('--lr'), defaultDescription: '0.5', describe: 'learning rates to run, e.g. 0.1,0.5' }))
+            .option('batch-size', flag('list', { type: 'string', coerce: integerListFlag('--batch-size', 1, '64,128'), defaultDescription: '64', describe: 'batch sizes to run, e.g. 64,128' }))
+            .option('threads', flag('integer', { type: 'string', default: '1', coerce: integerFlag('--threads', 1, MAX_THREADS), describe: `threads of each run (1 to ${MAX_THREADS})` }))
+            .option('parallel', flag('integer', { type: 'string', coerce: integerFlag('--parallel', 1, 1024), defaultDescription: 'available cores ÷ --threads', describe: 'runs at once, each its own lockstep train process' }))
+            .option('out', flag('file', { type: 'string', describe: 'results file, .csv or .jsonl: each finished run is appended; runs already in it are skipped (a stopped sweep resumes)' })),
+        (args) => run(sweepCommand(args as unknown as SweepArgs)),
+      )
+      .command(
+        'plot <log>',
+        'draw loss and accuracy against epochs from a train --log file (CSV or JSONL) or saved train --json output, as SVG',
+        (y) =>
+          y
+            .positional('log', flag('file', { type: 'string', demandOption: true, describe: 'a --log file, or train --json output saved to a file' }))
+            .option('svg', flag('file', { type: 'string', demandOption: true, describe: 'the chart to write' }))
+            .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'replace an existing --svg file' }))
+            .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),
+        (args) => run(plotCommand(args as unknown as PlotArgs)),
       )
       .command(
         'data [dataset] [dir]',

@@ -91,7 +91,8 @@ async function runAll(): Promise<void> {
   process.stderr.write('running lockstep bench (thread scaling) …\n');
   const threadList = Array.from({ length: maxThreads }, (_, i) => i + 1).join(',');
   const benchRun = spawnSync(process.execPath, [cli, 'bench', '--threads', threadList, '--batch-size', '64', '--steps', '1000', '--repeats', '3', '--json'], { encoding: 'utf8', cwd: root });
-  const scaling: ScalingRow[] = benchRun.status === 0 ? benchRun.stdout.trim().split('\n').map((l) => JSON.parse(l)) : [];
+  // bench --json starts with a {"event":"machine"} line; the rows are its "bench" events.
+  const scaling: ScalingRow[] = benchRun.status === 0 ? benchRun.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.event === 'bench') : [];
 
   const fmt = (v: number | null, digits: number) => (v === null ? '-' : v.toFixed(digits));
   console.log(`\nThe textbook recipe, ${epochs} epochs (784-128-64-10, batch 64, lr 0.5, train and test accuracy every epoch)`);

@@ -1,4 +1,7 @@
 import { benchmark, checkBenchCounts, type BenchRow, type PhaseStats } from '../experiments/bench.js';
+import { scalingChart } from '../experiments/charts.js';
+import { formatMachine, machineFacts } from '../experiments/machine.js';
+import { checkOutput, renderSvg, toCsv, writeOutput } from '../experiments/output.js';
 import { plural } from '../report/format.js';
 import { checkBatchSize, loadTrainingData, resolveConfig } from '../train/config.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
@@ -10,7 +13,16 @@ export interface BenchArgs extends Omit<TrainingArgs, 'threads' | 'batch-size'> 
   warmup: number;
   repeats: number;
   profile: boolean;
+  csv?: string;
+  svg?: string;
+  force: boolean;
 }
+
+/** The columns of bench --csv, in this order. */
+export const BENCH_CSV_COLUMNS = [
+  'threads', 'batchSize', 'stepsPerSec', 'stepsPerSecMin', 'stepsPerSecMax', 'samplesPerSec',
+  'speedup', 'speedupMin', 'speedupMax', 'efficiency', 'ceilingSpeedup', 'paramsSha256',
+];
 
 export async function benchCommand(args: BenchArgs): Promise<number> {
   const threadCounts = args.threads;
@@ -19,12 +31,24 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
   // Validate every combination's flags, and load the data once, before any thread starts.
   for (const batchSize of batchSizes) for (const threads of threadCounts) resolveConfig({ ...options, batchSize, threads });
   checkBenchCounts({ steps: args.steps, warmup: args.warmup, repeats: args.repeats }, args.profile);
+  checkOutput(args.csv, '--csv', args.force);
+  checkOutput(args.svg, '--svg', args.force);
   const config = resolveConfig(options);
   const dataset = loadTrainingData(config);
   for (const batchSize of batchSizes) checkBatchSize(batchSize, dataset);
-  if (!args.json) {
-    print(`lockstep bench: ${args.steps} timed steps after ${args.warmup} warm-up, median of ${plural(args.repeats, 'run')}, kernels ${config.kernels}`);
-    print('threads  batch   steps/s   samples/s  speedup  efficiency');
+  const machine = machineFacts(config.kernels);
+  const crowded = threadCounts.filter((t) => t > machine.cores);
+  if (crowded.length > 0) {
+    process.stderr.write(
+      `lockstep: notice: --threads ${crowded.join(', ')}: more threads than the ${machine.cores} available cores; ` +
+        'they take turns on the cores, so their rows measure sharing, not scaling\n',
+    );
+  }
+  if (args.json) print(JSON.stringify({ event: 'machine', ...machine }));
+  else {
+    print(`lockstep bench: ${args.steps} timed steps after ${args.warmup} warm-up, median [min–max] of ${plural(args.repeats, 'run')}, kernels ${config.kernels}`);
+    print(`machine: ${formatMachine(machine)}`);
+    print('threads  batch   steps/s [min–max]         samples/s  speedup [min–max]    efficiency');
   }
   const rows = await benchmark(
     {
@@ -40,6 +64,8 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
     (row) => print(args.json ? JSON.stringify(jsonRow(row)) : formatRow(row)),
   );
   if (args.profile && !args.json) for (const row of rows) for (const line of formatProfile(row)) print(line);
+  if (args.csv !== undefined) writeOutput(args.csv, toCsv(BENCH_CSV_COLUMNS, rows as unknown as Record<string, unknown>[]));
+  if (args.svg !== undefined) writeOutput(args.svg, await renderSvg(scalingChart(rows, machine)));
   if (!args.json) {
     const hashes = new Map<number, Set<string>>();
     for (const r of rows) hashes.set(r.batchSize, (hashes.get(r.batchSize) ?? new Set()).add(r.paramsSha256));
@@ -58,9 +84,11 @@ function jsonRow(r: BenchRow) {
 function formatRow(r: BenchRow): string {
   const bar = '█'.repeat(Math.max(1, Math.round(r.speedup * 8)));
   const ceiling = r.ceilingSpeedup === undefined ? '' : `  (ceiling ${r.ceilingSpeedup.toFixed(2)}: ${r.threads} independent 1-thread runs at once)`;
+  const steps = `${r.stepsPerSec.toFixed(0)} [${r.stepsPerSecMin.toFixed(0)}–${r.stepsPerSecMax.toFixed(0)}]`;
+  const speedup = `${r.speedup.toFixed(2)} [${r.speedupMin.toFixed(2)}–${r.speedupMax.toFixed(2)}]`;
   return (
-    `${String(r.threads).padStart(7)}  ${String(r.batchSize).padStart(5)}  ${r.stepsPerSec.toFixed(0).padStart(8)}  ` +
-    `${r.samplesPerSec.toFixed(0).padStart(10)}  ${r.speedup.toFixed(2).padStart(7)}  ${r.efficiency.toFixed(2).padStart(10)}  ${bar}${ceiling}`
+    `${String(r.threads).padStart(7)}  ${String(r.batchSize).padStart(5)}  ${steps.padStart(22)}  ` +
+    `${r.samplesPerSec.toFixed(0).padStart(10)}  ${speedup.padStart(17)}  ${r.efficiency.toFixed(2).padStart(12)}  ${bar}${ceiling}`
   );
 }
 

@@ -182,7 +182,7 @@ export function trainingFlags<T>(y: Argv<T>, lists?: { threads: string; batchSiz
     .option('test-limit', flag('integer', { type: 'string', coerce: integerFlag('--test-limit', 1), defaultDescription: 'all', describe: 'use only the first N test examples' }))
     .option('threads', lists
       ? flag('list', { type: 'string', default: lists.threads, coerce: integerListFlag('--threads', 1, '1,2,4', MAX_THREADS), describe: `thread counts to run, the coordinator included (1 to ${MAX_THREADS} each)` })
-      : threadsFlag(`available parallelism (${DEFAULTS.threads})`, 'computing threads, the coordinator included'))
+      : threadsOrAutoFlag())
     .option('kernels', kernelsFlag('wasm: WebAssembly SIMD; js: the reference arithmetic (same bits, slower)'))
     .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object per line on stdout' }));
   return flags;
@@ -209,7 +209,8 @@ export interface TrainingArgs {
   'max-steps'?: number;
   'train-limit'?: number;
   'test-limit'?: number;
-  threads?: number;
+  /** 'auto' only for train (see threadsOrAutoFlag); the CLI turns it into a count before toTrainOptions. */
+  threads?: number | 'auto';
   kernels?: KernelName;
   reference?: boolean;
   json: boolean;
@@ -234,7 +235,8 @@ export function toTrainOptions(args: TrainingArgs): TrainOptions {
     maxSteps: args['max-steps'],
     trainLimit: args['train-limit'],
     testLimit: args['test-limit'],
-    threads: args.threads,
+    // auto is train's to settle, by calibration, once the run's settings are known (train-command.ts).
+    threads: args.threads === 'auto' ? undefined : args.threads,
     kernels: args.kernels,
     reference: args.reference,
   };
@@ -242,4 +244,49 @@ export function toTrainOptions(args: TrainingArgs): TrainOptions {
 
 export function print(line: string): void {
   process.stdout.write(`${line}\n`);
+}
+
+/** A list of integers ≥ min for sweep's grid, with ranges: --seed 0..7, --seed 0,3,10..12. */
+export function integerRangeListFlag(flag: string, min: number) {
+  return (raw: unknown): number[] => {
+    const text = given(flag, raw);
+    const refuse = () => new UserError(`${flag} ${text}: must be integers from ${min} or ranges A..B, separated by commas, e.g. 0..7 or 0,3,5`);
+    const values = text.split(',').flatMap((part) => {
+      const range = /^\s*(\d+)\s*\.\.\s*(\d+)\s*$/.exec(part);
+      const single = part.trim() === '' ? NaN : Number(part);
+      const [from, to] = range ? [Number(range[1]), Number(range[2])] : [single, single];
+      if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < min || to < from || to - from >= 100_000) throw refuse();
+      return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    });
+    return [...new Set(values)];
+  };
+}
+
+/** A list of numbers for sweep's grid: --lr 0.1,0.5 (each checked by the library, which names the flag). */
+export function numberListFlag(flag: string) {
+  return (raw: unknown): number[] => {
+    const text = given(flag, raw);
+    const values = text.split(',').map((s) => (s.trim() === '' ? NaN : Number(s)));
+    if (values.some(Number.isNaN)) throw new UserError(`${flag} ${text}: must be numbers separated by commas, e.g. 0.1,0.5`);
+    return [...new Set(values)];
+  };
+}
+
+/** train's --threads: N, or auto (a short calibration picks the fastest count; see src/experiments/calibrate.ts). */
+function threadsOrAutoFlag(): Options {
+  const count = integerFlag('--threads', 1, MAX_THREADS);
+  return flag('integer', {
+    type: 'string',
+    defaultDescription: `available parallelism (${DEFAULTS.threads})`,
+    coerce: (raw: unknown) => {
+      if (String(raw).trim() === 'auto') return 'auto';
+      try {
+        return count(raw);
+      } catch (err) {
+        if (err instanceof UserError && err.message.endsWith('must be an integer')) throw new UserError(`${err.message} or auto`);
+        throw err;
+      }
+    },
+    describe: `computing threads, the coordinator included (1 to ${MAX_THREADS}), or auto: time a few steps at 1, 2, 4, … and take the fastest`,
+  });
 }

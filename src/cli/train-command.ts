@@ -6,7 +6,9 @@ import { checkWritable, sameFile } from '../model-io/atomic-write.js';
 import { loadModel } from '../model-io/model-file.js';
 import { formatDone, formatEpoch, plural } from '../report/format.js';
 import { historyChart, ProgressLine, progressEnabled } from '../report/progress.js';
-import { resumeOptions, type TrainOptions } from '../train/config.js';
+import { readRunConfig, withRunConfig } from '../experiments/run-config.js';
+import { chooseThreads } from '../experiments/calibrate.js';
+import { loadTrainingData, resolveConfig, resumeOptions, type TrainOptions } from '../train/config.js';
 import { train, type TrainHooks, type TrainResult, type TrainSnapshot } from '../train/train.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
 import { checkSavedDataDir } from './saved-data.js';
@@ -19,11 +21,13 @@ export interface TrainCommandArgs extends TrainingArgs {
   resume?: string;
   init?: string;
   force: boolean;
+  config?: string;
 }
 
 export async function trainCommand(args: TrainCommandArgs): Promise<number> {
   refuseIgnoredByReference(args);
   let options: TrainOptions = toTrainOptions(args);
+  if (args.config !== undefined) options = withRunConfig(readRunConfig(args.config), options);
   const hooks: TrainHooks = {};
   if (args.resume !== undefined && args.init !== undefined) throw new UserError('--init and --resume: give one or the other');
   if (args.resume !== undefined) {
@@ -47,6 +51,7 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
     checkWritable(checkpointPath, '--checkpoint');
   }
 
+  if (args.threads === 'auto') options = { ...options, threads: await calibrate(options, hooks) };
   const stop = onStopSignals();
   const progress = progressEnabled(process.stdout, args.json) ? new ProgressLine(process.stdout) : null;
   const signalHook = testSignalHook();
@@ -82,6 +87,17 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
   } finally {
     stop.dispose();
   }
+}
+
+/** --threads auto: the fastest count for this run's model and batch, said on stderr; the data is loaded once, for both. */
+async function calibrate(options: TrainOptions, hooks: TrainHooks): Promise<number> {
+  hooks.dataset = loadTrainingData(resolveConfig(options));
+  const c = await chooseThreads(options, hooks.dataset);
+  const rates = [...c.stepsPerSec].map(([t, rate]) => `${t}: ${rate.toFixed(0)}`).join(', ');
+  process.stderr.write(
+    `lockstep: --threads auto: ${plural(c.threads, 'thread')} (steps/s ${rates}; median of ${c.rounds} rounds of ${c.steps} steps at batch ${resolveConfig(options).batchSize})\n`,
+  );
+  return c.threads;
 }
 
 /** A resume of a finished run succeeds without a step: say so, or it looks like training that went wrong. */

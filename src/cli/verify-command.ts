@@ -1,35 +1,82 @@
-import { verify, type VerifyRow } from '../experiments/verify.js';
+import { machineFacts } from '../experiments/machine.js';
+import { checkOutput, writeOutput } from '../experiments/output.js';
+import { readTraceFile, traceFile, traceRunKey, type TracedRun } from '../experiments/trace.js';
+import { checkAgainst, verify, type TraceFinding, type VerifyRow } from '../experiments/verify.js';
+import { datasetFingerprint } from '../data/dataset.js';
 import { loadTrainingData, resolveConfig } from '../train/config.js';
 import { UserError } from '../errors.js';
+import { plural } from '../report/format.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
 
 export interface VerifyArgs extends Omit<TrainingArgs, 'threads'> {
   threads: number[];
   steps: number;
+  trace: boolean;
+  'trace-every': number;
+  'save-trace'?: string;
+  against?: string;
+  force: boolean;
 }
 
 export const EXIT_NOT_IDENTICAL = 4;
 
 export async function verifyCommand(args: VerifyArgs): Promise<number> {
   if (args.steps < 1) throw new UserError(`--steps ${args.steps}: must be at least 1`);
+  if (args['trace-every'] < 1) throw new UserError(`--trace-every ${args['trace-every']}: must be at least 1`);
+  const tracing = args.trace || args['trace-every'] !== 1 || args['save-trace'] !== undefined || args.against !== undefined;
   const options = toTrainOptions({ ...args, threads: 1 });
   for (const threads of args.threads) resolveConfig({ ...options, threads });
-  const dataset = loadTrainingData(resolveConfig(options));
+  checkOutput(args['save-trace'], '--save-trace', args.force);
+  const against = args.against === undefined ? undefined : readTraceFile(args.against);
+  const config = resolveConfig(options);
+  const dataset = loadTrainingData(config);
+  if (against) checkAgainst(against, traceRunKey(config), datasetFingerprint(dataset));
   if (!args.json) {
     print(`lockstep verify: ${args.steps} steps at threads ${args.threads.join(', ')} against the reference trainer, every parameter compared bit for bit`);
+    if (tracing) {
+      const every = args['trace-every'] === 1 ? 'every step' : `every ${args['trace-every']} steps`;
+      print(`trace: each layer's sha256 after ${every}${args.against ? `, also against ${args.against} (${against!.machine.cpu}, Node ${against!.machine.node})` : ''}`);
+    }
     print('threads    kernels  paramsSha256                                                      max|Δ|    max ULP  first difference');
   }
-  const rows = await verify({ ...options, threadCounts: args.threads, steps: args.steps }, dataset, (row) =>
-    print(args.json ? JSON.stringify({ event: 'verify', ...row }) : formatRow(row)),
+  const traces: TracedRun[] = [];
+  const rows = await verify(
+    {
+      ...options, threadCounts: args.threads, steps: args.steps,
+      trace: tracing ? { every: args['trace-every'], against, onTrace: (t) => traces.push(t) } : undefined,
+    },
+    dataset,
+    (row) => {
+      if (args.json) print(JSON.stringify({ event: 'verify', ...row }));
+      else for (const line of formatRow(row, args.against)) print(line);
+    },
   );
-  const allEqual = rows.every((r) => r.equal);
+  if (args['save-trace'] !== undefined) {
+    const file = traceFile(config, datasetFingerprint(dataset), args['trace-every'], machineFacts(config.kernels), traces);
+    writeOutput(args['save-trace'], `${JSON.stringify(file)}\n`);
+  }
+  const allEqual = rows.every((r) => r.equal && !r.trace?.reference && !r.trace?.against);
   if (!args.json) print(allEqual ? 'all identical' : 'NOT IDENTICAL');
   return allEqual ? 0 : EXIT_NOT_IDENTICAL;
 }
 
-function formatRow(r: VerifyRow): string {
-  return (
+function formatRow(r: VerifyRow, againstPath: string | undefined): string[] {
+  const lines = [
     `${String(r.threads).padEnd(9)}  ${r.kernels.padStart(7)}  ${r.paramsSha256}  ${r.maxAbsDiff.toExponential(2).padStart(8)}  ` +
-    `${String(r.maxUlp).padStart(9)}  ${r.firstDifference ?? '-'}`
-  );
+      `${String(r.maxUlp).padStart(9)}  ${r.firstDifference ?? '-'}`,
+  ];
+  if (!r.trace) return lines;
+  if (r.threads !== 'reference') lines.push(`  trace against the reference: ${formatFinding(r.trace.reference, r.trace.steps)}`);
+  if (r.trace.against !== undefined) {
+    const which = r.trace.againstRun === 'reference' ? 'its reference run' : `its ${r.trace.againstRun}-thread run`;
+    lines.push(`  trace against ${againstPath} (${which}): ${formatFinding(r.trace.against, r.trace.steps)}`);
+  }
+  return lines;
+}
+
+function formatFinding(f: TraceFinding | null, steps: number): string {
+  if (!f) return `identical at all ${steps} traced steps`;
+  const where = `first difference after step ${f.step}, in ${f.layers.join(', ')}`;
+  if (f.firstParameter === undefined) return `${where} (the file holds hashes, not values)`;
+  return `${where}: ${f.firstParameter} is ${f.firstUlp} ULP off; ${plural(f.differing ?? 0, 'parameter')} ${f.differing === 1 ? 'differs' : 'differ'} there, by at most ${f.maxUlp} ULP`;
 }

@@ -52,9 +52,16 @@ export interface PhaseStats {
 export interface BenchRow {
   threads: number;
   batchSize: number;
+  /** The median over the repeats; min and max are the slowest and fastest repeat. */
   stepsPerSec: number;
+  stepsPerSecMin: number;
+  stepsPerSecMax: number;
   samplesPerSec: number;
+  /** Median steps/s ÷ the 1-thread median at the same batch size. */
   speedup: number;
+  /** The lowest and highest of each round's own ratio (this count's repeat ÷ the 1-thread repeat of the same round). */
+  speedupMin: number;
+  speedupMax: number;
   efficiency: number;
   paramsSha256: string;
   /** Every repeat's steps/s, for the spread. */
@@ -93,15 +100,20 @@ export async function benchmark(options: BenchOptions, dataset: Dataset, onRow?:
       }
     }
     const base = median(runs.get(1)!);
-    // 1 thread is always measured (it is the baseline) but shown only when asked for.
-    for (const threads of threadsInOrder.filter((t) => threadCounts.includes(t))) {
+    // 1 thread is always measured and shown: it is the baseline every speedup divides by.
+    for (const threads of threadsInOrder) {
       const stepsPerSec = median(runs.get(threads)!);
+      const ratios = runs.get(threads)!.map((r, i) => r / runs.get(1)![i]);
       const row: BenchRow = {
         threads,
         batchSize,
         stepsPerSec,
+        stepsPerSecMin: Math.min(...runs.get(threads)!),
+        stepsPerSecMax: Math.max(...runs.get(threads)!),
         samplesPerSec: stepsPerSec * batchSize,
         speedup: stepsPerSec / base,
+        speedupMin: Math.min(...ratios),
+        speedupMax: Math.max(...ratios),
         efficiency: stepsPerSec / base / threads,
         paramsSha256: hashes.get(threads)!,
         runs: runs.get(threads)!,

@@ -1,8 +1,10 @@
-import type { Dataset } from '../data/dataset.js';
+import { datasetFingerprint, type Dataset } from '../data/dataset.js';
+import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
-import type { ModelLayout } from '../model/layout.js';
-import { type TrainOptions } from '../train/config.js';
+import { modelLayout, type ModelLayout } from '../model/layout.js';
+import { resolveConfig, type TrainOptions } from '../train/config.js';
 import { train } from '../train/train.js';
+import { firstDifference, traceRunKey, tracer, type Trace, type TracedRun, type TraceFile } from './trace.js';
 
 /**
  * Determinism check: the same run at several thread counts against the single-thread reference trainer
@@ -11,6 +13,31 @@ import { train } from '../train/train.js';
 export interface VerifyOptions extends TrainOptions {
   threadCounts: number[];
   steps: number;
+  /** Hash each layer after every `every`-th step, locate a run's first difference, and compare with a saved trace. */
+  trace?: { every: number; against?: TraceFile; onTrace?: (run: TracedRun) => void };
+}
+
+/** Where a traced run first parted from another trace. */
+export interface TraceFinding {
+  /** The first traced step whose hashes differ (the difference arose after the traced step before it). */
+  step: number;
+  /** The layers whose hashes differ at that step, e.g. ["layers.1"]. */
+  layers: string[];
+  /** Against the reference trainer (rerun to that step): the first differing parameter and its ULP distance, how many differ, and the most. */
+  firstParameter?: string;
+  firstUlp?: number;
+  differing?: number;
+  maxUlp?: number;
+}
+
+export interface RowTrace {
+  /** Traced steps. */
+  steps: number;
+  /** Against this run's reference trainer: null when every traced step is identical. */
+  reference: TraceFinding | null;
+  /** With `against`: which run of the file was compared (its same thread count, else its reference), and where they part. */
+  againstRun?: number | 'reference';
+  against?: TraceFinding | null;
 }
 
 export interface VerifyRow {
@@ -23,32 +50,104 @@ export interface VerifyRow {
   maxUlp: number;
   /** The first differing parameter, e.g. "layers.0.weight[out=3, in=17]", or null. */
   firstDifference: string | null;
+  /** The ULP distance of that parameter, or null. */
+  firstUlp: number | null;
+  /** With `trace`. */
+  trace?: RowTrace;
 }
 
 export async function verify(options: VerifyOptions, dataset: Dataset, onRow?: (row: VerifyRow) => void): Promise<VerifyRow[]> {
-  const { threadCounts, steps, ...trainOptions } = options;
+  const { threadCounts, steps, trace, ...trainOptions } = options;
   const base = { ...trainOptions, maxSteps: steps, epochs: Number.MAX_SAFE_INTEGER, evaluate: false };
-  const reference = await train({ ...base, reference: true, threads: 1, kernels: 'js' }, { dataset });
+  const config = resolveConfig(base);
+  const layout = modelLayout(config.layers);
+  if (trace?.against) checkAgainst(trace.against, traceRunKey(config), datasetFingerprint(dataset));
+  // The reference trainer at an earlier step, to name the parameters where a run first parted from it.
+  const referenceAt = new Map<number, Float32Array>();
+  const referenceParamsAt = async (step: number) => {
+    if (!referenceAt.has(step)) {
+      const run = await train({ ...base, maxSteps: step, reference: true, threads: 1, kernels: 'js' }, { dataset });
+      referenceAt.set(step, run.params);
+    }
+    return referenceAt.get(step)!;
+  };
+  let referenceTrace: Trace | null = null;
   const rows: VerifyRow[] = [];
-  const emit = (row: VerifyRow) => {
+  const runOne = async (threads: number | 'reference') => {
+    const runOptions = threads === 'reference' ? { ...base, reference: true, threads: 1, kernels: 'js' as const } : { ...base, threads };
+    const perturb = testPerturbation(threads);
+    const traced = trace ? tracer(layout, trace.every, steps) : null;
+    // Set inside the hook, which TypeScript's narrowing does not follow.
+    let parted = null as { step: number; layers: number[]; params: Float32Array } | null;
+    const run = await train(runOptions, {
+      dataset,
+      onStep: perturb || traced
+        ? ({ steps: done }, params) => {
+            if (perturb?.step === done) flipLastBit(params, perturb.index);
+            const hashes = traced?.onStep(done, params);
+            if (!hashes || !referenceTrace || parted) return;
+            const at = traced!.trace.steps.length - 1;
+            const layers = hashes.flatMap((h, l) => (h === referenceTrace!.hashes[at][l] ? [] : [l]));
+            if (layers.length > 0) parted = { step: done, layers, params: Float32Array.from(params) };
+          }
+        : undefined,
+    });
+    if (perturb && perturb.step === undefined) flipLastBit(run.params, perturb.index);
+    if (threads === 'reference') referenceAt.set(steps, run.params);
+    const reference = threads === 'reference' ? run.params : await referenceParamsAt(steps);
+    const row = compare(threads, run.config.kernels, run.params, reference, layout);
+    if (traced) {
+      const tracedRun: TracedRun = { threads, kernels: run.config.kernels, ...traced.trace };
+      if (threads === 'reference') referenceTrace = traced.trace;
+      row.trace = { steps: traced.trace.steps.length, reference: parted ? await locate(parted, layout, await referenceParamsAt(parted.step)) : null };
+      if (trace!.against) {
+        const other = trace!.against.runs.find((r) => r.threads === threads) ?? trace!.against.runs.find((r) => r.threads === 'reference') ?? trace!.against.runs[0];
+        const found = firstDifference(traced.trace, other);
+        row.trace.againstRun = other.threads;
+        row.trace.against = found && { step: found.step, layers: found.layers.map((l) => `layers.${l}`) };
+      }
+      trace!.onTrace?.(tracedRun);
+    }
     rows.push(row);
     onRow?.(row);
   };
-  emit(compare('reference', 'js', reference.params, reference.params, reference.layout));
-  for (const threads of threadCounts) {
-    const run = await train({ ...base, threads }, { dataset });
-    testPerturbation(threads, run.params);
-    emit(compare(threads, run.config.kernels, run.params, reference.params, reference.layout));
-  }
+  await runOne('reference');
+  for (const threads of threadCounts) await runOne(threads);
   return rows;
 }
 
-/** Test-only: LOCKSTEP_TEST_PERTURB=threads:index flips the last bit of one parameter of that run (one ULP). */
-function testPerturbation(threads: number, params: Float32Array): void {
+/** A run that parted from the reference at `parted.step`: its parameters there against the reference's. */
+function locate(parted: { step: number; layers: number[]; params: Float32Array }, layout: ModelLayout, reference: Float32Array): TraceFinding {
+  const diff = compare('reference', '', parted.params, reference, layout);
+  return {
+    step: parted.step,
+    layers: parted.layers.map((l) => `layers.${l}`),
+    firstParameter: diff.firstDifference ?? undefined,
+    firstUlp: diff.firstUlp ?? undefined,
+    differing: diff.differing,
+    maxUlp: diff.maxUlp,
+  };
+}
+
+/** A saved trace compares only with a run of the same settings on the same data. */
+export function checkAgainst(file: TraceFile, run: string, dataSha256: string): void {
+  if (file.run !== run) throw new UserError(`--against: the trace was made with other settings (${file.run}; here ${run})`);
+  if (file.dataSha256 !== dataSha256) throw new UserError('--against: the trace was made on other data (its sha256 differs); give the same --data and limits');
+}
+
+/**
+ * Test-only: LOCKSTEP_TEST_PERTURB=threads:index flips the last bit of one parameter of that run's result
+ * (one ULP); threads:index:step flips it in the live parameters after that step, so later steps carry it.
+ */
+function testPerturbation(threads: number | 'reference'): { index: number; step?: number } | null {
   const spec = process.env.LOCKSTEP_TEST_PERTURB;
-  if (!spec) return;
-  const [t, index] = spec.split(':').map(Number);
-  if (t === threads) new Uint32Array(params.buffer, params.byteOffset, params.length)[index] ^= 1;
+  if (!spec) return null;
+  const [t, index, step] = spec.split(':').map(Number);
+  return t === threads ? { index, step: Number.isNaN(step) ? undefined : step } : null;
+}
+
+function flipLastBit(params: Float32Array, index: number): void {
+  new Uint32Array(params.buffer, params.byteOffset, params.length)[index] ^= 1;
 }
 
 export function compare(
@@ -76,6 +175,7 @@ export function compare(
     maxAbsDiff,
     maxUlp,
     firstDifference: first < 0 ? null : parameterName(layout, first),
+    firstUlp: first < 0 ? null : ulpDistance(a[first], b[first]),
   };
 }
 

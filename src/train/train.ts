@@ -6,7 +6,7 @@ import { paramsSha256 } from '../model/hash.js';
 import { initHeNormal, modelLayout, type ModelLayout } from '../model/layout.js';
 import { Rng } from '../random/rng.js';
 import { checkBatchSize, loadTrainingData, resolveConfig, type TrainConfig, type TrainOptions } from './config.js';
-import { runEpochs, startState, type EpochLoopHooks, type EpochReport, type TrainState } from './epoch-loop.js';
+import { runEpochs, startState, type EpochLoopHooks, type EpochReport, type StepInfo, type TrainState } from './epoch-loop.js';
 import { ReferenceTrainer } from './reference-trainer.js';
 import type { Trainer } from '../model/trainer.js';
 
@@ -41,7 +41,9 @@ export interface TrainSnapshot {
 }
 
 /** The epoch loop's hooks (onEpoch, onStep, signal), with checkpoints given the whole snapshot, and the run's inputs. */
-export interface TrainHooks extends Omit<EpochLoopHooks, 'onCheckpoint'> {
+export interface TrainHooks extends Omit<EpochLoopHooks, 'onCheckpoint' | 'onStep'> {
+  /** As EpochLoopHooks.onStep, with the parameters after the step (live: copy them to keep them; verify --trace hashes them). */
+  onStep?: (info: StepInfo, params: Float32Array) => void;
   /** As EpochLoopHooks.onCheckpoint, at the same moments, with what a checkpoint records. */
   onCheckpoint?: (snapshot: TrainSnapshot, reason: 'epoch' | 'interrupt' | 'end') => void | Promise<void>;
   /** An already loaded dataset (tests and benchmarks reuse one); otherwise options.data is read. */
@@ -93,7 +95,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
   try {
     const { state, interrupted, history } = await runEpochs(trainer, dataset.train.count, config, start, {
       onEpoch: hooks.onEpoch,
-      onStep: hooks.onStep,
+      onStep: hooks.onStep && ((info) => hooks.onStep!(info, trainer.params)),
       signal: hooks.signal,
       onCheckpoint: save && ((state, reason) => save({ config, dataSha256, layout, params: trainer.params, state }, reason)),
     });

@@ -1,0 +1,79 @@
+/**
+ * The sweep benchmark (issue 15): 8 one-epoch runs (seeds 0..7, MNIST, the textbook recipe) three ways, in
+ * alternating rounds so that a slow spell of the machine falls on each alike:
+ *   sweep     `lockstep sweep --seed 0..7 --epochs 1 --parallel 2 --threads 1`
+ *   serial 1  the same 8 runs one after another, `lockstep train --seed K --epochs 1 --threads 1`
+ *   serial 2  the same at `--threads 2`
+ * Wall seconds of each, measured from outside (start-up and data loading included), the ratios per round and
+ * their medians, against the targets: sweep ≤ 0.65 × serial 1, and sweep ≤ serial 2. Every run's
+ * paramsSha256 is checked equal across the three ways. Writes bench/results/sweep.json.
+ *
+ * Usage: npm run bench:sweep -- [--rounds 3] [--parallel 2] [--runs 8]
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { median } from '../src/experiments/bench.js';
+import { packageRoot } from '../src/paths.js';
+
+function flag(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const value = i > 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`bench/sweep: --${name} ${process.argv[i + 1]}: must be a positive integer`);
+  return value;
+}
+
+const rounds = flag('rounds', 3);
+const parallel = flag('parallel', 2);
+const runs = flag('runs', 8);
+const cli = join(packageRoot(), 'dist', 'src', 'cli.js');
+
+/** Runs lockstep, returns its wall seconds and the paramsSha256 of each JSON line that has one (keyed by seed). */
+function timed(args: string[], seedOf: (row: Record<string, unknown>) => number): { seconds: number; hashes: Map<number, string> } {
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, [cli, ...args, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const seconds = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`bench/sweep: lockstep ${args.join(' ')} exited ${r.status}: ${r.stderr.trim()}`);
+  const hashes = new Map<number, string>();
+  for (const line of r.stdout.trim().split('\n')) {
+    const row = JSON.parse(line) as Record<string, unknown>;
+    if (typeof row.paramsSha256 === 'string') hashes.set(seedOf(row), row.paramsSha256);
+  }
+  return { seconds, hashes };
+}
+
+function serial(threads: number, seedsHashes: Map<number, string>): number {
+  let seconds = 0;
+  for (let seed = 0; seed < runs; seed++) {
+    const r = timed(['train', '--seed', String(seed), '--epochs', '1', '--threads', String(threads)], () => seed);
+    seconds += r.seconds;
+    seedsHashes.set(seed, r.hashes.get(seed)!);
+  }
+  return seconds;
+}
+
+const ways = ['sweep', 'serial 1', 'serial 2'] as const;
+const seconds = new Map<string, number[]>(ways.map((w) => [w, []]));
+const hashes = new Map<string, Map<number, string>>(ways.map((w) => [w, new Map()]));
+for (let round = 0; round < rounds; round++) {
+  const sweep = timed(['sweep', '--seed', `0..${runs - 1}`, '--epochs', '1', '--parallel', String(parallel), '--threads', '1'], (row) => row.seed as number);
+  seconds.get('sweep')!.push(sweep.seconds);
+  for (const [seed, hash] of sweep.hashes) hashes.get('sweep')!.set(seed, hash);
+  seconds.get('serial 1')!.push(serial(1, hashes.get('serial 1')!));
+  seconds.get('serial 2')!.push(serial(2, hashes.get('serial 2')!));
+  process.stderr.write(`round ${round + 1}/${rounds}: ${ways.map((w) => `${w} ${seconds.get(w)![round].toFixed(2)} s`).join(', ')}\n`);
+}
+const ratio = (a: string, b: string) => seconds.get(a)!.map((s, i) => s / seconds.get(b)![i]);
+const vsSerial1 = ratio('sweep', 'serial 1');
+const vsSerial2 = ratio('sweep', 'serial 2');
+const identical = Array.from({ length: runs }, (_, seed) => new Set(ways.map((w) => hashes.get(w)!.get(seed))).size === 1).every(Boolean);
+const range = (xs: number[]) => `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
+
+console.log(`lockstep sweep benchmark: ${runs} one-epoch runs, ${rounds} alternating rounds; wall seconds, median (min–max)`);
+for (const w of ways) console.log(`${w.padEnd(9)} ${range(seconds.get(w)!)}`);
+console.log(`sweep / serial 1: ${range(vsSerial1)} (target ≤ 0.65: ${median(vsSerial1) <= 0.65 ? 'met' : 'missed'} in the median, ${vsSerial1.filter((r) => r <= 0.65).length} of ${rounds} rounds)`);
+console.log(`sweep / serial 2: ${range(vsSerial2)} (target ≤ 1: ${median(vsSerial2) <= 1 ? 'met' : 'missed'} in the median, ${vsSerial2.filter((r) => r <= 1).length} of ${rounds} rounds)`);
+console.log(`every run's paramsSha256 equal across the three ways: ${identical ? 'yes' : 'NO'}`);
+const dir = join(packageRoot(), 'bench', 'results');
+mkdirSync(dir, { recursive: true });
+writeFileSync(join(dir, 'sweep.json'), `${JSON.stringify({ runs, rounds, parallel, seconds: Object.fromEntries(seconds), vsSerial1, vsSerial2, identical }, null, 2)}\n`);

@@ -1,0 +1,84 @@
+import { availableParallelism } from 'node:os';
+import { sweep, type SweepResult } from '../experiments/sweep.js';
+import { plural } from '../report/format.js';
+import { print, toTrainOptions, type TrainingArgs } from './flags.js';
+import { EXIT_INTERRUPTED } from './train-command.js';
+
+export interface SweepArgs extends Omit<TrainingArgs, 'seed' | 'lr' | 'batch-size' | 'threads'> {
+  seed?: number[];
+  lr?: number[];
+  'batch-size'?: number[];
+  threads: number;
+  parallel?: number;
+  out?: string;
+}
+
+export async function sweepCommand(args: SweepArgs): Promise<number> {
+  const cores = availableParallelism();
+  const parallel = args.parallel ?? Math.max(1, Math.floor(cores / args.threads));
+  const base = toTrainOptions({ ...args, seed: undefined, lr: undefined, 'batch-size': undefined, threads: args.threads });
+  const grid = { seed: args.seed, lr: args.lr, batchSize: args['batch-size'] };
+  if (parallel * args.threads > cores) {
+    process.stderr.write(
+      `lockstep: notice: --parallel ${parallel} × --threads ${args.threads} = ${parallel * args.threads} threads on ${cores} available cores; ` +
+        'runs will take turns on the cores (their results are the same; their seconds are not)\n',
+    );
+  }
+  // First signal: every run stops at its next step; a second: every run is killed and the sweep quits.
+  const stop = new AbortController();
+  const kill = new AbortController();
+  const onSignal = (name: NodeJS.Signals) => {
+    if (stop.signal.aborted) {
+      process.stderr.write(`lockstep: ${name} again: killing every run now\n`);
+      kill.abort();
+      return;
+    }
+    process.stderr.write(`lockstep: ${name}: stopping every run after its current step (send it again to kill them)\n`);
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const outcome = await sweep({
+      base, grid, threads: args.threads, parallel, out: args.out, signal: stop.signal, killSignal: kill.signal,
+      onStart: (runs, skipped) => {
+        if (args.json) return;
+        const already = skipped > 0 ? ` (${skipped} already in ${args.out}: not run again)` : '';
+        print(`lockstep sweep: ${plural(runs, 'run')}${already}, ${parallel} at a time, ${plural(args.threads, 'thread')} each${args.out ? `; results in ${args.out}` : ''}`);
+      },
+      onResult: (r, finished, all) => print(args.json ? JSON.stringify({ event: 'sweep-run', ...r }) : `run ${r.run} (${finished}/${all} finished): ${formatResult(r)}`),
+    });
+    if (!args.json) for (const line of formatTable(outcome.results)) print(line);
+    if (outcome.interrupted) {
+      process.stderr.write(
+        `lockstep: sweep interrupted: ${outcome.results.length} of ${outcome.total} runs finished${args.out ? ` (in ${args.out}; the same command resumes)` : ''}, ` +
+          `${plural(outcome.stopped, 'run')} stopped\n`,
+      );
+      return EXIT_INTERRUPTED;
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+const fixed = (x: number | null, digits: number) => (x === null ? '-' : x.toFixed(digits));
+
+function formatResult(r: SweepResult): string {
+  const setting = `seed ${r.seed}, lr ${r.lr}, batch ${r.batchSize}`;
+  if (r.status === 'diverged') return `${setting}: diverged`;
+  return `${setting}: test acc ${fixed(r.testAccuracy, 4)}, test loss ${fixed(r.testLoss, 4)}, ${fixed(r.seconds, 2)} s`;
+}
+
+/** The results table: one line per run in grid order. */
+export function formatTable(results: SweepResult[]): string[] {
+  return [
+    '  run   seed        lr  batch  test acc  test loss  train loss  seconds  paramsSha256',
+    ...results.map((r) =>
+      `${String(r.run).padStart(5)}  ${String(r.seed).padStart(5)}  ${String(r.lr).padStart(8)}  ${String(r.batchSize).padStart(5)}  ` +
+      `${fixed(r.testAccuracy, 4).padStart(8)}  ${fixed(r.testLoss, 4).padStart(9)}  ${fixed(r.trainLoss, 4).padStart(10)}  ` +
+      `${fixed(r.seconds, 2).padStart(7)}  ${r.status === 'diverged' ? 'diverged' : `${r.paramsSha256?.slice(0, 16)}…`}`,
+    ),
+  ];
+}

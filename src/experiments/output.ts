@@ -1,0 +1,37 @@
+import { existsSync } from 'node:fs';
+import { stringify } from 'csv-stringify/sync';
+import * as vega from 'vega';
+import type { TopLevelSpec } from 'vega-lite';
+import { compile } from 'vega-lite';
+import { UserError } from '../errors.js';
+import { checkWritable, writeFileAtomic } from '../model-io/atomic-write.js';
+
+/**
+ * Files the experiments write (CSV tables, SVG charts, traces): checked before any run starts, so that a
+ * typo costs nothing, and written atomically at the end. An existing file is replaced only with --force.
+ */
+export function checkOutput(path: string | undefined, flag: string, force: boolean): void {
+  if (path === undefined) return;
+  if (existsSync(path) && !force) throw new UserError(`${flag} ${path}: exists; pass --force to replace it`);
+  checkWritable(path, flag);
+}
+
+export function writeOutput(path: string, text: string): void {
+  writeFileAtomic(path, new TextEncoder().encode(text));
+}
+
+/** CSV with a header; an absent value (undefined, null, NaN) is an empty field. */
+export function toCsv(columns: string[], rows: Record<string, unknown>[]): string {
+  const cell = (v: unknown) => (v === undefined || v === null || (typeof v === 'number' && Number.isNaN(v)) ? '' : v);
+  return stringify(rows.map((r) => columns.map((c) => cell(r[c]))), { header: true, columns });
+}
+
+/** A vega-lite chart rendered to SVG text, headless (no canvas, no browser). */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}

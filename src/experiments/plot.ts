@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'csv-parse/sync';
+import { UserError } from '../errors.js';
+import type { CurveRow } from './charts.js';
+
+/**
+ * The fields of train --log, one row per epoch, in this order (CSV header or JSONL keys); a field absent in a
+ * run is empty (CSV) or null (JSONL).
+ */
+export const LOG_FIELDS = [
+  'epoch', 'steps', 'lr', 'trainLoss', 'trainAccuracy', 'valLoss', 'valAccuracy', 'testLoss', 'testAccuracy', 'seconds', 'paramsSha256',
+] as const;
+
+const CURVE_FIELDS = ['trainLoss', 'valLoss', 'testLoss', 'trainAccuracy', 'valAccuracy', 'testAccuracy'] as const;
+
+/** train --json's names for the same numbers, in its {"event":"epoch"} lines. */
+const JSON_EVENT_NAMES: Record<string, (typeof CURVE_FIELDS)[number]> = {
+  loss: 'trainLoss', trainAcc: 'trainAccuracy', valLoss: 'valLoss', valAcc: 'valAccuracy', testLoss: 'testLoss', testAcc: 'testAccuracy',
+};
+
+/** The epochs of a --log file (CSV or JSONL) or of saved train --json output. Errors name the file and line. */
+export function readCurves(path: string): CurveRow[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UserError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  const rows = text.trimStart().startsWith('{') ? fromJsonLines(path, text) : fromCsv(path, text);
+  if (rows.length === 0) throw new UserError(`${path}: no epochs in it (a train --log file, or train --json output saved to a file)`);
+  return rows;
+}
+
+function fromJsonLines(path: string, text: string): CurveRow[] {
+  const rows: CurveRow[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    let o: Record<string, unknown>;
+    try {
+      o = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      throw new UserError(`${path}:${i + 1}: not a JSON object`);
+    }
+    // train --json prints other events (done, …) between its epochs: only epochs are plotted.
+    if (o.event !== undefined && o.event !== 'epoch') return;
+    const named = o.event === 'epoch' ? Object.fromEntries(Object.entries(o).map(([k, v]) => [JSON_EVENT_NAMES[k] ?? k, v])) : o;
+    rows.push(curveRow(named, (field, value) => `${path}:${i + 1}: "${field}": ${JSON.stringify(value)} is not a number`));
+  });
+  return rows;
+}
+
+function fromCsv(path: string, text: string): CurveRow[] {
+  let records: Record<string, string>[];
+  try {
+    records = parse(text, { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
+  } catch (err) {
+    throw new UserError(`${path}: ${(err as Error).message}`);
+  }
+  const header = Object.keys(records[0] ?? {});
+  if (records.length > 0 && (!header.includes('epoch') || !CURVE_FIELDS.some((f) => header.includes(f)))) {
+    throw new UserError(`${path}:1: the header has no "epoch" and loss or accuracy columns (expected ${LOG_FIELDS.join(',')})`);
+  }
+  return records.map((r, i) =>
+    curveRow(
+      Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v === '' ? null : Number(v)])),
+      (field) => `${path}:${i + 2}: ${field} "${r[field]}" is not a number`,
+    ),
+  );
+}
+
+function curveRow(o: Record<string, unknown>, notANumber: (field: string, value: unknown) => string): CurveRow {
+  const number = (field: string): number | null => {
+    const v = o[field];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'number' || Number.isNaN(v)) throw new UserError(notANumber(field, v));
+    return v;
+  };
+  const epoch = number('epoch');
+  if (epoch === null) throw new UserError(notANumber('epoch', o.epoch));
+  return {
+    epoch,
+    trainLoss: number('trainLoss'), valLoss: number('valLoss'), testLoss: number('testLoss'),
+    trainAccuracy: number('trainAccuracy'), valAccuracy: number('valAccuracy'), testAccuracy: number('testAccuracy'),
+  };
+}

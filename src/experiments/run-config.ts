@@ -1,0 +1,39 @@
+import { readFileSync } from 'node:fs';
+import { UserError } from '../errors.js';
+import { resolveConfig, type TrainOptions } from '../train/config.js';
+
+/**
+ * `lockstep train --config FILE`: a run's settings as one JSON object of training options (TrainOptions'
+ * names: {"seed": 3, "lr": 0.1, "batchSize": 64, "epochs": 1}). It is how sweep starts each run, so that any
+ * job queue can start the same runs. Every value is checked here, and errors name the file.
+ */
+export function readRunConfig(path: string): TrainOptions {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UserError(`--config ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new UserError(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new UserError(`${path}: must be one JSON object of training options, e.g. {"seed": 3, "lr": 0.1}`);
+  }
+  try {
+    resolveConfig(value as TrainOptions);
+  } catch (err) {
+    if (err instanceof UserError) throw new UserError(`${path}: ${err.message}`);
+    throw err;
+  }
+  return value as TrainOptions;
+}
+
+/** The flags given on the command line win over the file's values (--reference only when given: its default is false). */
+export function withRunConfig(fromFile: TrainOptions, fromFlags: TrainOptions): TrainOptions {
+  const given = Object.entries(fromFlags).filter(([k, v]) => v !== undefined && !(k === 'reference' && v === false));
+  return { ...fromFile, ...Object.fromEntries(given) };
+}

@@ -1,0 +1,284 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { extname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parse } from 'csv-parse/sync';
+import { UserError } from '../errors.js';
+import { checkWritable } from '../model-io/atomic-write.js';
+import { distPath } from '../paths.js';
+import { resolveConfig, type TrainOptions } from '../train/config.js';
+import { toCsv } from './output.js';
+
+/**
+ * A grid of training runs, each a plain `lockstep train --config FILE --json` process (so that a job queue
+ * could start the same runs elsewhere), `parallel` at a time. Runs are separate processes with the same
+ * arithmetic as a run alone, so each result equals the same run alone bit for bit.
+ */
+export interface SweepGrid {
+  seed?: number[];
+  lr?: number[];
+  batchSize?: number[];
+}
+
+export interface SweepOptions {
+  /** The settings every run shares (epochs, layers, data, …); threads are set by `threads`. */
+  base: TrainOptions;
+  grid: SweepGrid;
+  /** Threads of each run. */
+  threads: number;
+  /** Runs at once. */
+  parallel: number;
+  /** Results file (.csv or .jsonl): each finished run is appended; runs already in it are skipped. */
+  out?: string;
+  /** Aborting it stops every run at its next step (SIGINT to each); unfinished runs are not recorded. */
+  signal?: AbortSignal;
+  /** Aborting it kills every run at once. */
+  killSignal?: AbortSignal;
+  /** Once the grid and the results file are checked, before any run starts. */
+  onStart?: (runs: number, skipped: number) => void;
+  onResult?: (result: SweepResult, finished: number, total: number) => void;
+}
+
+/** One run's row in the results table and file. */
+export interface SweepResult {
+  /** The run's place in the grid, from 1. */
+  run: number;
+  seed: number;
+  lr: number;
+  batchSize: number;
+  /** 'diverged': the run stopped with exit code 3 (its loss blew up); its numbers are empty. */
+  status: 'done' | 'diverged';
+  steps: number | null;
+  trainLoss: number | null;
+  testLoss: number | null;
+  testAccuracy: number | null;
+  /** The run's own time (lockstep train's `seconds`: data loading, training and evaluation). */
+  seconds: number | null;
+  paramsSha256: string | null;
+  /** The run's settings as the JSON its process was given (threads aside: they change no bit). */
+  config: string;
+}
+
+export const SWEEP_COLUMNS: (keyof SweepResult)[] = [
+  'run', 'seed', 'lr', 'batchSize', 'status', 'steps', 'trainLoss', 'testLoss', 'testAccuracy', 'seconds', 'paramsSha256', 'config',
+];
+
+export interface SweepOutcome {
+  /** Every run's result in grid order, those found in `out` included; a run that did not finish is absent. */
+  results: SweepResult[];
+  /** Runs in the grid. */
+  total: number;
+  /** Runs found already finished in `out`. */
+  skipped: number;
+  /** Runs the signal stopped before they finished. */
+  stopped: number;
+  interrupted: boolean;
+}
+
+export interface SweepRun {
+  run: number;
+  options: TrainOptions;
+  config: string;
+}
+
+/** The grid's runs in order: seeds vary fastest, so the runs of one setting are side by side. */
+export function sweepRuns(base: TrainOptions, grid: SweepGrid): SweepRun[] {
+  const runs: SweepRun[] = [];
+  for (const lr of grid.lr ?? [undefined]) {
+    for (const batchSize of grid.batchSize ?? [undefined]) {
+      for (const seed of grid.seed ?? [undefined]) {
+        const { threads: _t, ...options } = { ...defined(base), ...defined({ lr, batchSize, seed }) };
+        if (options.reference === false) delete options.reference;
+        // The data directory as an absolute path: a run's file means the same from any directory.
+        if (options.data !== undefined) options.data = resolveConfig(options).data;
+        runs.push({ run: runs.length + 1, options, config: stableJson(options) });
+      }
+    }
+  }
+  return runs;
+}
+
+/** Checks the grid's settings and the results file before any run starts; returns what is already done. */
+export function prepareSweep(options: SweepOptions): { runs: SweepRun[]; done: Map<string, SweepResult> } {
+  if (!Number.isSafeInteger(options.parallel) || options.parallel < 1) throw new UserError(`--parallel ${options.parallel}: must be a positive integer`);
+  const runs = sweepRuns(options.base, options.grid);
+  for (const run of runs) resolveConfig({ ...run.options, threads: options.threads });
+  const done = new Map<string, SweepResult>();
+  if (options.out === undefined) return { runs, done };
+  const format = outFormat(options.out);
+  if (existsSync(options.out) && statSync(options.out).size > 0) {
+    const configs = new Set(runs.map((r) => r.config));
+    for (const [line, row] of readResults(options.out, format)) {
+      if (!configs.has(row.config)) {
+        throw new UserError(
+          `--out ${options.out}: line ${line} holds a run that is not in this sweep (${row.config}); give another --out, or the flags of that sweep`,
+        );
+      }
+      done.set(row.config, row);
+    }
+  } else {
+    checkWritable(options.out, '--out');
+  }
+  return { runs, done };
+}
+
+export async function sweep(options: SweepOptions): Promise<SweepOutcome> {
+  const { runs, done } = prepareSweep(options);
+  const { out, threads, parallel, signal, killSignal } = options;
+  if (out !== undefined && !(existsSync(out) && statSync(out).size > 0) && outFormat(out) === 'csv') {
+    writeFileSync(out, toCsv(SWEEP_COLUMNS, []));
+  }
+  const todo = runs.filter((r) => !done.has(r.config));
+  options.onStart?.(runs.length, done.size);
+  const results = new Map(done);
+  const children = new Set<ChildProcess>();
+  const stopAll = (how: NodeJS.Signals) => () => {
+    for (const child of children) child.kill(how);
+  };
+  signal?.addEventListener('abort', stopAll('SIGINT'));
+  killSignal?.addEventListener('abort', stopAll('SIGKILL'));
+  const configDir = mkdtempSync(join(tmpdir(), `lockstep-sweep-${process.pid}-`));
+  let stopped = 0;
+  let failure: UserError | null = null;
+  const queue = [...todo];
+  const worker = async () => {
+    while (queue.length > 0 && !signal?.aborted && failure === null) {
+      const run = queue.shift()!;
+      const file = join(configDir, `run-${run.run}.json`);
+      writeFileSync(file, `${run.config}\n`);
+      const outcome = await runProcess(file, threads, children);
+      if (outcome.code === 0 || outcome.code === 3) {
+        const result = toResult(run, outcome);
+        results.set(run.config, result);
+        if (out !== undefined) appendResult(out, result);
+        options.onResult?.(result, results.size, runs.length);
+      } else if (signal?.aborted) {
+        stopped++;
+      } else {
+        failure = new UserError(`sweep run ${run.run} (${JSON.stringify(run.options)}) failed: ${outcome.stderr.trim() || `exit code ${outcome.code}`}`, outcome.code ?? 1);
+        stopAll('SIGINT')();
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: parallel }, worker));
+  } finally {
+    rmSync(configDir, { recursive: true, force: true });
+  }
+  if (failure) throw failure;
+  return {
+    results: runs.filter((r) => results.has(r.config)).map((r) => results.get(r.config)!),
+    total: runs.length,
+    skipped: done.size,
+    stopped,
+    interrupted: signal?.aborted ?? false,
+  };
+}
+
+interface ProcessOutcome {
+  code: number | null;
+  stderr: string;
+  lastEpoch?: { loss: number; testLoss: number };
+  done?: { steps: number; testAcc: number; seconds: number; paramsSha256: string };
+}
+
+/** One `lockstep train` process. It has its own process group, so a Ctrl-C reaches it only through the sweep (once). */
+function runProcess(configFile: string, threads: number, children: Set<ChildProcess>): Promise<ProcessOutcome> {
+  const child = spawn(process.execPath, [distPath('src', 'cli.js'), 'train', '--config', configFile, '--threads', String(threads), '--json'], {
+    detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  const outcome: ProcessOutcome = { code: null, stderr: '' };
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (outcome.stderr += d));
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    let event: { event?: string };
+    try {
+      event = JSON.parse(line) as { event?: string };
+    } catch {
+      return; // train --json prints only JSON lines; anything else is not a result
+    }
+    if (event.event === 'epoch') outcome.lastEpoch = event as unknown as ProcessOutcome['lastEpoch'];
+    if (event.event === 'done') outcome.done = event as unknown as ProcessOutcome['done'];
+  });
+  return new Promise((resolve) => {
+    child.on('error', (err) => (outcome.stderr += err.message));
+    child.on('close', (code) => {
+      children.delete(child);
+      outcome.code = code;
+      resolve(outcome);
+    });
+  });
+}
+
+function toResult(run: SweepRun, p: ProcessOutcome): SweepResult {
+  const config = resolveConfig(run.options);
+  const finite = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? null : x);
+  return {
+    run: run.run,
+    seed: config.seed,
+    lr: config.lr,
+    batchSize: config.batchSize,
+    status: p.code === 0 ? 'done' : 'diverged',
+    steps: p.done?.steps ?? null,
+    trainLoss: finite(p.lastEpoch?.loss),
+    testLoss: finite(p.lastEpoch?.testLoss),
+    testAccuracy: finite(p.done?.testAcc),
+    seconds: finite(p.done?.seconds),
+    paramsSha256: p.done?.paramsSha256 ?? null,
+    config: run.config,
+  };
+}
+
+function outFormat(path: string): 'csv' | 'jsonl' {
+  const ext = extname(path).toLowerCase();
+  if (ext === '.csv') return 'csv';
+  if (ext === '.jsonl') return 'jsonl';
+  throw new UserError(`--out ${path}: must end in .csv or .jsonl`);
+}
+
+/** One line per finished run, appended as it finishes: a stopped sweep loses no finished run. */
+function appendResult(path: string, result: SweepResult): void {
+  const line = outFormat(path) === 'csv' ? toCsv(SWEEP_COLUMNS, [result as unknown as Record<string, unknown>]).split('\n').slice(1).join('\n') : `${JSON.stringify(result)}\n`;
+  appendFileSync(path, line);
+}
+
+/** The results already in a file, each with its line number. */
+function readResults(path: string, format: 'csv' | 'jsonl'): [number, SweepResult][] {
+  const text = readFileSync(path, 'utf8');
+  const bad = (line: number, what: string) => new UserError(`--out ${path}: line ${line}: ${what}; not a lockstep sweep results file`);
+  if (format === 'jsonl') {
+    return text.split('\n').flatMap((line, i): [number, SweepResult][] => {
+      if (line.trim() === '') return [];
+      let row: SweepResult;
+      try {
+        row = JSON.parse(line) as SweepResult;
+      } catch {
+        throw bad(i + 1, 'not a JSON object');
+      }
+      if (typeof row?.config !== 'string') throw bad(i + 1, 'no "config" field');
+      return [[i + 1, row]];
+    });
+  }
+  let records: string[][];
+  try {
+    records = parse(text, { skip_empty_lines: true, relax_column_count: false }) as string[][];
+  } catch (err) {
+    throw new UserError(`--out ${path}: ${(err as Error).message}`);
+  }
+  if (records[0]?.join(',') !== SWEEP_COLUMNS.join(',')) throw bad(1, `the header is not ${SWEEP_COLUMNS.join(',')}`);
+  const numeric = new Set(['run', 'seed', 'lr', 'batchSize', 'steps', 'trainLoss', 'testLoss', 'testAccuracy', 'seconds']);
+  return records.slice(1).map((cells, i) => {
+    const row = Object.fromEntries(SWEEP_COLUMNS.map((c, j) => [c, numeric.has(c) ? (cells[j] === '' ? null : Number(cells[j])) : cells[j] || null]));
+    return [i + 2, row as unknown as SweepResult];
+  });
+}
+
+/** JSON with sorted keys: the same settings give the same text, whatever order the flags came in. */
+function stableJson(o: object): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b))));
+}
+
+function defined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
