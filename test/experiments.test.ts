@@ -6,7 +6,9 @@ import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { modelLayout } from '../src/model/layout.js';
 import { parameterName, ulpDistance } from '../src/experiments/verify.js';
-import { defaultThreadCounts } from '../src/experiments/machine.js';
+import { scalingChart } from '../src/experiments/charts.js';
+import { defaultThreadCounts, machineFacts } from '../src/experiments/machine.js';
+import { renderSvg } from '../src/experiments/output.js';
 import { CLI, runCli, SLOW_TEST_TIMEOUT, tempDir } from './helpers.js';
 
 const SMALL = ['--train-limit', '3000', '--test-limit', '200'];
@@ -132,6 +134,23 @@ describe('lockstep bench', () => {
     expect(again.code).toBe(2);
     expect(again.stderr).toBe(`lockstep: --csv ${csv}: exists; pass --force to replace it\n`);
   }, SLOW_TEST_TIMEOUT);
+
+  it('--svg draws the median, the round ratios\' range, the ideal line and, with --profile, the ceiling', async () => {
+    const row = (threads: number, speedup: number, ceilingSpeedup?: number) => ({
+      threads, batchSize: 64, stepsPerSec: 100 * speedup, stepsPerSecMin: 90, stepsPerSecMax: 110, samplesPerSec: 6400 * speedup,
+      speedup, speedupMin: speedup - 0.1, speedupMax: speedup + 0.2, efficiency: speedup / threads, paramsSha256: 'x', runs: [], ceilingSpeedup,
+    });
+    const labels = (svg: string) => [...new Set([...svg.matchAll(/aria-label="([^"]*)"/g)].map((m) => m[1]))];
+    const machine = machineFacts('wasm');
+    const plain = labels(await renderSvg(scalingChart([row(1, 1), row(2, 1.5)], machine)));
+    expect(plain).toContain('threads: 2; speedup: 1.5; batch: batch 64');
+    expect(plain).toContain('threads: 0; speedup (median; bars: min–max over the rounds): 0'); // the ideal line's start
+    expect(plain).toContain('threads: 2; speedupMin: 1.4; speedupMax: 1.7; batch: batch 64');
+    expect(plain.some((l) => l.startsWith('threads: 2; ceiling'))).toBe(false);
+    const svg = await renderSvg(scalingChart([row(1, 1), row(2, 1.5, 1.9)], machine));
+    expect(labels(svg)).toContain('threads: 2; ceiling: 1.9; batch: batch 64');
+    expect(svg).toContain('triangles: the ceiling');
+  });
 
   it('defaults to 1, 2, 4, … threads up to the available cores', () => {
     expect(defaultThreadCounts(1)).toEqual([1]);

@@ -75,6 +75,24 @@ describe('lockstep sweep', () => {
     expect(new Set(all.map((row) => row.paramsSha256)).size).toBe(6);
   }, SLOW_TEST_TIMEOUT);
 
+  it('records a diverged run as such and goes on; a run that fails stops the sweep with its message and exit code', () => {
+    const diverged = runCli(['sweep', '--seed', '0..1', '--lr', '1000', ...SMALL, '--json'], { timeout: SLOW_TEST_TIMEOUT });
+    expect(diverged.code, diverged.stderr).toBe(0);
+    const rows = diverged.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows.map((r) => [r.event, r.seed, r.status, r.testAccuracy, r.paramsSha256]).sort()).toEqual([
+      ['sweep-run', 0, 'diverged', null, null],
+      ['sweep-run', 1, 'diverged', null, null],
+    ]);
+    const out = join(tempDir(), 'r.jsonl');
+    // Every run's coordinator throws at its 5th step (the engine's test hook).
+    const failed = runCli(['sweep', '--seed', '0..3', ...SMALL, '--out', out], { env: { LOCKSTEP_TEST_FAULT: '0:5' }, timeout: SLOW_TEST_TIMEOUT });
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(
+      /^lockstep: sweep run [12] \(\{"epochs":1,"seed":[01],"testLimit":200,"trainLimit":3000\}\) failed: internal error: injected fault in the coordinator \(thread 0\) at step 5; the other runs were stopped\n$/,
+    );
+    expect(readFileSync(out, 'utf8')).toBe('');
+  }, SLOW_TEST_TIMEOUT);
+
   it('refuses a bad grid, an unknown results format, and another sweep\'s results file (left untouched), in one line', () => {
     const dir = tempDir();
     const expectRefused = (args: string[], message: string) => {

@@ -126,8 +126,8 @@ export function prepareSweep(options: SweepOptions): { runs: SweepRun[]; done: M
 export async function sweep(options: SweepOptions): Promise<SweepOutcome> {
   const { runs, done } = prepareSweep(options);
   const { out, threads, parallel, signal, killSignal } = options;
-  if (out !== undefined && !(existsSync(out) && statSync(out).size > 0) && outFormat(out) === 'csv') {
-    writeFileSync(out, toCsv(SWEEP_COLUMNS, []));
+  if (out !== undefined && !(existsSync(out) && statSync(out).size > 0)) {
+    writeFileSync(out, outFormat(out) === 'csv' ? toCsv(SWEEP_COLUMNS, []) : '');
   }
   const todo = runs.filter((r) => !done.has(r.config));
   options.onStart?.(runs.length, done.size);
@@ -153,10 +153,12 @@ export async function sweep(options: SweepOptions): Promise<SweepOutcome> {
         results.set(run.config, result);
         if (out !== undefined) appendResult(out, result);
         options.onResult?.(result, results.size, runs.length);
-      } else if (signal?.aborted) {
+      } else if (signal?.aborted || failure !== null) {
         stopped++;
       } else {
-        failure = new UserError(`sweep run ${run.run} (${JSON.stringify(run.options)}) failed: ${outcome.stderr.trim() || `exit code ${outcome.code}`}`, outcome.code ?? 1);
+        // The run's own last line, without its "lockstep: " (the sweep's message gets one of its own).
+        const why = outcome.stderr.trim().split('\n').pop()?.replace(/^lockstep: /, '') || `exit code ${outcome.code}`;
+        failure = new UserError(`sweep run ${run.run} (${run.config}) failed: ${why}; the other runs were stopped`, outcome.code ?? 1);
         stopAll('SIGINT')();
       }
     }
