@@ -74,6 +74,21 @@ describe('.npy and .npz', () => {
     expect(data.classes).toBe(2);
   });
 
+  it('reads a deflated .npz (np.savez_compressed) as the stored one, float32 data at any offset', () => {
+    const dir = tempDir();
+    const arrays = {
+      x_train: encodeNpy('<f4', [3, 2], Float32Array.from([1.5, -2, 3, 4, 5e-3, 6])), y_train: encodeNpy('<i4', [3], Int32Array.from([0, 1, 2])),
+      x_test: encodeNpy('<f4', [1, 2], Float32Array.from([7, 8])), y_test: encodeNpy('|u1', [1], Uint8Array.from([2])),
+    };
+    const stored = loadDataset(writeNpz(join(dir, 's.npz'), arrays), {});
+    const deflated = loadDataset(write(dir, 'd.npz', zipped(arrays, 6)), {});
+    for (const data of [stored, deflated]) {
+      expect(Array.from(data.train.features!)).toEqual([1.5, -2, 3, 4, 5e-3, 6].map(Math.fround));
+      expect(Array.from(data.train.labels)).toEqual([0, 1, 2]);
+      expect(Array.from(data.test.features!)).toEqual([7, 8]);
+    }
+  });
+
   it('round-trips a header of version 1 and refuses big-endian, Fortran order and unknown dtypes by name', () => {
     const a = parseNpy(encodeNpy('<f4', [3], Float32Array.from([1, 2, 3])), 'a.npy');
     expect(a.shape).toEqual([3]);
@@ -168,6 +183,6 @@ describe('bad data files: one line, exit 2, nothing written', () => {
   });
 });
 
-function zipped(arrays: Record<string, Uint8Array>): Uint8Array {
-  return zipSync(Object.fromEntries(Object.entries(arrays).map(([name, bytes]) => [`${name}.npy`, bytes])));
+function zipped(arrays: Record<string, Uint8Array>, level: 0 | 6 = 0): Uint8Array {
+  return zipSync(Object.fromEntries(Object.entries(arrays).map(([name, bytes]) => [`${name}.npy`, bytes])), { level });
 }

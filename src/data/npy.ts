@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { inflateRawSync } from 'node:zlib';
 import { unzipSync } from 'fflate';
 import { UserError } from '../errors.js';
 
@@ -67,7 +68,7 @@ export function parseNpy(bytes: Uint8Array, path: string): NpyArray {
   const aligned = offset % type.bytes === 0 ? bytes : null;
   const data = aligned
     ? new type.ctor(aligned.buffer as ArrayBuffer, offset, count)
-    : new type.ctor(bytes.slice(dataStart).buffer as ArrayBuffer, 0, count);
+    : new type.ctor(Uint8Array.from(bytes.subarray(dataStart)).buffer, 0, count); // a copy: Buffer's slice would be a view
   return { dtype: descr, shape, data };
 }
 
@@ -75,21 +76,90 @@ export function parseNpy(bytes: Uint8Array, path: string): NpyArray {
 export function readNpzFile(path: string): Map<string, () => NpyArray> {
   const bytes = readBytes(path);
   if (!(bytes[0] === 0x50 && bytes[1] === 0x4b)) throw new UserError(`${path}: not an .npz file (not a zip archive)`);
-  let entries: Record<string, Uint8Array>;
+  let entries: Map<string, () => Uint8Array> | null = null;
   try {
-    entries = unzipSync(bytes);
-  } catch (err) {
-    throw new UserError(`${path}: corrupt zip archive (${(err as Error).message})`);
+    entries = zipEntries(bytes);
+  } catch {
+    entries = null;
+  }
+  if (!entries) {
+    try {
+      entries = new Map(Object.entries(unzipSync(bytes)).map(([name, content]) => [name, () => content]));
+    } catch (err) {
+      throw new UserError(`${path}: corrupt zip archive (${(err as Error).message})`);
+    }
   }
   const arrays = new Map<string, () => NpyArray>();
-  for (const [name, content] of Object.entries(entries)) {
-    if (name.endsWith('.npy')) arrays.set(name.slice(0, -4), () => parseNpy(content, `${path}: ${name}`));
+  for (const [name, content] of entries) {
+    if (name.endsWith('.npy')) arrays.set(name.slice(0, -4), () => parseNpy(content(), `${path}: ${name}`));
   }
   if (arrays.size === 0) {
-    const names = Object.keys(entries).slice(0, 5).join(', ') || 'nothing';
+    const names = [...entries.keys()].slice(0, 5).join(', ') || 'nothing';
     throw new UserError(`${path}: a zip that is not an .npz (no .npy arrays; it holds ${names})`);
   }
   return arrays;
+}
+
+/**
+ * The fast path of an .npz: the zip's central directory read here, stored entries used in place and deflated
+ * ones inflated by Node's zlib; null for anything else (encryption, other methods), which fflate reads.
+ * Measured against fflate alone: README, "Your own data".
+ */
+function zipEntries(bytes: Uint8Array): Map<string, () => Uint8Array> | null {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let eocd = -1;
+  for (let i = bytes.length - 22; i >= Math.max(0, bytes.length - 22 - 65535); i--) {
+    if (view.getUint32(i, true) === 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) return null;
+  let entries = view.getUint16(eocd + 10, true);
+  let offset = view.getUint32(eocd + 16, true);
+  if (entries === 0xffff || offset === 0xffffffff) {
+    // Zip64: the locator just before the end record points at the zip64 end record.
+    if (eocd < 20 || view.getUint32(eocd - 20, true) !== 0x07064b50) return null;
+    const end64 = Number(view.getBigUint64(eocd - 12, true));
+    if (view.getUint32(end64, true) !== 0x06064b50) return null;
+    entries = Number(view.getBigUint64(end64 + 32, true));
+    offset = Number(view.getBigUint64(end64 + 48, true));
+  }
+  const out = new Map<string, () => Uint8Array>();
+  const decoder = new TextDecoder();
+  for (let e = 0; e < entries; e++) {
+    if (view.getUint32(offset, true) !== 0x02014b50) return null;
+    const flags = view.getUint16(offset + 8, true);
+    const method = view.getUint16(offset + 10, true);
+    let compressed = view.getUint32(offset + 20, true);
+    let size = view.getUint32(offset + 24, true);
+    const nameLength = view.getUint16(offset + 28, true);
+    const extraLength = view.getUint16(offset + 30, true);
+    const commentLength = view.getUint16(offset + 32, true);
+    let local = view.getUint32(offset + 42, true);
+    const name = decoder.decode(bytes.subarray(offset + 46, offset + 46 + nameLength));
+    // The zip64 extra field holds, in this order, those of the three that are 0xffffffff above.
+    for (let x = offset + 46 + nameLength; x < offset + 46 + nameLength + extraLength; ) {
+      const id = view.getUint16(x, true);
+      const length = view.getUint16(x + 2, true);
+      if (id === 0x0001) {
+        let at = x + 4;
+        const next = () => { const v = Number(view.getBigUint64(at, true)); at += 8; return v; };
+        if (size === 0xffffffff) size = next();
+        if (compressed === 0xffffffff) compressed = next();
+        if (local === 0xffffffff) local = next();
+      }
+      x += 4 + length;
+    }
+    if ((flags & 1) !== 0 || (method !== 0 && method !== 8)) return null;
+    if (view.getUint32(local, true) !== 0x04034b50) return null;
+    const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+    if (start + compressed > bytes.length) return null;
+    const data = bytes.subarray(start, start + compressed);
+    out.set(name, method === 0 ? () => data : () => inflateRawSync(data));
+    offset += 46 + nameLength + extraLength + commentLength;
+  }
+  return out;
 }
 
 function readBytes(path: string): Uint8Array {
