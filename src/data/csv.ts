@@ -113,6 +113,17 @@ class RowBuffer {
   }
 }
 
+/**
+ * Rows the file will have, from the mean length of the lines after the header in this chunk (and 2 % more):
+ * a good guess spares the growth's copies, which for MNIST's 188 MB of rows are most of the peak memory.
+ */
+function guessRows(buf: Buffer, from: number, bytesLeft: number): number {
+  let lines = 0;
+  for (let i = buf.indexOf(NL, from); i >= 0; i = buf.indexOf(NL, i + 1)) lines++;
+  if (lines === 0) return 16;
+  return Math.ceil((bytesLeft / ((buf.length - from) / lines)) * 1.02) + 16;
+}
+
 /** The byte-level reader; null when the file has a double quote (csv-parse reads those). */
 function fastPath(fd: number, path: string, labelName: string | null | undefined): CsvTable | null {
   const size = fstatSync(fd).size;
@@ -132,7 +143,7 @@ function fastPath(fd: number, path: string, labelName: string | null | undefined
     if (header === null) {
       header = buf.toString('utf8', start, end).split(',').map((s) => s.trim());
       labelAt = labelColumn(header, labelName, path);
-      rows = new RowBuffer(header.length - (labelAt >= 0 ? 1 : 0), Math.ceil(size / Math.max(1, end - start)));
+      rows = new RowBuffer(header.length - (labelAt >= 0 ? 1 : 0), guessRows(buf, end + 1, size - position + buf.length));
       return;
     }
     if (end === start) {
