@@ -5,7 +5,7 @@ import { IDX_FILES, loadDataset } from '../src/data/dataset.js';
 import { encodeIdx } from '../src/data/idx.js';
 import { encodeNpy } from '../src/data/npy.js';
 import { evaluate } from '../src/inference/evaluate.js';
-import { predictCsv } from '../src/inference/predict.js';
+import { predict, predictCsv } from '../src/inference/predict.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/model-io/checkpoint.js';
 import { exportSafetensors } from '../src/model-io/export.js';
 import { readSafetensors } from '../src/model-io/safetensors.js';
@@ -50,6 +50,14 @@ describe('own data: .npz, CSV, validation, early stopping', () => {
     const standardRef = await train({ data: npz, epochs: 1, reference: true, threads: 1, scale: 'standard', maxSteps: 6 });
     expect(standard.paramsSha256).not.toBe(fromIdx.paramsSha256);
     expect(standard.paramsSha256).toBe(standardRef.paramsSha256);
+    // predict --index applies the model's scaling as eval does: the same examples are right.
+    const evaluation = await evaluate(standard, { testLimit: 40, threads: 1 });
+    let correct = 0;
+    for (let i = 0; i < 40; i++) {
+      const p = predict(standard, { index: i });
+      if (p.predicted === p.label) correct++;
+    }
+    expect(correct / 40).toBe(evaluation.accuracy);
   }, SLOW_TEST_TIMEOUT);
 
   it('stops early at the same epoch with the same best weights on the reference trainer and 1, 2, 3 threads, and across a resume', async () => {
@@ -169,6 +177,10 @@ describe('the CLI on a CSV table with string labels', () => {
     const lines = predicted.stdout.trim().split('\n');
     expect(lines).toHaveLength(60);
     expect(lines[0]).toMatch(/^line 2: (alpha|beta|gamma) \(p [\d.]+\)( \(correct\)| \(true label (alpha|beta|gamma)\))$/);
+    const json = runCli(['predict', 'best.st', '--csv', testData, '--json'], { cwd: dir });
+    const first = JSON.parse(json.stdout.split('\n')[0]) as { line: number; className: string; probabilities: number[]; predicted: number };
+    expect(first).toMatchObject({ event: 'predict', line: 2, className: /^line 2: (\w+)/.exec(lines[0])![1] });
+    expect(first.probabilities).toHaveLength(3);
 
     const jsonl = runCli(['train', '--data', data, '--hidden', '8', '--epochs', '2', '--log', 'log.jsonl', '--no-train-eval', '--threads', '1'], { cwd: dir });
     expect(jsonl.code).toBe(0);

@@ -60,6 +60,8 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
     if (options.data !== undefined && typeof options.data !== 'string') throw new UserError(`predict: data must be a directory path; got ${describe(options.data)}`);
     const dataset = loadDataset(options.data ?? model.data, { inputSize: sizes[0], classes: sizes[sizes.length - 1], only: split });
     const data = split === 'train' ? dataset.train : dataset.test;
+    // --index draws an image: a table's rows go through --csv.
+    if (data.features) throw new UserError(`--index: ${model.name} reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv`);
     const index = options.index ?? 0;
     if (!Number.isSafeInteger(index) || index < 0 || index >= data.count) {
       throw new UserError(`--index ${describe(index)}: must be from 0 to ${data.count - 1} (${split} split)`);
@@ -69,7 +71,11 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
     width = height = Math.round(Math.sqrt(sizes[0]));
     if (width * height !== sizes[0]) [width, height] = [sizes[0], 1];
   }
-  const probabilities = forwardOne(model.layout, model.params, pixels);
+  // The model's own scaling: 1/255 (the PIXEL_SCALE table) unless it was trained with another --scale.
+  const { scaling } = model.input;
+  const probabilities = scaling.kind === '255'
+    ? forwardOne(model.layout, model.params, pixels)
+    : forwardInputs(model.layout, model.params, applyScaling(scaling, Float32Array.from(pixels), pixels.length));
   return {
     predicted: argmaxRow(probabilities, 0, probabilities.length), probabilities: Array.from(probabilities), label, pixels, width, height, notices,
   };
