@@ -13,7 +13,7 @@ import { paramsSha256 } from '../src/model/hash.js';
 import { LOG_FIELDS } from '../src/train/metrics-log.js';
 import { train, type TrainSnapshot } from '../src/train/train.js';
 import type { TrainOptions } from '../src/train/config.js';
-import { blobsCsv, runCli, SLOW_TEST_TIMEOUT, tempDir, writeNpz } from './helpers.js';
+import { blobsCsv, runCli, SLOW_TEST_TIMEOUT, startCli, tempDir, writeNpz } from './helpers.js';
 
 /** A noisy three-class table: the validation loss stops improving within a few dozen epochs. */
 function tableFiles(): { data: string; testData: string } {
@@ -191,5 +191,25 @@ describe('the CLI on a CSV table with string labels', () => {
     expect(objects[0].valLoss).toBeNull();
     expect(objects[0].testLoss).toBeNull();
     expect(objects[1].steps).toBe(2 * Math.ceil(240 / 64));
+  }, SLOW_TEST_TIMEOUT);
+
+  it('--log rows are on disk as each epoch ends: a killed run keeps them, and its resume appends the rest', async () => {
+    const { data } = tableFiles();
+    const dir = tempDir();
+    const args = ['train', '--data', data, '--hidden', '8', '--lr', '0.1', '--batch-size', '8', '--threads', '1',
+      '--log', join(dir, 'log.csv'), '--checkpoint', join(dir, 'run.ckpt')];
+    const running = startCli([...args, '--epochs', '400']);
+    // Epoch 4's line is printed before its row is written: epochs 1 to 3 must be on disk.
+    await running.printed(/^Epoch 4:/);
+    running.child.kill('SIGKILL');
+    await running.exit;
+    const killed = readFileSync(join(dir, 'log.csv'), 'utf8').trim().split('\n');
+    expect(killed.length).toBeGreaterThanOrEqual(4);
+    // The log may hold an epoch the checkpoint does not (killed between the two): the resume trains it again, and logs it once.
+    const resumed = runCli(['train', '--resume', 'run.ckpt', '--log', 'log.csv', '--epochs', String(killed.length + 1)], { cwd: dir });
+    expect(resumed.code).toBe(0);
+    const after = readFileSync(join(dir, 'log.csv'), 'utf8').trim().split('\n');
+    expect(after.filter((line) => line.startsWith('epoch,'))).toHaveLength(1);
+    expect(after.slice(1).map((line) => Number(line.split(',')[0]))).toEqual(Array.from({ length: after.length - 1 }, (_, i) => i + 1));
   }, SLOW_TEST_TIMEOUT);
 });

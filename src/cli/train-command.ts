@@ -122,7 +122,7 @@ function ownDataOutputs(args: TrainCommandArgs, options: TrainOptions, hooks: Tr
       exportSafetensors({ params: Float32Array.from(params), layout, config, state, input } as TrainedModel, bestPath, { force: true });
     };
   }
-  return args.log === undefined ? {} : { log: new MetricsLog(args.log, resuming) };
+  return args.log === undefined ? {} : { log: new MetricsLog(args.log, hooks.resume?.state.epoch) };
 }
 
 /** A resume of a finished run succeeds without a step: say so, or it looks like training that went wrong. */

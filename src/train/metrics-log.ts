@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { extname } from 'node:path';
 import { UserError } from '../errors.js';
 import { checkWritable } from '../model-io/atomic-write.js';
@@ -30,10 +30,12 @@ export class MetricsLog {
   private readonly json: boolean;
 
   /**
-   * `append`: a resumed run adds its epochs to its log; a new run starts the file (with the CSV header).
-   * The file is opened at the first epoch's end: a run refused before training writes nothing.
+   * A new run starts the file (with the CSV header). A run resumed at epoch `resumeEpoch` keeps the log's rows
+   * of the epochs before it and drops the others (a partial epoch, or one finished after the checkpoint was
+   * written), which it trains again: each epoch has one row. The file is opened at the first epoch's end, so
+   * a run refused before training writes nothing.
    */
-  constructor(readonly path: string, private readonly append: boolean) {
+  constructor(readonly path: string, private readonly resumeEpoch?: number) {
     const ext = extname(path).toLowerCase();
     if (ext !== '.csv' && ext !== '.jsonl') throw new UserError(`--log ${path}: must end in .csv or .jsonl`);
     this.json = ext === '.jsonl';
@@ -41,16 +43,32 @@ export class MetricsLog {
   }
 
   epoch(report: EpochReport): void {
-    if (this.fd === null) {
-      try {
-        this.fd = openSync(this.path, this.append ? 'a' : 'w');
-      } catch (err) {
-        throw new UserError(`--log ${this.path}: cannot write (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-      }
-      if (!this.append && !this.json) this.write(`${LOG_FIELDS.join(',')}\n`);
-    }
+    if (this.fd === null) this.open();
     const row = logRow(report);
     this.write(this.json ? `${JSON.stringify(row)}\n` : `${LOG_FIELDS.map((f) => (row[f] === null ? '' : String(row[f]))).join(',')}\n`);
+  }
+
+  private open(): void {
+    const kept = this.resumeEpoch === undefined ? [] : this.rowsBefore(this.resumeEpoch);
+    try {
+      this.fd = openSync(this.path, 'w');
+    } catch (err) {
+      throw new UserError(`--log ${this.path}: cannot write (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+    if (!this.json) this.write(`${LOG_FIELDS.join(',')}\n`);
+    for (const line of kept) this.write(`${line}\n`);
+  }
+
+  /** The lines of the existing log whose epoch is below `epoch`, in order (none when there is no file). */
+  private rowsBefore(epoch: number): string[] {
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch {
+      return [];
+    }
+    const epochOf = (line: string) => (this.json ? Number((JSON.parse(line) as { epoch?: unknown }).epoch) : Number(line.split(',')[0]));
+    return text.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('epoch,') && epochOf(line) < epoch);
   }
 
   private write(text: string): void {
