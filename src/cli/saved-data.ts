@@ -12,7 +12,8 @@ export function checkSavedDataDir(checkpoint: string, dir: string | undefined, f
   if (dir === undefined) return;
   const refuse = (what: string) => new UserError(`${checkpoint}: its data directory ${dir} ${what}; give --data DIR`);
   if (!existsSync(dir)) throw refuse('no longer exists');
-  if (!statSync(dir).isDirectory()) throw refuse('is not a directory');
+  // A .csv, .npz or .npy file: its loader names whatever is wrong with it.
+  if (!statSync(dir).isDirectory()) return;
   const missing = files.filter((name) => !existsSync(join(dir, name)) && !existsSync(join(dir, `${name}.gz`)));
   if (missing.length > 0) throw refuse(`has no ${missing.join(', ')}`);
 }

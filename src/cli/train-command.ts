@@ -4,6 +4,9 @@ import { DivergenceError, UserError } from '../errors.js';
 import { readCheckpoint, refuseToOverwriteForeignFile, writeCheckpoint } from '../model-io/checkpoint.js';
 import { checkWritable, sameFile } from '../model-io/atomic-write.js';
 import { loadModel } from '../model-io/model-file.js';
+import { exportSafetensors } from '../model-io/export.js';
+import type { TrainedModel } from '../model-io/model-source.js';
+import { MetricsLog } from '../train/metrics-log.js';
 import { formatDone, formatEpoch, plural } from '../report/format.js';
 import { historyChart, ProgressLine, progressEnabled } from '../report/progress.js';
 import { readRunConfig, withRunConfig } from '../experiments/run-config.js';
@@ -22,6 +25,8 @@ export interface TrainCommandArgs extends TrainingArgs {
   init?: string;
   force: boolean;
   config?: string;
+  'save-best'?: string;
+  log?: string;
 }
 
 export async function trainCommand(args: TrainCommandArgs): Promise<number> {
@@ -51,7 +56,10 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
     checkWritable(checkpointPath, '--checkpoint');
   }
 
+  const outputs = ownDataOutputs(args, options, hooks);
+
   if (args.threads === 'auto') options = { ...options, threads: await calibrate(options, hooks) };
+
   const stop = onStopSignals();
   const progress = progressEnabled(process.stdout, args.json) ? new ProgressLine(process.stdout) : null;
   const signalHook = testSignalHook();
@@ -62,6 +70,7 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
       onEpoch: (r) => {
         progress?.clear();
         print(args.json ? JSON.stringify(r) : formatEpoch(r));
+        outputs.log?.epoch(r);
       },
       onStep: (info) => {
         progress?.step(info);
@@ -76,6 +85,13 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
     if (args.resume !== undefined && !result.interrupted && result.steps === hooks.resume?.state.steps) {
       noticeNothingToTrain(args.resume, result, options);
     }
+    if (result.state.stoppedEarly !== undefined && result.steps !== hooks.resume?.state.steps) {
+      const best = result.state.best;
+      process.stderr.write(
+        `lockstep: early stop after epoch ${result.state.stoppedEarly}: no validation loss better than ${best?.valLoss.toFixed(4)} (epoch ${best?.epoch}) for ${options.earlyStop ?? '?'} epochs` +
+          `${args['save-best'] ? `; its weights are in ${args['save-best']}` : ''}\n`,
+      );
+    }
     if (result.interrupted) {
       const saved = checkpointPath === undefined ? '' : `; checkpoint written to ${checkpointPath}`;
       process.stderr.write(
@@ -86,6 +102,7 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
     return 0;
   } finally {
     stop.dispose();
+    outputs.log?.close();
   }
 }
 
@@ -100,9 +117,38 @@ async function calibrate(options: TrainOptions, hooks: TrainHooks): Promise<numb
   return c.threads;
 }
 
+/**
+ * --log and --save-best: checked before the data is read; a new run does not replace an existing file
+ * without --force, a resumed run appends to its log and replaces its best model.
+ */
+function ownDataOutputs(args: TrainCommandArgs, options: TrainOptions, hooks: TrainHooks): { log?: MetricsLog } {
+  const resuming = args.resume !== undefined;
+  for (const [flagName, path] of [['--log', args.log], ['--save-best', args['save-best']]] as const) {
+    if (path === undefined) continue;
+    if (existsSync(path) && !resuming && !args.force) throw new UserError(`${flagName} ${path}: exists; pass --force to replace it`);
+    if (existsSync(path) && [args.checkpoint, args.resume, args.init].some((p) => p !== undefined && existsSync(p) && sameFile(p, path))) {
+      throw new UserError(`${flagName} ${path}: is the run's checkpoint or model; name another file`);
+    }
+  }
+  const bestPath = args['save-best'];
+  if (bestPath !== undefined) {
+    if (options.valSplit === undefined) throw new UserError(`--save-best ${bestPath}: needs a validation set; give --val-split F (e.g. 0.2)`);
+    checkWritable(bestPath, '--save-best');
+    hooks.onBest = (snapshot) => {
+      const { params, layout, config, state, input } = snapshot;
+      exportSafetensors({ params: Float32Array.from(params), layout, config, state, input } as TrainedModel, bestPath, { force: true });
+    };
+  }
+  return args.log === undefined ? {} : { log: new MetricsLog(args.log, hooks.resume?.state.epoch) };
+}
+
 /** A resume of a finished run succeeds without a step: say so, or it looks like training that went wrong. */
 function noticeNothingToTrain(path: string, result: TrainResult, options: TrainOptions): void {
   const flag = options.maxSteps !== undefined && result.steps >= options.maxSteps ? '--max-steps' : '--epochs';
+  if (result.state.stoppedEarly !== undefined) {
+    process.stderr.write(`lockstep: notice: ${path} stopped early after epoch ${result.state.stoppedEarly} (--early-stop): nothing to train\n`);
+    return;
+  }
   process.stderr.write(
     `lockstep: notice: ${path} has already taken ${plural(result.steps, 'step')} (${plural(result.epochs, 'epoch')}): nothing to train; give a larger ${flag} to go on\n`,
   );

@@ -6,7 +6,7 @@ import { createKernels, type KernelName } from '../kernels/select.js';
 import { distPath } from '../paths.js';
 import { createSharedBuffers, PROFILE_MARKS, type SharedViews } from '../shared/buffers.js';
 import { abortAll, Command, Ctl, FaultKind } from '../shared/control.js';
-import { summarizeEvaluation, type EvalResult, type Trainer } from '../model/trainer.js';
+import { SPLITS, summarizeEvaluation, type EvalResult, type SplitName, type Trainer } from '../model/trainer.js';
 import { createThreadContext, evaluateSplit, trainStep, type ThreadContext } from '../../workers/step.js';
 import type { WorkerResult, WorkerTask } from '../../workers/step-worker.js';
 
@@ -177,16 +177,16 @@ export class Engine implements Trainer {
     return lossSum;
   }
 
-  async evaluate(split: 'train' | 'test'): Promise<EvalResult> {
-    const count = split === 'train' ? this.views.plan.trainCount : this.views.plan.testCount;
-    this.publish(Command.Eval, split === 'train' ? 0 : 1, count);
+  async evaluate(split: SplitName): Promise<EvalResult> {
+    const count = this.views.plan[`${split}Count`];
+    this.publish(Command.Eval, SPLITS.indexOf(split), count);
     try {
       evaluateSplit(this.ctx, split, count);
     } catch (err) {
       return this.failed(err);
     }
     this.commandOpen = false;
-    const labels = split === 'train' ? this.views.trainLabels : this.views.testLabels;
+    const labels = this.views[`${split}Labels`];
     return summarizeEvaluation(this.views.evalPredicted.slice(0, count), labels, this.views.evalLoss);
   }
 

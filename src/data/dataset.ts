@@ -4,14 +4,21 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { readIdxFile } from './idx.js';
+import { loadTableFiles } from './tables.js';
+import type { InputScaling } from './scaling.js';
 
-/** One split: `count` images of `imageSize` bytes each (pixels stay bytes), and one label byte each. */
+/**
+ * One split: `count` rows of `imageSize` inputs each, and one label byte each. The rows are bytes in
+ * `images` (IDX files, uint8 arrays: pixels stay bytes, scaled by 1/255 when gathered), or float32 values in
+ * `features` (CSV, float arrays, or any other --scale), and then `images` is empty.
+ */
 export interface LabeledImages {
   imagesPath: string;
   labelsPath: string;
   count: number;
   imageSize: number;
   images: Uint8Array;
+  features?: Float32Array;
   labels: Uint8Array;
 }
 
@@ -19,13 +26,31 @@ export interface Dataset {
   dir: string;
   train: LabeledImages;
   test: LabeledImages;
+  /** Training rows held out by --val-split (prepareDataset). */
+  val?: LabeledImages;
+  /** How many classes the labels name: the highest integer label + 1, or the number of class names. */
+  classes: number;
+  /** String labels' class names, sorted: label i is classNames[i]. Absent for integer labels. */
+  classNames?: string[];
+  /** The features' names (a CSV header), when the file has them. */
+  featureNames?: string[];
+  /** Set by prepareDataset: `features` are then scaled; before, they hold the file's values. */
+  scaling?: InputScaling;
 }
 
 export interface DatasetOptions {
-  /** The first layer's width: every image must have exactly this many pixels. */
-  inputSize: number;
-  /** The last layer's width: every label must be below it. */
-  classes: number;
+  /** The first layer's width, when known: every row must have exactly this many inputs. */
+  inputSize?: number;
+  /** The last layer's width, when known: every label must be below it. */
+  classes?: number;
+  /** --labels: the labels of a --data X.npy. */
+  labels?: string;
+  /** --label: a CSV table's label column. */
+  label?: string;
+  /** --test-data: a CSV table's test rows. */
+  testData?: string;
+  /** A model's class names: string labels are mapped to these (evaluation of a trained model). */
+  classNames?: string[];
   /** Use only the first N examples of a split (for quick runs and tests). */
   trainLimit?: number;
   /** Read only this split; the other is left empty (evaluation needs just one). */
@@ -55,20 +80,59 @@ export function datasetFingerprint(dataset: Dataset): string {
   const hash = createHash('sha256');
   for (const split of [dataset.train, dataset.test]) {
     hash.update(`${split.count}x${split.imageSize};`).update(split.images).update(split.labels);
+    if (split.features) hash.update(new Uint8Array(split.features.buffer, split.features.byteOffset, split.features.byteLength));
   }
+  if (dataset.classNames) hash.update(JSON.stringify(dataset.classNames));
   return hash.digest('hex');
 }
 
+/**
+ * The data of a run: a directory of IDX files (the default: MNIST), or a .npz, .npy (with options.labels)
+ * or .csv file (src/data/tables.ts). Rows are as the files hold them; prepareDataset scales them.
+ */
 export function loadDataset(dir: string | undefined, options: DatasetOptions): Dataset {
   const dataDir = dir ?? defaultDataDir();
-  if (!existsSync(dataDir)) throw new UserError(`--data ${dataDir}: no such directory`);
-  if (!statSync(dataDir).isDirectory()) throw new UserError(`--data ${dataDir}: not a directory`);
-  const empty = (): LabeledImages => ({
-    imagesPath: '', labelsPath: '', count: 0, imageSize: options.inputSize, images: new Uint8Array(0), labels: new Uint8Array(0),
-  });
-  const train = options.only === 'test' ? empty() : loadSplit(dataDir, IDX_FILES.trainImages, IDX_FILES.trainLabels, options, options.trainLimit);
-  const test = options.only === 'train' ? empty() : loadSplit(dataDir, IDX_FILES.testImages, IDX_FILES.testLabels, options, options.testLimit);
-  return { dir: dataDir, train, test };
+  if (!existsSync(dataDir)) throw new UserError(`--data ${dataDir}: no such file or directory`);
+  const dataset = statSync(dataDir).isDirectory() ? loadIdxDir(dataDir, options) : loadTableFiles(dataDir, options);
+  checkAgainstLayers(dataset, options);
+  return dataset;
+}
+
+/** An empty split, for the one a command does not read. */
+export function emptySplit(imageSize: number): LabeledImages {
+  return { imagesPath: '', labelsPath: '', count: 0, imageSize, images: new Uint8Array(0), labels: new Uint8Array(0) };
+}
+
+function loadIdxDir(dataDir: string, options: DatasetOptions): Dataset {
+  const empty = (): LabeledImages & { classes?: number } => emptySplit(options.inputSize ?? 0);
+  const { classes: trainClasses = 0, ...train } =
+    options.only === 'test' ? empty() : loadSplit(dataDir, IDX_FILES.trainImages, IDX_FILES.trainLabels, options, options.trainLimit);
+  const { classes: testClasses = 0, ...test } =
+    options.only === 'train' ? empty() : loadSplit(dataDir, IDX_FILES.testImages, IDX_FILES.testLabels, options, options.testLimit);
+  if (options.only === undefined && train.imageSize !== test.imageSize) {
+    throw new UserError(`${test.imagesPath}: images of ${test.imageSize} pixels, but the training images have ${train.imageSize}`);
+  }
+  return { dir: dataDir, train, test, classes: Math.max(trainClasses, testClasses) };
+}
+
+/** The data against --layers, when given: its first size is the rows' width, its last at least the classes. */
+function checkAgainstLayers(dataset: Dataset, options: DatasetOptions): void {
+  const { inputSize, classes } = options;
+  for (const split of [dataset.train, dataset.test]) {
+    if (split.count === 0) continue;
+    if (inputSize !== undefined && split.imageSize !== inputSize) {
+      throw new UserError(`${split.imagesPath}: rows of ${split.imageSize} inputs, but the first layer has ${inputSize} (--layers)`);
+    }
+    if (classes === undefined) continue;
+    for (let i = 0; i < split.count; i++) {
+      if (split.labels[i] >= classes) {
+        const name = dataset.classNames ? ` ("${dataset.classNames[split.labels[i]]}")` : '';
+        throw new UserError(
+          `${split.labelsPath}: label ${split.labels[i]}${name} at index ${i} is out of range for ${classes} output classes (--layers)`,
+        );
+      }
+    }
+  }
 }
 
 function findFile(dir: string, name: string): string {
@@ -78,14 +142,14 @@ function findFile(dir: string, name: string): string {
   throw new UserError(`--data ${dir}: missing ${name} (or ${name}.gz)`);
 }
 
-function loadSplit(dir: string, imagesName: string, labelsName: string, options: DatasetOptions, limit?: number): LabeledImages {
+function loadSplit(dir: string, imagesName: string, labelsName: string, options: DatasetOptions, limit?: number): LabeledImages & { classes: number } {
   const imagesPath = findFile(dir, imagesName);
   const labelsPath = findFile(dir, labelsName);
   const images = readIdxFile(imagesPath, 3);
   const labels = readIdxFile(labelsPath, 1);
   const [count, height, width] = images.dims;
   const imageSize = height * width;
-  if (imageSize !== options.inputSize) {
+  if (options.inputSize !== undefined && imageSize !== options.inputSize) {
     throw new UserError(
       `${imagesPath}: images are ${height}×${width} = ${imageSize} pixels, but the first layer has ${options.inputSize} inputs (--layers)`,
     );
@@ -93,15 +157,18 @@ function loadSplit(dir: string, imagesName: string, labelsName: string, options:
   if (labels.dims[0] !== count) {
     throw new UserError(`${labelsPath}: ${labels.dims[0]} labels for ${count} images in ${imagesPath}`);
   }
+  let classes = 0;
   for (let i = 0; i < count; i++) {
-    if (labels.data[i] >= options.classes) {
+    if (options.classes !== undefined && labels.data[i] >= options.classes) {
       throw new UserError(
         `${labelsPath}: label ${labels.data[i]} at index ${i} is out of range for ${options.classes} output classes (--layers)`,
       );
     }
+    if (labels.data[i] >= classes) classes = labels.data[i] + 1;
   }
   const n = limit === undefined ? count : Math.min(limit, count);
   return {
+    classes,
     imagesPath,
     labelsPath,
     count: n,

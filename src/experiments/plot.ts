@@ -2,14 +2,8 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { UserError } from '../errors.js';
 import type { CurveRow } from './charts.js';
+import { LOG_FIELDS } from '../train/metrics-log.js';
 
-/**
- * The fields of train --log, one row per epoch, in this order (CSV header or JSONL keys); a field absent in a
- * run is empty (CSV) or null (JSONL).
- */
-export const LOG_FIELDS = [
-  'epoch', 'steps', 'lr', 'trainLoss', 'trainAccuracy', 'valLoss', 'valAccuracy', 'testLoss', 'testAccuracy', 'seconds', 'paramsSha256',
-] as const;
 
 const CURVE_FIELDS = ['trainLoss', 'valLoss', 'testLoss', 'trainAccuracy', 'valAccuracy', 'testAccuracy'] as const;
 

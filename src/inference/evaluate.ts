@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { checkThreads, Engine } from '../coordinator/engine.js';
 import { loadDataset } from '../data/dataset.js';
+import { scaleSplit } from '../data/prepare.js';
 import { UserError } from '../errors.js';
 import { defaultKernels, type KernelName } from '../kernels/select.js';
 import { checkOptions, describe, resolveModel, type ModelSource } from '../model-io/model-source.js';
@@ -25,6 +26,8 @@ export interface Evaluation {
   loss: number;
   /** confusion[trueClass][predictedClass] = count. */
   confusion: number[][];
+  /** The model's class names (string labels), in class order; absent for integer labels. */
+  classNames?: string[];
 }
 
 /**
@@ -47,9 +50,18 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
   }
   const threads = options.threads ?? availableParallelism();
   checkThreads(threads); // before the data is read; Engine.create checks again
-  const dataset = loadDataset(options.data ?? model.data, {
-    inputSize: sizes[0], classes, trainLimit: options.trainLimit, testLimit: options.testLimit, only: split,
+  if (options.data === undefined && model.data === undefined && model.input.featureNames) {
+    throw new UserError(`${model.name}: a model of a CSV table; give the rows to evaluate with --data FILE.csv`);
+  }
+  // A CSV given with --data is the rows to evaluate, whatever the split; otherwise the model's own files.
+  const ownTable = options.data !== undefined && options.data.toLowerCase().endsWith('.csv');
+  const raw = loadDataset(options.data ?? model.data, {
+    inputSize: sizes[0], classes, trainLimit: options.trainLimit, testLimit: options.testLimit, only: ownTable ? 'train' : split,
+    ...(ownTable ? { label: model.dataFlags?.label } : model.dataFlags), classNames: model.input.classNames,
   });
+  if (ownTable) [raw.train, raw.test] = split === 'train' ? [raw.train, raw.test] : [raw.test, raw.train];
+  if (raw[split].count === 0) throw new UserError(`--data ${raw.dir}: has no ${split} rows${split === 'test' ? ' (give --test-data FILE.csv, or --split train)' : ''}`);
+  const dataset = { ...raw, [split]: scaleSplit(raw[split], model.input.scaling, true) };
   const engine = await Engine.create(sizes, model.params, dataset, {
     threads,
     kernels: options.kernels ?? defaultKernels(),
@@ -68,6 +80,7 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
       accuracy: result.correct / result.count,
       loss: result.lossSum / result.count,
       confusion,
+      ...(model.input.classNames ? { classNames: model.input.classNames } : {}),
     };
   } finally {
     await engine.close();

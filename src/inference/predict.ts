@@ -4,6 +4,8 @@ import { denseForward, PIXEL_SCALE } from '../kernels/reference.js';
 import { argmaxRow, softmaxRow } from '../kernels/softmax.js';
 import { layerViews, type ModelLayout } from '../model/layout.js';
 import { imageInput } from './image.js';
+import { readCsvHeader, readCsvTable } from '../data/csv.js';
+import { applyScaling } from '../data/scaling.js';
 import { checkOptions, describe, resolveModel, type ModelSource } from '../model-io/model-source.js';
 
 export { readImage } from './image.js';
@@ -58,6 +60,8 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
     if (options.data !== undefined && typeof options.data !== 'string') throw new UserError(`predict: data must be a directory path; got ${describe(options.data)}`);
     const dataset = loadDataset(options.data ?? model.data, { inputSize: sizes[0], classes: sizes[sizes.length - 1], only: split });
     const data = split === 'train' ? dataset.train : dataset.test;
+    // --index draws an image: a table's rows go through --csv.
+    if (data.features) throw new UserError(`--index: ${model.name} reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv`);
     const index = options.index ?? 0;
     if (!Number.isSafeInteger(index) || index < 0 || index >= data.count) {
       throw new UserError(`--index ${describe(index)}: must be from 0 to ${data.count - 1} (${split} split)`);
@@ -67,14 +71,23 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
     width = height = Math.round(Math.sqrt(sizes[0]));
     if (width * height !== sizes[0]) [width, height] = [sizes[0], 1];
   }
-  const probabilities = forwardOne(model.layout, model.params, pixels);
+  // The model's own scaling: 1/255 (the PIXEL_SCALE table) unless it was trained with another --scale.
+  const { scaling } = model.input;
+  const probabilities = scaling.kind === '255'
+    ? forwardOne(model.layout, model.params, pixels)
+    : forwardInputs(model.layout, model.params, applyScaling(scaling, Float32Array.from(pixels), pixels.length));
   return {
     predicted: argmaxRow(probabilities, 0, probabilities.length), probabilities: Array.from(probabilities), label, pixels, width, height, notices,
   };
 }
 
-export function forwardOne(layout: ModelLayout, params: Float32Array, pixels: Uint8Array): Float32Array {
-  let a = Float32Array.from(pixels, (p) => PIXEL_SCALE[p]);
+export function forwardOne(layout: ModelLayout, params: Float32Array, pixels: Uint8Array | Float32Array): Float32Array {
+  return forwardInputs(layout, params, Float32Array.from(pixels, (p) => PIXEL_SCALE[p]));
+}
+
+/** One row of inputs, already scaled, through the network: the class probabilities. */
+export function forwardInputs(layout: ModelLayout, params: Float32Array, inputs: Float32Array): Float32Array {
+  let a = inputs;
   layout.layers.forEach((layer, l) => {
     const { W, b } = layerViews(params, layer);
     const out = new Float32Array(layer.nOut);
@@ -83,4 +96,57 @@ export function forwardOne(layout: ModelLayout, params: Float32Array, pixels: Ui
   });
   softmaxRow(a, a, 0, a.length);
   return a;
+}
+
+/** One CSV row classified: its line, the predicted class (and its name), the probabilities, the true label when the file has one. */
+export interface RowPrediction {
+  line: number;
+  predicted: number;
+  className?: string;
+  probabilities: number[];
+  label?: string;
+}
+
+/**
+ * Classifies every row of a CSV table with the model's own scaling. The columns are the model's features by
+ * name (any order), plus at most one more: the true label, shown beside the prediction.
+ */
+export function predictCsv(source: ModelSource, csvPath: string): RowPrediction[] {
+  const model = resolveModel(source, 'predict');
+  const width = model.layout.sizes[0];
+  const header = readCsvHeader(csvPath, '--csv');
+  const names = model.input.featureNames;
+  let label: string | null = null;
+  if (names) {
+    const missing = names.find((name) => !header.includes(name));
+    if (missing !== undefined) throw new UserError(`--csv ${csvPath}: no column "${missing}", a feature of the model (its features: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''})`);
+    const rest = header.filter((name) => !names.includes(name));
+    if (rest.length > 1) throw new UserError(`--csv ${csvPath}: columns ${rest.map((n) => `"${n}"`).join(', ')} are not features of the model; at most one label column may be added`);
+    label = rest[0] ?? null;
+  } else if (header.length === width + 1) {
+    label = header.includes('label') ? 'label' : header[header.length - 1];
+  } else if (header.length !== width) {
+    throw new UserError(`--csv ${csvPath}: ${header.length} columns, but the model takes ${width} inputs (and at most one label column)`);
+  }
+  const table = readCsvTable(csvPath, label, '--csv');
+  const columns = (names ?? table.featureNames).map((name) => table.featureNames.indexOf(name));
+  return classify(model, table, columns, label === null ? null : table.labels);
+}
+
+function classify(model: ReturnType<typeof resolveModel>, table: ReturnType<typeof readCsvTable>, columns: number[], labels: string[] | null): RowPrediction[] {
+  const width = columns.length;
+  const all = table.featureNames.length;
+  const inputs = new Float32Array(width);
+  const out: RowPrediction[] = [];
+  for (let r = 0; r < table.count; r++) {
+    for (let k = 0; k < width; k++) inputs[k] = table.features[r * all + columns[k]];
+    applyScaling(model.input.scaling, inputs, width);
+    const p = forwardInputs(model.layout, model.params, Float32Array.from(inputs));
+    const predicted = argmaxRow(p, 0, p.length);
+    const row: RowPrediction = { line: table.lines[r], predicted, probabilities: Array.from(p) };
+    if (model.input.classNames) row.className = model.input.classNames[predicted];
+    if (labels) row.label = labels[r];
+    out.push(row);
+  }
+  return out;
 }

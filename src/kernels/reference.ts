@@ -37,6 +37,28 @@ export function gatherInputs(
 }
 
 /**
+ * Forms a batch's inputs from float32 rows already scaled (CSV, float arrays, --scale): X[r][k] =
+ * rows[order[start + r]][k]. A copy, so every kernel set shares this one.
+ */
+export function gatherFloatInputs(
+  rows: Float32Array, order: Uint32Array, start: number, count: number, nIn: number, X: Float32Array,
+): void {
+  for (let r = 0; r < count; r++) {
+    const src = order[start + r] * nIn;
+    X.set(rows.subarray(src, src + nIn), r * nIn);
+  }
+}
+
+/** A batch's inputs from either kind of rows: bytes through `gatherBytes` (a kernel set's), float32 rows copied. */
+export function gatherRows(
+  gatherBytes: (pixels: Uint8Array, order: Uint32Array, start: number, rows: number, nIn: number, X: Float32Array) => void,
+  rows: Uint8Array | Float32Array, order: Uint32Array, start: number, count: number, nIn: number, X: Float32Array,
+): void {
+  if (rows instanceof Float32Array) gatherFloatInputs(rows, order, start, count, nIn, X);
+  else gatherBytes(rows, order, start, count, nIn, X);
+}
+
+/**
  * Dense layer forward: Z[r][j] = (Σ_k X[r][k]·W[k][j]) + b[j], with ReLU on hidden layers:
  * A[r][j] = Z[r][j] > 0 ? Z[r][j] : 0. The sum runs k = 0..nIn-1 from +0, skipping X[r][k] === 0;
  * the bias is added last. Only the columns j in [j0, j1) are computed and written (each is its own sum,

@@ -8,6 +8,7 @@ import type { TrainConfig } from '../train/config.js';
 import type { EpochReport, TrainSnapshot, TrainState } from '../train/train.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { looksLikeSafetensors } from './safetensors.js';
+import { checkStoredInput, type ModelInput } from '../data/scaling.js';
 
 /**
  * A checkpoint: one msgpack file holding everything needed to continue a run bit for bit (ARCHITECTURE.md,
@@ -25,6 +26,8 @@ export interface Checkpoint {
   params: Float32Array;
   state: TrainState;
   config: TrainConfig;
+  /** How the model reads its inputs (scaling, class names); a checkpoint from before --scale: bytes over 255. */
+  input: ModelInput;
 }
 
 interface Envelope {
@@ -42,6 +45,7 @@ interface CheckpointBody {
   state: TrainState;
   config: TrainConfig;
   savedAt: string;
+  input?: ModelInput;
 }
 
 const packr = new Packr({ useRecords: false });
@@ -56,6 +60,7 @@ export function encodeCheckpoint(snapshot: TrainSnapshot): Uint8Array {
     state: snapshot.state,
     config: snapshot.config,
     savedAt: new Date().toISOString(),
+    input: snapshot.input,
   };
   // Packr reuses its output buffer: copy before anything else is packed.
   const bodyBytes = Uint8Array.from(packr.pack(body));
@@ -138,7 +143,7 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   }
   // '' (or absent): written without a fingerprint, so a resume cannot check its data.
   const dataSha256 = typeof file.dataSha256 === 'string' ? file.dataSha256 : '';
-  return { layers, params, state, config, dataSha256 };
+  return { layers, params, state, config, dataSha256, input: checkStoredInput(file.input, layers[0], path) };
 }
 
 function isState(s: unknown): s is TrainState {

@@ -6,11 +6,13 @@ import { sameFile, writeFileAtomic } from './atomic-write.js';
 import { readCheckpoint } from './checkpoint.js';
 import { describe, resolveModel, type TrainedModel } from './model-source.js';
 import { encodeSafetensors } from './safetensors.js';
+import { inputMetadata, type ModelInput } from '../data/scaling.js';
 
 /** The run behind a model, as a checkpoint and train()'s result both hold it. */
 interface RunInfo {
   state?: { steps?: unknown; history?: unknown };
   config?: { seed?: unknown; lr?: unknown; batchSize?: unknown };
+  input?: ModelInput;
 }
 
 /**
@@ -44,6 +46,7 @@ export function exportSafetensors(source: string | TrainedModel, toPath: string,
     input_scale: '1/255',
     params_sha256: hash,
     ...runMetadata(run),
+    ...inputMetadata(run.input),
   };
   writeFileAtomic(toPath, encodeSafetensors(layout, params, metadata));
   return { paramsSha256: hash };

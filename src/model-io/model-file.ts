@@ -3,6 +3,7 @@ import { UserError } from '../errors.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
 import { readCheckpoint, type Checkpoint } from './checkpoint.js';
 import { looksLikeSafetensors, readSafetensors } from './safetensors.js';
+import { inputFromMetadata, type ModelInput } from '../data/scaling.js';
 
 /** A trained model from either file lockstep reads: a checkpoint or a safetensors file. */
 export interface ModelFile {
@@ -11,6 +12,8 @@ export interface ModelFile {
   layout: ModelLayout;
   params: Float32Array;
   checkpoint?: Checkpoint;
+  /** How the model reads its inputs (scaling, class names). */
+  input: ModelInput;
 }
 
 /** Tells the two formats apart by content: safetensors starts with a header length, then '{'. */
@@ -24,8 +27,8 @@ export function loadModel(path: string): ModelFile {
     throw new UserError(`${path}: cannot read model (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
   if (looksLikeSafetensors(head)) {
-    const { layout, params } = readSafetensors(path);
-    return { path, kind: 'safetensors', layout, params };
+    const { layout, params, metadata } = readSafetensors(path);
+    return { path, kind: 'safetensors', layout, params, input: inputFromMetadata(metadata, layout.sizes[0], path) };
   }
   let checkpoint: Checkpoint;
   try {
@@ -36,5 +39,5 @@ export function loadModel(path: string): ModelFile {
     if (why) throw new UserError(`${path}: neither a safetensors model nor a lockstep checkpoint${why[1] ?? ''}`);
     throw err;
   }
-  return { path, kind: 'checkpoint', layout: modelLayout(checkpoint.layers), params: checkpoint.params, checkpoint };
+  return { path, kind: 'checkpoint', layout: modelLayout(checkpoint.layers), params: checkpoint.params, checkpoint, input: checkpoint.input };
 }

@@ -1,6 +1,7 @@
 import { UserError } from '../errors.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
 import { loadModel } from './model-file.js';
+import { checkStoredInput, type ModelInput } from '../data/scaling.js';
 
 /**
  * A trained model held in memory: what train() returns ({params, layout, config}), a checkpoint read
@@ -13,7 +14,9 @@ export interface TrainedModel {
   /** ...or as a plain list, input to output, e.g. [784, 128, 64, 10]. */
   layers?: readonly number[];
   /** The run's settings: their `data` is the default data directory of evaluate and predict. */
-  config?: { data?: string };
+  config?: { data?: string; testData?: string; label?: string; labels?: string };
+  /** How the model reads its inputs (what train() returns); absent: bytes over 255, as MNIST. */
+  input?: ModelInput;
 }
 
 /** What evaluate and predict take: a model file's path (checkpoint or safetensors), or a model in memory. */
@@ -26,6 +29,9 @@ export interface ResolvedModel {
   params: Float32Array;
   /** The data directory the model was trained on, when known. */
   data?: string;
+  /** The rest of the run's data flags (a CSV's --test-data and --label, an .npy's --labels). */
+  dataFlags?: { testData?: string; label?: string; labels?: string };
+  input: ModelInput;
 }
 
 const EXPECTED = 'a model file path, or a trained model in memory (what train() returns, or {params: Float32Array, layers: number[]})';
@@ -34,9 +40,13 @@ const EXPECTED = 'a model file path, or a trained model in memory (what train() 
 export function resolveModel(source: unknown, caller: string): ResolvedModel {
   if (typeof source === 'string') {
     const model = loadModel(source);
-    return { name: source, layout: model.layout, params: model.params, data: model.checkpoint?.config.data };
+    const config = model.checkpoint?.config;
+    return {
+      name: source, layout: model.layout, params: model.params, data: config?.data, input: model.input,
+      dataFlags: { testData: config?.testData, label: config?.label, labels: config?.labels },
+    };
   }
-  const { params, layout, layers, config } = (typeof source === 'object' ? source ?? {} : {}) as Partial<Record<keyof TrainedModel, unknown>>;
+  const { params, layout, layers, config, input } = (typeof source === 'object' ? source ?? {} : {}) as Partial<Record<keyof TrainedModel, unknown>>;
   if (params === undefined) throw new UserError(`${caller}: expected ${EXPECTED}; got ${describe(source)}`);
   if (!(params instanceof Float32Array)) {
     throw new UserError(`${caller}: the model's params must be a Float32Array; got ${describe(params)}`);
@@ -49,8 +59,13 @@ export function resolveModel(source: unknown, caller: string): ResolvedModel {
   if (params.length !== resolved.paramCount) {
     throw new UserError(`${caller}: the model's params hold ${params.length} floats, but layers ${sizes.join('-')} need ${resolved.paramCount}`);
   }
-  const data = typeof config === 'object' && config !== null ? (config as { data?: unknown }).data : undefined;
-  return { name: 'model in memory', layout: resolved, params, data: typeof data === 'string' ? data : undefined };
+  const flags = (typeof config === 'object' && config !== null ? config : {}) as Record<string, unknown>;
+  const text = (key: string) => (typeof flags[key] === 'string' ? (flags[key] as string) : undefined);
+  return {
+    name: 'model in memory', layout: resolved, params, data: text('data'),
+    dataFlags: { testData: text('testData'), label: text('label'), labels: text('labels') },
+    input: checkStoredInput(input, resolved.sizes[0], `${caller}: the model's input`),
+  };
 }
 
 /** Refuses an options argument that is not an object, or that has a key the function does not know (a typo). */

@@ -11,6 +11,11 @@ export interface EvalResult {
   lossSum: number;
 }
 
+/** The splits a trainer evaluates: validation is the training rows --val-split held out. */
+export type SplitName = 'train' | 'test' | 'val';
+/** Each split's number where a command word carries it. */
+export const SPLITS: readonly SplitName[] = ['train', 'test', 'val'];
+
 export interface Trainer {
   /** The live parameters, layer by layer, weight then bias (src/model/layout.ts). */
   readonly params: Float32Array;
@@ -18,7 +23,7 @@ export interface Trainer {
   readonly order: Uint32Array;
   /** One SGD step on the examples order[start .. start+rows); returns the sum of their losses. */
   trainStep(start: number, rows: number): number | Promise<number>;
-  evaluate(split: 'train' | 'test'): EvalResult | Promise<EvalResult>;
+  evaluate(split: SplitName): EvalResult | Promise<EvalResult>;
   close(): Promise<void>;
 }
 

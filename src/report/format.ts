@@ -2,11 +2,12 @@ import type { EpochReport, TrainResult } from '../train/train.js';
 
 /** The textbook's per-epoch line, with loss and timing added. */
 export function formatEpoch(r: EpochReport): string {
-  return (
-    `Epoch ${r.epoch}: train acc ${r.trainAcc.toFixed(4)}, test acc ${r.testAcc.toFixed(4)}, ` +
-    `loss ${r.loss.toFixed(4)}, test loss ${r.testLoss.toFixed(4)}, ` +
-    `${r.trainSeconds.toFixed(2)} s train + ${r.evalSeconds.toFixed(2)} s eval`
-  );
+  // What the epoch did not evaluate (--eval-every, --no-train-eval, no test or validation rows) is left out.
+  const parts = [
+    ['train acc', r.trainAcc], ['val acc', r.valAcc], ['test acc', r.testAcc], ['loss', r.loss], ['val loss', r.valLoss], ['test loss', r.testLoss],
+  ] as const;
+  const shown = parts.filter(([, v]) => !Number.isNaN(v)).map(([name, v]) => `${name} ${v.toFixed(4)}`);
+  return `Epoch ${r.epoch}: ${[...shown, `${r.trainSeconds.toFixed(2)} s train + ${r.evalSeconds.toFixed(2)} s eval`].join(', ')}`;
 }
 
 export function plural(n: number, word: string): string {

@@ -59,12 +59,10 @@ export class ProgressLine {
 export function historyChart(history: EpochReport[]): string {
   if (history.length < 2) return '';
   const loss = history.map((h) => h.loss);
-  const acc = history.map((h) => h.testAcc * 100);
+  // Epochs that were not evaluated (--eval-every, no test rows) have no accuracy to draw.
+  const acc = history.map((h) => h.testAcc * 100).filter((a) => !Number.isNaN(a));
   const opts = { height: 8, format: (x: number) => x.toFixed(3).padStart(8) };
-  return [
-    'training loss per epoch',
-    asciichart.plot(loss, opts),
-    'test accuracy (%) per epoch',
-    asciichart.plot(acc, { height: 8, format: (x: number) => x.toFixed(2).padStart(8) }),
-  ].join('\n');
+  const lines = ['training loss per epoch', asciichart.plot(loss, opts)];
+  if (acc.length >= 2) lines.push('test accuracy (%) per epoch', asciichart.plot(acc, { height: 8, format: (x: number) => x.toFixed(2).padStart(8) }));
+  return lines.join('\n');
 }

@@ -1,4 +1,4 @@
-import type { Dataset } from '../data/dataset.js';
+import { emptySplit, type Dataset, type LabeledImages } from '../data/dataset.js';
 import { SharedArena } from '../memory/arena.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
 import { CONTROL_WORDS } from './control.js';
@@ -13,12 +13,16 @@ import { CONTROL_WORDS } from './control.js';
  *   acts[0] X [B][n_0], acts[l+1] layer l's output [B][n_{l+1}]  deltas[l] dLoss/dZ of layer l [B][n_{l+1}]
  *   rowLoss [B] float64                                          evalPredicted, evalLoss [max(train, test)]
  *   identity [max(train, test)] = 0, 1, 2, …: the "order" of an evaluation pass
+ *   trainPixels, testPixels, valPixels: the rows, bytes, or float32 values when plan.floats (InputRows)
  *   scratch[t][l] thread t's evaluation activations [EVAL_CHUNK][n_l]
  *   profile [threads][profileSteps][PROFILE_MARKS] float64 timestamps (bench --profile; empty otherwise)
  */
 export const EVAL_CHUNK = 128;
 /** Timestamps a thread records per profiled step: the start, then the end of each half and each barrier. */
 export const PROFILE_MARKS = 5;
+
+/** A split's rows: bytes (scaled by 1/255 when gathered) or float32 values already scaled. */
+export type InputRows = Uint8Array | Float32Array;
 
 interface Region {
   offset: number;
@@ -35,6 +39,9 @@ export interface SharedPlan {
   batchSize: number;
   trainCount: number;
   testCount: number;
+  valCount: number;
+  /** The rows are float32 values (a LabeledImages' features), not bytes. */
+  floats: boolean;
   control: Region;
   params: Region;
   order: Region;
@@ -42,6 +49,8 @@ export interface SharedPlan {
   trainLabels: Region;
   testPixels: Region;
   testLabels: Region;
+  valPixels: Region;
+  valLabels: Region;
   acts: Region[];
   deltas: Region[];
   rowLoss: Region;
@@ -58,10 +67,12 @@ export interface SharedViews {
   control: Int32Array;
   params: Float32Array;
   order: Uint32Array;
-  trainPixels: Uint8Array;
+  trainPixels: InputRows;
   trainLabels: Uint8Array;
-  testPixels: Uint8Array;
+  testPixels: InputRows;
   testLabels: Uint8Array;
+  valPixels: InputRows;
+  valLabels: Uint8Array;
   acts: Float32Array[];
   deltas: Float32Array[];
   rowLoss: Float64Array;
@@ -79,12 +90,15 @@ export function createSharedBuffers(
 ): { memory: WebAssembly.Memory; views: SharedViews } {
   const layout = modelLayout(sizes);
   const { train, test } = dataset;
+  const val = dataset.val ?? emptySplit(train.imageSize);
+  const floats = [train, test, val].some((split) => split.features !== undefined);
+  const rowsOf = (split: LabeledImages): InputRows => split.features ?? split.images;
   const B = batchSize;
-  const evalRows = Math.max(train.count, test.count);
+  const evalRows = Math.max(train.count, test.count, val.count);
   const { spinMs, profileSteps } = options;
   const bytes = [
     CONTROL_WORDS * 4, layout.paramCount * 4, train.count * 4,
-    train.images.length, train.count, test.images.length, test.count,
+    rowsOf(train).byteLength, train.count, rowsOf(test).byteLength, test.count, rowsOf(val).byteLength, val.count,
     ...sizes.map((n) => B * n * 4), ...layout.layers.map((l) => B * l.nOut * 4),
     B * 8, evalRows, evalRows * 8, evalRows * 4,
     ...Array.from({ length: threads }, () => sizes.map((n) => EVAL_CHUNK * n * 4)).flat(),
@@ -96,10 +110,13 @@ export function createSharedBuffers(
   const control = arena.i32(CONTROL_WORDS);
   const params = arena.f32(layout.paramCount);
   const order = arena.u32(train.count);
-  const trainPixels = arena.u8(train.images.length);
+  const rows = (split: LabeledImages): InputRows => (floats ? arena.f32(rowsOf(split).length) : arena.u8(rowsOf(split).length));
+  const trainPixels = rows(train);
   const trainLabels = arena.u8(train.count);
-  const testPixels = arena.u8(test.images.length);
+  const testPixels = rows(test);
   const testLabels = arena.u8(test.count);
+  const valPixels = rows(val);
+  const valLabels = arena.u8(val.count);
   const acts = sizes.map((n) => arena.f32(B * n));
   const deltas = layout.layers.map((l) => arena.f32(B * l.nOut));
   const rowLoss = arena.f64(B);
@@ -110,17 +127,21 @@ export function createSharedBuffers(
   const profile = arena.f64(threads * profileSteps * PROFILE_MARKS);
 
   params.set(initialParams);
-  trainPixels.set(train.images);
+  for (const [split, to] of [[train, trainPixels], [test, testPixels], [val, valPixels]] as const) {
+    if (split.count > 0 && (split.features !== undefined) !== floats) throw new RangeError('every split must hold bytes, or every split float32 rows');
+    to.set(rowsOf(split));
+  }
   trainLabels.set(train.labels);
-  testPixels.set(test.images);
   testLabels.set(test.labels);
+  valLabels.set(val.labels);
   for (let i = 0; i < evalRows; i++) identity[i] = i;
 
   const plan: SharedPlan = {
-    sizes: [...sizes], threads, spinMs, profileSteps, batchSize, trainCount: train.count, testCount: test.count,
+    sizes: [...sizes], threads, spinMs, profileSteps, batchSize, trainCount: train.count, testCount: test.count, valCount: val.count, floats,
     control: region(control), params: region(params), order: region(order),
     trainPixels: region(trainPixels), trainLabels: region(trainLabels),
     testPixels: region(testPixels), testLabels: region(testLabels),
+    valPixels: region(valPixels), valLabels: region(valLabels),
     acts: acts.map(region), deltas: deltas.map(region), rowLoss: region(rowLoss),
     evalPredicted: region(evalPredicted), evalLoss: region(evalLoss), identity: region(identity), scratch: scratch.map((s) => s.map(region)),
     profile: region(profile),
@@ -128,7 +149,7 @@ export function createSharedBuffers(
   return {
     memory: arena.memory,
     views: {
-      plan, layout, control, params, order, trainPixels, trainLabels, testPixels, testLabels,
+      plan, layout, control, params, order, trainPixels, trainLabels, testPixels, testLabels, valPixels, valLabels,
       acts, deltas, rowLoss, evalPredicted, evalLoss, identity, scratch, profile,
     },
   };
@@ -139,16 +160,19 @@ export function viewsOf(memory: WebAssembly.Memory, plan: SharedPlan): SharedVie
   const buf = memory.buffer;
   const f32 = (r: Region) => new Float32Array(buf, r.offset, r.length);
   const u8 = (r: Region) => new Uint8Array(buf, r.offset, r.length);
+  const rows = (r: Region): InputRows => (plan.floats ? f32(r) : u8(r));
   return {
     plan,
     layout: modelLayout(plan.sizes),
     control: new Int32Array(buf, plan.control.offset, plan.control.length),
     params: f32(plan.params),
     order: new Uint32Array(buf, plan.order.offset, plan.order.length),
-    trainPixels: u8(plan.trainPixels),
+    trainPixels: rows(plan.trainPixels),
     trainLabels: u8(plan.trainLabels),
-    testPixels: u8(plan.testPixels),
+    testPixels: rows(plan.testPixels),
     testLabels: u8(plan.testLabels),
+    valPixels: rows(plan.valPixels),
+    valLabels: u8(plan.valLabels),
     acts: plan.acts.map(f32),
     deltas: plan.deltas.map(f32),
     rowLoss: new Float64Array(buf, plan.rowLoss.offset, plan.rowLoss.length),

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { checkThreads } from '../coordinator/engine.js';
 import { loadDataset, type Dataset } from '../data/dataset.js';
+import { checkScaleKind, type ScaleKind } from '../data/scaling.js';
 import { UserError } from '../errors.js';
 import { defaultKernels, type KernelName } from '../kernels/select.js';
 import { wasmSimdSupported } from '../kernels/wasm.js';
@@ -29,13 +30,36 @@ export interface TrainOptions {
   reference?: boolean;
   /** Evaluate train and test accuracy after each epoch (default true; benchmarks turn it off). */
   evaluate?: boolean;
+
+  // Own data, validation and early stopping (README, "Your own data").
+  /** --labels: the labels (.npy) of a --data X.npy. */
+  labels?: string;
+  /** --label: the label column of a CSV table; default "label", else the last column. */
+  label?: string;
+  /** --test-data: the test rows of a CSV table. */
+  testData?: string;
+  /** --hidden: the hidden layers' sizes; the input and output sizes come from the data (default 128,64). */
+  hidden?: number[];
+  /** --scale: default 255 for byte images, standard for everything else (statistics from the training rows). */
+  scale?: ScaleKind;
+  /** --val-split: the fraction of the training rows held out, drawn from the generator before the init. */
+  valSplit?: number;
+  /** --early-stop: stop when the validation loss has not improved by minDelta for this many epochs. */
+  earlyStop?: number;
+  /** --min-delta: how much lower than the best a validation loss must be to count as better (default 0). */
+  minDelta?: number;
+  /** --eval-every: evaluate every N epochs (and the last); default 1. */
+  evalEvery?: number;
+  /** --no-train-eval: false skips the training split's evaluation (its accuracy). */
+  trainEval?: boolean;
 }
 
-type OptionalKeys = 'data' | 'maxSteps' | 'trainLimit' | 'testLimit';
+type OptionalKeys = 'data' | 'maxSteps' | 'trainLimit' | 'testLimit' | 'labels' | 'label' | 'testData' | 'scale' | 'valSplit' | 'earlyStop';
 export type TrainConfig = Required<Omit<TrainOptions, OptionalKeys>> & Pick<TrainOptions, OptionalKeys>;
 
 export const DEFAULTS: TrainConfig = {
-  layers: TEXTBOOK_LAYERS,
+  // From the data: [its inputs, ...hidden, its classes] (fitLayers); MNIST's make TEXTBOOK_LAYERS.
+  layers: [],
   epochs: 20,
   batchSize: 64,
   lr: 0.5,
@@ -44,6 +68,10 @@ export const DEFAULTS: TrainConfig = {
   kernels: 'wasm',
   reference: false,
   evaluate: true,
+  hidden: TEXTBOOK_LAYERS.slice(1, -1),
+  minDelta: 0,
+  evalEvery: 1,
+  trainEval: true,
 };
 
 /** Checks every option and names the offending flag; the CLI relies on these messages. */
@@ -53,15 +81,18 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
   }
   const config: TrainConfig = { ...DEFAULTS, kernels: defaultKernels(), ...stripUndefined(options) };
   // Stored in checkpoints: relative to where the run started, it would break a resume from elsewhere.
-  if (config.data !== undefined) config.data = resolve(config.data);
+  for (const key of ['data', 'labels', 'testData'] as const) if (config[key] !== undefined) config[key] = resolve(config[key] as string);
+  checkOwnDataOptions(config, options);
   const { layers, epochs, batchSize, lr, seed, maxSteps, trainLimit, testLimit } = config;
-  if (!Array.isArray(layers) || layers.length < 2) {
+  if (layers.length === 0 && options.layers === undefined) {
+    // Fitted to the data by fitLayers.
+  } else if (!Array.isArray(layers) || layers.length < 2) {
     throw new UserError(`--layers ${String(layers)}: needs at least two sizes, input and output (e.g. 784,128,64,10)`);
   }
   for (const n of layers) {
     if (!Number.isSafeInteger(n) || n < 1) throw new UserError(`--layers ${layers.join(',')}: every size must be a positive integer`);
   }
-  if (layers[layers.length - 1] > 256) {
+  if (layers.length > 0 && layers[layers.length - 1] > 256) {
     throw new UserError(`--layers ${layers.join(',')}: at most 256 output classes (labels are bytes)`);
   }
   positiveInteger('--epochs', epochs);
@@ -80,9 +111,10 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
 }
 
 /** Settings that define a run's arithmetic: a resumed run must keep them. */
-const FIXED_ON_RESUME = ['layers', 'batchSize', 'lr', 'seed', 'trainLimit', 'testLimit'] as const;
+const FIXED_ON_RESUME = ['layers', 'batchSize', 'lr', 'seed', 'trainLimit', 'testLimit', 'hidden', 'scale', 'valSplit'] as const;
 const FLAG_NAMES: Record<(typeof FIXED_ON_RESUME)[number], string> = {
   layers: '--layers', batchSize: '--batch-size', lr: '--lr', seed: '--seed', trainLimit: '--train-limit', testLimit: '--test-limit',
+  hidden: '--hidden', scale: '--scale', valSplit: '--val-split',
 };
 
 /**
@@ -107,7 +139,48 @@ export function resumeOptions(saved: TrainConfig, overrides: TrainOptions, check
 
 const KNOWN_OPTIONS = new Set([
   'layers', 'epochs', 'batchSize', 'lr', 'seed', 'data', 'maxSteps', 'trainLimit', 'testLimit', 'threads', 'kernels', 'reference', 'evaluate',
+  'labels', 'label', 'testData', 'hidden', 'scale', 'valSplit', 'earlyStop', 'minDelta', 'evalEvery', 'trainEval',
 ]);
+
+/** The own-data options (README, "Your own data"), each checked and named by its flag. */
+function checkOwnDataOptions(config: TrainConfig, options: TrainOptions): void {
+  const { hidden, valSplit, earlyStop, minDelta, evalEvery } = config;
+  if (!Array.isArray(hidden) || !hidden.every((n) => Number.isSafeInteger(n) && n >= 1)) {
+    throw new UserError(`--hidden ${String(hidden)}: must be positive integers separated by commas, e.g. 128,64`);
+  }
+  if (options.hidden !== undefined && options.layers !== undefined && options.hidden.join(',') !== options.layers.slice(1, -1).join(',')) {
+    throw new UserError(`--hidden ${options.hidden.join(',')} and --layers ${options.layers.join(',')}: give one or the other`);
+  }
+  if (config.scale !== undefined) checkScaleKind(config.scale);
+  if (valSplit !== undefined && !(typeof valSplit === 'number' && valSplit > 0 && valSplit < 1)) {
+    throw new UserError(`--val-split ${String(valSplit)}: must be a fraction between 0 and 1, e.g. 0.2`);
+  }
+  if (earlyStop !== undefined) {
+    positiveInteger('--early-stop', earlyStop);
+    if (valSplit === undefined) throw new UserError(`--early-stop ${earlyStop}: needs a validation set; give --val-split F (e.g. 0.2)`);
+  }
+  if (typeof minDelta !== 'number' || !Number.isFinite(minDelta) || minDelta < 0) throw new UserError(`--min-delta ${String(minDelta)}: must be a number ≥ 0`);
+  if (minDelta !== DEFAULTS.minDelta && earlyStop === undefined) throw new UserError(`--min-delta ${minDelta}: goes with --early-stop N`);
+  positiveInteger('--eval-every', evalEvery);
+}
+
+/**
+ * The layers of a run on this data: --layers as given, checked against the data (its first size the rows'
+ * width, its last at least the classes), or [the rows' width, ...--hidden, the classes].
+ */
+export function fitLayers(config: TrainConfig, dataset: Dataset): number[] {
+  const width = dataset.train.imageSize;
+  if (dataset.classes < 2 && dataset.train.count > 0) {
+    throw new UserError(`--data ${dataset.dir}: every training label is ${dataset.train.labels[0]}: one class only; a classifier needs at least two`);
+  }
+  if (config.layers.length === 0) return [width, ...config.hidden, dataset.classes];
+  const { layers } = config;
+  if (layers[0] !== width) throw new UserError(`--layers ${layers.join(',')}: the data has ${width} inputs per example, not ${layers[0]}`);
+  if (layers[layers.length - 1] < dataset.classes) {
+    throw new UserError(`--layers ${layers.join(',')}: the data has ${dataset.classes} classes, more than the ${layers[layers.length - 1]} outputs`);
+  }
+  return layers;
+}
 
 export function checkBatchSize(batchSize: number, dataset: Dataset): void {
   if (batchSize > dataset.train.count) {
@@ -126,10 +199,14 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 export function loadTrainingData(config: TrainConfig): Dataset {
+  const { layers } = config;
   return loadDataset(config.data, {
-    inputSize: config.layers[0],
-    classes: config.layers[config.layers.length - 1],
+    inputSize: layers.length > 0 ? layers[0] : undefined,
+    classes: layers.length > 0 ? layers[layers.length - 1] : undefined,
     trainLimit: config.trainLimit,
     testLimit: config.testLimit,
+    labels: config.labels,
+    label: config.label,
+    testData: config.testData,
   });
 }

@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { DivergenceError } from '../errors.js';
 import { Rng, type RngState } from '../random/rng.js';
-import type { Trainer } from '../model/trainer.js';
+import { paramsSha256 } from '../model/hash.js';
+import type { SplitName, Trainer } from '../model/trainer.js';
 
 export interface EpochReport {
   event: 'epoch';
@@ -15,6 +16,15 @@ export interface EpochReport {
   testLoss: number;
   trainSeconds: number;
   evalSeconds: number;
+  /** Validation (--val-split) accuracy and mean loss; NaN when the run has none or this epoch was not evaluated. */
+  valAcc: number;
+  valLoss: number;
+  /** Steps taken in all by the end of this epoch. */
+  totalSteps: number;
+  /** The learning rate of the epoch's steps. */
+  lr: number;
+  /** sha256 of the parameters at the end of this epoch (the --log's last field). */
+  paramsSha256: string;
 }
 
 /**
@@ -35,6 +45,10 @@ export interface TrainState {
   epochSeen: number;
   epochTrainSeconds: number;
   history: EpochReport[];
+  /** The best validation loss so far and its epoch (--val-split): --early-stop and --save-best follow it. */
+  best?: { epoch: number; valLoss: number };
+  /** --early-stop ended the run after this epoch: a resume has nothing left to train. */
+  stoppedEarly?: number;
 }
 
 export interface StepInfo {
@@ -57,6 +71,16 @@ export interface EpochLoopSettings {
   lr: number;
   maxSteps?: number;
   evaluate: boolean;
+  /** Evaluate every N epochs (and the last, and one --max-steps cut short); never changes the weights. Default 1. */
+  evalEvery?: number;
+  /** Evaluate the training split too (its accuracy); default true. */
+  trainEval?: boolean;
+  /** Stop when the validation loss has not improved by minDelta (default 0) for this many epochs. */
+  earlyStop?: number;
+  minDelta?: number;
+  /** Rows of the validation split (none: no validation) and of the test split (0: no test evaluation). */
+  valRows?: number;
+  testRows?: number;
 }
 
 export interface EpochLoopHooks {
@@ -66,6 +90,8 @@ export interface EpochLoopHooks {
   onCheckpoint?: (state: TrainState, reason: 'epoch' | 'interrupt' | 'end') => void | Promise<void>;
   /** Aborting it stops the run at the next step boundary. */
   signal?: AbortSignal;
+  /** An epoch whose validation loss is the best so far (by minDelta), before its checkpoint: --save-best. */
+  onBest?: (report: EpochReport, state: TrainState) => void | Promise<void>;
 }
 
 export interface EpochLoopOutcome {
@@ -101,13 +127,15 @@ export async function runEpochs(
   trainer: Trainer, examples: number, settings: EpochLoopSettings, start: TrainState, hooks: EpochLoopHooks = {},
 ): Promise<EpochLoopOutcome> {
   const { epochs, batchSize, maxSteps } = settings;
+  const { evalEvery = 1, trainEval = true, minDelta = 0, valRows = 0, testRows } = settings;
+  const evaluated: Record<SplitName, boolean> = { train: trainEval && examples > 0, test: testRows !== 0, val: valRows > 0 };
   let state = structuredClone(start);
   let interrupted = false;
   let partial: EpochReport | null = null;
   const stepsPerEpoch = Math.ceil(examples / batchSize);
   const atStepLimit = () => maxSteps !== undefined && state.steps >= maxSteps;
   let lastYield = performance.now();
-  while (state.epoch <= epochs && !atStepLimit()) {
+  while (state.epoch <= epochs && !atStepLimit() && state.stoppedEarly === undefined) {
     const t0 = performance.now();
     // Redrawing the order from the saved state makes a resumed epoch use the same order.
     const rng = Rng.fromState(state.rngState);
@@ -141,8 +169,12 @@ export async function runEpochs(
     state.epochTrainSeconds += (performance.now() - t0) / 1000;
     if (interrupted) break;
     const t1 = performance.now();
-    const trainEval = settings.evaluate ? await trainer.evaluate('train') : null;
-    const testEval = settings.evaluate ? await trainer.evaluate('test') : null;
+    const complete = state.stepInEpoch === stepsPerEpoch;
+    const due = settings.evaluate && (state.epoch % evalEvery === 0 || state.epoch === epochs || !complete);
+    const evaluate = async (split: SplitName) => (due && evaluated[split] ? trainer.evaluate(split) : null);
+    const valEval = await evaluate('val');
+    const trainEval = await evaluate('train');
+    const testEval = await evaluate('test');
     const report: EpochReport = {
       event: 'epoch',
       epoch: state.epoch,
@@ -153,8 +185,22 @@ export async function runEpochs(
       testLoss: testEval ? testEval.lossSum / testEval.count : NaN,
       trainSeconds: state.epochTrainSeconds,
       evalSeconds: (performance.now() - t1) / 1000,
+      valAcc: valEval ? valEval.correct / valEval.count : NaN,
+      valLoss: valEval ? valEval.lossSum / valEval.count : NaN,
+      totalSteps: state.steps,
+      lr: Math.fround(settings.lr),
+      paramsSha256: paramsSha256(trainer.params),
     };
     hooks.onEpoch?.(report);
+    if (complete && valEval) {
+      // Only complete epochs compete: an epoch cut short by --max-steps goes on when resumed.
+      if (state.best === undefined || report.valLoss < state.best.valLoss - minDelta) {
+        state.best = { epoch: state.epoch, valLoss: report.valLoss };
+        await hooks.onBest?.(report, state);
+      } else if (settings.earlyStop !== undefined && state.epoch - state.best.epoch >= settings.earlyStop) {
+        state.stoppedEarly = state.epoch;
+      }
+    }
     if (state.stepInEpoch < stepsPerEpoch) {
       // --max-steps ended the run mid-epoch: report it, but the epoch goes on if the run is resumed.
       partial = report;

@@ -1,8 +1,8 @@
-import { biasGrad, denseForward, gatherInputs, reluBackward, sgdUpdate, weightGrad } from '../kernels/reference.js';
+import { biasGrad, denseForward, gatherInputs, gatherRows, reluBackward, sgdUpdate, weightGrad } from '../kernels/reference.js';
 import { softmaxCrossEntropyBackward, softmaxEvaluate } from '../kernels/softmax.js';
-import type { LabeledImages } from '../data/dataset.js';
+import { emptySplit, type LabeledImages } from '../data/dataset.js';
 import { layerViews, type ModelLayout } from '../model/layout.js';
-import { summarizeEvaluation, type EvalResult, type Trainer } from '../model/trainer.js';
+import { summarizeEvaluation, type EvalResult, type SplitName, type Trainer } from '../model/trainer.js';
 
 /** Rows per evaluation chunk: bounds the activation buffers, changes no result (evaluation is per row). */
 const EVAL_CHUNK = 256;
@@ -31,6 +31,7 @@ export class ReferenceTrainer implements Trainer {
     private readonly test: LabeledImages,
     batchSize: number,
     lr: number,
+    private readonly val: LabeledImages | undefined = undefined,
   ) {
     this.params = Float32Array.from(initialParams);
     this.order = new Uint32Array(train.count);
@@ -61,7 +62,7 @@ export class ReferenceTrainer implements Trainer {
   gradients(start: number, rows: number): number {
     const { layers, sizes } = this.layout;
     const L = layers.length;
-    gatherInputs(this.train.images, this.order, start, rows, sizes[0], this.acts[0]);
+    gatherRows(gatherInputs, this.train.features ?? this.train.images, this.order, start, rows, sizes[0], this.acts[0]);
     this.forward(rows);
     softmaxCrossEntropyBackward(
       this.acts[L], this.deltas[L - 1], this.train.labels, this.order, start, rows, sizes[L], rows, this.rowLoss,
@@ -79,8 +80,8 @@ export class ReferenceTrainer implements Trainer {
     return lossSum;
   }
 
-  evaluate(split: 'train' | 'test'): EvalResult {
-    const data = split === 'train' ? this.train : this.test;
+  evaluate(split: SplitName): EvalResult {
+    const data = (split === 'val' ? this.val : split === 'train' ? this.train : this.test) ?? emptySplit(this.layout.sizes[0]);
     const { sizes } = this.layout;
     const nIn = sizes[0];
     const L = this.layout.layers.length;
@@ -90,7 +91,7 @@ export class ReferenceTrainer implements Trainer {
     for (let first = 0; first < data.count; first += EVAL_CHUNK) {
       const rows = Math.min(EVAL_CHUNK, data.count - first);
       for (let r = 0; r < rows; r++) identity[r] = first + r;
-      gatherInputs(data.images, identity, 0, rows, nIn, this.acts[0]);
+      gatherRows(gatherInputs, data.features ?? data.images, identity, 0, rows, nIn, this.acts[0]);
       this.forward(rows);
       softmaxEvaluate(this.acts[L], data.labels, first, rows, sizes[L], predictions.subarray(first), losses.subarray(first));
     }

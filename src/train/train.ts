@@ -5,7 +5,9 @@ import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
 import { initHeNormal, modelLayout, type ModelLayout } from '../model/layout.js';
 import { Rng } from '../random/rng.js';
-import { checkBatchSize, loadTrainingData, resolveConfig, type TrainConfig, type TrainOptions } from './config.js';
+import { checkBatchSize, fitLayers, loadTrainingData, resolveConfig, type TrainConfig, type TrainOptions } from './config.js';
+import { prepareDataset } from '../data/prepare.js';
+import { BYTE_SCALING, type ModelInput } from '../data/scaling.js';
 import { runEpochs, startState, type EpochLoopHooks, type EpochReport, type StepInfo, type TrainState } from './epoch-loop.js';
 import { ReferenceTrainer } from './reference-trainer.js';
 import type { Trainer } from '../model/trainer.js';
@@ -28,6 +30,8 @@ export interface TrainResult {
   config: TrainConfig;
   /** With hooks.profileSteps on the engine: each thread's step timestamps. */
   profile: StepProfile | null;
+  /** How the model reads its inputs: the scaling and the class names (stored with every saved model). */
+  input: ModelInput;
 }
 
 /** A run at a step boundary: what a checkpoint records. `params` is live: copy it to keep it. */
@@ -38,10 +42,11 @@ export interface TrainSnapshot {
   layout: ModelLayout;
   params: Float32Array;
   state: TrainState;
+  input: ModelInput;
 }
 
-/** The epoch loop's hooks (onEpoch, onStep, signal), with checkpoints given the whole snapshot, and the run's inputs. */
-export interface TrainHooks extends Omit<EpochLoopHooks, 'onCheckpoint' | 'onStep'> {
+/** The epoch loop's hooks (onEpoch, onStep, signal), with checkpoints and the best epoch given the whole snapshot, and the run's inputs. */
+export interface TrainHooks extends Omit<EpochLoopHooks, 'onCheckpoint' | 'onBest' | 'onStep'> {
   /** As EpochLoopHooks.onStep, with the parameters after the step (live: copy them to keep them; verify --trace hashes them). */
   onStep?: (info: StepInfo, params: Float32Array) => void;
   /** As EpochLoopHooks.onCheckpoint, at the same moments, with what a checkpoint records. */
@@ -54,18 +59,28 @@ export interface TrainHooks extends Omit<EpochLoopHooks, 'onCheckpoint' | 'onSte
   resume?: { params: Float32Array; state: TrainState; dataSha256?: string };
   /** Keep each thread's timestamps of the last N steps (bench --profile): TrainResult.profile. */
   profileSteps?: number;
+  /** --save-best: an epoch whose validation loss is the best so far, with the model as it is then. */
+  onBest?: (snapshot: TrainSnapshot, report: EpochReport) => void | Promise<void>;
 }
 
 /** A training run: checks, data, He init (or a resumed state), then the epoch loop on the engine or the reference trainer. */
 export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
   const started = performance.now();
   const config = resolveConfig(options);
-  const dataset = hooks.dataset ?? loadTrainingData(config);
+  const raw = hooks.dataset ?? loadTrainingData(config);
   // Hashing the data costs ~50 ms for MNIST: only runs that checkpoint or resume pay it.
-  const dataSha256 = hooks.onCheckpoint || hooks.resume?.dataSha256 ? datasetFingerprint(dataset) : '';
+  const dataSha256 = hooks.onCheckpoint || hooks.resume?.dataSha256 ? datasetFingerprint(raw) : '';
   if (hooks.resume?.dataSha256 && hooks.resume.dataSha256 !== dataSha256) {
-    throw new UserError(`--data ${dataset.dir}: not the data this checkpoint was trained on (its sha256 differs)`);
+    throw new UserError(`--data ${raw.dir}: not the data this checkpoint was trained on (its sha256 differs)`);
   }
+  // The one generator: the validation rows first (none drawn without --val-split), then the init, then the shuffles.
+  const rng = new Rng(config.seed);
+  const dataset = prepareDataset(raw, { scale: config.scale, valSplit: config.valSplit, inPlace: hooks.dataset === undefined }, rng);
+  config.layers = fitLayers(config, dataset);
+  // Stored in checkpoints: a resume gives both, and they must agree.
+  config.hidden = config.layers.slice(1, -1);
+  config.scale = dataset.scaling?.kind;
+  const input: ModelInput = { scaling: dataset.scaling ?? BYTE_SCALING, classNames: dataset.classNames, featureNames: dataset.featureNames };
   // After the data check: a resumed run's batch size is the checkpoint's, which other data may not fit.
   checkBatchSize(config.batchSize, dataset);
   if (hooks.resume && config.epochs < hooks.resume.state.epoch - 1) {
@@ -78,7 +93,6 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
     initial = hooks.resume.params;
     start = hooks.resume.state;
   } else {
-    const rng = new Rng(config.seed);
     initial = hooks.initialParams ?? new Float32Array(layout.paramCount);
     if (!hooks.initialParams) initHeNormal(layout, initial, rng);
     start = startState(rng);
@@ -86,18 +100,21 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
   if (initial.length !== layout.paramCount) throw new RangeError('initial parameters do not fit the layers');
 
   const trainer: Trainer = config.reference
-    ? new ReferenceTrainer(layout, initial, dataset.train, dataset.test, config.batchSize, config.lr)
+    ? new ReferenceTrainer(layout, initial, dataset.train, dataset.test, config.batchSize, config.lr, dataset.val)
     : await Engine.create(config.layers, initial, dataset, {
         threads: config.threads, kernels: config.kernels, batchSize: config.batchSize, lr: config.lr,
         profileSteps: hooks.profileSteps,
       });
   const save = hooks.onCheckpoint;
+  const best = hooks.onBest;
+  const settings = { ...config, valRows: dataset.val?.count ?? 0, testRows: dataset.test.count };
   try {
-    const { state, interrupted, history } = await runEpochs(trainer, dataset.train.count, config, start, {
+    const { state, interrupted, history } = await runEpochs(trainer, dataset.train.count, settings, start, {
       onEpoch: hooks.onEpoch,
       onStep: hooks.onStep && ((info) => hooks.onStep!(info, trainer.params)),
       signal: hooks.signal,
-      onCheckpoint: save && ((state, reason) => save({ config, dataSha256, layout, params: trainer.params, state }, reason)),
+      onCheckpoint: save && ((state, reason) => save({ config, dataSha256, layout, params: trainer.params, state, input }, reason)),
+      onBest: best && ((report, state) => best({ config, dataSha256, layout, params: trainer.params, state, input }, report)),
     });
     const params = Float32Array.from(trainer.params);
     return {
@@ -114,6 +131,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
       state,
       config,
       profile: trainer instanceof Engine ? trainer.profile() : null,
+      input,
     };
   } finally {
     await trainer.close();

@@ -1,0 +1,215 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { IDX_FILES, loadDataset } from '../src/data/dataset.js';
+import { encodeIdx } from '../src/data/idx.js';
+import { encodeNpy } from '../src/data/npy.js';
+import { evaluate } from '../src/inference/evaluate.js';
+import { predict, predictCsv } from '../src/inference/predict.js';
+import { decodeCheckpoint, encodeCheckpoint } from '../src/model-io/checkpoint.js';
+import { exportSafetensors } from '../src/model-io/export.js';
+import { readSafetensors } from '../src/model-io/safetensors.js';
+import { paramsSha256 } from '../src/model/hash.js';
+import { LOG_FIELDS } from '../src/train/metrics-log.js';
+import { train, type TrainSnapshot } from '../src/train/train.js';
+import type { TrainOptions } from '../src/train/config.js';
+import { blobsCsv, runCli, SLOW_TEST_TIMEOUT, startCli, tempDir, writeNpz } from './helpers.js';
+
+/** A noisy three-class table: the validation loss stops improving within a few dozen epochs. */
+function tableFiles(): { data: string; testData: string } {
+  const dir = tempDir();
+  const data = join(dir, 'train.csv');
+  const testData = join(dir, 'test.csv');
+  writeFileSync(data, blobsCsv(240, 11));
+  writeFileSync(testData, blobsCsv(60, 12));
+  return { data, testData };
+}
+
+const EARLY: TrainOptions = { hidden: [8], batchSize: 16, lr: 0.1, epochs: 80, valSplit: 0.25, earlyStop: 3, minDelta: 0.002 };
+
+describe('own data: .npz, CSV, validation, early stopping', () => {
+  it('MNIST as an .npz (uint8, Keras mnist.npz names) ends with the IDX run\'s paramsSha256', async () => {
+    const mnist = loadDataset(undefined, { trainLimit: 1200, testLimit: 200 });
+    const dir = tempDir();
+    const npz = writeNpz(join(dir, 'mnist.npz'), {
+      x_train: encodeNpy('|u1', [1200, 28, 28], mnist.train.images), y_train: encodeNpy('|u1', [1200], mnist.train.labels),
+      x_test: encodeNpy('|u1', [200, 28, 28], mnist.test.images), y_test: encodeNpy('|u1', [200], mnist.test.labels),
+    });
+    const idxDir = tempDir();
+    writeFileSync(join(idxDir, IDX_FILES.trainImages), encodeIdx([1200, 28, 28], mnist.train.images));
+    writeFileSync(join(idxDir, IDX_FILES.trainLabels), encodeIdx([1200], mnist.train.labels));
+    writeFileSync(join(idxDir, IDX_FILES.testImages), encodeIdx([200, 28, 28], mnist.test.images));
+    writeFileSync(join(idxDir, IDX_FILES.testLabels), encodeIdx([200], mnist.test.labels));
+    const fromIdx = await train({ data: idxDir, epochs: 1, threads: 2 });
+    const fromNpz = await train({ data: npz, epochs: 1, threads: 2 });
+    expect(fromNpz.layout.sizes).toEqual([784, 128, 64, 10]);
+    expect(fromNpz.input.scaling.kind).toBe('255');
+    expect(fromNpz.paramsSha256).toBe(fromIdx.paramsSha256);
+    // --scale standard on the same bytes is another run, with the same result from the reference trainer.
+    const standard = await train({ data: npz, epochs: 1, threads: 3, scale: 'standard', maxSteps: 6 });
+    const standardRef = await train({ data: npz, epochs: 1, reference: true, threads: 1, scale: 'standard', maxSteps: 6 });
+    expect(standard.paramsSha256).not.toBe(fromIdx.paramsSha256);
+    expect(standard.paramsSha256).toBe(standardRef.paramsSha256);
+    // predict --index applies the model's scaling as eval does: the same examples are right.
+    const evaluation = await evaluate(standard, { testLimit: 40, threads: 1 });
+    let correct = 0;
+    for (let i = 0; i < 40; i++) {
+      const p = predict(standard, { index: i });
+      if (p.predicted === p.label) correct++;
+    }
+    expect(correct / 40).toBe(evaluation.accuracy);
+  }, SLOW_TEST_TIMEOUT);
+
+  it('stops early at the same epoch with the same best weights on the reference trainer and 1, 2, 3 threads, and across a resume', async () => {
+    const files = tableFiles();
+    const bests: string[] = [];
+    const run = async (options: TrainOptions) => {
+      let best = '';
+      const result = await train({ ...files, ...EARLY, ...options }, { onBest: (s) => void (best = paramsSha256(s.params)) });
+      bests.push(best);
+      return { hash: result.paramsSha256, stopped: result.state.stoppedEarly, best: result.state.best, bestHash: best, history: result.history };
+    };
+    const reference = await run({ reference: true, threads: 1 });
+    expect(reference.stopped).toBeDefined();
+    expect(reference.stopped).toBeLessThan(EARLY.epochs!);
+    expect(reference.stopped! - reference.best!.epoch).toBe(EARLY.earlyStop);
+    expect(reference.history.at(-1)!.epoch).toBe(reference.stopped);
+    // The best epoch's weights are the ones hashed at the end of that epoch.
+    expect(reference.bestHash).toBe(reference.history[reference.best!.epoch - 1].paramsSha256);
+    for (const threads of [1, 2, 3]) {
+      const engine = await run({ threads });
+      expect({ ...engine, history: undefined }).toEqual({ ...reference, history: undefined });
+      expect(engine.history.map((h) => [h.valLoss, h.valAcc, h.testLoss, h.loss])).toEqual(reference.history.map((h) => [h.valLoss, h.valAcc, h.testLoss, h.loss]));
+    }
+
+    // Stopped after epoch 2 (a checkpoint through its bytes), resumed at another thread count: the same end.
+    let saved: TrainSnapshot | null = null;
+    let firstBest = '';
+    await train({ ...files, ...EARLY, threads: 2, epochs: 2 }, {
+      onCheckpoint: (s) => void (saved = s),
+      onBest: (s) => void (firstBest = paramsSha256(s.params)),
+    });
+    const checkpoint = decodeCheckpoint(encodeCheckpoint(saved!), 'mem.ckpt');
+    expect(checkpoint.state.best?.epoch).toBeGreaterThanOrEqual(1);
+    expect(checkpoint.input.classNames).toEqual(['alpha', 'beta', 'gamma']);
+    let resumedBest = firstBest;
+    const resumed = await train({ ...checkpoint.config, threads: 3, epochs: EARLY.epochs }, {
+      resume: { params: checkpoint.params, state: checkpoint.state, dataSha256: checkpoint.dataSha256 },
+      onBest: (s) => void (resumedBest = paramsSha256(s.params)),
+    });
+    expect(resumed.paramsSha256).toBe(reference.hash);
+    expect(resumed.state.stoppedEarly).toBe(reference.stopped);
+    expect(resumed.state.best).toEqual(reference.best);
+    expect(resumedBest).toBe(reference.bestHash);
+    // A resume of the stopped run trains nothing more.
+    const again = await train({ ...checkpoint.config, threads: 1, epochs: EARLY.epochs }, {
+      resume: { params: resumed.params, state: resumed.state, dataSha256: checkpoint.dataSha256 },
+    });
+    expect(again.steps).toBe(resumed.steps);
+  }, SLOW_TEST_TIMEOUT);
+
+  it('--eval-every and --no-train-eval change no weight; --hidden sizes the network from the data', async () => {
+    const files = tableFiles();
+    const base: TrainOptions = { ...files, hidden: [8, 5], batchSize: 16, lr: 0.1, epochs: 5, threads: 2 };
+    const full = await train(base);
+    const cheap = await train({ ...base, evalEvery: 2, trainEval: false });
+    expect(full.layout.sizes).toEqual([4, 8, 5, 3]);
+    expect(cheap.paramsSha256).toBe(full.paramsSha256);
+    expect(cheap.history.map((h) => Number.isNaN(h.testAcc))).toEqual([true, false, true, false, false]);
+    expect(cheap.history.every((h) => Number.isNaN(h.trainAcc))).toBe(true);
+    expect(cheap.history[4].testAcc).toBe(full.history[4].testAcc);
+    await expect(train({ ...files, layers: [5, 8, 3], epochs: 1 })).rejects.toThrow(/train\.csv: rows of 4 inputs, but the first layer has 5 \(--layers\)/);
+    await expect(train({ ...files, layers: [4, 8, 2], epochs: 1 })).rejects.toThrow(/train\.csv: label 2 \("gamma"\) at index \d+ is out of range for 2 output classes \(--layers\)/);
+  }, SLOW_TEST_TIMEOUT);
+
+  it('stores the scaling and class names with the model: eval, predict and safetensors apply the same transform', async () => {
+    const files = tableFiles();
+    const result = await train({ ...files, hidden: [8], batchSize: 16, lr: 0.1, epochs: 3, threads: 2 });
+    expect(result.input.scaling.kind).toBe('standard');
+    const evaluation = await evaluate(result, { threads: 1 });
+    expect(evaluation.accuracy).toBe(result.testAcc);
+    expect(evaluation.classNames).toEqual(['alpha', 'beta', 'gamma']);
+    const path = join(tempDir(), 'model.safetensors');
+    exportSafetensors(result, path);
+    const { metadata } = readSafetensors(path);
+    expect(JSON.parse(metadata.class_names)).toEqual(['alpha', 'beta', 'gamma']);
+    expect(metadata.input_scale).toBe('standard');
+    expect(JSON.parse(metadata.input_offset)).toEqual(result.input.scaling.offset);
+    const fromFile = await evaluate(path, { data: files.testData, threads: 2 });
+    expect(fromFile.accuracy).toBe(result.testAcc);
+    const rows = predictCsv(path, files.testData);
+    expect(rows).toHaveLength(60);
+    const correct = rows.filter((r) => r.className === r.label).length;
+    expect(correct / 60).toBe(result.testAcc);
+  }, SLOW_TEST_TIMEOUT);
+});
+
+describe('the CLI on a CSV table with string labels', () => {
+  it('trains, early-stops, keeps the best weights and logs every epoch; eval and predict --csv show class names', () => {
+    const { data, testData } = tableFiles();
+    const dir = tempDir();
+    const args = ['train', '--data', data, '--test-data', testData, '--hidden', '8', '--batch-size', '16', '--lr', '0.1', '--epochs', '80',
+      '--val-split', '0.25', '--early-stop', '3', '--min-delta', '0.002', '--save-best', 'best.st', '--log', 'log.csv', '--threads', '2'];
+    const r = runCli(args, { cwd: dir });
+    expect(r.stderr).toMatch(/^lockstep: early stop after epoch (\d+): no validation loss better than [\d.]+ \(epoch (\d+)\) for 3 epochs; its weights are in best\.st\n$/);
+    expect(r.code).toBe(0);
+    const [, stopped, best] = /early stop after epoch (\d+).*\(epoch (\d+)\)/.exec(r.stderr)!.map(Number);
+    const log = readFileSync(join(dir, 'log.csv'), 'utf8').trim().split('\n');
+    expect(log[0]).toBe(LOG_FIELDS.join(','));
+    expect(log).toHaveLength(stopped + 1);
+    const rows = log.slice(1).map((line) => Object.fromEntries(line.split(',').map((v, i) => [LOG_FIELDS[i], v])));
+    expect(rows.map((row) => Number(row.epoch))).toEqual(Array.from({ length: stopped }, (_, i) => i + 1));
+    expect(rows.at(-1)!.paramsSha256).toBe(/params sha256 (\w+)/.exec(r.stdout)![1]);
+    expect(Number(rows[0].valAccuracy)).toBeGreaterThan(0);
+
+    // The same run again is refused: the log and the best model are not replaced without --force.
+    const refused = runCli(args, { cwd: dir });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^lockstep: --log log\.csv: exists; pass --force to replace it\n$/);
+
+    const evaluation = runCli(['eval', 'best.st', '--data', testData, '--threads', '1'], { cwd: dir });
+    expect(evaluation.code).toBe(0);
+    expect(evaluation.stdout).toMatch(/^\s+0(\s+\d+){3}\s+alpha$/m);
+    expect(evaluation.stdout).toMatch(/^\s+2(\s+\d+){3}\s+gamma$/m);
+    expect(Number(/mean loss ([\d.]+)/.exec(evaluation.stdout)![1])).toBeCloseTo(Number(rows[best - 1].testLoss), 4);
+    const predicted = runCli(['predict', 'best.st', '--csv', testData], { cwd: dir });
+    expect(predicted.code).toBe(0);
+    const lines = predicted.stdout.trim().split('\n');
+    expect(lines).toHaveLength(60);
+    expect(lines[0]).toMatch(/^line 2: (alpha|beta|gamma) \(p [\d.]+\)( \(correct\)| \(true label (alpha|beta|gamma)\))$/);
+    const json = runCli(['predict', 'best.st', '--csv', testData, '--json'], { cwd: dir });
+    const first = JSON.parse(json.stdout.split('\n')[0]) as { line: number; className: string; probabilities: number[]; predicted: number };
+    expect(first).toMatchObject({ event: 'predict', line: 2, className: /^line 2: (\w+)/.exec(lines[0])![1] });
+    expect(first.probabilities).toHaveLength(3);
+
+    const jsonl = runCli(['train', '--data', data, '--hidden', '8', '--epochs', '2', '--log', 'log.jsonl', '--no-train-eval', '--threads', '1'], { cwd: dir });
+    expect(jsonl.code).toBe(0);
+    const objects = readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(objects).toHaveLength(2);
+    expect(Object.keys(objects[0])).toEqual([...LOG_FIELDS]);
+    expect(objects[0].trainAccuracy).toBeNull();
+    expect(objects[0].valLoss).toBeNull();
+    expect(objects[0].testLoss).toBeNull();
+    expect(objects[1].steps).toBe(2 * Math.ceil(240 / 64));
+  }, SLOW_TEST_TIMEOUT);
+
+  it('--log rows are on disk as each epoch ends: a killed run keeps them, and its resume appends the rest', async () => {
+    const { data } = tableFiles();
+    const dir = tempDir();
+    const args = ['train', '--data', data, '--hidden', '8', '--lr', '0.1', '--batch-size', '8', '--threads', '1',
+      '--log', join(dir, 'log.csv'), '--checkpoint', join(dir, 'run.ckpt')];
+    const running = startCli([...args, '--epochs', '400']);
+    // Epoch 4's line is printed before its row is written: epochs 1 to 3 must be on disk.
+    await running.printed(/^Epoch 4:/);
+    running.child.kill('SIGKILL');
+    await running.exit;
+    const killed = readFileSync(join(dir, 'log.csv'), 'utf8').trim().split('\n');
+    expect(killed.length).toBeGreaterThanOrEqual(4);
+    // The log may hold an epoch the checkpoint does not (killed between the two): the resume trains it again, and logs it once.
+    const resumed = runCli(['train', '--resume', 'run.ckpt', '--log', 'log.csv', '--epochs', String(killed.length + 1)], { cwd: dir });
+    expect(resumed.code).toBe(0);
+    const after = readFileSync(join(dir, 'log.csv'), 'utf8').trim().split('\n');
+    expect(after.filter((line) => line.startsWith('epoch,'))).toHaveLength(1);
+    expect(after.slice(1).map((line) => Number(line.split(',')[0]))).toEqual(Array.from({ length: after.length - 1 }, (_, i) => i + 1));
+  }, SLOW_TEST_TIMEOUT);
+});
