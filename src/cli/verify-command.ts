@@ -3,7 +3,7 @@ import { checkOutput, writeOutput } from '../experiments/output.js';
 import { readTraceFile, traceFile, traceRunKey, type TracedRun } from '../experiments/trace.js';
 import { checkAgainst, verify, type TraceFinding, type VerifyRow } from '../experiments/verify.js';
 import { datasetFingerprint } from '../data/dataset.js';
-import { loadTrainingData, resolveConfig } from '../train/config.js';
+import { fitLayers, loadTrainingData, resolveConfig } from '../train/config.js';
 import { UserError } from '../errors.js';
 import { plural } from '../report/format.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
@@ -30,6 +30,7 @@ export async function verifyCommand(args: VerifyArgs): Promise<number> {
   const against = args.against === undefined ? undefined : readTraceFile(args.against);
   const config = resolveConfig(options);
   const dataset = loadTrainingData(config);
+  config.layers = fitLayers(config, dataset);
   if (against) checkAgainst(against, traceRunKey(config), datasetFingerprint(dataset));
   if (!args.json) {
     print(`lockstep verify: ${args.steps} steps at threads ${args.threads.join(', ')} against the reference trainer, every parameter compared bit for bit`);

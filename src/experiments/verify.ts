@@ -2,7 +2,7 @@ import { datasetFingerprint, type Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
-import { resolveConfig, type TrainOptions } from '../train/config.js';
+import { fitLayers, resolveConfig, type TrainOptions } from '../train/config.js';
 import { train } from '../train/train.js';
 import { firstDifference, traceRunKey, tracer, type Trace, type TracedRun, type TraceFile } from './trace.js';
 
@@ -60,6 +60,7 @@ export async function verify(options: VerifyOptions, dataset: Dataset, onRow?: (
   const { threadCounts, steps, trace, ...trainOptions } = options;
   const base = { ...trainOptions, maxSteps: steps, epochs: Number.MAX_SAFE_INTEGER, evaluate: false };
   const config = resolveConfig(base);
+  config.layers = fitLayers(config, dataset);
   const layout = modelLayout(config.layers);
   if (trace?.against) checkAgainst(trace.against, traceRunKey(config), datasetFingerprint(dataset));
   // The reference trainer at an earlier step, to name the parameters where a run first parted from it.
