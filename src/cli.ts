@@ -7,8 +7,6 @@
  * file, a checkpoint); 3 training diverged; 4 `verify` found a difference; 130 interrupted by SIGINT or
  * SIGTERM. Errors are one line on stderr; --debug adds the stack.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchCommand, type BenchArgs } from './cli/bench-command.js';
@@ -18,13 +16,9 @@ import { evalCommand, exportCommand, predictCommand, type EvalArgs, type ExportA
 import { trainCommand, type TrainCommandArgs } from './cli/train-command.js';
 import { verifyCommand, type VerifyArgs } from './cli/verify-command.js';
 import { UserError } from './errors.js';
-import { packageRoot } from './paths.js';
+import { packageVersion } from './paths.js';
 
 const EXIT_FAILURE = 1;
-
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
-}
 
 /**
  * stdout closed early (`lockstep train | head -1`) is the reader's choice: stop quietly. Any other write
@@ -92,11 +86,12 @@ export async function main(argv: string[]): Promise<number> {
       )
       .command(
         'export <checkpoint>',
-        'write a checkpoint\'s weights as safetensors (F32, nn.Linear names and shapes) for NumPy and PyTorch',
+        "write a model's weights as safetensors (nn.Linear names and shapes) for NumPy and PyTorch, or as ONNX (--to FILE.onnx)",
         (y) =>
           y
-            .positional('checkpoint', flag('file', { type: 'string', demandOption: true, describe: 'the checkpoint to export' }))
-            .option('to', flag('file', { type: 'string', demandOption: true, describe: 'output .safetensors file' }))
+            .positional('checkpoint', flag('file', { type: 'string', demandOption: true, describe: 'the checkpoint (or safetensors model) to export' }))
+            .option('to', flag('file', { type: 'string', demandOption: true, describe: 'output file: .onnx for ONNX, any other name for safetensors' }))
+            .option('names', flag('string', { type: 'string', choices: ['lockstep', 'sequential'], default: 'lockstep', describe: 'safetensors tensor names: layers.0.weight, … or nn.Sequential\'s 0.weight, 2.weight, …' }))
             .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'replace an existing output file' }))
             .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),
         (args) => run(exportCommand(args as unknown as ExportArgs)),

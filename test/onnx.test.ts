@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import onnxProto from 'onnx-proto';
+import ort from 'onnxruntime-node';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadDataset } from '../src/data/dataset.js';
+import { forwardOne } from '../src/inference/predict.js';
+import { loadModel } from '../src/model-io/model-file.js';
+import { runCli, SLOW_TEST_TIMEOUT, tempDir } from './helpers.js';
+
+const { onnx } = onnxProto;
+
+describe('lockstep export --to FILE.onnx', () => {
+  let dir: string;
+  let checkpoint: string;
+  beforeAll(() => {
+    dir = tempDir();
+    checkpoint = join(dir, 'run.ckpt');
+    const trained = runCli(['train', '--epochs', '1', '--max-steps', '300', '--threads', '2', '--checkpoint', checkpoint], { timeout: SLOW_TEST_TIMEOUT });
+    expect(trained.code, trained.stderr).toBe(0);
+  }, SLOW_TEST_TIMEOUT);
+
+  it('runs in onnxruntime-node with the classes of lockstep eval and probabilities within 1e-5, on the whole MNIST test set', async () => {
+    const model = join(dir, 'model.onnx');
+    const exported = runCli(['export', checkpoint, '--to', model, '--json']);
+    expect(exported.code, exported.stderr).toBe(0);
+    const { paramsSha256, format } = JSON.parse(exported.stdout);
+    expect(format).toBe('onnx');
+
+    const test = loadDataset(undefined, { inputSize: 784, classes: 10, only: 'test' }).test;
+    expect(test.count).toBe(10000);
+    const session = await ort.InferenceSession.create(model);
+    const input = Float32Array.from(test.images); // raw pixels: the graph's Div node scales them
+    const output = await session.run({ input: new ort.Tensor('float32', input, [test.count, 784]) });
+    const probabilities = output.probabilities.data as Float32Array;
+    expect(output.probabilities.dims).toEqual([test.count, 10]);
+
+    const { layout, params } = loadModel(checkpoint);
+    const confusion = Array.from({ length: 10 }, () => new Array<number>(10).fill(0));
+    let worst = 0;
+    let classesDiffer = 0;
+    for (let i = 0; i < test.count; i++) {
+      const expected = forwardOne(layout, params, test.images.subarray(i * 784, (i + 1) * 784));
+      const row = probabilities.subarray(i * 10, (i + 1) * 10);
+      for (let c = 0; c < 10; c++) worst = Math.max(worst, Math.abs(row[c] - expected[c]));
+      const predicted = row.indexOf(Math.max(...row));
+      if (predicted !== expected.indexOf(Math.max(...expected))) classesDiffer++;
+      confusion[test.labels[i]][predicted]++;
+    }
+    expect(worst).toBeLessThanOrEqual(1e-5);
+    expect(classesDiffer).toBe(0);
+
+    // lockstep eval's confusion matrix counts each example's predicted class: the ONNX model's must be the same.
+    const evaluated = runCli(['eval', checkpoint, '--json', '--threads', '2'], { timeout: SLOW_TEST_TIMEOUT });
+    expect(evaluated.code, evaluated.stderr).toBe(0);
+    expect(confusion).toEqual(JSON.parse(evaluated.stdout).confusion);
+
+    const proto = onnx.ModelProto.decode(readFileSync(model));
+    const metadata = Object.fromEntries(proto.metadataProps.map((p) => [p.key, p.value]));
+    expect(metadata.params_sha256).toBe(paramsSha256);
+    expect(metadata.layers).toBe('784,128,64,10');
+    expect(proto.graph!.node.map((n) => n.opType)).toEqual(['Div', 'Gemm', 'Relu', 'Gemm', 'Relu', 'Gemm', 'Softmax']);
+  }, SLOW_TEST_TIMEOUT);
+
+  it('refuses --names with an ONNX file, and an existing file without --force, and leaves it as it was', () => {
+    const model = join(dir, 'refused.onnx');
+    const named = runCli(['export', checkpoint, '--to', model, '--names', 'sequential']);
+    expect(named.code).toBe(2);
+    expect(named.stderr).toBe(`lockstep: --names sequential: names safetensors tensors; --to ${model} is ONNX\n`);
+    expect(runCli(['export', checkpoint, '--to', model]).code).toBe(0);
+    const before = readFileSync(model);
+    const again = runCli(['export', checkpoint, '--to', model]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toBe(`lockstep: --to ${model}: exists; pass --force to replace it\n`);
+    expect(readFileSync(model).equals(before)).toBe(true);
+    const itself = runCli(['export', checkpoint, '--to', checkpoint, '--force']);
+    expect(itself.code).toBe(2);
+    expect(itself.stderr).toMatch(/is the checkpoint being exported; name another file/);
+  }, SLOW_TEST_TIMEOUT);
+});
