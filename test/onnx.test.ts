@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
@@ -9,6 +10,25 @@ import { loadModel } from '../src/model-io/model-file.js';
 import { runCli, SLOW_TEST_TIMEOUT, tempDir } from './helpers.js';
 
 const { onnx } = onnxProto;
+
+/** A Python with the onnx package: Debian's python3-onnx (installed by .ci/run) is under /usr/bin/python3. */
+const onnxPython = ['python3', '/usr/bin/python3'].find((python) => spawnSync(python, ['-c', 'import onnx, numpy'], { timeout: 60_000 }).status === 0);
+
+/** Checks the model with the onnx package (full check: types and shapes inferred), runs it with NumPy, prints the probabilities. */
+const PYTHON_ONNX = `
+import sys, json, numpy as np, onnx
+from onnx import numpy_helper
+model = onnx.load(sys.argv[1])
+onnx.checker.check_model(model, full_check=True)
+w = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+x = np.array(json.loads(sys.argv[2]), dtype=np.float32)
+for node in model.graph.node:
+    if node.op_type == "Div": x = x / w[node.input[1]]
+    elif node.op_type == "Gemm": x = x @ w[node.input[1]] + w[node.input[2]]
+    elif node.op_type == "Relu": x = np.maximum(x, 0)
+    elif node.op_type == "Softmax": x = np.exp(x - x.max(axis=1, keepdims=True)); x /= x.sum(axis=1, keepdims=True)
+print(json.dumps({"metadata": {p.key: p.value for p in model.metadata_props}, "probabilities": x.tolist()}))
+`;
 
 describe('lockstep export --to FILE.onnx', () => {
   let dir: string;
@@ -76,5 +96,22 @@ describe('lockstep export --to FILE.onnx', () => {
     const itself = runCli(['export', checkpoint, '--to', checkpoint, '--force']);
     expect(itself.code).toBe(2);
     expect(itself.stderr).toMatch(/is the checkpoint being exported; name another file/);
+  }, SLOW_TEST_TIMEOUT);
+
+  it.skipIf(!onnxPython && !process.env.CI)('passes the onnx package\'s full check in Python, which reads its metadata and computes the same probabilities', () => {
+    expect(onnxPython, 'no Python with onnx: apt-get install python3-onnx (.ci/run does)').toBeDefined();
+    const model = join(dir, 'python.onnx');
+    expect(runCli(['export', checkpoint, '--to', model]).code).toBe(0);
+    const test = loadDataset(undefined, { inputSize: 784, classes: 10, only: 'test' }).test;
+    const images = [0, 1, 2].map((i) => Array.from(test.images.subarray(i * 784, (i + 1) * 784)));
+    const r = spawnSync(onnxPython!, ['-c', PYTHON_ONNX, model, JSON.stringify(images)], { encoding: 'utf8', timeout: SLOW_TEST_TIMEOUT });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { metadata: Record<string, string>; probabilities: number[][] };
+    const { layout, params } = loadModel(checkpoint);
+    expect(out.metadata.params_sha256).toMatch(/^[0-9a-f]{64}$/);
+    images.forEach((pixels, i) => {
+      const expected = forwardOne(layout, params, Uint8Array.from(pixels));
+      for (let c = 0; c < 10; c++) expect(Math.abs(out.probabilities[i][c] - expected[c])).toBeLessThanOrEqual(1e-5);
+    });
   }, SLOW_TEST_TIMEOUT);
 });
