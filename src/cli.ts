@@ -15,6 +15,9 @@ import { flag, hideYargsTypes, integerFlag, kernelsFlag, refuseSwitchValues, swi
 import { evalCommand, exportCommand, predictCommand, type EvalArgs, type ExportArgs, type PredictArgs } from './cli/model-commands.js';
 import { trainCommand, type TrainCommandArgs } from './cli/train-command.js';
 import { verifyCommand, type VerifyArgs } from './cli/verify-command.js';
+import { serveCommand, type ServeArgs } from './cli/serve-command.js';
+import { DEFAULT_HOST } from './web/http.js';
+import { DEFAULT_SERVE_PORT } from './web/serve.js';
 import { UserError } from './errors.js';
 import { packageVersion } from './paths.js';
 
@@ -95,6 +98,17 @@ export async function main(argv: string[]): Promise<number> {
             .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'replace an existing output file' }))
             .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),
         (args) => run(exportCommand(args as unknown as ExportArgs)),
+      )
+      .command(
+        'serve <model>',
+        'a page to draw a digit and see the class probabilities as you draw, and a JSON API (POST /api/predict)',
+        (y) =>
+          y
+            .positional('model', flag('file', { type: 'string', demandOption: true, describe: 'checkpoint or .safetensors file' }))
+            .option('port', flag('integer', { type: 'string', default: String(DEFAULT_SERVE_PORT), coerce: integerFlag('--port', 0, 65535), describe: 'TCP port (0: any free port)' }))
+            .option('host', flag('string', { type: 'string', default: DEFAULT_HOST, describe: 'address to listen on (0.0.0.0: every interface)' }))
+            .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout when serving' })),
+        (args) => run(serveCommand(args as unknown as ServeArgs)),
       )
       .command(
         'bench',
