@@ -50,7 +50,8 @@ export async function main(argv: string[]): Promise<number> {
             .option('checkpoint', flag('file', { type: 'string', describe: 'write a checkpoint to FILE after every epoch and when interrupted (atomically)' }))
             .option('resume', flag('file', { type: 'string', describe: 'continue the run saved in checkpoint FILE (and keep checkpointing to it)' }))
             .option('init', flag('file', { type: 'string', describe: 'start from the weights in FILE (safetensors or checkpoint) instead of He init' }))
-            .option('force', flag('boolean', { type: 'boolean', default: false, describe: "let --checkpoint replace another run's checkpoint" })),
+            .option('force', flag('boolean', { type: 'boolean', default: false, describe: "let --checkpoint replace another run's checkpoint" }))
+            .option('dashboard', flag('integer', { type: 'string', coerce: integerFlag('--dashboard', 0, 65535), describe: 'serve a live page of the run on 127.0.0.1:PORT (0: any free port)' })),
         (args) => run(trainCommand(args as unknown as TrainCommandArgs)),
       )
       .command(

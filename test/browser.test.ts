@@ -130,4 +130,37 @@ describe.skipIf(!haveChromium && !process.env.CI)('in headless Chromium', () => 
     expect(PNG.sync.read(readFileSync(shot)).width).toBe(760);
     await page.close();
   }, SLOW_TEST_TIMEOUT);
+
+  it('train --dashboard: epochs appear while it runs; closing the page neither stops the run nor changes a bit', async () => {
+    // The scalar kernels on one thread keep the run slow enough (seconds an epoch) to watch; the bits are the same.
+    const args = ['train', '--epochs', '4', '--train-limit', '3000', '--test-limit', '500', '--json'];
+    const run = startCli([...args, '--threads', '1', '--kernels', 'js', '--dashboard', '0']);
+    const url = await printedUrl(run, /"event":"dashboard"/);
+    const page = await browser.newPage({ viewport: { width: 1180, height: 560 } });
+    await page.goto(url);
+    await page.locator('#epoch-3').waitFor({ timeout: SLOW_TEST_TIMEOUT });
+    expect(await page.locator('#epoch-1 td').nth(5).textContent()).toMatch(/^0\.\d{4}$/);
+    await page.waitForFunction(() => (window as unknown as { lockstep: { progress: unknown } }).lockstep.progress !== null);
+    expect(await page.locator('#status').textContent()).toMatch(/steps\/s · ETA|evaluating · ETA|done: /);
+    expect(await page.locator('#config').textContent()).toContain('784,128,64,10');
+    expect(await page.locator('#charts svg').count()).toBe(1);
+    const shot = screenshotPath('dashboard.png');
+    await page.screenshot({ path: shot });
+    expect(PNG.sync.read(readFileSync(shot)).width).toBe(1180);
+    await page.close();
+
+    const outcome = await run.exit;
+    expect(outcome.code, outcome.stderr).toBe(0);
+    const lines = outcome.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(lines.filter((l) => l.event === 'epoch').map((l) => l.epoch)).toEqual([1, 2, 3, 4]);
+    const plain = runCli([...args, '--threads', '2'], { timeout: SLOW_TEST_TIMEOUT });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(lines.pop().paramsSha256).toBe(JSON.parse(plain.stdout.trim().split('\n').pop()!).paramsSha256);
+  }, SLOW_TEST_TIMEOUT * 2);
+
+  it('train --dashboard with a bad port is refused before training, in one line', () => {
+    const r = runCli(['train', '--dashboard', '70000', '--epochs', '1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('lockstep: --dashboard 70000: must be an integer from 0 to 65535 (0: any free port)\n');
+  });
 });

@@ -6,8 +6,9 @@ import { checkWritable, sameFile } from '../model-io/atomic-write.js';
 import { loadModel } from '../model-io/model-file.js';
 import { formatDone, formatEpoch, plural } from '../report/format.js';
 import { historyChart, ProgressLine, progressEnabled } from '../report/progress.js';
-import { resumeOptions, type TrainOptions } from '../train/config.js';
+import { resolveConfig, resumeOptions, type TrainOptions } from '../train/config.js';
 import { train, type TrainHooks, type TrainResult, type TrainSnapshot } from '../train/train.js';
+import { startDashboard } from '../web/dashboard.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
 import { checkSavedDataDir } from './saved-data.js';
 import { onStopSignals } from './signals.js';
@@ -19,6 +20,8 @@ export interface TrainCommandArgs extends TrainingArgs {
   resume?: string;
   init?: string;
   force: boolean;
+  /** --dashboard PORT: a live page of the run (src/web/dashboard.ts). */
+  dashboard?: number;
 }
 
 export async function trainCommand(args: TrainCommandArgs): Promise<number> {
@@ -47,9 +50,12 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
     checkWritable(checkpointPath, '--checkpoint');
   }
 
+  const dashboard = args.dashboard === undefined ? undefined : await startDashboard(args.dashboard, resolveConfig(options));
+  if (dashboard) print(args.json ? JSON.stringify({ event: 'dashboard', url: dashboard.url }) : `dashboard: ${dashboard.url}`);
   const stop = onStopSignals();
   const progress = progressEnabled(process.stdout, args.json) ? new ProgressLine(process.stdout) : null;
   const signalHook = testSignalHook();
+  let outcome: Record<string, unknown> = { error: 'the run failed' };
   try {
     const result = await train(options, {
       ...hooks,
@@ -57,14 +63,17 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
       onEpoch: (r) => {
         progress?.clear();
         print(args.json ? JSON.stringify(r) : formatEpoch(r));
+        dashboard?.hooks.onEpoch(r);
       },
       onStep: (info) => {
         progress?.step(info);
         signalHook?.(info);
+        dashboard?.hooks.onStep(info);
       },
       onCheckpoint: checkpointPath === undefined ? undefined : (snapshot) => saveCheckpoint(checkpointPath, snapshot),
     });
     const { params: _p, layout: _l, history: _h, state: _s, config: _c, ...done } = result;
+    outcome = done;
     progress?.clear();
     if (progress) print(historyChart(result.history));
     print(args.json ? JSON.stringify(done) : formatDone(result));
@@ -79,8 +88,12 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
       return EXIT_INTERRUPTED;
     }
     return 0;
+  } catch (err) {
+    outcome = { error: (err as Error)?.message ?? String(err) };
+    throw err;
   } finally {
     stop.dispose();
+    await dashboard?.finish(outcome);
   }
 }
 
