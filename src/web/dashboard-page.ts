@@ -1,20 +1,16 @@
+import { htmlPage } from './http.js';
+
 /**
  * The page of `train --dashboard`: it listens to /events (server-sent events: a snapshot on connecting, then
  * each epoch, the progress twice a second, and the end) and draws loss and accuracy per epoch with vega-lite
  * (compiled in the page, drawn by vega as SVG), the progress line and the run's config.
  */
-export const DASHBOARD_PAGE = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>lockstep train</title>
+export const DASHBOARD_PAGE = htmlPage(
+  'lockstep train',
+  `
 <script src="/vendor/vega.min.js"></script>
-<script src="/vendor/vega-lite.min.js"></script>
-<style>
-  body { font: 14px system-ui, sans-serif; margin: 1.5em; color: #222; background: #fafafa; }
-  h1 { font-size: 1.3em; margin: 0 0 .4em; }
-  #status { font-size: 1.1em; margin-bottom: .8em; font-variant-numeric: tabular-nums; }
+<script src="/vendor/vega-lite.min.js"></script>`,
+  `  #status { font-size: 1.1em; margin-bottom: .8em; font-variant-numeric: tabular-nums; }
   #status.done { color: #176117; }
   #status.failed { color: #b00; }
   main { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
@@ -23,11 +19,8 @@ export const DASHBOARD_PAGE = `<!doctype html>
   th { font-weight: 600; }
   #config td:first-child { text-align: left; color: #555; }
   #config td:last-child { text-align: left; }
-</style>
-</head>
-<body>
-<h1>lockstep train</h1>
-<div id="status">connecting…</div>
+`,
+  `<div id="status">connecting…</div>
 <main>
   <div id="charts"></div>
   <section>
@@ -134,6 +127,5 @@ events.addEventListener('progress', (e) => showProgress(JSON.parse(e.data)));
 events.addEventListener('done', (e) => { showOutcome(JSON.parse(e.data)); events.close(); });
 events.onerror = () => { if (!state.outcome) $('status').textContent = 'the run is not answering (finished, or stopped)'; };
 </script>
-</body>
-</html>
-`;
+`,
+);

@@ -74,6 +74,26 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
+/** A page of lockstep's: the frame both pages share, around their own head elements, style and body. */
+export function htmlPage(title: string, head: string, style: string, body: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title}</title>${head}
+<style>
+  body { font: 14px system-ui, sans-serif; margin: 1.5em; color: #222; background: #fafafa; }
+  h1 { font-size: 1.3em; margin: 0 0 .4em; }
+${style}</style>
+</head>
+<body>
+<h1>${title}</h1>
+${body}</body>
+</html>
+`;
+}
+
 export function sendPage(res: ServerResponse, html: string): void {
   res.writeHead(200, {
     'content-type': 'text/html; charset=utf-8',

@@ -1,3 +1,5 @@
+import { htmlPage } from './http.js';
+
 /**
  * The page of `lockstep serve`. It asks /api/model what the model takes; for an image model it draws on a
  * canvas (mouse, pen or finger: pointer events), shrinks the drawing to the model's input by averaging each
@@ -5,16 +7,10 @@
  * on; for other models it shows a form of the features. window.lockstep holds the last input sent and the
  * last answer (and busy while one is on its way), for tests and for the curious.
  */
-export const SERVE_PAGE = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>lockstep serve</title>
-<style>
-  body { font: 15px system-ui, sans-serif; margin: 1.5em; color: #222; background: #fafafa; }
-  h1 { font-size: 1.3em; margin: 0 0 .3em; }
-  #about { color: #666; font-size: .85em; margin-bottom: 1em; word-break: break-all; }
+export const SERVE_PAGE = htmlPage(
+  'lockstep serve',
+  '',
+  `  #about { color: #666; font-size: .85em; margin-bottom: 1em; word-break: break-all; }
   main { display: flex; flex-wrap: wrap; gap: 2em; align-items: flex-start; }
   #draw { background: #000; touch-action: none; cursor: crosshair; border-radius: 6px; display: block; }
   #seen { image-rendering: pixelated; width: 84px; height: 84px; background: #000; border: 1px solid #ccc; }
@@ -29,11 +25,8 @@ export const SERVE_PAGE = `<!doctype html>
   #answer { font-size: 1.6em; margin: 0 0 .4em; }
   #features input { width: 5em; }
   #error { color: #b00; }
-</style>
-</head>
-<body>
-<h1>lockstep serve</h1>
-<div id="about">loading the model…</div>
+`,
+  `<div id="about">loading the model…</div>
 <main>
   <section id="input"></section>
   <section>
@@ -160,6 +153,5 @@ function featureForm(count, predict) {
 
 main().catch((err) => { $('error').textContent = String(err.message || err); });
 </script>
-</body>
-</html>
-`;
+`,
+);
