@@ -73,6 +73,32 @@ describe('lockstep serve: the JSON API', () => {
   }, SLOW_TEST_TIMEOUT);
 });
 
+describe('train --dashboard: the event stream', () => {
+  it('sends the config first, then each epoch and progress as they come, then the end, and closes with the run', async () => {
+    const run = startCli(['train', '--epochs', '2', '--train-limit', '1000', '--test-limit', '200', '--threads', '1', '--kernels', 'js', '--json', '--dashboard', '0']);
+    const url = await printedUrl(run, /"event":"dashboard"/);
+    const res = await fetch(`${url}events`);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    let text = '';
+    for await (const chunk of res.body!) text += Buffer.from(chunk).toString('utf8');
+    const events = text.trim().split('\n\n').map((block) => {
+      const [, name, data] = /^event: (\w+)\ndata: (.*)$/s.exec(block)!;
+      return { name, data: JSON.parse(data) };
+    });
+    expect(events[0].name).toBe('snapshot');
+    expect(events[0].data.config).toMatchObject({ layers: [784, 128, 64, 10], epochs: 2, trainLimit: 1000 });
+    expect(events.filter((e) => e.name === 'epoch').map((e) => e.data.epoch)).toEqual([1, 2]);
+    const done = events[events.length - 1];
+    expect(done.name).toBe('done');
+    const outcome = await run.exit;
+    expect(outcome.code, outcome.stderr).toBe(0);
+    expect(done.data.paramsSha256).toBe(JSON.parse(outcome.stdout.trim().split('\n').pop()!).paramsSha256);
+    const progress = events.filter((e) => e.name === 'progress').map((e) => e.data);
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress[progress.length - 1]).toMatchObject({ epoch: 2, epochs: 2, steps: 32, stepsPerEpoch: 16, etaSeconds: 0 });
+  }, SLOW_TEST_TIMEOUT);
+});
+
 describe.skipIf(!haveChromium && !process.env.CI)('in headless Chromium', () => {
   let browser: Browser;
   let dir: string;

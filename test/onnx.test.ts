@@ -7,6 +7,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/dataset.js';
 import { forwardOne } from '../src/inference/predict.js';
 import { loadModel } from '../src/model-io/model-file.js';
+import { encodeOnnx } from '../src/model-io/onnx.js';
+import { modelLayout } from '../src/model/layout.js';
 import { runCli, SLOW_TEST_TIMEOUT, tempDir } from './helpers.js';
 
 const { onnx } = onnxProto;
@@ -29,6 +31,23 @@ for node in model.graph.node:
     elif node.op_type == "Softmax": x = np.exp(x - x.max(axis=1, keepdims=True)); x /= x.sum(axis=1, keepdims=True)
 print(json.dumps({"metadata": {p.key: p.value for p in model.metadata_props}, "probabilities": x.tolist()}))
 `;
+
+describe('encodeOnnx', () => {
+  it('stores class names as JSON in the metadata, and refuses a count other than the classes', async () => {
+    const layout = modelLayout([4, 3, 2]);
+    const params = Float32Array.from({ length: layout.paramCount }, (_, i) => (i % 7) / 7 - 0.4);
+    const bytes = encodeOnnx(layout, params, { classNames: ['cat', 'dog'] });
+    const proto = onnx.ModelProto.decode(bytes);
+    expect(proto.metadataProps.find((p) => p.key === 'class_names')?.value).toBe('["cat","dog"]');
+    expect(() => encodeOnnx(layout, params, { classNames: ['cat'] })).toThrow('1 class names for 2 output classes');
+    // Another divisor is the graph's: inputs 2p divided by 510 are lockstep's pixels p divided by 255.
+    const session = await ort.InferenceSession.create(encodeOnnx(layout, params, { scaling: { kind: 'divide', by: 510 } }));
+    const pixels = Uint8Array.of(0, 17, 200, 255);
+    const { probabilities } = await session.run({ input: new ort.Tensor('float32', Float32Array.from(pixels, (p) => 2 * p), [1, 4]) });
+    const expected = forwardOne(layout, params, pixels);
+    for (let c = 0; c < 2; c++) expect(Math.abs((probabilities.data as Float32Array)[c] - expected[c])).toBeLessThanOrEqual(1e-6);
+  });
+});
 
 describe('lockstep export --to FILE.onnx', () => {
   let dir: string;
