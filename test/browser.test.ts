@@ -69,7 +69,7 @@ describe('lockstep serve: the JSON API', () => {
     const port = new URL(url).port;
     const busy = runCli(['serve', join(dir, 'run.ckpt'), '--port', port]);
     expect(busy.code).toBe(2);
-    expect(busy.stderr).toBe(`lockstep: --port ${port} --host 127.0.0.1: cannot listen (in use)\n`);
+    expect(busy.stderr).toBe(`lockstep: --port ${port}: cannot listen on 127.0.0.1 (in use)\n`);
   }, SLOW_TEST_TIMEOUT);
 });
 

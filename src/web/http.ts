@@ -51,7 +51,7 @@ export async function listen(handler: Handler, port: number, host: string, portF
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       const why = err.code === 'EADDRINUSE' ? 'in use' : err.code === 'EACCES' ? 'not allowed (EACCES)' : err.code === 'EADDRNOTAVAIL' ? `${host} is not an address of this machine` : (err.code ?? err.message);
-      reject(new UserError(`${portFlag} ${port} --host ${host}: cannot listen (${why})`));
+      reject(new UserError(`${portFlag} ${port}: cannot listen on ${host} (${why})`));
     });
     server.listen(port, host, () => resolve());
   });
