@@ -3,6 +3,9 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { forwardOne } from '../src/inference/predict.js';
+import { modelLayout } from '../src/model/layout.js';
+import { encodeSafetensors } from '../src/model-io/safetensors.js';
 import { runCli, SLOW_TEST_TIMEOUT, startCli, tempDir, type StartedCli } from './helpers.js';
 
 /** Debian's chromium (.ci/run installs it). */
@@ -154,6 +157,28 @@ describe.skipIf(!haveChromium && !process.env.CI)('in headless Chromium', () => 
     const shot = screenshotPath('serve.png');
     await page.screenshot({ path: shot });
     expect(PNG.sync.read(readFileSync(shot)).width).toBe(760);
+    await page.close();
+  }, SLOW_TEST_TIMEOUT);
+
+  it('serve: a model whose input is not a square gets a form of its features, answered as lockstep computes', async () => {
+    const layout = modelLayout([5, 4, 3]);
+    const params = Float32Array.from({ length: layout.paramCount }, (_, i) => Math.sin(i + 1));
+    const model = join(dir, 'features.safetensors');
+    writeFileSync(model, encodeSafetensors(layout, params, {}));
+    const served = startCli(['serve', model, '--port', '0']);
+    const url = await printedUrl(served, /^serving .*fill in 5 features/);
+    const page = await browser.newPage();
+    await page.goto(url);
+    const values = [0, 40, 255, 7, 128];
+    for (const [i, v] of values.entries()) await page.locator(`input[name=f${i}]`).fill(String(v));
+    await page.locator('#features button').click();
+    await page.waitForFunction((n) => {
+      const s = (window as unknown as { lockstep: { lastInput: number[] | null; busy: boolean } }).lockstep;
+      return !s.busy && s.lastInput?.join(',') === n;
+    }, values.join(','));
+    const expected = forwardOne(layout, params, Uint8Array.from(values));
+    const shown = await Promise.all([0, 1, 2].map((c) => page.locator(`#p-${c}`).textContent()));
+    expect(shown).toEqual(Array.from(expected, (p) => p.toFixed(4)));
     await page.close();
   }, SLOW_TEST_TIMEOUT);
 
