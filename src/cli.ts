@@ -7,8 +7,6 @@
  * file, a checkpoint); 3 training diverged; 4 `verify` found a difference; 130 interrupted by SIGINT or
  * SIGTERM. Errors are one line on stderr; --debug adds the stack.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchCommand, type BenchArgs } from './cli/bench-command.js';
@@ -21,14 +19,13 @@ import { plotCommand, type PlotArgs } from './cli/plot-command.js';
 import { sweepCommand, type SweepArgs } from './cli/sweep-command.js';
 import { verifyCommand, type VerifyArgs } from './cli/verify-command.js';
 import { MAX_THREADS } from './coordinator/engine.js';
+import { serveCommand, type ServeArgs } from './cli/serve-command.js';
+import { DEFAULT_HOST } from './web/http.js';
+import { DEFAULT_SERVE_PORT } from './web/serve.js';
 import { UserError } from './errors.js';
-import { packageRoot } from './paths.js';
+import { packageVersion } from './paths.js';
 
 const EXIT_FAILURE = 1;
-
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
-}
 
 /**
  * stdout closed early (`lockstep train | head -1`) is the reader's choice: stop quietly. Any other write
@@ -60,7 +57,8 @@ export async function main(argv: string[]): Promise<number> {
             .option('force', flag('boolean', { type: 'boolean', default: false, describe: "let --checkpoint replace another run's checkpoint (and --log, --save-best an existing file)" }))
             .option('save-best', flag('file', { type: 'string', describe: 'keep the weights of the epoch with the best validation loss in FILE (safetensors; needs --val-split)' }))
             .option('log', flag('file', { type: 'string', describe: 'one row of metrics per epoch in FILE.csv or FILE.jsonl, flushed every epoch' }))
-            .option('config', flag('file', { type: 'string', describe: 'take the run\'s settings from a JSON object of training options (as sweep writes them); flags given win' })),
+            .option('config', flag('file', { type: 'string', describe: 'take the run\'s settings from a JSON object of training options (as sweep writes them); flags given win' }))
+            .option('dashboard', flag('integer', { type: 'string', coerce: integerFlag('--dashboard', 0, 65535), describe: 'serve a live page of the run on 127.0.0.1:PORT (0: any free port)' })),
         (args) => run(trainCommand(args as unknown as TrainCommandArgs)),
       )
       .command(
@@ -105,14 +103,26 @@ export async function main(argv: string[]): Promise<number> {
       )
       .command(
         'export <checkpoint>',
-        'write a checkpoint\'s weights as safetensors (F32, nn.Linear names and shapes) for NumPy and PyTorch',
+        "write a model's weights as safetensors (nn.Linear names and shapes) for NumPy and PyTorch, or as ONNX (--to FILE.onnx)",
         (y) =>
           y
-            .positional('checkpoint', flag('file', { type: 'string', demandOption: true, describe: 'the checkpoint to export' }))
-            .option('to', flag('file', { type: 'string', demandOption: true, describe: 'output .safetensors file' }))
+            .positional('checkpoint', flag('file', { type: 'string', demandOption: true, describe: 'the checkpoint (or safetensors model) to export' }))
+            .option('to', flag('file', { type: 'string', demandOption: true, describe: 'output file: .onnx for ONNX, any other name for safetensors' }))
+            .option('names', flag('string', { type: 'string', choices: ['lockstep', 'sequential'], default: 'lockstep', describe: 'safetensors tensor names: layers.0.weight, … or nn.Sequential\'s 0.weight, 2.weight, …' }))
             .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'replace an existing output file' }))
             .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),
         (args) => run(exportCommand(args as unknown as ExportArgs)),
+      )
+      .command(
+        'serve <model>',
+        'a page to draw a digit and see the class probabilities as you draw, and a JSON API (POST /api/predict)',
+        (y) =>
+          y
+            .positional('model', flag('file', { type: 'string', demandOption: true, describe: 'checkpoint or .safetensors file' }))
+            .option('port', flag('integer', { type: 'string', default: String(DEFAULT_SERVE_PORT), coerce: integerFlag('--port', 0, 65535), describe: 'TCP port (0: any free port)' }))
+            .option('host', flag('string', { type: 'string', default: DEFAULT_HOST, describe: 'address to listen on (0.0.0.0: every interface)' }))
+            .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout when serving' })),
+        (args) => run(serveCommand(args as unknown as ServeArgs)),
       )
       .command(
         'bench',

@@ -22,3 +22,8 @@ export function packageRoot(): string {
 export function distPath(...parts: string[]): string {
   return join(packageRoot(), 'dist', ...parts);
 }
+
+/** lockstep's version, from its package.json. */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}

@@ -4,7 +4,8 @@ import { UserError } from '../errors.js';
 import type { KernelName } from '../kernels/kernels.js';
 import { IDX_FILES } from '../data/dataset.js';
 import type { Checkpoint } from '../model-io/checkpoint.js';
-import { exportSafetensors } from '../model-io/export.js';
+import { exportOnnx, exportSafetensors } from '../model-io/export.js';
+import type { TensorNaming } from '../model-io/safetensors.js';
 import { loadModel } from '../model-io/model-file.js';
 import { print } from './flags.js';
 import { checkSavedDataDir } from './saved-data.js';
@@ -118,12 +119,18 @@ export function formatPrediction(p: Prediction): string {
 export interface ExportArgs {
   checkpoint: string;
   to: string;
+  names: TensorNaming;
   force: boolean;
   json: boolean;
 }
 
 export async function exportCommand(args: ExportArgs): Promise<number> {
-  const { paramsSha256 } = exportSafetensors(args.checkpoint, args.to, { force: args.force });
-  print(args.json ? JSON.stringify({ event: 'export', to: args.to, paramsSha256 }) : `wrote ${args.to} (params sha256 ${paramsSha256})`);
+  const onnx = args.to.toLowerCase().endsWith('.onnx');
+  if (onnx && args.names !== 'lockstep') throw new UserError(`--names ${args.names}: names safetensors tensors; --to ${args.to} is ONNX`);
+  const { paramsSha256 } = onnx
+    ? exportOnnx(args.checkpoint, args.to, { force: args.force })
+    : exportSafetensors(args.checkpoint, args.to, { force: args.force, names: args.names });
+  const format = onnx ? 'onnx' : 'safetensors';
+  print(args.json ? JSON.stringify({ event: 'export', to: args.to, format, paramsSha256 }) : `wrote ${args.to} (${format}, params sha256 ${paramsSha256})`);
   return 0;
 }

@@ -13,6 +13,7 @@ import { readRunConfig, withRunConfig } from '../experiments/run-config.js';
 import { chooseThreads } from '../experiments/calibrate.js';
 import { loadTrainingData, resolveConfig, resumeOptions, type TrainOptions } from '../train/config.js';
 import { train, type TrainHooks, type TrainResult, type TrainSnapshot } from '../train/train.js';
+import { startDashboard } from '../web/dashboard.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
 import { checkSavedDataDir } from './saved-data.js';
 import { onStopSignals } from './signals.js';
@@ -27,6 +28,8 @@ export interface TrainCommandArgs extends TrainingArgs {
   config?: string;
   'save-best'?: string;
   log?: string;
+  /** --dashboard PORT: a live page of the run (src/web/dashboard.ts). */
+  dashboard?: number;
 }
 
 export async function trainCommand(args: TrainCommandArgs): Promise<number> {
@@ -60,9 +63,12 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
 
   if (args.threads === 'auto') options = { ...options, threads: await calibrate(options, hooks) };
 
+  const dashboard = args.dashboard === undefined ? undefined : await startDashboard(args.dashboard, resolveConfig(options));
+  if (dashboard) print(args.json ? JSON.stringify({ event: 'dashboard', url: dashboard.url }) : `dashboard: ${dashboard.url}`);
   const stop = onStopSignals();
   const progress = progressEnabled(process.stdout, args.json) ? new ProgressLine(process.stdout) : null;
   const signalHook = testSignalHook();
+  let outcome: Record<string, unknown> = { error: 'the run failed' };
   try {
     const result = await train(options, {
       ...hooks,
@@ -71,14 +77,17 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
         progress?.clear();
         print(args.json ? JSON.stringify(r) : formatEpoch(r));
         outputs.log?.epoch(r);
+        dashboard?.hooks.onEpoch(r);
       },
-      onStep: (info) => {
+      onStep: (info, params) => {
         progress?.step(info);
         signalHook?.(info);
+        dashboard?.hooks.onStep(info, params);
       },
       onCheckpoint: checkpointPath === undefined ? undefined : (snapshot) => saveCheckpoint(checkpointPath, snapshot),
     });
     const { params: _p, layout: _l, history: _h, state: _s, config: _c, ...done } = result;
+    outcome = done;
     progress?.clear();
     if (progress) print(historyChart(result.history));
     print(args.json ? JSON.stringify(done) : formatDone(result));
@@ -100,9 +109,13 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
       return EXIT_INTERRUPTED;
     }
     return 0;
+  } catch (err) {
+    outcome = { error: (err as Error)?.message ?? String(err) };
+    throw err;
   } finally {
     stop.dispose();
     outputs.log?.close();
+    await dashboard?.finish(outcome);
   }
 }
 

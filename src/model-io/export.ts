@@ -3,9 +3,11 @@ import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
 import type { ModelLayout } from '../model/layout.js';
 import { sameFile, writeFileAtomic } from './atomic-write.js';
-import { readCheckpoint } from './checkpoint.js';
+import { packageVersion } from '../paths.js';
+import { loadModel } from './model-file.js';
 import { describe, resolveModel, type TrainedModel } from './model-source.js';
-import { encodeSafetensors } from './safetensors.js';
+import { encodeOnnx, PIXEL_SCALING } from './onnx.js';
+import { encodeSafetensors, TENSOR_NAMINGS, type TensorNaming } from './safetensors.js';
 import { inputMetadata, type ModelInput } from '../data/scaling.js';
 
 /** The run behind a model, as a checkpoint and train()'s result both hold it. */
@@ -17,39 +19,59 @@ interface RunInfo {
 
 /**
  * Writes a model's parameters as safetensors (F32, nn.Linear names and shapes), with the run in
- * __metadata__ where it is known. The model is a checkpoint file's path, or a model in memory (what
- * train() returns, or {params, layers}).
+ * __metadata__ where it is known. The model is a model file's path (checkpoint or safetensors), or a model
+ * in memory (what train() returns, or {params, layers}). `names: 'sequential'` names the tensors as
+ * nn.Sequential's state_dict does (0.weight, 2.weight, …).
  */
-export function exportSafetensors(source: string | TrainedModel, toPath: string, options: { force?: boolean } = {}): { paramsSha256: string } {
-  if (typeof toPath !== 'string' || toPath === '') throw new UserError(`exportSafetensors: the output must be a file path; got ${describe(toPath)}`);
+export function exportSafetensors(
+  source: string | TrainedModel, toPath: string, options: { force?: boolean; names?: TensorNaming } = {},
+): { paramsSha256: string } {
+  const names = options.names ?? 'lockstep';
+  if (!TENSOR_NAMINGS.includes(names)) throw new UserError(`--names ${String(names)}: must be one of ${TENSOR_NAMINGS.join(', ')}`);
+  const { layout, params, metadata } = exportSource(source, toPath, 'exportSafetensors', options.force);
+  writeFileAtomic(toPath, encodeSafetensors(layout, params, { format: 'lockstep', ...metadata }, names));
+  return { paramsSha256: metadata.params_sha256 };
+}
+
+/**
+ * Writes a model as an ONNX graph (input scaling, Gemm and Relu per layer, Softmax), for onnxruntime in
+ * Node, Python or the browser; the run and `params_sha256` are in its metadata properties.
+ */
+export function exportOnnx(source: string | TrainedModel, toPath: string, options: { force?: boolean } = {}): { paramsSha256: string } {
+  const { layout, params, metadata, input } = exportSource(source, toPath, 'exportOnnx', options.force);
+  const onnxOptions = { scaling: input?.scaling ?? PIXEL_SCALING, classNames: input?.classNames, metadata, producerVersion: packageVersion() };
+  writeFileAtomic(toPath, encodeOnnx(layout, params, onnxOptions));
+  return { paramsSha256: metadata.params_sha256 };
+}
+
+/** The model to export and its metadata, after the checks every export makes on its source and output. */
+function exportSource(source: string | TrainedModel, toPath: string, caller: string, force = false) {
+  if (typeof toPath !== 'string' || toPath === '') throw new UserError(`${caller}: the output must be a file path; got ${describe(toPath)}`);
   let layout: ModelLayout;
   let params: Float32Array;
   let run: RunInfo;
   if (typeof source === 'string') {
-    const checkpoint = readCheckpoint(source);
+    const model = loadModel(source);
     if (existsSync(toPath) && sameFile(toPath, source)) {
-      throw new UserError(`--to ${toPath}: is the checkpoint being exported; name another file`);
+      throw new UserError(`--to ${toPath}: is the ${model.kind === 'checkpoint' ? 'checkpoint' : 'model'} being exported; name another file`);
     }
-    ({ layout, params } = resolveModel(checkpoint, source));
-    run = checkpoint;
+    ({ layout, params } = model);
+    run = { ...model.checkpoint, input: model.input };
   } else {
-    ({ layout, params } = resolveModel(source, 'exportSafetensors'));
+    ({ layout, params } = resolveModel(source, caller));
     run = source as RunInfo;
   }
-  if (existsSync(toPath) && !options.force) throw new UserError(`--to ${toPath}: exists; pass --force to replace it`);
-  const hash = paramsSha256(params);
+  if (existsSync(toPath) && !force) throw new UserError(`--to ${toPath}: exists; pass --force to replace it`);
   const metadata: Record<string, string> = {
-    format: 'lockstep',
     layers: layout.sizes.join(','),
     activation: 'relu',
     output: 'softmax',
     input_scale: '1/255',
-    params_sha256: hash,
+    params_sha256: paramsSha256(params),
     ...runMetadata(run),
     ...inputMetadata(run.input),
   };
-  writeFileAtomic(toPath, encodeSafetensors(layout, params, metadata));
-  return { paramsSha256: hash };
+  return { layout, params, metadata, input: run.input };
 }
 
 /** Epochs, steps, seed, lr, batch size and the last test accuracy, those that are there. */

@@ -9,7 +9,8 @@ import { layerViews, modelLayout, type ModelLayout } from '../model/layout.js';
  *
  * lockstep writes each layer as PyTorch's nn.Linear does: `layers.{i}.weight` with shape [out, in] (so it
  * is the transpose of lockstep's [in][out] layout) and `layers.{i}.bias` [out], F32, little-endian,
- * row-major.
+ * row-major. With the `sequential` naming it writes `{2i}.weight` and `{2i}.bias` instead, the names of
+ * nn.Sequential(Linear, ReLU, Linear, …)'s state_dict.
  */
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
@@ -19,14 +20,25 @@ interface TensorInfo {
   data_offsets: [number, number];
 }
 
-export function encodeSafetensors(layout: ModelLayout, params: Float32Array, metadata: Record<string, string>): Uint8Array {
+/** How the tensors are named: lockstep's own (`layers.{i}`), or nn.Sequential's (`{2i}`, a ReLU between Linears). */
+export type TensorNaming = 'lockstep' | 'sequential';
+export const TENSOR_NAMINGS: readonly TensorNaming[] = ['lockstep', 'sequential'];
+
+function layerPrefix(naming: TensorNaming, i: number): string {
+  return naming === 'sequential' ? `${2 * i}` : `layers.${i}`;
+}
+
+export function encodeSafetensors(
+  layout: ModelLayout, params: Float32Array, metadata: Record<string, string>, naming: TensorNaming = 'lockstep',
+): Uint8Array {
   const tensors: { name: string; shape: number[]; data: Float32Array }[] = [];
   layout.layers.forEach((layer, i) => {
     const { W, b } = layerViews(params, layer);
     const transposed = new Float32Array(layer.nIn * layer.nOut);
     for (let k = 0; k < layer.nIn; k++) for (let j = 0; j < layer.nOut; j++) transposed[j * layer.nIn + k] = W[k * layer.nOut + j];
-    tensors.push({ name: `layers.${i}.weight`, shape: [layer.nOut, layer.nIn], data: transposed });
-    tensors.push({ name: `layers.${i}.bias`, shape: [layer.nOut], data: Float32Array.from(b) });
+    const prefix = layerPrefix(naming, i);
+    tensors.push({ name: `${prefix}.weight`, shape: [layer.nOut, layer.nIn], data: transposed });
+    tensors.push({ name: `${prefix}.bias`, shape: [layer.nOut], data: Float32Array.from(b) });
   });
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
@@ -118,29 +130,55 @@ export function decodeSafetensors(bytes: Uint8Array, path: string): SafetensorsM
     if (spans[i][0] < spans[i - 1][1]) throw bad(`${spans[i - 1][2]} and ${spans[i][2]} overlap`);
   }
 
-  // Layer sizes follow from the weights' shapes: layers.i.weight is [size_{i+1}, size_i].
+  // Layer sizes follow from the weights' shapes: layer i's weight is [size_{i+1}, size_i].
+  const prefixes = layerPrefixes([...tensors.keys()], path);
   const sizes: number[] = [];
-  for (let i = 0; ; i++) {
-    const w = shapes.get(`layers.${i}.weight`);
-    if (!w) break;
-    if (w.length !== 2 || w[0] < 1 || w[1] < 1) throw bad(`layers.${i}.weight has shape [${w.join(', ')}]; expected [out, in]`);
+  prefixes.forEach((prefix, i) => {
+    const w = shapes.get(`${prefix}.weight`)!;
+    if (w.length !== 2 || w[0] < 1 || w[1] < 1) throw bad(`${prefix}.weight has shape [${w.join(', ')}]; expected [out, in]`);
     if (i === 0) sizes.push(w[1]);
-    else if (w[1] !== sizes[i]) throw bad(`layers.${i}.weight has ${w[1]} inputs but layers.${i - 1} has ${sizes[i]} outputs`);
+    else if (w[1] !== sizes[i]) throw bad(`${prefix}.weight has ${w[1]} inputs but ${prefixes[i - 1]}.weight has ${sizes[i]} outputs`);
     sizes.push(w[0]);
-    const b = shapes.get(`layers.${i}.bias`);
-    if (!b || b.length !== 1 || b[0] !== w[0]) throw bad(`layers.${i}.bias is missing or not of shape [${w[0]}]`);
-  }
-  if (sizes.length < 2) throw bad('no tensor named layers.0.weight');
-  const expected = new Set(sizes.slice(1).flatMap((_, i) => [`layers.${i}.weight`, `layers.${i}.bias`]));
-  for (const name of tensors.keys()) if (!expected.has(name)) throw bad(`unexpected tensor ${name}`);
+    const b = shapes.get(`${prefix}.bias`);
+    if (!b || b.length !== 1 || b[0] !== w[0]) throw bad(`${prefix}.bias is missing or not of shape [${w[0]}]`);
+  });
 
   const layout = modelLayout(sizes);
   const params = new Float32Array(layout.paramCount);
   layout.layers.forEach((layer, i) => {
     const { W, b } = layerViews(params, layer);
-    const wt = tensors.get(`layers.${i}.weight`)!;
+    const wt = tensors.get(`${prefixes[i]}.weight`)!;
     for (let j = 0; j < layer.nOut; j++) for (let k = 0; k < layer.nIn; k++) W[k * layer.nOut + j] = wt[j * layer.nIn + k];
-    b.set(tensors.get(`layers.${i}.bias`)!);
+    b.set(tensors.get(`${prefixes[i]}.bias`)!);
   });
   return { layout, params, metadata };
+}
+
+const NAMINGS_WANTED =
+  'layers.0.weight, layers.0.bias, layers.1.weight, … (lockstep export) or 0.weight, 0.bias, 2.weight, … ' +
+  "(the state_dict of nn.Sequential(Linear, ReLU, Linear, …); any numbers, in order)";
+
+/**
+ * The layers' name prefixes, input to output: `layers.0`, `layers.1`, … (lockstep's naming), or the
+ * numbered modules of an nn.Sequential in numeric order (`0`, `2`, `4`; a Flatten or Dropout shifts them).
+ * Any other tensor, or neither naming, is refused with the names found and the names wanted.
+ */
+function layerPrefixes(names: string[], path: string): string[] {
+  const refuse = (why: string) => {
+    const found = names.length === 0 ? 'none' : names.slice(0, 8).join(', ') + (names.length > 8 ? `, … (${names.length} in all)` : '');
+    return new UserError(`${path}: invalid safetensors: ${why}; tensors found: ${found}; lockstep reads ${NAMINGS_WANTED}`);
+  };
+  let prefixes: string[];
+  if (names.includes('layers.0.weight')) {
+    prefixes = [];
+    for (let i = 0; names.includes(`layers.${i}.weight`); i++) prefixes.push(`layers.${i}`);
+  } else {
+    const indices = [...new Set(names.map((n) => /^(\d+)\.weight$/.exec(n)?.[1]).filter((i) => i !== undefined))];
+    prefixes = indices.map(Number).sort((a, b) => a - b).map(String);
+    if (prefixes.length === 0) throw refuse('no tensor named layers.0.weight or 0.weight');
+  }
+  const expected = new Set(prefixes.flatMap((p) => [`${p}.weight`, `${p}.bias`]));
+  const unexpected = names.find((n) => !expected.has(n));
+  if (unexpected !== undefined) throw refuse(`unexpected tensor ${unexpected}`);
+  return prefixes;
 }

@@ -1,0 +1,217 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { forwardOne } from '../src/inference/predict.js';
+import { modelLayout } from '../src/model/layout.js';
+import { encodeSafetensors } from '../src/model-io/safetensors.js';
+import { runCli, SLOW_TEST_TIMEOUT, startCli, tempDir, type StartedCli } from './helpers.js';
+
+/** Debian's chromium (.ci/run installs it). */
+const CHROMIUM = '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+
+/** Where the screenshots go: LOCKSTEP_SCREENSHOTS=docs writes the README's; otherwise a temporary directory. */
+function screenshotPath(name: string): string {
+  return join(process.env.LOCKSTEP_SCREENSHOTS ?? tempDir(), name);
+}
+
+/** The URL a `serve` or `train --dashboard` prints, once it has. */
+async function printedUrl(cli: StartedCli, pattern: RegExp): Promise<string> {
+  const outcome = { stdout: '' };
+  cli.child.stdout!.on('data', (chunk: string) => (outcome.stdout += chunk));
+  await cli.printed(pattern);
+  return /(http:\/\/[^\s/]+\/)/.exec(outcome.stdout + '')?.[1] ?? '';
+}
+
+describe('lockstep serve: the JSON API', () => {
+  let url: string;
+  let dir: string;
+  beforeAll(async () => {
+    dir = tempDir();
+    const ckpt = join(dir, 'run.ckpt');
+    expect(runCli(['train', '--layers', '784,16,10', '--epochs', '1', '--max-steps', '20', '--checkpoint', ckpt], { timeout: SLOW_TEST_TIMEOUT }).code).toBe(0);
+    const served = startCli(['serve', ckpt, '--port', '0', '--json']);
+    url = await printedUrl(served, /"event":"serve"/);
+  }, SLOW_TEST_TIMEOUT);
+
+  it('answers a prediction as lockstep predict does, and refuses bad requests with 4xx and a message', async () => {
+    const post = (body: string) => fetch(`${url}api/predict`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    const pixels = new Uint8Array(784).map((_, i) => (i % 28 > 10 && i % 28 < 16 ? 255 : 0));
+    const ok = await post(JSON.stringify({ input: Array.from(pixels) }));
+    expect(ok.status).toBe(200);
+    const answer = (await ok.json()) as { predicted: number; probabilities: number[] };
+    const pgm = join(dir, 'bar.pgm');
+    writeFileSync(pgm, Buffer.concat([Buffer.from('P5\n28 28\n255\n'), pixels]));
+    const predicted = JSON.parse(runCli(['predict', join(dir, 'run.ckpt'), '--image', pgm, '--json']).stdout);
+    expect(answer.predicted).toBe(predicted.predicted);
+    expect(answer.probabilities).toEqual(predicted.probabilities);
+
+    const refused = async (res: Response | Promise<Response>, status: number, message: RegExp) => {
+      const r = await res;
+      expect(r.status).toBe(status);
+      expect(((await r.json()) as { error: string }).error).toMatch(message);
+    };
+    await refused(post('{"input": [1, 2'), 400, /^request body is not JSON/);
+    await refused(post('[1, 2]'), 400, /^expected \{"input": \[784 integers from 0 to 255\]\}$/);
+    await refused(post('{"input": [1, 2]}'), 400, /^input has 2 values; the model takes 784$/);
+    await refused(post(JSON.stringify({ input: [...new Array(783).fill(0), 256] })), 400, /^input\[783\] is 256; each value/);
+    await refused(post(JSON.stringify({ input: new Array(784).fill('../../etc/passwd') })), 400, /^input\[0\] is "\.\.\/\.\.\/etc\/passwd"/);
+    await refused(post(' '.repeat(100_000)), 413, /limit is 16384/);
+    await refused(fetch(`${url}..%2f..%2fetc%2fpasswd`), 404, /not found/);
+    await refused(fetch(`${url}api/predict`), 405, /use POST/);
+    const info = await (await fetch(`${url}api/model`)).json();
+    expect(info).toMatchObject({ model: 'run.ckpt', layers: [784, 16, 10], input: { kind: 'image', width: 28, height: 28 } });
+  }, SLOW_TEST_TIMEOUT);
+
+  it('refuses a bad --port, and a port in use, in one line', async () => {
+    const bad = runCli(['serve', join(dir, 'run.ckpt'), '--port', '70000']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('lockstep: --port 70000: must be an integer from 0 to 65535 (0: any free port)\n');
+    const port = new URL(url).port;
+    const busy = runCli(['serve', join(dir, 'run.ckpt'), '--port', port]);
+    expect(busy.code).toBe(2);
+    expect(busy.stderr).toBe(`lockstep: --port ${port}: cannot listen on 127.0.0.1 (in use)\n`);
+  }, SLOW_TEST_TIMEOUT);
+});
+
+describe('train --dashboard: the event stream', () => {
+  it('sends the config first, then each epoch and progress as they come, then the end, and closes with the run', async () => {
+    const run = startCli(['train', '--epochs', '2', '--train-limit', '1000', '--test-limit', '200', '--threads', '1', '--kernels', 'js', '--json', '--dashboard', '0']);
+    const url = await printedUrl(run, /"event":"dashboard"/);
+    const res = await fetch(`${url}events`);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    let text = '';
+    for await (const chunk of res.body!) text += Buffer.from(chunk).toString('utf8');
+    const events = text.trim().split('\n\n').map((block) => {
+      const [, name, data] = /^event: (\w+)\ndata: (.*)$/s.exec(block)!;
+      return { name, data: JSON.parse(data) };
+    });
+    expect(events[0].name).toBe('snapshot');
+    expect(events[0].data.config).toMatchObject({ layers: [784, 128, 64, 10], epochs: 2, trainLimit: 1000 });
+    expect(events.filter((e) => e.name === 'epoch').map((e) => e.data.epoch)).toEqual([1, 2]);
+    const done = events[events.length - 1];
+    expect(done.name).toBe('done');
+    const outcome = await run.exit;
+    expect(outcome.code, outcome.stderr).toBe(0);
+    expect(done.data.paramsSha256).toBe(JSON.parse(outcome.stdout.trim().split('\n').pop()!).paramsSha256);
+    const progress = events.filter((e) => e.name === 'progress').map((e) => e.data);
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress[progress.length - 1]).toMatchObject({ epoch: 2, epochs: 2, steps: 32, stepsPerEpoch: 16, etaSeconds: 0 });
+  }, SLOW_TEST_TIMEOUT);
+});
+
+describe.skipIf(!haveChromium && !process.env.CI)('in headless Chromium', () => {
+  let browser: Browser;
+  let dir: string;
+  let ckpt: string;
+  beforeAll(async () => {
+    expect(haveChromium, `no ${CHROMIUM}: apt-get install chromium (.ci/run does)`).toBe(true);
+    dir = tempDir();
+    ckpt = join(dir, 'digits.ckpt');
+    const trained = runCli(['train', '--epochs', '1', '--threads', '2', '--checkpoint', ckpt], { timeout: SLOW_TEST_TIMEOUT });
+    expect(trained.code, trained.stderr).toBe(0);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  }, SLOW_TEST_TIMEOUT);
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  /** A "7" drawn with the mouse: across the top, then down to the left. */
+  async function drawSeven(page: Page): Promise<void> {
+    const box = (await page.locator('#draw').boundingBox())!;
+    const at = (x: number, y: number): [number, number] => [box.x + (x / 28) * box.width, box.y + (y / 28) * box.height];
+    await page.mouse.move(...at(7, 7));
+    await page.mouse.down();
+    for (const [x, y] of [[12, 7], [17, 7], [21, 7], [19, 12], [17, 16], [15, 20], [13, 24]]) await page.mouse.move(...at(x, y), { steps: 4 });
+    await page.mouse.up();
+  }
+
+  it('serve: a digit drawn with the mouse gets the answer lockstep predict gives for the same pixels', async () => {
+    const served = startCli(['serve', ckpt, '--port', '0']);
+    const url = await printedUrl(served, /^serving /);
+    const page = await browser.newPage({ viewport: { width: 760, height: 460 } });
+    await page.goto(url);
+    await page.locator('#p-9').waitFor();
+    await drawSeven(page);
+    await page.waitForFunction(() => {
+      const s = (window as unknown as { lockstep: { requests: number; busy: boolean } }).lockstep;
+      return s.requests > 0 && !s.busy;
+    });
+    // Several predictions went out while the stroke was drawn: the probabilities updated as it was drawn.
+    const state = await page.evaluate(() => (window as unknown as { lockstep: { lastInput: number[]; requests: number } }).lockstep);
+    expect(state.requests).toBeGreaterThan(1);
+    expect(state.lastInput.filter((v) => v > 0).length).toBeGreaterThan(40);
+    const shown = await Promise.all(Array.from({ length: 10 }, (_, c) => page.locator(`#p-${c}`).textContent()));
+    const answer = await page.locator('#answer').textContent();
+
+    const pgm = join(dir, 'drawn.pgm');
+    writeFileSync(pgm, Buffer.concat([Buffer.from('P5\n28 28\n255\n'), Uint8Array.from(state.lastInput)]));
+    const predicted = runCli(['predict', ckpt, '--image', pgm, '--json']);
+    expect(predicted.code, predicted.stderr).toBe(0);
+    const { predicted: cls, probabilities } = JSON.parse(predicted.stdout) as { predicted: number; probabilities: number[] };
+    expect(answer).toBe(`looks like ${cls}`);
+    expect(shown).toEqual(probabilities.map((p) => p.toFixed(4)));
+
+    const shot = screenshotPath('serve.png');
+    await page.screenshot({ path: shot });
+    expect(PNG.sync.read(readFileSync(shot)).width).toBe(760);
+    await page.close();
+  }, SLOW_TEST_TIMEOUT);
+
+  it('serve: a model whose input is not a square gets a form of its features, answered as lockstep computes', async () => {
+    const layout = modelLayout([5, 4, 3]);
+    const params = Float32Array.from({ length: layout.paramCount }, (_, i) => Math.sin(i + 1));
+    const model = join(dir, 'features.safetensors');
+    writeFileSync(model, encodeSafetensors(layout, params, {}));
+    const served = startCli(['serve', model, '--port', '0']);
+    const url = await printedUrl(served, /^serving .*fill in 5 features/);
+    const page = await browser.newPage();
+    await page.goto(url);
+    const values = [0, 40, 255, 7, 128];
+    for (const [i, v] of values.entries()) await page.locator(`input[name=f${i}]`).fill(String(v));
+    await page.locator('#features button').click();
+    await page.waitForFunction((n) => {
+      const s = (window as unknown as { lockstep: { lastInput: number[] | null; busy: boolean } }).lockstep;
+      return !s.busy && s.lastInput?.join(',') === n;
+    }, values.join(','));
+    const expected = forwardOne(layout, params, Uint8Array.from(values));
+    const shown = await Promise.all([0, 1, 2].map((c) => page.locator(`#p-${c}`).textContent()));
+    expect(shown).toEqual(Array.from(expected, (p) => p.toFixed(4)));
+    await page.close();
+  }, SLOW_TEST_TIMEOUT);
+
+  it('train --dashboard: epochs appear while it runs; closing the page neither stops the run nor changes a bit', async () => {
+    // The scalar kernels on one thread keep the run slow enough (seconds an epoch) to watch; the bits are the same.
+    const args = ['train', '--epochs', '4', '--train-limit', '3000', '--test-limit', '500', '--json'];
+    const run = startCli([...args, '--threads', '1', '--kernels', 'js', '--dashboard', '0']);
+    const url = await printedUrl(run, /"event":"dashboard"/);
+    const page = await browser.newPage({ viewport: { width: 1180, height: 560 } });
+    await page.goto(url);
+    await page.locator('#epoch-3').waitFor({ timeout: SLOW_TEST_TIMEOUT });
+    expect(await page.locator('#epoch-1 td').nth(5).textContent()).toMatch(/^0\.\d{4}$/);
+    await page.waitForFunction(() => (window as unknown as { lockstep: { progress: unknown } }).lockstep.progress !== null);
+    expect(await page.locator('#status').textContent()).toMatch(/steps\/s · ETA|evaluating · ETA|done: /);
+    expect(await page.locator('#config').textContent()).toContain('784,128,64,10');
+    expect(await page.locator('#charts svg').count()).toBe(1);
+    const shot = screenshotPath('dashboard.png');
+    await page.screenshot({ path: shot });
+    expect(PNG.sync.read(readFileSync(shot)).width).toBe(1180);
+    await page.close();
+
+    const outcome = await run.exit;
+    expect(outcome.code, outcome.stderr).toBe(0);
+    const lines = outcome.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(lines.filter((l) => l.event === 'epoch').map((l) => l.epoch)).toEqual([1, 2, 3, 4]);
+    const plain = runCli([...args, '--threads', '2'], { timeout: SLOW_TEST_TIMEOUT });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(lines.pop().paramsSha256).toBe(JSON.parse(plain.stdout.trim().split('\n').pop()!).paramsSha256);
+  }, SLOW_TEST_TIMEOUT * 2);
+
+  it('train --dashboard with a bad port is refused before training, in one line', () => {
+    const r = runCli(['train', '--dashboard', '70000', '--epochs', '1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('lockstep: --dashboard 70000: must be an integer from 0 to 65535 (0: any free port)\n');
+  });
+});
