@@ -31,3 +31,7 @@ export type { ModelLayout, LayerLayout } from './model/layout.js';
 export { paramsSha256 } from './model/hash.js';
 export { Rng } from './random/rng.js';
 export { UserError, DivergenceError, WorkerFailure } from './errors.js';
+export { OPTIMIZERS, stateArrays } from './optim/optimizer.js';
+export type { OptimizerName, OptimizerSettings } from './optim/optimizer.js';
+export { SCHEDULES, learningRate } from './optim/schedule.js';
+export type { ScheduleName, ScheduleSettings } from './optim/schedule.js';

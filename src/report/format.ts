@@ -5,8 +5,13 @@ export function formatEpoch(r: EpochReport): string {
   return (
     `Epoch ${r.epoch}: train acc ${r.trainAcc.toFixed(4)}, test acc ${r.testAcc.toFixed(4)}, ` +
     `loss ${r.loss.toFixed(4)}, test loss ${r.testLoss.toFixed(4)}, ` +
-    `${r.trainSeconds.toFixed(2)} s train + ${r.evalSeconds.toFixed(2)} s eval`
+    `${r.trainSeconds.toFixed(2)} s train + ${r.evalSeconds.toFixed(2)} s eval, ${r.optimizer} lr ${formatRate(r.lr)}`
   );
+}
+
+/** A learning rate in 4 significant digits, without the float32 value's tail (0.0010000000474974513 → 0.001). */
+export function formatRate(lr: number): string {
+  return String(Number(lr.toPrecision(4)));
 }
 
 export function plural(n: number, word: string): string {

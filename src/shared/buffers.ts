@@ -1,6 +1,7 @@
 import type { Dataset } from '../data/dataset.js';
 import { SharedArena } from '../memory/arena.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
+import { UPDATE_WORDS } from '../optim/optimizer.js';
 import { CONTROL_WORDS } from './control.js';
 
 /**
@@ -15,6 +16,8 @@ import { CONTROL_WORDS } from './control.js';
  *   identity [max(train, test)] = 0, 1, 2, …: the "order" of an evaluation pass
  *   scratch[t][l] thread t's evaluation activations [EVAL_CHUNK][n_l]
  *   profile [threads][profileSteps][PROFILE_MARKS] float64 timestamps (bench --profile; empty otherwise)
+ *   optimizerState [arrays][paramCount]: each state array (momentum buffer, Adam's moments) laid out like params
+ *   update  the step's update descriptor [UPDATE_WORDS] (src/optim/optimizer.ts), written by the coordinator
  */
 export const EVAL_CHUNK = 128;
 /** Timestamps a thread records per profiled step: the start, then the end of each half and each barrier. */
@@ -50,6 +53,8 @@ export interface SharedPlan {
   identity: Region;
   scratch: Region[][];
   profile: Region;
+  optimizerState: Region;
+  update: Region;
 }
 
 export interface SharedViews {
@@ -70,18 +75,24 @@ export interface SharedViews {
   identity: Uint32Array;
   scratch: Float32Array[][];
   profile: Float64Array;
+  optimizerState: Float32Array;
+  update: Float32Array;
 }
 
-/** Allocates the shared memory for a run and copies in the dataset (once) and the initial parameters. */
+/**
+ * Allocates the shared memory for a run and copies in the dataset (once), the initial parameters and the
+ * optimizer's initial state (its length: the state arrays times the parameter count).
+ */
 export function createSharedBuffers(
   sizes: number[], threads: number, batchSize: number, dataset: Dataset, initialParams: Float32Array,
-  options: { spinMs: number; profileSteps: number },
+  options: { spinMs: number; profileSteps: number; optimizerState?: Float32Array },
 ): { memory: WebAssembly.Memory; views: SharedViews } {
   const layout = modelLayout(sizes);
   const { train, test } = dataset;
   const B = batchSize;
   const evalRows = Math.max(train.count, test.count);
   const { spinMs, profileSteps } = options;
+  const stateLength = options.optimizerState?.length ?? 0;
   const bytes = [
     CONTROL_WORDS * 4, layout.paramCount * 4, train.count * 4,
     train.images.length, train.count, test.images.length, test.count,
@@ -89,6 +100,7 @@ export function createSharedBuffers(
     B * 8, evalRows, evalRows * 8, evalRows * 4,
     ...Array.from({ length: threads }, () => sizes.map((n) => EVAL_CHUNK * n * 4)).flat(),
     threads * profileSteps * PROFILE_MARKS * 8,
+    stateLength * 4, UPDATE_WORDS * 4,
   ];
   const arena = new SharedArena(SharedArena.bytesFor(bytes));
   const region = (view: ArrayBufferView & { length: number }): Region => ({ offset: view.byteOffset, length: view.length });
@@ -108,8 +120,11 @@ export function createSharedBuffers(
   const identity = arena.u32(evalRows);
   const scratch = Array.from({ length: threads }, () => sizes.map((n) => arena.f32(EVAL_CHUNK * n)));
   const profile = arena.f64(threads * profileSteps * PROFILE_MARKS);
+  const optimizerState = arena.f32(stateLength);
+  const update = arena.f32(UPDATE_WORDS);
 
   params.set(initialParams);
+  if (options.optimizerState) optimizerState.set(options.optimizerState);
   trainPixels.set(train.images);
   trainLabels.set(train.labels);
   testPixels.set(test.images);
@@ -123,13 +138,13 @@ export function createSharedBuffers(
     testPixels: region(testPixels), testLabels: region(testLabels),
     acts: acts.map(region), deltas: deltas.map(region), rowLoss: region(rowLoss),
     evalPredicted: region(evalPredicted), evalLoss: region(evalLoss), identity: region(identity), scratch: scratch.map((s) => s.map(region)),
-    profile: region(profile),
+    profile: region(profile), optimizerState: region(optimizerState), update: region(update),
   };
   return {
     memory: arena.memory,
     views: {
       plan, layout, control, params, order, trainPixels, trainLabels, testPixels, testLabels,
-      acts, deltas, rowLoss, evalPredicted, evalLoss, identity, scratch, profile,
+      acts, deltas, rowLoss, evalPredicted, evalLoss, identity, scratch, profile, optimizerState, update,
     },
   };
 }
@@ -157,5 +172,7 @@ export function viewsOf(memory: WebAssembly.Memory, plan: SharedPlan): SharedVie
     identity: new Uint32Array(buf, plan.identity.offset, plan.identity.length),
     scratch: plan.scratch.map((s) => s.map(f32)),
     profile: new Float64Array(buf, plan.profile.offset, plan.profile.length),
+    optimizerState: f32(plan.optimizerState),
+    update: f32(plan.update),
   };
 }

@@ -2,6 +2,8 @@ import { performance } from 'node:perf_hooks';
 import { DivergenceError } from '../errors.js';
 import { Rng, type RngState } from '../random/rng.js';
 import type { Trainer } from '../model/trainer.js';
+import { OPTIMIZER_DEFAULTS, type OptimizerName, type OptimizerSettings } from '../optim/optimizer.js';
+import { learningRate } from '../optim/schedule.js';
 
 export interface EpochReport {
   event: 'epoch';
@@ -15,6 +17,9 @@ export interface EpochReport {
   testLoss: number;
   trainSeconds: number;
   evalSeconds: number;
+  /** The optimizer (--optimizer), and the learning rate of the epoch's last step as the arithmetic used it (a float32 value). */
+  optimizer: OptimizerName;
+  lr: number;
 }
 
 /**
@@ -50,10 +55,10 @@ export interface StepInfo {
 }
 
 /** The settings the loop reads (a TrainConfig has them all). */
-export interface EpochLoopSettings {
+export interface EpochLoopSettings extends Partial<Omit<OptimizerSettings, 'lr' | 'epochs'>> {
   epochs: number;
   batchSize: number;
-  /** Named in the divergence message only. */
+  /** The base rate: named in the divergence message, and the epoch's rate with the schedule's settings (constant without them). */
   lr: number;
   maxSteps?: number;
   evaluate: boolean;
@@ -124,7 +129,7 @@ export async function runEpochs(
       const first = state.stepInEpoch * batchSize;
       const rows = Math.min(batchSize, examples - first);
       // Not a plain await: the engine usually finishes a step synchronously, and an await costs microseconds.
-      const stepped = trainer.trainStep(first, rows);
+      const stepped = trainer.trainStep(first, rows, state.steps);
       const loss = typeof stepped === 'number' ? stepped : await stepped;
       if (!(loss / rows <= DIVERGED_MEAN_LOSS)) {
         throw new DivergenceError(
@@ -153,6 +158,8 @@ export async function runEpochs(
       testLoss: testEval ? testEval.lossSum / testEval.count : NaN,
       trainSeconds: state.epochTrainSeconds,
       evalSeconds: (performance.now() - t1) / 1000,
+      optimizer: settings.optimizer ?? 'sgd',
+      lr: Math.fround(learningRate({ ...OPTIMIZER_DEFAULTS, ...settings }, stepsPerEpoch, Math.max(0, state.steps - 1))),
     };
     hooks.onEpoch?.(report);
     if (state.stepInEpoch < stepsPerEpoch) {

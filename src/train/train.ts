@@ -4,6 +4,7 @@ import { datasetFingerprint, type Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
 import { initHeNormal, modelLayout, type ModelLayout } from '../model/layout.js';
+import { stateArrays } from '../optim/optimizer.js';
 import { Rng } from '../random/rng.js';
 import { checkBatchSize, loadTrainingData, resolveConfig, type TrainConfig, type TrainOptions } from './config.js';
 import { runEpochs, startState, type EpochLoopHooks, type EpochReport, type TrainState } from './epoch-loop.js';
@@ -38,6 +39,8 @@ export interface TrainSnapshot {
   layout: ModelLayout;
   params: Float32Array;
   state: TrainState;
+  /** The optimizer's state (Trainer.optimizerState), live like params; absent or empty for sgd. */
+  optimizerState?: Float32Array;
 }
 
 /** The epoch loop's hooks (onEpoch, onStep, signal), with checkpoints given the whole snapshot, and the run's inputs. */
@@ -48,8 +51,8 @@ export interface TrainHooks extends Omit<EpochLoopHooks, 'onCheckpoint'> {
   dataset?: Dataset;
   /** Start from these parameters instead of He-normal init (the generator still starts from the seed). */
   initialParams?: Float32Array;
-  /** Continue a run: its parameters and state, and the fingerprint of its data (from a checkpoint). */
-  resume?: { params: Float32Array; state: TrainState; dataSha256?: string };
+  /** Continue a run: its parameters and state, its optimizer's state, and the fingerprint of its data (from a checkpoint). */
+  resume?: { params: Float32Array; state: TrainState; dataSha256?: string; optimizerState?: Float32Array };
   /** Keep each thread's timestamps of the last N steps (bench --profile): TrainResult.profile. */
   profileSteps?: number;
 }
@@ -82,11 +85,15 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
     start = startState(rng);
   }
   if (initial.length !== layout.paramCount) throw new RangeError('initial parameters do not fit the layers');
+  const optimizerState = hooks.resume?.optimizerState;
+  if (optimizerState && optimizerState.length !== stateArrays(config.optimizer) * layout.paramCount) {
+    throw new RangeError(`the optimizer state does not fit --optimizer ${config.optimizer} and the layers`);
+  }
 
   const trainer: Trainer = config.reference
-    ? new ReferenceTrainer(layout, initial, dataset.train, dataset.test, config.batchSize, config.lr)
+    ? new ReferenceTrainer(layout, initial, dataset.train, dataset.test, config.batchSize, config, optimizerState)
     : await Engine.create(config.layers, initial, dataset, {
-        threads: config.threads, kernels: config.kernels, batchSize: config.batchSize, lr: config.lr,
+        threads: config.threads, kernels: config.kernels, batchSize: config.batchSize, optimizer: config, optimizerState,
         profileSteps: hooks.profileSteps,
       });
   const save = hooks.onCheckpoint;
@@ -95,7 +102,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
       onEpoch: hooks.onEpoch,
       onStep: hooks.onStep,
       signal: hooks.signal,
-      onCheckpoint: save && ((state, reason) => save({ config, dataSha256, layout, params: trainer.params, state }, reason)),
+      onCheckpoint: save && ((state, reason) => save({ config, dataSha256, layout, params: trainer.params, state, optimizerState: trainer.optimizerState }, reason)),
     });
     const params = Float32Array.from(trainer.params);
     return {
