@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { describe, it, expect } from 'vitest';
 import { createJsKernels, type Kernels } from '../src/kernels/kernels.js';
-import { denseForward as refDenseForward, PIXEL_SCALE, updateParams, weightGrad } from '../src/kernels/reference.js';
+import { biasGrad, denseForward as refDenseForward, PIXEL_SCALE, updateParams, weightGrad } from '../src/kernels/reference.js';
 import { createWasmKernels, WASM_SCRATCH, wasmKernelPath, wasmSimdSupported } from '../src/kernels/wasm.js';
 import { RESERVED_BYTES, SharedArena } from '../src/memory/arena.js';
 import { Rng } from '../src/random/rng.js';
-import { sgdSettings, UPDATE_WORDS, updateStep, writeUpdate } from '../src/optim/optimizer.js';
+import { sgdSettings, stateArrays, UPDATE_WORDS, updateStep, writeUpdate, type OptimizerSettings } from '../src/optim/optimizer.js';
 
 /**
  * Every method of the WebAssembly kernel set must give the reference kernels' bits exactly: outputs are
@@ -363,6 +363,96 @@ describe('wasm kernels: weightGradUpdate and biasGradUpdate, plain SGD', () => {
       }
     });
   }
+});
+
+describe('wasm kernels: weightGradUpdate and biasGradUpdate, every optimizer', () => {
+  const rules: [string, OptimizerSettings][] = [
+    ['sgd, weight decay', { ...sgdSettings(0.1), weightDecay: 0.01 }],
+    ['momentum', { ...sgdSettings(0.1), optimizer: 'momentum', momentum: 0.9 }],
+    ['momentum, weight decay', { ...sgdSettings(0.1), optimizer: 'momentum', momentum: 0.5, weightDecay: 0.02 }],
+    ['nesterov, weight decay', { ...sgdSettings(0.1), optimizer: 'nesterov', momentum: 0.9, weightDecay: 0.01 }],
+    ['adam', { ...sgdSettings(0.01), optimizer: 'adam', beta1: 0.9, beta2: 0.999, eps: 1e-8 }],
+    ['adam, weight decay', { ...sgdSettings(0.01), optimizer: 'adam', beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.1 }],
+    ['adamw, weight decay', { ...sgdSettings(0.01), optimizer: 'adamw', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 }],
+  ];
+  const shapes = [...AWKWARD, ...TEXTBOOK, ...randomShapes(11, 6)];
+  for (const s of shapes) {
+    it(`every rule gives the reference's parameters and state, bit for bit, whole and in rectangles, ${label(s)}`, () => {
+      const { rows, nIn, nOut } = s;
+      const rng = new Rng(rows * 31 + nIn * 7 + nOut);
+      const n = nIn * nOut + nOut;
+      const { arena, wasm } = setup([rows * nIn, rows * nOut, n, 2 * n, n, 2 * n, UPDATE_WORDS, UPDATE_WORDS]);
+      const A = arena.f32(rows * nIn);
+      const D = arena.f32(rows * nOut);
+      // the parameters (W then b) and their two state arrays, for each kernel set
+      const sets = [wasm, js].map((k) => ({ k, p: arena.f32(n), state: arena.f32(2 * n), u: arena.f32(UPDATE_WORDS) }));
+      const p0 = fill(rng, new Float32Array(n), { scale: Math.sqrt(2 / nIn), zeros: 0.05 });
+      const state0 = fill(rng, new Float32Array(2 * n), { scale: 0.01 });
+      for (let i = n; i < 2 * n; i++) state0[i] = Math.abs(state0[i]) * 0.01; // Adam's second moment is ≥ 0
+      const g = new Float32Array(n);
+      const expected = new Float32Array(n);
+      const expectedState = new Float32Array(2 * n);
+      for (const [what, make] of [['sparse A', () => fillSparseInputs(rng, A, rows, nIn)], ['A all zero', () => A.fill(0)]] as const) {
+        make();
+        fill(rng, D, { scale: 0.01, zeros: 0.1, negZero: true });
+        for (const [name, settings] of rules) {
+          const step = updateStep(settings, 10, 2);
+          const arrays = stateArrays(settings.optimizer);
+          weightGrad(A, D, g, rows, nIn, nOut, 0, nIn);
+          biasGrad(D, g.subarray(nIn * nOut), rows, nOut, 0, nOut);
+          expected.set(p0);
+          expectedState.set(state0);
+          updateParams(expected, g, expectedState.subarray(0, n), expectedState.subarray(n, 2 * n), 0, n, step);
+          for (const { k, p, state, u } of sets) {
+            const W = p.subarray(0, nIn * nOut);
+            const b = p.subarray(nIn * nOut);
+            writeUpdate(u, step, p, state.subarray(0, arrays * n));
+            const check = (how: string) => {
+              bitsEqual(p, expected, `${k.name} ${name} ${what} ${how} ${label(s)}: parameters`);
+              bitsEqual(state.subarray(0, arrays * n), expectedState.subarray(0, arrays * n), `${k.name} ${name} ${what} ${how} ${label(s)}: state`);
+            };
+            const reset = () => {
+              p.set(p0);
+              state.set(state0);
+            };
+            reset();
+            k.weightGradUpdate(A, D, W, rows, nIn, nOut, 0, nIn, 0, nOut, u);
+            k.biasGradUpdate(D, b, rows, nOut, 0, nOut, u);
+            check('whole');
+            reset();
+            const cells = blocksOf(nIn, rng).flatMap((kb) => blocksOf(nOut, rng).map((jb) => [...kb, ...jb]));
+            const order = new Uint32Array(cells.length);
+            rng.permutation(order);
+            for (const i of order) k.weightGradUpdate(A, D, W, rows, nIn, nOut, cells[i][0], cells[i][1], cells[i][2], cells[i][3], u);
+            for (const [j0, j1] of blocksOf(nOut, rng)) k.biasGradUpdate(D, b, rows, nOut, j0, j1, u);
+            check(`as ${cells.length} rectangles`);
+            if (k === wasm) {
+              reset();
+              withoutScratch(arena.memory, () => k.weightGradUpdate(A, D, W, rows, nIn, nOut, 0, nIn, 0, nOut, u));
+              k.biasGradUpdate(D, b, rows, nOut, 0, nOut, u);
+              check('without scratch');
+            }
+          }
+        }
+      }
+    });
+  }
+
+  it('the wasm wrapper refuses an update whose state lies outside its memory', () => {
+    const { arena, wasm } = setup([4 * 6, 4 * 5, 6 * 5, UPDATE_WORDS]);
+    const A = arena.f32(4 * 6);
+    const D = arena.f32(4 * 5);
+    const W = arena.f32(6 * 5);
+    const u = arena.f32(UPDATE_WORDS);
+    const settings: OptimizerSettings = { ...sgdSettings(0.01), optimizer: 'adam', beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    const words = new Int32Array(u.buffer, u.byteOffset, UPDATE_WORDS);
+    writeUpdate(u, updateStep(settings, 1, 0), W, new Float32Array(0));
+    words[1] = u.buffer.byteLength; // state 1 past the end of the memory
+    expect(() => wasm.weightGradUpdate(A, D, W, 4, 6, 5, 0, 6, 0, 5, u)).toThrow(/state 1 lies outside the kernels' memory/);
+    words[1] = 0;
+    words[2] = -W.byteOffset; // state 2 in the kernels' reserved bytes
+    expect(() => wasm.weightGradUpdate(A, D, W, 4, 6, 5, 0, 6, 0, 5, u)).toThrow(/state 2 lies outside/);
+  });
 });
 
 /** Runs fn while every scratch slot of the memory is taken, so the kernels take their no-scratch paths. */

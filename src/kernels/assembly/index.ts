@@ -665,10 +665,17 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
   v128.store(wp + off, f32x4.sub(v128.load(wp + off), f32x4.mul(lr, acc)));
 }
 
-/** The step of the 4 parameters at wp + off with gradient acc: plain SGD when u is 0, else the descriptor's. */
+/** The `u` of the blocks below that stores the gradient at wp (a scratch row) for updateRow to apply. */
+const STORE_GRADIENT: usize = 1;
+
+/**
+ * The 4 gradients acc of the parameters at wp + off: plain SGD when u is 0, stored as they are when u is
+ * STORE_GRADIENT, else the step of the update descriptor at u.
+ */
 // @ts-ignore: decorator
 @inline function upd4(wp: usize, lr: v128, u: usize, acc: v128, off: usize): void {
   if (u == 0) sgd4(wp, lr, acc, off);
+  else if (u == STORE_GRADIENT) v128.store(wp + off, acc);
   else updateVec(wp + off, u, acc, 4);
 }
 
@@ -676,6 +683,7 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
 // @ts-ignore: decorator
 @inline function updPartial(p: usize, lr: v128, u: usize, acc: v128, n: i32): void {
   if (u == 0) storePartial(p, f32x4.sub(loadPartial(p, n), f32x4.mul(lr, acc)), n);
+  else if (u == STORE_GRADIENT) storePartial(p, acc, n);
   else updateVec(p, u, acc, n);
 }
 
@@ -730,6 +738,57 @@ function updateVec(p: usize, u: usize, g0: v128, n: i32): void {
     w = f32x4.sub(w, f32x4.mul(v128.load32_splat(u + U_STEP), f32x4.div(m, denom)));
   }
   storeN(p, w, n);
+}
+
+/**
+ * The step of the descriptor at u on the n parameters at p, their gradients at g (a scratch row): updateVec's
+ * arithmetic, operation for operation, with the constants loaded once for the row.
+ */
+function updateRow(p: usize, g: usize, n: i32, u: usize): void {
+  const rule = load<i32>(u, U_RULE);
+  const decay = load<f32>(u, U_WD) != 0;
+  const wd = v128.load32_splat(u + U_WD);
+  const s1 = <usize>load<i32>(u, U_STATE1);
+  const s2 = <usize>load<i32>(u, U_STATE2);
+  let i = 0;
+  if (rule >= RULE_ADAM) {
+    const decoupled = rule == RULE_ADAMW;
+    const b1 = v128.load32_splat(u + U_BETA1), omb1 = v128.load32_splat(u + U_OMB1);
+    const b2 = v128.load32_splat(u + U_BETA2), omb2 = v128.load32_splat(u + U_OMB2);
+    const invb2 = v128.load32_splat(u + U_INVB2), eps = v128.load32_splat(u + U_EPS);
+    const step = v128.load32_splat(u + U_STEP), factor = v128.load32_splat(u + U_DECAY);
+    for (; i + 4 <= n; i += 4) {
+      const q = p + (<usize>i << 2);
+      let w = v128.load(q);
+      let gv = v128.load(g + (<usize>i << 2));
+      if (decay) {
+        if (decoupled) w = f32x4.mul(w, factor);
+        else gv = f32x4.add(gv, f32x4.mul(wd, w));
+      }
+      const m = f32x4.add(f32x4.mul(b1, v128.load(q + s1)), f32x4.mul(omb1, gv));
+      const v = f32x4.add(f32x4.mul(b2, v128.load(q + s2)), f32x4.mul(f32x4.mul(omb2, gv), gv));
+      v128.store(q + s1, m);
+      v128.store(q + s2, v);
+      v128.store(q, f32x4.sub(w, f32x4.mul(step, f32x4.div(m, f32x4.add(f32x4.mul(f32x4.sqrt(v), invb2), eps)))));
+    }
+  } else {
+    const stateful = rule != RULE_SGD;
+    const nesterov = rule == RULE_NESTEROV;
+    const lr = v128.load32_splat(u + U_LR), mu = v128.load32_splat(u + U_BETA1);
+    for (; i + 4 <= n; i += 4) {
+      const q = p + (<usize>i << 2);
+      const w = v128.load(q);
+      let gv = v128.load(g + (<usize>i << 2));
+      if (decay) gv = f32x4.add(gv, f32x4.mul(wd, w));
+      if (stateful) {
+        const b = f32x4.add(f32x4.mul(mu, v128.load(q + s1)), gv);
+        v128.store(q + s1, b);
+        gv = nesterov ? f32x4.add(gv, f32x4.mul(mu, b)) : b;
+      }
+      v128.store(q, f32x4.sub(w, f32x4.mul(lr, gv)));
+    }
+  }
+  if (i < n) updateVec(p + (<usize>i << 2), u, loadPartial(g + (<usize>i << 2), n - i), n - i);
 }
 
 /** Whether the descriptor at desc is plain SGD (no weight decay): then the kernels update in registers. */
@@ -910,14 +969,12 @@ function updateVec(p: usize, u: usize, g0: v128, n: i32): void {
   upd4(wq, lr, u, b0, 0); upd4(wq, lr, u, b1, 16); upd4(wq, lr, u, b2, 32); upd4(wq, lr, u, b3, 48);
 }
 
-/** One k, columns j0..j1-1 of its W row, single-k blocks. */
+/** One k (akk = &Aprev[0][k]), columns j0..j1-1 of its row wr (of W, or of a gradient scratch), single-k blocks. */
 // @ts-ignore: decorator
 @inline function wgSingleRow(
-  Aprev: usize, D: usize, W: usize, sa: usize, sd: usize, kk: usize, j0: i32, j1: i32, lrv: v128, u: usize,
+  akk: usize, D: usize, wr: usize, sa: usize, sd: usize, j0: i32, j1: i32, lrv: v128, u: usize,
   q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
 ): void {
-  const akk = Aprev + (kk << 2);
-  const wr = W + kk * sd;
   let j = j0;
   for (; j1 - j >= 24 && j1 - j != 32; j += 24) {
     wg24(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, u, q0, q1, q2, q3, nq);
@@ -989,6 +1046,10 @@ export function weightGradUpdate(
   const sd = <usize>nOut << 2;
   const lrv = f32x4.splat(lr);
   const zeroStepIsNoop = plain && reinterpret<u32>(lr * <f32>0) == 0; // f32(lr·+0) is +0
+  // Any other step: the gradients of a W row (or a pair) go to a scratch slot, then updateRow applies the
+  // step to the row with its constants in registers; without a free slot, updateVec per vector of gradients.
+  const gs: usize = u != 0 && nOut <= 512 ? claimSlot() : 0;
+  const mode: usize = gs != 0 ? STORE_GRADIENT : u;
   const nch = (rows + 31) >> 5;
   const nq = (rows + 63) >> 6;
   const z = i32x4.splat(0);
@@ -1010,35 +1071,44 @@ export function weightGradUpdate(
     }
     for (let i = 0; i < kn; i += 2) {
       const kk = <usize>(k + i);
+      const akk = Aprev + (kk << 2);
+      const two = i + 1 < kn;
+      // where rows kk and kk+1 go: W's, or the scratch's (its rows have W's stride)
+      const row0 = gs != 0 ? gs : W + kk * sd;
+      const row1 = row0 + sd;
       const a0 = lane0Mask64(m0, m1), a1 = lane0Mask64(m2, m3), a2 = lane0Mask64(m4, m5), a3 = lane0Mask64(m6, m7);
       const pa = bits(a0, a1, a2, a3);
-      if (i + 1 < kn) {
+      if (two) {
         const b0 = lane1Mask64(m0, m1), b1 = lane1Mask64(m2, m3), b2 = lane1Mask64(m4, m5), b3 = lane1Mask64(m6, m7);
         const pb = bits(b0, b1, b2, b3);
         const u0 = a0 | b0, u1 = a1 | b1, u2 = a2 | b2, u3 = a3 | b3;
         const pu = bits(u0, u1, u2, u3);
         if (pairEnd > j0 && pu > 0 && pu * 5 < (pa + pb) * 3) {
           // pair mode: 16-column blocks for both k, the rest of the columns one k at a time
-          const akk = Aprev + (kk << 2);
-          const wr = W + kk * sd;
           for (let j = j0; j < pairEnd; j += 16) {
-            wgPair16(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, u, u0, u1, u2, u3, nq);
+            wgPair16(akk, sa, D + (<usize>j << 2), sd, row0 + (<usize>j << 2), lrv, mode, u0, u1, u2, u3, nq);
           }
           if (pairEnd < j1) {
-            wgSingleRow(Aprev, D, W, sa, sd, kk, pairEnd, j1, lrv, u, a0, a1, a2, a3, nq);
-            wgSingleRow(Aprev, D, W, sa, sd, kk + 1, pairEnd, j1, lrv, u, b0, b1, b2, b3, nq);
+            wgSingleRow(akk, D, row0, sa, sd, pairEnd, j1, lrv, mode, a0, a1, a2, a3, nq);
+            wgSingleRow(akk + 4, D, row1, sa, sd, pairEnd, j1, lrv, mode, b0, b1, b2, b3, nq);
           }
         } else {
-          if (!(zeroStepIsNoop && pa == 0)) wgSingleRow(Aprev, D, W, sa, sd, kk, j0, j1, lrv, u, a0, a1, a2, a3, nq);
-          if (!(zeroStepIsNoop && pb == 0)) wgSingleRow(Aprev, D, W, sa, sd, kk + 1, j0, j1, lrv, u, b0, b1, b2, b3, nq);
+          if (!(zeroStepIsNoop && pa == 0)) wgSingleRow(akk, D, row0, sa, sd, j0, j1, lrv, mode, a0, a1, a2, a3, nq);
+          if (!(zeroStepIsNoop && pb == 0)) wgSingleRow(akk + 4, D, row1, sa, sd, j0, j1, lrv, mode, b0, b1, b2, b3, nq);
         }
       } else if (!(zeroStepIsNoop && pa == 0)) {
-        wgSingleRow(Aprev, D, W, sa, sd, kk, j0, j1, lrv, u, a0, a1, a2, a3, nq);
+        wgSingleRow(akk, D, row0, sa, sd, j0, j1, lrv, mode, a0, a1, a2, a3, nq);
+      }
+      if (gs != 0) {
+        const first = <usize>j0 << 2;
+        updateRow(W + kk * sd + first, gs + first, j1 - j0, desc);
+        if (two) updateRow(W + (kk + 1) * sd + first, gs + sd + first, j1 - j0, desc);
       }
       m0 = nextTwoLanes(m0); m1 = nextTwoLanes(m1); m2 = nextTwoLanes(m2); m3 = nextTwoLanes(m3);
       m4 = nextTwoLanes(m4); m5 = nextTwoLanes(m5); m6 = nextTwoLanes(m6); m7 = nextTwoLanes(m7);
     }
   }
+  if (gs != 0) releaseSlot(gs);
 }
 
 /** More than 256 rows: the same sums, one vector of columns at a time, a branch per row. */
