@@ -54,3 +54,7 @@ export type { InputScaling, ModelInput, ScaleKind } from './data/scaling.js';
 export { predictCsv } from './inference/predict.js';
 export type { RowPrediction } from './inference/predict.js';
 export { MetricsLog, LOG_FIELDS } from './train/metrics-log.js';
+export { OPTIMIZERS, stateArrays } from './optim/optimizer.js';
+export type { OptimizerName, OptimizerSettings } from './optim/optimizer.js';
+export { SCHEDULES, learningRate } from './optim/schedule.js';
+export type { ScheduleName, ScheduleSettings } from './optim/schedule.js';

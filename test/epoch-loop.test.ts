@@ -16,6 +16,8 @@ class RecordingTrainer implements Trainer {
   readonly steps: { order: number[]; batch: number[] }[] = [];
   readonly evaluations: ('train' | 'test')[] = [];
 
+  readonly optimizerState = new Float32Array(0);
+
   constructor(examples: number, private readonly lossPerRow = 1) {
     this.order = new Uint32Array(examples);
   }

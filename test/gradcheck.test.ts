@@ -3,6 +3,7 @@ import { initHeNormal, layerViews, modelLayout, type ModelLayout } from '../src/
 import { PIXEL_SCALE } from '../src/kernels/reference.js';
 import { Rng } from '../src/random/rng.js';
 import { ReferenceTrainer } from '../src/train/reference-trainer.js';
+import { sgdSettings } from '../src/optim/optimizer.js';
 import { syntheticImages } from './helpers.js';
 import type { LabeledImages } from '../src/data/dataset.js';
 
@@ -46,7 +47,7 @@ describe('reference backward against central finite differences', () => {
     const biasRng = new Rng(8);
     for (const layer of layout.layers) layerViews(params, layer).b.forEach((_, j, b) => (b[j] = 0.1 + 0.1 * biasRng.nextNormal()));
 
-    const trainer = new ReferenceTrainer(layout, params, data, data, rows, 0.5);
+    const trainer = new ReferenceTrainer(layout, params, data, data, rows, sgdSettings(0.5));
     for (let r = 0; r < rows; r++) trainer.order[r] = r;
     trainer.gradients(0, rows);
 

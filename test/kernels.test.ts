@@ -2,10 +2,11 @@ import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { describe, it, expect } from 'vitest';
 import { createJsKernels, type Kernels } from '../src/kernels/kernels.js';
-import { denseForward as refDenseForward, PIXEL_SCALE, sgdUpdate, weightGrad } from '../src/kernels/reference.js';
+import { biasGrad, denseForward as refDenseForward, PIXEL_SCALE, updateParams, weightGrad } from '../src/kernels/reference.js';
 import { createWasmKernels, WASM_SCRATCH, wasmKernelPath, wasmSimdSupported } from '../src/kernels/wasm.js';
 import { RESERVED_BYTES, SharedArena } from '../src/memory/arena.js';
 import { Rng } from '../src/random/rng.js';
+import { sgdSettings, stateArrays, UPDATE_WORDS, updateStep, writeUpdate, type OptimizerSettings } from '../src/optim/optimizer.js';
 
 /**
  * Every method of the WebAssembly kernel set must give the reference kernels' bits exactly: outputs are
@@ -80,6 +81,20 @@ function setup(floatCounts: number[], byteCounts: number[] = []): { arena: Share
   return { arena, wasm: createWasmKernels(arena.memory) };
 }
 
+const NO_STATE = new Float32Array(0);
+const SGD_STEP = updateStep(sgdSettings(1), 1, 0);
+
+/** Writes plain SGD at the float32 rate lr into the update descriptor u (the tests' rates need not be valid --lr values). */
+function sgdStep(u: Float32Array, lr: number): Float32Array {
+  writeUpdate(u, { ...SGD_STEP, lr }, u, NO_STATE);
+  return u;
+}
+
+/** p = p − lr·g on [i0, i1), the reference's plain SGD. */
+function sgdReference(p: Float32Array, g: Float32Array, lr: number, i0: number, i1: number): void {
+  updateParams(p, g, NO_STATE, NO_STATE, i0, i1, { ...SGD_STEP, lr });
+}
+
 /** Output buffers start as garbage (a NaN pattern), so an element the kernel forgets to write is caught. */
 function garbage(a: Float32Array): Float32Array {
   new Uint32Array(a.buffer, a.byteOffset, a.length).fill(0x7fa5a5a5);
@@ -135,7 +150,7 @@ describe('wasm kernels: environment', () => {
     const module = new WebAssembly.Module(bytes);
     expect(WebAssembly.Module.imports(module)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
     expect(WebAssembly.Module.exports(module).map((e) => e.name).sort()).toEqual(
-      ['biasGradSgd', 'denseForward', 'gatherInputs', 'reluBackward', 'weightGradSgd'],
+      ['biasGradUpdate', 'denseForward', 'gatherInputs', 'reluBackward', 'weightGradUpdate'],
     );
     // walk the sections: 6 = global, 8 = start, 11 = data, 12 = data count
     const ids: number[] = [];
@@ -164,12 +179,14 @@ describe('wasm kernels: environment', () => {
   it('refuses arrays that are not views of its memory', () => {
     const { arena, wasm } = setup([16]);
     const b = arena.f32(4);
+    const u = sgdStep(arena.f32(UPDATE_WORDS), f(0.1));
     const plain = new Float32Array(4);
-    expect(() => wasm.biasGradSgd(plain, b, 1, 4, 0, 4, 0.1)).toThrow(/not a view/);
-    expect(() => wasm.biasGradSgd(b, b, 2, 4, 0, 4, 0.1)).toThrow(RangeError);
-    expect(() => wasm.biasGradSgd(b, b, 1, 4, 2, 5, 0.1)).toThrow(RangeError);
+    expect(() => wasm.biasGradUpdate(plain, b, 1, 4, 0, 4, u)).toThrow(/not a view/);
+    expect(() => wasm.biasGradUpdate(b, b, 2, 4, 0, 4, u)).toThrow(RangeError);
+    expect(() => wasm.biasGradUpdate(b, b, 1, 4, 2, 5, u)).toThrow(RangeError);
     const reserved = new Float32Array(arena.buffer, 0, 4);
-    expect(() => wasm.biasGradSgd(b, reserved, 1, 4, 0, 4, 0.1)).toThrow(/belong to the kernels/);
+    expect(() => wasm.biasGradUpdate(b, reserved, 1, 4, 0, 4, u)).toThrow(/belong to the kernels/);
+    expect(() => wasm.biasGradUpdate(b, b, 1, 4, 0, 4, sgdStep(new Float32Array(UPDATE_WORDS), 0.1))).toThrow(/not a view/);
   });
 
   it('works from two instances on one memory (as worker threads do)', () => {
@@ -178,8 +195,9 @@ describe('wasm kernels: environment', () => {
     const D = fill(new Rng(1), arena.f32(64));
     const b1 = arena.f32(16);
     const b2 = arena.f32(16);
-    wasm.biasGradSgd(D, b1, 4, 16, 0, 16, f(0.5));
-    second.biasGradSgd(D, b2, 4, 16, 0, 16, f(0.5));
+    const u = sgdStep(arena.f32(UPDATE_WORDS), f(0.5));
+    wasm.biasGradUpdate(D, b1, 4, 16, 0, 16, u);
+    second.biasGradUpdate(D, b2, 4, 16, 0, 16, u);
     bitsEqual(b2, b1, 'second instance');
   });
 });
@@ -287,7 +305,7 @@ describe('wasm kernels: reluBackward', () => {
   }
 });
 
-describe('wasm kernels: weightGradSgd and biasGradSgd', () => {
+describe('wasm kernels: weightGradUpdate and biasGradUpdate, plain SGD', () => {
   const rng = new Rng(303);
   for (const s of SHAPES) {
     it(`match the reference bit for bit, ${label(s)}`, () => {
@@ -297,6 +315,7 @@ describe('wasm kernels: weightGradSgd and biasGradSgd', () => {
       const D = arena.f32(rows * nOut);
       const W = arena.f32(nIn * nOut);
       const b = arena.f32(nOut);
+      const u = arena.f32(UPDATE_WORDS);
       const W0 = fill(rng, new Float32Array(nIn * nOut), { scale: Math.sqrt(2 / nIn), zeros: 0.05, negZero: true });
       const b0 = fill(rng, new Float32Array(nOut), { scale: 0.1, zeros: 0.3, negZero: true });
       const Wref = new Float32Array(nIn * nOut);
@@ -332,17 +351,108 @@ describe('wasm kernels: weightGradSgd and biasGradSgd', () => {
             Wref.set(W0);
             b.set(b0);
             bref.set(b0);
-            wasm.weightGradSgd(A, D, W, rows, nIn, nOut, ka, kb, 0, nOut, lr);
-            js.weightGradSgd(A, D, Wref, rows, nIn, nOut, ka, kb, 0, nOut, lr);
+            sgdStep(u, lr);
+            wasm.weightGradUpdate(A, D, W, rows, nIn, nOut, ka, kb, 0, nOut, u);
+            js.weightGradUpdate(A, D, Wref, rows, nIn, nOut, ka, kb, 0, nOut, u);
             bitsEqual(W, Wref, `W ${label(s)} ${what} lr=${lr} k=${ka}..${kb}`);
-            wasm.biasGradSgd(D, b, rows, nOut, ja, jb, lr);
-            js.biasGradSgd(D, bref, rows, nOut, ja, jb, lr);
+            wasm.biasGradUpdate(D, b, rows, nOut, ja, jb, u);
+            js.biasGradUpdate(D, bref, rows, nOut, ja, jb, u);
             bitsEqual(b, bref, `b ${label(s)} ${what} lr=${lr} j=${ja}..${jb}`);
           }
         }
       }
     });
   }
+});
+
+describe('wasm kernels: weightGradUpdate and biasGradUpdate, every optimizer', () => {
+  const rules: [string, OptimizerSettings][] = [
+    ['sgd, weight decay', { ...sgdSettings(0.1), weightDecay: 0.01 }],
+    ['momentum', { ...sgdSettings(0.1), optimizer: 'momentum', momentum: 0.9 }],
+    ['momentum, weight decay', { ...sgdSettings(0.1), optimizer: 'momentum', momentum: 0.5, weightDecay: 0.02 }],
+    ['nesterov, weight decay', { ...sgdSettings(0.1), optimizer: 'nesterov', momentum: 0.9, weightDecay: 0.01 }],
+    ['adam', { ...sgdSettings(0.01), optimizer: 'adam', beta1: 0.9, beta2: 0.999, eps: 1e-8 }],
+    ['adam, weight decay', { ...sgdSettings(0.01), optimizer: 'adam', beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.1 }],
+    ['adamw, weight decay', { ...sgdSettings(0.01), optimizer: 'adamw', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 }],
+  ];
+  const shapes = [...AWKWARD, ...TEXTBOOK, ...randomShapes(11, 6)];
+  for (const s of shapes) {
+    it(`every rule gives the reference's parameters and state, bit for bit, whole and in rectangles, ${label(s)}`, () => {
+      const { rows, nIn, nOut } = s;
+      const rng = new Rng(rows * 31 + nIn * 7 + nOut);
+      const n = nIn * nOut + nOut;
+      const { arena, wasm } = setup([rows * nIn, rows * nOut, n, 2 * n, n, 2 * n, UPDATE_WORDS, UPDATE_WORDS]);
+      const A = arena.f32(rows * nIn);
+      const D = arena.f32(rows * nOut);
+      // the parameters (W then b) and their two state arrays, for each kernel set
+      const sets = [wasm, js].map((k) => ({ k, p: arena.f32(n), state: arena.f32(2 * n), u: arena.f32(UPDATE_WORDS) }));
+      const p0 = fill(rng, new Float32Array(n), { scale: Math.sqrt(2 / nIn), zeros: 0.05 });
+      const state0 = fill(rng, new Float32Array(2 * n), { scale: 0.01 });
+      for (let i = n; i < 2 * n; i++) state0[i] = Math.abs(state0[i]) * 0.01; // Adam's second moment is ≥ 0
+      const g = new Float32Array(n);
+      const expected = new Float32Array(n);
+      const expectedState = new Float32Array(2 * n);
+      for (const [what, make] of [['sparse A', () => fillSparseInputs(rng, A, rows, nIn)], ['A all zero', () => A.fill(0)]] as const) {
+        make();
+        fill(rng, D, { scale: 0.01, zeros: 0.1, negZero: true });
+        for (const [name, settings] of rules) {
+          const step = updateStep(settings, 10, 2);
+          const arrays = stateArrays(settings.optimizer);
+          weightGrad(A, D, g, rows, nIn, nOut, 0, nIn);
+          biasGrad(D, g.subarray(nIn * nOut), rows, nOut, 0, nOut);
+          expected.set(p0);
+          expectedState.set(state0);
+          updateParams(expected, g, expectedState.subarray(0, n), expectedState.subarray(n, 2 * n), 0, n, step);
+          for (const { k, p, state, u } of sets) {
+            const W = p.subarray(0, nIn * nOut);
+            const b = p.subarray(nIn * nOut);
+            writeUpdate(u, step, p, state.subarray(0, arrays * n));
+            const check = (how: string) => {
+              bitsEqual(p, expected, `${k.name} ${name} ${what} ${how} ${label(s)}: parameters`);
+              bitsEqual(state.subarray(0, arrays * n), expectedState.subarray(0, arrays * n), `${k.name} ${name} ${what} ${how} ${label(s)}: state`);
+            };
+            const reset = () => {
+              p.set(p0);
+              state.set(state0);
+            };
+            reset();
+            k.weightGradUpdate(A, D, W, rows, nIn, nOut, 0, nIn, 0, nOut, u);
+            k.biasGradUpdate(D, b, rows, nOut, 0, nOut, u);
+            check('whole');
+            reset();
+            const cells = blocksOf(nIn, rng).flatMap((kb) => blocksOf(nOut, rng).map((jb) => [...kb, ...jb]));
+            const order = new Uint32Array(cells.length);
+            rng.permutation(order);
+            for (const i of order) k.weightGradUpdate(A, D, W, rows, nIn, nOut, cells[i][0], cells[i][1], cells[i][2], cells[i][3], u);
+            for (const [j0, j1] of blocksOf(nOut, rng)) k.biasGradUpdate(D, b, rows, nOut, j0, j1, u);
+            check(`as ${cells.length} rectangles`);
+            if (k === wasm) {
+              reset();
+              withoutScratch(arena.memory, () => k.weightGradUpdate(A, D, W, rows, nIn, nOut, 0, nIn, 0, nOut, u));
+              k.biasGradUpdate(D, b, rows, nOut, 0, nOut, u);
+              check('without scratch');
+            }
+          }
+        }
+      }
+    });
+  }
+
+  it('the wasm wrapper refuses an update whose state lies outside its memory', () => {
+    const { arena, wasm } = setup([4 * 6, 4 * 5, 6 * 5, UPDATE_WORDS]);
+    const A = arena.f32(4 * 6);
+    const D = arena.f32(4 * 5);
+    const W = arena.f32(6 * 5);
+    const u = arena.f32(UPDATE_WORDS);
+    const settings: OptimizerSettings = { ...sgdSettings(0.01), optimizer: 'adam', beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    const words = new Int32Array(u.buffer, u.byteOffset, UPDATE_WORDS);
+    writeUpdate(u, updateStep(settings, 1, 0), W, new Float32Array(0));
+    words[1] = u.buffer.byteLength; // state 1 past the end of the memory
+    expect(() => wasm.weightGradUpdate(A, D, W, 4, 6, 5, 0, 6, 0, 5, u)).toThrow(/state 1 lies outside the kernels' memory/);
+    words[1] = 0;
+    words[2] = -W.byteOffset; // state 2 in the kernels' reserved bytes
+    expect(() => wasm.weightGradUpdate(A, D, W, 4, 6, 5, 0, 6, 0, 5, u)).toThrow(/state 2 lies outside/);
+  });
 });
 
 /** Runs fn while every scratch slot of the memory is taken, so the kernels take their no-scratch paths. */
@@ -383,7 +493,7 @@ describe('wasm kernels: paths without scratch and adaptive blocks', () => {
     }
   });
 
-  it('weightGradSgd matches for neighbouring inputs with equal, nested and disjoint zero patterns', () => {
+  it('weightGradUpdate matches for neighbouring inputs with equal, nested and disjoint zero patterns', () => {
     // equal patterns in pairs of columns take the two-k blocks, disjoint ones the one-k blocks
     const rng = new Rng(606);
     for (const [rows, nIn, nOut] of [[64, 40, 128], [37, 9, 21], [130, 12, 16], [8, 6, 33], [64, 784, 128]]) {
@@ -393,6 +503,7 @@ describe('wasm kernels: paths without scratch and adaptive blocks', () => {
       const W = arena.f32(nIn * nOut);
       const W0 = fill(rng, new Float32Array(nIn * nOut), { scale: 0.1 });
       const Wref = new Float32Array(nIn * nOut);
+      const u = arena.f32(UPDATE_WORDS);
       for (let r = 0; r < rows; r++) {
         for (let k = 0; k < nIn; k++) {
           const mode = (k >> 1) % 3;
@@ -403,14 +514,15 @@ describe('wasm kernels: paths without scratch and adaptive blocks', () => {
       for (const lr of [f(0.25), f(-0.5)]) {
         W.set(W0);
         Wref.set(W0);
-        wasm.weightGradSgd(A, D, W, rows, nIn, nOut, 0, nIn, 0, nOut, lr);
-        js.weightGradSgd(A, D, Wref, rows, nIn, nOut, 0, nIn, 0, nOut, lr);
-        bitsEqual(W, Wref, `weightGradSgd patterns ${rows}x${nIn}->${nOut} lr=${lr}`);
+        sgdStep(u, lr);
+        wasm.weightGradUpdate(A, D, W, rows, nIn, nOut, 0, nIn, 0, nOut, u);
+        js.weightGradUpdate(A, D, Wref, rows, nIn, nOut, 0, nIn, 0, nOut, u);
+        bitsEqual(W, Wref, `weightGradUpdate patterns ${rows}x${nIn}->${nOut} lr=${lr}`);
         W.set(W0);
         Wref.set(W0);
-        wasm.weightGradSgd(A, D, W, rows, nIn, nOut, 1, nIn - 1, 0, nOut, lr);
-        js.weightGradSgd(A, D, Wref, rows, nIn, nOut, 1, nIn - 1, 0, nOut, lr);
-        bitsEqual(W, Wref, `weightGradSgd patterns, odd slice ${rows}x${nIn}->${nOut} lr=${lr}`);
+        wasm.weightGradUpdate(A, D, W, rows, nIn, nOut, 1, nIn - 1, 0, nOut, u);
+        js.weightGradUpdate(A, D, Wref, rows, nIn, nOut, 1, nIn - 1, 0, nOut, u);
+        bitsEqual(W, Wref, `weightGradUpdate patterns, odd slice ${rows}x${nIn}->${nOut} lr=${lr}`);
       }
     }
   });
@@ -508,7 +620,7 @@ describe('wasm kernels: a whole training step', () => {
       fill(rng, nets[0].W[l], { scale: Math.sqrt(2 / sizes[l]) });
       nets[1].W[l].set(nets[0].W[l]);
     }
-    const lr = f(0.1);
+    const u = sgdStep(arena.f32(UPDATE_WORDS), f(0.1));
     const kernelSets = [wasm, js];
     for (let step = 0; step < 4; step++) {
       for (let i = 0; i < 2; i++) {
@@ -525,8 +637,8 @@ describe('wasm kernels: a whole training step', () => {
         k.reluBackward(Dh[1], W[1], A[1], Dh[0], B, 128, 64);
         const Ds = [Dh[0], Dh[1], D3];
         for (let l = 0; l < 3; l++) {
-          k.weightGradSgd(A[l], Ds[l], W[l], B, sizes[l], sizes[l + 1], 0, sizes[l], 0, sizes[l + 1], lr);
-          k.biasGradSgd(Ds[l], b[l], B, sizes[l + 1], 0, sizes[l + 1], lr);
+          k.weightGradUpdate(A[l], Ds[l], W[l], B, sizes[l], sizes[l + 1], 0, sizes[l], 0, sizes[l + 1], u);
+          k.biasGradUpdate(Ds[l], b[l], B, sizes[l + 1], 0, sizes[l + 1], u);
         }
       }
       for (let l = 0; l < 3; l++) {
@@ -652,7 +764,7 @@ describe('column ranges and rectangles, every kernel set', () => {
       }
     });
 
-    it(`weightGradSgd on rectangles [k0, k1) × [j0, j1): reference bits, nothing else moves, ${label(s)}`, () => {
+    it(`weightGradUpdate on rectangles [k0, k1) × [j0, j1): reference bits, nothing else moves, ${label(s)}`, () => {
       const rng = new Rng(rows * 1000 + nIn * 7 + nOut + 1);
       const { arena, wasm } = setup([rows * nIn, rows * nIn, rows * nOut, rows * nOut, nIn * nOut]);
       const A = arena.f32(rows * nIn);
@@ -660,6 +772,7 @@ describe('column ranges and rectangles, every kernel set', () => {
       const D = arena.f32(rows * nOut);
       const Dp = arena.f32(rows * nOut);
       const W = arena.f32(nIn * nOut);
+      const u = arena.f32(UPDATE_WORDS);
       const W0 = fill(rng, new Float32Array(nIn * nOut), { scale: Math.sqrt(2 / nIn), zeros: 0.05, negZero: true });
       const dW = new Float32Array(nIn * nOut);
       const expected = new Float32Array(nIn * nOut);
@@ -675,7 +788,8 @@ describe('column ranges and rectangles, every kernel set', () => {
         for (const lr of big ? [f(0.1)] : [f(0.1), f(-0.03), 0]) {
           weightGrad(A, D, dW, rows, nIn, nOut, 0, nIn);
           expected.set(W0);
-          sgdUpdate(expected, dW, lr, 0, nIn * nOut);
+          sgdReference(expected, dW, lr, 0, nIn * nOut);
+          sgdStep(u, lr);
           for (const k of [wasm, js]) {
             const tag = `${k.name} ${label(s)} ${what} lr=${lr}`;
             for (const [k0, k1] of kRanges) {
@@ -684,7 +798,7 @@ describe('column ranges and rectangles, every kernel set', () => {
                 for (let kk = k0; kk < k1; kk++) W.set(W0.subarray(kk * nOut + j0, kk * nOut + j1), kk * nOut + j0);
                 poisonOutside(Ap, A, nIn, k0, k1);
                 poisonOutside(Dp, D, nOut, j0, j1);
-                k.weightGradSgd(Ap, Dp, W, rows, nIn, nOut, k0, k1, j0, j1, lr);
+                k.weightGradUpdate(Ap, Dp, W, rows, nIn, nOut, k0, k1, j0, j1, u);
                 bitsInBlock(W, expected, nOut, k0, k1, j0, j1, `${tag} k=${k0}..${k1} j=${j0}..${j1}`);
               }
             }
@@ -698,7 +812,7 @@ describe('column ranges and rectangles, every kernel set', () => {
               W.set(W0);
               for (const i of order) {
                 const [k0, k1, j0, j1] = cells[i];
-                k.weightGradSgd(A, D, W, rows, nIn, nOut, k0, k1, j0, j1, lr);
+                k.weightGradUpdate(A, D, W, rows, nIn, nOut, k0, k1, j0, j1, u);
               }
               bitsEqual(W, expected, `${tag} as ${cells.length} rectangles, column blocks ${width || 'random'}`);
             }
@@ -714,14 +828,15 @@ describe('column ranges and rectangles, every kernel set', () => {
     const W = arena.f32(6 * 5);
     const b = arena.f32(5);
     const out = arena.f32(4 * 5);
+    const u = sgdStep(arena.f32(UPDATE_WORDS), f(0.1));
     for (const [j0, j1] of [[0, 6], [3, 2], [-1, 2], [0.5, 2], [5, 6], [NaN, 1]]) {
       expect(() => wasm.denseForward(X, W, b, out, 4, 6, 5, true, j0, j1)).toThrow(RangeError);
-      expect(() => wasm.weightGradSgd(X, out, W, 4, 6, 5, 0, 6, j0, j1, 0.1)).toThrow(RangeError);
+      expect(() => wasm.weightGradUpdate(X, out, W, 4, 6, 5, 0, 6, j0, j1, u)).toThrow(RangeError);
     }
     for (const [k0, k1] of [[0, 7], [4, 3], [-1, 1]]) {
-      expect(() => wasm.weightGradSgd(X, out, W, 4, 6, 5, k0, k1, 0, 5, 0.1)).toThrow(RangeError);
+      expect(() => wasm.weightGradUpdate(X, out, W, 4, 6, 5, k0, k1, 0, 5, u)).toThrow(RangeError);
     }
     expect(() => wasm.denseForward(X, W, b, out, 4, 6, 5, true, 5, 5)).not.toThrow();
-    expect(() => wasm.weightGradSgd(X, out, W, 4, 6, 5, 6, 6, 0, 0, 0.1)).not.toThrow();
+    expect(() => wasm.weightGradUpdate(X, out, W, 4, 6, 5, 6, 6, 0, 0, u)).not.toThrow();
   });
 });

@@ -14,7 +14,6 @@ export interface WorkerTask {
   plan: SharedPlan;
   thread: number;
   kernels: KernelName;
-  lr: number;
 }
 
 export interface WorkerResult {
@@ -26,7 +25,7 @@ export interface WorkerResult {
 export default function stepWorker(task: WorkerTask): WorkerResult {
   const views = viewsOf(task.memory, task.plan);
   const ctl = views.control;
-  const ctx = createThreadContext(views, createKernels(task.kernels, task.memory), task.thread, task.lr);
+  const ctx = createThreadContext(views, createKernels(task.kernels, task.memory), task.thread);
   // A worker that ends without a word (process.exit in the thread) must still wake the threads waiting for it.
   const onExit = () => abortAll(ctl);
   process.on('exit', onExit);

@@ -24,8 +24,6 @@ export interface ThreadContext {
   kernels: Kernels;
   thread: number;
   threads: number;
-  /** The learning rate as a float32 value. */
-  lr: number;
   /** Each layer's weight and bias, views made once. */
   layers: { W: Float32Array; b: Float32Array }[];
   /** The second half's parameter blocks, in the order they are taken. */
@@ -56,11 +54,11 @@ const CHUNK_ROWS = 8;
 /** Weights per parameter block: enough to outweigh taking it, small enough to even out the threads' ends. */
 const BLOCK_WEIGHTS = 8192;
 
-export function createThreadContext(views: SharedViews, kernels: Kernels, thread: number, lr: number): ThreadContext {
+export function createThreadContext(views: SharedViews, kernels: Kernels, thread: number): ThreadContext {
   const { threads, profileSteps } = views.plan;
   const span = profileSteps * PROFILE_MARKS;
   return {
-    views, kernels, thread, threads, lr,
+    views, kernels, thread, threads,
     layers: views.layout.layers.map((layer) => layerViews(views.params, layer)),
     blocks: parameterBlocks(views),
     chunkViews: new Map(),
@@ -70,11 +68,12 @@ export function createThreadContext(views: SharedViews, kernels: Kernels, thread
 }
 
 /**
- * One SGD step on the batch order[start .. start+rows), this thread's part: the textbook's step, cut where
- * a thread needs what the others computed.
+ * One training step on the batch order[start .. start+rows), this thread's part: the textbook's step, cut
+ * where a thread needs what the others computed. The optimizer's step is the update descriptor
+ * (views.update) the coordinator wrote before the command.
  */
 export function trainStep(ctx: ThreadContext, start: number, rows: number): void {
-  const { views, kernels, lr, blocks } = ctx;
+  const { views, kernels, blocks } = ctx;
   const mark = profiler(ctx);
   injectTestFault(views.control, ctx.thread);
 
@@ -89,14 +88,14 @@ export function trainStep(ctx: ThreadContext, start: number, rows: number): void
   barrier(views.control, ctx.threads, views.plan.spinMs);
   mark(2);
 
-  // 2. The all-reduce fused with SGD: for each parameter block, the gradient summed over all rows of the
-  //    batch in row order, then the update.
+  // 2. The all-reduce fused with the optimizer: for each parameter block, the gradient summed over all rows
+  //    of the batch in row order, then the update (its state at the parameters' indices).
   for (let p = take(ctx, Ctl.NextBlock); p < blocks.length; p = take(ctx, Ctl.NextBlock)) {
     const { layer: l, k0, k1 } = blocks[p];
     const { nIn, nOut } = views.layout.layers[l];
     const { W, b } = ctx.layers[l];
-    if (k0 < 0) kernels.biasGradSgd(views.deltas[l], b, rows, nOut, 0, nOut, lr);
-    else kernels.weightGradSgd(views.acts[l], views.deltas[l], W, rows, nIn, nOut, k0, k1, 0, nOut, lr);
+    if (k0 < 0) kernels.biasGradUpdate(views.deltas[l], b, rows, nOut, 0, nOut, views.update);
+    else kernels.weightGradUpdate(views.acts[l], views.deltas[l], W, rows, nIn, nOut, k0, k1, 0, nOut, views.update);
   }
   mark(3);
   barrier(views.control, ctx.threads, views.plan.spinMs);

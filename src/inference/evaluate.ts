@@ -66,7 +66,6 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
     threads,
     kernels: options.kernels ?? defaultKernels(),
     batchSize: 1,
-    lr: 0,
   });
   try {
     const result = await engine.evaluate(split);

@@ -1,4 +1,5 @@
-import { biasGrad, denseForward, gatherInputs, reluBackward, sgdUpdate, weightGrad } from './reference.js';
+import { readUpdate } from '../optim/optimizer.js';
+import { biasGrad, denseForward, gatherInputs, reluBackward, updateParams, weightGrad } from './reference.js';
 
 /**
  * The kernel set the trainer calls for the matrix work of one step. Two implementations compute the same
@@ -6,11 +7,14 @@ import { biasGrad, denseForward, gatherInputs, reluBackward, sgdUpdate, weightGr
  * softmax and loss are not here: src/kernels/softmax.ts is the one implementation both use.
  *
  * Shapes as in reference.ts. denseForward computes the output columns j in [j0, j1) of every row and
- * writes nothing else. The fused gradient-and-SGD calls update a block of the parameters:
- *   weightGradSgd: W[k][j] = W[k][j] - lr·(Σ_r Aprev[r][k]·D[r][j]) for k in [k0, k1), j in [j0, j1)
- *   biasGradSgd:   b[j] = b[j] - lr·(Σ_r D[r][j]) for j in [j0, j1)
- * with lr a float32 value. Every output element is its own sum, so any split of a layer into blocks gives
- * the bits of one full call. For the WebAssembly set every array must be a view of its shared memory.
+ * writes nothing else. The fused gradient-and-update calls apply one optimizer step to a block of the parameters:
+ *   weightGradUpdate: gradient Σ_r Aprev[r][k]·D[r][j] of W[k][j] for k in [k0, k1), j in [j0, j1)
+ *   biasGradUpdate:   gradient Σ_r D[r][j] of b[j] for j in [j0, j1)
+ * each gradient then applied by updateParams (reference.ts) with the step read from `update`, an update
+ * descriptor (src/optim/optimizer.ts) in the same memory as W and the optimizer state, which lies at the
+ * descriptor's byte distances from each parameter. Every output element is its own sum and its own update,
+ * so any split of a layer into blocks gives the bits of one full call. For the WebAssembly set every array
+ * must be a view of its shared memory.
  */
 export type KernelName = 'js' | 'wasm';
 
@@ -25,34 +29,41 @@ export interface Kernels {
     D: Float32Array, W: Float32Array, Aprev: Float32Array, Dprev: Float32Array,
     rows: number, nIn: number, nOut: number,
   ): void;
-  weightGradSgd(
+  weightGradUpdate(
     Aprev: Float32Array, D: Float32Array, W: Float32Array,
-    rows: number, nIn: number, nOut: number, k0: number, k1: number, j0: number, j1: number, lr: number,
+    rows: number, nIn: number, nOut: number, k0: number, k1: number, j0: number, j1: number, update: Float32Array,
   ): void;
-  biasGradSgd(D: Float32Array, b: Float32Array, rows: number, nOut: number, j0: number, j1: number, lr: number): void;
+  biasGradUpdate(D: Float32Array, b: Float32Array, rows: number, nOut: number, j0: number, j1: number, update: Float32Array): void;
 }
 
-/** The reference arithmetic as a kernel set: gradients into scratch, then the SGD step, one row of W at a time. */
+/** The reference arithmetic as a kernel set: gradients into scratch, then the update, one row of W at a time. */
 export function createJsKernels(): Kernels {
   let rowScratch = new Float32Array(0);
   const scratch = (n: number): Float32Array => (rowScratch.length >= n ? rowScratch : (rowScratch = new Float32Array(n)));
+  /** Applies the step to p[j0..j1) from gradient g, the state found at the descriptor's distances from p. */
+  const update = (p: Float32Array, g: Float32Array, j0: number, j1: number, u: ReturnType<typeof readUpdate>): void => {
+    const state = (bytes: number) => (bytes === 0 ? EMPTY : new Float32Array(p.buffer, p.byteOffset + bytes, p.length));
+    updateParams(p, g, state(u.state1Bytes), state(u.state2Bytes), j0, j1, u.step);
+  };
   return {
     name: 'js',
     gatherInputs,
     denseForward,
     reluBackward,
-    weightGradSgd(Aprev, D, W, rows, nIn, nOut, k0, k1, j0, j1, lr) {
+    weightGradUpdate(Aprev, D, W, rows, nIn, nOut, k0, k1, j0, j1, desc) {
       const g = scratch(nOut);
+      const u = readUpdate(desc);
       for (let k = k0; k < k1; k++) {
         weightGrad(Aprev, D, g, rows, nIn, nOut, k, k + 1, j0, j1);
-        const Wk = W.subarray(k * nOut, (k + 1) * nOut);
-        sgdUpdate(Wk, g, lr, j0, j1);
+        update(W.subarray(k * nOut, (k + 1) * nOut), g, j0, j1, u);
       }
     },
-    biasGradSgd(D, b, rows, nOut, j0, j1, lr) {
+    biasGradUpdate(D, b, rows, nOut, j0, j1, desc) {
       const g = scratch(nOut);
       biasGrad(D, g, rows, nOut, j0, j1);
-      sgdUpdate(b, g, lr, j0, j1);
+      update(b, g, j0, j1, readUpdate(desc));
     },
   };
 }
+
+const EMPTY = new Float32Array(0);

@@ -13,6 +13,8 @@
  * All are flat row-major Float32Arrays.
  */
 
+import { UpdateRule, type UpdateStep } from '../optim/optimizer.js';
+
 const f = Math.fround;
 
 /** Pixel byte → network input, x = p/255 rounded to float32; one table so every kernel agrees. */
@@ -140,7 +142,52 @@ export function biasGrad(D: Float32Array, db: Float32Array, rows: number, nOut: 
   }
 }
 
-/** Plain SGD on elements [i0, i1): p[i] = p[i] - lr·g[i], with lr already a float32 value. */
-export function sgdUpdate(p: Float32Array, g: Float32Array, lr: number, i0: number, i1: number): void {
-  for (let i = i0; i < i1; i++) p[i] = f(p[i] - f(lr * g[i]));
+/**
+ * One optimizer step on elements [i0, i1) (src/optim/optimizer.ts has the step's constants `u`): p the
+ * parameters, g their gradient, s1 and s2 their state, laid out like p (unused ones may be empty). Every
+ * operation is rounded to float32; a weight-decay term is applied only when u.weightDecay ≠ 0:
+ *   sgd:       g' = g + wd·p;   p = p − lr·g'
+ *   momentum:  b = μ·b + g';    p = p − lr·b                         (b = s1, μ = u.beta1)
+ *   nesterov:  b = μ·b + g';    p = p − lr·(g' + μ·b)
+ *   adam:      m = β1·m + (1−β1)·g';  v = β2·v + ((1−β2)·g')·g';      (m = s1, v = s2)
+ *              p = p − stepSize·(m / (√v·invSqrtBias2 + eps))
+ *   adamw:     p = p·decay first, then adam with g' = g
+ * With wd = 0, sgd is the textbook's p = p − lr·g.
+ */
+export function updateParams(
+  p: Float32Array, g: Float32Array, s1: Float32Array, s2: Float32Array, i0: number, i1: number, u: UpdateStep,
+): void {
+  const { rule, lr, weightDecay: wd } = u;
+  if (rule === UpdateRule.Sgd) {
+    for (let i = i0; i < i1; i++) {
+      const gi = wd === 0 ? g[i] : f(g[i] + f(wd * p[i]));
+      p[i] = f(p[i] - f(lr * gi));
+    }
+  } else if (rule === UpdateRule.Momentum || rule === UpdateRule.Nesterov) {
+    const mu = u.beta1;
+    for (let i = i0; i < i1; i++) {
+      const gi = wd === 0 ? g[i] : f(g[i] + f(wd * p[i]));
+      const b = f(f(mu * s1[i]) + gi);
+      s1[i] = b;
+      const d = rule === UpdateRule.Nesterov ? f(gi + f(mu * b)) : b;
+      p[i] = f(p[i] - f(lr * d));
+    }
+  } else {
+    const { beta1, oneMinusBeta1, beta2, oneMinusBeta2, eps, stepSize, invSqrtBias2, decay } = u;
+    const decoupled = rule === UpdateRule.AdamW;
+    for (let i = i0; i < i1; i++) {
+      let pi = p[i];
+      let gi = g[i];
+      if (wd !== 0) {
+        if (decoupled) pi = f(pi * decay);
+        else gi = f(gi + f(wd * pi));
+      }
+      const m = f(f(beta1 * s1[i]) + f(oneMinusBeta1 * gi));
+      const v = f(f(beta2 * s2[i]) + f(f(oneMinusBeta2 * gi) * gi));
+      s1[i] = m;
+      s2[i] = v;
+      const denom = f(f(f(Math.sqrt(v)) * invSqrtBias2) + eps);
+      p[i] = f(pi - f(stepSize * f(m / denom)));
+    }
+  }
 }

@@ -15,6 +15,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { RESERVED_BYTES } from '../memory/arena.js';
 import { distPath } from '../paths.js';
+import { ruleStateArrays, UPDATE_WORDS, UpdateWord } from '../optim/optimizer.js';
 import type { Kernels } from './kernels.js';
 
 /** The kernels' scratch slots in the reserved first 64 KiB: an i32 flag per slot (0 free, 1 taken) at
@@ -63,11 +64,11 @@ interface KernelExports {
     j0: number, j1: number,
   ): void;
   reluBackward(D: number, W: number, Aprev: number, Dprev: number, rows: number, nIn: number, nOut: number): void;
-  weightGradSgd(
+  weightGradUpdate(
     Aprev: number, D: number, W: number, rows: number, nIn: number, nOut: number, k0: number, k1: number,
-    j0: number, j1: number, lr: number,
+    j0: number, j1: number, update: number,
   ): void;
-  biasGradSgd(D: number, b: number, rows: number, nOut: number, j0: number, j1: number, lr: number): void;
+  biasGradUpdate(D: number, b: number, rows: number, nOut: number, j0: number, j1: number, update: number): void;
 }
 
 type View = Float32Array | Uint8Array | Uint32Array;
@@ -109,6 +110,21 @@ export function createWasmKernels(memory: WebAssembly.Memory, module: WebAssembl
     if (lo > hi || hi > n) throw new RangeError(`wasm kernels: ${method}: ${names} = ${lo}..${hi} is not within 0..${n}`);
   };
 
+  const words = new Int32Array(buffer);
+  /** The descriptor's offset, once its state (if any) is checked to lie in the memory beside `params`. */
+  const descriptor = (update: Float32Array, params: Float32Array, method: string): number => {
+    const offset = at(update, 'update', UPDATE_WORDS, method);
+    const word = offset >> 2;
+    const rule = words[word + UpdateWord.Rule];
+    for (let s = 0; s < ruleStateArrays(rule); s++) {
+      const at0 = params.byteOffset + words[word + UpdateWord.State1 + s];
+      if (at0 < RESERVED_BYTES || at0 + params.byteLength > buffer.byteLength) {
+        throw new RangeError(`wasm kernels: ${method}: the update's state ${s + 1} lies outside the kernels' memory`);
+      }
+    }
+    return offset;
+  };
+
   return {
     name: 'wasm',
     gatherInputs(pixels, order, start, rows, nIn, X) {
@@ -147,24 +163,24 @@ export function createWasmKernels(memory: WebAssembly.Memory, module: WebAssembl
         at(Dprev, 'Dprev', rows * nIn, m), rows, nIn, nOut,
       );
     },
-    weightGradSgd(Aprev, D, W, rows, nIn, nOut, k0, k1, j0, j1, lr) {
-      const m = 'weightGradSgd';
+    weightGradUpdate(Aprev, D, W, rows, nIn, nOut, k0, k1, j0, j1, update) {
+      const m = 'weightGradUpdate';
       count(rows, 'rows', m);
       count(nIn, 'nIn', m);
       count(nOut, 'nOut', m);
       range(k0, k1, nIn, 'k0..k1', m);
       range(j0, j1, nOut, 'j0..j1', m);
-      k.weightGradSgd(
+      k.weightGradUpdate(
         at(Aprev, 'Aprev', rows * nIn, m), at(D, 'D', rows * nOut, m), at(W, 'W', nIn * nOut, m),
-        rows, nIn, nOut, k0, k1, j0, j1, lr,
+        rows, nIn, nOut, k0, k1, j0, j1, descriptor(update, W, m),
       );
     },
-    biasGradSgd(D, b, rows, nOut, j0, j1, lr) {
-      const m = 'biasGradSgd';
+    biasGradUpdate(D, b, rows, nOut, j0, j1, update) {
+      const m = 'biasGradUpdate';
       count(rows, 'rows', m);
       count(nOut, 'nOut', m);
       range(j0, j1, nOut, 'j0..j1', m);
-      k.biasGradSgd(at(D, 'D', rows * nOut, m), at(b, 'b', nOut, m), rows, nOut, j0, j1, lr);
+      k.biasGradUpdate(at(D, 'D', rows * nOut, m), at(b, 'b', nOut, m), rows, nOut, j0, j1, descriptor(update, b, m));
     },
   };
 }

@@ -4,6 +4,7 @@ import { Packr } from 'msgpackr';
 import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
 import { modelLayout } from '../model/layout.js';
+import { OPTIMIZERS, stateArrays } from '../optim/optimizer.js';
 import type { TrainConfig } from '../train/config.js';
 import type { EpochReport, TrainSnapshot, TrainState } from '../train/train.js';
 import { writeFileAtomic } from './atomic-write.js';
@@ -16,9 +17,14 @@ import { checkStoredInput, type ModelInput } from '../data/scaling.js';
  * parameters (float32 little-endian bytes, in layout order) and their sha256, the loop state (epoch,
  * position in it, generator state before the epoch's shuffle, running sums, the history of epoch reports)
  * and the run's config. The body's sha256 catches any corrupted byte, not only in the parameters.
+ *
+ * Version 2 adds the optimizer's state (float32 little-endian bytes, its arrays one after another, each in
+ * layout order; empty for sgd) and the optimizer settings in the config. Version 1 (before optimizers) is
+ * read as plain SGD with a constant rate and no state.
  */
 export const CHECKPOINT_FORMAT = 'lockstep-checkpoint';
-export const CHECKPOINT_VERSION = 1;
+export const CHECKPOINT_VERSION = 2;
+const READABLE_VERSIONS = [1, 2];
 
 export interface Checkpoint {
   layers: number[];
@@ -28,6 +34,8 @@ export interface Checkpoint {
   config: TrainConfig;
   /** How the model reads its inputs (scaling, class names); a checkpoint from before --scale: bytes over 255. */
   input: ModelInput;
+  /** The optimizer's state (TrainSnapshot.optimizerState); empty for sgd and for a version-1 checkpoint. */
+  optimizerState: Float32Array;
 }
 
 interface Envelope {
@@ -46,12 +54,18 @@ interface CheckpointBody {
   config: TrainConfig;
   savedAt: string;
   input?: ModelInput;
+  optimizerState?: Uint8Array;
 }
 
 const packr = new Packr({ useRecords: false });
 
 export function encodeCheckpoint(snapshot: TrainSnapshot): Uint8Array {
   const params = Float32Array.from(snapshot.params);
+  const optimizerState = Float32Array.from(snapshot.optimizerState ?? []);
+  const optimizer = snapshot.config.optimizer ?? 'sgd';
+  if (optimizerState.length !== stateArrays(optimizer) * params.length) {
+    throw new RangeError(`checkpoint: ${optimizerState.length} optimizer state values where --optimizer ${optimizer} has ${stateArrays(optimizer) * params.length}`);
+  }
   const body: CheckpointBody = {
     layers: snapshot.layout.sizes,
     dataSha256: snapshot.dataSha256,
@@ -61,6 +75,7 @@ export function encodeCheckpoint(snapshot: TrainSnapshot): Uint8Array {
     config: snapshot.config,
     savedAt: new Date().toISOString(),
     input: snapshot.input,
+    optimizerState: new Uint8Array(optimizerState.buffer),
   };
   // Packr reuses its output buffer: copy before anything else is packed.
   const bodyBytes = Uint8Array.from(packr.pack(body));
@@ -118,8 +133,8 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   if (typeof envelope !== 'object' || envelope === null || envelope.format !== CHECKPOINT_FORMAT) {
     throw new UserError(`${path}: not a lockstep checkpoint (no "${CHECKPOINT_FORMAT}" format tag)`);
   }
-  if (envelope.version !== CHECKPOINT_VERSION) {
-    throw new UserError(`${path}: checkpoint format version ${String(envelope.version)}; this lockstep reads version ${CHECKPOINT_VERSION}`);
+  if (!READABLE_VERSIONS.includes(envelope.version as number)) {
+    throw new UserError(`${path}: checkpoint format version ${String(envelope.version)}; this lockstep reads versions ${READABLE_VERSIONS.join(' and ')}`);
   }
   if (!(envelope.body instanceof Uint8Array) || sha256(envelope.body) !== envelope.sha256) throw bad('checksum mismatch');
   let file: Partial<CheckpointBody>;
@@ -143,7 +158,15 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   }
   // '' (or absent): written without a fingerprint, so a resume cannot check its data.
   const dataSha256 = typeof file.dataSha256 === 'string' ? file.dataSha256 : '';
-  return { layers, params, state, config, dataSha256, input: checkStoredInput(file.input, layers[0], path) };
+  const optimizer = config.optimizer ?? 'sgd';
+  if (!(OPTIMIZERS as readonly unknown[]).includes(optimizer)) throw bad(`optimizer ${String(optimizer)}`);
+  const stateBytes = envelope.version === 1 ? new Uint8Array(0) : file.optimizerState;
+  const expected = stateArrays(optimizer) * layout.paramCount * 4;
+  if (!(stateBytes instanceof Uint8Array) || stateBytes.length !== expected) {
+    throw bad(`optimizer state: ${stateBytes?.length ?? 0} bytes where --optimizer ${optimizer} needs ${expected}`);
+  }
+  const optimizerState = new Float32Array(Uint8Array.from(stateBytes).buffer);
+  return { layers, params, state, config, dataSha256, input: checkStoredInput(file.input, layers[0], path), optimizerState };
 }
 
 function isState(s: unknown): s is TrainState {

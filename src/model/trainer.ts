@@ -21,8 +21,13 @@ export interface Trainer {
   readonly params: Float32Array;
   /** The epoch's order of training examples; the epoch loop fills it from the seeded generator. */
   readonly order: Uint32Array;
-  /** One SGD step on the examples order[start .. start+rows); returns the sum of their losses. */
-  trainStep(start: number, rows: number): number | Promise<number>;
+  /** The optimizer's state: its arrays (src/optim/optimizer.ts, stateArrays) one after another, each laid out like params. */
+  readonly optimizerState: Float32Array;
+  /**
+   * One training step on the examples order[start .. start+rows), the run's step with 0-based index `step`
+   * (its learning rate and Adam's bias corrections depend on it); returns the sum of their losses.
+   */
+  trainStep(start: number, rows: number, step: number): number | Promise<number>;
   evaluate(split: SplitName): EvalResult | Promise<EvalResult>;
   close(): Promise<void>;
 }

@@ -7,7 +7,12 @@ export function formatEpoch(r: EpochReport): string {
     ['train acc', r.trainAcc], ['val acc', r.valAcc], ['test acc', r.testAcc], ['loss', r.loss], ['val loss', r.valLoss], ['test loss', r.testLoss],
   ] as const;
   const shown = parts.filter(([, v]) => !Number.isNaN(v)).map(([name, v]) => `${name} ${v.toFixed(4)}`);
-  return `Epoch ${r.epoch}: ${[...shown, `${r.trainSeconds.toFixed(2)} s train + ${r.evalSeconds.toFixed(2)} s eval`].join(', ')}`;
+  return `Epoch ${r.epoch}: ${[...shown, `${r.trainSeconds.toFixed(2)} s train + ${r.evalSeconds.toFixed(2)} s eval`, `${r.optimizer} lr ${formatRate(r.lr)}`].join(', ')}`;
+}
+
+/** A learning rate in 4 significant digits, without the float32 value's tail (0.0010000000474974513 → 0.001). */
+export function formatRate(lr: number): string {
+  return String(Number(lr.toPrecision(4)));
 }
 
 export function plural(n: number, word: string): string {

@@ -1,6 +1,7 @@
 import { emptySplit, type Dataset, type LabeledImages } from '../data/dataset.js';
 import { SharedArena } from '../memory/arena.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
+import { UPDATE_WORDS } from '../optim/optimizer.js';
 import { CONTROL_WORDS } from './control.js';
 
 /**
@@ -16,6 +17,8 @@ import { CONTROL_WORDS } from './control.js';
  *   trainPixels, testPixels, valPixels: the rows, bytes, or float32 values when plan.floats (InputRows)
  *   scratch[t][l] thread t's evaluation activations [EVAL_CHUNK][n_l]
  *   profile [threads][profileSteps][PROFILE_MARKS] float64 timestamps (bench --profile; empty otherwise)
+ *   optimizerState [arrays][paramCount]: each state array (momentum buffer, Adam's moments) laid out like params
+ *   update  the step's update descriptor [UPDATE_WORDS] (src/optim/optimizer.ts), written by the coordinator
  */
 export const EVAL_CHUNK = 128;
 /** Timestamps a thread records per profiled step: the start, then the end of each half and each barrier. */
@@ -59,6 +62,8 @@ export interface SharedPlan {
   identity: Region;
   scratch: Region[][];
   profile: Region;
+  optimizerState: Region;
+  update: Region;
 }
 
 export interface SharedViews {
@@ -81,12 +86,17 @@ export interface SharedViews {
   identity: Uint32Array;
   scratch: Float32Array[][];
   profile: Float64Array;
+  optimizerState: Float32Array;
+  update: Float32Array;
 }
 
-/** Allocates the shared memory for a run and copies in the dataset (once) and the initial parameters. */
+/**
+ * Allocates the shared memory for a run and copies in the dataset (once), the initial parameters and the
+ * optimizer's initial state (its length: the state arrays times the parameter count).
+ */
 export function createSharedBuffers(
   sizes: number[], threads: number, batchSize: number, dataset: Dataset, initialParams: Float32Array,
-  options: { spinMs: number; profileSteps: number },
+  options: { spinMs: number; profileSteps: number; optimizerState?: Float32Array },
 ): { memory: WebAssembly.Memory; views: SharedViews } {
   const layout = modelLayout(sizes);
   const { train, test } = dataset;
@@ -96,6 +106,7 @@ export function createSharedBuffers(
   const B = batchSize;
   const evalRows = Math.max(train.count, test.count, val.count);
   const { spinMs, profileSteps } = options;
+  const stateLength = options.optimizerState?.length ?? 0;
   const bytes = [
     CONTROL_WORDS * 4, layout.paramCount * 4, train.count * 4,
     rowsOf(train).byteLength, train.count, rowsOf(test).byteLength, test.count, rowsOf(val).byteLength, val.count,
@@ -103,6 +114,7 @@ export function createSharedBuffers(
     B * 8, evalRows, evalRows * 8, evalRows * 4,
     ...Array.from({ length: threads }, () => sizes.map((n) => EVAL_CHUNK * n * 4)).flat(),
     threads * profileSteps * PROFILE_MARKS * 8,
+    stateLength * 4, UPDATE_WORDS * 4,
   ];
   const arena = new SharedArena(SharedArena.bytesFor(bytes));
   const region = (view: ArrayBufferView & { length: number }): Region => ({ offset: view.byteOffset, length: view.length });
@@ -125,8 +137,11 @@ export function createSharedBuffers(
   const identity = arena.u32(evalRows);
   const scratch = Array.from({ length: threads }, () => sizes.map((n) => arena.f32(EVAL_CHUNK * n)));
   const profile = arena.f64(threads * profileSteps * PROFILE_MARKS);
+  const optimizerState = arena.f32(stateLength);
+  const update = arena.f32(UPDATE_WORDS);
 
   params.set(initialParams);
+  if (options.optimizerState) optimizerState.set(options.optimizerState);
   for (const [split, to] of [[train, trainPixels], [test, testPixels], [val, valPixels]] as const) {
     if (split.count > 0 && (split.features !== undefined) !== floats) throw new RangeError('every split must hold bytes, or every split float32 rows');
     to.set(rowsOf(split));
@@ -144,13 +159,13 @@ export function createSharedBuffers(
     valPixels: region(valPixels), valLabels: region(valLabels),
     acts: acts.map(region), deltas: deltas.map(region), rowLoss: region(rowLoss),
     evalPredicted: region(evalPredicted), evalLoss: region(evalLoss), identity: region(identity), scratch: scratch.map((s) => s.map(region)),
-    profile: region(profile),
+    profile: region(profile), optimizerState: region(optimizerState), update: region(update),
   };
   return {
     memory: arena.memory,
     views: {
       plan, layout, control, params, order, trainPixels, trainLabels, testPixels, testLabels, valPixels, valLabels,
-      acts, deltas, rowLoss, evalPredicted, evalLoss, identity, scratch, profile,
+      acts, deltas, rowLoss, evalPredicted, evalLoss, identity, scratch, profile, optimizerState, update,
     },
   };
 }
@@ -181,5 +196,7 @@ export function viewsOf(memory: WebAssembly.Memory, plan: SharedPlan): SharedVie
     identity: new Uint32Array(buf, plan.identity.offset, plan.identity.length),
     scratch: plan.scratch.map((s) => s.map(f32)),
     profile: new Float64Array(buf, plan.profile.offset, plan.profile.length),
+    optimizerState: f32(plan.optimizerState),
+    update: f32(plan.update),
   };
 }

@@ -7,6 +7,8 @@ import { UserError } from '../errors.js';
 import { defaultKernels, type KernelName } from '../kernels/select.js';
 import { wasmSimdSupported } from '../kernels/wasm.js';
 import { TEXTBOOK_LAYERS } from '../model/layout.js';
+import { checkOptimizerOnResume, defaultLr, OPTIMIZER_DEFAULTS, OPTIMIZER_FLAGS, resolveOptimizer, type OptimizerName } from '../optim/optimizer.js';
+import type { ScheduleName } from '../optim/schedule.js';
 
 /** A training run's settings; every field has the textbook's default. */
 export interface TrainOptions {
@@ -52,9 +54,28 @@ export interface TrainOptions {
   evalEvery?: number;
   /** --no-train-eval: false skips the training split's evaluation (its accuracy). */
   trainEval?: boolean;
+  // The optimizer and the learning-rate schedule, as PyTorch's torch.optim (src/optim/, README "Optimizers and schedules").
+  /** sgd (default), momentum, nesterov, adam or adamw. */
+  optimizer?: OptimizerName;
+  /** momentum, nesterov: the momentum factor (0.9). */
+  momentum?: number;
+  /** adam, adamw: β1 (0.9), β2 (0.999), eps (1e-8). */
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** PyTorch's weight_decay (0): coupled L2 for sgd, momentum, nesterov and adam, decoupled for adamw. */
+  weightDecay?: number;
+  /** constant (default), step or cosine. */
+  lrSchedule?: ScheduleName;
+  /** step: the factor (0.1) applied every lrStepEpochs epochs (required with step). */
+  lrGamma?: number;
+  lrStepEpochs?: number;
+  /** Steps of linear warm-up from 0 (0). */
+  warmupSteps?: number;
 }
 
-type OptionalKeys = 'data' | 'maxSteps' | 'trainLimit' | 'testLimit' | 'labels' | 'label' | 'testData' | 'scale' | 'valSplit' | 'earlyStop';
+type OptionalKeys = 'data' | 'maxSteps' | 'trainLimit' | 'testLimit' | 'labels' | 'label' | 'testData' | 'scale' | 'valSplit' | 'earlyStop'
+  | 'momentum' | 'beta1' | 'beta2' | 'eps' | 'lrGamma' | 'lrStepEpochs';
 export type TrainConfig = Required<Omit<TrainOptions, OptionalKeys>> & Pick<TrainOptions, OptionalKeys>;
 
 export const DEFAULTS: TrainConfig = {
@@ -72,6 +93,7 @@ export const DEFAULTS: TrainConfig = {
   minDelta: 0,
   evalEvery: 1,
   trainEval: true,
+  ...OPTIMIZER_DEFAULTS,
 };
 
 /** Checks every option and names the offending flag; the CLI relies on these messages. */
@@ -80,6 +102,7 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
     if (!KNOWN_OPTIONS.has(key)) throw new UserError(`unknown training option "${key}"`);
   }
   const config: TrainConfig = { ...DEFAULTS, kernels: defaultKernels(), ...stripUndefined(options) };
+  if (options.lr === undefined) config.lr = defaultLr(config.optimizer);
   // Stored in checkpoints: relative to where the run started, it would break a resume from elsewhere.
   for (const key of ['data', 'labels', 'testData'] as const) if (config[key] !== undefined) config[key] = resolve(config[key] as string);
   checkOwnDataOptions(config, options);
@@ -107,6 +130,7 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
   }
   if (trainLimit !== undefined) positiveInteger('--train-limit', trainLimit);
   if (testLimit !== undefined) positiveInteger('--test-limit', testLimit);
+  resolveOptimizer(config);
   return config;
 }
 
@@ -122,6 +146,7 @@ const FLAG_NAMES: Record<(typeof FIXED_ON_RESUME)[number], string> = {
  * data) taken from `overrides`. An override of a setting that defines the arithmetic is refused.
  */
 export function resumeOptions(saved: TrainConfig, overrides: TrainOptions, checkpointPath: string): TrainOptions {
+  checkOptimizerOnResume(saved, overrides, checkpointPath);
   for (const key of FIXED_ON_RESUME) {
     const given = overrides[key];
     if (given === undefined) continue;
@@ -140,6 +165,7 @@ export function resumeOptions(saved: TrainConfig, overrides: TrainOptions, check
 const KNOWN_OPTIONS = new Set([
   'layers', 'epochs', 'batchSize', 'lr', 'seed', 'data', 'maxSteps', 'trainLimit', 'testLimit', 'threads', 'kernels', 'reference', 'evaluate',
   'labels', 'label', 'testData', 'hidden', 'scale', 'valSplit', 'earlyStop', 'minDelta', 'evalEvery', 'trainEval',
+  ...Object.keys(OPTIMIZER_FLAGS),
 ]);
 
 /** The own-data options (README, "Your own data"), each checked and named by its flag. */

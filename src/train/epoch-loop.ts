@@ -3,6 +3,8 @@ import { DivergenceError } from '../errors.js';
 import { Rng, type RngState } from '../random/rng.js';
 import { paramsSha256 } from '../model/hash.js';
 import type { SplitName, Trainer } from '../model/trainer.js';
+import { OPTIMIZER_DEFAULTS, type OptimizerName, type OptimizerSettings } from '../optim/optimizer.js';
+import { learningRate } from '../optim/schedule.js';
 
 export interface EpochReport {
   event: 'epoch';
@@ -21,10 +23,11 @@ export interface EpochReport {
   valLoss: number;
   /** Steps taken in all by the end of this epoch. */
   totalSteps: number;
-  /** The learning rate of the epoch's steps. */
-  lr: number;
   /** sha256 of the parameters at the end of this epoch (the --log's last field). */
   paramsSha256: string;
+  /** The optimizer (--optimizer), and the learning rate of the epoch's last step as the arithmetic used it (a float32 value). */
+  optimizer: OptimizerName;
+  lr: number;
 }
 
 /**
@@ -64,10 +67,10 @@ export interface StepInfo {
 }
 
 /** The settings the loop reads (a TrainConfig has them all). */
-export interface EpochLoopSettings {
+export interface EpochLoopSettings extends Partial<Omit<OptimizerSettings, 'lr' | 'epochs'>> {
   epochs: number;
   batchSize: number;
-  /** Named in the divergence message only. */
+  /** The base rate: named in the divergence message, and the epoch's rate with the schedule's settings (constant without them). */
   lr: number;
   maxSteps?: number;
   evaluate: boolean;
@@ -152,7 +155,7 @@ export async function runEpochs(
       const first = state.stepInEpoch * batchSize;
       const rows = Math.min(batchSize, examples - first);
       // Not a plain await: the engine usually finishes a step synchronously, and an await costs microseconds.
-      const stepped = trainer.trainStep(first, rows);
+      const stepped = trainer.trainStep(first, rows, state.steps);
       const loss = typeof stepped === 'number' ? stepped : await stepped;
       if (!(loss / rows <= DIVERGED_MEAN_LOSS)) {
         throw new DivergenceError(
@@ -188,8 +191,9 @@ export async function runEpochs(
       valAcc: valEval ? valEval.correct / valEval.count : NaN,
       valLoss: valEval ? valEval.lossSum / valEval.count : NaN,
       totalSteps: state.steps,
-      lr: Math.fround(settings.lr),
       paramsSha256: paramsSha256(trainer.params),
+      optimizer: settings.optimizer ?? 'sgd',
+      lr: Math.fround(learningRate({ ...OPTIMIZER_DEFAULTS, ...settings }, stepsPerEpoch, Math.max(0, state.steps - 1))),
     };
     hooks.onEpoch?.(report);
     if (complete && valEval) {

@@ -1,21 +1,24 @@
-import { biasGrad, denseForward, gatherInputs, gatherRows, reluBackward, sgdUpdate, weightGrad } from '../kernels/reference.js';
+import { biasGrad, denseForward, gatherInputs, gatherRows, reluBackward, updateParams, weightGrad } from '../kernels/reference.js';
 import { softmaxCrossEntropyBackward, softmaxEvaluate } from '../kernels/softmax.js';
 import { emptySplit, type LabeledImages } from '../data/dataset.js';
 import { layerViews, type ModelLayout } from '../model/layout.js';
 import { summarizeEvaluation, type EvalResult, type SplitName, type Trainer } from '../model/trainer.js';
+import { stateArrays, updateStep, type OptimizerSettings } from '../optim/optimizer.js';
 
 /** Rows per evaluation chunk: bounds the activation buffers, changes no result (evaluation is per row). */
 const EVAL_CHUNK = 256;
 
 /**
  * The plain single-thread trainer: the textbook's algorithm written with the reference kernels, full
- * gradient buffers, then the SGD step. It is the specification every fast path must equal bit for bit,
- * and is itself checked against finite differences (test/gradcheck.test.ts).
+ * gradient buffers, then the optimizer's step over all parameters (updateParams). It is the specification
+ * every fast path must equal bit for bit, and is itself checked against finite differences
+ * (test/gradcheck.test.ts).
  */
 export class ReferenceTrainer implements Trainer {
   readonly params: Float32Array;
   readonly order: Uint32Array;
-  private readonly lr: number;
+  readonly optimizerState: Float32Array;
+  private readonly stepsPerEpoch: number;
   /** acts[0] is the input batch X; acts[l+1] is layer l's output (logits for the last layer). */
   private readonly acts: Float32Array[];
   /** deltas[l] is dLoss/dZ of layer l, [rows][nOut]. */
@@ -30,12 +33,14 @@ export class ReferenceTrainer implements Trainer {
     private readonly train: LabeledImages,
     private readonly test: LabeledImages,
     batchSize: number,
-    lr: number,
+    private readonly optimizer: OptimizerSettings,
+    initialState: Float32Array | undefined = undefined,
     private readonly val: LabeledImages | undefined = undefined,
   ) {
     this.params = Float32Array.from(initialParams);
     this.order = new Uint32Array(train.count);
-    this.lr = Math.fround(lr);
+    this.optimizerState = initialState ? Float32Array.from(initialState) : new Float32Array(stateArrays(optimizer.optimizer) * layout.paramCount);
+    this.stepsPerEpoch = Math.ceil(train.count / batchSize);
     const rows = Math.max(batchSize, EVAL_CHUNK);
     this.acts = layout.sizes.map((n) => new Float32Array(rows * n));
     this.deltas = layout.layers.map((l) => new Float32Array(rows * l.nOut));
@@ -52,9 +57,11 @@ export class ReferenceTrainer implements Trainer {
     });
   }
 
-  trainStep(start: number, rows: number): number {
+  trainStep(start: number, rows: number, step: number): number {
     const lossSum = this.gradients(start, rows);
-    sgdUpdate(this.params, this.grads, this.lr, 0, this.params.length);
+    const n = this.params.length;
+    const state = (i: number) => this.optimizerState.subarray(i * n, Math.min((i + 1) * n, this.optimizerState.length));
+    updateParams(this.params, this.grads, state(0), state(1), 0, n, updateStep(this.optimizer, this.stepsPerEpoch, step));
     return lossSum;
   }
 

@@ -4,6 +4,7 @@ import { datasetFingerprint, type Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
 import { initHeNormal, modelLayout, type ModelLayout } from '../model/layout.js';
+import { stateArrays } from '../optim/optimizer.js';
 import { Rng } from '../random/rng.js';
 import { checkBatchSize, fitLayers, loadTrainingData, resolveConfig, type TrainConfig, type TrainOptions } from './config.js';
 import { prepareDataset } from '../data/prepare.js';
@@ -43,6 +44,8 @@ export interface TrainSnapshot {
   params: Float32Array;
   state: TrainState;
   input: ModelInput;
+  /** The optimizer's state (Trainer.optimizerState), live like params; absent or empty for sgd. */
+  optimizerState?: Float32Array;
 }
 
 /** The epoch loop's hooks (onEpoch, onStep, signal), with checkpoints and the best epoch given the whole snapshot, and the run's inputs. */
@@ -55,8 +58,8 @@ export interface TrainHooks extends Omit<EpochLoopHooks, 'onCheckpoint' | 'onBes
   dataset?: Dataset;
   /** Start from these parameters instead of He-normal init (the generator still starts from the seed). */
   initialParams?: Float32Array;
-  /** Continue a run: its parameters and state, and the fingerprint of its data (from a checkpoint). */
-  resume?: { params: Float32Array; state: TrainState; dataSha256?: string };
+  /** Continue a run: its parameters and state, its optimizer's state, and the fingerprint of its data (from a checkpoint). */
+  resume?: { params: Float32Array; state: TrainState; dataSha256?: string; optimizerState?: Float32Array };
   /** Keep each thread's timestamps of the last N steps (bench --profile): TrainResult.profile. */
   profileSteps?: number;
   /** --save-best: an epoch whose validation loss is the best so far, with the model as it is then. */
@@ -98,11 +101,15 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
     start = startState(rng);
   }
   if (initial.length !== layout.paramCount) throw new RangeError('initial parameters do not fit the layers');
+  const optimizerState = hooks.resume?.optimizerState;
+  if (optimizerState && optimizerState.length !== stateArrays(config.optimizer) * layout.paramCount) {
+    throw new RangeError(`the optimizer state does not fit --optimizer ${config.optimizer} and the layers`);
+  }
 
   const trainer: Trainer = config.reference
-    ? new ReferenceTrainer(layout, initial, dataset.train, dataset.test, config.batchSize, config.lr, dataset.val)
+    ? new ReferenceTrainer(layout, initial, dataset.train, dataset.test, config.batchSize, config, optimizerState, dataset.val)
     : await Engine.create(config.layers, initial, dataset, {
-        threads: config.threads, kernels: config.kernels, batchSize: config.batchSize, lr: config.lr,
+        threads: config.threads, kernels: config.kernels, batchSize: config.batchSize, optimizer: config, optimizerState,
         profileSteps: hooks.profileSteps,
       });
   const save = hooks.onCheckpoint;
@@ -113,8 +120,8 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
       onEpoch: hooks.onEpoch,
       onStep: hooks.onStep && ((info) => hooks.onStep!(info, trainer.params)),
       signal: hooks.signal,
-      onCheckpoint: save && ((state, reason) => save({ config, dataSha256, layout, params: trainer.params, state, input }, reason)),
-      onBest: best && ((report, state) => best({ config, dataSha256, layout, params: trainer.params, state, input }, report)),
+      onCheckpoint: save && ((state, reason) => save({ config, dataSha256, layout, params: trainer.params, state, input, optimizerState: trainer.optimizerState }, reason)),
+      onBest: best && ((report, state) => best({ config, dataSha256, layout, params: trainer.params, state, input, optimizerState: trainer.optimizerState }, report)),
     });
     const params = Float32Array.from(trainer.params);
     return {

@@ -10,7 +10,7 @@
 // Every pointer argument is a byte offset into the imported shared memory. Shapes, for a layer with nIn
 // inputs, nOut outputs and `rows` rows:
 //   X, Aprev [rows][nIn]   W [nIn][nOut]   b [nOut]   Z, A, D [rows][nOut]   Dprev [rows][nIn]
-// A column range [j0, j1) (denseForward, weightGradSgd, biasGradSgd) chooses which outputs are computed;
+// A column range [j0, j1) (denseForward, weightGradUpdate, biasGradUpdate) chooses which outputs are computed;
 // the strides stay nIn and nOut, and nothing outside the range is read from W or written. Ranges are
 // checked by the TypeScript wrapper (src/kernels/wasm.ts), not here.
 //
@@ -636,8 +636,8 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
 }
 
 // ---------------------------------------------------------------------------------------------------
-// weightGradSgd: W[k][j] -= lr·(Σ_r Aprev[r][k]·D[r][j]) on the rectangle k in [k0, k1), j in [j0, j1);
-// the sum over r = 0..rows-1 in order, skipping rows whose Aprev[r][k] is 0.
+// weightGradUpdate: one optimizer step of W[k][j] with gradient Σ_r Aprev[r][k]·D[r][j], on the rectangle
+// k in [k0, k1), j in [j0, j1); the sum over r = 0..rows-1 in order, skipping rows whose Aprev[r][k] is 0.
 //
 // For each group of 4 k, the non-zero pattern of Aprev[·][k..k+3] is read once with SIMD compares into
 // 32-row bit masks (one i32 lane per k). Lanes run along j; the rows of a k are walked with ctz over its
@@ -648,9 +648,12 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
 //           sharing each load of D (a row where one of the two inputs is 0 adds a ±0 product, which
 //           changes nothing); chosen per pair of k when the union is small enough (neighbouring pixels);
 //           the last (j1 - j0) % 16 columns then go one k at a time.
-// The SGD step is fused: W = W - f32(lr·acc), no gradient buffer. A k with no non-zero row has gradient
-// +0; where f32(lr·+0) is +0, W - (+0) === W, so that row of W is not touched. Up to 256 rows use the
-// masks; more rows take a branchy path with the same arithmetic.
+// The update is fused: each vector of gradients goes from its accumulator to the update, no gradient
+// buffer. Plain SGD (no weight decay) is W = W - f32(lr·acc) in registers (upd4 with u = 0); every other
+// step calls updateVec with the update descriptor u. For plain SGD a k with no non-zero row has gradient
+// +0; where f32(lr·+0) is +0, W - (+0) === W, so that row of W is not touched (a stateful or decaying step
+// moves it, so it is updated). Up to 256 rows use the masks; more rows take a branchy path with the same
+// arithmetic.
 
 // @ts-ignore: decorator
 @inline function pickMask(c: i32, q0: u64, q1: u64, q2: u64, q3: u64): u64 {
@@ -662,9 +665,141 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
   v128.store(wp + off, f32x4.sub(v128.load(wp + off), f32x4.mul(lr, acc)));
 }
 
+/** The `u` of the blocks below that stores the gradient at wp (a scratch row) for updateRow to apply. */
+const STORE_GRADIENT: usize = 1;
+
+/**
+ * The 4 gradients acc of the parameters at wp + off: plain SGD when u is 0, stored as they are when u is
+ * STORE_GRADIENT, else the step of the update descriptor at u.
+ */
+// @ts-ignore: decorator
+@inline function upd4(wp: usize, lr: v128, u: usize, acc: v128, off: usize): void {
+  if (u == 0) sgd4(wp, lr, acc, off);
+  else if (u == STORE_GRADIENT) v128.store(wp + off, acc);
+  else updateVec(wp + off, u, acc, 4);
+}
+
+/** As upd4 for the first n (1..3) parameters at p. */
+// @ts-ignore: decorator
+@inline function updPartial(p: usize, lr: v128, u: usize, acc: v128, n: i32): void {
+  if (u == 0) storePartial(p, f32x4.sub(loadPartial(p, n), f32x4.mul(lr, acc)), n);
+  else if (u == STORE_GRADIENT) storePartial(p, acc, n);
+  else updateVec(p, u, acc, n);
+}
+
+// The update descriptor (src/optim/optimizer.ts, UpdateWord and UpdateRule): byte offsets of its words.
+const U_RULE: usize = 0, U_STATE1: usize = 4, U_STATE2: usize = 8, U_LR: usize = 12, U_WD: usize = 16;
+const U_BETA1: usize = 20, U_OMB1: usize = 24, U_BETA2: usize = 28, U_OMB2: usize = 32, U_EPS: usize = 36;
+const U_STEP: usize = 40, U_INVB2: usize = 44, U_DECAY: usize = 48;
+const RULE_SGD = 0, RULE_NESTEROV = 2, RULE_ADAM = 3, RULE_ADAMW = 4; // 1 is momentum
+
+// @ts-ignore: decorator
+@inline function loadN(p: usize, n: i32): v128 {
+  return n == 4 ? v128.load(p) : loadPartial(p, n);
+}
+
+// @ts-ignore: decorator
+@inline function storeN(p: usize, v: v128, n: i32): void {
+  if (n == 4) v128.store(p, v);
+  else storePartial(p, v, n);
+}
+
+/**
+ * One optimizer step (reference.ts, updateParams) of the n (1..4) parameters at p, gradient g, their state
+ * at the descriptor's byte distances from p; the same float32 operations in the same order, lane by lane.
+ */
+function updateVec(p: usize, u: usize, g0: v128, n: i32): void {
+  const rule = load<i32>(u, U_RULE);
+  const wd = load<f32>(u, U_WD);
+  let g = g0;
+  let w = loadN(p, n);
+  if (wd != 0) {
+    if (rule == RULE_ADAMW) w = f32x4.mul(w, v128.load32_splat(u + U_DECAY));
+    else g = f32x4.add(g, f32x4.mul(f32x4.splat(wd), w));
+  }
+  const s1 = p + <usize>load<i32>(u, U_STATE1);
+  if (rule < RULE_ADAM) {
+    if (rule != RULE_SGD) {
+      const mu = v128.load32_splat(u + U_BETA1);
+      const b = f32x4.add(f32x4.mul(mu, loadN(s1, n)), g);
+      storeN(s1, b, n);
+      g = rule == RULE_NESTEROV ? f32x4.add(g, f32x4.mul(mu, b)) : b;
+    }
+    w = f32x4.sub(w, f32x4.mul(v128.load32_splat(u + U_LR), g));
+  } else {
+    const s2 = p + <usize>load<i32>(u, U_STATE2);
+    const m = f32x4.add(f32x4.mul(v128.load32_splat(u + U_BETA1), loadN(s1, n)), f32x4.mul(v128.load32_splat(u + U_OMB1), g));
+    const v = f32x4.add(
+      f32x4.mul(v128.load32_splat(u + U_BETA2), loadN(s2, n)), f32x4.mul(f32x4.mul(v128.load32_splat(u + U_OMB2), g), g),
+    );
+    storeN(s1, m, n);
+    storeN(s2, v, n);
+    const denom = f32x4.add(f32x4.mul(f32x4.sqrt(v), v128.load32_splat(u + U_INVB2)), v128.load32_splat(u + U_EPS));
+    w = f32x4.sub(w, f32x4.mul(v128.load32_splat(u + U_STEP), f32x4.div(m, denom)));
+  }
+  storeN(p, w, n);
+}
+
+/**
+ * The step of the descriptor at u on the n parameters at p, their gradients at g (a scratch row): updateVec's
+ * arithmetic, operation for operation, with the constants loaded once for the row.
+ */
+function updateRow(p: usize, g: usize, n: i32, u: usize): void {
+  const rule = load<i32>(u, U_RULE);
+  const decay = load<f32>(u, U_WD) != 0;
+  const wd = v128.load32_splat(u + U_WD);
+  const s1 = <usize>load<i32>(u, U_STATE1);
+  const s2 = <usize>load<i32>(u, U_STATE2);
+  let i = 0;
+  if (rule >= RULE_ADAM) {
+    const decoupled = rule == RULE_ADAMW;
+    const b1 = v128.load32_splat(u + U_BETA1), omb1 = v128.load32_splat(u + U_OMB1);
+    const b2 = v128.load32_splat(u + U_BETA2), omb2 = v128.load32_splat(u + U_OMB2);
+    const invb2 = v128.load32_splat(u + U_INVB2), eps = v128.load32_splat(u + U_EPS);
+    const step = v128.load32_splat(u + U_STEP), factor = v128.load32_splat(u + U_DECAY);
+    for (; i + 4 <= n; i += 4) {
+      const q = p + (<usize>i << 2);
+      let w = v128.load(q);
+      let gv = v128.load(g + (<usize>i << 2));
+      if (decay) {
+        if (decoupled) w = f32x4.mul(w, factor);
+        else gv = f32x4.add(gv, f32x4.mul(wd, w));
+      }
+      const m = f32x4.add(f32x4.mul(b1, v128.load(q + s1)), f32x4.mul(omb1, gv));
+      const v = f32x4.add(f32x4.mul(b2, v128.load(q + s2)), f32x4.mul(f32x4.mul(omb2, gv), gv));
+      v128.store(q + s1, m);
+      v128.store(q + s2, v);
+      v128.store(q, f32x4.sub(w, f32x4.mul(step, f32x4.div(m, f32x4.add(f32x4.mul(f32x4.sqrt(v), invb2), eps)))));
+    }
+  } else {
+    const stateful = rule != RULE_SGD;
+    const nesterov = rule == RULE_NESTEROV;
+    const lr = v128.load32_splat(u + U_LR), mu = v128.load32_splat(u + U_BETA1);
+    for (; i + 4 <= n; i += 4) {
+      const q = p + (<usize>i << 2);
+      const w = v128.load(q);
+      let gv = v128.load(g + (<usize>i << 2));
+      if (decay) gv = f32x4.add(gv, f32x4.mul(wd, w));
+      if (stateful) {
+        const b = f32x4.add(f32x4.mul(mu, v128.load(q + s1)), gv);
+        v128.store(q + s1, b);
+        gv = nesterov ? f32x4.add(gv, f32x4.mul(mu, b)) : b;
+      }
+      v128.store(q, f32x4.sub(w, f32x4.mul(lr, gv)));
+    }
+  }
+  if (i < n) updateVec(p + (<usize>i << 2), u, loadPartial(g + (<usize>i << 2), n - i), n - i);
+}
+
+/** Whether the descriptor at desc is plain SGD (no weight decay): then the kernels update in registers. */
+// @ts-ignore: decorator
+@inline function plainSgd(desc: usize): bool {
+  return load<i32>(desc, U_RULE) == RULE_SGD && load<f32>(desc, U_WD) == 0;
+}
+
 // @ts-ignore: decorator
 @inline function wg24(
-  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
+  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, u: usize, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
 ): void {
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
   for (let c = 0; c < nq; c++) {
@@ -683,13 +818,13 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
       a5 = f32x4.add(a5, f32x4.mul(x, v128.load(d, 80)));
     }
   }
-  sgd4(wp, lr, a0, 0); sgd4(wp, lr, a1, 16); sgd4(wp, lr, a2, 32);
-  sgd4(wp, lr, a3, 48); sgd4(wp, lr, a4, 64); sgd4(wp, lr, a5, 80);
+  upd4(wp, lr, u, a0, 0); upd4(wp, lr, u, a1, 16); upd4(wp, lr, u, a2, 32);
+  upd4(wp, lr, u, a3, 48); upd4(wp, lr, u, a4, 64); upd4(wp, lr, u, a5, 80);
 }
 
 // @ts-ignore: decorator
 @inline function wg16(
-  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
+  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, u: usize, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
 ): void {
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
   for (let c = 0; c < nq; c++) {
@@ -706,13 +841,13 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
       a3 = f32x4.add(a3, f32x4.mul(x, v128.load(d, 48)));
     }
   }
-  sgd4(wp, lr, a0, 0); sgd4(wp, lr, a1, 16); sgd4(wp, lr, a2, 32); sgd4(wp, lr, a3, 48);
+  upd4(wp, lr, u, a0, 0); upd4(wp, lr, u, a1, 16); upd4(wp, lr, u, a2, 32); upd4(wp, lr, u, a3, 48);
 }
 
 /** The last 1..15 columns of a W row in one loop: nv (0..3, one variant each) full vectors, then np (0..3) floats. */
 // @ts-ignore: decorator
 @inline function wgTail0(
-  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
+  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, u: usize, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
   np: i32,
 ): void {
   let ap = f32x4.splat(0);
@@ -727,12 +862,12 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
       if (np > 0) ap = f32x4.add(ap, f32x4.mul(x, loadPartial(d + 0, np)));
     }
   }
-  if (np > 0) storePartial(wp + 0, f32x4.sub(loadPartial(wp + 0, np), f32x4.mul(lr, ap)), np);
+  if (np > 0) updPartial(wp + 0, lr, u, ap, np);
 }
 
 // @ts-ignore: decorator
 @inline function wgTail1(
-  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
+  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, u: usize, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
   np: i32,
 ): void {
   let a0 = f32x4.splat(0), ap = f32x4.splat(0);
@@ -748,13 +883,13 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
       if (np > 0) ap = f32x4.add(ap, f32x4.mul(x, loadPartial(d + 16, np)));
     }
   }
-  sgd4(wp, lr, a0, 0);
-  if (np > 0) storePartial(wp + 16, f32x4.sub(loadPartial(wp + 16, np), f32x4.mul(lr, ap)), np);
+  upd4(wp, lr, u, a0, 0);
+  if (np > 0) updPartial(wp + 16, lr, u, ap, np);
 }
 
 // @ts-ignore: decorator
 @inline function wgTail2(
-  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
+  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, u: usize, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
   np: i32,
 ): void {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), ap = f32x4.splat(0);
@@ -771,14 +906,14 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
       if (np > 0) ap = f32x4.add(ap, f32x4.mul(x, loadPartial(d + 32, np)));
     }
   }
-  sgd4(wp, lr, a0, 0);
-  sgd4(wp, lr, a1, 16);
-  if (np > 0) storePartial(wp + 32, f32x4.sub(loadPartial(wp + 32, np), f32x4.mul(lr, ap)), np);
+  upd4(wp, lr, u, a0, 0);
+  upd4(wp, lr, u, a1, 16);
+  if (np > 0) updPartial(wp + 32, lr, u, ap, np);
 }
 
 // @ts-ignore: decorator
 @inline function wgTail3(
-  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
+  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, u: usize, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
   np: i32,
 ): void {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), ap = f32x4.splat(0);
@@ -796,16 +931,16 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
       if (np > 0) ap = f32x4.add(ap, f32x4.mul(x, loadPartial(d + 48, np)));
     }
   }
-  sgd4(wp, lr, a0, 0);
-  sgd4(wp, lr, a1, 16);
-  sgd4(wp, lr, a2, 32);
-  if (np > 0) storePartial(wp + 48, f32x4.sub(loadPartial(wp + 48, np), f32x4.mul(lr, ap)), np);
+  upd4(wp, lr, u, a0, 0);
+  upd4(wp, lr, u, a1, 16);
+  upd4(wp, lr, u, a2, 32);
+  if (np > 0) updPartial(wp + 48, lr, u, ap, np);
 }
 
 /** Pair block: rows k and k+1 of W (ak = &Aprev[0][k], wp = &W[k][j]), 16 columns, union masks. */
 // @ts-ignore: decorator
 @inline function wgPair16(
-  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
+  ak: usize, sa: usize, dj: usize, sd: usize, wp: usize, lr: v128, u: usize, q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
 ): void {
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
   for (let c = 0; c < nq; c++) {
@@ -829,30 +964,28 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
       b3 = f32x4.add(b3, f32x4.mul(y, d3));
     }
   }
-  sgd4(wp, lr, a0, 0); sgd4(wp, lr, a1, 16); sgd4(wp, lr, a2, 32); sgd4(wp, lr, a3, 48);
+  upd4(wp, lr, u, a0, 0); upd4(wp, lr, u, a1, 16); upd4(wp, lr, u, a2, 32); upd4(wp, lr, u, a3, 48);
   const wq = wp + (sd); // row k+1 of W: W's row stride is nOut floats, the same as D's
-  sgd4(wq, lr, b0, 0); sgd4(wq, lr, b1, 16); sgd4(wq, lr, b2, 32); sgd4(wq, lr, b3, 48);
+  upd4(wq, lr, u, b0, 0); upd4(wq, lr, u, b1, 16); upd4(wq, lr, u, b2, 32); upd4(wq, lr, u, b3, 48);
 }
 
-/** One k, columns j0..j1-1 of its W row, single-k blocks. */
+/** One k (akk = &Aprev[0][k]), columns j0..j1-1 of its row wr (of W, or of a gradient scratch), single-k blocks. */
 // @ts-ignore: decorator
 @inline function wgSingleRow(
-  Aprev: usize, D: usize, W: usize, sa: usize, sd: usize, kk: usize, j0: i32, j1: i32, lrv: v128,
+  akk: usize, D: usize, wr: usize, sa: usize, sd: usize, j0: i32, j1: i32, lrv: v128, u: usize,
   q0: u64, q1: u64, q2: u64, q3: u64, nq: i32,
 ): void {
-  const akk = Aprev + (kk << 2);
-  const wr = W + kk * sd;
   let j = j0;
   for (; j1 - j >= 24 && j1 - j != 32; j += 24) {
-    wg24(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
+    wg24(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, u, q0, q1, q2, q3, nq);
   }
-  for (; j1 - j >= 16; j += 16) wg16(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, q0, q1, q2, q3, nq);
+  for (; j1 - j >= 16; j += 16) wg16(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, u, q0, q1, q2, q3, nq);
   if (j < j1) {
     const dt = D + (<usize>j << 2), wt = wr + (<usize>j << 2), nv = (j1 - j) >> 2, np = (j1 - j) & 3;
-    if (nv == 0) wgTail0(akk, sa, dt, sd, wt, lrv, q0, q1, q2, q3, nq, np);
-    else if (nv == 1) wgTail1(akk, sa, dt, sd, wt, lrv, q0, q1, q2, q3, nq, np);
-    else if (nv == 2) wgTail2(akk, sa, dt, sd, wt, lrv, q0, q1, q2, q3, nq, np);
-    else wgTail3(akk, sa, dt, sd, wt, lrv, q0, q1, q2, q3, nq, np);
+    if (nv == 0) wgTail0(akk, sa, dt, sd, wt, lrv, u, q0, q1, q2, q3, nq, np);
+    else if (nv == 1) wgTail1(akk, sa, dt, sd, wt, lrv, u, q0, q1, q2, q3, nq, np);
+    else if (nv == 2) wgTail2(akk, sa, dt, sd, wt, lrv, u, q0, q1, q2, q3, nq, np);
+    else wgTail3(akk, sa, dt, sd, wt, lrv, u, q0, q1, q2, q3, nq, np);
   }
 }
 
@@ -898,18 +1031,25 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
   return <i32>(popcnt(q0) + popcnt(q1) + popcnt(q2) + popcnt(q3));
 }
 
-export function weightGradSgd(
-  Aprev: usize, D: usize, W: usize, rows: i32, nIn: i32, nOut: i32, k0: i32, k1: i32, j0: i32, j1: i32, lr: f32,
+export function weightGradUpdate(
+  Aprev: usize, D: usize, W: usize, rows: i32, nIn: i32, nOut: i32, k0: i32, k1: i32, j0: i32, j1: i32, desc: usize,
 ): void {
   if (j0 >= j1) return;
+  const plain = plainSgd(desc);
+  const lr = load<f32>(desc, U_LR);
+  const u: usize = plain ? 0 : desc;
   if (rows > 256) {
-    weightGradSgdLong(Aprev, D, W, rows, nIn, nOut, k0, k1, j0, j1, lr);
+    weightGradUpdateLong(Aprev, D, W, rows, nIn, nOut, k0, k1, j0, j1, lr, u);
     return;
   }
   const sa = <usize>nIn << 2;
   const sd = <usize>nOut << 2;
   const lrv = f32x4.splat(lr);
-  const zeroStepIsNoop = reinterpret<u32>(lr * <f32>0) == 0; // f32(lr·+0) is +0
+  const zeroStepIsNoop = plain && reinterpret<u32>(lr * <f32>0) == 0; // f32(lr·+0) is +0
+  // Any other step: the gradients of a W row (or a pair) go to a scratch slot, then updateRow applies the
+  // step to the row with its constants in registers; without a free slot, updateVec per vector of gradients.
+  const gs: usize = u != 0 && nOut <= 512 ? claimSlot() : 0;
+  const mode: usize = gs != 0 ? STORE_GRADIENT : u;
   const nch = (rows + 31) >> 5;
   const nq = (rows + 63) >> 6;
   const z = i32x4.splat(0);
@@ -931,40 +1071,49 @@ export function weightGradSgd(
     }
     for (let i = 0; i < kn; i += 2) {
       const kk = <usize>(k + i);
+      const akk = Aprev + (kk << 2);
+      const two = i + 1 < kn;
+      // where rows kk and kk+1 go: W's, or the scratch's (its rows have W's stride)
+      const row0 = gs != 0 ? gs : W + kk * sd;
+      const row1 = row0 + sd;
       const a0 = lane0Mask64(m0, m1), a1 = lane0Mask64(m2, m3), a2 = lane0Mask64(m4, m5), a3 = lane0Mask64(m6, m7);
       const pa = bits(a0, a1, a2, a3);
-      if (i + 1 < kn) {
+      if (two) {
         const b0 = lane1Mask64(m0, m1), b1 = lane1Mask64(m2, m3), b2 = lane1Mask64(m4, m5), b3 = lane1Mask64(m6, m7);
         const pb = bits(b0, b1, b2, b3);
         const u0 = a0 | b0, u1 = a1 | b1, u2 = a2 | b2, u3 = a3 | b3;
         const pu = bits(u0, u1, u2, u3);
         if (pairEnd > j0 && pu > 0 && pu * 5 < (pa + pb) * 3) {
           // pair mode: 16-column blocks for both k, the rest of the columns one k at a time
-          const akk = Aprev + (kk << 2);
-          const wr = W + kk * sd;
           for (let j = j0; j < pairEnd; j += 16) {
-            wgPair16(akk, sa, D + (<usize>j << 2), sd, wr + (<usize>j << 2), lrv, u0, u1, u2, u3, nq);
+            wgPair16(akk, sa, D + (<usize>j << 2), sd, row0 + (<usize>j << 2), lrv, mode, u0, u1, u2, u3, nq);
           }
           if (pairEnd < j1) {
-            wgSingleRow(Aprev, D, W, sa, sd, kk, pairEnd, j1, lrv, a0, a1, a2, a3, nq);
-            wgSingleRow(Aprev, D, W, sa, sd, kk + 1, pairEnd, j1, lrv, b0, b1, b2, b3, nq);
+            wgSingleRow(akk, D, row0, sa, sd, pairEnd, j1, lrv, mode, a0, a1, a2, a3, nq);
+            wgSingleRow(akk + 4, D, row1, sa, sd, pairEnd, j1, lrv, mode, b0, b1, b2, b3, nq);
           }
         } else {
-          if (!(zeroStepIsNoop && pa == 0)) wgSingleRow(Aprev, D, W, sa, sd, kk, j0, j1, lrv, a0, a1, a2, a3, nq);
-          if (!(zeroStepIsNoop && pb == 0)) wgSingleRow(Aprev, D, W, sa, sd, kk + 1, j0, j1, lrv, b0, b1, b2, b3, nq);
+          if (!(zeroStepIsNoop && pa == 0)) wgSingleRow(akk, D, row0, sa, sd, j0, j1, lrv, mode, a0, a1, a2, a3, nq);
+          if (!(zeroStepIsNoop && pb == 0)) wgSingleRow(akk + 4, D, row1, sa, sd, j0, j1, lrv, mode, b0, b1, b2, b3, nq);
         }
       } else if (!(zeroStepIsNoop && pa == 0)) {
-        wgSingleRow(Aprev, D, W, sa, sd, kk, j0, j1, lrv, a0, a1, a2, a3, nq);
+        wgSingleRow(akk, D, row0, sa, sd, j0, j1, lrv, mode, a0, a1, a2, a3, nq);
+      }
+      if (gs != 0) {
+        const first = <usize>j0 << 2;
+        updateRow(W + kk * sd + first, gs + first, j1 - j0, desc);
+        if (two) updateRow(W + (kk + 1) * sd + first, gs + sd + first, j1 - j0, desc);
       }
       m0 = nextTwoLanes(m0); m1 = nextTwoLanes(m1); m2 = nextTwoLanes(m2); m3 = nextTwoLanes(m3);
       m4 = nextTwoLanes(m4); m5 = nextTwoLanes(m5); m6 = nextTwoLanes(m6); m7 = nextTwoLanes(m7);
     }
   }
+  if (gs != 0) releaseSlot(gs);
 }
 
 /** More than 256 rows: the same sums, one vector of columns at a time, a branch per row. */
-function weightGradSgdLong(
-  Aprev: usize, D: usize, W: usize, rows: i32, nIn: i32, nOut: i32, k0: i32, k1: i32, j0: i32, j1: i32, lr: f32,
+function weightGradUpdateLong(
+  Aprev: usize, D: usize, W: usize, rows: i32, nIn: i32, nOut: i32, k0: i32, k1: i32, j0: i32, j1: i32, lr: f32, u: usize,
 ): void {
   const sa = <usize>nIn << 2;
   const sd = <usize>nOut << 2;
@@ -983,19 +1132,21 @@ function weightGradSgdLong(
         acc = f32x4.add(acc, f32x4.mul(f32x4.splat(x), dv));
       }
       const wp = wr + (<usize>j << 2);
-      if (n == 4) v128.store(wp, f32x4.sub(v128.load(wp), f32x4.mul(lrv, acc)));
-      else storePartial(wp, f32x4.sub(loadPartial(wp, n), f32x4.mul(lrv, acc)), n);
+      if (n == 4) upd4(wp, lrv, u, acc, 0);
+      else updPartial(wp, lrv, u, acc, n);
     }
   }
 }
 
 // ---------------------------------------------------------------------------------------------------
-// biasGradSgd: b[j] -= lr·(Σ_r D[r][j]) for j in [j0, j1), the sum over r in order from +0 (every term is
-// added, as in the reference). Lanes along j, blocks of 24 columns (6 accumulators), then 4 and 1..3.
+// biasGradUpdate: one optimizer step of b[j] with gradient Σ_r D[r][j], for j in [j0, j1), the sum over r in
+// order from +0 (every term is added, as in the reference). Lanes along j, blocks of 24 columns (6
+// accumulators), then 4 and 1..3.
 
-export function biasGradSgd(D: usize, b: usize, rows: i32, nOut: i32, j0: i32, j1: i32, lr: f32): void {
+export function biasGradUpdate(D: usize, b: usize, rows: i32, nOut: i32, j0: i32, j1: i32, desc: usize): void {
   const sd = <usize>nOut << 2;
-  const lrv = f32x4.splat(lr);
+  const lrv = v128.load32_splat(desc + U_LR);
+  const u: usize = plainSgd(desc) ? 0 : desc;
   let j = j0;
   for (; j + 24 <= j1; j += 24) {
     let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
@@ -1010,8 +1161,8 @@ export function biasGradSgd(D: usize, b: usize, rows: i32, nOut: i32, j0: i32, j
       d += sd;
     }
     const bp = b + (<usize>j << 2);
-    sgd4(bp, lrv, a0, 0); sgd4(bp, lrv, a1, 16); sgd4(bp, lrv, a2, 32);
-    sgd4(bp, lrv, a3, 48); sgd4(bp, lrv, a4, 64); sgd4(bp, lrv, a5, 80);
+    upd4(bp, lrv, u, a0, 0); upd4(bp, lrv, u, a1, 16); upd4(bp, lrv, u, a2, 32);
+    upd4(bp, lrv, u, a3, 48); upd4(bp, lrv, u, a4, 64); upd4(bp, lrv, u, a5, 80);
   }
   for (; j < j1; j += 4) {
     const n = min(4, j1 - j);
@@ -1023,13 +1174,13 @@ export function biasGradSgd(D: usize, b: usize, rows: i32, nOut: i32, j0: i32, j
         a0 = f32x4.add(a0, v128.load(d));
         d += sd;
       }
-      sgd4(bp, lrv, a0, 0);
+      upd4(bp, lrv, u, a0, 0);
     } else {
       for (let r = 0; r < rows; r++) {
         a0 = f32x4.add(a0, loadPartial(d, n));
         d += sd;
       }
-      storePartial(bp, f32x4.sub(loadPartial(bp, n), f32x4.mul(lrv, a0)), n);
+      updPartial(bp, lrv, u, a0, n);
     }
   }
 }
