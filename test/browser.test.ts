@@ -89,7 +89,11 @@ describe('train --dashboard: the event stream', () => {
       return { name, data: JSON.parse(data) };
     });
     expect(events[0].name).toBe('snapshot');
-    expect(events[0].data.config).toMatchObject({ layers: [784, 128, 64, 10], epochs: 2, trainLimit: 1000 });
+    // The data fixes the layers: a page that connects before train() has read it hears them in a 'config' event.
+    const settled = events.findLastIndex((e, i) => i === 0 || e.name === 'config');
+    expect(settled).toBeLessThan(events.findIndex((e) => e.name === 'epoch'));
+    const config = settled === 0 ? events[0].data.config : events[settled].data;
+    expect(config).toMatchObject({ layers: [784, 128, 64, 10], epochs: 2, trainLimit: 1000 });
     expect(events.filter((e) => e.name === 'epoch').map((e) => e.data.epoch)).toEqual([1, 2]);
     const done = events[events.length - 1];
     expect(done.name).toBe('done');

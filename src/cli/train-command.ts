@@ -73,6 +73,7 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
     const result = await train(options, {
       ...hooks,
       signal: stop.signal,
+      onStart: dashboard?.hooks.onStart,
       onEpoch: (r) => {
         progress?.clear();
         print(args.json ? JSON.stringify(r) : formatEpoch(r));

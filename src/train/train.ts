@@ -62,6 +62,8 @@ export interface TrainHooks extends Omit<EpochLoopHooks, 'onCheckpoint' | 'onBes
   resume?: { params: Float32Array; state: TrainState; dataSha256?: string; optimizerState?: Float32Array };
   /** Keep each thread's timestamps of the last N steps (bench --profile): TrainResult.profile. */
   profileSteps?: number;
+  /** The run's settings once the data has fixed what the options left open (the layers, the scaling), before the first step. */
+  onStart?: (config: TrainConfig) => void;
   /** --save-best: an epoch whose validation loss is the best so far, with the model as it is then. */
   onBest?: (snapshot: TrainSnapshot, report: EpochReport) => void | Promise<void>;
 }
@@ -90,6 +92,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
     throw new UserError(`--epochs ${config.epochs}: the checkpoint has already finished ${hooks.resume.state.epoch - 1} epochs`);
   }
   const layout = modelLayout(config.layers);
+  hooks.onStart?.(config);
   let initial: Float32Array;
   let start: TrainState;
   if (hooks.resume) {

@@ -122,6 +122,7 @@ events.addEventListener('snapshot', (e) => {
   showProgress(s.progress);
   if (s.outcome) { showOutcome(s.outcome); events.close(); }
 });
+events.addEventListener('config', (e) => showConfig(JSON.parse(e.data)));
 events.addEventListener('epoch', (e) => addEpoch(JSON.parse(e.data)));
 events.addEventListener('progress', (e) => showProgress(JSON.parse(e.data)));
 events.addEventListener('done', (e) => { showOutcome(JSON.parse(e.data)); events.close(); });

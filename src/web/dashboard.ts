@@ -28,7 +28,7 @@ export interface Progress {
 
 export interface Dashboard extends Listening {
   /** onEpoch and onStep for train(): each only records and returns; the timer and the sockets do the rest. */
-  hooks: Required<Pick<TrainHooks, 'onEpoch' | 'onStep'>>;
+  hooks: Required<Pick<TrainHooks, 'onStart' | 'onEpoch' | 'onStep'>>;
   /** The run's end (its result line, or the error that ended it): sent to the page, then the server closes. */
   finish(outcome: Record<string, unknown>): Promise<void>;
 }
@@ -44,9 +44,10 @@ function vendorScript(pkg: 'vega' | 'vega-lite'): string {
  * fed by server-sent events. The training hooks only store the latest numbers; a timer sends them, so a
  * page opened, slow or closed costs the steps nothing.
  */
-export async function startDashboard(port: number, config: TrainConfig, options: { host?: string } = {}): Promise<Dashboard> {
+export async function startDashboard(port: number, initialConfig: TrainConfig, options: { host?: string } = {}): Promise<Dashboard> {
   const scripts = { '/vendor/vega.min.js': vendorScript('vega'), '/vendor/vega-lite.min.js': vendorScript('vega-lite') };
   const clients = new Set<ServerResponse>();
+  let config = initialConfig;
   const epochs: EpochReport[] = [];
   const started = performance.now();
   // The steps taken before this process's first (a resumed run's), so the pace counts only its own.
@@ -116,6 +117,11 @@ export async function startDashboard(port: number, config: TrainConfig, options:
   return {
     ...listening,
     hooks: {
+      // The data fixes the layers (and the scaling) only once train() has read it.
+      onStart: (settled) => {
+        config = settled;
+        send('config', config);
+      },
       onEpoch: (report) => {
         epochs.push(report);
         send('epoch', report);
