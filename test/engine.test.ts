@@ -22,7 +22,8 @@ describe('the data-parallel engine is bit-identical to the reference trainer', {
         reference = await run({ batchSize, reference: true });
       }, SLOW_TEST_TIMEOUT);
 
-      const runs = [...[1, 2, 3, 4, 5, 6, 7, 8].map((t) => [t, 'wasm'] as const), [3, 'js'] as const];
+      // The js kernels (as slow as the reference) once, at the batch size with short last batches.
+      const runs = [...[1, 2, 3, 4, 5, 6, 7, 8].map((t) => [t, 'wasm'] as const), ...(batchSize === 50 ? [[3, 'js'] as const] : [])];
       it.each(runs)(
         '%i thread(s), %s kernels: equal to the reference bit for bit',
         async (threads, kernels) => {
