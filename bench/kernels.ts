@@ -163,7 +163,7 @@ function step(k: Kernels, params: Float32Array, start: number, B: number, mark =
   for (let l = L - 1; l >= 1; l--) {
     const { nIn, nOut } = layout.layers[l];
     const { W } = layerViews(params, layout.layers[l]);
-    k.reluBackward(D[l + 1], W, A[l], D[l], B, nIn, nOut);
+    k.reluBackward(D[l + 1], W, A[l], D[l], B, nIn, nOut, 0, nIn);
     mark(`reluBackward L${l + 1}`);
   }
   if (!update) return;
@@ -256,7 +256,7 @@ for (const B of [64, 8]) {
     }
     const dense = 2 * B * nIn * nOut;
     pair(`reluBackward L${l + 1}`, `${B}x${nOut}·(${nIn}x${nOut})ᵀ`, B, dense, { wasm: dense, js: jsWork },
-      (k) => k.reluBackward(D[l + 1], W, A[l], D[l], B, nIn, nOut));
+      (k) => k.reluBackward(D[l + 1], W, A[l], D[l], B, nIn, nOut, 0, nIn));
   }
   for (let l = 0; l < L; l++) {
     const { nIn, nOut } = layout.layers[l];

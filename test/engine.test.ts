@@ -39,6 +39,21 @@ describe('the data-parallel engine is bit-identical to the reference trainer', {
     });
   }
 
+  // Each thread owns columns of every hidden layer in groups of 4: widths that are not multiples of 4, more
+  // threads than groups (threads with no columns), no hidden layer, and three hidden layers.
+  const shapes = [[784, 10], [784, 37, 10], [784, 50, 13, 6, 10], [784, 8, 10]];
+  it.each(shapes.map((layers) => [layers.join('-'), layers] as const))(
+    'layers %s: equal to the reference at 1, 2, 3 and 5 threads',
+    async (_name, layers) => {
+      const steps = { batchSize: 50, maxSteps: 90, layers };
+      const reference = await run({ ...steps, reference: true });
+      for (const threads of [1, 2, 3, 5]) {
+        const result = await run({ ...steps, threads, kernels: 'wasm' });
+        expect(result.paramsSha256, `${threads} threads`).toBe(reference.paramsSha256);
+      }
+    },
+  );
+
   it('works with more threads than rows in a batch', async () => {
     const reference = await run({ batchSize: 5, reference: true, maxSteps: 30 });
     const result = await run({ batchSize: 5, threads: 8, kernels: 'wasm', maxSteps: 30 });

@@ -279,8 +279,8 @@ describe('wasm kernels: reluBackward', () => {
       for (const [what, make] of cases) {
         make();
         garbage(Dprev);
-        wasm.reluBackward(D, W, A, Dprev, rows, nIn, nOut);
-        js.reluBackward(D, W, A, expected, rows, nIn, nOut);
+        wasm.reluBackward(D, W, A, Dprev, rows, nIn, nOut, 0, nIn);
+        js.reluBackward(D, W, A, expected, rows, nIn, nOut, 0, nIn);
         bitsEqual(Dprev, expected, `${label(s)} ${what}`);
       }
     });
@@ -367,8 +367,8 @@ describe('wasm kernels: paths without scratch and adaptive blocks', () => {
       const A = fill(rng, arena.f32(rows * nIn), { zeros: 0.3 });
       const Dprev = garbage(arena.f32(rows * nIn));
       const expected = new Float32Array(rows * nIn);
-      withoutScratch(arena.memory, () => wasm.reluBackward(D, W, A, Dprev, rows, nIn, nOut));
-      js.reluBackward(D, W, A, expected, rows, nIn, nOut);
+      withoutScratch(arena.memory, () => wasm.reluBackward(D, W, A, Dprev, rows, nIn, nOut, 0, nIn));
+      js.reluBackward(D, W, A, expected, rows, nIn, nOut, 0, nIn);
       bitsEqual(Dprev, expected, `reluBackward without scratch ${label(s)}`);
 
       const pixels = arena.u8(rows * nIn);
@@ -446,7 +446,7 @@ describe('wasm kernels: threads', () => {
       const w = workerData;
       const k = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(w.path)), { env: { memory: w.memory } }).exports;
       for (let rep = 0; rep < 300; rep++) {
-        k.reluBackward(w.D, w.W, w.A, w.P, w.rows, w.nIn, w.nOut);
+        k.reluBackward(w.D, w.W, w.A, w.P, w.rows, w.nIn, w.nOut, 0, w.nIn);
         k.gatherInputs(w.pixels, w.order, 0, w.rows, w.nIn, w.X);
       }
       parentPort.postMessage('done');`;
@@ -470,7 +470,7 @@ describe('wasm kernels: threads', () => {
     }
     for (const [t, j] of jobs.entries()) {
       const P = new Float32Array(rows * nIn);
-      js.reluBackward(j.D, j.W, j.A, P, rows, nIn, nOut);
+      js.reluBackward(j.D, j.W, j.A, P, rows, nIn, nOut, 0, nIn);
       bitsEqual(j.P, P, `thread ${t} reluBackward`);
       const X = new Float32Array(rows * nIn);
       js.gatherInputs(j.pixels, j.order, 0, rows, nIn, X);
@@ -521,8 +521,8 @@ describe('wasm kernels: a whole training step', () => {
         // a simple output gradient (softmax is shared TypeScript, not a kernel): D = (Z - 0.5) / B
         const D3 = A[3];
         for (let j = 0; j < D3.length; j++) D3[j] = f(f(D3[j] - 0.5) / B);
-        k.reluBackward(D3, W[2], A[2], Dh[1], B, 64, 10);
-        k.reluBackward(Dh[1], W[1], A[1], Dh[0], B, 128, 64);
+        k.reluBackward(D3, W[2], A[2], Dh[1], B, 64, 10, 0, 64);
+        k.reluBackward(Dh[1], W[1], A[1], Dh[0], B, 128, 64, 0, 128);
         const Ds = [Dh[0], Dh[1], D3];
         for (let l = 0; l < 3; l++) {
           k.weightGradSgd(A[l], Ds[l], W[l], B, sizes[l], sizes[l + 1], 0, sizes[l], 0, sizes[l + 1], lr);
@@ -706,6 +706,36 @@ describe('column ranges and rectangles, every kernel set', () => {
         }
       }
     });
+    it(`reluBackward columns [k0, k1) of Dprev have the reference's bits and nothing else is written, ${label(s)}`, () => {
+      const rng = new Rng(rows * 1000 + nIn * 7 + nOut + 2);
+      const { arena, wasm } = setup([rows * nOut, nIn * nOut, nIn * nOut, rows * nIn, rows * nIn, rows * nIn]);
+      const D = fill(rng, arena.f32(rows * nOut), { scale: 0.01, zeros: 0.1, negZero: true });
+      const W = fill(rng, arena.f32(nIn * nOut), { scale: Math.sqrt(2 / nIn), zeros: 0.02, negZero: true });
+      const Wp = arena.f32(nIn * nOut);
+      const A = arena.f32(rows * nIn);
+      const Ap = arena.f32(rows * nIn);
+      const Dprev = arena.f32(rows * nIn);
+      const expected = new Float32Array(rows * nIn);
+      for (const [what, make] of inputs) {
+        make(rng, A);
+        js.reluBackward(D, W, A, expected, rows, nIn, nOut, 0, nIn);
+        for (const k of [wasm, js]) {
+          const tag = `${k.name} ${label(s)} ${what}`;
+          for (const [k0, k1] of columnRanges(nIn, rng)) {
+            // W's rows and Aprev's columns outside [k0, k1) are poisoned: the kernel must not use them.
+            Wp.set(W);
+            new Uint32Array(Wp.buffer, Wp.byteOffset, Wp.length).fill(SENTINEL, 0, k0 * nOut).fill(SENTINEL, k1 * nOut);
+            poisonOutside(Ap, A, nIn, k0, k1);
+            garbage(Dprev);
+            k.reluBackward(D, Wp, Ap, Dprev, rows, nIn, nOut, k0, k1);
+            bitsInBlock(Dprev, expected, nIn, 0, rows, k0, k1, `${tag} k=${k0}..${k1}`);
+          }
+          garbage(Dprev);
+          for (const [k0, k1] of blocksOf(nIn, rng, 4)) k.reluBackward(D, W, A, Dprev, rows, nIn, nOut, k0, k1);
+          bitsEqual(Dprev, expected, `${tag} in blocks of 4`);
+        }
+      }
+    });
   }
 
   it('the wasm wrapper refuses column and row ranges outside the layer', () => {
@@ -720,6 +750,7 @@ describe('column ranges and rectangles, every kernel set', () => {
     }
     for (const [k0, k1] of [[0, 7], [4, 3], [-1, 1]]) {
       expect(() => wasm.weightGradSgd(X, out, W, 4, 6, 5, k0, k1, 0, 5, 0.1)).toThrow(RangeError);
+      expect(() => wasm.reluBackward(out, W, X, X, 4, 6, 5, k0, k1)).toThrow(RangeError);
     }
     expect(() => wasm.denseForward(X, W, b, out, 4, 6, 5, true, 5, 5)).not.toThrow();
     expect(() => wasm.weightGradSgd(X, out, W, 4, 6, 5, 6, 6, 0, 0, 0.1)).not.toThrow();

@@ -1,7 +1,7 @@
 import type { Kernels } from '../src/kernels/kernels.js';
 import { softmaxCrossEntropyBackward, softmaxEvaluate } from '../src/kernels/softmax.js';
 import { layerViews } from '../src/model/layout.js';
-import { EVAL_CHUNK, PROFILE_MARKS, type SharedViews } from '../src/shared/buffers.js';
+import { EVAL_CHUNK, profileMarks, type SharedViews } from '../src/shared/buffers.js';
 import { barrier, Ctl, injectTestFault } from '../src/shared/control.js';
 
 /**
@@ -12,10 +12,13 @@ import { barrier, Ctl, injectTestFault } from '../src/shared/control.js';
  *   acts[0] X [B][n_0]   acts[l+1] layer l's output [B][n_{l+1}]   deltas[l] dLoss/dZ of layer l [B][n_{l+1}]
  *   W_l [n_l][n_{l+1}]   b_l [n_{l+1}]
  *
- * Threads take the work in pieces from counters in the control block: chunks of the batch's rows in the
- * first half, blocks of parameter rows in the second. A piece is done whole by one thread and no sum
- * crosses pieces (each gradient is summed over all rows of the batch, in row order), so every bit is the
- * same for any thread count and whoever took which piece.
+ * Each thread owns fixed columns of every hidden layer (cols, whole SIMD lanes wide). It computes those
+ * columns of the layer's output and delta for all B rows, and updates the weights and biases that produce
+ * them. The output layer is narrow, so every thread computes it whole (the softmax needs whole rows), and
+ * each of its weight rows is updated by the thread that owns the hidden column it leaves from. Every
+ * element is still one sum over the same terms in the same order, so every bit is the reference's at any
+ * thread count. Why columns rather than rows: a thread then reads the big first layer's weights only where
+ * it writes them, so they never travel between cores (ARCHITECTURE.md, "Why columns").
  */
 export interface ThreadContext {
   views: SharedViews;
@@ -26,167 +29,135 @@ export interface ThreadContext {
   lr: number;
   /** Each layer's weight and bias, views made once. */
   layers: { W: Float32Array; b: Float32Array }[];
-  /** The second half's parameter blocks, in the order they are taken. */
-  blocks: ParameterBlock[];
-  /** Views of rows [r0, r1) of every activation and delta buffer, made once per chunk (see chunkViews). */
-  chunkViews: Map<number, ChunkViews>;
-  /** This thread's profile samples (PROFILE_MARKS timestamps a step), or null when not profiling. */
+  /** acts[0..L]: this thread's own X, the shared hidden outputs, its own output layer. */
+  acts: Float32Array[];
+  /** deltas[0..L-1]: the shared hidden deltas, then this thread's own output delta. */
+  deltas: Float32Array[];
+  /** This thread's columns [c0, c1) of acts[a], for a = 0..L-1. */
+  cols: [number, number][];
+  /** This thread's row losses (thread 0's are the step's). */
+  rowLoss: Float64Array;
+  /** This thread's profile samples (profileMarks(L) timestamps a step), or null when not profiling. */
   profile: Float64Array | null;
+  /** Where the next profile timestamp goes. */
+  mark: number;
   /** Steps this thread has trained: where the next profile sample goes. */
   steps: number;
 }
 
-/** A parameter block: rows [k0, k1) of layer `layer`'s weights, or (k0 = k1 = -1) its bias. */
-export interface ParameterBlock {
-  layer: number;
-  k0: number;
-  k1: number;
-}
-
-interface ChunkViews {
-  acts: Float32Array[];
-  deltas: Float32Array[];
-  rowLoss: Float64Array;
-}
-
-/** Rows of the batch per chunk when threads share a batch: the reluBackward kernel's row block. */
-const CHUNK_ROWS = 8;
-/** Weights per parameter block: enough to outweigh taking it, small enough to even out the threads' ends. */
-const BLOCK_WEIGHTS = 8192;
-
 export function createThreadContext(views: SharedViews, kernels: Kernels, thread: number, lr: number): ThreadContext {
   const { threads, profileSteps } = views.plan;
-  const span = profileSteps * PROFILE_MARKS;
+  const { sizes } = views.layout;
+  const L = sizes.length - 1;
+  const own = views.local[thread];
+  const span = profileSteps * profileMarks(L);
   return {
     views, kernels, thread, threads, lr,
     layers: views.layout.layers.map((layer) => layerViews(views.params, layer)),
-    blocks: parameterBlocks(views),
-    chunkViews: new Map(),
+    acts: [own.X, ...views.hiddenActs, own.out],
+    deltas: [...views.hiddenDeltas, own.outDelta],
+    cols: sizes.slice(0, L).map((n) => columnsOf(n, thread, threads)),
+    rowLoss: own.rowLoss,
     profile: profileSteps > 0 ? views.profile.subarray(thread * span, (thread + 1) * span) : null,
+    mark: 0,
     steps: 0,
   };
 }
 
-/**
- * One SGD step on the batch order[start .. start+rows), this thread's part: the textbook's step, cut where
- * a thread needs what the others computed.
- */
+/** Thread t's share of n columns: whole groups of 4 (a SIMD vector), as even as they come. */
+export function columnsOf(n: number, thread: number, threads: number): [number, number] {
+  const groups = Math.ceil(n / 4);
+  const c0 = 4 * Math.floor((thread * groups) / threads);
+  const c1 = 4 * Math.floor(((thread + 1) * groups) / threads);
+  return [Math.min(n, c0), Math.min(n, c1)];
+}
+
+/** One SGD step on the batch order[start .. start+rows), this thread's part: the textbook's step, cut where a thread needs what the others wrote. */
 export function trainStep(ctx: ThreadContext, start: number, rows: number): void {
-  const { views, kernels, lr, blocks } = ctx;
-  const mark = profiler(ctx);
+  const { views, kernels, acts, deltas, cols, layers: P } = ctx;
+  const { sizes } = views.layout;
+  const L = sizes.length - 1;
+  startProfile(ctx);
   injectTestFault(views.control, ctx.thread);
 
-  // 1. Forward, softmax with the loss gradient, and the backward deltas, for chunks of the batch's rows.
-  // One thread takes the batch whole: it has no one to share it with, and chunks cost calls.
-  const chunk = ctx.threads === 1 ? rows : Math.min(CHUNK_ROWS, Math.ceil(rows / ctx.threads));
-  const chunks = Math.ceil(rows / chunk);
-  for (let c = take(ctx, Ctl.NextChunk); c < chunks; c = take(ctx, Ctl.NextChunk)) {
-    trainChunk(ctx, start, rows, c * chunk, Math.min(rows, (c + 1) * chunk));
+  // Forward: this thread's columns of each hidden layer, for every row; the next layer reads all columns.
+  kernels.gatherInputs(views.trainPixels, views.order, start, rows, sizes[0], acts[0]);
+  for (let l = 0; l < L - 1; l++) {
+    const [j0, j1] = cols[l + 1];
+    kernels.denseForward(acts[l], P[l].W, P[l].b, acts[l + 1], rows, sizes[l], sizes[l + 1], true, j0, j1);
+    meet(ctx);
   }
-  mark(1);
-  barrier(views.control, ctx.threads, views.plan.spinMs);
-  mark(2);
+  // The output layer and the loss gradient, whole. The loss gradient's 1/rows is the whole batch's.
+  kernels.denseForward(acts[L - 1], P[L - 1].W, P[L - 1].b, acts[L], rows, sizes[L - 1], sizes[L], false, 0, sizes[L]);
+  softmaxCrossEntropyBackward(acts[L], deltas[L - 1], views.trainLabels, views.order, start, rows, sizes[L], rows, ctx.rowLoss);
+  // A 1-layer network's update writes weights every thread has just read whole.
+  if (L === 1) meet(ctx);
 
-  // 2. The all-reduce fused with SGD: for each parameter block, the gradient summed over all rows of the
-  //    batch in row order, then the update.
-  for (let p = take(ctx, Ctl.NextBlock); p < blocks.length; p = take(ctx, Ctl.NextBlock)) {
-    const { layer: l, k0, k1 } = blocks[p];
-    const { nIn, nOut } = views.layout.layers[l];
-    const { W, b } = ctx.layers[l];
-    if (k0 < 0) kernels.biasGradSgd(views.deltas[l], b, rows, nOut, 0, nOut, lr);
-    else kernels.weightGradSgd(views.acts[l], views.deltas[l], W, rows, nIn, nOut, k0, k1, 0, nOut, lr);
+  // Backward: this thread's columns of each hidden delta. After the barrier no thread reads layer l's
+  // weights again in this step, so each thread updates its part of them.
+  for (let l = L - 1; l > 0; l--) {
+    const [k0, k1] = cols[l];
+    kernels.reluBackward(deltas[l], P[l].W, acts[l], deltas[l - 1], rows, sizes[l], sizes[l + 1], k0, k1);
+    meet(ctx);
+    update(ctx, l, rows);
   }
-  mark(3);
-  barrier(views.control, ctx.threads, views.plan.spinMs);
-  mark(4);
+  update(ctx, 0, rows);
+  // The step is whole: the coordinator may read the parameters, and the next forward may overwrite acts.
+  meet(ctx);
   ctx.steps++;
 }
 
-/** The first half of a step for rows [r0, r1) of the batch. */
-function trainChunk(ctx: ThreadContext, start: number, rows: number, r0: number, r1: number): void {
-  const { views, kernels } = ctx;
-  const { sizes, layers } = views.layout;
-  const L = layers.length;
-  const n = r1 - r0;
-  const { acts, deltas, rowLoss } = chunkViews(ctx, r0, r1);
-  kernels.gatherInputs(views.trainPixels, views.order, start + r0, n, sizes[0], acts[0]);
-  forward(ctx, acts, n);
-  // The loss gradient's 1/rows is the whole batch's.
-  softmaxCrossEntropyBackward(acts[L], deltas[L - 1], views.trainLabels, views.order, start + r0, n, sizes[L], rows, rowLoss);
-  for (let l = L - 1; l > 0; l--) {
-    kernels.reluBackward(deltas[l], ctx.layers[l].W, acts[l], deltas[l - 1], n, layers[l].nIn, layers[l].nOut);
+/** What a thread does before each of a step's barriers, in trainStep's order (bench --profile's rows). */
+export function stepPhases(L: number): string[] {
+  if (L === 1) return ['forward 0, loss', 'update 0'];
+  const phases: string[] = [];
+  for (let l = 0; l < L - 1; l++) phases.push(`forward ${l}`);
+  phases.push(`forward ${L - 1}, loss, backward ${L - 1}`);
+  for (let l = L - 2; l > 0; l--) phases.push(`update ${l + 1}, backward ${l}`);
+  phases.push('update 1, update 0');
+  return phases;
+}
+
+/**
+ * The gradient fused with SGD on this thread's parameters of layer l: a hidden layer's weight columns and
+ * biases cols[l + 1]; the output layer's weight rows cols[l] (and its bias, on thread 0).
+ */
+function update(ctx: ThreadContext, l: number, rows: number): void {
+  const { kernels, acts, deltas, lr } = ctx;
+  const { nIn, nOut } = ctx.views.layout.layers[l];
+  const { W, b } = ctx.layers[l];
+  if (l + 1 < ctx.layers.length) {
+    const [j0, j1] = ctx.cols[l + 1];
+    kernels.weightGradSgd(acts[l], deltas[l], W, rows, nIn, nOut, 0, nIn, j0, j1, lr);
+    kernels.biasGradSgd(deltas[l], b, rows, nOut, j0, j1, lr);
+  } else {
+    const [k0, k1] = ctx.cols[l];
+    kernels.weightGradSgd(acts[l], deltas[l], W, rows, nIn, nOut, k0, k1, 0, nOut, lr);
+    if (ctx.thread === 0) kernels.biasGradSgd(deltas[l], b, rows, nOut, 0, nOut, lr);
   }
 }
 
-/** Forward through every layer for `n` rows whose inputs are in acts[0]: acts[l+1] = layer l's output. */
-function forward(ctx: ThreadContext, acts: Float32Array[], n: number): void {
-  const { sizes } = ctx.views.layout;
-  const L = sizes.length - 1;
-  for (let l = 0; l < L; l++) {
-    const { W, b } = ctx.layers[l];
-    ctx.kernels.denseForward(acts[l], W, b, acts[l + 1], n, sizes[l], sizes[l + 1], l < L - 1, 0, sizes[l + 1]);
-  }
+/** A barrier, timed when profiling: this thread's arrival and departure. */
+function meet(ctx: ThreadContext): void {
+  const samples = ctx.profile;
+  if (samples) samples[ctx.mark++] = performance.now();
+  barrier(ctx.views.control, ctx.threads, ctx.views.plan.spinMs);
+  if (samples) samples[ctx.mark++] = performance.now();
+}
+
+/** Starts this step's profile sample (a ring of the last profileSteps steps): its first timestamp. */
+function startProfile(ctx: ThreadContext): void {
+  const samples = ctx.profile;
+  if (!samples) return;
+  const marks = profileMarks(ctx.views.layout.sizes.length - 1);
+  ctx.mark = (ctx.steps % (samples.length / marks)) * marks;
+  samples[ctx.mark++] = performance.now();
 }
 
 /** The next piece from a counter the coordinator zeroes with each command. */
-function take(ctx: ThreadContext, counter: Ctl.NextChunk | Ctl.NextBlock): number {
+function take(ctx: ThreadContext, counter: Ctl.NextChunk): number {
   return Atomics.add(ctx.views.control, counter, 1);
 }
-
-/**
- * The views of rows [r0, r1) that a chunk's kernels take. Why cached: a step has up to 8 chunks of 8 views
- * each, and the chunks repeat every step.
- */
-function chunkViews(ctx: ThreadContext, r0: number, r1: number): ChunkViews {
-  const key = r0 * 2 ** 26 + r1;
-  let views = ctx.chunkViews.get(key);
-  if (!views) {
-    const { acts, deltas, rowLoss, layout } = ctx.views;
-    const { sizes } = layout;
-    views = {
-      acts: acts.map((buf, l) => buf.subarray(r0 * sizes[l], r1 * sizes[l])),
-      deltas: deltas.map((buf, l) => buf.subarray(r0 * sizes[l + 1], r1 * sizes[l + 1])),
-      rowLoss: rowLoss.subarray(r0, r1),
-    };
-    ctx.chunkViews.set(key, views);
-  }
-  return views;
-}
-
-/**
- * The parameter blocks, biggest first so that the small ones even out the threads' ends: each layer's
- * weight rows in blocks of about BLOCK_WEIGHTS weights, then each bias.
- */
-function parameterBlocks(views: SharedViews): ParameterBlock[] {
-  const blocks: (ParameterBlock & { size: number })[] = [];
-  views.layout.layers.forEach(({ nIn, nOut }, layer) => {
-    const count = Math.max(1, Math.round((nIn * nOut) / BLOCK_WEIGHTS));
-    for (let i = 0; i < count; i++) {
-      const k0 = Math.floor((i * nIn) / count);
-      const k1 = Math.floor(((i + 1) * nIn) / count);
-      if (k1 > k0) blocks.push({ layer, k0, k1, size: (k1 - k0) * nOut });
-    }
-    blocks.push({ layer, k0: -1, k1: -1, size: nOut });
-  });
-  blocks.sort((a, b) => b.size - a.size || a.layer - b.layer || a.k0 - b.k0);
-  return blocks.map(({ layer, k0, k1 }) => ({ layer, k0, k1 }));
-}
-
-/**
- * Records when this thread reaches each point of the step (mark 0 is the step's start) into its ring of
- * profile samples; a no-op unless the run is profiled (bench --profile).
- */
-function profiler(ctx: ThreadContext): (point: number) => void {
-  const samples = ctx.profile;
-  if (!samples) return noMark;
-  const at = (ctx.steps % (samples.length / PROFILE_MARKS)) * PROFILE_MARKS;
-  samples[at] = performance.now();
-  return (point) => {
-    samples[at + point] = performance.now();
-  };
-}
-
-const noMark = (_point: number): void => {};
 
 /**
  * Evaluation of a split: chunks of EVAL_CHUNK examples taken in turn, each through this thread's own
@@ -205,7 +176,10 @@ export function evaluateSplit(ctx: ThreadContext, split: 'train' | 'test', count
     const at = c * EVAL_CHUNK;
     const n = Math.min(EVAL_CHUNK, count - at);
     ctx.kernels.gatherInputs(pixels, views.identity, at, n, sizes[0], acts[0]);
-    forward(ctx, acts, n);
+    for (let l = 0; l < L; l++) {
+      const { W, b } = ctx.layers[l];
+      ctx.kernels.denseForward(acts[l], W, b, acts[l + 1], n, sizes[l], sizes[l + 1], l < L - 1, 0, sizes[l + 1]);
+    }
     softmaxEvaluate(acts[L], labels, at, n, sizes[L], views.evalPredicted.subarray(at, at + n), views.evalLoss.subarray(at, at + n));
   }
   barrier(views.control, ctx.threads, views.plan.spinMs);

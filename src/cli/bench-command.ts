@@ -1,4 +1,4 @@
-import { benchmark, checkBenchCounts, type BenchRow, type PhaseStats } from '../experiments/bench.js';
+import { benchmark, checkBenchCounts, type BenchRow, type PhaseStats, type Spread } from '../experiments/bench.js';
 import { plural } from '../report/format.js';
 import { checkBatchSize, loadTrainingData, resolveConfig } from '../train/config.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
@@ -64,18 +64,22 @@ function formatRow(r: BenchRow): string {
   );
 }
 
-const PHASES: [Exclude<keyof PhaseStats, 'thread' | 'stalls'>, string][] = [
-  ['rows', 'rows'], ['wait1', 'wait'], ['update', 'update'], ['wait2', 'wait'], ['between', 'between'], ['step', 'step'],
-];
-
-/** One table per configuration: µs per step, median/p90, each thread a line. */
+/** One table per configuration: µs per step, median/p90; a line for each stretch of the step, a column for each thread. */
 function formatProfile(r: BenchRow): string[] {
   if (!r.phases) return [];
-  const cell = (s: { median: number; p90: number }) => ` ${`${s.median.toFixed(1)}/${s.p90.toFixed(1)}`.padStart(14)}`;
+  const cell = (s: Spread) => ` ${`${s.median.toFixed(1)}/${s.p90.toFixed(1)}`.padStart(14)}`;
+  const line = (name: string, pick: (p: PhaseStats) => Spread) => `${name.padEnd(36)}${r.phases!.map((p) => cell(pick(p))).join('')}`;
   return [
-    `profile: ${r.threads} thread${r.threads > 1 ? 's' : ''}, batch ${r.batchSize}, µs per step, median/p90 (workers/step.ts: rows → barrier → update → barrier → between steps)`,
-    `thread${PHASES.map(([, name]) => name.padStart(15)).join('')}`,
-    ...r.phases.map((p) => `${String(p.thread).padStart(6)}${PHASES.map(([key]) => cell(p[key])).join('')}`),
+    `profile: ${r.threads} thread${r.threads > 1 ? 's' : ''}, batch ${r.batchSize}, µs per step, median/p90 (workers/step.ts: each stretch of work ends at a barrier)`,
+    `${''.padEnd(36)}${r.phases.map((p) => `thread ${p.thread}`.padStart(15)).join('')}`,
+    ...r.phases[0].parts.flatMap((part, i) => [
+      line(part.name, (p) => p.parts[i].work),
+      line('  wait', (p) => p.parts[i].wait),
+    ]),
+    line('between steps', (p) => p.between),
+    line('all work', (p) => p.work),
+    line('all waits', (p) => p.wait),
+    line('step', (p) => p.step),
     ...r.phases.map(
       (p) =>
         `thread ${p.thread}: mean step ${p.step.mean.toFixed(1)} µs; ${(100 * p.stalls.fraction).toFixed(1)}% of steps took over twice the median, ` +

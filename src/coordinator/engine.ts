@@ -4,10 +4,10 @@ import type { Dataset } from '../data/dataset.js';
 import { AbortedError, UserError, WorkerFailure } from '../errors.js';
 import { createKernels, type KernelName } from '../kernels/select.js';
 import { distPath } from '../paths.js';
-import { createSharedBuffers, PROFILE_MARKS, type SharedViews } from '../shared/buffers.js';
+import { createSharedBuffers, profileMarks, type SharedViews } from '../shared/buffers.js';
 import { abortAll, Command, Ctl, FaultKind } from '../shared/control.js';
 import { summarizeEvaluation, type EvalResult, type Trainer } from '../model/trainer.js';
-import { createThreadContext, evaluateSplit, trainStep, type ThreadContext } from '../../workers/step.js';
+import { createThreadContext, evaluateSplit, stepPhases, trainStep, type ThreadContext } from '../../workers/step.js';
 import type { WorkerResult, WorkerTask } from '../../workers/step-worker.js';
 
 export const MAX_THREADS = 128;
@@ -33,10 +33,14 @@ export interface EngineOptions {
   profileSteps?: number;
 }
 
-/** Each thread's timestamps (ms, its own clock) of its last profiled steps: [steps][PROFILE_MARKS]. */
+/**
+ * Each thread's timestamps (ms, its own clock) of its last profiled steps, [steps][profileMarks(L)]: the
+ * step's start, then its arrival at and departure from each barrier; `phases` names the work before each.
+ */
 export interface StepProfile {
   threads: number;
   steps: number;
+  phases: string[];
   /** Where the oldest step sits in each thread's ring of samples. */
   oldest: number;
   samples: Float64Array[];
@@ -158,7 +162,6 @@ export class Engine implements Trainer {
     Atomics.store(this.ctl, Ctl.Arg0, arg0);
     Atomics.store(this.ctl, Ctl.Arg1, arg1);
     Atomics.store(this.ctl, Ctl.NextChunk, 0);
-    Atomics.store(this.ctl, Ctl.NextBlock, 0);
     Atomics.add(this.ctl, Ctl.CommandGen, 1);
     Atomics.notify(this.ctl, Ctl.CommandGen);
   }
@@ -173,7 +176,7 @@ export class Engine implements Trainer {
     }
     this.commandOpen = false;
     let lossSum = 0;
-    for (let r = 0; r < rows; r++) lossSum += this.views.rowLoss[r];
+    for (let r = 0; r < rows; r++) lossSum += this.ctx.rowLoss[r];
     return lossSum;
   }
 
@@ -200,10 +203,10 @@ export class Engine implements Trainer {
   profile(): StepProfile | null {
     const { threads, profileSteps } = this.views.plan;
     if (profileSteps === 0) return null;
-    const per = profileSteps * PROFILE_MARKS;
+    const per = profileSteps * profileMarks(this.views.layout.sizes.length - 1);
     const samples = Array.from({ length: threads }, (_, t) => this.views.profile.slice(t * per, (t + 1) * per));
     const taken = Atomics.load(this.ctl, Ctl.StepCount);
-    return { threads, steps: Math.min(profileSteps, taken), oldest: taken < profileSteps ? 0 : taken % profileSteps, samples };
+    return { threads, steps: Math.min(profileSteps, taken), phases: stepPhases(this.views.layout.sizes.length - 1), oldest: taken < profileSteps ? 0 : taken % profileSteps, samples };
   }
 
   async close(): Promise<void> {

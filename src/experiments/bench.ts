@@ -4,7 +4,6 @@ import type { StepProfile } from '../coordinator/engine.js';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { distPath } from '../paths.js';
-import { PROFILE_MARKS } from '../shared/buffers.js';
 import { type TrainOptions } from '../train/config.js';
 import { train } from '../train/train.js';
 import type { SoloRun } from './solo-run.js';
@@ -32,15 +31,14 @@ export interface Spread {
   mean: number;
 }
 
-/** Where one thread's time goes in a step (workers/step.ts): its two halves, and its waits at each barrier. */
+/** Where one thread's time goes in a step (workers/step.ts): the work before each barrier, and the wait there. */
 export interface PhaseStats {
   thread: number;
-  /** Forward, softmax and backward deltas for the chunks of rows this thread took. */
-  rows: Spread;
-  wait1: Spread;
-  /** Gradients fused with the update for the parameter blocks this thread took. */
-  update: Spread;
-  wait2: Spread;
+  /** The step's stretches in order (workers/step.ts stepPhases): each one's work, then its wait at the barrier that ends it. */
+  parts: { name: string; work: Spread; wait: Spread }[];
+  /** All of a step's work, and all its waiting at barriers. */
+  work: Spread;
+  wait: Spread;
   /** From the step's last barrier to the next step's start: the epoch loop and publishing (thread 0), waiting for the command (workers). */
   between: Spread;
   /** The whole step, start to start: 10^6 / step.mean is the thread's steps/s. */
@@ -182,27 +180,49 @@ async function independentRuns(count: number, run: SoloRun): Promise<number> {
 /** Per thread, the median and 90th percentile of each phase over every profiled step of every repeat. */
 export function phaseStats(profiles: StepProfile[]): PhaseStats[] {
   const threads = profiles[0]?.threads ?? 0;
+  const names = profiles[0]?.phases ?? [];
+  const marks = 1 + 2 * names.length;
   const stats: PhaseStats[] = [];
   for (let t = 0; t < threads; t++) {
-    const phase = Array.from({ length: 6 }, () => [] as number[]);
+    const work = names.map(() => [] as number[]);
+    const wait = names.map(() => [] as number[]);
+    const [workSum, waitSum, between, step] = [[], [], [], []] as number[][];
     for (const { samples, steps, oldest } of profiles) {
       const s = samples[t];
       for (let i = 0; i < steps; i++) {
-        const at = ((oldest + i) % steps) * PROFILE_MARKS;
-        for (let p = 0; p < 4; p++) phase[p].push(1000 * (s[at + p + 1] - s[at + p]));
+        const at = ((oldest + i) % steps) * marks;
+        let worked = 0;
+        let waited = 0;
+        for (let p = 0; p < names.length; p++) {
+          const arrive = s[at + 2 * p + 1];
+          const depart = s[at + 2 * p + 2];
+          work[p].push(1000 * (arrive - s[at + 2 * p]));
+          wait[p].push(1000 * (depart - arrive));
+          worked += arrive - s[at + 2 * p];
+          waited += depart - arrive;
+        }
+        workSum.push(1000 * worked);
+        waitSum.push(1000 * waited);
         // The next step's start ends this one's gap.
         if (i + 1 < steps) {
-          const next = ((oldest + i + 1) % steps) * PROFILE_MARKS;
-          phase[4].push(1000 * (s[next] - s[at + 4]));
-          phase[5].push(1000 * (s[next] - s[at]));
+          const next = ((oldest + i + 1) % steps) * marks;
+          between.push(1000 * (s[next] - s[at + marks - 1]));
+          step.push(1000 * (s[next] - s[at]));
         }
       }
     }
-    const [rows, wait1, update, wait2, between, step] = phase.map(spread);
-    const slow = phase[5].filter((d) => d > 2 * step.median);
-    const total = phase[5].reduce((a, b) => a + b, 0);
-    const stalls = { fraction: slow.length / phase[5].length, timeShare: slow.reduce((a, b) => a + b, 0) / total };
-    stats.push({ thread: t, rows, wait1, update, wait2, between, step, stalls });
+    const stepSpread = spread(step);
+    const slow = step.filter((d) => d > 2 * stepSpread.median);
+    const total = step.reduce((a, b) => a + b, 0);
+    stats.push({
+      thread: t,
+      parts: names.map((name, p) => ({ name, work: spread(work[p]), wait: spread(wait[p]) })),
+      work: spread(workSum),
+      wait: spread(waitSum),
+      between: spread(between),
+      step: stepSpread,
+      stalls: { fraction: slow.length / step.length, timeShare: slow.reduce((a, b) => a + b, 0) / total },
+    });
   }
   return stats;
 }

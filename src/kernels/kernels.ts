@@ -5,8 +5,8 @@ import { biasGrad, denseForward, gatherInputs, reluBackward, sgdUpdate, weightGr
  * bits: `jsKernels` (the reference functions, the specification) and the WebAssembly SIMD kernels. The
  * softmax and loss are not here: src/kernels/softmax.ts is the one implementation both use.
  *
- * Shapes as in reference.ts. denseForward computes the output columns j in [j0, j1) of every row and
- * writes nothing else. The fused gradient-and-SGD calls update a block of the parameters:
+ * Shapes as in reference.ts. denseForward computes the output columns j in [j0, j1) of every row, and
+ * reluBackward the columns k in [k0, k1) of Dprev; neither writes anything else. The fused gradient-and-SGD calls update a block of the parameters:
  *   weightGradSgd: W[k][j] = W[k][j] - lr·(Σ_r Aprev[r][k]·D[r][j]) for k in [k0, k1), j in [j0, j1)
  *   biasGradSgd:   b[j] = b[j] - lr·(Σ_r D[r][j]) for j in [j0, j1)
  * with lr a float32 value. Every output element is its own sum, so any split of a layer into blocks gives
@@ -23,7 +23,7 @@ export interface Kernels {
   ): void;
   reluBackward(
     D: Float32Array, W: Float32Array, Aprev: Float32Array, Dprev: Float32Array,
-    rows: number, nIn: number, nOut: number,
+    rows: number, nIn: number, nOut: number, k0: number, k1: number,
   ): void;
   weightGradSgd(
     Aprev: Float32Array, D: Float32Array, W: Float32Array,

@@ -63,14 +63,15 @@ export function denseForward(
 /**
  * Backward through a hidden layer and its ReLU. Inverts `A = relu(Aprev·W + b)` of the layer below:
  * Dprev[r][k] = Aprev[r][k] > 0 ? Σ_j D[r][j]·W[k][j] : 0, the sum over j = 0..nOut-1 from +0,
- * skipping D[r][j] === 0. Where the ReLU was off the sum is not needed, so it is not computed.
+ * skipping D[r][j] === 0. Where the ReLU was off the sum is not needed, so it is not computed. Only the
+ * columns k in [k0, k1) of Dprev are computed and written.
  */
 export function reluBackward(
   D: Float32Array, W: Float32Array, Aprev: Float32Array, Dprev: Float32Array,
-  rows: number, nIn: number, nOut: number,
+  rows: number, nIn: number, nOut: number, k0 = 0, k1 = nIn,
 ): void {
   for (let r = 0; r < rows; r++) {
-    for (let k = 0; k < nIn; k++) {
+    for (let k = k0; k < k1; k++) {
       if (!(Aprev[r * nIn + k] > 0)) {
         Dprev[r * nIn + k] = 0;
         continue;

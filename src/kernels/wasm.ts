@@ -62,7 +62,9 @@ interface KernelExports {
     X: number, W: number, b: number, out: number, rows: number, nIn: number, nOut: number, relu: number,
     j0: number, j1: number,
   ): void;
-  reluBackward(D: number, W: number, Aprev: number, Dprev: number, rows: number, nIn: number, nOut: number): void;
+  reluBackward(
+    D: number, W: number, Aprev: number, Dprev: number, rows: number, nIn: number, nOut: number, k0: number, k1: number,
+  ): void;
   weightGradSgd(
     Aprev: number, D: number, W: number, rows: number, nIn: number, nOut: number, k0: number, k1: number,
     j0: number, j1: number, lr: number,
@@ -137,14 +139,15 @@ export function createWasmKernels(memory: WebAssembly.Memory, module: WebAssembl
         rows, nIn, nOut, relu ? 1 : 0, j0, j1,
       );
     },
-    reluBackward(D, W, Aprev, Dprev, rows, nIn, nOut) {
+    reluBackward(D, W, Aprev, Dprev, rows, nIn, nOut, k0, k1) {
       const m = 'reluBackward';
       count(rows, 'rows', m);
       count(nIn, 'nIn', m);
       count(nOut, 'nOut', m);
+      range(k0, k1, nIn, 'k0..k1', m);
       k.reluBackward(
         at(D, 'D', rows * nOut, m), at(W, 'W', nIn * nOut, m), at(Aprev, 'Aprev', rows * nIn, m),
-        at(Dprev, 'Dprev', rows * nIn, m), rows, nIn, nOut,
+        at(Dprev, 'Dprev', rows * nIn, m), rows, nIn, nOut, k0, k1,
       );
     },
     weightGradSgd(Aprev, D, W, rows, nIn, nOut, k0, k1, j0, j1, lr) {

@@ -8,17 +8,27 @@ import { CONTROL_WORDS } from './control.js';
  * it once (createSharedBuffers) and sends the plan — numbers only — to each worker, which rebuilds the same
  * views over the same memory (viewsOf). Nothing here is ever copied between threads.
  *
- * Shapes (B = batch size, n_l = sizes[l], L layers):
+ * Shapes (B = batch size, n_l = sizes[l], L layers; a step's buffers as workers/step.ts names them):
  *   params  the flat parameter vector (src/model/layout.ts)     order    [trainCount] the epoch's order
- *   acts[0] X [B][n_0], acts[l+1] layer l's output [B][n_{l+1}]  deltas[l] dLoss/dZ of layer l [B][n_{l+1}]
- *   rowLoss [B] float64                                          evalPredicted, evalLoss [max(train, test)]
- *   identity [max(train, test)] = 0, 1, 2, …: the "order" of an evaluation pass
+ *   hiddenActs[l-1]   acts[l], hidden layer l-1's output [B][n_l], for l = 1..L-1 (every thread writes its columns)
+ *   hiddenDeltas[l]   deltas[l], dLoss/dZ of hidden layer l [B][n_{l+1}], for l = 0..L-2 (likewise)
+ *   local[t]          what thread t alone uses in a step: X = acts[0] [B][n_0], out = acts[L] and
+ *                     outDelta = deltas[L-1] [B][n_L], rowLoss [B] float64 (thread 0's are the step's)
+ *   evalPredicted, evalLoss [max(train, test)]   identity [max(train, test)] = 0, 1, 2, …: an evaluation's "order"
  *   scratch[t][l] thread t's evaluation activations [EVAL_CHUNK][n_l]
- *   profile [threads][profileSteps][PROFILE_MARKS] float64 timestamps (bench --profile; empty otherwise)
+ *   profile [threads][profileSteps][profileMarks(L)] float64 timestamps (bench --profile; empty otherwise)
  */
 export const EVAL_CHUNK = 128;
-/** Timestamps a thread records per profiled step: the start, then the end of each half and each barrier. */
-export const PROFILE_MARKS = 5;
+
+/** Barriers in one training step of an L-layer network (workers/step.ts): after each hidden layer's forward and each backward through a hidden layer, and the step's end; a 1-layer network needs one before its update. */
+export function stepBarriers(L: number): number {
+  return Math.max(2, 2 * L - 1);
+}
+
+/** Timestamps a thread records per profiled step: the start, then its arrival at and departure from each barrier. */
+export function profileMarks(L: number): number {
+  return 1 + 2 * stepBarriers(L);
+}
 
 interface Region {
   offset: number;
@@ -42,14 +52,22 @@ export interface SharedPlan {
   trainLabels: Region;
   testPixels: Region;
   testLabels: Region;
-  acts: Region[];
-  deltas: Region[];
-  rowLoss: Region;
+  hiddenActs: Region[];
+  hiddenDeltas: Region[];
+  local: LocalRegions<Region>[];
   evalPredicted: Region;
   evalLoss: Region;
   identity: Region;
   scratch: Region[][];
   profile: Region;
+}
+
+/** One thread's own buffers for a step: see the shapes above. */
+export interface LocalRegions<F, D = F> {
+  X: F;
+  out: F;
+  outDelta: F;
+  rowLoss: D;
 }
 
 export interface SharedViews {
@@ -62,9 +80,9 @@ export interface SharedViews {
   trainLabels: Uint8Array;
   testPixels: Uint8Array;
   testLabels: Uint8Array;
-  acts: Float32Array[];
-  deltas: Float32Array[];
-  rowLoss: Float64Array;
+  hiddenActs: Float32Array[];
+  hiddenDeltas: Float32Array[];
+  local: LocalRegions<Float32Array, Float64Array>[];
   evalPredicted: Uint8Array;
   evalLoss: Float64Array;
   identity: Uint32Array;
@@ -82,13 +100,18 @@ export function createSharedBuffers(
   const B = batchSize;
   const evalRows = Math.max(train.count, test.count);
   const { spinMs, profileSteps } = options;
+  const L = sizes.length - 1;
+  const hidden = sizes.slice(1, L);
+  const nOutput = sizes[L];
+  const marks = profileMarks(L);
   const bytes = [
     CONTROL_WORDS * 4, layout.paramCount * 4, train.count * 4,
     train.images.length, train.count, test.images.length, test.count,
-    ...sizes.map((n) => B * n * 4), ...layout.layers.map((l) => B * l.nOut * 4),
-    B * 8, evalRows, evalRows * 8, evalRows * 4,
+    ...hidden.map((n) => B * n * 4), ...hidden.map((n) => B * n * 4),
+    ...Array.from({ length: threads }, () => [B * sizes[0] * 4, B * nOutput * 4, B * nOutput * 4, B * 8]).flat(),
+    evalRows, evalRows * 8, evalRows * 4,
     ...Array.from({ length: threads }, () => sizes.map((n) => EVAL_CHUNK * n * 4)).flat(),
-    threads * profileSteps * PROFILE_MARKS * 8,
+    threads * profileSteps * marks * 8,
   ];
   const arena = new SharedArena(SharedArena.bytesFor(bytes));
   const region = (view: ArrayBufferView & { length: number }): Region => ({ offset: view.byteOffset, length: view.length });
@@ -100,14 +123,16 @@ export function createSharedBuffers(
   const trainLabels = arena.u8(train.count);
   const testPixels = arena.u8(test.images.length);
   const testLabels = arena.u8(test.count);
-  const acts = sizes.map((n) => arena.f32(B * n));
-  const deltas = layout.layers.map((l) => arena.f32(B * l.nOut));
-  const rowLoss = arena.f64(B);
+  const hiddenActs = hidden.map((n) => arena.f32(B * n));
+  const hiddenDeltas = hidden.map((n) => arena.f32(B * n));
+  const local = Array.from({ length: threads }, () => ({
+    X: arena.f32(B * sizes[0]), out: arena.f32(B * nOutput), outDelta: arena.f32(B * nOutput), rowLoss: arena.f64(B),
+  }));
   const evalPredicted = arena.u8(evalRows);
   const evalLoss = arena.f64(evalRows);
   const identity = arena.u32(evalRows);
   const scratch = Array.from({ length: threads }, () => sizes.map((n) => arena.f32(EVAL_CHUNK * n)));
-  const profile = arena.f64(threads * profileSteps * PROFILE_MARKS);
+  const profile = arena.f64(threads * profileSteps * marks);
 
   params.set(initialParams);
   trainPixels.set(train.images);
@@ -121,7 +146,8 @@ export function createSharedBuffers(
     control: region(control), params: region(params), order: region(order),
     trainPixels: region(trainPixels), trainLabels: region(trainLabels),
     testPixels: region(testPixels), testLabels: region(testLabels),
-    acts: acts.map(region), deltas: deltas.map(region), rowLoss: region(rowLoss),
+    hiddenActs: hiddenActs.map(region), hiddenDeltas: hiddenDeltas.map(region),
+    local: local.map((t) => ({ X: region(t.X), out: region(t.out), outDelta: region(t.outDelta), rowLoss: region(t.rowLoss) })),
     evalPredicted: region(evalPredicted), evalLoss: region(evalLoss), identity: region(identity), scratch: scratch.map((s) => s.map(region)),
     profile: region(profile),
   };
@@ -129,7 +155,7 @@ export function createSharedBuffers(
     memory: arena.memory,
     views: {
       plan, layout, control, params, order, trainPixels, trainLabels, testPixels, testLabels,
-      acts, deltas, rowLoss, evalPredicted, evalLoss, identity, scratch, profile,
+      hiddenActs, hiddenDeltas, local, evalPredicted, evalLoss, identity, scratch, profile,
     },
   };
 }
@@ -149,9 +175,11 @@ export function viewsOf(memory: WebAssembly.Memory, plan: SharedPlan): SharedVie
     trainLabels: u8(plan.trainLabels),
     testPixels: u8(plan.testPixels),
     testLabels: u8(plan.testLabels),
-    acts: plan.acts.map(f32),
-    deltas: plan.deltas.map(f32),
-    rowLoss: new Float64Array(buf, plan.rowLoss.offset, plan.rowLoss.length),
+    hiddenActs: plan.hiddenActs.map(f32),
+    hiddenDeltas: plan.hiddenDeltas.map(f32),
+    local: plan.local.map((t) => ({
+      X: f32(t.X), out: f32(t.out), outDelta: f32(t.outDelta), rowLoss: new Float64Array(buf, t.rowLoss.offset, t.rowLoss.length),
+    })),
     evalPredicted: u8(plan.evalPredicted),
     evalLoss: new Float64Array(buf, plan.evalLoss.offset, plan.evalLoss.length),
     identity: new Uint32Array(buf, plan.identity.offset, plan.identity.length),

@@ -27,13 +27,11 @@ export enum Ctl {
   /** Steps trained since the pool started (the fault hook counts these). */
   StepCount = 11,
   /**
-   * Work counters, zeroed with each command: the next chunk of rows (a step's first half, evaluation) and
-   * the next parameter block (the second half), workers/step.ts. On the second cache line: working threads
-   * bump them while finished ones spin on the first line's BarrierGen, and sharing a line would make every
-   * bump wait for the spinner's copy.
+   * The next chunk of an evaluation's examples (workers/step.ts), zeroed with each command. On the second
+   * cache line: working threads bump it while finished ones spin on the first line's BarrierGen, and
+   * sharing a line would make every bump wait for the spinner's copy.
    */
   NextChunk = 16,
-  NextBlock = 17,
 }
 
 export enum Command {

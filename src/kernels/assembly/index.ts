@@ -429,7 +429,8 @@ const FWD_GROUP_ROWS = 8;
 }
 
 // ---------------------------------------------------------------------------------------------------
-// reluBackward: Dprev[r][k] = Aprev[r][k] > 0 ? Σ_j D[r][j]·W[k][j] : +0.
+// reluBackward: Dprev[r][k] = Aprev[r][k] > 0 ? Σ_j D[r][j]·W[k][j] : +0, for k in [k0, k1) (a thread's
+// columns of Dprev; nothing outside them is written).
 //
 // Main path: lanes along r. For each block of 8 rows the small operand, D, is transposed into a scratch
 // slot, T[j] = (D[r][j], ..., D[r+7][j]) (8 floats, two vectors), with 4×4 in-register transposes. Then a
@@ -611,8 +612,10 @@ const FWD_GROUP_ROWS = 8;
   if (nr > 7) rbStore(A + e0 + 7 * sa, P + e0 + 7 * sa, a7, kn);
 }
 
-export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, rows: i32, nIn: i32, nOut: i32): void {
-  if (rows <= 0 || nIn <= 0) return;
+export function reluBackward(
+  D: usize, W: usize, Aprev: usize, Dprev: usize, rows: i32, nIn: i32, nOut: i32, k0: i32, k1: i32,
+): void {
+  if (rows <= 0 || k1 <= k0) return;
   const slot = nOut <= 128 && nOut > 0 ? claimSlot() : 0;
   if (slot != 0) {
     const sd = <usize>nOut << 2;
@@ -620,15 +623,15 @@ export function reluBackward(D: usize, W: usize, Aprev: usize, Dprev: usize, row
       const nr = min(8, rows - r);
       transposeRowsInto(slot, D, sd, r, min(4, nr), nOut);
       transposeRowsInto(slot + 16, D, sd, r + 4, nr - 4, nOut);
-      for (let k = 0; k < nIn; k += 4) {
-        rbScratchBlock(slot, W, Aprev, Dprev, r, nr, k, min(4, nIn - k), nIn, nOut);
+      for (let k = k0; k < k1; k += 4) {
+        rbScratchBlock(slot, W, Aprev, Dprev, r, nr, k, min(4, k1 - k), nIn, nOut);
       }
     }
     releaseSlot(slot);
     return;
   }
-  for (let k = 0; k < nIn; k += 4) {
-    const kn = min(4, nIn - k);
+  for (let k = k0; k < k1; k += 4) {
+    const kn = min(4, k1 - k);
     for (let r = 0; r < rows; r += 8) {
       rbFallbackBlock(D, W, Aprev, Dprev, r, min(8, rows - r), k, kn, nIn, nOut);
     }
