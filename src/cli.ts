@@ -9,17 +9,17 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { benchCommand, type BenchArgs } from './cli/bench-command.js';
-import { dataCommand, type DataArgs } from './cli/data-command.js';
+import type { BenchArgs } from './cli/bench-command.js';
+import type { DataArgs } from './cli/data-command.js';
 import { flag, hideYargsTypes, integerFlag, integerListFlag, integerRangeListFlag, kernelsFlag, numberListFlag, refuseSwitchValues, switchesOf, threadsFlag, trainingFlags, usageMessage } from './cli/flags.js';
 import { defaultThreadCounts } from './experiments/machine.js';
-import { evalCommand, exportCommand, predictCommand, type EvalArgs, type ExportArgs, type PredictArgs } from './cli/model-commands.js';
-import { trainCommand, type TrainCommandArgs } from './cli/train-command.js';
-import { plotCommand, type PlotArgs } from './cli/plot-command.js';
-import { sweepCommand, type SweepArgs } from './cli/sweep-command.js';
-import { verifyCommand, type VerifyArgs } from './cli/verify-command.js';
+import type { EvalArgs, ExportArgs, PredictArgs } from './cli/model-commands.js';
+import type { TrainCommandArgs } from './cli/train-command.js';
+import type { PlotArgs } from './cli/plot-command.js';
+import type { SweepArgs } from './cli/sweep-command.js';
+import type { VerifyArgs } from './cli/verify-command.js';
 import { MAX_THREADS } from './coordinator/engine.js';
-import { serveCommand, type ServeArgs } from './cli/serve-command.js';
+import type { ServeArgs } from './cli/serve-command.js';
 import { DEFAULT_HOST } from './web/http.js';
 import { DEFAULT_SERVE_PORT } from './web/serve.js';
 import { UserError } from './errors.js';
@@ -41,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.on('error', exitOnStdoutError);
   const debug = argv.includes('--debug');
   let exitCode = 0;
+  // Each command's module is loaded only when it runs: together they take longer to load than most commands take.
   const run = (command: Promise<number>) => command.then((code) => void (exitCode = code));
   try {
     await hideYargsTypes(yargs(argv))
@@ -59,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
             .option('log', flag('file', { type: 'string', describe: 'one row of metrics per epoch in FILE.csv or FILE.jsonl, flushed every epoch' }))
             .option('config', flag('file', { type: 'string', describe: 'take the run\'s settings from a JSON object of training options (as sweep writes them); flags given win' }))
             .option('dashboard', flag('integer', { type: 'string', coerce: integerFlag('--dashboard', 0, 65535), describe: 'serve a live page of the run on 127.0.0.1:PORT (0: any free port)' })),
-        (args) => run(trainCommand(args as unknown as TrainCommandArgs)),
+        (args) => run(import('./cli/train-command.js').then((m) => m.trainCommand(args as unknown as TrainCommandArgs))),
       )
       .command(
         'verify',
@@ -72,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
             .option('save-trace', flag('file', { type: 'string', describe: 'write the traces to FILE (JSON), to compare with on another machine or Node version (implies --trace)' }))
             .option('against', flag('file', { type: 'string', describe: 'compare the traces with FILE, made by --save-trace elsewhere (implies --trace)' }))
             .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'let --save-trace replace an existing file' })),
-        (args) => run(verifyCommand(args as unknown as VerifyArgs)),
+        (args) => run(import('./cli/verify-command.js').then((m) => m.verifyCommand(args as unknown as VerifyArgs))),
       )
       .command(
         'eval <model>',
@@ -85,7 +86,7 @@ export async function main(argv: string[]): Promise<number> {
             .option('threads', threadsFlag('available parallelism', 'computing threads'))
             .option('kernels', kernelsFlag('kernel set (same results)'))
             .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),
-        (args) => run(evalCommand(args as unknown as EvalArgs)),
+        (args) => run(import('./cli/model-commands.js').then((m) => m.evalCommand(args as unknown as EvalArgs))),
       )
       .command(
         'predict <model>',
@@ -99,7 +100,7 @@ export async function main(argv: string[]): Promise<number> {
             .option('image', flag('file', { type: 'string', describe: 'a PGM or PNG image instead (white digit on black, 28×28 for MNIST)' }))
             .option('csv', flag('file', { type: 'string', describe: "classify every row of a CSV table instead (the model's feature columns, and at most a label column)" }))
             .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),
-        (args) => run(predictCommand(args as unknown as PredictArgs)),
+        (args) => run(import('./cli/model-commands.js').then((m) => m.predictCommand(args as unknown as PredictArgs))),
       )
       .command(
         'export <checkpoint>',
@@ -111,7 +112,7 @@ export async function main(argv: string[]): Promise<number> {
             .option('names', flag('string', { type: 'string', choices: ['lockstep', 'sequential'], default: 'lockstep', describe: 'safetensors tensor names: layers.0.weight, … or nn.Sequential\'s 0.weight, 2.weight, …' }))
             .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'replace an existing output file' }))
             .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),
-        (args) => run(exportCommand(args as unknown as ExportArgs)),
+        (args) => run(import('./cli/model-commands.js').then((m) => m.exportCommand(args as unknown as ExportArgs))),
       )
       .command(
         'serve <model>',
@@ -122,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
             .option('port', flag('integer', { type: 'string', default: String(DEFAULT_SERVE_PORT), coerce: integerFlag('--port', 0, 65535), describe: 'TCP port (0: any free port)' }))
             .option('host', flag('string', { type: 'string', default: DEFAULT_HOST, describe: 'address to listen on (0.0.0.0: every interface)' }))
             .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout when serving' })),
-        (args) => run(serveCommand(args as unknown as ServeArgs)),
+        (args) => run(import('./cli/serve-command.js').then((m) => m.serveCommand(args as unknown as ServeArgs))),
       )
       .command(
         'bench',
@@ -136,7 +137,7 @@ export async function main(argv: string[]): Promise<number> {
             .option('csv', flag('file', { type: 'string', describe: 'also write the table to FILE as CSV, one row per thread count and batch size' }))
             .option('svg', flag('file', { type: 'string', describe: 'also draw speedup against threads (per batch size, with the ideal line) to FILE as SVG' }))
             .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'let --csv and --svg replace existing files' })),
-        (args) => run(benchCommand(args as unknown as BenchArgs)),
+        (args) => run(import('./cli/bench-command.js').then((m) => m.benchCommand(args as unknown as BenchArgs))),
       )
       .command(
         'sweep',
@@ -149,7 +150,7 @@ export async function main(argv: string[]): Promise<number> {
             .option('threads', flag('integer', { type: 'string', default: '1', coerce: integerFlag('--threads', 1, MAX_THREADS), describe: `threads of each run (1 to ${MAX_THREADS})` }))
             .option('parallel', flag('integer', { type: 'string', coerce: integerFlag('--parallel', 1, 1024), defaultDescription: 'available cores ÷ --threads', describe: 'runs at once, each its own lockstep train process' }))
             .option('out', flag('file', { type: 'string', describe: 'results file, .csv or .jsonl: each finished run is appended; runs already in it are skipped (a stopped sweep resumes)' })),
-        (args) => run(sweepCommand(args as unknown as SweepArgs)),
+        (args) => run(import('./cli/sweep-command.js').then((m) => m.sweepCommand(args as unknown as SweepArgs))),
       )
       .command(
         'plot <log>',
@@ -160,7 +161,7 @@ export async function main(argv: string[]): Promise<number> {
             .option('svg', flag('file', { type: 'string', demandOption: true, describe: 'the chart to write' }))
             .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'replace an existing --svg file' }))
             .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),
-        (args) => run(plotCommand(args as unknown as PlotArgs)),
+        (args) => run(import('./cli/plot-command.js').then((m) => m.plotCommand(args as unknown as PlotArgs))),
       )
       .command(
         'data [dataset] [dir]',
@@ -172,7 +173,7 @@ export async function main(argv: string[]): Promise<number> {
             .option('from', flag('directory', { type: 'string', defaultDescription: 'the installed fashion-mnist package', describe: 'directory of an unpacked fashion-mnist package' }))
             .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'replace IDX files already in the directory' }))
             .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),
-        (args) => run(dataCommand(args as unknown as DataArgs)),
+        (args) => run(import('./cli/data-command.js').then((m) => m.dataCommand(args as unknown as DataArgs))),
       )
       .option('debug', flag('boolean', { type: 'boolean', default: false, describe: 'print stack traces of errors' }))
       .middleware((_args, y?: unknown) => refuseSwitchValues(argv, switchesOf(y)), true)

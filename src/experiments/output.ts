@@ -1,8 +1,6 @@
 import { existsSync } from 'node:fs';
 import { stringify } from 'csv-stringify/sync';
-import * as vega from 'vega';
 import type { TopLevelSpec } from 'vega-lite';
-import { compile } from 'vega-lite';
 import { UserError } from '../errors.js';
 import { checkWritable, writeFileAtomic } from '../model-io/atomic-write.js';
 
@@ -28,6 +26,8 @@ export function toCsv(columns: string[], rows: Record<string, unknown>[]): strin
 
 /** A vega-lite chart rendered to SVG text, headless (no canvas, no browser). */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  // Loaded here: vega and vega-lite take longer to load than the rest of the CLI, and few runs draw.
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
