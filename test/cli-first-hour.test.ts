@@ -162,7 +162,8 @@ describe('flags', { timeout: 120_000 }, () => {
     [['bench', '--threads', ''], '--threads: needs a value'],
     [['train', '--layers', ''], '--layers: needs a value'],
     [['train', '--epochs', '1.5x'], '--epochs 1.5x: must be an integer'],
-    [['predict', 'm.ckpt', '--index', '1e30'], '--index 1e30: out of range; must be from 0 to 9007199254740991'],
+    [['predict', 'm.ckpt', '--index', '99999999999999999999'], '--index 99999999999999999999: out of range; must be from 0 to 9007199254740991'],
+    [['predict', 'm.ckpt', '--index', '1e30'], '--index 1e30: must be an integer'],
   ])('%j: one line that says what is wrong with the number typed', (args, message) => {
     expect(refused(lockstep(...args))).toBe(`lockstep: ${message}`);
   });

@@ -4,6 +4,8 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
+import { loadDataset } from '../src/data/dataset.js';
+import { benchmark } from '../src/experiments/bench.js';
 import { modelLayout } from '../src/model/layout.js';
 import { parameterName, ulpDistance } from '../src/experiments/verify.js';
 import { scalingChart } from '../src/experiments/charts.js';
@@ -97,6 +99,12 @@ describe('lockstep verify', () => {
 });
 
 describe('lockstep bench', () => {
+  it('runs each batch size once, however often it is listed (as each thread count)', async () => {
+    const dataset = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 500, testLimit: 50 });
+    const rows = await benchmark({ threadCounts: [1, 1], batchSizes: [16, 16], steps: 2, warmup: 1, repeats: 1 }, dataset);
+    expect(rows.map((r) => [r.threads, r.batchSize])).toEqual([[1, 16]]);
+  });
+
   it('prints the machine, then JSON rows with median, min and max, the 1-thread baseline always, and the same hash for every thread count', () => {
     const dir = tempDir();
     const [csv, svg] = [join(dir, 'b.csv'), join(dir, 'b.svg')];

@@ -99,6 +99,8 @@ describe('hostile flags', { timeout: SLOW_TEST_TIMEOUT }, () => {
     [['--epochs', '0'], /--epochs 0: must be a positive integer/],
     [['--epochs', '-2'], /--epochs -2: must be a positive integer/],
     [['--epochs', '2.5'], /--epochs 2.5: must be an integer/],
+    [['--seed', '0x10'], /--seed 0x10: must be an integer/],
+    [['--seed', '1e3'], /--seed 1e3: must be an integer/],
     [['--batch-size', '0'], /--batch-size 0: must be a positive integer/],
     [['--batch-size', '70000'], /--batch-size 70000: larger than the 60000 training examples/],
     [['--lr', 'NaN'], /--lr NaN: must be a number/],

@@ -102,6 +102,7 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
       [() => evaluate(model, { split: 'validation' } as never), '--split validation: must be train or test'],
       [() => evaluate(model, { testLimit: -1 }), '--test-limit -1: must be a positive integer'],
       [() => exportSafetensors(model, 42 as never), 'exportSafetensors: the output must be a file path; got 42'],
+      [() => train({ reference: true, threads: 2, maxSteps: 1 }), '--reference and --threads 2: the reference trainer runs on one thread; drop one of them'],
     ];
     for (const [call, message] of cases) {
       const err = await thrown(call);

@@ -23,10 +23,15 @@ function once(flag: string, raw: unknown): unknown {
  * An integer flag. Its range is checked by the library, which names the flag, except for integers beyond
  * 2^53: Number() would silently round those to another integer, so they are refused here, with the range.
  */
+/** An integer written as one, in decimal: Number() alone would also take 0x10, 1e3, 0b1 and " 7". */
+function integerOf(text: string): number {
+  return /^[+-]?\d+$/.test(text) ? Number(text) : NaN;
+}
+
 export function integerFlag(flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (raw: unknown): number => {
     const text = given(flag, raw);
-    const n = Number(text);
+    const n = integerOf(text);
     if (!Number.isInteger(n)) throw new UserError(`${flag} ${text}: must be an integer`);
     if (!Number.isSafeInteger(n)) throw new UserError(`${flag} ${text}: out of range; must be from ${min} to ${max}`);
     return n;
@@ -99,7 +104,7 @@ export function integerListFlag(flag: string, minLength: number, example: string
   return (raw: unknown): number[] => {
     const text = given(flag, raw);
     const parts = text.split(',').map((s) => s.trim());
-    const values = parts.map((s) => (s === '' ? NaN : Number(s)));
+    const values = parts.map((s) => integerOf(s));
     const over = parts.find((_, i) => Number.isInteger(values[i]) && values[i] > max);
     if (over !== undefined) throw new UserError(`${flag} ${text}: ${over} is out of range; each must be from 1 to ${max}`);
     if (values.length < minLength || values.some((n) => !Number.isSafeInteger(n) || n < 1)) {
@@ -330,7 +335,7 @@ export function integerRangeListFlag(flag: string, min: number) {
     const refuse = () => new UserError(`${flag} ${text}: must be integers from ${min} or ranges A..B, separated by commas, e.g. 0..7 or 0,3,5`);
     const values = text.split(',').flatMap((part) => {
       const range = /^\s*(\d+)\s*\.\.\s*(\d+)\s*$/.exec(part);
-      const single = part.trim() === '' ? NaN : Number(part);
+      const single = integerOf(part.trim());
       const [from, to] = range ? [Number(range[1]), Number(range[2])] : [single, single];
       if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < min || to < from || to - from >= 100_000) throw refuse();
       return Array.from({ length: to - from + 1 }, (_, i) => from + i);

@@ -168,12 +168,9 @@ function noticeNothingToTrain(path: string, result: TrainResult, options: TrainO
   );
 }
 
-/** The reference trainer is one plain thread with its own arithmetic: --threads and --kernels would be ignored. */
+/** The reference trainer has its own arithmetic: --kernels would be ignored (a thread count resolveConfig refuses). */
 function refuseIgnoredByReference(args: TrainCommandArgs): void {
   if (!args.reference) return;
-  if (args.threads !== undefined && args.threads !== 1) {
-    throw new UserError(`--reference and --threads ${args.threads}: the reference trainer runs on one thread; drop one of them`);
-  }
   if (args.kernels !== undefined) {
     throw new UserError(`--reference and --kernels ${args.kernels}: the reference trainer has its own arithmetic, no kernels; drop one of them`);
   }

@@ -81,7 +81,7 @@ export async function benchmark(options: BenchOptions, dataset: Dataset, onRow?:
   checkBenchCounts({ steps, warmup, repeats }, profile);
   const threadsInOrder = [1, ...new Set(threadCounts.filter((t) => t !== 1))];
   const rows: BenchRow[] = [];
-  for (const batchSize of batchSizes) {
+  for (const batchSize of new Set(batchSizes)) {
     // Repeats go round the thread counts (1, 2, 4, 1, 2, 4, ...), not one count after another, so that a
     // slow spell of this shared machine falls on every count alike and the ratios stay fair.
     const runs = new Map<number, number[]>(threadsInOrder.map((t) => [t, []]));

@@ -106,6 +106,10 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
   // Stored in checkpoints: relative to where the run started, it would break a resume from elsewhere.
   for (const key of ['data', 'labels', 'testData'] as const) if (config[key] !== undefined) config[key] = resolve(config[key] as string);
   checkOwnDataOptions(config, options);
+  // The reference trainer is one plain thread: a thread count would be silently ignored.
+  if (options.reference && options.threads !== undefined && options.threads !== 1) {
+    throw new UserError(`--reference and --threads ${String(options.threads)}: the reference trainer runs on one thread; drop one of them`);
+  }
   const { layers, epochs, batchSize, lr, seed, maxSteps, trainLimit, testLimit } = config;
   if (layers.length === 0 && options.layers === undefined) {
     // Fitted to the data by fitLayers.
