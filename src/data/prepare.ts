@@ -40,7 +40,9 @@ export function prepareDataset(raw: Dataset, options: PrepareOptions, rng: Rng):
     train = pickRows(train, isVal, 0);
   }
   const width = train.imageSize;
-  const rows = train.features ?? Float32Array.from(train.images);
+  // Statistics need the rows as floats; 255 and none have none, and a float copy of MNIST's bytes is 188 MB.
+  const needsRows = kind === 'standard' || kind === 'minmax';
+  const rows = train.features ?? (needsRows ? Float32Array.from(train.images) : new Float32Array(0));
   const scaling = fitScaling(kind, rows, train.count, width);
   // Rows picked for the split are fresh copies: those are always scaled where they are.
   const scale = (split: LabeledImages): LabeledImages =>
