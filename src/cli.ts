@@ -11,8 +11,9 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { BenchArgs } from './cli/bench-command.js';
 import type { DataArgs } from './cli/data-command.js';
-import { flag, hideYargsTypes, integerFlag, integerListFlag, integerRangeListFlag, kernelsFlag, numberListFlag, refuseSwitchValues, switchesOf, threadsFlag, trainingFlags, usageMessage } from './cli/flags.js';
+import { choiceListFlag, flag, hideYargsTypes, integerFlag, integerListFlag, integerRangeListFlag, kernelsFlag, numberListFlag, refuseSwitchValues, switchesOf, threadsFlag, trainingFlags, usageMessage } from './cli/flags.js';
 import { defaultThreadCounts } from './experiments/machine.js';
+import { OPTIMIZERS } from './optim/optimizer.js';
 import type { EvalArgs, ExportArgs, PredictArgs } from './cli/model-commands.js';
 import type { TrainCommandArgs } from './cli/train-command.js';
 import type { PlotArgs } from './cli/plot-command.js';
@@ -147,6 +148,7 @@ export async function main(argv: string[]): Promise<number> {
             .option('seed', flag('list', { type: 'string', coerce: integerRangeListFlag('--seed', 0), defaultDescription: '0', describe: 'seeds to run: integers and ranges, e.g. 0..7 or 0,3,5' }))
             .option('lr', flag('list', { type: 'string', coerce: numberListFlag('--lr'), defaultDescription: '0.5', describe: 'learning rates to run, e.g. 0.1,0.5' }))
             .option('batch-size', flag('list', { type: 'string', coerce: integerListFlag('--batch-size', 1, '64,128'), defaultDescription: '64', describe: 'batch sizes to run, e.g. 64,128' }))
+            .option('optimizer', flag('list', { type: 'string', coerce: choiceListFlag('--optimizer', OPTIMIZERS), defaultDescription: 'sgd', describe: `optimizers to run, e.g. sgd,adam (${OPTIMIZERS.join(', ')}); adam's and adamw's lr is 0.001 unless --lr is given` }))
             .option('threads', flag('integer', { type: 'string', default: '1', coerce: integerFlag('--threads', 1, MAX_THREADS), describe: `threads of each run (1 to ${MAX_THREADS})` }))
             .option('parallel', flag('integer', { type: 'string', coerce: integerFlag('--parallel', 1, 1024), defaultDescription: 'available cores ÷ --threads', describe: 'runs at once, each its own lockstep train process' }))
             .option('out', flag('file', { type: 'string', describe: 'results file, .csv or .jsonl: each finished run is appended; runs already in it are skipped (a stopped sweep resumes)' })),

@@ -29,10 +29,10 @@ describe('lockstep sweep', () => {
     const r = runCli(['sweep', '--seed', '0..2', '--lr', '0.1,0.5', '--parallel', '2', ...SMALL, '--out', out], { timeout: SLOW_TEST_TIMEOUT });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('lockstep sweep: 6 runs, 2 at a time, 1 thread each; results in');
-    expect(r.stdout).toMatch(/^ {2}run {3}seed {8}lr {2}batch {2}test acc {2}test loss {2}train loss {2}seconds {2}paramsSha256$/m);
+    expect(r.stdout).toMatch(/^ {2}run {3}seed {2}optimizer {8}lr {2}batch {2}test acc {2}test loss {2}train loss {2}seconds {2}paramsSha256$/m);
     const rows = parse(readFileSync(out, 'utf8'), { columns: true, cast: true }) as Record<string, string | number>[];
     expect(Object.keys(rows[0])).toEqual([
-      'run', 'seed', 'lr', 'batchSize', 'status', 'steps', 'trainLoss', 'testLoss', 'testAccuracy', 'seconds', 'paramsSha256', 'config',
+      'run', 'seed', 'lr', 'batchSize', 'optimizer', 'status', 'steps', 'trainLoss', 'testLoss', 'testAccuracy', 'seconds', 'paramsSha256', 'config',
     ]);
     expect(rows.map((row) => [row.seed, row.lr, row.batchSize, row.status, row.steps]).sort()).toEqual(
       [[0, 0.1], [1, 0.1], [2, 0.1], [0, 0.5], [1, 0.5], [2, 0.5]].map(([s, lr]) => [s, lr, 64, 'done', 47]).sort(),
@@ -50,6 +50,16 @@ describe('lockstep sweep', () => {
     const fromFile = runCli(['train', '--config', config, '--threads', '3'], { timeout: SLOW_TEST_TIMEOUT });
     expect(fromFile.code, fromFile.stderr).toBe(0);
     expect(doneHash(fromFile.stdout)).toBe(rows[0].paramsSha256);
+  }, SLOW_TEST_TIMEOUT);
+
+  it('--optimizer is a grid axis: each optimizer run equals the same run alone, with its own default lr', () => {
+    const r = runCli(['sweep', '--optimizer', 'sgd,adam', '--train-limit', '1000', '--test-limit', '100', '--epochs', '1', '--json'], { timeout: SLOW_TEST_TIMEOUT });
+    expect(r.code, r.stderr).toBe(0);
+    const rows = r.stdout.trim().split('\n').map((line) => JSON.parse(line) as { optimizer: string; lr: number; paramsSha256: string });
+    expect(rows.map((row) => [row.optimizer, row.lr]).sort()).toEqual([['adam', 0.001], ['sgd', 0.5]]);
+    const adam = runCli(['train', '--optimizer', 'adam', '--train-limit', '1000', '--test-limit', '100', '--epochs', '1', '--threads', '2'], { timeout: SLOW_TEST_TIMEOUT });
+    expect(adam.code, adam.stderr).toBe(0);
+    expect(rows.find((row) => row.optimizer === 'adam')!.paramsSha256).toBe(doneHash(adam.stdout));
   }, SLOW_TEST_TIMEOUT);
 
   it('Ctrl-C stops every run cleanly; the same command resumes, skipping the finished runs', async () => {
@@ -109,7 +119,7 @@ describe('lockstep sweep', () => {
     const other = join(dir, 'other.csv');
     const text = 'run,seed\n1,0\n';
     writeFileSync(other, text);
-    expectRefused(['--out', other], `--out ${other}: line 1: the header is not run,seed,lr,batchSize,status,steps,trainLoss,testLoss,testAccuracy,seconds,paramsSha256,config; not a lockstep sweep results file`);
+    expectRefused(['--out', other], `--out ${other}: line 1: the header is not run,seed,lr,batchSize,optimizer,status,steps,trainLoss,testLoss,testAccuracy,seconds,paramsSha256,config; not a lockstep sweep results file`);
     expect(readFileSync(other, 'utf8')).toBe(text);
     expect(existsSync(join(dir, 'r.txt'))).toBe(false);
   }, SLOW_TEST_TIMEOUT);

@@ -328,6 +328,17 @@ export function print(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
+/** A list of names from `choices` for sweep's grid: --optimizer sgd,adam. */
+export function choiceListFlag<T extends string>(flag: string, choices: readonly T[]) {
+  return (raw: unknown): T[] => {
+    const text = given(flag, raw);
+    const values = text.split(',').map((s) => s.trim());
+    const bad = values.find((v) => !choices.includes(v as T));
+    if (bad !== undefined) throw new UserError(`${flag} ${text}: ${bad === '' ? 'an empty name' : bad} is not one of ${choices.join(', ')}`);
+    return [...new Set(values)] as T[];
+  };
+}
+
 /** A list of integers ≥ min for sweep's grid, with ranges: --seed 0..7, --seed 0,3,10..12. */
 export function integerRangeListFlag(flag: string, min: number) {
   return (raw: unknown): number[] => {

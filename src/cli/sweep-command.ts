@@ -2,12 +2,14 @@ import { availableParallelism } from 'node:os';
 import { sweep, type SweepResult } from '../experiments/sweep.js';
 import { plural } from '../report/format.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
+import type { OptimizerName } from '../optim/optimizer.js';
 import { EXIT_INTERRUPTED } from './train-command.js';
 
-export interface SweepArgs extends Omit<TrainingArgs, 'seed' | 'lr' | 'batch-size' | 'threads'> {
+export interface SweepArgs extends Omit<TrainingArgs, 'seed' | 'lr' | 'batch-size' | 'threads' | 'optimizer'> {
   seed?: number[];
   lr?: number[];
   'batch-size'?: number[];
+  optimizer?: OptimizerName[];
   threads: number;
   parallel?: number;
   out?: string;
@@ -16,8 +18,8 @@ export interface SweepArgs extends Omit<TrainingArgs, 'seed' | 'lr' | 'batch-siz
 export async function sweepCommand(args: SweepArgs): Promise<number> {
   const cores = availableParallelism();
   const parallel = args.parallel ?? Math.max(1, Math.floor(cores / args.threads));
-  const base = toTrainOptions({ ...args, seed: undefined, lr: undefined, 'batch-size': undefined, threads: args.threads });
-  const grid = { seed: args.seed, lr: args.lr, batchSize: args['batch-size'] };
+  const base = toTrainOptions({ ...args, seed: undefined, lr: undefined, 'batch-size': undefined, optimizer: undefined, threads: args.threads });
+  const grid = { seed: args.seed, lr: args.lr, batchSize: args['batch-size'], optimizer: args.optimizer };
   if (parallel * args.threads > cores) {
     process.stderr.write(
       `lockstep: notice: --parallel ${parallel} × --threads ${args.threads} = ${parallel * args.threads} threads on ${cores} available cores; ` +
@@ -66,7 +68,7 @@ export async function sweepCommand(args: SweepArgs): Promise<number> {
 const fixed = (x: number | null, digits: number) => (x === null ? '-' : x.toFixed(digits));
 
 function formatResult(r: SweepResult): string {
-  const setting = `seed ${r.seed}, lr ${r.lr}, batch ${r.batchSize}`;
+  const setting = `seed ${r.seed}, ${r.optimizer} lr ${r.lr}, batch ${r.batchSize}`;
   if (r.status === 'diverged') return `${setting}: diverged`;
   return `${setting}: test acc ${fixed(r.testAccuracy, 4)}, test loss ${fixed(r.testLoss, 4)}, ${fixed(r.seconds, 2)} s`;
 }
@@ -74,9 +76,9 @@ function formatResult(r: SweepResult): string {
 /** The results table: one line per run in grid order. */
 export function formatTable(results: SweepResult[]): string[] {
   return [
-    '  run   seed        lr  batch  test acc  test loss  train loss  seconds  paramsSha256',
+    '  run   seed  optimizer        lr  batch  test acc  test loss  train loss  seconds  paramsSha256',
     ...results.map((r) =>
-      `${String(r.run).padStart(5)}  ${String(r.seed).padStart(5)}  ${String(r.lr).padStart(8)}  ${String(r.batchSize).padStart(5)}  ` +
+      `${String(r.run).padStart(5)}  ${String(r.seed).padStart(5)}  ${String(r.optimizer).padStart(9)}  ${String(r.lr).padStart(8)}  ${String(r.batchSize).padStart(5)}  ` +
       `${fixed(r.testAccuracy, 4).padStart(8)}  ${fixed(r.testLoss, 4).padStart(9)}  ${fixed(r.trainLoss, 4).padStart(10)}  ` +
       `${fixed(r.seconds, 2).padStart(7)}  ${r.status === 'diverged' ? 'diverged' : `${r.paramsSha256?.slice(0, 16)}…`}`,
     ),

@@ -9,6 +9,7 @@ import { checkWritable } from '../model-io/atomic-write.js';
 import { distPath } from '../paths.js';
 import { resolveConfig, type TrainOptions } from '../train/config.js';
 import { toCsv } from './output.js';
+import type { OptimizerName } from '../optim/optimizer.js';
 
 /**
  * A grid of training runs, each a plain `lockstep train --config FILE --json` process (so that a job queue
@@ -19,6 +20,7 @@ export interface SweepGrid {
   seed?: number[];
   lr?: number[];
   batchSize?: number[];
+  optimizer?: OptimizerName[];
 }
 
 export interface SweepOptions {
@@ -47,6 +49,7 @@ export interface SweepResult {
   seed: number;
   lr: number;
   batchSize: number;
+  optimizer: OptimizerName;
   /** 'diverged': the run stopped with exit code 3 (its loss blew up); its numbers are empty. */
   status: 'done' | 'diverged';
   steps: number | null;
@@ -61,7 +64,7 @@ export interface SweepResult {
 }
 
 export const SWEEP_COLUMNS: (keyof SweepResult)[] = [
-  'run', 'seed', 'lr', 'batchSize', 'status', 'steps', 'trainLoss', 'testLoss', 'testAccuracy', 'seconds', 'paramsSha256', 'config',
+  'run', 'seed', 'lr', 'batchSize', 'optimizer', 'status', 'steps', 'trainLoss', 'testLoss', 'testAccuracy', 'seconds', 'paramsSha256', 'config',
 ];
 
 export interface SweepOutcome {
@@ -85,14 +88,16 @@ export interface SweepRun {
 /** The grid's runs in order: seeds vary fastest, so the runs of one setting are side by side. */
 export function sweepRuns(base: TrainOptions, grid: SweepGrid): SweepRun[] {
   const runs: SweepRun[] = [];
-  for (const lr of grid.lr ?? [undefined]) {
-    for (const batchSize of grid.batchSize ?? [undefined]) {
-      for (const seed of grid.seed ?? [undefined]) {
-        const { threads: _t, ...options } = { ...defined(base), ...defined({ lr, batchSize, seed }) };
-        if (options.reference === false) delete options.reference;
-        // The data directory as an absolute path: a run's file means the same from any directory.
-        if (options.data !== undefined) options.data = resolveConfig(options).data;
-        runs.push({ run: runs.length + 1, options, config: stableJson(options) });
+  for (const optimizer of grid.optimizer ?? [undefined]) {
+    for (const lr of grid.lr ?? [undefined]) {
+      for (const batchSize of grid.batchSize ?? [undefined]) {
+        for (const seed of grid.seed ?? [undefined]) {
+          const { threads: _t, ...options } = { ...defined(base), ...defined({ optimizer, lr, batchSize, seed }) };
+          if (options.reference === false) delete options.reference;
+          // The data directory as an absolute path: a run's file means the same from any directory.
+          if (options.data !== undefined) options.data = resolveConfig(options).data;
+          runs.push({ run: runs.length + 1, options, config: stableJson(options) });
+        }
       }
     }
   }
@@ -221,6 +226,7 @@ function toResult(run: SweepRun, p: ProcessOutcome): SweepResult {
     seed: config.seed,
     lr: config.lr,
     batchSize: config.batchSize,
+    optimizer: config.optimizer,
     status: p.code === 0 ? 'done' : 'diverged',
     steps: p.done?.steps ?? null,
     trainLoss: finite(p.lastEpoch?.loss),
