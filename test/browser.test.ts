@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forwardOne } from '../src/inference/predict.js';
 import { modelLayout } from '../src/model/layout.js';
 import { encodeSafetensors } from '../src/model-io/safetensors.js';
-import { runCli, SLOW_TEST_TIMEOUT, startCli, tempDir, type StartedCli } from './helpers.js';
+import { blobsCsv, runCli, SLOW_TEST_TIMEOUT, startCli, tempDir, type StartedCli } from './helpers.js';
 
 /** Debian's chromium (.ci/run installs it). */
 const CHROMIUM = '/usr/bin/chromium';
@@ -63,6 +63,28 @@ describe('lockstep serve: the JSON API', () => {
     await refused(fetch(`${url}api/predict`), 405, /use POST/);
     const info = await (await fetch(`${url}api/model`)).json();
     expect(info).toMatchObject({ model: 'run.ckpt', layers: [784, 16, 10], input: { kind: 'image', width: 28, height: 28 } });
+  }, SLOW_TEST_TIMEOUT);
+
+  it("serves a CSV table's model as a form of its named features: raw values, the model's scaling, as predict --csv", async () => {
+    const data = join(dir, 'table.csv');
+    const rows = join(dir, 'rows.csv');
+    writeFileSync(data, blobsCsv(120, 31));
+    writeFileSync(rows, blobsCsv(5, 32));
+    expect(runCli(['train', '--data', data, '--hidden', '6', '--epochs', '2', '--checkpoint', 'table.ckpt', '--threads', '1'], { cwd: dir }).code).toBe(0);
+    const served = startCli(['serve', join(dir, 'table.ckpt'), '--port', '0', '--json']);
+    const tableUrl = await printedUrl(served, /"event":"serve"/);
+    const info = await (await fetch(`${tableUrl}api/model`)).json();
+    expect(info).toMatchObject({ input: { kind: 'features', count: 4, names: ['f0', 'f1', 'f2', 'f3'] }, classNames: ['alpha', 'beta', 'gamma'] });
+    const expected = runCli(['predict', join(dir, 'table.ckpt'), '--csv', rows, '--json']).stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const features = readFileSync(rows, 'utf8').trim().split('\n').slice(1).map((line) => line.split(',').slice(0, 4).map(Number));
+    for (const [i, input] of features.entries()) {
+      const res = await fetch(`${tableUrl}api/predict`, { method: 'POST', body: JSON.stringify({ input }) });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { probabilities: number[] }).probabilities).toEqual(expected[i].probabilities);
+    }
+    const bad = await fetch(`${tableUrl}api/predict`, { method: 'POST', body: JSON.stringify({ input: [1, 2, 'x', 4] }) });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toBe('input[2] is "x"; each value is a finite number');
   }, SLOW_TEST_TIMEOUT);
 
   it('refuses a bad --port, and a port in use, in one line', async () => {

@@ -77,7 +77,7 @@ async function main() {
   }
 
   if (info.input.kind === 'image') imageInput(info.input.width, info.input.height, predict);
-  else featureForm(info.input.count, predict);
+  else featureForm(info.input.count, info.input.names, predict);
 }
 
 function imageInput(width, height, predict) {
@@ -129,15 +129,15 @@ function imageInput(width, height, predict) {
   $('clear').addEventListener('click', () => { clear(); $('answer').textContent = 'draw a digit'; shrink(); });
 }
 
-function featureForm(count, predict) {
+function featureForm(count, names, predict) {
   $('answer').textContent = 'fill in the features';
   const form = document.createElement('form');
   form.id = 'features';
   for (let i = 0; i < count; i++) {
     const label = document.createElement('label');
-    label.textContent = 'feature ' + i + ' ';
+    label.textContent = (names ? names[i] : 'feature ' + i) + ' ';
     const field = document.createElement('input');
-    Object.assign(field, { type: 'number', min: 0, max: 255, step: 1, value: 0, name: 'f' + i });
+    Object.assign(field, { type: 'number', step: 'any', value: 0, name: 'f' + i });
     label.appendChild(field);
     form.appendChild(label);
     form.appendChild(document.createElement('br'));

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename } from 'node:path';
 import { argmaxRow } from '../kernels/softmax.js';
 import { paramsSha256 } from '../model/hash.js';
-import { forwardOne } from '../inference/predict.js';
+import { forwardInputs, forwardOne } from '../inference/predict.js';
+import { applyScaling } from '../data/scaling.js';
 import { checkOptions, resolveModel, type ModelSource, type ResolvedModel } from '../model-io/model-source.js';
 import { allow, DEFAULT_HOST, HttpError, listen, readJson, sendJson, sendPage, type Listening } from './http.js';
 import { SERVE_PAGE } from './serve-page.js';
@@ -19,7 +20,7 @@ export const DEFAULT_SERVE_PORT = 8080;
 export interface ModelInfo {
   model: string;
   layers: number[];
-  input: { kind: 'image'; width: number; height: number } | { kind: 'features'; count: number };
+  input: { kind: 'image'; width: number; height: number } | { kind: 'features'; count: number; names?: string[] };
   /** One name per class; the class numbers until a model carries names of its own. */
   classNames: string[];
   paramsSha256: string;
@@ -28,28 +29,31 @@ export interface ModelInfo {
 export function modelInfo(model: ResolvedModel): ModelInfo {
   const { sizes } = model.layout;
   const side = Math.round(Math.sqrt(sizes[0]));
+  const { scaling, featureNames, classNames } = model.input;
+  // An image is a square of bytes scaled by 255; a table's model (it has feature names) never is.
+  const image = side * side === sizes[0] && scaling.kind === '255' && !featureNames;
   return {
     // The file's name, not its path: the page may be open to other machines (--host).
     model: basename(model.name),
     layers: sizes,
-    input: side * side === sizes[0] ? { kind: 'image', width: side, height: side } : { kind: 'features', count: sizes[0] },
-    classNames: Array.from({ length: sizes[sizes.length - 1] }, (_, c) => String(c)),
+    input: image ? { kind: 'image', width: side, height: side } : { kind: 'features', count: sizes[0], ...(featureNames ? { names: featureNames } : {}) },
+    classNames: classNames ?? Array.from({ length: sizes[sizes.length - 1] }, (_, c) => String(c)),
     paramsSha256: paramsSha256(model.params),
   };
 }
 
 /**
  * `lockstep serve`: a page to draw a digit (image models) or fill in the features, with the class
- * probabilities as they change, and POST /api/predict {"input": [values 0..255, one per input]} →
- * {"predicted", "probabilities"}. The model is read once; no part of a request names a file.
+ * probabilities as they change, and POST /api/predict {"input": [one value per input]} → {"predicted",
+ * "probabilities"}: pixels 0..255 for an image model, the raw features (scaled as the model was trained) for others. The model is read once; no part of a request names a file.
  */
 export async function serveModel(source: ModelSource, options: ServeOptions = {}): Promise<Listening & { info: ModelInfo }> {
   checkOptions(options, ['port', 'host'], 'serveModel');
   const model = resolveModel(source, 'serveModel');
   const info = modelInfo(model);
   const inputs = model.layout.sizes[0];
-  // A body of `inputs` numbers 0..255 with commas and some spaces, and room for the JSON around it.
-  const bodyLimit = Math.max(16 * 1024, inputs * 8);
+  // A body of `inputs` numbers (bytes, or a table's features in full precision) with commas and some spaces.
+  const bodyLimit = Math.max(16 * 1024, inputs * (info.input.kind === 'image' ? 8 : 32));
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path === '/') {
@@ -58,8 +62,10 @@ export async function serveModel(source: ModelSource, options: ServeOptions = {}
       if (allow(req, res, 'GET')) sendJson(res, 200, info);
     } else if (path === '/api/predict') {
       if (!allow(req, res, 'POST')) return;
-      const pixels = inputOf(await readJson(req, bodyLimit), inputs);
-      const probabilities = forwardOne(model.layout, model.params, pixels);
+      const body = await readJson(req, bodyLimit);
+      const probabilities = info.input.kind === 'image'
+        ? forwardOne(model.layout, model.params, pixelsOf(body, inputs))
+        : forwardInputs(model.layout, model.params, applyScaling(model.input.scaling, featuresOf(body, inputs), inputs));
       sendJson(res, 200, { predicted: argmaxRow(probabilities, 0, probabilities.length), probabilities: Array.from(probabilities) });
     } else {
       sendJson(res, 404, { error: `${path}: not found (the page is /, the API /api/predict and /api/model)` });
@@ -69,14 +75,32 @@ export async function serveModel(source: ModelSource, options: ServeOptions = {}
   return { ...listening, info };
 }
 
-/** The request's input as the model's bytes, or a 400 that says what is wrong with it. */
-function inputOf(body: unknown, inputs: number): Uint8Array {
+/** The request's "input" array of `inputs` values, or a 400 that says what is wrong with it. */
+function inputArray(body: unknown, inputs: number, what: string): unknown[] {
   const input = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { input?: unknown }).input : undefined;
-  if (!Array.isArray(input)) throw new HttpError(400, `expected {"input": [${inputs} integers from 0 to 255]}`);
+  if (!Array.isArray(input)) throw new HttpError(400, `expected {"input": [${inputs} ${what}]}`);
   if (input.length !== inputs) throw new HttpError(400, `input has ${input.length} values; the model takes ${inputs}`);
-  const bytes = new Uint8Array(inputs);
+  return input;
+}
+
+/** A table model's raw features as float32 values (as a CSV cell is read), before the model's scaling. */
+function featuresOf(body: unknown, inputs: number): Float32Array {
+  const input = inputArray(body, inputs, 'numbers, one per feature');
+  const values = new Float32Array(inputs);
   for (let i = 0; i < inputs; i++) {
     const v = input[i];
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new HttpError(400, `input[${i}] is ${JSON.stringify(v)}; each value is a finite number`);
+    values[i] = v;
+  }
+  return values;
+}
+
+/** An image model's input as bytes, or a 400 that says what is wrong with it. */
+function pixelsOf(body: unknown, inputs: number): Uint8Array {
+  const input = inputArray(body, inputs, 'integers from 0 to 255');
+  const bytes = new Uint8Array(inputs);
+  for (let i = 0; i < inputs; i++) {
+    const v = input[i] as number;
     if (!Number.isInteger(v) || v < 0 || v > 255) throw new HttpError(400, `input[${i}] is ${JSON.stringify(v)}; each value is an integer from 0 to 255`);
     bytes[i] = v;
   }
