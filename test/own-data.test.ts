@@ -1,5 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IDX_FILES, loadDataset } from '../src/data/dataset.js';
 import { encodeIdx } from '../src/data/idx.js';
@@ -145,6 +145,19 @@ describe('own data: .npz, CSV, validation, early stopping', () => {
 });
 
 describe('the CLI on a CSV table with string labels', () => {
+  it('refuses --log or --save-best naming another flag\'s file (the data, the checkpoint) before training, leaving it as it was', () => {
+    const { data } = tableFiles();
+    const before = readFileSync(data);
+    const log = runCli(['train', '--data', data, '--log', data, '--force', '--epochs', '1']);
+    expect(log.code).toBe(2);
+    expect(log.stderr).toBe(`lockstep: --log ${data}: is also --data's file; name another file\n`);
+    expect(readFileSync(data).equals(before)).toBe(true);
+    const best = runCli(['train', '--data', data, '--val-split', '0.2', '--checkpoint', 'same.x', '--save-best', 'same.x', '--epochs', '1'], { cwd: dirname(data) });
+    expect(best.code).toBe(2);
+    expect(best.stderr).toBe("lockstep: --save-best same.x: is also --checkpoint's file; name another file\n");
+    expect(existsSync(join(dirname(data), 'same.x'))).toBe(false);
+  });
+
   it('trains, early-stops, keeps the best weights and logs every epoch; eval and predict --csv show class names', () => {
     const { data, testData } = tableFiles();
     const dir = tempDir();

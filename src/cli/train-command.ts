@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { IDX_FILES } from '../data/dataset.js';
 import { DivergenceError, UserError } from '../errors.js';
@@ -137,12 +138,17 @@ async function calibrate(options: TrainOptions, hooks: TrainHooks): Promise<numb
  */
 function ownDataOutputs(args: TrainCommandArgs, options: TrainOptions, hooks: TrainHooks): { log?: MetricsLog } {
   const resuming = args.resume !== undefined;
-  for (const [flagName, path] of [['--log', args.log], ['--save-best', args['save-best']]] as const) {
+  // Every file the run reads or writes, by flag: --log and --save-best must name none of the others.
+  const files: [string, string | undefined][] = [
+    ['--log', args.log], ['--save-best', args['save-best']], ['--checkpoint', args.checkpoint], ['--resume', args.resume],
+    ['--init', args.init], ['--data', args.data], ['--test-data', args['test-data']], ['--labels', args.labels],
+  ];
+  const same = (a: string, b: string) => resolve(a) === resolve(b) || (existsSync(a) && existsSync(b) && sameFile(a, b));
+  for (const [flagName, path] of files.slice(0, 2)) {
     if (path === undefined) continue;
+    const clash = files.find(([other, p]) => other !== flagName && p !== undefined && same(p, path));
+    if (clash) throw new UserError(`${flagName} ${path}: is also ${clash[0]}'s file; name another file`);
     if (existsSync(path) && !resuming && !args.force) throw new UserError(`${flagName} ${path}: exists; pass --force to replace it`);
-    if (existsSync(path) && [args.checkpoint, args.resume, args.init].some((p) => p !== undefined && existsSync(p) && sameFile(p, path))) {
-      throw new UserError(`${flagName} ${path}: is the run's checkpoint or model; name another file`);
-    }
   }
   const bestPath = args['save-best'];
   if (bestPath !== undefined) {
