@@ -44,6 +44,10 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
     if (args.data === undefined) checkSavedDataDir(args.resume, checkpoint.config.data, Object.values(IDX_FILES));
     options = resumeOptions(checkpoint.config, options, args.resume);
     hooks.resume = { params: checkpoint.params, state: checkpoint.state, dataSha256: checkpoint.dataSha256, optimizerState: checkpoint.optimizerState };
+    // The files a run writes are not part of its checkpoint: a resume writes them only when named again.
+    if (checkpoint.config.valSplit !== undefined && args['save-best'] === undefined) {
+      process.stderr.write(`lockstep: notice: no --save-best: this resumed run keeps no best weights (give --save-best FILE again to go on keeping them)\n`);
+    }
   }
   if (args.init !== undefined) {
     const model = loadModel(args.init);
