@@ -18,7 +18,7 @@ export function readRunConfig(path: string): TrainOptions {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new UserError(`${path}: not valid JSON (${(err as Error).message})`);
+    throw new UserError(`${path}: not valid JSON (${(err as Error).message.replace(/\s+/g, ' ')})`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new UserError(`${path}: must be one JSON object of training options, e.g. {"seed": 3, "lr": 0.1}`);

@@ -212,9 +212,10 @@ export function fitLayers(config: TrainConfig, dataset: Dataset): number[] {
   return layers;
 }
 
-export function checkBatchSize(batchSize: number, dataset: Dataset): void {
+export function checkBatchSize(batchSize: number, dataset: Dataset, valSplit?: number): void {
   if (batchSize > dataset.train.count) {
-    throw new UserError(`--batch-size ${batchSize}: larger than the ${dataset.train.count} training examples`);
+    const left = valSplit === undefined ? '' : ` that --val-split ${valSplit} leaves to train on`;
+    throw new UserError(`--batch-size ${batchSize}: larger than the ${dataset.train.count} training example${dataset.train.count === 1 ? '' : 's'}${left}`);
   }
 }
 

@@ -87,7 +87,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
   config.scale = dataset.scaling?.kind;
   const input: ModelInput = { scaling: dataset.scaling ?? BYTE_SCALING, classNames: dataset.classNames, featureNames: dataset.featureNames };
   // After the data check: a resumed run's batch size is the checkpoint's, which other data may not fit.
-  checkBatchSize(config.batchSize, dataset);
+  checkBatchSize(config.batchSize, dataset, config.valSplit);
   if (hooks.resume && config.epochs < hooks.resume.state.epoch - 1) {
     throw new UserError(`--epochs ${config.epochs}: the checkpoint has already finished ${hooks.resume.state.epoch - 1} epochs`);
   }
