@@ -194,6 +194,9 @@ describe('the CLI on a CSV table with string labels', () => {
     const first = JSON.parse(json.stdout.split('\n')[0]) as { line: number; className: string; probabilities: number[]; predicted: number };
     expect(first).toMatchObject({ event: 'predict', line: 2, className: /^line 2: (\w+)/.exec(lines[0])![1] });
     expect(first.probabilities).toHaveLength(3);
+    const index = runCli(['predict', 'best.st', '--index', '3'], { cwd: dir });
+    expect(index.code).toBe(2);
+    expect(index.stderr).toBe('lockstep: best.st: a model of a CSV table; classify its rows with --csv ROWS.csv\n');
 
     const jsonl = runCli(['train', '--data', data, '--hidden', '8', '--epochs', '2', '--log', 'log.jsonl', '--no-train-eval', '--threads', '1'], { cwd: dir });
     expect(jsonl.code).toBe(0);
