@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import ort from 'onnxruntime-node';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/dataset.js';
 import { forwardOne } from '../src/inference/predict.js';
 import { loadModel } from '../src/model-io/model-file.js';
@@ -33,6 +33,17 @@ for node in model.graph.node:
     elif node.op_type == "Softmax": x = np.exp(x - x.max(axis=1, keepdims=True)); x /= x.sum(axis=1, keepdims=True)
 print(json.dumps({"metadata": {p.key: p.value for p in model.metadata_props}, "probabilities": x.tolist()}))
 `;
+
+// onnxruntime leaves an empty mat-debug-PID.log in $TMPDIR for each process that runs a model: give it
+// one of the test's own directories, removed with the others.
+const previousTmpdir = process.env.TMPDIR;
+beforeAll(() => {
+  process.env.TMPDIR = tempDir();
+});
+afterAll(() => {
+  if (previousTmpdir === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = previousTmpdir;
+});
 
 describe('encodeOnnx', () => {
   it('stores class names as JSON in the metadata, and refuses a count other than the classes', async () => {
