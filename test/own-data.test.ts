@@ -156,6 +156,10 @@ describe('the CLI on a CSV table with string labels', () => {
     expect(best.code).toBe(2);
     expect(best.stderr).toBe("lockstep: --save-best same.x: is also --checkpoint's file; name another file\n");
     expect(existsSync(join(dirname(data), 'same.x'))).toBe(false);
+    // A split that leaves fewer rows than a batch names both flags.
+    const split = runCli(['train', '--data', data, '--val-split', '0.99', '--epochs', '1']);
+    expect(split.code).toBe(2);
+    expect(split.stderr).toBe('lockstep: --batch-size 64: larger than the 2 training examples that --val-split 0.99 leaves to train on\n');
   });
 
   it('trains, early-stops, keeps the best weights and logs every epoch; eval and predict --csv show class names', () => {

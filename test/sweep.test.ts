@@ -130,6 +130,7 @@ describe('lockstep train --config', () => {
     const dir = tempDir();
     const cases: [string, string][] = [
       ['{"seed": 1,', 'not valid JSON'],
+      ['nope\n', 'not valid JSON'], // V8 quotes the text, newline and all: it must not break the one line
       ['[1, 2]', 'must be one JSON object of training options, e.g. {"seed": 3, "lr": 0.1}'],
       ['{"sead": 1}', 'unknown training option "sead"'],
       ['{"lr": -1}', '--lr -1: must be a finite number > 0'],
