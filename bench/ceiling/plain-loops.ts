@@ -86,3 +86,30 @@ export function plainSparse128(start: usize, off: usize, val: usize, W: usize, o
     listBlock16(off, val, e0, e1, W + 448, o + 448);
   }
 }
+
+/**
+ * One Adam step (reference.ts, updateParams; no weight decay) of n parameters at p (n % 4 == 0), gradients
+ * at g, moments at m and v, the constants in registers: the least an Adam step over these parameters costs,
+ * with no gradient to compute.
+ */
+export function plainAdam(
+  p: usize, g: usize, m: usize, v: usize, n: i32, beta1: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32,
+  invSqrtBias2: f32, eps: f32, step: f32,
+): void {
+  const b1 = f32x4.splat(beta1), omb1 = f32x4.splat(oneMinusBeta1), b2 = f32x4.splat(beta2), omb2 = f32x4.splat(oneMinusBeta2);
+  const invb2 = f32x4.splat(invSqrtBias2), e = f32x4.splat(eps), s = f32x4.splat(step);
+  for (let i: usize = 0; i < <usize>n << 2; i += 16) {
+    const gv = v128.load(g + i);
+    const mv = f32x4.add(f32x4.mul(b1, v128.load(m + i)), f32x4.mul(omb1, gv));
+    const vv = f32x4.add(f32x4.mul(b2, v128.load(v + i)), f32x4.mul(f32x4.mul(omb2, gv), gv));
+    v128.store(m + i, mv);
+    v128.store(v + i, vv);
+    v128.store(p + i, f32x4.sub(v128.load(p + i), f32x4.mul(s, f32x4.div(mv, f32x4.add(f32x4.mul(f32x4.sqrt(vv), invb2), e)))));
+  }
+}
+
+/** One plain SGD step of n parameters at p (n % 4 == 0), gradients at g: what plainAdam replaces. */
+export function plainSgd(p: usize, g: usize, n: i32, lr: f32): void {
+  const l = f32x4.splat(lr);
+  for (let i: usize = 0; i < <usize>n << 2; i += 16) v128.store(p + i, f32x4.sub(v128.load(p + i), f32x4.mul(l, v128.load(g + i))));
+}
