@@ -180,7 +180,7 @@ describe('lockstep bench', () => {
     expect(row.ceilingSpeedup).toBeLessThan(4);
     expect(row.phases.map((p: { thread: number }) => p.thread)).toEqual([0, 1]);
     for (const p of row.phases) {
-      for (const key of ['rows', 'wait1', 'update', 'wait2', 'between', 'step']) {
+      for (const key of ['columns', 'wait0', 'rows', 'wait1', 'update', 'wait2', 'between', 'step']) {
         expect(p[key].median).toBeGreaterThanOrEqual(0);
         expect(p[key].p90).toBeGreaterThanOrEqual(p[key].median);
       }
@@ -190,7 +190,7 @@ describe('lockstep bench', () => {
       expect(p.stalls.fraction).toBeLessThan(0.5); // over twice the median: fewer than half, by definition of a median
       expect(p.update.median).toBeGreaterThan(0);
       // Medians do not add exactly, but no part can take longer than the whole step's 90th percentile.
-      for (const key of ['rows', 'wait1', 'update', 'wait2', 'between']) expect(p[key].median).toBeLessThanOrEqual(p.step.p90);
+      for (const key of ['columns', 'wait0', 'rows', 'wait1', 'update', 'wait2', 'between']) expect(p[key].median).toBeLessThanOrEqual(p.step.p90);
     }
     const one = lockstep(['bench', '--threads', '2', '--steps', '1', ...SMALL, '--profile']);
     expect(one.code).toBe(2);

@@ -4,20 +4,21 @@ import type { SplitName } from '../src/model/trainer.js';
 import { softmaxCrossEntropyBackward, softmaxEvaluate } from '../src/kernels/softmax.js';
 import { layerViews } from '../src/model/layout.js';
 import { EVAL_CHUNK, PROFILE_MARKS, type SharedViews } from '../src/shared/buffers.js';
-import { barrier, Ctl, injectTestFault } from '../src/shared/control.js';
+import { barrier, Ctl, Home, homeWord, injectTestFault } from '../src/shared/control.js';
 
 /**
  * The training step, as every thread runs it: the coordinator as thread 0 and each piscina worker as
  * thread 1..N-1 call trainStep() with the same arguments (ARCHITECTURE.md, "The step").
  *
  * Shapes (B rows in the batch, n_l = sizes[l], L layers, layer l maps n_l inputs to n_{l+1} outputs):
- *   acts[0] X [B][n_0]   acts[l+1] layer l's output [B][n_{l+1}]   deltas[l] dLoss/dZ of layer l [B][n_{l+1}]
- *   W_l [n_l][n_{l+1}]   b_l [n_{l+1}]
+ *   acts[0] X [threads][B][n_0] (each thread's own copy)   acts[l+1] layer l's output [B][n_{l+1}]
+ *   deltas[l] dLoss/dZ of layer l [B][n_{l+1}]   W_l [n_l][n_{l+1}]   b_l [n_{l+1}]
  *
- * Threads take the work in pieces from counters in the control block: chunks of the batch's rows in the
- * first half, blocks of parameter rows in the second. A piece is done whole by one thread and no sum
- * crosses pieces (each gradient is summed over all rows of the batch, in row order), so every bit is the
- * same for any thread count and whoever took which piece.
+ * The work of each part comes in pieces: layer 0's columns (most of the weights), chunks of the batch's
+ * rows, blocks of the other layers' parameters. Every thread has the same pieces each step (its home) and
+ * takes them from the front; a thread that runs out takes another's from the back. A piece is done whole
+ * by whoever takes it, every output and every gradient is one thread's sum, each gradient over all rows of
+ * the batch in row order: so every bit is the same for any thread count and whoever took which piece.
  */
 export interface ThreadContext {
   views: SharedViews;
@@ -26,8 +27,12 @@ export interface ThreadContext {
   threads: number;
   /** Each layer's weight and bias, views made once. */
   layers: { W: Float32Array; b: Float32Array }[];
-  /** The second half's parameter blocks, in the order they are taken. */
-  blocks: ParameterBlock[];
+  /** This thread's own copy of the batch's inputs X [B][n_0]: any column of layer 0 needs every row. */
+  X: Float32Array;
+  /** Each thread's home pieces of layer 0's columns [j0, j1), the first part's work. */
+  homeColumns: [number, number][][];
+  /** Each thread's home parameter blocks: its layer-0 columns first, then blocks of the other layers. */
+  homeBlocks: ParameterBlock[][];
   /** Views of rows [r0, r1) of every activation and delta buffer, made once per chunk (see chunkViews). */
   chunkViews: Map<number, ChunkViews>;
   /** This thread's profile samples (PROFILE_MARKS timestamps a step), or null when not profiling. */
@@ -36,11 +41,14 @@ export interface ThreadContext {
   steps: number;
 }
 
-/** A parameter block: rows [k0, k1) of layer `layer`'s weights, or (k0 = k1 = -1) its bias. */
+/** A parameter block: rows [k0, k1) and columns [j0, j1) of layer `layer`'s weights, and its bias's columns [j0, j1) when `bias`. */
 export interface ParameterBlock {
   layer: number;
   k0: number;
   k1: number;
+  j0: number;
+  j1: number;
+  bias: boolean;
 }
 
 interface ChunkViews {
@@ -51,16 +59,20 @@ interface ChunkViews {
 
 /** Rows of the batch per chunk when threads share a batch: the reluBackward kernel's row block. */
 const CHUNK_ROWS = 8;
-/** Weights per parameter block: enough to outweigh taking it, small enough to even out the threads' ends. */
-const BLOCK_WEIGHTS = 8192;
+/** Weights per block of layers 1..: enough to outweigh taking it, small enough to even out the threads' ends. */
+const BLOCK_WEIGHTS = 4096;
 
 export function createThreadContext(views: SharedViews, kernels: Kernels, thread: number): ThreadContext {
-  const { threads, profileSteps } = views.plan;
+  const { threads, profileSteps, batchSize } = views.plan;
   const span = profileSteps * PROFILE_MARKS;
+  const inputs = batchSize * views.layout.sizes[0];
+  const homeColumns = columnPieces(views.layout.sizes[1], threads);
   return {
     views, kernels, thread, threads,
     layers: views.layout.layers.map((layer) => layerViews(views.params, layer)),
-    blocks: parameterBlocks(views),
+    X: views.acts[0].subarray(thread * inputs, (thread + 1) * inputs),
+    homeColumns,
+    homeBlocks: homeBlocks(views, homeColumns),
     chunkViews: new Map(),
     profile: profileSteps > 0 ? views.profile.subarray(thread * span, (thread + 1) * span) : null,
     steps: 0,
@@ -73,45 +85,76 @@ export function createThreadContext(views: SharedViews, kernels: Kernels, thread
  * (views.update) the coordinator wrote before the command.
  */
 export function trainStep(ctx: ThreadContext, start: number, rows: number): void {
-  const { views, kernels, blocks } = ctx;
+  const { views, kernels, thread, threads, X } = ctx;
+  const { sizes, layers } = views.layout;
+  const L = layers.length;
   const mark = profiler(ctx);
-  injectTestFault(views.control, ctx.thread);
+  injectTestFault(views.control, thread);
 
-  // 1. Forward, softmax with the loss gradient, and the backward deltas, for chunks of the batch's rows.
-  // One thread takes the batch whole: it has no one to share it with, and chunks cost calls.
-  const chunk = ctx.threads === 1 ? rows : Math.min(CHUNK_ROWS, Math.ceil(rows / ctx.threads));
-  const chunks = Math.ceil(rows / chunk);
-  for (let c = take(ctx, Ctl.NextChunk); c < chunks; c = take(ctx, Ctl.NextChunk)) {
-    trainChunk(ctx, start, rows, c * chunk, Math.min(rows, (c + 1) * chunk));
+  // 1. Layer 0's forward, column pieces for every row of the batch, from this thread's own copy of the
+  //    inputs. Why columns: a thread that computes and updates the same columns every step keeps those
+  //    weights in its own cache; split by rows, every thread would read the weights the others just wrote.
+  gatherRows(kernels.gatherInputs, views.trainPixels, views.order, start, rows, sizes[0], X);
+  for (let k = 0; k < threads; k++) {
+    const home = (thread + k) % threads;
+    const pieces = ctx.homeColumns[home];
+    for (let i = take(ctx, home, Home.Columns, pieces.length); i >= 0; i = take(ctx, home, Home.Columns, pieces.length)) {
+      const [j0, j1] = pieces[i];
+      kernels.denseForward(X, ctx.layers[0].W, ctx.layers[0].b, views.acts[1], rows, sizes[0], sizes[1], L > 1, j0, j1);
+    }
   }
   mark(1);
-  barrier(views.control, ctx.threads, views.plan.spinMs);
+  barrier(views.control, threads, views.plan.spinMs);
   mark(2);
 
-  // 2. The all-reduce fused with the optimizer: for each parameter block, the gradient summed over all rows
-  //    of the batch in row order, then the update (its state at the parameters' indices).
-  for (let p = take(ctx, Ctl.NextBlock); p < blocks.length; p = take(ctx, Ctl.NextBlock)) {
-    const { layer: l, k0, k1 } = blocks[p];
-    const { nIn, nOut } = views.layout.layers[l];
-    const { W, b } = ctx.layers[l];
-    if (k0 < 0) kernels.biasGradUpdate(views.deltas[l], b, rows, nOut, 0, nOut, views.update);
-    else kernels.weightGradUpdate(views.acts[l], views.deltas[l], W, rows, nIn, nOut, k0, k1, 0, nOut, views.update);
+  // 2. The other layers' forward, softmax with the loss gradient, and the backward deltas down to layer 0's,
+  //    by chunks of the batch's rows. One thread takes the batch whole: chunks cost calls.
+  const chunk = threads === 1 ? rows : Math.min(CHUNK_ROWS, Math.ceil(rows / threads));
+  const chunks = Math.ceil(rows / chunk);
+  for (let k = 0; k < threads; k++) {
+    const home = (thread + k) % threads;
+    const first = homeChunk(chunks, threads, home);
+    const count = homeChunk(chunks, threads, home + 1) - first;
+    for (let i = take(ctx, home, Home.Chunk, count); i >= 0; i = take(ctx, home, Home.Chunk, count)) {
+      const c = first + i;
+      trainChunk(ctx, start, rows, c * chunk, Math.min(rows, (c + 1) * chunk));
+    }
   }
   mark(3);
-  barrier(views.control, ctx.threads, views.plan.spinMs);
+  barrier(views.control, threads, views.plan.spinMs);
   mark(4);
+
+  // 3. The all-reduce fused with the optimizer: for each parameter block, the gradient summed over all rows
+  //    of the batch in row order, then the update (its state at the parameters' indices).
+  for (let k = 0; k < threads; k++) {
+    const home = (thread + k) % threads;
+    const blocks = ctx.homeBlocks[home];
+    for (let i = take(ctx, home, Home.Block, blocks.length); i >= 0; i = take(ctx, home, Home.Block, blocks.length)) {
+      const { layer: l, k0, k1, j0, j1, bias } = blocks[i];
+      const { nIn, nOut } = layers[l];
+      const { W, b } = ctx.layers[l];
+      const Aprev = l === 0 ? X : views.acts[l];
+      if (k1 > k0) kernels.weightGradUpdate(Aprev, views.deltas[l], W, rows, nIn, nOut, k0, k1, j0, j1, views.update);
+      if (bias) kernels.biasGradUpdate(views.deltas[l], b, rows, nOut, j0, j1, views.update);
+    }
+  }
+  mark(5);
+  barrier(views.control, threads, views.plan.spinMs);
+  mark(6);
   ctx.steps++;
 }
 
-/** The first half of a step for rows [r0, r1) of the batch. */
+/** The second part of a step for rows [r0, r1) of the batch, whose layer-0 outputs are in acts[1]. */
 function trainChunk(ctx: ThreadContext, start: number, rows: number, r0: number, r1: number): void {
   const { views, kernels } = ctx;
   const { sizes, layers } = views.layout;
   const L = layers.length;
   const n = r1 - r0;
   const { acts, deltas, rowLoss } = chunkViews(ctx, r0, r1);
-  gatherRows(kernels.gatherInputs, views.trainPixels, views.order, start + r0, n, sizes[0], acts[0]);
-  forward(ctx, acts, n);
+  for (let l = 1; l < L; l++) {
+    const { W, b } = ctx.layers[l];
+    kernels.denseForward(acts[l], W, b, acts[l + 1], n, sizes[l], sizes[l + 1], l < L - 1, 0, sizes[l + 1]);
+  }
   // The loss gradient's 1/rows is the whole batch's.
   softmaxCrossEntropyBackward(acts[L], deltas[L - 1], views.trainLabels, views.order, start + r0, n, sizes[L], rows, rowLoss);
   for (let l = L - 1; l > 0; l--) {
@@ -129,9 +172,35 @@ function forward(ctx: ThreadContext, acts: Float32Array[], n: number): void {
   }
 }
 
-/** The next piece from a counter the coordinator zeroes with each command. */
-function take(ctx: ThreadContext, counter: Ctl.NextChunk | Ctl.NextBlock): number {
-  return Atomics.add(ctx.views.control, counter, 1);
+/** The first of `home`'s chunks when the batch's `chunks` are dealt out to `threads` in runs. */
+function homeChunk(chunks: number, threads: number, home: number): number {
+  return Math.floor((home * chunks) / threads);
+}
+
+/**
+ * The index of the next of `home`'s `count` pieces, or -1 when none is left: a thread takes its own from
+ * the front, another thread's from the back, so a thread that finished early takes what the owner would
+ * have reached last. The front and back counts share one word (back in the high half), so no piece is
+ * taken twice.
+ */
+function take(ctx: ThreadContext, home: number, which: Home, count: number): number {
+  const ctl = ctx.views.control;
+  const word = homeWord(home, which);
+  const own = home === ctx.thread;
+  for (;;) {
+    const taken = Atomics.load(ctl, word);
+    const front = taken & 0xffff;
+    const back = taken >>> 16;
+    if (front + back >= count) return -1;
+    if (Atomics.compareExchange(ctl, word, taken, own ? taken + 1 : taken + 0x10000) === taken) {
+      return own ? front : count - 1 - back;
+    }
+  }
+}
+
+/** Evaluation's next chunk, from a counter the coordinator zeroes with each command. */
+function takeEval(ctx: ThreadContext): number {
+  return Atomics.add(ctx.views.control, Ctl.NextChunk, 1);
 }
 
 /**
@@ -155,22 +224,46 @@ function chunkViews(ctx: ThreadContext, r0: number, r1: number): ChunkViews {
 }
 
 /**
- * The parameter blocks, biggest first so that the small ones even out the threads' ends: each layer's
- * weight rows in blocks of about BLOCK_WEIGHTS weights, then each bias.
+ * Layer 0's `nOut` columns in pieces, dealt to the threads' homes in runs: one piece for one thread; else
+ * whole cache lines of W's rows (16 columns), about two pieces a thread, so that a thread that finishes
+ * early has something to take and no line of W is written by two threads.
  */
-function parameterBlocks(views: SharedViews): ParameterBlock[] {
-  const blocks: (ParameterBlock & { size: number })[] = [];
-  views.layout.layers.forEach(({ nIn, nOut }, layer) => {
+function columnPieces(nOut: number, threads: number): [number, number][][] {
+  const width = threads === 1 ? nOut : Math.max(16, Math.ceil(nOut / (2 * threads) / 16) * 16);
+  const count = Math.ceil(nOut / width);
+  const homes: [number, number][][] = Array.from({ length: threads }, () => []);
+  for (let p = 0; p < count; p++) homes[Math.floor((p * threads) / count)].push([p * width, Math.min(nOut, (p + 1) * width)]);
+  return homes;
+}
+
+/**
+ * Each thread's home parameter blocks: its layer-0 column pieces (weights and bias), then the other layers'
+ * weight rows in blocks of about BLOCK_WEIGHTS and their biases, dealt biggest first to the home with the
+ * fewest weights so far. Thieves take from the back: the small blocks, not the owner's columns.
+ */
+function homeBlocks(views: SharedViews, homeColumns: [number, number][][]): ParameterBlock[][] {
+  const { layers } = views.layout;
+  const nIn0 = layers[0].nIn;
+  const homes = homeColumns.map((pieces) => pieces.map(([j0, j1]): ParameterBlock => ({ layer: 0, k0: 0, k1: nIn0, j0, j1, bias: true })));
+  const weights = homes.map((blocks) => blocks.reduce((sum, { j0, j1 }) => sum + nIn0 * (j1 - j0), 0));
+  const rest: (ParameterBlock & { size: number })[] = [];
+  layers.forEach(({ nIn, nOut }, layer) => {
+    if (layer === 0) return;
     const count = Math.max(1, Math.round((nIn * nOut) / BLOCK_WEIGHTS));
     for (let i = 0; i < count; i++) {
       const k0 = Math.floor((i * nIn) / count);
       const k1 = Math.floor(((i + 1) * nIn) / count);
-      if (k1 > k0) blocks.push({ layer, k0, k1, size: (k1 - k0) * nOut });
+      if (k1 > k0) rest.push({ layer, k0, k1, j0: 0, j1: nOut, bias: false, size: (k1 - k0) * nOut });
     }
-    blocks.push({ layer, k0: -1, k1: -1, size: nOut });
+    rest.push({ layer, k0: 0, k1: 0, j0: 0, j1: nOut, bias: true, size: nOut });
   });
-  blocks.sort((a, b) => b.size - a.size || a.layer - b.layer || a.k0 - b.k0);
-  return blocks.map(({ layer, k0, k1 }) => ({ layer, k0, k1 }));
+  rest.sort((a, b) => b.size - a.size || a.layer - b.layer || a.k0 - b.k0);
+  for (const { size, ...block } of rest) {
+    const home = weights.indexOf(Math.min(...weights));
+    homes[home].push(block);
+    weights[home] += size;
+  }
+  return homes;
 }
 
 /**
@@ -202,7 +295,7 @@ export function evaluateSplit(ctx: ThreadContext, split: SplitName, count: numbe
   const labels = views[`${split}Labels`];
   const acts = views.scratch[ctx.thread];
   const chunks = Math.ceil(count / EVAL_CHUNK);
-  for (let c = take(ctx, Ctl.NextChunk); c < chunks; c = take(ctx, Ctl.NextChunk)) {
+  for (let c = takeEval(ctx); c < chunks; c = takeEval(ctx)) {
     const at = c * EVAL_CHUNK;
     const n = Math.min(EVAL_CHUNK, count - at);
     gatherRows(ctx.kernels.gatherInputs, pixels, views.identity, at, n, sizes[0], acts[0]);

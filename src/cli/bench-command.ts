@@ -93,7 +93,7 @@ function formatRow(r: BenchRow): string {
 }
 
 const PHASES: [Exclude<keyof PhaseStats, 'thread' | 'stalls'>, string][] = [
-  ['rows', 'rows'], ['wait1', 'wait'], ['update', 'update'], ['wait2', 'wait'], ['between', 'between'], ['step', 'step'],
+  ['columns', 'columns'], ['wait0', 'wait'], ['rows', 'rows'], ['wait1', 'wait'], ['update', 'update'], ['wait2', 'wait'], ['between', 'between'], ['step', 'step'],
 ];
 
 /** One table per configuration: µs per step, median/p90, each thread a line. */
@@ -101,7 +101,7 @@ function formatProfile(r: BenchRow): string[] {
   if (!r.phases) return [];
   const cell = (s: { median: number; p90: number }) => ` ${`${s.median.toFixed(1)}/${s.p90.toFixed(1)}`.padStart(14)}`;
   return [
-    `profile: ${r.threads} thread${r.threads > 1 ? 's' : ''}, batch ${r.batchSize}, µs per step, median/p90 (workers/step.ts: rows → barrier → update → barrier → between steps)`,
+    `profile: ${r.threads} thread${r.threads > 1 ? 's' : ''}, batch ${r.batchSize}, µs per step, median/p90 (workers/step.ts: columns → barrier → rows → barrier → update → barrier → between steps)`,
     `thread${PHASES.map(([, name]) => name.padStart(15)).join('')}`,
     ...r.phases.map((p) => `${String(p.thread).padStart(6)}${PHASES.map(([key]) => cell(p[key])).join('')}`),
     ...r.phases.map(

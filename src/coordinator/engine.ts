@@ -5,7 +5,7 @@ import { AbortedError, UserError, WorkerFailure } from '../errors.js';
 import { createKernels, type KernelName } from '../kernels/select.js';
 import { distPath } from '../paths.js';
 import { createSharedBuffers, PROFILE_MARKS, type SharedViews } from '../shared/buffers.js';
-import { abortAll, Command, Ctl, FaultKind } from '../shared/control.js';
+import { abortAll, Command, Ctl, FaultKind, Home, homeWord } from '../shared/control.js';
 import { SPLITS, summarizeEvaluation, type EvalResult, type SplitName, type Trainer } from '../model/trainer.js';
 import { modelLayout } from '../model/layout.js';
 import { stateArrays, updateStep, writeUpdate, type OptimizerSettings } from '../optim/optimizer.js';
@@ -168,7 +168,9 @@ export class Engine implements Trainer {
     Atomics.store(this.ctl, Ctl.Arg0, arg0);
     Atomics.store(this.ctl, Ctl.Arg1, arg1);
     Atomics.store(this.ctl, Ctl.NextChunk, 0);
-    Atomics.store(this.ctl, Ctl.NextBlock, 0);
+    for (let t = 0; t < this.views.plan.threads; t++) {
+      for (const which of [Home.Columns, Home.Chunk, Home.Block]) Atomics.store(this.ctl, homeWord(t, which), 0);
+    }
     Atomics.add(this.ctl, Ctl.CommandGen, 1);
     Atomics.notify(this.ctl, Ctl.CommandGen);
   }

@@ -32,13 +32,16 @@ export interface Spread {
   mean: number;
 }
 
-/** Where one thread's time goes in a step (workers/step.ts): its two halves, and its waits at each barrier. */
+/** Where one thread's time goes in a step (workers/step.ts): its three parts, and its waits at each barrier. */
 export interface PhaseStats {
   thread: number;
-  /** Forward, softmax and backward deltas for the chunks of rows this thread took. */
+  /** Gathering the batch's inputs and layer 0's forward for this thread's columns. */
+  columns: Spread;
+  wait0: Spread;
+  /** The other layers' forward, softmax and backward deltas for the chunks of rows this thread took. */
   rows: Spread;
   wait1: Spread;
-  /** Gradients fused with the update for the parameter blocks this thread took. */
+  /** Gradients fused with the update for this thread's layer-0 columns and the parameter blocks it took. */
   update: Spread;
   wait2: Spread;
   /** From the step's last barrier to the next step's start: the epoch loop and publishing (thread 0), waiting for the command (workers). */
@@ -196,25 +199,27 @@ export function phaseStats(profiles: StepProfile[]): PhaseStats[] {
   const threads = profiles[0]?.threads ?? 0;
   const stats: PhaseStats[] = [];
   for (let t = 0; t < threads; t++) {
-    const phase = Array.from({ length: 6 }, () => [] as number[]);
+    const phase = Array.from({ length: PROFILE_MARKS + 1 }, () => [] as number[]);
+    const last = PROFILE_MARKS - 1;
     for (const { samples, steps, oldest } of profiles) {
       const s = samples[t];
       for (let i = 0; i < steps; i++) {
         const at = ((oldest + i) % steps) * PROFILE_MARKS;
-        for (let p = 0; p < 4; p++) phase[p].push(1000 * (s[at + p + 1] - s[at + p]));
+        for (let p = 0; p < last; p++) phase[p].push(1000 * (s[at + p + 1] - s[at + p]));
         // The next step's start ends this one's gap.
         if (i + 1 < steps) {
           const next = ((oldest + i + 1) % steps) * PROFILE_MARKS;
-          phase[4].push(1000 * (s[next] - s[at + 4]));
-          phase[5].push(1000 * (s[next] - s[at]));
+          phase[last].push(1000 * (s[next] - s[at + last]));
+          phase[last + 1].push(1000 * (s[next] - s[at]));
         }
       }
     }
-    const [rows, wait1, update, wait2, between, step] = phase.map(spread);
-    const slow = phase[5].filter((d) => d > 2 * step.median);
-    const total = phase[5].reduce((a, b) => a + b, 0);
-    const stalls = { fraction: slow.length / phase[5].length, timeShare: slow.reduce((a, b) => a + b, 0) / total };
-    stats.push({ thread: t, rows, wait1, update, wait2, between, step, stalls });
+    const [columns, wait0, rows, wait1, update, wait2, between, step] = phase.map(spread);
+    const steps = phase[last + 1];
+    const slow = steps.filter((d) => d > 2 * step.median);
+    const total = steps.reduce((a, b) => a + b, 0);
+    const stalls = { fraction: slow.length / steps.length, timeShare: slow.reduce((a, b) => a + b, 0) / total };
+    stats.push({ thread: t, columns, wait0, rows, wait1, update, wait2, between, step, stalls });
   }
   return stats;
 }

@@ -2,7 +2,7 @@ import { emptySplit, type Dataset, type LabeledImages } from '../data/dataset.js
 import { SharedArena } from '../memory/arena.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
 import { UPDATE_WORDS } from '../optim/optimizer.js';
-import { CONTROL_WORDS } from './control.js';
+import { controlWords } from './control.js';
 
 /**
  * Everything the threads share, as offsets into one shared WebAssembly.Memory. The coordinator allocates
@@ -11,7 +11,7 @@ import { CONTROL_WORDS } from './control.js';
  *
  * Shapes (B = batch size, n_l = sizes[l], L layers):
  *   params  the flat parameter vector (src/model/layout.ts)     order    [trainCount] the epoch's order
- *   acts[0] X [B][n_0], acts[l+1] layer l's output [B][n_{l+1}]  deltas[l] dLoss/dZ of layer l [B][n_{l+1}]
+ *   acts[0] X [threads][B][n_0], each thread's own copy; acts[l+1] layer l's output [B][n_{l+1}]  deltas[l] dLoss/dZ of layer l [B][n_{l+1}]
  *   rowLoss [B] float64                                          evalPredicted, evalLoss [max(train, test)]
  *   identity [max(train, test)] = 0, 1, 2, …: the "order" of an evaluation pass
  *   trainPixels, testPixels, valPixels: the rows, bytes, or float32 values when plan.floats (InputRows)
@@ -22,7 +22,7 @@ import { CONTROL_WORDS } from './control.js';
  */
 export const EVAL_CHUNK = 128;
 /** Timestamps a thread records per profiled step: the start, then the end of each half and each barrier. */
-export const PROFILE_MARKS = 5;
+export const PROFILE_MARKS = 7;
 
 /** A split's rows: bytes (scaled by 1/255 when gathered) or float32 values already scaled. */
 export type InputRows = Uint8Array | Float32Array;
@@ -108,9 +108,9 @@ export function createSharedBuffers(
   const { spinMs, profileSteps } = options;
   const stateLength = options.optimizerState?.length ?? 0;
   const bytes = [
-    CONTROL_WORDS * 4, layout.paramCount * 4, train.count * 4,
+    controlWords(threads) * 4, layout.paramCount * 4, train.count * 4,
     rowsOf(train).byteLength, train.count, rowsOf(test).byteLength, test.count, rowsOf(val).byteLength, val.count,
-    ...sizes.map((n) => B * n * 4), ...layout.layers.map((l) => B * l.nOut * 4),
+    ...sizes.map((n, l) => (l === 0 ? threads : 1) * B * n * 4), ...layout.layers.map((l) => B * l.nOut * 4),
     B * 8, evalRows, evalRows * 8, evalRows * 4,
     ...Array.from({ length: threads }, () => sizes.map((n) => EVAL_CHUNK * n * 4)).flat(),
     threads * profileSteps * PROFILE_MARKS * 8,
@@ -119,7 +119,7 @@ export function createSharedBuffers(
   const arena = new SharedArena(SharedArena.bytesFor(bytes));
   const region = (view: ArrayBufferView & { length: number }): Region => ({ offset: view.byteOffset, length: view.length });
 
-  const control = arena.i32(CONTROL_WORDS);
+  const control = arena.i32(controlWords(threads));
   const params = arena.f32(layout.paramCount);
   const order = arena.u32(train.count);
   const rows = (split: LabeledImages): InputRows => (floats ? arena.f32(rowsOf(split).length) : arena.u8(rowsOf(split).length));
@@ -129,7 +129,7 @@ export function createSharedBuffers(
   const testLabels = arena.u8(test.count);
   const valPixels = rows(val);
   const valLabels = arena.u8(val.count);
-  const acts = sizes.map((n) => arena.f32(B * n));
+  const acts = sizes.map((n, l) => arena.f32((l === 0 ? threads : 1) * B * n));
   const deltas = layout.layers.map((l) => arena.f32(B * l.nOut));
   const rowLoss = arena.f64(B);
   const evalPredicted = arena.u8(evalRows);

@@ -4,8 +4,32 @@
  */
 import { AbortedError } from '../errors.js';
 
-/** Two cache lines (the arena aligns buffers to 64 bytes): see NextChunk. */
-export const CONTROL_WORDS = 32;
+/** Int32 words in a cache line (the arena aligns buffers to 64 bytes). */
+const LINE_WORDS = 16;
+
+/**
+ * The control block's length: two shared cache lines (Ctl), then one line for each thread's home counters
+ * (Home), so that a thread taking its own pieces touches no line another thread is using.
+ */
+export function controlWords(threads: number): number {
+  return 2 * LINE_WORDS + threads * LINE_WORDS;
+}
+
+/**
+ * A thread's home counters, on its own line, one for each part of a step: how many of its own pieces have
+ * been taken, by it from the front (low 16 bits) and by threads that finished early from the back (high 16
+ * bits), workers/step.ts. The coordinator zeroes them with each command.
+ */
+export enum Home {
+  Columns = 0,
+  Chunk = 1,
+  Block = 2,
+}
+
+/** The word of `thread`'s home counter `which` in the control block. */
+export function homeWord(thread: number, which: Home): number {
+  return 2 * LINE_WORDS + thread * LINE_WORDS + which;
+}
 
 export enum Ctl {
   /** Bumped by the coordinator after it has written a new command. Workers wait for it to change. */
@@ -27,13 +51,11 @@ export enum Ctl {
   /** Steps trained since the pool started (the fault hook counts these). */
   StepCount = 11,
   /**
-   * Work counters, zeroed with each command: the next chunk of rows (a step's first half, evaluation) and
-   * the next parameter block (the second half), workers/step.ts. On the second cache line: working threads
-   * bump them while finished ones spin on the first line's BarrierGen, and sharing a line would make every
-   * bump wait for the spinner's copy.
+   * Evaluation's work counter, zeroed with each command: the next chunk of examples (workers/step.ts). On
+   * the second cache line: working threads bump it while finished ones spin on the first line's BarrierGen,
+   * and sharing a line would make every bump wait for the spinner's copy.
    */
   NextChunk = 16,
-  NextBlock = 17,
 }
 
 export enum Command {
