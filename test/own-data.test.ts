@@ -213,7 +213,27 @@ describe('the CLI on a CSV table with string labels', () => {
     expect(objects[1].steps).toBe(2 * Math.ceil(240 / 64));
   }, SLOW_TEST_TIMEOUT);
 
-  it('--log rows are on disk as each epoch ends: a killed run keeps them, and its resume appends the rest', async () => {
+  it('a resumed run goes on keeping --save-best without naming it again; a checkpoint without it says no best weights are kept', () => {
+    const { data } = tableFiles();
+    const dir = tempDir();
+    const common = ['--hidden', '8', '--lr', '0.1', '--batch-size', '16', '--val-split', '0.25', '--threads', '1'];
+    const valLoss = (stdout: string) => (JSON.parse(stdout.split('\n')[0]) as { valLoss: number }).valLoss;
+    const first = runCli(['train', '--data', data, ...common, '--epochs', '1', '--save-best', 'best.st', '--checkpoint', 'run.ckpt', '--json'], { cwd: dir });
+    expect(first.code).toBe(0);
+    const firstBest = readFileSync(join(dir, 'best.st'));
+    const resumed = runCli(['train', '--resume', 'run.ckpt', '--epochs', '2', '--json'], { cwd: dir });
+    expect(resumed.code).toBe(0);
+    expect(resumed.stderr).toBe(`lockstep: notice: --save-best ${join(dir, 'best.st')}: continued from run.ckpt (give --save-best FILE to write elsewhere)\n`);
+    // Epoch 2's weights replace epoch 1's exactly when its validation loss is lower.
+    expect(readFileSync(join(dir, 'best.st')).equals(firstBest)).toBe(!(valLoss(resumed.stdout) < valLoss(first.stdout)));
+    const plain = runCli(['train', '--data', data, ...common, '--epochs', '1', '--checkpoint', 'plain.ckpt'], { cwd: dir });
+    expect(plain.code).toBe(0);
+    const again = runCli(['train', '--resume', 'plain.ckpt', '--epochs', '2'], { cwd: dir });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toBe('lockstep: notice: no --save-best: this resumed run keeps no best weights (give --save-best FILE to keep them)\n');
+  }, SLOW_TEST_TIMEOUT);
+
+  it('--log rows are on disk as each epoch ends: a killed run keeps them, and its resume appends the rest, named again or not', async () => {
     const { data } = tableFiles();
     const dir = tempDir();
     const args = ['train', '--data', data, '--hidden', '8', '--lr', '0.1', '--batch-size', '8', '--threads', '1',
@@ -231,5 +251,12 @@ describe('the CLI on a CSV table with string labels', () => {
     const after = readFileSync(join(dir, 'log.csv'), 'utf8').trim().split('\n');
     expect(after.filter((line) => line.startsWith('epoch,'))).toHaveLength(1);
     expect(after.slice(1).map((line) => Number(line.split(',')[0]))).toEqual(Array.from({ length: after.length - 1 }, (_, i) => i + 1));
+    // Resumed again from another directory without --log: the checkpoint names the log, and the run goes on writing it.
+    const elsewhere = runCli(['train', '--resume', join(dir, 'run.ckpt'), '--epochs', String(after.length)], { cwd: tempDir() });
+    expect(elsewhere.code).toBe(0);
+    expect(elsewhere.stderr).toContain(`lockstep: notice: --log ${join(dir, 'log.csv')}: continued from ${join(dir, 'run.ckpt')}`);
+    const last = readFileSync(join(dir, 'log.csv'), 'utf8').trim().split('\n');
+    expect(last).toHaveLength(after.length + 1);
+    expect(last.slice(1).map((line) => Number(line.split(',')[0]))).toEqual(Array.from({ length: after.length }, (_, i) => i + 1));
   }, SLOW_TEST_TIMEOUT);
 });

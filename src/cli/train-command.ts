@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { IDX_FILES } from '../data/dataset.js';
 import { DivergenceError, UserError } from '../errors.js';
-import { readCheckpoint, refuseToOverwriteForeignFile, writeCheckpoint } from '../model-io/checkpoint.js';
+import { readCheckpoint, refuseToOverwriteForeignFile, writeCheckpoint, type RunFiles } from '../model-io/checkpoint.js';
 import { checkWritable, sameFile } from '../model-io/atomic-write.js';
 import { loadModel } from '../model-io/model-file.js';
 import { exportSafetensors } from '../model-io/export.js';
@@ -44,10 +44,7 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
     if (args.data === undefined) checkSavedDataDir(args.resume, checkpoint.config.data, Object.values(IDX_FILES));
     options = resumeOptions(checkpoint.config, options, args.resume);
     hooks.resume = { params: checkpoint.params, state: checkpoint.state, dataSha256: checkpoint.dataSha256, optimizerState: checkpoint.optimizerState };
-    // The files a run writes are not part of its checkpoint: a resume writes them only when named again.
-    if (checkpoint.config.valSplit !== undefined && args['save-best'] === undefined) {
-      process.stderr.write(`lockstep: notice: no --save-best: this resumed run keeps no best weights (give --save-best FILE again to go on keeping them)\n`);
-    }
+    args = continueRunFiles(args, checkpoint.files, checkpoint.config.valSplit !== undefined);
   }
   if (args.init !== undefined) {
     const model = loadModel(args.init);
@@ -90,7 +87,7 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
         signalHook?.(info);
         dashboard?.hooks.onStep(info, params);
       },
-      onCheckpoint: checkpointPath === undefined ? undefined : (snapshot) => saveCheckpoint(checkpointPath, snapshot),
+      onCheckpoint: checkpointPath === undefined ? undefined : (snapshot) => saveCheckpoint(checkpointPath, snapshot, runFiles(args)),
     });
     const { params: _p, layout: _l, history: _h, state: _s, config: _c, ...done } = result;
     outcome = done;
@@ -199,13 +196,38 @@ function refuseToReplaceOtherRun(path: string, resume: string | undefined): void
 }
 
 /** Never replaces a good checkpoint with non-finite weights. */
-function saveCheckpoint(path: string, snapshot: TrainSnapshot): void {
+function saveCheckpoint(path: string, snapshot: TrainSnapshot, files: RunFiles): void {
   if (!snapshot.params.every(Number.isFinite)) {
     throw new DivergenceError(
       `training diverged: non-finite weights after epoch ${snapshot.state.epoch - 1}; ${path} keeps the last good checkpoint`,
     );
   }
-  writeCheckpoint(path, snapshot);
+  writeCheckpoint(path, snapshot, files);
+}
+
+/** The run's --log and --save-best as its checkpoint keeps them: absolute, so a resume from elsewhere finds them. */
+function runFiles(args: TrainCommandArgs): RunFiles {
+  return {
+    ...(args.log === undefined ? {} : { log: resolve(args.log) }),
+    ...(args['save-best'] === undefined ? {} : { saveBest: resolve(args['save-best']) }),
+  };
+}
+
+/**
+ * A resumed run goes on writing the files its checkpoint names, unless given others, and says so: a log
+ * with a hole, or best weights that stop following the run, would look like the run's whole record.
+ */
+function continueRunFiles(args: TrainCommandArgs, files: RunFiles, validating: boolean): TrainCommandArgs {
+  const continued = { ...args };
+  for (const [flag, key, path] of [['--log', 'log', files.log], ['--save-best', 'save-best', files.saveBest]] as const) {
+    if (path === undefined || args[key] !== undefined) continue;
+    continued[key] = path;
+    process.stderr.write(`lockstep: notice: ${flag} ${path}: continued from ${args.resume} (give ${flag} FILE to write elsewhere)\n`);
+  }
+  if (validating && continued['save-best'] === undefined) {
+    process.stderr.write(`lockstep: notice: no --save-best: this resumed run keeps no best weights (give --save-best FILE to keep them)\n`);
+  }
+  return continued;
 }
 
 /** Test-only: LOCKSTEP_TEST_SIGNAL_AT_STEP=N sends this process a real SIGINT after step N. */

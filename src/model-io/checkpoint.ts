@@ -36,6 +36,14 @@ export interface Checkpoint {
   input: ModelInput;
   /** The optimizer's state (TrainSnapshot.optimizerState); empty for sgd and for a version-1 checkpoint. */
   optimizerState: Float32Array;
+  /** The files the run writes besides its checkpoint; none in a checkpoint written before they were kept. */
+  files: RunFiles;
+}
+
+/** The files a run writes besides its checkpoint (--log, --save-best), as absolute paths: a resume goes on writing them. */
+export interface RunFiles {
+  log?: string;
+  saveBest?: string;
 }
 
 interface Envelope {
@@ -55,11 +63,12 @@ interface CheckpointBody {
   savedAt: string;
   input?: ModelInput;
   optimizerState?: Uint8Array;
+  files?: RunFiles;
 }
 
 const packr = new Packr({ useRecords: false });
 
-export function encodeCheckpoint(snapshot: TrainSnapshot): Uint8Array {
+export function encodeCheckpoint(snapshot: TrainSnapshot, files: RunFiles = {}): Uint8Array {
   const params = Float32Array.from(snapshot.params);
   const optimizerState = Float32Array.from(snapshot.optimizerState ?? []);
   const optimizer = snapshot.config.optimizer ?? 'sgd';
@@ -76,6 +85,7 @@ export function encodeCheckpoint(snapshot: TrainSnapshot): Uint8Array {
     savedAt: new Date().toISOString(),
     input: snapshot.input,
     optimizerState: new Uint8Array(optimizerState.buffer),
+    files,
   };
   // Packr reuses its output buffer: copy before anything else is packed.
   const bodyBytes = Uint8Array.from(packr.pack(body));
@@ -87,9 +97,9 @@ export function encodeCheckpoint(snapshot: TrainSnapshot): Uint8Array {
  * Writes a checkpoint atomically. An existing file at `path` is replaced only if it is itself a lockstep
  * checkpoint: a checkpoint path that names some other file is a typo that would destroy it.
  */
-export function writeCheckpoint(path: string, snapshot: TrainSnapshot): void {
+export function writeCheckpoint(path: string, snapshot: TrainSnapshot, files: RunFiles = {}): void {
   refuseToOverwriteForeignFile(path, path);
-  writeFileAtomic(path, encodeCheckpoint(snapshot));
+  writeFileAtomic(path, encodeCheckpoint(snapshot, files));
 }
 
 /** Throws (the message starting with `label`) if `path` exists and is not a lockstep checkpoint. */
@@ -166,7 +176,11 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
     throw bad(`optimizer state: ${stateBytes?.length ?? 0} bytes where --optimizer ${optimizer} needs ${expected}`);
   }
   const optimizerState = new Float32Array(Uint8Array.from(stateBytes).buffer);
-  return { layers, params, state, config, dataSha256, input: checkStoredInput(file.input, layers[0], path), optimizerState };
+  const files = file.files ?? {};
+  if (typeof files !== 'object' || files === null || ![files.log, files.saveBest].every((f) => f === undefined || (typeof f === 'string' && f !== ''))) {
+    throw bad('run files');
+  }
+  return { layers, params, state, config, dataSha256, input: checkStoredInput(file.input, layers[0], path), optimizerState, files };
 }
 
 function isState(s: unknown): s is TrainState {
