@@ -273,6 +273,11 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
     expectOneLine(lockstep(['verify', '--steps', '0']), 2, '--steps 0: must be at least 1');
     expectOneLine(lockstep(['bench', '--epochs', '3']), 2, '--epochs: not a flag of `bench`');
     expectOneLine(lockstep(['bench', '--max-steps', '3']), 2, '--max-steps: not a flag of `bench` (see --help)');
+    // The experiments evaluate nothing: flags of a run's evaluation would be ignored there, so they are refused.
+    for (const [command, option] of [['bench', '--early-stop'], ['bench', '--eval-every'], ['verify', '--min-delta'], ['verify', '--no-train-eval']]) {
+      const r = lockstep([command, option, ...(option.startsWith('--no-') ? [] : ['2'])]);
+      expectOneLine(r, 2, `${option}: not a flag of \`${command}\` (see --help)`);
+    }
     expectOneLine(lockstep(['eval']), 2, '`eval` needs a MODEL file (a checkpoint or a .safetensors model) as its first argument');
     expectOneLine(lockstep(['export', ckpt]), 2, '--to: required by `export` (see --help)');
     const pgm = join(dir, 'x.pgm');

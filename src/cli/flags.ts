@@ -194,10 +194,11 @@ export function trainingFlags<T>(y: Argv<T>, lists?: { threads: string; batchSiz
       : threadsOrAutoFlag())
     .option('kernels', kernelsFlag('wasm: WebAssembly SIMD; js: the reference arithmetic (same bits, slower)'))
     .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object per line on stdout' }));
-  return optimizerFlags(ownDataFlags(flags));
+  flags = ownDataFlags(flags);
+  return optimizerFlags(lists ? flags : evaluationFlags(flags));
 }
 
-/** The own-data flags (README, "Your own data"): files, scaling, hidden layers, validation and early stopping. */
+/** The own-data flags (README, "Your own data"): files, scaling, hidden layers, the validation split. */
 function ownDataFlags<T>(y: Argv<T>): Argv<T> {
   return y
     .option('hidden', flag('list', { type: 'string', defaultDescription: DEFAULTS.hidden.join(','), coerce: integerListFlag('--hidden', 1, '128,64'), describe: 'hidden layer sizes; the input and output sizes come from the data' }))
@@ -205,7 +206,12 @@ function ownDataFlags<T>(y: Argv<T>): Argv<T> {
     .option('label', flag('string', { type: 'string', defaultDescription: '"label", else the last column', describe: 'the label column of a --data FILE.csv' }))
     .option('test-data', flag('file', { type: 'string', describe: 'the test rows of a --data FILE.csv (same columns)' }))
     .option('scale', flag('string', { type: 'string', choices: SCALE_KINDS as string[], defaultDescription: '255 for byte images, else standard', describe: 'input scaling; statistics from the training rows, stored with the model' }))
-    .option('val-split', flag('number', { type: 'string', coerce: numberFlag('--val-split'), describe: 'hold out this fraction of the training rows (drawn from the seeded generator) for validation' }))
+    .option('val-split', flag('number', { type: 'string', coerce: numberFlag('--val-split'), describe: 'hold out this fraction of the training rows (drawn from the seeded generator) for validation' }));
+}
+
+/** The flags of a run's evaluation, which the experiments (bench, verify) do not do: they would be ignored there. */
+function evaluationFlags<T>(y: Argv<T>): Argv<T> {
+  return y
     .option('early-stop', flag('integer', { type: 'string', coerce: integerFlag('--early-stop', 1), describe: 'stop when the validation loss has not improved for N epochs' }))
     .option('min-delta', flag('number', { type: 'string', coerce: numberFlag('--min-delta'), defaultDescription: '0', describe: 'how much lower a validation loss must be to count as an improvement' }))
     .option('eval-every', flag('integer', { type: 'string', coerce: integerFlag('--eval-every', 1), defaultDescription: '1', describe: 'evaluate every N epochs (and the last); the weights are the same' }))
