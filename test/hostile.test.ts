@@ -258,6 +258,24 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
     writeFileSync(join(other, IDX_FILES.trainLabels), encodeIdx([200], new Uint8Array(200).fill(3)));
     expectOneLine(lockstep(['train', '--resume', ckpt, '--data', other]), 2, `--data ${other}: not the data this checkpoint was trained on`);
     expectOneLine(lockstep(['train', '--resume', ckpt, '--epochs', '1']), 2, '--epochs 1: the checkpoint has already finished 2 epochs');
+    // A setting the run did not have is named as missing, not as "undefined".
+    expectOneLine(lockstep(['train', '--resume', ckpt, '--val-split', '0.1']), 2, `--val-split 0.1: ${ckpt} was trained without --val-split; a resumed run cannot add it`);
+    expectOneLine(lockstep(['train', '--resume', ckpt, '--test-limit', '100']), 2, `--test-limit 100: ${ckpt} was trained without --test-limit; a resumed run cannot add it`);
+  });
+
+  it('an output flag naming a directory is refused before training, in the flag\'s words, with or without --force', () => {
+    const dir = tempDir();
+    const folder = join(dir, 'd.csv');
+    mkdirSync(folder);
+    const data = writeIdxDir();
+    for (const [flag, more] of [['--log', []], ['--save-best', ['--val-split', '0.2']], ['--checkpoint', []]] as const) {
+      for (const force of [[], ['--force']]) {
+        const r = lockstep(['train', ...SMALL, '--data', data, flag, folder, ...more, ...force]);
+        expectOneLine(r, 2, `${flag} ${folder}: is a directory; name a file`);
+        expect(r.stdout).toBe('');
+      }
+    }
+    expect(readdirSync(folder)).toEqual([]);
   });
 
   it('bad values of eval, bench, verify and predict flags are usage errors, caught before any output', () => {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { IDX_FILES } from '../data/dataset.js';
 import { DivergenceError, UserError } from '../errors.js';
 import { readCheckpoint, refuseToOverwriteForeignFile, writeCheckpoint, type RunFiles } from '../model-io/checkpoint.js';
-import { checkWritable, sameFile } from '../model-io/atomic-write.js';
+import { checkWritable, refuseDirectory, sameFile } from '../model-io/atomic-write.js';
 import { loadModel } from '../model-io/model-file.js';
 import { exportSafetensors } from '../model-io/export.js';
 import type { TrainedModel } from '../model-io/model-source.js';
@@ -56,6 +56,7 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
   }
   const checkpointPath = args.checkpoint ?? args.resume;
   if (checkpointPath !== undefined) {
+    refuseDirectory(checkpointPath, '--checkpoint');
     refuseToOverwriteForeignFile(checkpointPath, `--checkpoint ${checkpointPath}`);
     if (!args.force) refuseToReplaceOtherRun(checkpointPath, args.resume);
     checkWritable(checkpointPath, '--checkpoint');
@@ -147,6 +148,7 @@ function ownDataOutputs(args: TrainCommandArgs, options: TrainOptions, hooks: Tr
   const same = (a: string, b: string) => resolve(a) === resolve(b) || (existsSync(a) && existsSync(b) && sameFile(a, b));
   for (const [flagName, path] of files.slice(0, 2)) {
     if (path === undefined) continue;
+    refuseDirectory(path, flagName);
     const clash = files.find(([other, p]) => other !== flagName && p !== undefined && same(p, path));
     if (clash) throw new UserError(`${flagName} ${path}: is also ${clash[0]}'s file; name another file`);
     if (existsSync(path) && !resuming && !args.force) throw new UserError(`${flagName} ${path}: exists; pass --force to replace it`);

@@ -56,6 +56,7 @@ function simulateDiskFull(written: number, total: number): void {
 
 /** Fails now, with the path named, if a file could not be written there later (checked before training starts). */
 export function checkWritable(path: string, flag: string): void {
+  refuseDirectory(path, flag);
   const dir = checkDirectory(path, `${flag} ${path}`);
   const probe = join(dir, `.${basename(path)}.${process.pid}.probe`);
   try {
@@ -64,6 +65,11 @@ export function checkWritable(path: string, flag: string): void {
   } catch (err) {
     throw new UserError(`${flag} ${path}: cannot write in ${dir} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
+}
+
+/** An output path that names a directory is a typo that no --force can mend: refused first, in the flag's words. */
+export function refuseDirectory(path: string, flag: string): void {
+  if (existsSync(path) && statSync(path).isDirectory()) throw new UserError(`${flag} ${path}: is a directory; name a file`);
 }
 
 /** Whether two existing paths are one file (the same inode: a link or another spelling of the path counts). */

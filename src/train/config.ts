@@ -156,9 +156,8 @@ export function resumeOptions(saved: TrainConfig, overrides: TrainOptions, check
     if (given === undefined) continue;
     const same = Array.isArray(given) ? given.join(',') === (saved[key] as number[] | undefined)?.join(',') : given === saved[key];
     if (!same) {
-      throw new UserError(
-        `${FLAG_NAMES[key]} ${String(given)}: ${checkpointPath} was trained with ${String(saved[key])}; a resumed run keeps it`,
-      );
+      const trained = saved[key] === undefined ? `without ${FLAG_NAMES[key]}; a resumed run cannot add it` : `with ${String(saved[key])}; a resumed run keeps it`;
+      throw new UserError(`${FLAG_NAMES[key]} ${String(given)}: ${checkpointPath} was trained ${trained}`);
     }
   }
   // Where the run computes, and where the earlier invocation was told to stop, are not part of the run.
