@@ -145,6 +145,27 @@ describe('hostile files', { timeout: SLOW_TEST_TIMEOUT }, () => {
     expect(existsSync(path)).toBe(false);
   });
 
+  it('a second run on a checkpoint another run is writing is refused before it trains; a killed run\'s lock is taken over', async () => {
+    const dir = tempDir();
+    const ckpt = join(dir, 'run.ckpt');
+    const data = writeIdxDir();
+    const first = startCli(['train', '--checkpoint', ckpt, '--layers', '16,8,10', '--batch-size', '8', '--threads', '1', '--epochs', '100000', '--data', data]);
+    await first.printed(/^Epoch 2:/); // epoch 1's checkpoint is on disk
+    for (const args of [['--checkpoint', ckpt, '--seed', '2', '--force'], ['--resume', ckpt]]) {
+      const second = lockstep(['train', ...args, '--layers', '16,8,10', '--batch-size', '8', '--threads', '1', '--data', data]);
+      expectOneLine(second, 2, `${args[0]} ${ckpt}: another lockstep run (process ${first.child.pid}) is writing it; wait for that run to end, or name another file`);
+      expect(second.stdout).toBe('');
+    }
+    first.child.kill('SIGKILL');
+    await first.exit;
+    // The lock of a killed run names a process that has gone: the next run takes it over, and lets go at its end.
+    expect(existsSync(`${ckpt}.lock`)).toBe(true);
+    const resumed = lockstep(['train', '--resume', ckpt, '--epochs', String(readCheckpoint(ckpt).state.epoch), '--data', data]);
+    expect(resumed.code).toBe(0);
+    expect(existsSync(`${ckpt}.lock`)).toBe(false);
+    expect(readdirSync(dir).sort()).toEqual(['run.ckpt']);
+  });
+
   it('an existing file that is not a checkpoint is never overwritten', () => {
     const path = join(tempDir(), 'thesis.tex');
     writeFileSync(path, 'six years of work');

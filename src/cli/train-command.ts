@@ -8,6 +8,7 @@ import { loadModel } from '../model-io/model-file.js';
 import { exportSafetensors } from '../model-io/export.js';
 import type { TrainedModel } from '../model-io/model-source.js';
 import { MetricsLog } from '../train/metrics-log.js';
+import { lockCheckpoint } from '../model-io/run-lock.js';
 import { formatDone, formatEpoch, plural } from '../report/format.js';
 import { historyChart, ProgressLine, progressEnabled } from '../report/progress.js';
 import { readRunConfig, withRunConfig } from '../experiments/run-config.js';
@@ -61,7 +62,16 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
     if (!args.force) refuseToReplaceOtherRun(checkpointPath, args.resume);
     checkWritable(checkpointPath, '--checkpoint');
   }
+  const lock = checkpointPath === undefined ? undefined : lockCheckpoint(checkpointPath, args.resume !== undefined && args.checkpoint === undefined ? '--resume' : '--checkpoint');
+  try {
+    return await trainLocked(args, options, hooks, checkpointPath);
+  } finally {
+    lock?.release();
+  }
+}
 
+/** The run itself, once its checkpoint (if any) is this run's alone. */
+async function trainLocked(args: TrainCommandArgs, options: TrainOptions, hooks: TrainHooks, checkpointPath: string | undefined): Promise<number> {
   const outputs = ownDataOutputs(args, options, hooks);
 
   if (args.threads === 'auto') options = { ...options, threads: await calibrate(options, hooks) };

@@ -1,0 +1,70 @@
+import { closeSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { UserError } from '../errors.js';
+
+/**
+ * A run's hold on its checkpoint file: FILE.lock beside it, made exclusively and holding the run's process
+ * id. Why: two runs started on one --checkpoint both pass the check that it is not another run's (neither
+ * has written it yet), then replace each other's file every epoch and one run is lost without a word.
+ * A lock whose process has gone (killed) is stale and taken over, with what that process left half written.
+ */
+export interface RunLock {
+  release(): void;
+}
+
+export function lockCheckpoint(path: string, flag: string): RunLock {
+  const lockPath = `${path}.lock`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fd = openSync(lockPath, 'wx');
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      break;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') throw new UserError(`${flag} ${path}: cannot make its lock file ${lockPath} (${code ?? String(err)})`);
+      const holder = lockHolder(lockPath);
+      // A second EEXIST: another run took the stale lock first.
+      if (attempt > 0 || (holder !== null && holder !== process.pid && alive(holder))) {
+        const who = holder === null ? 'another lockstep run' : `another lockstep run (process ${holder})`;
+        throw new UserError(`${flag} ${path}: ${who} is writing it; wait for that run to end, or name another file`);
+      }
+      unlinkSync(lockPath);
+      // A run killed while writing its checkpoint leaves its temporary file (writeFileAtomic's name) too.
+      if (holder !== null) rmSync(join(dirname(path), `.${basename(path)}.${holder}.tmp`), { force: true });
+    }
+  }
+  let held = true;
+  const release = () => {
+    if (!held) return;
+    held = false;
+    process.off('exit', release);
+    try {
+      if (lockHolder(lockPath) === process.pid) unlinkSync(lockPath);
+    } catch {
+      // Already gone: nothing to release.
+    }
+  };
+  // A run that ends through process.exit (a signal's second press, a fatal error) still lets go.
+  process.on('exit', release);
+  return { release };
+}
+
+function lockHolder(lockPath: string): number | null {
+  try {
+    const pid = Number(readFileSync(lockPath, 'utf8').trim());
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
