@@ -38,10 +38,15 @@ export function integerFlag(flag: string, min: number, max = Number.MAX_SAFE_INT
   };
 }
 
+/** A number written in decimal (1e-3 and Infinity included): Number() alone would also take 0x10 and 0b1. */
+function decimalOf(text: string): number {
+  return /^[+-]?0[xob]/i.test(text) ? NaN : Number(text);
+}
+
 export function numberFlag(flag: string) {
   return (raw: unknown): number => {
     const text = given(flag, raw);
-    const n = Number(text);
+    const n = decimalOf(text);
     if (Number.isNaN(n)) throw new UserError(`${flag} ${text}: must be a number`);
     return n;
   };

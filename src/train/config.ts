@@ -6,8 +6,8 @@ import { checkScaleKind, type ScaleKind } from '../data/scaling.js';
 import { UserError } from '../errors.js';
 import { defaultKernels, type KernelName } from '../kernels/select.js';
 import { wasmSimdSupported } from '../kernels/wasm.js';
-import { TEXTBOOK_LAYERS } from '../model/layout.js';
-import { checkOptimizerOnResume, defaultLr, OPTIMIZER_DEFAULTS, OPTIMIZER_FLAGS, resolveOptimizer, type OptimizerName } from '../optim/optimizer.js';
+import { modelLayout, TEXTBOOK_LAYERS } from '../model/layout.js';
+import { checkOptimizerOnResume, defaultLr, OPTIMIZER_DEFAULTS, OPTIMIZER_FLAGS, resolveOptimizer, stateArrays, type OptimizerName } from '../optim/optimizer.js';
 import type { ScheduleName } from '../optim/schedule.js';
 
 /** A training run's settings; every field has the textbook's default. */
@@ -125,6 +125,8 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
   positiveInteger('--epochs', epochs);
   positiveInteger('--batch-size', batchSize);
   if (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0) throw new UserError(`--lr ${lr}: must be a finite number > 0`);
+  // The rate meets the weights as a float32: one that rounds to 0 there would train nothing.
+  if (Math.fround(lr) === 0) throw new UserError(`--lr ${lr}: is 0 as a float32 (the smallest rate is about 1.4e-45)`);
   if (!Number.isSafeInteger(seed) || seed < 0) throw new UserError(`--seed ${seed}: must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}`);
   if (maxSteps !== undefined) positiveInteger('--max-steps', maxSteps);
   checkThreads(config.threads);
@@ -202,11 +204,26 @@ export function fitLayers(config: TrainConfig, dataset: Dataset): number[] {
   if (dataset.classes < 2 && dataset.train.count > 0) {
     throw new UserError(`--data ${dataset.dir}: every training label is ${dataset.train.labels[0]}: one class only; a classifier needs at least two`);
   }
-  if (config.layers.length === 0) return [width, ...config.hidden, dataset.classes];
+  if (config.layers.length === 0) return checkModelSize([width, ...config.hidden, dataset.classes], `--hidden ${config.hidden.join(',')}`, config);
   const { layers } = config;
   if (layers[0] !== width) throw new UserError(`--layers ${layers.join(',')}: the data has ${width} inputs per example, not ${layers[0]}`);
   if (layers[layers.length - 1] < dataset.classes) {
     throw new UserError(`--layers ${layers.join(',')}: the data has ${dataset.classes} classes, more than the ${layers[layers.length - 1]} outputs`);
+  }
+  return checkModelSize(layers, `--layers ${layers.join(',')}`, config);
+}
+
+/** The most bytes of weights and optimizer state: half of the 4 GiB a WebAssembly memory can hold, the rest for data and activations. */
+const MAX_MODEL_BYTES = 2 ** 31;
+
+function checkModelSize(layers: number[], flag: string, config: TrainConfig): number[] {
+  const { paramCount } = modelLayout(layers);
+  const bytes = paramCount * 4 * (1 + stateArrays(config.optimizer));
+  if (bytes > MAX_MODEL_BYTES) {
+    throw new UserError(
+      `${flag}: a network of ${paramCount.toLocaleString('en-US')} parameters needs ${(bytes / 2 ** 30).toFixed(1)} GiB for its weights` +
+        `${config.optimizer === 'sgd' ? '' : ` and --optimizer ${config.optimizer}'s state`}; lockstep holds at most ${MAX_MODEL_BYTES / 2 ** 30} GiB`,
+    );
   }
   return layers;
 }
