@@ -213,6 +213,19 @@ describe('the CLI on a CSV table with string labels', () => {
     expect(objects[1].steps).toBe(2 * Math.ceil(240 / 64));
   }, SLOW_TEST_TIMEOUT);
 
+  it('a run without a test split ends naming the accuracy it has: validation, else training', () => {
+    const { data } = tableFiles();
+    const common = ['train', '--data', data, '--hidden', '8', '--lr', '0.1', '--batch-size', '16', '--epochs', '2', '--threads', '1'];
+    const plain = runCli(common);
+    expect(plain.code).toBe(0);
+    const trainAcc = /^Epoch 2: train acc ([\d.]+),/m.exec(plain.stdout)![1];
+    expect(plain.stdout).toMatch(new RegExp(`^Done: 2 epochs, \\d+ steps, no test split, train acc ${trainAcc}, `, 'm'));
+    const validated = runCli([...common, '--val-split', '0.25']);
+    expect(validated.code).toBe(0);
+    const valAcc = /^Epoch 2: .*val acc ([\d.]+),/m.exec(validated.stdout)![1];
+    expect(validated.stdout).toMatch(new RegExp(`^Done: 2 epochs, \\d+ steps, no test split, val acc ${valAcc}, `, 'm'));
+  }, SLOW_TEST_TIMEOUT);
+
   it('a resumed run goes on keeping --save-best without naming it again; a checkpoint without it says no best weights are kept', () => {
     const { data } = tableFiles();
     const dir = tempDir();

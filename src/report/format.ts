@@ -20,9 +20,19 @@ export function plural(n: number, word: string): string {
 }
 
 export function formatDone(r: TrainResult): string {
-  const accuracy = Number.isNaN(r.testAcc) ? 'no epoch evaluated' : `test acc ${r.testAcc.toFixed(4)}`;
   return (
-    `${r.interrupted ? 'Stopped' : 'Done'}: ${plural(r.epochs, 'epoch')}, ${plural(r.steps, 'step')}, ${accuracy}, ` +
+    `${r.interrupted ? 'Stopped' : 'Done'}: ${plural(r.epochs, 'epoch')}, ${plural(r.steps, 'step')}, ${doneAccuracy(r)}, ` +
     `${r.seconds.toFixed(2)} s, params sha256 ${r.paramsSha256}`
   );
 }
+
+/** The Done line's accuracy: the test split's, else (a run without one) the last evaluated split's. */
+function doneAccuracy(r: TrainResult): string {
+  if (!Number.isNaN(r.testAcc)) return `test acc ${r.testAcc.toFixed(4)}`;
+  if (r.history.some((e) => !Number.isNaN(e.testAcc))) return 'no epoch evaluated';
+  const last = r.history.at(-1);
+  if (last && !Number.isNaN(last.valAcc)) return `no test split, val acc ${last.valAcc.toFixed(4)}`;
+  if (last && !Number.isNaN(last.trainAcc)) return `no test split, train acc ${last.trainAcc.toFixed(4)}`;
+  return 'no epoch evaluated';
+}
+
