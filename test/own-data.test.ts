@@ -159,7 +159,7 @@ describe('the CLI on a CSV table with string labels', () => {
     // A split that leaves fewer rows than a batch names both flags.
     const split = runCli(['train', '--data', data, '--val-split', '0.99', '--epochs', '1']);
     expect(split.code).toBe(2);
-    expect(split.stderr).toBe('lockstep: --batch-size 64: larger than the 2 training examples that --val-split 0.99 leaves to train on\n');
+    expect(split.stderr).toBe('lockstep: --batch-size 64: larger than the 2 training examples that --val-split 0.99 leaves to train on; give --batch-size 2 or less\n');
   });
 
   it('trains, early-stops, keeps the best weights and logs every epoch; eval and predict --csv show class names', () => {

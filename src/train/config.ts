@@ -231,7 +231,9 @@ function checkModelSize(layers: number[], flag: string, config: TrainConfig): nu
 export function checkBatchSize(batchSize: number, dataset: Dataset, valSplit?: number): void {
   if (batchSize > dataset.train.count) {
     const left = valSplit === undefined ? '' : ` that --val-split ${valSplit} leaves to train on`;
-    throw new UserError(`--batch-size ${batchSize}: larger than the ${dataset.train.count} training example${dataset.train.count === 1 ? '' : 's'}${left}`);
+    throw new UserError(
+      `--batch-size ${batchSize}: larger than the ${dataset.train.count} training example${dataset.train.count === 1 ? '' : 's'}${left}; give --batch-size ${Math.max(1, dataset.train.count)} or less`,
+    );
   }
 }
 
