@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, SLOW_TEST_TIMEOUT, tempDir } from './helpers.js';
@@ -10,7 +10,7 @@ function points(svg: string): string[] {
   return [...new Set([...svg.matchAll(/aria-label="(epoch: [^"]*)"/g)].map((m) => m[1]))];
 }
 
-function plot(log: string, text: string, extra: string[] = []) {
+function plot(log: string, text: string | Uint8Array, extra: string[] = []) {
   const dir = tempDir();
   const file = join(dir, log);
   const svg = join(dir, 'curves.svg');
@@ -80,5 +80,27 @@ describe('lockstep plot', () => {
     expect(readFileSync(svg, 'utf8')).toBe('mine');
     expect(runCli(['plot', log, '--svg', svg, '--force']).code).toBe(0);
     expect(readFileSync(svg, 'utf8')).toMatch(/^<svg/);
+  });
+
+  it('refuses a file that is not a log (saved plain train output, a saved model, a stray quote) in its own words, writing no chart', () => {
+    const trainOutput = [
+      'Epoch 1: train acc 0.6060, test acc 0.6200, loss 1.8005, test loss 1.2124, 0.06 s train + 0.01 s eval, sgd lr 0.5',
+      'Epoch 2: train acc 0.8560, test acc 0.8100, loss 0.9809, test loss 0.5487, 0.04 s train + 0.00 s eval, sgd lr 0.5',
+      'Done: 2 epochs, 32 steps, test acc 0.8100, 0.29 s, params sha256 3583c03e9568f23e93c429650f542d25126492be6e3e2c14449671c3e8eb9518',
+      '',
+    ].join('\n');
+    // A .safetensors file begins with its JSON header's length as 8 little-endian bytes.
+    const safetensors = Buffer.concat([Buffer.from([0xe8, 0x02, 0, 0, 0, 0, 0, 0]), Buffer.from('{"__metadata__":{"format":"pt"}}')]);
+    const cases: [string, string | Uint8Array, string][] = [
+      ['a.out', trainOutput, 'line 3: 5 fields where the header has 6'],
+      ['model.safetensors', safetensors, 'binary data, not text'],
+      ['quote.csv', `${HEADER}\n1,"aa\n`, 'line 2: a double quote that is never closed'],
+    ];
+    for (const [name, content, why] of cases) {
+      const r = plot(name, content);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`lockstep: ${r.file}: not a train --log file (${why}); plot reads a train --log file, or train --json output saved to a file\n`);
+      expect(existsSync(r.svg)).toBe(false);
+    }
   });
 });

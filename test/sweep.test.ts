@@ -83,6 +83,29 @@ describe('lockstep sweep', () => {
     expect(all.slice(0, finished.length)).toEqual(finished);
     expect(all.map((row) => row.seed).sort()).toEqual([0, 1, 2, 3, 4, 5]);
     expect(new Set(all.map((row) => row.paramsSha256)).size).toBe(6);
+    // However the runs finished, each keeps its place in the grid as its number.
+    expect(all.map((row) => row.run - row.seed)).toEqual([1, 1, 1, 1, 1, 1]);
+  }, SLOW_TEST_TIMEOUT);
+
+  it('a grown grid over the same --out keeps the finished rows as they are and numbers the new runs after them', () => {
+    const out = join(tempDir(), 'results.csv');
+    const tiny = ['--lr', '0.1,0.5', '--train-limit', '500', '--test-limit', '100', '--epochs', '1', '--out', out];
+    const first = runCli(['sweep', '--seed', '0..1', ...tiny], { timeout: SLOW_TEST_TIMEOUT });
+    expect(first.code, first.stderr).toBe(0);
+    const before = readFileSync(out, 'utf8');
+    const grown = runCli(['sweep', '--seed', '0..2', ...tiny], { timeout: SLOW_TEST_TIMEOUT });
+    expect(grown.code, grown.stderr).toBe(0);
+    expect(grown.stdout).toContain(`lockstep sweep: 6 runs (4 already in ${out}: not run again)`);
+    const after = readFileSync(out, 'utf8');
+    expect(after.startsWith(before)).toBe(true);
+    const rows = parse(after, { columns: true, cast: true }) as Record<string, string | number>[];
+    // Seeds vary fastest: the first sweep's grid is (0, 0.1) (1, 0.1) (0, 0.5) (1, 0.5).
+    expect(rows.map((row) => [row.run, row.seed, row.lr]).sort()).toEqual([
+      [1, 0, 0.1], [2, 1, 0.1], [3, 0, 0.5], [4, 1, 0.5], [5, 2, 0.1], [6, 2, 0.5],
+    ]);
+    // The table shows each number once, in grid order.
+    const table = grown.stdout.split('\n').filter((line) => /^ +\d+ +\d+ +sgd /.test(line)).map((line) => Number(line.trim().split(/ +/)[0]));
+    expect(table).toEqual([1, 2, 5, 3, 4, 6]);
   }, SLOW_TEST_TIMEOUT);
 
   it('records a diverged run as such and goes on; a run that fails stops the sweep with its message and exit code', () => {

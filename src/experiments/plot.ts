@@ -4,13 +4,19 @@ import { UserError } from '../errors.js';
 import type { CurveRow } from './charts.js';
 import { LOG_FIELDS } from '../train/metrics-log.js';
 
-
 const CURVE_FIELDS = ['trainLoss', 'valLoss', 'testLoss', 'trainAccuracy', 'valAccuracy', 'testAccuracy'] as const;
 
 /** train --json's names for the same numbers, in its {"event":"epoch"} lines. */
 const JSON_EVENT_NAMES: Record<string, (typeof CURVE_FIELDS)[number]> = {
   loss: 'trainLoss', trainAcc: 'trainAccuracy', valLoss: 'valLoss', valAcc: 'valAccuracy', testLoss: 'testLoss', testAcc: 'testAccuracy',
 };
+
+const WHAT_PLOT_READS = 'a train --log file, or train --json output saved to a file';
+
+/** A file that is not a log at all (other text, a binary file): why, in its own words, not csv-parse's. */
+function notALog(path: string, why: string): UserError {
+  return new UserError(`${path}: not a train --log file (${why}); plot reads ${WHAT_PLOT_READS}`);
+}
 
 /** The epochs of a --log file (CSV or JSONL) or of saved train --json output. Errors name the file and line. */
 export function readCurves(path: string): CurveRow[] {
@@ -20,8 +26,10 @@ export function readCurves(path: string): CurveRow[] {
   } catch (err) {
     throw new UserError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
+  // A NUL byte is never in a log: a saved model or other binary file, refused before CSV parsing reads it.
+  if (text.includes('\u0000')) throw notALog(path, 'binary data, not text');
   const rows = text.trimStart().startsWith('{') ? fromJsonLines(path, text) : fromCsv(path, text);
-  if (rows.length === 0) throw new UserError(`${path}: no epochs in it (a train --log file, or train --json output saved to a file)`);
+  if (rows.length === 0) throw new UserError(`${path}: no epochs in it (${WHAT_PLOT_READS})`);
   return rows;
 }
 
@@ -44,20 +52,28 @@ function fromJsonLines(path: string, text: string): CurveRow[] {
 }
 
 function fromCsv(path: string, text: string): CurveRow[] {
-  let records: Record<string, string>[];
+  let parsed: { record: string[]; info: { lines: number } }[];
   try {
-    records = parse(text, { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
+    // Field counts are checked below, so that a line of the wrong length is named in plot's own words.
+    parsed = parse(text, { skip_empty_lines: true, trim: true, relax_column_count: true, info: true }) as unknown as typeof parsed;
   } catch (err) {
-    throw new UserError(`${path}: ${(err as Error).message}`);
+    const e = err as Error & { code?: string; lines?: number };
+    const why = e.code === 'CSV_QUOTE_NOT_CLOSED' ? 'a double quote that is never closed'
+      : e.code?.includes('QUOTE') ? 'a double quote inside a field' : 'not comma-separated values';
+    throw notALog(path, e.lines ? `line ${e.lines}: ${why}` : why);
   }
-  const header = Object.keys(records[0] ?? {});
-  if (records.length > 0 && (!header.includes('epoch') || !CURVE_FIELDS.some((f) => header.includes(f)))) {
+  if (parsed.length === 0) return [];
+  const [{ record: header }, ...body] = parsed;
+  for (const { record, info } of body) {
+    if (record.length !== header.length) throw notALog(path, `line ${info.lines}: ${record.length} fields where the header has ${header.length}`);
+  }
+  if (!header.includes('epoch') || !CURVE_FIELDS.some((f) => header.includes(f))) {
     throw new UserError(`${path}:1: the header has no "epoch" and loss or accuracy columns (expected ${LOG_FIELDS.join(',')})`);
   }
-  return records.map((r, i) =>
+  return body.map(({ record, info }) =>
     curveRow(
-      Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v === '' ? null : Number(v)])),
-      (field) => `${path}:${i + 2}: ${field} "${r[field]}" is not a number`,
+      Object.fromEntries(header.map((k, j) => [k, record[j] === '' ? null : Number(record[j])])),
+      (field) => `${path}:${info.lines}: ${field} "${record[header.indexOf(field)]}" is not a number`,
     ),
   );
 }

@@ -44,7 +44,7 @@ export interface SweepOptions {
 
 /** One run's row in the results table and file. */
 export interface SweepResult {
-  /** The run's place in the grid, from 1. */
+  /** The run's number, from 1: its place in the grid, unless the --out file's numbers moved it (numberRuns). */
   run: number;
   seed: number;
   lr: number;
@@ -125,7 +125,22 @@ export function prepareSweep(options: SweepOptions): { runs: SweepRun[]; done: M
   } else {
     checkWritable(options.out, '--out');
   }
+  numberRuns(runs, done);
   return { runs, done };
+}
+
+/**
+ * Run numbers stay unique in a results file: a finished run keeps its number; the new runs keep their places
+ * in the grid when none of those numbers is in the file (a resumed sweep), else (a grown grid moved them)
+ * they are numbered in grid order after the highest number in the file.
+ */
+function numberRuns(runs: SweepRun[], done: Map<string, SweepResult>): void {
+  const taken = new Set([...done.values()].map((r) => r.run));
+  const todo = runs.filter((r) => !done.has(r.config));
+  for (const run of runs) run.run = done.get(run.config)?.run ?? run.run;
+  if (!todo.some((r) => taken.has(r.run))) return;
+  let next = [...taken].reduce((max, n) => (Number.isFinite(n) ? Math.max(max, n) : max), 0);
+  for (const run of todo) run.run = ++next;
 }
 
 export async function sweep(options: SweepOptions): Promise<SweepOutcome> {
