@@ -1,0 +1,50 @@
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli, SLOW_TEST_TIMEOUT, tempDir, writeIdxDir, type CliOutcome } from './helpers.js';
+
+/** What a new user meets around model files: each refusal is one line naming the file or flag, exit 2. */
+const SMALL = ['--layers', '16,8,10', '--batch-size', '16', '--epochs', '1', '--max-steps', '3', '--threads', '1'];
+
+/** Exit 2, nothing on stdout, and exactly `line` on stderr. */
+function refused(r: CliOutcome, line: string): void {
+  expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 2, stdout: '', stderr: `${line}\n` });
+}
+
+function succeeded(r: CliOutcome): CliOutcome {
+  expect(r.code, r.stderr).toBe(0);
+  return r;
+}
+
+describe('export --to: the format goes by the extension', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = tempDir();
+    succeeded(runCli(['train', '--data', writeIdxDir(), ...SMALL, '--checkpoint', 'run.ckpt'], { cwd: dir }));
+  }, SLOW_TEST_TIMEOUT);
+
+  it('refuses any extension but .safetensors, .st and .onnx, with or without --force, and writes nothing', () => {
+    refused(runCli(['export', 'run.ckpt', '--to', 'model.npz'], { cwd: dir }), 'lockstep: --to model.npz: export writes .safetensors or .onnx');
+    writeFileSync(join(dir, 'run.csv'), 'a,b\n1,2\n');
+    refused(runCli(['export', 'run.ckpt', '--to', 'run.csv', '--force'], { cwd: dir }), 'lockstep: --to run.csv: export writes .safetensors or .onnx');
+    expect(readFileSync(join(dir, 'run.csv'), 'utf8')).toBe('a,b\n1,2\n');
+    // The checkpoint itself is named as such, whatever its extension.
+    refused(runCli(['export', 'run.ckpt', '--to', 'run.ckpt', '--force'], { cwd: dir }), 'lockstep: --to run.ckpt: is the checkpoint being exported; name another file');
+    expect(readdirSync(dir).sort()).toEqual(['run.ckpt', 'run.csv']);
+  }, SLOW_TEST_TIMEOUT);
+
+  it('writes safetensors to .safetensors and .st, ONNX to .onnx (any case)', () => {
+    for (const [to, format] of [['a.safetensors', 'safetensors'], ['b.st', 'safetensors'], ['c.ONNX', 'onnx']]) {
+      const r = succeeded(runCli(['export', 'run.ckpt', '--to', to, '--json'], { cwd: dir }));
+      expect(JSON.parse(r.stdout)).toMatchObject({ event: 'export', to, format });
+    }
+  }, SLOW_TEST_TIMEOUT);
+
+  it('names --to when it has no value or is given twice', () => {
+    const before = readdirSync(dir);
+    refused(runCli(['export', 'run.ckpt', '--to'], { cwd: dir }), 'lockstep: --to: needs a value');
+    refused(runCli(['export', 'run.ckpt', '--to', ' '], { cwd: dir }), 'lockstep: --to: needs a value');
+    refused(runCli(['export', 'run.ckpt', '--to', 'a.onnx', '--to', 'b.onnx'], { cwd: dir }), 'lockstep: --to given 2 times (a.onnx, b.onnx); give it once');
+    expect(readdirSync(dir)).toEqual(before);
+  }, SLOW_TEST_TIMEOUT);
+});
