@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli, SLOW_TEST_TIMEOUT, tempDir, writeIdxDir, type CliOutcome } from './helpers.js';
@@ -46,5 +46,14 @@ describe('export --to: the format goes by the extension', () => {
     refused(runCli(['export', 'run.ckpt', '--to', ' '], { cwd: dir }), 'lockstep: --to: needs a value');
     refused(runCli(['export', 'run.ckpt', '--to', 'a.onnx', '--to', 'b.onnx'], { cwd: dir }), 'lockstep: --to given 2 times (a.onnx, b.onnx); give it once');
     expect(readdirSync(dir)).toEqual(before);
+  }, SLOW_TEST_TIMEOUT);
+
+  it('eval, predict and export of an ONNX file (found by content, whatever its name) say lockstep does not read ONNX back', () => {
+    succeeded(runCli(['export', 'run.ckpt', '--to', 'model.onnx'], { cwd: dir }));
+    copyFileSync(join(dir, 'model.onnx'), join(dir, 'model.bin'));
+    const notRead = (file: string) => `lockstep: ${file}: an ONNX model, which lockstep writes but does not read back; give a checkpoint or a .safetensors model`;
+    refused(runCli(['eval', 'model.onnx'], { cwd: dir }), notRead('model.onnx'));
+    refused(runCli(['predict', 'model.bin', '--index', '0'], { cwd: dir }), notRead('model.bin'));
+    refused(runCli(['export', 'model.onnx', '--to', 'again.safetensors'], { cwd: dir }), notRead('model.onnx'));
   }, SLOW_TEST_TIMEOUT);
 });
