@@ -1,7 +1,7 @@
-import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli, SLOW_TEST_TIMEOUT, tempDir, writeIdxDir, type CliOutcome } from './helpers.js';
+import { blobsCsv, runCli, SLOW_TEST_TIMEOUT, tempDir, writeIdxDir, type CliOutcome } from './helpers.js';
 
 /** What a new user meets around model files: each refusal is one line naming the file or flag, exit 2. */
 const SMALL = ['--layers', '16,8,10', '--batch-size', '16', '--epochs', '1', '--max-steps', '3', '--threads', '1'];
@@ -55,5 +55,32 @@ describe('export --to: the format goes by the extension', () => {
     refused(runCli(['eval', 'model.onnx'], { cwd: dir }), notRead('model.onnx'));
     refused(runCli(['predict', 'model.bin', '--index', '0'], { cwd: dir }), notRead('model.bin'));
     refused(runCli(['export', 'model.onnx', '--to', 'again.safetensors'], { cwd: dir }), notRead('model.onnx'));
+  }, SLOW_TEST_TIMEOUT);
+});
+
+describe('a model trained on a CSV table', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = tempDir();
+    writeFileSync(join(dir, 'tr.csv'), blobsCsv(60, 31));
+    succeeded(runCli(['train', '--data', 'tr.csv', '--hidden', '8', '--batch-size', '16', '--epochs', '1', '--threads', '1', '--checkpoint', 'nt.ckpt'], { cwd: dir }));
+    succeeded(runCli(['export', 'nt.ckpt', '--to', 'nt.safetensors'], { cwd: dir }));
+  }, SLOW_TEST_TIMEOUT);
+
+  it('predict without --csv says the model reads rows, on the test split (the default) as on the train split', () => {
+    const rows = (model: string) => `lockstep: --index: ${model} reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv`;
+    refused(runCli(['predict', 'nt.ckpt'], { cwd: dir }), rows('nt.ckpt'));
+    refused(runCli(['predict', 'nt.ckpt', '--index', '2'], { cwd: dir }), rows('nt.ckpt'));
+    refused(runCli(['predict', 'nt.ckpt', '--split', 'train', '--index', '0'], { cwd: dir }), rows('nt.ckpt'));
+    refused(runCli(['predict', 'nt.safetensors', '--data', 'tr.csv'], { cwd: dir }), rows('nt.safetensors'));
+  }, SLOW_TEST_TIMEOUT);
+
+  it('eval and train --resume, once the CSV file has moved, name it as a data file and --data FILE as the way out', () => {
+    renameSync(join(dir, 'tr.csv'), join(dir, 'moved.csv'));
+    const gone = `lockstep: nt.ckpt: its data file ${join(dir, 'tr.csv')} no longer exists; give --data FILE`;
+    refused(runCli(['eval', 'nt.ckpt'], { cwd: dir }), gone);
+    refused(runCli(['eval', 'nt.ckpt', '--split', 'train'], { cwd: dir }), gone);
+    refused(runCli(['train', '--resume', 'nt.ckpt', '--epochs', '2'], { cwd: dir }), gone);
+    expect(succeeded(runCli(['eval', 'nt.ckpt', '--split', 'train', '--data', 'moved.csv'], { cwd: dir })).stdout).toMatch(/^nt\.ckpt: train accuracy /);
   }, SLOW_TEST_TIMEOUT);
 });

@@ -21,8 +21,7 @@ export interface EvalArgs {
 }
 
 /** The checkpoint's data directory, when eval or predict will read it, checked before anything else is. */
-function checkModelData(model: string, data: string | undefined, split: 'train' | 'test'): Checkpoint | undefined {
-  const { checkpoint } = loadModel(model);
+function checkModelData(model: string, data: string | undefined, split: 'train' | 'test', { checkpoint } = loadModel(model)): Checkpoint | undefined {
   if (checkpoint && data === undefined) {
     const files = split === 'train' ? [IDX_FILES.trainImages, IDX_FILES.trainLabels] : [IDX_FILES.testImages, IDX_FILES.testLabels];
     checkSavedDataDir(model, checkpoint.config.data, files);
@@ -68,7 +67,12 @@ export interface PredictArgs {
 
 export async function predictCommand(args: PredictArgs): Promise<number> {
   if (args.csv !== undefined) return predictCsvCommand(args, args.csv);
-  if (args.image === undefined) checkModelData(args.model, args.data, args.split);
+  if (args.image === undefined) {
+    const model = loadModel(args.model);
+    // Said before any data is read: a table's test split is often empty, and an index into it would be refused as out of range.
+    if (model.input.featureNames) throw new UserError(`--index: ${args.model} reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv`);
+    checkModelData(args.model, args.data, args.split, model);
+  }
   const p = predict(args.model, { index: args.index, split: args.split, data: args.data, image: args.image });
   for (const notice of p.notices) process.stderr.write(`lockstep: notice: ${notice}\n`);
   if (args.json) {
