@@ -159,6 +159,9 @@ describe('bad data files: one line, exit 2, nothing written', () => {
     { name: 'a big-endian .npy', files: { 'x.npy': npy('>f4', [2, 1], new Float32Array(2)), 'y.npy': npy('|u1', [2], u8(2)) }, args: ['--data', 'x.npy', '--labels', 'y.npy'], expected: /x\.npy: big-endian dtype '>f4'; lockstep reads little-endian/ },
     { name: 'a Fortran-order .npy', files: { 'x.npy': npy('<f4', [2, 1], new Float32Array(2), { fortran: true }), 'y.npy': npy('|u1', [2], u8(2)) }, args: ['--data', 'x.npy', '--labels', 'y.npy'], expected: /x\.npy: Fortran-order \(column-major\) array; lockstep reads C order/ },
     { name: 'an unknown dtype', files: { 'x.npy': npy('<c16', [2, 1], new Float64Array(4)), 'y.npy': npy('|u1', [2], u8(2)) }, args: ['--data', 'x.npy', '--labels', 'y.npy'], expected: /x\.npy: unknown dtype '<c16'/ },
+    // Two .npy files: each message names the one at fault, once.
+    { name: 'float labels for an .npy', files: { 'x.npy': npy('|u1', [2, 1], u8(2)), 'yf.npy': npy('<f4', [2], new Float32Array(2)) }, args: ['--data', 'x.npy', '--labels', 'yf.npy'], expected: /^lockstep: [^ :]*\/yf\.npy: labels of dtype '<f4'; labels must be integers$/ },
+    { name: 'an .npy with more labels than examples', files: { 'x.npy': npy('|u1', [2, 1], u8(2)), 'y.npy': npy('|u1', [3], u8(3)) }, args: ['--data', 'x.npy', '--labels', 'y.npy'], expected: /^lockstep: [^ :]*\/x\.npy has 2 examples but [^ :]*\/y\.npy has 3 labels$/ },
     { name: 'a zip that is not an .npz', files: { 'd.npz': zipSync({ 'readme.txt': new TextEncoder().encode('hello') }) }, args: ['--data', 'd.npz'], expected: /d\.npz: a zip that is not an \.npz \(no \.npy arrays; it holds readme\.txt\)$/ },
   ];
   for (const { name, files, args, expected } of cases) {

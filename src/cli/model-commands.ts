@@ -1,10 +1,11 @@
+import { extname } from 'node:path';
 import { evaluate, type Evaluation } from '../inference/evaluate.js';
 import { predict, predictCsv, type Prediction } from '../inference/predict.js';
 import { UserError } from '../errors.js';
 import type { KernelName } from '../kernels/kernels.js';
 import { IDX_FILES } from '../data/dataset.js';
 import type { Checkpoint } from '../model-io/checkpoint.js';
-import { exportOnnx, exportSafetensors } from '../model-io/export.js';
+import { exportOnnx, exportSafetensors, refuseExportOverSource } from '../model-io/export.js';
 import type { TensorNaming } from '../model-io/safetensors.js';
 import { loadModel } from '../model-io/model-file.js';
 import { print } from './flags.js';
@@ -20,8 +21,7 @@ export interface EvalArgs {
 }
 
 /** The checkpoint's data directory, when eval or predict will read it, checked before anything else is. */
-function checkModelData(model: string, data: string | undefined, split: 'train' | 'test'): Checkpoint | undefined {
-  const { checkpoint } = loadModel(model);
+function checkModelData(model: string, data: string | undefined, split: 'train' | 'test', { checkpoint } = loadModel(model)): Checkpoint | undefined {
   if (checkpoint && data === undefined) {
     const files = split === 'train' ? [IDX_FILES.trainImages, IDX_FILES.trainLabels] : [IDX_FILES.testImages, IDX_FILES.testLabels];
     checkSavedDataDir(model, checkpoint.config.data, files);
@@ -67,7 +67,12 @@ export interface PredictArgs {
 
 export async function predictCommand(args: PredictArgs): Promise<number> {
   if (args.csv !== undefined) return predictCsvCommand(args, args.csv);
-  if (args.image === undefined) checkModelData(args.model, args.data, args.split);
+  if (args.image === undefined) {
+    const model = loadModel(args.model);
+    // Said before any data is read: a table's test split is often empty, and an index into it would be refused as out of range.
+    if (model.input.featureNames) throw new UserError(`--index: ${args.model} reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv`);
+    checkModelData(args.model, args.data, args.split, model);
+  }
   const p = predict(args.model, { index: args.index, split: args.split, data: args.data, image: args.image });
   for (const notice of p.notices) process.stderr.write(`lockstep: notice: ${notice}\n`);
   if (args.json) {
@@ -124,13 +129,24 @@ export interface ExportArgs {
   json: boolean;
 }
 
+/** What export writes, by the --to file's extension (.st: the short name --save-best files go by in the README). */
+const EXPORT_FORMATS: Record<string, 'onnx' | 'safetensors'> = { '.onnx': 'onnx', '.safetensors': 'safetensors', '.st': 'safetensors' };
+
 export async function exportCommand(args: ExportArgs): Promise<number> {
-  const onnx = args.to.toLowerCase().endsWith('.onnx');
-  if (onnx && args.names !== 'lockstep') throw new UserError(`--names ${args.names}: names safetensors tensors; --to ${args.to} is ONNX`);
-  const { paramsSha256 } = onnx
+  const to: unknown = args.to;
+  // yargs gives a repeated flag as an array, and `--to` at the end of the line as "".
+  if (Array.isArray(to)) throw new UserError(`--to given ${to.length} times (${to.join(', ')}); give it once`);
+  if (String(to).trim() === '') throw new UserError('--to: needs a value');
+  const format = EXPORT_FORMATS[extname(args.to).toLowerCase()];
+  if (format === undefined) {
+    // Writing the checkpoint over itself is the worse mistake: say that one first.
+    refuseExportOverSource(args.checkpoint, args.to);
+    throw new UserError(`--to ${args.to}: export writes .safetensors or .onnx`);
+  }
+  if (format === 'onnx' && args.names !== 'lockstep') throw new UserError(`--names ${args.names}: names safetensors tensors; --to ${args.to} is ONNX`);
+  const { paramsSha256 } = format === 'onnx'
     ? exportOnnx(args.checkpoint, args.to, { force: args.force })
     : exportSafetensors(args.checkpoint, args.to, { force: args.force, names: args.names });
-  const format = onnx ? 'onnx' : 'safetensors';
   print(args.json ? JSON.stringify({ event: 'export', to: args.to, format, paramsSha256 }) : `wrote ${args.to} (${format}, params sha256 ${paramsSha256})`);
   return 0;
 }

@@ -118,23 +118,26 @@ function loadNpz(path: string, options: DatasetOptions): Dataset {
 
 function loadNpyPair(path: string, options: DatasetOptions): Dataset {
   if (options.labels === undefined) throw new UserError(`--data ${path}: an .npy holds the examples only; give their labels with --labels Y.npy`);
-  const { split, classes } = arraySplit(path, path, readNpyFile(path), options.labels, readNpyFile(options.labels), options.trainLimit);
+  const { split, classes } = arraySplit(undefined, path, readNpyFile(path), options.labels, readNpyFile(options.labels), options.trainLimit);
   checkClasses(options.labels, split.labels, 'the labels');
   return { dir: path, train: split, test: emptySplit(split.imageSize), classes };
 }
 
-/** Examples (any shape, examples first, flattened; uint8, float32 or float64) and their integer labels. */
+/**
+ * Examples (any shape, examples first, flattened; uint8, float32 or float64) and their integer labels: two
+ * arrays of the .npz `archive`, or (archive undefined) two .npy files, each named by its own path.
+ */
 function arraySplit(
-  file: string, xName: string, x: NpyArray, yName: string, y: NpyArray, limit?: number,
+  archive: string | undefined, xName: string, x: NpyArray, yName: string, y: NpyArray, limit?: number,
 ): { split: LabeledImages; classes: number } {
-  const where = (name: string) => (name === file ? file : `${file}: ${name}`);
+  const where = (name: string) => (archive === undefined ? name : `${archive}: ${name}`);
   if (x.shape.length < 1) throw new UserError(`${where(xName)}: a scalar; expected examples first, shape (N, …)`);
   const count = x.shape[0];
   const width = x.shape.slice(1).reduce((a, b) => a * b, 1);
   if (y.shape.length === 0 || y.shape.length > 2 || (y.shape.length === 2 && y.shape[1] !== 1)) {
     throw new UserError(`${where(yName)}: labels of shape (${y.shape.join(', ')}); expected (N,) or (N, 1)`);
   }
-  if (y.shape[0] !== count) throw new UserError(`${file}: ${xName} has ${count} examples but ${yName} has ${y.shape[0]} labels`);
+  if (y.shape[0] !== count) throw new UserError(`${where(xName)} has ${count} examples but ${yName} has ${y.shape[0]} labels`);
   if (count === 0) throw new UserError(`${where(xName)}: no examples`);
   if (!/^[<|=>][ui][1248]$/.test(y.dtype)) throw new UserError(`${where(yName)}: labels of dtype '${y.dtype}'; labels must be integers`);
   const n = limit === undefined ? count : Math.min(limit, count);

@@ -52,9 +52,7 @@ function exportSource(source: string | TrainedModel, toPath: string, caller: str
   let run: RunInfo;
   if (typeof source === 'string') {
     const model = loadModel(source);
-    if (existsSync(toPath) && sameFile(toPath, source)) {
-      throw new UserError(`--to ${toPath}: is the ${model.kind === 'checkpoint' ? 'checkpoint' : 'model'} being exported; name another file`);
-    }
+    refuseExportOverSource(source, toPath);
     ({ layout, params } = model);
     run = { ...model.checkpoint, input: model.input };
   } else {
@@ -72,6 +70,13 @@ function exportSource(source: string | TrainedModel, toPath: string, caller: str
     ...inputMetadata(run.input),
   };
   return { layout, params, metadata, input: run.input };
+}
+
+/** Refuses an output that is the model file being exported (a link or another spelling of its path counts). */
+export function refuseExportOverSource(source: string, toPath: string): void {
+  if (existsSync(toPath) && existsSync(source) && sameFile(toPath, source)) {
+    throw new UserError(`--to ${toPath}: is the ${loadModel(source).kind === 'checkpoint' ? 'checkpoint' : 'model'} being exported; name another file`);
+  }
 }
 
 /** Epochs, steps, seed, lr, batch size and the last test accuracy, those that are there. */

@@ -2,6 +2,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { UserError } from '../errors.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
 import { readCheckpoint, type Checkpoint } from './checkpoint.js';
+import { looksLikeOnnx } from './onnx.js';
 import { looksLikeSafetensors, readSafetensors } from './safetensors.js';
 import { inputFromMetadata, type ModelInput } from '../data/scaling.js';
 
@@ -16,7 +17,7 @@ export interface ModelFile {
   input: ModelInput;
 }
 
-/** Tells the two formats apart by content: safetensors starts with a header length, then '{'. */
+/** Tells the two formats apart by content: safetensors starts with a header length, then '{'; ONNX is refused by name. */
 export function loadModel(path: string): ModelFile {
   const head = new Uint8Array(9);
   try {
@@ -25,6 +26,9 @@ export function loadModel(path: string): ModelFile {
     closeSync(fd);
   } catch (err) {
     throw new UserError(`${path}: cannot read model (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  if (looksLikeOnnx(head)) {
+    throw new UserError(`${path}: an ONNX model, which lockstep writes but does not read back; give a checkpoint or a .safetensors model`);
   }
   if (looksLikeSafetensors(head)) {
     const { layout, params, metadata } = readSafetensors(path);

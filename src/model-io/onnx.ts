@@ -19,6 +19,15 @@ export const ONNX_OPSET = 13;
 export const ONNX_INPUT = 'input';
 export const ONNX_OUTPUT = 'probabilities';
 
+/**
+ * Whether a file's first bytes are an ONNX ModelProto's: protobuf writers (onnx-proto's, PyTorch's, the onnx
+ * package's) put ir_version (field 1, a small varint) first, then another ModelProto field: producer_name,
+ * producer_version, domain, model_version, doc_string, graph, opset_import or metadata_props.
+ */
+export function looksLikeOnnx(head: Uint8Array): boolean {
+  return head.length >= 3 && head[0] === 0x08 && head[1] > 0 && head[1] < 0x80 && [0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x72].includes(head[2]);
+}
+
 /** What lockstep does to a pixel: p / 255 in float32 (PIXEL_SCALE). */
 export const PIXEL_SCALING: InputScaling = BYTE_SCALING;
 
