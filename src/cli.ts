@@ -109,7 +109,7 @@ export async function main(argv: string[]): Promise<number> {
         (y) =>
           y
             .positional('checkpoint', flag('file', { type: 'string', demandOption: true, describe: 'the checkpoint (or safetensors model) to export' }))
-            .option('to', flag('file', { type: 'string', demandOption: true, describe: 'output file: .onnx for ONNX, any other name for safetensors' }))
+            .option('to', flag('file', { type: 'string', demandOption: true, describe: 'output file: FILE.safetensors (or .st), or FILE.onnx' }))
             .option('names', flag('string', { type: 'string', choices: ['lockstep', 'sequential'], default: 'lockstep', describe: 'safetensors tensor names: layers.0.weight, … or nn.Sequential\'s 0.weight, 2.weight, …' }))
             .option('force', flag('boolean', { type: 'boolean', default: false, describe: 'replace an existing output file' }))
             .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })),

@@ -33,6 +33,16 @@ describe('export --to: the format goes by the extension', () => {
     expect(readdirSync(dir).sort()).toEqual(['run.ckpt', 'run.csv']);
   }, SLOW_TEST_TIMEOUT);
 
+  it('--resume of a safetensors model says what reads one and what needs a checkpoint', () => {
+    succeeded(runCli(['export', 'run.ckpt', '--to', 'model.safetensors', '--force'], { cwd: dir }));
+    refused(
+      runCli(['train', '--resume', 'model.safetensors'], { cwd: dir }),
+      'lockstep: model.safetensors: a safetensors model, not a checkpoint (eval, predict, export and --init read it; --resume needs a checkpoint)',
+    );
+    // export does read it, as the message says.
+    succeeded(runCli(['export', 'model.safetensors', '--to', 'again.onnx', '--force'], { cwd: dir }));
+  }, SLOW_TEST_TIMEOUT);
+
   it('writes safetensors to .safetensors and .st, ONNX to .onnx (any case)', () => {
     for (const [to, format] of [['a.safetensors', 'safetensors'], ['b.st', 'safetensors'], ['c.ONNX', 'onnx']]) {
       const r = succeeded(runCli(['export', 'run.ckpt', '--to', to, '--json'], { cwd: dir }));

@@ -136,7 +136,7 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   } catch {
     throw new UserError(
       looksLikeSafetensors(bytes)
-        ? `${path}: a safetensors model, not a checkpoint (eval, predict and --init read it; export and --resume need a checkpoint)`
+        ? `${path}: a safetensors model, not a checkpoint (eval, predict, export and --init read it; --resume needs a checkpoint)`
         : `${path}: not a lockstep checkpoint (not msgpack, or truncated)`,
     );
   }
