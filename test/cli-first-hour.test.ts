@@ -149,6 +149,8 @@ describe('flags', { timeout: 120_000 }, () => {
     refused(lockstep('eval', 'a.ckpt', 'b.ckpt'), 'b.ckpt: unexpected argument to `eval`');
     refused(lockstep('trian'), 'trian: not a command of lockstep; did you mean train?');
     refused(lockstep('frobnicate'), 'frobnicate: not a command of lockstep');
+    refused(lockstep('--versio'), '--versio: not a flag of lockstep; name a command first (see lockstep --help)');
+    refused(lockstep(), 'name a command: lockstep --help');
     refused(lockstep('train', '--epoch', '3'), '--epoch: not a flag of `train`');
   });
 

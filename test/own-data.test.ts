@@ -200,7 +200,7 @@ describe('the CLI on a CSV table with string labels', () => {
     expect(first.probabilities).toHaveLength(3);
     const index = runCli(['predict', 'best.st', '--index', '3'], { cwd: dir });
     expect(index.code).toBe(2);
-    expect(index.stderr).toBe('lockstep: best.st: a model of a CSV table; classify its rows with --csv ROWS.csv\n');
+    expect(index.stderr).toBe("lockstep: --index: best.st reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv\n");
 
     const jsonl = runCli(['train', '--data', data, '--hidden', '8', '--epochs', '2', '--log', 'log.jsonl', '--no-train-eval', '--threads', '1'], { cwd: dir });
     expect(jsonl.code).toBe(0);

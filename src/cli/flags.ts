@@ -83,6 +83,11 @@ export function usageMessage(message: string, argv: string[]): string {
     if (words.length > 0) return unexpectedWord(words[0], argv, command);
     return `${typed.map((name) => spelling(name) ?? asFlag(name)).join(', ')}: not a flag of ${where} (see --help)`;
   }
+  // A flag before any command (lockstep --versio): name it, not only the missing command.
+  const first = argv[0]?.split('=')[0];
+  if (/^name a command/.test(message) && first?.startsWith('-') && !['--debug', '--help', '--version'].includes(first)) {
+    return `${first}: not a flag of lockstep; name a command first (see lockstep --help)`;
+  }
   const guess = /^Did you mean (\S+)\?$/.exec(message);
   if (guess) return `${command}: not a command of lockstep; did you mean ${guess[1]}? (see lockstep --help)`;
   const choice = /^Invalid values: Argument: (\S+), Given: "?([^",]*)"?, Choices: (.*)$/.exec(message);

@@ -1,6 +1,6 @@
 import { extname } from 'node:path';
 import { evaluate, type Evaluation } from '../inference/evaluate.js';
-import { predict, predictCsv, type Prediction } from '../inference/predict.js';
+import { predict, predictCsv, tableRowsError, type Prediction } from '../inference/predict.js';
 import { UserError } from '../errors.js';
 import type { KernelName } from '../kernels/kernels.js';
 import { IDX_FILES } from '../data/dataset.js';
@@ -70,7 +70,7 @@ export async function predictCommand(args: PredictArgs): Promise<number> {
   if (args.image === undefined) {
     const model = loadModel(args.model);
     // Said before any data is read: a table's test split is often empty, and an index into it would be refused as out of range.
-    if (model.input.featureNames) throw new UserError(`--index: ${args.model} reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv`);
+    if (model.input.featureNames) throw tableRowsError(args.model);
     checkModelData(args.model, args.data, args.split, model);
   }
   const p = predict(args.model, { index: args.index, split: args.split, data: args.data, image: args.image });

@@ -58,13 +58,11 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
     const split = options.split ?? 'test';
     if (split !== 'train' && split !== 'test') throw new UserError(`--split ${String(split)}: must be train or test`);
     if (options.data !== undefined && typeof options.data !== 'string') throw new UserError(`predict: data must be a directory path; got ${describe(options.data)}`);
-    if (options.data === undefined && model.data === undefined && model.input.featureNames) {
-      throw new UserError(`${model.name}: a model of a CSV table; classify its rows with --csv ROWS.csv`);
-    }
+    if (options.data === undefined && model.data === undefined && model.input.featureNames) throw tableRowsError(model.name);
     const dataset = loadDataset(options.data ?? model.data, { inputSize: sizes[0], classes: sizes[sizes.length - 1], only: split });
     const data = split === 'train' ? dataset.train : dataset.test;
     // --index draws an image: a table's rows go through --csv.
-    if (data.features) throw new UserError(`--index: ${model.name} reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv`);
+    if (data.features) throw tableRowsError(model.name);
     const index = options.index ?? 0;
     if (!Number.isSafeInteger(index) || index < 0 || index >= data.count) {
       throw new UserError(`--index ${describe(index)}: must be from 0 to ${data.count - 1} (${split} split)`);
@@ -152,4 +150,9 @@ function classify(model: ReturnType<typeof resolveModel>, table: ReturnType<type
     out.push(row);
   }
   return out;
+}
+
+/** --index of a model that reads a table's rows: it has no image to draw, and its rows go through --csv. */
+export function tableRowsError(model: string): UserError {
+  return new UserError(`--index: ${model} reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv`);
 }
