@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -326,6 +327,18 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
     const pgm = join(dir, 'x.pgm');
     writeFileSync(pgm, Buffer.concat([Buffer.from('P5 4 4 255\n'), Buffer.alloc(16)]));
     expectOneLine(lockstep(['predict', ckpt, '--image', pgm, '--index', '5']), 2, '--image and --index: give one or the other');
+  });
+
+  it('train on more threads than cores says they take turns, once; --reference and threads within the cores say nothing', () => {
+    const cores = availableParallelism();
+    const tiny = ['train', '--data', writeIdxDir(), '--layers', '16,8,10', '--batch-size', '8', '--epochs', '1', '--max-steps', '2'];
+    const crowded = lockstep([...tiny, '--threads', String(cores + 1)]);
+    expect(crowded.code).toBe(0);
+    expect(crowded.stderr).toBe(
+      `lockstep: notice: --threads ${cores + 1}: more threads than the ${cores} available cores; they take turns on the cores, so the run is slower than on fewer threads (its weights are the same)\n`,
+    );
+    const fitting = lockstep([...tiny, '--threads', String(Math.min(cores, 2))]);
+    expect({ code: fitting.code, stderr: fitting.stderr }).toEqual({ code: 0, stderr: '' });
   });
 
   it('the library refuses a misspelt option and names the value it was given', async () => {

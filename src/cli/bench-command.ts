@@ -4,7 +4,7 @@ import { formatMachine, machineFacts } from '../experiments/machine.js';
 import { checkOutput, renderSvg, toCsv, writeOutput } from '../experiments/output.js';
 import { plural } from '../report/format.js';
 import { checkBatchSize, loadTrainingData, resolveConfig } from '../train/config.js';
-import { print, toTrainOptions, type TrainingArgs } from './flags.js';
+import { crowdedThreadsNotice, print, toTrainOptions, type TrainingArgs } from './flags.js';
 
 export interface BenchArgs extends Omit<TrainingArgs, 'threads' | 'batch-size'> {
   threads: number[];
@@ -37,13 +37,7 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
   const dataset = loadTrainingData(config);
   for (const batchSize of batchSizes) checkBatchSize(batchSize, dataset);
   const machine = machineFacts(config.kernels);
-  const crowded = threadCounts.filter((t) => t > machine.cores);
-  if (crowded.length > 0) {
-    process.stderr.write(
-      `lockstep: notice: --threads ${crowded.join(', ')}: more threads than the ${machine.cores} available cores; ` +
-        'they take turns on the cores, so their rows measure sharing, not scaling\n',
-    );
-  }
+  crowdedThreadsNotice(threadCounts, machine.cores, 'their rows measure sharing, not scaling');
   if (args.json) print(JSON.stringify({ event: 'machine', ...machine }));
   else {
     print(`lockstep bench: ${args.steps} timed steps after ${args.warmup} warm-up, median [min–max] of ${plural(args.repeats, 'run')}, kernels ${config.kernels}`);

@@ -399,3 +399,10 @@ function threadsOrAutoFlag(): Options {
     describe: `computing threads, the coordinator included (1 to ${MAX_THREADS}), or auto: time a few steps at 1, 2, 4, … and take the fastest`,
   });
 }
+
+/** Threads beyond the cores take turns on them: said once, with what that means for `consequence`. */
+export function crowdedThreadsNotice(threads: number[], cores: number, consequence: string): void {
+  const crowded = threads.filter((t) => t > cores);
+  if (crowded.length === 0) return;
+  process.stderr.write(`lockstep: notice: --threads ${crowded.join(', ')}: more threads than the ${cores} available cores; they take turns on the cores, so ${consequence}\n`);
+}

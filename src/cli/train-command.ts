@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { IDX_FILES } from '../data/dataset.js';
 import { DivergenceError, UserError } from '../errors.js';
 import { readCheckpoint, refuseToOverwriteForeignFile, writeCheckpoint, type RunFiles } from '../model-io/checkpoint.js';
@@ -16,7 +17,7 @@ import { chooseThreads } from '../experiments/calibrate.js';
 import { loadTrainingData, resolveConfig, resumeOptions, type TrainOptions } from '../train/config.js';
 import { train, type TrainHooks, type TrainResult, type TrainSnapshot } from '../train/train.js';
 import { startDashboard } from '../web/dashboard.js';
-import { print, toTrainOptions, type TrainingArgs } from './flags.js';
+import { crowdedThreadsNotice, print, toTrainOptions, type TrainingArgs } from './flags.js';
 import { checkSavedDataDir } from './saved-data.js';
 import { onStopSignals } from './signals.js';
 
@@ -75,6 +76,7 @@ async function trainLocked(args: TrainCommandArgs, options: TrainOptions, hooks:
   const outputs = ownDataOutputs(args, options, hooks);
 
   if (args.threads === 'auto') options = { ...options, threads: await calibrate(options, hooks) };
+  else if (!options.reference) crowdedThreadsNotice([resolveConfig(options).threads], availableParallelism(), 'the run is slower than on fewer threads (its weights are the same)');
 
   const dashboard = args.dashboard === undefined ? undefined : await startDashboard(args.dashboard, resolveConfig(options));
   if (dashboard) print(args.json ? JSON.stringify({ event: 'dashboard', url: dashboard.url }) : `dashboard: ${dashboard.url}`);
