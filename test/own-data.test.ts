@@ -246,6 +246,18 @@ describe('the CLI on a CSV table with string labels', () => {
     expect(again.stderr).toBe('lockstep: notice: no --save-best: this resumed run keeps no best weights (give --save-best FILE to keep them)\n');
   }, SLOW_TEST_TIMEOUT);
 
+  it('resuming a run that stopped early says only that there is nothing to train', () => {
+    const { data } = tableFiles();
+    const dir = tempDir();
+    // A --min-delta no loss can beat: the run stops after its second epoch.
+    const first = runCli(['train', '--data', data, '--hidden', '8', '--batch-size', '16', '--val-split', '0.25', '--early-stop', '1', '--min-delta', '10',
+      '--epochs', '20', '--threads', '1', '--checkpoint', 'run.ckpt'], { cwd: dir });
+    expect(first.code).toBe(0);
+    expect(first.stderr).toMatch(/^lockstep: early stop after epoch 2: /);
+    const again = runCli(['train', '--resume', 'run.ckpt', '--epochs', '30'], { cwd: dir });
+    expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: 'lockstep: notice: run.ckpt stopped early after epoch 2 (--early-stop): nothing to train\n' });
+  }, SLOW_TEST_TIMEOUT);
+
   it('--log rows are on disk as each epoch ends: a killed run keeps them, and its resume appends the rest, named again or not', async () => {
     const { data } = tableFiles();
     const dir = tempDir();

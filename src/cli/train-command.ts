@@ -46,7 +46,8 @@ export async function trainCommand(args: TrainCommandArgs): Promise<number> {
     if (args.data === undefined) checkSavedDataDir(args.resume, checkpoint.config.data, Object.values(IDX_FILES));
     options = resumeOptions(checkpoint.config, options, args.resume);
     hooks.resume = { params: checkpoint.params, state: checkpoint.state, dataSha256: checkpoint.dataSha256, optimizerState: checkpoint.optimizerState };
-    args = continueRunFiles(args, checkpoint.files, checkpoint.config.valSplit !== undefined);
+    // A run that stopped early trains nothing more: no best weights to keep or lose.
+    args = continueRunFiles(args, checkpoint.files, checkpoint.config.valSplit !== undefined && checkpoint.state.stoppedEarly === undefined);
   }
   if (args.init !== undefined) {
     const model = loadModel(args.init);
