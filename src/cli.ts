@@ -52,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
         'train',
         'train an MLP (default: the textbook 784-128-64-10 MNIST recipe)',
         (y) =>
-          trainingFlags(y)
+          trainingFlags(y, undefined, true)
             .option('checkpoint', flag('file', { type: 'string', describe: 'write a checkpoint to FILE after every epoch and when interrupted (atomically)' }))
             .option('resume', flag('file', { type: 'string', describe: 'continue the run saved in checkpoint FILE (and keep checkpointing to it)' }))
             .option('init', flag('file', { type: 'string', describe: 'start from the weights in FILE (safetensors or checkpoint) instead of He init' }))

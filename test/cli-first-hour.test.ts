@@ -130,6 +130,11 @@ describe('flags', { timeout: 120_000 }, () => {
     expect(r.stdout.trim()).toBe(version);
   });
 
+  it('only train\'s help speaks of --resume: sweep runs fresh trainings', () => {
+    expect(succeeded(lockstep('train', '--help')).stdout).toMatch(/--epochs .*\(with --resume: the checkpoint's\)/);
+    expect(succeeded(lockstep('sweep', '--help')).stdout).not.toContain('--resume');
+  });
+
   it('refuses a switch given a value other than true or false, and accepts those two', () => {
     const tiny = ['--data', writeIdxDir(), '--layers', '16,8,10', '--epochs', '1', '--max-steps', '2'];
     refused(lockstep('train', ...tiny, '--json=yes'), '--json=yes: ');

@@ -179,14 +179,14 @@ export function refuseSwitchValues(argv: string[], switches: string[]): void {
 /**
  * The flags of every command that trains (train, bench, verify). The experiments (`lists` given) take
  * comma-separated lists for --threads (and --batch-size for bench), and set the run length themselves
- * (--steps), so they have no --epochs, --max-steps or --reference.
+ * (--steps), so they have no --epochs, --max-steps or --reference. Only `resumable` commands (train) speak of --resume.
  */
-export function trainingFlags<T>(y: Argv<T>, lists?: { threads: string; batchSize?: string }): Argv<T> {
+export function trainingFlags<T>(y: Argv<T>, lists?: { threads: string; batchSize?: string }, resumable = false): Argv<T> {
   let flags: Argv<T> = y;
   if (!lists) {
     flags = flags
-      .option('epochs', flag('integer', { type: 'string', defaultDescription: String(DEFAULTS.epochs), coerce: integerFlag('--epochs', 1), describe: 'passes over the training set (with --resume: the checkpoint\'s)' }))
-      .option('max-steps', flag('integer', { type: 'string', coerce: integerFlag('--max-steps', 1), defaultDescription: 'no limit', describe: 'stop after N SGD steps in all (counting steps before a --resume)' }))
+      .option('epochs', flag('integer', { type: 'string', defaultDescription: String(DEFAULTS.epochs), coerce: integerFlag('--epochs', 1), describe: `passes over the training set${resumable ? " (with --resume: the checkpoint's)" : ''}` }))
+      .option('max-steps', flag('integer', { type: 'string', coerce: integerFlag('--max-steps', 1), defaultDescription: 'no limit', describe: `stop after N SGD steps in all${resumable ? ' (counting steps before a --resume)' : ''}` }))
       .option('reference', flag('boolean', { type: 'boolean', default: false, describe: 'use the plain single-thread reference trainer (the specification; slow)' }));
   }
   flags = flags
