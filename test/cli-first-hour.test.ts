@@ -1,4 +1,4 @@
-import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IDX_FILES } from '../src/data/dataset.js';
@@ -81,6 +81,12 @@ describe('checkpoints of other runs are kept', { timeout: 120_000 }, () => {
     expect(readFileSync(b).equals(bBefore)).toBe(true);
     succeeded(lockstep('train', '--resume', a, '--checkpoint', b, '--epochs', '4', '--threads', '1', '--force'));
     expect(readFileSync(b).equals(bBefore)).toBe(false);
+
+    // A copy of the checkpoint being resumed is the same run at the same point: no --force needed to continue into it.
+    const copy = join(dir, 'copy.ckpt');
+    copyFileSync(a, copy);
+    succeeded(lockstep('train', '--resume', a, '--checkpoint', copy, '--epochs', '5', '--threads', '1'));
+    expect(readFileSync(copy).equals(readFileSync(a))).toBe(false);
   });
 });
 

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { IDX_FILES } from '../data/dataset.js';
 import { DivergenceError, UserError } from '../errors.js';
@@ -204,7 +204,7 @@ function refuseIgnoredByReference(args: TrainCommandArgs): void {
  * data is read and before any thread starts.
  */
 function refuseToReplaceOtherRun(path: string, resume: string | undefined): void {
-  if (!existsSync(path) || (resume !== undefined && sameFile(path, resume))) return;
+  if (!existsSync(path) || (resume !== undefined && (sameFile(path, resume) || sameBytes(path, resume)))) return;
   throw new UserError(
     `--checkpoint ${path}: holds the checkpoint of another run; continue that run with --resume ${path}, or pass --force to replace it`,
   );
@@ -243,6 +243,11 @@ function continueRunFiles(args: TrainCommandArgs, files: RunFiles, validating: b
     process.stderr.write(`lockstep: notice: no --save-best: this resumed run keeps no best weights (give --save-best FILE to keep them)\n`);
   }
   return continued;
+}
+
+/** A copy of the checkpoint being resumed is the same run at the same point: continuing into it loses nothing. */
+function sameBytes(a: string, b: string): boolean {
+  return statSync(a).size === statSync(b).size && readFileSync(a).equals(readFileSync(b));
 }
 
 /** Test-only: LOCKSTEP_TEST_SIGNAL_AT_STEP=N sends this process a real SIGINT after step N. */
