@@ -341,6 +341,20 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
     expect({ code: fitting.code, stderr: fitting.stderr }).toEqual({ code: 0, stderr: '' });
   });
 
+  it('settings the data makes moot are said before the first step: limits above the rows, a warm-up longer than the run', () => {
+    const tiny = ['train', '--data', writeIdxDir(), '--layers', '16,8,10', '--batch-size', '8', '--epochs', '2', '--threads', '1'];
+    const r = lockstep([...tiny, '--train-limit', '1000', '--test-limit', '60', '--warmup-steps', '50']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(
+      'lockstep: notice: --train-limit 1000: the data has 200 training rows; all of them are used\n' +
+        'lockstep: notice: --test-limit 60: the data has 50 test rows; all of them are used\n' +
+        'lockstep: notice: --warmup-steps 50: the run has 50 steps, so its rate never reaches --lr 0.5\n',
+    );
+    expect(r.stdout.indexOf('Epoch 1:')).toBeGreaterThanOrEqual(0);
+    const fitting = lockstep([...tiny, '--train-limit', '200', '--test-limit', '50', '--warmup-steps', '49']);
+    expect({ code: fitting.code, stderr: fitting.stderr }).toEqual({ code: 0, stderr: '' });
+  });
+
   it('the library refuses a misspelt option and names the value it was given', async () => {
     const { train } = await import('../src/train/train.js');
     await expect(train({ epoch: 1 } as never)).rejects.toThrow('unknown training option "epoch"');

@@ -14,8 +14,8 @@ import { formatDone, formatEpoch, plural } from '../report/format.js';
 import { historyChart, ProgressLine, progressEnabled } from '../report/progress.js';
 import { readRunConfig, withRunConfig } from '../experiments/run-config.js';
 import { chooseThreads } from '../experiments/calibrate.js';
-import { loadTrainingData, resolveConfig, resumeOptions, type TrainOptions } from '../train/config.js';
-import { train, type TrainHooks, type TrainResult, type TrainSnapshot } from '../train/train.js';
+import { loadTrainingData, resolveConfig, resumeOptions, type TrainConfig, type TrainOptions } from '../train/config.js';
+import { train, type SplitRows, type TrainHooks, type TrainResult, type TrainSnapshot } from '../train/train.js';
 import { startDashboard } from '../web/dashboard.js';
 import { crowdedThreadsNotice, print, toTrainOptions, type TrainingArgs } from './flags.js';
 import { checkSavedDataDir } from './saved-data.js';
@@ -89,7 +89,10 @@ async function trainLocked(args: TrainCommandArgs, options: TrainOptions, hooks:
     const result = await train(options, {
       ...hooks,
       signal: stop.signal,
-      onStart: dashboard?.hooks.onStart,
+      onStart: (config, rows) => {
+        noticeUnusedSettings(config, rows);
+        dashboard?.hooks.onStart(config, rows);
+      },
       onEpoch: (r) => {
         progress?.clear();
         print(args.json ? JSON.stringify(r) : formatEpoch(r));
@@ -176,6 +179,24 @@ function ownDataOutputs(args: TrainCommandArgs, options: TrainOptions, hooks: Tr
     };
   }
   return args.log === undefined ? {} : { log: new MetricsLog(args.log, hooks.resume?.state.epoch) };
+}
+
+/**
+ * Settings the data makes moot, said before the first step: a limit above the rows there are, or a warm-up
+ * longer than the run (its rate never reaches --lr).
+ */
+function noticeUnusedSettings(config: TrainConfig, rows: SplitRows): void {
+  const notice = (line: string) => process.stderr.write(`lockstep: notice: ${line}\n`);
+  if (config.trainLimit !== undefined && config.trainLimit > rows.train + rows.val) {
+    notice(`--train-limit ${config.trainLimit}: the data has ${plural(rows.train + rows.val, 'training row')}; all of them are used`);
+  }
+  if (config.testLimit !== undefined && config.testLimit > rows.test) {
+    notice(`--test-limit ${config.testLimit}: the data has ${plural(rows.test, 'test row')}; all of them are used`);
+  }
+  const steps = Math.min(config.epochs * Math.ceil(rows.train / config.batchSize), config.maxSteps ?? Infinity);
+  if (config.warmupSteps > 0 && config.warmupSteps >= steps) {
+    notice(`--warmup-steps ${config.warmupSteps}: the run has ${plural(steps, 'step')}, so its rate never reaches --lr ${config.lr}`);
+  }
 }
 
 /** A resume of a finished run succeeds without a step: say so, or it looks like training that went wrong. */

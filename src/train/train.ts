@@ -62,10 +62,17 @@ export interface TrainHooks extends Omit<EpochLoopHooks, 'onCheckpoint' | 'onBes
   resume?: { params: Float32Array; state: TrainState; dataSha256?: string; optimizerState?: Float32Array };
   /** Keep each thread's timestamps of the last N steps (bench --profile): TrainResult.profile. */
   profileSteps?: number;
-  /** The run's settings once the data has fixed what the options left open (the layers, the scaling), before the first step. */
-  onStart?: (config: TrainConfig) => void;
+  /** The run's settings once the data has fixed what the options left open (the layers, the scaling), and the rows of each split, before the first step. */
+  onStart?: (config: TrainConfig, rows: SplitRows) => void;
   /** --save-best: an epoch whose validation loss is the best so far, with the model as it is then. */
   onBest?: (snapshot: TrainSnapshot, report: EpochReport) => void | Promise<void>;
+}
+
+/** The rows of each split of a run's data, as it trains on them (after --train-limit, --test-limit and --val-split). */
+export interface SplitRows {
+  train: number;
+  val: number;
+  test: number;
 }
 
 /** A training run: checks, data, He init (or a resumed state), then the epoch loop on the engine or the reference trainer. */
@@ -92,7 +99,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
     throw new UserError(`--epochs ${config.epochs}: the checkpoint has already finished ${hooks.resume.state.epoch - 1} epochs`);
   }
   const layout = modelLayout(config.layers);
-  hooks.onStart?.(config);
+  hooks.onStart?.(config, { train: dataset.train.count, val: dataset.val?.count ?? 0, test: dataset.test.count });
   let initial: Float32Array;
   let start: TrainState;
   if (hooks.resume) {
