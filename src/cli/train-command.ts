@@ -10,6 +10,7 @@ import { exportSafetensors } from '../model-io/export.js';
 import type { TrainedModel } from '../model-io/model-source.js';
 import { MetricsLog } from '../train/metrics-log.js';
 import { lockCheckpoint } from '../model-io/run-lock.js';
+import { epochSteps } from '../optim/schedule.js';
 import { formatDone, formatEpoch, plural } from '../report/format.js';
 import { historyChart, ProgressLine, progressEnabled } from '../report/progress.js';
 import { readRunConfig, withRunConfig } from '../experiments/run-config.js';
@@ -193,7 +194,7 @@ function noticeUnusedSettings(config: TrainConfig, rows: SplitRows): void {
   if (config.testLimit !== undefined && config.testLimit > rows.test) {
     notice(`--test-limit ${config.testLimit}: the data has ${plural(rows.test, 'test row')}; all of them are used`);
   }
-  const steps = Math.min(config.epochs * Math.ceil(rows.train / config.batchSize), config.maxSteps ?? Infinity);
+  const steps = Math.min(config.epochs * epochSteps(rows.train, config.batchSize), config.maxSteps ?? Infinity);
   if (config.warmupSteps > 0 && config.warmupSteps >= steps) {
     notice(`--warmup-steps ${config.warmupSteps}: the run has ${plural(steps, 'step')}, so its rate never reaches --lr ${config.lr}`);
   }

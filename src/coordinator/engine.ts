@@ -9,6 +9,7 @@ import { abortAll, Command, Ctl, FaultKind } from '../shared/control.js';
 import { SPLITS, summarizeEvaluation, type EvalResult, type SplitName, type Trainer } from '../model/trainer.js';
 import { modelLayout } from '../model/layout.js';
 import { stateArrays, updateStep, writeUpdate, type OptimizerSettings } from '../optim/optimizer.js';
+import { epochSteps } from '../optim/schedule.js';
 import { createThreadContext, evaluateSplit, trainStep, type ThreadContext } from '../../workers/step.js';
 import type { WorkerResult, WorkerTask } from '../../workers/step-worker.js';
 
@@ -76,7 +77,7 @@ export class Engine implements Trainer {
     this.optimizerState = views.optimizerState;
     this.ctl = views.control;
     this.ctx = createThreadContext(views, createKernels(options.kernels, memory), 0);
-    this.stepsPerEpoch = Math.ceil(views.plan.trainCount / options.batchSize);
+    this.stepsPerEpoch = epochSteps(views.plan.trainCount, options.batchSize);
   }
 
   static async create(sizes: number[], initialParams: Float32Array, dataset: Dataset, options: EngineOptions): Promise<Engine> {

@@ -19,6 +19,11 @@ export interface ScheduleSettings {
   epochs: number;
 }
 
+/** Steps in an epoch of `rows` training rows: the last batch takes what is left. */
+export function epochSteps(rows: number, batchSize: number): number {
+  return Math.ceil(rows / batchSize);
+}
+
 /**
  * The rate of the step with 0-based index `step` (steps taken before it), in float64; the trainers use it
  * rounded to float32.

@@ -4,7 +4,7 @@ import { Rng, type RngState } from '../random/rng.js';
 import { paramsSha256 } from '../model/hash.js';
 import type { SplitName, Trainer } from '../model/trainer.js';
 import { OPTIMIZER_DEFAULTS, type OptimizerName, type OptimizerSettings } from '../optim/optimizer.js';
-import { learningRate } from '../optim/schedule.js';
+import { epochSteps, learningRate } from '../optim/schedule.js';
 
 export interface EpochReport {
   event: 'epoch';
@@ -135,7 +135,7 @@ export async function runEpochs(
   let state = structuredClone(start);
   let interrupted = false;
   let partial: EpochReport | null = null;
-  const stepsPerEpoch = Math.ceil(examples / batchSize);
+  const stepsPerEpoch = epochSteps(examples, batchSize);
   const atStepLimit = () => maxSteps !== undefined && state.steps >= maxSteps;
   let lastYield = performance.now();
   while (state.epoch <= epochs && !atStepLimit() && state.stoppedEarly === undefined) {

@@ -4,6 +4,7 @@ import { emptySplit, type LabeledImages } from '../data/dataset.js';
 import { layerViews, type ModelLayout } from '../model/layout.js';
 import { summarizeEvaluation, type EvalResult, type SplitName, type Trainer } from '../model/trainer.js';
 import { stateArrays, updateStep, type OptimizerSettings } from '../optim/optimizer.js';
+import { epochSteps } from '../optim/schedule.js';
 
 /** Rows per evaluation chunk: bounds the activation buffers, changes no result (evaluation is per row). */
 const EVAL_CHUNK = 256;
@@ -40,7 +41,7 @@ export class ReferenceTrainer implements Trainer {
     this.params = Float32Array.from(initialParams);
     this.order = new Uint32Array(train.count);
     this.optimizerState = initialState ? Float32Array.from(initialState) : new Float32Array(stateArrays(optimizer.optimizer) * layout.paramCount);
-    this.stepsPerEpoch = Math.ceil(train.count / batchSize);
+    this.stepsPerEpoch = epochSteps(train.count, batchSize);
     const rows = Math.max(batchSize, EVAL_CHUNK);
     this.acts = layout.sizes.map((n) => new Float32Array(rows * n));
     this.deltas = layout.layers.map((l) => new Float32Array(rows * l.nOut));
