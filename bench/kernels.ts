@@ -433,40 +433,34 @@ const optimizerUs: Record<'sgd' | 'adam' | 'adamAlone' | 'plainAdam' | 'plainSgd
     { name: 'sgd' as const, s: settings('sgd', LR), params: paramsSgd2, state: NO_STATE, desc: arena.f32(UPDATE_WORDS), step: 0 },
     { name: 'adam' as const, s: settings('adam', 0.001), params: paramsAdam, state: adamState, desc: adamDesc, step: 0 },
   ];
-  const run = (side: (typeof sides)[number], n: number): number => {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) {
-      writeUpdate(side.desc, updateStep(side.s, steps, side.step), side.params, side.state);
-      step(wasm, side.params, (side.step % steps) * B, B, noMark, true, side.desc);
-      side.step++;
-    }
-    return Number(process.hrtime.bigint() - t0) / 1e3 / n;
-  };
+  /** µs per call of `f`, over `n` calls. */
   const timeLoop = (f: () => void, n: number): number => {
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < n; i++) f();
     return Number(process.hrtime.bigint() - t0) / 1e3 / n;
   };
+  const run = (side: (typeof sides)[number], n: number): number =>
+    timeLoop(() => {
+      writeUpdate(side.desc, updateStep(side.s, steps, side.step), side.params, side.state);
+      step(wasm, side.params, (side.step % steps) * B, B, noMark, true, side.desc);
+      side.step++;
+    }, n);
   const aloneSettings = settings('adam', 0.001);
   let aloneStep = 0;
-  const runAlone = (n: number): number => {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) {
-      writeUpdate(aloneDesc, updateStep(aloneSettings, steps, aloneStep++), aloneParams, aloneState);
-      for (let l = 0; l < L; l++) {
-        const { nIn, nOut } = layout.layers[l];
-        const { W, b } = layerViews(aloneParams, layout.layers[l]);
-        wasm.weightGradUpdate(zeroInputs, D[l + 1], W, B, nIn, nOut, 0, nIn, 0, nOut, aloneDesc);
-        wasm.biasGradUpdate(D[l + 1], b, 0, nOut, 0, nOut, aloneDesc);
-      }
+  const adamAlone = (): void => {
+    writeUpdate(aloneDesc, updateStep(aloneSettings, steps, aloneStep++), aloneParams, aloneState);
+    for (let l = 0; l < L; l++) {
+      const { nIn, nOut } = layout.layers[l];
+      const { W, b } = layerViews(aloneParams, layout.layers[l]);
+      wasm.weightGradUpdate(zeroInputs, D[l + 1], W, B, nIn, nOut, 0, nIn, 0, nOut, aloneDesc);
+      wasm.biasGradUpdate(D[l + 1], b, 0, nOut, 0, nOut, aloneDesc);
     }
-    return Number(process.hrtime.bigint() - t0) / 1e3 / n;
   };
   for (const side of sides) run(side, 300); // warm-up
-  runAlone(300);
+  timeLoop(adamAlone, 300);
   for (let round = 0; round < ROUNDS; round++) {
     for (const side of round % 2 === 0 ? sides : [...sides].reverse()) optimizerUs[side.name].push(run(side, STEPS_PER_SIDE));
-    optimizerUs.adamAlone.push(runAlone(STEPS_PER_SIDE));
+    optimizerUs.adamAlone.push(timeLoop(adamAlone, STEPS_PER_SIDE));
     if (plainUpdates) {
       optimizerUs.plainAdam.push(timeLoop(plainUpdates.adam, STEPS_PER_SIDE));
       optimizerUs.plainSgd.push(timeLoop(plainUpdates.sgd, STEPS_PER_SIDE));
