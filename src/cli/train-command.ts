@@ -78,7 +78,6 @@ async function trainLocked(args: TrainCommandArgs, options: TrainOptions, hooks:
   const outputs = ownDataOutputs(args, options, hooks);
 
   if (args.threads === 'auto') options = { ...options, threads: await calibrate(options, hooks) };
-  else if (!options.reference) crowdedThreadsNotice([resolveConfig(options).threads], availableParallelism(), 'the run is slower than on fewer threads (its weights are the same)');
 
   const dashboard = args.dashboard === undefined ? undefined : await startDashboard(args.dashboard, resolveConfig(options));
   if (dashboard) print(args.json ? JSON.stringify({ event: 'dashboard', url: dashboard.url }) : `dashboard: ${dashboard.url}`);
@@ -183,10 +182,11 @@ function ownDataOutputs(args: TrainCommandArgs, options: TrainOptions, hooks: Tr
 }
 
 /**
- * Settings the data makes moot, said before the first step: a limit above the rows there are, or a warm-up
- * longer than the run (its rate never reaches --lr).
+ * Settings that cannot do what they say, said before the first step: more threads than cores (they take
+ * turns), a limit above the rows there are, or a warm-up longer than the run (its rate never reaches --lr).
  */
 function noticeUnusedSettings(config: TrainConfig, rows: SplitRows): void {
+  if (!config.reference) crowdedThreadsNotice([config.threads], availableParallelism(), 'the run is slower than on fewer threads (its weights are the same)');
   const notice = (line: string) => process.stderr.write(`lockstep: notice: ${line}\n`);
   if (config.trainLimit !== undefined && config.trainLimit > rows.train + rows.val) {
     notice(`--train-limit ${config.trainLimit}: the data has ${plural(rows.train + rows.val, 'training row')}; all of them are used`);

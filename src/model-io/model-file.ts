@@ -17,7 +17,7 @@ export interface ModelFile {
   input: ModelInput;
 }
 
-/** Tells the two formats apart by content: safetensors starts with a header length, then '{'; ONNX is refused by name. */
+/** Tells the formats apart by content: safetensors starts with a header length, then '{'; ONNX (looksLikeOnnx) is refused. */
 export function loadModel(path: string): ModelFile {
   const head = new Uint8Array(9);
   try {
