@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { median } from '../src/experiments/bench.js';
 import { RESERVED_BYTES } from '../src/memory/arena.js';
 import { createWasmKernels, loadWasmKernelModule } from '../src/kernels/wasm.js';
 
@@ -88,8 +89,7 @@ function calls(memory: WebAssembly.Memory, module: WebAssembly.Module, t: number
     forward.push(t1 - t0);
     write.push(performance.now() - t2);
   }
-  const median = (xs: number[]) => 1000 * xs.slice(SKIP).sort((a, b) => a - b)[(xs.length - SKIP) >> 1];
-  return { forward: median(forward), write: median(write) };
+  return { forward: 1000 * median(forward.slice(SKIP)), write: 1000 * median(write.slice(SKIP)) };
 }
 
 const memoryOf = () => new WebAssembly.Memory({ initial: 64, maximum: 64, shared: true });
@@ -130,7 +130,6 @@ async function main(): Promise<void> {
     results.shared.push(...shared.map((r) => r.forward));
     results.write.push(...shared.map((r) => r.write));
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const us = (xs: number[]) => `${median(xs).toFixed(1)} µs [${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}]`;
   console.log(`bench/sharing: layer 1's forward, ${ROWS} MNIST rows × ${N_IN}×${N_OUT} weights, per call; median [min–max] over ${rounds} rounds (each a median of ${CALLS - SKIP} calls)`);
   console.log(`  one thread alone:                           ${us(results.alone)}`);
