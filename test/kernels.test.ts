@@ -1,15 +1,19 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, it, expect } from 'vitest';
 import { createJsKernels, type Kernels } from '../src/kernels/kernels.js';
 import { biasGrad, denseForward as refDenseForward, PIXEL_SCALE, updateParams, weightGrad } from '../src/kernels/reference.js';
+import { nativeStatus } from '../src/kernels/native.js';
+import { createKernels, type KernelName } from '../src/kernels/select.js';
 import { createWasmKernels, WASM_SCRATCH, wasmKernelPath, wasmSimdSupported } from '../src/kernels/wasm.js';
 import { RESERVED_BYTES, SharedArena } from '../src/memory/arena.js';
 import { Rng } from '../src/random/rng.js';
 import { sgdSettings, stateArrays, UPDATE_WORDS, updateStep, writeUpdate, type OptimizerSettings } from '../src/optim/optimizer.js';
 
 /**
- * Every method of the WebAssembly kernel set must give the reference kernels' bits exactly: outputs are
+ * Every method of the WebAssembly and native kernel sets must give the reference kernels' bits exactly: outputs are
  * compared as Uint32 words, so a -0 for +0 or a different NaN is a failure. Inputs come from one seeded
  * generator and include MNIST-like sparse rows, ReLU-like zeros, all-zero rows, -0, negative values, and
  * awkward shapes (1, 3, 10, 17, 127; batch 1 and 63; a layer of width 1; slices not starting at 0).
@@ -69,17 +73,26 @@ function bitsEqual(actual: Float32Array, expected: Float32Array, what: string): 
     }
   }
   if (count > 0) {
-    const msg = `${what}: ${count} of ${a.length} differ, first at ${first}: wasm ${actual[first]} (0x${a[first].toString(16)}) vs reference ${expected[first]} (0x${e[first].toString(16)})`;
+    const msg = `${what}: ${count} of ${a.length} differ, first at ${first}: kernel ${actual[first]} (0x${a[first].toString(16)}) vs reference ${expected[first]} (0x${e[first].toString(16)})`;
     expect.fail(msg);
   }
 }
 
-/** A shared arena sized for `floats` float32 values plus `bytes` bytes, and a wasm kernel set on it. */
-function setup(floatCounts: number[], byteCounts: number[] = []): { arena: SharedArena; wasm: Kernels } {
+/** The kernel sets that work on shared memory: wasm and each native set this CPU runs. */
+const FAST_KERNELS: KernelName[] = ['wasm', ...nativeStatus().isas];
+
+/**
+ * A shared arena sized for `floats` float32 values plus `bytes` bytes, and a kernel set of `kind` on it
+ * (named `wasm` for the tests written for it first; the suites below run for every FAST_KERNELS kind).
+ */
+function setup(floatCounts: number[], byteCounts: number[] = [], kind: KernelName = 'wasm'): { arena: SharedArena; wasm: Kernels } {
   const sizes = [...floatCounts.map((n) => n * 4), ...byteCounts, 4096];
   const arena = new SharedArena(SharedArena.bytesFor(sizes));
-  return { arena, wasm: createWasmKernels(arena.memory) };
+  return { arena, wasm: createKernels(kind, arena.memory) };
 }
+
+/** The native kernel sets on `memory` (none where not built). */
+const nativeSets = (memory: WebAssembly.Memory): Kernels[] => nativeStatus().isas.map((isa) => createKernels(isa, memory));
 
 const NO_STATE = new Float32Array(0);
 const SGD_STEP = updateStep(sgdSettings(1), 1, 0);
@@ -202,11 +215,34 @@ describe('wasm kernels: environment', () => {
   });
 });
 
-describe('wasm kernels: gatherInputs', () => {
+describe('native kernels: environment', () => {
+  it('are built here, for every instruction set of this CPU they have, widest first', () => {
+    const { isas, missing } = nativeStatus();
+    expect(missing).toBeUndefined(); // a machine with a C++ compiler builds them in npm ci
+    if (process.arch !== 'x64') {
+      expect(isas).toEqual([]);
+      return;
+    }
+    const flags = new Set(readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1].trim().split(/\s+/));
+    expect(isas).toEqual([...(flags.has('avx512f') ? ['avx512'] : []), ...(flags.has('avx2') ? ['avx2'] : [])]);
+  });
+
+  it('contain no fused multiply-add instruction', () => {
+    const addon = readFileSync(new URL('../native/build/Release/lockstep.node', import.meta.url));
+    // VEX/EVEX FMA opcodes are 0x98-0xBF in map 0F38 with a 66 prefix; a disassembler is not at hand, so objdump when there is one
+    const dump = spawnSync('objdump', ['-d', fileURLToPath(new URL('../native/build/Release/lockstep.node', import.meta.url))], { encoding: 'utf8', maxBuffer: 1 << 28 });
+    expect(addon.length).toBeGreaterThan(0);
+    if (dump.status !== 0) return;
+    expect(dump.stdout).toMatch(/vmulps/);
+    expect(dump.stdout.match(/\bvf(n)?m(add|sub)\w*/g) ?? []).toEqual([]);
+  });
+});
+
+for (const kind of FAST_KERNELS) describe(`${kind} kernels: gatherInputs`, () => {
   it('maps every byte value to PIXEL_SCALE exactly', () => {
     const nIn = 256 + 13; // a tail that is not a multiple of 16
     const rows = 3;
-    const { arena, wasm } = setup([rows * nIn, rows], [rows * nIn]);
+    const { arena, wasm } = setup([rows * nIn, rows], [rows * nIn], kind);
     const pixels = arena.u8(rows * nIn);
     for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7 + (i >> 8)) & 255;
     for (let p = 0; p < 256; p++) pixels[p] = p; // row 0 is 0..255 in order
@@ -223,7 +259,7 @@ describe('wasm kernels: gatherInputs', () => {
   it('gathers sparse images through a shuffled order, from any start', () => {
     const rng = new Rng(11);
     for (const [n, nIn, start, rows] of [[100, 784, 5, 64], [40, 784, 39, 1], [50, 31, 3, 17], [9, 1, 0, 9], [70, 17, 1, 63]]) {
-      const { arena, wasm } = setup([rows * nIn, n], [n * nIn]);
+      const { arena, wasm } = setup([rows * nIn, n], [n * nIn], kind);
       const pixels = arena.u8(n * nIn);
       for (let i = 0; i < pixels.length; i++) pixels[i] = rng.nextDouble() < 0.81 ? 0 : rng.nextInt(256);
       const order = arena.u32(n);
@@ -237,12 +273,12 @@ describe('wasm kernels: gatherInputs', () => {
   });
 });
 
-describe('wasm kernels: denseForward', () => {
+for (const kind of FAST_KERNELS) describe(`${kind} kernels: denseForward`, () => {
   const rng = new Rng(101);
   for (const s of SHAPES) {
     it(`matches the reference bit for bit, ${label(s)}`, () => {
       const { rows, nIn, nOut } = s;
-      const { arena, wasm } = setup([rows * nIn, nIn * nOut, nOut, rows * nOut]);
+      const { arena, wasm } = setup([rows * nIn, nIn * nOut, nOut, rows * nOut], [], kind);
       const X = arena.f32(rows * nIn);
       const W = fill(rng, arena.f32(nIn * nOut), { scale: Math.sqrt(2 / nIn), zeros: 0.02, negZero: true });
       const b = fill(rng, arena.f32(nOut), { scale: 0.1, zeros: 0.2, negZero: true });
@@ -268,12 +304,12 @@ describe('wasm kernels: denseForward', () => {
   }
 });
 
-describe('wasm kernels: reluBackward', () => {
+for (const kind of FAST_KERNELS) describe(`${kind} kernels: reluBackward`, () => {
   const rng = new Rng(202);
   for (const s of SHAPES) {
     it(`matches the reference bit for bit, ${label(s)}`, () => {
       const { rows, nIn, nOut } = s;
-      const { arena, wasm } = setup([rows * nOut, nIn * nOut, rows * nIn, rows * nIn]);
+      const { arena, wasm } = setup([rows * nOut, nIn * nOut, rows * nIn, rows * nIn], [], kind);
       const D = arena.f32(rows * nOut);
       const W = fill(rng, arena.f32(nIn * nOut), { scale: Math.sqrt(2 / nIn), zeros: 0.02, negZero: true });
       const A = arena.f32(rows * nIn);
@@ -305,12 +341,12 @@ describe('wasm kernels: reluBackward', () => {
   }
 });
 
-describe('wasm kernels: weightGradUpdate and biasGradUpdate, plain SGD', () => {
+for (const kind of FAST_KERNELS) describe(`${kind} kernels: weightGradUpdate and biasGradUpdate, plain SGD`, () => {
   const rng = new Rng(303);
   for (const s of SHAPES) {
     it(`match the reference bit for bit, ${label(s)}`, () => {
       const { rows, nIn, nOut } = s;
-      const { arena, wasm } = setup([rows * nIn, rows * nOut, nIn * nOut, nOut]);
+      const { arena, wasm } = setup([rows * nIn, rows * nOut, nIn * nOut, nOut], [], kind);
       const A = arena.f32(rows * nIn);
       const D = arena.f32(rows * nOut);
       const W = arena.f32(nIn * nOut);
@@ -365,7 +401,7 @@ describe('wasm kernels: weightGradUpdate and biasGradUpdate, plain SGD', () => {
   }
 });
 
-describe('wasm kernels: weightGradUpdate and biasGradUpdate, every optimizer', () => {
+for (const kind of FAST_KERNELS) describe(`${kind} kernels: weightGradUpdate and biasGradUpdate, every optimizer`, () => {
   const rules: [string, OptimizerSettings][] = [
     ['sgd, weight decay', { ...sgdSettings(0.1), weightDecay: 0.01 }],
     ['momentum', { ...sgdSettings(0.1), optimizer: 'momentum', momentum: 0.9 }],
@@ -381,7 +417,7 @@ describe('wasm kernels: weightGradUpdate and biasGradUpdate, every optimizer', (
       const { rows, nIn, nOut } = s;
       const rng = new Rng(rows * 31 + nIn * 7 + nOut);
       const n = nIn * nOut + nOut;
-      const { arena, wasm } = setup([rows * nIn, rows * nOut, n, 2 * n, n, 2 * n, UPDATE_WORDS, UPDATE_WORDS]);
+      const { arena, wasm } = setup([rows * nIn, rows * nOut, n, 2 * n, n, 2 * n, UPDATE_WORDS, UPDATE_WORDS], [], kind);
       const A = arena.f32(rows * nIn);
       const D = arena.f32(rows * nOut);
       // the parameters (W then b) and their two state arrays, for each kernel set
@@ -439,7 +475,7 @@ describe('wasm kernels: weightGradUpdate and biasGradUpdate, every optimizer', (
   }
 
   it('the wasm wrapper refuses an update whose state lies outside its memory', () => {
-    const { arena, wasm } = setup([4 * 6, 4 * 5, 6 * 5, UPDATE_WORDS]);
+    const { arena, wasm } = setup([4 * 6, 4 * 5, 6 * 5, UPDATE_WORDS], [], kind);
     const A = arena.f32(4 * 6);
     const D = arena.f32(4 * 5);
     const W = arena.f32(6 * 5);
@@ -591,14 +627,14 @@ describe('wasm kernels: threads', () => {
   });
 });
 
-describe('wasm kernels: a whole training step', () => {
+for (const kind of FAST_KERNELS) describe(`${kind} kernels: a whole training step`, () => {
   it('leaves the same parameter bits as the reference after several steps of 784-128-64-10', () => {
     const sizes = [784, 128, 64, 10];
     const B = 64;
     const rng = new Rng(404);
     const floats = [784 * 128, 128, 128 * 64, 64, 64 * 10, 10];
     const acts = [B * 784, B * 128, B * 64, B * 10, B * 128, B * 64];
-    const { arena, wasm } = setup([...floats, ...floats, ...acts, ...acts, 600], [600 * 784]);
+    const { arena, wasm } = setup([...floats, ...floats, ...acts, ...acts, 600], [600 * 784], kind);
     const n = 600;
     const pixels = arena.u8(n * 784);
     for (let i = 0; i < pixels.length; i++) pixels[i] = rng.nextDouble() < 0.81 ? 0 : rng.nextInt(256);
@@ -743,7 +779,7 @@ describe('column ranges and rectangles, every kernel set', () => {
         make(rng, X);
         for (const relu of [true, false]) {
           refDenseForward(X, W, b, expected, rows, nIn, nOut, relu);
-          for (const k of [wasm, js]) {
+          for (const k of [wasm, ...nativeSets(arena.memory), js]) {
             const tag = `${k.name} ${label(s)} ${what} relu=${relu}`;
             for (const [j0, j1] of ranges) {
               poisonOutside(Wp, W, nOut, j0, j1);
@@ -790,7 +826,7 @@ describe('column ranges and rectangles, every kernel set', () => {
           expected.set(W0);
           sgdReference(expected, dW, lr, 0, nIn * nOut);
           sgdStep(u, lr);
-          for (const k of [wasm, js]) {
+          for (const k of [wasm, ...nativeSets(arena.memory), js]) {
             const tag = `${k.name} ${label(s)} ${what} lr=${lr}`;
             for (const [k0, k1] of kRanges) {
               for (const [j0, j1] of cols) {

@@ -1,7 +1,7 @@
 import type { Argv, Options, PositionalOptions } from 'yargs';
 import { MAX_THREADS } from '../coordinator/engine.js';
 import { UserError } from '../errors.js';
-import type { KernelName } from '../kernels/kernels.js';
+import { KERNEL_CHOICES, nativeMissingNotice, type KernelChoice } from '../kernels/select.js';
 import { wasmSimdSupported } from '../kernels/wasm.js';
 import { DEFAULTS, type TrainOptions } from '../train/config.js';
 import { SCALE_KINDS, type ScaleKind } from '../data/scaling.js';
@@ -202,7 +202,7 @@ export function trainingFlags<T>(y: Argv<T>, lists?: { threads: string; batchSiz
     .option('threads', lists
       ? flag('list', { type: 'string', default: lists.threads, coerce: integerListFlag('--threads', 1, '1,2,4', MAX_THREADS), describe: `thread counts to run, the coordinator included (1 to ${MAX_THREADS} each)` })
       : threadsOrAutoFlag())
-    .option('kernels', kernelsFlag('wasm: WebAssembly SIMD; js: the reference arithmetic (same bits, slower)'))
+    .option('kernels', kernelsFlag('native: the widest of avx512, avx2 this CPU runs; wasm: WebAssembly SIMD; js: the reference arithmetic (same bits, slower)'))
     .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON object per line on stdout' }));
   flags = ownDataFlags(flags);
   return optimizerFlags(lists ? flags : evaluationFlags(flags));
@@ -250,9 +250,9 @@ export function threadsFlag(defaultDescription: string, describe: string): Optio
   return flag('integer', { type: 'string', defaultDescription, coerce: integerFlag('--threads', 1, MAX_THREADS), describe: `${describe} (1 to ${MAX_THREADS})` });
 }
 
-/** --kernels wasm|js, shared by the training commands and eval. */
+/** --kernels native|avx512|avx2|wasm|js, shared by the training commands and eval. */
 export function kernelsFlag(describe: string): Options {
-  return flag('string', { type: 'string', choices: ['wasm', 'js'], defaultDescription: 'wasm where supported', describe });
+  return flag('string', { type: 'string', choices: [...KERNEL_CHOICES], defaultDescription: 'native where built, else wasm', describe });
 }
 
 /** Parsed training flags; a flag the user did not give is undefined (its default comes from DEFAULTS). */
@@ -268,7 +268,7 @@ export interface TrainingArgs {
   'test-limit'?: number;
   /** 'auto' only for train (see threadsOrAutoFlag); the CLI turns it into a count before toTrainOptions. */
   threads?: number | 'auto';
-  kernels?: KernelName;
+  kernels?: KernelChoice;
   reference?: boolean;
   json: boolean;
   hidden?: number[];
@@ -293,10 +293,14 @@ export interface TrainingArgs {
   'warmup-steps'?: number;
 }
 
-/** The one-line notice when the default kernels fall back to js (none when the user chose, or SIMD is there). */
+/**
+ * The one-line notice when the default kernels fall back (none when the user chose): native kernels not
+ * built, or no WebAssembly SIMD either.
+ */
 export function kernelFallbackNotice(args: Pick<TrainingArgs, 'kernels' | 'reference'>, simd: boolean): string | null {
-  if (args.kernels !== undefined || args.reference || simd) return null;
-  return 'lockstep: notice: this runtime has no WebAssembly SIMD; using the js kernels (same results, slower)';
+  if (args.kernels !== undefined || args.reference) return null;
+  if (!simd) return 'lockstep: notice: this runtime has no WebAssembly SIMD; using the js kernels (same results, slower)';
+  return nativeMissingNotice();
 }
 
 export function toTrainOptions(args: TrainingArgs): TrainOptions {

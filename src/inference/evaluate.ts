@@ -3,14 +3,14 @@ import { checkThreads, Engine } from '../coordinator/engine.js';
 import { loadDataset } from '../data/dataset.js';
 import { scaleSplit } from '../data/prepare.js';
 import { UserError } from '../errors.js';
-import { defaultKernels, type KernelName } from '../kernels/select.js';
+import { resolveKernels, type KernelChoice } from '../kernels/select.js';
 import { checkOptions, describe, resolveModel, type ModelSource } from '../model-io/model-source.js';
 
 export interface EvaluateOptions {
   data?: string;
   split?: 'train' | 'test';
   threads?: number;
-  kernels?: KernelName;
+  kernels?: KernelChoice;
   testLimit?: number;
   trainLimit?: number;
 }
@@ -41,9 +41,7 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
   const classes = sizes[sizes.length - 1];
   const split = options.split ?? 'test';
   if (split !== 'train' && split !== 'test') throw new UserError(`--split ${String(split)}: must be train or test`);
-  if (options.kernels !== undefined && options.kernels !== 'wasm' && options.kernels !== 'js') {
-    throw new UserError(`--kernels ${describe(options.kernels)}: must be wasm or js`);
-  }
+  const kernels = resolveKernels(options.kernels);
   if (options.data !== undefined && typeof options.data !== 'string') throw new UserError(`evaluate: data must be a directory path; got ${describe(options.data)}`);
   for (const [flag, limit] of [['--test-limit', options.testLimit], ['--train-limit', options.trainLimit]] as const) {
     if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) throw new UserError(`${flag} ${describe(limit)}: must be a positive integer`);
@@ -64,7 +62,7 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
   const dataset = { ...raw, [split]: scaleSplit(raw[split], model.input.scaling, true) };
   const engine = await Engine.create(sizes, model.params, dataset, {
     threads,
-    kernels: options.kernels ?? defaultKernels(),
+    kernels,
     batchSize: 1,
   });
   try {

@@ -16,7 +16,7 @@ import { biasGrad, denseForward, gatherInputs, reluBackward, updateParams, weigh
  * so any split of a layer into blocks gives the bits of one full call. For the WebAssembly set every array
  * must be a view of its shared memory.
  */
-export type KernelName = 'js' | 'wasm';
+export type KernelName = 'avx512' | 'avx2' | 'wasm' | 'js';
 
 export interface Kernels {
   readonly name: KernelName;

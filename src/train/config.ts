@@ -4,8 +4,7 @@ import { checkThreads } from '../coordinator/engine.js';
 import { loadDataset, type Dataset } from '../data/dataset.js';
 import { checkScaleKind, type ScaleKind } from '../data/scaling.js';
 import { UserError } from '../errors.js';
-import { defaultKernels, type KernelName } from '../kernels/select.js';
-import { wasmSimdSupported } from '../kernels/wasm.js';
+import { resolveKernels, type KernelChoice, type KernelName } from '../kernels/select.js';
 import { modelLayout, TEXTBOOK_LAYERS } from '../model/layout.js';
 import { checkOptimizerOnResume, defaultLr, OPTIMIZER_DEFAULTS, OPTIMIZER_FLAGS, resolveOptimizer, stateArrays, type OptimizerName } from '../optim/optimizer.js';
 import type { ScheduleName } from '../optim/schedule.js';
@@ -26,8 +25,8 @@ export interface TrainOptions {
   testLimit?: number;
   /** Computing threads, the coordinator included; default: the machine's available parallelism. */
   threads?: number;
-  /** Kernel set; default wasm where WebAssembly SIMD is available, else js. */
-  kernels?: KernelName;
+  /** Kernel set; default the widest native set the CPU runs, else wasm where WebAssembly SIMD is available, else js. */
+  kernels?: KernelChoice;
   /** Use the plain single-thread reference trainer (the specification) instead of the engine. */
   reference?: boolean;
   /** Evaluate train and test accuracy after each epoch (default true; benchmarks turn it off). */
@@ -76,7 +75,8 @@ export interface TrainOptions {
 
 type OptionalKeys = 'data' | 'maxSteps' | 'trainLimit' | 'testLimit' | 'labels' | 'label' | 'testData' | 'scale' | 'valSplit' | 'earlyStop'
   | 'momentum' | 'beta1' | 'beta2' | 'eps' | 'lrGamma' | 'lrStepEpochs';
-export type TrainConfig = Required<Omit<TrainOptions, OptionalKeys>> & Pick<TrainOptions, OptionalKeys>;
+/** The settings of a run, every default filled in; `kernels` is the set that runs (native resolved to its ISA). */
+export type TrainConfig = Required<Omit<TrainOptions, OptionalKeys | 'kernels'>> & Pick<TrainOptions, OptionalKeys> & { kernels: KernelName };
 
 export const DEFAULTS: TrainConfig = {
   // From the data: [its inputs, ...hidden, its classes] (fitLayers); MNIST's make TEXTBOOK_LAYERS.
@@ -101,7 +101,7 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
   for (const key of Object.keys(options)) {
     if (!KNOWN_OPTIONS.has(key)) throw new UserError(`unknown training option "${key}"`);
   }
-  const config: TrainConfig = { ...DEFAULTS, kernels: defaultKernels(), ...stripUndefined(options) };
+  const config: TrainConfig = { ...DEFAULTS, ...stripUndefined(options), kernels: 'js' };
   if (options.lr === undefined) config.lr = defaultLr(config.optimizer);
   // Stored in checkpoints: relative to where the run started, it would break a resume from elsewhere.
   for (const key of ['data', 'labels', 'testData'] as const) if (config[key] !== undefined) config[key] = resolve(config[key] as string);
@@ -130,10 +130,7 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
   if (!Number.isSafeInteger(seed) || seed < 0) throw new UserError(`--seed ${seed}: must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}`);
   if (maxSteps !== undefined) positiveInteger('--max-steps', maxSteps);
   checkThreads(config.threads);
-  if (config.kernels !== 'js' && config.kernels !== 'wasm') throw new UserError(`--kernels ${String(config.kernels)}: must be js or wasm`);
-  if (config.kernels === 'wasm' && !wasmSimdSupported()) {
-    throw new UserError('--kernels wasm: this runtime has no WebAssembly SIMD; use --kernels js');
-  }
+  config.kernels = options.reference ? 'js' : resolveKernels(options.kernels);
   if (trainLimit !== undefined) positiveInteger('--train-limit', trainLimit);
   if (testLimit !== undefined) positiveInteger('--test-limit', testLimit);
   resolveOptimizer(config);

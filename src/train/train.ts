@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Engine, type StepProfile } from '../coordinator/engine.js';
 import { datasetFingerprint, type Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
+import type { KernelName } from '../kernels/kernels.js';
 import { paramsSha256 } from '../model/hash.js';
 import { initHeNormal, modelLayout, type ModelLayout } from '../model/layout.js';
 import { stateArrays } from '../optim/optimizer.js';
@@ -22,6 +23,8 @@ export interface TrainResult {
   testAcc: number;
   seconds: number;
   paramsSha256: string;
+  /** The kernel set that ran the steps (the reference trainer's arithmetic is js's). */
+  kernels: KernelName;
   /** True when the signal stopped the run early. */
   interrupted: boolean;
   params: Float32Array;
@@ -141,6 +144,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
       testAcc: history.length > 0 ? history[history.length - 1].testAcc : NaN,
       seconds: (performance.now() - started) / 1000,
       paramsSha256: paramsSha256(params),
+      kernels: config.kernels,
       interrupted,
       params,
       layout,
