@@ -93,6 +93,12 @@ napi_value BiasGradUpdate(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+napi_value PlainForward(napi_env env, napi_callback_info info) {
+  Args a = args(env, info, 6);
+  if (a.ok) a.bound->table->plainForward(at<float>(a, 0), at<float>(a, 1), at<float>(a, 2), a.v[3], a.v[4], a.v[5]);
+  return nullptr;
+}
+
 void freeBound(napi_env, void* data, void*) { free(data); }
 
 // bind(view, isa): view is a Uint8Array over the whole shared memory (byte offset 0); the caller keeps the
@@ -125,7 +131,7 @@ napi_value Bind(napi_env env, napi_callback_info info) {
   napi_add_finalizer(env, obj, bound, freeBound, nullptr, nullptr);
   const struct { const char* name; napi_callback cb; } fns[] = {
       {"gatherInputs", GatherInputs}, {"denseForward", DenseForward}, {"reluBackward", ReluBackward},
-      {"weightGradUpdate", WeightGradUpdate}, {"biasGradUpdate", BiasGradUpdate},
+      {"weightGradUpdate", WeightGradUpdate}, {"biasGradUpdate", BiasGradUpdate}, {"plainForward", PlainForward},
   };
   for (const auto& f : fns) {
     napi_value fn;

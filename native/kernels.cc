@@ -450,13 +450,40 @@ static void reluBackward(const float* D, const float* W, const float* A, float* 
   }
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// The ceiling (bench:kernels): out = X·W with 4 rows × 4 vectors in registers, every k, no zero skipping, no
+// tails, no bias: what this instruction set gives a multiply-then-add loop with nothing else to do.
+
+static void plainForward(const float* X, const float* W, float* out, int rows, int nIn, int nOut) {
+  for (int r = 0; r < rows; r += 4) {
+    for (int j = 0; j < nOut; j += 4 * VW) {
+      V a[4][4];
+      for (int i = 0; i < 4; i++)
+        for (int c = 0; c < 4; c++) a[i][c] = vzero();
+      for (int k = 0; k < nIn; k++) {
+        const float* w = W + (size_t)k * nOut + j;
+        const V w0 = vload(w), w1 = vload(w + VW), w2 = vload(w + 2 * VW), w3 = vload(w + 3 * VW);
+        for (int i = 0; i < 4; i++) {
+          const V x = vset1(X[(size_t)(r + i) * nIn + k]);
+          a[i][0] = vadd(a[i][0], vmul(x, w0));
+          a[i][1] = vadd(a[i][1], vmul(x, w1));
+          a[i][2] = vadd(a[i][2], vmul(x, w2));
+          a[i][3] = vadd(a[i][3], vmul(x, w3));
+        }
+      }
+      for (int i = 0; i < 4; i++)
+        for (int c = 0; c < 4; c++) vstore(out + (size_t)(r + i) * nOut + j + c * VW, a[i][c]);
+    }
+  }
+}
+
 extern const KernelTable table = {
 #if LS_WIDTH == 16
     "avx512",
 #else
     "avx2",
 #endif
-    gatherInputs, denseForward, reluBackward, weightGradUpdate, biasGradUpdate,
+    gatherInputs, denseForward, reluBackward, weightGradUpdate, biasGradUpdate, plainForward,
 };
 
 }  // namespace LS_NS

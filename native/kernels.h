@@ -14,6 +14,8 @@ struct KernelTable {
   void (*weightGradUpdate)(const float* Aprev, const float* D, float* W, int rows, int nIn, int nOut, int k0, int k1,
                            int j0, int j1, const uint8_t* update);
   void (*biasGradUpdate)(const float* D, float* b, int rows, int nOut, int j0, int j1, const uint8_t* update);
+  // bench:kernels' ceiling: the plainest dense multiply-then-add loop (rows % 4 == 0, nOut % (4 lanes·width) == 0)
+  void (*plainForward)(const float* X, const float* W, float* out, int rows, int nIn, int nOut);
 };
 
 #if defined(__x86_64__)

@@ -10,6 +10,7 @@ import { modelLayout } from '../src/model/layout.js';
 import { parameterName, ulpDistance } from '../src/experiments/verify.js';
 import { scalingChart } from '../src/experiments/charts.js';
 import { defaultThreadCounts, machineFacts } from '../src/experiments/machine.js';
+import { defaultKernels } from '../src/kernels/select.js';
 import { renderSvg } from '../src/experiments/output.js';
 import { CLI, runCli, SLOW_TEST_TIMEOUT, tempDir } from './helpers.js';
 
@@ -112,7 +113,7 @@ describe('lockstep bench', () => {
     const r = lockstep(['bench', '--threads', `2,2,${crowded}`, '--batch-size', '32', '--steps', '30', '--warmup', '5', '--repeats', '2', ...SMALL, '--json', '--csv', csv, '--svg', svg]);
     expect(r.code, r.stderr).toBe(0);
     const [machine, ...rows] = r.json();
-    expect(machine).toMatchObject({ event: 'machine', cores: availableParallelism(), node: process.versions.node, v8: process.versions.v8, kernels: 'wasm' });
+    expect(machine).toMatchObject({ event: 'machine', cores: availableParallelism(), node: process.versions.node, v8: process.versions.v8, kernels: defaultKernels() });
     expect(typeof machine.cpu).toBe('string');
     expect(r.stderr).toBe(`lockstep: notice: --threads ${crowded}: more threads than the ${availableParallelism()} available cores; they take turns on the cores, so their rows measure sharing, not scaling\n`);
     expect(rows.map((row) => row.threads)).toEqual([1, 2, crowded]);

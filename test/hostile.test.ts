@@ -123,7 +123,7 @@ describe('hostile flags', { timeout: SLOW_TEST_TIMEOUT }, () => {
     [['--seed', 'x'], /--seed x: must be an integer/],
     [['--max-steps', '-1'], /--max-steps -1: must be a positive integer/],
     [['--max-steps', '0'], /--max-steps 0: must be a positive integer/],
-    [['--kernels', 'gpu'], /--kernels gpu: must be one of wasm, js/],
+    [['--kernels', 'gpu'], /--kernels gpu: must be one of native, avx512, avx2, wasm, js/],
     [['--epochs'], /--epochs: needs a value/],
   ])('train %j', (args, message) => {
     expectOneLine(lockstep(['train', ...args]), 2, message);
