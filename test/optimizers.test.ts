@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { loadDataset, type Dataset } from '../src/data/dataset.js';
 import { UserError } from '../src/errors.js';
 import { PIXEL_SCALE } from '../src/kernels/reference.js';
+import { nativeStatus } from '../src/kernels/native.js';
+import type { KernelChoice } from '../src/kernels/select.js';
 import { modelLayout } from '../src/model/layout.js';
 import { Rng } from '../src/random/rng.js';
 import { CHECKPOINT_FORMAT, encodeCheckpoint, readCheckpoint, writeCheckpoint } from '../src/model-io/checkpoint.js';
@@ -39,13 +41,13 @@ const RECIPES: TrainOptions[] = [
 
 describe('every optimizer and schedule is bit-identical across trainers, kernels and thread counts', { timeout: 4 * SLOW_TEST_TIMEOUT }, () => {
   for (const optimizer of OPTIMIZERS) {
-    it(`${optimizer}: --reference, wasm and js at 1, 2, 3 and 5 threads end with one paramsSha256`, async () => {
+    it(`${optimizer}: --reference, native, wasm and js at 1, 2, 3 and 5 threads end with one paramsSha256`, async () => {
       const hashes = new Set<string>();
       for (const recipe of RECIPES) {
         const options = { ...SMALL, ...recipe, optimizer, lr: LR[optimizer] };
         const reference = await train({ ...options, reference: true, threads: 1 }, { dataset: mnist });
         expect(reference.steps).toBe(12);
-        for (const kernels of ['wasm', 'js'] as const) {
+        for (const kernels of [...nativeStatus().isas, 'wasm', 'js'] as const) {
           for (const threads of [1, 2, 3, 5]) {
             const run = await train({ ...options, kernels, threads }, { dataset: mnist });
             expect({ recipe, kernels, threads, hash: run.paramsSha256 }).toEqual({ recipe, kernels, threads, hash: reference.paramsSha256 });
@@ -207,9 +209,9 @@ const paramCount = modelLayout(SMALL.layers!).paramCount;
 const RESUMED: TrainOptions = { ...SMALL, epochs: 3, weightDecay: 0.01, lrSchedule: 'cosine', warmupSteps: 3 };
 
 /** Trains to `stopAt` steps with a checkpoint at `threads`, and returns the checkpoint read back. */
-async function stopAt(options: TrainOptions, steps: number, threads: number) {
+async function stopAt(options: TrainOptions, steps: number, threads: number, kernels?: KernelChoice) {
   const path = join(tempDir(), 'run.ckpt');
-  await train({ ...options, threads, maxSteps: steps }, { dataset: mnist, onCheckpoint: (s: TrainSnapshot) => writeCheckpoint(path, s) });
+  await train({ ...options, threads, maxSteps: steps, kernels }, { dataset: mnist, onCheckpoint: (s: TrainSnapshot) => writeCheckpoint(path, s) });
   return { path, checkpoint: readCheckpoint(path) };
 }
 
@@ -231,6 +233,21 @@ describe('resume mid-epoch with each optimizer equals the uninterrupted run', { 
       }
     });
   }
+
+  it('a checkpoint written with one kernel set resumes with any other: wasm → native → js, same hash', async () => {
+    const options = { ...RESUMED, optimizer: 'adam' as const, lr: LR.adam };
+    const uninterrupted = await train({ ...options, threads: 2, kernels: 'js' }, { dataset: mnist });
+    const kinds: KernelChoice[] = ['wasm', ...nativeStatus().isas, 'js'];
+    for (let i = 0; i + 1 < kinds.length; i++) {
+      const { path, checkpoint } = await stopAt(options, 5 + 3 * i, 2, kinds[i]);
+      expect(checkpoint.config.kernels).toBe(kinds[i]);
+      const resumed = await train(resumeOptions(checkpoint.config, { threads: 3, kernels: kinds[i + 1] }, path), {
+        dataset: mnist,
+        resume: { params: checkpoint.params, state: checkpoint.state, optimizerState: checkpoint.optimizerState },
+      });
+      expect({ from: kinds[i], to: resumed.kernels, hash: resumed.paramsSha256 }).toEqual({ from: kinds[i], to: kinds[i + 1], hash: uninterrupted.paramsSha256 });
+    }
+  });
 
   it('the saved state matters: adam resumed with zeroed moments ends elsewhere', async () => {
     const options = { ...RESUMED, optimizer: 'adam' as const, lr: LR.adam };

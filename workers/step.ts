@@ -49,10 +49,6 @@ interface ChunkViews {
   rowLoss: Float64Array;
 }
 
-/** Rows of the batch per chunk when threads share a batch: the reluBackward kernel's row block. */
-const CHUNK_ROWS = 8;
-/** Weights per parameter block: enough to outweigh taking it, small enough to even out the threads' ends. */
-const BLOCK_WEIGHTS = 8192;
 
 export function createThreadContext(views: SharedViews, kernels: Kernels, thread: number): ThreadContext {
   const { threads, profileSteps } = views.plan;
@@ -60,7 +56,7 @@ export function createThreadContext(views: SharedViews, kernels: Kernels, thread
   return {
     views, kernels, thread, threads,
     layers: views.layout.layers.map((layer) => layerViews(views.params, layer)),
-    blocks: parameterBlocks(views),
+    blocks: parameterBlocks(views, kernels.blockWeights),
     chunkViews: new Map(),
     profile: profileSteps > 0 ? views.profile.subarray(thread * span, (thread + 1) * span) : null,
     steps: 0,
@@ -79,7 +75,7 @@ export function trainStep(ctx: ThreadContext, start: number, rows: number): void
 
   // 1. Forward, softmax with the loss gradient, and the backward deltas, for chunks of the batch's rows.
   // One thread takes the batch whole: it has no one to share it with, and chunks cost calls.
-  const chunk = ctx.threads === 1 ? rows : Math.min(CHUNK_ROWS, Math.ceil(rows / ctx.threads));
+  const chunk = ctx.threads === 1 ? rows : Math.min(kernels.chunkRows, Math.ceil(rows / ctx.threads));
   const chunks = Math.ceil(rows / chunk);
   for (let c = take(ctx, Ctl.NextChunk); c < chunks; c = take(ctx, Ctl.NextChunk)) {
     trainChunk(ctx, start, rows, c * chunk, Math.min(rows, (c + 1) * chunk));
@@ -156,12 +152,12 @@ function chunkViews(ctx: ThreadContext, r0: number, r1: number): ChunkViews {
 
 /**
  * The parameter blocks, biggest first so that the small ones even out the threads' ends: each layer's
- * weight rows in blocks of about BLOCK_WEIGHTS weights, then each bias.
+ * weight rows in blocks of about `blockWeights` weights (the kernel set's), then each bias.
  */
-function parameterBlocks(views: SharedViews): ParameterBlock[] {
+function parameterBlocks(views: SharedViews, blockWeights: number): ParameterBlock[] {
   const blocks: (ParameterBlock & { size: number })[] = [];
   views.layout.layers.forEach(({ nIn, nOut }, layer) => {
-    const count = Math.max(1, Math.round((nIn * nOut) / BLOCK_WEIGHTS));
+    const count = Math.max(1, Math.round((nIn * nOut) / blockWeights));
     for (let i = 0; i < count; i++) {
       const k0 = Math.floor((i * nIn) / count);
       const k1 = Math.floor(((i + 1) * nIn) / count);

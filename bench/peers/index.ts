@@ -8,6 +8,7 @@
  * bench/results/peers.json and an SVG chart (vega-lite, rendered by vega) to bench/results/peers.svg.
  *
  * Usage: npm run bench:peers -- [--epochs 20] [--skip tfjs,numpy] [--chart-only: redraw from peers.json]
+ *        npm run bench:peers -- --models [--rounds 3] [--quick]: the table by model size against PyTorch (models.ts)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
 import { defaultDataDir } from '../../src/data/dataset.js';
 import { packageRoot } from '../../src/paths.js';
+import { runModels } from './models.js';
 
 interface PeerResult {
   system: string;
@@ -61,7 +63,9 @@ function numpyAvailable(): boolean {
 }
 
 const outDir = join(root, 'bench', 'results');
-if (process.argv.includes('--chart-only')) {
+if (process.argv.includes('--models')) {
+  await runModels();
+} else if (process.argv.includes('--chart-only')) {
   const saved = JSON.parse(readFileSync(join(outDir, 'peers.json'), 'utf8')) as { epochs: number; results: PeerResult[]; scaling: ScalingRow[] };
   await writeChart(saved.epochs, saved.results, saved.scaling);
 } else {

@@ -20,6 +20,11 @@ export type KernelName = 'avx512' | 'avx2' | 'wasm' | 'js';
 
 export interface Kernels {
   readonly name: KernelName;
+  /** Rows of the batch per piece when threads share a step (workers/step.ts): the row block the kernels work in. */
+  readonly chunkRows: number;
+  /** Weights per parameter block of the step's second half: enough to outweigh taking it and re-reading the
+   * layer's deltas, small enough to even out the threads' ends. */
+  readonly blockWeights: number;
   gatherInputs(pixels: Uint8Array, order: Uint32Array, start: number, rows: number, nIn: number, X: Float32Array): void;
   denseForward(
     X: Float32Array, W: Float32Array, b: Float32Array, out: Float32Array,
@@ -47,6 +52,7 @@ export function createJsKernels(): Kernels {
   };
   return {
     name: 'js',
+    ...WASM_BLOCKING,
     gatherInputs,
     denseForward,
     reluBackward,
@@ -67,3 +73,6 @@ export function createJsKernels(): Kernels {
 }
 
 const EMPTY = new Float32Array(0);
+
+/** The wasm and js kernels' blocking: reluBackward's row block of 8, and 8192 weights (README, kernel measurements). */
+export const WASM_BLOCKING = { chunkRows: 8, blockWeights: 8192 } as const;

@@ -18,6 +18,12 @@ import { offsetKernels, type OffsetKernels } from './offsets.js';
 export const NATIVE_ISAS = ['avx512', 'avx2'] as const;
 export type NativeIsa = (typeof NATIVE_ISAS)[number];
 
+/** Pieces of 2 vectors of rows (reluBackward's row block, native/kernels.cc); parameter blocks as wasm's. */
+const NATIVE_BLOCKING: Record<NativeIsa, Pick<Kernels, 'chunkRows' | 'blockWeights'>> = {
+  avx512: { chunkRows: 32, blockWeights: 8192 },
+  avx2: { chunkRows: 16, blockWeights: 8192 },
+};
+
 interface Addon {
   isas(): NativeIsa[];
   bind(view: Uint8Array, isa: NativeIsa): OffsetKernels;
@@ -59,5 +65,5 @@ export function nativeStatus(): NativeStatus {
 export function createNativeKernels(memory: WebAssembly.Memory, isa: NativeIsa): Kernels {
   if (!load().isas.includes(isa)) throw new Error(`native kernels: ${isa} is not available here`);
   const view = new Uint8Array(memory.buffer);
-  return offsetKernels(isa, memory, addon!.bind(view, isa));
+  return offsetKernels(isa, NATIVE_BLOCKING[isa], memory, addon!.bind(view, isa));
 }

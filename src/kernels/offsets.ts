@@ -25,7 +25,9 @@ type View = Float32Array | Uint8Array | Uint32Array;
  * `memory.buffer` outside its first RESERVED_BYTES; sizes are checked against the shapes so a wrong call
  * throws instead of touching other buffers.
  */
-export function offsetKernels(name: KernelName, memory: WebAssembly.Memory, k: OffsetKernels): Kernels {
+export function offsetKernels(
+  name: KernelName, blocking: Pick<Kernels, 'chunkRows' | 'blockWeights'>, memory: WebAssembly.Memory, k: OffsetKernels,
+): Kernels {
 
   // Read once: the getter costs ~65 ns here, several times per kernel call. A memory that grew later would
   // have a new buffer, and views of it would then be refused, not misread.
@@ -71,6 +73,7 @@ export function offsetKernels(name: KernelName, memory: WebAssembly.Memory, k: O
 
   return {
     name,
+    ...blocking,
     gatherInputs(pixels, order, start, rows, nIn, X) {
       const m = 'gatherInputs';
       count(start, 'start', m);

@@ -14,7 +14,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { distPath } from '../paths.js';
-import type { Kernels } from './kernels.js';
+import { WASM_BLOCKING, type Kernels } from './kernels.js';
 import { offsetKernels, type OffsetKernels } from './offsets.js';
 
 /** The kernels' scratch slots in the reserved first 64 KiB: an i32 flag per slot (0 free, 1 taken) at
@@ -62,5 +62,5 @@ export function loadWasmKernelModule(): WebAssembly.Module {
  */
 export function createWasmKernels(memory: WebAssembly.Memory, module: WebAssembly.Module = loadWasmKernelModule()): Kernels {
   const instance = new WebAssembly.Instance(module, { env: { memory } });
-  return offsetKernels('wasm', memory, instance.exports as unknown as OffsetKernels);
+  return offsetKernels('wasm', WASM_BLOCKING, memory, instance.exports as unknown as OffsetKernels);
 }
