@@ -27,6 +27,8 @@ import { fileURLToPath } from 'node:url';
 import { createJsKernels, type Kernels } from '../src/kernels/kernels.js';
 import { softmaxCrossEntropyBackward } from '../src/kernels/softmax.js';
 import { createWasmKernels, wasmSimdSupported } from '../src/kernels/wasm.js';
+import { nativeStatus } from '../src/kernels/native.js';
+import { nativeAgainstCeiling, TARGET_CEILING_RATIO } from './native-ceiling.js';
 import { SharedArena } from '../src/memory/arena.js';
 import { initHeNormal, layerViews, modelLayout, TEXTBOOK_LAYERS } from '../src/model/layout.js';
 import { Rng } from '../src/random/rng.js';
@@ -532,6 +534,19 @@ const targets: TargetCheck[] = [
     met: adamRatio <= TARGET_ADAM_RATIO,
   },
 ];
+const native = nativeAgainstCeiling((fn) => timeUs(fn, { minMs: 2, samples: 9, warmMs: 50 }));
+console.log('');
+console.log(`native kernels against the plainest multiply-then-add loop of the same instruction set (bench/native-ceiling.ts), dense inputs, GFLOP/s, median of 5 alternating rounds:`);
+for (const r of native) {
+  console.log(`  ${r.isa.padEnd(6)} ${r.shape.padEnd(15)} ${r.kernel.padEnd(16)} ${r.gflops.toFixed(1).padStart(6)}  ceiling ${r.ceilingGflops.toFixed(1).padStart(6)}  ${r.ratio.toFixed(2)} ×`);
+  targets.push({
+    target: `${r.isa} ${r.kernel} ≥ ${TARGET_CEILING_RATIO} × its ceiling`,
+    measured: `${r.ratio.toFixed(2)} × at ${r.shape} (${r.gflops.toFixed(1)} against ${r.ceilingGflops.toFixed(1)} GFLOP/s)`,
+    met: r.ratio >= TARGET_CEILING_RATIO,
+  });
+}
+if (native.length === 0) console.log(`  none: ${nativeStatus().missing ?? 'this CPU has neither AVX-512F nor AVX2'}`);
+console.log('');
 console.log('Speed and memory targets (README) that this bench measures:');
 for (const t of targets) console.log(`  ${t.target}: ${t.measured}: ${t.met ? 'met' : 'missed'}`);
 console.log(`  ceiling: layer-1 forward of the MNIST batch, only the useful multiply-adds, inputs pre-listed (bench/ceiling): ${ceiling.sparseUs.toFixed(1)} µs; lockstep's denseForward L1: ${ceiling.layer1Us.toFixed(1)} µs`);

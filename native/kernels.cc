@@ -50,6 +50,16 @@ static INLINE V vdiv(V a, V b) { return _mm512_div_ps(a, b); }
 static INLINE V vsqrt(V a) { return _mm512_sqrt_ps(a); }
 // z > 0 ? z : +0 (NaN and -0 give +0, as in the reference)
 static INLINE V vrelu(V z) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GT_OQ), z); }
+// Bit i set where p[i] (i < n) is not ±0; NaN counts as non-zero, as in the reference's `x === 0` test.
+static INLINE unsigned nonzero(const float* p, int n) {
+  return n == VW ? _mm512_cmp_ps_mask(vload(p), _mm512_setzero_ps(), _CMP_NEQ_UQ) & 0xffff
+                 : _mm512_mask_cmp_ps_mask(lanes(n), vloadn(p, n), _mm512_setzero_ps(), _CMP_NEQ_UQ);
+}
+// Appends k + i for each bit i of mask to list, in increasing order.
+static INLINE int appendIndices(int* list, int n, unsigned mask, int k) {
+  _mm512_mask_compressstoreu_epi32(list + n, (__mmask16)mask, _mm512_add_epi32(_mm512_set1_epi32(k), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)));
+  return n + __builtin_popcount(mask);
+}
 // p/255 correctly rounded: f32(f32(p·HI) + f32(p·LO)), the wasm kernels' formula (checked for all 256 bytes)
 static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
   V x = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)src)));
@@ -72,6 +82,17 @@ static INLINE V vmul(V a, V b) { return _mm256_mul_ps(a, b); }
 static INLINE V vdiv(V a, V b) { return _mm256_div_ps(a, b); }
 static INLINE V vsqrt(V a) { return _mm256_sqrt_ps(a); }
 static INLINE V vrelu(V z) { return _mm256_and_ps(z, _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_GT_OQ)); }
+static INLINE unsigned nonzero(const float* p, int n) {
+  const V x = n == VW ? vload(p) : vloadn(p, n);
+  return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NEQ_UQ)) & ((1u << n) - 1);
+}
+static INLINE int appendIndices(int* list, int n, unsigned mask, int k) {
+  while (mask) {
+    list[n++] = k + __builtin_ctz(mask);
+    mask &= mask - 1;
+  }
+  return n;
+}
 static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
   __m128i bytes = _mm_loadu_si128((const __m128i*)src);
   V x0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
@@ -201,11 +222,11 @@ static void forwardStrip(const float* X, const float* W, const float* b, float* 
 /** The k in [0, nIn) where any of rows [r, r + nr) of A is non-zero (NaN counts as non-zero), increasing. */
 static INLINE int nonzeroInputs(const float* A, int r, int nr, int nIn, int* list) {
   int n = 0;
-  for (int k = 0; k < nIn; k++) {
-    bool any = false;
-    for (int i = 0; i < nr; i++) any |= A[(size_t)(r + i) * nIn + k] != 0.0f;
-    list[n] = k;
-    n += any;
+  for (int k = 0; k < nIn; k += VW) {
+    const int w = nIn - k < VW ? nIn - k : VW;
+    unsigned mask = 0;
+    for (int i = 0; i < nr; i++) mask |= nonzero(A + (size_t)(r + i) * nIn + k, w);
+    n = appendIndices(list, n, mask, k);
   }
   return n;
 }
@@ -346,18 +367,17 @@ static void weightGradUpdate(const float* A, const float* D, float* W, int rows,
   const int groups = (k1 - k0 + R - 1) / R;
   int* lists = indexScratch.get((size_t)groups * rows + groups);
   int* counts = lists + (size_t)groups * rows;
-  for (int g = 0; g < groups; g++) {
-    const int k = k0 + g * R, nk = k1 - k < R ? k1 - k : R;
-    int* list = lists + (size_t)g * rows;
-    int n = 0;
-    for (int r = 0; r < rows; r++) {
-      const float* a = A + (size_t)r * nIn + k;
-      bool any = false;
-      for (int i = 0; i < nk; i++) any |= a[i] != 0.0f;
-      list[n] = r;
-      n += any;
+  // Each row's non-zero inputs among k0..k1-1, VW at a time; a group of R inputs lists the row when any is.
+  for (int g = 0; g < groups; g++) counts[g] = 0;
+  for (int r = 0; r < rows; r++) {
+    const float* a = A + (size_t)r * nIn;
+    for (int k = k0; k < k1; k += VW) {
+      unsigned mask = nonzero(a + k, k1 - k < VW ? k1 - k : VW);
+      for (int g = (k - k0) / R; mask != 0; g++, mask >>= R) {
+        lists[(size_t)g * rows + counts[g]] = r;
+        counts[g] += (mask & ((1u << R) - 1)) != 0;
+      }
     }
-    counts[g] = n;
   }
   int j = j0;
   for (; j + C * VW <= j1; j += C * VW) gradStrip<C, false>(A, D, W, rows, nIn, nOut, k0, k1, j, VW, lists, counts, u);
@@ -451,28 +471,31 @@ static void reluBackward(const float* D, const float* W, const float* A, float* 
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The ceiling (bench:kernels): out = X·W with 4 rows × 4 vectors in registers, every k, no zero skipping, no
+// The ceiling (bench:kernels): out = X·W with the kernels' register block (4 rows × C vectors), every k, no zero skipping, no
 // tails, no bias: what this instruction set gives a multiply-then-add loop with nothing else to do.
 
 static void plainForward(const float* X, const float* W, float* out, int rows, int nIn, int nOut) {
-  for (int r = 0; r < rows; r += 4) {
-    for (int j = 0; j < nOut; j += 4 * VW) {
-      V a[4][4];
+  for (int j = 0; j < nOut; j += C * VW) {
+    for (int r = 0; r < rows; r += 4) {
+      V a[4][C];
+#pragma GCC unroll 8
       for (int i = 0; i < 4; i++)
-        for (int c = 0; c < 4; c++) a[i][c] = vzero();
+#pragma GCC unroll 8
+        for (int c = 0; c < C; c++) a[i][c] = vzero();
       for (int k = 0; k < nIn; k++) {
         const float* w = W + (size_t)k * nOut + j;
-        const V w0 = vload(w), w1 = vload(w + VW), w2 = vload(w + 2 * VW), w3 = vload(w + 3 * VW);
+        V wv[C];
+#pragma GCC unroll 8
+        for (int c = 0; c < C; c++) wv[c] = vload(w + c * VW);
+#pragma GCC unroll 8
         for (int i = 0; i < 4; i++) {
           const V x = vset1(X[(size_t)(r + i) * nIn + k]);
-          a[i][0] = vadd(a[i][0], vmul(x, w0));
-          a[i][1] = vadd(a[i][1], vmul(x, w1));
-          a[i][2] = vadd(a[i][2], vmul(x, w2));
-          a[i][3] = vadd(a[i][3], vmul(x, w3));
+#pragma GCC unroll 8
+          for (int c = 0; c < C; c++) a[i][c] = vadd(a[i][c], vmul(x, wv[c]));
         }
       }
       for (int i = 0; i < 4; i++)
-        for (int c = 0; c < 4; c++) vstore(out + (size_t)(r + i) * nOut + j + c * VW, a[i][c]);
+        for (int c = 0; c < C; c++) vstore(out + (size_t)(r + i) * nOut + j + c * VW, a[i][c]);
     }
   }
 }

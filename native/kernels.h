@@ -14,7 +14,7 @@ struct KernelTable {
   void (*weightGradUpdate)(const float* Aprev, const float* D, float* W, int rows, int nIn, int nOut, int k0, int k1,
                            int j0, int j1, const uint8_t* update);
   void (*biasGradUpdate)(const float* D, float* b, int rows, int nOut, int j0, int j1, const uint8_t* update);
-  // bench:kernels' ceiling: the plainest dense multiply-then-add loop (rows % 4 == 0, nOut % (4 lanes·width) == 0)
+  // bench:kernels' ceiling: the plainest dense multiply-then-add loop (rows % 4 == 0, nOut a multiple of 64)
   void (*plainForward)(const float* X, const float* W, float* out, int rows, int nIn, int nOut);
 };
 

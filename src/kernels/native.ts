@@ -67,3 +67,10 @@ export function createNativeKernels(memory: WebAssembly.Memory, isa: NativeIsa):
   const view = new Uint8Array(memory.buffer);
   return offsetKernels(isa, NATIVE_BLOCKING[isa], memory, addon!.bind(view, isa));
 }
+
+/** bench:kernels' ceiling: `isa`'s plainest dense multiply-then-add loop (rows % 4 = 0, nOut a multiple of 4 vectors). */
+export function nativePlainForward(memory: WebAssembly.Memory, isa: NativeIsa): (X: Float32Array, W: Float32Array, out: Float32Array, rows: number, nIn: number, nOut: number) => void {
+  if (!load().isas.includes(isa)) throw new Error(`native kernels: ${isa} is not available here`);
+  const bound = addon!.bind(new Uint8Array(memory.buffer), isa) as OffsetKernels & { plainForward(X: number, W: number, out: number, rows: number, nIn: number, nOut: number): void };
+  return (X, W, out, rows, nIn, nOut) => bound.plainForward(X.byteOffset, W.byteOffset, out.byteOffset, rows, nIn, nOut);
+}
