@@ -6,7 +6,8 @@ import { describe, it, expect } from 'vitest';
 import { createJsKernels, type Kernels } from '../src/kernels/kernels.js';
 import { biasGrad, denseForward as refDenseForward, PIXEL_SCALE, updateParams, weightGrad } from '../src/kernels/reference.js';
 import { nativeStatus } from '../src/kernels/native.js';
-import { createKernels, type KernelName } from '../src/kernels/select.js';
+import { createKernels, resolveKernels, type KernelName } from '../src/kernels/select.js';
+import { UserError } from '../src/errors.js';
 import { createWasmKernels, WASM_SCRATCH, wasmKernelPath, wasmSimdSupported } from '../src/kernels/wasm.js';
 import { RESERVED_BYTES, SharedArena } from '../src/memory/arena.js';
 import { Rng } from '../src/random/rng.js';
@@ -235,6 +236,18 @@ describe('native kernels: environment', () => {
     if (dump.status !== 0) return;
     expect(dump.stdout).toMatch(/vmulps/);
     expect(dump.stdout.match(/\bvf(n)?m(add|sub)\w*/g) ?? []).toEqual([]);
+  });
+});
+
+describe('--kernels on other machines', () => {
+  it('refuses a set the CPU or the build lacks in one line, and takes the widest for native', () => {
+    expect(resolveKernels('native', { isas: ['avx512', 'avx2'] })).toBe('avx512');
+    expect(resolveKernels(undefined, { isas: ['avx2'] })).toBe('avx2');
+    expect(resolveKernels('avx2', { isas: ['avx512', 'avx2'] })).toBe('avx2');
+    expect(resolveKernels(undefined, { isas: [], missing: 'no C++ compiler' })).toBe('wasm');
+    expect(() => resolveKernels('avx512', { isas: ['avx2'] })).toThrow(new UserError('--kernels avx512: this CPU does not have AVX-512F; use --kernels native or wasm'));
+    expect(() => resolveKernels('native', { isas: [] })).toThrow(new UserError('--kernels native: this CPU has none of avx512, avx2; use --kernels wasm'));
+    expect(() => resolveKernels('avx2', { isas: [], missing: 'no C++ compiler' })).toThrow(/^--kernels avx2: native kernels not built \(no C\+\+ compiler\); use --kernels wasm$/);
   });
 });
 

@@ -133,7 +133,9 @@ export async function runModels(): Promise<void> {
   console.log(`lockstep native kernels: ${native ?? `none (${nativeStatus().missing ?? 'this CPU has neither AVX-512F nor AVX2'})`}`);
   if (torch.python) {
     const config = run(torch.python, [join(root, 'bench', 'peers', 'torch_steps.py'), '--config']).stdout.trim().split('\n');
-    console.log(`PyTorch: ${torch.python}\n  ${config.filter((l) => /torch |GCC|CPU capability|BLAS_INFO|USE_MKL|USE_OPENMP/.test(l)).map((l) => l.trim()).join('\n  ')}`);
+    const build = (config.find((l) => l.includes('Build settings')) ?? '').split(', ').filter((kv) => /^(BLAS_INFO|USE_MKLDNN|USE_OPENMP|TORCH_VERSION)=/.test(kv));
+    const lines = config.filter((l) => /^torch |GCC|CPU capability/.test(l.trim())).map((l) => l.trim());
+    console.log(`PyTorch: ${torch.python}\n  ${[...lines, build.join(', ')].join('\n  ')}`);
   } else {
     console.log(`PyTorch: ${torch.note}`);
   }

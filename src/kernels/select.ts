@@ -1,6 +1,6 @@
 import { UserError } from '../errors.js';
 import { createJsKernels, type KernelName, type Kernels } from './kernels.js';
-import { createNativeKernels, NATIVE_ISAS, nativeStatus, type NativeIsa } from './native.js';
+import { createNativeKernels, NATIVE_ISAS, nativeStatus, type NativeIsa, type NativeStatus } from './native.js';
 import { createWasmKernels, wasmSimdSupported } from './wasm.js';
 
 export type { KernelName };
@@ -19,12 +19,15 @@ export function createKernels(name: KernelName, memory: WebAssembly.Memory): Ker
 
 /** The default: the widest native set the CPU runs, else wasm where the runtime has WebAssembly SIMD, else js. */
 export function defaultKernels(): KernelName {
-  return nativeStatus().isas[0] ?? (wasmSimdSupported() ? 'wasm' : 'js');
+  return resolveKernels(undefined);
 }
 
-/** The kernel set a --kernels choice means on this machine; one the machine lacks is refused in the flag's words. */
-export function resolveKernels(choice: KernelChoice | undefined): KernelName {
-  if (choice === undefined) return defaultKernels();
+/**
+ * The kernel set a --kernels choice means on this machine; one the machine lacks is refused in the flag's
+ * words. `native` is what this process can load (a parameter so a test can be another machine).
+ */
+export function resolveKernels(choice: KernelChoice | undefined, native: NativeStatus = nativeStatus()): KernelName {
+  if (choice === undefined) return native.isas[0] ?? (wasmSimdSupported() ? 'wasm' : 'js');
   if (!(KERNEL_CHOICES as readonly string[]).includes(choice)) {
     throw new UserError(`--kernels ${String(choice)}: must be one of ${KERNEL_CHOICES.join(', ')}`);
   }
@@ -33,7 +36,7 @@ export function resolveKernels(choice: KernelChoice | undefined): KernelName {
     if (!wasmSimdSupported()) throw new UserError('--kernels wasm: this runtime has no WebAssembly SIMD; use --kernels js');
     return choice;
   }
-  const { isas, missing } = nativeStatus();
+  const { isas, missing } = native;
   if (missing !== undefined) throw new UserError(`--kernels ${choice}: native kernels not built (${missing}); use --kernels wasm`);
   if (choice === 'native') {
     if (isas.length === 0) throw new UserError(`--kernels native: this CPU has none of ${NATIVE_ISAS.join(', ')}; use --kernels wasm`);
