@@ -235,6 +235,27 @@ describe.skipIf(!haveChromium && !process.env.CI)('in headless Chromium', () => 
     expect(lines.pop().paramsSha256).toBe(JSON.parse(plain.stdout.trim().split('\n').pop()!).paramsSha256);
   }, SLOW_TEST_TIMEOUT * 2);
 
+  it('train --dashboard: a page opened mid-run charts every epoch so far, not only those that came after it', async () => {
+    const run = startCli(['train', '--epochs', '8', '--train-limit', '2000', '--test-limit', '200', '--threads', '1', '--kernels', 'js', '--json', '--dashboard', '0']);
+    const url = await printedUrl(run, /"event":"dashboard"/);
+    // Opened once four epochs are printed (three or more have reached the page's snapshot, which brings them all at once).
+    await run.printed(/"event":"epoch","epoch":4\b/);
+    const page = await browser.newPage({ viewport: { width: 1180, height: 560 } });
+    await page.goto(url);
+    await page.locator('#status.done').waitFor({ timeout: SLOW_TEST_TIMEOUT });
+    expect(await page.locator('#epochs tr[id^=epoch-]').count()).toBe(8);
+    // One point per finite value: train and test loss, train and test accuracy, for each epoch.
+    const values = await page.evaluate(() => (window as unknown as { lockstep: { epochs: Record<string, unknown>[] } }).lockstep.epochs
+      .flatMap((r) => [r.loss, r.testLoss, r.trainAcc, r.testAcc]).filter((v) => typeof v === 'number' && Number.isFinite(v)).length);
+    expect(values).toBeGreaterThanOrEqual(8 * 2);
+    // The charts' points, not the legend's symbols; vega draws asynchronously, so the last epoch gets a moment before they are counted.
+    const points = '#charts g.mark-symbol.role-mark path';
+    await page.waitForFunction(([selector, n]) => document.querySelectorAll(selector).length === n, [points, values] as const, { timeout: 10_000 }).catch(() => {});
+    expect(await page.locator(points).count()).toBe(values);
+    await page.close();
+    expect((await run.exit).code).toBe(0);
+  }, SLOW_TEST_TIMEOUT);
+
   it('train --dashboard with a bad port is refused before training, in one line', () => {
     const r = runCli(['train', '--dashboard', '70000', '--epochs', '1']);
     expect(r.code).toBe(2);
