@@ -8,7 +8,7 @@ import { IDX_FILES, loadDataset } from '../src/data/dataset.js';
 import { UserError } from '../src/errors.js';
 import { encodeIdx } from '../src/data/idx.js';
 import { readCheckpoint } from '../src/model-io/checkpoint.js';
-import { CLI, runCli, SLOW_TEST_TIMEOUT, startCli, tempDir, writeIdxDir, type CliOutcome } from './helpers.js';
+import { blobsCsv, CLI, runCli, SLOW_TEST_TIMEOUT, startCli, tempDir, writeIdxDir, type CliOutcome } from './helpers.js';
 
 /**
  * The README's table of hostile inputs and faults, one row per test: each runs the real CLI and expects
@@ -79,6 +79,10 @@ describe('hostile data', { timeout: SLOW_TEST_TIMEOUT }, () => {
   it('a missing data directory, a file instead of one, and an unreadable file', () => {
     const missing = join(tempDir(), 'nope');
     expectOneLine(lockstep(['train', '--data', missing, ...SMALL]), 2, `--data ${missing}: no such file or directory`);
+    // A missing --test-data in the same words as a missing --data.
+    const table = join(tempDir(), 'table.csv');
+    writeFileSync(table, blobsCsv(20, 1));
+    expectOneLine(lockstep(['train', '--data', table, '--test-data', `${missing}.csv`, '--epochs', '1']), 2, `--test-data ${missing}.csv: no such file or directory`);
     const file = join(tempDir(), 'file');
     writeFileSync(file, 'x');
     expectOneLine(lockstep(['train', '--data', file, ...SMALL]), 2, /not a directory/);
