@@ -76,6 +76,19 @@ describe('hostile data', { timeout: SLOW_TEST_TIMEOUT }, () => {
     expectOneLine(lockstep(['train', '--data', dir, '--layers', '784,10']), 2, join(dir, images), /4×4 = 16 pixels, but the first layer has 784 inputs/);
   });
 
+  it('classes counted from the labels: a training label of 12 is said before the first step; a test label of 12 is refused', () => {
+    // Without --layers the labels set the classes: one training label of 12 makes 13, two of them with no rows.
+    const noLayers = ['--hidden', '8', '--epochs', '1', '--max-steps', '2', '--batch-size', '8', '--threads', '1'];
+    const { dir } = dataWith(labels, (b) => Uint8Array.from(b, (x, i) => (i === 8 + 3 ? 12 : x)));
+    const trained = lockstep(['train', '--data', dir, ...noLayers]);
+    expect(trained.code, trained.stderr).toBe(0);
+    expect(trained.stderr).toBe('lockstep: notice: the labels name 13 classes (0–12); classes 10, 11 have no training rows — give --layers 16,8,10 to refuse labels above 9\n');
+    // Data whose every class has training rows says nothing.
+    expect(lockstep(['train', '--data', writeIdxDir(), ...noLayers]).stderr).toBe('');
+    const test = dataWith(IDX_FILES.testLabels, (b) => Uint8Array.from(b, (x, i) => (i === 8 + 5 ? 12 : x)));
+    expectOneLine(lockstep(['train', '--data', test.dir, ...noLayers]), 2, `${test.path}: label 12 at index 5 is not a class of the training rows (their labels are 0 to 9)`);
+  });
+
   it('a missing data directory, a file instead of one, and an unreadable file', () => {
     const missing = join(tempDir(), 'nope');
     expectOneLine(lockstep(['train', '--data', missing, ...SMALL]), 2, `--data ${missing}: no such file or directory`);
