@@ -89,6 +89,16 @@ describe('hostile data', { timeout: SLOW_TEST_TIMEOUT }, () => {
     expectOneLine(lockstep(['train', '--data', test.dir, ...noLayers]), 2, `${test.path}: label 12 at index 5 is not a class of the training rows (their labels are 0 to 9)`);
   });
 
+  it('a CSV label column of numbers with one text label is read as class names, and says so naming the line', () => {
+    const dir = tempDir();
+    const data = join(dir, 'digits.csv');
+    const rows = Array.from({ length: 40 }, (_, r) => `${r % 7},${(r * 3) % 5},${r === 1 ? 'seven' : r % 10}`);
+    writeFileSync(data, `a,b,label\n${rows.join('\n')}\n`);
+    const r = lockstep(['train', '--data', data, '--hidden', '4', '--epochs', '1', '--batch-size', '8', '--threads', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(`lockstep: notice: ${data}: line 3: label "seven" is not an integer from 0 to 255: the labels are read as 11 class names\n`);
+  });
+
   it('a missing data directory, a file instead of one, and an unreadable file', () => {
     const missing = join(tempDir(), 'nope');
     expectOneLine(lockstep(['train', '--data', missing, ...SMALL]), 2, `--data ${missing}: no such file or directory`);

@@ -36,6 +36,8 @@ export interface Dataset {
   featureNames?: string[];
   /** Set by prepareDataset: `features` are then scaled; before, they hold the file's values. */
   scaling?: InputScaling;
+  /** One-line remarks on how the files were read (a label column read as class names), for the caller to show. */
+  notices?: string[];
 }
 
 export interface DatasetOptions {

@@ -102,6 +102,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
   // Classes counted from the labels rather than given by --layers: a test label beyond them is refused, and gaps are said.
   const emptyClasses = config.layers.length === 0 ? checkInferredClasses(raw) : [];
   config.layers = fitLayers(config, dataset);
+  for (const line of raw.notices ?? []) hooks.onNotice?.(line);
   if (emptyClasses.length > 0) hooks.onNotice?.(emptyClassesNotice(dataset.classes, emptyClasses, config.layers));
   // Stored in checkpoints: a resume gives both, and they must agree.
   config.hidden = config.layers.slice(1, -1);
