@@ -91,7 +91,7 @@ export async function main(argv: string[]): Promise<number> {
       )
       .command(
         'predict <model>',
-        'classify one image, drawn in the terminal with the ten class probabilities',
+        'classify one image (--index of a split, or --image FILE), drawn in the terminal with the class probabilities, or every row of a table (--csv ROWS.csv)',
         (y) =>
           y
             .positional('model', flag('file', { type: 'string', demandOption: true, describe: 'checkpoint or .safetensors file' }))

@@ -16,6 +16,15 @@ export class UserError extends Error {
   }
 }
 
+/**
+ * A file that could not be read, in the same words whichever reader met it (`--test-data x.csv: no such file
+ * or directory`, as `--data`'s): `what` names the file, with its flag where there is one.
+ */
+export function unreadableFile(what: string, err: unknown, kind = 'file'): UserError {
+  const code = (err as NodeJS.ErrnoException).code;
+  return new UserError(`${what}: ${code === 'ENOENT' ? 'no such file or directory' : `cannot read ${kind} (${code ?? String(err)})`}`);
+}
+
 /** A step diverged: the run stops and keeps its last good checkpoint. */
 export class DivergenceError extends UserError {
   constructor(message: string) {

@@ -75,6 +75,13 @@ describe('lockstep serve: the JSON API', () => {
     const tableUrl = await printedUrl(served, /"event":"serve"/);
     const info = await (await fetch(`${tableUrl}api/model`)).json();
     expect(info).toMatchObject({ input: { kind: 'features', count: 4, names: ['f0', 'f1', 'f2', 'f3'] }, classNames: ['alpha', 'beta', 'gamma'] });
+    // The form starts at the training rows' means, not at 0 (here features from about 0 to 33).
+    const trained = readFileSync(data, 'utf8').trim().split('\n').slice(1).map((line) => line.split(',').slice(0, 4).map((v) => Math.fround(Number(v))));
+    const means = [0, 1, 2, 3].map((k) => trained.reduce((sum, row) => sum + row[k], 0) / trained.length);
+    const start = (info as { input: { means: number[] } }).input.means;
+    expect(start).toHaveLength(4);
+    start.forEach((m, k) => expect(m).toBeCloseTo(means[k], 9));
+    expect(means[3]).toBeGreaterThan(25);
     const expected = runCli(['predict', join(dir, 'table.ckpt'), '--csv', rows, '--json']).stdout.trim().split('\n').map((line) => JSON.parse(line));
     const features = readFileSync(rows, 'utf8').trim().split('\n').slice(1).map((line) => line.split(',').slice(0, 4).map(Number));
     for (const [i, input] of features.entries()) {
@@ -195,6 +202,11 @@ describe.skipIf(!haveChromium && !process.env.CI)('in headless Chromium', () => 
     const url = await printedUrl(served, /^serving .*fill in 5 features/);
     const page = await browser.newPage();
     await page.goto(url);
+    // No stored means (a model without --scale standard): the fields start empty, and nothing is asked until each has a value.
+    await page.locator('input[name=f4]').waitFor();
+    expect(await Promise.all([0, 1, 2, 3, 4].map((i) => page.locator(`input[name=f${i}]`).inputValue()))).toEqual(['', '', '', '', '']);
+    await page.locator('input[name=f0]').fill('3');
+    expect(await page.evaluate(() => (window as unknown as { lockstep: { requests: number } }).lockstep.requests)).toBe(0);
     const values = [0, 40, 255, 7, 128];
     for (const [i, v] of values.entries()) await page.locator(`input[name=f${i}]`).fill(String(v));
     await page.locator('#features button').click();
@@ -205,6 +217,28 @@ describe.skipIf(!haveChromium && !process.env.CI)('in headless Chromium', () => 
     const expected = forwardOne(layout, params, Uint8Array.from(values));
     const shown = await Promise.all([0, 1, 2].map((c) => page.locator(`#p-${c}`).textContent()));
     expect(shown).toEqual(Array.from(expected, (p) => p.toFixed(4)));
+    await page.close();
+  }, SLOW_TEST_TIMEOUT);
+
+  it("serve: a table's model gets a form that starts at the training means, and answers them as predict --csv does", async () => {
+    const data = join(dir, 'table.csv');
+    writeFileSync(data, blobsCsv(120, 31));
+    const table = join(dir, 'table.ckpt');
+    expect(runCli(['train', '--data', data, '--hidden', '6', '--epochs', '2', '--checkpoint', table, '--threads', '1']).code).toBe(0);
+    const served = startCli(['serve', table, '--port', '0']);
+    const url = await printedUrl(served, /^serving /);
+    const info = await (await fetch(`${url}api/model`)).json() as { input: { means: number[] } };
+    const page = await browser.newPage();
+    await page.goto(url);
+    await page.waitForFunction(() => (window as unknown as { lockstep: { requests: number; busy: boolean } }).lockstep.requests > 0);
+    const shown = await Promise.all([0, 1, 2, 3].map((i) => page.locator(`input[name=f${i}]`).inputValue()));
+    expect(shown.map(Number)).toEqual(info.input.means);
+    const sent = await page.evaluate(() => (window as unknown as { lockstep: { lastInput: number[] } }).lockstep.lastInput);
+    expect(sent).toEqual(info.input.means);
+    const rows = join(dir, 'means.csv');
+    writeFileSync(rows, `f0,f1,f2,f3\n${shown.join(',')}\n`);
+    const expected = JSON.parse(runCli(['predict', table, '--csv', rows, '--json']).stdout.trim());
+    expect(await page.locator('#p-0').textContent()).toBe(expected.probabilities[0].toFixed(4));
     await page.close();
   }, SLOW_TEST_TIMEOUT);
 
@@ -234,6 +268,27 @@ describe.skipIf(!haveChromium && !process.env.CI)('in headless Chromium', () => 
     expect(plain.code, plain.stderr).toBe(0);
     expect(lines.pop().paramsSha256).toBe(JSON.parse(plain.stdout.trim().split('\n').pop()!).paramsSha256);
   }, SLOW_TEST_TIMEOUT * 2);
+
+  it('train --dashboard: a page opened mid-run charts every epoch so far, not only those that came after it', async () => {
+    const run = startCli(['train', '--epochs', '8', '--train-limit', '2000', '--test-limit', '200', '--threads', '1', '--kernels', 'js', '--json', '--dashboard', '0']);
+    const url = await printedUrl(run, /"event":"dashboard"/);
+    // Opened once four epochs are printed (three or more have reached the page's snapshot, which brings them all at once).
+    await run.printed(/"event":"epoch","epoch":4\b/);
+    const page = await browser.newPage({ viewport: { width: 1180, height: 560 } });
+    await page.goto(url);
+    await page.locator('#status.done').waitFor({ timeout: SLOW_TEST_TIMEOUT });
+    expect(await page.locator('#epochs tr[id^=epoch-]').count()).toBe(8);
+    // One point per finite value: train and test loss, train and test accuracy, for each epoch.
+    const values = await page.evaluate(() => (window as unknown as { lockstep: { epochs: Record<string, unknown>[] } }).lockstep.epochs
+      .flatMap((r) => [r.loss, r.testLoss, r.trainAcc, r.testAcc]).filter((v) => typeof v === 'number' && Number.isFinite(v)).length);
+    expect(values).toBeGreaterThanOrEqual(8 * 2);
+    // The charts' points, not the legend's symbols; vega draws asynchronously, so the last epoch gets a moment before they are counted.
+    const points = '#charts g.mark-symbol.role-mark path';
+    await page.waitForFunction(([selector, n]) => document.querySelectorAll(selector).length === n, [points, values] as const, { timeout: 10_000 }).catch(() => {});
+    expect(await page.locator(points).count()).toBe(values);
+    await page.close();
+    expect((await run.exit).code).toBe(0);
+  }, SLOW_TEST_TIMEOUT);
 
   it('train --dashboard with a bad port is refused before training, in one line', () => {
     const r = runCli(['train', '--dashboard', '70000', '--epochs', '1']);

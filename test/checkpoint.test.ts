@@ -8,6 +8,7 @@ import { initHeNormal, modelLayout } from '../src/model/layout.js';
 import { readCheckpoint, writeCheckpoint } from '../src/model-io/checkpoint.js';
 import { exportSafetensors } from '../src/model-io/export.js';
 import { decodeSafetensors, encodeSafetensors, readSafetensors } from '../src/model-io/safetensors.js';
+import { stateArrays } from '../src/optim/optimizer.js';
 import { Rng } from '../src/random/rng.js';
 import { resumeOptions, type TrainOptions } from '../src/train/config.js';
 import { train, type TrainSnapshot } from '../src/train/train.js';
@@ -79,6 +80,22 @@ describe('checkpoint files', () => {
     expect(bitsEqual(back.params, params)).toBe(true);
     expect(back.state).toEqual(snapshot.state);
     expect(back.layers).toEqual([6, 4, 3]);
+  });
+
+  it("round-trips the optimizer's state bit for bit: momentum's buffer, Adam's two moments", { timeout: SLOW_TEST_TIMEOUT }, async () => {
+    for (const optimizer of ['momentum', 'adam'] as const) {
+      let saved: TrainSnapshot | undefined;
+      await train({ ...RUN, epochs: 1, maxSteps: 3, threads: 1, optimizer }, { dataset: mnist, onCheckpoint: (s) => void (saved = structuredClone(s)) });
+      const state = saved!.optimizerState!;
+      expect(state, optimizer).toHaveLength(stateArrays(optimizer) * saved!.layout.paramCount);
+      // Not vacuous: after three steps most of the state is non-zero (a buffer saved as zeros fails here or below).
+      expect(state.filter((v) => v !== 0).length, optimizer).toBeGreaterThan(state.length / 2);
+      const path = join(tempDir(), `${optimizer}.ckpt`);
+      writeCheckpoint(path, saved!);
+      const back = readCheckpoint(path);
+      expect(bitsEqual(back.optimizerState, state), optimizer).toBe(true);
+      expect(back.config.optimizer).toBe(optimizer);
+    }
   });
 
   it('rejects truncated, corrupt and foreign files with one line naming the file', () => {

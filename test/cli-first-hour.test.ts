@@ -188,6 +188,14 @@ describe('flags', { timeout: 120_000 }, () => {
     succeeded(lockstep('train', ...tiny, '--reference', '--threads', '1'));
   });
 
+  it("lockstep --help says what predict classifies: an image by --index or --image, a table's rows by --csv", () => {
+    const help = succeeded(lockstep('--help')).stdout;
+    // The command's entry: its line and the wrapped lines under it, up to the next command.
+    const predict = /^ {2}lockstep predict <model>([\s\S]*?)\n {2}lockstep /m.exec(help)?.[1].replace(/\s+/g, ' ');
+    expect(predict).toBeDefined();
+    for (const flag of ['--index', '--image FILE', '--csv ROWS.csv']) expect(predict).toContain(flag);
+  });
+
   it('--help labels each flag with its kind: no numeric flag is a [string]', () => {
     const numeric = /^--(epochs|max-steps|batch-size|lr|layers|seed|train-limit|test-limit|threads|steps|warmup|repeats|index)$/;
     let checked = 0;

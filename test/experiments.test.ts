@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
@@ -142,6 +142,15 @@ describe('lockstep bench', () => {
     const again = lockstep(['bench', '--threads', '1', '--steps', '5', ...SMALL, '--csv', csv]);
     expect(again.code).toBe(2);
     expect(again.stderr).toBe(`lockstep: --csv ${csv}: exists; pass --force to replace it\n`);
+  }, SLOW_TEST_TIMEOUT);
+
+  it('names each file it writes, as plot and export do', () => {
+    const dir = tempDir();
+    const [csv, svg] = [join(dir, 'b.csv'), join(dir, 'b.svg')];
+    const r = lockstep(['bench', '--threads', '1', '--batch-size', '16', '--steps', '3', '--warmup', '1', '--repeats', '1', ...SMALL, '--csv', csv, '--svg', svg]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n').slice(-2)).toEqual([`wrote ${csv}: 1 row, one per thread count and batch size`, `wrote ${svg}: speedup over 1 thread, 1 row`]);
+    expect(existsSync(csv) && existsSync(svg)).toBe(true);
   }, SLOW_TEST_TIMEOUT);
 
   it('--svg draws the median, the round ratios\' range, the ideal line and, with --profile, the ceiling', async () => {

@@ -8,7 +8,7 @@ import { IDX_FILES, loadDataset } from '../src/data/dataset.js';
 import { UserError } from '../src/errors.js';
 import { encodeIdx } from '../src/data/idx.js';
 import { readCheckpoint } from '../src/model-io/checkpoint.js';
-import { CLI, runCli, SLOW_TEST_TIMEOUT, startCli, tempDir, writeIdxDir, type CliOutcome } from './helpers.js';
+import { blobsCsv, CLI, runCli, SLOW_TEST_TIMEOUT, startCli, tempDir, writeIdxDir, type CliOutcome } from './helpers.js';
 
 /**
  * The README's table of hostile inputs and faults, one row per test: each runs the real CLI and expects
@@ -76,9 +76,36 @@ describe('hostile data', { timeout: SLOW_TEST_TIMEOUT }, () => {
     expectOneLine(lockstep(['train', '--data', dir, '--layers', '784,10']), 2, join(dir, images), /4×4 = 16 pixels, but the first layer has 784 inputs/);
   });
 
+  it('classes counted from the labels: a training label of 12 is said before the first step; a test label of 12 is refused', () => {
+    // Without --layers the labels set the classes: one training label of 12 makes 13, two of them with no rows.
+    const noLayers = ['--hidden', '8', '--epochs', '1', '--max-steps', '2', '--batch-size', '8', '--threads', '1'];
+    const { dir } = dataWith(labels, (b) => Uint8Array.from(b, (x, i) => (i === 8 + 3 ? 12 : x)));
+    const trained = lockstep(['train', '--data', dir, ...noLayers]);
+    expect(trained.code, trained.stderr).toBe(0);
+    expect(trained.stderr).toBe('lockstep: notice: the labels name 13 classes (0–12); classes 10, 11 have no training rows — give --layers 16,8,10 to refuse labels above 9\n');
+    // Data whose every class has training rows says nothing.
+    expect(lockstep(['train', '--data', writeIdxDir(), ...noLayers]).stderr).toBe('');
+    const test = dataWith(IDX_FILES.testLabels, (b) => Uint8Array.from(b, (x, i) => (i === 8 + 5 ? 12 : x)));
+    expectOneLine(lockstep(['train', '--data', test.dir, ...noLayers]), 2, `${test.path}: label 12 at index 5 is not a class of the training rows (their labels are 0 to 9)`);
+  });
+
+  it('a CSV label column of numbers with one text label is read as class names, and says so naming the line', () => {
+    const dir = tempDir();
+    const data = join(dir, 'digits.csv');
+    const rows = Array.from({ length: 40 }, (_, r) => `${r % 7},${(r * 3) % 5},${r === 1 ? 'seven' : r % 10}`);
+    writeFileSync(data, `a,b,label\n${rows.join('\n')}\n`);
+    const r = lockstep(['train', '--data', data, '--hidden', '4', '--epochs', '1', '--batch-size', '8', '--threads', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(`lockstep: notice: ${data}: line 3: label "seven" is not an integer from 0 to 255: the labels are read as 11 class names\n`);
+  });
+
   it('a missing data directory, a file instead of one, and an unreadable file', () => {
     const missing = join(tempDir(), 'nope');
     expectOneLine(lockstep(['train', '--data', missing, ...SMALL]), 2, `--data ${missing}: no such file or directory`);
+    // A missing --test-data in the same words as a missing --data.
+    const table = join(tempDir(), 'table.csv');
+    writeFileSync(table, blobsCsv(20, 1));
+    expectOneLine(lockstep(['train', '--data', table, '--test-data', `${missing}.csv`, '--epochs', '1']), 2, `--test-data ${missing}.csv: no such file or directory`);
     const file = join(tempDir(), 'file');
     writeFileSync(file, 'x');
     expectOneLine(lockstep(['train', '--data', file, ...SMALL]), 2, /not a directory/);

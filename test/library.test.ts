@@ -5,23 +5,22 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../src/errors.js';
 import { evaluate } from '../src/inference/evaluate.js';
-import { predict } from '../src/inference/predict.js';
+import { predict, predictCsv } from '../src/inference/predict.js';
 import { readCheckpoint, writeCheckpoint } from '../src/model-io/checkpoint.js';
 import { exportSafetensors } from '../src/model-io/export.js';
 import { train } from '../src/train/train.js';
-import { tempDir, writeIdxDir } from './helpers.js';
+import { blobsCsv, tempDir, writeIdxDir } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const DIST_INDEX = pathToFileURL(join(ROOT, 'dist', 'src', 'index.js')).href;
 
-/** The README's library section: its ```js block and the output block printed under it. */
-function readmeLibrarySection(): { code: string; output: string } {
+/** The README's library section: each ```js block with the output block printed under it, in order. */
+function readmeLibrarySection(): { code: string; output: string }[] {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const section = readme.slice(readme.indexOf('## Library API'), readme.indexOf('\n## ', readme.indexOf('## Library API') + 1));
-  const code = /```js\n([\s\S]*?)```/.exec(section)?.[1];
-  const output = /Its output[^\n]*\n\n```\n([\s\S]*?)```/.exec(section)?.[1];
-  if (!code || !output) throw new Error('README: no ```js block and output block under "## Library API"');
-  return { code, output };
+  const blocks = [...section.matchAll(/```js\n([\s\S]*?)```[\s\S]*?Its output[^\n]*\n\n```\n([\s\S]*?)```/g)].map((m) => ({ code: m[1], output: m[2] }));
+  if (blocks.length === 0) throw new Error('README: no ```js block and output block under "## Library API"');
+  return blocks;
 }
 
 /** Runs an ES module against the built library, as a project that installed lockstep would (`from 'lockstep'`). */
@@ -44,7 +43,7 @@ async function thrown(fn: () => unknown): Promise<Error> {
 
 describe('the library: train → evaluate → predict → save', { timeout: 120_000 }, () => {
   it("runs the README's example as written, and prints what the README shows", () => {
-    const { code, output } = readmeLibrarySection();
+    const { code, output } = readmeLibrarySection()[0];
     const cwd = tempDir();
     const r = runModule(code, cwd);
     expect(r.stderr).toBe('');
@@ -56,6 +55,33 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
     expect(new Set(accuracies).size).toBe(1);
     expect(r.stdout).toMatch(/predict: test image 0 is a 7 \(p [01]\.\d{3}, label 7\)/);
     expect(existsSync(join(cwd, 'run.ckpt')) && existsSync(join(cwd, 'model.safetensors'))).toBe(true);
+  });
+
+  it("runs the README's table example as written (predictCsv), and prints what the README shows", () => {
+    const blocks = readmeLibrarySection();
+    expect(blocks).toHaveLength(2);
+    const { code, output } = blocks[1];
+    const cwd = tempDir();
+    writeFileSync(join(cwd, 'flowers.csv'), blobsCsv(120, 31));
+    writeFileSync(join(cwd, 'new.csv'), blobsCsv(3, 32));
+    const r = runModule(code, cwd);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(output);
+    expect(r.stdout.trim().split('\n')).toHaveLength(3);
+  });
+
+  it("predict({ index }) on a table's model in memory says what the CLI says: its rows go through predictCsv", async () => {
+    const cwd = tempDir();
+    const data = join(cwd, 'table.csv');
+    writeFileSync(data, blobsCsv(80, 31));
+    const model = await train({ data, hidden: [4], epochs: 1, threads: 1 });
+    const err = await thrown(() => predict(model, { index: 0 }));
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.message).toBe("--index: model in memory reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv");
+    const rows = predictCsv(model, data);
+    expect(rows).toHaveLength(80);
+    expect(rows[0]).toMatchObject({ line: 2, label: expect.stringMatching(/^(alpha|beta|gamma)$/) });
   });
 
   it('evaluate and predict take the model in memory, on its own data, and agree with the files written from it', async () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadDataset, type Dataset } from '../src/data/dataset.js';
 import { UserError } from '../src/errors.js';
 import { PIXEL_SCALE } from '../src/kernels/reference.js';
@@ -14,7 +14,8 @@ import { Rng } from '../src/random/rng.js';
 import { CHECKPOINT_FORMAT, encodeCheckpoint, readCheckpoint, writeCheckpoint } from '../src/model-io/checkpoint.js';
 import { exportSafetensors } from '../src/model-io/export.js';
 import { readSafetensors } from '../src/model-io/safetensors.js';
-import { stateArrays, type OptimizerName } from '../src/optim/optimizer.js';
+import { Engine } from '../src/coordinator/engine.js';
+import { readUpdate, stateArrays, type OptimizerName } from '../src/optim/optimizer.js';
 import { learningRate, type ScheduleName } from '../src/optim/schedule.js';
 import { formatEpoch } from '../src/report/format.js';
 import { resolveConfig, resumeOptions, type TrainOptions } from '../src/train/config.js';
@@ -361,6 +362,27 @@ describe('optimizer and schedule settings', () => {
     const { optimizer: _o, lrSchedule: _s, weightDecay: _w, warmupSteps: _u, ...old } = resolveConfig({});
     expect(() => resumeOptions(old as typeof saved, { optimizer: 'adam' }, 'x.ckpt')).toThrow(/^--optimizer adam: x.ckpt was trained with sgd/);
     expect(resumeOptions(old as typeof saved, { epochs: 30 }, 'x.ckpt')).toMatchObject({ epochs: 30 });
+  });
+
+  it("each epoch's reported rate is the one its last step applied: the engine's update descriptor, read back after the step", async () => {
+    const applied: number[] = [];
+    const trainStep = Engine.prototype.trainStep;
+    // The rate the kernels read is the descriptor's, written before the step is published and unchanged until the next.
+    const spy = vi.spyOn(Engine.prototype, 'trainStep').mockImplementation(function (this: Engine, start, rows, step) {
+      const loss = trainStep.call(this, start, rows, step);
+      applied[step] = readUpdate((this as unknown as { views: { update: Float32Array } }).views.update).step.lr;
+      return loss;
+    });
+    let result: Awaited<ReturnType<typeof train>>;
+    try {
+      // Warm-up, then cosine: every step's rate differs from its neighbours'.
+      result = await train({ ...SMALL, epochs: 3, optimizer: 'adam', lr: 0.003, lrSchedule: 'cosine', warmupSteps: 4, threads: 2 }, { dataset: mnist });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(applied).toHaveLength(18);
+    expect(applied.slice(1).every((lr, i) => lr !== applied[i])).toBe(true);
+    expect(result.history.map((h) => h.lr)).toEqual([applied[5], applied[11], applied[17]]);
   });
 
   it('each epoch names the optimizer and the rate of its last step', async () => {

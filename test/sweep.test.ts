@@ -167,6 +167,6 @@ describe('lockstep train --config', () => {
       expect(r.stderr).toContain(`lockstep: ${file}: ${message}`);
     }
     const missing = runCli(['train', '--config', join(dir, 'none.json')]);
-    expect(missing.stderr).toBe(`lockstep: --config ${join(dir, 'none.json')}: cannot read (ENOENT)\n`);
+    expect(missing.stderr).toBe(`lockstep: --config ${join(dir, 'none.json')}: no such file or directory\n`);
   }, SLOW_TEST_TIMEOUT);
 });

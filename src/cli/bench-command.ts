@@ -66,6 +66,9 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
     for (const [batchSize, set] of hashes) {
       print(`batch ${batchSize}: ${set.size === 1 ? 'identical' : 'DIFFERENT'} parameters across thread counts (sha256 ${[...set][0].slice(0, 16)}…)`);
     }
+    // As plot and export do: each file written is named (the JSON stream stays one object per row).
+    if (args.csv !== undefined) print(`wrote ${args.csv}: ${plural(rows.length, 'row')}, one per thread count and batch size`);
+    if (args.svg !== undefined) print(`wrote ${args.svg}: speedup over 1 thread, ${plural(rows.length, 'row')}`);
   }
   return 0;
 }

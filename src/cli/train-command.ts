@@ -89,6 +89,7 @@ async function trainLocked(args: TrainCommandArgs, options: TrainOptions, hooks:
     const result = await train(options, {
       ...hooks,
       signal: stop.signal,
+      onNotice: (line) => process.stderr.write(`lockstep: notice: ${line}\n`),
       onStart: (config, rows) => {
         noticeUnusedSettings(config, rows);
         dashboard?.hooks.onStart(config, rows);

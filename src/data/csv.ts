@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
-import { UserError } from '../errors.js';
+import { unreadableFile, UserError } from '../errors.js';
 
 /**
  * A CSV table (RFC 4180, header row): one label column, every other column a numeric feature, read as
@@ -41,7 +41,7 @@ export function readCsvTable(path: string, label: string | null | undefined, fla
   try {
     fd = openSync(path, 'r');
   } catch (err) {
-    throw new UserError(`${flag} ${path}: cannot read file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw unreadableFile(`${flag} ${path}`, err);
   }
   try {
     return fastPath(fd, path, label) ?? slowPath(path, label);
@@ -60,7 +60,7 @@ export function readCsvHeader(path: string, flag: string): string[] {
     closeSync(fd);
     text = head.toString('utf8', 0, n).replace(/^\uFEFF/, '');
   } catch (err) {
-    throw new UserError(`${flag} ${path}: cannot read file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw unreadableFile(`${flag} ${path}`, err);
   }
   const line = text.split('\n')[0].replace(/\r$/, '');
   if (line.trim() === '') throw new UserError(`${path}: empty file; a CSV table needs a header row`);

@@ -36,6 +36,8 @@ export interface Dataset {
   featureNames?: string[];
   /** Set by prepareDataset: `features` are then scaled; before, they hold the file's values. */
   scaling?: InputScaling;
+  /** One-line remarks on how the files were read (a label column read as class names), for the caller to show. */
+  notices?: string[];
 }
 
 export interface DatasetOptions {
@@ -96,6 +98,31 @@ export function loadDataset(dir: string | undefined, options: DatasetOptions): D
   const dataset = statSync(dataDir).isDirectory() ? loadIdxDir(dataDir, options) : loadTableFiles(dataDir, options);
   checkAgainstLayers(dataset, options);
   return dataset;
+}
+
+/**
+ * Classes counted from integer labels (no --layers fixed them): a test label above every training label is
+ * refused, naming the file and index (its output would be trained by no row); classes below the highest
+ * that no training row has are returned, for a notice before the first step.
+ */
+export function checkInferredClasses(dataset: Dataset): number[] {
+  const { train, test } = dataset;
+  if (train.count === 0 || dataset.classNames) return [];
+  const rows = new Array<number>(dataset.classes).fill(0);
+  let trained = 0;
+  for (let i = 0; i < train.count; i++) {
+    rows[train.labels[i]]++;
+    trained = Math.max(trained, train.labels[i] + 1);
+  }
+  for (let i = 0; i < test.count; i++) {
+    if (test.labels[i] >= trained) {
+      throw new UserError(
+        `${test.labelsPath}: label ${test.labels[i]} at index ${i} is not a class of the training rows (their labels are 0 to ${trained - 1}); ` +
+          `give --layers with ${test.labels[i] + 1} or more outputs to train such a class anyway`,
+      );
+    }
+  }
+  return rows.flatMap((n, c) => (n === 0 ? [c] : []));
 }
 
 /** An empty split, for the one a command does not read. */

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { UserError } from '../errors.js';
+import { unreadableFile, UserError } from '../errors.js';
 import { writeFileAtomic } from '../model-io/atomic-write.js';
 import { Rng } from '../random/rng.js';
 import { IDX_FILES } from './dataset.js';
@@ -118,7 +118,7 @@ function readClass(path: string, from: string): { images: Uint8Array; rows: numb
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new UserError(`${from}: not the ${FASHION_MNIST_PACKAGE} package (missing ${path})`);
-    throw new UserError(`${path}: cannot read file (${code ?? String(err)})`);
+    throw unreadableFile(path, err);
   }
   let json: unknown;
   try {

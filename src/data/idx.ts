@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { UserError } from '../errors.js';
+import { unreadableFile, UserError } from '../errors.js';
 
 /**
  * The IDX format of MNIST and its relatives (Fashion-MNIST, KMNIST, EMNIST):
@@ -29,7 +29,7 @@ export function readIdxFile(path: string, expectedDims: number): IdxArray {
   try {
     raw = readFileSync(path);
   } catch (err) {
-    throw new UserError(`${path}: cannot read file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw unreadableFile(path, err);
   }
   let bytes = raw;
   if (isGzip(raw)) {

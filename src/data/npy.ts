@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { inflateRawSync } from 'node:zlib';
 import { unzipSync } from 'fflate';
-import { UserError } from '../errors.js';
+import { unreadableFile, UserError } from '../errors.js';
 
 /**
  * NumPy's .npy format (hand-written: the header is tiny and its errors are part of the contract):
@@ -166,7 +166,7 @@ function readBytes(path: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new UserError(`${path}: cannot read file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw unreadableFile(path, err);
   }
 }
 

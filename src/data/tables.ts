@@ -51,6 +51,7 @@ function loadCsv(path: string, options: DatasetOptions): Dataset {
     featureNames: labelled[0]?.featureNames,
   };
   if (mapping.classNames) dataset.classNames = mapping.classNames;
+  if (mapping.notice) dataset.notices = [mapping.notice];
   if (train && !options.classNames) checkClasses(train.path, dataset.train.labels, `column "${train.label}"`, mapping.classNames);
   return dataset;
 }
@@ -59,9 +60,10 @@ function loadCsv(path: string, options: DatasetOptions): Dataset {
  * Labels that are all integers 0…255 are classes by number; otherwise they are class names, sorted (or the
  * model's, when it brings them). `code` gives a row's class, naming the file and line of one it cannot map.
  */
-function classMapping(tables: CsvTable[], known?: string[]): { classes: number; classNames?: string[]; code: (t: CsvTable, r: number) => number } {
+function classMapping(tables: CsvTable[], known?: string[]): { classes: number; classNames?: string[]; notice?: string; code: (t: CsvTable, r: number) => number } {
   const integer = /^\d{1,3}$/;
-  const allIntegers = known === undefined && tables.every((t) => t.labels.every((l) => integer.test(l) && Number(l) < MAX_CLASSES));
+  const isClassNumber = (l: string) => integer.test(l) && Number(l) < MAX_CLASSES;
+  const allIntegers = known === undefined && tables.every((t) => t.labels.every(isClassNumber));
   if (allIntegers) {
     let classes = 0;
     for (const t of tables) for (const l of t.labels) classes = Math.max(classes, Number(l) + 1);
@@ -75,6 +77,7 @@ function classMapping(tables: CsvTable[], known?: string[]): { classes: number; 
   return {
     classes: names.length,
     classNames: names,
+    ...(known === undefined ? { notice: mixedLabelsNotice(tables, isClassNumber, names.length) } : {}),
     code: (t, r) => {
       const c = index.get(t.labels[r]);
       if (c === undefined) {
@@ -84,6 +87,16 @@ function classMapping(tables: CsvTable[], known?: string[]): { classes: number; 
       return c;
     },
   };
+}
+
+/** A column of class numbers but for some text (`seven` among digits) is read as names: said, naming the first such label's line. */
+function mixedLabelsNotice(tables: CsvTable[], isClassNumber: (l: string) => boolean, names: number): string | undefined {
+  if (!tables.some((t) => t.labels.some(isClassNumber))) return undefined;
+  for (const t of tables) {
+    const r = t.labels.findIndex((l) => !isClassNumber(l));
+    if (r >= 0) return `${t.path}: line ${t.lines[r]}: label ${JSON.stringify(t.labels[r])} is not an integer from 0 to ${MAX_CLASSES - 1}: the labels are read as ${names} class names`;
+  }
+  return undefined;
 }
 
 /** A classifier needs two classes among its training labels. */

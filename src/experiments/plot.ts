@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
-import { UserError } from '../errors.js';
+import { unreadableFile, UserError } from '../errors.js';
 import type { CurveRow } from './charts.js';
 import { LOG_FIELDS } from '../train/metrics-log.js';
 
@@ -24,7 +24,7 @@ export function readCurves(path: string): CurveRow[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new UserError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw unreadableFile(path, err);
   }
   // A NUL byte is never in a log: a saved model or other binary file, refused before CSV parsing reads it.
   if (text.includes('\u0000')) throw notALog(path, 'binary data, not text');

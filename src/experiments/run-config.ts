@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { UserError } from '../errors.js';
+import { unreadableFile, UserError } from '../errors.js';
 import { resolveConfig, type TrainOptions } from '../train/config.js';
 
 /**
@@ -12,7 +12,7 @@ export function readRunConfig(path: string): TrainOptions {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new UserError(`--config ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw unreadableFile(`--config ${path}`, err);
   }
   let value: unknown;
   try {

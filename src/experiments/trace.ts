@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { UserError } from '../errors.js';
+import { unreadableFile, UserError } from '../errors.js';
 import type { ModelLayout } from '../model/layout.js';
 import type { TrainConfig } from '../train/config.js';
 import type { MachineFacts } from './machine.js';
@@ -81,8 +81,8 @@ export function readTraceFile(path: string): TraceFile {
   try {
     value = JSON.parse(readFileSync(path, 'utf8')) as Partial<TraceFile>;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(`--against ${path}: ${code ? `cannot read (${code})` : `not valid JSON (${(err as Error).message})`}`);
+    if ((err as NodeJS.ErrnoException).code) throw unreadableFile(`--against ${path}`, err);
+    throw new UserError(`--against ${path}: not valid JSON (${(err as Error).message})`);
   }
   if (value?.format !== TRACE_FORMAT) throw new UserError(`--against ${path}: not a lockstep trace (no "format": "${TRACE_FORMAT}"); make one with verify --save-trace`);
   if (value.version !== 1) throw new UserError(`--against ${path}: trace version ${String(value.version)}; this lockstep reads version 1`);

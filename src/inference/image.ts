@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { PNG } from 'pngjs';
-import { UserError } from '../errors.js';
+import { unreadableFile, UserError } from '../errors.js';
 
 export interface GrayImage {
   pixels: Uint8Array;
@@ -25,7 +25,7 @@ export function readImage(path: string): GrayImage & { notices: string[] } {
   try {
     bytes = readFileSync(path);
   } catch (err) {
-    throw new UserError(`${path}: cannot read image (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw unreadableFile(path, err, 'image');
   }
   if (bytes.length >= 8 && bytes.readUInt32BE(0) === 0x89504e47) {
     let png: PNG;

@@ -58,7 +58,8 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
     const split = options.split ?? 'test';
     if (split !== 'train' && split !== 'test') throw new UserError(`--split ${String(split)}: must be train or test`);
     if (options.data !== undefined && typeof options.data !== 'string') throw new UserError(`predict: data must be a directory path; got ${describe(options.data)}`);
-    if (options.data === undefined && model.data === undefined && model.input.featureNames) throw tableRowsError(model.name);
+    // Said before any data is read, as the CLI does: a table's test split is often empty, and an index into it would be refused as out of range.
+    if (model.input.featureNames) throw tableRowsError(model.name);
     const dataset = loadDataset(options.data ?? model.data, { inputSize: sizes[0], classes: sizes[sizes.length - 1], only: split });
     const data = split === 'train' ? dataset.train : dataset.test;
     // --index draws an image: a table's rows go through --csv.

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { Packr } from 'msgpackr';
-import { UserError } from '../errors.js';
+import { unreadableFile, UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
 import { modelLayout } from '../model/layout.js';
 import { OPTIMIZERS, stateArrays } from '../optim/optimizer.js';
@@ -123,7 +123,7 @@ export function readCheckpoint(path: string): Checkpoint {
   try {
     bytes = readFileSync(path);
   } catch (err) {
-    throw new UserError(`${path}: cannot read checkpoint (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw unreadableFile(path, err, 'checkpoint');
   }
   return decodeCheckpoint(bytes, path);
 }

@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { UserError } from '../errors.js';
+import { unreadableFile, UserError } from '../errors.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
 import { readCheckpoint, type Checkpoint } from './checkpoint.js';
 import { looksLikeOnnx } from './onnx.js';
@@ -25,7 +25,7 @@ export function loadModel(path: string): ModelFile {
     readSync(fd, head, 0, 9, 0);
     closeSync(fd);
   } catch (err) {
-    throw new UserError(`${path}: cannot read model (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw unreadableFile(path, err, 'model');
   }
   if (looksLikeOnnx(head)) {
     throw new UserError(`${path}: an ONNX model, which lockstep writes but does not read back; give a checkpoint or a .safetensors model`);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { UserError } from '../errors.js';
+import { unreadableFile, UserError } from '../errors.js';
 import { layerViews, modelLayout, type ModelLayout } from '../model/layout.js';
 
 /**
@@ -79,7 +79,7 @@ export function readSafetensors(path: string): SafetensorsModel {
   try {
     bytes = readFileSync(path);
   } catch (err) {
-    throw new UserError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw unreadableFile(path, err);
   }
   return decodeSafetensors(bytes, path);
 }

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Engine, type StepProfile } from '../coordinator/engine.js';
-import { datasetFingerprint, type Dataset } from '../data/dataset.js';
+import { checkInferredClasses, datasetFingerprint, type Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import type { KernelName } from '../kernels/kernels.js';
 import { paramsSha256 } from '../model/hash.js';
@@ -69,6 +69,17 @@ export interface TrainHooks extends Omit<EpochLoopHooks, 'onCheckpoint' | 'onBes
   onStart?: (config: TrainConfig, rows: SplitRows) => void;
   /** --save-best: an epoch whose validation loss is the best so far, with the model as it is then. */
   onBest?: (snapshot: TrainSnapshot, report: EpochReport) => void | Promise<void>;
+  /** A one-line remark on how the data was read (classes counted from the labels, a label column read as names), before the first step. */
+  onNotice?: (line: string) => void;
+}
+
+/** The classes the labels name, those no training row has, and the --layers that would refuse the labels above the first gap. */
+function emptyClassesNotice(classes: number, empty: number[], layers: number[]): string {
+  const first = empty[0];
+  const these = empty.length === 1 ? `class ${first} has` : `classes ${empty.join(', ')} have`;
+  const named = `the labels name ${classes} classes (0–${classes - 1}); ${these} no training rows`;
+  // A gap at 0 or 1 (labels counted from 1, say) leaves no classifier below it to suggest.
+  return first < 2 ? named : `${named} — give --layers ${[...layers.slice(0, -1), first].join(',')} to refuse labels above ${first - 1}`;
 }
 
 /** The rows of each split of a run's data, as it trains on them (after --train-limit, --test-limit and --val-split). */
@@ -91,7 +102,11 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
   // The one generator: the validation rows first (none drawn without --val-split), then the init, then the shuffles.
   const rng = new Rng(config.seed);
   const dataset = prepareDataset(raw, { scale: config.scale, valSplit: config.valSplit, inPlace: hooks.dataset === undefined }, rng);
+  // Classes counted from the labels rather than given by --layers: a test label beyond them is refused, and gaps are said.
+  const emptyClasses = config.layers.length === 0 ? checkInferredClasses(raw) : [];
   config.layers = fitLayers(config, dataset);
+  for (const line of raw.notices ?? []) hooks.onNotice?.(line);
+  if (emptyClasses.length > 0) hooks.onNotice?.(emptyClassesNotice(dataset.classes, emptyClasses, config.layers));
   // Stored in checkpoints: a resume gives both, and they must agree.
   config.hidden = config.layers.slice(1, -1);
   config.scale = dataset.scaling?.kind;

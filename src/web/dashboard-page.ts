@@ -76,7 +76,12 @@ function addEpoch(r) {
     tr.appendChild(td);
   }
   $('epochs').appendChild(tr);
-  view.insert('epochs', [{ epoch: r.epoch, 'train loss': r.loss, 'test loss': r.testLoss, 'train acc': r.trainAcc, 'test acc': r.testAcc }]).runAsync();
+  drawCharts();
+}
+
+// Every epoch so far each time: vega keeps only the last of the inserts made before it runs (a late page's snapshot makes several).
+function drawCharts() {
+  view.data('epochs', state.epochs.map((r) => ({ epoch: r.epoch, 'train loss': r.loss, 'test loss': r.testLoss, 'train acc': r.trainAcc, 'test acc': r.testAcc }))).runAsync();
 }
 
 function showProgress(p) {

@@ -77,7 +77,7 @@ async function main() {
   }
 
   if (info.input.kind === 'image') imageInput(info.input.width, info.input.height, predict);
-  else featureForm(info.input.count, info.input.names, predict);
+  else featureForm(info.input.count, info.input.names, info.input.means, predict);
 }
 
 function imageInput(width, height, predict) {
@@ -129,7 +129,7 @@ function imageInput(width, height, predict) {
   $('clear').addEventListener('click', () => { clear(); $('answer').textContent = 'draw a digit'; shrink(); });
 }
 
-function featureForm(count, names, predict) {
+function featureForm(count, names, means, predict) {
   $('answer').textContent = 'fill in the features';
   const form = document.createElement('form');
   form.id = 'features';
@@ -137,7 +137,7 @@ function featureForm(count, names, predict) {
     const label = document.createElement('label');
     label.textContent = (names ? names[i] : 'feature ' + i) + ' ';
     const field = document.createElement('input');
-    Object.assign(field, { type: 'number', step: 'any', value: 0, name: 'f' + i });
+    Object.assign(field, { type: 'number', step: 'any', value: means ? String(means[i]) : '', name: 'f' + i });
     label.appendChild(field);
     form.appendChild(label);
     form.appendChild(document.createElement('br'));
@@ -145,10 +145,13 @@ function featureForm(count, names, predict) {
   const go = document.createElement('button');
   go.textContent = 'predict';
   form.appendChild(go);
-  const read = () => Array.from(form.querySelectorAll('input'), (f) => Number(f.value));
-  form.addEventListener('input', () => predict(read()));
-  form.addEventListener('submit', (e) => { e.preventDefault(); predict(read()); });
+  const fields = () => Array.from(form.querySelectorAll('input'));
+  // An empty field is not a 0: nothing is asked until every feature has a value.
+  const send = () => { if (fields().every((f) => f.value !== '')) predict(fields().map((f) => Number(f.value))); };
+  form.addEventListener('input', send);
+  form.addEventListener('submit', (e) => { e.preventDefault(); send(); });
   $('input').appendChild(form);
+  send();
 }
 
 main().catch((err) => { $('error').textContent = String(err.message || err); });

@@ -20,7 +20,7 @@ export const DEFAULT_SERVE_PORT = 8080;
 export interface ModelInfo {
   model: string;
   layers: number[];
-  input: { kind: 'image'; width: number; height: number } | { kind: 'features'; count: number; names?: string[] };
+  input: { kind: 'image'; width: number; height: number } | { kind: 'features'; count: number; names?: string[]; means?: number[] };
   /** One name per class; the class numbers until a model carries names of its own. */
   classNames: string[];
   paramsSha256: string;
@@ -36,7 +36,11 @@ export function modelInfo(model: ResolvedModel): ModelInfo {
     // The file's name, not its path: the page may be open to other machines (--host).
     model: basename(model.name),
     layers: sizes,
-    input: image ? { kind: 'image', width: side, height: side } : { kind: 'features', count: sizes[0], ...(featureNames ? { names: featureNames } : {}) },
+    input: image ? { kind: 'image', width: side, height: side } : {
+      kind: 'features', count: sizes[0], ...(featureNames ? { names: featureNames } : {}),
+      // The form starts at the training rows' means (a standard scaling's offsets); without them, empty rather than at 0, which may be far outside the data.
+      ...(scaling.kind === 'standard' ? { means: scaling.offset } : {}),
+    },
     classNames: classNames ?? Array.from({ length: sizes[sizes.length - 1] }, (_, c) => String(c)),
     paramsSha256: paramsSha256(model.params),
   };
