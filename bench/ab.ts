@@ -11,7 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { median } from '../src/experiments/bench.js';
+import { median } from '../src/train/calibrate.js';
 
 interface Options {
   a: string;

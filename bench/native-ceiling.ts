@@ -7,7 +7,7 @@
 import { SharedArena } from '../src/memory/arena.js';
 import { createNativeKernels, nativePlainForward, nativeStatus } from '../src/kernels/native.js';
 import { sgdSettings, updateStep, UPDATE_WORDS, writeUpdate } from '../src/optim/optimizer.js';
-import { median } from '../src/experiments/bench.js';
+import { median } from '../src/train/calibrate.js';
 
 export const TARGET_CEILING_RATIO = 0.85;
 

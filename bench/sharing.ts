@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { median } from '../src/experiments/bench.js';
+import { median } from '../src/train/calibrate.js';
 import { RESERVED_BYTES } from '../src/memory/arena.js';
 import { createWasmKernels, loadWasmKernelModule } from '../src/kernels/wasm.js';
 

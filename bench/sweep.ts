@@ -13,7 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { median } from '../src/experiments/bench.js';
+import { median } from '../src/train/calibrate.js';
 import { packageRoot } from '../src/paths.js';
 
 function flag(name: string, fallback: number): number {

@@ -21,7 +21,7 @@ export type { SweepOptions, SweepGrid, SweepResult, SweepOutcome } from './exper
 export { verify } from './experiments/verify.js';
 export type { VerifyOptions, VerifyRow, TraceFinding } from './experiments/verify.js';
 export { readCurves } from './experiments/plot.js';
-export { chooseThreads } from './experiments/calibrate.js';
+export { chooseThreads } from './train/calibrate.js';
 export { machineFacts } from './experiments/machine.js';
 export type { MachineFacts } from './experiments/machine.js';
 export { readCheckpoint, writeCheckpoint } from './model-io/checkpoint.js';

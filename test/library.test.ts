@@ -113,6 +113,30 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
     expect(p.width * p.height).toBe(16);
   });
 
+  it('train() owns the run files: interrupted with a checkpoint, resumed without the CLI, it ends with the uninterrupted hash', async () => {
+    const data = writeIdxDir({ trainCount: 300, testCount: 80 });
+    const dir = tempDir();
+    const settings = { layers: [16, 12, 10], epochs: 3, batchSize: 16, threads: 2, data, optimizer: 'adam' as const, valSplit: 0.2 };
+    const whole = await train(settings);
+    const checkpoint = join(dir, 'run.ckpt');
+    const log = join(dir, 'metrics.csv');
+    const stop = new AbortController();
+    const first = await train({ ...settings, checkpoint, log }, { signal: stop.signal, onStep: ({ steps }) => steps === 20 && stop.abort() });
+    expect(first.interrupted).toBe(true);
+    expect(first.steps).toBe(20);
+    // Another run may not take the checkpoint, nor change what defines the run's arithmetic.
+    expect((await thrown(() => train({ ...settings, checkpoint, seed: 1 }))).message).toMatch(/^--checkpoint .*: holds the checkpoint of another run/);
+    expect((await thrown(() => train({ ...settings, resume: checkpoint, lr: 0.1 })))).toBeInstanceOf(UserError);
+    const notices: string[] = [];
+    const resumed = await train({ resume: checkpoint, threads: 1 }, { onNotice: (line) => notices.push(line) });
+    expect(resumed.interrupted).toBe(false);
+    expect(resumed.paramsSha256).toBe(whole.paramsSha256);
+    // The checkpoint's log goes on, said once; the resumed run's rows follow the first run's.
+    expect(notices).toContain(`--log ${log}: continued from ${checkpoint} (give --log FILE to write elsewhere)`);
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toHaveLength(1 + 3);
+    expect(readCheckpoint(checkpoint).state.steps).toBe(resumed.steps);
+  });
+
   it('a bad argument is a UserError with a one-line message that says what was expected', async () => {
     const model = { params: new Float32Array(16 * 10 + 10), layers: [16, 10] };
     const cases: [() => unknown, string][] = [

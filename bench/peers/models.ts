@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
 import { defaultDataDir } from '../../src/data/dataset.js';
-import { median } from '../../src/experiments/bench.js';
+import { median } from '../../src/train/calibrate.js';
 import { nativeStatus } from '../../src/kernels/native.js';
 import { packageRoot } from '../../src/paths.js';
 

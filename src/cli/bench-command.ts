@@ -1,22 +1,12 @@
-import { benchmark, checkBenchCounts, type BenchRow, type PhaseStats } from '../experiments/bench.js';
+import { crowdedThreads } from '../coordinator/engine.js';
+import { benchmark, checkBenchCounts, hashAgreement, type BenchRow, type PhaseStats } from '../experiments/bench.js';
 import { scalingChart } from '../experiments/charts.js';
 import { formatMachine, machineFacts } from '../experiments/machine.js';
 import { checkOutput, renderSvg, toCsv, writeOutput } from '../experiments/output.js';
-import { plural } from '../report/format.js';
+import { plural } from '../words.js';
 import { checkBatchSize, loadTrainingData, resolveConfig } from '../train/config.js';
-import { crowdedThreadsNotice, print, toTrainOptions, type TrainingArgs } from './flags.js';
-
-export interface BenchArgs extends Omit<TrainingArgs, 'threads' | 'batch-size'> {
-  threads: number[];
-  'batch-size': number[];
-  steps: number;
-  warmup: number;
-  repeats: number;
-  profile: boolean;
-  csv?: string;
-  svg?: string;
-  force: boolean;
-}
+import type { ArgsOf } from '../options/table.js';
+import { print, trainOptionsOf } from './flags.js';
 
 /** The columns of bench --csv, in this order. */
 export const BENCH_CSV_COLUMNS = [
@@ -24,10 +14,10 @@ export const BENCH_CSV_COLUMNS = [
   'speedup', 'speedupMin', 'speedupMax', 'efficiency', 'ceilingSpeedup', 'paramsSha256',
 ];
 
-export async function benchCommand(args: BenchArgs): Promise<number> {
+export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
   const threadCounts = args.threads;
-  const batchSizes = args['batch-size'];
-  const options = toTrainOptions({ ...args, threads: 1, 'batch-size': batchSizes[0] });
+  const batchSizes = args.batchSize;
+  const options = trainOptionsOf(args, 'bench');
   // Validate every combination's flags, and load the data once, before any thread starts.
   for (const batchSize of batchSizes) for (const threads of threadCounts) resolveConfig({ ...options, batchSize, threads });
   checkBenchCounts({ steps: args.steps, warmup: args.warmup, repeats: args.repeats }, args.profile);
@@ -37,7 +27,8 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
   const dataset = loadTrainingData(config);
   for (const batchSize of batchSizes) checkBatchSize(batchSize, dataset);
   const machine = machineFacts(config.kernels);
-  crowdedThreadsNotice(threadCounts, machine.cores, 'their rows measure sharing, not scaling');
+  const crowded = crowdedThreads(threadCounts, machine.cores, 'their rows measure sharing, not scaling');
+  if (crowded) process.stderr.write(`lockstep: notice: ${crowded}\n`);
   if (args.json) print(JSON.stringify({ event: 'machine', ...machine }));
   else {
     print(`lockstep bench: ${args.steps} timed steps after ${args.warmup} warm-up, median [min–max] of ${plural(args.repeats, 'run')}, kernels ${config.kernels}`);
@@ -61,10 +52,8 @@ export async function benchCommand(args: BenchArgs): Promise<number> {
   if (args.csv !== undefined) writeOutput(args.csv, toCsv(BENCH_CSV_COLUMNS, rows as unknown as Record<string, unknown>[]));
   if (args.svg !== undefined) writeOutput(args.svg, await renderSvg(scalingChart(rows, machine)));
   if (!args.json) {
-    const hashes = new Map<number, Set<string>>();
-    for (const r of rows) hashes.set(r.batchSize, (hashes.get(r.batchSize) ?? new Set()).add(r.paramsSha256));
-    for (const [batchSize, set] of hashes) {
-      print(`batch ${batchSize}: ${set.size === 1 ? 'identical' : 'DIFFERENT'} parameters across thread counts (sha256 ${[...set][0].slice(0, 16)}…)`);
+    for (const { batchSize, identical, paramsSha256 } of hashAgreement(rows)) {
+      print(`batch ${batchSize}: ${identical ? 'identical' : 'DIFFERENT'} parameters across thread counts (sha256 ${paramsSha256.slice(0, 16)}…)`);
     }
     // As plot and export do: each file written is named (the JSON stream stays one object per row).
     if (args.csv !== undefined) print(`wrote ${args.csv}: ${plural(rows.length, 'row')}, one per thread count and batch size`);

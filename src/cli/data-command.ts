@@ -1,17 +1,11 @@
+import type { ArgsOf } from '../options/table.js';
 import { convertFashionMnist, FASHION_MNIST_PACKAGE } from '../data/fashion-mnist.js';
 import { UserError } from '../errors.js';
 import { print } from './flags.js';
 
-export interface DataArgs {
-  dataset?: string;
-  dir?: string;
-  from?: string;
-  force: boolean;
-  json: boolean;
-}
 
 /** `lockstep data fashion-mnist DIR`: a dataset shipped in another shape, as the four IDX files in DIR. */
-export async function dataCommand(args: DataArgs): Promise<number> {
+export async function dataCommand(args: ArgsOf<'data'>): Promise<number> {
   if (args.dataset !== FASHION_MNIST_PACKAGE) {
     const given = args.dataset === undefined ? '`data` needs a dataset' : `\`data ${args.dataset}\`: unknown dataset`;
     throw new UserError(`${given}; it knows ${FASHION_MNIST_PACKAGE} (lockstep data ${FASHION_MNIST_PACKAGE} DIR)`);

@@ -1,24 +1,15 @@
-import { extname } from 'node:path';
 import { evaluate, type Evaluation } from '../inference/evaluate.js';
 import { predict, predictCsv, tableRowsError, type Prediction } from '../inference/predict.js';
 import { UserError } from '../errors.js';
 import type { KernelName } from '../kernels/kernels.js';
 import { IDX_FILES } from '../data/dataset.js';
 import type { Checkpoint } from '../model-io/checkpoint.js';
-import { exportOnnx, exportSafetensors, refuseExportOverSource } from '../model-io/export.js';
-import type { TensorNaming } from '../model-io/safetensors.js';
+import { exportModel } from '../model-io/export.js';
+import type { ArgsOf } from '../options/table.js';
 import { loadModel } from '../model-io/model-file.js';
 import { print } from './flags.js';
-import { checkSavedDataDir } from './saved-data.js';
+import { checkSavedDataDir } from '../data/saved-data.js';
 
-export interface EvalArgs {
-  model: string;
-  data?: string;
-  split: 'train' | 'test';
-  threads?: number;
-  kernels?: KernelName;
-  json: boolean;
-}
 
 /** The checkpoint's data directory, when eval or predict will read it, checked before anything else is. */
 function checkModelData(model: string, data: string | undefined, split: 'train' | 'test', { checkpoint } = loadModel(model)): Checkpoint | undefined {
@@ -29,7 +20,7 @@ function checkModelData(model: string, data: string | undefined, split: 'train' 
   return checkpoint;
 }
 
-export async function evalCommand(args: EvalArgs): Promise<number> {
+export async function evalCommand(args: ArgsOf<'eval'>): Promise<number> {
   const config = checkModelData(args.model, args.data, args.split)?.config;
   const [limitFlag, limit] = args.split === 'train' ? ['--train-limit', config?.trainLimit] : ['--test-limit', config?.testLimit];
   if (limit !== undefined) {
@@ -55,17 +46,8 @@ function formatEvaluation(e: Evaluation): string {
   return lines.join('\n');
 }
 
-export interface PredictArgs {
-  model: string;
-  index?: number;
-  split: 'train' | 'test';
-  data?: string;
-  image?: string;
-  csv?: string;
-  json: boolean;
-}
 
-export async function predictCommand(args: PredictArgs): Promise<number> {
+export async function predictCommand(args: ArgsOf<'predict'>): Promise<number> {
   if (args.csv !== undefined) return predictCsvCommand(args, args.csv);
   if (args.image === undefined) {
     const model = loadModel(args.model);
@@ -86,7 +68,7 @@ export async function predictCommand(args: PredictArgs): Promise<number> {
 }
 
 /** predict --csv ROWS.csv: one line (or JSON object) per row: its line, the predicted class's name and probability. */
-function predictCsvCommand(args: PredictArgs, csv: string): number {
+function predictCsvCommand(args: ArgsOf<'predict'>, csv: string): number {
   for (const [flagName, given] of [['--image', args.image], ['--index', args.index], ['--data', args.data]] as const) {
     if (given !== undefined) throw new UserError(`--csv and ${flagName}: give one or the other`);
   }
@@ -121,32 +103,12 @@ export function formatPrediction(p: Prediction): string {
   return [...rows, '', `predicted ${p.predicted}${verdict}`, ...bars].join('\n');
 }
 
-export interface ExportArgs {
-  checkpoint: string;
-  to: string;
-  names: TensorNaming;
-  force: boolean;
-  json: boolean;
-}
-
-/** What export writes, by the --to file's extension (.st: the short name --save-best files go by in the README). */
-const EXPORT_FORMATS: Record<string, 'onnx' | 'safetensors'> = { '.onnx': 'onnx', '.safetensors': 'safetensors', '.st': 'safetensors' };
-
-export async function exportCommand(args: ExportArgs): Promise<number> {
+export async function exportCommand(args: ArgsOf<'export'>): Promise<number> {
   const to: unknown = args.to;
   // yargs gives a repeated flag as an array, and `--to` at the end of the line as "".
   if (Array.isArray(to)) throw new UserError(`--to given ${to.length} times (${to.join(', ')}); give it once`);
   if (String(to).trim() === '') throw new UserError('--to: needs a value');
-  const format = EXPORT_FORMATS[extname(args.to).toLowerCase()];
-  if (format === undefined) {
-    // Writing the checkpoint over itself is the worse mistake: say that one first.
-    refuseExportOverSource(args.checkpoint, args.to);
-    throw new UserError(`--to ${args.to}: export writes .safetensors or .onnx`);
-  }
-  if (format === 'onnx' && args.names !== 'lockstep') throw new UserError(`--names ${args.names}: names safetensors tensors; --to ${args.to} is ONNX`);
-  const { paramsSha256 } = format === 'onnx'
-    ? exportOnnx(args.checkpoint, args.to, { force: args.force })
-    : exportSafetensors(args.checkpoint, args.to, { force: args.force, names: args.names });
+  const { format, paramsSha256 } = exportModel(args.checkpoint, args.to, { force: args.force, names: args.names });
   print(args.json ? JSON.stringify({ event: 'export', to: args.to, format, paramsSha256 }) : `wrote ${args.to} (${format}, params sha256 ${paramsSha256})`);
   return 0;
 }

@@ -1,18 +1,13 @@
+import type { ArgsOf } from '../options/table.js';
 import { basename } from 'node:path';
 import { curvesChart } from '../experiments/charts.js';
 import { checkOutput, renderSvg, writeOutput } from '../experiments/output.js';
 import { readCurves } from '../experiments/plot.js';
-import { plural } from '../report/format.js';
+import { plural } from '../words.js';
 import { print } from './flags.js';
 
-export interface PlotArgs {
-  log: string;
-  svg: string;
-  force: boolean;
-  json: boolean;
-}
 
-export async function plotCommand(args: PlotArgs): Promise<number> {
+export async function plotCommand(args: ArgsOf<'plot'>): Promise<number> {
   checkOutput(args.svg, '--svg', args.force);
   const rows = readCurves(args.log);
   writeOutput(args.svg, await renderSvg(curvesChart(rows, `lockstep: ${basename(args.log)}`)));

@@ -1,15 +1,10 @@
+import type { ArgsOf } from '../options/table.js';
 import { serveModel } from '../web/serve.js';
 import { print } from './flags.js';
 
-export interface ServeArgs {
-  model: string;
-  port: number;
-  host: string;
-  json: boolean;
-}
 
 /** Serves the model until SIGINT or SIGTERM, then closes the server and exits 0. */
-export async function serveCommand(args: ServeArgs): Promise<number> {
+export async function serveCommand(args: ArgsOf<'serve'>): Promise<number> {
   const served = await serveModel(args.model, { port: args.port, host: args.host });
   const { layers, input } = served.info;
   const what = input.kind === 'image' ? `draw a digit (${input.width}×${input.height})` : `fill in ${input.count} features`;

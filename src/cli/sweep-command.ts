@@ -1,52 +1,35 @@
 import { availableParallelism } from 'node:os';
 import { sweep, type SweepResult } from '../experiments/sweep.js';
-import { plural } from '../report/format.js';
-import { print, toTrainOptions, type TrainingArgs } from './flags.js';
-import type { OptimizerName } from '../optim/optimizer.js';
+import { plural } from '../words.js';
+import type { ArgsOf } from '../options/table.js';
+import { print, trainOptionsOf } from './flags.js';
+import { onStopSignals } from './signals.js';
 import { EXIT_INTERRUPTED } from './train-command.js';
 
-export interface SweepArgs extends Omit<TrainingArgs, 'seed' | 'lr' | 'batch-size' | 'threads' | 'optimizer'> {
-  seed?: number[];
-  lr?: number[];
-  'batch-size'?: number[];
-  optimizer?: OptimizerName[];
-  threads: number;
-  parallel?: number;
-  out?: string;
-}
-
-export async function sweepCommand(args: SweepArgs): Promise<number> {
+export async function sweepCommand(args: ArgsOf<'sweep'>): Promise<number> {
   const cores = availableParallelism();
-  const parallel = args.parallel ?? Math.max(1, Math.floor(cores / args.threads));
-  const base = toTrainOptions({ ...args, seed: undefined, lr: undefined, 'batch-size': undefined, optimizer: undefined, threads: args.threads });
-  const grid = { seed: args.seed, lr: args.lr, batchSize: args['batch-size'], optimizer: args.optimizer };
-  if (parallel * args.threads > cores) {
+  const threads = args.threads as number;
+  const parallel = args.parallel ?? Math.max(1, Math.floor(cores / threads));
+  const base = trainOptionsOf(args, 'sweep');
+  const grid = { seed: args.seed, lr: args.lr, batchSize: args.batchSize, optimizer: args.optimizer };
+  if (parallel * threads > cores) {
     process.stderr.write(
-      `lockstep: notice: --parallel ${parallel} × --threads ${args.threads} = ${parallel * args.threads} threads on ${cores} available cores; ` +
+      `lockstep: notice: --parallel ${parallel} × --threads ${threads} = ${parallel * threads} threads on ${cores} available cores; ` +
         'runs will take turns on the cores (their results are the same; their seconds are not)\n',
     );
   }
   // First signal: every run stops at its next step; a second: every run is killed and the sweep quits.
-  const stop = new AbortController();
   const kill = new AbortController();
-  const onSignal = (name: NodeJS.Signals) => {
-    if (stop.signal.aborted) {
-      process.stderr.write(`lockstep: ${name} again: killing every run now\n`);
-      kill.abort();
-      return;
-    }
-    process.stderr.write(`lockstep: ${name}: stopping every run after its current step (send it again to kill them)\n`);
-    stop.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const stop = onStopSignals({
+    stopping: 'stopping every run after its current step (send it again to kill them)', quitting: 'killing every run now', again: () => kill.abort(),
+  });
   try {
     const outcome = await sweep({
-      base, grid, threads: args.threads, parallel, out: args.out, signal: stop.signal, killSignal: kill.signal,
+      base, grid, threads, parallel, out: args.out, signal: stop.signal, killSignal: kill.signal,
       onStart: (runs, skipped) => {
         if (args.json) return;
         const already = skipped > 0 ? ` (${skipped} already in ${args.out}: not run again)` : '';
-        print(`lockstep sweep: ${plural(runs, 'run')}${already}, ${parallel} at a time, ${plural(args.threads, 'thread')} each${args.out ? `; results in ${args.out}` : ''}`);
+        print(`lockstep sweep: ${plural(runs, 'run')}${already}, ${parallel} at a time, ${plural(threads, 'thread')} each${args.out ? `; results in ${args.out}` : ''}`);
       },
       onResult: (r, finished, all) => print(args.json ? JSON.stringify({ event: 'sweep-run', ...r }) : `run ${r.run} (${finished}/${all} finished): ${formatResult(r)}`),
     });
@@ -60,8 +43,7 @@ export async function sweepCommand(args: SweepArgs): Promise<number> {
     }
     return 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.dispose();
   }
 }
 

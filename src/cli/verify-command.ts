@@ -5,28 +5,19 @@ import { checkAgainst, verify, type TraceFinding, type VerifyRow } from '../expe
 import { datasetFingerprint } from '../data/dataset.js';
 import { fitLayers, loadTrainingData, resolveConfig } from '../train/config.js';
 import { UserError } from '../errors.js';
-import { plural } from '../report/format.js';
-import { print, toTrainOptions, type TrainingArgs } from './flags.js';
-
-export interface VerifyArgs extends Omit<TrainingArgs, 'threads'> {
-  threads: number[];
-  steps: number;
-  trace: boolean;
-  'trace-every': number;
-  'save-trace'?: string;
-  against?: string;
-  force: boolean;
-}
+import { plural } from '../words.js';
+import type { ArgsOf } from '../options/table.js';
+import { print, trainOptionsOf } from './flags.js';
 
 export const EXIT_NOT_IDENTICAL = 4;
 
-export async function verifyCommand(args: VerifyArgs): Promise<number> {
+export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
   if (args.steps < 1) throw new UserError(`--steps ${args.steps}: must be at least 1`);
-  if (args['trace-every'] < 1) throw new UserError(`--trace-every ${args['trace-every']}: must be at least 1`);
-  const tracing = args.trace || args['trace-every'] !== 1 || args['save-trace'] !== undefined || args.against !== undefined;
-  const options = toTrainOptions({ ...args, threads: 1 });
+  if (args.traceEvery < 1) throw new UserError(`--trace-every ${args.traceEvery}: must be at least 1`);
+  const tracing = args.trace || args.traceEvery !== 1 || args.saveTrace !== undefined || args.against !== undefined;
+  const options = trainOptionsOf(args, 'verify');
   for (const threads of args.threads) resolveConfig({ ...options, threads });
-  checkOutput(args['save-trace'], '--save-trace', args.force);
+  checkOutput(args.saveTrace, '--save-trace', args.force);
   const against = args.against === undefined ? undefined : readTraceFile(args.against);
   const config = resolveConfig(options);
   const dataset = loadTrainingData(config);
@@ -35,7 +26,7 @@ export async function verifyCommand(args: VerifyArgs): Promise<number> {
   if (!args.json) {
     print(`lockstep verify: ${args.steps} steps at threads ${args.threads.join(', ')} against the reference trainer, every parameter compared bit for bit`);
     if (tracing) {
-      const every = args['trace-every'] === 1 ? 'every step' : `every ${args['trace-every']} steps`;
+      const every = args.traceEvery === 1 ? 'every step' : `every ${args.traceEvery} steps`;
       print(`trace: each layer's sha256 after ${every}${args.against ? `, also against ${args.against} (${against!.machine.cpu}, Node ${against!.machine.node})` : ''}`);
     }
     print('threads    kernels  paramsSha256                                                      max|Δ|    max ULP  first difference');
@@ -44,7 +35,7 @@ export async function verifyCommand(args: VerifyArgs): Promise<number> {
   const rows = await verify(
     {
       ...options, threadCounts: args.threads, steps: args.steps,
-      trace: tracing ? { every: args['trace-every'], against, onTrace: (t) => traces.push(t) } : undefined,
+      trace: tracing ? { every: args.traceEvery, against, onTrace: (t) => traces.push(t) } : undefined,
     },
     dataset,
     (row) => {
@@ -52,9 +43,9 @@ export async function verifyCommand(args: VerifyArgs): Promise<number> {
       else for (const line of formatRow(row, args.against)) print(line);
     },
   );
-  if (args['save-trace'] !== undefined) {
-    const file = traceFile(config, datasetFingerprint(dataset), args['trace-every'], machineFacts(config.kernels), traces);
-    writeOutput(args['save-trace'], `${JSON.stringify(file)}\n`);
+  if (args.saveTrace !== undefined) {
+    const file = traceFile(config, datasetFingerprint(dataset), args.traceEvery, machineFacts(config.kernels), traces);
+    writeOutput(args.saveTrace, `${JSON.stringify(file)}\n`);
   }
   const allEqual = rows.every((r) => r.equal && !r.trace?.reference && !r.trace?.against);
   if (!args.json) print(allEqual ? 'all identical' : 'NOT IDENTICAL');

@@ -6,7 +6,7 @@ import { UserError } from '../errors.js';
 import { distPath } from '../paths.js';
 import { PROFILE_MARKS } from '../shared/buffers.js';
 import { type TrainOptions } from '../train/config.js';
-import { train } from '../train/train.js';
+import { median, timeRun } from '../train/calibrate.js';
 import type { SoloRun } from './solo-run.js';
 
 /**
@@ -141,23 +141,6 @@ export function checkBenchCounts(counts: { steps: number; warmup: number; repeat
 }
 
 /** Times `steps` steps after `warmup` untimed ones; with `profile`, keeps the timed steps' profile. */
-export async function timeRun(options: TrainOptions, dataset: Dataset, warmup: number, steps: number, profile = false) {
-  let timedFrom = 0;
-  let timedTo = 0;
-  const result = await train(
-    { ...options, epochs: Number.MAX_SAFE_INTEGER, maxSteps: warmup + steps, evaluate: false },
-    {
-      dataset,
-      profileSteps: profile ? steps : 0,
-      onStep: ({ steps: done }) => {
-        if (done === warmup) timedFrom = performance.now();
-        if (done === warmup + steps) timedTo = performance.now();
-      },
-    },
-  );
-  return { stepsPerSec: steps / ((timedTo - timedFrom) / 1000), paramsSha256: result.paramsSha256, profile: result.profile };
-}
-
 /**
  * `count` 1-thread runs of the same work as independent processes at once (src/experiments/solo-run.ts):
  * their combined steps/s. Each loads its data first; all are told to start together.
@@ -228,8 +211,9 @@ function spread(values: number[]): Spread {
   };
 }
 
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+/** Per batch size: whether every thread count ended with the same parameters (the promise bench checks as it times). */
+export function hashAgreement(rows: BenchRow[]): { batchSize: number; identical: boolean; paramsSha256: string }[] {
+  const hashes = new Map<number, Set<string>>();
+  for (const r of rows) hashes.set(r.batchSize, (hashes.get(r.batchSize) ?? new Set()).add(r.paramsSha256));
+  return [...hashes].map(([batchSize, set]) => ({ batchSize, identical: set.size === 1, paramsSha256: [...set][0] }));
 }

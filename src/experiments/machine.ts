@@ -25,11 +25,3 @@ export function machineFacts(kernels: string): MachineFacts {
 export function formatMachine(m: MachineFacts): string {
   return `${m.cpu}, ${m.cores} cores, ${m.platform}, Node ${m.node} (V8 ${m.v8}), kernels ${m.kernels}`;
 }
-
-/** 1, 2, 4, … up to `cores`, and `cores` itself when it is not a power of two. */
-export function defaultThreadCounts(cores = availableParallelism()): number[] {
-  const counts: number[] = [];
-  for (let t = 1; t <= cores; t *= 2) counts.push(t);
-  if (counts[counts.length - 1] !== cores) counts.push(cores);
-  return counts;
-}

@@ -5,7 +5,7 @@
  */
 import { createInterface } from 'node:readline';
 import { loadTrainingData, resolveConfig, type TrainOptions } from '../train/config.js';
-import { timeRun } from './bench.js';
+import { timeRun } from '../train/calibrate.js';
 
 export interface SoloRun {
   options: TrainOptions;

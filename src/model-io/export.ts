@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { extname } from 'node:path';
 import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
 import type { ModelLayout } from '../model/layout.js';
@@ -42,6 +43,24 @@ export function exportOnnx(source: string | TrainedModel, toPath: string, option
   const onnxOptions = { scaling: input?.scaling ?? PIXEL_SCALING, classNames: input?.classNames, metadata, producerVersion: packageVersion() };
   writeFileAtomic(toPath, encodeOnnx(layout, params, onnxOptions));
   return { paramsSha256: metadata.params_sha256 };
+}
+
+/** What exportModel writes, by the output file's extension (.st: the short name --save-best files go by in the docs). */
+const EXPORT_FORMATS: Record<string, 'onnx' | 'safetensors'> = { '.onnx': 'onnx', '.safetensors': 'safetensors', '.st': 'safetensors' };
+
+/** Writes a model as safetensors or ONNX, chosen by `toPath`'s extension; `names` is safetensors' only. */
+export function exportModel(
+  source: string | TrainedModel, toPath: string, options: { force?: boolean; names?: TensorNaming } = {},
+): { format: 'onnx' | 'safetensors'; paramsSha256: string } {
+  const format = EXPORT_FORMATS[extname(String(toPath)).toLowerCase()];
+  if (format === undefined) {
+    // Writing the checkpoint over itself is the worse mistake: say that one first.
+    if (typeof source === 'string') refuseExportOverSource(source, toPath);
+    throw new UserError(`--to ${toPath}: export writes .safetensors or .onnx`);
+  }
+  if (format === 'onnx' && (options.names ?? 'lockstep') !== 'lockstep') throw new UserError(`--names ${options.names}: names safetensors tensors; --to ${toPath} is ONNX`);
+  const written = format === 'onnx' ? exportOnnx(source, toPath, { force: options.force }) : exportSafetensors(source, toPath, options);
+  return { format, ...written };
 }
 
 /** The model to export and its metadata, after the checks every export makes on its source and output. */

@@ -1,4 +1,5 @@
 import { UserError } from '../errors.js';
+import { flagOf } from '../options/flag.js';
 import { learningRate, SCHEDULES, type ScheduleSettings } from './schedule.js';
 
 /**
@@ -134,12 +135,9 @@ export function readUpdate(desc: Float32Array): { step: UpdateStep; state1Bytes:
 }
 
 /** The library option of each optimizer or schedule setting, and the flag that sets it. */
-export const OPTIMIZER_FLAGS = {
-  optimizer: '--optimizer', momentum: '--momentum', beta1: '--beta1', beta2: '--beta2', eps: '--eps',
-  weightDecay: '--weight-decay', lrSchedule: '--lr-schedule', lrGamma: '--lr-gamma', lrStepEpochs: '--lr-step-epochs',
-  warmupSteps: '--warmup-steps',
-} as const;
-export type OptimizerOption = keyof typeof OPTIMIZER_FLAGS;
+/** The options of the optimizer and its schedule (the option table's optimizer group). */
+export const OPTIMIZER_OPTIONS = ['optimizer', 'momentum', 'beta1', 'beta2', 'eps', 'weightDecay', 'lrSchedule', 'lrGamma', 'lrStepEpochs', 'warmupSteps'] as const;
+export type OptimizerOption = (typeof OPTIMIZER_OPTIONS)[number];
 
 /** The rate when --lr is not given: the textbook's 0.5 for the SGD family, PyTorch's default 0.001 for Adam. */
 export function defaultLr(optimizer: OptimizerName): number {
@@ -157,7 +155,7 @@ export const OPTIMIZER_DEFAULTS = { optimizer: 'sgd', weightDecay: 0, lrSchedule
 export function resolveOptimizer(s: OptimizerSettings): void {
   const shown = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
   const fail = (key: OptimizerOption, why: string): never => {
-    throw new UserError(`${OPTIMIZER_FLAGS[key]} ${shown(s[key])}: ${why}`);
+    throw new UserError(`${flagOf(key)} ${shown(s[key])}: ${why}`);
   };
   const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
   if (!(OPTIMIZERS as readonly unknown[]).includes(s.optimizer)) fail('optimizer', `must be one of ${OPTIMIZERS.join(', ')}`);
@@ -207,11 +205,11 @@ export function resolveOptimizer(s: OptimizerSettings): void {
  */
 export function checkOptimizerOnResume(saved: Partial<OptimizerSettings>, overrides: Partial<OptimizerSettings>, checkpointPath: string): void {
   const kept = (key: OptimizerOption) => saved[key] ?? (OPTIMIZER_DEFAULTS as Partial<OptimizerSettings>)[key];
-  for (const key of Object.keys(OPTIMIZER_FLAGS) as OptimizerOption[]) {
+  for (const key of OPTIMIZER_OPTIONS) {
     const given = overrides[key];
     // A setting the checkpoint's optimizer or schedule does not have is refused by resolveOptimizer.
     if (given === undefined || kept(key) === undefined || given === kept(key)) continue;
-    throw new UserError(`${OPTIMIZER_FLAGS[key]} ${String(given)}: ${checkpointPath} was trained with ${String(kept(key))}; a resumed run keeps it`);
+    throw new UserError(`${flagOf(key)} ${String(given)}: ${checkpointPath} was trained with ${String(kept(key))}; a resumed run keeps it`);
   }
   if (kept('lrSchedule') === 'cosine' && overrides.epochs !== undefined && overrides.epochs !== saved.epochs) {
     throw new UserError(

@@ -1,3 +1,4 @@
+import { plural } from '../words.js';
 import type { EpochReport, TrainResult } from '../train/train.js';
 
 /** The textbook's per-epoch line, with loss and timing added. */
@@ -13,10 +14,6 @@ export function formatEpoch(r: EpochReport): string {
 /** A learning rate in 4 significant digits, without the float32 value's tail (0.0010000000474974513 → 0.001). */
 export function formatRate(lr: number): string {
   return String(Number(lr.toPrecision(4)));
-}
-
-export function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 export function formatDone(r: TrainResult): string {

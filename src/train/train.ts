@@ -1,175 +1,196 @@
-import { performance } from 'node:perf_hooks';
-import { Engine, type StepProfile } from '../coordinator/engine.js';
-import { checkInferredClasses, datasetFingerprint, type Dataset } from '../data/dataset.js';
-import { UserError } from '../errors.js';
-import type { KernelName } from '../kernels/kernels.js';
-import { paramsSha256 } from '../model/hash.js';
-import { initHeNormal, modelLayout, type ModelLayout } from '../model/layout.js';
-import { stateArrays } from '../optim/optimizer.js';
-import { Rng } from '../random/rng.js';
-import { checkBatchSize, fitLayers, loadTrainingData, resolveConfig, type TrainConfig, type TrainOptions } from './config.js';
-import { prepareDataset } from '../data/prepare.js';
-import { BYTE_SCALING, type ModelInput } from '../data/scaling.js';
-import { runEpochs, startState, type EpochLoopHooks, type EpochReport, type StepInfo, type TrainState } from './epoch-loop.js';
-import { ReferenceTrainer } from './reference-trainer.js';
-import type { Trainer } from '../model/trainer.js';
+/**
+ * `train()`, the library's run: the files a run reads and writes besides its data (a checkpoint to write or
+ * resume, initial weights, the best epoch's weights, a metrics log) and what protects them (whose checkpoint
+ * it is, one writer at a time, no non-finite weights over a good checkpoint), around the core (core.ts).
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { crowdedThreads } from '../coordinator/engine.js';
+import { IDX_FILES } from '../data/dataset.js';
+import { checkSavedDataDir } from '../data/saved-data.js';
+import { DivergenceError, UserError } from '../errors.js';
+import { checkWritable, refuseDirectory, sameFile } from '../model-io/atomic-write.js';
+import { readCheckpoint, refuseToOverwriteForeignFile, writeCheckpoint, type RunFiles } from '../model-io/checkpoint.js';
+import { exportSafetensors } from '../model-io/export.js';
+import { loadModel } from '../model-io/model-file.js';
+import type { TrainedModel } from '../model-io/model-source.js';
+import { lockCheckpoint } from '../model-io/run-lock.js';
+import { epochSteps } from '../optim/schedule.js';
+import { flagOf } from '../options/flag.js';
+import { plural } from '../words.js';
+import { chooseThreads, type Calibration } from './calibrate.js';
+import { loadTrainingData, resolveConfig, resumeOptions, type TrainConfig, type TrainOptions } from './config.js';
+import { trainCore, type SplitRows, type TrainHooks as CoreHooks, type TrainResult, type TrainSnapshot } from './core.js';
+import { MetricsLog } from './metrics-log.js';
 
-export { DIVERGED_MEAN_LOSS, type EpochReport, type StepInfo, type TrainState } from './epoch-loop.js';
+export { DIVERGED_MEAN_LOSS, type EpochReport, type SplitRows, type StepInfo, type TrainResult, type TrainSnapshot, type TrainState } from './core.js';
 
-export interface TrainResult {
-  event: 'done';
-  epochs: number;
-  steps: number;
-  testAcc: number;
-  seconds: number;
-  paramsSha256: string;
-  /** The kernel set that ran the steps (the reference trainer's arithmetic is js's). */
-  kernels: KernelName;
-  /** True when the signal stopped the run early. */
-  interrupted: boolean;
-  params: Float32Array;
-  layout: ModelLayout;
-  history: EpochReport[];
-  state: TrainState;
-  config: TrainConfig;
-  /** With hooks.profileSteps on the engine: each thread's step timestamps. */
-  profile: StepProfile | null;
-  /** How the model reads its inputs: the scaling and the class names (stored with every saved model). */
-  input: ModelInput;
+export interface TrainHooks extends CoreHooks {
+  /** threads 'auto': the count chosen, with each count's steps/s, before the first step. */
+  onCalibrated?: (calibration: Calibration, batchSize: number) => void;
 }
 
-/** A run at a step boundary: what a checkpoint records. `params` is live: copy it to keep it. */
-export interface TrainSnapshot {
-  config: TrainConfig;
-  /** sha256 of the training and test data (datasetFingerprint). */
-  dataSha256: string;
-  layout: ModelLayout;
-  params: Float32Array;
-  state: TrainState;
-  input: ModelInput;
-  /** The optimizer's state (Trainer.optimizerState), live like params; absent or empty for sgd. */
-  optimizerState?: Float32Array;
-}
-
-/** The epoch loop's hooks (onEpoch, onStep, signal), with checkpoints and the best epoch given the whole snapshot, and the run's inputs. */
-export interface TrainHooks extends Omit<EpochLoopHooks, 'onCheckpoint' | 'onBest' | 'onStep'> {
-  /** As EpochLoopHooks.onStep, with the parameters after the step (live: copy them to keep them; verify --trace hashes them). */
-  onStep?: (info: StepInfo, params: Float32Array) => void;
-  /** As EpochLoopHooks.onCheckpoint, at the same moments, with what a checkpoint records. */
-  onCheckpoint?: (snapshot: TrainSnapshot, reason: 'epoch' | 'interrupt' | 'end') => void | Promise<void>;
-  /** An already loaded dataset (tests and benchmarks reuse one); otherwise options.data is read. */
-  dataset?: Dataset;
-  /** Start from these parameters instead of He-normal init (the generator still starts from the seed). */
-  initialParams?: Float32Array;
-  /** Continue a run: its parameters and state, its optimizer's state, and the fingerprint of its data (from a checkpoint). */
-  resume?: { params: Float32Array; state: TrainState; dataSha256?: string; optimizerState?: Float32Array };
-  /** Keep each thread's timestamps of the last N steps (bench --profile): TrainResult.profile. */
-  profileSteps?: number;
-  /** The run's settings once the data has fixed what the options left open (the layers, the scaling), and the rows of each split, before the first step. */
-  onStart?: (config: TrainConfig, rows: SplitRows) => void;
-  /** --save-best: an epoch whose validation loss is the best so far, with the model as it is then. */
-  onBest?: (snapshot: TrainSnapshot, report: EpochReport) => void | Promise<void>;
-  /** A one-line remark on how the data was read (classes counted from the labels, a label column read as names), before the first step. */
-  onNotice?: (line: string) => void;
-}
-
-/** The classes the labels name, those no training row has, and the --layers that would refuse the labels above the first gap. */
-function emptyClassesNotice(classes: number, empty: number[], layers: number[]): string {
-  const first = empty[0];
-  const these = empty.length === 1 ? `class ${first} has` : `classes ${empty.join(', ')} have`;
-  const named = `the labels name ${classes} classes (0–${classes - 1}); ${these} no training rows`;
-  // A gap at 0 or 1 (labels counted from 1, say) leaves no classifier below it to suggest.
-  return first < 2 ? named : `${named} — give --layers ${[...layers.slice(0, -1), first].join(',')} to refuse labels above ${first - 1}`;
-}
-
-/** The rows of each split of a run's data, as it trains on them (after --train-limit, --test-limit and --val-split). */
-export interface SplitRows {
-  train: number;
-  val: number;
-  test: number;
-}
-
-/** A training run: checks, data, He init (or a resumed state), then the epoch loop on the engine or the reference trainer. */
+/**
+ * A training run. With `checkpoint` it writes one after every epoch and when interrupted (refusing another
+ * run's checkpoint without `force`); with `resume` it continues the checkpointed run, and its hash is the
+ * uninterrupted run's. `init` starts from saved weights, `saveBest` keeps the best validation epoch's, `log`
+ * writes one row of metrics per epoch. Remarks on the settings go to hooks.onNotice.
+ */
 export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
-  const started = performance.now();
-  const config = resolveConfig(options);
-  const raw = hooks.dataset ?? loadTrainingData(config);
-  // Hashing the data costs ~50 ms for MNIST: only runs that checkpoint or resume pay it.
-  const dataSha256 = hooks.onCheckpoint || hooks.resume?.dataSha256 ? datasetFingerprint(raw) : '';
-  if (hooks.resume?.dataSha256 && hooks.resume.dataSha256 !== dataSha256) {
-    throw new UserError(`--data ${raw.dir}: not the data this checkpoint was trained on (its sha256 differs)`);
+  const { checkpoint, resume, init, saveBest, log, force = false, ...settings } = options;
+  const notice = (line: string) => hooks.onNotice?.(line);
+  let run: TrainOptions = settings;
+  const core: CoreHooks = { ...hooks };
+  const files: RunFiles = { ...(log === undefined ? {} : { log: resolve(log) }), ...(saveBest === undefined ? {} : { saveBest: resolve(saveBest) }) };
+  if (resume !== undefined && init !== undefined) throw new UserError('--init and --resume: give one or the other');
+  if (resume !== undefined) {
+    const saved = readCheckpoint(resume);
+    if (settings.data === undefined) checkSavedDataDir(resume, saved.config.data, Object.values(IDX_FILES));
+    run = resumeOptions(saved.config, settings, resume);
+    core.resume = { params: saved.params, state: saved.state, dataSha256: saved.dataSha256, optimizerState: saved.optimizerState };
+    // A run that stopped early trains nothing more: no best weights to keep or lose.
+    continueRunFiles(files, saved.files, { log, saveBest, resume }, saved.config.valSplit !== undefined && saved.state.stoppedEarly === undefined, notice);
   }
-  // The one generator: the validation rows first (none drawn without --val-split), then the init, then the shuffles.
-  const rng = new Rng(config.seed);
-  const dataset = prepareDataset(raw, { scale: config.scale, valSplit: config.valSplit, inPlace: hooks.dataset === undefined }, rng);
-  // Classes counted from the labels rather than given by --layers: a test label beyond them is refused, and gaps are said.
-  const emptyClasses = config.layers.length === 0 ? checkInferredClasses(raw) : [];
-  config.layers = fitLayers(config, dataset);
-  for (const line of raw.notices ?? []) hooks.onNotice?.(line);
-  if (emptyClasses.length > 0) hooks.onNotice?.(emptyClassesNotice(dataset.classes, emptyClasses, config.layers));
-  // Stored in checkpoints: a resume gives both, and they must agree.
-  config.hidden = config.layers.slice(1, -1);
-  config.scale = dataset.scaling?.kind;
-  const input: ModelInput = { scaling: dataset.scaling ?? BYTE_SCALING, classNames: dataset.classNames, featureNames: dataset.featureNames };
-  // After the data check: a resumed run's batch size is the checkpoint's, which other data may not fit.
-  checkBatchSize(config.batchSize, dataset, config.valSplit);
-  if (hooks.resume && config.epochs < hooks.resume.state.epoch - 1) {
-    throw new UserError(`--epochs ${config.epochs}: the checkpoint has already finished ${hooks.resume.state.epoch - 1} epochs`);
+  if (init !== undefined) {
+    const model = loadModel(init);
+    if (run.layers && run.layers.join(',') !== model.layout.sizes.join(',')) {
+      throw new UserError(`--layers ${run.layers.join(',')}: ${init} holds a ${model.layout.sizes.join('-')} network`);
+    }
+    run = { ...run, layers: model.layout.sizes };
+    core.initialParams = model.params;
   }
-  const layout = modelLayout(config.layers);
-  hooks.onStart?.(config, { train: dataset.train.count, val: dataset.val?.count ?? 0, test: dataset.test.count });
-  let initial: Float32Array;
-  let start: TrainState;
-  if (hooks.resume) {
-    initial = hooks.resume.params;
-    start = hooks.resume.state;
-  } else {
-    initial = hooks.initialParams ?? new Float32Array(layout.paramCount);
-    if (!hooks.initialParams) initHeNormal(layout, initial, rng);
-    start = startState(rng);
+  const checkpointPath = checkpoint ?? resume;
+  if (checkpointPath !== undefined) {
+    refuseDirectory(checkpointPath, '--checkpoint');
+    refuseToOverwriteForeignFile(checkpointPath, `--checkpoint ${checkpointPath}`);
+    if (!force) refuseToReplaceOtherRun(checkpointPath, resume);
+    checkWritable(checkpointPath, '--checkpoint');
   }
-  if (initial.length !== layout.paramCount) throw new RangeError('initial parameters do not fit the layers');
-  const optimizerState = hooks.resume?.optimizerState;
-  if (optimizerState && optimizerState.length !== stateArrays(config.optimizer) * layout.paramCount) {
-    throw new RangeError(`the optimizer state does not fit --optimizer ${config.optimizer} and the layers`);
-  }
-
-  const trainer: Trainer = config.reference
-    ? new ReferenceTrainer(layout, initial, dataset.train, dataset.test, config.batchSize, config, optimizerState, dataset.val)
-    : await Engine.create(config.layers, initial, dataset, {
-        threads: config.threads, kernels: config.kernels, batchSize: config.batchSize, optimizer: config, optimizerState,
-        profileSteps: hooks.profileSteps,
-      });
-  const save = hooks.onCheckpoint;
-  const best = hooks.onBest;
-  const settings = { ...config, valRows: dataset.val?.count ?? 0, testRows: dataset.test.count };
+  const lock = checkpointPath === undefined ? undefined : lockCheckpoint(checkpointPath, resume !== undefined && checkpoint === undefined ? '--resume' : '--checkpoint');
+  let metrics: MetricsLog | undefined;
   try {
-    const { state, interrupted, history } = await runEpochs(trainer, dataset.train.count, settings, start, {
-      onEpoch: hooks.onEpoch,
-      onStep: hooks.onStep && ((info) => hooks.onStep!(info, trainer.params)),
-      signal: hooks.signal,
-      onCheckpoint: save && ((state, reason) => save({ config, dataSha256, layout, params: trainer.params, state, input, optimizerState: trainer.optimizerState }, reason)),
-      onBest: best && ((report, state) => best({ config, dataSha256, layout, params: trainer.params, state, input, optimizerState: trainer.optimizerState }, report)),
-    });
-    const params = Float32Array.from(trainer.params);
-    return {
-      event: 'done',
-      epochs: history.length,
-      steps: state.steps,
-      testAcc: history.length > 0 ? history[history.length - 1].testAcc : NaN,
-      seconds: (performance.now() - started) / 1000,
-      paramsSha256: paramsSha256(params),
-      kernels: config.kernels,
-      interrupted,
-      params,
-      layout,
-      history,
-      state,
-      config,
-      profile: trainer instanceof Engine ? trainer.profile() : null,
-      input,
+    checkOutputs({ ...options, log: log ?? files.log, saveBest: saveBest ?? files.saveBest }, run, resume !== undefined);
+    if (files.saveBest !== undefined) {
+      const path = files.saveBest;
+      core.onBest = (snapshot, report) => {
+        const { params, layout, config, state, input } = snapshot;
+        exportSafetensors({ params: Float32Array.from(params), layout, config, state, input } as TrainedModel, path, { force: true });
+        return hooks.onBest?.(snapshot, report);
+      };
+    }
+    if (run.threads === 'auto') {
+      core.dataset ??= loadTrainingData(resolveConfig(run));
+      const calibration = await chooseThreads(run, core.dataset);
+      hooks.onCalibrated?.(calibration, resolveConfig(run).batchSize);
+      run = { ...run, threads: calibration.threads };
+    }
+    if (files.log !== undefined) metrics = new MetricsLog(files.log, core.resume?.state.epoch);
+    const metricsLog = metrics;
+    if (metricsLog) core.onEpoch = (report) => {
+      metricsLog.epoch(report);
+      hooks.onEpoch?.(report);
     };
+    core.onStart = (config, rows) => {
+      for (const line of unusedSettings(config, rows)) notice(line);
+      return hooks.onStart?.(config, rows);
+    };
+    if (checkpointPath !== undefined) core.onCheckpoint = (snapshot, reason) => {
+      saveCheckpoint(checkpointPath, snapshot, files);
+      return hooks.onCheckpoint?.(snapshot, reason);
+    };
+    const result = await trainCore(run, core);
+    if (resume !== undefined && !result.interrupted && result.steps === core.resume?.state.steps) notice(nothingToTrain(resume, result));
+    return result;
   } finally {
-    await trainer.close();
+    metrics?.close();
+    lock?.release();
   }
+}
+
+/**
+ * --log and --save-best: checked before the data is read; a new run does not replace an existing file
+ * without --force, a resumed run appends to its log and replaces its best model.
+ */
+function checkOutputs(options: TrainOptions, run: TrainOptions, resuming: boolean): void {
+  // Every file the run reads or writes: --log and --save-best must name none of the others.
+  const files = (['log', 'saveBest', 'checkpoint', 'resume', 'init', 'data', 'testData', 'labels'] as const).map((key) => [flagOf(key), options[key]] as const);
+  const same = (a: string, b: string) => resolve(a) === resolve(b) || (existsSync(a) && existsSync(b) && sameFile(a, b));
+  for (const [flag, path] of files.slice(0, 2)) {
+    if (path === undefined) continue;
+    refuseDirectory(path, flag);
+    const clash = files.find(([other, p]) => other !== flag && p !== undefined && same(p, path));
+    if (clash) throw new UserError(`${flag} ${path}: is also ${clash[0]}'s file; name another file`);
+    if (existsSync(path) && !resuming && !options.force) throw new UserError(`${flag} ${path}: exists; pass --force to replace it`);
+  }
+  if (options.saveBest !== undefined) {
+    if (run.valSplit === undefined) throw new UserError(`--save-best ${options.saveBest}: needs a validation set; give --val-split F (e.g. 0.2)`);
+    checkWritable(options.saveBest, '--save-best');
+  }
+}
+
+/**
+ * A resumed run goes on writing the files its checkpoint names, unless given others, and says so: a log
+ * with a hole, or best weights that stop following the run, would look like the run's whole record.
+ */
+function continueRunFiles(
+  files: RunFiles, saved: RunFiles, given: { log?: string; saveBest?: string; resume: string }, validating: boolean, notice: (line: string) => void,
+): void {
+  for (const key of ['log', 'saveBest'] as const) {
+    if (saved[key] === undefined || given[key] !== undefined) continue;
+    files[key] = saved[key];
+    notice(`${flagOf(key)} ${saved[key]}: continued from ${given.resume} (give ${flagOf(key)} FILE to write elsewhere)`);
+  }
+  if (validating && files.saveBest === undefined) notice('no --save-best: this resumed run keeps no best weights (give --save-best FILE to keep them)');
+}
+
+/**
+ * Settings that cannot do what they say, said before the first step: more threads than cores (they take
+ * turns), a limit above the rows there are, or a warm-up longer than the run (its rate never reaches --lr).
+ */
+function unusedSettings(config: TrainConfig, rows: SplitRows): string[] {
+  const lines: string[] = [];
+  const crowded = config.reference ? null : crowdedThreads([config.threads], availableParallelism(), 'the run is slower than on fewer threads (its weights are the same)');
+  if (crowded) lines.push(crowded);
+  if (config.trainLimit !== undefined && config.trainLimit > rows.train + rows.val) {
+    lines.push(`--train-limit ${config.trainLimit}: the data has ${plural(rows.train + rows.val, 'training row')}; all of them are used`);
+  }
+  if (config.testLimit !== undefined && config.testLimit > rows.test) {
+    lines.push(`--test-limit ${config.testLimit}: the data has ${plural(rows.test, 'test row')}; all of them are used`);
+  }
+  const steps = Math.min(config.epochs * epochSteps(rows.train, config.batchSize), config.maxSteps ?? Infinity);
+  if (config.warmupSteps > 0 && config.warmupSteps >= steps) {
+    lines.push(`--warmup-steps ${config.warmupSteps}: the run has ${plural(steps, 'step')}, so its rate never reaches --lr ${config.lr}`);
+  }
+  return lines;
+}
+
+/** A resume of a finished run succeeds without a step: say so, or it looks like training that went wrong. */
+function nothingToTrain(path: string, result: TrainResult): string {
+  if (result.state.stoppedEarly !== undefined) return `${path} stopped early after epoch ${result.state.stoppedEarly} (--early-stop): nothing to train`;
+  const flag = result.config.maxSteps !== undefined && result.steps >= result.config.maxSteps ? '--max-steps' : '--epochs';
+  return `${path} has already taken ${plural(result.steps, 'step')} (${plural(result.epochs, 'epoch')}): nothing to train; give a larger ${flag} to go on`;
+}
+
+/**
+ * A checkpoint that exists at `path` belongs to another run unless it is the one being resumed: replacing
+ * it would lose that run (a 10-step typo over a 20-epoch model), so it takes --force. Checked before the
+ * data is read and before any thread starts.
+ */
+function refuseToReplaceOtherRun(path: string, resume: string | undefined): void {
+  if (!existsSync(path) || (resume !== undefined && (sameFile(path, resume) || sameBytes(path, resume)))) return;
+  throw new UserError(`--checkpoint ${path}: holds the checkpoint of another run; continue that run with --resume ${path}, or pass --force to replace it`);
+}
+
+/** A copy of the checkpoint being resumed is the same run at the same point: continuing into it loses nothing. */
+function sameBytes(a: string, b: string): boolean {
+  return statSync(a).size === statSync(b).size && readFileSync(a).equals(readFileSync(b));
+}
+
+/** Never replaces a good checkpoint with non-finite weights. */
+function saveCheckpoint(path: string, snapshot: TrainSnapshot, files: RunFiles): void {
+  if (!snapshot.params.every(Number.isFinite)) {
+    throw new DivergenceError(`training diverged: non-finite weights after epoch ${snapshot.state.epoch - 1}; ${path} keeps the last good checkpoint`);
+  }
+  writeCheckpoint(path, snapshot, files);
 }

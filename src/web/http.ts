@@ -20,6 +20,8 @@ export interface Listening {
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
+/** serve's port when --port is not given. */
+export const DEFAULT_SERVE_PORT = 8080;
 
 /** Checks --port (0: any free port) and --host before anything else is done. */
 export function checkAddress(port: unknown, host: unknown, portFlag = '--port'): void {

@@ -5,7 +5,7 @@ import { paramsSha256 } from '../model/hash.js';
 import { forwardInputs, forwardOne } from '../inference/predict.js';
 import { applyScaling } from '../data/scaling.js';
 import { checkOptions, resolveModel, type ModelSource, type ResolvedModel } from '../model-io/model-source.js';
-import { allow, DEFAULT_HOST, HttpError, listen, readJson, sendJson, sendPage, type Listening } from './http.js';
+import { allow, DEFAULT_HOST, DEFAULT_SERVE_PORT, HttpError, listen, readJson, sendJson, sendPage, type Listening } from './http.js';
 import { SERVE_PAGE } from './serve-page.js';
 
 export interface ServeOptions {
@@ -14,7 +14,7 @@ export interface ServeOptions {
   host?: string;
 }
 
-export const DEFAULT_SERVE_PORT = 8080;
+export { DEFAULT_SERVE_PORT };
 
 /** What the page needs to draw its input: an image (a square input, as MNIST's 28×28) or a form of features. */
 export interface ModelInfo {

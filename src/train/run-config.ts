@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { unreadableFile, UserError } from '../errors.js';
-import { resolveConfig, type TrainOptions } from '../train/config.js';
+import { checkKnown } from '../options/check.js';
+import { resolveConfig, type TrainOptions } from './config.js';
 
 /**
  * `lockstep train --config FILE`: a run's settings as one JSON object of training options (TrainOptions'
@@ -24,6 +25,8 @@ export function readRunConfig(path: string): TrainOptions {
     throw new UserError(`${path}: must be one JSON object of training options, e.g. {"seed": 3, "lr": 0.1}`);
   }
   try {
+    // Settings only: the files a run writes are the invocation's, not the run's.
+    checkKnown(value, ['config']);
     resolveConfig(value as TrainOptions);
   } catch (err) {
     if (err instanceof UserError) throw new UserError(`${path}: ${err.message}`);

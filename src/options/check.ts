@@ -1,0 +1,48 @@
+/**
+ * The library's checks of option values, from their declarations in the table: names it knows, integers in
+ * their range, one of the choices. Checks that relate options (--early-stop needs --val-split) stay with the
+ * code that owns them (src/train/config.ts, src/optim/optimizer.ts). Messages name the flag.
+ */
+import { UserError } from '../errors.js';
+import { flagOf, OPTIONS, type OptionName, type OptionSpec } from './table.js';
+
+const shown = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? v.join(',') : String(v));
+
+/** Refuses a key that is not an option of `scopes` (a typo in a --config file, say). */
+export function checkKnown(options: object, scopes: OptionSpec['scope'][], what = 'training option'): void {
+  for (const key of Object.keys(options)) {
+    const spec = (OPTIONS as Record<string, OptionSpec>)[key];
+    if (spec === undefined || !scopes.includes(spec.scope)) throw new UserError(`unknown ${what} "${key}"`);
+  }
+}
+
+/** Checks one value against its declaration: an integer in range, one of the choices, a boolean, a string. */
+export function checkValue(name: OptionName, value: unknown): void {
+  if (value === undefined) return;
+  const spec = OPTIONS[name] as OptionSpec;
+  const refuse = (why: string): never => {
+    throw new UserError(`${flagOf(name)} ${shown(value)}: ${why}`);
+  };
+  if (spec.choices && !spec.choices.includes(value as string)) refuse(`must be one of ${spec.choices.join(', ')}`);
+  switch (spec.kind) {
+    case 'integer': {
+      const min = spec.min ?? 0;
+      if (spec.auto && value === 'auto') return;
+      if (typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= (spec.max ?? Infinity)) return;
+      if (spec.max !== undefined) refuse(`must be an integer from ${min} to ${spec.max}`);
+      refuse(min === 1 ? 'must be a positive integer' : `must be an integer ≥ ${min}`);
+      return;
+    }
+    case 'boolean':
+      if (typeof value !== 'boolean') refuse('must be true or false');
+      return;
+    case 'string':
+    case 'file':
+    case 'directory':
+      if (typeof value !== 'string') refuse(spec.kind === 'string' ? 'must be a string' : 'must be a file path');
+      return;
+    default:
+      // Numbers and lists: their meaning decides their range, checked where it is known.
+      return;
+  }
+}
