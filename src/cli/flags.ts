@@ -208,7 +208,7 @@ export function trainingFlags<T>(y: Argv<T>, lists?: { threads: string; batchSiz
   return optimizerFlags(lists ? flags : evaluationFlags(flags));
 }
 
-/** The own-data flags (README, "Your own data"): files, scaling, hidden layers, the validation split. */
+/** The own-data flags (docs/data.md): files, scaling, hidden layers, the validation split. */
 function ownDataFlags<T>(y: Argv<T>): Argv<T> {
   return y
     .option('hidden', flag('list', { type: 'string', defaultDescription: DEFAULTS.hidden.join(','), coerce: integerListFlag('--hidden', 1, '128,64'), describe: 'hidden layer sizes; the input and output sizes come from the data' }))
@@ -228,7 +228,7 @@ function evaluationFlags<T>(y: Argv<T>): Argv<T> {
     .option('train-eval', flag('boolean', { type: 'boolean', default: true, describe: 'evaluate the training split each epoch (--no-train-eval skips it; the weights are the same)' }));
 }
 
-/** The optimizer and schedule flags (README, "Optimizers and schedules"): PyTorch's torch.optim settings. */
+/** The optimizer and schedule flags (docs/optimizers.md): PyTorch's torch.optim settings. */
 function optimizerFlags<T>(y: Argv<T>): Argv<T> {
   const number = (name: string, shown: string, describe: string) =>
     flag('number', { type: 'string', defaultDescription: shown, coerce: numberFlag(`--${name}`), describe });

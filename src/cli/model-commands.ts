@@ -129,7 +129,7 @@ export interface ExportArgs {
   json: boolean;
 }
 
-/** What export writes, by the --to file's extension (.st: the short name --save-best files go by in the README). */
+/** What export writes, by the --to file's extension (.st: the short name --save-best files go by in docs/). */
 const EXPORT_FORMATS: Record<string, 'onnx' | 'safetensors'> = { '.onnx': 'onnx', '.safetensors': 'safetensors', '.st': 'safetensors' };
 
 export async function exportCommand(args: ExportArgs): Promise<number> {

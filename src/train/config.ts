@@ -32,7 +32,7 @@ export interface TrainOptions {
   /** Evaluate train and test accuracy after each epoch (default true; benchmarks turn it off). */
   evaluate?: boolean;
 
-  // Own data, validation and early stopping (README, "Your own data").
+  // Own data, validation and early stopping (docs/data.md).
   /** --labels: the labels (.npy) of a --data X.npy. */
   labels?: string;
   /** --label: the label column of a CSV table; default "label", else the last column. */
@@ -53,7 +53,7 @@ export interface TrainOptions {
   evalEvery?: number;
   /** --no-train-eval: false skips the training split's evaluation (its accuracy). */
   trainEval?: boolean;
-  // The optimizer and the learning-rate schedule, as PyTorch's torch.optim (src/optim/, README "Optimizers and schedules").
+  // The optimizer and the learning-rate schedule, as PyTorch's torch.optim (src/optim/, docs/optimizers.md).
   /** sgd (default), momentum, nesterov, adam or adamw. */
   optimizer?: OptimizerName;
   /** momentum, nesterov: the momentum factor (0.9). */
@@ -170,7 +170,7 @@ const KNOWN_OPTIONS = new Set([
   ...Object.keys(OPTIMIZER_FLAGS),
 ]);
 
-/** The own-data options (README, "Your own data"), each checked and named by its flag. */
+/** The own-data options (docs/data.md), each checked and named by its flag. */
 function checkOwnDataOptions(config: TrainConfig, options: TrainOptions): void {
   const { hidden, valSplit, earlyStop, minDelta, evalEvery } = config;
   if (!Array.isArray(hidden) || !hidden.every((n) => Number.isSafeInteger(n) && n >= 1)) {
