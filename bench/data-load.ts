@@ -1,5 +1,5 @@
 /**
- * Loading benchmark (README, "Your own data"): each round, in alternation and each in a fresh process,
+ * Loading benchmark (docs/benchmarks.md, "Loading data"): each round, in alternation and each in a fresh process,
  *   csv          lockstep's CSV load of FILE.csv         against NumPy's np.loadtxt(FILE, delimiter=",", skiprows=1, dtype=np.float32)
  *   npz          lockstep's load of an np.savez .npz      against the same data as raw IDX files
  *   npz-gz       of an np.savez_compressed .npz           against gzipped IDX files

@@ -14,7 +14,7 @@
  * dense 4×8 register block and a sparse row loop over pre-listed non-zero inputs, compiled and run the same way,
  * and the plainest loops of Adam's and of SGD's arithmetic over every parameter, which bound the Adam step
  * from below (1 + their difference ÷ the SGD step).
- * Prints a table, one JSON line per row, and the README's "Speed and memory targets" that this bench measures,
+ * Prints a table, one JSON line per row, and the "Speed and memory targets" of docs/benchmarks.md that this bench measures,
  * each with its measurement and "met" or "missed": layer-1 forward >= 55 GFLOP/s (on the MNIST batch, counted
  * on the dense problem, and on inputs without zeros), the one-thread batch-64 step <= 0.25 ms, and the Adam
  * step <= 1.15 × the SGD step.
@@ -34,7 +34,7 @@ import { initHeNormal, layerViews, modelLayout, TEXTBOOK_LAYERS } from '../src/m
 import { Rng } from '../src/random/rng.js';
 import { resolveOptimizer, sgdSettings, updateStep, UPDATE_WORDS, writeUpdate, type OptimizerSettings } from '../src/optim/optimizer.js';
 
-/** The README's targets (its "Speed and memory targets" table, in the same words). */
+/** The targets of docs/benchmarks.md (its "Speed and memory targets" table, in the same words). */
 const TARGET_DENSE_GFLOPS = 55;
 const TARGET_STEP_MS = 0.25;
 const TARGET_ADAM_RATIO = 1.15;
@@ -547,7 +547,7 @@ for (const r of native) {
 }
 if (native.length === 0) console.log(`  none: ${nativeStatus().missing ?? 'this CPU has neither AVX-512F nor AVX2'}`);
 console.log('');
-console.log('Speed and memory targets (README) that this bench measures:');
+console.log('Speed and memory targets (docs/benchmarks.md) that this bench measures:');
 for (const t of targets) console.log(`  ${t.target}: ${t.measured}: ${t.met ? 'met' : 'missed'}`);
 console.log(`  ceiling: layer-1 forward of the MNIST batch, only the useful multiply-adds, inputs pre-listed (bench/ceiling): ${ceiling.sparseUs.toFixed(1)} µs; lockstep's denseForward L1: ${ceiling.layer1Us.toFixed(1)} µs`);
 console.log('  not measured here: 2-thread speedup against the ceiling (lockstep bench --profile), the 20-epoch recipe\'s wall time at 2 threads against 1 and ≤ 2.5 s, and peak RSS of a 2-thread run ≤ 300 MB (/usr/bin/time -v lockstep train --threads 1 and 2)');

@@ -1,5 +1,5 @@
 /**
- * What sharing memory between cores costs on this machine, apart from lockstep's step (README, "Threads").
+ * What sharing memory between cores costs on this machine, apart from lockstep's step (docs/benchmarks.md, "Threads").
  * Layer 1's forward kernel (the wasm kernel, 32 rows of a real MNIST batch, 784×128 weights) is timed per
  * call in four arrangements, taken in turn for --rounds rounds so that each sees the same spells of the machine:
  *   alone          one thread of one process;

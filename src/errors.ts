@@ -1,6 +1,6 @@
 /**
  * Every error class of lockstep, and what each means to the CLI: one line on stderr (no stack trace
- * unless --debug) and the exit code in the table below (README, "Exit codes").
+ * unless --debug) and the exit code in the table below (docs/errors.md, "Exit codes").
  *
  *   UserError        2  bad input: a flag, a data file, a checkpoint or model file, an output path
  *   DivergenceError  3  a step's mean loss was not finite or above DIVERGED_MEAN_LOSS

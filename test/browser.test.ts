@@ -12,7 +12,7 @@ import { blobsCsv, runCli, SLOW_TEST_TIMEOUT, startCli, tempDir, type StartedCli
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 
-/** Where the screenshots go: LOCKSTEP_SCREENSHOTS=docs writes the README's; otherwise a temporary directory. */
+/** Where the screenshots go: LOCKSTEP_SCREENSHOTS=docs writes docs/serve.png and docs/dashboard.png; otherwise a temporary directory. */
 function screenshotPath(name: string): string {
   return join(process.env.LOCKSTEP_SCREENSHOTS ?? tempDir(), name);
 }

@@ -11,7 +11,7 @@ import { readCheckpoint } from '../src/model-io/checkpoint.js';
 import { blobsCsv, CLI, runCli, SLOW_TEST_TIMEOUT, startCli, tempDir, writeIdxDir, type CliOutcome } from './helpers.js';
 
 /**
- * The README's table of hostile inputs and faults, one row per test: each runs the real CLI and expects
+ * The table of hostile inputs and faults in docs/errors.md, one row per test: each runs the real CLI and expects
  * its exit code and one line on stderr naming the culprit, with no stack trace and no hang.
  */
 const SMALL = ['--layers', '16,8,10', '--epochs', '1', '--batch-size', '8', '--threads', '2'];

@@ -14,12 +14,11 @@ import { blobsCsv, tempDir, writeIdxDir } from './helpers.js';
 const ROOT = join(import.meta.dirname, '..');
 const DIST_INDEX = pathToFileURL(join(ROOT, 'dist', 'src', 'index.js')).href;
 
-/** The README's library section: each ```js block with the output block printed under it, in order. */
-function readmeLibrarySection(): { code: string; output: string }[] {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('## Library API'), readme.indexOf('\n## ', readme.indexOf('## Library API') + 1));
+/** docs/library.md: each ```js block with the output block printed under it, in order. */
+function libraryPageBlocks(): { code: string; output: string }[] {
+  const section = readFileSync(join(ROOT, 'docs', 'library.md'), 'utf8');
   const blocks = [...section.matchAll(/```js\n([\s\S]*?)```[\s\S]*?Its output[^\n]*\n\n```\n([\s\S]*?)```/g)].map((m) => ({ code: m[1], output: m[2] }));
-  if (blocks.length === 0) throw new Error('README: no ```js block and output block under "## Library API"');
+  if (blocks.length === 0) throw new Error('docs/library.md: no ```js block and output block');
   return blocks;
 }
 
@@ -42,14 +41,14 @@ async function thrown(fn: () => unknown): Promise<Error> {
 }
 
 describe('the library: train → evaluate → predict → save', { timeout: 120_000 }, () => {
-  it("runs the README's example as written, and prints what the README shows", () => {
-    const { code, output } = readmeLibrarySection()[0];
+  it("runs docs/library.md's example as written, and prints what the page shows", () => {
+    const { code, output } = libraryPageBlocks()[0];
     const cwd = tempDir();
     const r = runModule(code, cwd);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(output);
-    // The README's numbers hang together: one accuracy from the run, the model in memory, and both files.
+    // The page's numbers hang together: one accuracy from the run, the model in memory, and both files.
     const accuracies = [...r.stdout.matchAll(/(0\.\d{4})(?=, params|, mean| from)/g)].map((m) => m[1]);
     expect(accuracies).toHaveLength(4);
     expect(new Set(accuracies).size).toBe(1);
@@ -57,8 +56,8 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
     expect(existsSync(join(cwd, 'run.ckpt')) && existsSync(join(cwd, 'model.safetensors'))).toBe(true);
   });
 
-  it("runs the README's table example as written (predictCsv), and prints what the README shows", () => {
-    const blocks = readmeLibrarySection();
+  it("runs docs/library.md's table example as written (predictCsv), and prints what the page shows", () => {
+    const blocks = libraryPageBlocks();
     expect(blocks).toHaveLength(2);
     const { code, output } = blocks[1];
     const cwd = tempDir();

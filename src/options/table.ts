@@ -1,7 +1,7 @@
 /**
  * Every option of lockstep, declared once. From this table come the library's TrainOptions type and its
  * checks (src/options/check.ts), the yargs flags of every command (src/cli/flags.ts), the keys a --config
- * file may hold, and the flag reference in docs/cli-flags.md (src/options/reference.ts).
+ * file may hold, and the flag tables in docs/cli.md (src/options/reference.ts).
  *
  * A key is the library's name (camelCase); its flag is the same name in kebab-case (batchSize: --batch-size).
  */
@@ -354,7 +354,7 @@ export type ArgsOf<C extends Command> = { -readonly [K in In<C> as Given<K, C> e
   -readonly [K in In<C> as Given<K, C> extends true ? never : ArgName<K>]?: ValueOf<Merged<K, C>>;
 };
 
-/** A training run's settings, each with its default from the table (src/options/table.ts, docs/cli-flags.md). */
+/** A training run's settings, each with its default from the table (docs/cli.md lists them). */
 export type RunSettings = Scoped<'config'>;
 /** The files a run reads and writes besides its data (checkpoint, resume, init, save-best, log) and --force. */
 export type RunFileOptions = Scoped<'run'>;

@@ -52,7 +52,7 @@ export enum FaultKind {
  * Waits until ctl[index] !== seen. It spins first, because waking a thread parked in Atomics.wait takes
  * longer than an uneven half of a step; only briefly, because a spinner takes the core from the thread it
  * waits for when another process wants it, and between commands a worker should sleep (ARCHITECTURE.md,
- * "Barriers"; the measurements are in the README). Callers pass spinMs = 0 when threads outnumber cores.
+ * "Barriers", with its measurements). Callers pass spinMs = 0 when threads outnumber cores.
  */
 export function waitForChange(ctl: Int32Array, index: number, seen: number, spinMs: number): void {
   if (spinMs > 0) {

@@ -86,7 +86,7 @@ export function resumeOptions(saved: TrainConfig, overrides: TrainOptions, check
   return { ...arithmetic, ...stripUndefined(overrides) };
 }
 
-/** The own-data options (README, "Your own data"), each checked and named by its flag. */
+/** The own-data options (docs/data.md), each checked and named by its flag. */
 function checkOwnDataOptions(config: TrainConfig, options: TrainOptions): void {
   const { hidden, valSplit, earlyStop, minDelta } = config;
   if (!Array.isArray(hidden) || !hidden.every((n) => Number.isSafeInteger(n) && n >= 1)) {

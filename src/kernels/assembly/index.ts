@@ -397,7 +397,7 @@ export function denseForward(
 
 /**
  * Rows per group in denseForward: 8 rows' partial sums (4 KiB at 128 outputs) and inputs stay in L1 beside
- * a 32 KiB chunk of W; 16 rows' would push the chunk out of a 48 KiB L1 (README, kernel measurements).
+ * a 32 KiB chunk of W; 16 rows' would push the chunk out of a 48 KiB L1 (docs/benchmarks.md, "Kernels").
  */
 const FWD_GROUP_ROWS = 8;
 

@@ -1,0 +1,56 @@
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '..');
+const PAGES = ['README.md', 'ARCHITECTURE.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+
+/** A page's text without its fenced code blocks, where a `](…)` is code, not a link. */
+function prose(page: string): string {
+  return readFileSync(join(ROOT, page), 'utf8').replace(/^```[\s\S]*?^```/gm, '');
+}
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped (but - and _), each space a hyphen. */
+function slug(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}_\- ]/gu, '')
+    .replace(/ /g, '-');
+}
+
+function anchors(page: string): Set<string> {
+  return new Set([...prose(page).matchAll(/^#{1,6} (.*)$/gm)].map((m) => slug(m[1])));
+}
+
+/** Every relative link of a page (images included): the target path and its #anchor, if any. */
+function relativeLinks(page: string): { target: string; path: string; anchor?: string }[] {
+  return [...prose(page).matchAll(/\]\(([^)\s]+)\)/g)]
+    .map((m) => m[1])
+    .filter((target) => !/^[a-z]+:/i.test(target))
+    .map((target) => {
+      const [path, anchor] = target.split('#');
+      return { target, path, anchor };
+    });
+}
+
+describe('the README and docs/', () => {
+  it('the README is a front door: at most 300 lines', () => {
+    expect(readFileSync(join(ROOT, 'README.md'), 'utf8').trimEnd().split('\n').length).toBeLessThanOrEqual(300);
+  });
+
+  it.each(PAGES)('every relative link in %s points at a file that exists (and a heading, for an #anchor into a page)', (page) => {
+    const broken: string[] = [];
+    for (const { target, path, anchor } of relativeLinks(page)) {
+      const file = path === '' ? join(ROOT, page) : resolve(ROOT, dirname(page), path);
+      if (!existsSync(file)) {
+        broken.push(`${target}: no file ${relative(ROOT, file)}`);
+        continue;
+      }
+      if (anchor !== undefined && file.endsWith('.md') && !anchors(relative(ROOT, file)).has(anchor)) {
+        broken.push(`${target}: no heading #${anchor} in ${relative(ROOT, file)}`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+});
