@@ -1,60 +1,23 @@
-/** lockstep's library API: what the CLI, the tests and the benchmarks call. */
+/**
+ * lockstep's library: train, evaluate, predict, export, verify, bench, sweep and serve, their options and
+ * results, and the errors they throw (docs/library.md has an example of each). Everything else the CLI and
+ * the tests use is in `lockstep/internals` (src/internals.ts), with no promise that it stays.
+ */
 export { train } from './train/train.js';
-export { resolveConfig, resumeOptions, loadTrainingData, DEFAULTS } from './train/config.js';
-export type { TrainResult, EpochReport, TrainHooks, TrainState, TrainSnapshot, StepInfo } from './train/train.js';
-export type { TrainOptions, TrainConfig } from './train/config.js';
-export type { Trainer, EvalResult } from './model/trainer.js';
-export { ReferenceTrainer } from './train/reference-trainer.js';
-export { Engine, MAX_THREADS } from './coordinator/engine.js';
-export type { StepProfile } from './coordinator/engine.js';
+export type { TrainHooks, TrainResult, EpochReport, StepInfo } from './train/train.js';
+export type { TrainOptions } from './train/config.js';
 export { evaluate } from './inference/evaluate.js';
 export type { Evaluation, EvaluateOptions } from './inference/evaluate.js';
-export { predict } from './inference/predict.js';
-export type { Prediction, PredictOptions } from './inference/predict.js';
-export { readImage, resizeArea } from './inference/image.js';
-export type { GrayImage } from './inference/image.js';
-export type { ModelSource, TrainedModel } from './model-io/model-source.js';
+export { predict, predictCsv } from './inference/predict.js';
+export type { Prediction, PredictOptions, RowPrediction } from './inference/predict.js';
+export { exportModel } from './model-io/export.js';
+export type { TrainedModel } from './model-io/model-source.js';
+export { verify } from './experiments/verify.js';
+export type { VerifyOptions, VerifyRow } from './experiments/verify.js';
 export { benchmark } from './experiments/bench.js';
 export type { BenchOptions, BenchRow } from './experiments/bench.js';
-export { sweep, sweepRuns } from './experiments/sweep.js';
-export type { SweepOptions, SweepGrid, SweepResult, SweepOutcome } from './experiments/sweep.js';
-export { verify } from './experiments/verify.js';
-export type { VerifyOptions, VerifyRow, TraceFinding } from './experiments/verify.js';
-export { readCurves } from './experiments/plot.js';
-export { chooseThreads } from './train/calibrate.js';
-export { machineFacts } from './experiments/machine.js';
-export type { MachineFacts } from './experiments/machine.js';
-export { readCheckpoint, writeCheckpoint } from './model-io/checkpoint.js';
-export type { Checkpoint } from './model-io/checkpoint.js';
-export { exportSafetensors, exportOnnx } from './model-io/export.js';
-export { encodeOnnx, PIXEL_SCALING, ONNX_INPUT, ONNX_OUTPUT } from './model-io/onnx.js';
-export type { OnnxOptions } from './model-io/onnx.js';
-export type { TensorNaming } from './model-io/safetensors.js';
-export { serveModel, modelInfo, DEFAULT_SERVE_PORT } from './web/serve.js';
-export type { ServeOptions, ModelInfo } from './web/serve.js';
-export { startDashboard } from './web/dashboard.js';
-export type { Dashboard, Progress } from './web/dashboard.js';
-export { readSafetensors, encodeSafetensors, decodeSafetensors } from './model-io/safetensors.js';
-export { loadModel } from './model-io/model-file.js';
-export { loadDataset, defaultDataDir, IDX_FILES } from './data/dataset.js';
-export type { Dataset, LabeledImages } from './data/dataset.js';
-export { readIdxFile, parseIdx, encodeIdx } from './data/idx.js';
-export { convertFashionMnist, fashionMnistPackageDir } from './data/fashion-mnist.js';
-export type { FashionMnistOptions, FashionMnistSummary } from './data/fashion-mnist.js';
-export { modelLayout, initHeNormal, TEXTBOOK_LAYERS } from './model/layout.js';
-export type { ModelLayout, LayerLayout } from './model/layout.js';
-export { paramsSha256 } from './model/hash.js';
-export { Rng } from './random/rng.js';
+export { sweep } from './experiments/sweep.js';
+export type { SweepOptions, SweepResult, SweepOutcome } from './experiments/sweep.js';
+export { serveModel } from './web/serve.js';
+export type { ServeOptions } from './web/serve.js';
 export { UserError, DivergenceError, WorkerFailure } from './errors.js';
-export { readCsvTable } from './data/csv.js';
-export type { CsvTable } from './data/csv.js';
-export { readNpyFile, readNpzFile, parseNpy, encodeNpy } from './data/npy.js';
-export { prepareDataset } from './data/prepare.js';
-export type { InputScaling, ModelInput, ScaleKind } from './data/scaling.js';
-export { predictCsv } from './inference/predict.js';
-export type { RowPrediction } from './inference/predict.js';
-export { MetricsLog, LOG_FIELDS } from './train/metrics-log.js';
-export { OPTIMIZERS, stateArrays } from './optim/optimizer.js';
-export type { OptimizerName, OptimizerSettings } from './optim/optimizer.js';
-export { SCHEDULES, learningRate } from './optim/schedule.js';
-export type { ScheduleName, ScheduleSettings } from './optim/schedule.js';

@@ -58,7 +58,7 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
 
   it("runs docs/library.md's table example as written (predictCsv), and prints what the page shows", () => {
     const blocks = libraryPageBlocks();
-    expect(blocks).toHaveLength(2);
+    expect(blocks).toHaveLength(3);
     const { code, output } = blocks[1];
     const cwd = tempDir();
     writeFileSync(join(cwd, 'flowers.csv'), blobsCsv(120, 31));
@@ -68,6 +68,23 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(output);
     expect(r.stdout.trim().split('\n')).toHaveLength(3);
+  });
+
+  it("runs docs/library.md's experiments example (verify, benchmark, sweep, exportModel, serveModel, UserError) and prints what the page shows", () => {
+    const { code, output } = libraryPageBlocks()[2];
+    const cwd = tempDir();
+    const r = runModule(code, cwd);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(output);
+    expect(existsSync(join(cwd, 'model.onnx'))).toBe(true);
+  });
+
+  it("the package's API is the page's table: its functions and error classes, nothing internal", async () => {
+    const api = await import(DIST_INDEX);
+    const page = readFileSync(join(ROOT, 'docs', 'library.md'), 'utf8');
+    const documented = [...page.matchAll(/^\| `(\w+)\(/gm)].map((m) => m[1]);
+    expect(Object.keys(api).sort()).toEqual([...documented, 'DivergenceError', 'UserError', 'WorkerFailure'].sort());
   });
 
   it("predict({ index }) on a table's model in memory says what the CLI says: its rows go through predictCsv", async () => {

@@ -5,7 +5,7 @@ import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { distPath } from '../paths.js';
 import { PROFILE_MARKS } from '../shared/buffers.js';
-import { type TrainOptions } from '../train/config.js';
+import { loadTrainingData, resolveConfig, type TrainOptions } from '../train/config.js';
 import { median, timeRun } from '../train/calibrate.js';
 import type { SoloRun } from './solo-run.js';
 
@@ -76,9 +76,11 @@ export interface BenchRow {
   phases?: PhaseStats[];
 }
 
-export async function benchmark(options: BenchOptions, dataset: Dataset, onRow?: (row: BenchRow) => void): Promise<BenchRow[]> {
+/** Times the run at each thread count and batch size; `dataset` is read from the options when not given. */
+export async function benchmark(options: BenchOptions, given?: Dataset, onRow?: (row: BenchRow) => void): Promise<BenchRow[]> {
   const { threadCounts, batchSizes, steps, warmup = 50, repeats = 3, profile = false, ...trainOptions } = options;
   checkBenchCounts({ steps, warmup, repeats }, profile);
+  const dataset = given ?? loadTrainingData(resolveConfig(trainOptions));
   const threadsInOrder = [1, ...new Set(threadCounts.filter((t) => t !== 1))];
   const rows: BenchRow[] = [];
   for (const batchSize of new Set(batchSizes)) {

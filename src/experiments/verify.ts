@@ -2,7 +2,7 @@ import { datasetFingerprint, type Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
-import { fitLayers, resolveConfig, type TrainOptions } from '../train/config.js';
+import { fitLayers, loadTrainingData, resolveConfig, type TrainOptions } from '../train/config.js';
 import { train } from '../train/train.js';
 import { firstDifference, traceRunKey, tracer, type Trace, type TracedRun, type TraceFile } from './trace.js';
 
@@ -56,10 +56,12 @@ export interface VerifyRow {
   trace?: RowTrace;
 }
 
-export async function verify(options: VerifyOptions, dataset: Dataset, onRow?: (row: VerifyRow) => void): Promise<VerifyRow[]> {
+/** Trains at each thread count and on the reference trainer and compares every parameter; `dataset` is read from the options when not given. */
+export async function verify(options: VerifyOptions, given?: Dataset, onRow?: (row: VerifyRow) => void): Promise<VerifyRow[]> {
   const { threadCounts, steps, trace, ...trainOptions } = options;
   const base = { ...trainOptions, maxSteps: steps, epochs: Number.MAX_SAFE_INTEGER, evaluate: false };
   const config = resolveConfig(base);
+  const dataset = given ?? loadTrainingData(config);
   config.layers = fitLayers(config, dataset);
   const layout = modelLayout(config.layers);
   if (trace?.against) checkAgainst(trace.against, traceRunKey(config), datasetFingerprint(dataset));
