@@ -60,7 +60,8 @@ export async function main(argv: string[]): Promise<number> {
             .option('save-best', flag('file', { type: 'string', describe: 'keep the weights of the epoch with the best validation loss in FILE (safetensors; needs --val-split)' }))
             .option('log', flag('file', { type: 'string', describe: 'one row of metrics per epoch in FILE.csv or FILE.jsonl, flushed every epoch' }))
             .option('config', flag('file', { type: 'string', describe: 'take the run\'s settings from a JSON object of training options (as sweep writes them); flags given win' }))
-            .option('dashboard', flag('integer', { type: 'string', coerce: integerFlag('--dashboard', 0, 65535), describe: 'serve a live page of the run on 127.0.0.1:PORT (0: any free port)' })),
+            .option('dashboard', flag('integer', { type: 'string', coerce: integerFlag('--dashboard', 0, 65535), describe: 'serve a live page of the run on 127.0.0.1:PORT (0: any free port)' }))
+            .option('quiet', flag('boolean', { type: 'boolean', default: false, describe: 'print only the Done line (or, with --json, its object); notices and errors still go to stderr' })),
         (args) => run(import('./cli/train-command.js').then((m) => m.trainCommand(args as unknown as TrainCommandArgs))),
       )
       .command(

@@ -145,6 +145,26 @@ describe('own data: .npz, CSV, validation, early stopping', () => {
 });
 
 describe('the CLI on a CSV table with string labels', () => {
+  it('--eval-every prints only the evaluated epochs\' lines (--json every epoch); --quiet prints the Done line only, same weights', () => {
+    const { data, testData } = tableFiles();
+    const args = ['train', '--data', data, '--test-data', testData, '--hidden', '8', '--batch-size', '16', '--lr', '0.1', '--epochs', '7', '--threads', '1'];
+    const epochsOf = (stdout: string) => [...stdout.matchAll(/^Epoch (\d+):/gm)].map((m) => Number(m[1]));
+    const every = runCli([...args, '--eval-every', '3']);
+    expect(every.code, every.stderr).toBe(0);
+    expect(epochsOf(every.stdout)).toEqual([3, 6, 7]);
+    const json = runCli([...args, '--eval-every', '3', '--json']);
+    const events = json.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(events.filter((e) => e.event === 'epoch').map((e) => e.epoch)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    const quiet = runCli([...args, '--quiet']);
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stdout).toMatch(/^Done: 7 epochs, [^\n]*\n$/);
+    const quietJson = runCli([...args, '--quiet', '--json']);
+    const only = quietJson.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(only).toHaveLength(1);
+    expect(only[0].paramsSha256).toBe(events.at(-1).paramsSha256);
+    expect(quiet.stdout).toContain(only[0].paramsSha256);
+  }, SLOW_TEST_TIMEOUT);
+
   it('refuses --log or --save-best naming another flag\'s file (the data, the checkpoint) before training, leaving it as it was', () => {
     const { data } = tableFiles();
     const before = readFileSync(data);

@@ -16,7 +16,8 @@ import { historyChart, ProgressLine, progressEnabled } from '../report/progress.
 import { readRunConfig, withRunConfig } from '../experiments/run-config.js';
 import { chooseThreads } from '../experiments/calibrate.js';
 import { loadTrainingData, resolveConfig, resumeOptions, type TrainConfig, type TrainOptions } from '../train/config.js';
-import { train, type SplitRows, type TrainHooks, type TrainResult, type TrainSnapshot } from '../train/train.js';
+import { train, type EpochReport, type SplitRows, type TrainHooks, type TrainResult, type TrainSnapshot } from '../train/train.js';
+import { evaluationDue } from '../train/epoch-loop.js';
 import { startDashboard } from '../web/dashboard.js';
 import { crowdedThreadsNotice, print, toTrainOptions, type TrainingArgs } from './flags.js';
 import { checkSavedDataDir } from './saved-data.js';
@@ -34,6 +35,8 @@ export interface TrainCommandArgs extends TrainingArgs {
   log?: string;
   /** --dashboard PORT: a live page of the run (src/web/dashboard.ts). */
   dashboard?: number;
+  /** --quiet: stdout gets the Done line (or its JSON object) only. */
+  quiet?: boolean;
 }
 
 export async function trainCommand(args: TrainCommandArgs): Promise<number> {
@@ -82,7 +85,8 @@ async function trainLocked(args: TrainCommandArgs, options: TrainOptions, hooks:
   const dashboard = args.dashboard === undefined ? undefined : await startDashboard(args.dashboard, resolveConfig(options));
   if (dashboard) print(args.json ? JSON.stringify({ event: 'dashboard', url: dashboard.url }) : `dashboard: ${dashboard.url}`);
   const stop = onStopSignals();
-  const progress = progressEnabled(process.stdout, args.json) ? new ProgressLine(process.stdout) : null;
+  const progress = progressEnabled(process.stdout, args.json) && !args.quiet ? new ProgressLine(process.stdout) : null;
+  let shownEpoch: ((r: EpochReport) => boolean) | undefined;
   const signalHook = testSignalHook();
   let outcome: Record<string, unknown> = { error: 'the run failed' };
   try {
@@ -92,11 +96,12 @@ async function trainLocked(args: TrainCommandArgs, options: TrainOptions, hooks:
       onNotice: (line) => process.stderr.write(`lockstep: notice: ${line}\n`),
       onStart: (config, rows) => {
         noticeUnusedSettings(config, rows);
+        shownEpoch = epochLineShown(config, rows, args);
         dashboard?.hooks.onStart(config, rows);
       },
       onEpoch: (r) => {
         progress?.clear();
-        print(args.json ? JSON.stringify(r) : formatEpoch(r));
+        if (shownEpoch?.(r) !== false) print(args.json ? JSON.stringify(r) : formatEpoch(r));
         outputs.log?.epoch(r);
         dashboard?.hooks.onEpoch(r);
       },
@@ -138,6 +143,17 @@ async function trainLocked(args: TrainCommandArgs, options: TrainOptions, hooks:
     outputs.log?.close();
     await dashboard?.finish(outcome);
   }
+}
+
+/**
+ * Which epochs get a line on stdout: none with --quiet; in text, only those --eval-every evaluates (200
+ * lines of loss alone would bury them); in JSON, every epoch (a program reads them, as --log writes them).
+ */
+function epochLineShown(config: TrainConfig, rows: SplitRows, args: TrainCommandArgs): (r: EpochReport) => boolean {
+  if (args.quiet) return () => false;
+  if (args.json || config.evalEvery === 1) return () => true;
+  const stepsPerEpoch = epochSteps(rows.train, config.batchSize);
+  return (r) => evaluationDue(r.epoch, config.evalEvery, config.epochs, r.steps === stepsPerEpoch);
 }
 
 /** --threads auto: the fastest count for this run's model and batch, said on stderr; the data is loaded once, for both. */
