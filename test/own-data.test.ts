@@ -176,10 +176,20 @@ describe('the CLI on a CSV table with string labels', () => {
     expect(best.code).toBe(2);
     expect(best.stderr).toBe("lockstep: --save-best same.x: is also --checkpoint's file; name another file\n");
     expect(existsSync(join(dirname(data), 'same.x'))).toBe(false);
-    // A split that leaves fewer rows than a batch names both flags.
-    const split = runCli(['train', '--data', data, '--val-split', '0.99', '--epochs', '1']);
-    expect(split.code).toBe(2);
-    expect(split.stderr).toBe('lockstep: --batch-size 64: larger than the 2 training examples that --val-split 0.99 leaves to train on; give --batch-size 2 or less\n');
+  });
+
+  it('--batch-size above the training rows takes them all in each step, with a notice naming both flags: the weights of --batch-size ROWS', () => {
+    const { data } = tableFiles();
+    const args = ['train', '--data', data, '--val-split', '0.99', '--epochs', '2', '--threads', '1', '--json'];
+    const split = runCli([...args, '--batch-size', '64']);
+    expect(split.code, split.stderr).toBe(0);
+    expect(split.stderr).toContain('lockstep: notice: --batch-size 64: larger than the 2 training examples that --val-split 0.99 leaves to train on; each step uses all 2\n');
+    const exact = runCli([...args, '--batch-size', '2']);
+    expect(exact.code, exact.stderr).toBe(0);
+    expect(exact.stderr).not.toContain('--batch-size');
+    const done = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!);
+    expect(done(split.stdout).steps).toBe(2);
+    expect(done(split.stdout).paramsSha256).toBe(done(exact.stdout).paramsSha256);
   });
 
   it('trains, early-stops, keeps the best weights and logs every epoch; eval and predict --csv show class names', () => {
