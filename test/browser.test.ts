@@ -251,6 +251,7 @@ describe.skipIf(!haveChromium && !process.env.CI)('in headless Chromium', () => 
     await page.goto(url);
     await page.locator('#epoch-3').waitFor({ timeout: SLOW_TEST_TIMEOUT });
     expect(await page.locator('#epoch-1 td').nth(5).textContent()).toMatch(/^0\.\d{4}$/);
+    const stepsColumn = await Promise.all([1, 2, 3].map(async (e) => Number(await page.locator(`#epoch-${e} td`).nth(1).textContent())));
     await page.waitForFunction(() => (window as unknown as { lockstep: { progress: unknown } }).lockstep.progress !== null);
     expect(await page.locator('#status').textContent()).toMatch(/steps\/s · ETA|evaluating · ETA|done: /);
     expect(await page.locator('#config').textContent()).toContain('784,128,64,10');
@@ -264,6 +265,9 @@ describe.skipIf(!haveChromium && !process.env.CI)('in headless Chromium', () => 
     expect(outcome.code, outcome.stderr).toBe(0);
     const lines = outcome.stdout.trim().split('\n').map((line) => JSON.parse(line));
     expect(lines.filter((l) => l.event === 'epoch').map((l) => l.epoch)).toEqual([1, 2, 3, 4]);
+    // The table's steps column counts as --log's does: the steps taken in all by each epoch's end.
+    expect(stepsColumn).toEqual(lines.filter((l) => l.event === 'epoch').slice(0, 3).map((l) => l.totalSteps));
+    expect(stepsColumn[2]).toBe(3 * stepsColumn[0]);
     const plain = runCli([...args, '--threads', '2'], { timeout: SLOW_TEST_TIMEOUT });
     expect(plain.code, plain.stderr).toBe(0);
     expect(lines.pop().paramsSha256).toBe(JSON.parse(plain.stdout.trim().split('\n').pop()!).paramsSha256);

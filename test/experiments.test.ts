@@ -13,6 +13,7 @@ import { defaultThreadCounts } from '../src/coordinator/engine.js';
 import { machineFacts } from '../src/experiments/machine.js';
 import { defaultKernels } from '../src/kernels/select.js';
 import { renderSvg } from '../src/experiments/output.js';
+import { shortWindowNote } from '../src/cli/bench-command.js';
 import { CLI, runCli, SLOW_TEST_TIMEOUT, tempDir } from './helpers.js';
 
 const SMALL = ['--train-limit', '3000', '--test-limit', '200'];
@@ -152,6 +153,17 @@ describe('lockstep bench', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim().split('\n').slice(-2)).toEqual([`wrote ${csv}: 1 row, one per thread count and batch size`, `wrote ${svg}: speedup over 1 thread, 1 row`]);
     expect(existsSync(csv) && existsSync(svg)).toBe(true);
+  }, SLOW_TEST_TIMEOUT);
+
+  it('says that speedups timed over fewer steps than an epoch need not be training\'s, naming the epoch\'s steps', () => {
+    const r = lockstep(['bench', '--threads', '1,2', '--batch-size', '16,3000', '--steps', '3', '--warmup', '1', '--repeats', '1', ...SMALL]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('speedups: steps 2–4 of a fresh run, no evaluation; a training epoch at batch 16 is 188 steps');
+    expect(r.stdout).toContain('(give --steps 188 to time as many)');
+    const long = lockstep(['bench', '--threads', '1,2', '--batch-size', '1000', '--steps', '3', '--warmup', '1', '--repeats', '1', ...SMALL]);
+    expect(long.code, long.stderr).toBe(0);
+    expect(long.stdout).not.toContain('speedups:');
+    expect(shortWindowNote([1], [16], 1, 3, 3000)).toBeNull();
   }, SLOW_TEST_TIMEOUT);
 
   it('--svg draws the median, the round ratios\' range, the ideal line and, with --profile, the ceiling', async () => {

@@ -145,6 +145,26 @@ describe('own data: .npz, CSV, validation, early stopping', () => {
 });
 
 describe('the CLI on a CSV table with string labels', () => {
+  it('--eval-every prints only the evaluated epochs\' lines (--json every epoch); --quiet prints the Done line only, same weights', () => {
+    const { data, testData } = tableFiles();
+    const args = ['train', '--data', data, '--test-data', testData, '--hidden', '8', '--batch-size', '16', '--lr', '0.1', '--epochs', '7', '--threads', '1'];
+    const epochsOf = (stdout: string) => [...stdout.matchAll(/^Epoch (\d+):/gm)].map((m) => Number(m[1]));
+    const every = runCli([...args, '--eval-every', '3']);
+    expect(every.code, every.stderr).toBe(0);
+    expect(epochsOf(every.stdout)).toEqual([3, 6, 7]);
+    const json = runCli([...args, '--eval-every', '3', '--json']);
+    const events = json.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(events.filter((e) => e.event === 'epoch').map((e) => e.epoch)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    const quiet = runCli([...args, '--quiet']);
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stdout).toMatch(/^Done: 7 epochs, [^\n]*\n$/);
+    const quietJson = runCli([...args, '--quiet', '--json']);
+    const only = quietJson.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(only).toHaveLength(1);
+    expect(only[0].paramsSha256).toBe(events.at(-1).paramsSha256);
+    expect(quiet.stdout).toContain(only[0].paramsSha256);
+  }, SLOW_TEST_TIMEOUT);
+
   it('refuses --log or --save-best naming another flag\'s file (the data, the checkpoint) before training, leaving it as it was', () => {
     const { data } = tableFiles();
     const before = readFileSync(data);
@@ -156,10 +176,20 @@ describe('the CLI on a CSV table with string labels', () => {
     expect(best.code).toBe(2);
     expect(best.stderr).toBe("lockstep: --save-best same.x: is also --checkpoint's file; name another file\n");
     expect(existsSync(join(dirname(data), 'same.x'))).toBe(false);
-    // A split that leaves fewer rows than a batch names both flags.
-    const split = runCli(['train', '--data', data, '--val-split', '0.99', '--epochs', '1']);
-    expect(split.code).toBe(2);
-    expect(split.stderr).toBe('lockstep: --batch-size 64: larger than the 2 training examples that --val-split 0.99 leaves to train on; give --batch-size 2 or less\n');
+  });
+
+  it('--batch-size above the training rows takes them all in each step, with a notice naming both flags: the weights of --batch-size ROWS', () => {
+    const { data } = tableFiles();
+    const args = ['train', '--data', data, '--val-split', '0.99', '--epochs', '2', '--threads', '1', '--json'];
+    const split = runCli([...args, '--batch-size', '64']);
+    expect(split.code, split.stderr).toBe(0);
+    expect(split.stderr).toContain('lockstep: notice: --batch-size 64: larger than the 2 training examples that --val-split 0.99 leaves to train on; each step uses all 2\n');
+    const exact = runCli([...args, '--batch-size', '2']);
+    expect(exact.code, exact.stderr).toBe(0);
+    expect(exact.stderr).not.toContain('--batch-size');
+    const done = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!);
+    expect(done(split.stdout).steps).toBe(2);
+    expect(done(split.stdout).paramsSha256).toBe(done(exact.stdout).paramsSha256);
   });
 
   it('trains, early-stops, keeps the best weights and logs every epoch; eval and predict --csv show class names', () => {

@@ -3,7 +3,10 @@ import type { ArgsOf } from '../options/table.js';
 import { formatDone, formatEpoch } from '../report/format.js';
 import { historyChart, ProgressLine, progressEnabled } from '../report/progress.js';
 import { readRunConfig, withRunConfig } from '../train/run-config.js';
-import { train } from '../train/train.js';
+import type { TrainConfig } from '../train/config.js';
+import { evaluationDue } from '../train/epoch-loop.js';
+import { train, type EpochReport, type SplitRows } from '../train/train.js';
+import { epochSteps } from '../optim/schedule.js';
 import { startDashboard, type Dashboard } from '../web/dashboard.js';
 import { plural } from '../words.js';
 import { print, trainOptionsOf } from './flags.js';
@@ -19,7 +22,8 @@ export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
   if (args.config !== undefined) options = withRunConfig(readRunConfig(args.config), options);
   const notice = (line: string) => process.stderr.write(`lockstep: notice: ${line}\n`);
   const stop = onStopSignals();
-  const progress = progressEnabled(process.stdout, args.json) ? new ProgressLine(process.stdout) : null;
+  const progress = progressEnabled(process.stdout, args.json) && !args.quiet ? new ProgressLine(process.stdout) : null;
+  let shownEpoch: ((r: EpochReport) => boolean) | undefined;
   const signalHook = testSignalHook();
   let dashboard: Dashboard | undefined;
   let epochs = 0;
@@ -33,6 +37,7 @@ export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
         process.stderr.write(`lockstep: --threads auto: ${plural(c.threads, 'thread')} (steps/s ${rates}; median of ${c.rounds} rounds of ${c.steps} steps at batch ${batchSize})\n`);
       },
       onStart: async (config, rows) => {
+        shownEpoch = epochLineShown(config, rows, args);
         if (args.dashboard === undefined) return;
         dashboard = await startDashboard(args.dashboard, config);
         print(args.json ? JSON.stringify({ event: 'dashboard', url: dashboard.url }) : `dashboard: ${dashboard.url}`);
@@ -41,7 +46,7 @@ export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
       onEpoch: (r) => {
         epochs++;
         progress?.clear();
-        print(args.json ? JSON.stringify(r) : formatEpoch(r));
+        if (shownEpoch?.(r) !== false) print(args.json ? JSON.stringify(r) : formatEpoch(r));
         dashboard?.hooks.onEpoch(r);
       },
       onStep: (info, params) => {
@@ -76,6 +81,17 @@ export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
     stop.dispose();
     await dashboard?.finish(outcome);
   }
+}
+
+/**
+ * Which epochs get a line on stdout: none with --quiet; in text, only those --eval-every evaluates (200
+ * lines of loss alone would bury them); in JSON, every epoch (a program reads them, as --log writes them).
+ */
+function epochLineShown(config: TrainConfig, rows: SplitRows, args: ArgsOf<'train'>): (r: EpochReport) => boolean {
+  if (args.quiet) return () => false;
+  if (args.json || config.evalEvery === 1) return () => true;
+  const stepsPerEpoch = epochSteps(rows.train, config.batchSize);
+  return (r) => evaluationDue(r.epoch, config.evalEvery, config.epochs, r.steps === stepsPerEpoch);
 }
 
 /** Test-only: LOCKSTEP_TEST_SIGNAL_AT_STEP=N sends this process a real SIGINT after step N. */

@@ -307,6 +307,10 @@ export const OPTIONS = {
     kind: 'integer', group: 'output', scope: 'cli', min: 0, max: 65535,
     help: 'serve a live page of the run on 127.0.0.1:PORT (0: any free port)', commands: { train: true },
   },
+  quiet: {
+    kind: 'boolean', group: 'output', scope: 'cli', default: false,
+    help: 'print only the Done line (or, with --json, its object); notices and errors still go to stderr', commands: { train: true },
+  },
   svg: {
     kind: 'file', group: 'output', scope: 'cli', help: 'also draw speedup against threads (per batch size, with the ideal line) to FILE as SVG',
     commands: { bench: true, plot: { required: true, help: 'the chart to write' } },

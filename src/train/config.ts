@@ -139,13 +139,30 @@ function checkModelSize(layers: number[], flag: string, config: TrainConfig): nu
   return layers;
 }
 
+/** bench: a batch larger than the training rows would time another batch size than the row says; refused. */
 export function checkBatchSize(batchSize: number, dataset: Dataset, valSplit?: number): void {
   if (batchSize > dataset.train.count) {
-    const left = valSplit === undefined ? '' : ` that --val-split ${valSplit} leaves to train on`;
     throw new UserError(
-      `--batch-size ${batchSize}: larger than the ${dataset.train.count} training example${dataset.train.count === 1 ? '' : 's'}${left}; give --batch-size ${Math.max(1, dataset.train.count)} or less`,
+      `--batch-size ${batchSize}: larger than the ${trainingRows(dataset.train.count, valSplit)}; give --batch-size ${Math.max(1, dataset.train.count)} or less`,
     );
   }
+}
+
+/**
+ * train: the rows each step takes, min(--batch-size, training rows) as scikit-learn's MLPClassifier takes
+ * min(batch_size, n), with a notice when that is fewer than asked. The config keeps the flag's value, so a
+ * resume with the same flags is the same run. No training rows at all is still refused.
+ */
+export function stepBatchSize(batchSize: number, dataset: Dataset, valSplit: number | undefined, notice?: (line: string) => void): number {
+  const rows = dataset.train.count;
+  if (rows === 0) checkBatchSize(batchSize, dataset, valSplit);
+  if (batchSize <= rows) return batchSize;
+  notice?.(`--batch-size ${batchSize}: larger than the ${trainingRows(rows, valSplit)}; each step uses all ${rows}`);
+  return rows;
+}
+
+function trainingRows(count: number, valSplit: number | undefined): string {
+  return `${count} training example${count === 1 ? '' : 's'}${valSplit === undefined ? '' : ` that --val-split ${valSplit} leaves to train on`}`;
 }
 
 /** The options without those left undefined: a default is not a choice. */

@@ -7,7 +7,7 @@ import { paramsSha256 } from '../model/hash.js';
 import { initHeNormal, modelLayout, type ModelLayout } from '../model/layout.js';
 import { stateArrays } from '../optim/optimizer.js';
 import { Rng } from '../random/rng.js';
-import { checkBatchSize, fitLayers, loadTrainingData, resolveConfig, type TrainConfig, type TrainOptions } from './config.js';
+import { fitLayers, stepBatchSize, loadTrainingData, resolveConfig, type TrainConfig, type TrainOptions } from './config.js';
 import { prepareDataset } from '../data/prepare.js';
 import { BYTE_SCALING, type ModelInput } from '../data/scaling.js';
 import { runEpochs, startState, type EpochLoopHooks, type EpochReport, type StepInfo, type TrainState } from './epoch-loop.js';
@@ -112,7 +112,7 @@ export async function trainCore(options: TrainOptions = {}, hooks: TrainHooks = 
   config.scale = dataset.scaling?.kind;
   const input: ModelInput = { scaling: dataset.scaling ?? BYTE_SCALING, classNames: dataset.classNames, featureNames: dataset.featureNames };
   // After the data check: a resumed run's batch size is the checkpoint's, which other data may not fit.
-  checkBatchSize(config.batchSize, dataset, config.valSplit);
+  const batchSize = stepBatchSize(config.batchSize, dataset, config.valSplit, hooks.onNotice);
   if (hooks.resume && config.epochs < hooks.resume.state.epoch - 1) {
     throw new UserError(`--epochs ${config.epochs}: the checkpoint has already finished ${hooks.resume.state.epoch - 1} epochs`);
   }
@@ -135,14 +135,14 @@ export async function trainCore(options: TrainOptions = {}, hooks: TrainHooks = 
   }
 
   const trainer: Trainer = config.reference
-    ? new ReferenceTrainer(layout, initial, dataset.train, dataset.test, config.batchSize, config, optimizerState, dataset.val)
+    ? new ReferenceTrainer(layout, initial, dataset.train, dataset.test, batchSize, config, optimizerState, dataset.val)
     : await Engine.create(config.layers, initial, dataset, {
-        threads: config.threads, kernels: config.kernels, batchSize: config.batchSize, optimizer: config, optimizerState,
+        threads: config.threads, kernels: config.kernels, batchSize, optimizer: config, optimizerState,
         profileSteps: hooks.profileSteps,
       });
   const save = hooks.onCheckpoint;
   const best = hooks.onBest;
-  const settings = { ...config, valRows: dataset.val?.count ?? 0, testRows: dataset.test.count };
+  const settings = { ...config, batchSize, valRows: dataset.val?.count ?? 0, testRows: dataset.test.count };
   try {
     const { state, interrupted, history } = await runEpochs(trainer, dataset.train.count, settings, start, {
       onEpoch: hooks.onEpoch,

@@ -121,6 +121,11 @@ export function startState(rng: Rng): TrainState {
   return { epoch: 1, stepInEpoch: 0, steps: 0, rngState: rng.state(), epochLossSum: 0, epochSeen: 0, epochTrainSeconds: 0, history: [] };
 }
 
+/** Whether --eval-every evaluates this epoch: every N-th, the last, and one cut short (by --max-steps or a stop). */
+export function evaluationDue(epoch: number, evalEvery: number, epochs: number, complete: boolean): boolean {
+  return epoch % evalEvery === 0 || epoch === epochs || !complete;
+}
+
 /**
  * The textbook's epoch loop over `examples` training examples, from `start` on: each epoch a fresh
  * permutation of 0..examples-1 into trainer.order, minibatches of `batchSize` in that order (the last one
@@ -173,7 +178,7 @@ export async function runEpochs(
     if (interrupted) break;
     const t1 = performance.now();
     const complete = state.stepInEpoch === stepsPerEpoch;
-    const due = settings.evaluate && (state.epoch % evalEvery === 0 || state.epoch === epochs || !complete);
+    const due = settings.evaluate && evaluationDue(state.epoch, evalEvery, epochs, complete);
     const evaluate = async (split: SplitName) => (due && evaluated[split] ? trainer.evaluate(split) : null);
     const valEval = await evaluate('val');
     const trainEval = await evaluate('train');
