@@ -11,13 +11,14 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { BenchArgs } from './cli/bench-command.js';
 import type { DataArgs } from './cli/data-command.js';
-import { choiceListFlag, flag, hideYargsTypes, integerFlag, integerListFlag, integerRangeListFlag, kernelsFlag, numberListFlag, refuseSwitchValues, switchesOf, threadsFlag, trainingFlags, usageMessage } from './cli/flags.js';
+import { choiceListFlag, flag, hideYargsTypes, integerFlag, integerListFlag, integerRangeListFlag, kernelsFlag, numberListFlag, queueFlag, refuseSwitchValues, switchesOf, threadsFlag, trainingFlags, usageMessage } from './cli/flags.js';
 import { defaultThreadCounts } from './experiments/machine.js';
 import { OPTIMIZERS } from './optim/optimizer.js';
 import type { EvalArgs, ExportArgs, PredictArgs } from './cli/model-commands.js';
 import type { TrainCommandArgs } from './cli/train-command.js';
 import type { PlotArgs } from './cli/plot-command.js';
 import type { SweepArgs } from './cli/sweep-command.js';
+import type { WorkerArgs } from './cli/worker-command.js';
 import type { VerifyArgs } from './cli/verify-command.js';
 import { MAX_THREADS } from './coordinator/engine.js';
 import type { ServeArgs } from './cli/serve-command.js';
@@ -151,8 +152,22 @@ export async function main(argv: string[]): Promise<number> {
             .option('optimizer', flag('list', { type: 'string', coerce: choiceListFlag('--optimizer', OPTIMIZERS), defaultDescription: 'sgd', describe: `optimizers to run, e.g. sgd,adam (${OPTIMIZERS.join(', ')}); adam's and adamw's lr is 0.001 unless --lr is given` }))
             .option('threads', flag('integer', { type: 'string', default: '1', coerce: integerFlag('--threads', 1, MAX_THREADS), describe: `threads of each run (1 to ${MAX_THREADS})` }))
             .option('parallel', flag('integer', { type: 'string', coerce: integerFlag('--parallel', 1, 1024), defaultDescription: 'available cores ÷ --threads', describe: 'runs at once, each its own lockstep train process' }))
-            .option('out', flag('file', { type: 'string', describe: 'results file, .csv or .jsonl: each finished run is appended; runs already in it are skipped (a stopped sweep resumes)' })),
+            .option('out', flag('file', { type: 'string', describe: 'results file, .csv or .jsonl: each finished run is appended; runs already in it are skipped (a stopped sweep resumes)' }))
+            .option('queue', queueFlag("enqueue the runs on this Redis for `lockstep worker`s on any machines, and print the results as they finish (docs/sweeps.md)"))
+            .option('detach', flag('boolean', { type: 'boolean', default: false, describe: 'with --queue: enqueue the runs and exit' }))
+            .option('status', flag('boolean', { type: 'boolean', default: false, describe: 'with --queue: enqueue nothing; print the table of the runs finished so far' })),
         (args) => run(import('./cli/sweep-command.js').then((m) => m.sweepCommand(args as unknown as SweepArgs))),
+      )
+      .command(
+        'worker',
+        'train the runs that `lockstep sweep --queue URL` enqueued, taking them from the queue until Ctrl-C (one per machine, or more)',
+        (y) =>
+          y
+            .option('queue', queueFlag('the queue to take runs from', true))
+            .option('threads', flag('integer', { type: 'string', default: '1', coerce: integerFlag('--threads', 1, MAX_THREADS), describe: `threads of each run (1 to ${MAX_THREADS})` }))
+            .option('parallel', flag('integer', { type: 'string', coerce: integerFlag('--parallel', 1, 1024), defaultDescription: 'available cores ÷ --threads', describe: 'runs at once, each its own lockstep train process' }))
+            .option('json', flag('boolean', { type: 'boolean', default: false, describe: 'one JSON line per event on stdout' })),
+        (args) => run(import('./cli/worker-command.js').then((m) => m.workerCommand(args as unknown as WorkerArgs))),
       )
       .command(
         'plot <log>',

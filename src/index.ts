@@ -18,6 +18,8 @@ export { benchmark } from './experiments/bench.js';
 export type { BenchOptions, BenchRow } from './experiments/bench.js';
 export { sweep, sweepRuns } from './experiments/sweep.js';
 export type { SweepOptions, SweepGrid, SweepResult, SweepOutcome } from './experiments/sweep.js';
+export { queueSweep, runQueueWorker } from './queue/index.js';
+export type { QueueSweepOptions, QueueSweepOutcome, QueuedSweepResult, QueueWorkerOptions, QueueWorkerEvent } from './queue/index.js';
 export { verify } from './experiments/verify.js';
 export type { VerifyOptions, VerifyRow, TraceFinding } from './experiments/verify.js';
 export { readCurves } from './experiments/plot.js';

@@ -410,3 +410,8 @@ export function crowdedThreadsNotice(threads: number[], cores: number, consequen
   if (crowded.length === 0) return;
   process.stderr.write(`lockstep: notice: --threads ${crowded.join(', ')}: more threads than the ${cores} available cores; they take turns on the cores, so ${consequence}\n`);
 }
+
+/** sweep's and worker's --queue: where the runs' queue lives (issue 23, src/queue/). */
+export function queueFlag(describe: string, demandOption = false): Options {
+  return flag('string', { type: 'string', demandOption, describe: `${describe}: redis://[:PASSWORD@]HOST:PORT[/DB]` });
+}

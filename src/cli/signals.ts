@@ -25,3 +25,31 @@ export function onStopSignals(): { signal: AbortSignal; reason: () => string; di
     },
   };
 }
+
+/**
+ * Two steps, for commands that run other processes (sweep, worker): the first SIGINT or SIGTERM aborts `stop`
+ * (what that means is the command's `first` line), the second aborts `kill` (`second`).
+ */
+export function onStopThenKillSignals(first: string, second: string): { stop: AbortSignal; kill: AbortSignal; dispose: () => void } {
+  const stop = new AbortController();
+  const kill = new AbortController();
+  const handler = (name: NodeJS.Signals) => {
+    if (stop.signal.aborted) {
+      process.stderr.write(`lockstep: ${name} again: ${second}\n`);
+      kill.abort();
+      return;
+    }
+    process.stderr.write(`lockstep: ${name}: ${first}\n`);
+    stop.abort();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    stop: stop.signal,
+    kill: kill.signal,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}

@@ -3,6 +3,7 @@ import { sweep, type SweepResult } from '../experiments/sweep.js';
 import { plural } from '../report/format.js';
 import { print, toTrainOptions, type TrainingArgs } from './flags.js';
 import type { OptimizerName } from '../optim/optimizer.js';
+import { onStopThenKillSignals } from './signals.js';
 import { EXIT_INTERRUPTED } from './train-command.js';
 
 export interface SweepArgs extends Omit<TrainingArgs, 'seed' | 'lr' | 'batch-size' | 'threads' | 'optimizer'> {
@@ -13,9 +14,14 @@ export interface SweepArgs extends Omit<TrainingArgs, 'seed' | 'lr' | 'batch-siz
   threads: number;
   parallel?: number;
   out?: string;
+  /** Issue 23: the grid goes to a queue that `lockstep worker`s drain (src/cli/queue-sweep-command.ts). */
+  queue?: string;
+  detach: boolean;
+  status: boolean;
 }
 
 export async function sweepCommand(args: SweepArgs): Promise<number> {
+  if (args.queue !== undefined || args.detach || args.status) return (await import('./queue-sweep-command.js')).queueSweepCommand(args);
   const cores = availableParallelism();
   const parallel = args.parallel ?? Math.max(1, Math.floor(cores / args.threads));
   const base = toTrainOptions({ ...args, seed: undefined, lr: undefined, 'batch-size': undefined, optimizer: undefined, threads: args.threads });
@@ -27,22 +33,10 @@ export async function sweepCommand(args: SweepArgs): Promise<number> {
     );
   }
   // First signal: every run stops at its next step; a second: every run is killed and the sweep quits.
-  const stop = new AbortController();
-  const kill = new AbortController();
-  const onSignal = (name: NodeJS.Signals) => {
-    if (stop.signal.aborted) {
-      process.stderr.write(`lockstep: ${name} again: killing every run now\n`);
-      kill.abort();
-      return;
-    }
-    process.stderr.write(`lockstep: ${name}: stopping every run after its current step (send it again to kill them)\n`);
-    stop.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const signals = onStopThenKillSignals('stopping every run after its current step (send it again to kill them)', 'killing every run now');
   try {
     const outcome = await sweep({
-      base, grid, threads: args.threads, parallel, out: args.out, signal: stop.signal, killSignal: kill.signal,
+      base, grid, threads: args.threads, parallel, out: args.out, signal: signals.stop, killSignal: signals.kill,
       onStart: (runs, skipped) => {
         if (args.json) return;
         const already = skipped > 0 ? ` (${skipped} already in ${args.out}: not run again)` : '';
@@ -60,14 +54,13 @@ export async function sweepCommand(args: SweepArgs): Promise<number> {
     }
     return 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    signals.dispose();
   }
 }
 
 const fixed = (x: number | null, digits: number) => (x === null ? '-' : x.toFixed(digits));
 
-function formatResult(r: SweepResult): string {
+export function formatResult(r: SweepResult): string {
   const setting = `seed ${r.seed}, ${r.optimizer} lr ${r.lr}, batch ${r.batchSize}`;
   if (r.status === 'diverged') return `${setting}: diverged`;
   return `${setting}: test acc ${fixed(r.testAccuracy, 4)}, test loss ${fixed(r.testLoss, 4)}, ${fixed(r.seconds, 2)} s`;
