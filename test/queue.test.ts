@@ -9,7 +9,7 @@ import { runCli, SLOW_TEST_TIMEOUT, startCli, tempDir, writeIdxDir, type Started
 // Issue 23: sweeps on a BullMQ queue in a real redis-server of each test's own (127.0.0.1 only).
 const SMALL = ['--train-limit', '2000', '--test-limit', '200', '--epochs', '1'];
 
-async function redis(options: { password?: string } = {}): Promise<LocalRedis> {
+async function redis(options: { password?: string; port?: number } = {}): Promise<LocalRedis> {
   const server = await startRedis(options);
   onTestFinished(() => server.stop());
   return server;
@@ -136,6 +136,22 @@ describe('lockstep sweep --queue, lockstep worker', () => {
     expect(waited.stdout).toMatch(/^ +1 +0 +sgd .* [0-9a-f]{16}…$/m);
     await stopWorker(w2);
   }, SLOW_TEST_TIMEOUT * 2);
+
+  it('a Redis that restarts (empty) mid-sweep is waited for, with a notice; its lost runs are enqueued again and finish', async () => {
+    const first = await redis();
+    const w = await worker(first.url);
+    const sweep = startCli(['sweep', '--seed', '0..3', ...SMALL, '--queue', first.url]);
+    await sweep.printed(/^run \d+ \(1\/4 finished/);
+    await first.stop();
+    await redis({ port: first.port });
+    const done = await sweep.exit;
+    expect(done.code, done.stderr).toBe(0);
+    // How the loss shows (a closed or cut connection, or a refused one) depends on the moment.
+    expect(done.stderr).toMatch(new RegExp(`^lockstep: notice: lost the queue ${first.url}/0 \\((the connection was (cut|closed)|connection refused .*)\\): waiting for it to come back$`, 'm'));
+    expect(done.stderr).toContain(`lockstep: notice: the queue ${first.url}/0 is back\n`);
+    expect(done.stdout.split('\n').filter((l) => /^ +\d +\d +sgd .* [0-9a-f]{16}…$/.test(l))).toHaveLength(4);
+    await stopWorker(w);
+  }, SLOW_TEST_TIMEOUT);
 
   it('refuses a malformed URL, an unreachable Redis and a wrong password in one line without the password, exit 2, enqueuing nothing', async () => {
     const secret = 's3cret-Pw';

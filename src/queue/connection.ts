@@ -76,6 +76,7 @@ export function connectionProblem(err: Error): string {
   if (/DB index is out of range/i.test(message)) return 'no such database on the server';
   if (/Protocol error/i.test(message)) return 'not a Redis server (it answered in another protocol)';
   if (code === 'ECONNREFUSED') return 'connection refused (is redis-server running there, on that port?)';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'the connection was cut';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'no such host';
   if (code === 'ETIMEDOUT' || /timeout/i.test(message)) return `no answer within ${CONNECT_TIMEOUT_MS / 1000} s`;
   if (/Connection is closed/i.test(message)) return 'the server closed the connection';

@@ -214,18 +214,30 @@ export function watchConnection(
 ): () => void {
   let lost = false;
   let stopped = false;
+  const lose = (why: string) => {
+    if (lost || stopped) return;
+    lost = true;
+    onNotice?.(`lost the queue ${address.shown} (${why}): waiting for it to come back`);
+  };
   for (const holder of holders) {
     if (holder === null) continue;
     holder.on('error', (err) => {
-      if (lost || stopped) return;
-      lost = true;
-      onNotice?.(`lost the queue ${address.shown} (${connectionProblem(err)}): waiting for it to come back`);
+      if (stopped) return;
+      // Not the connection: a job's keys gone with a Redis that restarted empty, say; its run is enqueued again.
+      if (!/^E[A-Z]+$/.test(String((err as NodeJS.ErrnoException).code)) && !/connection|closed/i.test(err.message)) {
+        return onNotice?.(`the queue ${address.shown} answered: ${err.message.split('\n')[0]}`);
+      }
+      lose(connectionProblem(err));
     });
-    void holder.client.then((client) => client.on('ready', () => {
-      if (!lost || stopped) return;
-      lost = false;
-      onNotice?.(`the queue ${address.shown} is back`);
-    }), () => {});
+    void holder.client.then((client) => {
+      // A server that closes the connection cleanly (a restart) raises no error, only this.
+      client.on('close', () => lose('the connection was closed'));
+      client.on('ready', () => {
+        if (!lost || stopped) return;
+        lost = false;
+        onNotice?.(`the queue ${address.shown} is back`);
+      });
+    }, () => {});
   }
   return () => void (stopped = true);
 }

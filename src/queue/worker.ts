@@ -98,6 +98,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
     const running = worker.run();
     if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
     // close() takes no new job and waits for the current ones (or for their hand-back, after the kill signal).
+    stopWatching();
     await worker.close();
     await running;
     return outcome;
