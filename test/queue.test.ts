@@ -117,6 +117,9 @@ describe('lockstep sweep --queue, lockstep worker', () => {
     expect(stopped.stdout).not.toMatch(/^run 1 started/m);
 
     writeFileSync(labels, original);
+    const status = runCli(['sweep', ...grid, '--status'], { timeout: SLOW_TEST_TIMEOUT });
+    expect(status.stdout).toContain(`1 run on the queue ${url}/0: 0 done, 0 running, 0 waiting, 1 failed, 0 not enqueued`);
+    expect(status.stdout).toContain(`run 1 failed: ${labels}: not the file the run was planned with`);
     const images = join(data, IDX_FILES.testImages);
     const imagesBytes = readFileSync(images);
     const missing = startCli(['sweep', ...grid, '--seed', '1']);

@@ -18,6 +18,7 @@ export async function queueSweepCommand(args: SweepArgs): Promise<number> {
   const signals = onStopThenKillSignals('stopped waiting; the runs stay on the queue (the same command waits again)', 'quitting now');
   signals.kill.addEventListener('abort', () => process.exit(EXIT_INTERRUPTED));
   const startedAt = Date.now();
+  const say = (human: string, json: object) => print(args.json ? JSON.stringify(json) : human);
   let counts: QueueSweepCounts | undefined;
   let seen = 0;
   try {
@@ -41,6 +42,7 @@ export async function queueSweepCommand(args: SweepArgs): Promise<number> {
       },
     });
     if (!args.json && mode !== 'detach') for (const line of formatTable(outcome.results)) print(line);
+    if (mode === 'status') for (const f of outcome.failed) say(`run ${f.run} failed: ${f.error}`, { event: 'sweep-failed', ...f });
     if (mode === 'detach') {
       if (!args.json) print(`detached: \`lockstep sweep … --queue ${counts!.queue} --status\` (the same grid flags) shows the table so far`);
       return 0;

@@ -69,7 +69,10 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
       return fail(job, err.message);
     }
     onEvent?.({ event: 'worker-run', run, jobId: job.id!, config });
-    const trained = await trainRun({ run, options: JSON.parse(config) as TrainOptions, config }, threads, configDir, children);
+    // A directory per job: runs of two sweeps may share a number, and so a config file's name.
+    const jobDir = mkdtempSync(join(configDir, 'job-'));
+    const trained = await trainRun({ run, options: JSON.parse(config) as TrainOptions, config }, threads, jobDir, children)
+      .finally(() => rmSync(jobDir, { recursive: true, force: true }));
     if ('result' in trained) {
       outcome.finished++;
       onEvent?.({ event: 'worker-done', jobId: job.id!, ...trained.result });
