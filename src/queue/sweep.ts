@@ -123,10 +123,11 @@ class QueueSweep {
       counts.queued += counts.active;
       counts.active = 0;
     }
-    for (const id of finished) await this.look(id);
-    counts.done = finished.filter((id) => this.results.has(this.byId.get(id)!.config)).length;
-    counts.failed = this.failed.size;
+    counts.done = states.filter(([, state]) => state === 'completed').length;
+    counts.failed = finished.length - counts.done;
+    // The counts first, then each finished run's row.
     this.options.onStart?.(counts);
+    for (const id of finished) await this.look(id);
     if (mode === 'wait') await this.waitForAll(signal);
     const inGrid = <T>(m: Map<string, T>) => this.runs.filter((r) => m.has(r.config));
     return {
