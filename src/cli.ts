@@ -26,6 +26,7 @@ const ACTIONS: Record<Command, () => Promise<Action>> = {
   serve: () => import('./cli/serve-command.js').then((m) => m.serveCommand),
   bench: () => import('./cli/bench-command.js').then((m) => m.benchCommand),
   sweep: () => import('./cli/sweep-command.js').then((m) => m.sweepCommand),
+  worker: () => import('./cli/worker-command.js').then((m) => m.workerCommand),
   plot: () => import('./cli/plot-command.js').then((m) => m.plotCommand),
   data: () => import('./cli/data-command.js').then((m) => m.dataCommand),
 };

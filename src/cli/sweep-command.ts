@@ -3,10 +3,11 @@ import { sweep, type SweepResult } from '../experiments/sweep.js';
 import { plural } from '../words.js';
 import type { ArgsOf } from '../options/table.js';
 import { print, trainOptionsOf } from './flags.js';
-import { onStopSignals } from './signals.js';
+import { onStopThenKillSignals } from './signals.js';
 import { EXIT_INTERRUPTED } from './train-command.js';
 
 export async function sweepCommand(args: ArgsOf<'sweep'>): Promise<number> {
+  if (args.queue !== undefined || args.detach || args.status) return (await import('./queue-sweep-command.js')).queueSweepCommand(args);
   const cores = availableParallelism();
   const threads = args.threads as number;
   const parallel = args.parallel ?? Math.max(1, Math.floor(cores / threads));
@@ -19,13 +20,10 @@ export async function sweepCommand(args: ArgsOf<'sweep'>): Promise<number> {
     );
   }
   // First signal: every run stops at its next step; a second: every run is killed and the sweep quits.
-  const kill = new AbortController();
-  const stop = onStopSignals({
-    stopping: 'stopping every run after its current step (send it again to kill them)', quitting: 'killing every run now', again: () => kill.abort(),
-  });
+  const signals = onStopThenKillSignals('stopping every run after its current step (send it again to kill them)', 'killing every run now');
   try {
     const outcome = await sweep({
-      base, grid, threads, parallel, out: args.out, signal: stop.signal, killSignal: kill.signal,
+      base, grid, threads, parallel, out: args.out, signal: signals.stop, killSignal: signals.kill,
       onStart: (runs, skipped) => {
         if (args.json) return;
         const already = skipped > 0 ? ` (${skipped} already in ${args.out}: not run again)` : '';
@@ -43,13 +41,13 @@ export async function sweepCommand(args: ArgsOf<'sweep'>): Promise<number> {
     }
     return 0;
   } finally {
-    stop.dispose();
+    signals.dispose();
   }
 }
 
 const fixed = (x: number | null, digits: number) => (x === null ? '-' : x.toFixed(digits));
 
-function formatResult(r: SweepResult): string {
+export function formatResult(r: SweepResult): string {
   const setting = `seed ${r.seed}, ${r.optimizer} lr ${r.lr}, batch ${r.batchSize}`;
   if (r.status === 'diverged') return `${setting}: diverged`;
   return `${setting}: test acc ${fixed(r.testAccuracy, 4)}, test loss ${fixed(r.testLoss, 4)}, ${fixed(r.seconds, 2)} s`;

@@ -162,7 +162,7 @@ function checkAgainstLayers(dataset: Dataset, options: DatasetOptions): void {
   }
 }
 
-function findFile(dir: string, name: string): string {
+export function findFile(dir: string, name: string): string {
   for (const candidate of [join(dir, name), join(dir, `${name}.gz`)]) {
     if (existsSync(candidate)) return candidate;
   }

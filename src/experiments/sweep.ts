@@ -94,8 +94,9 @@ export function sweepRuns(base: TrainOptions, grid: SweepGrid): SweepRun[] {
         for (const seed of grid.seed ?? [undefined]) {
           const { threads: _t, ...options } = { ...defined(base), ...defined({ optimizer, lr, batchSize, seed }) };
           if (options.reference === false) delete options.reference;
-          // The data directory as an absolute path: a run's file means the same from any directory.
-          if (options.data !== undefined) options.data = resolveConfig(options).data;
+          // The data files as absolute paths: a run's file means the same from any directory (and any machine's).
+          const resolved = resolveConfig(options);
+          for (const key of ['data', 'labels', 'testData'] as const) if (options[key] !== undefined) options[key] = resolved[key];
           runs.push({ run: runs.length + 1, options, config: stableJson(options) });
         }
       }
@@ -146,9 +147,7 @@ function numberRuns(runs: SweepRun[], done: Map<string, SweepResult>): void {
 export async function sweep(options: SweepOptions): Promise<SweepOutcome> {
   const { runs, done } = prepareSweep(options);
   const { out, threads, parallel, signal, killSignal } = options;
-  if (out !== undefined && !(existsSync(out) && statSync(out).size > 0)) {
-    writeFileSync(out, outFormat(out) === 'csv' ? toCsv(SWEEP_COLUMNS, []) : '');
-  }
+  if (out !== undefined) startResultsFile(out);
   const todo = runs.filter((r) => !done.has(r.config));
   options.onStart?.(runs.length, done.size);
   const results = new Map(done);
@@ -165,20 +164,15 @@ export async function sweep(options: SweepOptions): Promise<SweepOutcome> {
   const worker = async () => {
     while (queue.length > 0 && !signal?.aborted && failure === null) {
       const run = queue.shift()!;
-      const file = join(configDir, `run-${run.run}.json`);
-      writeFileSync(file, `${run.config}\n`);
-      const outcome = await runProcess(file, threads, children);
-      if (outcome.code === 0 || outcome.code === 3) {
-        const result = toResult(run, outcome);
-        results.set(run.config, result);
-        if (out !== undefined) appendResult(out, result);
-        options.onResult?.(result, results.size, runs.length);
+      const outcome = await trainRun(run, threads, configDir, children);
+      if ('result' in outcome) {
+        results.set(run.config, outcome.result);
+        if (out !== undefined) appendResult(out, outcome.result);
+        options.onResult?.(outcome.result, results.size, runs.length);
       } else if (signal?.aborted || failure !== null) {
         stopped++;
       } else {
-        // The run's own last line, without its "lockstep: " (the sweep's message gets one of its own).
-        const why = outcome.stderr.trim().split('\n').pop()?.replace(/^lockstep: /, '') || `exit code ${outcome.code}`;
-        failure = new UserError(`sweep run ${run.run} (${run.config}) failed: ${why}; the other runs were stopped`, outcome.code ?? 1);
+        failure = new UserError(`sweep run ${run.run} (${run.config}) failed: ${outcome.error}; the other runs were stopped`, outcome.code);
         stopAll('SIGINT')();
       }
     }
@@ -196,6 +190,22 @@ export async function sweep(options: SweepOptions): Promise<SweepOutcome> {
     stopped,
     interrupted: signal?.aborted ?? false,
   };
+}
+
+/**
+ * One run as its own `lockstep train --config FILE --json` process (its config file written in `configDir`):
+ * its result when it finished or diverged, else its own last stderr line and exit code (null: killed).
+ */
+export async function trainRun(
+  run: SweepRun, threads: number, configDir: string, children: Set<ChildProcess>,
+): Promise<{ result: SweepResult } | { error: string; code: number; killed: boolean }> {
+  const file = join(configDir, `run-${run.run}.json`);
+  writeFileSync(file, `${run.config}\n`);
+  const outcome = await runProcess(file, threads, children);
+  if (outcome.code === 0 || outcome.code === 3) return { result: toResult(run, outcome) };
+  // The run's own last line, without its "lockstep: " (the caller's message gets one of its own).
+  const error = outcome.stderr.trim().split('\n').pop()?.replace(/^lockstep: /, '') || `exit code ${outcome.code}`;
+  return { error, code: outcome.code ?? 1, killed: outcome.code === null };
 }
 
 interface ProcessOutcome {
@@ -253,15 +263,20 @@ function toResult(run: SweepRun, p: ProcessOutcome): SweepResult {
   };
 }
 
-function outFormat(path: string): 'csv' | 'jsonl' {
+export function outFormat(path: string): 'csv' | 'jsonl' {
   const ext = extname(path).toLowerCase();
   if (ext === '.csv') return 'csv';
   if (ext === '.jsonl') return 'jsonl';
   throw new UserError(`--out ${path}: must end in .csv or .jsonl`);
 }
 
+/** A new results file gets its header (CSV) now: a sweep stopped before its first result still leaves one. */
+export function startResultsFile(out: string): void {
+  if (!(existsSync(out) && statSync(out).size > 0)) writeFileSync(out, outFormat(out) === 'csv' ? toCsv(SWEEP_COLUMNS, []) : '');
+}
+
 /** One line per finished run, appended as it finishes: a stopped sweep loses no finished run. */
-function appendResult(path: string, result: SweepResult): void {
+export function appendResult(path: string, result: SweepResult): void {
   const line = outFormat(path) === 'csv' ? toCsv(SWEEP_COLUMNS, [result as unknown as Record<string, unknown>]).split('\n').slice(1).join('\n') : `${JSON.stringify(result)}\n`;
   appendFileSync(path, line);
 }
@@ -298,7 +313,7 @@ function readResults(path: string, format: 'csv' | 'jsonl'): [number, SweepResul
 }
 
 /** JSON with sorted keys: the same settings give the same text, whatever order the flags came in. */
-function stableJson(o: object): string {
+export function stableJson(o: object): string {
   return JSON.stringify(Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b))));
 }
 

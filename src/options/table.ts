@@ -35,6 +35,10 @@ export const COMMANDS = {
     usage: 'sweep',
     help: 'train a grid of runs (--seed 0..7, --lr 0.1,0.5, --batch-size 64,128), several processes at once, into a results table',
   },
+  worker: {
+    usage: 'worker',
+    help: 'train the runs that `lockstep sweep --queue URL` enqueued, taking them from the queue until Ctrl-C (one per machine, or more)',
+  },
   plot: { usage: 'plot <log>', help: 'draw loss and accuracy against epochs from a train --log file (CSV or JSONL) or saved train --json output, as SVG' },
   data: {
     usage: 'data [dataset] [dir]',
@@ -155,6 +159,7 @@ export const OPTIONS = {
       verify: { kind: 'list', list: 'integers', default: '1,2,4', help: `thread counts to run, the coordinator included (1 to ${MAX_THREADS} each)` },
       bench: { kind: 'list', list: 'integers', default: defaultThreadCounts().join(','), shown: '1, 2, 4, … up to the cores', help: `thread counts to run, the coordinator included (1 to ${MAX_THREADS} each)` },
       sweep: { default: '1', auto: false, help: `threads of each run (1 to ${MAX_THREADS})` },
+      worker: { default: '1', auto: false, help: `threads of each run (1 to ${MAX_THREADS})` },
       eval: { auto: false, help: `computing threads (1 to ${MAX_THREADS})` },
     },
   },
@@ -271,11 +276,21 @@ export const OPTIONS = {
   against: { kind: 'file', group: 'experiment', scope: 'cli', help: 'compare the traces with FILE, made by --save-trace elsewhere (implies --trace)', commands: { verify: true } },
   parallel: {
     kind: 'integer', group: 'experiment', scope: 'cli', min: 1, max: 1024, shown: 'available cores ÷ --threads',
-    help: 'runs at once, each its own lockstep train process', commands: { sweep: true },
+    help: 'runs at once, each its own lockstep train process', commands: { sweep: true, worker: true },
   },
   out: {
     kind: 'file', group: 'experiment', scope: 'cli',
     help: 'results file, .csv or .jsonl: each finished run is appended; runs already in it are skipped (a stopped sweep resumes)', commands: { sweep: true },
+  },
+  queue: {
+    kind: 'string', group: 'experiment', scope: 'cli',
+    help: 'enqueue the runs on this Redis for `lockstep worker`s on any machines, and print the results as they finish (docs/sweeps.md): redis://[:PASSWORD@]HOST:PORT[/DB]',
+    commands: { sweep: true, worker: { required: true, help: 'the queue to take runs from: redis://[:PASSWORD@]HOST:PORT[/DB]' } },
+  },
+  detach: { kind: 'boolean', group: 'experiment', scope: 'cli', default: false, help: 'with --queue: enqueue the runs and exit', commands: { sweep: true } },
+  status: {
+    kind: 'boolean', group: 'experiment', scope: 'cli', default: false,
+    help: 'with --queue: enqueue nothing; print the table of the runs finished so far', commands: { sweep: true },
   },
   // Arguments and the other commands' own flags
   model: { kind: 'file', group: 'input', scope: 'cli', positional: true, help: 'checkpoint or .safetensors file', commands: { eval: { required: true }, predict: { required: true }, serve: { required: true } } },
@@ -318,7 +333,7 @@ export const OPTIONS = {
   json: {
     kind: 'boolean', group: 'output', scope: 'cli', default: false, help: 'one JSON object per line on stdout',
     commands: {
-      ...TRAINING, eval: { help: 'one JSON object on stdout' }, predict: { help: 'one JSON object on stdout' }, export: { help: 'one JSON object on stdout' },
+      ...TRAINING, worker: { help: 'one JSON line per event on stdout' }, eval: { help: 'one JSON object on stdout' }, predict: { help: 'one JSON object on stdout' }, export: { help: 'one JSON object on stdout' },
       serve: { help: 'one JSON object on stdout when serving' }, plot: { help: 'one JSON object on stdout' }, data: { help: 'one JSON object on stdout' },
     },
   },
