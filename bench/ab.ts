@@ -22,12 +22,14 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const split = argv.indexOf('--');
-  if (split < 0) throw new Error('ab: usage: node dist/bench/ab.js --a DIR --b DIR [--rounds N (5)] -- LOCKSTEP-COMMAND…');
+  if (split < 0)
+    throw new Error('ab: usage: node dist/bench/ab.js --a DIR --b DIR [--rounds N (5)] -- LOCKSTEP-COMMAND…');
   const own = argv.slice(0, split);
   const values = new Map<string, string>();
   for (let i = 0; i < own.length; i += 2) {
     const name = own[i].replace(/^--/, '');
-    if (!['a', 'b', 'rounds'].includes(name) || !own[i].startsWith('--')) throw new Error(`ab: ${own[i]}: not a flag of ab (--a, --b, --rounds)`);
+    if (!['a', 'b', 'rounds'].includes(name) || !own[i].startsWith('--'))
+      throw new Error(`ab: ${own[i]}: not a flag of ab (--a, --b, --rounds)`);
     const value = own[i + 1];
     if (value === undefined || value.startsWith('--')) throw new Error(`ab: --${name}: needs a value`);
     values.set(name, value);
@@ -38,20 +40,25 @@ function parseArgs(argv: string[]): Options {
     return value;
   };
   const rounds = Number(flag('rounds', '5'));
-  if (!Number.isSafeInteger(rounds) || rounds < 1) throw new Error(`ab: --rounds ${flag('rounds')}: must be a positive integer`);
+  if (!Number.isSafeInteger(rounds) || rounds < 1)
+    throw new Error(`ab: --rounds ${flag('rounds')}: must be a positive integer`);
   const command = argv.slice(split + 1);
   if (command.length === 0) throw new Error('ab: name a lockstep command after --, e.g. -- bench --threads 1,2');
   const a = resolve(flag('a'));
   const b = resolve(flag('b'));
   for (const dir of [a, b]) {
-    if (!existsSync(join(dir, 'dist', 'src', 'cli.js'))) throw new Error(`ab: ${dir}: no dist/src/cli.js (run npm run build there)`);
+    if (!existsSync(join(dir, 'dist', 'src', 'cli.js')))
+      throw new Error(`ab: ${dir}: no dist/src/cli.js (run npm run build there)`);
   }
   return { a, b, rounds, command };
 }
 
 /** One run of the command with one build: its measurements, keyed by what they measure. */
 function runOnce(checkout: string, command: string[]): Map<string, number> {
-  const r = spawnSync(process.execPath, [join(checkout, 'dist', 'src', 'cli.js'), ...command, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync(process.execPath, [join(checkout, 'dist', 'src', 'cli.js'), ...command, '--json'], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
   if (r.status !== 0) throw new Error(`ab: ${checkout}: lockstep exited ${r.status}: ${r.stderr.trim()}`);
   const out = new Map<string, number>();
   for (const line of r.stdout.trim().split('\n')) {
@@ -70,7 +77,8 @@ function runOnce(checkout: string, command: string[]): Map<string, number> {
       out.set('seconds', row.seconds as number);
     }
   }
-  if (out.size === 0) throw new Error(`ab: \`lockstep ${command.join(' ')}\` measured nothing to compare (ab compares bench and train)`);
+  if (out.size === 0)
+    throw new Error(`ab: \`lockstep ${command.join(' ')}\` measured nothing to compare (ab compares bench and train)`);
   return out;
 }
 
@@ -78,22 +86,31 @@ function main(): void {
   const options = parseArgs(process.argv.slice(2));
   const results = { A: new Map<string, number[]>(), B: new Map<string, number[]>() };
   for (let round = 1; round <= options.rounds; round++) {
-    for (const [name, checkout] of [['A', options.a], ['B', options.b]] as const) {
+    for (const [name, checkout] of [
+      ['A', options.a],
+      ['B', options.b],
+    ] as const) {
       const measured = runOnce(checkout, options.command);
       for (const [key, value] of measured) {
         const list = results[name].get(key) ?? [];
         list.push(value);
         results[name].set(key, list);
       }
-      process.stderr.write(`round ${round} ${name}: ${[...measured].map(([k, v]) => `${k} ${v.toFixed(3)}`).join('; ')}\n`);
+      process.stderr.write(
+        `round ${round} ${name}: ${[...measured].map(([k, v]) => `${k} ${v.toFixed(3)}`).join('; ')}\n`,
+      );
     }
   }
-  console.log(`A = ${options.a}\nB = ${options.b}\n${options.rounds} rounds of \`lockstep ${options.command.join(' ')}\`, alternating; medians:`);
+  console.log(
+    `A = ${options.a}\nB = ${options.b}\n${options.rounds} rounds of \`lockstep ${options.command.join(' ')}\`, alternating; medians:`,
+  );
   for (const [key, a] of results.A) {
     const b = results.B.get(key) ?? [];
     const ma = median(a);
     const mb = median(b);
-    console.log(`${key.padEnd(40)} A ${ma.toFixed(3).padStart(10)}  B ${mb.toFixed(3).padStart(10)}  B/A ${(mb / ma).toFixed(3)}`);
+    console.log(
+      `${key.padEnd(40)} A ${ma.toFixed(3).padStart(10)}  B ${mb.toFixed(3).padStart(10)}  B/A ${(mb / ma).toFixed(3)}`,
+    );
   }
 }
 

@@ -25,7 +25,8 @@ function child(path: string): number {
 }
 
 function numpyLoadtxt(path: string): number {
-  const code = 'import sys, time, numpy as np\nt = time.perf_counter()\nnp.loadtxt(sys.argv[1], delimiter=",", skiprows=1, dtype=np.float32)\nprint(time.perf_counter() - t)';
+  const code =
+    'import sys, time, numpy as np\nt = time.perf_counter()\nnp.loadtxt(sys.argv[1], delimiter=",", skiprows=1, dtype=np.float32)\nprint(time.perf_counter() - t)';
   const r = spawnSync('python3', ['-c', code, path], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`np.loadtxt failed: ${r.stderr}`);
   return Number(r.stdout.trim());
@@ -44,7 +45,10 @@ if (one !== undefined) {
   const pairs: [string, () => number, string, () => number][] = [];
   const csv = arg('csv');
   if (csv) pairs.push([`lockstep ${csv}`, () => child(csv), 'np.loadtxt', () => numpyLoadtxt(csv)]);
-  for (const [npzFlag, idxFlag] of [['npz', 'idx'], ['npz-gz', 'idx-gz']]) {
+  for (const [npzFlag, idxFlag] of [
+    ['npz', 'idx'],
+    ['npz-gz', 'idx-gz'],
+  ]) {
     const npz = arg(npzFlag);
     const idx = arg(idxFlag);
     if (npz && idx) pairs.push([`lockstep ${npz}`, () => child(npz), `lockstep ${idx} (IDX)`, () => child(idx)]);
@@ -58,6 +62,8 @@ if (one !== undefined) {
   }
   pairs.forEach(([nameA, , nameB], i) => {
     const [a, b] = times[i].map(median);
-    console.log(`${nameA}: ${a.toFixed(2)} s, ${nameB}: ${b.toFixed(2)} s, ratio ${(a / b).toFixed(2)} (medians of ${rounds}; all: ${times[i][0].map((t) => t.toFixed(2)).join(' ')} | ${times[i][1].map((t) => t.toFixed(2)).join(' ')})`);
+    console.log(
+      `${nameA}: ${a.toFixed(2)} s, ${nameB}: ${b.toFixed(2)} s, ratio ${(a / b).toFixed(2)} (medians of ${rounds}; all: ${times[i][0].map((t) => t.toFixed(2)).join(' ')} | ${times[i][1].map((t) => t.toFixed(2)).join(' ')})`,
+    );
   });
 }

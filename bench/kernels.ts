@@ -32,7 +32,14 @@ import { nativeAgainstCeiling, TARGET_CEILING_RATIO } from './native-ceiling.js'
 import { SharedArena } from '../src/memory/arena.js';
 import { initHeNormal, layerViews, modelLayout, TEXTBOOK_LAYERS } from '../src/model/layout.js';
 import { Rng } from '../src/random/rng.js';
-import { resolveOptimizer, sgdSettings, updateStep, UPDATE_WORDS, writeUpdate, type OptimizerSettings } from '../src/optim/optimizer.js';
+import {
+  resolveOptimizer,
+  sgdSettings,
+  updateStep,
+  UPDATE_WORDS,
+  writeUpdate,
+  type OptimizerSettings,
+} from '../src/optim/optimizer.js';
 
 /** The targets of docs/benchmarks.md (its "Speed and memory targets" table, in the same words). */
 const TARGET_DENSE_GFLOPS = 55;
@@ -118,14 +125,22 @@ const BMAX = 64;
 // --- one shared arena for everything: dataset, order, two parameter sets, activations, deltas
 const actFloats = sizes.map((n) => BMAX * n);
 const plan = [
-  N * IN, N, N * 4, // pixels, labels, order
-  layout.paramCount * 4, layout.paramCount * 4, layout.paramCount * 4, // wasm params, js params, scratch copy
-  ...actFloats.map((n) => n * 4), ...actFloats.map((n) => n * 4), // activations A0..A3, deltas D0..D3
+  N * IN,
+  N,
+  N * 4, // pixels, labels, order
+  layout.paramCount * 4,
+  layout.paramCount * 4,
+  layout.paramCount * 4, // wasm params, js params, scratch copy
+  ...actFloats.map((n) => n * 4),
+  ...actFloats.map((n) => n * 4), // activations A0..A3, deltas D0..D3
   BMAX * IN * 4, // dense inputs
   BMAX * 8,
-  (BMAX + 1) * 4, BMAX * IN * 4, BMAX * IN * 4, // the ceiling's lists of non-zero inputs: starts, offsets, values
+  (BMAX + 1) * 4,
+  BMAX * IN * 4,
+  BMAX * IN * 4, // the ceiling's lists of non-zero inputs: starts, offsets, values
   layout.paramCount * 4 * 4, // the sgd-beside-adam params, the adam params and its two moments
-  layout.paramCount * 4 * 4, BMAX * IN * 4, // Adam's update alone: its params, moments and gradients, inputs of zeros
+  layout.paramCount * 4 * 4,
+  BMAX * IN * 4, // Adam's update alone: its params, moments and gradients, inputs of zeros
   UPDATE_WORDS * 4 * 4, // update descriptors: the step's sgd, the kernel rows' sgd, adam, adam alone
 ];
 const arena = new SharedArena(SharedArena.bytesFor(plan));
@@ -186,7 +201,15 @@ const noMark = (_phase: string): void => {};
  * each kernel (the phase breakdown reads a clock there); with `update` false the step stops before the SGD
  * updates, leaving a real batch's activations and deltas in A and D.
  */
-function step(k: Kernels, params: Float32Array, start: number, B: number, mark = noMark, update = true, desc = stepDesc): void {
+function step(
+  k: Kernels,
+  params: Float32Array,
+  start: number,
+  B: number,
+  mark = noMark,
+  update = true,
+  desc = stepDesc,
+): void {
   k.gatherInputs(pixels, order, start, B, IN, A[0]);
   mark('gather');
   for (let l = 0; l < L; l++) {
@@ -227,8 +250,13 @@ const add = (r: Row): void => {
 };
 
 function pair(
-  kernel: string, shape: string, batch: number, denseFlops: number | null,
-  work: { wasm: number | null; js: number | null }, run: (k: Kernels) => void, restore?: () => void,
+  kernel: string,
+  shape: string,
+  batch: number,
+  denseFlops: number | null,
+  work: { wasm: number | null; js: number | null },
+  run: (k: Kernels) => void,
+  restore?: () => void,
 ): void {
   const res: Partial<Record<'wasm' | 'js', number>> = {};
   for (const impl of ['wasm', 'js'] as const) {
@@ -238,7 +266,11 @@ function pair(
     res[impl] = us;
     const w = work[impl];
     add({
-      kernel, shape, batch, impl, us,
+      kernel,
+      shape,
+      batch,
+      impl,
+      us,
       denseGflops: denseFlops === null ? null : denseFlops / us / 1e3,
       workGflops: w === null ? null : w / us / 1e3,
       speedup: null,
@@ -258,7 +290,9 @@ for (const B of [64, 8]) {
   // gather walks through the shuffled order, so the images come from memory as in training
   let g = 0;
   const batches = Math.floor(N / B);
-  pair('gatherInputs', `${B}x${IN}`, B, null, { wasm: null, js: null }, (k) => k.gatherInputs(pixels, order, (g++ % batches) * B, B, IN, A[0]));
+  pair('gatherInputs', `${B}x${IN}`, B, null, { wasm: null, js: null }, (k) =>
+    k.gatherInputs(pixels, order, (g++ % batches) * B, B, IN, A[0]),
+  );
   fillActivations(B, 123 * B);
   for (let l = 0; l < L; l++) {
     const { nIn, nOut } = layout.layers[l];
@@ -268,8 +302,15 @@ for (const B of [64, 8]) {
     const dense = 2 * B * nIn * nOut;
     const out = A[l + 1];
     const saved = out.slice(0, B * nOut);
-    pair(`denseForward L${l + 1}`, `${B}x${nIn}·${nIn}x${nOut}`, B, dense, { wasm: 2 * nnz * nOut, js: 2 * nnz * nOut },
-      (k) => k.denseForward(A[l], W, b, out, B, nIn, nOut, l < L - 1, 0, nOut), () => out.set(saved));
+    pair(
+      `denseForward L${l + 1}`,
+      `${B}x${nIn}·${nIn}x${nOut}`,
+      B,
+      dense,
+      { wasm: 2 * nnz * nOut, js: 2 * nnz * nOut },
+      (k) => k.denseForward(A[l], W, b, out, B, nIn, nOut, l < L - 1, 0, nOut),
+      () => out.set(saved),
+    );
   }
   {
     const Z = A[L].slice(0, B * sizes[L]);
@@ -277,8 +318,16 @@ for (const B of [64, 8]) {
       D[L].set(Z);
       softmaxCrossEntropyBackward(D[L], D[L], labels, order, 123 * B, B, sizes[L], B, loss);
     });
-    add({ kernel: 'softmax + loss gradient (TS, shared)', shape: `${B}x${sizes[L]}`, batch: B, impl: 'ts', us,
-      denseGflops: null, workGflops: null, speedup: null });
+    add({
+      kernel: 'softmax + loss gradient (TS, shared)',
+      shape: `${B}x${sizes[L]}`,
+      batch: B,
+      impl: 'ts',
+      us,
+      denseGflops: null,
+      workGflops: null,
+      speedup: null,
+    });
     fillActivations(B, 123 * B);
   }
   for (let l = L - 1; l >= 1; l--) {
@@ -292,8 +341,9 @@ for (const B of [64, 8]) {
       for (let k = 0; k < nIn; k++) if (A[l][r * nIn + k] > 0) jsWork += 2 * nzD;
     }
     const dense = 2 * B * nIn * nOut;
-    pair(`reluBackward L${l + 1}`, `${B}x${nOut}·(${nIn}x${nOut})ᵀ`, B, dense, { wasm: dense, js: jsWork },
-      (k) => k.reluBackward(D[l + 1], W, A[l], D[l], B, nIn, nOut));
+    pair(`reluBackward L${l + 1}`, `${B}x${nOut}·(${nIn}x${nOut})ᵀ`, B, dense, { wasm: dense, js: jsWork }, (k) =>
+      k.reluBackward(D[l + 1], W, A[l], D[l], B, nIn, nOut),
+    );
   }
   for (let l = 0; l < L; l++) {
     const { nIn, nOut } = layout.layers[l];
@@ -303,11 +353,19 @@ for (const B of [64, 8]) {
     const W = layerViews(paramsTmp, layout.layers[l]).W;
     const W0 = layerViews(paramsWasm, layout.layers[l]).W;
     W.set(W0);
-    pair(`weightGradUpdate L${l + 1}`, `(${B}x${nIn})ᵀ·${B}x${nOut}`, B, dense, { wasm: 2 * nnz * nOut, js: 2 * nnz * nOut },
-      (k) => k.weightGradUpdate(A[l], D[l + 1], W, B, nIn, nOut, 0, nIn, 0, nOut, kernelDesc), () => W.set(W0));
+    pair(
+      `weightGradUpdate L${l + 1}`,
+      `(${B}x${nIn})ᵀ·${B}x${nOut}`,
+      B,
+      dense,
+      { wasm: 2 * nnz * nOut, js: 2 * nnz * nOut },
+      (k) => k.weightGradUpdate(A[l], D[l + 1], W, B, nIn, nOut, 0, nIn, 0, nOut, kernelDesc),
+      () => W.set(W0),
+    );
     const b = layerViews(paramsTmp, layout.layers[l]).b;
-    pair(`biasGradUpdate L${l + 1}`, `Σ ${B}x${nOut}`, B, B * nOut, { wasm: B * nOut, js: B * nOut },
-      (k) => k.biasGradUpdate(D[l + 1], b, B, nOut, 0, nOut, kernelDesc));
+    pair(`biasGradUpdate L${l + 1}`, `Σ ${B}x${nOut}`, B, B * nOut, { wasm: B * nOut, js: B * nOut }, (k) =>
+      k.biasGradUpdate(D[l + 1], b, B, nOut, 0, nOut, kernelDesc),
+    );
   }
 }
 
@@ -320,8 +378,9 @@ for (const B of [64, 8]) {
   const r = new Rng(99);
   for (let i = 0; i < B * nIn; i++) Xdense[i] = 0.05 + r.nextDouble();
   const dense = 2 * B * nIn * nOut;
-  pair('denseForward L1, no zeros', `${B}x${nIn}·${nIn}x${nOut}`, B, dense, { wasm: dense, js: dense },
-    (k) => k.denseForward(Xdense, W, b, A[1], B, nIn, nOut, true, 0, nOut));
+  pair('denseForward L1, no zeros', `${B}x${nIn}·${nIn}x${nOut}`, B, dense, { wasm: dense, js: dense }, (k) =>
+    k.denseForward(Xdense, W, b, A[1], B, nIn, nOut, true, 0, nOut),
+  );
 }
 const denseRow = rows.find((r) => r.kernel === 'denseForward L1, no zeros' && r.impl === 'wasm')!;
 
@@ -365,14 +424,39 @@ if (!existsSync(plainLoopsPath)) {
     }
   }
   listStart[B] = e;
-  ceiling.sparseUs = timeUs(() => plain.plainSparse128(listStart.byteOffset, listOffset.byteOffset, listValue.byteOffset, W.byteOffset, A[1].byteOffset, B));
+  ceiling.sparseUs = timeUs(() =>
+    plain.plainSparse128(
+      listStart.byteOffset,
+      listOffset.byteOffset,
+      listValue.byteOffset,
+      W.byteOffset,
+      A[1].byteOffset,
+      B,
+    ),
+  );
   ceiling.layer1Us = rows.find((r) => r.kernel === 'denseForward L1' && r.batch === 64 && r.impl === 'wasm')!.us;
   // Adam's arithmetic over every parameter (a multiple of 4 of them), the constants of a mid-run step
   const a = updateStep(settings('adam', 0.001), 1, 1000);
   const n = layout.paramCount & ~3;
-  const [p, g, m, v] = [aloneParams, aloneGrads, aloneState, aloneState.subarray(layout.paramCount)].map((x) => x.byteOffset);
+  const [p, g, m, v] = [aloneParams, aloneGrads, aloneState, aloneState.subarray(layout.paramCount)].map(
+    (x) => x.byteOffset,
+  );
   plainUpdates = {
-    adam: () => plain.plainAdam(p, g, m, v, n, a.beta1, a.oneMinusBeta1, a.beta2, a.oneMinusBeta2, a.invSqrtBias2, a.eps, a.stepSize),
+    adam: () =>
+      plain.plainAdam(
+        p,
+        g,
+        m,
+        v,
+        n,
+        a.beta1,
+        a.oneMinusBeta1,
+        a.beta2,
+        a.oneMinusBeta2,
+        a.invSqrtBias2,
+        a.eps,
+        a.stepSize,
+      ),
     sgd: () => plain.plainSgd(p, g, n, LR),
   };
 }
@@ -387,16 +471,35 @@ for (const impl of ['wasm', 'js'] as const) {
   const B = 64;
   const steps = Math.floor(N / B);
   let s = 0;
-  stepUs[impl] = timeUs(() => {
-    step(k, params, (s % steps) * B, B);
-    s++;
-  }, impl === 'js' ? { samples: 15, warmMs: 300, minMs: 1 } : { samples: 61, warmMs: 500, minMs: 2 });
+  stepUs[impl] = timeUs(
+    () => {
+      step(k, params, (s % steps) * B, B);
+      s++;
+    },
+    impl === 'js' ? { samples: 15, warmMs: 300, minMs: 1 } : { samples: 61, warmMs: 500, minMs: 2 },
+  );
 }
 const stepFlopsDense = layout.layers.reduce((sum, l) => sum + 3 * 2 * 64 * l.nIn * l.nOut, 0) - 2 * 64 * 784 * 128;
-add({ kernel: 'training step (1 thread)', shape: sizes.join('-'), batch: 64, impl: 'wasm', us: stepUs.wasm,
-  denseGflops: stepFlopsDense / stepUs.wasm / 1e3, workGflops: null, speedup: stepUs.js / stepUs.wasm });
-add({ kernel: 'training step (1 thread)', shape: sizes.join('-'), batch: 64, impl: 'js', us: stepUs.js,
-  denseGflops: stepFlopsDense / stepUs.js / 1e3, workGflops: null, speedup: null });
+add({
+  kernel: 'training step (1 thread)',
+  shape: sizes.join('-'),
+  batch: 64,
+  impl: 'wasm',
+  us: stepUs.wasm,
+  denseGflops: stepFlopsDense / stepUs.wasm / 1e3,
+  workGflops: null,
+  speedup: stepUs.js / stepUs.wasm,
+});
+add({
+  kernel: 'training step (1 thread)',
+  shape: sizes.join('-'),
+  batch: 64,
+  impl: 'js',
+  us: stepUs.js,
+  denseGflops: stepFlopsDense / stepUs.js / 1e3,
+  workGflops: null,
+  speedup: null,
+});
 
 // where the wasm step's time goes: the same step with a clock read between calls (adds ~1 µs in all)
 const phases = new Map<string, number>();
@@ -424,7 +527,13 @@ const phases = new Map<string, number>();
 // engine does. The ratio is the median of the rounds' ratios; each side's µs per step the median over rounds.
 const ROUNDS = 41;
 const STEPS_PER_SIDE = 60;
-const optimizerUs: Record<'sgd' | 'adam' | 'adamAlone' | 'plainAdam' | 'plainSgd', number[]> = { sgd: [], adam: [], adamAlone: [], plainAdam: [], plainSgd: [] };
+const optimizerUs: Record<'sgd' | 'adam' | 'adamAlone' | 'plainAdam' | 'plainSgd', number[]> = {
+  sgd: [],
+  adam: [],
+  adamAlone: [],
+  plainAdam: [],
+  plainSgd: [],
+};
 // Adam's own work without the gradients': lockstep's weightGradUpdate and biasGradUpdate on inputs of zeros,
 // so every gradient is 0 and no product is computed, but every weight and both its moments are read,
 // stepped and written; and the ceiling's plainest Adam and SGD loops. Timed in the same rounds.
@@ -432,8 +541,22 @@ const optimizerUs: Record<'sgd' | 'adam' | 'adamAlone' | 'plainAdam' | 'plainSgd
   const B = 64;
   const steps = Math.floor(N / B);
   const sides = [
-    { name: 'sgd' as const, s: settings('sgd', LR), params: paramsSgd2, state: NO_STATE, desc: arena.f32(UPDATE_WORDS), step: 0 },
-    { name: 'adam' as const, s: settings('adam', 0.001), params: paramsAdam, state: adamState, desc: adamDesc, step: 0 },
+    {
+      name: 'sgd' as const,
+      s: settings('sgd', LR),
+      params: paramsSgd2,
+      state: NO_STATE,
+      desc: arena.f32(UPDATE_WORDS),
+      step: 0,
+    },
+    {
+      name: 'adam' as const,
+      s: settings('adam', 0.001),
+      params: paramsAdam,
+      state: adamState,
+      desc: adamDesc,
+      step: 0,
+    },
   ];
   /** µs per call of `f`, over `n` calls. */
   const timeLoop = (f: () => void, n: number): number => {
@@ -461,7 +584,8 @@ const optimizerUs: Record<'sgd' | 'adam' | 'adamAlone' | 'plainAdam' | 'plainSgd
   for (const side of sides) run(side, 300); // warm-up
   timeLoop(adamAlone, 300);
   for (let round = 0; round < ROUNDS; round++) {
-    for (const side of round % 2 === 0 ? sides : [...sides].reverse()) optimizerUs[side.name].push(run(side, STEPS_PER_SIDE));
+    for (const side of round % 2 === 0 ? sides : [...sides].reverse())
+      optimizerUs[side.name].push(run(side, STEPS_PER_SIDE));
     optimizerUs.adamAlone.push(timeLoop(adamAlone, STEPS_PER_SIDE));
     if (plainUpdates) {
       optimizerUs.plainAdam.push(timeLoop(plainUpdates.adam, STEPS_PER_SIDE));
@@ -479,32 +603,69 @@ const adamAloneRatio = medianOf(optimizerUs.adamAlone.map((us, round) => us / op
 const adamFloor = plainUpdates
   ? medianOf(optimizerUs.plainAdam.map((us, round) => 1 + (us - optimizerUs.plainSgd[round]) / optimizerUs.sgd[round]))
   : NaN;
-for (const [name, us] of [['sgd', sgdStepUs], ['adam', adamStepUs]] as const) {
-  add({ kernel: `training step (1 thread), ${name}, alternating`, shape: sizes.join('-'), batch: 64, impl: 'wasm', us,
-    denseGflops: null, workGflops: null, speedup: null });
+for (const [name, us] of [
+  ['sgd', sgdStepUs],
+  ['adam', adamStepUs],
+] as const) {
+  add({
+    kernel: `training step (1 thread), ${name}, alternating`,
+    shape: sizes.join('-'),
+    batch: 64,
+    impl: 'wasm',
+    us,
+    denseGflops: null,
+    workGflops: null,
+    speedup: null,
+  });
 }
 
 // -------------------------------------------------------------------------------------------------------
 // report
 const fmt = (x: number | null, d = 1): string => (x === null ? '-' : x.toFixed(d));
 const header = ['kernel', 'shape', 'batch', 'impl', 'µs/call', 'GFLOP/s dense', 'GFLOP/s work', 'speed-up'];
-const table = rows.map((r) => [r.kernel, r.shape, String(r.batch), r.impl, fmt(r.us, 2), fmt(r.denseGflops), fmt(r.workGflops),
-  r.speedup === null ? '' : `${r.speedup.toFixed(1)}x`]);
+const table = rows.map((r) => [
+  r.kernel,
+  r.shape,
+  String(r.batch),
+  r.impl,
+  fmt(r.us, 2),
+  fmt(r.denseGflops),
+  fmt(r.workGflops),
+  r.speedup === null ? '' : `${r.speedup.toFixed(1)}x`,
+]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
-const line = (cells: string[]): string => cells.map((c, i) => (i < 4 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-console.log(`lockstep bench/kernels — node ${process.version}, one thread, MNIST ${N} images, layers ${sizes.join('-')}`);
-console.log('µs/call: median of many calls after warm-up. GFLOP/s dense: 2·rows·nIn·nOut per call (rows·nOut for bias sums).');
-console.log('GFLOP/s work: the multiply-adds each implementation actually computes (non-zero inputs; the wasm reluBackward computes');
-console.log('every term, the js one skips ReLU-off outputs and zero deltas). Inputs are a real MNIST batch and its activations.');
+const line = (cells: string[]): string =>
+  cells.map((c, i) => (i < 4 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+console.log(
+  `lockstep bench/kernels — node ${process.version}, one thread, MNIST ${N} images, layers ${sizes.join('-')}`,
+);
+console.log(
+  'µs/call: median of many calls after warm-up. GFLOP/s dense: 2·rows·nIn·nOut per call (rows·nOut for bias sums).',
+);
+console.log(
+  'GFLOP/s work: the multiply-adds each implementation actually computes (non-zero inputs; the wasm reluBackward computes',
+);
+console.log(
+  'every term, the js one skips ReLU-off outputs and zero deltas). Inputs are a real MNIST batch and its activations.',
+);
 console.log(line(header));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const t of table) console.log(line(t));
 console.log('');
 const breakdown = [...phases].map(([name, us]) => `${name} ${us.toFixed(1)}`).join(', ');
-console.log(`wasm step, µs per phase (sum ${[...phases.values()].reduce((a, b) => a + b, 0).toFixed(1)}): ${breakdown}`);
+console.log(
+  `wasm step, µs per phase (sum ${[...phases.values()].reduce((a, b) => a + b, 0).toFixed(1)}): ${breakdown}`,
+);
 console.log('');
 for (const r of rows) console.log(JSON.stringify({ bench: 'kernels', ...r }));
-console.log(JSON.stringify({ bench: 'kernels', kernel: 'training step phases (wasm)', batch: 64, us: Object.fromEntries(phases) }));
+console.log(
+  JSON.stringify({
+    bench: 'kernels',
+    kernel: 'training step phases (wasm)',
+    batch: 64,
+    us: Object.fromEntries(phases),
+  }),
+);
 console.log('');
 const l1 = rows.find((r) => r.kernel === 'denseForward L1' && r.batch === 64 && r.impl === 'wasm')!;
 interface TargetCheck {
@@ -536,9 +697,13 @@ const targets: TargetCheck[] = [
 ];
 const native = nativeAgainstCeiling((fn) => timeUs(fn, { minMs: 2, samples: 9, warmMs: 50 }));
 console.log('');
-console.log(`native kernels against the plainest multiply-then-add loop of the same instruction set (bench/native-ceiling.ts), dense inputs, GFLOP/s, median of 5 alternating rounds:`);
+console.log(
+  `native kernels against the plainest multiply-then-add loop of the same instruction set (bench/native-ceiling.ts), dense inputs, GFLOP/s, median of 5 alternating rounds:`,
+);
 for (const r of native) {
-  console.log(`  ${r.isa.padEnd(6)} ${r.shape.padEnd(15)} ${r.kernel.padEnd(16)} ${r.gflops.toFixed(1).padStart(6)}  ceiling ${r.ceilingGflops.toFixed(1).padStart(6)}  ${r.ratio.toFixed(2)} ×`);
+  console.log(
+    `  ${r.isa.padEnd(6)} ${r.shape.padEnd(15)} ${r.kernel.padEnd(16)} ${r.gflops.toFixed(1).padStart(6)}  ceiling ${r.ceilingGflops.toFixed(1).padStart(6)}  ${r.ratio.toFixed(2)} ×`,
+  );
   targets.push({
     target: `${r.isa} ${r.kernel} ≥ ${TARGET_CEILING_RATIO} × its ceiling`,
     measured: `${r.ratio.toFixed(2)} × at ${r.shape} (${r.gflops.toFixed(1)} against ${r.ceilingGflops.toFixed(1)} GFLOP/s)`,
@@ -549,8 +714,12 @@ if (native.length === 0) console.log(`  none: ${nativeStatus().missing ?? 'this 
 console.log('');
 console.log('Speed and memory targets (docs/benchmarks.md) that this bench measures:');
 for (const t of targets) console.log(`  ${t.target}: ${t.measured}: ${t.met ? 'met' : 'missed'}`);
-console.log(`  ceiling: layer-1 forward of the MNIST batch, only the useful multiply-adds, inputs pre-listed (bench/ceiling): ${ceiling.sparseUs.toFixed(1)} µs; lockstep's denseForward L1: ${ceiling.layer1Us.toFixed(1)} µs`);
-console.log('  not measured here: 2-thread speedup against the ceiling (lockstep bench --profile), the 20-epoch recipe\'s wall time at 2 threads against 1 and ≤ 2.5 s, and peak RSS of a 2-thread run ≤ 300 MB (/usr/bin/time -v lockstep train --threads 1 and 2)');
+console.log(
+  `  ceiling: layer-1 forward of the MNIST batch, only the useful multiply-adds, inputs pre-listed (bench/ceiling): ${ceiling.sparseUs.toFixed(1)} µs; lockstep's denseForward L1: ${ceiling.layer1Us.toFixed(1)} µs`,
+);
+console.log(
+  "  not measured here: 2-thread speedup against the ceiling (lockstep bench --profile), the 20-epoch recipe's wall time at 2 threads against 1 and ≤ 2.5 s, and peak RSS of a 2-thread run ≤ 300 MB (/usr/bin/time -v lockstep train --threads 1 and 2)",
+);
 for (const t of targets) console.log(JSON.stringify({ bench: 'kernels', ...t }));
 const missed = targets.filter((t) => !t.met).length;
 if (missed > 0 && strict) {

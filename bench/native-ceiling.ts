@@ -31,7 +31,17 @@ export function nativeAgainstCeiling(timeUs: (fn: () => void) => number, rounds 
   const out: CeilingRow[] = [];
   for (const isa of nativeStatus().isas) {
     for (const { rows, nIn, nOut } of SHAPES) {
-      const arena = new SharedArena(SharedArena.bytesFor([rows * nIn * 4, nIn * nOut * 4, nOut * 4, rows * nOut * 4, rows * nIn * 4, rows * nOut * 4, 4096]));
+      const arena = new SharedArena(
+        SharedArena.bytesFor([
+          rows * nIn * 4,
+          nIn * nOut * 4,
+          nOut * 4,
+          rows * nOut * 4,
+          rows * nIn * 4,
+          rows * nOut * 4,
+          4096,
+        ]),
+      );
       const X = arena.f32(rows * nIn);
       const W = arena.f32(nIn * nOut);
       const b = arena.f32(nOut);
@@ -39,7 +49,7 @@ export function nativeAgainstCeiling(timeUs: (fn: () => void) => number, rounds 
       const P = arena.f32(rows * nIn);
       const u = arena.f32(UPDATE_WORDS);
       let seed = 7;
-      const next = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+      const next = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
       for (let i = 0; i < X.length; i++) X[i] = 0.05 + next(); // no zeros: nothing to skip, ReLU always on
       for (let i = 0; i < W.length; i++) W[i] = (next() - 0.5) * 0.05;
       for (let i = 0; i < Z.length; i++) Z[i] = (next() - 0.5) * 1e-3;
@@ -66,7 +76,14 @@ export function nativeAgainstCeiling(timeUs: (fn: () => void) => number, rounds 
       }
       for (const [name] of sides.slice(1)) {
         if (name === 'reluBackward' && nIn === 784) continue;
-        out.push({ isa, shape: `${rows}x${nIn}->${nOut}`, kernel: name, gflops: median(speeds.get(name)!), ceilingGflops: median(speeds.get('ceiling')!), ratio: median(ratios.get(name)!) });
+        out.push({
+          isa,
+          shape: `${rows}x${nIn}->${nOut}`,
+          kernel: name,
+          gflops: median(speeds.get(name)!),
+          ceilingGflops: median(speeds.get('ceiling')!),
+          ratio: median(ratios.get(name)!),
+        });
       }
     }
   }

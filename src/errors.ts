@@ -10,7 +10,10 @@
 
 /** A problem with the user's input rather than a bug in lockstep. */
 export class UserError extends Error {
-  constructor(message: string, readonly exitCode: number = 2) {
+  constructor(
+    message: string,
+    readonly exitCode: number = 2,
+  ) {
     super(message);
     this.name = 'UserError';
   }
@@ -22,7 +25,9 @@ export class UserError extends Error {
  */
 export function unreadableFile(what: string, err: unknown, kind = 'file'): UserError {
   const code = (err as NodeJS.ErrnoException).code;
-  return new UserError(`${what}: ${code === 'ENOENT' ? 'no such file or directory' : `cannot read ${kind} (${code ?? String(err)})`}`);
+  return new UserError(
+    `${what}: ${code === 'ENOENT' ? 'no such file or directory' : `cannot read ${kind} (${code ?? String(err)})`}`,
+  );
 }
 
 /** A step diverged: the run stops and keeps its last good checkpoint. */

@@ -13,7 +13,7 @@ export function packageRoot(): string {
     const manifest = join(dir, 'package.json');
     if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === 'lockstep') return dir;
     const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find lockstep\'s package.json above ' + fileURLToPath(import.meta.url));
+    if (parent === dir) throw new Error("cannot find lockstep's package.json above " + fileURLToPath(import.meta.url));
     dir = parent;
   }
 }

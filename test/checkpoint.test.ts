@@ -10,7 +10,8 @@ import { exportSafetensors } from '../src/model-io/export.js';
 import { decodeSafetensors, encodeSafetensors, readSafetensors } from '../src/model-io/safetensors.js';
 import { stateArrays } from '../src/optim/optimizer.js';
 import { Rng } from '../src/random/rng.js';
-import { resumeOptions, type TrainOptions } from '../src/train/config.js';
+import { BYTE_SCALING } from '../src/data/scaling.js';
+import { DEFAULTS, resumeOptions, type TrainOptions } from '../src/train/config.js';
 import { train, type TrainSnapshot } from '../src/train/train.js';
 import { bitsEqual, runCli, SLOW_TEST_TIMEOUT, tempDir } from './helpers.js';
 
@@ -26,14 +27,23 @@ async function stopAndResume(stopAt: number, threadsBefore: number, threadsAfter
   const checkpoint = readCheckpoint(path);
   expect(checkpoint.state.steps).toBe(stopAt);
   const options = resumeOptions(checkpoint.config, { threads: threadsAfter }, path);
-  return train(options, { dataset: mnist, resume: { params: checkpoint.params, state: checkpoint.state }, onCheckpoint: save });
+  return train(options, {
+    dataset: mnist,
+    resume: { params: checkpoint.params, state: checkpoint.state },
+    onCheckpoint: save,
+  });
 }
 
 describe('checkpoints resume bit-identically', { timeout: SLOW_TEST_TIMEOUT }, () => {
   it('at an epoch boundary and mid-epoch, across thread counts (1→2, 3→1, 2→3)', async () => {
     const uninterrupted = await train({ ...RUN, threads: 2 }, { dataset: mnist });
     expect(uninterrupted.steps).toBe(96);
-    for (const [stopAt, before, after] of [[32, 1, 2], [45, 3, 1], [64, 2, 3], [95, 1, 1]]) {
+    for (const [stopAt, before, after] of [
+      [32, 1, 2],
+      [45, 3, 1],
+      [64, 2, 3],
+      [95, 1, 1],
+    ]) {
       const resumed = await stopAndResume(stopAt, before, after);
       expect({ stopAt, hash: resumed.paramsSha256 }).toEqual({ stopAt, hash: uninterrupted.paramsSha256 });
       // The per-epoch reports, the mid-epoch running loss included, are those of the run that never stopped.
@@ -44,18 +54,38 @@ describe('checkpoints resume bit-identically', { timeout: SLOW_TEST_TIMEOUT }, (
   });
 
   it('a resumed run refuses flags that would change its arithmetic', () => {
-    const config = { ...RUN, layers: [784, 128, 64, 10], batchSize: 64, lr: 0.5, seed: 11, threads: 2, kernels: 'wasm' as const, reference: false, evaluate: true, epochs: 3 };
+    const config = {
+      ...DEFAULTS,
+      ...RUN,
+      layers: [784, 128, 64, 10],
+      batchSize: 64,
+      lr: 0.5,
+      seed: 11,
+      threads: 2,
+      kernels: 'wasm' as const,
+      reference: false,
+      evaluate: true,
+      epochs: 3,
+    };
     expect(() => resumeOptions(config, { lr: 0.1 }, 'x.ckpt')).toThrow(/--lr 0.1: x.ckpt was trained with 0.5/);
     expect(() => resumeOptions(config, { layers: [784, 10] }, 'x.ckpt')).toThrow(UserError);
-    expect(resumeOptions(config, { epochs: 5, threads: 1 }, 'x.ckpt')).toMatchObject({ epochs: 5, threads: 1, lr: 0.5 });
+    expect(resumeOptions(config, { epochs: 5, threads: 1 }, 'x.ckpt')).toMatchObject({
+      epochs: 5,
+      threads: 1,
+      lr: 0.5,
+    });
   });
 
   it('a resume on other, smaller data is refused as other data, not by a batch size the user never gave', async () => {
     let saved: TrainSnapshot | undefined;
-    await train({ ...RUN, epochs: 1, maxSteps: 3, threads: 1 }, { dataset: mnist, onCheckpoint: (s) => void (saved = structuredClone(s)) });
+    await train(
+      { ...RUN, epochs: 1, maxSteps: 3, threads: 1 },
+      { dataset: mnist, onCheckpoint: (s) => void (saved = structuredClone(s)) },
+    );
     const small = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 60, testLimit: 10 });
     const resumed = train(resumeOptions(saved!.config, {}, 'x.ckpt'), {
-      dataset: small, resume: { params: saved!.params, state: saved!.state, dataSha256: saved!.dataSha256 },
+      dataset: small,
+      resume: { params: saved!.params, state: saved!.state, dataSha256: saved!.dataSha256 },
     });
     await expect(resumed).rejects.toThrow(/not the data this checkpoint was trained on/);
   });
@@ -67,10 +97,31 @@ describe('checkpoint files', () => {
   initHeNormal(layout, params, new Rng(1));
   const snapshot: TrainSnapshot = {
     dataSha256: '',
-    config: { layers: [6, 4, 3], epochs: 1, batchSize: 2, lr: 0.5, seed: 1, threads: 1, kernels: 'js', reference: false, evaluate: true },
+    config: {
+      ...DEFAULTS,
+      layers: [6, 4, 3],
+      epochs: 1,
+      batchSize: 2,
+      lr: 0.5,
+      seed: 1,
+      threads: 1,
+      kernels: 'js',
+      reference: false,
+      evaluate: true,
+    },
     layout,
     params,
-    state: { epoch: 1, stepInEpoch: 3, steps: 3, rngState: [1, 2, 3, 4], epochLossSum: 1, epochSeen: 6, epochTrainSeconds: 0.1, history: [] },
+    state: {
+      epoch: 1,
+      stepInEpoch: 3,
+      steps: 3,
+      rngState: [1, 2, 3, 4],
+      epochLossSum: 1,
+      epochSeen: 6,
+      epochTrainSeconds: 0.1,
+      history: [],
+    },
+    input: { scaling: BYTE_SCALING },
   };
 
   it('round-trips exactly', () => {
@@ -82,10 +133,15 @@ describe('checkpoint files', () => {
     expect(back.layers).toEqual([6, 4, 3]);
   });
 
-  it("round-trips the optimizer's state bit for bit: momentum's buffer, Adam's two moments", { timeout: SLOW_TEST_TIMEOUT }, async () => {
+  it("round-trips the optimizer's state bit for bit: momentum's buffer, Adam's two moments", {
+    timeout: SLOW_TEST_TIMEOUT,
+  }, async () => {
     for (const optimizer of ['momentum', 'adam'] as const) {
       let saved: TrainSnapshot | undefined;
-      await train({ ...RUN, epochs: 1, maxSteps: 3, threads: 1, optimizer }, { dataset: mnist, onCheckpoint: (s) => void (saved = structuredClone(s)) });
+      await train(
+        { ...RUN, epochs: 1, maxSteps: 3, threads: 1, optimizer },
+        { dataset: mnist, onCheckpoint: (s) => void (saved = structuredClone(s)) },
+      );
       const state = saved!.optimizerState!;
       expect(state, optimizer).toHaveLength(stateArrays(optimizer) * saved!.layout.paramCount);
       // Not vacuous: after three steps most of the state is non-zero (a buffer saved as zeros fails here or below).
@@ -105,7 +161,11 @@ describe('checkpoint files', () => {
     const bytes = readFileSync(good);
     const cases: [string, Uint8Array, RegExp][] = [
       ['truncated.ckpt', bytes.subarray(0, bytes.length - 100), /not a lockstep checkpoint|corrupt checkpoint/],
-      ['flipped.ckpt', Uint8Array.from(bytes, (b, i) => (i === bytes.length - 50 ? b ^ 0xff : b)), /corrupt checkpoint|not a lockstep checkpoint/],
+      [
+        'flipped.ckpt',
+        Uint8Array.from(bytes, (b, i) => (i === bytes.length - 50 ? b ^ 0xff : b)),
+        /corrupt checkpoint|not a lockstep checkpoint/,
+      ],
       ['foreign.ckpt', Buffer.from('{"hello": "world"}'), /not a lockstep checkpoint/],
       ['empty.ckpt', new Uint8Array(0), /not a lockstep checkpoint/],
     ];
@@ -192,11 +252,48 @@ describe('safetensors', { timeout: SLOW_TEST_TIMEOUT }, () => {
   });
 
   it.each([
-    ['wrong name', { 'layer.0.weight': { dtype: 'F32', shape: [3, 2], data_offsets: [0, 24] } }, 24, /no tensor named layers.0.weight|unexpected tensor/],
-    ['wrong dtype', { 'layers.0.weight': { dtype: 'F16', shape: [3, 2], data_offsets: [0, 12] }, 'layers.0.bias': { dtype: 'F32', shape: [3], data_offsets: [12, 24] } }, 24, /dtype F16/],
-    ['wrong shape', { 'layers.0.weight': { dtype: 'F32', shape: [3, 2], data_offsets: [0, 24] }, 'layers.0.bias': { dtype: 'F32', shape: [2], data_offsets: [24, 32] } }, 32, /layers.0.bias is missing or not of shape \[3\]/],
-    ['offsets beyond the data', { 'layers.0.weight': { dtype: 'F32', shape: [3, 2], data_offsets: [0, 24] }, 'layers.0.bias': { dtype: 'F32', shape: [3], data_offsets: [24, 36] } }, 30, /fall outside/],
-    ['overlapping tensors', { 'layers.0.weight': { dtype: 'F32', shape: [3, 2], data_offsets: [0, 24] }, 'layers.0.bias': { dtype: 'F32', shape: [3], data_offsets: [12, 24] } }, 24, /overlap/],
+    [
+      'wrong name',
+      { 'layer.0.weight': { dtype: 'F32', shape: [3, 2], data_offsets: [0, 24] } },
+      24,
+      /no tensor named layers.0.weight|unexpected tensor/,
+    ],
+    [
+      'wrong dtype',
+      {
+        'layers.0.weight': { dtype: 'F16', shape: [3, 2], data_offsets: [0, 12] },
+        'layers.0.bias': { dtype: 'F32', shape: [3], data_offsets: [12, 24] },
+      },
+      24,
+      /dtype F16/,
+    ],
+    [
+      'wrong shape',
+      {
+        'layers.0.weight': { dtype: 'F32', shape: [3, 2], data_offsets: [0, 24] },
+        'layers.0.bias': { dtype: 'F32', shape: [2], data_offsets: [24, 32] },
+      },
+      32,
+      /layers.0.bias is missing or not of shape \[3\]/,
+    ],
+    [
+      'offsets beyond the data',
+      {
+        'layers.0.weight': { dtype: 'F32', shape: [3, 2], data_offsets: [0, 24] },
+        'layers.0.bias': { dtype: 'F32', shape: [3], data_offsets: [24, 36] },
+      },
+      30,
+      /fall outside/,
+    ],
+    [
+      'overlapping tensors',
+      {
+        'layers.0.weight': { dtype: 'F32', shape: [3, 2], data_offsets: [0, 24] },
+        'layers.0.bias': { dtype: 'F32', shape: [3], data_offsets: [12, 24] },
+      },
+      24,
+      /overlap/,
+    ],
   ])('rejects %s', (_name, header, dataBytes, message) => {
     const bytes = handMade(header, new Float32Array(dataBytes / 4));
     expect(() => decodeSafetensors(bytes, 'bad.safetensors')).toThrow(message);
@@ -212,14 +309,23 @@ describe('safetensors', { timeout: SLOW_TEST_TIMEOUT }, () => {
   it('a checkpoint exported and used as --init continues from exactly those weights', async () => {
     const dir = tempDir();
     const ckpt = join(dir, 'a.ckpt');
-    const first = await train({ ...RUN, epochs: 1, threads: 2 }, { dataset: mnist, onCheckpoint: (s) => writeCheckpoint(ckpt, s) });
+    const first = await train(
+      { ...RUN, epochs: 1, threads: 2 },
+      { dataset: mnist, onCheckpoint: (s) => writeCheckpoint(ckpt, s) },
+    );
     const st = join(dir, 'a.safetensors');
     exportSafetensors(ckpt, st);
     const model = readSafetensors(st);
     expect(paramsSha256(model.params)).toBe(first.paramsSha256);
     // One more step from the imported weights equals one more step from the original ones.
-    const fromImported = await train({ ...RUN, epochs: 1, maxSteps: 1 }, { dataset: mnist, initialParams: model.params });
-    const fromOriginal = await train({ ...RUN, epochs: 1, maxSteps: 1 }, { dataset: mnist, initialParams: first.params });
+    const fromImported = await train(
+      { ...RUN, epochs: 1, maxSteps: 1 },
+      { dataset: mnist, initialParams: model.params },
+    );
+    const fromOriginal = await train(
+      { ...RUN, epochs: 1, maxSteps: 1 },
+      { dataset: mnist, initialParams: first.params },
+    );
     expect(fromImported.paramsSha256).toBe(fromOriginal.paramsSha256);
     expect(fromImported.paramsSha256).not.toBe(first.paramsSha256);
   });

@@ -44,17 +44,23 @@ function movableData(): { base: string; data: string } {
 }
 
 describe('checkpoints of other runs are kept', { timeout: 120_000 }, () => {
-  it('refuses --checkpoint naming another run\'s checkpoint, before reading any data, and leaves it byte for byte', () => {
+  it("refuses --checkpoint naming another run's checkpoint, before reading any data, and leaves it byte for byte", () => {
     const data = writeIdxDir();
     const dir = tempDir();
     const finished = join(dir, 'finished.ckpt');
     const before = smallRun(data, finished, '--epochs', '2');
 
-    const line = refused(lockstep('train', '--data', data, ...SMALL, '--epochs', '1', '--checkpoint', finished), `--checkpoint ${finished}`);
+    const line = refused(
+      lockstep('train', '--data', data, ...SMALL, '--epochs', '1', '--checkpoint', finished),
+      `--checkpoint ${finished}`,
+    );
     expect(line).toContain(`--resume ${finished}`);
     expect(line).toContain('--force');
     // A data directory that does not exist is not what is reported: the refusal comes before the data is read.
-    refused(lockstep('train', '--data', join(dir, 'no-such-dir'), ...SMALL, '--checkpoint', finished), `--checkpoint ${finished}`);
+    refused(
+      lockstep('train', '--data', join(dir, 'no-such-dir'), ...SMALL, '--checkpoint', finished),
+      `--checkpoint ${finished}`,
+    );
     refused(lockstep('train', '--data', data, ...SMALL, '--init', finished, '--checkpoint', finished), '--force');
     expect(readFileSync(finished).equals(before)).toBe(true);
     expect(readdirSync(dir)).toEqual(['finished.ckpt']);
@@ -76,7 +82,11 @@ describe('checkpoints of other runs are kept', { timeout: 120_000 }, () => {
     succeeded(lockstep('train', '--resume', a, '--checkpoint', a, '--epochs', '3', '--threads', '1'));
     expect(readFileSync(a).equals(aAfter)).toBe(false);
 
-    const line = refused(lockstep('train', '--resume', a, '--checkpoint', b, '--epochs', '4', '--threads', '1'), `--checkpoint ${b}`, '--force');
+    const line = refused(
+      lockstep('train', '--resume', a, '--checkpoint', b, '--epochs', '4', '--threads', '1'),
+      `--checkpoint ${b}`,
+      '--force',
+    );
     expect(line).toContain(`--resume ${b}`);
     expect(readFileSync(b).equals(bBefore)).toBe(true);
     succeeded(lockstep('train', '--resume', a, '--checkpoint', b, '--epochs', '4', '--threads', '1', '--force'));
@@ -96,7 +106,9 @@ describe('nothing to do, nothing lost', { timeout: 120_000 }, () => {
     const ckpt = join(dir, 'done.ckpt');
     const before = smallRun(writeIdxDir(), ckpt, '--epochs', '1');
     const r = succeeded(lockstep('train', '--resume', ckpt, '--threads', '1'));
-    expect(r.stderr.trim()).toBe(`lockstep: notice: ${ckpt} has already taken 13 steps (1 epoch): nothing to train; give a larger --epochs to go on`);
+    expect(r.stderr.trim()).toBe(
+      `lockstep: notice: ${ckpt} has already taken 13 steps (1 epoch): nothing to train; give a larger --epochs to go on`,
+    );
     expect(r.stdout).not.toMatch(/^Epoch/m);
     refused(lockstep('export', ckpt, '--to', `${dir}/./done.ckpt`, '--force'), 'is the checkpoint being exported');
     expect(readFileSync(ckpt).equals(before)).toBe(true);
@@ -110,9 +122,16 @@ describe('a checkpoint whose data directory has gone', { timeout: 120_000 }, () 
     smallRun(data, ckpt, '--epochs', '1');
 
     rmSync(join(data, IDX_FILES.testLabels));
-    refused(lockstep('eval', ckpt), `${ckpt}: its data directory ${data} has no ${IDX_FILES.testLabels}; give --data DIR`);
+    refused(
+      lockstep('eval', ckpt),
+      `${ckpt}: its data directory ${data} has no ${IDX_FILES.testLabels}; give --data DIR`,
+    );
     rmSync(data, { recursive: true });
-    for (const args of [['eval', ckpt], ['predict', ckpt, '--index', '3'], ['train', '--resume', ckpt, '--epochs', '2']]) {
+    for (const args of [
+      ['eval', ckpt],
+      ['predict', ckpt, '--index', '3'],
+      ['train', '--resume', ckpt, '--epochs', '2'],
+    ]) {
       const line = refused(lockstep(...args), `${ckpt}: its data directory ${data} no longer exists; give --data DIR`);
       expect(line).not.toContain(`--data ${data}`);
     }
@@ -124,19 +143,23 @@ describe('a checkpoint whose data directory has gone', { timeout: 120_000 }, () 
     const ckpt = join(tempDir(), 'limited.ckpt');
     smallRun(writeIdxDir(), ckpt, '--epochs', '1', '--test-limit', '20');
     const r = succeeded(lockstep('eval', ckpt));
-    expect(r.stderr.trim()).toBe(`lockstep: notice: ${ckpt} was trained with --test-limit 20; eval reads the whole test split`);
+    expect(r.stderr.trim()).toBe(
+      `lockstep: notice: ${ckpt} was trained with --test-limit 20; eval reads the whole test split`,
+    );
     expect(r.stdout).toMatch(/test accuracy [\d.]+ \(\d+\/50\)/);
   });
 });
 
 describe('flags', { timeout: 120_000 }, () => {
   it('--version prints the package version', () => {
-    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as {
+      version: string;
+    };
     const r = succeeded(lockstep('--version'));
     expect(r.stdout.trim()).toBe(version);
   });
 
-  it('only train\'s help speaks of --resume: sweep runs fresh trainings', () => {
+  it("only train's help speaks of --resume: sweep runs fresh trainings", () => {
     expect(succeeded(lockstep('train', '--help')).stdout).toMatch(/--epochs .*\(with --resume: the checkpoint's\)/);
     expect(succeeded(lockstep('sweep', '--help')).stdout).not.toContain('--resume');
   });
@@ -150,11 +173,18 @@ describe('flags', { timeout: 120_000 }, () => {
     refused(lockstep('train', '--no-jsn'), '--no-jsn: not a flag of `train`');
     refused(lockstep('train', '-xy'), '-x, -y: not a flag of `train`');
     // --json=false is taken: the refusal is about the next flag.
-    refused(lockstep('train', ...tiny, '--json=false', '--reference=true', '--batch-size', '0'), '--batch-size 0: must be a positive integer');
+    refused(
+      lockstep('train', ...tiny, '--json=false', '--reference=true', '--batch-size', '0'),
+      '--batch-size 0: must be a positive integer',
+    );
   });
 
   it('reports a stray word as the word typed, not as a flag', () => {
-    const yes = refused(lockstep('train', '--json', 'yes'), 'yes: unexpected argument to `train`', '--json takes no value');
+    const yes = refused(
+      lockstep('train', '--json', 'yes'),
+      'yes: unexpected argument to `train`',
+      '--json takes no value',
+    );
     expect(yes).not.toContain('--yes');
     expect(refused(lockstep('train', 'extra'), 'extra: unexpected argument to `train`')).not.toContain('--extra');
     refused(lockstep('eval', 'a.ckpt', 'b.ckpt'), 'b.ckpt: unexpected argument to `eval`');
@@ -166,16 +196,31 @@ describe('flags', { timeout: 120_000 }, () => {
   });
 
   it.each([
-    [['train', '--seed', '9007199254740993'], '--seed 9007199254740993: out of range; must be from 0 to 9007199254740991'],
+    [
+      ['train', '--seed', '9007199254740993'],
+      '--seed 9007199254740993: out of range; must be from 0 to 9007199254740991',
+    ],
     [['train', '--seed', '-1'], '--seed -1: must be an integer from 0 to 9007199254740991'],
-    [['train', '--epochs', '99999999999999999999'], '--epochs 99999999999999999999: out of range; must be from 1 to 9007199254740991'],
-    [['train', '--threads', '99999999999999999999'], '--threads 99999999999999999999: out of range; must be from 1 to 128'],
-    [['bench', '--threads', '1,99999999999999999999'], '--threads 1,99999999999999999999: 99999999999999999999 is out of range; each must be from 1 to 128'],
+    [
+      ['train', '--epochs', '99999999999999999999'],
+      '--epochs 99999999999999999999: out of range; must be from 1 to 9007199254740991',
+    ],
+    [
+      ['train', '--threads', '99999999999999999999'],
+      '--threads 99999999999999999999: out of range; must be from 1 to 128',
+    ],
+    [
+      ['bench', '--threads', '1,99999999999999999999'],
+      '--threads 1,99999999999999999999: 99999999999999999999 is out of range; each must be from 1 to 128',
+    ],
     [['bench', '--threads', '1,200'], '--threads 1,200: 200 is out of range; each must be from 1 to 128'],
     [['bench', '--threads', ''], '--threads: needs a value'],
     [['train', '--layers', ''], '--layers: needs a value'],
     [['train', '--epochs', '1.5x'], '--epochs 1.5x: must be an integer'],
-    [['predict', 'm.ckpt', '--index', '99999999999999999999'], '--index 99999999999999999999: out of range; must be from 0 to 9007199254740991'],
+    [
+      ['predict', 'm.ckpt', '--index', '99999999999999999999'],
+      '--index 99999999999999999999: out of range; must be from 0 to 9007199254740991',
+    ],
     [['predict', 'm.ckpt', '--index', '1e30'], '--index 1e30: must be an integer'],
   ])('%j: one line that says what is wrong with the number typed', (args, message) => {
     expect(refused(lockstep(...args))).toBe(`lockstep: ${message}`);
@@ -197,7 +242,8 @@ describe('flags', { timeout: 120_000 }, () => {
   });
 
   it('--help labels each flag with its kind: no numeric flag is a [string]', () => {
-    const numeric = /^--(epochs|max-steps|batch-size|lr|layers|seed|train-limit|test-limit|threads|steps|warmup|repeats|index)$/;
+    const numeric =
+      /^--(epochs|max-steps|batch-size|lr|layers|seed|train-limit|test-limit|threads|steps|warmup|repeats|index)$/;
     let checked = 0;
     for (const command of ['train', 'bench', 'verify', 'eval', 'predict']) {
       const help = succeeded(lockstep(command, '--help')).stdout;
@@ -212,7 +258,12 @@ describe('flags', { timeout: 120_000 }, () => {
     }
     expect(checked).toBeGreaterThanOrEqual(25);
     const train = succeeded(lockstep('train', '--help')).stdout;
-    for (const shown of ['[integer] [default: 20]', '[number] [default: 0.5]', '[list] [default: 784,128,64,10]', '[boolean] [default: false]']) {
+    for (const shown of [
+      '[integer] [default: 20]',
+      '[number] [default: 0.5]',
+      '[list] [default: 784,128,64,10]',
+      '[boolean] [default: false]',
+    ]) {
       expect(train).toContain(shown);
     }
   });

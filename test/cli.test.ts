@@ -21,7 +21,14 @@ describe('lockstep CLI', () => {
     for (const flag of ['--epochs', '--batch-size', '--lr', '--layers', '--seed', '--data', '--max-steps', '--json']) {
       expect(r.stdout).toContain(flag);
     }
-    for (const shown of ['[default: 20]', '[default: 64]', '[default: 0.5]', '[default: 784,128,64,10]', '[default: 0]', '[default: no limit]']) {
+    for (const shown of [
+      '[default: 20]',
+      '[default: 64]',
+      '[default: 0.5]',
+      '[default: 784,128,64,10]',
+      '[default: 0]',
+      '[default: no limit]',
+    ]) {
       expect(r.stdout).toContain(shown);
     }
   });
@@ -30,7 +37,10 @@ describe('lockstep CLI', () => {
     const dir = writeIdxDir();
     const r = lockstep('train', '--data', dir, '--layers', '16,8,10', '--epochs', '2', '--batch-size', '16', '--json');
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(3);
     for (const key of ['event', 'epoch', 'trainAcc', 'testAcc', 'loss', 'trainSeconds', 'evalSeconds']) {
       expect(lines[0]).toHaveProperty(key);
@@ -63,7 +73,9 @@ describe('lockstep CLI', () => {
 describe('kernel fallback', () => {
   it('notices a missing WebAssembly SIMD in one line, unless the user chose the kernels', async () => {
     const { kernelFallbackNotice } = await import('../src/cli/flags.js');
-    expect(kernelFallbackNotice({ reference: false }, false)).toMatch(/^lockstep: notice: .*no WebAssembly SIMD; using the js kernels/);
+    expect(kernelFallbackNotice({ reference: false }, false)).toMatch(
+      /^lockstep: notice: .*no WebAssembly SIMD; using the js kernels/,
+    );
     expect(kernelFallbackNotice({ reference: false }, true)).toBeNull();
     expect(kernelFallbackNotice({ kernels: 'js', reference: false }, false)).toBeNull();
     expect(kernelFallbackNotice({ reference: true }, false)).toBeNull();

@@ -36,9 +36,27 @@ describe('CSV tables', () => {
 
   it('parses each number as fround(Number(text)), on the fast path and through csv-parse (quoted fields) alike', () => {
     const dir = tempDir();
-    const cells = ['0.1', '123456.789', '1e-7', '-0', '16777217', '3.4028234663852886e38', '9007199254740993', '0.30000000000000004', ' 7 '];
-    const plain = write(dir, 'plain.csv', `${cells.map((_, i) => `c${i}`).join(',')},label\n${cells.join(',')},0\n${cells.join(',')},1\n`);
-    const quoted = write(dir, 'quoted.csv', `${cells.map((_, i) => `"c${i}"`).join(',')},label\n${cells.map((c) => `"${c}"`).join(',')},"0"\n${cells.join(',')},1\n`);
+    const cells = [
+      '0.1',
+      '123456.789',
+      '1e-7',
+      '-0',
+      '16777217',
+      '3.4028234663852886e38',
+      '9007199254740993',
+      '0.30000000000000004',
+      ' 7 ',
+    ];
+    const plain = write(
+      dir,
+      'plain.csv',
+      `${cells.map((_, i) => `c${i}`).join(',')},label\n${cells.join(',')},0\n${cells.join(',')},1\n`,
+    );
+    const quoted = write(
+      dir,
+      'quoted.csv',
+      `${cells.map((_, i) => `"c${i}"`).join(',')},label\n${cells.map((c) => `"${c}"`).join(',')},"0"\n${cells.join(',')},1\n`,
+    );
     const expected = cells.map((c) => Math.fround(Number(c)));
     for (const path of [plain, quoted]) {
       const table = readCsvTable(path, undefined);
@@ -63,8 +81,10 @@ describe('.npy and .npz', () => {
     const x8 = Uint8Array.from({ length: 2 * 2 * 3 }, (_, i) => i * 20);
     const y = BigInt64Array.from([1n, 0n]);
     const path = writeNpz(join(dir, 'd.npz'), {
-      x_train: encodeNpy('|u1', [2, 2, 3], x8), y_train: encodeNpy('<i8', [2], y),
-      x_test: encodeNpy('<f8', [1, 6], Float64Array.from([0.5, 1, 2, 3, 4, 1e-3])), y_test: encodeNpy('<u2', [1], Uint16Array.from([1])),
+      x_train: encodeNpy('|u1', [2, 2, 3], x8),
+      y_train: encodeNpy('<i8', [2], y),
+      x_test: encodeNpy('<f8', [1, 6], Float64Array.from([0.5, 1, 2, 3, 4, 1e-3])),
+      y_test: encodeNpy('<u2', [1], Uint16Array.from([1])),
     });
     const data = loadDataset(path, {});
     expect(data.train.imageSize).toBe(6);
@@ -77,8 +97,10 @@ describe('.npy and .npz', () => {
   it('reads a deflated .npz (np.savez_compressed) as the stored one, float32 data at any offset', () => {
     const dir = tempDir();
     const arrays = {
-      x_train: encodeNpy('<f4', [3, 2], Float32Array.from([1.5, -2, 3, 4, 5e-3, 6])), y_train: encodeNpy('<i4', [3], Int32Array.from([0, 1, 2])),
-      x_test: encodeNpy('<f4', [1, 2], Float32Array.from([7, 8])), y_test: encodeNpy('|u1', [1], Uint8Array.from([2])),
+      x_train: encodeNpy('<f4', [3, 2], Float32Array.from([1.5, -2, 3, 4, 5e-3, 6])),
+      y_train: encodeNpy('<i4', [3], Int32Array.from([0, 1, 2])),
+      x_test: encodeNpy('<f4', [1, 2], Float32Array.from([7, 8])),
+      y_test: encodeNpy('|u1', [1], Uint8Array.from([2])),
     };
     const stored = loadDataset(writeNpz(join(dir, 's.npz'), arrays), {});
     const deflated = loadDataset(write(dir, 'd.npz', zipped(arrays, 6)), {});
@@ -93,7 +115,8 @@ describe('.npy and .npz', () => {
     const a = parseNpy(encodeNpy('<f4', [3], Float32Array.from([1, 2, 3])), 'a.npy');
     expect(a.shape).toEqual([3]);
     expect(Array.from(a.data as Float32Array)).toEqual([1, 2, 3]);
-    const bytes = (dtype: string, options = {}) => encodeNpy(dtype, [2], new Uint8Array(dtype.endsWith('8') ? 16 : 8), options);
+    const bytes = (dtype: string, options = {}) =>
+      encodeNpy(dtype, [2], new Uint8Array(dtype.endsWith('8') ? 16 : 8), options);
     expect(() => parseNpy(bytes('>f4'), 'b.npy')).toThrow(/b\.npy: big-endian dtype '>f4'/);
     expect(() => parseNpy(bytes('<f4', { fortran: true }), 'f.npy')).toThrow(/f\.npy: Fortran-order/);
     expect(() => parseNpy(bytes('<c8'), 'c.npy')).toThrow(/c\.npy: unknown dtype '<c8'/);
@@ -130,11 +153,35 @@ describe('scaling and the validation split', () => {
 
   it('255 on float rows gives the bits of the byte path; a constant feature gets divisor 1', () => {
     const bytes = Uint8Array.from({ length: 256 }, (_, i) => i);
-    const data = { dir: 'x', classes: 2, train: { imagesPath: '', labelsPath: '', count: 256, imageSize: 1, images: new Uint8Array(0), features: Float32Array.from(bytes), labels: new Uint8Array(256) }, test: { imagesPath: '', labelsPath: '', count: 0, imageSize: 1, images: new Uint8Array(0), labels: new Uint8Array(0) } };
+    const data = {
+      dir: 'x',
+      classes: 2,
+      train: {
+        imagesPath: '',
+        labelsPath: '',
+        count: 256,
+        imageSize: 1,
+        images: new Uint8Array(0),
+        features: Float32Array.from(bytes),
+        labels: new Uint8Array(256),
+      },
+      test: {
+        imagesPath: '',
+        labelsPath: '',
+        count: 0,
+        imageSize: 1,
+        images: new Uint8Array(0),
+        labels: new Uint8Array(0),
+      },
+    };
     const scaled = prepareDataset(data, { scale: '255' }, new Rng(0)).train.features!;
     expect(Array.from(scaled)).toEqual(Array.from(bytes, (p) => Math.fround(p / 255)));
     expect(fitScaling('minmax', Float32Array.from([2, 2, 2]), 3, 1).divisor).toEqual([1]);
-    expect(fitScaling('standard', Float32Array.from([2, 2, 2]), 3, 1)).toEqual({ kind: 'standard', offset: [2], divisor: [1] });
+    expect(fitScaling('standard', Float32Array.from([2, 2, 2]), 3, 1)).toEqual({
+      kind: 'standard',
+      offset: [2],
+      divisor: [1],
+    });
   });
 });
 
@@ -143,41 +190,142 @@ describe('scaling and the validation split', () => {
  * and nothing written (the --checkpoint and --log paths stay absent).
  */
 describe('bad data files: one line, exit 2, nothing written', () => {
-  const npy = (dtype: string, shape: number[], data: ArrayBufferView, options = {}) => encodeNpy(dtype, shape, data, options);
+  const npy = (dtype: string, shape: number[], data: ArrayBufferView, options = {}) =>
+    encodeNpy(dtype, shape, data, options);
   const u8 = (n: number) => new Uint8Array(n).map((_, i) => i % 3);
   const cases: { name: string; files: Record<string, string | Uint8Array>; args: string[]; expected: RegExp }[] = [
-    { name: 'a ragged row', files: { 'd.csv': 'a,b,label\n1,2,x\n3,y\n' }, args: ['--data', 'd.csv'], expected: /d\.csv: line 3: 2 fields, but the header has 3$/ },
-    { name: 'a non-numeric cell', files: { 'd.csv': 'a,b,label\n1,2,x\n3,abc,y\n' }, args: ['--data', 'd.csv'], expected: /d\.csv: line 3, column 2 \(b\): "abc" is not a number$/ },
-    { name: 'an empty cell', files: { 'd.csv': 'a,b,label\n1,,x\n3,4,y\n' }, args: ['--data', 'd.csv'], expected: /d\.csv: line 2, column 2 \(b\): empty cell$/ },
-    { name: 'NaN', files: { 'd.csv': 'a,b,label\n1,NaN,x\n3,4,y\n' }, args: ['--data', 'd.csv'], expected: /d\.csv: line 2, column 2 \(b\): NaN is not a finite number$/ },
-    { name: 'Infinity', files: { 'd.csv': 'a,b,label\n1,2,x\n-Infinity,4,y\n' }, args: ['--data', 'd.csv'], expected: /d\.csv: line 3, column 1 \(a\): -Infinity is not a finite number$/ },
-    { name: 'a missing label column', files: { 'd.csv': 'a,b,c\n1,2,x\n3,4,y\n' }, args: ['--data', 'd.csv', '--label', 'kind'], expected: /^lockstep: --label kind: .*d\.csv has no such column \(its columns: a, b, c\)$/ },
-    { name: 'one class only', files: { 'd.csv': 'a,b,label\n1,2,x\n3,4,x\n' }, args: ['--data', 'd.csv'], expected: /d\.csv: every label in column "label" is "x": one class only/ },
-    { name: 'test columns that differ', files: { 'd.csv': 'a,b,label\n1,2,x\n3,4,y\n', 't.csv': 'a,c,label\n1,2,x\n' }, args: ['--data', 'd.csv', '--test-data', 't.csv'], expected: /--test-data \S*t\.csv: its columns differ from \S*d\.csv's: column 2 is "c" where \S*d\.csv has "b"$/ },
-    { name: 'an .npz missing an array', files: { 'd.npz': zipped({ x_train: npy('|u1', [3, 2], u8(6)), y_train: npy('|u1', [3], u8(3)), x_test: npy('|u1', [1, 2], u8(2)) }) }, args: ['--data', 'd.npz'], expected: /d\.npz: no array y_test; an \.npz needs x_train, y_train, x_test and y_test \(it has x_train, y_train, x_test\)$/ },
-    { name: 'an .npz with mismatched counts', files: { 'd.npz': zipped({ x_train: npy('|u1', [3, 2], u8(6)), y_train: npy('|u1', [2], u8(2)), x_test: npy('|u1', [1, 2], u8(2)), y_test: npy('|u1', [1], u8(1)) }) }, args: ['--data', 'd.npz'], expected: /d\.npz: x_train has 3 examples but y_train has 2 labels$/ },
-    { name: 'a big-endian .npy', files: { 'x.npy': npy('>f4', [2, 1], new Float32Array(2)), 'y.npy': npy('|u1', [2], u8(2)) }, args: ['--data', 'x.npy', '--labels', 'y.npy'], expected: /x\.npy: big-endian dtype '>f4'; lockstep reads little-endian/ },
-    { name: 'a Fortran-order .npy', files: { 'x.npy': npy('<f4', [2, 1], new Float32Array(2), { fortran: true }), 'y.npy': npy('|u1', [2], u8(2)) }, args: ['--data', 'x.npy', '--labels', 'y.npy'], expected: /x\.npy: Fortran-order \(column-major\) array; lockstep reads C order/ },
-    { name: 'an unknown dtype', files: { 'x.npy': npy('<c16', [2, 1], new Float64Array(4)), 'y.npy': npy('|u1', [2], u8(2)) }, args: ['--data', 'x.npy', '--labels', 'y.npy'], expected: /x\.npy: unknown dtype '<c16'/ },
+    {
+      name: 'a ragged row',
+      files: { 'd.csv': 'a,b,label\n1,2,x\n3,y\n' },
+      args: ['--data', 'd.csv'],
+      expected: /d\.csv: line 3: 2 fields, but the header has 3$/,
+    },
+    {
+      name: 'a non-numeric cell',
+      files: { 'd.csv': 'a,b,label\n1,2,x\n3,abc,y\n' },
+      args: ['--data', 'd.csv'],
+      expected: /d\.csv: line 3, column 2 \(b\): "abc" is not a number$/,
+    },
+    {
+      name: 'an empty cell',
+      files: { 'd.csv': 'a,b,label\n1,,x\n3,4,y\n' },
+      args: ['--data', 'd.csv'],
+      expected: /d\.csv: line 2, column 2 \(b\): empty cell$/,
+    },
+    {
+      name: 'NaN',
+      files: { 'd.csv': 'a,b,label\n1,NaN,x\n3,4,y\n' },
+      args: ['--data', 'd.csv'],
+      expected: /d\.csv: line 2, column 2 \(b\): NaN is not a finite number$/,
+    },
+    {
+      name: 'Infinity',
+      files: { 'd.csv': 'a,b,label\n1,2,x\n-Infinity,4,y\n' },
+      args: ['--data', 'd.csv'],
+      expected: /d\.csv: line 3, column 1 \(a\): -Infinity is not a finite number$/,
+    },
+    {
+      name: 'a missing label column',
+      files: { 'd.csv': 'a,b,c\n1,2,x\n3,4,y\n' },
+      args: ['--data', 'd.csv', '--label', 'kind'],
+      expected: /^lockstep: --label kind: .*d\.csv has no such column \(its columns: a, b, c\)$/,
+    },
+    {
+      name: 'one class only',
+      files: { 'd.csv': 'a,b,label\n1,2,x\n3,4,x\n' },
+      args: ['--data', 'd.csv'],
+      expected: /d\.csv: every label in column "label" is "x": one class only/,
+    },
+    {
+      name: 'test columns that differ',
+      files: { 'd.csv': 'a,b,label\n1,2,x\n3,4,y\n', 't.csv': 'a,c,label\n1,2,x\n' },
+      args: ['--data', 'd.csv', '--test-data', 't.csv'],
+      expected: /--test-data \S*t\.csv: its columns differ from \S*d\.csv's: column 2 is "c" where \S*d\.csv has "b"$/,
+    },
+    {
+      name: 'an .npz missing an array',
+      files: {
+        'd.npz': zipped({
+          x_train: npy('|u1', [3, 2], u8(6)),
+          y_train: npy('|u1', [3], u8(3)),
+          x_test: npy('|u1', [1, 2], u8(2)),
+        }),
+      },
+      args: ['--data', 'd.npz'],
+      expected:
+        /d\.npz: no array y_test; an \.npz needs x_train, y_train, x_test and y_test \(it has x_train, y_train, x_test\)$/,
+    },
+    {
+      name: 'an .npz with mismatched counts',
+      files: {
+        'd.npz': zipped({
+          x_train: npy('|u1', [3, 2], u8(6)),
+          y_train: npy('|u1', [2], u8(2)),
+          x_test: npy('|u1', [1, 2], u8(2)),
+          y_test: npy('|u1', [1], u8(1)),
+        }),
+      },
+      args: ['--data', 'd.npz'],
+      expected: /d\.npz: x_train has 3 examples but y_train has 2 labels$/,
+    },
+    {
+      name: 'a big-endian .npy',
+      files: { 'x.npy': npy('>f4', [2, 1], new Float32Array(2)), 'y.npy': npy('|u1', [2], u8(2)) },
+      args: ['--data', 'x.npy', '--labels', 'y.npy'],
+      expected: /x\.npy: big-endian dtype '>f4'; lockstep reads little-endian/,
+    },
+    {
+      name: 'a Fortran-order .npy',
+      files: { 'x.npy': npy('<f4', [2, 1], new Float32Array(2), { fortran: true }), 'y.npy': npy('|u1', [2], u8(2)) },
+      args: ['--data', 'x.npy', '--labels', 'y.npy'],
+      expected: /x\.npy: Fortran-order \(column-major\) array; lockstep reads C order/,
+    },
+    {
+      name: 'an unknown dtype',
+      files: { 'x.npy': npy('<c16', [2, 1], new Float64Array(4)), 'y.npy': npy('|u1', [2], u8(2)) },
+      args: ['--data', 'x.npy', '--labels', 'y.npy'],
+      expected: /x\.npy: unknown dtype '<c16'/,
+    },
     // Two .npy files: each message names the one at fault, once.
-    { name: 'float labels for an .npy', files: { 'x.npy': npy('|u1', [2, 1], u8(2)), 'yf.npy': npy('<f4', [2], new Float32Array(2)) }, args: ['--data', 'x.npy', '--labels', 'yf.npy'], expected: /^lockstep: [^ :]*\/yf\.npy: labels of dtype '<f4'; labels must be integers$/ },
-    { name: 'an .npy with more labels than examples', files: { 'x.npy': npy('|u1', [2, 1], u8(2)), 'y.npy': npy('|u1', [3], u8(3)) }, args: ['--data', 'x.npy', '--labels', 'y.npy'], expected: /^lockstep: [^ :]*\/x\.npy has 2 examples but [^ :]*\/y\.npy has 3 labels$/ },
-    { name: 'a zip that is not an .npz', files: { 'd.npz': zipSync({ 'readme.txt': new TextEncoder().encode('hello') }) }, args: ['--data', 'd.npz'], expected: /d\.npz: a zip that is not an \.npz \(no \.npy arrays; it holds readme\.txt\)$/ },
+    {
+      name: 'float labels for an .npy',
+      files: { 'x.npy': npy('|u1', [2, 1], u8(2)), 'yf.npy': npy('<f4', [2], new Float32Array(2)) },
+      args: ['--data', 'x.npy', '--labels', 'yf.npy'],
+      expected: /^lockstep: [^ :]*\/yf\.npy: labels of dtype '<f4'; labels must be integers$/,
+    },
+    {
+      name: 'an .npy with more labels than examples',
+      files: { 'x.npy': npy('|u1', [2, 1], u8(2)), 'y.npy': npy('|u1', [3], u8(3)) },
+      args: ['--data', 'x.npy', '--labels', 'y.npy'],
+      expected: /^lockstep: [^ :]*\/x\.npy has 2 examples but [^ :]*\/y\.npy has 3 labels$/,
+    },
+    {
+      name: 'a zip that is not an .npz',
+      files: { 'd.npz': zipSync({ 'readme.txt': new TextEncoder().encode('hello') }) },
+      args: ['--data', 'd.npz'],
+      expected: /d\.npz: a zip that is not an \.npz \(no \.npy arrays; it holds readme\.txt\)$/,
+    },
   ];
   for (const { name, files, args, expected } of cases) {
-    it(name, () => {
-      const dir = tempDir();
-      for (const [file, content] of Object.entries(files)) write(dir, file, content);
-      const r = runCli(['train', ...args, '--epochs', '1', '--checkpoint', 'run.ckpt', '--log', 'log.csv'], { cwd: dir });
-      expect(r.code).toBe(2);
-      const lines = r.stderr.trim().split('\n');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^lockstep: /);
-      expect(lines[0]).toMatch(expected);
-      expect(r.stdout).toBe('');
-      expect(existsSync(join(dir, 'run.ckpt'))).toBe(false);
-      expect(existsSync(join(dir, 'log.csv'))).toBe(false);
-    }, SLOW_TEST_TIMEOUT);
+    it(
+      name,
+      () => {
+        const dir = tempDir();
+        for (const [file, content] of Object.entries(files)) write(dir, file, content);
+        const r = runCli(['train', ...args, '--epochs', '1', '--checkpoint', 'run.ckpt', '--log', 'log.csv'], {
+          cwd: dir,
+        });
+        expect(r.code).toBe(2);
+        const lines = r.stderr.trim().split('\n');
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toMatch(/^lockstep: /);
+        expect(lines[0]).toMatch(expected);
+        expect(r.stdout).toBe('');
+        expect(existsSync(join(dir, 'run.ckpt'))).toBe(false);
+        expect(existsSync(join(dir, 'log.csv'))).toBe(false);
+      },
+      SLOW_TEST_TIMEOUT,
+    );
   }
 
   it('names the library error class too: a UserError', () => {

@@ -3,7 +3,13 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '..');
-const PAGES = ['README.md', 'ARCHITECTURE.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+const PAGES = [
+  'README.md',
+  'ARCHITECTURE.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => join('docs', f)),
+];
 
 /** A page's text without its fenced code blocks, where a `](…)` is code, not a link. */
 function prose(page: string): string {
@@ -39,18 +45,21 @@ describe('the README and docs/', () => {
     expect(readFileSync(join(ROOT, 'README.md'), 'utf8').trimEnd().split('\n').length).toBeLessThanOrEqual(300);
   });
 
-  it.each(PAGES)('every relative link in %s points at a file that exists (and a heading, for an #anchor into a page)', (page) => {
-    const broken: string[] = [];
-    for (const { target, path, anchor } of relativeLinks(page)) {
-      const file = path === '' ? join(ROOT, page) : resolve(ROOT, dirname(page), path);
-      if (!existsSync(file)) {
-        broken.push(`${target}: no file ${relative(ROOT, file)}`);
-        continue;
+  it.each(PAGES)(
+    'every relative link in %s points at a file that exists (and a heading, for an #anchor into a page)',
+    (page) => {
+      const broken: string[] = [];
+      for (const { target, path, anchor } of relativeLinks(page)) {
+        const file = path === '' ? join(ROOT, page) : resolve(ROOT, dirname(page), path);
+        if (!existsSync(file)) {
+          broken.push(`${target}: no file ${relative(ROOT, file)}`);
+          continue;
+        }
+        if (anchor !== undefined && file.endsWith('.md') && !anchors(relative(ROOT, file)).has(anchor)) {
+          broken.push(`${target}: no heading #${anchor} in ${relative(ROOT, file)}`);
+        }
       }
-      if (anchor !== undefined && file.endsWith('.md') && !anchors(relative(ROOT, file)).has(anchor)) {
-        broken.push(`${target}: no heading #${anchor} in ${relative(ROOT, file)}`);
-      }
-    }
-    expect(broken).toEqual([]);
-  });
+      expect(broken).toEqual([]);
+    },
+  );
 });

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/dataset.js';
-import { type TrainOptions } from '../src/train/config.js';
+import type { TrainOptions } from '../src/train/config.js';
 import { train, type TrainResult } from '../src/train/train.js';
 import { bitsEqual, runCli, SLOW_TEST_TIMEOUT } from './helpers.js';
 
@@ -23,26 +23,31 @@ describe('the data-parallel engine is bit-identical to the reference trainer', {
       }, SLOW_TEST_TIMEOUT);
 
       // The js kernels (as slow as the reference) once, at the batch size with short last batches.
-      const runs = [...[1, 2, 3, 4, 5, 6, 7, 8].map((t) => [t, 'wasm'] as const), ...(batchSize === 50 ? [[3, 'js'] as const] : [])];
-      it.each(runs)(
-        '%i thread(s), %s kernels: equal to the reference bit for bit',
-        async (threads, kernels) => {
-          expect(reference.steps).toBe(STEPS);
-          const result = await run({ batchSize, threads, kernels });
-          expect(bitsEqual(result.params, reference.params)).toBe(true);
-          expect(result.paramsSha256).toBe(reference.paramsSha256);
-          // Evaluation on all threads reports exactly what the reference's evaluation reports.
-          expect(result.history.map((h) => [h.trainAcc, h.testAcc, h.loss, h.testLoss])).toEqual(
-            reference.history.map((h) => [h.trainAcc, h.testAcc, h.loss, h.testLoss]),
-          );
-        },
-      );
+      const runs = [
+        ...[1, 2, 3, 4, 5, 6, 7, 8].map((t) => [t, 'wasm'] as const),
+        ...(batchSize === 50 ? [[3, 'js'] as const] : []),
+      ];
+      it.each(runs)('%i thread(s), %s kernels: equal to the reference bit for bit', async (threads, kernels) => {
+        expect(reference.steps).toBe(STEPS);
+        const result = await run({ batchSize, threads, kernels });
+        expect(bitsEqual(result.params, reference.params)).toBe(true);
+        expect(result.paramsSha256).toBe(reference.paramsSha256);
+        // Evaluation on all threads reports exactly what the reference's evaluation reports.
+        expect(result.history.map((h) => [h.trainAcc, h.testAcc, h.loss, h.testLoss])).toEqual(
+          reference.history.map((h) => [h.trainAcc, h.testAcc, h.loss, h.testLoss]),
+        );
+      });
     });
   }
 
   // Other networks: no hidden layer, widths that are not multiples of 4 (SIMD lanes), a hidden layer
   // narrower than a parameter block, and three hidden layers.
-  const shapes = [[784, 10], [784, 37, 10], [784, 50, 13, 6, 10], [784, 8, 10]];
+  const shapes = [
+    [784, 10],
+    [784, 37, 10],
+    [784, 50, 13, 6, 10],
+    [784, 8, 10],
+  ];
   it.each(shapes.map((layers) => [layers.join('-'), layers] as const))(
     'layers %s: equal to the reference at 1, 2, 3 and 5 threads',
     async (_name, layers) => {
@@ -73,7 +78,10 @@ describe('a failing worker ends the run', { timeout: SLOW_TEST_TIMEOUT }, () => 
     const r = runCli(FAULTY_RUN, { env: { LOCKSTEP_TEST_FAULT: `1:3:${kind}` }, timeout: 30_000 });
     expect(r.code).toBe(1);
     // On fewer than 3 cores the run first says its threads take turns (a notice, not the failure).
-    const lines = r.stderr.trimEnd().split('\n').filter((line) => !line.startsWith('lockstep: notice: --threads 3: more threads than'));
+    const lines = r.stderr
+      .trimEnd()
+      .split('\n')
+      .filter((line) => !line.startsWith('lockstep: notice: --threads 3: more threads than'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(message);
     expect(Date.now() - started).toBeLessThan(10_000);
@@ -84,7 +92,10 @@ describe('a failing worker ends the run', { timeout: SLOW_TEST_TIMEOUT }, () => 
     const r = runCli(FAULTY_RUN, { env: { LOCKSTEP_TEST_FAULT: '0:3' }, timeout: 30_000 });
     expect(r.code).toBe(1);
     // On fewer than 3 cores the run first says its threads take turns (a notice, not the failure).
-    const lines = r.stderr.trimEnd().split('\n').filter((line) => !line.startsWith('lockstep: notice: --threads 3: more threads than'));
+    const lines = r.stderr
+      .trimEnd()
+      .split('\n')
+      .filter((line) => !line.startsWith('lockstep: notice: --threads 3: more threads than'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('injected fault in the coordinator (thread 0) at step 3');
     expect(Date.now() - started).toBeLessThan(10_000);

@@ -18,7 +18,10 @@ class RecordingTrainer implements Trainer {
 
   readonly optimizerState = new Float32Array(0);
 
-  constructor(examples: number, private readonly lossPerRow = 1) {
+  constructor(
+    examples: number,
+    private readonly lossPerRow = 1,
+  ) {
     this.order = new Uint32Array(examples);
   }
 
@@ -63,7 +66,10 @@ describe('the epoch loop (driven by a recording trainer)', () => {
     expect(epochs).toHaveLength(SETTINGS.epochs);
     const orders = epochs.map((steps) => steps[0].order);
     for (const [e, order] of orders.entries()) {
-      expect([...order].sort((a, b) => a - b), `epoch ${e + 1}`).toEqual(range(EXAMPLES));
+      expect(
+        [...order].sort((a, b) => a - b),
+        `epoch ${e + 1}`,
+      ).toEqual(range(EXAMPLES));
       expect(order, `epoch ${e + 1} is shuffled`).not.toEqual(range(EXAMPLES));
       // One order for the whole epoch: the trainer's order does not change between its steps.
       for (const step of epochs[e]) expect(step.order).toEqual(order);
@@ -74,15 +80,24 @@ describe('the epoch loop (driven by a recording trainer)', () => {
   it('uses every example exactly once per epoch, in batches of batchSize and a last batch of the remainder', async () => {
     const { trainer, outcome } = await record();
     for (const [e, steps] of epochsOf(trainer).entries()) {
-      expect(steps.map((s) => s.batch.length), `epoch ${e + 1}`).toEqual([5, 5, 5, 5, 3]);
+      expect(
+        steps.map((s) => s.batch.length),
+        `epoch ${e + 1}`,
+      ).toEqual([5, 5, 5, 5, 3]);
       // The batches are consecutive slices of the epoch's order, together all of it.
-      expect(steps.flatMap((s) => s.batch), `epoch ${e + 1}`).toEqual(steps[0].order);
+      expect(
+        steps.flatMap((s) => s.batch),
+        `epoch ${e + 1}`,
+      ).toEqual(steps[0].order);
     }
     expect(outcome.state.steps).toBe(SETTINGS.epochs * STEPS_PER_EPOCH);
   });
 
   it('divides exactly when batchSize divides n, and takes a whole epoch as one batch when batchSize = n', async () => {
-    for (const [batchSize, sizes] of [[1, Array(EXAMPLES).fill(1)], [EXAMPLES, [EXAMPLES]]] as const) {
+    for (const [batchSize, sizes] of [
+      [1, Array(EXAMPLES).fill(1)],
+      [EXAMPLES, [EXAMPLES]],
+    ] as const) {
       const trainer = new RecordingTrainer(EXAMPLES);
       await runEpochs(trainer, EXAMPLES, { ...SETTINGS, epochs: 2, batchSize }, startState(new Rng(SEED)));
       const perEpoch = sizes.length;
@@ -99,7 +114,9 @@ describe('the epoch loop (driven by a recording trainer)', () => {
     const trainer = new RecordingTrainer(EXAMPLES, 0.25);
     const { history } = await runEpochs(trainer, EXAMPLES, SETTINGS, startState(new Rng(SEED)));
     expect(trainer.evaluations).toEqual(Array(SETTINGS.epochs).fill(['train', 'test']).flat());
-    expect(history.map((h) => [h.epoch, h.steps, h.loss])).toEqual(range(SETTINGS.epochs).map((e) => [e + 1, STEPS_PER_EPOCH, 0.25]));
+    expect(history.map((h) => [h.epoch, h.steps, h.loss])).toEqual(
+      range(SETTINGS.epochs).map((e) => [e + 1, STEPS_PER_EPOCH, 0.25]),
+    );
   });
 
   it('the same seed gives the same orders; another seed other orders', async () => {
@@ -118,7 +135,9 @@ describe('the epoch loop (driven by a recording trainer)', () => {
       const second = await record({}, first.outcome.state);
       expect([...first.trainer.steps, ...second.trainer.steps], `stopped after step ${stopAt}`).toEqual(whole.steps);
       expect(second.outcome.state).toEqual({ ...uninterrupted.state, history: expect.any(Array) });
-      expect(second.outcome.history.map((h) => [h.epoch, h.steps, h.loss])).toEqual(uninterrupted.history.map((h) => [h.epoch, h.steps, h.loss]));
+      expect(second.outcome.history.map((h) => [h.epoch, h.steps, h.loss])).toEqual(
+        uninterrupted.history.map((h) => [h.epoch, h.steps, h.loss]),
+      );
     }
   });
 
@@ -130,7 +149,9 @@ describe('the epoch loop (driven by a recording trainer)', () => {
       if (trainer.steps.length === 7) controller.abort();
       return step(start, rows);
     };
-    const outcome = await runEpochs(trainer, EXAMPLES, SETTINGS, startState(new Rng(SEED)), { signal: controller.signal });
+    const outcome = await runEpochs(trainer, EXAMPLES, SETTINGS, startState(new Rng(SEED)), {
+      signal: controller.signal,
+    });
     expect(outcome.interrupted).toBe(true);
     expect(trainer.steps).toHaveLength(8);
     expect(outcome.state).toMatchObject({ epoch: 2, stepInEpoch: 3, steps: 8 });

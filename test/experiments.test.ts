@@ -20,7 +20,14 @@ const SMALL = ['--train-limit', '3000', '--test-limit', '200'];
 
 function lockstep(args: string[], env: Record<string, string> = {}) {
   const r = runCli(args, { env, timeout: 120_000 });
-  return { ...r, json: () => r.stdout.trim().split('\n').map((l) => JSON.parse(l)) };
+  return {
+    ...r,
+    json: () =>
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+  };
 }
 
 describe('lockstep verify', () => {
@@ -30,7 +37,14 @@ describe('lockstep verify', () => {
     const rows = r.json();
     expect(rows.map((x) => x.threads)).toEqual(['reference', 1, 3]);
     for (const row of rows) {
-      expect(row).toMatchObject({ event: 'verify', equal: true, differing: 0, maxAbsDiff: 0, maxUlp: 0, firstDifference: null });
+      expect(row).toMatchObject({
+        event: 'verify',
+        equal: true,
+        differing: 0,
+        maxAbsDiff: 0,
+        maxUlp: 0,
+        firstDifference: null,
+      });
       expect(row.paramsSha256).toBe(rows[0].paramsSha256);
     }
   }, 60_000);
@@ -39,54 +53,97 @@ describe('lockstep verify', () => {
     // Parameter 100480 is the first weight of layer 1 (784·128 + 128 = 100480): layers.1.weight[out=0, in=0].
     const r = lockstep(['verify', '--threads', '2', '--steps', '20', ...SMALL], { LOCKSTEP_TEST_PERTURB: '2:100481' });
     expect(r.code).toBe(4);
-    expect(r.stdout).toMatch(/^2 .* 1  layers\.1\.weight\[out=1, in=0\] \(parameter 100481\)$/m);
+    expect(r.stdout).toMatch(/^2 .* 1 {2}layers\.1\.weight\[out=1, in=0\] \(parameter 100481\)$/m);
     expect(r.stdout).toContain('NOT IDENTICAL');
   }, 60_000);
 
-  it('--trace names the first step, layer and parameter where a perturbed run parts from the reference, and its ULP distance', () => {
-    const args = ['verify', '--threads', '1,2', '--steps', '12', ...SMALL, '--trace', '--json'];
-    // One ULP added to layers.1.weight[out=1, in=0] of the 2-thread run, in its live parameters after step 7.
-    const r = lockstep(args, { LOCKSTEP_TEST_PERTURB: '2:100481:7' });
-    expect(r.code).toBe(4);
-    const [reference, one, two] = r.json();
-    expect(reference.trace).toEqual({ steps: 12, reference: null });
-    expect(one.trace).toEqual({ steps: 12, reference: null });
-    expect(two.trace).toEqual({
-      steps: 12,
-      reference: { step: 7, layers: ['layers.1'], firstParameter: 'layers.1.weight[out=1, in=0] (parameter 100481)', firstUlp: 1, differing: 1, maxUlp: 1 },
-    });
-    // Traced every 5 steps, the difference made after step 7 is first seen at step 10, by then spread further.
-    const sparse = lockstep(['verify', '--threads', '2', '--steps', '12', ...SMALL, '--trace', '--trace-every', '5'], { LOCKSTEP_TEST_PERTURB: '2:100481:7' });
-    expect(sparse.code).toBe(4);
-    expect(sparse.stdout).toMatch(/^ {2}trace against the reference: first difference after step 10, in layers\.\d(, layers\.\d)*: layers\.\d\.\w+\[[^\]]*\] \(parameter \d+\) is \d+ ULP off; \d+ parameters differ there, by at most \d+ ULP$/m);
-  }, SLOW_TEST_TIMEOUT);
+  it(
+    '--trace names the first step, layer and parameter where a perturbed run parts from the reference, and its ULP distance',
+    () => {
+      const args = ['verify', '--threads', '1,2', '--steps', '12', ...SMALL, '--trace', '--json'];
+      // One ULP added to layers.1.weight[out=1, in=0] of the 2-thread run, in its live parameters after step 7.
+      const r = lockstep(args, { LOCKSTEP_TEST_PERTURB: '2:100481:7' });
+      expect(r.code).toBe(4);
+      const [reference, one, two] = r.json();
+      expect(reference.trace).toEqual({ steps: 12, reference: null });
+      expect(one.trace).toEqual({ steps: 12, reference: null });
+      expect(two.trace).toEqual({
+        steps: 12,
+        reference: {
+          step: 7,
+          layers: ['layers.1'],
+          firstParameter: 'layers.1.weight[out=1, in=0] (parameter 100481)',
+          firstUlp: 1,
+          differing: 1,
+          maxUlp: 1,
+        },
+      });
+      // Traced every 5 steps, the difference made after step 7 is first seen at step 10, by then spread further.
+      const sparse = lockstep(
+        ['verify', '--threads', '2', '--steps', '12', ...SMALL, '--trace', '--trace-every', '5'],
+        { LOCKSTEP_TEST_PERTURB: '2:100481:7' },
+      );
+      expect(sparse.code).toBe(4);
+      expect(sparse.stdout).toMatch(
+        /^ {2}trace against the reference: first difference after step 10, in layers\.\d(, layers\.\d)*: layers\.\d\.\w+\[[^\]]*\] \(parameter \d+\) is \d+ ULP off; \d+ parameters differ there, by at most \d+ ULP$/m,
+      );
+    },
+    SLOW_TEST_TIMEOUT,
+  );
 
-  it('--save-trace writes a trace that --against compares with, naming the first differing step and layer', () => {
-    const dir = tempDir();
-    const file = join(dir, 'trace.json');
-    const base = ['verify', '--threads', '2', '--steps', '10', ...SMALL];
-    const saved = lockstep([...base, '--save-trace', file]);
-    expect(saved.code, saved.stderr).toBe(0);
-    const trace = JSON.parse(readFileSync(file, 'utf8'));
-    expect(trace).toMatchObject({ format: 'lockstep-trace', version: 1, every: 1, machine: { node: process.versions.node } });
-    expect(trace.runs.map((run: { threads: unknown; steps: number[]; hashes: string[][] }) => [run.threads, run.steps.length, run.hashes[9].length])).toEqual([['reference', 10, 3], [2, 10, 3]]);
-    const same = lockstep([...base, '--against', file, '--json']);
-    expect(same.code, same.stderr).toBe(0);
-    expect(same.json().map((row) => [row.trace.againstRun, row.trace.against])).toEqual([['reference', null], [2, null]]);
-    const perturbed = lockstep([...base, '--against', file], { LOCKSTEP_TEST_PERTURB: '2:100481:4' });
-    expect(perturbed.code).toBe(4);
-    expect(perturbed.stdout).toContain(`  trace against ${file} (its 2-thread run): first difference after step 4, in layers.1 (the file holds hashes, not values)`);
-    expect(lockstep([...base, '--save-trace', file]).stderr).toBe(`lockstep: --save-trace ${file}: exists; pass --force to replace it\n`);
-    const other = lockstep(['verify', '--threads', '2', '--steps', '10', ...SMALL, '--lr', '0.1', '--against', file]);
-    expect(other.code).toBe(2);
-    expect(other.stderr).toMatch(/^lockstep: --against: the trace was made with other settings \(.*"lr":0\.5.*; here .*"lr":0\.1.*\)\n$/);
-    expect(other.stdout).toBe('');
-    const notTrace = join(dir, 'x.json');
-    writeFileSync(notTrace, '{}');
-    expect(lockstep([...base, '--against', notTrace]).stderr).toBe(
-      `lockstep: --against ${notTrace}: not a lockstep trace (no "format": "lockstep-trace"); make one with verify --save-trace\n`,
-    );
-  }, SLOW_TEST_TIMEOUT);
+  it(
+    '--save-trace writes a trace that --against compares with, naming the first differing step and layer',
+    () => {
+      const dir = tempDir();
+      const file = join(dir, 'trace.json');
+      const base = ['verify', '--threads', '2', '--steps', '10', ...SMALL];
+      const saved = lockstep([...base, '--save-trace', file]);
+      expect(saved.code, saved.stderr).toBe(0);
+      const trace = JSON.parse(readFileSync(file, 'utf8'));
+      expect(trace).toMatchObject({
+        format: 'lockstep-trace',
+        version: 1,
+        every: 1,
+        machine: { node: process.versions.node },
+      });
+      expect(
+        trace.runs.map((run: { threads: unknown; steps: number[]; hashes: string[][] }) => [
+          run.threads,
+          run.steps.length,
+          run.hashes[9].length,
+        ]),
+      ).toEqual([
+        ['reference', 10, 3],
+        [2, 10, 3],
+      ]);
+      const same = lockstep([...base, '--against', file, '--json']);
+      expect(same.code, same.stderr).toBe(0);
+      expect(same.json().map((row) => [row.trace.againstRun, row.trace.against])).toEqual([
+        ['reference', null],
+        [2, null],
+      ]);
+      const perturbed = lockstep([...base, '--against', file], { LOCKSTEP_TEST_PERTURB: '2:100481:4' });
+      expect(perturbed.code).toBe(4);
+      expect(perturbed.stdout).toContain(
+        `  trace against ${file} (its 2-thread run): first difference after step 4, in layers.1 (the file holds hashes, not values)`,
+      );
+      expect(lockstep([...base, '--save-trace', file]).stderr).toBe(
+        `lockstep: --save-trace ${file}: exists; pass --force to replace it\n`,
+      );
+      const other = lockstep(['verify', '--threads', '2', '--steps', '10', ...SMALL, '--lr', '0.1', '--against', file]);
+      expect(other.code).toBe(2);
+      expect(other.stderr).toMatch(
+        /^lockstep: --against: the trace was made with other settings \(.*"lr":0\.5.*; here .*"lr":0\.1.*\)\n$/,
+      );
+      expect(other.stdout).toBe('');
+      const notTrace = join(dir, 'x.json');
+      writeFileSync(notTrace, '{}');
+      expect(lockstep([...base, '--against', notTrace]).stderr).toBe(
+        `lockstep: --against ${notTrace}: not a lockstep trace (no "format": "lockstep-trace"); make one with verify --save-trace\n`,
+      );
+    },
+    SLOW_TEST_TIMEOUT,
+  );
 
   it('measures ULP distance across zero and names parameters in the [out, in] convention', () => {
     const bits = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0];
@@ -104,72 +161,180 @@ describe('lockstep verify', () => {
 describe('lockstep bench', () => {
   it('runs each batch size once, however often it is listed (as each thread count)', async () => {
     const dataset = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 500, testLimit: 50 });
-    const rows = await benchmark({ threadCounts: [1, 1], batchSizes: [16, 16], steps: 2, warmup: 1, repeats: 1 }, dataset);
+    const rows = await benchmark(
+      { threadCounts: [1, 1], batchSizes: [16, 16], steps: 2, warmup: 1, repeats: 1 },
+      dataset,
+    );
     expect(rows.map((r) => [r.threads, r.batchSize])).toEqual([[1, 16]]);
   });
 
-  it('prints the machine, then JSON rows with median, min and max, the 1-thread baseline always, and the same hash for every thread count', () => {
-    const dir = tempDir();
-    const [csv, svg] = [join(dir, 'b.csv'), join(dir, 'b.svg')];
-    const crowded = availableParallelism() + 1;
-    const r = lockstep(['bench', '--threads', `2,2,${crowded}`, '--batch-size', '32', '--steps', '30', '--warmup', '5', '--repeats', '2', ...SMALL, '--json', '--csv', csv, '--svg', svg]);
-    expect(r.code, r.stderr).toBe(0);
-    const [machine, ...rows] = r.json();
-    expect(machine).toMatchObject({ event: 'machine', cores: availableParallelism(), node: process.versions.node, v8: process.versions.v8, kernels: defaultKernels() });
-    expect(typeof machine.cpu).toBe('string');
-    expect(r.stderr).toBe(`lockstep: notice: --threads ${crowded}: more threads than the ${availableParallelism()} available cores; they take turns on the cores, so their rows measure sharing, not scaling\n`);
-    expect(rows.map((row) => row.threads)).toEqual([1, 2, crowded]);
-    for (const row of rows) {
-      expect(row.event).toBe('bench');
-      for (const key of ['threads', 'batchSize', 'stepsPerSec', 'samplesPerSec', 'speedup', 'efficiency', 'paramsSha256']) {
-        expect(row).toHaveProperty(key);
+  it(
+    'prints the machine, then JSON rows with median, min and max, the 1-thread baseline always, and the same hash for every thread count',
+    () => {
+      const dir = tempDir();
+      const [csv, svg] = [join(dir, 'b.csv'), join(dir, 'b.svg')];
+      const crowded = availableParallelism() + 1;
+      const r = lockstep([
+        'bench',
+        '--threads',
+        `2,2,${crowded}`,
+        '--batch-size',
+        '32',
+        '--steps',
+        '30',
+        '--warmup',
+        '5',
+        '--repeats',
+        '2',
+        ...SMALL,
+        '--json',
+        '--csv',
+        csv,
+        '--svg',
+        svg,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const [machine, ...rows] = r.json();
+      expect(machine).toMatchObject({
+        event: 'machine',
+        cores: availableParallelism(),
+        node: process.versions.node,
+        v8: process.versions.v8,
+        kernels: defaultKernels(),
+      });
+      expect(typeof machine.cpu).toBe('string');
+      expect(r.stderr).toBe(
+        `lockstep: notice: --threads ${crowded}: more threads than the ${availableParallelism()} available cores; they take turns on the cores, so their rows measure sharing, not scaling\n`,
+      );
+      expect(rows.map((row) => row.threads)).toEqual([1, 2, crowded]);
+      for (const row of rows) {
+        expect(row.event).toBe('bench');
+        for (const key of [
+          'threads',
+          'batchSize',
+          'stepsPerSec',
+          'samplesPerSec',
+          'speedup',
+          'efficiency',
+          'paramsSha256',
+        ]) {
+          expect(row).toHaveProperty(key);
+        }
+        expect(row.stepsPerSec).toBeGreaterThan(0);
+        expect(row.stepsPerSecMin).toBeLessThanOrEqual(row.stepsPerSec);
+        expect(row.stepsPerSecMax).toBeGreaterThanOrEqual(row.stepsPerSec);
+        expect(row.speedupMin).toBeLessThanOrEqual(row.speedupMax);
+        expect(row.samplesPerSec).toBeCloseTo(row.stepsPerSec * 32, 6);
+        expect(row.paramsSha256).toBe(rows[0].paramsSha256);
       }
-      expect(row.stepsPerSec).toBeGreaterThan(0);
-      expect(row.stepsPerSecMin).toBeLessThanOrEqual(row.stepsPerSec);
-      expect(row.stepsPerSecMax).toBeGreaterThanOrEqual(row.stepsPerSec);
-      expect(row.speedupMin).toBeLessThanOrEqual(row.speedupMax);
-      expect(row.samplesPerSec).toBeCloseTo(row.stepsPerSec * 32, 6);
-      expect(row.paramsSha256).toBe(rows[0].paramsSha256);
-    }
-    expect(rows[0]).toMatchObject({ threads: 1, speedup: 1, efficiency: 1, speedupMin: 1, speedupMax: 1 });
-    const table = parse(readFileSync(csv, 'utf8'), { columns: true, cast: true }) as Record<string, unknown>[];
-    expect(table.map((t) => [t.threads, t.batchSize, t.stepsPerSec, t.speedupMax, t.paramsSha256])).toEqual(
-      rows.map((row) => [row.threads, row.batchSize, row.stepsPerSec, row.speedupMax, row.paramsSha256]),
-    );
-    const chart = readFileSync(svg, 'utf8');
-    expect(chart).toMatch(/^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*>.*<\/svg>$/s);
-    expect(chart).toContain('speedup over 1 thread');
-    expect(chart).toContain('batch 32');
-    // An existing file is replaced only with --force, and refused before anything runs.
-    const again = lockstep(['bench', '--threads', '1', '--steps', '5', ...SMALL, '--csv', csv]);
-    expect(again.code).toBe(2);
-    expect(again.stderr).toBe(`lockstep: --csv ${csv}: exists; pass --force to replace it\n`);
-  }, SLOW_TEST_TIMEOUT);
+      expect(rows[0]).toMatchObject({ threads: 1, speedup: 1, efficiency: 1, speedupMin: 1, speedupMax: 1 });
+      const table = parse(readFileSync(csv, 'utf8'), { columns: true, cast: true }) as Record<string, unknown>[];
+      expect(table.map((t) => [t.threads, t.batchSize, t.stepsPerSec, t.speedupMax, t.paramsSha256])).toEqual(
+        rows.map((row) => [row.threads, row.batchSize, row.stepsPerSec, row.speedupMax, row.paramsSha256]),
+      );
+      const chart = readFileSync(svg, 'utf8');
+      expect(chart).toMatch(/^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*>.*<\/svg>$/s);
+      expect(chart).toContain('speedup over 1 thread');
+      expect(chart).toContain('batch 32');
+      // An existing file is replaced only with --force, and refused before anything runs.
+      const again = lockstep(['bench', '--threads', '1', '--steps', '5', ...SMALL, '--csv', csv]);
+      expect(again.code).toBe(2);
+      expect(again.stderr).toBe(`lockstep: --csv ${csv}: exists; pass --force to replace it\n`);
+    },
+    SLOW_TEST_TIMEOUT,
+  );
 
-  it('names each file it writes, as plot and export do', () => {
-    const dir = tempDir();
-    const [csv, svg] = [join(dir, 'b.csv'), join(dir, 'b.svg')];
-    const r = lockstep(['bench', '--threads', '1', '--batch-size', '16', '--steps', '3', '--warmup', '1', '--repeats', '1', ...SMALL, '--csv', csv, '--svg', svg]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.trim().split('\n').slice(-2)).toEqual([`wrote ${csv}: 1 row, one per thread count and batch size`, `wrote ${svg}: speedup over 1 thread, 1 row`]);
-    expect(existsSync(csv) && existsSync(svg)).toBe(true);
-  }, SLOW_TEST_TIMEOUT);
+  it(
+    'names each file it writes, as plot and export do',
+    () => {
+      const dir = tempDir();
+      const [csv, svg] = [join(dir, 'b.csv'), join(dir, 'b.svg')];
+      const r = lockstep([
+        'bench',
+        '--threads',
+        '1',
+        '--batch-size',
+        '16',
+        '--steps',
+        '3',
+        '--warmup',
+        '1',
+        '--repeats',
+        '1',
+        ...SMALL,
+        '--csv',
+        csv,
+        '--svg',
+        svg,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim().split('\n').slice(-2)).toEqual([
+        `wrote ${csv}: 1 row, one per thread count and batch size`,
+        `wrote ${svg}: speedup over 1 thread, 1 row`,
+      ]);
+      expect(existsSync(csv) && existsSync(svg)).toBe(true);
+    },
+    SLOW_TEST_TIMEOUT,
+  );
 
-  it('says that speedups timed over fewer steps than an epoch need not be training\'s, naming the epoch\'s steps', () => {
-    const r = lockstep(['bench', '--threads', '1,2', '--batch-size', '16,3000', '--steps', '3', '--warmup', '1', '--repeats', '1', ...SMALL]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('speedups: steps 2–4 of a fresh run, no evaluation; a training epoch at batch 16 is 188 steps');
-    expect(r.stdout).toContain('(give --steps 188 to time as many)');
-    const long = lockstep(['bench', '--threads', '1,2', '--batch-size', '1000', '--steps', '3', '--warmup', '1', '--repeats', '1', ...SMALL]);
-    expect(long.code, long.stderr).toBe(0);
-    expect(long.stdout).not.toContain('speedups:');
-    expect(shortWindowNote([1], [16], 1, 3, 3000)).toBeNull();
-  }, SLOW_TEST_TIMEOUT);
+  it(
+    "says that speedups timed over fewer steps than an epoch need not be training's, naming the epoch's steps",
+    () => {
+      const r = lockstep([
+        'bench',
+        '--threads',
+        '1,2',
+        '--batch-size',
+        '16,3000',
+        '--steps',
+        '3',
+        '--warmup',
+        '1',
+        '--repeats',
+        '1',
+        ...SMALL,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(
+        'speedups: steps 2–4 of a fresh run, no evaluation; a training epoch at batch 16 is 188 steps',
+      );
+      expect(r.stdout).toContain('(give --steps 188 to time as many)');
+      const long = lockstep([
+        'bench',
+        '--threads',
+        '1,2',
+        '--batch-size',
+        '1000',
+        '--steps',
+        '3',
+        '--warmup',
+        '1',
+        '--repeats',
+        '1',
+        ...SMALL,
+      ]);
+      expect(long.code, long.stderr).toBe(0);
+      expect(long.stdout).not.toContain('speedups:');
+      expect(shortWindowNote([1], [16], 1, 3, 3000)).toBeNull();
+    },
+    SLOW_TEST_TIMEOUT,
+  );
 
-  it('--svg draws the median, the round ratios\' range, the ideal line and, with --profile, the ceiling', async () => {
+  it("--svg draws the median, the round ratios' range, the ideal line and, with --profile, the ceiling", async () => {
     const row = (threads: number, speedup: number, ceilingSpeedup?: number) => ({
-      threads, batchSize: 64, stepsPerSec: 100 * speedup, stepsPerSecMin: 90, stepsPerSecMax: 110, samplesPerSec: 6400 * speedup,
-      speedup, speedupMin: speedup - 0.1, speedupMax: speedup + 0.2, efficiency: speedup / threads, paramsSha256: 'x', runs: [], ceilingSpeedup,
+      threads,
+      batchSize: 64,
+      stepsPerSec: 100 * speedup,
+      stepsPerSecMin: 90,
+      stepsPerSecMax: 110,
+      samplesPerSec: 6400 * speedup,
+      speedup,
+      speedupMin: speedup - 0.1,
+      speedupMax: speedup + 0.2,
+      efficiency: speedup / threads,
+      paramsSha256: 'x',
+      runs: [],
+      ceilingSpeedup,
     });
     const labels = (svg: string) => [...new Set([...svg.matchAll(/aria-label="([^"]*)"/g)].map((m) => m[1]))];
     const machine = machineFacts('wasm');
@@ -191,8 +356,23 @@ describe('lockstep bench', () => {
     expect(runCli(['bench', '--help']).stdout).toContain(`[default: ${defaultThreadCounts().join(',')}]`);
   });
 
-  it('--profile: each thread\'s halves, waits and whole step, and the ceiling of independent runs', () => {
-    const r = lockstep(['bench', '--threads', '2', '--batch-size', '32', '--steps', '40', '--warmup', '5', '--repeats', '1', ...SMALL, '--profile', '--json']);
+  it("--profile: each thread's halves, waits and whole step, and the ceiling of independent runs", () => {
+    const r = lockstep([
+      'bench',
+      '--threads',
+      '2',
+      '--batch-size',
+      '32',
+      '--steps',
+      '40',
+      '--warmup',
+      '5',
+      '--repeats',
+      '1',
+      ...SMALL,
+      '--profile',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const [, base, row] = r.json();
     expect(base).toMatchObject({ threads: 1 });
@@ -213,7 +393,8 @@ describe('lockstep bench', () => {
       expect(p.stalls.fraction).toBeLessThan(0.5); // over twice the median: fewer than half, by definition of a median
       expect(p.update.median).toBeGreaterThan(0);
       // Medians do not add exactly, but no part can take longer than the whole step's 90th percentile.
-      for (const key of ['rows', 'wait1', 'update', 'wait2', 'between']) expect(p[key].median).toBeLessThanOrEqual(p.step.p90);
+      for (const key of ['rows', 'wait1', 'update', 'wait2', 'between'])
+        expect(p[key].median).toBeLessThanOrEqual(p.step.p90);
     }
     const one = lockstep(['bench', '--threads', '2', '--steps', '1', ...SMALL, '--profile']);
     expect(one.code).toBe(2);
@@ -222,17 +403,27 @@ describe('lockstep bench', () => {
 });
 
 describe('lockstep train --threads auto', () => {
-  it('times a few steps per thread count, says which it chose, and trains to the same weights as any count', () => {
-    const args = ['train', '--epochs', '1', ...SMALL, '--json'];
-    const auto = lockstep([...args, '--threads', 'auto']);
-    expect(auto.code, auto.stderr).toBe(0);
-    const counts = defaultThreadCounts();
-    const rates = counts.map((t) => `${t}: \\d+`).join(', ');
-    expect(auto.stderr).toMatch(new RegExp(`^lockstep: --threads auto: (${counts.join('|')}) threads? \\(steps/s ${rates}; median of 2 rounds of 100 steps at batch 64\\)\\n$`));
-    const one = lockstep([...args, '--threads', '1']);
-    expect(auto.json().at(-1).paramsSha256).toBe(one.json().at(-1).paramsSha256);
-    expect(lockstep(['train', '--threads', 'autox']).stderr).toBe('lockstep: --threads autox: must be an integer or auto\n');
-  }, SLOW_TEST_TIMEOUT);
+  it(
+    'times a few steps per thread count, says which it chose, and trains to the same weights as any count',
+    () => {
+      const args = ['train', '--epochs', '1', ...SMALL, '--json'];
+      const auto = lockstep([...args, '--threads', 'auto']);
+      expect(auto.code, auto.stderr).toBe(0);
+      const counts = defaultThreadCounts();
+      const rates = counts.map((t) => `${t}: \\d+`).join(', ');
+      expect(auto.stderr).toMatch(
+        new RegExp(
+          `^lockstep: --threads auto: (${counts.join('|')}) threads? \\(steps/s ${rates}; median of 2 rounds of 100 steps at batch 64\\)\\n$`,
+        ),
+      );
+      const one = lockstep([...args, '--threads', '1']);
+      expect(auto.json().at(-1).paramsSha256).toBe(one.json().at(-1).paramsSha256);
+      expect(lockstep(['train', '--threads', 'autox']).stderr).toBe(
+        'lockstep: --threads autox: must be an integer or auto\n',
+      );
+    },
+    SLOW_TEST_TIMEOUT,
+  );
 });
 
 describe('live progress', () => {

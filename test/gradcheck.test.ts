@@ -45,7 +45,8 @@ describe('reference backward against central finite differences', () => {
     initHeNormal(layout, params, new Rng(7));
     // Non-zero biases (mostly positive, so no hidden unit is dead): their gradients and the bias-last sums count too.
     const biasRng = new Rng(8);
-    for (const layer of layout.layers) layerViews(params, layer).b.forEach((_, j, b) => (b[j] = 0.1 + 0.1 * biasRng.nextNormal()));
+    for (const layer of layout.layers)
+      layerViews(params, layer).b.forEach((_, j, b) => (b[j] = 0.1 + 0.1 * biasRng.nextNormal()));
 
     const trainer = new ReferenceTrainer(layout, params, data, data, rows, sgdSettings(0.5));
     for (let r = 0; r < rows; r++) trainer.order[r] = r;

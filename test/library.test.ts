@@ -17,7 +17,9 @@ const DIST_INDEX = pathToFileURL(join(ROOT, 'dist', 'src', 'index.js')).href;
 /** docs/library.md: each ```js block with the output block printed under it, in order. */
 function libraryPageBlocks(): { code: string; output: string }[] {
   const section = readFileSync(join(ROOT, 'docs', 'library.md'), 'utf8');
-  const blocks = [...section.matchAll(/```js\n([\s\S]*?)```[\s\S]*?Its output[^\n]*\n\n```\n([\s\S]*?)```/g)].map((m) => ({ code: m[1], output: m[2] }));
+  const blocks = [...section.matchAll(/```js\n([\s\S]*?)```[\s\S]*?Its output[^\n]*\n\n```\n([\s\S]*?)```/g)].map(
+    (m) => ({ code: m[1], output: m[2] }),
+  );
   if (blocks.length === 0) throw new Error('docs/library.md: no ```js block and output block');
   return blocks;
 }
@@ -94,7 +96,9 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
     const model = await train({ data, hidden: [4], epochs: 1, threads: 1 });
     const err = await thrown(() => predict(model, { index: 0 }));
     expect(err).toBeInstanceOf(UserError);
-    expect(err.message).toBe("--index: model in memory reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv");
+    expect(err.message).toBe(
+      "--index: model in memory reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv",
+    );
     const rows = predictCsv(model, data);
     expect(rows).toHaveLength(80);
     expect(rows[0]).toMatchObject({ line: 2, label: expect.stringMatching(/^(alpha|beta|gamma)$/) });
@@ -103,9 +107,12 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
   it('evaluate and predict take the model in memory, on its own data, and agree with the files written from it', async () => {
     const data = writeIdxDir({ trainCount: 300, testCount: 80 });
     const ckpt = join(tempDir(), 'run.ckpt');
-    const result = await train({ layers: [16, 12, 10], epochs: 2, batchSize: 16, threads: 2, data }, {
-      onCheckpoint: (s) => writeCheckpoint(ckpt, s),
-    });
+    const result = await train(
+      { layers: [16, 12, 10], epochs: 2, batchSize: 16, threads: 2, data },
+      {
+        onCheckpoint: (s) => writeCheckpoint(ckpt, s),
+      },
+    );
     // No data given: the model's run says where its data is (the 4×4 images, not MNIST).
     const inMemory = await evaluate(result, { threads: 1 });
     expect(inMemory.model).toBe('model in memory');
@@ -132,17 +139,30 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
   it('train() owns the run files: interrupted with a checkpoint, resumed without the CLI, it ends with the uninterrupted hash', async () => {
     const data = writeIdxDir({ trainCount: 300, testCount: 80 });
     const dir = tempDir();
-    const settings = { layers: [16, 12, 10], epochs: 3, batchSize: 16, threads: 2, data, optimizer: 'adam' as const, valSplit: 0.2 };
+    const settings = {
+      layers: [16, 12, 10],
+      epochs: 3,
+      batchSize: 16,
+      threads: 2,
+      data,
+      optimizer: 'adam' as const,
+      valSplit: 0.2,
+    };
     const whole = await train(settings);
     const checkpoint = join(dir, 'run.ckpt');
     const log = join(dir, 'metrics.csv');
     const stop = new AbortController();
-    const first = await train({ ...settings, checkpoint, log }, { signal: stop.signal, onStep: ({ steps }) => steps === 20 && stop.abort() });
+    const first = await train(
+      { ...settings, checkpoint, log },
+      { signal: stop.signal, onStep: ({ steps }) => steps === 20 && stop.abort() },
+    );
     expect(first.interrupted).toBe(true);
     expect(first.steps).toBe(20);
     // Another run may not take the checkpoint, nor change what defines the run's arithmetic.
-    expect((await thrown(() => train({ ...settings, checkpoint, seed: 1 }))).message).toMatch(/^--checkpoint .*: holds the checkpoint of another run/);
-    expect((await thrown(() => train({ ...settings, resume: checkpoint, lr: 0.1 })))).toBeInstanceOf(UserError);
+    expect((await thrown(() => train({ ...settings, checkpoint, seed: 1 }))).message).toMatch(
+      /^--checkpoint .*: holds the checkpoint of another run/,
+    );
+    expect(await thrown(() => train({ ...settings, resume: checkpoint, lr: 0.1 }))).toBeInstanceOf(UserError);
     const notices: string[] = [];
     const resumed = await train({ resume: checkpoint, threads: 1 }, { onNotice: (line) => notices.push(line) });
     expect(resumed.interrupted).toBe(false);
@@ -156,19 +176,46 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
   it('a bad argument is a UserError with a one-line message that says what was expected', async () => {
     const model = { params: new Float32Array(16 * 10 + 10), layers: [16, 10] };
     const cases: [() => unknown, string][] = [
-      [() => evaluate(42 as never), 'evaluate: expected a model file path, or a trained model in memory (what train() returns, or {params: Float32Array, layers: number[]}); got 42'],
-      [() => evaluate({} as never), 'evaluate: expected a model file path, or a trained model in memory (what train() returns, or {params: Float32Array, layers: number[]}); got an object with keys (none)'],
-      [() => predict(null as never), 'predict: expected a model file path, or a trained model in memory (what train() returns, or {params: Float32Array, layers: number[]}); got null'],
-      [() => evaluate({ params: [1, 2, 3], layers: [2, 1] } as never), "evaluate: the model's params must be a Float32Array; got [1, 2, 3]"],
-      [() => predict({ params: new Float32Array(3) } as never), "predict: the model's layers must be 2 or more positive integers (layers: [784, 128, 64, 10], or the layout train() returns); got undefined"],
-      [() => predict({ ...model, layers: [16, 9] }), "predict: the model's params hold 170 floats, but layers 16-9 need 153"],
-      [() => evaluate(model, 'test' as never), 'evaluate: options must be an object ({data, split, threads, kernels, testLimit, trainLimit}); got "test"'],
-      [() => evaluate(model, { thread: 2 } as never), 'evaluate: unknown option "thread" (known: data, split, threads, kernels, testLimit, trainLimit)'],
+      [
+        () => evaluate(42 as never),
+        'evaluate: expected a model file path, or a trained model in memory (what train() returns, or {params: Float32Array, layers: number[]}); got 42',
+      ],
+      [
+        () => evaluate({} as never),
+        'evaluate: expected a model file path, or a trained model in memory (what train() returns, or {params: Float32Array, layers: number[]}); got an object with keys (none)',
+      ],
+      [
+        () => predict(null as never),
+        'predict: expected a model file path, or a trained model in memory (what train() returns, or {params: Float32Array, layers: number[]}); got null',
+      ],
+      [
+        () => evaluate({ params: [1, 2, 3], layers: [2, 1] } as never),
+        "evaluate: the model's params must be a Float32Array; got [1, 2, 3]",
+      ],
+      [
+        () => predict({ params: new Float32Array(3) } as never),
+        "predict: the model's layers must be 2 or more positive integers (layers: [784, 128, 64, 10], or the layout train() returns); got undefined",
+      ],
+      [
+        () => predict({ ...model, layers: [16, 9] }),
+        "predict: the model's params hold 170 floats, but layers 16-9 need 153",
+      ],
+      [
+        () => evaluate(model, 'test' as never),
+        'evaluate: options must be an object ({data, split, threads, kernels, testLimit, trainLimit}); got "test"',
+      ],
+      [
+        () => evaluate(model, { thread: 2 } as never),
+        'evaluate: unknown option "thread" (known: data, split, threads, kernels, testLimit, trainLimit)',
+      ],
       [() => predict(model, { image: 7 } as never), 'predict: image must be a file path; got 7'],
       [() => evaluate(model, { split: 'validation' } as never), '--split validation: must be train or test'],
       [() => evaluate(model, { testLimit: -1 }), '--test-limit -1: must be a positive integer'],
       [() => exportSafetensors(model, 42 as never), 'exportSafetensors: the output must be a file path; got 42'],
-      [() => train({ reference: true, threads: 2, maxSteps: 1 }), '--reference and --threads 2: the reference trainer runs on one thread; drop one of them'],
+      [
+        () => train({ reference: true, threads: 2, maxSteps: 1 }),
+        '--reference and --threads 2: the reference trainer runs on one thread; drop one of them',
+      ],
     ];
     for (const [call, message] of cases) {
       const err = await thrown(call);
@@ -184,6 +231,8 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
       tempDir(),
     );
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe('true UserError evaluate: expected a model file path, or a trained model in memory (what train() returns, or {params: Float32Array, layers: number[]}); got an object with keys model\n');
+    expect(r.stdout).toBe(
+      'true UserError evaluate: expected a model file path, or a trained model in memory (what train() returns, or {params: Float32Array, layers: number[]}); got an object with keys model\n',
+    );
   });
 });

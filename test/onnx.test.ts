@@ -14,7 +14,9 @@ import { blobsCsv, runCli, SLOW_TEST_TIMEOUT, tempDir } from './helpers.js';
 const { onnx } = onnxProto;
 
 /** A Python with the onnx package: Debian's python3-onnx (installed by .ci/run) is under /usr/bin/python3. */
-const onnxPython = ['python3', '/usr/bin/python3'].find((python) => spawnSync(python, ['-c', 'import onnx, numpy'], { timeout: 60_000 }).status === 0);
+const onnxPython = ['python3', '/usr/bin/python3'].find(
+  (python) => spawnSync(python, ['-c', 'import onnx, numpy'], { timeout: 60_000 }).status === 0,
+);
 
 /** Checks the model with the onnx package (full check: types and shapes inferred), runs it with NumPy, prints the probabilities. */
 const PYTHON_ONNX = `
@@ -57,9 +59,16 @@ describe('encodeOnnx', () => {
     const scaling = { kind: 'minmax' as const, offset: [3, 3, 3, 3], divisor: [510, 510, 510, 510] };
     const session = await ort.InferenceSession.create(encodeOnnx(layout, params, { scaling }));
     const pixels = Uint8Array.of(0, 17, 200, 255);
-    const { probabilities } = await session.run({ input: new ort.Tensor('float32', Float32Array.from(pixels, (p) => 2 * p + 3), [1, 4]) });
+    const { probabilities } = await session.run({
+      input: new ort.Tensor(
+        'float32',
+        Float32Array.from(pixels, (p) => 2 * p + 3),
+        [1, 4],
+      ),
+    });
     const expected = forwardOne(layout, params, pixels);
-    for (let c = 0; c < 2; c++) expect(Math.abs((probabilities.data as Float32Array)[c] - expected[c])).toBeLessThanOrEqual(1e-6);
+    for (let c = 0; c < 2; c++)
+      expect(Math.abs((probabilities.data as Float32Array)[c] - expected[c])).toBeLessThanOrEqual(1e-6);
   });
 });
 
@@ -69,115 +78,169 @@ describe('lockstep export --to FILE.onnx', () => {
   beforeAll(() => {
     dir = tempDir();
     checkpoint = join(dir, 'run.ckpt');
-    const trained = runCli(['train', '--epochs', '1', '--max-steps', '300', '--threads', '2', '--checkpoint', checkpoint], { timeout: SLOW_TEST_TIMEOUT });
+    const trained = runCli(
+      ['train', '--epochs', '1', '--max-steps', '300', '--threads', '2', '--checkpoint', checkpoint],
+      { timeout: SLOW_TEST_TIMEOUT },
+    );
     expect(trained.code, trained.stderr).toBe(0);
   }, SLOW_TEST_TIMEOUT);
 
-  it('runs in onnxruntime-node with the classes of lockstep eval and probabilities within 1e-5, on the whole MNIST test set', async () => {
-    const model = join(dir, 'model.onnx');
-    const exported = runCli(['export', checkpoint, '--to', model, '--json']);
-    expect(exported.code, exported.stderr).toBe(0);
-    const { paramsSha256, format } = JSON.parse(exported.stdout);
-    expect(format).toBe('onnx');
+  it(
+    'runs in onnxruntime-node with the classes of lockstep eval and probabilities within 1e-5, on the whole MNIST test set',
+    async () => {
+      const model = join(dir, 'model.onnx');
+      const exported = runCli(['export', checkpoint, '--to', model, '--json']);
+      expect(exported.code, exported.stderr).toBe(0);
+      const { paramsSha256, format } = JSON.parse(exported.stdout);
+      expect(format).toBe('onnx');
 
-    const test = loadDataset(undefined, { inputSize: 784, classes: 10, only: 'test' }).test;
-    expect(test.count).toBe(10000);
-    const session = await ort.InferenceSession.create(model);
-    const input = Float32Array.from(test.images); // raw pixels: the graph's Div node scales them
-    const output = await session.run({ input: new ort.Tensor('float32', input, [test.count, 784]) });
-    const probabilities = output.probabilities.data as Float32Array;
-    expect(output.probabilities.dims).toEqual([test.count, 10]);
+      const test = loadDataset(undefined, { inputSize: 784, classes: 10, only: 'test' }).test;
+      expect(test.count).toBe(10000);
+      const session = await ort.InferenceSession.create(model);
+      const input = Float32Array.from(test.images); // raw pixels: the graph's Div node scales them
+      const output = await session.run({ input: new ort.Tensor('float32', input, [test.count, 784]) });
+      const probabilities = output.probabilities.data as Float32Array;
+      expect(output.probabilities.dims).toEqual([test.count, 10]);
 
-    const { layout, params } = loadModel(checkpoint);
-    const confusion = Array.from({ length: 10 }, () => new Array<number>(10).fill(0));
-    let worst = 0;
-    let classesDiffer = 0;
-    for (let i = 0; i < test.count; i++) {
-      const expected = forwardOne(layout, params, test.images.subarray(i * 784, (i + 1) * 784));
-      const row = probabilities.subarray(i * 10, (i + 1) * 10);
-      for (let c = 0; c < 10; c++) worst = Math.max(worst, Math.abs(row[c] - expected[c]));
-      const predicted = row.indexOf(Math.max(...row));
-      if (predicted !== expected.indexOf(Math.max(...expected))) classesDiffer++;
-      confusion[test.labels[i]][predicted]++;
-    }
-    expect(worst).toBeLessThanOrEqual(1e-5);
-    expect(classesDiffer).toBe(0);
+      const { layout, params } = loadModel(checkpoint);
+      const confusion = Array.from({ length: 10 }, () => new Array<number>(10).fill(0));
+      let worst = 0;
+      let classesDiffer = 0;
+      for (let i = 0; i < test.count; i++) {
+        const expected = forwardOne(layout, params, test.images.subarray(i * 784, (i + 1) * 784));
+        const row = probabilities.subarray(i * 10, (i + 1) * 10);
+        for (let c = 0; c < 10; c++) worst = Math.max(worst, Math.abs(row[c] - expected[c]));
+        const predicted = row.indexOf(Math.max(...row));
+        if (predicted !== expected.indexOf(Math.max(...expected))) classesDiffer++;
+        confusion[test.labels[i]][predicted]++;
+      }
+      expect(worst).toBeLessThanOrEqual(1e-5);
+      expect(classesDiffer).toBe(0);
 
-    // lockstep eval's confusion matrix counts each example's predicted class: the ONNX model's must be the same.
-    const evaluated = runCli(['eval', checkpoint, '--json', '--threads', '2'], { timeout: SLOW_TEST_TIMEOUT });
-    expect(evaluated.code, evaluated.stderr).toBe(0);
-    expect(confusion).toEqual(JSON.parse(evaluated.stdout).confusion);
+      // lockstep eval's confusion matrix counts each example's predicted class: the ONNX model's must be the same.
+      const evaluated = runCli(['eval', checkpoint, '--json', '--threads', '2'], { timeout: SLOW_TEST_TIMEOUT });
+      expect(evaluated.code, evaluated.stderr).toBe(0);
+      expect(confusion).toEqual(JSON.parse(evaluated.stdout).confusion);
 
-    const proto = onnx.ModelProto.decode(readFileSync(model));
-    const metadata = Object.fromEntries(proto.metadataProps.map((p) => [p.key, p.value]));
-    expect(metadata.params_sha256).toBe(paramsSha256);
-    expect(metadata.layers).toBe('784,128,64,10');
-    expect(proto.graph!.node.map((n) => n.opType)).toEqual(['Div', 'Gemm', 'Relu', 'Gemm', 'Relu', 'Gemm', 'Softmax']);
-  }, SLOW_TEST_TIMEOUT);
+      const proto = onnx.ModelProto.decode(readFileSync(model));
+      const metadata = Object.fromEntries(proto.metadataProps.map((p) => [p.key, p.value]));
+      expect(metadata.params_sha256).toBe(paramsSha256);
+      expect(metadata.layers).toBe('784,128,64,10');
+      expect(proto.graph!.node!.map((n) => n.opType)).toEqual([
+        'Div',
+        'Gemm',
+        'Relu',
+        'Gemm',
+        'Relu',
+        'Gemm',
+        'Softmax',
+      ]);
+    },
+    SLOW_TEST_TIMEOUT,
+  );
 
-  it('refuses --names with an ONNX file, and an existing file without --force, and leaves it as it was', () => {
-    const model = join(dir, 'refused.onnx');
-    const named = runCli(['export', checkpoint, '--to', model, '--names', 'sequential']);
-    expect(named.code).toBe(2);
-    expect(named.stderr).toBe(`lockstep: --names sequential: names safetensors tensors; --to ${model} is ONNX\n`);
-    expect(runCli(['export', checkpoint, '--to', model]).code).toBe(0);
-    const before = readFileSync(model);
-    const again = runCli(['export', checkpoint, '--to', model]);
-    expect(again.code).toBe(2);
-    expect(again.stderr).toBe(`lockstep: --to ${model}: exists; pass --force to replace it\n`);
-    expect(readFileSync(model).equals(before)).toBe(true);
-    const itself = runCli(['export', checkpoint, '--to', checkpoint, '--force']);
-    expect(itself.code).toBe(2);
-    expect(itself.stderr).toMatch(/is the checkpoint being exported; name another file/);
-  }, SLOW_TEST_TIMEOUT);
+  it(
+    'refuses --names with an ONNX file, and an existing file without --force, and leaves it as it was',
+    () => {
+      const model = join(dir, 'refused.onnx');
+      const named = runCli(['export', checkpoint, '--to', model, '--names', 'sequential']);
+      expect(named.code).toBe(2);
+      expect(named.stderr).toBe(`lockstep: --names sequential: names safetensors tensors; --to ${model} is ONNX\n`);
+      expect(runCli(['export', checkpoint, '--to', model]).code).toBe(0);
+      const before = readFileSync(model);
+      const again = runCli(['export', checkpoint, '--to', model]);
+      expect(again.code).toBe(2);
+      expect(again.stderr).toBe(`lockstep: --to ${model}: exists; pass --force to replace it\n`);
+      expect(readFileSync(model).equals(before)).toBe(true);
+      const itself = runCli(['export', checkpoint, '--to', checkpoint, '--force']);
+      expect(itself.code).toBe(2);
+      expect(itself.stderr).toMatch(/is the checkpoint being exported; name another file/);
+    },
+    SLOW_TEST_TIMEOUT,
+  );
 
-  it.skipIf(!onnxPython && !process.env.CI)('passes the onnx package\'s full check in Python, which reads its metadata and computes the same probabilities', () => {
-    expect(onnxPython, 'no Python with onnx: apt-get install python3-onnx (.ci/run does)').toBeDefined();
-    const model = join(dir, 'python.onnx');
-    expect(runCli(['export', checkpoint, '--to', model]).code).toBe(0);
-    const test = loadDataset(undefined, { inputSize: 784, classes: 10, only: 'test' }).test;
-    const images = [0, 1, 2].map((i) => Array.from(test.images.subarray(i * 784, (i + 1) * 784)));
-    const r = spawnSync(onnxPython!, ['-c', PYTHON_ONNX, model, JSON.stringify(images)], { encoding: 'utf8', timeout: SLOW_TEST_TIMEOUT });
-    expect(r.status, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { metadata: Record<string, string>; probabilities: number[][] };
-    const { layout, params } = loadModel(checkpoint);
-    expect(out.metadata.params_sha256).toMatch(/^[0-9a-f]{64}$/);
-    images.forEach((pixels, i) => {
-      const expected = forwardOne(layout, params, Uint8Array.from(pixels));
-      for (let c = 0; c < 10; c++) expect(Math.abs(out.probabilities[i][c] - expected[c])).toBeLessThanOrEqual(1e-5);
-    });
-  }, SLOW_TEST_TIMEOUT);
+  it.skipIf(!onnxPython && !process.env.CI)(
+    "passes the onnx package's full check in Python, which reads its metadata and computes the same probabilities",
+    () => {
+      expect(onnxPython, 'no Python with onnx: apt-get install python3-onnx (.ci/run does)').toBeDefined();
+      const model = join(dir, 'python.onnx');
+      expect(runCli(['export', checkpoint, '--to', model]).code).toBe(0);
+      const test = loadDataset(undefined, { inputSize: 784, classes: 10, only: 'test' }).test;
+      const images = [0, 1, 2].map((i) => Array.from(test.images.subarray(i * 784, (i + 1) * 784)));
+      const r = spawnSync(onnxPython!, ['-c', PYTHON_ONNX, model, JSON.stringify(images)], {
+        encoding: 'utf8',
+        timeout: SLOW_TEST_TIMEOUT,
+      });
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout) as { metadata: Record<string, string>; probabilities: number[][] };
+      const { layout, params } = loadModel(checkpoint);
+      expect(out.metadata.params_sha256).toMatch(/^[0-9a-f]{64}$/);
+      images.forEach((pixels, i) => {
+        const expected = forwardOne(layout, params, Uint8Array.from(pixels));
+        for (let c = 0; c < 10; c++) expect(Math.abs(out.probabilities[i][c] - expected[c])).toBeLessThanOrEqual(1e-5);
+      });
+    },
+    SLOW_TEST_TIMEOUT,
+  );
 });
 
 describe('lockstep export --to FILE.onnx of a model trained on a CSV table', () => {
-  it("carries the table's standard scaling as nodes and its class names, and predicts as predict --csv does", async () => {
-    const dir = tempDir();
-    const data = join(dir, 'train.csv');
-    const rows = join(dir, 'rows.csv');
-    writeFileSync(data, blobsCsv(200, 21));
-    writeFileSync(rows, blobsCsv(40, 22));
-    const trained = runCli(['train', '--data', data, '--hidden', '8', '--epochs', '3', '--lr', '0.1', '--checkpoint', 'run.ckpt', '--threads', '1'], { cwd: dir });
-    expect(trained.code, trained.stderr).toBe(0);
-    const exported = runCli(['export', 'run.ckpt', '--to', 'model.onnx'], { cwd: dir });
-    expect(exported.code, exported.stderr).toBe(0);
+  it(
+    "carries the table's standard scaling as nodes and its class names, and predicts as predict --csv does",
+    async () => {
+      const dir = tempDir();
+      const data = join(dir, 'train.csv');
+      const rows = join(dir, 'rows.csv');
+      writeFileSync(data, blobsCsv(200, 21));
+      writeFileSync(rows, blobsCsv(40, 22));
+      const trained = runCli(
+        [
+          'train',
+          '--data',
+          data,
+          '--hidden',
+          '8',
+          '--epochs',
+          '3',
+          '--lr',
+          '0.1',
+          '--checkpoint',
+          'run.ckpt',
+          '--threads',
+          '1',
+        ],
+        { cwd: dir },
+      );
+      expect(trained.code, trained.stderr).toBe(0);
+      const exported = runCli(['export', 'run.ckpt', '--to', 'model.onnx'], { cwd: dir });
+      expect(exported.code, exported.stderr).toBe(0);
 
-    const proto = onnx.ModelProto.decode(readFileSync(join(dir, 'model.onnx')));
-    expect(proto.graph!.node.map((n) => n.opType)).toEqual(['Sub', 'Div', 'Gemm', 'Relu', 'Gemm', 'Softmax']);
-    expect(proto.metadataProps.find((p) => p.key === 'class_names')?.value).toBe('["alpha","beta","gamma"]');
+      const proto = onnx.ModelProto.decode(readFileSync(join(dir, 'model.onnx')));
+      expect(proto.graph!.node!.map((n) => n.opType)).toEqual(['Sub', 'Div', 'Gemm', 'Relu', 'Gemm', 'Softmax']);
+      expect(proto.metadataProps.find((p) => p.key === 'class_names')?.value).toBe('["alpha","beta","gamma"]');
 
-    const predicted = runCli(['predict', 'run.ckpt', '--csv', rows, '--json'], { cwd: dir });
-    expect(predicted.code, predicted.stderr).toBe(0);
-    const expected = predicted.stdout.trim().split('\n').map((line) => JSON.parse(line) as { probabilities: number[]; className: string });
-    expect(expected).toHaveLength(40);
-    const features = readFileSync(rows, 'utf8').trim().split('\n').slice(1).flatMap((line) => line.split(',').slice(0, 4).map(Number));
-    const session = await ort.InferenceSession.create(join(dir, 'model.onnx'));
-    const output = await session.run({ input: new ort.Tensor('float32', Float32Array.from(features), [40, 4]) });
-    const probabilities = output.probabilities.data as Float32Array;
-    const names = ['alpha', 'beta', 'gamma'];
-    for (let i = 0; i < 40; i++) {
-      const row = Array.from(probabilities.subarray(i * 3, (i + 1) * 3));
-      for (let c = 0; c < 3; c++) expect(Math.abs(row[c] - expected[i].probabilities[c])).toBeLessThanOrEqual(1e-5);
-      expect(names[row.indexOf(Math.max(...row))]).toBe(expected[i].className);
-    }
-  }, SLOW_TEST_TIMEOUT);
+      const predicted = runCli(['predict', 'run.ckpt', '--csv', rows, '--json'], { cwd: dir });
+      expect(predicted.code, predicted.stderr).toBe(0);
+      const expected = predicted.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { probabilities: number[]; className: string });
+      expect(expected).toHaveLength(40);
+      const features = readFileSync(rows, 'utf8')
+        .trim()
+        .split('\n')
+        .slice(1)
+        .flatMap((line) => line.split(',').slice(0, 4).map(Number));
+      const session = await ort.InferenceSession.create(join(dir, 'model.onnx'));
+      const output = await session.run({ input: new ort.Tensor('float32', Float32Array.from(features), [40, 4]) });
+      const probabilities = output.probabilities.data as Float32Array;
+      const names = ['alpha', 'beta', 'gamma'];
+      for (let i = 0; i < 40; i++) {
+        const row = Array.from(probabilities.subarray(i * 3, (i + 1) * 3));
+        for (let c = 0; c < 3; c++) expect(Math.abs(row[c] - expected[i].probabilities[c])).toBeLessThanOrEqual(1e-5);
+        expect(names[row.indexOf(Math.max(...row))]).toBe(expected[i].className);
+      }
+    },
+    SLOW_TEST_TIMEOUT,
+  );
 });

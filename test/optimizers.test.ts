@@ -40,7 +40,9 @@ const RECIPES: TrainOptions[] = [
   { lrSchedule: 'cosine', warmupSteps: 5 },
 ];
 
-describe('every optimizer and schedule is bit-identical across trainers, kernels and thread counts', { timeout: 4 * SLOW_TEST_TIMEOUT }, () => {
+describe('every optimizer and schedule is bit-identical across trainers, kernels and thread counts', {
+  timeout: 4 * SLOW_TEST_TIMEOUT,
+}, () => {
   for (const optimizer of OPTIMIZERS) {
     it(`${optimizer}: --reference, native, wasm and js at 1, 2, 3 and 5 threads end with one paramsSha256`, async () => {
       const hashes = new Set<string>();
@@ -51,7 +53,12 @@ describe('every optimizer and schedule is bit-identical across trainers, kernels
         for (const kernels of [...nativeStatus().isas, 'wasm', 'js'] as const) {
           for (const threads of [1, 2, 3, 5]) {
             const run = await train({ ...options, kernels, threads }, { dataset: mnist });
-            expect({ recipe, kernels, threads, hash: run.paramsSha256 }).toEqual({ recipe, kernels, threads, hash: reference.paramsSha256 });
+            expect({ recipe, kernels, threads, hash: run.paramsSha256 }).toEqual({
+              recipe,
+              kernels,
+              threads,
+              hash: reference.paramsSha256,
+            });
           }
         }
         hashes.add(reference.paramsSha256);
@@ -68,7 +75,7 @@ describe('every optimizer and schedule is bit-identical across trainers, kernels
 
 /** The tiny problem: 6 examples of 5 inputs, 5-4-3 network, the whole set as one batch (one step an epoch). */
 const tinyTrain = syntheticImages(6, 5, 3, 21, 0.2);
-const tiny: Dataset = { dir: '(tiny)', train: tinyTrain, test: tinyTrain };
+const tiny: Dataset = { dir: '(tiny)', train: tinyTrain, test: tinyTrain, classes: 3 };
 const TINY_LAYERS = [5, 4, 3];
 /** Its starting parameters, biases included (He init would leave them 0). */
 const init = (() => {
@@ -153,7 +160,9 @@ function torchSteps(p0: Float32Array, s: TorchSettings, rates: number[]): Float6
   return p;
 }
 
-describe("against PyTorch's definitions (an independent float64 implementation)", { timeout: SLOW_TEST_TIMEOUT }, () => {
+describe("against PyTorch's definitions (an independent float64 implementation)", {
+  timeout: SLOW_TEST_TIMEOUT,
+}, () => {
   const cases: (TorchSettings & { schedule?: TrainOptions })[] = [
     { optimizer: 'sgd', lr: 0.5, weightDecay: 0 },
     { optimizer: 'sgd', lr: 0.5, weightDecay: 0.1 },
@@ -163,21 +172,48 @@ describe("against PyTorch's definitions (an independent float64 implementation)"
     { optimizer: 'adam', lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 },
     { optimizer: 'adam', lr: 0.01, betas: [0.8, 0.99], eps: 1e-3, weightDecay: 0.1 },
     { optimizer: 'adamw', lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.5 },
-    { optimizer: 'adamw', lr: 0.05, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.1, schedule: { lrSchedule: 'cosine', warmupSteps: 2 } },
-    { optimizer: 'momentum', lr: 0.2, momentum: 0.9, weightDecay: 0, schedule: { lrSchedule: 'step', lrStepEpochs: 2, lrGamma: 0.3 } },
+    {
+      optimizer: 'adamw',
+      lr: 0.05,
+      betas: [0.9, 0.999],
+      eps: 1e-8,
+      weightDecay: 0.1,
+      schedule: { lrSchedule: 'cosine', warmupSteps: 2 },
+    },
+    {
+      optimizer: 'momentum',
+      lr: 0.2,
+      momentum: 0.9,
+      weightDecay: 0,
+      schedule: { lrSchedule: 'step', lrStepEpochs: 2, lrGamma: 0.3 },
+    },
   ];
   for (const c of cases) {
     it(`${c.optimizer}, weight decay ${c.weightDecay}${c.schedule ? `, ${c.schedule.lrSchedule} schedule` : ''}: 6 steps within float32 rounding`, async () => {
       const steps = 6;
       const options: TrainOptions = {
-        layers: TINY_LAYERS, batchSize: tiny.train.count, epochs: steps, seed: 2, evaluate: false, threads: 2,
-        optimizer: c.optimizer, lr: c.lr, weightDecay: c.weightDecay, momentum: c.momentum,
-        beta1: c.betas?.[0], beta2: c.betas?.[1], eps: c.eps, ...c.schedule,
+        layers: TINY_LAYERS,
+        batchSize: tiny.train.count,
+        epochs: steps,
+        seed: 2,
+        evaluate: false,
+        threads: 2,
+        optimizer: c.optimizer,
+        lr: c.lr,
+        weightDecay: c.weightDecay,
+        momentum: c.momentum,
+        beta1: c.betas?.[0],
+        beta2: c.betas?.[1],
+        eps: c.eps,
+        ...c.schedule,
       };
       const rates = Array.from({ length: steps }, (_, s) => torchRate(c, s, steps));
       const expected = torchSteps(init, c, rates);
       for (const reference of [false, true]) {
-        const run = await train({ ...options, reference, threads: reference ? 1 : 2 }, { dataset: tiny, initialParams: init });
+        const run = await train(
+          { ...options, reference, threads: reference ? 1 : 2 },
+          { dataset: tiny, initialParams: init },
+        );
         let worst = 0;
         for (let i = 0; i < expected.length; i++) {
           const scale = Math.max(Math.abs(expected[i]), 1e-3);
@@ -212,25 +248,42 @@ const RESUMED: TrainOptions = { ...SMALL, epochs: 3, weightDecay: 0.01, lrSchedu
 /** Trains to `stopAt` steps with a checkpoint at `threads`, and returns the checkpoint read back. */
 async function stopAt(options: TrainOptions, steps: number, threads: number, kernels?: KernelChoice) {
   const path = join(tempDir(), 'run.ckpt');
-  await train({ ...options, threads, maxSteps: steps, kernels }, { dataset: mnist, onCheckpoint: (s: TrainSnapshot) => writeCheckpoint(path, s) });
+  await train(
+    { ...options, threads, maxSteps: steps, kernels },
+    { dataset: mnist, onCheckpoint: (s: TrainSnapshot) => writeCheckpoint(path, s) },
+  );
   return { path, checkpoint: readCheckpoint(path) };
 }
 
-describe('resume mid-epoch with each optimizer equals the uninterrupted run', { timeout: 2 * SLOW_TEST_TIMEOUT }, () => {
+describe('resume mid-epoch with each optimizer equals the uninterrupted run', {
+  timeout: 2 * SLOW_TEST_TIMEOUT,
+}, () => {
   for (const optimizer of OPTIMIZERS) {
     it(`${optimizer}: stopped at 1, 3 and 2 threads, resumed at 3, 1 threads and on the reference trainer`, async () => {
       const options = { ...RESUMED, optimizer, lr: LR[optimizer] };
       const uninterrupted = await train({ ...options, threads: 2 }, { dataset: mnist });
       expect(uninterrupted.steps).toBe(18);
-      for (const [steps, before, after] of [[8, 1, 3], [13, 3, 1], [6, 2, 0]]) {
+      for (const [steps, before, after] of [
+        [8, 1, 3],
+        [13, 3, 1],
+        [6, 2, 0],
+      ]) {
         const { path, checkpoint } = await stopAt(options, steps, before);
         expect(checkpoint.state.steps).toBe(steps);
         expect(checkpoint.optimizerState.length).toBe(stateArrays(optimizer) * paramCount);
-        const resumed = await train(resumeOptions(checkpoint.config, after === 0 ? { reference: true, threads: 1 } : { threads: after }, path), {
-          dataset: mnist,
-          resume: { params: checkpoint.params, state: checkpoint.state, optimizerState: checkpoint.optimizerState },
+        const resumed = await train(
+          resumeOptions(checkpoint.config, after === 0 ? { reference: true, threads: 1 } : { threads: after }, path),
+          {
+            dataset: mnist,
+            resume: { params: checkpoint.params, state: checkpoint.state, optimizerState: checkpoint.optimizerState },
+          },
+        );
+        expect({ steps, before, after, hash: resumed.paramsSha256 }).toEqual({
+          steps,
+          before,
+          after,
+          hash: uninterrupted.paramsSha256,
         });
-        expect({ steps, before, after, hash: resumed.paramsSha256 }).toEqual({ steps, before, after, hash: uninterrupted.paramsSha256 });
       }
     });
   }
@@ -246,7 +299,11 @@ describe('resume mid-epoch with each optimizer equals the uninterrupted run', { 
         dataset: mnist,
         resume: { params: checkpoint.params, state: checkpoint.state, optimizerState: checkpoint.optimizerState },
       });
-      expect({ from: kinds[i], to: resumed.kernels, hash: resumed.paramsSha256 }).toEqual({ from: kinds[i], to: kinds[i + 1], hash: uninterrupted.paramsSha256 });
+      expect({ from: kinds[i], to: resumed.kernels, hash: resumed.paramsSha256 }).toEqual({
+        from: kinds[i],
+        to: kinds[i + 1],
+        hash: uninterrupted.paramsSha256,
+      });
     }
   });
 
@@ -256,7 +313,8 @@ describe('resume mid-epoch with each optimizer equals the uninterrupted run', { 
     const { path, checkpoint } = await stopAt(options, 8, 2);
     const zeroed = new Float32Array(checkpoint.optimizerState.length);
     const resumed = await train(resumeOptions(checkpoint.config, { threads: 2 }, path), {
-      dataset: mnist, resume: { params: checkpoint.params, state: checkpoint.state, optimizerState: zeroed },
+      dataset: mnist,
+      resume: { params: checkpoint.params, state: checkpoint.state, optimizerState: zeroed },
     });
     expect(resumed.paramsSha256).not.toBe(uninterrupted.paramsSha256);
   });
@@ -266,39 +324,73 @@ describe('resume mid-epoch with each optimizer equals the uninterrupted run', { 
     const uninterrupted = await train({ ...options, threads: 2 }, { dataset: mnist });
     const path = join(tempDir(), 'v1.ckpt');
     let snapshot: TrainSnapshot | undefined;
-    await train({ ...options, threads: 1, maxSteps: 9 }, { dataset: mnist, onCheckpoint: (s) => void (snapshot = structuredClone(s)) });
+    await train(
+      { ...options, threads: 1, maxSteps: 9 },
+      { dataset: mnist, onCheckpoint: (s) => void (snapshot = structuredClone(s)) },
+    );
     writeFileSync(path, encodeVersion1(snapshot!));
     const checkpoint = readCheckpoint(path);
     expect(checkpoint.config.optimizer).toBeUndefined();
     expect(checkpoint.optimizerState.length).toBe(0);
     const resumed = await train(resumeOptions(checkpoint.config, { threads: 3 }, path), {
-      dataset: mnist, resume: { params: checkpoint.params, state: checkpoint.state, optimizerState: checkpoint.optimizerState },
+      dataset: mnist,
+      resume: { params: checkpoint.params, state: checkpoint.state, optimizerState: checkpoint.optimizerState },
     });
     expect(resumed.config.optimizer).toBe('sgd');
     expect(resumed.paramsSha256).toBe(uninterrupted.paramsSha256);
     // and a new run's checkpoint is version 2, with the state
-    expect(() => encodeCheckpoint({ ...snapshot!, config: { ...snapshot!.config, optimizer: 'adam' } })).toThrow(/optimizer state/);
+    expect(() => encodeCheckpoint({ ...snapshot!, config: { ...snapshot!.config, optimizer: 'adam' } })).toThrow(
+      /optimizer state/,
+    );
   });
 
-  it('on the command line: adam stopped by --max-steps and resumed with --resume ends as the uninterrupted run', () => {
-    const dir = tempDir();
-    const flags = ['--train-limit', '256', '--test-limit', '64', '--layers', '784,20,12,10', '--batch-size', '50', '--epochs', '2',
-      '--optimizer', 'adam', '--lr', '0.003', '--lr-schedule', 'cosine', '--warmup-steps', '2', '--json'];
-    const hashOf = (out: string) => JSON.parse(out.trim().split('\n').pop()!).paramsSha256 as string;
-    const full = runCli(['train', ...flags, '--threads', '2']);
-    expect(full.stderr).toBe('');
-    const ckpt = join(dir, 'run.ckpt');
-    const first = runCli(['train', ...flags, '--threads', '1', '--max-steps', '7', '--checkpoint', ckpt]);
-    expect(first.code).toBe(0);
-    const resumed = runCli(['train', '--resume', ckpt, '--threads', '3', '--json']);
-    const cores = availableParallelism();
-    const crowded = cores < 3 ? `lockstep: notice: --threads 3: more threads than the ${cores} available cores; they take turns on the cores, so the run is slower than on fewer threads (its weights are the same)\n` : '';
-    expect({ code: resumed.code, stderr: resumed.stderr }).toEqual({ code: 0, stderr: crowded });
-    expect(hashOf(resumed.stdout)).toBe(hashOf(full.stdout));
-    const refused = runCli(['train', '--resume', ckpt, '--optimizer', 'adamw']);
-    expect(refused.code).toBe(2);
-    expect(refused.stderr).toBe(`lockstep: --optimizer adamw: ${ckpt} was trained with adam; a resumed run keeps it\n`);
-  }, SLOW_TEST_TIMEOUT);
+  it(
+    'on the command line: adam stopped by --max-steps and resumed with --resume ends as the uninterrupted run',
+    () => {
+      const dir = tempDir();
+      const flags = [
+        '--train-limit',
+        '256',
+        '--test-limit',
+        '64',
+        '--layers',
+        '784,20,12,10',
+        '--batch-size',
+        '50',
+        '--epochs',
+        '2',
+        '--optimizer',
+        'adam',
+        '--lr',
+        '0.003',
+        '--lr-schedule',
+        'cosine',
+        '--warmup-steps',
+        '2',
+        '--json',
+      ];
+      const hashOf = (out: string) => JSON.parse(out.trim().split('\n').pop()!).paramsSha256 as string;
+      const full = runCli(['train', ...flags, '--threads', '2']);
+      expect(full.stderr).toBe('');
+      const ckpt = join(dir, 'run.ckpt');
+      const first = runCli(['train', ...flags, '--threads', '1', '--max-steps', '7', '--checkpoint', ckpt]);
+      expect(first.code).toBe(0);
+      const resumed = runCli(['train', '--resume', ckpt, '--threads', '3', '--json']);
+      const cores = availableParallelism();
+      const crowded =
+        cores < 3
+          ? `lockstep: notice: --threads 3: more threads than the ${cores} available cores; they take turns on the cores, so the run is slower than on fewer threads (its weights are the same)\n`
+          : '';
+      expect({ code: resumed.code, stderr: resumed.stderr }).toEqual({ code: 0, stderr: crowded });
+      expect(hashOf(resumed.stdout)).toBe(hashOf(full.stdout));
+      const refused = runCli(['train', '--resume', ckpt, '--optimizer', 'adamw']);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toBe(
+        `lockstep: --optimizer adamw: ${ckpt} was trained with adam; a resumed run keeps it\n`,
+      );
+    },
+    SLOW_TEST_TIMEOUT,
+  );
 });
 
 const packr = new Packr({ useRecords: false });
@@ -308,8 +400,12 @@ function encodeVersion1(snapshot: TrainSnapshot): Uint8Array {
   const { optimizer: _o, weightDecay: _w, lrSchedule: _s, warmupSteps: _u, ...config } = snapshot.config;
   const params = Float32Array.from(snapshot.params);
   const body = {
-    layers: snapshot.layout.sizes, dataSha256: snapshot.dataSha256, params: new Uint8Array(params.buffer),
-    paramsSha256: createHash('sha256').update(new Uint8Array(params.buffer)).digest('hex'), state: snapshot.state, config,
+    layers: snapshot.layout.sizes,
+    dataSha256: snapshot.dataSha256,
+    params: new Uint8Array(params.buffer),
+    paramsSha256: createHash('sha256').update(new Uint8Array(params.buffer)).digest('hex'),
+    state: snapshot.state,
+    config,
     savedAt: new Date().toISOString(),
   };
   const bodyBytes = Uint8Array.from(packr.pack(body));
@@ -329,13 +425,22 @@ describe('optimizer and schedule settings', () => {
     [{ optimizer: 'adam', eps: 0 }, /^--eps 0: must be a finite number > 0$/],
     [{ weightDecay: -1 }, /^--weight-decay -1: must be a finite number ≥ 0$/],
     [{ warmupSteps: 1.5 }, /^--warmup-steps 1.5: must be an integer ≥ 0$/],
-    [{ optimizer: 'rmsprop' as OptimizerName }, /^--optimizer "rmsprop": must be one of sgd, momentum, nesterov, adam, adamw$/],
+    [
+      { optimizer: 'rmsprop' as OptimizerName },
+      /^--optimizer "rmsprop": must be one of sgd, momentum, nesterov, adam, adamw$/,
+    ],
     [{ lrSchedule: 'linear' as ScheduleName }, /^--lr-schedule "linear": must be one of constant, step, cosine$/],
     [{ lrGamma: 0.5 }, /^--lr-gamma 0.5: only with --lr-schedule step \(this run has --lr-schedule constant\)$/],
-    [{ lrSchedule: 'cosine', lrStepEpochs: 2 }, /^--lr-step-epochs 2: only with --lr-schedule step \(this run has --lr-schedule cosine\)$/],
+    [
+      { lrSchedule: 'cosine', lrStepEpochs: 2 },
+      /^--lr-step-epochs 2: only with --lr-schedule step \(this run has --lr-schedule cosine\)$/,
+    ],
     [{ lrSchedule: 'step' }, /^--lr-schedule step: needs --lr-step-epochs N/],
     [{ lrSchedule: 'step', lrStepEpochs: 2, lrGamma: 0 }, /^--lr-gamma 0: must be a finite number > 0$/],
-    [{ optimizer: 'adam', momentum: 0.9 }, /^--momentum 0.9: only with --optimizer momentum or nesterov \(this run has --optimizer adam\)$/],
+    [
+      { optimizer: 'adam', momentum: 0.9 },
+      /^--momentum 0.9: only with --optimizer momentum or nesterov \(this run has --optimizer adam\)$/,
+    ],
     [{ beta1: 0.9 }, /^--beta1 0.9: only with --optimizer adam or adamw \(this run has --optimizer sgd\)$/],
   ];
   it.each(refusals)('refuses %j naming the flag', (options, message) => {
@@ -344,7 +449,13 @@ describe('optimizer and schedule settings', () => {
   });
 
   it("fills in PyTorch's defaults for the chosen optimizer and schedule only", () => {
-    expect(resolveConfig({})).toMatchObject({ optimizer: 'sgd', lr: 0.5, weightDecay: 0, lrSchedule: 'constant', warmupSteps: 0 });
+    expect(resolveConfig({})).toMatchObject({
+      optimizer: 'sgd',
+      lr: 0.5,
+      weightDecay: 0,
+      lrSchedule: 'constant',
+      warmupSteps: 0,
+    });
     expect(resolveConfig({}).momentum).toBeUndefined();
     expect(resolveConfig({ optimizer: 'momentum' })).toMatchObject({ momentum: 0.9, lr: 0.5 });
     const adam = resolveConfig({ optimizer: 'adamw', lrSchedule: 'step', lrStepEpochs: 3 });
@@ -354,13 +465,24 @@ describe('optimizer and schedule settings', () => {
 
   it('a resumed run keeps its optimizer and schedule (and, under cosine, its epochs)', () => {
     const saved = resolveConfig({ optimizer: 'adam', lrSchedule: 'cosine', epochs: 3 });
-    expect(() => resumeOptions(saved, { optimizer: 'sgd' }, 'x.ckpt')).toThrow(/^--optimizer sgd: x.ckpt was trained with adam; a resumed run keeps it$/);
-    expect(() => resumeOptions(saved, { beta2: 0.99 }, 'x.ckpt')).toThrow(/^--beta2 0.99: x.ckpt was trained with 0.999/);
-    expect(() => resumeOptions(saved, { epochs: 5 }, 'x.ckpt')).toThrow(/^--epochs 5: x.ckpt anneals its cosine schedule over 3 epochs/);
-    expect(resumeOptions(saved, { optimizer: 'adam', epochs: 3, threads: 1 }, 'x.ckpt')).toMatchObject({ optimizer: 'adam', epochs: 3 });
+    expect(() => resumeOptions(saved, { optimizer: 'sgd' }, 'x.ckpt')).toThrow(
+      /^--optimizer sgd: x.ckpt was trained with adam; a resumed run keeps it$/,
+    );
+    expect(() => resumeOptions(saved, { beta2: 0.99 }, 'x.ckpt')).toThrow(
+      /^--beta2 0.99: x.ckpt was trained with 0.999/,
+    );
+    expect(() => resumeOptions(saved, { epochs: 5 }, 'x.ckpt')).toThrow(
+      /^--epochs 5: x.ckpt anneals its cosine schedule over 3 epochs/,
+    );
+    expect(resumeOptions(saved, { optimizer: 'adam', epochs: 3, threads: 1 }, 'x.ckpt')).toMatchObject({
+      optimizer: 'adam',
+      epochs: 3,
+    });
     // a checkpoint from before optimizers was plain SGD at a constant rate
     const { optimizer: _o, lrSchedule: _s, weightDecay: _w, warmupSteps: _u, ...old } = resolveConfig({});
-    expect(() => resumeOptions(old as typeof saved, { optimizer: 'adam' }, 'x.ckpt')).toThrow(/^--optimizer adam: x.ckpt was trained with sgd/);
+    expect(() => resumeOptions(old as typeof saved, { optimizer: 'adam' }, 'x.ckpt')).toThrow(
+      /^--optimizer adam: x.ckpt was trained with sgd/,
+    );
     expect(resumeOptions(old as typeof saved, { epochs: 30 }, 'x.ckpt')).toMatchObject({ epochs: 30 });
   });
 
@@ -376,7 +498,10 @@ describe('optimizer and schedule settings', () => {
     let result: Awaited<ReturnType<typeof train>>;
     try {
       // Warm-up, then cosine: every step's rate differs from its neighbours'.
-      result = await train({ ...SMALL, epochs: 3, optimizer: 'adam', lr: 0.003, lrSchedule: 'cosine', warmupSteps: 4, threads: 2 }, { dataset: mnist });
+      result = await train(
+        { ...SMALL, epochs: 3, optimizer: 'adam', lr: 0.003, lrSchedule: 'cosine', warmupSteps: 4, threads: 2 },
+        { dataset: mnist },
+      );
     } finally {
       spy.mockRestore();
     }
@@ -386,7 +511,15 @@ describe('optimizer and schedule settings', () => {
   });
 
   it('each epoch names the optimizer and the rate of its last step', async () => {
-    const options: TrainOptions = { ...SMALL, optimizer: 'adam', lr: 0.003, lrSchedule: 'cosine', warmupSteps: 5, threads: 2, evaluate: true };
+    const options: TrainOptions = {
+      ...SMALL,
+      optimizer: 'adam',
+      lr: 0.003,
+      lrSchedule: 'cosine',
+      warmupSteps: 5,
+      threads: 2,
+      evaluate: true,
+    };
     const result = await train(options, { dataset: mnist });
     expect(result.history.map((h) => h.optimizer)).toEqual(['adam', 'adam']);
     // 12 steps: epoch 1 ends with step index 5 (warm-up just over: the full rate), epoch 2 with index 11
@@ -406,13 +539,39 @@ describe('export and --init carry weights only', { timeout: SLOW_TEST_TIMEOUT },
     const dir = tempDir();
     const ckpt = join(dir, 'run.ckpt');
     const model = join(dir, 'model.safetensors');
-    const flags = ['--train-limit', '256', '--test-limit', '64', '--layers', '784,20,12,10', '--batch-size', '50', '--epochs', '1',
-      '--optimizer', 'adam', '--lr', '0.003', '--threads', '2', '--json'];
+    const flags = [
+      '--train-limit',
+      '256',
+      '--test-limit',
+      '64',
+      '--layers',
+      '784,20,12,10',
+      '--batch-size',
+      '50',
+      '--epochs',
+      '1',
+      '--optimizer',
+      'adam',
+      '--lr',
+      '0.003',
+      '--threads',
+      '2',
+      '--json',
+    ];
     expect(runCli(['train', ...flags, '--checkpoint', ckpt]).code).toBe(0);
     expect(readCheckpoint(ckpt).optimizerState.length).toBe(2 * paramCount);
     exportSafetensors(ckpt, model);
-    const names = Object.keys(safetensorsHeader(model)).filter((n) => n !== '__metadata__').sort();
-    expect(names).toEqual(['layers.0.bias', 'layers.0.weight', 'layers.1.bias', 'layers.1.weight', 'layers.2.bias', 'layers.2.weight']);
+    const names = Object.keys(safetensorsHeader(model))
+      .filter((n) => n !== '__metadata__')
+      .sort();
+    expect(names).toEqual([
+      'layers.0.bias',
+      'layers.0.weight',
+      'layers.1.bias',
+      'layers.1.weight',
+      'layers.2.bias',
+      'layers.2.weight',
+    ]);
     expect(readSafetensors(model).params).toEqual(readCheckpoint(ckpt).params);
     const hashOf = (out: string) => JSON.parse(out.trim().split('\n').pop()!).paramsSha256 as string;
     const fromCheckpoint = runCli(['train', ...flags, '--init', ckpt]);

@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../src/errors.js';
 import { withFlagTables } from '../src/options/reference.js';
-import { COMMANDS, flagOf, OPTIONS, optionsOf, positionalName, type Command, type OptionSpec } from '../src/options/table.js';
+import {
+  COMMANDS,
+  flagOf,
+  OPTIONS,
+  optionsOf,
+  positionalName,
+  type Command,
+  type OptionSpec,
+} from '../src/options/table.js';
 import { resolveConfig } from '../src/train/config.js';
 import { readRunConfig } from '../src/train/run-config.js';
 import { runCli, tempDir } from './helpers.js';
@@ -22,9 +30,12 @@ describe('the option table: every option declared once', () => {
       const help = runCli([command, '--help']).stdout;
       const listed = new Set([...help.matchAll(/^\s{2}(--[a-z0-9-]+)/gm)].map((m) => m[1]));
       for (const own of ['--help', '--version', '--debug']) listed.delete(own);
-      const declared = optionsOf(command).filter((name) => !(OPTIONS[name] as OptionSpec).positional).map((name) => flagOf(name));
+      const declared = optionsOf(command)
+        .filter((name) => !(OPTIONS[name] as OptionSpec).positional)
+        .map((name) => flagOf(name));
       expect([...listed].sort(), command).toEqual(declared.sort());
-      for (const name of optionsOf(command).filter((n) => (OPTIONS[n] as OptionSpec).positional)) expect(help, command).toContain(`  ${positionalName(name)}`);
+      for (const name of optionsOf(command).filter((n) => (OPTIONS[n] as OptionSpec).positional))
+        expect(help, command).toContain(`  ${positionalName(name)}`);
     }
   }, 60_000);
 

@@ -21,13 +21,16 @@ function plot(log: string, text: string | Uint8Array, extra: string[] = []) {
 
 describe('lockstep plot', () => {
   it('draws loss and accuracy per split from a --log CSV; an empty field is no point', () => {
-    const r = plot('run.csv', [
-      HEADER,
-      '1,100,0.5,0.9,0.8,0.6,0.82,0.61,0.81,1.5,aa',
-      '2,200,0.5,0.4,0.9,0.35,0.9,0.36,0.89,1.4,bb',
-      '3,300,0.5,0.3,0.93,,,0.3,0.92,1.4,cc',
-      '',
-    ].join('\n'));
+    const r = plot(
+      'run.csv',
+      [
+        HEADER,
+        '1,100,0.5,0.9,0.8,0.6,0.82,0.61,0.81,1.5,aa',
+        '2,200,0.5,0.4,0.9,0.35,0.9,0.36,0.89,1.4,bb',
+        '3,300,0.5,0.3,0.93,,,0.3,0.92,1.4,cc',
+        '',
+      ].join('\n'),
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(`wrote ${r.svg}: loss and accuracy over 3 epochs (train, val, test)\n`);
     const chart = r.chart();
@@ -39,28 +42,42 @@ describe('lockstep plot', () => {
     expect(labels.filter((l) => l.endsWith('split: train') && l.includes('accuracy'))).toHaveLength(3);
   });
 
-  it('reads a --log JSONL file and saved train --json output (its own field names, other events skipped)', () => {
-    const jsonl = plot('run.jsonl', [
-      '{"epoch":1,"steps":10,"lr":0.5,"trainLoss":0.7,"trainAccuracy":0.8,"valLoss":null,"valAccuracy":null,"testLoss":0.5,"testAccuracy":0.85,"seconds":1,"paramsSha256":"aa"}',
-      '{"epoch":2,"steps":20,"lr":0.5,"trainLoss":0.3,"trainAccuracy":0.9,"valLoss":null,"valAccuracy":null,"testLoss":0.4,"testAccuracy":0.88,"seconds":1,"paramsSha256":"bb"}',
-    ].join('\n'), ['--json']);
-    expect(jsonl.code, jsonl.stderr).toBe(0);
-    expect(JSON.parse(jsonl.stdout)).toEqual({ event: 'plot', svg: jsonl.svg, epochs: 2, curves: ['train', 'test'] });
-    expect(points(jsonl.chart())).toContain('epoch: 2; accuracy: 0.88; split: test');
+  it(
+    'reads a --log JSONL file and saved train --json output (its own field names, other events skipped)',
+    () => {
+      const jsonl = plot(
+        'run.jsonl',
+        [
+          '{"epoch":1,"steps":10,"lr":0.5,"trainLoss":0.7,"trainAccuracy":0.8,"valLoss":null,"valAccuracy":null,"testLoss":0.5,"testAccuracy":0.85,"seconds":1,"paramsSha256":"aa"}',
+          '{"epoch":2,"steps":20,"lr":0.5,"trainLoss":0.3,"trainAccuracy":0.9,"valLoss":null,"valAccuracy":null,"testLoss":0.4,"testAccuracy":0.88,"seconds":1,"paramsSha256":"bb"}',
+        ].join('\n'),
+        ['--json'],
+      );
+      expect(jsonl.code, jsonl.stderr).toBe(0);
+      expect(JSON.parse(jsonl.stdout)).toEqual({ event: 'plot', svg: jsonl.svg, epochs: 2, curves: ['train', 'test'] });
+      expect(points(jsonl.chart())).toContain('epoch: 2; accuracy: 0.88; split: test');
 
-    const trained = runCli(['train', '--epochs', '2', '--train-limit', '2000', '--test-limit', '200', '--json'], { timeout: SLOW_TEST_TIMEOUT });
-    expect(trained.code).toBe(0);
-    const fromTrain = plot('train.json', trained.stdout);
-    expect(fromTrain.code, fromTrain.stderr).toBe(0);
-    const second = JSON.parse(trained.stdout.split('\n')[1]);
-    expect(points(fromTrain.chart())).toContain(`epoch: 2; accuracy: ${second.testAcc}; split: test`);
-    expect(fromTrain.stdout).toContain('over 2 epochs (train, test)');
-  }, SLOW_TEST_TIMEOUT);
+      const trained = runCli(['train', '--epochs', '2', '--train-limit', '2000', '--test-limit', '200', '--json'], {
+        timeout: SLOW_TEST_TIMEOUT,
+      });
+      expect(trained.code).toBe(0);
+      const fromTrain = plot('train.json', trained.stdout);
+      expect(fromTrain.code, fromTrain.stderr).toBe(0);
+      const second = JSON.parse(trained.stdout.split('\n')[1]);
+      expect(points(fromTrain.chart())).toContain(`epoch: 2; accuracy: ${second.testAcc}; split: test`);
+      expect(fromTrain.stdout).toContain('over 2 epochs (train, test)');
+    },
+    SLOW_TEST_TIMEOUT,
+  );
 
   it('refuses a file it cannot plot in one line naming the file and line, and keeps an existing chart without --force', () => {
     const cases: [string, string, string][] = [
       ['bad.csv', `${HEADER}\n1,1,0.5,abc,0.8,,,,,1,aa\n`, ':2: trainLoss "abc" is not a number'],
-      ['other.csv', 'a,b\n1,2\n', ':1: the header has no "epoch" and loss or accuracy columns (expected epoch,steps,lr,trainLoss,trainAccuracy,valLoss,valAccuracy,testLoss,testAccuracy,seconds,paramsSha256)'],
+      [
+        'other.csv',
+        'a,b\n1,2\n',
+        ':1: the header has no "epoch" and loss or accuracy columns (expected epoch,steps,lr,trainLoss,trainAccuracy,valLoss,valAccuracy,testLoss,testAccuracy,seconds,paramsSha256)',
+      ],
       ['bad.jsonl', '{"epoch":1,"trainLoss":0.5}\n{"epoch":2,\n', ':2: not a JSON object'],
       ['empty.csv', '', ': no epochs in it (a train --log file, or train --json output saved to a file)'],
     ];
@@ -90,7 +107,10 @@ describe('lockstep plot', () => {
       '',
     ].join('\n');
     // A .safetensors file begins with its JSON header's length as 8 little-endian bytes.
-    const safetensors = Buffer.concat([Buffer.from([0xe8, 0x02, 0, 0, 0, 0, 0, 0]), Buffer.from('{"__metadata__":{"format":"pt"}}')]);
+    const safetensors = Buffer.concat([
+      Buffer.from([0xe8, 0x02, 0, 0, 0, 0, 0, 0]),
+      Buffer.from('{"__metadata__":{"format":"pt"}}'),
+    ]);
     const cases: [string, string | Uint8Array, string][] = [
       ['a.out', trainOutput, 'line 3: 5 fields where the header has 6'],
       ['model.safetensors', safetensors, 'binary data, not text'],
@@ -99,7 +119,9 @@ describe('lockstep plot', () => {
     for (const [name, content, why] of cases) {
       const r = plot(name, content);
       expect(r.code).toBe(2);
-      expect(r.stderr).toBe(`lockstep: ${r.file}: not a train --log file (${why}); plot reads a train --log file, or train --json output saved to a file\n`);
+      expect(r.stderr).toBe(
+        `lockstep: ${r.file}: not a train --log file (${why}); plot reads a train --log file, or train --json output saved to a file\n`,
+      );
       expect(existsSync(r.svg)).toBe(false);
     }
   });

@@ -22,7 +22,12 @@ function model(layers = [784, 16, 10]): { params: Float32Array; layers: number[]
   return { params, layers };
 }
 
-function writePng(path: string, width: number, height: number, rgba: (i: number) => [number, number, number, number]): void {
+function writePng(
+  path: string,
+  width: number,
+  height: number,
+  rgba: (i: number) => [number, number, number, number],
+): void {
   const png = new PNG({ width, height });
   for (let i = 0; i < width * height; i++) png.data.set(rgba(i), i * 4);
   writeFileSync(path, PNG.sync.write(png));
@@ -41,7 +46,8 @@ function bruteForceArea(pixels: Uint8Array, w: number, h: number, tw: number, th
   for (let ty = 0; ty < th; ty++) {
     for (let tx = 0; tx < tw; tx++) {
       let sum = 0;
-      for (let v = ty * h; v < (ty + 1) * h; v++) for (let u = tx * w; u < (tx + 1) * w; u++) sum += pixels[Math.floor(v / th) * w + Math.floor(u / tw)];
+      for (let v = ty * h; v < (ty + 1) * h; v++)
+        for (let u = tx * w; u < (tx + 1) * w; u++) sum += pixels[Math.floor(v / th) * w + Math.floor(u / tw)];
       out.push(Math.floor(sum / (w * h) + 0.5));
     }
   }
@@ -61,9 +67,17 @@ describe('resizeArea (box filter over the exact source area)', () => {
 
   it('equals the brute-force average of exact sub-pixel units for shrinking, enlarging and stretching', () => {
     const rng = new Rng(11);
-    for (const [w, h, tw, th] of [[56, 56, 28, 28], [30, 20, 28, 28], [5, 7, 3, 2], [100, 37, 28, 28], [13, 13, 28, 28]]) {
+    for (const [w, h, tw, th] of [
+      [56, 56, 28, 28],
+      [30, 20, 28, 28],
+      [5, 7, 3, 2],
+      [100, 37, 28, 28],
+      [13, 13, 28, 28],
+    ]) {
       const pixels = Uint8Array.from({ length: w * h }, () => rng.nextInt(256));
-      expect(Array.from(resizeArea({ pixels, width: w, height: h }, tw, th)), `${w}×${h} → ${tw}×${th}`).toEqual(bruteForceArea(pixels, w, h, tw, th));
+      expect(Array.from(resizeArea({ pixels, width: w, height: h }, tw, th)), `${w}×${h} → ${tw}×${th}`).toEqual(
+        bruteForceArea(pixels, w, h, tw, th),
+      );
     }
   });
 });
@@ -76,7 +90,9 @@ function setup(): { dir: string; modelPath: string; ref: ReturnType<typeof predi
   return { dir, modelPath, ref: predict(modelPath, { index: 0 }) };
 }
 
-describe('predict --image: resized to the model, with notices for what a user may not expect', { timeout: 120_000 }, () => {
+describe('predict --image: resized to the model, with notices for what a user may not expect', {
+  timeout: 120_000,
+}, () => {
   it('a larger image is resized by area averaging, with a notice from what size to what size', () => {
     const { dir, modelPath, ref } = setup();
     // The digit at twice the size (each pixel a 2×2 block) averages back to the digit exactly.
@@ -96,8 +112,15 @@ describe('predict --image: resized to the model, with notices for what a user ma
     expect(r.stdout).toContain(`predicted ${ref.predicted}`);
 
     const wide = join(dir, 'wide.pgm');
-    writePgm(wide, 40, 20, new Uint8Array(800).map((_, i) => (i % 40 < 20 ? 0 : 200)));
-    expect(predict(modelPath, { image: wide }).notices).toEqual([`${wide}: resized from 40×20 to 28×28 by area averaging (not square: stretched)`]);
+    writePgm(
+      wide,
+      40,
+      20,
+      new Uint8Array(800).map((_, i) => (i % 40 < 20 ? 0 : 200)),
+    );
+    expect(predict(modelPath, { image: wide }).notices).toEqual([
+      `${wide}: resized from 40×20 to 28×28 by area averaging (not square: stretched)`,
+    ]);
   });
 
   it('an empty image (all one value) gets a notice, and still an answer', () => {
@@ -106,23 +129,34 @@ describe('predict --image: resized to the model, with notices for what a user ma
     writePgm(black, 28, 28, new Uint8Array(784));
     const r = runCli(['predict', modelPath, '--image', black, '--json'], { timeout: 110_000 });
     expect(r.code).toBe(0);
-    expect(r.stderr).toBe(`lockstep: notice: ${black}: every pixel is 0: the image is empty, so the prediction means nothing\n`);
+    expect(r.stderr).toBe(
+      `lockstep: notice: ${black}: every pixel is 0: the image is empty, so the prediction means nothing\n`,
+    );
     const json = JSON.parse(r.stdout);
     expect(json.probabilities).toHaveLength(10);
     expect(json).not.toHaveProperty('notices'); // notices go to stderr only
 
     const white = join(dir, 'white.png');
     writePng(white, 28, 28, () => [255, 255, 255, 255]);
-    expect(predict(modelPath, { image: white }).notices).toEqual([`${white}: every pixel is 255: the image is empty, so the prediction means nothing`]);
+    expect(predict(modelPath, { image: white }).notices).toEqual([
+      `${white}: every pixel is 255: the image is empty, so the prediction means nothing`,
+    ]);
   });
 
   it('a dark digit on a light background gets the invert notice', () => {
     const { dir, modelPath } = setup();
     const inverted = join(dir, 'inverted.pgm');
-    writePgm(inverted, 28, 28, digit.map((v) => 255 - v));
+    writePgm(
+      inverted,
+      28,
+      28,
+      digit.map((v) => 255 - v),
+    );
     const r = runCli(['predict', modelPath, '--image', inverted], { timeout: 110_000 });
     expect(r.code).toBe(0);
-    expect(r.stderr).toBe(`lockstep: notice: ${inverted} looks dark on light; MNIST digits are light on black (invert the image)\n`);
+    expect(r.stderr).toBe(
+      `lockstep: notice: ${inverted} looks dark on light; MNIST digits are light on black (invert the image)\n`,
+    );
     // The digit itself, as MNIST draws it, gets no notice.
     const plain = join(dir, 'plain.pgm');
     writePgm(plain, 28, 28, digit);
@@ -132,20 +166,27 @@ describe('predict --image: resized to the model, with notices for what a user ma
   it('a digit drawn in one colour on a transparent background: its alpha is the ink, whatever the colour', () => {
     const { dir, modelPath, ref } = setup();
     // Black ink (RGB 0) on a fully transparent background: over black it would be an empty image.
-    for (const [name, ink] of [['black-ink.png', 0], ['blue-ink.png', 30]] as const) {
+    for (const [name, ink] of [
+      ['black-ink.png', 0],
+      ['blue-ink.png', 30],
+    ] as const) {
       const path = join(dir, name);
       writePng(path, 28, 28, (i) => [ink === 0 ? 0 : 10, ink === 0 ? 0 : 20, ink === 0 ? 0 : 60, digit[i]]);
       const p = predict(modelPath, { image: path });
       expect(Array.from(p.pixels)).toEqual(Array.from(digit));
       expect(p.probabilities).toEqual(ref.probabilities);
-      expect(p.notices).toEqual([`${path}: one colour on a transparent background: its opacity is read as the ink (white on black)`]);
+      expect(p.notices).toEqual([
+        `${path}: one colour on a transparent background: its opacity is read as the ink (white on black)`,
+      ]);
     }
     // Nothing drawn at all: alpha 0 everywhere is an empty image.
     const clear = join(dir, 'clear.png');
     writePng(clear, 28, 28, () => [0, 0, 0, 0]);
     const r = runCli(['predict', modelPath, '--image', clear], { timeout: 110_000 });
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain(`lockstep: notice: ${clear}: every pixel is 0: the image is empty, so the prediction means nothing\n`);
+    expect(r.stderr).toContain(
+      `lockstep: notice: ${clear}: every pixel is 0: the image is empty, so the prediction means nothing\n`,
+    );
   });
 
   it('a PNG of several colours with transparency is composited over black', () => {
@@ -169,6 +210,8 @@ describe('predict --image: resized to the model, with notices for what a user ma
       caught = err;
     }
     expect(caught).toBeInstanceOf(UserError);
-    expect((caught as Error).message).toBe(`${path}: 4×4 = 16 pixels, but the model's first layer has 20 inputs, not a square image to resize to`);
+    expect((caught as Error).message).toBe(
+      `${path}: 4×4 = 16 pixels, but the model's first layer has 20 inputs, not a square image to resize to`,
+    );
   });
 });

@@ -37,155 +37,226 @@ async function stopWorker(w: StartedCli): Promise<{ stdout: string; stderr: stri
 }
 
 function jsonLines(stdout: string): Record<string, unknown>[] {
-  return stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 const runsOf = (stdout: string) => jsonLines(stdout).filter((e) => e.event === 'sweep-run');
-const hashByConfig = (rows: Record<string, unknown>[]) => Object.fromEntries(rows.map((r) => [r.config as string, r.paramsSha256 as string]));
+const hashByConfig = (rows: Record<string, unknown>[]) =>
+  Object.fromEntries(rows.map((r) => [r.config as string, r.paramsSha256 as string]));
 
 describe('lockstep sweep --queue, lockstep worker', () => {
-  it('6 runs over 2 worker processes equal the local sweep; the same sweep again enqueues nothing; --status shows the table', async () => {
-    const { url } = await redis();
-    const rest = ['--lr', '0.1,0.5', ...SMALL];
-    const grid = ['--seed', '0..2', ...rest];
-    const local = runCli(['sweep', ...grid, '--parallel', '2', '--json'], { timeout: SLOW_TEST_TIMEOUT });
-    expect(local.code, local.stderr).toBe(0);
-    const [a, b] = await Promise.all([worker(url), worker(url)]);
-    const out = join(tempDir(), 'results.csv');
-    const queued = runCli(['sweep', ...grid, '--queue', url, '--json', '--out', out], { timeout: SLOW_TEST_TIMEOUT });
-    expect(queued.code, queued.stderr).toBe(0);
-    expect(jsonLines(queued.stdout)[0]).toMatchObject({ event: 'sweep-queued', runs: 6, enqueued: 6, queued: 0, done: 0 });
-    const rows = runsOf(queued.stdout);
-    expect(rows).toHaveLength(6);
-    expect(hashByConfig(rows)).toEqual(hashByConfig(runsOf(local.stdout)));
-    // Both workers took runs: the grid was spread, not run by one.
-    expect(new Set(rows.map((r) => (r.queue as { worker: string }).worker)).size).toBe(2);
-    expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(7);
+  it(
+    '6 runs over 2 worker processes equal the local sweep; the same sweep again enqueues nothing; --status shows the table',
+    async () => {
+      const { url } = await redis();
+      const rest = ['--lr', '0.1,0.5', ...SMALL];
+      const grid = ['--seed', '0..2', ...rest];
+      const local = runCli(['sweep', ...grid, '--parallel', '2', '--json'], { timeout: SLOW_TEST_TIMEOUT });
+      expect(local.code, local.stderr).toBe(0);
+      const [a, b] = await Promise.all([worker(url), worker(url)]);
+      const out = join(tempDir(), 'results.csv');
+      const queued = runCli(['sweep', ...grid, '--queue', url, '--json', '--out', out], { timeout: SLOW_TEST_TIMEOUT });
+      expect(queued.code, queued.stderr).toBe(0);
+      expect(jsonLines(queued.stdout)[0]).toMatchObject({
+        event: 'sweep-queued',
+        runs: 6,
+        enqueued: 6,
+        queued: 0,
+        done: 0,
+      });
+      const rows = runsOf(queued.stdout);
+      expect(rows).toHaveLength(6);
+      expect(hashByConfig(rows)).toEqual(hashByConfig(runsOf(local.stdout)));
+      // Both workers took runs: the grid was spread, not run by one.
+      expect(new Set(rows.map((r) => (r.queue as { worker: string }).worker)).size).toBe(2);
+      expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(7);
 
-    const again = runCli(['sweep', ...grid, '--queue', url], { timeout: SLOW_TEST_TIMEOUT });
-    expect(again.code, again.stderr).toBe(0);
-    expect(again.stdout.split('\n')[0]).toBe(`lockstep sweep: 6 runs on the queue ${url}/0: 0 enqueued, 0 already waiting or running, 6 already done`);
-    const status = runCli(['sweep', '--seed', '0..3', ...rest, '--queue', url, '--status'], { timeout: SLOW_TEST_TIMEOUT });
-    expect(status.code, status.stderr).toBe(0);
-    expect(status.stdout).toContain(`8 runs on the queue ${url}/0: 6 done, 0 running, 0 waiting, 0 failed, 2 not enqueued`);
-    expect(status.stdout.split('\n').filter((l) => / sgd .* [0-9a-f]{16}…$/.test(l))).toHaveLength(6);
-    // No worker ran anything more than the 6 runs.
-    const ran = [(await stopWorker(a)).stdout, (await stopWorker(b)).stdout].join('').match(/^run \d+ started/gm) ?? [];
-    expect(ran).toHaveLength(6);
-  }, SLOW_TEST_TIMEOUT * 2);
+      const again = runCli(['sweep', ...grid, '--queue', url], { timeout: SLOW_TEST_TIMEOUT });
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout.split('\n')[0]).toBe(
+        `lockstep sweep: 6 runs on the queue ${url}/0: 0 enqueued, 0 already waiting or running, 6 already done`,
+      );
+      const status = runCli(['sweep', '--seed', '0..3', ...rest, '--queue', url, '--status'], {
+        timeout: SLOW_TEST_TIMEOUT,
+      });
+      expect(status.code, status.stderr).toBe(0);
+      expect(status.stdout).toContain(
+        `8 runs on the queue ${url}/0: 6 done, 0 running, 0 waiting, 0 failed, 2 not enqueued`,
+      );
+      expect(status.stdout.split('\n').filter((l) => / sgd .* [0-9a-f]{16}…$/.test(l))).toHaveLength(6);
+      // No worker ran anything more than the 6 runs.
+      const ran =
+        [(await stopWorker(a)).stdout, (await stopWorker(b)).stdout].join('').match(/^run \d+ started/gm) ?? [];
+      expect(ran).toHaveLength(6);
+    },
+    SLOW_TEST_TIMEOUT * 2,
+  );
 
-  it('a worker killed with SIGKILL mid-run: its run goes back to the queue and another worker finishes it, with the same hash', async () => {
-    const { url } = await redis();
-    const run = ['--seed', '3', '--train-limit', '20000', '--test-limit', '200', '--epochs', '2'];
-    const lost = await worker(url);
-    const sweep = startCli(['sweep', ...run, '--queue', url, '--json']);
-    await lost.printed(/^run 1 started/);
-    lost.child.kill('SIGKILL');
-    await lost.exit;
-    const other = await worker(url);
-    const done = await sweep.exit;
-    expect(done.code, done.stderr).toBe(0);
-    const [row] = runsOf(done.stdout);
-    expect((row.queue as { worker: string }).worker).toMatch(new RegExp(`/${other.child.pid}$`));
-    const solo = runCli(['train', ...run, '--threads', '2'], { timeout: SLOW_TEST_TIMEOUT });
-    expect(solo.code, solo.stderr).toBe(0);
-    const soloHash = /params sha256 ([0-9a-f]{64})/.exec(solo.stdout)![1];
-    console.log(`killed worker's run, finished by the other: paramsSha256 ${String(row.paramsSha256)}; alone at 2 threads: ${soloHash}`);
-    expect(row.paramsSha256).toBe(soloHash);
-    await stopWorker(other);
-  }, SLOW_TEST_TIMEOUT * 2);
+  it(
+    'a worker killed with SIGKILL mid-run: its run goes back to the queue and another worker finishes it, with the same hash',
+    async () => {
+      const { url } = await redis();
+      const run = ['--seed', '3', '--train-limit', '20000', '--test-limit', '200', '--epochs', '2'];
+      const lost = await worker(url);
+      const sweep = startCli(['sweep', ...run, '--queue', url, '--json']);
+      await lost.printed(/^run 1 started/);
+      lost.child.kill('SIGKILL');
+      await lost.exit;
+      const other = await worker(url);
+      const done = await sweep.exit;
+      expect(done.code, done.stderr).toBe(0);
+      const [row] = runsOf(done.stdout);
+      expect((row.queue as { worker: string }).worker).toMatch(new RegExp(`/${other.child.pid}$`));
+      const solo = runCli(['train', ...run, '--threads', '2'], { timeout: SLOW_TEST_TIMEOUT });
+      expect(solo.code, solo.stderr).toBe(0);
+      const soloHash = /params sha256 ([0-9a-f]{64})/.exec(solo.stdout)![1];
+      console.log(
+        `killed worker's run, finished by the other: paramsSha256 ${String(row.paramsSha256)}; alone at 2 threads: ${soloHash}`,
+      );
+      expect(row.paramsSha256).toBe(soloHash);
+      await stopWorker(other);
+    },
+    SLOW_TEST_TIMEOUT * 2,
+  );
 
-  it('a worker whose data file differs or is missing refuses the run, naming the file; the sweep lists it failed; run again, it is retried', async () => {
-    const { url } = await redis();
-    const data = writeIdxDir({ trainCount: 300, testCount: 50 });
-    const grid = ['--data', data, '--layers', '16,8,10', '--epochs', '1', '--queue', url];
-    const labels = join(data, IDX_FILES.trainLabels);
-    const original = readFileSync(labels);
-    // The sweep plans with the files here; the worker then finds other bytes at that path, as another machine may hold.
-    const failing = startCli(['sweep', ...grid]);
-    await failing.printed(/^waiting for /);
-    writeFileSync(labels, Buffer.concat([original.subarray(0, 8), Buffer.alloc(original.length - 8, 1)]));
-    const w = await worker(url);
-    const failed = await failing.exit;
-    expect(failed.code).toBe(1);
-    expect(failed.stderr).toMatch(new RegExp(
-      `^lockstep: sweep: 1 of 1 runs failed: run 1 \\(.*\\): ${labels}: not the file the run was planned with \\(sha256 [0-9a-f]{16}… here, [0-9a-f]{16}… planned\\); refused\\n$`,
-    ));
-    // The worker said why in one line, and trained nothing.
-    const stopped = await stopWorker(w);
-    expect(stopped.stderr).toMatch(new RegExp(`^lockstep: run 1 failed: ${labels}: not the file the run was planned with .*; refused$`, 'm'));
-    expect(stopped.stdout).not.toMatch(/^run 1 started/m);
+  it(
+    'a worker whose data file differs or is missing refuses the run, naming the file; the sweep lists it failed; run again, it is retried',
+    async () => {
+      const { url } = await redis();
+      const data = writeIdxDir({ trainCount: 300, testCount: 50 });
+      const grid = ['--data', data, '--layers', '16,8,10', '--epochs', '1', '--queue', url];
+      const labels = join(data, IDX_FILES.trainLabels);
+      const original = readFileSync(labels);
+      // The sweep plans with the files here; the worker then finds other bytes at that path, as another machine may hold.
+      const failing = startCli(['sweep', ...grid]);
+      await failing.printed(/^waiting for /);
+      writeFileSync(labels, Buffer.concat([original.subarray(0, 8), Buffer.alloc(original.length - 8, 1)]));
+      const w = await worker(url);
+      const failed = await failing.exit;
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).toMatch(
+        new RegExp(
+          `^lockstep: sweep: 1 of 1 runs failed: run 1 \\(.*\\): ${labels}: not the file the run was planned with \\(sha256 [0-9a-f]{16}… here, [0-9a-f]{16}… planned\\); refused\\n$`,
+        ),
+      );
+      // The worker said why in one line, and trained nothing.
+      const stopped = await stopWorker(w);
+      expect(stopped.stderr).toMatch(
+        new RegExp(`^lockstep: run 1 failed: ${labels}: not the file the run was planned with .*; refused$`, 'm'),
+      );
+      expect(stopped.stdout).not.toMatch(/^run 1 started/m);
 
-    writeFileSync(labels, original);
-    const status = runCli(['sweep', ...grid, '--status'], { timeout: SLOW_TEST_TIMEOUT });
-    expect(status.stdout).toContain(`1 run on the queue ${url}/0: 0 done, 0 running, 0 waiting, 1 failed, 0 not enqueued`);
-    expect(status.stdout).toContain(`run 1 failed: ${labels}: not the file the run was planned with`);
-    const images = join(data, IDX_FILES.testImages);
-    const imagesBytes = readFileSync(images);
-    const missing = startCli(['sweep', ...grid, '--seed', '1']);
-    await missing.printed(/^waiting for /);
-    rmSync(images);
-    const w2 = await worker(url);
-    const missed = await missing.exit;
-    expect(missed.code).toBe(1);
-    expect(missed.stderr).toContain(`: ${images}: no such file on this worker (the run was planned with sha256 `);
-    writeFileSync(images, imagesBytes);
-    // The same files back: the failed run is given another try (--detach: enqueued, not waited for), and finishes.
-    const retried = runCli(['sweep', ...grid, '--detach'], { timeout: SLOW_TEST_TIMEOUT });
-    expect(retried.code, retried.stderr).toBe(0);
-    expect(retried.stdout).toContain('1 enqueued, 0 already waiting or running, 0 already done');
-    const waited = runCli(['sweep', ...grid], { timeout: SLOW_TEST_TIMEOUT });
-    expect(waited.code, waited.stderr).toBe(0);
-    expect(waited.stdout).toMatch(/^ +1 +0 +sgd .* [0-9a-f]{16}…$/m);
-    await stopWorker(w2);
-  }, SLOW_TEST_TIMEOUT * 2);
+      writeFileSync(labels, original);
+      const status = runCli(['sweep', ...grid, '--status'], { timeout: SLOW_TEST_TIMEOUT });
+      expect(status.stdout).toContain(
+        `1 run on the queue ${url}/0: 0 done, 0 running, 0 waiting, 1 failed, 0 not enqueued`,
+      );
+      expect(status.stdout).toContain(`run 1 failed: ${labels}: not the file the run was planned with`);
+      const images = join(data, IDX_FILES.testImages);
+      const imagesBytes = readFileSync(images);
+      const missing = startCli(['sweep', ...grid, '--seed', '1']);
+      await missing.printed(/^waiting for /);
+      rmSync(images);
+      const w2 = await worker(url);
+      const missed = await missing.exit;
+      expect(missed.code).toBe(1);
+      expect(missed.stderr).toContain(`: ${images}: no such file on this worker (the run was planned with sha256 `);
+      writeFileSync(images, imagesBytes);
+      // The same files back: the failed run is given another try (--detach: enqueued, not waited for), and finishes.
+      const retried = runCli(['sweep', ...grid, '--detach'], { timeout: SLOW_TEST_TIMEOUT });
+      expect(retried.code, retried.stderr).toBe(0);
+      expect(retried.stdout).toContain('1 enqueued, 0 already waiting or running, 0 already done');
+      const waited = runCli(['sweep', ...grid], { timeout: SLOW_TEST_TIMEOUT });
+      expect(waited.code, waited.stderr).toBe(0);
+      expect(waited.stdout).toMatch(/^ +1 +0 +sgd .* [0-9a-f]{16}…$/m);
+      await stopWorker(w2);
+    },
+    SLOW_TEST_TIMEOUT * 2,
+  );
 
-  it('a Redis that restarts (empty) mid-sweep is waited for, with a notice; its lost runs are enqueued again and finish', async () => {
-    const first = await redis();
-    const w = await worker(first.url);
-    const sweep = startCli(['sweep', '--seed', '0..3', ...SMALL, '--queue', first.url]);
-    await sweep.printed(/^run \d+ \(1\/4 finished/);
-    await first.stop();
-    await redis({ port: first.port });
-    const done = await sweep.exit;
-    expect(done.code, done.stderr).toBe(0);
-    // How the loss shows (a closed or cut connection, or a refused one) depends on the moment.
-    expect(done.stderr).toMatch(new RegExp(`^lockstep: notice: lost the queue ${first.url}/0 \\((the connection was (cut|closed)|connection refused .*)\\): waiting for it to come back$`, 'm'));
-    expect(done.stderr).toContain(`lockstep: notice: the queue ${first.url}/0 is back\n`);
-    expect(done.stdout.split('\n').filter((l) => /^ +\d +\d +sgd .* [0-9a-f]{16}…$/.test(l))).toHaveLength(4);
-    await stopWorker(w);
-  }, SLOW_TEST_TIMEOUT);
+  it(
+    'a Redis that restarts (empty) mid-sweep is waited for, with a notice; its lost runs are enqueued again and finish',
+    async () => {
+      const first = await redis();
+      const w = await worker(first.url);
+      const sweep = startCli(['sweep', '--seed', '0..3', ...SMALL, '--queue', first.url]);
+      await sweep.printed(/^run \d+ \(1\/4 finished/);
+      await first.stop();
+      await redis({ port: first.port });
+      const done = await sweep.exit;
+      expect(done.code, done.stderr).toBe(0);
+      // How the loss shows (a closed or cut connection, or a refused one) depends on the moment.
+      expect(done.stderr).toMatch(
+        new RegExp(
+          `^lockstep: notice: lost the queue ${first.url}/0 \\((the connection was (cut|closed)|connection refused .*)\\): waiting for it to come back$`,
+          'm',
+        ),
+      );
+      expect(done.stderr).toContain(`lockstep: notice: the queue ${first.url}/0 is back\n`);
+      expect(done.stdout.split('\n').filter((l) => /^ +\d +\d +sgd .* [0-9a-f]{16}…$/.test(l))).toHaveLength(4);
+      await stopWorker(w);
+    },
+    SLOW_TEST_TIMEOUT,
+  );
 
-  it('refuses a malformed URL, an unreachable Redis and a wrong password in one line without the password, exit 2, enqueuing nothing', async () => {
-    const secret = 's3cret-Pw';
-    const { port } = await redis({ password: secret });
-    const nobody = await freePort();
-    const cases: [string, string][] = [
-      ['http://127.0.0.1:6379', '--queue http://127.0.0.1:6379/: http: is not redis:; give redis://[:PASSWORD@]HOST:PORT[/DB]'],
-      ['redis://:x@127.0.0.1:1/db', '--queue redis://127.0.0.1:1/db: database db is not a number; give redis://[:PASSWORD@]HOST:PORT[/DB]'],
-      ['not a url', '--queue not a url: not a URL; give redis://[:PASSWORD@]HOST:PORT[/DB]'],
-      [`redis://:${secret}@127.0.0.1:${nobody}`, `--queue redis://127.0.0.1:${nobody}/0: connection refused (is redis-server running there, on that port?)`],
-      [`redis://:wrong-${secret}@127.0.0.1:${port}`, `--queue redis://127.0.0.1:${port}/0: wrong password (or user)`],
-      [`redis://127.0.0.1:${port}`, `--queue redis://127.0.0.1:${port}/0: the server needs a password: give redis://:PASSWORD@HOST:PORT`],
-      [`redis://:${secret}@127.0.0.1:${port}/99`, `--queue redis://127.0.0.1:${port}/99: no such database on the server`],
-    ];
-    for (const [url, message] of cases) {
-      for (const command of [['sweep', '--seed', '0..1', ...SMALL, '--queue', url], ['worker', '--queue', url]]) {
-        const r = runCli(command);
-        expect(r.code, `${command.join(' ')}: ${r.stderr}`).toBe(2);
-        expect(r.stderr).toBe(`lockstep: ${message}\n`);
-        expect(r.stdout).toBe('');
+  it(
+    'refuses a malformed URL, an unreachable Redis and a wrong password in one line without the password, exit 2, enqueuing nothing',
+    async () => {
+      const secret = 's3cret-Pw';
+      const { port } = await redis({ password: secret });
+      const nobody = await freePort();
+      const cases: [string, string][] = [
+        [
+          'http://127.0.0.1:6379',
+          '--queue http://127.0.0.1:6379/: http: is not redis:; give redis://[:PASSWORD@]HOST:PORT[/DB]',
+        ],
+        [
+          'redis://:x@127.0.0.1:1/db',
+          '--queue redis://127.0.0.1:1/db: database db is not a number; give redis://[:PASSWORD@]HOST:PORT[/DB]',
+        ],
+        ['not a url', '--queue not a url: not a URL; give redis://[:PASSWORD@]HOST:PORT[/DB]'],
+        [
+          `redis://:${secret}@127.0.0.1:${nobody}`,
+          `--queue redis://127.0.0.1:${nobody}/0: connection refused (is redis-server running there, on that port?)`,
+        ],
+        [`redis://:wrong-${secret}@127.0.0.1:${port}`, `--queue redis://127.0.0.1:${port}/0: wrong password (or user)`],
+        [
+          `redis://127.0.0.1:${port}`,
+          `--queue redis://127.0.0.1:${port}/0: the server needs a password: give redis://:PASSWORD@HOST:PORT`,
+        ],
+        [
+          `redis://:${secret}@127.0.0.1:${port}/99`,
+          `--queue redis://127.0.0.1:${port}/99: no such database on the server`,
+        ],
+      ];
+      for (const [url, message] of cases) {
+        for (const command of [
+          ['sweep', '--seed', '0..1', ...SMALL, '--queue', url],
+          ['worker', '--queue', url],
+        ]) {
+          const r = runCli(command);
+          expect(r.code, `${command.join(' ')}: ${r.stderr}`).toBe(2);
+          expect(r.stderr).toBe(`lockstep: ${message}\n`);
+          expect(r.stdout).toBe('');
+        }
       }
-    }
-    // Refused after the queue was reached (a bad --out): nothing is on it.
-    const other = join(tempDir(), 'other.csv');
-    writeFileSync(other, 'run,seed\n1,0\n');
-    const url = `redis://:${secret}@127.0.0.1:${port}`;
-    expect(runCli(['sweep', '--seed', '0..1', ...SMALL, '--queue', url, '--out', other]).code).toBe(2);
-    const status = runCli(['sweep', '--seed', '0..1', ...SMALL, '--queue', url, '--status']);
-    expect(status.stdout).toContain(`2 runs on the queue redis://127.0.0.1:${port}/0: 0 done, 0 running, 0 waiting, 0 failed, 2 not enqueued`);
-    expect(status.stdout + status.stderr).not.toContain(secret);
-  }, SLOW_TEST_TIMEOUT);
+      // Refused after the queue was reached (a bad --out): nothing is on it.
+      const other = join(tempDir(), 'other.csv');
+      writeFileSync(other, 'run,seed\n1,0\n');
+      const url = `redis://:${secret}@127.0.0.1:${port}`;
+      expect(runCli(['sweep', '--seed', '0..1', ...SMALL, '--queue', url, '--out', other]).code).toBe(2);
+      const status = runCli(['sweep', '--seed', '0..1', ...SMALL, '--queue', url, '--status']);
+      expect(status.stdout).toContain(
+        `2 runs on the queue redis://127.0.0.1:${port}/0: 0 done, 0 running, 0 waiting, 0 failed, 2 not enqueued`,
+      );
+      expect(status.stdout + status.stderr).not.toContain(secret);
+    },
+    SLOW_TEST_TIMEOUT,
+  );
 });
 
 /** What a SIGKILL'd worker leaves: its run's process (it ends at its next line to the dead pipe) and its config directory. */
@@ -198,5 +269,6 @@ function killOrphans(pid: number): void {
       // ended meanwhile
     }
   }
-  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith(mark))) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith(mark)))
+    rmSync(join(tmpdir(), name), { recursive: true, force: true });
 }

@@ -18,14 +18,17 @@ describe('training (the data-parallel engine)', { timeout: SLOW_TEST_TIMEOUT }, 
 
   // The thresholds sit below what seeds 0–9 give: test accuracy 0.906–0.947 (0.906–0.946 at seeds 0–4), epoch 2's
   // mean training loss 0.165–0.193 (0.45–0.57 in epoch 1). On 5,000 images lr 0.5 swings too much for one threshold.
-  it.each([0, 1, 2, 3, 4])('learns: at seed %i, 2 epochs on 20,000 MNIST images reach test accuracy >= 0.88', async (seed) => {
-    const result = await train({ epochs: 2, seed }, { dataset: mnist });
-    expect(result.history).toHaveLength(2);
-    expect(result.steps).toBe(2 * Math.ceil(20000 / 64));
-    expect(result.testAcc).toBeGreaterThanOrEqual(0.88);
-    expect(result.history[1].loss).toBeLessThan(0.25);
-    expect(result.history[1].loss).toBeLessThan(result.history[0].loss);
-  });
+  it.each([0, 1, 2, 3, 4])(
+    'learns: at seed %i, 2 epochs on 20,000 MNIST images reach test accuracy >= 0.88',
+    async (seed) => {
+      const result = await train({ epochs: 2, seed }, { dataset: mnist });
+      expect(result.history).toHaveLength(2);
+      expect(result.steps).toBe(2 * Math.ceil(20000 / 64));
+      expect(result.testAcc).toBeGreaterThanOrEqual(0.88);
+      expect(result.history[1].loss).toBeLessThan(0.25);
+      expect(result.history[1].loss).toBeLessThan(result.history[0].loss);
+    },
+  );
 });
 
 /**
@@ -49,9 +52,12 @@ describe('a known run', { timeout: SLOW_TEST_TIMEOUT }, () => {
 
   // The generator's order with a validation split: the split's draw, then the init, then each epoch's shuffle
   // (src/train/train.ts). Drawing them in another order changes no other test's outcome, so it is pinned here.
-  it.each([1, 2])('20 steps with --val-split 0.2 at seed 0 on %i thread(s) end with the pinned paramsSha256', async (threads) => {
-    const result = await train({ epochs: 3, maxSteps: 20, seed: 0, threads, valSplit: 0.2 }, { dataset: small });
-    expect(result.history.map((h) => h.steps)).toEqual([8, 8, 4]);
-    expect(result.paramsSha256).toBe(PINNED_VAL_SPLIT);
-  });
+  it.each([1, 2])(
+    '20 steps with --val-split 0.2 at seed 0 on %i thread(s) end with the pinned paramsSha256',
+    async (threads) => {
+      const result = await train({ epochs: 3, maxSteps: 20, seed: 0, threads, valSplit: 0.2 }, { dataset: small });
+      expect(result.history.map((h) => h.steps)).toEqual([8, 8, 4]);
+      expect(result.paramsSha256).toBe(PINNED_VAL_SPLIT);
+    },
+  );
 });

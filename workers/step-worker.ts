@@ -39,7 +39,8 @@ export default function stepWorker(task: WorkerTask): WorkerResult {
       const command = Atomics.load(ctl, Ctl.Command);
       if (command === Command.Stop) return { thread: task.thread, steps: ctx.steps, aborted: false };
       if (command === Command.Train) trainStep(ctx, Atomics.load(ctl, Ctl.Arg0), Atomics.load(ctl, Ctl.Arg1));
-      else if (command === Command.Eval) evaluateSplit(ctx, SPLITS[Atomics.load(ctl, Ctl.Arg0)], Atomics.load(ctl, Ctl.Arg1));
+      else if (command === Command.Eval)
+        evaluateSplit(ctx, SPLITS[Atomics.load(ctl, Ctl.Arg0)], Atomics.load(ctl, Ctl.Arg1));
     }
   } catch (err) {
     if (err instanceof AbortedError) return { thread: task.thread, steps: ctx.steps, aborted: true };

@@ -49,12 +49,14 @@ interface ChunkViews {
   rowLoss: Float64Array;
 }
 
-
 export function createThreadContext(views: SharedViews, kernels: Kernels, thread: number): ThreadContext {
   const { threads, profileSteps } = views.plan;
   const span = profileSteps * PROFILE_MARKS;
   return {
-    views, kernels, thread, threads,
+    views,
+    kernels,
+    thread,
+    threads,
     layers: views.layout.layers.map((layer) => layerViews(views.params, layer)),
     blocks: parameterBlocks(views, kernels.blockWeights),
     chunkViews: new Map(),
@@ -109,7 +111,17 @@ function trainChunk(ctx: ThreadContext, start: number, rows: number, r0: number,
   gatherRows(kernels.gatherInputs, views.trainPixels, views.order, start + r0, n, sizes[0], acts[0]);
   forward(ctx, acts, n);
   // The loss gradient's 1/rows is the whole batch's.
-  softmaxCrossEntropyBackward(acts[L], deltas[L - 1], views.trainLabels, views.order, start + r0, n, sizes[L], rows, rowLoss);
+  softmaxCrossEntropyBackward(
+    acts[L],
+    deltas[L - 1],
+    views.trainLabels,
+    views.order,
+    start + r0,
+    n,
+    sizes[L],
+    rows,
+    rowLoss,
+  );
   for (let l = L - 1; l > 0; l--) {
     kernels.reluBackward(deltas[l], ctx.layers[l].W, acts[l], deltas[l - 1], n, layers[l].nIn, layers[l].nOut);
   }
@@ -203,7 +215,15 @@ export function evaluateSplit(ctx: ThreadContext, split: SplitName, count: numbe
     const n = Math.min(EVAL_CHUNK, count - at);
     gatherRows(ctx.kernels.gatherInputs, pixels, views.identity, at, n, sizes[0], acts[0]);
     forward(ctx, acts, n);
-    softmaxEvaluate(acts[L], labels, at, n, sizes[L], views.evalPredicted.subarray(at, at + n), views.evalLoss.subarray(at, at + n));
+    softmaxEvaluate(
+      acts[L],
+      labels,
+      at,
+      n,
+      sizes[L],
+      views.evalPredicted.subarray(at, at + n),
+      views.evalLoss.subarray(at, at + n),
+    );
   }
   barrier(views.control, ctx.threads, views.plan.spinMs);
 }

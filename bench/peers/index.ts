@@ -53,7 +53,14 @@ function timeSystem(system: string, command: string, args: string[]): PeerResult
   const t0 = performance.now();
   const r = spawnSync(command, args, { encoding: 'utf8', cwd: root, maxBuffer: 64 << 20 });
   const seconds = (performance.now() - t0) / 1000;
-  if (r.status !== 0) return { system, seconds: null, ratio: null, testAcc: null, note: `failed: ${(r.stderr || String(r.error)).trim().split('\n')[0]}` };
+  if (r.status !== 0)
+    return {
+      system,
+      seconds: null,
+      ratio: null,
+      testAcc: null,
+      note: `failed: ${(r.stderr || String(r.error)).trim().split('\n')[0]}`,
+    };
   const done = JSON.parse(r.stdout.trim().split('\n').pop()!);
   return { system, seconds, ratio: null, testAcc: done.testAcc, note: '' };
 }
@@ -66,7 +73,11 @@ const outDir = join(root, 'bench', 'results');
 if (process.argv.includes('--models')) {
   await runModels();
 } else if (process.argv.includes('--chart-only')) {
-  const saved = JSON.parse(readFileSync(join(outDir, 'peers.json'), 'utf8')) as { epochs: number; results: PeerResult[]; scaling: ScalingRow[] };
+  const saved = JSON.parse(readFileSync(join(outDir, 'peers.json'), 'utf8')) as {
+    epochs: number;
+    results: PeerResult[];
+    scaling: ScalingRow[];
+  };
   await writeChart(saved.epochs, saved.results, saved.scaling);
 } else {
   await runAll();
@@ -74,39 +85,106 @@ if (process.argv.includes('--models')) {
 
 async function runAll(): Promise<void> {
   const results: PeerResult[] = [];
-  results.push(timeSystem('lockstep, 1 thread', process.execPath, [cli, 'train', '--epochs', String(epochs), '--threads', '1', '--json']));
-  results.push(timeSystem(`lockstep, ${maxThreads} threads`, process.execPath, [cli, 'train', '--epochs', String(epochs), '--threads', String(maxThreads), '--json']));
+  results.push(
+    timeSystem('lockstep, 1 thread', process.execPath, [
+      cli,
+      'train',
+      '--epochs',
+      String(epochs),
+      '--threads',
+      '1',
+      '--json',
+    ]),
+  );
+  results.push(
+    timeSystem(`lockstep, ${maxThreads} threads`, process.execPath, [
+      cli,
+      'train',
+      '--epochs',
+      String(epochs),
+      '--threads',
+      String(maxThreads),
+      '--json',
+    ]),
+  );
   if (skip.has('numpy')) {
-    results.push({ system: 'NumPy float32 (OpenBLAS)', seconds: null, ratio: null, testAcc: null, note: 'skipped (--skip)' });
+    results.push({
+      system: 'NumPy float32 (OpenBLAS)',
+      seconds: null,
+      ratio: null,
+      testAcc: null,
+      note: 'skipped (--skip)',
+    });
   } else if (!numpyAvailable()) {
     process.stderr.write('notice: python3 with numpy not found; the NumPy peer is skipped\n');
-    results.push({ system: 'NumPy float32 (OpenBLAS)', seconds: null, ratio: null, testAcc: null, note: 'skipped: no python3 with numpy' });
+    results.push({
+      system: 'NumPy float32 (OpenBLAS)',
+      seconds: null,
+      ratio: null,
+      testAcc: null,
+      note: 'skipped: no python3 with numpy',
+    });
   } else {
-    results.push(timeSystem('NumPy float32 (OpenBLAS)', 'python3', [join(root, 'bench', 'peers', 'numpy_mlp.py'), dataDir, String(epochs)]));
+    results.push(
+      timeSystem('NumPy float32 (OpenBLAS)', 'python3', [
+        join(root, 'bench', 'peers', 'numpy_mlp.py'),
+        dataDir,
+        String(epochs),
+      ]),
+    );
   }
   if (skip.has('tfjs')) {
-    results.push({ system: 'TensorFlow.js, wasm backend', seconds: null, ratio: null, testAcc: null, note: 'skipped (--skip)' });
+    results.push({
+      system: 'TensorFlow.js, wasm backend',
+      seconds: null,
+      ratio: null,
+      testAcc: null,
+      note: 'skipped (--skip)',
+    });
   } else {
-    results.push(timeSystem('TensorFlow.js, wasm backend', process.execPath, [join(root, 'dist', 'bench', 'peers', 'tfjs-mlp.js'), dataDir, String(epochs)]));
+    results.push(
+      timeSystem('TensorFlow.js, wasm backend', process.execPath, [
+        join(root, 'dist', 'bench', 'peers', 'tfjs-mlp.js'),
+        dataDir,
+        String(epochs),
+      ]),
+    );
   }
   const base = results[1].seconds;
   for (const r of results) r.ratio = r.seconds !== null && base !== null ? r.seconds / base : null;
 
   process.stderr.write('running lockstep bench (thread scaling) …\n');
   const threadList = Array.from({ length: maxThreads }, (_, i) => i + 1).join(',');
-  const benchRun = spawnSync(process.execPath, [cli, 'bench', '--threads', threadList, '--batch-size', '64', '--steps', '1000', '--repeats', '3', '--json'], { encoding: 'utf8', cwd: root });
+  const benchRun = spawnSync(
+    process.execPath,
+    [cli, 'bench', '--threads', threadList, '--batch-size', '64', '--steps', '1000', '--repeats', '3', '--json'],
+    { encoding: 'utf8', cwd: root },
+  );
   // bench --json starts with a {"event":"machine"} line; the rows are its "bench" events.
-  const scaling: ScalingRow[] = benchRun.status === 0 ? benchRun.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.event === 'bench') : [];
+  const scaling: ScalingRow[] =
+    benchRun.status === 0
+      ? benchRun.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l))
+          .filter((r) => r.event === 'bench')
+      : [];
 
   const fmt = (v: number | null, digits: number) => (v === null ? '-' : v.toFixed(digits));
-  console.log(`\nThe textbook recipe, ${epochs} epochs (784-128-64-10, batch 64, lr 0.5, train and test accuracy every epoch)`);
+  console.log(
+    `\nThe textbook recipe, ${epochs} epochs (784-128-64-10, batch 64, lr 0.5, train and test accuracy every epoch)`,
+  );
   console.log('| system | wall s | ratio to lockstep (all threads) | test acc | note |');
   console.log('| --- | ---: | ---: | ---: | --- |');
-  for (const r of results) console.log(`| ${r.system} | ${fmt(r.seconds, 2)} | ${fmt(r.ratio, 2)} | ${fmt(r.testAcc, 4)} | ${r.note} |`);
+  for (const r of results)
+    console.log(`| ${r.system} | ${fmt(r.seconds, 2)} | ${fmt(r.ratio, 2)} | ${fmt(r.testAcc, 4)} | ${r.note} |`);
   console.log('\nlockstep thread scaling, batch 64 (median of 3 runs of 1000 steps)');
   console.log('| threads | steps/s | speedup | efficiency |');
   console.log('| ---: | ---: | ---: | ---: |');
-  for (const s of scaling) console.log(`| ${s.threads} | ${s.stepsPerSec.toFixed(0)} | ${s.speedup.toFixed(2)} | ${s.efficiency.toFixed(2)} |`);
+  for (const s of scaling)
+    console.log(
+      `| ${s.threads} | ${s.stepsPerSec.toFixed(0)} | ${s.speedup.toFixed(2)} | ${s.efficiency.toFixed(2)} |`,
+    );
 
   const report = { epochs, machine: { cores: maxThreads, node: process.version }, results, scaling };
   console.log(JSON.stringify(report));
@@ -126,12 +204,20 @@ async function writeChart(epochs: number, results: PeerResult[], scaling: Scalin
         data: { values: timed },
         encoding: {
           y: { field: 'system', type: 'nominal', sort: null, title: null, axis: { labelLimit: 260 } },
-          x: { field: 'seconds', type: 'quantitative', scale: { type: 'log', domain: [1, longest * 3] }, title: 'wall seconds, log scale (lower is better)' },
+          x: {
+            field: 'seconds',
+            type: 'quantitative',
+            scale: { type: 'log', domain: [1, longest * 3] },
+            title: 'wall seconds, log scale (lower is better)',
+          },
         },
         layer: [
           // Bars on a log axis need an explicit base: they start at 1 s.
           { mark: 'bar', encoding: { x2: { datum: 1 } } },
-          { mark: { type: 'text', align: 'left', dx: 4 }, encoding: { text: { field: 'seconds', type: 'quantitative', format: '.1f' } } },
+          {
+            mark: { type: 'text', align: 'left', dx: 4 },
+            encoding: { text: { field: 'seconds', type: 'quantitative', format: '.1f' } },
+          },
         ],
         width: 320,
       },
@@ -139,8 +225,17 @@ async function writeChart(epochs: number, results: PeerResult[], scaling: Scalin
         title: 'lockstep thread scaling (batch 64)',
         data: { values: scaling },
         layer: [
-          { mark: { type: 'line', point: true }, encoding: { x: { field: 'threads', type: 'quantitative' }, y: { field: 'speedup', type: 'quantitative', title: 'speedup over 1 thread' } } },
-          { mark: { type: 'line', strokeDash: [4, 4], color: 'gray' }, encoding: { x: { field: 'threads', type: 'quantitative' }, y: { field: 'threads', type: 'quantitative' } } },
+          {
+            mark: { type: 'line', point: true },
+            encoding: {
+              x: { field: 'threads', type: 'quantitative' },
+              y: { field: 'speedup', type: 'quantitative', title: 'speedup over 1 thread' },
+            },
+          },
+          {
+            mark: { type: 'line', strokeDash: [4, 4], color: 'gray' },
+            encoding: { x: { field: 'threads', type: 'quantitative' }, y: { field: 'threads', type: 'quantitative' } },
+          },
         ],
         width: 240,
       },

@@ -59,13 +59,21 @@ function torchVersion(python: string): string | null {
 
 /** A current PyTorch: LOCKSTEP_TORCH_PYTHON, bench/.torch-venv, or a wheel on the machine installed there. */
 function findTorch(): Torch {
-  const candidates = [process.env.LOCKSTEP_TORCH_PYTHON, join(root, 'bench', '.torch-venv', 'bin', 'python')].filter((p): p is string => !!p);
+  const candidates = [process.env.LOCKSTEP_TORCH_PYTHON, join(root, 'bench', '.torch-venv', 'bin', 'python')].filter(
+    (p): p is string => !!p,
+  );
   for (const python of candidates) {
     const version = existsSync(python) || !python.includes('/') ? torchVersion(python) : null;
     if (version && Number(version.split('.')[0]) >= 2) return { python, version, note: '' };
   }
-  const dirs = [process.env.LOCKSTEP_TORCH_WHEELS, '/opt/wheels', join(homedir(), 'wheels'), root].filter((d): d is string => !!d && existsSync(d));
-  const wheels = dirs.flatMap((d) => readdirSync(d).filter((f) => /^torch-\d.*\+cpu.*\.whl$/.test(f)).map((f) => join(d, f)));
+  const dirs = [process.env.LOCKSTEP_TORCH_WHEELS, '/opt/wheels', join(homedir(), 'wheels'), root].filter(
+    (d): d is string => !!d && existsSync(d),
+  );
+  const wheels = dirs.flatMap((d) =>
+    readdirSync(d)
+      .filter((f) => /^torch-\d.*\+cpu.*\.whl$/.test(f))
+      .map((f) => join(d, f)),
+  );
   wheels.sort((a, b) => b.localeCompare(a, undefined, { numeric: true }));
   if (wheels.length > 0) {
     const venv = join(root, 'bench', '.torch-venv');
@@ -78,13 +86,23 @@ function findTorch(): Torch {
     const python = join(venv, 'bin', 'python');
     const version = installed.status === 0 ? torchVersion(python) : null;
     if (version) return { python, version, note: '' };
-    return { python: null, version: '', note: `peer missing: ${wheels[0]} did not install (${(installed.stderr || '').trim().split('\n').pop()})` };
+    return {
+      python: null,
+      version: '',
+      note: `peer missing: ${wheels[0]} did not install (${(installed.stderr || '').trim().split('\n').pop()})`,
+    };
   }
   const system = torchVersion('python3');
   if (system && Number(system.split('.')[0]) < 2) {
-    return { python: null, version: system, note: `peer missing: only torch ${system} found, a build too old to compare with (no torch-*+cpu.whl on this machine)` };
+    return {
+      python: null,
+      version: system,
+      note: `peer missing: only torch ${system} found, a build too old to compare with (no torch-*+cpu.whl on this machine)`,
+    };
   }
-  return system ? { python: 'python3', version: system, note: '' } : { python: null, version: '', note: 'peer missing: no PyTorch 2 and no torch-*+cpu.whl on this machine' };
+  return system
+    ? { python: 'python3', version: system, note: '' }
+    : { python: null, version: '', note: 'peer missing: no PyTorch 2 and no torch-*+cpu.whl on this machine' };
 }
 
 type Side = 'native' | 'wasm' | 'torch';
@@ -99,16 +117,45 @@ interface Cell {
 /** lockstep bench at 1 and 2 threads (its 1-thread baseline is always run): steps/s by thread count. */
 function lockstepSteps(kernels: string, m: (typeof MODELS)[number]): Map<number, number> {
   const r = run(process.execPath, [
-    cli, 'bench', '--layers', m.layers, '--batch-size', String(m.batch), '--threads', THREADS.join(','), '--steps', String(m.steps),
-    '--warmup', String(m.warmup), '--repeats', '1', '--lr', '0.1', '--kernels', kernels, '--json',
+    cli,
+    'bench',
+    '--layers',
+    m.layers,
+    '--batch-size',
+    String(m.batch),
+    '--threads',
+    THREADS.join(','),
+    '--steps',
+    String(m.steps),
+    '--warmup',
+    String(m.warmup),
+    '--repeats',
+    '1',
+    '--lr',
+    '0.1',
+    '--kernels',
+    kernels,
+    '--json',
   ]);
   if (r.status !== 0) throw new Error(`lockstep bench --kernels ${kernels} failed: ${r.stderr.trim()}`);
-  const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'bench');
+  const rows = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.event === 'bench');
   return new Map(rows.map((e) => [e.threads as number, e.stepsPerSec as number]));
 }
 
 function torchSteps(python: string, m: (typeof MODELS)[number], threads: number): number {
-  const r = run(python, [join(root, 'bench', 'peers', 'torch_steps.py'), defaultDataDir(), m.layers, String(m.batch), String(threads), String(m.steps), String(m.warmup)]);
+  const r = run(python, [
+    join(root, 'bench', 'peers', 'torch_steps.py'),
+    defaultDataDir(),
+    m.layers,
+    String(m.batch),
+    String(threads),
+    String(m.steps),
+    String(m.warmup),
+  ]);
   if (r.status !== 0) throw new Error(`torch_steps.py failed: ${r.stderr.trim().split('\n').pop()}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!).stepsPerSec;
 }
@@ -130,10 +177,16 @@ export async function runModels(): Promise<void> {
   const torch = findTorch();
   const native = nativeStatus().isas[0];
   const sides: Side[] = [...(native ? ['native' as const] : []), 'wasm', ...(torch.python ? ['torch' as const] : [])];
-  console.log(`lockstep native kernels: ${native ?? `none (${nativeStatus().missing ?? 'this CPU has neither AVX-512F nor AVX2'})`}`);
+  console.log(
+    `lockstep native kernels: ${native ?? `none (${nativeStatus().missing ?? 'this CPU has neither AVX-512F nor AVX2'})`}`,
+  );
   if (torch.python) {
-    const config = run(torch.python, [join(root, 'bench', 'peers', 'torch_steps.py'), '--config']).stdout.trim().split('\n');
-    const build = (config.find((l) => l.includes('Build settings')) ?? '').split(', ').filter((kv) => /^(BLAS_INFO|USE_MKLDNN|USE_OPENMP|TORCH_VERSION)=/.test(kv));
+    const config = run(torch.python, [join(root, 'bench', 'peers', 'torch_steps.py'), '--config'])
+      .stdout.trim()
+      .split('\n');
+    const build = (config.find((l) => l.includes('Build settings')) ?? '')
+      .split(', ')
+      .filter((kv) => /^(BLAS_INFO|USE_MKLDNN|USE_OPENMP|TORCH_VERSION)=/.test(kv));
     const lines = config.filter((l) => /^torch |GCC|CPU capability/.test(l.trim())).map((l) => l.trim());
     console.log(`PyTorch: ${torch.python}\n  ${[...lines, build.join(', ')].join('\n  ')}`);
   } else {
@@ -155,14 +208,17 @@ export async function runModels(): Promise<void> {
         if (side === 'torch') {
           for (const t of THREADS) cell(m.layers, m.batch, t, side).samples.push(torchSteps(torch.python!, m, t));
         } else {
-          for (const [t, s] of lockstepSteps(side === 'native' ? native! : 'wasm', m)) cell(m.layers, m.batch, t, side).samples.push(s);
+          for (const [t, s] of lockstepSteps(side === 'native' ? native! : 'wasm', m))
+            cell(m.layers, m.batch, t, side).samples.push(s);
         }
       }
     }
     if (numpyOk) {
       process.stderr.write(`round ${round}/${rounds}: the 20-epoch recipe, lockstep train and NumPy …\n`);
       recipe.lockstep.push(wallSeconds(process.execPath, [cli, 'train', '--json']));
-      recipe.numpy.push(wallSeconds('python3', [join(root, 'bench', 'peers', 'numpy_mlp.py'), defaultDataDir(), '20'], numpyEnv()));
+      recipe.numpy.push(
+        wallSeconds('python3', [join(root, 'bench', 'peers', 'numpy_mlp.py'), defaultDataDir(), '20'], numpyEnv()),
+      );
     }
   }
 
@@ -171,50 +227,122 @@ export async function runModels(): Promise<void> {
     return c ? median(c.samples) : null;
   };
   const fmt = (v: number | null, d: number) => (v === null ? '-' : v.toFixed(d));
-  const rows = MODELS.flatMap((m) => THREADS.map((t) => {
-    const [n, w, p] = (['native', 'wasm', 'torch'] as const).map((s) => med(m.layers, m.batch, t, s));
-    return {
-      layers: m.layers, batch: m.batch, threads: t, native: n, wasm: w, torch: p,
-      nativeOverTorch: n !== null && p !== null ? n / p : null, nativeOverWasm: n !== null && w !== null ? n / w : null,
-    };
-  }));
-  console.log(`\nSGD steps per second, median of ${rounds} round${rounds === 1 ? '' : 's'} (sides alternating within each round)`);
-  console.log(`| layers, batch | threads | lockstep ${native ?? 'native'} | lockstep wasm | PyTorch ${torch.version || ''} | native ÷ PyTorch | native ÷ wasm |`);
+  const rows = MODELS.flatMap((m) =>
+    THREADS.map((t) => {
+      const [n, w, p] = (['native', 'wasm', 'torch'] as const).map((s) => med(m.layers, m.batch, t, s));
+      return {
+        layers: m.layers,
+        batch: m.batch,
+        threads: t,
+        native: n,
+        wasm: w,
+        torch: p,
+        nativeOverTorch: n !== null && p !== null ? n / p : null,
+        nativeOverWasm: n !== null && w !== null ? n / w : null,
+      };
+    }),
+  );
+  console.log(
+    `\nSGD steps per second, median of ${rounds} round${rounds === 1 ? '' : 's'} (sides alternating within each round)`,
+  );
+  console.log(
+    `| layers, batch | threads | lockstep ${native ?? 'native'} | lockstep wasm | PyTorch ${torch.version || ''} | native ÷ PyTorch | native ÷ wasm |`,
+  );
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
-    console.log(`| ${r.layers}, ${r.batch} | ${r.threads} | ${fmt(r.native, 1)} | ${fmt(r.wasm, 1)} | ${r.torch === null ? torch.note || '-' : fmt(r.torch, 1)} | ${fmt(r.nativeOverTorch, 2)} | ${fmt(r.nativeOverWasm, 2)} |`);
+    console.log(
+      `| ${r.layers}, ${r.batch} | ${r.threads} | ${fmt(r.native, 1)} | ${fmt(r.wasm, 1)} | ${r.torch === null ? torch.note || '-' : fmt(r.torch, 1)} | ${fmt(r.nativeOverTorch, 2)} | ${fmt(r.nativeOverWasm, 2)} |`,
+    );
   }
   let recipeRow = null;
   if (numpyOk) {
-    const blas = run(torch.python ?? 'python3', ['-c', 'import numpy, threadpoolctl, json; print(json.dumps(threadpoolctl.threadpool_info()))'], numpyEnv());
-    const info = blas.status === 0 ? (JSON.parse(blas.stdout) as { internal_api: string; version: string; architecture: string }[]) : [];
-    const kernel = info.map((i) => `${i.internal_api} ${i.version}, kernel ${i.architecture}`).join('; ') || 'threadpoolctl not available';
+    const blas = run(
+      torch.python ?? 'python3',
+      ['-c', 'import numpy, threadpoolctl, json; print(json.dumps(threadpoolctl.threadpool_info()))'],
+      numpyEnv(),
+    );
+    const info =
+      blas.status === 0
+        ? (JSON.parse(blas.stdout) as { internal_api: string; version: string; architecture: string }[])
+        : [];
+    const kernel =
+      info.map((i) => `${i.internal_api} ${i.version}, kernel ${i.architecture}`).join('; ') ||
+      'threadpoolctl not available';
     recipeRow = { lockstep: median(recipe.lockstep), numpy: median(recipe.numpy), blas: kernel };
     console.log(`\nThe 20-epoch default recipe, wall seconds (start-up included), median of ${rounds}:`);
-    console.log(`  lockstep train (defaults) ${recipeRow.lockstep.toFixed(2)} s; NumPy float32, 1 BLAS thread (${kernel}) ${recipeRow.numpy.toFixed(2)} s; ratio ${(recipeRow.lockstep / recipeRow.numpy).toFixed(2)}`);
+    console.log(
+      `  lockstep train (defaults) ${recipeRow.lockstep.toFixed(2)} s; NumPy float32, 1 BLAS thread (${kernel}) ${recipeRow.numpy.toFixed(2)} s; ratio ${(recipeRow.lockstep / recipeRow.numpy).toFixed(2)}`,
+    );
   }
-  const report = { rounds, torch: { version: torch.version, note: torch.note }, native: native ?? null, rows, recipe: recipeRow, samples: cells };
+  const report = {
+    rounds,
+    torch: { version: torch.version, note: torch.note },
+    native: native ?? null,
+    rows,
+    recipe: recipeRow,
+    samples: cells,
+  };
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'models.json'), `${JSON.stringify(report, null, 2)}\n`);
   await chart(rows, torch.version);
   console.log(`wrote ${join(outDir, 'models.json')} and ${join(outDir, 'models.svg')}`);
 }
 
-async function chart(rows: { layers: string; batch: number; threads: number; native: number | null; wasm: number | null; torch: number | null }[], torchVersion: string) {
-  const values = rows.flatMap((r) => ([['lockstep native', r.native], ['lockstep wasm', r.wasm], [`PyTorch ${torchVersion}`, r.torch]] as const)
-    .filter(([, v]) => v !== null)
-    .map(([system, v]) => ({ model: `${r.layers} (batch ${r.batch})`, threads: `${r.threads} thread${r.threads === 1 ? '' : 's'}`, system, stepsPerSec: v })));
+async function chart(
+  rows: {
+    layers: string;
+    batch: number;
+    threads: number;
+    native: number | null;
+    wasm: number | null;
+    torch: number | null;
+  }[],
+  torchVersion: string,
+) {
+  const values = rows.flatMap((r) =>
+    (
+      [
+        ['lockstep native', r.native],
+        ['lockstep wasm', r.wasm],
+        [`PyTorch ${torchVersion}`, r.torch],
+      ] as const
+    )
+      .filter(([, v]) => v !== null)
+      .map(([system, v]) => ({
+        model: `${r.layers} (batch ${r.batch})`,
+        threads: `${r.threads} thread${r.threads === 1 ? '' : 's'}`,
+        system,
+        stepsPerSec: v,
+      })),
+  );
   const spec: vegaLite.TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'SGD steps per second by model size (higher is better)',
     data: { values },
-    facet: { column: { field: 'threads', type: 'nominal', title: null }, row: { field: 'model', type: 'nominal', title: null, header: { labelAngle: 0, labelAlign: 'left' } } },
+    facet: {
+      column: { field: 'threads', type: 'nominal', title: null },
+      row: { field: 'model', type: 'nominal', title: null, header: { labelAngle: 0, labelAlign: 'left' } },
+    },
     spec: {
       width: 260,
       height: 60,
       layer: [
-        { mark: 'bar', encoding: { y: { field: 'system', type: 'nominal', title: null }, x: { field: 'stepsPerSec', type: 'quantitative', title: 'steps/s' }, color: { field: 'system', type: 'nominal', legend: null } } },
-        { mark: { type: 'text', align: 'left', dx: 3 }, encoding: { y: { field: 'system', type: 'nominal' }, x: { field: 'stepsPerSec', type: 'quantitative' }, text: { field: 'stepsPerSec', type: 'quantitative', format: '.1f' } } },
+        {
+          mark: 'bar',
+          encoding: {
+            y: { field: 'system', type: 'nominal', title: null },
+            x: { field: 'stepsPerSec', type: 'quantitative', title: 'steps/s' },
+            color: { field: 'system', type: 'nominal', legend: null },
+          },
+        },
+        {
+          mark: { type: 'text', align: 'left', dx: 3 },
+          encoding: {
+            y: { field: 'system', type: 'nominal' },
+            x: { field: 'stepsPerSec', type: 'quantitative' },
+            text: { field: 'stepsPerSec', type: 'quantitative', format: '.1f' },
+          },
+        },
       ],
     },
     resolve: { scale: { x: 'independent' } },

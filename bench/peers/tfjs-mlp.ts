@@ -21,7 +21,10 @@ async function main(): Promise<void> {
   await tf.setBackend('wasm');
   const data = loadDataset(dataDir, { inputSize: 784, classes: 10 });
   const toTensors = (images: Uint8Array, labels: Uint8Array, n: number) => ({
-    x: tf.tensor2d(Float32Array.from(images, (p) => p / 255), [n, 784]),
+    x: tf.tensor2d(
+      Float32Array.from(images, (p) => p / 255),
+      [n, 784],
+    ),
     y: tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), 10).toFloat(),
     labels: Array.from(labels),
   });
@@ -39,7 +42,9 @@ async function main(): Promise<void> {
   const accuracy = (set: typeof train) =>
     tf.tidy(() => {
       const predicted = (model.predict(set.x, { batchSize: 1024 }) as tf.Tensor).argMax(1).dataSync();
-      return Array.from(predicted).reduce((ok: number, p, i) => ok + (p === set.labels[i] ? 1 : 0), 0) / set.labels.length;
+      return (
+        Array.from(predicted).reduce((ok: number, p, i) => ok + (p === set.labels[i] ? 1 : 0), 0) / set.labels.length
+      );
     });
   let testAcc = NaN;
   for (let epoch = 1; epoch <= epochs; epoch++) {
@@ -48,7 +53,16 @@ async function main(): Promise<void> {
     const t1 = performance.now();
     const trainAcc = accuracy(train);
     testAcc = accuracy(test);
-    console.log(JSON.stringify({ event: 'epoch', epoch, trainAcc, testAcc, trainSeconds: (t1 - t0) / 1000, evalSeconds: (performance.now() - t1) / 1000 }));
+    console.log(
+      JSON.stringify({
+        event: 'epoch',
+        epoch,
+        trainAcc,
+        testAcc,
+        trainSeconds: (t1 - t0) / 1000,
+        evalSeconds: (performance.now() - t1) / 1000,
+      }),
+    );
   }
   console.log(JSON.stringify({ event: 'done', epochs, testAcc, seconds: (performance.now() - started) / 1000 }));
 }

@@ -11,8 +11,18 @@ import { print, trainOptionsOf } from './flags.js';
 
 /** The columns of bench --csv, in this order. */
 export const BENCH_CSV_COLUMNS = [
-  'threads', 'batchSize', 'stepsPerSec', 'stepsPerSecMin', 'stepsPerSecMax', 'samplesPerSec',
-  'speedup', 'speedupMin', 'speedupMax', 'efficiency', 'ceilingSpeedup', 'paramsSha256',
+  'threads',
+  'batchSize',
+  'stepsPerSec',
+  'stepsPerSecMin',
+  'stepsPerSecMax',
+  'samplesPerSec',
+  'speedup',
+  'speedupMin',
+  'speedupMax',
+  'efficiency',
+  'ceilingSpeedup',
+  'paramsSha256',
 ];
 
 export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
@@ -20,7 +30,8 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
   const batchSizes = args.batchSize;
   const options = trainOptionsOf(args, 'bench');
   // Validate every combination's flags, and load the data once, before any thread starts.
-  for (const batchSize of batchSizes) for (const threads of threadCounts) resolveConfig({ ...options, batchSize, threads });
+  for (const batchSize of batchSizes)
+    for (const threads of threadCounts) resolveConfig({ ...options, batchSize, threads });
   checkBenchCounts({ steps: args.steps, warmup: args.warmup, repeats: args.repeats }, args.profile);
   checkOutput(args.csv, '--csv', args.force);
   checkOutput(args.svg, '--svg', args.force);
@@ -32,7 +43,9 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
   if (crowded) process.stderr.write(`lockstep: notice: ${crowded}\n`);
   if (args.json) print(JSON.stringify({ event: 'machine', ...machine }));
   else {
-    print(`lockstep bench: ${args.steps} timed steps after ${args.warmup} warm-up, median [min–max] of ${plural(args.repeats, 'run')}, kernels ${config.kernels}`);
+    print(
+      `lockstep bench: ${args.steps} timed steps after ${args.warmup} warm-up, median [min–max] of ${plural(args.repeats, 'run')}, kernels ${config.kernels}`,
+    );
     print(`machine: ${formatMachine(machine)}`);
     print('threads  batch   steps/s [min–max]         samples/s  speedup [min–max]    efficiency');
   }
@@ -50,16 +63,20 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
     (row) => print(args.json ? JSON.stringify(jsonRow(row)) : formatRow(row)),
   );
   if (args.profile && !args.json) for (const row of rows) for (const line of formatProfile(row)) print(line);
-  if (args.csv !== undefined) writeOutput(args.csv, toCsv(BENCH_CSV_COLUMNS, rows as unknown as Record<string, unknown>[]));
+  if (args.csv !== undefined)
+    writeOutput(args.csv, toCsv(BENCH_CSV_COLUMNS, rows as unknown as Record<string, unknown>[]));
   if (args.svg !== undefined) writeOutput(args.svg, await renderSvg(scalingChart(rows, machine)));
   if (!args.json) {
     for (const { batchSize, identical, paramsSha256 } of hashAgreement(rows)) {
-      print(`batch ${batchSize}: ${identical ? 'identical' : 'DIFFERENT'} parameters across thread counts (sha256 ${paramsSha256.slice(0, 16)}…)`);
+      print(
+        `batch ${batchSize}: ${identical ? 'identical' : 'DIFFERENT'} parameters across thread counts (sha256 ${paramsSha256.slice(0, 16)}…)`,
+      );
     }
     const note = shortWindowNote(threadCounts, batchSizes, args.warmup, args.steps, dataset.train.count);
     if (note) print(note);
     // As plot and export do: each file written is named (the JSON stream stays one object per row).
-    if (args.csv !== undefined) print(`wrote ${args.csv}: ${plural(rows.length, 'row')}, one per thread count and batch size`);
+    if (args.csv !== undefined)
+      print(`wrote ${args.csv}: ${plural(rows.length, 'row')}, one per thread count and batch size`);
     if (args.svg !== undefined) print(`wrote ${args.svg}: speedup over 1 thread, ${plural(rows.length, 'row')}`);
   }
   return 0;
@@ -69,7 +86,13 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
  * Why these speedups need not be training's (issue 24: 0.94–0.99 here at the defaults, 1.25 for the same
  * run's epochs): they time a window shorter than an epoch, from a fresh run, without evaluation.
  */
-export function shortWindowNote(threadCounts: number[], batchSizes: number[], warmup: number, steps: number, trainRows: number): string | null {
+export function shortWindowNote(
+  threadCounts: number[],
+  batchSizes: number[],
+  warmup: number,
+  steps: number,
+  trainRows: number,
+): string | null {
   if (threadCounts.length < 2) return null;
   const epochs = batchSizes.map((b) => [b, epochSteps(trainRows, b)] as const).filter(([, n]) => steps < n);
   if (epochs.length === 0) return null;
@@ -87,7 +110,10 @@ function jsonRow(r: BenchRow) {
 
 function formatRow(r: BenchRow): string {
   const bar = '█'.repeat(Math.max(1, Math.round(r.speedup * 8)));
-  const ceiling = r.ceilingSpeedup === undefined ? '' : `  (ceiling ${r.ceilingSpeedup.toFixed(2)}: ${r.threads} independent 1-thread runs at once)`;
+  const ceiling =
+    r.ceilingSpeedup === undefined
+      ? ''
+      : `  (ceiling ${r.ceilingSpeedup.toFixed(2)}: ${r.threads} independent 1-thread runs at once)`;
   const steps = `${r.stepsPerSec.toFixed(0)} [${r.stepsPerSecMin.toFixed(0)}–${r.stepsPerSecMax.toFixed(0)}]`;
   const speedup = `${r.speedup.toFixed(2)} [${r.speedupMin.toFixed(2)}–${r.speedupMax.toFixed(2)}]`;
   return (
@@ -97,7 +123,12 @@ function formatRow(r: BenchRow): string {
 }
 
 const PHASES: [Exclude<keyof PhaseStats, 'thread' | 'stalls'>, string][] = [
-  ['rows', 'rows'], ['wait1', 'wait'], ['update', 'update'], ['wait2', 'wait'], ['between', 'between'], ['step', 'step'],
+  ['rows', 'rows'],
+  ['wait1', 'wait'],
+  ['update', 'update'],
+  ['wait2', 'wait'],
+  ['between', 'between'],
+  ['step', 'step'],
 ];
 
 /** One table per configuration: µs per step, median/p90, each thread a line. */

@@ -3,7 +3,17 @@ import { UserError } from '../errors.js';
 import { nativeMissingNotice } from '../kernels/select.js';
 import { wasmSimdSupported } from '../kernels/wasm.js';
 import { parserFor } from '../options/parse.js';
-import { flagOf, OPTIONS, optionsOf, positionalName, shownDefault, specFor, type Command, type OptionKind, type OptionName } from '../options/table.js';
+import {
+  flagOf,
+  OPTIONS,
+  optionsOf,
+  positionalName,
+  shownDefault,
+  specFor,
+  type Command,
+  type OptionKind,
+  type OptionName,
+} from '../options/table.js';
 import type { TrainOptions } from '../train/config.js';
 
 const asFlag = (name: string): string => (name.length === 1 ? `-${name}` : `--${name}`);
@@ -25,14 +35,20 @@ export function usageMessage(message: string, argv: string[]): string {
     // The flag as typed (yargs reports --no-jsn as "jsn"); none for a stray word (`--json yes`, `train extra`),
     // which yargs names the same way as an unknown flag.
     const spelling = (name: string) =>
-      argv.find((t) => t.startsWith('-') && [name, `no-${name}`].includes(t.replace(/^--?/, '').split('=')[0]))?.split('=')[0];
+      argv
+        .find((t) => t.startsWith('-') && [name, `no-${name}`].includes(t.replace(/^--?/, '').split('=')[0]))
+        ?.split('=')[0];
     const words = typed.filter((name) => spelling(name) === undefined && argv.includes(name));
     if (words.length > 0) return unexpectedWord(words[0], argv, command);
     return `${typed.map((name) => spelling(name) ?? asFlag(name)).join(', ')}: not a flag of ${where} (see --help)`;
   }
   // A flag before any command (lockstep --versio): name it, not only the missing command.
   const first = argv[0]?.split('=')[0];
-  if (/^name a command/.test(message) && first?.startsWith('-') && !['--debug', '--help', '--version'].includes(first)) {
+  if (
+    /^name a command/.test(message) &&
+    first?.startsWith('-') &&
+    !['--debug', '--help', '--version'].includes(first)
+  ) {
     return `${first}: not a flag of lockstep; name a command first (see lockstep --help)`;
   }
   const guess = /^Did you mean (\S+)\?$/.exec(message);
@@ -155,7 +171,8 @@ export function refuseSwitchValues(argv: string[], switches: string[]): void {
  */
 export function kernelFallbackNotice(args: Pick<TrainOptions, 'kernels' | 'reference'>, simd: boolean): string | null {
   if (args.kernels !== undefined || args.reference) return null;
-  if (!simd) return 'lockstep: notice: this runtime has no WebAssembly SIMD; using the js kernels (same results, slower)';
+  if (!simd)
+    return 'lockstep: notice: this runtime has no WebAssembly SIMD; using the js kernels (same results, slower)';
   return nativeMissingNotice();
 }
 

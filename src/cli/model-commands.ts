@@ -1,7 +1,6 @@
 import { evaluate, type Evaluation } from '../inference/evaluate.js';
 import { predict, predictCsv, tableRowsError, type Prediction } from '../inference/predict.js';
 import { UserError } from '../errors.js';
-import type { KernelName } from '../kernels/kernels.js';
 import { IDX_FILES } from '../data/dataset.js';
 import type { Checkpoint } from '../model-io/checkpoint.js';
 import { exportModel } from '../model-io/export.js';
@@ -10,11 +9,16 @@ import { loadModel } from '../model-io/model-file.js';
 import { print } from './flags.js';
 import { checkSavedDataDir } from '../data/saved-data.js';
 
-
 /** The checkpoint's data directory, when eval or predict will read it, checked before anything else is. */
-function checkModelData(model: string, data: string | undefined, split: 'train' | 'test', { checkpoint } = loadModel(model)): Checkpoint | undefined {
+function checkModelData(
+  model: string,
+  data: string | undefined,
+  split: 'train' | 'test',
+  { checkpoint } = loadModel(model),
+): Checkpoint | undefined {
   if (checkpoint && data === undefined) {
-    const files = split === 'train' ? [IDX_FILES.trainImages, IDX_FILES.trainLabels] : [IDX_FILES.testImages, IDX_FILES.testLabels];
+    const files =
+      split === 'train' ? [IDX_FILES.trainImages, IDX_FILES.trainLabels] : [IDX_FILES.testImages, IDX_FILES.testLabels];
     checkSavedDataDir(model, checkpoint.config.data, files);
   }
   return checkpoint;
@@ -22,11 +26,19 @@ function checkModelData(model: string, data: string | undefined, split: 'train' 
 
 export async function evalCommand(args: ArgsOf<'eval'>): Promise<number> {
   const config = checkModelData(args.model, args.data, args.split)?.config;
-  const [limitFlag, limit] = args.split === 'train' ? ['--train-limit', config?.trainLimit] : ['--test-limit', config?.testLimit];
+  const [limitFlag, limit] =
+    args.split === 'train' ? ['--train-limit', config?.trainLimit] : ['--test-limit', config?.testLimit];
   if (limit !== undefined) {
-    process.stderr.write(`lockstep: notice: ${args.model} was trained with ${limitFlag} ${limit}; eval reads the whole ${args.split} split\n`);
+    process.stderr.write(
+      `lockstep: notice: ${args.model} was trained with ${limitFlag} ${limit}; eval reads the whole ${args.split} split\n`,
+    );
   }
-  const result = await evaluate(args.model, { data: args.data, split: args.split, threads: args.threads, kernels: args.kernels });
+  const result = await evaluate(args.model, {
+    data: args.data,
+    split: args.split,
+    threads: args.threads,
+    kernels: args.kernels,
+  });
   print(args.json ? JSON.stringify({ event: 'eval', ...result }) : formatEvaluation(result));
   return 0;
 }
@@ -45,7 +57,6 @@ function formatEvaluation(e: Evaluation): string {
   ];
   return lines.join('\n');
 }
-
 
 export async function predictCommand(args: ArgsOf<'predict'>): Promise<number> {
   if (args.csv !== undefined) return predictCsvCommand(args, args.csv);
@@ -69,7 +80,11 @@ export async function predictCommand(args: ArgsOf<'predict'>): Promise<number> {
 
 /** predict --csv ROWS.csv: one line (or JSON object) per row: its line, the predicted class's name and probability. */
 function predictCsvCommand(args: ArgsOf<'predict'>, csv: string): number {
-  for (const [flagName, given] of [['--image', args.image], ['--index', args.index], ['--data', args.data]] as const) {
+  for (const [flagName, given] of [
+    ['--image', args.image],
+    ['--index', args.index],
+    ['--data', args.data],
+  ] as const) {
     if (given !== undefined) throw new UserError(`--csv and ${flagName}: give one or the other`);
   }
   const rows = predictCsv(args.model, csv);
@@ -91,7 +106,8 @@ export function formatPrediction(p: Prediction): string {
   const rows: string[] = [];
   for (let y = 0; y < p.height; y++) {
     let line = '';
-    for (let x = 0; x < p.width; x++) line += shades[Math.min(9, Math.floor(p.pixels[y * p.width + x] / 25.6))].repeat(2);
+    for (let x = 0; x < p.width; x++)
+      line += shades[Math.min(9, Math.floor(p.pixels[y * p.width + x] / 25.6))].repeat(2);
     rows.push(line.trimEnd());
   }
   const bars = p.probabilities.map((q, c) => {
@@ -99,7 +115,8 @@ export function formatPrediction(p: Prediction): string {
     const truth = c === p.label ? ' (true label)' : '';
     return `  ${c}: ${q.toFixed(4)} ${'█'.repeat(Math.round(q * 30))}${mark}${truth}`;
   });
-  const verdict = p.label === undefined ? '' : p.label === p.predicted ? ', correct' : `, wrong (true label ${p.label})`;
+  const verdict =
+    p.label === undefined ? '' : p.label === p.predicted ? ', correct' : `, wrong (true label ${p.label})`;
   return [...rows, '', `predicted ${p.predicted}${verdict}`, ...bars].join('\n');
 }
 
@@ -109,6 +126,10 @@ export async function exportCommand(args: ArgsOf<'export'>): Promise<number> {
   if (Array.isArray(to)) throw new UserError(`--to given ${to.length} times (${to.join(', ')}); give it once`);
   if (String(to).trim() === '') throw new UserError('--to: needs a value');
   const { format, paramsSha256 } = exportModel(args.checkpoint, args.to, { force: args.force, names: args.names });
-  print(args.json ? JSON.stringify({ event: 'export', to: args.to, format, paramsSha256 }) : `wrote ${args.to} (${format}, params sha256 ${paramsSha256})`);
+  print(
+    args.json
+      ? JSON.stringify({ event: 'export', to: args.to, format, paramsSha256 })
+      : `wrote ${args.to} (${format}, params sha256 ${paramsSha256})`,
+  );
   return 0;
 }

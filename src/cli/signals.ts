@@ -30,7 +30,10 @@ export function onStopSignals(): { signal: AbortSignal; reason: () => string; di
  * Two steps, for commands that run other processes (sweep, worker): the first SIGINT or SIGTERM aborts `stop`
  * (what that means is the command's `first` line), the second aborts `kill` (`second`).
  */
-export function onStopThenKillSignals(first: string, second: string): { stop: AbortSignal; kill: AbortSignal; dispose: () => void } {
+export function onStopThenKillSignals(
+  first: string,
+  second: string,
+): { stop: AbortSignal; kill: AbortSignal; dispose: () => void } {
   const stop = new AbortController();
   const kill = new AbortController();
   const handler = (name: NodeJS.Signals) => {

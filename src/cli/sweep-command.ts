@@ -7,7 +7,8 @@ import { onStopThenKillSignals } from './signals.js';
 import { EXIT_INTERRUPTED } from './train-command.js';
 
 export async function sweepCommand(args: ArgsOf<'sweep'>): Promise<number> {
-  if (args.queue !== undefined || args.detach || args.status) return (await import('./queue-sweep-command.js')).queueSweepCommand(args);
+  if (args.queue !== undefined || args.detach || args.status)
+    return (await import('./queue-sweep-command.js')).queueSweepCommand(args);
   const cores = availableParallelism();
   const threads = args.threads as number;
   const parallel = args.parallel ?? Math.max(1, Math.floor(cores / threads));
@@ -20,16 +21,32 @@ export async function sweepCommand(args: ArgsOf<'sweep'>): Promise<number> {
     );
   }
   // First signal: every run stops at its next step; a second: every run is killed and the sweep quits.
-  const signals = onStopThenKillSignals('stopping every run after its current step (send it again to kill them)', 'killing every run now');
+  const signals = onStopThenKillSignals(
+    'stopping every run after its current step (send it again to kill them)',
+    'killing every run now',
+  );
   try {
     const outcome = await sweep({
-      base, grid, threads, parallel, out: args.out, signal: signals.stop, killSignal: signals.kill,
+      base,
+      grid,
+      threads,
+      parallel,
+      out: args.out,
+      signal: signals.stop,
+      killSignal: signals.kill,
       onStart: (runs, skipped) => {
         if (args.json) return;
         const already = skipped > 0 ? ` (${skipped} already in ${args.out}: not run again)` : '';
-        print(`lockstep sweep: ${plural(runs, 'run')}${already}, ${parallel} at a time, ${plural(threads, 'thread')} each${args.out ? `; results in ${args.out}` : ''}`);
+        print(
+          `lockstep sweep: ${plural(runs, 'run')}${already}, ${parallel} at a time, ${plural(threads, 'thread')} each${args.out ? `; results in ${args.out}` : ''}`,
+        );
       },
-      onResult: (r, finished, all) => print(args.json ? JSON.stringify({ event: 'sweep-run', ...r }) : `run ${r.run} (${finished}/${all} finished): ${formatResult(r)}`),
+      onResult: (r, finished, all) =>
+        print(
+          args.json
+            ? JSON.stringify({ event: 'sweep-run', ...r })
+            : `run ${r.run} (${finished}/${all} finished): ${formatResult(r)}`,
+        ),
     });
     if (!args.json) for (const line of formatTable(outcome.results)) print(line);
     if (outcome.interrupted) {
@@ -57,10 +74,11 @@ export function formatResult(r: SweepResult): string {
 export function formatTable(results: SweepResult[]): string[] {
   return [
     '  run   seed  optimizer        lr  batch  test acc  test loss  train loss  seconds  paramsSha256',
-    ...results.map((r) =>
-      `${String(r.run).padStart(5)}  ${String(r.seed).padStart(5)}  ${String(r.optimizer).padStart(9)}  ${String(r.lr).padStart(8)}  ${String(r.batchSize).padStart(5)}  ` +
-      `${fixed(r.testAccuracy, 4).padStart(8)}  ${fixed(r.testLoss, 4).padStart(9)}  ${fixed(r.trainLoss, 4).padStart(10)}  ` +
-      `${fixed(r.seconds, 2).padStart(7)}  ${r.status === 'diverged' ? 'diverged' : `${r.paramsSha256?.slice(0, 16)}…`}`,
+    ...results.map(
+      (r) =>
+        `${String(r.run).padStart(5)}  ${String(r.seed).padStart(5)}  ${String(r.optimizer).padStart(9)}  ${String(r.lr).padStart(8)}  ${String(r.batchSize).padStart(5)}  ` +
+        `${fixed(r.testAccuracy, 4).padStart(8)}  ${fixed(r.testLoss, 4).padStart(9)}  ${fixed(r.trainLoss, 4).padStart(10)}  ` +
+        `${fixed(r.seconds, 2).padStart(7)}  ${r.status === 'diverged' ? 'diverged' : `${r.paramsSha256?.slice(0, 16)}…`}`,
     ),
   ];
 }

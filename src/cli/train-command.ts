@@ -16,7 +16,9 @@ export const EXIT_INTERRUPTED = 130;
 
 export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
   if (args.reference && args.kernels !== undefined) {
-    throw new UserError(`--reference and --kernels ${args.kernels}: the reference trainer has its own arithmetic, no kernels; drop one of them`);
+    throw new UserError(
+      `--reference and --kernels ${args.kernels}: the reference trainer has its own arithmetic, no kernels; drop one of them`,
+    );
   }
   let options = trainOptionsOf(args, 'train');
   if (args.config !== undefined) options = withRunConfig(readRunConfig(args.config), options);
@@ -34,7 +36,9 @@ export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
       onNotice: notice,
       onCalibrated: (c, batchSize) => {
         const rates = [...c.stepsPerSec].map(([t, rate]) => `${t}: ${rate.toFixed(0)}`).join(', ');
-        process.stderr.write(`lockstep: --threads auto: ${plural(c.threads, 'thread')} (steps/s ${rates}; median of ${c.rounds} rounds of ${c.steps} steps at batch ${batchSize})\n`);
+        process.stderr.write(
+          `lockstep: --threads auto: ${plural(c.threads, 'thread')} (steps/s ${rates}; median of ${c.rounds} rounds of ${c.steps} steps at batch ${batchSize})\n`,
+        );
       },
       onStart: async (config, rows) => {
         shownEpoch = epochLineShown(config, rows, args);

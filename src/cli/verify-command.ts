@@ -24,17 +24,25 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
   config.layers = fitLayers(config, dataset);
   if (against) checkAgainst(against, traceRunKey(config), datasetFingerprint(dataset));
   if (!args.json) {
-    print(`lockstep verify: ${args.steps} steps at threads ${args.threads.join(', ')} against the reference trainer, every parameter compared bit for bit`);
+    print(
+      `lockstep verify: ${args.steps} steps at threads ${args.threads.join(', ')} against the reference trainer, every parameter compared bit for bit`,
+    );
     if (tracing) {
       const every = args.traceEvery === 1 ? 'every step' : `every ${args.traceEvery} steps`;
-      print(`trace: each layer's sha256 after ${every}${args.against ? `, also against ${args.against} (${against!.machine.cpu}, Node ${against!.machine.node})` : ''}`);
+      print(
+        `trace: each layer's sha256 after ${every}${args.against ? `, also against ${args.against} (${against!.machine.cpu}, Node ${against!.machine.node})` : ''}`,
+      );
     }
-    print('threads    kernels  paramsSha256                                                      max|Δ|    max ULP  first difference');
+    print(
+      'threads    kernels  paramsSha256                                                      max|Δ|    max ULP  first difference',
+    );
   }
   const traces: TracedRun[] = [];
   const rows = await verify(
     {
-      ...options, threadCounts: args.threads, steps: args.steps,
+      ...options,
+      threadCounts: args.threads,
+      steps: args.steps,
       trace: tracing ? { every: args.traceEvery, against, onTrace: (t) => traces.push(t) } : undefined,
     },
     dataset,
@@ -58,7 +66,8 @@ function formatRow(r: VerifyRow, againstPath: string | undefined): string[] {
       `${String(r.maxUlp).padStart(9)}  ${r.firstDifference ?? '-'}`,
   ];
   if (!r.trace) return lines;
-  if (r.threads !== 'reference') lines.push(`  trace against the reference: ${formatFinding(r.trace.reference, r.trace.steps)}`);
+  if (r.threads !== 'reference')
+    lines.push(`  trace against the reference: ${formatFinding(r.trace.reference, r.trace.steps)}`);
   if (r.trace.against !== undefined) {
     const which = r.trace.againstRun === 'reference' ? 'its reference run' : `its ${r.trace.againstRun}-thread run`;
     lines.push(`  trace against ${againstPath} (${which}): ${formatFinding(r.trace.against, r.trace.steps)}`);

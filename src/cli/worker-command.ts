@@ -18,11 +18,18 @@ export async function workerCommand(args: ArgsOf<'worker'>): Promise<number> {
   const say = (human: string, json: object) => print(args.json ? JSON.stringify(json) : human);
   try {
     const outcome = await runQueueWorker({
-      url: args.queue, threads, parallel, signal: signals.stop, killSignal: signals.kill,
+      url: args.queue,
+      threads,
+      parallel,
+      signal: signals.stop,
+      killSignal: signals.kill,
       onEvent: (e) => {
         switch (e.event) {
           case 'worker-ready':
-            return say(`lockstep worker ${e.worker}: taking runs from ${e.queue}, ${parallel} at a time, ${plural(threads, 'thread')} each; Ctrl-C stops`, e);
+            return say(
+              `lockstep worker ${e.worker}: taking runs from ${e.queue}, ${parallel} at a time, ${plural(threads, 'thread')} each; Ctrl-C stops`,
+              e,
+            );
           case 'worker-run':
             return say(`run ${e.run} started: ${e.config}`, e);
           case 'worker-done':
@@ -38,7 +45,10 @@ export async function workerCommand(args: ArgsOf<'worker'>): Promise<number> {
         }
       },
     });
-    if (!args.json) print(`lockstep worker: stopped: ${plural(outcome.finished, 'run')} finished, ${outcome.failed} failed, ${outcome.handedBack} given back`);
+    if (!args.json)
+      print(
+        `lockstep worker: stopped: ${plural(outcome.finished, 'run')} finished, ${outcome.failed} failed, ${outcome.handedBack} given back`,
+      );
     return EXIT_INTERRUPTED;
   } finally {
     signals.dispose();

@@ -95,15 +95,24 @@ export class Engine implements Trainer {
     this.stepsPerEpoch = epochSteps(views.plan.trainCount, options.batchSize);
   }
 
-  static async create(sizes: number[], initialParams: Float32Array, dataset: Dataset, options: EngineOptions): Promise<Engine> {
+  static async create(
+    sizes: number[],
+    initialParams: Float32Array,
+    dataset: Dataset,
+    options: EngineOptions,
+  ): Promise<Engine> {
     const { threads } = options;
     checkThreads(threads);
     // A spinner takes the core from the thread it waits for when threads outnumber cores.
     const spinMs = threads <= availableParallelism() ? SPIN_MS : 0;
     const paramCount = modelLayout(sizes).paramCount;
-    const optimizerState = options.optimizerState ?? new Float32Array(options.optimizer ? stateArrays(options.optimizer.optimizer) * paramCount : 0);
+    const optimizerState =
+      options.optimizerState ??
+      new Float32Array(options.optimizer ? stateArrays(options.optimizer.optimizer) * paramCount : 0);
     const { memory, views } = createSharedBuffers(sizes, threads, options.batchSize, dataset, initialParams, {
-      spinMs, profileSteps: options.profileSteps ?? 0, optimizerState,
+      spinMs,
+      profileSteps: options.profileSteps ?? 0,
+      optimizerState,
     });
     const engine = new Engine(views, memory, options);
     engine.armTestFault();
@@ -142,7 +151,12 @@ export class Engine implements Trainer {
       run.catch((err: unknown) => this.recordFailure(thread, err));
       this.tasks.push(run);
     }
-    await this.waitAsync(Ctl.Ready, () => Atomics.load(this.ctl, Ctl.Ready) >= workers, START_TIMEOUT_MS, 'workers to start');
+    await this.waitAsync(
+      Ctl.Ready,
+      () => Atomics.load(this.ctl, Ctl.Ready) >= workers,
+      START_TIMEOUT_MS,
+      'workers to start',
+    );
   }
 
   private recordFailure(thread: number, err: unknown): void {
@@ -233,7 +247,12 @@ export class Engine implements Trainer {
     const per = profileSteps * PROFILE_MARKS;
     const samples = Array.from({ length: threads }, (_, t) => this.views.profile.slice(t * per, (t + 1) * per));
     const taken = Atomics.load(this.ctl, Ctl.StepCount);
-    return { threads, steps: Math.min(profileSteps, taken), oldest: taken < profileSteps ? 0 : taken % profileSteps, samples };
+    return {
+      threads,
+      steps: Math.min(profileSteps, taken),
+      oldest: taken < profileSteps ? 0 : taken % profileSteps,
+      samples,
+    };
   }
 
   async close(): Promise<void> {
@@ -253,5 +272,10 @@ export class Engine implements Trainer {
 }
 
 interface AtomicsWithWaitAsync {
-  waitAsync(a: Int32Array, index: number, value: number, timeout?: number): { async: boolean; value: Promise<string> | string };
+  waitAsync(
+    a: Int32Array,
+    index: number,
+    value: number,
+    timeout?: number,
+  ): { async: boolean; value: Promise<string> | string };
 }

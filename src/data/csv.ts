@@ -70,7 +70,10 @@ export function readCsvHeader(path: string, flag: string): string[] {
 /** Which column is the label, checked against the header. */
 function labelColumn(header: string[], label: string | null | undefined, path: string): number {
   if (label === null) return -1;
-  if (header.length < 2) throw new UserError(`${path}: line 1: the header has ${header.length} column; a table needs a label and at least one feature`);
+  if (header.length < 2)
+    throw new UserError(
+      `${path}: line 1: the header has ${header.length} column; a table needs a label and at least one feature`,
+    );
   const seen = new Set<string>();
   for (const name of header) {
     if (seen.has(name)) throw new UserError(`${path}: line 1: column "${name}" appears twice in the header`);
@@ -94,7 +97,10 @@ class RowBuffer {
   features: Float32Array;
   lines: Int32Array;
   count = 0;
-  constructor(readonly width: number, guess: number) {
+  constructor(
+    readonly width: number,
+    guess: number,
+  ) {
     this.features = new Float32Array(Math.max(1, guess) * width);
     this.lines = new Int32Array(Math.max(1, guess));
   }
@@ -139,11 +145,18 @@ function fastPath(fd: number, path: string, labelName: string | null | undefined
   const takeLine = (buf: Buffer, start: number, end: number): void => {
     line++;
     if (end > start && buf[end - 1] === CR) end--;
-    if (line === 1 && end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) start += 3;
+    if (line === 1 && end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf)
+      start += 3;
     if (header === null) {
-      header = buf.toString('utf8', start, end).split(',').map((s) => s.trim());
+      header = buf
+        .toString('utf8', start, end)
+        .split(',')
+        .map((s) => s.trim());
       labelAt = labelColumn(header, labelName, path);
-      rows = new RowBuffer(header.length - (labelAt >= 0 ? 1 : 0), guessRows(buf, end + 1, size - position + buf.length));
+      rows = new RowBuffer(
+        header.length - (labelAt >= 0 ? 1 : 0),
+        guessRows(buf, end + 1, size - position + buf.length),
+      );
       return;
     }
     if (end === start) {
@@ -175,7 +188,15 @@ function fastPath(fd: number, path: string, labelName: string | null | undefined
 }
 
 function parseRow(
-  buf: Buffer, start: number, end: number, header: string[], labelAt: number, rows: RowBuffer, labels: string[], path: string, line: number,
+  buf: Buffer,
+  start: number,
+  end: number,
+  header: string[],
+  labelAt: number,
+  rows: RowBuffer,
+  labels: string[],
+  path: string,
+  line: number,
 ): void {
   try {
     parseFields(buf, start, end, header, labelAt, rows, labels, path, line);
@@ -186,7 +207,15 @@ function parseRow(
 }
 
 function parseFields(
-  buf: Buffer, start: number, end: number, header: string[], labelAt: number, rows: RowBuffer, labels: string[], path: string, line: number,
+  buf: Buffer,
+  start: number,
+  end: number,
+  header: string[],
+  labelAt: number,
+  rows: RowBuffer,
+  labels: string[],
+  path: string,
+  line: number,
 ): void {
   const out = rows.row(line);
   const { features } = rows;
@@ -220,19 +249,39 @@ function ragged(path: string, line: number, buf: Buffer, start: number, end: num
 }
 
 /** Digits, a point and an exponent parsed from bytes when that is exact; anything else through Number(). */
-function parseNumber(buf: Buffer, i: number, end: number, path: string, line: number, column: number, header: string[]): number {
+function parseNumber(
+  buf: Buffer,
+  i: number,
+  end: number,
+  path: string,
+  line: number,
+  column: number,
+  header: string[],
+): number {
   let negative = false;
   const first = buf[i];
   let k = i;
-  if (first === 0x2d) { negative = true; k++; } else if (first === 0x2b) k++;
+  if (first === 0x2d) {
+    negative = true;
+    k++;
+  } else if (first === 0x2b) k++;
   let mantissa = 0;
   let digits = 0;
   let exp10 = 0;
   let c = buf[k];
-  while (k < end && c >= 0x30 && c <= 0x39) { mantissa = mantissa * 10 + (c - 0x30); digits++; c = buf[++k]; }
+  while (k < end && c >= 0x30 && c <= 0x39) {
+    mantissa = mantissa * 10 + (c - 0x30);
+    digits++;
+    c = buf[++k];
+  }
   if (k < end && c === 0x2e) {
     c = buf[++k];
-    while (k < end && c >= 0x30 && c <= 0x39) { mantissa = mantissa * 10 + (c - 0x30); digits++; exp10--; c = buf[++k]; }
+    while (k < end && c >= 0x30 && c <= 0x39) {
+      mantissa = mantissa * 10 + (c - 0x30);
+      digits++;
+      exp10--;
+      c = buf[++k];
+    }
   }
   if (k === end && digits > 0 && digits <= 15 && exp10 >= -22) {
     const value = exp10 === 0 ? mantissa : mantissa / POW10[-exp10];
@@ -245,8 +294,11 @@ function parseCell(text: string, path: string, line: number, column: number, hea
   const where = `${path}: line ${line}, column ${column + 1} (${header[column]})`;
   if (text.trim() === '') throw new UserError(`${where}: empty cell`);
   if (!NUMBER_TEXT.test(text)) {
-    if (/^\s*[+-]?(nan|inf|infinity)\s*$/i.test(text)) throw new UserError(`${where}: ${text.trim()} is not a finite number`);
-    throw new UserError(`${where}: ${JSON.stringify(text.length > 30 ? `${text.slice(0, 30)}…` : text)} is not a number`);
+    if (/^\s*[+-]?(nan|inf|infinity)\s*$/i.test(text))
+      throw new UserError(`${where}: ${text.trim()} is not a finite number`);
+    throw new UserError(
+      `${where}: ${JSON.stringify(text.length > 30 ? `${text.slice(0, 30)}…` : text)} is not a number`,
+    );
   }
   const value = Number(text);
   if (!Number.isFinite(value) || !Number.isFinite(Math.fround(value))) {
@@ -259,7 +311,12 @@ function parseCell(text: string, path: string, line: number, column: number, hea
 function slowPath(path: string, labelName: string | null | undefined): CsvTable {
   let records: { record: string[]; info: { lines: number } }[];
   try {
-    records = parse(readFileSync(path), { info: true, bom: true, relax_column_count: true, skip_empty_lines: false }) as unknown as typeof records;
+    records = parse(readFileSync(path), {
+      info: true,
+      bom: true,
+      relax_column_count: true,
+      skip_empty_lines: false,
+    }) as unknown as typeof records;
   } catch (err) {
     const e = err as Error & { lines?: number };
     throw new UserError(`${path}: ${e.lines ? `line ${e.lines}: ` : ''}${e.message.replace(/^Invalid .*?: /, '')}`);
@@ -280,7 +337,8 @@ function slowPath(path: string, labelName: string | null | undefined): CsvTable 
       continue;
     }
     if (blankLine !== 0) throw new UserError(`${path}: line ${blankLine}: empty row`);
-    if (record.length !== header.length) throw new UserError(`${path}: line ${line}: ${record.length} fields, but the header has ${header.length}`);
+    if (record.length !== header.length)
+      throw new UserError(`${path}: line ${line}: ${record.length} fields, but the header has ${header.length}`);
     let f = rows.row(line);
     record.forEach((cell, column) => {
       if (column === labelAt) labels.push(cell.trim());
@@ -293,10 +351,17 @@ function slowPath(path: string, labelName: string | null | undefined): CsvTable 
 function finish(path: string, header: string[], labelAt: number, rows: RowBuffer, labels: string[]): CsvTable {
   if (rows.count === 0) throw new UserError(`${path}: no rows after the header`);
   labels.forEach((text, r) => {
-    if (text === '') throw new UserError(`${path}: line ${rows.lines[r]}, column ${labelAt + 1} (${header[labelAt]}): empty label`);
+    if (text === '')
+      throw new UserError(`${path}: line ${rows.lines[r]}, column ${labelAt + 1} (${header[labelAt]}): empty label`);
   });
   return {
-    path, header, label: header[labelAt] ?? '', featureNames: header.filter((_, i) => i !== labelAt), count: rows.count,
-    features: rows.features.subarray(0, rows.count * rows.width), labels, lines: rows.lines.subarray(0, rows.count),
+    path,
+    header,
+    label: header[labelAt] ?? '',
+    featureNames: header.filter((_, i) => i !== labelAt),
+    count: rows.count,
+    features: rows.features.subarray(0, rows.count * rows.width),
+    labels,
+    lines: rows.lines.subarray(0, rows.count),
   };
 }

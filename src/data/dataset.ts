@@ -82,7 +82,8 @@ export function datasetFingerprint(dataset: Dataset): string {
   const hash = createHash('sha256');
   for (const split of [dataset.train, dataset.test]) {
     hash.update(`${split.count}x${split.imageSize};`).update(split.images).update(split.labels);
-    if (split.features) hash.update(new Uint8Array(split.features.buffer, split.features.byteOffset, split.features.byteLength));
+    if (split.features)
+      hash.update(new Uint8Array(split.features.buffer, split.features.byteOffset, split.features.byteLength));
   }
   if (dataset.classNames) hash.update(JSON.stringify(dataset.classNames));
   return hash.digest('hex');
@@ -133,11 +134,17 @@ export function emptySplit(imageSize: number): LabeledImages {
 function loadIdxDir(dataDir: string, options: DatasetOptions): Dataset {
   const empty = (): LabeledImages & { classes?: number } => emptySplit(options.inputSize ?? 0);
   const { classes: trainClasses = 0, ...train } =
-    options.only === 'test' ? empty() : loadSplit(dataDir, IDX_FILES.trainImages, IDX_FILES.trainLabels, options, options.trainLimit);
+    options.only === 'test'
+      ? empty()
+      : loadSplit(dataDir, IDX_FILES.trainImages, IDX_FILES.trainLabels, options, options.trainLimit);
   const { classes: testClasses = 0, ...test } =
-    options.only === 'train' ? empty() : loadSplit(dataDir, IDX_FILES.testImages, IDX_FILES.testLabels, options, options.testLimit);
+    options.only === 'train'
+      ? empty()
+      : loadSplit(dataDir, IDX_FILES.testImages, IDX_FILES.testLabels, options, options.testLimit);
   if (options.only === undefined && train.imageSize !== test.imageSize) {
-    throw new UserError(`${test.imagesPath}: images of ${test.imageSize} pixels, but the training images have ${train.imageSize}`);
+    throw new UserError(
+      `${test.imagesPath}: images of ${test.imageSize} pixels, but the training images have ${train.imageSize}`,
+    );
   }
   return { dir: dataDir, train, test, classes: Math.max(trainClasses, testClasses) };
 }
@@ -148,7 +155,9 @@ function checkAgainstLayers(dataset: Dataset, options: DatasetOptions): void {
   for (const split of [dataset.train, dataset.test]) {
     if (split.count === 0) continue;
     if (inputSize !== undefined && split.imageSize !== inputSize) {
-      throw new UserError(`${split.imagesPath}: rows of ${split.imageSize} inputs, but the first layer has ${inputSize} (--layers)`);
+      throw new UserError(
+        `${split.imagesPath}: rows of ${split.imageSize} inputs, but the first layer has ${inputSize} (--layers)`,
+      );
     }
     if (classes === undefined) continue;
     for (let i = 0; i < split.count; i++) {
@@ -169,7 +178,13 @@ export function findFile(dir: string, name: string): string {
   throw new UserError(`--data ${dir}: missing ${name} (or ${name}.gz)`);
 }
 
-function loadSplit(dir: string, imagesName: string, labelsName: string, options: DatasetOptions, limit?: number): LabeledImages & { classes: number } {
+function loadSplit(
+  dir: string,
+  imagesName: string,
+  labelsName: string,
+  options: DatasetOptions,
+  limit?: number,
+): LabeledImages & { classes: number } {
   const imagesPath = findFile(dir, imagesName);
   const labelsPath = findFile(dir, labelsName);
   const images = readIdxFile(imagesPath, 3);

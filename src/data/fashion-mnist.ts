@@ -57,16 +57,21 @@ export function convertFashionMnist(options: FashionMnistOptions): FashionMnistS
   const from = options.from ?? fashionMnistPackageDir();
   const to = options.to;
   refuseToReplace(to, options.force ?? false);
-  const classes = Array.from({ length: CLASSES }, (_, label) => readClass(join(from, 'src', 'clothes', `${label}.json`), from));
+  const classes = Array.from({ length: CLASSES }, (_, label) =>
+    readClass(join(from, 'src', 'clothes', `${label}.json`), from),
+  );
   const train: { images: Uint8Array; label: number }[] = [];
   const test: { images: Uint8Array; label: number }[] = [];
   classes.forEach(({ images }, label) => {
     const count = images.length / PIXELS;
     const testCount = Math.round(count / 7);
-    for (let i = 0; i < count; i++) (i < count - testCount ? train : test).push({ images: images.subarray(i * PIXELS, (i + 1) * PIXELS), label });
+    for (let i = 0; i < count; i++)
+      (i < count - testCount ? train : test).push({ images: images.subarray(i * PIXELS, (i + 1) * PIXELS), label });
   });
   if (train.length === 0 || test.length === 0) {
-    throw new UserError(`${from}: ${train.length} training and ${test.length} test images: too few to split (each class's last seventh is test)`);
+    throw new UserError(
+      `${from}: ${train.length} training and ${test.length} test images: too few to split (each class's last seventh is test)`,
+    );
   }
   const rng = new Rng(SPLIT_SEED);
   const files = [
@@ -80,8 +85,13 @@ export function convertFashionMnist(options: FashionMnistOptions): FashionMnistS
     if (existsSync(join(to, `${name}.gz`))) unlinkSync(join(to, `${name}.gz`));
   }
   return {
-    from, to, rows: classes.reduce((sum, c) => sum + c.rows, 0), dropped: classes.map((c) => c.dropped),
-    train: train.length, test: test.length, files: files.map(([name]) => name),
+    from,
+    to,
+    rows: classes.reduce((sum, c) => sum + c.rows, 0),
+    dropped: classes.map((c) => c.dropped),
+    train: train.length,
+    test: test.length,
+    files: files.map(([name]) => name),
   };
 }
 
@@ -106,8 +116,11 @@ function refuseToReplace(to: string, force: boolean): void {
   if (!existsSync(to)) return;
   if (!statSync(to).isDirectory()) throw new UserError(`${to}: exists and is not a directory`);
   if (force) return;
-  const present = Object.values(IDX_FILES).flatMap((name) => [name, `${name}.gz`]).filter((name) => existsSync(join(to, name)));
-  if (present.length > 0) throw new UserError(`${to}: already holds ${present.join(', ')}; pass --force to replace them`);
+  const present = Object.values(IDX_FILES)
+    .flatMap((name) => [name, `${name}.gz`])
+    .filter((name) => existsSync(join(to, name)));
+  if (present.length > 0)
+    throw new UserError(`${to}: already holds ${present.join(', ')}; pass --force to replace them`);
 }
 
 /** One class's images (empty rows dropped and counted), every row checked: 784 integers from 0 to 255. */
@@ -134,7 +147,9 @@ function readClass(path: string, from: string): { images: Uint8Array; rows: numb
   data.forEach((row: unknown, i) => {
     if (Array.isArray(row) && row.length === 0) return;
     if (!Array.isArray(row) || row.length !== PIXELS) {
-      throw new UserError(`${path}: row ${i} has ${Array.isArray(row) ? `${row.length} values` : 'no array'}; expected ${PIXELS} (${SIDE}×${SIDE})`);
+      throw new UserError(
+        `${path}: row ${i} has ${Array.isArray(row) ? `${row.length} values` : 'no array'}; expected ${PIXELS} (${SIDE}×${SIDE})`,
+      );
     }
     row.forEach((v: unknown, p) => {
       if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 255) {
@@ -147,7 +162,12 @@ function readClass(path: string, from: string): { images: Uint8Array; rows: numb
 }
 
 /** A split's IDX images and labels, its examples in the order of one permutation drawn from `rng`. */
-function splitFiles(examples: { images: Uint8Array; label: number }[], rng: Rng, imagesName: string, labelsName: string): [string, Uint8Array][] {
+function splitFiles(
+  examples: { images: Uint8Array; label: number }[],
+  rng: Rng,
+  imagesName: string,
+  labelsName: string,
+): [string, Uint8Array][] {
   const order = new Uint32Array(examples.length);
   rng.permutation(order);
   const images = new Uint8Array(examples.length * PIXELS);

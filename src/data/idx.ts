@@ -17,7 +17,7 @@ export interface IdxArray {
 }
 
 const UBYTE = 0x08;
-const TYPE_NAMES: Record<number, string> = { 0x08: 'ubyte', 0x09: 'byte', 0x0b: 'short', 0x0c: 'int', 0x0d: 'float', 0x0e: 'double' };
+const TYPE_NAMES: Record<number, string> = { 8: 'ubyte', 9: 'byte', 11: 'short', 12: 'int', 13: 'float', 14: 'double' };
 
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
@@ -43,7 +43,8 @@ export function readIdxFile(path: string, expectedDims: number): IdxArray {
 }
 
 export function parseIdx(bytes: Uint8Array, path: string, expectedDims: number): IdxArray {
-  if (bytes.length < 4) throw new UserError(`${path}: truncated header: ${bytes.length} bytes, an IDX header needs at least 4`);
+  if (bytes.length < 4)
+    throw new UserError(`${path}: truncated header: ${bytes.length} bytes, an IDX header needs at least 4`);
   if (bytes[0] !== 0 || bytes[1] !== 0) {
     const magic = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join('');
     throw new UserError(`${path}: wrong magic number 0x${magic}: not an IDX file`);
@@ -51,15 +52,21 @@ export function parseIdx(bytes: Uint8Array, path: string, expectedDims: number):
   const type = bytes[2];
   if (type !== UBYTE) {
     const name = TYPE_NAMES[type] ?? 'unknown';
-    throw new UserError(`${path}: wrong type byte 0x${type.toString(16).padStart(2, '0')} (${name}); lockstep reads unsigned-byte (0x08) IDX files`);
+    throw new UserError(
+      `${path}: wrong type byte 0x${type.toString(16).padStart(2, '0')} (${name}); lockstep reads unsigned-byte (0x08) IDX files`,
+    );
   }
   const ndims = bytes[3];
   if (ndims !== expectedDims) {
-    throw new UserError(`${path}: has ${ndims} dimensions, expected ${expectedDims} (${expectedDims === 1 ? 'labels' : 'images'})`);
+    throw new UserError(
+      `${path}: has ${ndims} dimensions, expected ${expectedDims} (${expectedDims === 1 ? 'labels' : 'images'})`,
+    );
   }
   const headerBytes = 4 + 4 * ndims;
   if (bytes.length < headerBytes) {
-    throw new UserError(`${path}: truncated header: ${bytes.length} bytes, the ${ndims} dimensions need ${headerBytes}`);
+    throw new UserError(
+      `${path}: truncated header: ${bytes.length} bytes, the ${ndims} dimensions need ${headerBytes}`,
+    );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dims: number[] = [];

@@ -13,18 +13,33 @@ export interface NpyArray {
   /** The dtype as the header spells it, e.g. '<f4' or '|u1'. */
   dtype: string;
   shape: number[];
-  data: Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | BigInt64Array | BigUint64Array | Float32Array | Float64Array;
+  data:
+    | Uint8Array
+    | Int8Array
+    | Uint16Array
+    | Int16Array
+    | Uint32Array
+    | Int32Array
+    | BigInt64Array
+    | BigUint64Array
+    | Float32Array
+    | Float64Array;
 }
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
 type TypedCtor = new (buffer: ArrayBuffer, offset: number, length: number) => NpyArray['data'];
 const DTYPES: Record<string, { bytes: number; ctor: TypedCtor }> = {
-  u1: { bytes: 1, ctor: Uint8Array }, i1: { bytes: 1, ctor: Int8Array },
-  u2: { bytes: 2, ctor: Uint16Array }, i2: { bytes: 2, ctor: Int16Array },
-  u4: { bytes: 4, ctor: Uint32Array }, i4: { bytes: 4, ctor: Int32Array },
-  u8: { bytes: 8, ctor: BigUint64Array }, i8: { bytes: 8, ctor: BigInt64Array },
-  f4: { bytes: 4, ctor: Float32Array }, f8: { bytes: 8, ctor: Float64Array },
+  u1: { bytes: 1, ctor: Uint8Array },
+  i1: { bytes: 1, ctor: Int8Array },
+  u2: { bytes: 2, ctor: Uint16Array },
+  i2: { bytes: 2, ctor: Int16Array },
+  u4: { bytes: 4, ctor: Uint32Array },
+  i4: { bytes: 4, ctor: Int32Array },
+  u8: { bytes: 8, ctor: BigUint64Array },
+  i8: { bytes: 8, ctor: BigInt64Array },
+  f4: { bytes: 4, ctor: Float32Array },
+  f8: { bytes: 8, ctor: Float64Array },
 };
 
 export function readNpyFile(path: string): NpyArray {
@@ -32,9 +47,11 @@ export function readNpyFile(path: string): NpyArray {
 }
 
 export function parseNpy(bytes: Uint8Array, path: string): NpyArray {
-  if (bytes.length < 10 || !MAGIC.every((b, i) => bytes[i] === b)) throw new UserError(`${path}: not a .npy file (no \\x93NUMPY magic)`);
+  if (bytes.length < 10 || !MAGIC.every((b, i) => bytes[i] === b))
+    throw new UserError(`${path}: not a .npy file (no \\x93NUMPY magic)`);
   const major = bytes[6];
-  if (major < 1 || major > 3) throw new UserError(`${path}: .npy format version ${major}.${bytes[7]}; lockstep reads versions 1 to 3`);
+  if (major < 1 || major > 3)
+    throw new UserError(`${path}: .npy format version ${major}.${bytes[7]}; lockstep reads versions 1 to 3`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const lengthBytes = major === 1 ? 2 : 4;
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
@@ -47,21 +64,29 @@ export function parseNpy(bytes: Uint8Array, path: string): NpyArray {
   if (descr === undefined || fortran === undefined || shapeText === undefined) {
     throw new UserError(`${path}: unreadable .npy header ${JSON.stringify(header.trim())}`);
   }
-  if (fortran === 'True') throw new UserError(`${path}: Fortran-order (column-major) array; lockstep reads C order (np.ascontiguousarray)`);
+  if (fortran === 'True')
+    throw new UserError(`${path}: Fortran-order (column-major) array; lockstep reads C order (np.ascontiguousarray)`);
   const order = descr[0];
   const kind = descr.slice(1);
   const type = DTYPES[kind];
   if (!['<', '>', '|', '='].includes(order) || type === undefined) {
     throw new UserError(`${path}: unknown dtype '${descr}'; lockstep reads uint8, float32, float64 and integer labels`);
   }
-  if (order === '>' && type.bytes > 1) throw new UserError(`${path}: big-endian dtype '${descr}'; lockstep reads little-endian (.astype('<${kind}'))`);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
+  if (order === '>' && type.bytes > 1)
+    throw new UserError(`${path}: big-endian dtype '${descr}'; lockstep reads little-endian (.astype('<${kind}'))`);
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map(Number);
   if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new UserError(`${path}: bad shape (${shapeText})`);
   const count = shape.reduce((a, b) => a * b, 1);
   const expected = count * type.bytes;
   const actual = bytes.length - dataStart;
   if (actual !== expected) {
-    throw new UserError(`${path}: the header says shape (${shape.join(', ')}) of '${descr}' = ${expected} bytes, the file has ${actual}`);
+    throw new UserError(
+      `${path}: the header says shape (${shape.join(', ')}) of '${descr}' = ${expected} bytes, the file has ${actual}`,
+    );
   }
   // Typed arrays need aligned offsets: copy the data out when it is not.
   const offset = bytes.byteOffset + dataStart;
@@ -144,7 +169,11 @@ function zipEntries(bytes: Uint8Array): Map<string, () => Uint8Array> | null {
       const length = view.getUint16(x + 2, true);
       if (id === 0x0001) {
         let at = x + 4;
-        const next = () => { const v = Number(view.getBigUint64(at, true)); at += 8; return v; };
+        const next = () => {
+          const v = Number(view.getBigUint64(at, true));
+          at += 8;
+          return v;
+        };
         if (size === 0xffffffff) size = next();
         if (compressed === 0xffffffff) compressed = next();
         if (local === 0xffffffff) local = next();
@@ -171,7 +200,12 @@ function readBytes(path: string): Uint8Array {
 }
 
 /** Writes a C-order little-endian .npy (tests and users preparing data): dtype '|u1', '<f4', '<f8', '<i8'… */
-export function encodeNpy(dtype: string, shape: readonly number[], data: ArrayBufferView, options: { fortran?: boolean } = {}): Uint8Array {
+export function encodeNpy(
+  dtype: string,
+  shape: readonly number[],
+  data: ArrayBufferView,
+  options: { fortran?: boolean } = {},
+): Uint8Array {
   const dict = `{'descr': '${dtype}', 'fortran_order': ${options.fortran ? 'True' : 'False'}, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
   const unpadded = 10 + dict.length + 1;
   const header = dict + ' '.repeat((64 - (unpadded % 64)) % 64) + '\n';

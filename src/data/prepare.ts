@@ -30,7 +30,9 @@ export function prepareDataset(raw: Dataset, options: PrepareOptions, rng: Rng):
     const n = train.count;
     const held = Math.round(options.valSplit * n);
     if (held < 1 || held >= n) {
-      throw new UserError(`--val-split ${options.valSplit}: holds out ${held} of the ${n} training rows; it must leave at least one row on each side`);
+      throw new UserError(
+        `--val-split ${options.valSplit}: holds out ${held} of the ${n} training rows; it must leave at least one row on each side`,
+      );
     }
     const order = new Uint32Array(n);
     rng.permutation(order);

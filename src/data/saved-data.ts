@@ -12,7 +12,10 @@ export function checkSavedDataDir(checkpoint: string, dir: string | undefined, f
   if (dir === undefined) return;
   // The data loader reads a path ending in .csv, .npz or .npy as a file, anything else as a directory of IDX files.
   const kind = /\.(csv|npz|npy)$/i.test(dir) ? 'FILE' : 'DIR';
-  const refuse = (what: string) => new UserError(`${checkpoint}: its data ${kind === 'FILE' ? 'file' : 'directory'} ${dir} ${what}; give --data ${kind}`);
+  const refuse = (what: string) =>
+    new UserError(
+      `${checkpoint}: its data ${kind === 'FILE' ? 'file' : 'directory'} ${dir} ${what}; give --data ${kind}`,
+    );
   if (!existsSync(dir)) throw refuse('no longer exists');
   // A .csv, .npz or .npy file: its loader names whatever is wrong with it.
   if (!statSync(dir).isDirectory()) return;

@@ -19,7 +19,8 @@ export interface InputScaling {
 }
 
 export function checkScaleKind(kind: unknown): ScaleKind {
-  if (!SCALE_KINDS.includes(kind as ScaleKind)) throw new UserError(`--scale ${String(kind)}: must be one of ${SCALE_KINDS.join(', ')}`);
+  if (!SCALE_KINDS.includes(kind as ScaleKind))
+    throw new UserError(`--scale ${String(kind)}: must be one of ${SCALE_KINDS.join(', ')}`);
   return kind as ScaleKind;
 }
 
@@ -85,10 +86,17 @@ export function scaledBytes(scaling: InputScaling, bytes: Uint8Array, width: num
 export function checkStoredScaling(value: unknown, width: number, where: string): InputScaling {
   const s = value as Partial<InputScaling> | null;
   const perFeature = s?.kind === 'standard' || s?.kind === 'minmax';
-  const ok = typeof s === 'object' && s !== null && SCALE_KINDS.includes(s.kind as ScaleKind) &&
-    Array.isArray(s.offset) && Array.isArray(s.divisor) &&
-    (perFeature ? s.offset.length === width && s.divisor.length === width : s.offset.length === 0 && s.divisor.length === 0) &&
-    [...s.offset, ...s.divisor].every((v) => typeof v === 'number' && Number.isFinite(v)) && s.divisor.every((v) => v !== 0);
+  const ok =
+    typeof s === 'object' &&
+    s !== null &&
+    SCALE_KINDS.includes(s.kind as ScaleKind) &&
+    Array.isArray(s.offset) &&
+    Array.isArray(s.divisor) &&
+    (perFeature
+      ? s.offset.length === width && s.divisor.length === width
+      : s.offset.length === 0 && s.divisor.length === 0) &&
+    [...s.offset, ...s.divisor].every((v) => typeof v === 'number' && Number.isFinite(v)) &&
+    s.divisor.every((v) => v !== 0);
   if (!ok) throw new UserError(`${where}: corrupt input scaling`);
   return { kind: s.kind as ScaleKind, offset: s.offset as number[], divisor: s.divisor as number[] };
 }
@@ -110,7 +118,11 @@ export function checkStoredInput(value: unknown, width: number, where: string): 
   if (value === undefined || value === null) return { scaling: BYTE_SCALING };
   const v = value as Partial<ModelInput>;
   const strings = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === 'string');
-  if (typeof v !== 'object' || (v.classNames !== undefined && !strings(v.classNames)) || (v.featureNames !== undefined && !strings(v.featureNames))) {
+  if (
+    typeof v !== 'object' ||
+    (v.classNames !== undefined && !strings(v.classNames)) ||
+    (v.featureNames !== undefined && !strings(v.featureNames))
+  ) {
     throw new UserError(`${where}: corrupt input description (class or feature names)`);
   }
   const input: ModelInput = { scaling: checkStoredScaling(v.scaling, width, where) };
@@ -150,5 +162,9 @@ export function inputFromMetadata(metadata: Record<string, string>, width: numbe
   const scale = metadata.input_scale;
   const kind = scale === undefined || scale === '1/255' ? '255' : scale;
   const scaling = { kind, offset: json('input_offset') ?? [], divisor: json('input_divisor') ?? [] };
-  return checkStoredInput({ scaling, classNames: json('class_names'), featureNames: json('feature_names') }, width, where);
+  return checkStoredInput(
+    { scaling, classNames: json('class_names'), featureNames: json('feature_names') },
+    width,
+    where,
+  );
 }

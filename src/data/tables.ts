@@ -10,9 +10,12 @@ export const MAX_CLASSES = 256;
 /** --data FILE: a .csv table (with --test-data), an .npz in Keras' mnist.npz convention, or an .npy with --labels. */
 export function loadTableFiles(path: string, options: DatasetOptions): Dataset {
   const ext = extname(path).toLowerCase();
-  if (options.labels !== undefined && ext !== '.npy') throw new UserError(`--labels ${options.labels}: goes with --data X.npy, not ${path}`);
-  if (options.testData !== undefined && ext !== '.csv') throw new UserError(`--test-data ${options.testData}: goes with --data FILE.csv, not ${path}`);
-  if (options.label !== undefined && ext !== '.csv') throw new UserError(`--label ${options.label}: names a column of a --data FILE.csv, not of ${path}`);
+  if (options.labels !== undefined && ext !== '.npy')
+    throw new UserError(`--labels ${options.labels}: goes with --data X.npy, not ${path}`);
+  if (options.testData !== undefined && ext !== '.csv')
+    throw new UserError(`--test-data ${options.testData}: goes with --data FILE.csv, not ${path}`);
+  if (options.label !== undefined && ext !== '.csv')
+    throw new UserError(`--label ${options.label}: names a column of a --data FILE.csv, not of ${path}`);
   if (ext === '.csv') return loadCsv(path, options);
   if (ext === '.npz') return loadNpz(path, options);
   if (ext === '.npy') return loadNpyPair(path, options);
@@ -42,17 +45,26 @@ function loadCsv(path: string, options: DatasetOptions): Dataset {
     const labels = new Uint8Array(n);
     for (let r = 0; r < n; r++) labels[r] = mapping.code(table, r);
     return {
-      imagesPath: table.path, labelsPath: table.path, count: n, imageSize: width, images: new Uint8Array(0),
-      features: table.features.subarray(0, n * width), labels,
+      imagesPath: table.path,
+      labelsPath: table.path,
+      count: n,
+      imageSize: width,
+      images: new Uint8Array(0),
+      features: table.features.subarray(0, n * width),
+      labels,
     };
   };
   const dataset: Dataset = {
-    dir: path, train: split(train, options.trainLimit), test: split(test, options.testLimit), classes: mapping.classes,
+    dir: path,
+    train: split(train, options.trainLimit),
+    test: split(test, options.testLimit),
+    classes: mapping.classes,
     featureNames: labelled[0]?.featureNames,
   };
   if (mapping.classNames) dataset.classNames = mapping.classNames;
   if (mapping.notice) dataset.notices = [mapping.notice];
-  if (train && !options.classNames) checkClasses(train.path, dataset.train.labels, `column "${train.label}"`, mapping.classNames);
+  if (train && !options.classNames)
+    checkClasses(train.path, dataset.train.labels, `column "${train.label}"`, mapping.classNames);
   return dataset;
 }
 
@@ -60,7 +72,10 @@ function loadCsv(path: string, options: DatasetOptions): Dataset {
  * Labels that are all integers 0…255 are classes by number; otherwise they are class names, sorted (or the
  * model's, when it brings them). `code` gives a row's class, naming the file and line of one it cannot map.
  */
-function classMapping(tables: CsvTable[], known?: string[]): { classes: number; classNames?: string[]; notice?: string; code: (t: CsvTable, r: number) => number } {
+function classMapping(
+  tables: CsvTable[],
+  known?: string[],
+): { classes: number; classNames?: string[]; notice?: string; code: (t: CsvTable, r: number) => number } {
   const integer = /^\d{1,3}$/;
   const isClassNumber = (l: string) => integer.test(l) && Number(l) < MAX_CLASSES;
   const allIntegers = known === undefined && tables.every((t) => t.labels.every(isClassNumber));
@@ -71,7 +86,9 @@ function classMapping(tables: CsvTable[], known?: string[]): { classes: number; 
   }
   const names = known ?? [...new Set(tables[0]?.labels ?? [])].sort();
   if (names.length > MAX_CLASSES) {
-    throw new UserError(`${tables[0].path}: ${names.length} distinct labels in column "${tables[0].label}"; lockstep trains at most ${MAX_CLASSES} classes`);
+    throw new UserError(
+      `${tables[0].path}: ${names.length} distinct labels in column "${tables[0].label}"; lockstep trains at most ${MAX_CLASSES} classes`,
+    );
   }
   const index = new Map(names.map((name, i) => [name, i]));
   return {
@@ -82,7 +99,9 @@ function classMapping(tables: CsvTable[], known?: string[]): { classes: number; 
       const c = index.get(t.labels[r]);
       if (c === undefined) {
         const whose = known ? 'the model' : tables[0].path;
-        throw new UserError(`${t.path}: line ${t.lines[r]}: label ${JSON.stringify(t.labels[r])} is not a class of ${whose} (${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''})`);
+        throw new UserError(
+          `${t.path}: line ${t.lines[r]}: label ${JSON.stringify(t.labels[r])} is not a class of ${whose} (${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''})`,
+        );
       }
       return c;
     },
@@ -90,11 +109,16 @@ function classMapping(tables: CsvTable[], known?: string[]): { classes: number; 
 }
 
 /** A column of class numbers but for some text (`seven` among digits) is read as names: said, naming the first such label's line. */
-function mixedLabelsNotice(tables: CsvTable[], isClassNumber: (l: string) => boolean, names: number): string | undefined {
+function mixedLabelsNotice(
+  tables: CsvTable[],
+  isClassNumber: (l: string) => boolean,
+  names: number,
+): string | undefined {
   if (!tables.some((t) => t.labels.some(isClassNumber))) return undefined;
   for (const t of tables) {
     const r = t.labels.findIndex((l) => !isClassNumber(l));
-    if (r >= 0) return `${t.path}: line ${t.lines[r]}: label ${JSON.stringify(t.labels[r])} is not an integer from 0 to ${MAX_CLASSES - 1}: the labels are read as ${names} class names`;
+    if (r >= 0)
+      return `${t.path}: line ${t.lines[r]}: label ${JSON.stringify(t.labels[r])} is not an integer from 0 to ${MAX_CLASSES - 1}: the labels are read as ${names} class names`;
   }
   return undefined;
 }
@@ -111,7 +135,9 @@ function loadNpz(path: string, options: DatasetOptions): Dataset {
   const get = (name: string): NpyArray => {
     const read = arrays.get(name);
     if (!read) {
-      throw new UserError(`${path}: no array ${name}; an .npz needs x_train, y_train, x_test and y_test (it has ${[...arrays.keys()].join(', ')})`);
+      throw new UserError(
+        `${path}: no array ${name}; an .npz needs x_train, y_train, x_test and y_test (it has ${[...arrays.keys()].join(', ')})`,
+      );
     }
     return read();
   };
@@ -119,19 +145,31 @@ function loadNpz(path: string, options: DatasetOptions): Dataset {
   const train = options.only === 'test' ? null : split('x_train', 'y_train', options.trainLimit);
   const test = options.only === 'train' ? null : split('x_test', 'y_test', options.testLimit);
   if (train && test && train.split.imageSize !== test.split.imageSize) {
-    throw new UserError(`${path}: x_test has ${test.split.imageSize} values per example, x_train ${train.split.imageSize}`);
+    throw new UserError(
+      `${path}: x_test has ${test.split.imageSize} values per example, x_train ${train.split.imageSize}`,
+    );
   }
   if (train) checkClasses(path, train.split.labels, 'y_train');
   const width = (train ?? test)?.split.imageSize ?? 0;
   return {
-    dir: path, train: train?.split ?? emptySplit(width), test: test?.split ?? emptySplit(width),
+    dir: path,
+    train: train?.split ?? emptySplit(width),
+    test: test?.split ?? emptySplit(width),
     classes: Math.max(train?.classes ?? 0, test?.classes ?? 0),
   };
 }
 
 function loadNpyPair(path: string, options: DatasetOptions): Dataset {
-  if (options.labels === undefined) throw new UserError(`--data ${path}: an .npy holds the examples only; give their labels with --labels Y.npy`);
-  const { split, classes } = arraySplit(undefined, path, readNpyFile(path), options.labels, readNpyFile(options.labels), options.trainLimit);
+  if (options.labels === undefined)
+    throw new UserError(`--data ${path}: an .npy holds the examples only; give their labels with --labels Y.npy`);
+  const { split, classes } = arraySplit(
+    undefined,
+    path,
+    readNpyFile(path),
+    options.labels,
+    readNpyFile(options.labels),
+    options.trainLimit,
+  );
   checkClasses(options.labels, split.labels, 'the labels');
   return { dir: path, train: split, test: emptySplit(split.imageSize), classes };
 }
@@ -141,7 +179,12 @@ function loadNpyPair(path: string, options: DatasetOptions): Dataset {
  * arrays of the .npz `archive`, or (archive undefined) two .npy files, each named by its own path.
  */
 function arraySplit(
-  archive: string | undefined, xName: string, x: NpyArray, yName: string, y: NpyArray, limit?: number,
+  archive: string | undefined,
+  xName: string,
+  x: NpyArray,
+  yName: string,
+  y: NpyArray,
+  limit?: number,
 ): { split: LabeledImages; classes: number } {
   const where = (name: string) => (archive === undefined ? name : `${archive}: ${name}`);
   if (x.shape.length < 1) throw new UserError(`${where(xName)}: a scalar; expected examples first, shape (N, …)`);
@@ -150,19 +193,29 @@ function arraySplit(
   if (y.shape.length === 0 || y.shape.length > 2 || (y.shape.length === 2 && y.shape[1] !== 1)) {
     throw new UserError(`${where(yName)}: labels of shape (${y.shape.join(', ')}); expected (N,) or (N, 1)`);
   }
-  if (y.shape[0] !== count) throw new UserError(`${where(xName)} has ${count} examples but ${yName} has ${y.shape[0]} labels`);
+  if (y.shape[0] !== count)
+    throw new UserError(`${where(xName)} has ${count} examples but ${yName} has ${y.shape[0]} labels`);
   if (count === 0) throw new UserError(`${where(xName)}: no examples`);
-  if (!/^[<|=>][ui][1248]$/.test(y.dtype)) throw new UserError(`${where(yName)}: labels of dtype '${y.dtype}'; labels must be integers`);
+  if (!/^[<|=>][ui][1248]$/.test(y.dtype))
+    throw new UserError(`${where(yName)}: labels of dtype '${y.dtype}'; labels must be integers`);
   const n = limit === undefined ? count : Math.min(limit, count);
   const labels = new Uint8Array(n);
   let classes = 0;
   for (let i = 0; i < count; i++) {
     const label = Number(y.data[i]);
-    if (label < 0 || label >= MAX_CLASSES) throw new UserError(`${where(yName)}: label ${label} at index ${i}; labels must be 0 to ${MAX_CLASSES - 1}`);
+    if (label < 0 || label >= MAX_CLASSES)
+      throw new UserError(`${where(yName)}: label ${label} at index ${i}; labels must be 0 to ${MAX_CLASSES - 1}`);
     if (i < n) labels[i] = label;
     if (label >= classes) classes = label + 1;
   }
-  const split: LabeledImages = { imagesPath: where(xName), labelsPath: where(yName), count: n, imageSize: width, images: new Uint8Array(0), labels };
+  const split: LabeledImages = {
+    imagesPath: where(xName),
+    labelsPath: where(yName),
+    count: n,
+    imageSize: width,
+    images: new Uint8Array(0),
+    labels,
+  };
   const kind = x.dtype.slice(1);
   if (kind === 'u1') {
     split.images = (x.data as Uint8Array).subarray(0, n * width);
@@ -171,7 +224,9 @@ function arraySplit(
     const bad = features.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) {
       const value = (x.data as Float64Array)[bad];
-      throw new UserError(`${where(xName)}: example ${Math.floor(bad / width)}, value ${bad % width} is ${value}, not a finite float32 number`);
+      throw new UserError(
+        `${where(xName)}: example ${Math.floor(bad / width)}, value ${bad % width} is ${value}, not a finite float32 number`,
+      );
     }
     split.features = features;
   } else {

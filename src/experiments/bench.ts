@@ -77,7 +77,11 @@ export interface BenchRow {
 }
 
 /** Times the run at each thread count and batch size; `dataset` is read from the options when not given. */
-export async function benchmark(options: BenchOptions, given?: Dataset, onRow?: (row: BenchRow) => void): Promise<BenchRow[]> {
+export async function benchmark(
+  options: BenchOptions,
+  given?: Dataset,
+  onRow?: (row: BenchRow) => void,
+): Promise<BenchRow[]> {
   const { threadCounts, batchSizes, steps, warmup = 50, repeats = 3, profile = false, ...trainOptions } = options;
   checkBenchCounts({ steps, warmup, repeats }, profile);
   const dataset = given ?? loadTrainingData(resolveConfig(trainOptions));
@@ -139,7 +143,8 @@ export function checkBenchCounts(counts: { steps: number; warmup: number; repeat
   for (const [name, value] of Object.entries(counts)) {
     if (!(value >= 1)) throw new UserError(`--${name} ${value}: must be at least 1`);
   }
-  if (profile && counts.steps < 2) throw new UserError(`--steps ${counts.steps}: --profile needs at least 2 timed steps`);
+  if (profile && counts.steps < 2)
+    throw new UserError(`--steps ${counts.steps}: --profile needs at least 2 timed steps`);
 }
 
 /** Times `steps` steps after `warmup` untimed ones; with `profile`, keeps the timed steps' profile. */
@@ -149,7 +154,9 @@ export function checkBenchCounts(counts: { steps: number; warmup: number; repeat
  */
 async function independentRuns(count: number, run: SoloRun): Promise<number> {
   const children = Array.from({ length: count }, () =>
-    spawn(process.execPath, [distPath('src', 'experiments', 'solo-run.js'), JSON.stringify(run)], { stdio: ['pipe', 'pipe', 'pipe'] }),
+    spawn(process.execPath, [distPath('src', 'experiments', 'solo-run.js'), JSON.stringify(run)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    }),
   );
   const results = children.map((child) => {
     const lines = createInterface({ input: child.stdout! });

@@ -11,35 +11,62 @@ const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
  */
 export function scalingChart(rows: BenchRow[], machine: MachineFacts): TopLevelSpec {
   const values = rows.map((r) => ({ ...r, batch: `batch ${r.batchSize}` }));
-  const ceilings = rows.filter((r) => r.ceilingSpeedup !== undefined).map((r) => ({ threads: r.threads, ceiling: r.ceilingSpeedup, batch: `batch ${r.batchSize}` }));
+  const ceilings = rows
+    .filter((r) => r.ceilingSpeedup !== undefined)
+    .map((r) => ({ threads: r.threads, ceiling: r.ceilingSpeedup, batch: `batch ${r.batchSize}` }));
   const threads = [...new Set(rows.map((r) => r.threads))].sort((a, b) => a - b);
-  const x = { field: 'threads', type: 'quantitative', title: 'threads', scale: { domain: [0, Math.max(...threads) + 0.5] }, axis: { values: threads, format: 'd' } };
+  const x = {
+    field: 'threads',
+    type: 'quantitative',
+    title: 'threads',
+    scale: { domain: [0, Math.max(...threads) + 0.5] },
+    axis: { values: threads, format: 'd' },
+  };
   const color = { field: 'batch', type: 'nominal', title: null, sort: null };
   return {
     $schema: SCHEMA,
     title: {
       text: 'lockstep bench: speedup over 1 thread',
-      subtitle: [formatMachine(machine), `dashed: ideal (speedup = threads)${ceilings.length > 0 ? '; triangles: the ceiling (independent 1-thread runs at once)' : ''}`],
+      subtitle: [
+        formatMachine(machine),
+        `dashed: ideal (speedup = threads)${ceilings.length > 0 ? '; triangles: the ceiling (independent 1-thread runs at once)' : ''}`,
+      ],
     },
     width: 420,
     height: 300,
     layer: [
       {
-        data: { values: [{ threads: 0, ideal: 0 }, { threads: Math.max(...threads), ideal: Math.max(...threads) }] },
+        data: {
+          values: [
+            { threads: 0, ideal: 0 },
+            { threads: Math.max(...threads), ideal: Math.max(...threads) },
+          ],
+        },
         mark: { type: 'line', strokeDash: [4, 4], color: 'gray' },
-        encoding: { x, y: { field: 'ideal', type: 'quantitative', title: 'speedup (median; bars: min–max over the rounds)' } },
+        encoding: {
+          x,
+          y: { field: 'ideal', type: 'quantitative', title: 'speedup (median; bars: min–max over the rounds)' },
+        },
       },
       {
         data: { values },
         mark: { type: 'rule' },
         encoding: { x, y: { field: 'speedupMin', type: 'quantitative' }, y2: { field: 'speedupMax' }, color },
       },
-      { data: { values }, mark: { type: 'line', point: true }, encoding: { x, y: { field: 'speedup', type: 'quantitative' }, color } },
-      ...(ceilings.length === 0 ? [] : [{
-        data: { values: ceilings },
-        mark: { type: 'point', shape: 'triangle-up', filled: true, size: 80 },
-        encoding: { x, y: { field: 'ceiling', type: 'quantitative' }, color },
-      }]),
+      {
+        data: { values },
+        mark: { type: 'line', point: true },
+        encoding: { x, y: { field: 'speedup', type: 'quantitative' }, color },
+      },
+      ...(ceilings.length === 0
+        ? []
+        : [
+            {
+              data: { values: ceilings },
+              mark: { type: 'point', shape: 'triangle-up', filled: true, size: 80 },
+              encoding: { x, y: { field: 'ceiling', type: 'quantitative' }, color },
+            },
+          ]),
     ],
   } as unknown as TopLevelSpec;
 }

@@ -21,7 +21,10 @@ export function writeOutput(path: string, text: string): void {
 /** CSV with a header; an absent value (undefined, null, NaN) is an empty field. */
 export function toCsv(columns: string[], rows: Record<string, unknown>[]): string {
   const cell = (v: unknown) => (v === undefined || v === null || (typeof v === 'number' && Number.isNaN(v)) ? '' : v);
-  return stringify(rows.map((r) => columns.map((c) => cell(r[c]))), { header: true, columns });
+  return stringify(
+    rows.map((r) => columns.map((c) => cell(r[c]))),
+    { header: true, columns },
+  );
 }
 
 /** A vega-lite chart rendered to SVG text, headless (no canvas, no browser). */

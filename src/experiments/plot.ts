@@ -8,7 +8,12 @@ const CURVE_FIELDS = ['trainLoss', 'valLoss', 'testLoss', 'trainAccuracy', 'valA
 
 /** train --json's names for the same numbers, in its {"event":"epoch"} lines. */
 const JSON_EVENT_NAMES: Record<string, (typeof CURVE_FIELDS)[number]> = {
-  loss: 'trainLoss', trainAcc: 'trainAccuracy', valLoss: 'valLoss', valAcc: 'valAccuracy', testLoss: 'testLoss', testAcc: 'testAccuracy',
+  loss: 'trainLoss',
+  trainAcc: 'trainAccuracy',
+  valLoss: 'valLoss',
+  valAcc: 'valAccuracy',
+  testLoss: 'testLoss',
+  testAcc: 'testAccuracy',
 };
 
 const WHAT_PLOT_READS = 'a train --log file, or train --json output saved to a file';
@@ -45,8 +50,11 @@ function fromJsonLines(path: string, text: string): CurveRow[] {
     }
     // train --json prints other events (done, …) between its epochs: only epochs are plotted.
     if (o.event !== undefined && o.event !== 'epoch') return;
-    const named = o.event === 'epoch' ? Object.fromEntries(Object.entries(o).map(([k, v]) => [JSON_EVENT_NAMES[k] ?? k, v])) : o;
-    rows.push(curveRow(named, (field, value) => `${path}:${i + 1}: "${field}": ${JSON.stringify(value)} is not a number`));
+    const named =
+      o.event === 'epoch' ? Object.fromEntries(Object.entries(o).map(([k, v]) => [JSON_EVENT_NAMES[k] ?? k, v])) : o;
+    rows.push(
+      curveRow(named, (field, value) => `${path}:${i + 1}: "${field}": ${JSON.stringify(value)} is not a number`),
+    );
   });
   return rows;
 }
@@ -55,20 +63,32 @@ function fromCsv(path: string, text: string): CurveRow[] {
   let parsed: { record: string[]; info: { lines: number } }[];
   try {
     // Field counts are checked below, so that a line of the wrong length is named in plot's own words.
-    parsed = parse(text, { skip_empty_lines: true, trim: true, relax_column_count: true, info: true }) as unknown as typeof parsed;
+    parsed = parse(text, {
+      skip_empty_lines: true,
+      trim: true,
+      relax_column_count: true,
+      info: true,
+    }) as unknown as typeof parsed;
   } catch (err) {
     const e = err as Error & { code?: string; lines?: number };
-    const why = e.code === 'CSV_QUOTE_NOT_CLOSED' ? 'a double quote that is never closed'
-      : e.code?.includes('QUOTE') ? 'a double quote inside a field' : 'not comma-separated values';
+    const why =
+      e.code === 'CSV_QUOTE_NOT_CLOSED'
+        ? 'a double quote that is never closed'
+        : e.code?.includes('QUOTE')
+          ? 'a double quote inside a field'
+          : 'not comma-separated values';
     throw notALog(path, e.lines ? `line ${e.lines}: ${why}` : why);
   }
   if (parsed.length === 0) return [];
   const [{ record: header }, ...body] = parsed;
   for (const { record, info } of body) {
-    if (record.length !== header.length) throw notALog(path, `line ${info.lines}: ${record.length} fields where the header has ${header.length}`);
+    if (record.length !== header.length)
+      throw notALog(path, `line ${info.lines}: ${record.length} fields where the header has ${header.length}`);
   }
   if (!header.includes('epoch') || !CURVE_FIELDS.some((f) => header.includes(f))) {
-    throw new UserError(`${path}:1: the header has no "epoch" and loss or accuracy columns (expected ${LOG_FIELDS.join(',')})`);
+    throw new UserError(
+      `${path}:1: the header has no "epoch" and loss or accuracy columns (expected ${LOG_FIELDS.join(',')})`,
+    );
   }
   return body.map(({ record, info }) =>
     curveRow(
@@ -89,7 +109,11 @@ function curveRow(o: Record<string, unknown>, notANumber: (field: string, value:
   if (epoch === null) throw new UserError(notANumber('epoch', o.epoch));
   return {
     epoch,
-    trainLoss: number('trainLoss'), valLoss: number('valLoss'), testLoss: number('testLoss'),
-    trainAccuracy: number('trainAccuracy'), valAccuracy: number('valAccuracy'), testAccuracy: number('testAccuracy'),
+    trainLoss: number('trainLoss'),
+    valLoss: number('valLoss'),
+    testLoss: number('testLoss'),
+    trainAccuracy: number('trainAccuracy'),
+    valAccuracy: number('valAccuracy'),
+    testAccuracy: number('testAccuracy'),
   };
 }

@@ -64,7 +64,19 @@ export interface SweepResult {
 }
 
 export const SWEEP_COLUMNS: (keyof SweepResult)[] = [
-  'run', 'seed', 'lr', 'batchSize', 'optimizer', 'status', 'steps', 'trainLoss', 'testLoss', 'testAccuracy', 'seconds', 'paramsSha256', 'config',
+  'run',
+  'seed',
+  'lr',
+  'batchSize',
+  'optimizer',
+  'status',
+  'steps',
+  'trainLoss',
+  'testLoss',
+  'testAccuracy',
+  'seconds',
+  'paramsSha256',
+  'config',
 ];
 
 export interface SweepOutcome {
@@ -96,7 +108,8 @@ export function sweepRuns(base: TrainOptions, grid: SweepGrid): SweepRun[] {
           if (options.reference === false) delete options.reference;
           // The data files as absolute paths: a run's file means the same from any directory (and any machine's).
           const resolved = resolveConfig(options);
-          for (const key of ['data', 'labels', 'testData'] as const) if (options[key] !== undefined) options[key] = resolved[key];
+          for (const key of ['data', 'labels', 'testData'] as const)
+            if (options[key] !== undefined) options[key] = resolved[key];
           runs.push({ run: runs.length + 1, options, config: stableJson(options) });
         }
       }
@@ -107,7 +120,8 @@ export function sweepRuns(base: TrainOptions, grid: SweepGrid): SweepRun[] {
 
 /** Checks the grid's settings and the results file before any run starts; returns what is already done. */
 export function prepareSweep(options: SweepOptions): { runs: SweepRun[]; done: Map<string, SweepResult> } {
-  if (!Number.isSafeInteger(options.parallel) || options.parallel < 1) throw new UserError(`--parallel ${options.parallel}: must be a positive integer`);
+  if (!Number.isSafeInteger(options.parallel) || options.parallel < 1)
+    throw new UserError(`--parallel ${options.parallel}: must be a positive integer`);
   const runs = sweepRuns(options.base, options.grid);
   for (const run of runs) resolveConfig({ ...run.options, threads: options.threads });
   const done = new Map<string, SweepResult>();
@@ -172,7 +186,10 @@ export async function sweep(options: SweepOptions): Promise<SweepOutcome> {
       } else if (signal?.aborted || failure !== null) {
         stopped++;
       } else {
-        failure = new UserError(`sweep run ${run.run} (${run.config}) failed: ${outcome.error}; the other runs were stopped`, outcome.code);
+        failure = new UserError(
+          `sweep run ${run.run} (${run.config}) failed: ${outcome.error}; the other runs were stopped`,
+          outcome.code,
+        );
         stopAll('SIGINT')();
       }
     }
@@ -197,14 +214,22 @@ export async function sweep(options: SweepOptions): Promise<SweepOutcome> {
  * its result when it finished or diverged, else its own last stderr line and exit code (null: killed).
  */
 export async function trainRun(
-  run: SweepRun, threads: number, configDir: string, children: Set<ChildProcess>,
+  run: SweepRun,
+  threads: number,
+  configDir: string,
+  children: Set<ChildProcess>,
 ): Promise<{ result: SweepResult } | { error: string; code: number; killed: boolean }> {
   const file = join(configDir, `run-${run.run}.json`);
   writeFileSync(file, `${run.config}\n`);
   const outcome = await runProcess(file, threads, children);
   if (outcome.code === 0 || outcome.code === 3) return { result: toResult(run, outcome) };
   // The run's own last line, without its "lockstep: " (the caller's message gets one of its own).
-  const error = outcome.stderr.trim().split('\n').pop()?.replace(/^lockstep: /, '') || `exit code ${outcome.code}`;
+  const error =
+    outcome.stderr
+      .trim()
+      .split('\n')
+      .pop()
+      ?.replace(/^lockstep: /, '') || `exit code ${outcome.code}`;
   return { error, code: outcome.code ?? 1, killed: outcome.code === null };
 }
 
@@ -217,9 +242,14 @@ interface ProcessOutcome {
 
 /** One `lockstep train` process. It has its own process group, so a Ctrl-C reaches it only through the sweep (once). */
 function runProcess(configFile: string, threads: number, children: Set<ChildProcess>): Promise<ProcessOutcome> {
-  const child = spawn(process.execPath, [distPath('src', 'cli.js'), 'train', '--config', configFile, '--threads', String(threads), '--json'], {
-    detached: true, stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [distPath('src', 'cli.js'), 'train', '--config', configFile, '--threads', String(threads), '--json'],
+    {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   children.add(child);
   const outcome: ProcessOutcome = { code: null, stderr: '' };
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (outcome.stderr += d));
@@ -272,19 +302,27 @@ export function outFormat(path: string): 'csv' | 'jsonl' {
 
 /** A new results file gets its header (CSV) now: a sweep stopped before its first result still leaves one. */
 export function startResultsFile(out: string): void {
-  if (!(existsSync(out) && statSync(out).size > 0)) writeFileSync(out, outFormat(out) === 'csv' ? toCsv(SWEEP_COLUMNS, []) : '');
+  if (!(existsSync(out) && statSync(out).size > 0))
+    writeFileSync(out, outFormat(out) === 'csv' ? toCsv(SWEEP_COLUMNS, []) : '');
 }
 
 /** One line per finished run, appended as it finishes: a stopped sweep loses no finished run. */
 export function appendResult(path: string, result: SweepResult): void {
-  const line = outFormat(path) === 'csv' ? toCsv(SWEEP_COLUMNS, [result as unknown as Record<string, unknown>]).split('\n').slice(1).join('\n') : `${JSON.stringify(result)}\n`;
+  const line =
+    outFormat(path) === 'csv'
+      ? toCsv(SWEEP_COLUMNS, [result as unknown as Record<string, unknown>])
+          .split('\n')
+          .slice(1)
+          .join('\n')
+      : `${JSON.stringify(result)}\n`;
   appendFileSync(path, line);
 }
 
 /** The results already in a file, each with its line number. */
 function readResults(path: string, format: 'csv' | 'jsonl'): [number, SweepResult][] {
   const text = readFileSync(path, 'utf8');
-  const bad = (line: number, what: string) => new UserError(`--out ${path}: line ${line}: ${what}; not a lockstep sweep results file`);
+  const bad = (line: number, what: string) =>
+    new UserError(`--out ${path}: line ${line}: ${what}; not a lockstep sweep results file`);
   if (format === 'jsonl') {
     return text.split('\n').flatMap((line, i): [number, SweepResult][] => {
       if (line.trim() === '') return [];
@@ -305,9 +343,21 @@ function readResults(path: string, format: 'csv' | 'jsonl'): [number, SweepResul
     throw new UserError(`--out ${path}: ${(err as Error).message}`);
   }
   if (records[0]?.join(',') !== SWEEP_COLUMNS.join(',')) throw bad(1, `the header is not ${SWEEP_COLUMNS.join(',')}`);
-  const numeric = new Set(['run', 'seed', 'lr', 'batchSize', 'steps', 'trainLoss', 'testLoss', 'testAccuracy', 'seconds']);
+  const numeric = new Set([
+    'run',
+    'seed',
+    'lr',
+    'batchSize',
+    'steps',
+    'trainLoss',
+    'testLoss',
+    'testAccuracy',
+    'seconds',
+  ]);
   return records.slice(1).map((cells, i) => {
-    const row = Object.fromEntries(SWEEP_COLUMNS.map((c, j) => [c, numeric.has(c) ? (cells[j] === '' ? null : Number(cells[j])) : cells[j] || null]));
+    const row = Object.fromEntries(
+      SWEEP_COLUMNS.map((c, j) => [c, numeric.has(c) ? (cells[j] === '' ? null : Number(cells[j])) : cells[j] || null]),
+    );
     return [i + 2, row as unknown as SweepResult];
   });
 }

@@ -36,7 +36,11 @@ export interface TraceFile {
 const TRACE_FORMAT = 'lockstep-trace';
 
 /** Collects a run's trace from train()'s onStep hook. */
-export function tracer(layout: ModelLayout, every: number, lastStep: number): { trace: Trace; onStep: (steps: number, params: Float32Array) => string[] | null } {
+export function tracer(
+  layout: ModelLayout,
+  every: number,
+  lastStep: number,
+): { trace: Trace; onStep: (steps: number, params: Float32Array) => string[] | null } {
   const trace: Trace = { steps: [], hashes: [] };
   return {
     trace,
@@ -53,7 +57,11 @@ export function tracer(layout: ModelLayout, every: number, lastStep: number): { 
 /** Each layer's weight and bias, hashed together (they lie side by side in the layout). */
 export function layerHashes(layout: ModelLayout, params: Float32Array): string[] {
   return layout.layers.map(({ weightOffset, biasOffset, nOut }) => {
-    const bytes = new Uint8Array(params.buffer, params.byteOffset + 4 * weightOffset, 4 * (biasOffset + nOut - weightOffset));
+    const bytes = new Uint8Array(
+      params.buffer,
+      params.byteOffset + 4 * weightOffset,
+      4 * (biasOffset + nOut - weightOffset),
+    );
     return createHash('sha256').update(bytes).digest('hex').slice(0, 16);
   });
 }
@@ -84,15 +92,29 @@ export function readTraceFile(path: string): TraceFile {
     if ((err as NodeJS.ErrnoException).code) throw unreadableFile(`--against ${path}`, err);
     throw new UserError(`--against ${path}: not valid JSON (${(err as Error).message})`);
   }
-  if (value?.format !== TRACE_FORMAT) throw new UserError(`--against ${path}: not a lockstep trace (no "format": "${TRACE_FORMAT}"); make one with verify --save-trace`);
-  if (value.version !== 1) throw new UserError(`--against ${path}: trace version ${String(value.version)}; this lockstep reads version 1`);
+  if (value?.format !== TRACE_FORMAT)
+    throw new UserError(
+      `--against ${path}: not a lockstep trace (no "format": "${TRACE_FORMAT}"); make one with verify --save-trace`,
+    );
+  if (value.version !== 1)
+    throw new UserError(`--against ${path}: trace version ${String(value.version)}; this lockstep reads version 1`);
   const runs = value.runs;
-  if (!Array.isArray(runs) || runs.length === 0 || !runs.every((r) => Array.isArray(r?.steps) && Array.isArray(r?.hashes) && r.steps.length === r.hashes.length)) {
+  if (
+    !Array.isArray(runs) ||
+    runs.length === 0 ||
+    !runs.every((r) => Array.isArray(r?.steps) && Array.isArray(r?.hashes) && r.steps.length === r.hashes.length)
+  ) {
     throw new UserError(`--against ${path}: corrupt trace: "runs" must hold steps and hashes of the same length`);
   }
   return value as TraceFile;
 }
 
-export function traceFile(config: TrainConfig, dataSha256: string, every: number, machine: MachineFacts, runs: TracedRun[]): TraceFile {
+export function traceFile(
+  config: TrainConfig,
+  dataSha256: string,
+  every: number,
+  machine: MachineFacts,
+  runs: TracedRun[],
+): TraceFile {
   return { format: TRACE_FORMAT, version: 1, run: traceRunKey(config), dataSha256, every, machine, runs };
 }

@@ -57,7 +57,11 @@ export interface VerifyRow {
 }
 
 /** Trains at each thread count and on the reference trainer and compares every parameter; `dataset` is read from the options when not given. */
-export async function verify(options: VerifyOptions, given?: Dataset, onRow?: (row: VerifyRow) => void): Promise<VerifyRow[]> {
+export async function verify(
+  options: VerifyOptions,
+  given?: Dataset,
+  onRow?: (row: VerifyRow) => void,
+): Promise<VerifyRow[]> {
   const { threadCounts, steps, trace, ...trainOptions } = options;
   const base = { ...trainOptions, maxSteps: steps, epochs: Number.MAX_SAFE_INTEGER, evaluate: false };
   const config = resolveConfig(base);
@@ -77,23 +81,25 @@ export async function verify(options: VerifyOptions, given?: Dataset, onRow?: (r
   let referenceTrace: Trace | null = null;
   const rows: VerifyRow[] = [];
   const runOne = async (threads: number | 'reference') => {
-    const runOptions = threads === 'reference' ? { ...base, reference: true, threads: 1, kernels: 'js' as const } : { ...base, threads };
+    const runOptions =
+      threads === 'reference' ? { ...base, reference: true, threads: 1, kernels: 'js' as const } : { ...base, threads };
     const perturb = testPerturbation(threads);
     const traced = trace ? tracer(layout, trace.every, steps) : null;
     // Set inside the hook, which TypeScript's narrowing does not follow.
     let parted = null as { step: number; layers: number[]; params: Float32Array } | null;
     const run = await train(runOptions, {
       dataset,
-      onStep: perturb || traced
-        ? ({ steps: done }, params) => {
-            if (perturb?.step === done) flipLastBit(params, perturb.index);
-            const hashes = traced?.onStep(done, params);
-            if (!hashes || !referenceTrace || parted) return;
-            const at = traced!.trace.steps.length - 1;
-            const layers = hashes.flatMap((h, l) => (h === referenceTrace!.hashes[at][l] ? [] : [l]));
-            if (layers.length > 0) parted = { step: done, layers, params: Float32Array.from(params) };
-          }
-        : undefined,
+      onStep:
+        perturb || traced
+          ? ({ steps: done }, params) => {
+              if (perturb?.step === done) flipLastBit(params, perturb.index);
+              const hashes = traced?.onStep(done, params);
+              if (!hashes || !referenceTrace || parted) return;
+              const at = traced!.trace.steps.length - 1;
+              const layers = hashes.flatMap((h, l) => (h === referenceTrace!.hashes[at][l] ? [] : [l]));
+              if (layers.length > 0) parted = { step: done, layers, params: Float32Array.from(params) };
+            }
+          : undefined,
     });
     if (perturb && perturb.step === undefined) flipLastBit(run.params, perturb.index);
     if (threads === 'reference') referenceAt.set(steps, run.params);
@@ -102,9 +108,15 @@ export async function verify(options: VerifyOptions, given?: Dataset, onRow?: (r
     if (traced) {
       const tracedRun: TracedRun = { threads, kernels: run.config.kernels, ...traced.trace };
       if (threads === 'reference') referenceTrace = traced.trace;
-      row.trace = { steps: traced.trace.steps.length, reference: parted ? await locate(parted, layout, await referenceParamsAt(parted.step)) : null };
+      row.trace = {
+        steps: traced.trace.steps.length,
+        reference: parted ? await locate(parted, layout, await referenceParamsAt(parted.step)) : null,
+      };
       if (trace!.against) {
-        const other = trace!.against.runs.find((r) => r.threads === threads) ?? trace!.against.runs.find((r) => r.threads === 'reference') ?? trace!.against.runs[0];
+        const other =
+          trace!.against.runs.find((r) => r.threads === threads) ??
+          trace!.against.runs.find((r) => r.threads === 'reference') ??
+          trace!.against.runs[0];
         const found = firstDifference(traced.trace, other);
         row.trace.againstRun = other.threads;
         row.trace.against = found && { step: found.step, layers: found.layers.map((l) => `layers.${l}`) };
@@ -120,7 +132,11 @@ export async function verify(options: VerifyOptions, given?: Dataset, onRow?: (r
 }
 
 /** A run that parted from the reference at `parted.step`: its parameters there against the reference's. */
-function locate(parted: { step: number; layers: number[]; params: Float32Array }, layout: ModelLayout, reference: Float32Array): TraceFinding {
+function locate(
+  parted: { step: number; layers: number[]; params: Float32Array },
+  layout: ModelLayout,
+  reference: Float32Array,
+): TraceFinding {
   const diff = compare('reference', '', parted.params, reference, layout);
   return {
     step: parted.step,
@@ -134,8 +150,12 @@ function locate(parted: { step: number; layers: number[]; params: Float32Array }
 
 /** A saved trace compares only with a run of the same settings on the same data. */
 export function checkAgainst(file: TraceFile, run: string, dataSha256: string): void {
-  if (file.run !== run) throw new UserError(`--against: the trace was made with other settings (${file.run}; here ${run})`);
-  if (file.dataSha256 !== dataSha256) throw new UserError('--against: the trace was made on other data (its sha256 differs); give the same --data and limits');
+  if (file.run !== run)
+    throw new UserError(`--against: the trace was made with other settings (${file.run}; here ${run})`);
+  if (file.dataSha256 !== dataSha256)
+    throw new UserError(
+      '--against: the trace was made on other data (its sha256 differs); give the same --data and limits',
+    );
 }
 
 /**
@@ -154,7 +174,11 @@ function flipLastBit(params: Float32Array, index: number): void {
 }
 
 export function compare(
-  threads: number | 'reference', kernels: string, params: Float32Array, reference: Float32Array, layout: ModelLayout,
+  threads: number | 'reference',
+  kernels: string,
+  params: Float32Array,
+  reference: Float32Array,
+  layout: ModelLayout,
 ): VerifyRow {
   const a = new Uint32Array(params.buffer, params.byteOffset, params.length);
   const b = new Uint32Array(reference.buffer, reference.byteOffset, reference.length);
@@ -197,7 +221,8 @@ export function parameterName(layout: ModelLayout, index: number): string {
       const j = (index - weightOffset) % nOut;
       return `layers.${l}.weight[out=${j}, in=${k}] (parameter ${index})`;
     }
-    if (index >= biasOffset && index < biasOffset + nOut) return `layers.${l}.bias[${index - biasOffset}] (parameter ${index})`;
+    if (index >= biasOffset && index < biasOffset + nOut)
+      return `layers.${l}.bias[${index - biasOffset}] (parameter ${index})`;
   }
   throw new RangeError(`parameter index ${index} out of range`);
 }

@@ -42,9 +42,14 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
   const split = options.split ?? 'test';
   if (split !== 'train' && split !== 'test') throw new UserError(`--split ${String(split)}: must be train or test`);
   const kernels = resolveKernels(options.kernels);
-  if (options.data !== undefined && typeof options.data !== 'string') throw new UserError(`evaluate: data must be a directory path; got ${describe(options.data)}`);
-  for (const [flag, limit] of [['--test-limit', options.testLimit], ['--train-limit', options.trainLimit]] as const) {
-    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) throw new UserError(`${flag} ${describe(limit)}: must be a positive integer`);
+  if (options.data !== undefined && typeof options.data !== 'string')
+    throw new UserError(`evaluate: data must be a directory path; got ${describe(options.data)}`);
+  for (const [flag, limit] of [
+    ['--test-limit', options.testLimit],
+    ['--train-limit', options.trainLimit],
+  ] as const) {
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1))
+      throw new UserError(`${flag} ${describe(limit)}: must be a positive integer`);
   }
   const threads = options.threads ?? availableParallelism();
   checkThreads(threads); // before the data is read; Engine.create checks again
@@ -52,13 +57,21 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
     throw new UserError(`${model.name}: a model of a CSV table; give the rows to evaluate with --data FILE.csv`);
   }
   // A CSV given with --data is the rows to evaluate, whatever the split; otherwise the model's own files.
-  const ownTable = options.data !== undefined && options.data.toLowerCase().endsWith('.csv');
+  const ownTable = options.data?.toLowerCase().endsWith('.csv');
   const raw = loadDataset(options.data ?? model.data, {
-    inputSize: sizes[0], classes, trainLimit: options.trainLimit, testLimit: options.testLimit, only: ownTable ? 'train' : split,
-    ...(ownTable ? { label: model.dataFlags?.label } : model.dataFlags), classNames: model.input.classNames,
+    inputSize: sizes[0],
+    classes,
+    trainLimit: options.trainLimit,
+    testLimit: options.testLimit,
+    only: ownTable ? 'train' : split,
+    ...(ownTable ? { label: model.dataFlags?.label } : model.dataFlags),
+    classNames: model.input.classNames,
   });
   if (ownTable) [raw.train, raw.test] = split === 'train' ? [raw.train, raw.test] : [raw.test, raw.train];
-  if (raw[split].count === 0) throw new UserError(`--data ${raw.dir}: has no ${split} rows${split === 'test' ? ' (give --test-data FILE.csv, or --split train)' : ''}`);
+  if (raw[split].count === 0)
+    throw new UserError(
+      `--data ${raw.dir}: has no ${split} rows${split === 'test' ? ' (give --test-data FILE.csv, or --split train)' : ''}`,
+    );
   const dataset = { ...raw, [split]: scaleSplit(raw[split], model.input.scaling, true) };
   const engine = await Engine.create(sizes, model.params, dataset, {
     threads,

@@ -55,7 +55,12 @@ export function readImage(path: string): GrayImage & { notices: string[] } {
 }
 
 /** Gray levels of RGBA pixels: the alpha as ink for one colour on transparency, else over black. */
-function pngGray(rgba: Uint8Array, width: number, height: number, path: string): { pixels: Uint8Array; notices: string[] } {
+function pngGray(
+  rgba: Uint8Array,
+  width: number,
+  height: number,
+  path: string,
+): { pixels: Uint8Array; notices: string[] } {
   const count = width * height;
   const gray = new Float64Array(count);
   let transparent = false;
@@ -74,7 +79,10 @@ function pngGray(rgba: Uint8Array, width: number, height: number, path: string):
   const pixels = new Uint8Array(count);
   if (transparent && hi - lo <= ONE_INK_SPREAD) {
     for (let i = 0; i < count; i++) pixels[i] = rgba[i * 4 + 3];
-    return { pixels, notices: [`${path}: one colour on a transparent background: its opacity is read as the ink (white on black)`] };
+    return {
+      pixels,
+      notices: [`${path}: one colour on a transparent background: its opacity is read as the ink (white on black)`],
+    };
   }
   for (let i = 0; i < count; i++) pixels[i] = Math.round((gray[i] * rgba[i * 4 + 3]) / 255);
   return { pixels, notices: [] };

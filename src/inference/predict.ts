@@ -52,15 +52,21 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
   let notices: string[] = [];
   if (options.image !== undefined) {
     if (options.index !== undefined) throw new UserError('--image and --index: give one or the other');
-    if (typeof options.image !== 'string') throw new UserError(`predict: image must be a file path; got ${describe(options.image)}`);
+    if (typeof options.image !== 'string')
+      throw new UserError(`predict: image must be a file path; got ${describe(options.image)}`);
     ({ pixels, width, height, notices } = imageInput(options.image, sizes[0]));
   } else {
     const split = options.split ?? 'test';
     if (split !== 'train' && split !== 'test') throw new UserError(`--split ${String(split)}: must be train or test`);
-    if (options.data !== undefined && typeof options.data !== 'string') throw new UserError(`predict: data must be a directory path; got ${describe(options.data)}`);
+    if (options.data !== undefined && typeof options.data !== 'string')
+      throw new UserError(`predict: data must be a directory path; got ${describe(options.data)}`);
     // Said before any data is read, as the CLI does: a table's test split is often empty, and an index into it would be refused as out of range.
     if (model.input.featureNames) throw tableRowsError(model.name);
-    const dataset = loadDataset(options.data ?? model.data, { inputSize: sizes[0], classes: sizes[sizes.length - 1], only: split });
+    const dataset = loadDataset(options.data ?? model.data, {
+      inputSize: sizes[0],
+      classes: sizes[sizes.length - 1],
+      only: split,
+    });
     const data = split === 'train' ? dataset.train : dataset.test;
     // --index draws an image: a table's rows go through --csv.
     if (data.features) throw tableRowsError(model.name);
@@ -75,16 +81,27 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
   }
   // The model's own scaling: 1/255 (the PIXEL_SCALE table) unless it was trained with another --scale.
   const { scaling } = model.input;
-  const probabilities = scaling.kind === '255'
-    ? forwardOne(model.layout, model.params, pixels)
-    : forwardInputs(model.layout, model.params, applyScaling(scaling, Float32Array.from(pixels), pixels.length));
+  const probabilities =
+    scaling.kind === '255'
+      ? forwardOne(model.layout, model.params, pixels)
+      : forwardInputs(model.layout, model.params, applyScaling(scaling, Float32Array.from(pixels), pixels.length));
   return {
-    predicted: argmaxRow(probabilities, 0, probabilities.length), probabilities: Array.from(probabilities), label, pixels, width, height, notices,
+    predicted: argmaxRow(probabilities, 0, probabilities.length),
+    probabilities: Array.from(probabilities),
+    label,
+    pixels,
+    width,
+    height,
+    notices,
   };
 }
 
 export function forwardOne(layout: ModelLayout, params: Float32Array, pixels: Uint8Array | Float32Array): Float32Array {
-  return forwardInputs(layout, params, Float32Array.from(pixels, (p) => PIXEL_SCALE[p]));
+  return forwardInputs(
+    layout,
+    params,
+    Float32Array.from(pixels, (p) => PIXEL_SCALE[p]),
+  );
 }
 
 /** One row of inputs, already scaled, through the network: the class probabilities. */
@@ -121,21 +138,34 @@ export function predictCsv(source: ModelSource, csvPath: string): RowPrediction[
   let label: string | null = null;
   if (names) {
     const missing = names.find((name) => !header.includes(name));
-    if (missing !== undefined) throw new UserError(`--csv ${csvPath}: no column "${missing}", a feature of the model (its features: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''})`);
+    if (missing !== undefined)
+      throw new UserError(
+        `--csv ${csvPath}: no column "${missing}", a feature of the model (its features: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''})`,
+      );
     const rest = header.filter((name) => !names.includes(name));
-    if (rest.length > 1) throw new UserError(`--csv ${csvPath}: columns ${rest.map((n) => `"${n}"`).join(', ')} are not features of the model; at most one label column may be added`);
+    if (rest.length > 1)
+      throw new UserError(
+        `--csv ${csvPath}: columns ${rest.map((n) => `"${n}"`).join(', ')} are not features of the model; at most one label column may be added`,
+      );
     label = rest[0] ?? null;
   } else if (header.length === width + 1) {
     label = header.includes('label') ? 'label' : header[header.length - 1];
   } else if (header.length !== width) {
-    throw new UserError(`--csv ${csvPath}: ${header.length} columns, but the model takes ${width} inputs (and at most one label column)`);
+    throw new UserError(
+      `--csv ${csvPath}: ${header.length} columns, but the model takes ${width} inputs (and at most one label column)`,
+    );
   }
   const table = readCsvTable(csvPath, label, '--csv');
   const columns = (names ?? table.featureNames).map((name) => table.featureNames.indexOf(name));
   return classify(model, table, columns, label === null ? null : table.labels);
 }
 
-function classify(model: ReturnType<typeof resolveModel>, table: ReturnType<typeof readCsvTable>, columns: number[], labels: string[] | null): RowPrediction[] {
+function classify(
+  model: ReturnType<typeof resolveModel>,
+  table: ReturnType<typeof readCsvTable>,
+  columns: number[],
+  labels: string[] | null,
+): RowPrediction[] {
   const width = columns.length;
   const all = table.featureNames.length;
   const inputs = new Float32Array(width);
@@ -155,5 +185,7 @@ function classify(model: ReturnType<typeof resolveModel>, table: ReturnType<type
 
 /** --index of a model that reads a table's rows: it has no image to draw, and its rows go through --csv. */
 export function tableRowsError(model: string): UserError {
-  return new UserError(`--index: ${model} reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv`);
+  return new UserError(
+    `--index: ${model} reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv`,
+  );
 }

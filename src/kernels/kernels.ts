@@ -27,24 +27,55 @@ export interface Kernels {
   readonly blockWeights: number;
   gatherInputs(pixels: Uint8Array, order: Uint32Array, start: number, rows: number, nIn: number, X: Float32Array): void;
   denseForward(
-    X: Float32Array, W: Float32Array, b: Float32Array, out: Float32Array,
-    rows: number, nIn: number, nOut: number, relu: boolean, j0: number, j1: number,
+    X: Float32Array,
+    W: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    rows: number,
+    nIn: number,
+    nOut: number,
+    relu: boolean,
+    j0: number,
+    j1: number,
   ): void;
   reluBackward(
-    D: Float32Array, W: Float32Array, Aprev: Float32Array, Dprev: Float32Array,
-    rows: number, nIn: number, nOut: number,
+    D: Float32Array,
+    W: Float32Array,
+    Aprev: Float32Array,
+    Dprev: Float32Array,
+    rows: number,
+    nIn: number,
+    nOut: number,
   ): void;
   weightGradUpdate(
-    Aprev: Float32Array, D: Float32Array, W: Float32Array,
-    rows: number, nIn: number, nOut: number, k0: number, k1: number, j0: number, j1: number, update: Float32Array,
+    Aprev: Float32Array,
+    D: Float32Array,
+    W: Float32Array,
+    rows: number,
+    nIn: number,
+    nOut: number,
+    k0: number,
+    k1: number,
+    j0: number,
+    j1: number,
+    update: Float32Array,
   ): void;
-  biasGradUpdate(D: Float32Array, b: Float32Array, rows: number, nOut: number, j0: number, j1: number, update: Float32Array): void;
+  biasGradUpdate(
+    D: Float32Array,
+    b: Float32Array,
+    rows: number,
+    nOut: number,
+    j0: number,
+    j1: number,
+    update: Float32Array,
+  ): void;
 }
 
 /** The reference arithmetic as a kernel set: gradients into scratch, then the update, one row of W at a time. */
 export function createJsKernels(): Kernels {
   let rowScratch = new Float32Array(0);
-  const scratch = (n: number): Float32Array => (rowScratch.length >= n ? rowScratch : (rowScratch = new Float32Array(n)));
+  const scratch = (n: number): Float32Array =>
+    rowScratch.length >= n ? rowScratch : (rowScratch = new Float32Array(n));
   /** Applies the step to p[j0..j1) from gradient g, the state found at the descriptor's distances from p. */
   const update = (p: Float32Array, g: Float32Array, j0: number, j1: number, u: ReturnType<typeof readUpdate>): void => {
     const state = (bytes: number) => (bytes === 0 ? EMPTY : new Float32Array(p.buffer, p.byteOffset + bytes, p.length));

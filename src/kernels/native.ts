@@ -45,7 +45,9 @@ function load(): NativeStatus {
   const path = join(nativeDir(), 'Release', 'lockstep.node');
   if (!existsSync(path)) {
     const failed = join(nativeDir(), 'failed.txt');
-    const why = existsSync(failed) ? readFileSync(failed, 'utf8').trim() : `${path} is missing; run npm run build:native`;
+    const why = existsSync(failed)
+      ? readFileSync(failed, 'utf8').trim()
+      : `${path} is missing; run npm run build:native`;
     return (status = { isas: [], missing: why });
   }
   try {
@@ -69,8 +71,14 @@ export function createNativeKernels(memory: WebAssembly.Memory, isa: NativeIsa):
 }
 
 /** bench:kernels' ceiling: `isa`'s plainest dense multiply-then-add loop (rows % 4 = 0, nOut a multiple of 4 vectors). */
-export function nativePlainForward(memory: WebAssembly.Memory, isa: NativeIsa): (X: Float32Array, W: Float32Array, out: Float32Array, rows: number, nIn: number, nOut: number) => void {
+export function nativePlainForward(
+  memory: WebAssembly.Memory,
+  isa: NativeIsa,
+): (X: Float32Array, W: Float32Array, out: Float32Array, rows: number, nIn: number, nOut: number) => void {
   if (!load().isas.includes(isa)) throw new Error(`native kernels: ${isa} is not available here`);
-  const bound = addon!.bind(new Uint8Array(memory.buffer), isa) as OffsetKernels & { plainForward(X: number, W: number, out: number, rows: number, nIn: number, nOut: number): void };
-  return (X, W, out, rows, nIn, nOut) => bound.plainForward(X.byteOffset, W.byteOffset, out.byteOffset, rows, nIn, nOut);
+  const bound = addon!.bind(new Uint8Array(memory.buffer), isa) as OffsetKernels & {
+    plainForward(X: number, W: number, out: number, rows: number, nIn: number, nOut: number): void;
+  };
+  return (X, W, out, rows, nIn, nOut) =>
+    bound.plainForward(X.byteOffset, W.byteOffset, out.byteOffset, rows, nIn, nOut);
 }

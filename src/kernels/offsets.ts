@@ -6,13 +6,30 @@ import type { KernelName, Kernels } from './kernels.js';
 export interface OffsetKernels {
   gatherInputs(pixels: number, order: number, start: number, rows: number, nIn: number, X: number): void;
   denseForward(
-    X: number, W: number, b: number, out: number, rows: number, nIn: number, nOut: number, relu: number,
-    j0: number, j1: number,
+    X: number,
+    W: number,
+    b: number,
+    out: number,
+    rows: number,
+    nIn: number,
+    nOut: number,
+    relu: number,
+    j0: number,
+    j1: number,
   ): void;
   reluBackward(D: number, W: number, Aprev: number, Dprev: number, rows: number, nIn: number, nOut: number): void;
   weightGradUpdate(
-    Aprev: number, D: number, W: number, rows: number, nIn: number, nOut: number, k0: number, k1: number,
-    j0: number, j1: number, update: number,
+    Aprev: number,
+    D: number,
+    W: number,
+    rows: number,
+    nIn: number,
+    nOut: number,
+    k0: number,
+    k1: number,
+    j0: number,
+    j1: number,
+    update: number,
   ): void;
   biasGradUpdate(D: number, b: number, rows: number, nOut: number, j0: number, j1: number, update: number): void;
 }
@@ -26,9 +43,11 @@ type View = Float32Array | Uint8Array | Uint32Array;
  * throws instead of touching other buffers.
  */
 export function offsetKernels(
-  name: KernelName, blocking: Pick<Kernels, 'chunkRows' | 'blockWeights'>, memory: WebAssembly.Memory, k: OffsetKernels,
+  name: KernelName,
+  blocking: Pick<Kernels, 'chunkRows' | 'blockWeights'>,
+  memory: WebAssembly.Memory,
+  k: OffsetKernels,
 ): Kernels {
-
   // Read once: the getter costs ~65 ns here, several times per kernel call. A memory that grew later would
   // have a new buffer, and views of it would then be refused, not misread.
   const buffer = memory.buffer;
@@ -37,10 +56,14 @@ export function offsetKernels(
       throw new Error(`${name} kernels: ${method}: ${name} is not a view of the kernels' shared WebAssembly.Memory`);
     }
     if (view.length < minLength) {
-      throw new RangeError(`${name} kernels: ${method}: ${name} has ${view.length} elements, the shape needs ${minLength}`);
+      throw new RangeError(
+        `${name} kernels: ${method}: ${name} has ${view.length} elements, the shape needs ${minLength}`,
+      );
     }
     if (view.byteOffset < RESERVED_BYTES && view.byteLength > 0) {
-      throw new RangeError(`${name} kernels: ${method}: ${name} lies in the first ${RESERVED_BYTES} bytes, which belong to the kernels`);
+      throw new RangeError(
+        `${name} kernels: ${method}: ${name} lies in the first ${RESERVED_BYTES} bytes, which belong to the kernels`,
+      );
     }
     return view.byteOffset;
   };
@@ -53,7 +76,8 @@ export function offsetKernels(
   const range = (lo: number, hi: number, n: number, names: string, method: string): void => {
     count(lo, names, method);
     count(hi, names, method);
-    if (lo > hi || hi > n) throw new RangeError(`${name} kernels: ${method}: ${names} = ${lo}..${hi} is not within 0..${n}`);
+    if (lo > hi || hi > n)
+      throw new RangeError(`${name} kernels: ${method}: ${names} = ${lo}..${hi} is not within 0..${n}`);
   };
 
   const words = new Int32Array(buffer);
@@ -65,7 +89,9 @@ export function offsetKernels(
     for (let s = 0; s < ruleStateArrays(rule); s++) {
       const at0 = params.byteOffset + words[word + UpdateWord.State1 + s];
       if (at0 < RESERVED_BYTES || at0 + params.byteLength > buffer.byteLength) {
-        throw new RangeError(`${name} kernels: ${method}: the update's state ${s + 1} lies outside the kernels' memory`);
+        throw new RangeError(
+          `${name} kernels: ${method}: the update's state ${s + 1} lies outside the kernels' memory`,
+        );
       }
     }
     return offset;
@@ -84,7 +110,9 @@ export function offsetKernels(
       const p = at(pixels, 'pixels', 0, m);
       for (let r = 0; r < rows; r++) {
         if ((order[start + r] + 1) * nIn > pixels.length) {
-          throw new RangeError(`${name} kernels: ${m}: order[${start + r}] = ${order[start + r]} is past the end of pixels`);
+          throw new RangeError(
+            `${name} kernels: ${m}: order[${start + r}] = ${order[start + r]} is past the end of pixels`,
+          );
         }
       }
       k.gatherInputs(p, o, start, rows, nIn, x);
@@ -96,8 +124,16 @@ export function offsetKernels(
       count(nOut, 'nOut', m);
       range(j0, j1, nOut, 'j0..j1', m);
       k.denseForward(
-        at(X, 'X', rows * nIn, m), at(W, 'W', nIn * nOut, m), at(b, 'b', nOut, m), at(out, 'out', rows * nOut, m),
-        rows, nIn, nOut, relu ? 1 : 0, j0, j1,
+        at(X, 'X', rows * nIn, m),
+        at(W, 'W', nIn * nOut, m),
+        at(b, 'b', nOut, m),
+        at(out, 'out', rows * nOut, m),
+        rows,
+        nIn,
+        nOut,
+        relu ? 1 : 0,
+        j0,
+        j1,
       );
     },
     reluBackward(D, W, Aprev, Dprev, rows, nIn, nOut) {
@@ -106,8 +142,13 @@ export function offsetKernels(
       count(nIn, 'nIn', m);
       count(nOut, 'nOut', m);
       k.reluBackward(
-        at(D, 'D', rows * nOut, m), at(W, 'W', nIn * nOut, m), at(Aprev, 'Aprev', rows * nIn, m),
-        at(Dprev, 'Dprev', rows * nIn, m), rows, nIn, nOut,
+        at(D, 'D', rows * nOut, m),
+        at(W, 'W', nIn * nOut, m),
+        at(Aprev, 'Aprev', rows * nIn, m),
+        at(Dprev, 'Dprev', rows * nIn, m),
+        rows,
+        nIn,
+        nOut,
       );
     },
     weightGradUpdate(Aprev, D, W, rows, nIn, nOut, k0, k1, j0, j1, update) {
@@ -118,8 +159,17 @@ export function offsetKernels(
       range(k0, k1, nIn, 'k0..k1', m);
       range(j0, j1, nOut, 'j0..j1', m);
       k.weightGradUpdate(
-        at(Aprev, 'Aprev', rows * nIn, m), at(D, 'D', rows * nOut, m), at(W, 'W', nIn * nOut, m),
-        rows, nIn, nOut, k0, k1, j0, j1, descriptor(update, W, m),
+        at(Aprev, 'Aprev', rows * nIn, m),
+        at(D, 'D', rows * nOut, m),
+        at(W, 'W', nIn * nOut, m),
+        rows,
+        nIn,
+        nOut,
+        k0,
+        k1,
+        j0,
+        j1,
+        descriptor(update, W, m),
       );
     },
     biasGradUpdate(D, b, rows, nOut, j0, j1, update) {

@@ -29,7 +29,12 @@ export const PIXEL_SCALE: Float32Array = (() => {
  * The pixels stay bytes in memory; only the rows of the current batch become floats.
  */
 export function gatherInputs(
-  pixels: Uint8Array, order: Uint32Array, start: number, rows: number, nIn: number, X: Float32Array,
+  pixels: Uint8Array,
+  order: Uint32Array,
+  start: number,
+  rows: number,
+  nIn: number,
+  X: Float32Array,
 ): void {
   for (let r = 0; r < rows; r++) {
     const src = order[start + r] * nIn;
@@ -43,7 +48,12 @@ export function gatherInputs(
  * rows[order[start + r]][k]. A copy, so every kernel set shares this one.
  */
 export function gatherFloatInputs(
-  rows: Float32Array, order: Uint32Array, start: number, count: number, nIn: number, X: Float32Array,
+  rows: Float32Array,
+  order: Uint32Array,
+  start: number,
+  count: number,
+  nIn: number,
+  X: Float32Array,
 ): void {
   for (let r = 0; r < count; r++) {
     const src = order[start + r] * nIn;
@@ -53,8 +63,20 @@ export function gatherFloatInputs(
 
 /** A batch's inputs from either kind of rows: bytes through `gatherBytes` (a kernel set's), float32 rows copied. */
 export function gatherRows(
-  gatherBytes: (pixels: Uint8Array, order: Uint32Array, start: number, rows: number, nIn: number, X: Float32Array) => void,
-  rows: Uint8Array | Float32Array, order: Uint32Array, start: number, count: number, nIn: number, X: Float32Array,
+  gatherBytes: (
+    pixels: Uint8Array,
+    order: Uint32Array,
+    start: number,
+    rows: number,
+    nIn: number,
+    X: Float32Array,
+  ) => void,
+  rows: Uint8Array | Float32Array,
+  order: Uint32Array,
+  start: number,
+  count: number,
+  nIn: number,
+  X: Float32Array,
 ): void {
   if (rows instanceof Float32Array) gatherFloatInputs(rows, order, start, count, nIn, X);
   else gatherBytes(rows, order, start, count, nIn, X);
@@ -67,8 +89,16 @@ export function gatherRows(
  * so a block of columns has the bits of the full call); strides stay nIn and nOut.
  */
 export function denseForward(
-  X: Float32Array, W: Float32Array, b: Float32Array, out: Float32Array,
-  rows: number, nIn: number, nOut: number, relu: boolean, j0 = 0, j1 = nOut,
+  X: Float32Array,
+  W: Float32Array,
+  b: Float32Array,
+  out: Float32Array,
+  rows: number,
+  nIn: number,
+  nOut: number,
+  relu: boolean,
+  j0 = 0,
+  j1 = nOut,
 ): void {
   for (let r = 0; r < rows; r++) {
     for (let j = j0; j < j1; j++) {
@@ -90,8 +120,13 @@ export function denseForward(
  * skipping D[r][j] === 0. Where the ReLU was off the sum is not needed, so it is not computed.
  */
 export function reluBackward(
-  D: Float32Array, W: Float32Array, Aprev: Float32Array, Dprev: Float32Array,
-  rows: number, nIn: number, nOut: number,
+  D: Float32Array,
+  W: Float32Array,
+  Aprev: Float32Array,
+  Dprev: Float32Array,
+  rows: number,
+  nIn: number,
+  nOut: number,
 ): void {
   for (let r = 0; r < rows; r++) {
     for (let k = 0; k < nIn; k++) {
@@ -117,8 +152,16 @@ export function reluBackward(
  * the mean loss.)
  */
 export function weightGrad(
-  Aprev: Float32Array, D: Float32Array, dW: Float32Array,
-  rows: number, nIn: number, nOut: number, k0: number, k1: number, j0 = 0, j1 = nOut,
+  Aprev: Float32Array,
+  D: Float32Array,
+  dW: Float32Array,
+  rows: number,
+  nIn: number,
+  nOut: number,
+  k0: number,
+  k1: number,
+  j0 = 0,
+  j1 = nOut,
 ): void {
   for (let k = k0; k < k1; k++) {
     for (let j = j0; j < j1; j++) {
@@ -155,7 +198,13 @@ export function biasGrad(D: Float32Array, db: Float32Array, rows: number, nOut: 
  * With wd = 0, sgd is the textbook's p = p − lr·g.
  */
 export function updateParams(
-  p: Float32Array, g: Float32Array, s1: Float32Array, s2: Float32Array, i0: number, i1: number, u: UpdateStep,
+  p: Float32Array,
+  g: Float32Array,
+  s1: Float32Array,
+  s2: Float32Array,
+  i0: number,
+  i1: number,
+  u: UpdateStep,
 ): void {
   const { rule, lr, weightDecay: wd } = u;
   if (rule === UpdateRule.Sgd) {

@@ -33,21 +33,29 @@ export function resolveKernels(choice: KernelChoice | undefined, native: NativeS
   }
   if (choice === 'js') return choice;
   if (choice === 'wasm') {
-    if (!wasmSimdSupported()) throw new UserError('--kernels wasm: this runtime has no WebAssembly SIMD; use --kernels js');
+    if (!wasmSimdSupported())
+      throw new UserError('--kernels wasm: this runtime has no WebAssembly SIMD; use --kernels js');
     return choice;
   }
   const { isas, missing } = native;
-  if (missing !== undefined) throw new UserError(`--kernels ${choice}: native kernels not built (${missing}); use --kernels wasm`);
+  if (missing !== undefined)
+    throw new UserError(`--kernels ${choice}: native kernels not built (${missing}); use --kernels wasm`);
   if (choice === 'native') {
-    if (isas.length === 0) throw new UserError(`--kernels native: this CPU has none of ${NATIVE_ISAS.join(', ')}; use --kernels wasm`);
+    if (isas.length === 0)
+      throw new UserError(`--kernels native: this CPU has none of ${NATIVE_ISAS.join(', ')}; use --kernels wasm`);
     return isas[0];
   }
-  if (!isas.includes(choice)) throw new UserError(`--kernels ${choice}: this CPU does not have ${choice === 'avx512' ? 'AVX-512F' : 'AVX2'}; use --kernels native or wasm`);
+  if (!isas.includes(choice))
+    throw new UserError(
+      `--kernels ${choice}: this CPU does not have ${choice === 'avx512' ? 'AVX-512F' : 'AVX2'}; use --kernels native or wasm`,
+    );
   return choice;
 }
 
 /** The one-line notice when native kernels are missing (not built) and the default falls back; null otherwise. */
 export function nativeMissingNotice(): string | null {
   const { missing } = nativeStatus();
-  return missing === undefined ? null : `lockstep: notice: native kernels not built (${missing}); using ${wasmSimdSupported() ? 'wasm' : 'js'}`;
+  return missing === undefined
+    ? null
+    : `lockstep: notice: native kernels not built (${missing}); using ${wasmSimdSupported() ? 'wasm' : 'js'}`;
 }

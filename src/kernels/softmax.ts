@@ -44,8 +44,15 @@ export function crossEntropyRow(P: Float32Array, rowOffset: number, label: numbe
  * together. D may alias Z (the logits are not needed afterwards). Writes each row's loss to loss[r].
  */
 export function softmaxCrossEntropyBackward(
-  Z: Float32Array, D: Float32Array, labels: Uint8Array, order: Uint32Array, start: number,
-  rows: number, nOut: number, batchRows: number, loss: Float64Array,
+  Z: Float32Array,
+  D: Float32Array,
+  labels: Uint8Array,
+  order: Uint32Array,
+  start: number,
+  rows: number,
+  nOut: number,
+  batchRows: number,
+  loss: Float64Array,
 ): void {
   for (let r = 0; r < rows; r++) {
     const o = r * nOut;
@@ -61,8 +68,13 @@ export function softmaxCrossEntropyBackward(
  * Writes predicted[r] and loss[r].
  */
 export function softmaxEvaluate(
-  Z: Float32Array, labels: Uint8Array, first: number, rows: number, nOut: number,
-  predicted: Uint8Array, loss: Float64Array,
+  Z: Float32Array,
+  labels: Uint8Array,
+  first: number,
+  rows: number,
+  nOut: number,
+  predicted: Uint8Array,
+  loss: Float64Array,
 ): void {
   for (let r = 0; r < rows; r++) {
     const o = r * nOut;

@@ -60,7 +60,10 @@ export function loadWasmKernelModule(): WebAssembly.Module {
  * The WebAssembly kernel set over `memory` (a shared WebAssembly.Memory, e.g. SharedArena.memory).
  * `module` lets a caller compile once and share the module (a WebAssembly.Module can be posted to workers).
  */
-export function createWasmKernels(memory: WebAssembly.Memory, module: WebAssembly.Module = loadWasmKernelModule()): Kernels {
+export function createWasmKernels(
+  memory: WebAssembly.Memory,
+  module: WebAssembly.Module = loadWasmKernelModule(),
+): Kernels {
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   return offsetKernels('wasm', WASM_BLOCKING, memory, instance.exports as unknown as OffsetKernels);
 }

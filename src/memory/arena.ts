@@ -17,7 +17,8 @@ export class SharedArena {
 
   constructor(readonly capacityBytes: number) {
     const pages = Math.ceil((RESERVED_BYTES + capacityBytes) / WASM_PAGE) + 1;
-    if (pages > 65536) throw new RangeError(`lockstep needs ${pages * WASM_PAGE} bytes of shared memory; WebAssembly allows 4 GiB`);
+    if (pages > 65536)
+      throw new RangeError(`lockstep needs ${pages * WASM_PAGE} bytes of shared memory; WebAssembly allows 4 GiB`);
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   }
 
@@ -37,11 +38,21 @@ export class SharedArena {
     return offset;
   }
 
-  f32(length: number): Float32Array { return new Float32Array(this.buffer, this.take(length * 4), length); }
-  f64(length: number): Float64Array { return new Float64Array(this.buffer, this.take(length * 8), length); }
-  u32(length: number): Uint32Array { return new Uint32Array(this.buffer, this.take(length * 4), length); }
-  i32(length: number): Int32Array { return new Int32Array(this.buffer, this.take(length * 4), length); }
-  u8(length: number): Uint8Array { return new Uint8Array(this.buffer, this.take(length), length); }
+  f32(length: number): Float32Array {
+    return new Float32Array(this.buffer, this.take(length * 4), length);
+  }
+  f64(length: number): Float64Array {
+    return new Float64Array(this.buffer, this.take(length * 8), length);
+  }
+  u32(length: number): Uint32Array {
+    return new Uint32Array(this.buffer, this.take(length * 4), length);
+  }
+  i32(length: number): Int32Array {
+    return new Int32Array(this.buffer, this.take(length * 4), length);
+  }
+  u8(length: number): Uint8Array {
+    return new Uint8Array(this.buffer, this.take(length), length);
+  }
 }
 
 export function alignUp(n: number): number {

@@ -63,13 +63,16 @@ export function checkWritable(path: string, flag: string): void {
     closeSync(openSync(probe, 'w'));
     unlinkSync(probe);
   } catch (err) {
-    throw new UserError(`${flag} ${path}: cannot write in ${dir} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw new UserError(
+      `${flag} ${path}: cannot write in ${dir} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    );
   }
 }
 
 /** An output path that names a directory is a typo that no --force can mend: refused first, in the flag's words. */
 export function refuseDirectory(path: string, flag: string): void {
-  if (existsSync(path) && statSync(path).isDirectory()) throw new UserError(`${flag} ${path}: is a directory; name a file`);
+  if (existsSync(path) && statSync(path).isDirectory())
+    throw new UserError(`${flag} ${path}: is a directory; name a file`);
 }
 
 /** Whether two existing paths are one file (the same inode: a link or another spelling of the path counts). */

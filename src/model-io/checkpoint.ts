@@ -73,7 +73,9 @@ export function encodeCheckpoint(snapshot: TrainSnapshot, files: RunFiles = {}):
   const optimizerState = Float32Array.from(snapshot.optimizerState ?? []);
   const optimizer = snapshot.config.optimizer ?? 'sgd';
   if (optimizerState.length !== stateArrays(optimizer) * params.length) {
-    throw new RangeError(`checkpoint: ${optimizerState.length} optimizer state values where --optimizer ${optimizer} has ${stateArrays(optimizer) * params.length}`);
+    throw new RangeError(
+      `checkpoint: ${optimizerState.length} optimizer state values where --optimizer ${optimizer} has ${stateArrays(optimizer) * params.length}`,
+    );
   }
   const body: CheckpointBody = {
     layers: snapshot.layout.sizes,
@@ -89,7 +91,12 @@ export function encodeCheckpoint(snapshot: TrainSnapshot, files: RunFiles = {}):
   };
   // Packr reuses its output buffer: copy before anything else is packed.
   const bodyBytes = Uint8Array.from(packr.pack(body));
-  const envelope: Envelope = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, sha256: sha256(bodyBytes), body: bodyBytes };
+  const envelope: Envelope = {
+    format: CHECKPOINT_FORMAT,
+    version: CHECKPOINT_VERSION,
+    sha256: sha256(bodyBytes),
+    body: bodyBytes,
+  };
   return Uint8Array.from(packr.pack(envelope));
 }
 
@@ -144,9 +151,12 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
     throw new UserError(`${path}: not a lockstep checkpoint (no "${CHECKPOINT_FORMAT}" format tag)`);
   }
   if (!READABLE_VERSIONS.includes(envelope.version as number)) {
-    throw new UserError(`${path}: checkpoint format version ${String(envelope.version)}; this lockstep reads versions ${READABLE_VERSIONS.join(' and ')}`);
+    throw new UserError(
+      `${path}: checkpoint format version ${String(envelope.version)}; this lockstep reads versions ${READABLE_VERSIONS.join(' and ')}`,
+    );
   }
-  if (!(envelope.body instanceof Uint8Array) || sha256(envelope.body) !== envelope.sha256) throw bad('checksum mismatch');
+  if (!(envelope.body instanceof Uint8Array) || sha256(envelope.body) !== envelope.sha256)
+    throw bad('checksum mismatch');
   let file: Partial<CheckpointBody>;
   try {
     file = packr.unpack(envelope.body) as Partial<CheckpointBody>;
@@ -154,16 +164,24 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
     throw bad('unreadable body');
   }
   const { layers, state, config } = file;
-  if (!Array.isArray(layers) || layers.length < 2 || !layers.every((n) => Number.isSafeInteger(n) && n > 0)) throw bad('layer sizes');
+  if (!Array.isArray(layers) || layers.length < 2 || !layers.every((n) => Number.isSafeInteger(n) && n > 0))
+    throw bad('layer sizes');
   const layout = modelLayout(layers);
   if (!(file.params instanceof Uint8Array) || file.params.length !== layout.paramCount * 4) {
-    throw bad(`parameters: ${file.params?.length ?? 0} bytes where layers ${layers.join(',')} need ${layout.paramCount * 4}`);
+    throw bad(
+      `parameters: ${file.params?.length ?? 0} bytes where layers ${layers.join(',')} need ${layout.paramCount * 4}`,
+    );
   }
   // Copy: unpacked binaries are views into the file's buffer, possibly unaligned for float32.
   const params = new Float32Array(Uint8Array.from(file.params).buffer);
   if (paramsSha256(params) !== file.paramsSha256) throw bad('parameters do not match their sha256');
   if (!isState(state)) throw bad('training state');
-  if (typeof config !== 'object' || config === null || !Array.isArray(config.layers) || config.layers.join(',') !== layers.join(',')) {
+  if (
+    typeof config !== 'object' ||
+    config === null ||
+    !Array.isArray(config.layers) ||
+    config.layers.join(',') !== layers.join(',')
+  ) {
     throw bad('config');
   }
   // '' (or absent): written without a fingerprint, so a resume cannot check its data.
@@ -177,10 +195,23 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   }
   const optimizerState = new Float32Array(Uint8Array.from(stateBytes).buffer);
   const files = file.files ?? {};
-  if (typeof files !== 'object' || files === null || ![files.log, files.saveBest].every((f) => f === undefined || (typeof f === 'string' && f !== ''))) {
+  if (
+    typeof files !== 'object' ||
+    files === null ||
+    ![files.log, files.saveBest].every((f) => f === undefined || (typeof f === 'string' && f !== ''))
+  ) {
     throw bad('run files');
   }
-  return { layers, params, state, config, dataSha256, input: checkStoredInput(file.input, layers[0], path), optimizerState, files };
+  return {
+    layers,
+    params,
+    state,
+    config,
+    dataSha256,
+    input: checkStoredInput(file.input, layers[0], path),
+    optimizerState,
+    files,
+  };
 }
 
 function isState(s: unknown): s is TrainState {
@@ -188,11 +219,19 @@ function isState(s: unknown): s is TrainState {
   const t = s as Partial<TrainState>;
   const nonNegInt = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
   return (
-    nonNegInt(t.epoch) && (t.epoch as number) >= 1 && nonNegInt(t.stepInEpoch) && nonNegInt(t.steps) &&
-    Array.isArray(t.rngState) && t.rngState.length === 4 && t.rngState.every((w) => Number.isInteger(w) && w >= 0 && w < 2 ** 32) &&
+    nonNegInt(t.epoch) &&
+    (t.epoch as number) >= 1 &&
+    nonNegInt(t.stepInEpoch) &&
+    nonNegInt(t.steps) &&
+    Array.isArray(t.rngState) &&
+    t.rngState.length === 4 &&
+    t.rngState.every((w) => Number.isInteger(w) && w >= 0 && w < 2 ** 32) &&
     t.rngState.some((w) => w !== 0) &&
-    typeof t.epochLossSum === 'number' && typeof t.epochSeen === 'number' && typeof t.epochTrainSeconds === 'number' &&
-    Array.isArray(t.history) && t.history.every((h: EpochReport) => typeof h === 'object' && h !== null && h.event === 'epoch')
+    typeof t.epochLossSum === 'number' &&
+    typeof t.epochSeen === 'number' &&
+    typeof t.epochTrainSeconds === 'number' &&
+    Array.isArray(t.history) &&
+    t.history.every((h: EpochReport) => typeof h === 'object' && h !== null && h.event === 'epoch')
   );
 }
 

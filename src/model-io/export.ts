@@ -25,10 +25,13 @@ interface RunInfo {
  * nn.Sequential's state_dict does (0.weight, 2.weight, …).
  */
 export function exportSafetensors(
-  source: string | TrainedModel, toPath: string, options: { force?: boolean; names?: TensorNaming } = {},
+  source: string | TrainedModel,
+  toPath: string,
+  options: { force?: boolean; names?: TensorNaming } = {},
 ): { paramsSha256: string } {
   const names = options.names ?? 'lockstep';
-  if (!TENSOR_NAMINGS.includes(names)) throw new UserError(`--names ${String(names)}: must be one of ${TENSOR_NAMINGS.join(', ')}`);
+  if (!TENSOR_NAMINGS.includes(names))
+    throw new UserError(`--names ${String(names)}: must be one of ${TENSOR_NAMINGS.join(', ')}`);
   const { layout, params, metadata } = exportSource(source, toPath, 'exportSafetensors', options.force);
   writeFileAtomic(toPath, encodeSafetensors(layout, params, { format: 'lockstep', ...metadata }, names));
   return { paramsSha256: metadata.params_sha256 };
@@ -38,19 +41,34 @@ export function exportSafetensors(
  * Writes a model as an ONNX graph (input scaling, Gemm and Relu per layer, Softmax), for onnxruntime in
  * Node, Python or the browser; the run and `params_sha256` are in its metadata properties.
  */
-export function exportOnnx(source: string | TrainedModel, toPath: string, options: { force?: boolean } = {}): { paramsSha256: string } {
+export function exportOnnx(
+  source: string | TrainedModel,
+  toPath: string,
+  options: { force?: boolean } = {},
+): { paramsSha256: string } {
   const { layout, params, metadata, input } = exportSource(source, toPath, 'exportOnnx', options.force);
-  const onnxOptions = { scaling: input?.scaling ?? PIXEL_SCALING, classNames: input?.classNames, metadata, producerVersion: packageVersion() };
+  const onnxOptions = {
+    scaling: input?.scaling ?? PIXEL_SCALING,
+    classNames: input?.classNames,
+    metadata,
+    producerVersion: packageVersion(),
+  };
   writeFileAtomic(toPath, encodeOnnx(layout, params, onnxOptions));
   return { paramsSha256: metadata.params_sha256 };
 }
 
 /** What exportModel writes, by the output file's extension (.st: the short name --save-best files go by in the docs). */
-const EXPORT_FORMATS: Record<string, 'onnx' | 'safetensors'> = { '.onnx': 'onnx', '.safetensors': 'safetensors', '.st': 'safetensors' };
+const EXPORT_FORMATS: Record<string, 'onnx' | 'safetensors'> = {
+  '.onnx': 'onnx',
+  '.safetensors': 'safetensors',
+  '.st': 'safetensors',
+};
 
 /** Writes a model as safetensors or ONNX, chosen by `toPath`'s extension; `names` is safetensors' only. */
 export function exportModel(
-  source: string | TrainedModel, toPath: string, options: { force?: boolean; names?: TensorNaming } = {},
+  source: string | TrainedModel,
+  toPath: string,
+  options: { force?: boolean; names?: TensorNaming } = {},
 ): { format: 'onnx' | 'safetensors'; paramsSha256: string } {
   const format = EXPORT_FORMATS[extname(String(toPath)).toLowerCase()];
   if (format === undefined) {
@@ -58,14 +76,19 @@ export function exportModel(
     if (typeof source === 'string') refuseExportOverSource(source, toPath);
     throw new UserError(`--to ${toPath}: export writes .safetensors or .onnx`);
   }
-  if (format === 'onnx' && (options.names ?? 'lockstep') !== 'lockstep') throw new UserError(`--names ${options.names}: names safetensors tensors; --to ${toPath} is ONNX`);
-  const written = format === 'onnx' ? exportOnnx(source, toPath, { force: options.force }) : exportSafetensors(source, toPath, options);
+  if (format === 'onnx' && (options.names ?? 'lockstep') !== 'lockstep')
+    throw new UserError(`--names ${options.names}: names safetensors tensors; --to ${toPath} is ONNX`);
+  const written =
+    format === 'onnx'
+      ? exportOnnx(source, toPath, { force: options.force })
+      : exportSafetensors(source, toPath, options);
   return { format, ...written };
 }
 
 /** The model to export and its metadata, after the checks every export makes on its source and output. */
 function exportSource(source: string | TrainedModel, toPath: string, caller: string, force = false) {
-  if (typeof toPath !== 'string' || toPath === '') throw new UserError(`${caller}: the output must be a file path; got ${describe(toPath)}`);
+  if (typeof toPath !== 'string' || toPath === '')
+    throw new UserError(`${caller}: the output must be a file path; got ${describe(toPath)}`);
   let layout: ModelLayout;
   let params: Float32Array;
   let run: RunInfo;
@@ -94,7 +117,9 @@ function exportSource(source: string | TrainedModel, toPath: string, caller: str
 /** Refuses an output that is the model file being exported (a link or another spelling of its path counts). */
 export function refuseExportOverSource(source: string, toPath: string): void {
   if (existsSync(toPath) && existsSync(source) && sameFile(toPath, source)) {
-    throw new UserError(`--to ${toPath}: is the ${loadModel(source).kind === 'checkpoint' ? 'checkpoint' : 'model'} being exported; name another file`);
+    throw new UserError(
+      `--to ${toPath}: is the ${loadModel(source).kind === 'checkpoint' ? 'checkpoint' : 'model'} being exported; name another file`,
+    );
   }
 }
 

@@ -28,7 +28,9 @@ export function loadModel(path: string): ModelFile {
     throw unreadableFile(path, err, 'model');
   }
   if (looksLikeOnnx(head)) {
-    throw new UserError(`${path}: an ONNX model, which lockstep writes but does not read back; give a checkpoint or a .safetensors model`);
+    throw new UserError(
+      `${path}: an ONNX model, which lockstep writes but does not read back; give a checkpoint or a .safetensors model`,
+    );
   }
   if (looksLikeSafetensors(head)) {
     const { layout, params, metadata } = readSafetensors(path);
@@ -43,5 +45,12 @@ export function loadModel(path: string): ModelFile {
     if (why) throw new UserError(`${path}: neither a safetensors model nor a lockstep checkpoint${why[1] ?? ''}`);
     throw err;
   }
-  return { path, kind: 'checkpoint', layout: modelLayout(checkpoint.layers), params: checkpoint.params, checkpoint, input: checkpoint.input };
+  return {
+    path,
+    kind: 'checkpoint',
+    layout: modelLayout(checkpoint.layers),
+    params: checkpoint.params,
+    checkpoint,
+    input: checkpoint.input,
+  };
 }

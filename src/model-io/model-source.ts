@@ -34,7 +34,8 @@ export interface ResolvedModel {
   input: ModelInput;
 }
 
-const EXPECTED = 'a model file path, or a trained model in memory (what train() returns, or {params: Float32Array, layers: number[]})';
+const EXPECTED =
+  'a model file path, or a trained model in memory (what train() returns, or {params: Float32Array, layers: number[]})';
 
 /** Checks what a library caller passed (plain JavaScript can pass anything) and says what was expected. */
 export function resolveModel(source: unknown, caller: string): ResolvedModel {
@@ -42,27 +43,41 @@ export function resolveModel(source: unknown, caller: string): ResolvedModel {
     const model = loadModel(source);
     const config = model.checkpoint?.config;
     return {
-      name: source, layout: model.layout, params: model.params, data: config?.data, input: model.input,
+      name: source,
+      layout: model.layout,
+      params: model.params,
+      data: config?.data,
+      input: model.input,
       dataFlags: { testData: config?.testData, label: config?.label, labels: config?.labels },
     };
   }
-  const { params, layout, layers, config, input } = (typeof source === 'object' ? source ?? {} : {}) as Partial<Record<keyof TrainedModel, unknown>>;
+  const { params, layout, layers, config, input } = (typeof source === 'object' ? (source ?? {}) : {}) as Partial<
+    Record<keyof TrainedModel, unknown>
+  >;
   if (params === undefined) throw new UserError(`${caller}: expected ${EXPECTED}; got ${describe(source)}`);
   if (!(params instanceof Float32Array)) {
     throw new UserError(`${caller}: the model's params must be a Float32Array; got ${describe(params)}`);
   }
-  const sizes = layers ?? (typeof layout === 'object' && layout !== null ? (layout as { sizes?: unknown }).sizes : undefined);
+  const sizes =
+    layers ?? (typeof layout === 'object' && layout !== null ? (layout as { sizes?: unknown }).sizes : undefined);
   if (!Array.isArray(sizes) || sizes.length < 2 || !sizes.every((n) => Number.isSafeInteger(n) && n > 0)) {
-    throw new UserError(`${caller}: the model's layers must be 2 or more positive integers (layers: [784, 128, 64, 10], or the layout train() returns); got ${describe(sizes)}`);
+    throw new UserError(
+      `${caller}: the model's layers must be 2 or more positive integers (layers: [784, 128, 64, 10], or the layout train() returns); got ${describe(sizes)}`,
+    );
   }
   const resolved = modelLayout(sizes as number[]);
   if (params.length !== resolved.paramCount) {
-    throw new UserError(`${caller}: the model's params hold ${params.length} floats, but layers ${sizes.join('-')} need ${resolved.paramCount}`);
+    throw new UserError(
+      `${caller}: the model's params hold ${params.length} floats, but layers ${sizes.join('-')} need ${resolved.paramCount}`,
+    );
   }
   const flags = (typeof config === 'object' && config !== null ? config : {}) as Record<string, unknown>;
   const text = (key: string) => (typeof flags[key] === 'string' ? (flags[key] as string) : undefined);
   return {
-    name: 'model in memory', layout: resolved, params, data: text('data'),
+    name: 'model in memory',
+    layout: resolved,
+    params,
+    data: text('data'),
     dataFlags: { testData: text('testData'), label: text('label'), labels: text('labels') },
     input: checkStoredInput(input, resolved.sizes[0], `${caller}: the model's input`),
   };
@@ -81,8 +96,12 @@ export function checkOptions(options: unknown, known: readonly string[], caller:
 
 /** A short description of a value for an error message: its type, and the value itself when it is short. */
 export function describe(value: unknown): string {
-  if (value === null || value === undefined || typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (Array.isArray(value)) return value.length <= 8 ? `[${value.map((v) => (typeof v === 'string' ? JSON.stringify(v) : String(v))).join(', ')}]` : `an array of ${value.length}`;
+  if (value === null || value === undefined || typeof value === 'number' || typeof value === 'boolean')
+    return String(value);
+  if (Array.isArray(value))
+    return value.length <= 8
+      ? `[${value.map((v) => (typeof v === 'string' ? JSON.stringify(v) : String(v))).join(', ')}]`
+      : `an array of ${value.length}`;
   if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
   if (typeof value === 'function') return 'a function';
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);

@@ -25,7 +25,13 @@ export const ONNX_OUTPUT = 'probabilities';
  * producer_version, domain, model_version, doc_string, graph, opset_import or metadata_props.
  */
 export function looksLikeOnnx(head: Uint8Array): boolean {
-  return head.length >= 3 && head[0] === 0x08 && head[1] > 0 && head[1] < 0x80 && [0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x72].includes(head[2]);
+  return (
+    head.length >= 3 &&
+    head[0] === 0x08 &&
+    head[1] > 0 &&
+    head[1] < 0x80 &&
+    [0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x72].includes(head[2])
+  );
 }
 
 /** What lockstep does to a pixel: p / 255 in float32 (PIXEL_SCALE). */
@@ -50,7 +56,12 @@ function floatTensor(name: string, dims: number[], data: Float32Array): Tensor {
   return onnx.TensorProto.create({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytes });
 }
 
-function node(opType: string, inputs: string[], output: string, attributes: InstanceType<typeof onnx.AttributeProto>[] = []): Node {
+function node(
+  opType: string,
+  inputs: string[],
+  output: string,
+  attributes: InstanceType<typeof onnx.AttributeProto>[] = [],
+): Node {
   return onnx.NodeProto.create({ opType, input: inputs, output: [output], name: output, attribute: attributes });
 }
 
@@ -72,7 +83,10 @@ function scalingNodes(scaling: InputScaling, input: string, output: string): { n
     case 'standard':
     case 'minmax':
       return {
-        nodes: [node('Sub', [input, 'input_offset'], 'centered_input'), node('Div', ['centered_input', 'input_divisor'], output)],
+        nodes: [
+          node('Sub', [input, 'input_offset'], 'centered_input'),
+          node('Div', ['centered_input', 'input_divisor'], output),
+        ],
         initializers: [
           floatTensor('input_offset', [scaling.offset.length], Float32Array.from(scaling.offset)),
           floatTensor('input_divisor', [scaling.divisor.length], Float32Array.from(scaling.divisor)),
@@ -112,7 +126,11 @@ export function encodeOnnx(layout: ModelLayout, params: Float32Array, options: O
     nodes.push(node('Gemm', [x, `layers.${i}.weight`, `layers.${i}.bias`], last ? 'logits' : `layers.${i}.linear`));
     if (!last) nodes.push(node('Relu', [`layers.${i}.linear`], (x = `layers.${i}.relu`)));
   });
-  nodes.push(node('Softmax', ['logits'], ONNX_OUTPUT, [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 })]));
+  nodes.push(
+    node('Softmax', ['logits'], ONNX_OUTPUT, [
+      onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }),
+    ]),
+  );
 
   const metadata = { ...options.metadata };
   if (options.classNames) metadata.class_names = JSON.stringify(options.classNames);

@@ -22,7 +22,8 @@ export function lockCheckpoint(path: string, flag: string): RunLock {
       break;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST') throw new UserError(`${flag} ${path}: cannot make its lock file ${lockPath} (${code ?? String(err)})`);
+      if (code !== 'EEXIST')
+        throw new UserError(`${flag} ${path}: cannot make its lock file ${lockPath} (${code ?? String(err)})`);
       const holder = lockHolder(lockPath);
       // A second EEXIST: another run took the stale lock first.
       if (attempt > 0 || (holder !== null && holder !== process.pid && alive(holder))) {

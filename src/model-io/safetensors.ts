@@ -29,13 +29,17 @@ function layerPrefix(naming: TensorNaming, i: number): string {
 }
 
 export function encodeSafetensors(
-  layout: ModelLayout, params: Float32Array, metadata: Record<string, string>, naming: TensorNaming = 'lockstep',
+  layout: ModelLayout,
+  params: Float32Array,
+  metadata: Record<string, string>,
+  naming: TensorNaming = 'lockstep',
 ): Uint8Array {
   const tensors: { name: string; shape: number[]; data: Float32Array }[] = [];
   layout.layers.forEach((layer, i) => {
     const { W, b } = layerViews(params, layer);
     const transposed = new Float32Array(layer.nIn * layer.nOut);
-    for (let k = 0; k < layer.nIn; k++) for (let j = 0; j < layer.nOut; j++) transposed[j * layer.nIn + k] = W[k * layer.nOut + j];
+    for (let k = 0; k < layer.nIn; k++)
+      for (let j = 0; j < layer.nOut; j++) transposed[j * layer.nIn + k] = W[k * layer.nOut + j];
     const prefix = layerPrefix(naming, i);
     tensors.push({ name: `${prefix}.weight`, shape: [layer.nOut, layer.nIn], data: transposed });
     tensors.push({ name: `${prefix}.bias`, shape: [layer.nOut], data: Float32Array.from(b) });
@@ -89,7 +93,8 @@ export function decodeSafetensors(bytes: Uint8Array, path: string): SafetensorsM
   const bad = (what: string) => new UserError(`${path}: invalid safetensors: ${what}`);
   if (bytes.length < 8) throw bad(`${bytes.length} bytes, shorter than the 8-byte header length`);
   const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true);
-  if (n > BigInt(Math.min(MAX_HEADER_BYTES, bytes.length - 8))) throw bad(`header length ${n} exceeds the file (${bytes.length} bytes)`);
+  if (n > BigInt(Math.min(MAX_HEADER_BYTES, bytes.length - 8)))
+    throw bad(`header length ${n} exceeds the file (${bytes.length} bytes)`);
   const headerEnd = 8 + Number(n);
   let header: Record<string, unknown>;
   try {
@@ -112,15 +117,18 @@ export function decodeSafetensors(bytes: Uint8Array, path: string): SafetensorsM
   for (const [name, value] of Object.entries(entries)) {
     const info = value as Partial<TensorInfo>;
     if (info?.dtype !== 'F32') throw bad(`${name} has dtype ${String(info?.dtype)}; lockstep reads F32`);
-    if (!Array.isArray(info.shape) || !info.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`${name} has no valid shape`);
+    if (!Array.isArray(info.shape) || !info.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw bad(`${name} has no valid shape`);
     const offsets = info.data_offsets;
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
       throw bad(`${name} has no valid data_offsets`);
     }
     const [begin, end] = offsets;
     const count = info.shape.reduce((a, d) => a * d, 1);
-    if (end < begin || end > data.length) throw bad(`${name} data_offsets [${begin}, ${end}] fall outside the ${data.length} data bytes`);
-    if (end - begin !== count * 4) throw bad(`${name} has ${end - begin} bytes for shape [${info.shape.join(', ')}] (${count * 4} expected)`);
+    if (end < begin || end > data.length)
+      throw bad(`${name} data_offsets [${begin}, ${end}] fall outside the ${data.length} data bytes`);
+    if (end - begin !== count * 4)
+      throw bad(`${name} has ${end - begin} bytes for shape [${info.shape.join(', ')}] (${count * 4} expected)`);
     spans.push([begin, end, name]);
     shapes.set(name, info.shape);
     tensors.set(name, new Float32Array(Uint8Array.from(data.subarray(begin, end)).buffer));
@@ -135,12 +143,14 @@ export function decodeSafetensors(bytes: Uint8Array, path: string): SafetensorsM
   const sizes: number[] = [];
   prefixes.forEach((prefix, i) => {
     const w = shapes.get(`${prefix}.weight`)!;
-    if (w.length !== 2 || w[0] < 1 || w[1] < 1) throw bad(`${prefix}.weight has shape [${w.join(', ')}]; expected [out, in]`);
+    if (w.length !== 2 || w[0] < 1 || w[1] < 1)
+      throw bad(`${prefix}.weight has shape [${w.join(', ')}]; expected [out, in]`);
     if (i === 0) sizes.push(w[1]);
-    else if (w[1] !== sizes[i]) throw bad(`${prefix}.weight has ${w[1]} inputs but ${prefixes[i - 1]}.weight has ${sizes[i]} outputs`);
+    else if (w[1] !== sizes[i])
+      throw bad(`${prefix}.weight has ${w[1]} inputs but ${prefixes[i - 1]}.weight has ${sizes[i]} outputs`);
     sizes.push(w[0]);
     const b = shapes.get(`${prefix}.bias`);
-    if (!b || b.length !== 1 || b[0] !== w[0]) throw bad(`${prefix}.bias is missing or not of shape [${w[0]}]`);
+    if (b?.length !== 1 || b[0] !== w[0]) throw bad(`${prefix}.bias is missing or not of shape [${w[0]}]`);
   });
 
   const layout = modelLayout(sizes);
@@ -148,7 +158,8 @@ export function decodeSafetensors(bytes: Uint8Array, path: string): SafetensorsM
   layout.layers.forEach((layer, i) => {
     const { W, b } = layerViews(params, layer);
     const wt = tensors.get(`${prefixes[i]}.weight`)!;
-    for (let j = 0; j < layer.nOut; j++) for (let k = 0; k < layer.nIn; k++) W[k * layer.nOut + j] = wt[j * layer.nIn + k];
+    for (let j = 0; j < layer.nOut; j++)
+      for (let k = 0; k < layer.nIn; k++) W[k * layer.nOut + j] = wt[j * layer.nIn + k];
     b.set(tensors.get(`${prefixes[i]}.bias`)!);
   });
   return { layout, params, metadata };
@@ -156,7 +167,7 @@ export function decodeSafetensors(bytes: Uint8Array, path: string): SafetensorsM
 
 const NAMINGS_WANTED =
   'layers.0.weight, layers.0.bias, layers.1.weight, … (lockstep export) or 0.weight, 0.bias, 2.weight, … ' +
-  "(the state_dict of nn.Sequential(Linear, ReLU, Linear, …); any numbers, in order)";
+  '(the state_dict of nn.Sequential(Linear, ReLU, Linear, …); any numbers, in order)';
 
 /**
  * The layers' name prefixes, input to output: `layers.0`, `layers.1`, … (lockstep's naming), or the
@@ -165,8 +176,13 @@ const NAMINGS_WANTED =
  */
 function layerPrefixes(names: string[], path: string): string[] {
   const refuse = (why: string) => {
-    const found = names.length === 0 ? 'none' : names.slice(0, 8).join(', ') + (names.length > 8 ? `, … (${names.length} in all)` : '');
-    return new UserError(`${path}: invalid safetensors: ${why}; tensors found: ${found}; lockstep reads ${NAMINGS_WANTED}`);
+    const found =
+      names.length === 0
+        ? 'none'
+        : names.slice(0, 8).join(', ') + (names.length > 8 ? `, … (${names.length} in all)` : '');
+    return new UserError(
+      `${path}: invalid safetensors: ${why}; tensors found: ${found}; lockstep reads ${NAMINGS_WANTED}`,
+    );
   };
   let prefixes: string[];
   if (names.includes('layers.0.weight')) {
@@ -174,7 +190,10 @@ function layerPrefixes(names: string[], path: string): string[] {
     for (let i = 0; names.includes(`layers.${i}.weight`); i++) prefixes.push(`layers.${i}`);
   } else {
     const indices = [...new Set(names.map((n) => /^(\d+)\.weight$/.exec(n)?.[1]).filter((i) => i !== undefined))];
-    prefixes = indices.map(Number).sort((a, b) => a - b).map(String);
+    prefixes = indices
+      .map(Number)
+      .sort((a, b) => a - b)
+      .map(String);
     if (prefixes.length === 0) throw refuse('no tensor named layers.0.weight or 0.weight');
   }
   const expected = new Set(prefixes.flatMap((p) => [`${p}.weight`, `${p}.bias`]));

@@ -1,4 +1,4 @@
-import { Rng } from '../random/rng.js';
+import type { Rng } from '../random/rng.js';
 
 /**
  * Where each layer's parameters sit in the one flat float32 parameter vector.

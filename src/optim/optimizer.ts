@@ -69,7 +69,11 @@ export interface UpdateStep {
 }
 
 const RULES: Record<OptimizerName, UpdateRule> = {
-  sgd: UpdateRule.Sgd, momentum: UpdateRule.Momentum, nesterov: UpdateRule.Nesterov, adam: UpdateRule.Adam, adamw: UpdateRule.AdamW,
+  sgd: UpdateRule.Sgd,
+  momentum: UpdateRule.Momentum,
+  nesterov: UpdateRule.Nesterov,
+  adam: UpdateRule.Adam,
+  adamw: UpdateRule.AdamW,
 };
 
 const f = Math.fround;
@@ -109,7 +113,16 @@ export function updateStep(s: OptimizerSettings, stepsPerEpoch: number, step: nu
 export const UPDATE_WORDS = 16;
 export const UpdateWord = { Rule: 0, State1: 1, State2: 2, FirstFloat: 3 } as const;
 const FLOAT_FIELDS = [
-  'lr', 'weightDecay', 'beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'eps', 'stepSize', 'invSqrtBias2', 'decay',
+  'lr',
+  'weightDecay',
+  'beta1',
+  'oneMinusBeta1',
+  'beta2',
+  'oneMinusBeta2',
+  'eps',
+  'stepSize',
+  'invSqrtBias2',
+  'decay',
 ] as const satisfies readonly (keyof UpdateStep)[];
 
 /**
@@ -136,7 +149,18 @@ export function readUpdate(desc: Float32Array): { step: UpdateStep; state1Bytes:
 
 /** The library option of each optimizer or schedule setting, and the flag that sets it. */
 /** The options of the optimizer and its schedule (the option table's optimizer group). */
-export const OPTIMIZER_OPTIONS = ['optimizer', 'momentum', 'beta1', 'beta2', 'eps', 'weightDecay', 'lrSchedule', 'lrGamma', 'lrStepEpochs', 'warmupSteps'] as const;
+export const OPTIMIZER_OPTIONS = [
+  'optimizer',
+  'momentum',
+  'beta1',
+  'beta2',
+  'eps',
+  'weightDecay',
+  'lrSchedule',
+  'lrGamma',
+  'lrStepEpochs',
+  'warmupSteps',
+] as const;
 export type OptimizerOption = (typeof OPTIMIZER_OPTIONS)[number];
 
 /** The rate when --lr is not given: the textbook's 0.5 for the SGD family, PyTorch's default 0.001 for Adam. */
@@ -158,8 +182,10 @@ export function resolveOptimizer(s: OptimizerSettings): void {
     throw new UserError(`${flagOf(key)} ${shown(s[key])}: ${why}`);
   };
   const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-  if (!(OPTIMIZERS as readonly unknown[]).includes(s.optimizer)) fail('optimizer', `must be one of ${OPTIMIZERS.join(', ')}`);
-  if (!(SCHEDULES as readonly unknown[]).includes(s.lrSchedule)) fail('lrSchedule', `must be one of ${SCHEDULES.join(', ')}`);
+  if (!(OPTIMIZERS as readonly unknown[]).includes(s.optimizer))
+    fail('optimizer', `must be one of ${OPTIMIZERS.join(', ')}`);
+  if (!(SCHEDULES as readonly unknown[]).includes(s.lrSchedule))
+    fail('lrSchedule', `must be one of ${SCHEDULES.join(', ')}`);
   const withMomentum = s.optimizer === 'momentum' || s.optimizer === 'nesterov';
   const adam = s.optimizer === 'adam' || s.optimizer === 'adamw';
   const onlyWith = (key: OptimizerOption, applies: boolean, owner: string, current: string) => {
@@ -192,7 +218,9 @@ export function resolveOptimizer(s: OptimizerSettings): void {
     s.lrGamma ??= 0.1;
     if (!finite(s.lrGamma) || s.lrGamma <= 0) fail('lrGamma', 'must be a finite number > 0');
     if (s.lrStepEpochs === undefined) {
-      throw new UserError('--lr-schedule step: needs --lr-step-epochs N, the epochs between two multiplications by --lr-gamma');
+      throw new UserError(
+        '--lr-schedule step: needs --lr-step-epochs N, the epochs between two multiplications by --lr-gamma',
+      );
     }
     if (!Number.isSafeInteger(s.lrStepEpochs) || s.lrStepEpochs < 1) fail('lrStepEpochs', 'must be a positive integer');
   }
@@ -203,13 +231,19 @@ export function resolveOptimizer(s: OptimizerSettings): void {
  * checkpoint's settings, not change them. A checkpoint from before optimizers has the defaults (plain SGD, a
  * constant rate). Cosine anneals over the run's epochs, so under it --epochs is kept too.
  */
-export function checkOptimizerOnResume(saved: Partial<OptimizerSettings>, overrides: Partial<OptimizerSettings>, checkpointPath: string): void {
+export function checkOptimizerOnResume(
+  saved: Partial<OptimizerSettings>,
+  overrides: Partial<OptimizerSettings>,
+  checkpointPath: string,
+): void {
   const kept = (key: OptimizerOption) => saved[key] ?? (OPTIMIZER_DEFAULTS as Partial<OptimizerSettings>)[key];
   for (const key of OPTIMIZER_OPTIONS) {
     const given = overrides[key];
     // A setting the checkpoint's optimizer or schedule does not have is refused by resolveOptimizer.
     if (given === undefined || kept(key) === undefined || given === kept(key)) continue;
-    throw new UserError(`${flagOf(key)} ${String(given)}: ${checkpointPath} was trained with ${String(kept(key))}; a resumed run keeps it`);
+    throw new UserError(
+      `${flagOf(key)} ${String(given)}: ${checkpointPath} was trained with ${String(kept(key))}; a resumed run keeps it`,
+    );
   }
   if (kept('lrSchedule') === 'cosine' && overrides.epochs !== undefined && overrides.epochs !== saved.epochs) {
     throw new UserError(

@@ -28,7 +28,8 @@ export function checkValue(name: OptionName, value: unknown): void {
     case 'integer': {
       const min = spec.min ?? 0;
       if (spec.auto && value === 'auto') return;
-      if (typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= (spec.max ?? Infinity)) return;
+      if (typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= (spec.max ?? Infinity))
+        return;
       if (spec.max !== undefined) refuse(`must be an integer from ${min} to ${spec.max}`);
       refuse(min === 1 ? 'must be a positive integer' : `must be an integer ≥ ${min}`);
       return;

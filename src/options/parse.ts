@@ -65,7 +65,8 @@ function withAuto(parse: () => number): number {
   try {
     return parse();
   } catch (err) {
-    if (err instanceof UserError && err.message.endsWith('must be an integer')) throw new UserError(`${err.message} or auto`);
+    if (err instanceof UserError && err.message.endsWith('must be an integer'))
+      throw new UserError(`${err.message} or auto`);
     throw err;
   }
 }
@@ -87,7 +88,8 @@ function integerList(flag: string, minLength: number, example: string, max = Num
     const parts = text.split(',').map((s) => s.trim());
     const values = parts.map((s) => integerOf(s));
     const over = parts.find((_, i) => Number.isInteger(values[i]) && values[i] > max);
-    if (over !== undefined) throw new UserError(`${flag} ${text}: ${over} is out of range; each must be from 1 to ${max}`);
+    if (over !== undefined)
+      throw new UserError(`${flag} ${text}: ${over} is out of range; each must be from 1 to ${max}`);
     if (values.length < minLength || values.some((n) => !Number.isSafeInteger(n) || n < 1)) {
       const what = minLength > 1 ? `${minLength} or more positive integers` : 'positive integers';
       throw new UserError(`${flag} ${text}: must be ${what} separated by commas, e.g. ${example}`);
@@ -102,7 +104,8 @@ function nameList(flag: string, choices: readonly string[]) {
     const text = given(flag, raw);
     const values = text.split(',').map((s) => s.trim());
     const bad = values.find((v) => !choices.includes(v));
-    if (bad !== undefined) throw new UserError(`${flag} ${text}: ${bad === '' ? 'an empty name' : bad} is not one of ${choices.join(', ')}`);
+    if (bad !== undefined)
+      throw new UserError(`${flag} ${text}: ${bad === '' ? 'an empty name' : bad} is not one of ${choices.join(', ')}`);
     return [...new Set(values)];
   };
 }
@@ -111,12 +114,16 @@ function nameList(flag: string, choices: readonly string[]) {
 function integerRangeList(flag: string, min: number) {
   return (raw: unknown): number[] => {
     const text = given(flag, raw);
-    const refuse = () => new UserError(`${flag} ${text}: must be integers from ${min} or ranges A..B, separated by commas, e.g. 0..7 or 0,3,5`);
+    const refuse = () =>
+      new UserError(
+        `${flag} ${text}: must be integers from ${min} or ranges A..B, separated by commas, e.g. 0..7 or 0,3,5`,
+      );
     const values = text.split(',').flatMap((part) => {
       const range = /^\s*(\d+)\s*\.\.\s*(\d+)\s*$/.exec(part);
       const single = integerOf(part.trim());
       const [from, to] = range ? [Number(range[1]), Number(range[2])] : [single, single];
-      if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < min || to < from || to - from >= 100_000) throw refuse();
+      if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < min || to < from || to - from >= 100_000)
+        throw refuse();
       return Array.from({ length: to - from + 1 }, (_, i) => from + i);
     });
     return [...new Set(values)];
@@ -128,7 +135,8 @@ function numberList(flag: string) {
   return (raw: unknown): number[] => {
     const text = given(flag, raw);
     const values = text.split(',').map((s) => (s.trim() === '' ? NaN : Number(s)));
-    if (values.some(Number.isNaN)) throw new UserError(`${flag} ${text}: must be numbers separated by commas, e.g. 0.1,0.5`);
+    if (values.some(Number.isNaN))
+      throw new UserError(`${flag} ${text}: must be numbers separated by commas, e.g. 0.1,0.5`);
     return [...new Set(values)];
   };
 }

@@ -5,7 +5,17 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { COMMANDS, flagOf, GROUPS, optionsOf, positionalName, shownDefault, specFor, type Command, type OptionGroup } from './table.js';
+import {
+  COMMANDS,
+  flagOf,
+  GROUPS,
+  optionsOf,
+  positionalName,
+  shownDefault,
+  specFor,
+  type Command,
+  type OptionGroup,
+} from './table.js';
 
 const cell = (text: string) => text.replace(/\|/g, '\\|');
 
@@ -22,7 +32,9 @@ export function flagTables(command: Command): string {
       const flag = spec.positional ? `\`<${positionalName(name)}>\`` : `\`${flagOf(name)}\``;
       const kind = spec.choices && spec.kind !== 'list' ? spec.choices.join(' | ') : spec.kind;
       const shown = shownDefault(spec);
-      lines.push(`| ${flag} | ${cell(kind)} | ${shown === undefined ? (spec.required ? 'required' : '') : cell(shown)} | ${cell(spec.help)} |`);
+      lines.push(
+        `| ${flag} | ${cell(kind)} | ${shown === undefined ? (spec.required ? 'required' : '') : cell(shown)} | ${cell(spec.help)} |`,
+      );
     }
     lines.push('');
   }

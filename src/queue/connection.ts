@@ -19,7 +19,10 @@ export function parseQueueUrl(url: string): QueueAddress {
   } catch {
     // Shown below without anything between "//" and "@".
   }
-  const bad = (why: string) => new UserError(`--queue ${u ? showUrl(u) : url.replace(/\/\/[^@/]*@/, '//')}: ${why}; give redis://[:PASSWORD@]HOST:PORT[/DB]`);
+  const bad = (why: string) =>
+    new UserError(
+      `--queue ${u ? showUrl(u) : url.replace(/\/\/[^@/]*@/, '//')}: ${why}; give redis://[:PASSWORD@]HOST:PORT[/DB]`,
+    );
   if (u === null) throw bad('not a URL');
   if (u.protocol !== 'redis:') throw bad(`${u.protocol.slice(0, -1)}: is not redis:`);
   if (u.hostname === '') throw bad('no host');
@@ -49,14 +52,21 @@ export async function checkQueueReachable(address: QueueAddress): Promise<void> 
   const { username, password, db, ...where } = address.connection;
   // AUTH and SELECT sent here rather than by ioredis on connecting, which only logs their errors.
   const client = new Redis({
-    ...where, lazyConnect: true, connectTimeout: CONNECT_TIMEOUT_MS, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false, enableReadyCheck: false,
+    ...where,
+    lazyConnect: true,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    enableReadyCheck: false,
   });
   // The socket's own error (ECONNREFUSED, ENOTFOUND) says more than connect()'s "Connection is closed".
   let socketError: Error | undefined;
   client.on('error', (err: Error) => (socketError ??= err));
   try {
     await client.connect();
-    if (password !== undefined) await (username === undefined ? client.auth(password) : client.auth(username, password));
+    if (password !== undefined)
+      await (username === undefined ? client.auth(password) : client.auth(username, password));
     await client.select(db ?? 0);
     await client.ping();
   } catch (err) {
@@ -71,7 +81,8 @@ export function connectionProblem(err: Error): string {
   const code = (err as NodeJS.ErrnoException).code;
   const message = err.message ?? String(err);
   if (/WRONGPASS|invalid username-password/i.test(message)) return 'wrong password (or user)';
-  if (/without any password configured/i.test(message)) return 'a password was given, but the server has none (set requirepass there, or drop the password)';
+  if (/without any password configured/i.test(message))
+    return 'a password was given, but the server has none (set requirepass there, or drop the password)';
   if (/NOAUTH/i.test(message)) return 'the server needs a password: give redis://:PASSWORD@HOST:PORT';
   if (/DB index is out of range/i.test(message)) return 'no such database on the server';
   if (/Protocol error/i.test(message)) return 'not a Redis server (it answered in another protocol)';

@@ -11,7 +11,8 @@ export type DataFileHashes = Record<string, string>;
 export function dataFiles(options: TrainOptions): string[] {
   const config = resolveConfig(options);
   if (config.data === undefined) return [];
-  if (existsSync(config.data) && statSync(config.data).isDirectory()) return Object.values(IDX_FILES).map((name) => findFile(config.data!, name));
+  if (existsSync(config.data) && statSync(config.data).isDirectory())
+    return Object.values(IDX_FILES).map((name) => findFile(config.data!, name));
   return [config.data, config.labels, config.testData].filter((p): p is string => p !== undefined);
 }
 
@@ -30,20 +31,27 @@ function fileSha256(path: string): string | null {
 
 /** What the sweep plans with: each data file's sha256 (a missing file is the usual UserError of its flag, from resolveConfig or findFile). */
 export function hashDataFiles(options: TrainOptions): DataFileHashes {
-  return Object.fromEntries(dataFiles(options).map((path) => {
-    const sha256 = fileSha256(path);
-    if (sha256 === null) throw new UserError(`${path}: no such file or directory`);
-    return [path, sha256];
-  }));
+  return Object.fromEntries(
+    dataFiles(options).map((path) => {
+      const sha256 = fileSha256(path);
+      if (sha256 === null) throw new UserError(`${path}: no such file or directory`);
+      return [path, sha256];
+    }),
+  );
 }
 
 /** A worker's check before a run: each planned file is here with the same bytes, else a UserError naming the first that is not. */
 export function checkDataFiles(planned: DataFileHashes): void {
   for (const [path, sha256] of Object.entries(planned)) {
     const here = fileSha256(path);
-    if (here === null) throw new UserError(`${path}: no such file on this worker (the run was planned with sha256 ${sha256.slice(0, 16)}…); copy the data here`);
+    if (here === null)
+      throw new UserError(
+        `${path}: no such file on this worker (the run was planned with sha256 ${sha256.slice(0, 16)}…); copy the data here`,
+      );
     if (here !== sha256) {
-      throw new UserError(`${path}: not the file the run was planned with (sha256 ${here.slice(0, 16)}… here, ${sha256.slice(0, 16)}… planned); refused`);
+      throw new UserError(
+        `${path}: not the file the run was planned with (sha256 ${here.slice(0, 16)}… here, ${sha256.slice(0, 16)}… planned); refused`,
+      );
     }
   }
 }

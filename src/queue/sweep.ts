@@ -1,6 +1,13 @@
 import { Job, Queue, QueueEvents } from 'bullmq';
 import { UserError } from '../errors.js';
-import { appendResult, prepareSweep, startResultsFile, type SweepOptions, type SweepResult, type SweepRun } from '../experiments/sweep.js';
+import {
+  appendResult,
+  prepareSweep,
+  startResultsFile,
+  type SweepOptions,
+  type SweepResult,
+  type SweepRun,
+} from '../experiments/sweep.js';
 import { checkQueueReachable, connectionProblem, parseQueueUrl, type QueueAddress } from './connection.js';
 import { hashDataFiles } from './data-files.js';
 import { QUEUE_NAME, runJobId, type QueuedSweepResult, type RunJobData, type RunJobResult } from './jobs.js';
@@ -56,7 +63,13 @@ const RECHECK_MS = 3000;
  */
 export async function queueSweep(options: QueueSweepOptions): Promise<QueueSweepOutcome> {
   const address = parseQueueUrl(options.url);
-  const { runs, done } = prepareSweep({ base: options.base, grid: options.grid, out: options.out, threads: 1, parallel: 1 });
+  const { runs, done } = prepareSweep({
+    base: options.base,
+    grid: options.grid,
+    out: options.out,
+    threads: 1,
+    parallel: 1,
+  });
   // Every run of a grid reads the same data (the grid's axes name no file).
   const dataFiles = hashDataFiles(runs[0].options);
   await checkQueueReachable(address);
@@ -101,9 +114,18 @@ class QueueSweep {
     this.events?.on('completed', ({ jobId }) => void this.look(jobId));
     this.events?.on('failed', ({ jobId }) => void this.look(jobId));
     const counts: QueueSweepCounts = {
-      queue: this.address.shown, runs: this.runs.length, inOut: this.results.size, done: 0, enqueued: 0, queued: 0, active: 0, failed: 0,
+      queue: this.address.shown,
+      runs: this.runs.length,
+      inOut: this.results.size,
+      done: 0,
+      enqueued: 0,
+      queued: 0,
+      active: 0,
+      failed: 0,
     };
-    const states = await Promise.all([...this.byId.keys()].map(async (id) => [id, await this.queue.getJobState(id)] as const));
+    const states = await Promise.all(
+      [...this.byId.keys()].map(async (id) => [id, await this.queue.getJobState(id)] as const),
+    );
     const toAdd: string[] = [];
     const toRetry: string[] = [];
     const finished: string[] = [];
@@ -142,11 +164,17 @@ class QueueSweep {
   /** All the jobs in one transaction (BullMQ's addBulk is one MULTI): all or none are added. */
   private async add(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.queue.addBulk(ids.map((jobId) => {
-      const run = this.byId.get(jobId)!;
-      // One attempt: a run that fails is reported, not run again; a lost worker's run comes back through BullMQ's stalled check.
-      return { name: 'run', data: { run: run.run, config: run.config, dataFiles: this.dataFiles }, opts: { jobId, attempts: 1 } };
-    }));
+    await this.queue.addBulk(
+      ids.map((jobId) => {
+        const run = this.byId.get(jobId)!;
+        // One attempt: a run that fails is reported, not run again; a lost worker's run comes back through BullMQ's stalled check.
+        return {
+          name: 'run',
+          data: { run: run.run, config: run.config, dataFiles: this.dataFiles },
+          opts: { jobId, attempts: 1 },
+        };
+      }),
+    );
   }
 
   /** A job the queue says finished, or that may have: its result or error is taken once. */
@@ -158,12 +186,22 @@ class QueueSweep {
     if (job.finishedOn !== undefined && job.returnvalue && typeof job.returnvalue === 'object') {
       const { host, worker, ...row } = job.returnvalue;
       const result: QueuedSweepResult = {
-        ...row, run: run.run,
-        queue: { jobId: id, host, worker, queuedAt: job.timestamp, startedAt: job.processedOn ?? job.timestamp, finishedAt: job.finishedOn, reportedAt: Date.now() },
+        ...row,
+        run: run.run,
+        queue: {
+          jobId: id,
+          host,
+          worker,
+          queuedAt: job.timestamp,
+          startedAt: job.processedOn ?? job.timestamp,
+          finishedAt: job.finishedOn,
+          reportedAt: Date.now(),
+        },
       };
       this.results.set(run.config, result);
       this.pending.delete(id);
-      if (this.options.out !== undefined && this.options.mode !== 'status') appendResult(this.options.out, { ...row, run: run.run });
+      if (this.options.out !== undefined && this.options.mode !== 'status')
+        appendResult(this.options.out, { ...row, run: run.run });
       this.options.onResult?.(result, this.results.size, this.runs.length);
     } else if (job.failedReason && (await job.isFailed())) {
       this.failed.set(run.config, job.failedReason);
@@ -201,7 +239,9 @@ class QueueSweep {
     }
     const lost = states.filter(([, state]) => state === 'unknown').map(([id]) => id);
     if (lost.length > 0) {
-      this.options.onNotice?.(`${lost.length} of the sweep's runs are no longer on the queue ${this.address.shown} (did Redis restart without its data?): enqueued again`);
+      this.options.onNotice?.(
+        `${lost.length} of the sweep's runs are no longer on the queue ${this.address.shown} (did Redis restart without its data?): enqueued again`,
+      );
       await this.add(lost);
     }
     for (const [id, state] of states) if (state === 'completed' || state === 'failed') await this.look(id);
@@ -210,7 +250,11 @@ class QueueSweep {
 
 /** One notice when a connection to the queue is lost (BullMQ keeps trying), and one when it is back. */
 export function watchConnection(
-  address: QueueAddress, holders: ({ on(event: 'error', f: (err: Error) => void): unknown; client: Promise<{ on(event: string, f: () => void): unknown }> } | null)[],
+  address: QueueAddress,
+  holders: ({
+    on(event: 'error', f: (err: Error) => void): unknown;
+    client: Promise<{ on(event: string, f: () => void): unknown }>;
+  } | null)[],
   onNotice: ((message: string) => void) | undefined,
 ): () => void {
   let lost = false;
@@ -230,15 +274,18 @@ export function watchConnection(
       }
       lose(connectionProblem(err));
     });
-    void holder.client.then((client) => {
-      // A server that closes the connection cleanly (a restart) raises no error, only this.
-      client.on('close', () => lose('the connection was closed'));
-      client.on('ready', () => {
-        if (!lost || stopped) return;
-        lost = false;
-        onNotice?.(`the queue ${address.shown} is back`);
-      });
-    }, () => {});
+    void holder.client.then(
+      (client) => {
+        // A server that closes the connection cleanly (a restart) raises no error, only this.
+        client.on('close', () => lose('the connection was closed'));
+        client.on('ready', () => {
+          if (!lost || stopped) return;
+          lost = false;
+          onNotice?.(`the queue ${address.shown} is back`);
+        });
+      },
+      () => {},
+    );
   }
   return () => void (stopped = true);
 }

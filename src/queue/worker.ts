@@ -47,7 +47,8 @@ export interface QueueWorkerOutcome {
  */
 export async function runQueueWorker(options: QueueWorkerOptions): Promise<QueueWorkerOutcome> {
   const { threads, parallel, signal, killSignal, onEvent } = options;
-  if (!Number.isSafeInteger(parallel) || parallel < 1) throw new UserError(`--parallel ${parallel}: must be a positive integer`);
+  if (!Number.isSafeInteger(parallel) || parallel < 1)
+    throw new UserError(`--parallel ${parallel}: must be a positive integer`);
   const address = parseQueueUrl(options.url);
   await checkQueueReachable(address);
   const host = hostname();
@@ -71,8 +72,12 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
     onEvent?.({ event: 'worker-run', run, jobId: job.id!, config });
     // A directory per job: runs of two sweeps may share a number, and so a config file's name.
     const jobDir = mkdtempSync(join(configDir, 'job-'));
-    const trained = await trainRun({ run, options: JSON.parse(config) as TrainOptions, config }, threads, jobDir, children)
-      .finally(() => rmSync(jobDir, { recursive: true, force: true }));
+    const trained = await trainRun(
+      { run, options: JSON.parse(config) as TrainOptions, config },
+      threads,
+      jobDir,
+      children,
+    ).finally(() => rmSync(jobDir, { recursive: true, force: true }));
     if ('result' in trained) {
       outcome.finished++;
       onEvent?.({ event: 'worker-done', jobId: job.id!, ...trained.result });
@@ -88,7 +93,11 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
     return fail(job, trained.error);
   };
   const worker = new Worker<RunJobData, RunJobResult>(QUEUE_NAME, processor, {
-    connection: address.connection, concurrency: parallel, lockDuration: LOCK_MS, stalledInterval: STALLED_MS, autorun: false,
+    connection: address.connection,
+    concurrency: parallel,
+    lockDuration: LOCK_MS,
+    stalledInterval: STALLED_MS,
+    autorun: false,
   });
   const stopWatching = watchConnection(address, [worker], (message) => onEvent?.({ event: 'notice', message }));
   const killAll = () => {

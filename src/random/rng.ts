@@ -11,7 +11,8 @@ export class Rng {
   private s: Uint32Array;
 
   constructor(seed: number) {
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
+    if (!Number.isSafeInteger(seed) || seed < 0)
+      throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
     // splitmix32 spreads a small seed over all 128 bits; an all-zero state would be a fixed point.
     this.s = new Uint32Array(4);
     let x = (seed >>> 0) ^ Math.floor(seed / 2 ** 32);

@@ -5,7 +5,12 @@ import type { EpochReport, TrainResult } from '../train/train.js';
 export function formatEpoch(r: EpochReport): string {
   // What the epoch did not evaluate (--eval-every, --no-train-eval, no test or validation rows) is left out.
   const parts = [
-    ['train acc', r.trainAcc], ['val acc', r.valAcc], ['test acc', r.testAcc], ['loss', r.loss], ['val loss', r.valLoss], ['test loss', r.testLoss],
+    ['train acc', r.trainAcc],
+    ['val acc', r.valAcc],
+    ['test acc', r.testAcc],
+    ['loss', r.loss],
+    ['val loss', r.valLoss],
+    ['test loss', r.testLoss],
   ] as const;
   const shown = parts.filter(([, v]) => !Number.isNaN(v)).map(([name, v]) => `${name} ${v.toFixed(4)}`);
   return `Epoch ${r.epoch}: ${[...shown, `${r.trainSeconds.toFixed(2)} s train + ${r.evalSeconds.toFixed(2)} s eval`, `${r.optimizer} lr ${formatRate(r.lr)}`].join(', ')}`;
@@ -32,4 +37,3 @@ function doneAccuracy(r: TrainResult): string {
   if (last && !Number.isNaN(last.trainAcc)) return `no test split, train acc ${last.trainAcc.toFixed(4)}`;
   return 'no epoch evaluated';
 }
-

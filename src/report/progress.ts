@@ -63,6 +63,10 @@ export function historyChart(history: EpochReport[]): string {
   const acc = history.map((h) => h.testAcc * 100).filter((a) => !Number.isNaN(a));
   const opts = { height: 8, format: (x: number) => x.toFixed(3).padStart(8) };
   const lines = ['training loss per epoch', asciichart.plot(loss, opts)];
-  if (acc.length >= 2) lines.push('test accuracy (%) per epoch', asciichart.plot(acc, { height: 8, format: (x: number) => x.toFixed(2).padStart(8) }));
+  if (acc.length >= 2)
+    lines.push(
+      'test accuracy (%) per epoch',
+      asciichart.plot(acc, { height: 8, format: (x: number) => x.toFixed(2).padStart(8) }),
+    );
   return lines.join('\n');
 }

@@ -95,7 +95,11 @@ export interface SharedViews {
  * optimizer's initial state (its length: the state arrays times the parameter count).
  */
 export function createSharedBuffers(
-  sizes: number[], threads: number, batchSize: number, dataset: Dataset, initialParams: Float32Array,
+  sizes: number[],
+  threads: number,
+  batchSize: number,
+  dataset: Dataset,
+  initialParams: Float32Array,
   options: { spinMs: number; profileSteps: number; optimizerState?: Float32Array },
 ): { memory: WebAssembly.Memory; views: SharedViews } {
   const layout = modelLayout(sizes);
@@ -108,21 +112,37 @@ export function createSharedBuffers(
   const { spinMs, profileSteps } = options;
   const stateLength = options.optimizerState?.length ?? 0;
   const bytes = [
-    CONTROL_WORDS * 4, layout.paramCount * 4, train.count * 4,
-    rowsOf(train).byteLength, train.count, rowsOf(test).byteLength, test.count, rowsOf(val).byteLength, val.count,
-    ...sizes.map((n) => B * n * 4), ...layout.layers.map((l) => B * l.nOut * 4),
-    B * 8, evalRows, evalRows * 8, evalRows * 4,
+    CONTROL_WORDS * 4,
+    layout.paramCount * 4,
+    train.count * 4,
+    rowsOf(train).byteLength,
+    train.count,
+    rowsOf(test).byteLength,
+    test.count,
+    rowsOf(val).byteLength,
+    val.count,
+    ...sizes.map((n) => B * n * 4),
+    ...layout.layers.map((l) => B * l.nOut * 4),
+    B * 8,
+    evalRows,
+    evalRows * 8,
+    evalRows * 4,
     ...Array.from({ length: threads }, () => sizes.map((n) => EVAL_CHUNK * n * 4)).flat(),
     threads * profileSteps * PROFILE_MARKS * 8,
-    stateLength * 4, UPDATE_WORDS * 4,
+    stateLength * 4,
+    UPDATE_WORDS * 4,
   ];
   const arena = new SharedArena(SharedArena.bytesFor(bytes));
-  const region = (view: ArrayBufferView & { length: number }): Region => ({ offset: view.byteOffset, length: view.length });
+  const region = (view: ArrayBufferView & { length: number }): Region => ({
+    offset: view.byteOffset,
+    length: view.length,
+  });
 
   const control = arena.i32(CONTROL_WORDS);
   const params = arena.f32(layout.paramCount);
   const order = arena.u32(train.count);
-  const rows = (split: LabeledImages): InputRows => (floats ? arena.f32(rowsOf(split).length) : arena.u8(rowsOf(split).length));
+  const rows = (split: LabeledImages): InputRows =>
+    floats ? arena.f32(rowsOf(split).length) : arena.u8(rowsOf(split).length);
   const trainPixels = rows(train);
   const trainLabels = arena.u8(train.count);
   const testPixels = rows(test);
@@ -142,8 +162,13 @@ export function createSharedBuffers(
 
   params.set(initialParams);
   if (options.optimizerState) optimizerState.set(options.optimizerState);
-  for (const [split, to] of [[train, trainPixels], [test, testPixels], [val, valPixels]] as const) {
-    if (split.count > 0 && (split.features !== undefined) !== floats) throw new RangeError('every split must hold bytes, or every split float32 rows');
+  for (const [split, to] of [
+    [train, trainPixels],
+    [test, testPixels],
+    [val, valPixels],
+  ] as const) {
+    if (split.count > 0 && (split.features !== undefined) !== floats)
+      throw new RangeError('every split must hold bytes, or every split float32 rows');
     to.set(rowsOf(split));
   }
   trainLabels.set(train.labels);
@@ -152,20 +177,59 @@ export function createSharedBuffers(
   for (let i = 0; i < evalRows; i++) identity[i] = i;
 
   const plan: SharedPlan = {
-    sizes: [...sizes], threads, spinMs, profileSteps, batchSize, trainCount: train.count, testCount: test.count, valCount: val.count, floats,
-    control: region(control), params: region(params), order: region(order),
-    trainPixels: region(trainPixels), trainLabels: region(trainLabels),
-    testPixels: region(testPixels), testLabels: region(testLabels),
-    valPixels: region(valPixels), valLabels: region(valLabels),
-    acts: acts.map(region), deltas: deltas.map(region), rowLoss: region(rowLoss),
-    evalPredicted: region(evalPredicted), evalLoss: region(evalLoss), identity: region(identity), scratch: scratch.map((s) => s.map(region)),
-    profile: region(profile), optimizerState: region(optimizerState), update: region(update),
+    sizes: [...sizes],
+    threads,
+    spinMs,
+    profileSteps,
+    batchSize,
+    trainCount: train.count,
+    testCount: test.count,
+    valCount: val.count,
+    floats,
+    control: region(control),
+    params: region(params),
+    order: region(order),
+    trainPixels: region(trainPixels),
+    trainLabels: region(trainLabels),
+    testPixels: region(testPixels),
+    testLabels: region(testLabels),
+    valPixels: region(valPixels),
+    valLabels: region(valLabels),
+    acts: acts.map(region),
+    deltas: deltas.map(region),
+    rowLoss: region(rowLoss),
+    evalPredicted: region(evalPredicted),
+    evalLoss: region(evalLoss),
+    identity: region(identity),
+    scratch: scratch.map((s) => s.map(region)),
+    profile: region(profile),
+    optimizerState: region(optimizerState),
+    update: region(update),
   };
   return {
     memory: arena.memory,
     views: {
-      plan, layout, control, params, order, trainPixels, trainLabels, testPixels, testLabels, valPixels, valLabels,
-      acts, deltas, rowLoss, evalPredicted, evalLoss, identity, scratch, profile, optimizerState, update,
+      plan,
+      layout,
+      control,
+      params,
+      order,
+      trainPixels,
+      trainLabels,
+      testPixels,
+      testLabels,
+      valPixels,
+      valLabels,
+      acts,
+      deltas,
+      rowLoss,
+      evalPredicted,
+      evalLoss,
+      identity,
+      scratch,
+      profile,
+      optimizerState,
+      update,
     },
   };
 }

@@ -112,5 +112,7 @@ export function injectTestFault(ctl: Int32Array, thread: number): void {
   const step = Atomics.load(ctl, Ctl.StepCount);
   if (step !== Atomics.load(ctl, Ctl.FaultStep)) return;
   if (Atomics.load(ctl, Ctl.FaultKind) === FaultKind.Exit) process.exit(70);
-  throw new Error(`injected fault in ${thread === 0 ? 'the coordinator (thread 0)' : `worker thread ${thread}`} at step ${step}`);
+  throw new Error(
+    `injected fault in ${thread === 0 ? 'the coordinator (thread 0)' : `worker thread ${thread}`} at step ${step}`,
+  );
 }

@@ -18,11 +18,14 @@ export interface Calibration {
  * because the thread count changes no bit of the weights.
  */
 export async function chooseThreads(
-  options: TrainOptions, dataset: Dataset, { candidates = defaultThreadCounts(), rounds = 2, warmup = 20, steps = 100 } = {},
+  options: TrainOptions,
+  dataset: Dataset,
+  { candidates = defaultThreadCounts(), rounds = 2, warmup = 20, steps = 100 } = {},
 ): Promise<Calibration> {
   const runs = new Map<number, number[]>(candidates.map((t) => [t, []]));
   for (let r = 0; r < rounds; r++) {
-    for (const threads of candidates) runs.get(threads)!.push((await timeRun({ ...options, threads }, dataset, warmup, steps)).stepsPerSec);
+    for (const threads of candidates)
+      runs.get(threads)!.push((await timeRun({ ...options, threads }, dataset, warmup, steps)).stepsPerSec);
   }
   const stepsPerSec = new Map(candidates.map((t) => [t, median(runs.get(t)!)]));
   const threads = candidates.reduce((best, t) => (stepsPerSec.get(t)! > stepsPerSec.get(best)! ? t : best));
@@ -44,7 +47,11 @@ export async function timeRun(options: TrainOptions, dataset: Dataset, warmup: n
       },
     },
   );
-  return { stepsPerSec: steps / ((timedTo - timedFrom) / 1000), paramsSha256: result.paramsSha256, profile: result.profile };
+  return {
+    stepsPerSec: steps / ((timedTo - timedFrom) / 1000),
+    paramsSha256: result.paramsSha256,
+    profile: result.profile,
+  };
 }
 
 export function median(values: number[]): number {

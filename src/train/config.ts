@@ -4,25 +4,50 @@ import { loadDataset, type Dataset } from '../data/dataset.js';
 import { checkScaleKind } from '../data/scaling.js';
 import { UserError } from '../errors.js';
 import { resolveKernels, type KernelName } from '../kernels/select.js';
-import { modelLayout, TEXTBOOK_LAYERS } from '../model/layout.js';
+import { modelLayout } from '../model/layout.js';
 import { checkOptimizerOnResume, defaultLr, resolveOptimizer, stateArrays } from '../optim/optimizer.js';
 import { checkKnown, checkValue } from '../options/check.js';
-import { flagOf, OPTIONS, optionsIn, type OptionSpec, type RunFileOptions, type RunSettings } from '../options/table.js';
+import {
+  flagOf,
+  OPTIONS,
+  optionsIn,
+  type OptionSpec,
+  type RunFileOptions,
+  type RunSettings,
+} from '../options/table.js';
 
 /** A training run's settings (src/options/table.ts declares each, with its default) and the files it reads and writes. */
 export type TrainOptions = RunSettings & RunFileOptions;
 
-type OptionalKeys = 'data' | 'maxSteps' | 'trainLimit' | 'testLimit' | 'labels' | 'label' | 'testData' | 'scale' | 'valSplit' | 'earlyStop'
-  | 'momentum' | 'beta1' | 'beta2' | 'eps' | 'lrGamma' | 'lrStepEpochs';
+type OptionalKeys =
+  | 'data'
+  | 'maxSteps'
+  | 'trainLimit'
+  | 'testLimit'
+  | 'labels'
+  | 'label'
+  | 'testData'
+  | 'scale'
+  | 'valSplit'
+  | 'earlyStop'
+  | 'momentum'
+  | 'beta1'
+  | 'beta2'
+  | 'eps'
+  | 'lrGamma'
+  | 'lrStepEpochs';
 /** The settings of a run, every default filled in; `kernels` is the set that runs (native resolved to its ISA). */
-export type TrainConfig = Required<Omit<RunSettings, OptionalKeys | 'kernels' | 'threads'>> & Pick<RunSettings, OptionalKeys> & {
-  kernels: KernelName;
-  threads: number;
-};
+export type TrainConfig = Required<Omit<RunSettings, OptionalKeys | 'kernels' | 'threads'>> &
+  Pick<RunSettings, OptionalKeys> & {
+    kernels: KernelName;
+    threads: number;
+  };
 
 /** The table's defaults, and what only the machine or the data can say. */
 export const DEFAULTS: TrainConfig = {
-  ...(Object.fromEntries(optionsIn('config').flatMap((name) => ('default' in OPTIONS[name] ? [[name, OPTIONS[name].default]] : []))) as object),
+  ...(Object.fromEntries(
+    optionsIn('config').flatMap((name) => ('default' in OPTIONS[name] ? [[name, OPTIONS[name].default]] : [])),
+  ) as object),
   // From the data: [its inputs, ...hidden, its classes] (fitLayers); MNIST's make TEXTBOOK_LAYERS.
   layers: [],
   threads: availableParallelism(),
@@ -34,14 +59,22 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
   checkKnown(options, ['config', 'run']);
   for (const name of optionsIn('config')) checkValue(name, (options as Record<string, unknown>)[name]);
   const settings = stripUndefined(pick(options, optionsIn('config')));
-  const config: TrainConfig = { ...DEFAULTS, ...settings, threads: settings.threads === 'auto' || settings.threads === undefined ? DEFAULTS.threads : settings.threads, kernels: 'js' };
+  const config: TrainConfig = {
+    ...DEFAULTS,
+    ...settings,
+    threads: settings.threads === 'auto' || settings.threads === undefined ? DEFAULTS.threads : settings.threads,
+    kernels: 'js',
+  };
   if (options.lr === undefined) config.lr = defaultLr(config.optimizer);
   // Stored in checkpoints: relative to where the run started, it would break a resume from elsewhere.
-  for (const key of ['data', 'labels', 'testData'] as const) if (config[key] !== undefined) config[key] = resolve(config[key] as string);
+  for (const key of ['data', 'labels', 'testData'] as const)
+    if (config[key] !== undefined) config[key] = resolve(config[key] as string);
   checkOwnDataOptions(config, options);
   // The reference trainer is one plain thread: a thread count would be silently ignored.
   if (options.reference && options.threads !== undefined && options.threads !== 1) {
-    throw new UserError(`--reference and --threads ${String(options.threads)}: the reference trainer runs on one thread; drop one of them`);
+    throw new UserError(
+      `--reference and --threads ${String(options.threads)}: the reference trainer runs on one thread; drop one of them`,
+    );
   }
   const { layers, lr } = config;
   if (layers.length === 0 && options.layers === undefined) {
@@ -50,12 +83,14 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
     throw new UserError(`--layers ${String(layers)}: needs at least two sizes, input and output (e.g. 784,128,64,10)`);
   }
   for (const n of layers) {
-    if (!Number.isSafeInteger(n) || n < 1) throw new UserError(`--layers ${layers.join(',')}: every size must be a positive integer`);
+    if (!Number.isSafeInteger(n) || n < 1)
+      throw new UserError(`--layers ${layers.join(',')}: every size must be a positive integer`);
   }
   if (layers.length > 0 && layers[layers.length - 1] > 256) {
     throw new UserError(`--layers ${layers.join(',')}: at most 256 output classes (labels are bytes)`);
   }
-  if (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0) throw new UserError(`--lr ${lr}: must be a finite number > 0`);
+  if (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0)
+    throw new UserError(`--lr ${lr}: must be a finite number > 0`);
   // The rate meets the weights as a float32: one that rounds to 0 there would train nothing.
   if (Math.fround(lr) === 0) throw new UserError(`--lr ${lr}: is 0 as a float32 (the smallest rate is about 1.4e-45)`);
   config.kernels = options.reference ? 'js' : resolveKernels(options.kernels);
@@ -64,7 +99,8 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
 }
 
 /** Settings that define a run's arithmetic: a resumed run must keep them. */
-const KEPT_ON_RESUME = optionsIn('config').filter((name) => (OPTIONS[name] as OptionSpec).keep) as (keyof RunSettings & keyof TrainConfig)[];
+const KEPT_ON_RESUME = optionsIn('config').filter((name) => (OPTIONS[name] as OptionSpec).keep) as (keyof RunSettings &
+  keyof TrainConfig)[];
 
 /**
  * The options of a resumed run: the checkpoint's, with what may change (epochs, max-steps, threads, kernels,
@@ -75,9 +111,14 @@ export function resumeOptions(saved: TrainConfig, overrides: TrainOptions, check
   for (const key of KEPT_ON_RESUME) {
     const given = overrides[key];
     if (given === undefined) continue;
-    const same = Array.isArray(given) ? given.join(',') === (saved[key] as number[] | undefined)?.join(',') : given === saved[key];
+    const same = Array.isArray(given)
+      ? given.join(',') === (saved[key] as number[] | undefined)?.join(',')
+      : given === saved[key];
     if (!same) {
-      const trained = saved[key] === undefined ? `without ${flagOf(key)}; a resumed run cannot add it` : `with ${String(saved[key])}; a resumed run keeps it`;
+      const trained =
+        saved[key] === undefined
+          ? `without ${flagOf(key)}; a resumed run cannot add it`
+          : `with ${String(saved[key])}; a resumed run keeps it`;
       throw new UserError(`${flagOf(key)} ${String(given)}: ${checkpointPath} was trained ${trained}`);
     }
   }
@@ -92,18 +133,27 @@ function checkOwnDataOptions(config: TrainConfig, options: TrainOptions): void {
   if (!Array.isArray(hidden) || !hidden.every((n) => Number.isSafeInteger(n) && n >= 1)) {
     throw new UserError(`--hidden ${String(hidden)}: must be positive integers separated by commas, e.g. 128,64`);
   }
-  if (options.hidden !== undefined && options.layers !== undefined && options.hidden.join(',') !== options.layers.slice(1, -1).join(',')) {
-    throw new UserError(`--hidden ${options.hidden.join(',')} and --layers ${options.layers.join(',')}: give one or the other`);
+  if (
+    options.hidden !== undefined &&
+    options.layers !== undefined &&
+    options.hidden.join(',') !== options.layers.slice(1, -1).join(',')
+  ) {
+    throw new UserError(
+      `--hidden ${options.hidden.join(',')} and --layers ${options.layers.join(',')}: give one or the other`,
+    );
   }
   if (config.scale !== undefined) checkScaleKind(config.scale);
   if (valSplit !== undefined && !(typeof valSplit === 'number' && valSplit > 0 && valSplit < 1)) {
     throw new UserError(`--val-split ${String(valSplit)}: must be a fraction between 0 and 1, e.g. 0.2`);
   }
   if (earlyStop !== undefined) {
-    if (valSplit === undefined) throw new UserError(`--early-stop ${earlyStop}: needs a validation set; give --val-split F (e.g. 0.2)`);
+    if (valSplit === undefined)
+      throw new UserError(`--early-stop ${earlyStop}: needs a validation set; give --val-split F (e.g. 0.2)`);
   }
-  if (typeof minDelta !== 'number' || !Number.isFinite(minDelta) || minDelta < 0) throw new UserError(`--min-delta ${String(minDelta)}: must be a number ≥ 0`);
-  if (minDelta !== DEFAULTS.minDelta && earlyStop === undefined) throw new UserError(`--min-delta ${minDelta}: goes with --early-stop N`);
+  if (typeof minDelta !== 'number' || !Number.isFinite(minDelta) || minDelta < 0)
+    throw new UserError(`--min-delta ${String(minDelta)}: must be a number ≥ 0`);
+  if (minDelta !== DEFAULTS.minDelta && earlyStop === undefined)
+    throw new UserError(`--min-delta ${minDelta}: goes with --early-stop N`);
 }
 
 /**
@@ -113,13 +163,19 @@ function checkOwnDataOptions(config: TrainConfig, options: TrainOptions): void {
 export function fitLayers(config: TrainConfig, dataset: Dataset): number[] {
   const width = dataset.train.imageSize;
   if (dataset.classes < 2 && dataset.train.count > 0) {
-    throw new UserError(`--data ${dataset.dir}: every training label is ${dataset.train.labels[0]}: one class only; a classifier needs at least two`);
+    throw new UserError(
+      `--data ${dataset.dir}: every training label is ${dataset.train.labels[0]}: one class only; a classifier needs at least two`,
+    );
   }
-  if (config.layers.length === 0) return checkModelSize([width, ...config.hidden, dataset.classes], `--hidden ${config.hidden.join(',')}`, config);
+  if (config.layers.length === 0)
+    return checkModelSize([width, ...config.hidden, dataset.classes], `--hidden ${config.hidden.join(',')}`, config);
   const { layers } = config;
-  if (layers[0] !== width) throw new UserError(`--layers ${layers.join(',')}: the data has ${width} inputs per example, not ${layers[0]}`);
+  if (layers[0] !== width)
+    throw new UserError(`--layers ${layers.join(',')}: the data has ${width} inputs per example, not ${layers[0]}`);
   if (layers[layers.length - 1] < dataset.classes) {
-    throw new UserError(`--layers ${layers.join(',')}: the data has ${dataset.classes} classes, more than the ${layers[layers.length - 1]} outputs`);
+    throw new UserError(
+      `--layers ${layers.join(',')}: the data has ${dataset.classes} classes, more than the ${layers[layers.length - 1]} outputs`,
+    );
   }
   return checkModelSize(layers, `--layers ${layers.join(',')}`, config);
 }
@@ -153,7 +209,12 @@ export function checkBatchSize(batchSize: number, dataset: Dataset, valSplit?: n
  * min(batch_size, n), with a notice when that is fewer than asked. The config keeps the flag's value, so a
  * resume with the same flags is the same run. No training rows at all is still refused.
  */
-export function stepBatchSize(batchSize: number, dataset: Dataset, valSplit: number | undefined, notice?: (line: string) => void): number {
+export function stepBatchSize(
+  batchSize: number,
+  dataset: Dataset,
+  valSplit: number | undefined,
+  notice?: (line: string) => void,
+): number {
   const rows = dataset.train.count;
   if (rows === 0) checkBatchSize(batchSize, dataset, valSplit);
   if (batchSize <= rows) return batchSize;
@@ -171,7 +232,10 @@ export function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 function pick<T extends object, K extends string>(o: T, keys: readonly K[]): Pick<T, K & keyof T> {
-  return Object.fromEntries(keys.filter((k) => k in o).map((k) => [k, (o as Record<string, unknown>)[k]])) as Pick<T, K & keyof T>;
+  return Object.fromEntries(keys.filter((k) => k in o).map((k) => [k, (o as Record<string, unknown>)[k]])) as Pick<
+    T,
+    K & keyof T
+  >;
 }
 
 export function loadTrainingData(config: TrainConfig): Dataset {

@@ -7,10 +7,24 @@ import { paramsSha256 } from '../model/hash.js';
 import { initHeNormal, modelLayout, type ModelLayout } from '../model/layout.js';
 import { stateArrays } from '../optim/optimizer.js';
 import { Rng } from '../random/rng.js';
-import { fitLayers, stepBatchSize, loadTrainingData, resolveConfig, type TrainConfig, type TrainOptions } from './config.js';
+import {
+  fitLayers,
+  stepBatchSize,
+  loadTrainingData,
+  resolveConfig,
+  type TrainConfig,
+  type TrainOptions,
+} from './config.js';
 import { prepareDataset } from '../data/prepare.js';
 import { BYTE_SCALING, type ModelInput } from '../data/scaling.js';
-import { runEpochs, startState, type EpochLoopHooks, type EpochReport, type StepInfo, type TrainState } from './epoch-loop.js';
+import {
+  runEpochs,
+  startState,
+  type EpochLoopHooks,
+  type EpochReport,
+  type StepInfo,
+  type TrainState,
+} from './epoch-loop.js';
 import { ReferenceTrainer } from './reference-trainer.js';
 import type { Trainer } from '../model/trainer.js';
 
@@ -79,7 +93,9 @@ function emptyClassesNotice(classes: number, empty: number[], layers: number[]):
   const these = empty.length === 1 ? `class ${first} has` : `classes ${empty.join(', ')} have`;
   const named = `the labels name ${classes} classes (0–${classes - 1}); ${these} no training rows`;
   // A gap at 0 or 1 (labels counted from 1, say) leaves no classifier below it to suggest.
-  return first < 2 ? named : `${named} — give --layers ${[...layers.slice(0, -1), first].join(',')} to refuse labels above ${first - 1}`;
+  return first < 2
+    ? named
+    : `${named} — give --layers ${[...layers.slice(0, -1), first].join(',')} to refuse labels above ${first - 1}`;
 }
 
 /** The rows of each split of a run's data, as it trains on them (after --train-limit, --test-limit and --val-split). */
@@ -101,7 +117,11 @@ export async function trainCore(options: TrainOptions = {}, hooks: TrainHooks = 
   }
   // The one generator: the validation rows first (none drawn without --val-split), then the init, then the shuffles.
   const rng = new Rng(config.seed);
-  const dataset = prepareDataset(raw, { scale: config.scale, valSplit: config.valSplit, inPlace: hooks.dataset === undefined }, rng);
+  const dataset = prepareDataset(
+    raw,
+    { scale: config.scale, valSplit: config.valSplit, inPlace: hooks.dataset === undefined },
+    rng,
+  );
   // Classes counted from the labels rather than given by --layers: a test label beyond them is refused, and gaps are said.
   const emptyClasses = config.layers.length === 0 ? checkInferredClasses(raw) : [];
   config.layers = fitLayers(config, dataset);
@@ -110,11 +130,17 @@ export async function trainCore(options: TrainOptions = {}, hooks: TrainHooks = 
   // Stored in checkpoints: a resume gives both, and they must agree.
   config.hidden = config.layers.slice(1, -1);
   config.scale = dataset.scaling?.kind;
-  const input: ModelInput = { scaling: dataset.scaling ?? BYTE_SCALING, classNames: dataset.classNames, featureNames: dataset.featureNames };
+  const input: ModelInput = {
+    scaling: dataset.scaling ?? BYTE_SCALING,
+    classNames: dataset.classNames,
+    featureNames: dataset.featureNames,
+  };
   // After the data check: a resumed run's batch size is the checkpoint's, which other data may not fit.
   const batchSize = stepBatchSize(config.batchSize, dataset, config.valSplit, hooks.onNotice);
   if (hooks.resume && config.epochs < hooks.resume.state.epoch - 1) {
-    throw new UserError(`--epochs ${config.epochs}: the checkpoint has already finished ${hooks.resume.state.epoch - 1} epochs`);
+    throw new UserError(
+      `--epochs ${config.epochs}: the checkpoint has already finished ${hooks.resume.state.epoch - 1} epochs`,
+    );
   }
   const layout = modelLayout(config.layers);
   await hooks.onStart?.(config, { train: dataset.train.count, val: dataset.val?.count ?? 0, test: dataset.test.count });
@@ -137,7 +163,11 @@ export async function trainCore(options: TrainOptions = {}, hooks: TrainHooks = 
   const trainer: Trainer = config.reference
     ? new ReferenceTrainer(layout, initial, dataset.train, dataset.test, batchSize, config, optimizerState, dataset.val)
     : await Engine.create(config.layers, initial, dataset, {
-        threads: config.threads, kernels: config.kernels, batchSize, optimizer: config, optimizerState,
+        threads: config.threads,
+        kernels: config.kernels,
+        batchSize,
+        optimizer: config,
+        optimizerState,
         profileSteps: hooks.profileSteps,
       });
   const save = hooks.onCheckpoint;
@@ -148,8 +178,36 @@ export async function trainCore(options: TrainOptions = {}, hooks: TrainHooks = 
       onEpoch: hooks.onEpoch,
       onStep: hooks.onStep && ((info) => hooks.onStep!(info, trainer.params)),
       signal: hooks.signal,
-      onCheckpoint: save && ((state, reason) => save({ config, dataSha256, layout, params: trainer.params, state, input, optimizerState: trainer.optimizerState }, reason)),
-      onBest: best && ((report, state) => best({ config, dataSha256, layout, params: trainer.params, state, input, optimizerState: trainer.optimizerState }, report)),
+      onCheckpoint:
+        save &&
+        ((state, reason) =>
+          save(
+            {
+              config,
+              dataSha256,
+              layout,
+              params: trainer.params,
+              state,
+              input,
+              optimizerState: trainer.optimizerState,
+            },
+            reason,
+          )),
+      onBest:
+        best &&
+        ((report, state) =>
+          best(
+            {
+              config,
+              dataSha256,
+              layout,
+              params: trainer.params,
+              state,
+              input,
+              optimizerState: trainer.optimizerState,
+            },
+            report,
+          )),
     });
     const params = Float32Array.from(trainer.params);
     return {

@@ -118,7 +118,16 @@ const YIELD_EVERY_MS = 25;
 
 /** A new run's state: epoch 1 not started, its shuffle drawn from `rng` (the generator after the init). */
 export function startState(rng: Rng): TrainState {
-  return { epoch: 1, stepInEpoch: 0, steps: 0, rngState: rng.state(), epochLossSum: 0, epochSeen: 0, epochTrainSeconds: 0, history: [] };
+  return {
+    epoch: 1,
+    stepInEpoch: 0,
+    steps: 0,
+    rngState: rng.state(),
+    epochLossSum: 0,
+    epochSeen: 0,
+    epochTrainSeconds: 0,
+    history: [],
+  };
 }
 
 /** Whether --eval-every evaluates this epoch: every N-th, the last, and one cut short (by --max-steps or a stop). */
@@ -132,11 +141,19 @@ export function evaluationDue(epoch: number, evalEvery: number, epochs: number, 
  * the remainder), then train and test evaluation. It knows the trainer only through the Trainer interface.
  */
 export async function runEpochs(
-  trainer: Trainer, examples: number, settings: EpochLoopSettings, start: TrainState, hooks: EpochLoopHooks = {},
+  trainer: Trainer,
+  examples: number,
+  settings: EpochLoopSettings,
+  start: TrainState,
+  hooks: EpochLoopHooks = {},
 ): Promise<EpochLoopOutcome> {
   const { epochs, batchSize, maxSteps } = settings;
   const { evalEvery = 1, trainEval = true, minDelta = 0, valRows = 0, testRows } = settings;
-  const evaluated: Record<SplitName, boolean> = { train: trainEval && examples > 0, test: testRows !== 0, val: valRows > 0 };
+  const evaluated: Record<SplitName, boolean> = {
+    train: trainEval && examples > 0,
+    test: testRows !== 0,
+    val: valRows > 0,
+  };
   let state = structuredClone(start);
   let interrupted = false;
   let partial: EpochReport | null = null;
@@ -172,7 +189,15 @@ export async function runEpochs(
       state.epochSeen += rows;
       state.stepInEpoch++;
       state.steps++;
-      hooks.onStep?.({ epoch: state.epoch, epochs, stepInEpoch: state.stepInEpoch, stepsPerEpoch, steps: state.steps, rows, loss: loss / rows });
+      hooks.onStep?.({
+        epoch: state.epoch,
+        epochs,
+        stepInEpoch: state.stepInEpoch,
+        stepsPerEpoch,
+        steps: state.steps,
+        rows,
+        loss: loss / rows,
+      });
     }
     state.epochTrainSeconds += (performance.now() - t0) / 1000;
     if (interrupted) break;
@@ -198,7 +223,9 @@ export async function runEpochs(
       totalSteps: state.steps,
       paramsSha256: paramsSha256(trainer.params),
       optimizer: settings.optimizer ?? 'sgd',
-      lr: Math.fround(learningRate({ ...OPTIMIZER_DEFAULTS, ...settings }, stepsPerEpoch, Math.max(0, state.steps - 1))),
+      lr: Math.fround(
+        learningRate({ ...OPTIMIZER_DEFAULTS, ...settings }, stepsPerEpoch, Math.max(0, state.steps - 1)),
+      ),
     };
     hooks.onEpoch?.(report);
     if (complete && valEval) {
@@ -216,8 +243,14 @@ export async function runEpochs(
       break;
     }
     state = {
-      ...state, epoch: state.epoch + 1, stepInEpoch: 0, rngState: rng.state(),
-      epochLossSum: 0, epochSeen: 0, epochTrainSeconds: 0, history: [...state.history, report],
+      ...state,
+      epoch: state.epoch + 1,
+      stepInEpoch: 0,
+      rngState: rng.state(),
+      epochLossSum: 0,
+      epochSeen: 0,
+      epochTrainSeconds: 0,
+      history: [...state.history, report],
     };
     await hooks.onCheckpoint?.(state, 'epoch');
   }

@@ -11,7 +11,17 @@ import type { EpochReport } from './epoch-loop.js';
  * evaluation.
  */
 export const LOG_FIELDS = [
-  'epoch', 'steps', 'lr', 'trainLoss', 'trainAccuracy', 'valLoss', 'valAccuracy', 'testLoss', 'testAccuracy', 'seconds', 'paramsSha256',
+  'epoch',
+  'steps',
+  'lr',
+  'trainLoss',
+  'trainAccuracy',
+  'valLoss',
+  'valAccuracy',
+  'testLoss',
+  'testAccuracy',
+  'seconds',
+  'paramsSha256',
 ] as const;
 
 export type LogRow = Record<(typeof LOG_FIELDS)[number], number | string | null>;
@@ -19,9 +29,17 @@ export type LogRow = Record<(typeof LOG_FIELDS)[number], number | string | null>
 export function logRow(r: EpochReport): LogRow {
   const value = (x: number) => (Number.isFinite(x) ? x : null);
   return {
-    epoch: r.epoch, steps: r.totalSteps, lr: r.lr, trainLoss: value(r.loss), trainAccuracy: value(r.trainAcc),
-    valLoss: value(r.valLoss), valAccuracy: value(r.valAcc), testLoss: value(r.testLoss), testAccuracy: value(r.testAcc),
-    seconds: r.trainSeconds + r.evalSeconds, paramsSha256: r.paramsSha256,
+    epoch: r.epoch,
+    steps: r.totalSteps,
+    lr: r.lr,
+    trainLoss: value(r.loss),
+    trainAccuracy: value(r.trainAcc),
+    valLoss: value(r.valLoss),
+    valAccuracy: value(r.valAcc),
+    testLoss: value(r.testLoss),
+    testAccuracy: value(r.testAcc),
+    seconds: r.trainSeconds + r.evalSeconds,
+    paramsSha256: r.paramsSha256,
   };
 }
 
@@ -35,7 +53,10 @@ export class MetricsLog {
    * written), which it trains again: each epoch has one row. The file is opened at the first epoch's end, so
    * a run refused before training writes nothing.
    */
-  constructor(readonly path: string, private readonly resumeEpoch?: number) {
+  constructor(
+    readonly path: string,
+    private readonly resumeEpoch?: number,
+  ) {
     const ext = extname(path).toLowerCase();
     if (ext !== '.csv' && ext !== '.jsonl') throw new UserError(`--log ${path}: must end in .csv or .jsonl`);
     this.json = ext === '.jsonl';
@@ -45,7 +66,11 @@ export class MetricsLog {
   epoch(report: EpochReport): void {
     if (this.fd === null) this.open();
     const row = logRow(report);
-    this.write(this.json ? `${JSON.stringify(row)}\n` : `${LOG_FIELDS.map((f) => (row[f] === null ? '' : String(row[f]))).join(',')}\n`);
+    this.write(
+      this.json
+        ? `${JSON.stringify(row)}\n`
+        : `${LOG_FIELDS.map((f) => (row[f] === null ? '' : String(row[f]))).join(',')}\n`,
+    );
   }
 
   private open(): void {
@@ -67,7 +92,8 @@ export class MetricsLog {
     } catch {
       return [];
     }
-    const epochOf = (line: string) => (this.json ? Number((JSON.parse(line) as { epoch?: unknown }).epoch) : Number(line.split(',')[0]));
+    const epochOf = (line: string) =>
+      this.json ? Number((JSON.parse(line) as { epoch?: unknown }).epoch) : Number(line.split(',')[0]);
     return text.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('epoch,') && epochOf(line) < epoch);
   }
 

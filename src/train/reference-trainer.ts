@@ -1,4 +1,12 @@
-import { biasGrad, denseForward, gatherInputs, gatherRows, reluBackward, updateParams, weightGrad } from '../kernels/reference.js';
+import {
+  biasGrad,
+  denseForward,
+  gatherInputs,
+  gatherRows,
+  reluBackward,
+  updateParams,
+  weightGrad,
+} from '../kernels/reference.js';
 import { softmaxCrossEntropyBackward, softmaxEvaluate } from '../kernels/softmax.js';
 import { emptySplit, type LabeledImages } from '../data/dataset.js';
 import { layerViews, type ModelLayout } from '../model/layout.js';
@@ -40,7 +48,9 @@ export class ReferenceTrainer implements Trainer {
   ) {
     this.params = Float32Array.from(initialParams);
     this.order = new Uint32Array(train.count);
-    this.optimizerState = initialState ? Float32Array.from(initialState) : new Float32Array(stateArrays(optimizer.optimizer) * layout.paramCount);
+    this.optimizerState = initialState
+      ? Float32Array.from(initialState)
+      : new Float32Array(stateArrays(optimizer.optimizer) * layout.paramCount);
     this.stepsPerEpoch = epochSteps(train.count, batchSize);
     const rows = Math.max(batchSize, EVAL_CHUNK);
     this.acts = layout.sizes.map((n) => new Float32Array(rows * n));
@@ -62,7 +72,15 @@ export class ReferenceTrainer implements Trainer {
     const lossSum = this.gradients(start, rows);
     const n = this.params.length;
     const state = (i: number) => this.optimizerState.subarray(i * n, Math.min((i + 1) * n, this.optimizerState.length));
-    updateParams(this.params, this.grads, state(0), state(1), 0, n, updateStep(this.optimizer, this.stepsPerEpoch, step));
+    updateParams(
+      this.params,
+      this.grads,
+      state(0),
+      state(1),
+      0,
+      n,
+      updateStep(this.optimizer, this.stepsPerEpoch, step),
+    );
     return lossSum;
   }
 
@@ -73,7 +91,15 @@ export class ReferenceTrainer implements Trainer {
     gatherRows(gatherInputs, this.train.features ?? this.train.images, this.order, start, rows, sizes[0], this.acts[0]);
     this.forward(rows);
     softmaxCrossEntropyBackward(
-      this.acts[L], this.deltas[L - 1], this.train.labels, this.order, start, rows, sizes[L], rows, this.rowLoss,
+      this.acts[L],
+      this.deltas[L - 1],
+      this.train.labels,
+      this.order,
+      start,
+      rows,
+      sizes[L],
+      rows,
+      this.rowLoss,
     );
     for (let l = L - 1; l >= 0; l--) {
       const layer = layers[l];
@@ -89,7 +115,8 @@ export class ReferenceTrainer implements Trainer {
   }
 
   evaluate(split: SplitName): EvalResult {
-    const data = (split === 'val' ? this.val : split === 'train' ? this.train : this.test) ?? emptySplit(this.layout.sizes[0]);
+    const data =
+      (split === 'val' ? this.val : split === 'train' ? this.train : this.test) ?? emptySplit(this.layout.sizes[0]);
     const { sizes } = this.layout;
     const nIn = sizes[0];
     const L = this.layout.layers.length;
@@ -101,7 +128,15 @@ export class ReferenceTrainer implements Trainer {
       for (let r = 0; r < rows; r++) identity[r] = first + r;
       gatherRows(gatherInputs, data.features ?? data.images, identity, 0, rows, nIn, this.acts[0]);
       this.forward(rows);
-      softmaxEvaluate(this.acts[L], data.labels, first, rows, sizes[L], predictions.subarray(first), losses.subarray(first));
+      softmaxEvaluate(
+        this.acts[L],
+        data.labels,
+        first,
+        rows,
+        sizes[L],
+        predictions.subarray(first),
+        losses.subarray(first),
+      );
     }
     return summarizeEvaluation(predictions, data.labels, losses);
   }

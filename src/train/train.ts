@@ -11,7 +11,12 @@ import { IDX_FILES } from '../data/dataset.js';
 import { checkSavedDataDir } from '../data/saved-data.js';
 import { DivergenceError, UserError } from '../errors.js';
 import { checkWritable, refuseDirectory, sameFile } from '../model-io/atomic-write.js';
-import { readCheckpoint, refuseToOverwriteForeignFile, writeCheckpoint, type RunFiles } from '../model-io/checkpoint.js';
+import {
+  readCheckpoint,
+  refuseToOverwriteForeignFile,
+  writeCheckpoint,
+  type RunFiles,
+} from '../model-io/checkpoint.js';
 import { exportSafetensors } from '../model-io/export.js';
 import { loadModel } from '../model-io/model-file.js';
 import type { TrainedModel } from '../model-io/model-source.js';
@@ -21,10 +26,24 @@ import { flagOf } from '../options/flag.js';
 import { plural } from '../words.js';
 import { chooseThreads, type Calibration } from './calibrate.js';
 import { loadTrainingData, resolveConfig, resumeOptions, type TrainConfig, type TrainOptions } from './config.js';
-import { trainCore, type SplitRows, type TrainHooks as CoreHooks, type TrainResult, type TrainSnapshot } from './core.js';
+import {
+  trainCore,
+  type SplitRows,
+  type TrainHooks as CoreHooks,
+  type TrainResult,
+  type TrainSnapshot,
+} from './core.js';
 import { MetricsLog } from './metrics-log.js';
 
-export { DIVERGED_MEAN_LOSS, type EpochReport, type SplitRows, type StepInfo, type TrainResult, type TrainSnapshot, type TrainState } from './core.js';
+export {
+  DIVERGED_MEAN_LOSS,
+  type EpochReport,
+  type SplitRows,
+  type StepInfo,
+  type TrainResult,
+  type TrainSnapshot,
+  type TrainState,
+} from './core.js';
 
 export interface TrainHooks extends CoreHooks {
   /** threads 'auto': the count chosen, with each count's steps/s, before the first step. */
@@ -42,15 +61,29 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
   const notice = (line: string) => hooks.onNotice?.(line);
   let run: TrainOptions = settings;
   const core: CoreHooks = { ...hooks };
-  const files: RunFiles = { ...(log === undefined ? {} : { log: resolve(log) }), ...(saveBest === undefined ? {} : { saveBest: resolve(saveBest) }) };
+  const files: RunFiles = {
+    ...(log === undefined ? {} : { log: resolve(log) }),
+    ...(saveBest === undefined ? {} : { saveBest: resolve(saveBest) }),
+  };
   if (resume !== undefined && init !== undefined) throw new UserError('--init and --resume: give one or the other');
   if (resume !== undefined) {
     const saved = readCheckpoint(resume);
     if (settings.data === undefined) checkSavedDataDir(resume, saved.config.data, Object.values(IDX_FILES));
     run = resumeOptions(saved.config, settings, resume);
-    core.resume = { params: saved.params, state: saved.state, dataSha256: saved.dataSha256, optimizerState: saved.optimizerState };
+    core.resume = {
+      params: saved.params,
+      state: saved.state,
+      dataSha256: saved.dataSha256,
+      optimizerState: saved.optimizerState,
+    };
     // A run that stopped early trains nothing more: no best weights to keep or lose.
-    continueRunFiles(files, saved.files, { log, saveBest, resume }, saved.config.valSplit !== undefined && saved.state.stoppedEarly === undefined, notice);
+    continueRunFiles(
+      files,
+      saved.files,
+      { log, saveBest, resume },
+      saved.config.valSplit !== undefined && saved.state.stoppedEarly === undefined,
+      notice,
+    );
   }
   if (init !== undefined) {
     const model = loadModel(init);
@@ -67,15 +100,24 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
     if (!force) refuseToReplaceOtherRun(checkpointPath, resume);
     checkWritable(checkpointPath, '--checkpoint');
   }
-  const lock = checkpointPath === undefined ? undefined : lockCheckpoint(checkpointPath, resume !== undefined && checkpoint === undefined ? '--resume' : '--checkpoint');
+  const lock =
+    checkpointPath === undefined
+      ? undefined
+      : lockCheckpoint(checkpointPath, resume !== undefined && checkpoint === undefined ? '--resume' : '--checkpoint');
   let metrics: MetricsLog | undefined;
   try {
-    checkOutputs({ ...options, log: log ?? files.log, saveBest: saveBest ?? files.saveBest }, run, resume !== undefined);
+    checkOutputs(
+      { ...options, log: log ?? files.log, saveBest: saveBest ?? files.saveBest },
+      run,
+      resume !== undefined,
+    );
     if (files.saveBest !== undefined) {
       const path = files.saveBest;
       core.onBest = (snapshot, report) => {
         const { params, layout, config, state, input } = snapshot;
-        exportSafetensors({ params: Float32Array.from(params), layout, config, state, input } as TrainedModel, path, { force: true });
+        exportSafetensors({ params: Float32Array.from(params), layout, config, state, input } as TrainedModel, path, {
+          force: true,
+        });
         return hooks.onBest?.(snapshot, report);
       };
     }
@@ -87,20 +129,23 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
     }
     if (files.log !== undefined) metrics = new MetricsLog(files.log, core.resume?.state.epoch);
     const metricsLog = metrics;
-    if (metricsLog) core.onEpoch = (report) => {
-      metricsLog.epoch(report);
-      hooks.onEpoch?.(report);
-    };
+    if (metricsLog)
+      core.onEpoch = (report) => {
+        metricsLog.epoch(report);
+        hooks.onEpoch?.(report);
+      };
     core.onStart = (config, rows) => {
       for (const line of unusedSettings(config, rows)) notice(line);
       return hooks.onStart?.(config, rows);
     };
-    if (checkpointPath !== undefined) core.onCheckpoint = (snapshot, reason) => {
-      saveCheckpoint(checkpointPath, snapshot, files);
-      return hooks.onCheckpoint?.(snapshot, reason);
-    };
+    if (checkpointPath !== undefined)
+      core.onCheckpoint = (snapshot, reason) => {
+        saveCheckpoint(checkpointPath, snapshot, files);
+        return hooks.onCheckpoint?.(snapshot, reason);
+      };
     const result = await trainCore(run, core);
-    if (resume !== undefined && !result.interrupted && result.steps === core.resume?.state.steps) notice(nothingToTrain(resume, result));
+    if (resume !== undefined && !result.interrupted && result.steps === core.resume?.state.steps)
+      notice(nothingToTrain(resume, result));
     return result;
   } finally {
     metrics?.close();
@@ -114,17 +159,22 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
  */
 function checkOutputs(options: TrainOptions, run: TrainOptions, resuming: boolean): void {
   // Every file the run reads or writes: --log and --save-best must name none of the others.
-  const files = (['log', 'saveBest', 'checkpoint', 'resume', 'init', 'data', 'testData', 'labels'] as const).map((key) => [flagOf(key), options[key]] as const);
-  const same = (a: string, b: string) => resolve(a) === resolve(b) || (existsSync(a) && existsSync(b) && sameFile(a, b));
+  const files = (['log', 'saveBest', 'checkpoint', 'resume', 'init', 'data', 'testData', 'labels'] as const).map(
+    (key) => [flagOf(key), options[key]] as const,
+  );
+  const same = (a: string, b: string) =>
+    resolve(a) === resolve(b) || (existsSync(a) && existsSync(b) && sameFile(a, b));
   for (const [flag, path] of files.slice(0, 2)) {
     if (path === undefined) continue;
     refuseDirectory(path, flag);
     const clash = files.find(([other, p]) => other !== flag && p !== undefined && same(p, path));
     if (clash) throw new UserError(`${flag} ${path}: is also ${clash[0]}'s file; name another file`);
-    if (existsSync(path) && !resuming && !options.force) throw new UserError(`${flag} ${path}: exists; pass --force to replace it`);
+    if (existsSync(path) && !resuming && !options.force)
+      throw new UserError(`${flag} ${path}: exists; pass --force to replace it`);
   }
   if (options.saveBest !== undefined) {
-    if (run.valSplit === undefined) throw new UserError(`--save-best ${options.saveBest}: needs a validation set; give --val-split F (e.g. 0.2)`);
+    if (run.valSplit === undefined)
+      throw new UserError(`--save-best ${options.saveBest}: needs a validation set; give --val-split F (e.g. 0.2)`);
     checkWritable(options.saveBest, '--save-best');
   }
 }
@@ -134,14 +184,21 @@ function checkOutputs(options: TrainOptions, run: TrainOptions, resuming: boolea
  * with a hole, or best weights that stop following the run, would look like the run's whole record.
  */
 function continueRunFiles(
-  files: RunFiles, saved: RunFiles, given: { log?: string; saveBest?: string; resume: string }, validating: boolean, notice: (line: string) => void,
+  files: RunFiles,
+  saved: RunFiles,
+  given: { log?: string; saveBest?: string; resume: string },
+  validating: boolean,
+  notice: (line: string) => void,
 ): void {
   for (const key of ['log', 'saveBest'] as const) {
     if (saved[key] === undefined || given[key] !== undefined) continue;
     files[key] = saved[key];
-    notice(`${flagOf(key)} ${saved[key]}: continued from ${given.resume} (give ${flagOf(key)} FILE to write elsewhere)`);
+    notice(
+      `${flagOf(key)} ${saved[key]}: continued from ${given.resume} (give ${flagOf(key)} FILE to write elsewhere)`,
+    );
   }
-  if (validating && files.saveBest === undefined) notice('no --save-best: this resumed run keeps no best weights (give --save-best FILE to keep them)');
+  if (validating && files.saveBest === undefined)
+    notice('no --save-best: this resumed run keeps no best weights (give --save-best FILE to keep them)');
 }
 
 /**
@@ -150,25 +207,37 @@ function continueRunFiles(
  */
 function unusedSettings(config: TrainConfig, rows: SplitRows): string[] {
   const lines: string[] = [];
-  const crowded = config.reference ? null : crowdedThreads([config.threads], availableParallelism(), 'the run is slower than on fewer threads (its weights are the same)');
+  const crowded = config.reference
+    ? null
+    : crowdedThreads(
+        [config.threads],
+        availableParallelism(),
+        'the run is slower than on fewer threads (its weights are the same)',
+      );
   if (crowded) lines.push(crowded);
   if (config.trainLimit !== undefined && config.trainLimit > rows.train + rows.val) {
-    lines.push(`--train-limit ${config.trainLimit}: the data has ${plural(rows.train + rows.val, 'training row')}; all of them are used`);
+    lines.push(
+      `--train-limit ${config.trainLimit}: the data has ${plural(rows.train + rows.val, 'training row')}; all of them are used`,
+    );
   }
   if (config.testLimit !== undefined && config.testLimit > rows.test) {
     lines.push(`--test-limit ${config.testLimit}: the data has ${plural(rows.test, 'test row')}; all of them are used`);
   }
   const steps = Math.min(config.epochs * epochSteps(rows.train, config.batchSize), config.maxSteps ?? Infinity);
   if (config.warmupSteps > 0 && config.warmupSteps >= steps) {
-    lines.push(`--warmup-steps ${config.warmupSteps}: the run has ${plural(steps, 'step')}, so its rate never reaches --lr ${config.lr}`);
+    lines.push(
+      `--warmup-steps ${config.warmupSteps}: the run has ${plural(steps, 'step')}, so its rate never reaches --lr ${config.lr}`,
+    );
   }
   return lines;
 }
 
 /** A resume of a finished run succeeds without a step: say so, or it looks like training that went wrong. */
 function nothingToTrain(path: string, result: TrainResult): string {
-  if (result.state.stoppedEarly !== undefined) return `${path} stopped early after epoch ${result.state.stoppedEarly} (--early-stop): nothing to train`;
-  const flag = result.config.maxSteps !== undefined && result.steps >= result.config.maxSteps ? '--max-steps' : '--epochs';
+  if (result.state.stoppedEarly !== undefined)
+    return `${path} stopped early after epoch ${result.state.stoppedEarly} (--early-stop): nothing to train`;
+  const flag =
+    result.config.maxSteps !== undefined && result.steps >= result.config.maxSteps ? '--max-steps' : '--epochs';
   return `${path} has already taken ${plural(result.steps, 'step')} (${plural(result.epochs, 'epoch')}): nothing to train; give a larger ${flag} to go on`;
 }
 
@@ -179,7 +248,9 @@ function nothingToTrain(path: string, result: TrainResult): string {
  */
 function refuseToReplaceOtherRun(path: string, resume: string | undefined): void {
   if (!existsSync(path) || (resume !== undefined && (sameFile(path, resume) || sameBytes(path, resume)))) return;
-  throw new UserError(`--checkpoint ${path}: holds the checkpoint of another run; continue that run with --resume ${path}, or pass --force to replace it`);
+  throw new UserError(
+    `--checkpoint ${path}: holds the checkpoint of another run; continue that run with --resume ${path}, or pass --force to replace it`,
+  );
 }
 
 /** A copy of the checkpoint being resumed is the same run at the same point: continuing into it loses nothing. */
@@ -190,7 +261,9 @@ function sameBytes(a: string, b: string): boolean {
 /** Never replaces a good checkpoint with non-finite weights. */
 function saveCheckpoint(path: string, snapshot: TrainSnapshot, files: RunFiles): void {
   if (!snapshot.params.every(Number.isFinite)) {
-    throw new DivergenceError(`training diverged: non-finite weights after epoch ${snapshot.state.epoch - 1}; ${path} keeps the last good checkpoint`);
+    throw new DivergenceError(
+      `training diverged: non-finite weights after epoch ${snapshot.state.epoch - 1}; ${path} keeps the last good checkpoint`,
+    );
   }
   writeCheckpoint(path, snapshot, files);
 }

@@ -44,8 +44,15 @@ function vendorScript(pkg: 'vega' | 'vega-lite'): string {
  * fed by server-sent events. The training hooks only store the latest numbers; a timer sends them, so a
  * page opened, slow or closed costs the steps nothing.
  */
-export async function startDashboard(port: number, initialConfig: TrainConfig, options: { host?: string } = {}): Promise<Dashboard> {
-  const scripts = { '/vendor/vega.min.js': vendorScript('vega'), '/vendor/vega-lite.min.js': vendorScript('vega-lite') };
+export async function startDashboard(
+  port: number,
+  initialConfig: TrainConfig,
+  options: { host?: string } = {},
+): Promise<Dashboard> {
+  const scripts = {
+    '/vendor/vega.min.js': vendorScript('vega'),
+    '/vendor/vega-lite.min.js': vendorScript('vega-lite'),
+  };
   const clients = new Set<ServerResponse>();
   let config = initialConfig;
   const epochs: EpochReport[] = [];
@@ -80,7 +87,11 @@ export async function startDashboard(port: number, initialConfig: TrainConfig, o
     const done = steps - before;
     const pace = (now - started) / 1000 / Math.max(1, done);
     progress = {
-      epoch, epochs: lastEpoch, stepInEpoch, stepsPerEpoch, steps,
+      epoch,
+      epochs: lastEpoch,
+      stepInEpoch,
+      stepsPerEpoch,
+      steps,
       stepsPerSecond: ((steps - previous.steps) * 1000) / Math.max(1, now - previous.at),
       etaSeconds: Math.max(0, total - steps) * pace,
       seconds: (now - started) / 1000,
@@ -97,11 +108,19 @@ export async function startDashboard(port: number, initialConfig: TrainConfig, o
     if (path === '/') return sendPage(res, DASHBOARD_PAGE);
     if (path === '/vendor/vega.min.js' || path === '/vendor/vega-lite.min.js') {
       const body = scripts[path];
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'max-age=3600' });
+      res.writeHead(200, {
+        'content-type': 'text/javascript; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+        'cache-control': 'max-age=3600',
+      });
       return void res.end(body);
     }
     if (path === '/events') {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+      });
       res.write(`event: snapshot\ndata: ${JSON.stringify({ config, epochs, progress, outcome })}\n\n`);
       if (outcome) return void res.end();
       clients.add(res);

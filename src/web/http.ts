@@ -4,7 +4,10 @@ import { UserError } from '../errors.js';
 
 /** An answer to a bad request: its status and a one-line message, sent as {"error": message}. */
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'HttpError';
   }
@@ -28,7 +31,8 @@ export function checkAddress(port: unknown, host: unknown, portFlag = '--port'):
   if (!Number.isSafeInteger(port) || (port as number) < 0 || (port as number) > 65535) {
     throw new UserError(`${portFlag} ${String(port)}: must be an integer from 0 to 65535 (0: any free port)`);
   }
-  if (typeof host !== 'string' || host === '') throw new UserError(`--host ${String(host)}: must be a host name or address`);
+  if (typeof host !== 'string' || host === '')
+    throw new UserError(`--host ${String(host)}: must be a host name or address`);
 }
 
 /**
@@ -52,7 +56,14 @@ export async function listen(handler: Handler, port: number, host: string, portF
   server.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'EADDRINUSE' ? 'in use' : err.code === 'EACCES' ? 'not allowed (EACCES)' : err.code === 'EADDRNOTAVAIL' ? `${host} is not an address of this machine` : (err.code ?? err.message);
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'in use'
+          : err.code === 'EACCES'
+            ? 'not allowed (EACCES)'
+            : err.code === 'EADDRNOTAVAIL'
+              ? `${host} is not an address of this machine`
+              : (err.code ?? err.message);
       reject(new UserError(`${portFlag} ${port}: cannot listen on ${host} (${why})`));
     });
     server.listen(port, host, () => resolve());
@@ -72,7 +83,11 @@ export async function listen(handler: Handler, port: number, host: string, portF
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }
 
@@ -102,7 +117,8 @@ export function sendPage(res: ServerResponse, html: string): void {
     'content-length': Buffer.byteLength(html),
     'cache-control': 'no-store',
     // The page runs only its own inline script and the scripts this server sends.
-    'content-security-policy': "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+    'content-security-policy':
+      "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
   });
   res.end(html);
 }

@@ -5,7 +5,17 @@ import { paramsSha256 } from '../model/hash.js';
 import { forwardInputs, forwardOne } from '../inference/predict.js';
 import { applyScaling } from '../data/scaling.js';
 import { checkOptions, resolveModel, type ModelSource, type ResolvedModel } from '../model-io/model-source.js';
-import { allow, DEFAULT_HOST, DEFAULT_SERVE_PORT, HttpError, listen, readJson, sendJson, sendPage, type Listening } from './http.js';
+import {
+  allow,
+  DEFAULT_HOST,
+  DEFAULT_SERVE_PORT,
+  HttpError,
+  listen,
+  readJson,
+  sendJson,
+  sendPage,
+  type Listening,
+} from './http.js';
 import { SERVE_PAGE } from './serve-page.js';
 
 export interface ServeOptions {
@@ -20,7 +30,9 @@ export { DEFAULT_SERVE_PORT };
 export interface ModelInfo {
   model: string;
   layers: number[];
-  input: { kind: 'image'; width: number; height: number } | { kind: 'features'; count: number; names?: string[]; means?: number[] };
+  input:
+    | { kind: 'image'; width: number; height: number }
+    | { kind: 'features'; count: number; names?: string[]; means?: number[] };
   /** One name per class; the class numbers until a model carries names of its own. */
   classNames: string[];
   paramsSha256: string;
@@ -36,11 +48,15 @@ export function modelInfo(model: ResolvedModel): ModelInfo {
     // The file's name, not its path: the page may be open to other machines (--host).
     model: basename(model.name),
     layers: sizes,
-    input: image ? { kind: 'image', width: side, height: side } : {
-      kind: 'features', count: sizes[0], ...(featureNames ? { names: featureNames } : {}),
-      // The form starts at the training rows' means (a standard scaling's offsets); without them, empty rather than at 0, which may be far outside the data.
-      ...(scaling.kind === 'standard' ? { means: scaling.offset } : {}),
-    },
+    input: image
+      ? { kind: 'image', width: side, height: side }
+      : {
+          kind: 'features',
+          count: sizes[0],
+          ...(featureNames ? { names: featureNames } : {}),
+          // The form starts at the training rows' means (a standard scaling's offsets); without them, empty rather than at 0, which may be far outside the data.
+          ...(scaling.kind === 'standard' ? { means: scaling.offset } : {}),
+        },
     classNames: classNames ?? Array.from({ length: sizes[sizes.length - 1] }, (_, c) => String(c)),
     paramsSha256: paramsSha256(model.params),
   };
@@ -51,7 +67,10 @@ export function modelInfo(model: ResolvedModel): ModelInfo {
  * probabilities as they change, and POST /api/predict {"input": [one value per input]} → {"predicted",
  * "probabilities"}: pixels 0..255 for an image model, the raw features (scaled as the model was trained) for others. The model is read once; no part of a request names a file.
  */
-export async function serveModel(source: ModelSource, options: ServeOptions = {}): Promise<Listening & { info: ModelInfo }> {
+export async function serveModel(
+  source: ModelSource,
+  options: ServeOptions = {},
+): Promise<Listening & { info: ModelInfo }> {
   checkOptions(options, ['port', 'host'], 'serveModel');
   const model = resolveModel(source, 'serveModel');
   const info = modelInfo(model);
@@ -67,10 +86,18 @@ export async function serveModel(source: ModelSource, options: ServeOptions = {}
     } else if (path === '/api/predict') {
       if (!allow(req, res, 'POST')) return;
       const body = await readJson(req, bodyLimit);
-      const probabilities = info.input.kind === 'image'
-        ? forwardOne(model.layout, model.params, pixelsOf(body, inputs))
-        : forwardInputs(model.layout, model.params, applyScaling(model.input.scaling, featuresOf(body, inputs), inputs));
-      sendJson(res, 200, { predicted: argmaxRow(probabilities, 0, probabilities.length), probabilities: Array.from(probabilities) });
+      const probabilities =
+        info.input.kind === 'image'
+          ? forwardOne(model.layout, model.params, pixelsOf(body, inputs))
+          : forwardInputs(
+              model.layout,
+              model.params,
+              applyScaling(model.input.scaling, featuresOf(body, inputs), inputs),
+            );
+      sendJson(res, 200, {
+        predicted: argmaxRow(probabilities, 0, probabilities.length),
+        probabilities: Array.from(probabilities),
+      });
     } else {
       sendJson(res, 404, { error: `${path}: not found (the page is /, the API /api/predict and /api/model)` });
     }
@@ -81,7 +108,8 @@ export async function serveModel(source: ModelSource, options: ServeOptions = {}
 
 /** The request's "input" array of `inputs` values, or a 400 that says what is wrong with it. */
 function inputArray(body: unknown, inputs: number, what: string): unknown[] {
-  const input = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { input?: unknown }).input : undefined;
+  const input =
+    typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { input?: unknown }).input : undefined;
   if (!Array.isArray(input)) throw new HttpError(400, `expected {"input": [${inputs} ${what}]}`);
   if (input.length !== inputs) throw new HttpError(400, `input has ${input.length} values; the model takes ${inputs}`);
   return input;
@@ -93,7 +121,8 @@ function featuresOf(body: unknown, inputs: number): Float32Array {
   const values = new Float32Array(inputs);
   for (let i = 0; i < inputs; i++) {
     const v = input[i];
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new HttpError(400, `input[${i}] is ${JSON.stringify(v)}; each value is a finite number`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new HttpError(400, `input[${i}] is ${JSON.stringify(v)}; each value is a finite number`);
     values[i] = v;
   }
   return values;
@@ -105,7 +134,8 @@ function pixelsOf(body: unknown, inputs: number): Uint8Array {
   const bytes = new Uint8Array(inputs);
   for (let i = 0; i < inputs; i++) {
     const v = input[i] as number;
-    if (!Number.isInteger(v) || v < 0 || v > 255) throw new HttpError(400, `input[${i}] is ${JSON.stringify(v)}; each value is an integer from 0 to 255`);
+    if (!Number.isInteger(v) || v < 0 || v > 255)
+      throw new HttpError(400, `input[${i}] is ${JSON.stringify(v)}; each value is an integer from 0 to 255`);
     bytes[i] = v;
   }
   return bytes;
