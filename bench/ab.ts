@@ -46,16 +46,22 @@ function parseArgs(argv: string[]): Options {
   if (command.length === 0) throw new Error('ab: name a lockstep command after --, e.g. -- bench --threads 1,2');
   const a = resolve(flag('a'));
   const b = resolve(flag('b'));
-  for (const dir of [a, b]) {
-    if (!existsSync(join(dir, 'dist', 'src', 'cli.js')))
-      throw new Error(`ab: ${dir}: no dist/src/cli.js (run npm run build there)`);
-  }
+  for (const dir of [a, b]) cliOf(dir);
   return { a, b, rounds, command };
+}
+
+/** A checkout's built CLI: dist/src/cli/main.js, or dist/src/cli.js in builds from before the CLI moved into src/cli/. */
+function cliOf(dir: string): string {
+  const cli = [join(dir, 'dist', 'src', 'cli', 'main.js'), join(dir, 'dist', 'src', 'cli.js')].find((path) =>
+    existsSync(path),
+  );
+  if (cli === undefined) throw new Error(`ab: ${dir}: no dist/src/cli/main.js (run npm run build there)`);
+  return cli;
 }
 
 /** One run of the command with one build: its measurements, keyed by what they measure. */
 function runOnce(checkout: string, command: string[]): Map<string, number> {
-  const r = spawnSync(process.execPath, [join(checkout, 'dist', 'src', 'cli.js'), ...command, '--json'], {
+  const r = spawnSync(process.execPath, [cliOf(checkout), ...command, '--json'], {
     encoding: 'utf8',
     maxBuffer: 1 << 26,
   });

@@ -33,7 +33,7 @@ function flag(name: string, fallback: number): number {
 const rounds = flag('rounds', 3);
 const parallel = flag('parallel', 2);
 const runs = flag('runs', 8);
-const cli = join(packageRoot(), 'dist', 'src', 'cli.js');
+const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 
 /** Runs lockstep, returns its wall seconds and the paramsSha256 of each JSON line that has one (keyed by seed). */
 function timed(

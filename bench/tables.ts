@@ -23,7 +23,7 @@ function flag(name: string, fallback: string): string {
 }
 
 const root = packageRoot();
-const cli = join(root, 'dist', 'src', 'cli.js');
+const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 const venvPython = join(root, 'bench', '.sklearn-venv', 'bin', 'python');
 const python = flag('python', existsSync(venvPython) ? venvPython : 'python3');
 const seeds = Number(flag('seeds', '5'));

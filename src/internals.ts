@@ -34,7 +34,7 @@ export type { Dashboard, Progress } from './web/dashboard.js';
 export { readSafetensors, encodeSafetensors, decodeSafetensors } from './model-io/safetensors.js';
 export { loadModel } from './model-io/model-file.js';
 export { loadDataset, defaultDataDir, IDX_FILES } from './data/dataset.js';
-export type { Dataset, LabeledImages } from './data/dataset.js';
+export type { Dataset, LabeledRows } from './data/dataset.js';
 export { readIdxFile, parseIdx, encodeIdx } from './data/idx.js';
 export { convertFashionMnist, fashionMnistPackageDir } from './data/fashion-mnist.js';
 export type { FashionMnistOptions, FashionMnistSummary } from './data/fashion-mnist.js';

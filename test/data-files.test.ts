@@ -87,7 +87,7 @@ describe('.npy and .npz', () => {
       y_test: encodeNpy('<u2', [1], Uint16Array.from([1])),
     });
     const data = loadDataset(path, {});
-    expect(data.train.imageSize).toBe(6);
+    expect(data.train.featureCount).toBe(6);
     expect(Array.from(data.train.images)).toEqual(Array.from(x8));
     expect(Array.from(data.train.labels)).toEqual([1, 0]);
     expect(Array.from(data.test.features!)).toEqual([0.5, 1, 2, 3, 4, 1e-3].map(Math.fround));
@@ -160,7 +160,7 @@ describe('scaling and the validation split', () => {
         imagesPath: '',
         labelsPath: '',
         count: 256,
-        imageSize: 1,
+        featureCount: 1,
         images: new Uint8Array(0),
         features: Float32Array.from(bytes),
         labels: new Uint8Array(256),
@@ -169,7 +169,7 @@ describe('scaling and the validation split', () => {
         imagesPath: '',
         labelsPath: '',
         count: 0,
-        imageSize: 1,
+        featureCount: 1,
         images: new Uint8Array(0),
         labels: new Uint8Array(0),
       },

@@ -63,3 +63,17 @@ describe('the README and docs/', () => {
     },
   );
 });
+
+describe('no merge left half done', () => {
+  it('no conflict markers in the docs or the sources', () => {
+    const files = [
+      'README.md',
+      'ARCHITECTURE.md',
+      ...readdirSync(join(ROOT, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`),
+    ];
+    const marked = files.filter((f) => /^(<{7} |={7}$|>{7} )/m.test(readFileSync(join(ROOT, f), 'utf8')));
+    expect(marked).toEqual([]);
+  });
+});

@@ -428,7 +428,7 @@ describe('lockstep train --threads auto', () => {
 
 describe('live progress', () => {
   it('is shown only on a terminal and never with --json', async () => {
-    const { progressEnabled } = await import('../src/report/progress.js');
+    const { progressEnabled } = await import('../src/cli/progress.js');
     expect(progressEnabled({ isTTY: true }, false)).toBe(true);
     expect(progressEnabled({ isTTY: true }, true)).toBe(false);
     expect(progressEnabled({ isTTY: false }, false)).toBe(false);

@@ -5,16 +5,16 @@ import { Rng } from '../src/random/rng.js';
 import { ReferenceTrainer } from '../src/train/reference-trainer.js';
 import { sgdSettings } from '../src/optim/optimizer.js';
 import { syntheticImages } from './helpers.js';
-import type { LabeledImages } from '../src/data/dataset.js';
+import type { LabeledRows } from '../src/data/dataset.js';
 
 /**
  * An independent float64 model of the same network: plain loops, no shared code with the kernels but the
  * pixel table. The loss is the batch mean of -log softmax(z)[label].
  */
-function lossFloat64(layout: ModelLayout, params: Float64Array, data: LabeledImages, rows: number): number {
+function lossFloat64(layout: ModelLayout, params: Float64Array, data: LabeledRows, rows: number): number {
   let total = 0;
   for (let r = 0; r < rows; r++) {
-    let a = Array.from(data.images.subarray(r * data.imageSize, (r + 1) * data.imageSize), (p) => PIXEL_SCALE[p]);
+    let a = Array.from(data.images.subarray(r * data.featureCount, (r + 1) * data.featureCount), (p) => PIXEL_SCALE[p]);
     layout.layers.forEach((layer, l) => {
       const z = new Array<number>(layer.nOut).fill(0);
       for (let j = 0; j < layer.nOut; j++) {

@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { zipSync } from 'fflate';
 import { encodeIdx } from '../src/data/idx.js';
-import type { LabeledImages } from '../src/data/dataset.js';
+import type { LabeledRows } from '../src/data/dataset.js';
 import { IDX_FILES } from '../src/data/dataset.js';
 import { Rng } from '../src/random/rng.js';
 
-/** The CLI as a user runs it: the compiled dist/src/cli.js (npm test builds first). */
-export const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
+/** The CLI as a user runs it: the compiled dist/src/cli/main.js (npm test builds first). */
+export const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
 
 /**
  * The limit of a test that starts lockstep processes or trains: several times what the slowest of them (a
@@ -114,17 +114,17 @@ export function startCli(args: string[], options: { env?: Record<string, string>
 /** Random byte images, about `zeroFraction` of pixels exactly 0 (MNIST: ~0.81), labels below `classes`. */
 export function syntheticImages(
   count: number,
-  imageSize: number,
+  featureCount: number,
   classes: number,
   seed: number,
   zeroFraction = 0.5,
-): LabeledImages {
+): LabeledRows {
   const rng = new Rng(seed);
-  const images = new Uint8Array(count * imageSize);
+  const images = new Uint8Array(count * featureCount);
   for (let i = 0; i < images.length; i++) images[i] = rng.nextDouble() < zeroFraction ? 0 : 1 + rng.nextInt(255);
   const labels = new Uint8Array(count);
   for (let i = 0; i < count; i++) labels[i] = rng.nextInt(classes);
-  return { imagesPath: '(synthetic)', labelsPath: '(synthetic)', count, imageSize, images, labels };
+  return { imagesPath: '(synthetic)', labelsPath: '(synthetic)', count, featureCount, images, labels };
 }
 
 export interface IdxDirOptions {

@@ -17,7 +17,7 @@ import { readSafetensors } from '../src/model-io/safetensors.js';
 import { Engine } from '../src/coordinator/engine.js';
 import { readUpdate, stateArrays, type OptimizerName } from '../src/optim/optimizer.js';
 import { learningRate, type ScheduleName } from '../src/optim/schedule.js';
-import { formatEpoch } from '../src/report/format.js';
+import { formatEpoch } from '../src/cli/format.js';
 import { resolveConfig, resumeOptions, type TrainOptions } from '../src/train/config.js';
 import { train, type TrainSnapshot } from '../src/train/train.js';
 import { runCli, SLOW_TEST_TIMEOUT, syntheticImages, tempDir } from './helpers.js';

@@ -108,7 +108,7 @@ function trainChunk(ctx: ThreadContext, start: number, rows: number, r0: number,
   const L = layers.length;
   const n = r1 - r0;
   const { acts, deltas, rowLoss } = chunkViews(ctx, r0, r1);
-  gatherRows(kernels.gatherInputs, views.trainPixels, views.order, start + r0, n, sizes[0], acts[0]);
+  gatherRows(kernels.gatherInputs, views.trainInputs, views.order, start + r0, n, sizes[0], acts[0]);
   forward(ctx, acts, n);
   // The loss gradient's 1/rows is the whole batch's.
   softmaxCrossEntropyBackward(
@@ -206,7 +206,7 @@ export function evaluateSplit(ctx: ThreadContext, split: SplitName, count: numbe
   const { views } = ctx;
   const { sizes } = views.layout;
   const L = sizes.length - 1;
-  const pixels = views[`${split}Pixels`];
+  const pixels = views[`${split}Inputs`];
   const labels = views[`${split}Labels`];
   const acts = views.scratch[ctx.thread];
   const chunks = Math.ceil(count / EVAL_CHUNK);

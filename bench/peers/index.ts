@@ -41,7 +41,7 @@ function flag(name: string, fallback: string): string {
 }
 
 const root = packageRoot();
-const cli = join(root, 'dist', 'src', 'cli.js');
+const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 const epochs = Number(flag('epochs', '20'));
 const skip = new Set(flag('skip', '').split(',').filter(Boolean));
 const maxThreads = availableParallelism();

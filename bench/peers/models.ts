@@ -24,7 +24,7 @@ import { nativeStatus } from '../../src/kernels/native.js';
 import { packageRoot } from '../../src/paths.js';
 
 const root = packageRoot();
-const cli = join(root, 'dist', 'src', 'cli.js');
+const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 const outDir = join(root, 'bench', 'results');
 
 function flag(name: string, fallback: string): string {

@@ -1,7 +1,7 @@
 import { UserError } from '../errors.js';
 import type { ArgsOf } from '../options/table.js';
-import { formatDone, formatEpoch } from '../report/format.js';
-import { historyChart, ProgressLine, progressEnabled } from '../report/progress.js';
+import { formatDone, formatEpoch } from './format.js';
+import { historyChart, ProgressLine, progressEnabled } from './progress.js';
 import { readRunConfig, withRunConfig } from '../train/run-config.js';
 import type { TrainConfig } from '../train/config.js';
 import { evaluationDue } from '../train/epoch-loop.js';

@@ -5,60 +5,9 @@ import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { readIdxFile } from './idx.js';
 import { loadTableFiles } from './tables.js';
-import type { InputScaling } from './scaling.js';
+import { emptySplit, type Dataset, type DatasetOptions, type LabeledRows } from './types.js';
 
-/**
- * One split: `count` rows of `imageSize` inputs each, and one label byte each. The rows are bytes in
- * `images` (IDX files, uint8 arrays: pixels stay bytes, scaled by 1/255 when gathered), or float32 values in
- * `features` (CSV, float arrays, or any other --scale), and then `images` is empty.
- */
-export interface LabeledImages {
-  imagesPath: string;
-  labelsPath: string;
-  count: number;
-  imageSize: number;
-  images: Uint8Array;
-  features?: Float32Array;
-  labels: Uint8Array;
-}
-
-export interface Dataset {
-  dir: string;
-  train: LabeledImages;
-  test: LabeledImages;
-  /** Training rows held out by --val-split (prepareDataset). */
-  val?: LabeledImages;
-  /** How many classes the labels name: the highest integer label + 1, or the number of class names. */
-  classes: number;
-  /** String labels' class names, sorted: label i is classNames[i]. Absent for integer labels. */
-  classNames?: string[];
-  /** The features' names (a CSV header), when the file has them. */
-  featureNames?: string[];
-  /** Set by prepareDataset: `features` are then scaled; before, they hold the file's values. */
-  scaling?: InputScaling;
-  /** One-line remarks on how the files were read (a label column read as class names), for the caller to show. */
-  notices?: string[];
-}
-
-export interface DatasetOptions {
-  /** The first layer's width, when known: every row must have exactly this many inputs. */
-  inputSize?: number;
-  /** The last layer's width, when known: every label must be below it. */
-  classes?: number;
-  /** --labels: the labels of a --data X.npy. */
-  labels?: string;
-  /** --label: a CSV table's label column. */
-  label?: string;
-  /** --test-data: a CSV table's test rows. */
-  testData?: string;
-  /** A model's class names: string labels are mapped to these (evaluation of a trained model). */
-  classNames?: string[];
-  /** Use only the first N examples of a split (for quick runs and tests). */
-  trainLimit?: number;
-  /** Read only this split; the other is left empty (evaluation needs just one). */
-  only?: 'train' | 'test';
-  testLimit?: number;
-}
+export { emptySplit, type Dataset, type DatasetOptions, type LabeledRows } from './types.js';
 
 /** The four standard IDX file names; each may also be present with a .gz suffix. */
 export const IDX_FILES = {
@@ -81,7 +30,7 @@ export function defaultDataDir(): string {
 export function datasetFingerprint(dataset: Dataset): string {
   const hash = createHash('sha256');
   for (const split of [dataset.train, dataset.test]) {
-    hash.update(`${split.count}x${split.imageSize};`).update(split.images).update(split.labels);
+    hash.update(`${split.count}x${split.featureCount};`).update(split.images).update(split.labels);
     if (split.features)
       hash.update(new Uint8Array(split.features.buffer, split.features.byteOffset, split.features.byteLength));
   }
@@ -127,12 +76,8 @@ export function checkInferredClasses(dataset: Dataset): number[] {
 }
 
 /** An empty split, for the one a command does not read. */
-export function emptySplit(imageSize: number): LabeledImages {
-  return { imagesPath: '', labelsPath: '', count: 0, imageSize, images: new Uint8Array(0), labels: new Uint8Array(0) };
-}
-
 function loadIdxDir(dataDir: string, options: DatasetOptions): Dataset {
-  const empty = (): LabeledImages & { classes?: number } => emptySplit(options.inputSize ?? 0);
+  const empty = (): LabeledRows & { classes?: number } => emptySplit(options.inputSize ?? 0);
   const { classes: trainClasses = 0, ...train } =
     options.only === 'test'
       ? empty()
@@ -141,9 +86,9 @@ function loadIdxDir(dataDir: string, options: DatasetOptions): Dataset {
     options.only === 'train'
       ? empty()
       : loadSplit(dataDir, IDX_FILES.testImages, IDX_FILES.testLabels, options, options.testLimit);
-  if (options.only === undefined && train.imageSize !== test.imageSize) {
+  if (options.only === undefined && train.featureCount !== test.featureCount) {
     throw new UserError(
-      `${test.imagesPath}: images of ${test.imageSize} pixels, but the training images have ${train.imageSize}`,
+      `${test.imagesPath}: images of ${test.featureCount} pixels, but the training images have ${train.featureCount}`,
     );
   }
   return { dir: dataDir, train, test, classes: Math.max(trainClasses, testClasses) };
@@ -154,9 +99,9 @@ function checkAgainstLayers(dataset: Dataset, options: DatasetOptions): void {
   const { inputSize, classes } = options;
   for (const split of [dataset.train, dataset.test]) {
     if (split.count === 0) continue;
-    if (inputSize !== undefined && split.imageSize !== inputSize) {
+    if (inputSize !== undefined && split.featureCount !== inputSize) {
       throw new UserError(
-        `${split.imagesPath}: rows of ${split.imageSize} inputs, but the first layer has ${inputSize} (--layers)`,
+        `${split.imagesPath}: rows of ${split.featureCount} inputs, but the first layer has ${inputSize} (--layers)`,
       );
     }
     if (classes === undefined) continue;
@@ -184,16 +129,16 @@ function loadSplit(
   labelsName: string,
   options: DatasetOptions,
   limit?: number,
-): LabeledImages & { classes: number } {
+): LabeledRows & { classes: number } {
   const imagesPath = findFile(dir, imagesName);
   const labelsPath = findFile(dir, labelsName);
   const images = readIdxFile(imagesPath, 3);
   const labels = readIdxFile(labelsPath, 1);
   const [count, height, width] = images.dims;
-  const imageSize = height * width;
-  if (options.inputSize !== undefined && imageSize !== options.inputSize) {
+  const featureCount = height * width;
+  if (options.inputSize !== undefined && featureCount !== options.inputSize) {
     throw new UserError(
-      `${imagesPath}: images are ${height}×${width} = ${imageSize} pixels, but the first layer has ${options.inputSize} inputs (--layers)`,
+      `${imagesPath}: images are ${height}×${width} = ${featureCount} pixels, but the first layer has ${options.inputSize} inputs (--layers)`,
     );
   }
   if (labels.dims[0] !== count) {
@@ -214,8 +159,8 @@ function loadSplit(
     imagesPath,
     labelsPath,
     count: n,
-    imageSize,
-    images: images.data.subarray(0, n * imageSize),
+    featureCount,
+    images: images.data.subarray(0, n * featureCount),
     labels: labels.data.subarray(0, n),
   };
 }

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { unreadableFile, UserError } from '../errors.js';
-import { writeFileAtomic } from '../model-io/atomic-write.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 import { Rng } from '../random/rng.js';
 import { IDX_FILES } from './dataset.js';
 import { encodeIdx } from './idx.js';

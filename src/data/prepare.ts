@@ -1,6 +1,6 @@
 import { UserError } from '../errors.js';
 import type { Rng } from '../random/rng.js';
-import type { Dataset, LabeledImages } from './dataset.js';
+import type { Dataset, LabeledRows } from './dataset.js';
 import { applyScaling, fitScaling, scaledBytes, type InputScaling, type ScaleKind } from './scaling.js';
 
 export interface PrepareOptions {
@@ -25,7 +25,7 @@ export function defaultScale(dataset: Dataset): ScaleKind {
 export function prepareDataset(raw: Dataset, options: PrepareOptions, rng: Rng): Dataset {
   const kind = options.scale ?? defaultScale(raw);
   let { train } = raw;
-  let val: LabeledImages | undefined;
+  let val: LabeledRows | undefined;
   if (options.valSplit !== undefined) {
     const n = train.count;
     const held = Math.round(options.valSplit * n);
@@ -41,29 +41,29 @@ export function prepareDataset(raw: Dataset, options: PrepareOptions, rng: Rng):
     val = pickRows(train, isVal, 1);
     train = pickRows(train, isVal, 0);
   }
-  const width = train.imageSize;
+  const width = train.featureCount;
   // Statistics need the rows as floats; 255 and none have none, and a float copy of MNIST's bytes is 188 MB.
   const needsRows = kind === 'standard' || kind === 'minmax';
   const rows = train.features ?? (needsRows ? Float32Array.from(train.images) : new Float32Array(0));
   const scaling = fitScaling(kind, rows, train.count, width);
   // Rows picked for the split are fresh copies: those are always scaled where they are.
-  const scale = (split: LabeledImages): LabeledImages =>
+  const scale = (split: LabeledRows): LabeledRows =>
     scaleSplit(split, scaling, options.inPlace || (split !== raw.train && split !== raw.test));
   return { ...raw, train: scale(train), test: scale(raw.test), ...(val ? { val: scale(val) } : {}), scaling };
 }
 
 /** A split's rows through a model's scaling (evaluation and prediction). */
-export function scaleSplit(split: LabeledImages, scaling: InputScaling, inPlace = false): LabeledImages {
+export function scaleSplit(split: LabeledRows, scaling: InputScaling, inPlace = false): LabeledRows {
   if (!split.features && scaling.kind === '255') return split;
   const features = split.features
-    ? applyScaling(scaling, inPlace ? split.features : Float32Array.from(split.features), split.imageSize)
-    : scaledBytes(scaling, split.images, split.imageSize);
+    ? applyScaling(scaling, inPlace ? split.features : Float32Array.from(split.features), split.featureCount)
+    : scaledBytes(scaling, split.images, split.featureCount);
   return { ...split, images: new Uint8Array(0), features };
 }
 
 /** The rows r whose mark[r] is `keep`, in file order. */
-function pickRows(split: LabeledImages, mark: Uint8Array, keep: number): LabeledImages {
-  const width = split.imageSize;
+function pickRows(split: LabeledRows, mark: Uint8Array, keep: number): LabeledRows {
+  const width = split.featureCount;
   let count = 0;
   for (let r = 0; r < split.count; r++) if (mark[r] === keep) count++;
   const labels = new Uint8Array(count);

@@ -1,7 +1,7 @@
 import { extname } from 'node:path';
 import { UserError } from '../errors.js';
 import { readCsvTable, type CsvTable } from './csv.js';
-import { emptySplit, type Dataset, type DatasetOptions, type LabeledImages } from './dataset.js';
+import { emptySplit, type Dataset, type DatasetOptions, type LabeledRows } from './types.js';
 import { readNpyFile, readNpzFile, type NpyArray } from './npy.js';
 
 /** Labels are bytes: at most this many classes. */
@@ -38,7 +38,7 @@ function loadCsv(path: string, options: DatasetOptions): Dataset {
   }
   const labelled = [train, test].filter((t): t is CsvTable => t !== null);
   const mapping = classMapping(labelled, options.classNames);
-  const split = (table: CsvTable | null, limit: number | undefined): LabeledImages => {
+  const split = (table: CsvTable | null, limit: number | undefined): LabeledRows => {
     if (!table) return emptySplit(labelled[0]?.featureNames.length ?? 0);
     const width = table.featureNames.length;
     const n = limit === undefined ? table.count : Math.min(limit, table.count);
@@ -48,7 +48,7 @@ function loadCsv(path: string, options: DatasetOptions): Dataset {
       imagesPath: table.path,
       labelsPath: table.path,
       count: n,
-      imageSize: width,
+      featureCount: width,
       images: new Uint8Array(0),
       features: table.features.subarray(0, n * width),
       labels,
@@ -144,13 +144,13 @@ function loadNpz(path: string, options: DatasetOptions): Dataset {
   const split = (x: string, y: string, limit?: number) => arraySplit(path, x, get(x), y, get(y), limit);
   const train = options.only === 'test' ? null : split('x_train', 'y_train', options.trainLimit);
   const test = options.only === 'train' ? null : split('x_test', 'y_test', options.testLimit);
-  if (train && test && train.split.imageSize !== test.split.imageSize) {
+  if (train && test && train.split.featureCount !== test.split.featureCount) {
     throw new UserError(
-      `${path}: x_test has ${test.split.imageSize} values per example, x_train ${train.split.imageSize}`,
+      `${path}: x_test has ${test.split.featureCount} values per example, x_train ${train.split.featureCount}`,
     );
   }
   if (train) checkClasses(path, train.split.labels, 'y_train');
-  const width = (train ?? test)?.split.imageSize ?? 0;
+  const width = (train ?? test)?.split.featureCount ?? 0;
   return {
     dir: path,
     train: train?.split ?? emptySplit(width),
@@ -171,7 +171,7 @@ function loadNpyPair(path: string, options: DatasetOptions): Dataset {
     options.trainLimit,
   );
   checkClasses(options.labels, split.labels, 'the labels');
-  return { dir: path, train: split, test: emptySplit(split.imageSize), classes };
+  return { dir: path, train: split, test: emptySplit(split.featureCount), classes };
 }
 
 /**
@@ -185,7 +185,7 @@ function arraySplit(
   yName: string,
   y: NpyArray,
   limit?: number,
-): { split: LabeledImages; classes: number } {
+): { split: LabeledRows; classes: number } {
   const where = (name: string) => (archive === undefined ? name : `${archive}: ${name}`);
   if (x.shape.length < 1) throw new UserError(`${where(xName)}: a scalar; expected examples first, shape (N, …)`);
   const count = x.shape[0];
@@ -208,11 +208,11 @@ function arraySplit(
     if (i < n) labels[i] = label;
     if (label >= classes) classes = label + 1;
   }
-  const split: LabeledImages = {
+  const split: LabeledRows = {
     imagesPath: where(xName),
     labelsPath: where(yName),
     count: n,
-    imageSize: width,
+    featureCount: width,
     images: new Uint8Array(0),
     labels,
   };

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { stringify } from 'csv-stringify/sync';
 import type { TopLevelSpec } from 'vega-lite';
 import { UserError } from '../errors.js';
-import { checkWritable, writeFileAtomic } from '../model-io/atomic-write.js';
+import { checkWritable, writeFileAtomic } from '../fs/atomic-write.js';
 
 /**
  * Files the experiments write (CSV tables, SVG charts, traces): checked before any run starts, so that a

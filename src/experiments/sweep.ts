@@ -5,9 +5,9 @@ import { extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse/sync';
 import { UserError } from '../errors.js';
-import { checkWritable } from '../model-io/atomic-write.js';
+import { checkWritable } from '../fs/atomic-write.js';
 import { distPath } from '../paths.js';
-import { resolveConfig, type TrainOptions } from '../train/config.js';
+import { resolveConfig, stripUndefined, type TrainOptions } from '../train/config.js';
 import { toCsv } from './output.js';
 import type { OptimizerName } from '../optim/optimizer.js';
 
@@ -104,7 +104,10 @@ export function sweepRuns(base: TrainOptions, grid: SweepGrid): SweepRun[] {
     for (const lr of grid.lr ?? [undefined]) {
       for (const batchSize of grid.batchSize ?? [undefined]) {
         for (const seed of grid.seed ?? [undefined]) {
-          const { threads: _t, ...options } = { ...defined(base), ...defined({ optimizer, lr, batchSize, seed }) };
+          const { threads: _t, ...options } = {
+            ...stripUndefined(base),
+            ...stripUndefined({ optimizer, lr, batchSize, seed }),
+          };
           if (options.reference === false) delete options.reference;
           // The data files as absolute paths: a run's file means the same from any directory (and any machine's).
           const resolved = resolveConfig(options);
@@ -244,7 +247,7 @@ interface ProcessOutcome {
 function runProcess(configFile: string, threads: number, children: Set<ChildProcess>): Promise<ProcessOutcome> {
   const child = spawn(
     process.execPath,
-    [distPath('src', 'cli.js'), 'train', '--config', configFile, '--threads', String(threads), '--json'],
+    [distPath('src', 'cli', 'main.js'), 'train', '--config', configFile, '--threads', String(threads), '--json'],
     {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -365,8 +368,4 @@ function readResults(path: string, format: 'csv' | 'jsonl'): [number, SweepResul
 /** JSON with sorted keys: the same settings give the same text, whatever order the flags came in. */
 export function stableJson(o: object): string {
   return JSON.stringify(Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b))));
-}
-
-function defined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

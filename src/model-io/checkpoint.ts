@@ -7,7 +7,7 @@ import { modelLayout } from '../model/layout.js';
 import { OPTIMIZERS, stateArrays } from '../optim/optimizer.js';
 import type { TrainConfig } from '../train/config.js';
 import type { EpochReport, TrainSnapshot, TrainState } from '../train/train.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 import { looksLikeSafetensors } from './safetensors.js';
 import { checkStoredInput, type ModelInput } from '../data/scaling.js';
 

@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
 import type { ModelLayout } from '../model/layout.js';
-import { sameFile, writeFileAtomic } from './atomic-write.js';
+import { sameFile, writeFileAtomic } from '../fs/atomic-write.js';
 import { packageVersion } from '../paths.js';
 import { loadModel } from './model-file.js';
 import { describe, resolveModel, type TrainedModel } from './model-source.js';

@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import { flagOf } from '../options/flag.js';
+import { flagOf } from '../flag.js';
 import { learningRate, SCHEDULES, type ScheduleSettings } from './schedule.js';
 
 /**

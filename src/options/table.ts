@@ -10,8 +10,7 @@ import { SCALE_KINDS } from '../data/scaling.js';
 import { KERNEL_CHOICES } from '../kernels/select.js';
 import { OPTIMIZER_DEFAULTS, OPTIMIZERS } from '../optim/optimizer.js';
 import { SCHEDULES } from '../optim/schedule.js';
-import { DEFAULT_HOST, DEFAULT_SERVE_PORT } from '../web/http.js';
-import { flagOf } from './flag.js';
+import { flagOf } from '../flag.js';
 
 /** What an option takes, as --help shows it. */
 export type OptionKind = 'integer' | 'number' | 'list' | 'string' | 'boolean' | 'file' | 'directory';
@@ -751,14 +750,14 @@ export const OPTIONS = {
     min: 0,
     max: 65535,
     help: 'TCP port (0: any free port)',
-    commands: { serve: { default: String(DEFAULT_SERVE_PORT) } },
+    commands: { serve: { default: '8080' } },
   },
   host: {
     kind: 'string',
     group: 'output',
     scope: 'cli',
     help: 'address to listen on (0.0.0.0: every interface)',
-    commands: { serve: { default: DEFAULT_HOST } },
+    commands: { serve: { default: '127.0.0.1' } },
   },
   dashboard: {
     kind: 'integer',
@@ -858,7 +857,10 @@ export { flagOf };
 export function specFor(name: OptionName, command?: Command): OptionSpec & Variant {
   const spec = OPTIONS[name] as OptionSpec;
   const variant = command === undefined ? undefined : spec.commands[command];
-  return typeof variant === 'object' ? { ...spec, ...variant } : spec;
+  if (typeof variant !== 'object') return spec;
+  // A command's own default is what it shows, unless it says otherwise.
+  const shown = variant.shown ?? (variant.default === undefined ? spec.shown : undefined);
+  return { ...spec, ...variant, shown };
 }
 
 /** The options `command` takes, in the table's order. */

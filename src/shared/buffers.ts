@@ -1,4 +1,4 @@
-import { emptySplit, type Dataset, type LabeledImages } from '../data/dataset.js';
+import { emptySplit, type Dataset, type LabeledRows } from '../data/dataset.js';
 import { SharedArena } from '../memory/arena.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
 import { UPDATE_WORDS } from '../optim/optimizer.js';
@@ -14,7 +14,7 @@ import { CONTROL_WORDS } from './control.js';
  *   acts[0] X [B][n_0], acts[l+1] layer l's output [B][n_{l+1}]  deltas[l] dLoss/dZ of layer l [B][n_{l+1}]
  *   rowLoss [B] float64                                          evalPredicted, evalLoss [max(train, test)]
  *   identity [max(train, test)] = 0, 1, 2, …: the "order" of an evaluation pass
- *   trainPixels, testPixels, valPixels: the rows, bytes, or float32 values when plan.floats (InputRows)
+ *   trainInputs, testInputs, valInputs: the rows, bytes, or float32 values when plan.floats (InputRows)
  *   scratch[t][l] thread t's evaluation activations [EVAL_CHUNK][n_l]
  *   profile [threads][profileSteps][PROFILE_MARKS] float64 timestamps (bench --profile; empty otherwise)
  *   optimizerState [arrays][paramCount]: each state array (momentum buffer, Adam's moments) laid out like params
@@ -43,16 +43,16 @@ export interface SharedPlan {
   trainCount: number;
   testCount: number;
   valCount: number;
-  /** The rows are float32 values (a LabeledImages' features), not bytes. */
+  /** The rows are float32 values (a LabeledRows' features), not bytes. */
   floats: boolean;
   control: Region;
   params: Region;
   order: Region;
-  trainPixels: Region;
+  trainInputs: Region;
   trainLabels: Region;
-  testPixels: Region;
+  testInputs: Region;
   testLabels: Region;
-  valPixels: Region;
+  valInputs: Region;
   valLabels: Region;
   acts: Region[];
   deltas: Region[];
@@ -72,11 +72,11 @@ export interface SharedViews {
   control: Int32Array;
   params: Float32Array;
   order: Uint32Array;
-  trainPixels: InputRows;
+  trainInputs: InputRows;
   trainLabels: Uint8Array;
-  testPixels: InputRows;
+  testInputs: InputRows;
   testLabels: Uint8Array;
-  valPixels: InputRows;
+  valInputs: InputRows;
   valLabels: Uint8Array;
   acts: Float32Array[];
   deltas: Float32Array[];
@@ -104,9 +104,9 @@ export function createSharedBuffers(
 ): { memory: WebAssembly.Memory; views: SharedViews } {
   const layout = modelLayout(sizes);
   const { train, test } = dataset;
-  const val = dataset.val ?? emptySplit(train.imageSize);
+  const val = dataset.val ?? emptySplit(train.featureCount);
   const floats = [train, test, val].some((split) => split.features !== undefined);
-  const rowsOf = (split: LabeledImages): InputRows => split.features ?? split.images;
+  const rowsOf = (split: LabeledRows): InputRows => split.features ?? split.images;
   const B = batchSize;
   const evalRows = Math.max(train.count, test.count, val.count);
   const { spinMs, profileSteps } = options;
@@ -141,13 +141,13 @@ export function createSharedBuffers(
   const control = arena.i32(CONTROL_WORDS);
   const params = arena.f32(layout.paramCount);
   const order = arena.u32(train.count);
-  const rows = (split: LabeledImages): InputRows =>
+  const rows = (split: LabeledRows): InputRows =>
     floats ? arena.f32(rowsOf(split).length) : arena.u8(rowsOf(split).length);
-  const trainPixels = rows(train);
+  const trainInputs = rows(train);
   const trainLabels = arena.u8(train.count);
-  const testPixels = rows(test);
+  const testInputs = rows(test);
   const testLabels = arena.u8(test.count);
-  const valPixels = rows(val);
+  const valInputs = rows(val);
   const valLabels = arena.u8(val.count);
   const acts = sizes.map((n) => arena.f32(B * n));
   const deltas = layout.layers.map((l) => arena.f32(B * l.nOut));
@@ -163,9 +163,9 @@ export function createSharedBuffers(
   params.set(initialParams);
   if (options.optimizerState) optimizerState.set(options.optimizerState);
   for (const [split, to] of [
-    [train, trainPixels],
-    [test, testPixels],
-    [val, valPixels],
+    [train, trainInputs],
+    [test, testInputs],
+    [val, valInputs],
   ] as const) {
     if (split.count > 0 && (split.features !== undefined) !== floats)
       throw new RangeError('every split must hold bytes, or every split float32 rows');
@@ -189,11 +189,11 @@ export function createSharedBuffers(
     control: region(control),
     params: region(params),
     order: region(order),
-    trainPixels: region(trainPixels),
+    trainInputs: region(trainInputs),
     trainLabels: region(trainLabels),
-    testPixels: region(testPixels),
+    testInputs: region(testInputs),
     testLabels: region(testLabels),
-    valPixels: region(valPixels),
+    valInputs: region(valInputs),
     valLabels: region(valLabels),
     acts: acts.map(region),
     deltas: deltas.map(region),
@@ -214,11 +214,11 @@ export function createSharedBuffers(
       control,
       params,
       order,
-      trainPixels,
+      trainInputs,
       trainLabels,
-      testPixels,
+      testInputs,
       testLabels,
-      valPixels,
+      valInputs,
       valLabels,
       acts,
       deltas,
@@ -246,11 +246,11 @@ export function viewsOf(memory: WebAssembly.Memory, plan: SharedPlan): SharedVie
     control: new Int32Array(buf, plan.control.offset, plan.control.length),
     params: f32(plan.params),
     order: new Uint32Array(buf, plan.order.offset, plan.order.length),
-    trainPixels: rows(plan.trainPixels),
+    trainInputs: rows(plan.trainInputs),
     trainLabels: u8(plan.trainLabels),
-    testPixels: rows(plan.testPixels),
+    testInputs: rows(plan.testInputs),
     testLabels: u8(plan.testLabels),
-    valPixels: rows(plan.valPixels),
+    valInputs: rows(plan.valInputs),
     valLabels: u8(plan.valLabels),
     acts: plan.acts.map(f32),
     deltas: plan.deltas.map(f32),

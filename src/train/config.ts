@@ -161,7 +161,7 @@ function checkOwnDataOptions(config: TrainConfig, options: TrainOptions): void {
  * width, its last at least the classes), or [the rows' width, ...--hidden, the classes].
  */
 export function fitLayers(config: TrainConfig, dataset: Dataset): number[] {
-  const width = dataset.train.imageSize;
+  const width = dataset.train.featureCount;
   if (dataset.classes < 2 && dataset.train.count > 0) {
     throw new UserError(
       `--data ${dataset.dir}: every training label is ${dataset.train.labels[0]}: one class only; a classifier needs at least two`,

@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { extname } from 'node:path';
 import { UserError } from '../errors.js';
-import { checkWritable } from '../model-io/atomic-write.js';
+import { checkWritable } from '../fs/atomic-write.js';
 import type { EpochReport } from './epoch-loop.js';
 
 /**

@@ -8,7 +8,7 @@ import {
   weightGrad,
 } from '../kernels/reference.js';
 import { softmaxCrossEntropyBackward, softmaxEvaluate } from '../kernels/softmax.js';
-import { emptySplit, type LabeledImages } from '../data/dataset.js';
+import { emptySplit, type LabeledRows } from '../data/dataset.js';
 import { layerViews, type ModelLayout } from '../model/layout.js';
 import { summarizeEvaluation, type EvalResult, type SplitName, type Trainer } from '../model/trainer.js';
 import { stateArrays, updateStep, type OptimizerSettings } from '../optim/optimizer.js';
@@ -39,12 +39,12 @@ export class ReferenceTrainer implements Trainer {
   constructor(
     private readonly layout: ModelLayout,
     initialParams: Float32Array,
-    private readonly train: LabeledImages,
-    private readonly test: LabeledImages,
+    private readonly train: LabeledRows,
+    private readonly test: LabeledRows,
     batchSize: number,
     private readonly optimizer: OptimizerSettings,
     initialState: Float32Array | undefined = undefined,
-    private readonly val: LabeledImages | undefined = undefined,
+    private readonly val: LabeledRows | undefined = undefined,
   ) {
     this.params = Float32Array.from(initialParams);
     this.order = new Uint32Array(train.count);

@@ -10,7 +10,7 @@ import { crowdedThreads } from '../coordinator/engine.js';
 import { IDX_FILES } from '../data/dataset.js';
 import { checkSavedDataDir } from '../data/saved-data.js';
 import { DivergenceError, UserError } from '../errors.js';
-import { checkWritable, refuseDirectory, sameFile } from '../model-io/atomic-write.js';
+import { checkWritable, refuseDirectory, sameFile } from '../fs/atomic-write.js';
 import {
   readCheckpoint,
   refuseToOverwriteForeignFile,
@@ -20,9 +20,9 @@ import {
 import { exportSafetensors } from '../model-io/export.js';
 import { loadModel } from '../model-io/model-file.js';
 import type { TrainedModel } from '../model-io/model-source.js';
-import { lockCheckpoint } from '../model-io/run-lock.js';
+import { lockCheckpoint } from '../fs/run-lock.js';
 import { epochSteps } from '../optim/schedule.js';
-import { flagOf } from '../options/flag.js';
+import { flagOf } from '../flag.js';
 import { plural } from '../words.js';
 import { chooseThreads, type Calibration } from './calibrate.js';
 import { loadTrainingData, resolveConfig, resumeOptions, type TrainConfig, type TrainOptions } from './config.js';

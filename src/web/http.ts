@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UserError } from '../errors.js';
+import { OPTIONS } from '../options/table.js';
 
 /** An answer to a bad request: its status and a one-line message, sent as {"error": message}. */
 export class HttpError extends Error {
@@ -22,9 +23,10 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-export const DEFAULT_HOST = '127.0.0.1';
-/** serve's port when --port is not given. */
-export const DEFAULT_SERVE_PORT = 8080;
+/** The address a server listens on when not told (the loopback: nothing outside this machine reaches it). */
+export const DEFAULT_HOST = OPTIONS.host.commands.serve.default;
+/** serve's port when not told. */
+export const DEFAULT_SERVE_PORT = Number(OPTIONS.port.commands.serve.default);
 
 /** Checks --port (0: any free port) and --host before anything else is done. */
 export function checkAddress(port: unknown, host: unknown, portFlag = '--port'): void {

@@ -9,26 +9,26 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { commandFlags, flag, hideYargsTypes, refuseSwitchValues, switchesOf, usageMessage } from './cli/flags.js';
-import { UserError } from './errors.js';
-import { COMMANDS, type Command } from './options/table.js';
-import { packageVersion } from './paths.js';
+import { commandFlags, flag, hideYargsTypes, refuseSwitchValues, switchesOf, usageMessage } from './flags.js';
+import { UserError } from '../errors.js';
+import { COMMANDS, type Command } from '../options/table.js';
+import { packageVersion } from '../paths.js';
 
 // Each command's module is loaded only when it runs: together they take longer to load than most commands take.
 // biome-ignore lint/suspicious/noExplicitAny: yargs' parsed arguments, typed by each command's own Args
 type Action = (args: any) => Promise<number>;
 const ACTIONS: Record<Command, () => Promise<Action>> = {
-  train: () => import('./cli/train-command.js').then((m) => m.trainCommand),
-  verify: () => import('./cli/verify-command.js').then((m) => m.verifyCommand),
-  eval: () => import('./cli/model-commands.js').then((m) => m.evalCommand),
-  predict: () => import('./cli/model-commands.js').then((m) => m.predictCommand),
-  export: () => import('./cli/model-commands.js').then((m) => m.exportCommand),
-  serve: () => import('./cli/serve-command.js').then((m) => m.serveCommand),
-  bench: () => import('./cli/bench-command.js').then((m) => m.benchCommand),
-  sweep: () => import('./cli/sweep-command.js').then((m) => m.sweepCommand),
-  worker: () => import('./cli/worker-command.js').then((m) => m.workerCommand),
-  plot: () => import('./cli/plot-command.js').then((m) => m.plotCommand),
-  data: () => import('./cli/data-command.js').then((m) => m.dataCommand),
+  train: () => import('./train-command.js').then((m) => m.trainCommand),
+  verify: () => import('./verify-command.js').then((m) => m.verifyCommand),
+  eval: () => import('./model-commands.js').then((m) => m.evalCommand),
+  predict: () => import('./model-commands.js').then((m) => m.predictCommand),
+  export: () => import('./model-commands.js').then((m) => m.exportCommand),
+  serve: () => import('./serve-command.js').then((m) => m.serveCommand),
+  bench: () => import('./bench-command.js').then((m) => m.benchCommand),
+  sweep: () => import('./sweep-command.js').then((m) => m.sweepCommand),
+  worker: () => import('./worker-command.js').then((m) => m.workerCommand),
+  plot: () => import('./plot-command.js').then((m) => m.plotCommand),
+  data: () => import('./data-command.js').then((m) => m.dataCommand),
 };
 
 const EXIT_FAILURE = 1;
