@@ -130,7 +130,7 @@ describe('checkpoint files', () => {
     const back = readCheckpoint(path);
     expect(bitsEqual(back.params, params)).toBe(true);
     expect(back.state).toEqual(snapshot.state);
-    expect(back.layers).toEqual([6, 4, 3]);
+    expect(back.layout.sizes).toEqual([6, 4, 3]);
   });
 
   it("round-trips the optimizer's state bit for bit: momentum's buffer, Adam's two moments", {

@@ -7,6 +7,7 @@ import { modelLayout } from '../model/layout.js';
 import { OPTIMIZERS, stateArrays } from '../optim/optimizer.js';
 import type { TrainConfig } from '../train/config.js';
 import type { EpochReport, TrainSnapshot, TrainState } from '../train/train.js';
+import type { Model } from './model.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { looksLikeSafetensors } from './safetensors.js';
 import { checkStoredInput, type ModelInput } from '../data/scaling.js';
@@ -26,14 +27,11 @@ export const CHECKPOINT_FORMAT = 'lockstep-checkpoint';
 export const CHECKPOINT_VERSION = 2;
 const READABLE_VERSIONS = [1, 2];
 
-export interface Checkpoint {
-  layers: number[];
+/** A checkpoint read back: the model (its input a checkpoint from before --scale reads as bytes over 255) and its run. */
+export interface Checkpoint extends Model {
   dataSha256: string;
-  params: Float32Array;
   state: TrainState;
   config: TrainConfig;
-  /** How the model reads its inputs (scaling, class names); a checkpoint from before --scale: bytes over 255. */
-  input: ModelInput;
   /** The optimizer's state (TrainSnapshot.optimizerState); empty for sgd and for a version-1 checkpoint. */
   optimizerState: Float32Array;
   /** The files the run writes besides its checkpoint; none in a checkpoint written before they were kept. */
@@ -203,7 +201,7 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
     throw bad('run files');
   }
   return {
-    layers,
+    layout,
     params,
     state,
     config,

@@ -1,20 +1,16 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { unreadableFile, UserError } from '../errors.js';
-import { modelLayout, type ModelLayout } from '../model/layout.js';
 import { readCheckpoint, type Checkpoint } from './checkpoint.js';
+import type { Model } from './model.js';
 import { looksLikeOnnx } from './onnx.js';
 import { looksLikeSafetensors, readSafetensors } from './safetensors.js';
-import { inputFromMetadata, type ModelInput } from '../data/scaling.js';
+import { inputFromMetadata } from '../data/scaling.js';
 
-/** A trained model from either file lockstep reads: a checkpoint or a safetensors file. */
-export interface ModelFile {
+/** A model read from a file: a checkpoint (and its run) or a safetensors model. */
+export interface ModelFile extends Model {
   path: string;
   kind: 'checkpoint' | 'safetensors';
-  layout: ModelLayout;
-  params: Float32Array;
   checkpoint?: Checkpoint;
-  /** How the model reads its inputs (scaling, class names). */
-  input: ModelInput;
 }
 
 /** Tells the formats apart by content: safetensors starts with a header length, then '{'; ONNX (looksLikeOnnx) is refused. */
@@ -48,7 +44,7 @@ export function loadModel(path: string): ModelFile {
   return {
     path,
     kind: 'checkpoint',
-    layout: modelLayout(checkpoint.layers),
+    layout: checkpoint.layout,
     params: checkpoint.params,
     checkpoint,
     input: checkpoint.input,

@@ -1,5 +1,6 @@
 import { UserError } from '../errors.js';
-import { modelLayout, type ModelLayout } from '../model/layout.js';
+import type { Model } from './model.js';
+import { modelLayout } from '../model/layout.js';
 import { loadModel } from './model-file.js';
 import { checkStoredInput, type ModelInput } from '../data/scaling.js';
 
@@ -23,15 +24,12 @@ export interface TrainedModel {
 export type ModelSource = string | TrainedModel;
 
 /** A model ready to run: `name` is the file's path, or "model in memory". */
-export interface ResolvedModel {
+export interface ResolvedModel extends Model {
   name: string;
-  layout: ModelLayout;
-  params: Float32Array;
   /** The data directory the model was trained on, when known. */
   data?: string;
   /** The rest of the run's data flags (a CSV's --test-data and --label, an .npy's --labels). */
   dataFlags?: { testData?: string; label?: string; labels?: string };
-  input: ModelInput;
 }
 
 const EXPECTED =

@@ -3,8 +3,9 @@ import { Engine, type StepProfile } from '../coordinator/engine.js';
 import { checkInferredClasses, datasetFingerprint, type Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import type { KernelName } from '../kernels/kernels.js';
+import type { Model } from '../model-io/model.js';
 import { paramsSha256 } from '../model/hash.js';
-import { initHeNormal, modelLayout, type ModelLayout } from '../model/layout.js';
+import { initHeNormal, modelLayout } from '../model/layout.js';
 import { stateArrays } from '../optim/optimizer.js';
 import { Rng } from '../random/rng.js';
 import {
@@ -30,7 +31,8 @@ import type { Trainer } from '../model/trainer.js';
 
 export { DIVERGED_MEAN_LOSS, type EpochReport, type StepInfo, type TrainState } from './epoch-loop.js';
 
-export interface TrainResult {
+/** A finished (or interrupted) run: its model and what the run did. */
+export interface TrainResult extends Model {
   event: 'done';
   epochs: number;
   steps: number;
@@ -41,26 +43,19 @@ export interface TrainResult {
   kernels: KernelName;
   /** True when the signal stopped the run early. */
   interrupted: boolean;
-  params: Float32Array;
-  layout: ModelLayout;
   history: EpochReport[];
   state: TrainState;
   config: TrainConfig;
   /** With hooks.profileSteps on the engine: each thread's step timestamps. */
   profile: StepProfile | null;
-  /** How the model reads its inputs: the scaling and the class names (stored with every saved model). */
-  input: ModelInput;
 }
 
-/** A run at a step boundary: what a checkpoint records. `params` is live: copy it to keep it. */
-export interface TrainSnapshot {
+/** A run at a step boundary: its model and what a checkpoint records. `params` is live: copy it to keep it. */
+export interface TrainSnapshot extends Model {
   config: TrainConfig;
   /** sha256 of the training and test data (datasetFingerprint). */
   dataSha256: string;
-  layout: ModelLayout;
-  params: Float32Array;
   state: TrainState;
-  input: ModelInput;
   /** The optimizer's state (Trainer.optimizerState), live like params; absent or empty for sgd. */
   optimizerState?: Float32Array;
 }
