@@ -60,6 +60,41 @@ static INLINE int appendIndices(int* list, int n, unsigned mask, int k) {
   _mm512_mask_compressstoreu_epi32(list + n, (__mmask16)mask, _mm512_add_epi32(_mm512_set1_epi32(k), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)));
   return n + __builtin_popcount(mask);
 }
+// m[i][c] becomes m[c][i]: a 16 × 16 transpose in registers (data movement only, no arithmetic).
+static INLINE void transpose(V (&m)[VW]) {
+  V t[VW];
+#pragma GCC unroll 8
+  for (int i = 0; i < VW; i += 2) {
+    t[i] = _mm512_unpacklo_ps(m[i], m[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(m[i], m[i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < VW; i += 4) {
+    m[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    m[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
+    m[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    m[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) {
+    t[i] = _mm512_shuffle_f32x4(m[i], m[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(m[i], m[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_f32x4(m[i + 8], m[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(m[i + 8], m[i + 12], 0xdd);
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; i++) {
+    m[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    m[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+// p[0..n) = a[c] > 0 ? lane h·8 + c of v : +0, for n <= 8 (NaN and ±0 in a give +0, as in the reference).
+static INLINE void storeReluHalf(float* p, const float* a, V v, int h, int n) {
+  const __mmask16 m = lanes(n);
+  const V x = h ? _mm512_shuffle_f32x4(v, v, 0xee) : v;
+  const __mmask16 on = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, a), _mm512_setzero_ps(), _CMP_GT_OQ);
+  _mm512_mask_storeu_ps(p, m, _mm512_maskz_mov_ps(on, x));
+}
 // p/255 correctly rounded: f32(f32(p·HI) + f32(p·LO)), the wasm kernels' formula (checked for all 256 bytes)
 static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
   V x = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)src)));
@@ -93,6 +128,35 @@ static INLINE int appendIndices(int* list, int n, unsigned mask, int k) {
   }
   return n;
 }
+static INLINE void transpose(V (&m)[VW]) {
+  V t[VW];
+#pragma GCC unroll 8
+  for (int i = 0; i < VW; i += 2) {
+    t[i] = _mm256_unpacklo_ps(m[i], m[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(m[i], m[i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < VW; i += 4) {
+    m[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    m[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+    m[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    m[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) {
+    t[i] = _mm256_permute2f128_ps(m[i], m[i + 4], 0x20);
+    t[i + 4] = _mm256_permute2f128_ps(m[i], m[i + 4], 0x31);
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < VW; i++) m[i] = t[i];
+}
+static INLINE void storeReluHalf(float* p, const float* a, V v, int h, int n) {
+  const __m128 x = h ? _mm256_extractf128_ps(v, 1) : _mm256_castps256_ps128(v);
+  const __m128i m = _mm_cmpgt_epi32(_mm_set1_epi32(n), _mm_setr_epi32(0, 1, 2, 3));
+  const __m128 on = _mm_cmpgt_ps(n == 4 ? _mm_loadu_ps(a) : _mm_maskload_ps(a, m), _mm_setzero_ps());
+  if (n == 4) _mm_storeu_ps(p, _mm_and_ps(x, on));
+  else _mm_maskstore_ps(p, m, _mm_and_ps(x, on));
+}
 static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
   __m128i bytes = _mm_loadu_si128((const __m128i*)src);
   V x0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
@@ -104,9 +168,9 @@ static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
 
 // Register blocks: forward and weight gradient R × C vectors; reluBackward RK k × 2 vectors of rows.
 #if LS_WIDTH == 16
-constexpr int R = 4, C = 4, RK = 8;
+constexpr int R = 4, C = 4, RK = VW / 2;
 #else
-constexpr int R = 4, C = 2, RK = 4;
+constexpr int R = 4, C = 2, RK = VW / 2;
 #endif
 
 // A per-thread buffer that grows (the kernels run in many threads at once, each with its own).
@@ -422,49 +486,57 @@ static void biasGradUpdate(const float* D, float* b, int rows, int nOut, int j0,
 // ---------------------------------------------------------------------------------------------------------
 // reluBackward: Dprev[r][k] = Aprev[r][k] > 0 ? Σ_j D[r][j]·W[k][j] : +0, the sum over j in order.
 // The outputs are (r, k) and the sum runs along W's rows, so lanes run over r: a block of 2·VW rows of D is
-// transposed into scratch, T[j] = (D[r][j], D[r+1][j], …), then RK values of k at a time accumulate
-// splat(W[k][j]) · T[j] for j = 0..nOut-1; the block's sums go through a small tile to Dprev's rows with
-// Aprev's ReLU mask. Zero terms of D are added as ±0 products (they change nothing); lanes past the last
-// row hold zeros and are not stored; a k past the last repeats the last one and is not stored.
+// transposed into scratch, T[j] = (D[r][j], D[r+1][j], …), then RK = VW/2 values of k at a time accumulate
+// splat(W[k][j]) · T[j] for j = 0..nOut-1. The block's 2·RK sums (rows r..r+VW-1 and r+VW..) are one VW × VW
+// transpose away from rows of Dprev, stored with Aprev's ReLU mask. Zero terms of D are added as ±0 products
+// (they change nothing); lanes past the last row hold zeros and are not stored; a k past the last repeats
+// the last one and is not stored.
 
 static void reluBackward(const float* D, const float* W, const float* A, float* P, int rows, int nIn, int nOut) {
   if (rows <= 0 || nIn <= 0) return;
   constexpr int RB = 2 * VW;
-  float* T = floatScratch.get((size_t)nOut * RB + RK * RB);
-  float* tile = T + (size_t)nOut * RB;
+  float* T = floatScratch.get((size_t)nOut * RB);
   for (int r0 = 0; r0 < rows; r0 += RB) {
     const int nr = rows - r0 < RB ? rows - r0 : RB;
-    for (int j = 0; j < nOut; j++) {
-      float* t = T + (size_t)j * RB;
-      int i = 0;
-      for (; i < nr; i++) t[i] = D[(size_t)(r0 + i) * nOut + j];
-      for (; i < RB; i++) t[i] = 0.0f;
+    for (int h = 0; h < 2; h++) {
+      for (int j0 = 0; j0 < nOut; j0 += VW) {
+        const int jn = nOut - j0 < VW ? nOut - j0 : VW;
+        V m[VW];
+#pragma GCC unroll 16
+        for (int i = 0; i < VW; i++) {
+          const int r = h * VW + i;
+          const float* d = D + (size_t)(r0 + r) * nOut + j0;
+          m[i] = r >= nr ? vzero() : jn == VW ? vload(d) : vloadn(d, jn);
+        }
+        transpose(m);
+        for (int c = 0; c < jn; c++) vstore(T + (size_t)(j0 + c) * RB + h * VW, m[c]);
+      }
     }
     for (int k0 = 0; k0 < nIn; k0 += RK) {
       const int kn = nIn - k0 < RK ? nIn - k0 : RK;
       const float* w[RK];
       for (int i = 0; i < RK; i++) w[i] = W + (size_t)(k0 + (i < kn ? i : kn - 1)) * nOut;
-      V lo[RK], hi[RK];
-#pragma GCC unroll 8
-      for (int i = 0; i < RK; i++) lo[i] = hi[i] = vzero();
+      V m[VW];  // m[i] = rows r0.. for k0 + i, m[RK + i] = rows r0 + VW.. for k0 + i
+#pragma GCC unroll 16
+      for (int i = 0; i < VW; i++) m[i] = vzero();
       const float* t = T;
       for (int j = 0; j < nOut; j++, t += RB) {
         const V tl = vload(t), th = vload(t + VW);
 #pragma GCC unroll 8
         for (int i = 0; i < RK; i++) {
           const V s = vset1(w[i][j]);
-          lo[i] = vadd(lo[i], vmul(s, tl));
-          hi[i] = vadd(hi[i], vmul(s, th));
+          m[i] = vadd(m[i], vmul(s, tl));
+          m[RK + i] = vadd(m[RK + i], vmul(s, th));
         }
       }
-#pragma GCC unroll 8
-      for (int i = 0; i < RK; i++) {
-        vstore(tile + i * RB, lo[i]);
-        vstore(tile + i * RB + VW, hi[i]);
-      }
-      for (int i = 0; i < nr; i++) {
-        const size_t e = (size_t)(r0 + i) * nIn + k0;
-        for (int c = 0; c < kn; c++) P[e + c] = A[e + c] > 0.0f ? tile[c * RB + i] : 0.0f;
+      transpose(m);  // m[i]: row r0 + i's sums for k0.. in lanes 0..RK-1, row r0 + VW + i's in lanes RK..
+#pragma GCC unroll 16
+      for (int i = 0; i < VW; i++) {
+        for (int h = 0; h < 2; h++) {
+          if (h * VW + i >= nr) continue;
+          const size_t e = (size_t)(r0 + h * VW + i) * nIn + k0;
+          storeReluHalf(P + e, A + e, m[i], h, kn);
+        }
       }
     }
   }
