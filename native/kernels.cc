@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <type_traits>
+
 #include "kernels.h"
 
 #if LS_WIDTH == 16
@@ -95,6 +97,21 @@ static INLINE void storeReluHalf(float* p, const float* a, V v, int h, int n) {
   const __mmask16 on = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, a), _mm512_setzero_ps(), _CMP_GT_OQ);
   _mm512_mask_storeu_ps(p, m, _mm512_maskz_mov_ps(on, x));
 }
+// out[c·os] bit i set where a[i·as + c] is not ±0 (NaN counts as non-zero), for c < n <= VW and i < rows <= 64:
+// the non-zero pattern of n columns of a, as one 64-bit mask per column (8 columns to a vector of masks).
+static INLINE void columnMasks(const float* a, size_t as, int rows, int n, uint64_t* out, size_t os) {
+  __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512(), bit = _mm512_set1_epi64(1);
+  for (int i = 0; i < rows; i++, a += as) {
+    const unsigned m = nonzero(a, n);
+    lo = _mm512_mask_or_epi64(lo, (__mmask8)m, lo, bit);
+    hi = _mm512_mask_or_epi64(hi, (__mmask8)(m >> 8), hi, bit);
+    bit = _mm512_add_epi64(bit, bit);
+  }
+  alignas(64) uint64_t t[VW];
+  _mm512_store_si512((__m512i*)t, lo);
+  _mm512_store_si512((__m512i*)(t + 8), hi);
+  for (int c = 0; c < n; c++) out[c * os] = t[c];
+}
 // p/255 correctly rounded: f32(f32(p·HI) + f32(p·LO)), the wasm kernels' formula (checked for all 256 bytes)
 static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
   V x = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)src)));
@@ -157,6 +174,20 @@ static INLINE void storeReluHalf(float* p, const float* a, V v, int h, int n) {
   if (n == 4) _mm_storeu_ps(p, _mm_and_ps(x, on));
   else _mm_maskstore_ps(p, m, _mm_and_ps(x, on));
 }
+static INLINE void columnMasks(const float* a, size_t as, int rows, int n, uint64_t* out, size_t os) {
+  __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256(), bit = _mm256_set1_epi64x(1);
+  const __m256i in = lanes(n);
+  for (int i = 0; i < rows; i++, a += as) {
+    const __m256i on = _mm256_and_si256(in, _mm256_castps_si256(_mm256_cmp_ps(n == VW ? vload(a) : vloadn(a, n), _mm256_setzero_ps(), _CMP_NEQ_UQ)));
+    lo = _mm256_or_si256(lo, _mm256_and_si256(bit, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(on))));
+    hi = _mm256_or_si256(hi, _mm256_and_si256(bit, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(on, 1))));
+    bit = _mm256_add_epi64(bit, bit);
+  }
+  alignas(32) uint64_t t[VW];
+  _mm256_store_si256((__m256i*)t, lo);
+  _mm256_store_si256((__m256i*)(t + 4), hi);
+  for (int c = 0; c < n; c++) out[c * os] = t[c];
+}
 static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
   __m128i bytes = _mm_loadu_si128((const __m128i*)src);
   V x0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
@@ -166,11 +197,14 @@ static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
 }
 #endif
 
-// Register blocks: forward and weight gradient R × C vectors; reluBackward RK k × 2 vectors of rows.
+// Register blocks. denseForward and weightGradUpdate: strips of F vectors of outputs, walked by one row (or
+// one k) at a time, or by two at once over the union of their non-zero inputs, PV vectors at a time (AVX2 has
+// 16 registers: 2 × 4 accumulators beside the loads); inputs in chunks of KC, whose F-vector strip of W (16
+// KiB) stays in L1. biasGradUpdate and the ceiling: C vectors. reluBackward: RK k × 2 vectors of rows.
 #if LS_WIDTH == 16
-constexpr int R = 4, C = 4, RK = VW / 2;
+constexpr int F = 8, PV = 8, KC = 32, C = 4, RK = VW / 2;
 #else
-constexpr int R = 4, C = 2, RK = VW / 2;
+constexpr int F = 8, PV = 4, KC = 64, C = 2, RK = VW / 2;
 #endif
 
 // A per-thread buffer that grows (the kernels run in many threads at once, each with its own).
@@ -188,21 +222,17 @@ struct Scratch {
     return data;
   }
 };
-static thread_local Scratch<int> indexScratch;
+static thread_local Scratch<uint64_t> maskScratch, maskScratch2;
 static thread_local Scratch<float> floatScratch;
 
 // ---------------------------------------------------------------------------------------------------------
-// The multiply-then-add block: acc[i][c] = Σ over t in list of a[i·ai + t·at] · B[t·bs + c·VW], t in the
-// list's (increasing) order. nv vectors of columns, the last of them `tail` lanes wide when TAIL.
+// The multiply-then-add block: acc[i][c] += Σ over the set bits t of mask of a[i·ai + t·at] · B[t·bs + c·VW],
+// t increasing. NV vectors of columns, the last of them `tail` lanes wide when TAIL.
 template <int NR, int NV, bool TAIL>
-static INLINE void block(const float* a, size_t ai, size_t at, const float* B, size_t bs, const int* list, int n,
-                         int tail, V (&acc)[NR][NV]) {
-#pragma GCC unroll 8
-  for (int i = 0; i < NR; i++)
-#pragma GCC unroll 8
-    for (int c = 0; c < NV; c++) acc[i][c] = vzero();
-  for (int q = 0; q < n; q++) {
-    const size_t t = (size_t)list[q];
+static INLINE void block(const float* a, size_t ai, size_t at, const float* B, size_t bs, uint64_t mask, int tail,
+                         V (&acc)[NR][NV]) {
+  for (; mask != 0; mask &= mask - 1) {
+    const size_t t = (size_t)__builtin_ctzll(mask);
     const float* bp = B + t * bs;
     V b[NV];
 #pragma GCC unroll 8
@@ -214,6 +244,34 @@ static INLINE void block(const float* a, size_t ai, size_t at, const float* B, s
 #pragma GCC unroll 8
       for (int c = 0; c < NV; c++) acc[i][c] = vadd(acc[i][c], vmul(x, b[c]));
     }
+  }
+}
+
+// Two inputs' non-zero sets as one block (sharing each load) or each alone: the one with fewer cycles, where
+// a lone input costs about NV + 1 loads per NV products and a pair 2·NV products per union element.
+static INLINE bool pairPays(uint64_t m1, uint64_t m2) {
+  return 16 * __builtin_popcountll(m1 | m2) < 9 * (__builtin_popcountll(m1) + __builtin_popcountll(m2));
+}
+
+// Calls f(integral_constant NV, integral_constant TAIL, j, tail) for each strip of [j0, j1): F vectors wide,
+// the last one NV = 1..F vectors whose last has `tail` lanes.
+template <int FW, typename Fn>
+static INLINE void forStrips(int j0, int j1, Fn&& f) {
+  using std::integral_constant;
+  int j = j0;
+  for (; j + FW * VW <= j1; j += FW * VW) f(integral_constant<int, FW>(), integral_constant<bool, false>(), j, VW);
+  const int left = j1 - j;
+  if (left <= 0) return;
+  const int nv = (left + VW - 1) / VW, tail = left - (nv - 1) * VW;
+  switch (nv) {
+    case 1: f(integral_constant<int, 1>(), integral_constant<bool, true>(), j, tail); break;
+    case 2: if constexpr (FW >= 2) f(integral_constant<int, 2>(), integral_constant<bool, true>(), j, tail); break;
+    case 3: if constexpr (FW >= 3) f(integral_constant<int, 3>(), integral_constant<bool, true>(), j, tail); break;
+    case 4: if constexpr (FW >= 4) f(integral_constant<int, 4>(), integral_constant<bool, true>(), j, tail); break;
+    case 5: if constexpr (FW >= 5) f(integral_constant<int, 5>(), integral_constant<bool, true>(), j, tail); break;
+    case 6: if constexpr (FW >= 6) f(integral_constant<int, 6>(), integral_constant<bool, true>(), j, tail); break;
+    case 7: if constexpr (FW >= 7) f(integral_constant<int, 7>(), integral_constant<bool, true>(), j, tail); break;
+    default: if constexpr (FW >= 8) f(integral_constant<int, 8>(), integral_constant<bool, true>(), j, tail); break;
   }
 }
 
@@ -251,74 +309,88 @@ static void gatherInputs(const uint8_t* pixels, const uint32_t* order, int start
 
 // ---------------------------------------------------------------------------------------------------------
 // denseForward: out[r][j] = act((Σ_k X[r][k]·W[k][j]) + b[j]) for j in [j0, j1), every row.
-// Blocks of R rows walk the inputs where any of their rows is non-zero (a row that is 0 there adds ±0);
-// column strips outside, row blocks inside, so a strip of W stays in cache for all the rows.
+// Each row's non-zero inputs, as bit masks of chunks of KC inputs, are found once. Column strips outside,
+// chunks of inputs inside them, rows inside the chunks: a row walks exactly its own non-zero inputs (two rows
+// whose inputs mostly coincide walk their union, where a row that is 0 adds a ±0 product, which changes
+// nothing). The sums start at +0 and wait in `out` between chunks (float32, so parking them is exact); the
+// bias is added last, then the ReLU.
 
+/** Rows i < NR at o (stride os), vectors of the strip: += the inputs in mask (the first chunk starts at +0). */
 template <int NR, int NV, bool TAIL>
-static INLINE void forwardBlock(const float* X, const float* W, const float* b, float* out, int r, int nIn, int nOut,
-                                int relu, int j, int tail, const int* list, int n) {
-  V acc[NR][NV];
-  block<NR, NV, TAIL>(X + (size_t)r * nIn, nIn, 1, W + j, nOut, list, n, tail, acc);
+static INLINE void forwardRows(const float* x, size_t xs, const float* w, size_t ws, float* o, size_t os,
+                               uint64_t mask, bool first, int tail) {
+  if constexpr (NR == 2 && NV > PV) {
+    forwardRows<2, PV, false>(x, xs, w, ws, o, os, mask, first, VW);
+    forwardRows<2, NV - PV, TAIL>(x, xs, w + PV * VW, ws, o + PV * VW, os, mask, first, tail);
+  } else {
+    if (mask == 0 && !first) return;
+    V acc[NR][NV];
 #pragma GCC unroll 8
-  for (int i = 0; i < NR; i++) {
-    float* o = out + (size_t)(r + i) * nOut + j;
+    for (int i = 0; i < NR; i++)
 #pragma GCC unroll 8
-    for (int c = 0; c < NV; c++) {
-      V z = vadd(acc[i][c], get<NV, TAIL>(b + j + c * VW, c, tail));  // the bias last
-      if (relu) z = vrelu(z);
-      put<NV, TAIL>(o + c * VW, c, z, tail);
-    }
+      for (int c = 0; c < NV; c++) acc[i][c] = first ? vzero() : get<NV, TAIL>(o + i * os + c * VW, c, tail);
+    block<NR, NV, TAIL>(x, xs, 1, w, ws, mask, tail, acc);
+#pragma GCC unroll 8
+    for (int i = 0; i < NR; i++)
+#pragma GCC unroll 8
+      for (int c = 0; c < NV; c++) put<NV, TAIL>(o + i * os + c * VW, c, acc[i][c], tail);
   }
 }
 
-template <int NV, bool TAIL>
-static void forwardStrip(const float* X, const float* W, const float* b, float* out, int rows, int nIn, int nOut,
-                         int relu, int j, int tail, const int* lists, const int* counts) {
-  int r = 0, g = 0;
-  for (; r + R <= rows; r += R, g++) forwardBlock<R, NV, TAIL>(X, W, b, out, r, nIn, nOut, relu, j, tail, lists + (size_t)g * nIn, counts[g]);
-  const int left = rows - r;
-  const int* list = lists + (size_t)g * nIn;
-  if (left == 1) forwardBlock<1, NV, TAIL>(X, W, b, out, r, nIn, nOut, relu, j, tail, list, counts[g]);
-  else if (left == 2) forwardBlock<2, NV, TAIL>(X, W, b, out, r, nIn, nOut, relu, j, tail, list, counts[g]);
-  else if (left == 3) forwardBlock<3, NV, TAIL>(X, W, b, out, r, nIn, nOut, relu, j, tail, list, counts[g]);
-}
-
-/** The k in [0, nIn) where any of rows [r, r + nr) of A is non-zero (NaN counts as non-zero), increasing. */
-static INLINE int nonzeroInputs(const float* A, int r, int nr, int nIn, int* list) {
-  int n = 0;
-  for (int k = 0; k < nIn; k += VW) {
-    const int w = nIn - k < VW ? nIn - k : VW;
-    unsigned mask = 0;
-    for (int i = 0; i < nr; i++) mask |= nonzero(A + (size_t)(r + i) * nIn + k, w);
-    n = appendIndices(list, n, mask, k);
-  }
-  return n;
+/** Bit t set where x[t] (t < n <= 64) is not ±0 (NaN counts as non-zero, as the reference's `x === 0`). */
+static INLINE uint64_t nonzeroBits(const float* x, int n) {
+  uint64_t m = 0;
+  for (int t = 0; t < n; t += VW) m |= (uint64_t)nonzero(x + t, n - t < VW ? n - t : VW) << t;
+  return m;
 }
 
 static void denseForward(const float* X, const float* W, const float* b, float* out, int rows, int nIn, int nOut,
                          int relu, int j0, int j1) {
   if (j0 >= j1 || rows <= 0) return;
-  const int groups = (rows + R - 1) / R;
-  int* lists = indexScratch.get((size_t)groups * nIn + groups);
-  int* counts = lists + (size_t)groups * nIn;
-  for (int g = 0; g < groups; g++) {
-    const int r = g * R;
-    counts[g] = nonzeroInputs(X, r, rows - r < R ? rows - r : R, nIn, lists + (size_t)g * nIn);
-  }
-  int j = j0;
-  for (; j + C * VW <= j1; j += C * VW) forwardStrip<C, false>(X, W, b, out, rows, nIn, nOut, relu, j, VW, lists, counts);
-  const int left = j1 - j;
-  if (left > 0) {
-    const int nv = (left + VW - 1) / VW, tail = left - (nv - 1) * VW;
-    if (nv == 1) forwardStrip<1, true>(X, W, b, out, rows, nIn, nOut, relu, j, tail, lists, counts);
-#if LS_WIDTH == 16
-    else if (nv == 2) forwardStrip<2, true>(X, W, b, out, rows, nIn, nOut, relu, j, tail, lists, counts);
-    else if (nv == 3) forwardStrip<3, true>(X, W, b, out, rows, nIn, nOut, relu, j, tail, lists, counts);
-    else forwardStrip<4, true>(X, W, b, out, rows, nIn, nOut, relu, j, tail, lists, counts);
-#else
-    else forwardStrip<2, true>(X, W, b, out, rows, nIn, nOut, relu, j, tail, lists, counts);
-#endif
-  }
+  const int nch = nIn > 0 ? (nIn + KC - 1) / KC : 1;
+  uint64_t* masks = maskScratch.get((size_t)rows * nch);
+  for (int r = 0; r < rows; r++)
+    for (int ch = 0; ch < nch; ch++) {
+      const int kc = ch * KC;
+      masks[(size_t)r * nch + ch] = kc < nIn ? nonzeroBits(X + (size_t)r * nIn + kc, nIn - kc < KC ? nIn - kc : KC) : 0;
+    }
+  forStrips<F>(j0, j1, [&](auto nvc, auto tailc, int j, int tail) {
+    constexpr int NV = decltype(nvc)::value;
+    constexpr bool TAIL = decltype(tailc)::value;
+    for (int ch = 0; ch < nch; ch++) {
+      const size_t kc = (size_t)ch * KC;
+      const float* w = W + kc * nOut + j;
+      int r = 0;
+      if constexpr (NV <= 2) {
+        // A narrow strip's sums are few chains of adds that wait on each other: 4 rows at once keep the adder busy.
+        for (; r + 4 <= rows; r += 4) {
+          const uint64_t* m = masks + (size_t)r * nch + ch;
+          forwardRows<4, NV, TAIL>(X + (size_t)r * nIn + kc, nIn, w, nOut, out + (size_t)r * nOut + j, nOut, m[0] | m[nch] | m[2 * nch] | m[3 * nch], ch == 0, tail);
+        }
+      }
+      for (; r + 2 <= rows; r += 2) {
+        const uint64_t m1 = masks[(size_t)r * nch + ch], m2 = masks[(size_t)(r + 1) * nch + ch];
+        const float* x = X + (size_t)r * nIn + kc;
+        float* o = out + (size_t)r * nOut + j;
+        if (pairPays(m1, m2)) {
+          forwardRows<2, NV, TAIL>(x, nIn, w, nOut, o, nOut, m1 | m2, ch == 0, tail);
+        } else {
+          forwardRows<1, NV, TAIL>(x, nIn, w, nOut, o, nOut, m1, ch == 0, tail);
+          forwardRows<1, NV, TAIL>(x + nIn, nIn, w, nOut, o + nOut, nOut, m2, ch == 0, tail);
+        }
+      }
+      if (r < rows) forwardRows<1, NV, TAIL>(X + (size_t)r * nIn + kc, nIn, w, nOut, out + (size_t)r * nOut + j, nOut, masks[(size_t)r * nch + ch], ch == 0, tail);
+    }
+    for (int r = 0; r < rows; r++) {
+      float* o = out + (size_t)r * nOut + j;
+#pragma GCC unroll 8
+      for (int c = 0; c < NV; c++) {
+        V z = vadd(get<NV, TAIL>(o + c * VW, c, tail), get<NV, TAIL>(b + j + c * VW, c, tail));  // the bias last
+        if (relu) z = vrelu(z);
+        put<NV, TAIL>(o + c * VW, c, z, tail);
+      }
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -392,71 +464,84 @@ static INLINE void update(float* p, V g, int n, const Update& u) {
 
 // ---------------------------------------------------------------------------------------------------------
 // weightGradUpdate: one optimizer step of W[k][j] with gradient Σ_r Aprev[r][k]·D[r][j] on k in [k0, k1),
-// j in [j0, j1); the sum over r in order, over the rows where any of the block's R inputs k is non-zero.
-// Fused: each vector of gradients goes from its accumulator to the update. Column strips outside (a strip of
-// D stays in cache), blocks of R rows of W inside.
+// j in [j0, j1); the sum over r in order, over exactly the rows where Aprev[r][k] is non-zero (as bit masks of
+// 64 rows, found once), or for two k whose rows mostly coincide over their union (a row that is 0 adds a ±0
+// product, which changes nothing). Fused: each vector of gradients goes from its accumulator to the update.
+// Column strips outside (a strip of D stays in cache), k inside.
 
+/** W rows k + i, i < NK, strip vectors at w (stride nOut): the update with the gradient over the rows in masks. */
 template <int NK, int NV, bool TAIL>
-static INLINE void gradBlock(const float* A, const float* D, float* W, int nIn, int nOut, int k, int j, int tail,
-                             const int* list, int n, const Update& u) {
-  V acc[NK][NV];
-  block<NK, NV, TAIL>(A + k, 1, nIn, D + j, nOut, list, n, tail, acc);
+static INLINE void gradRows(const float* a, size_t nIn, const float* d, size_t nOut, float* w, const uint64_t* masks,
+                            int nrc, int tail, const Update& u) {
+  if constexpr (NK == 2 && NV > PV) {
+    gradRows<2, PV, false>(a, nIn, d, nOut, w, masks, nrc, VW, u);
+    gradRows<2, NV - PV, TAIL>(a, nIn, d + PV * VW, nOut, w + PV * VW, masks, nrc, tail, u);
+  } else {
+    V acc[NK][NV];
 #pragma GCC unroll 8
-  for (int i = 0; i < NK; i++) {
-    float* w = W + (size_t)(k + i) * nOut + j;
+    for (int i = 0; i < NK; i++)
 #pragma GCC unroll 8
-    for (int c = 0; c < NV; c++) {
-      if (TAIL && c == NV - 1) update<true>(w + c * VW, acc[i][c], tail, u);
-      else update<false>(w + c * VW, acc[i][c], VW, u);
-    }
+      for (int c = 0; c < NV; c++) acc[i][c] = vzero();
+    for (int rc = 0; rc < nrc; rc++)
+      block<NK, NV, TAIL>(a + (size_t)rc * 64 * nIn, 1, nIn, d + (size_t)rc * 64 * nOut, nOut, masks[rc], tail, acc);
+#pragma GCC unroll 8
+    for (int i = 0; i < NK; i++)
+#pragma GCC unroll 8
+      for (int c = 0; c < NV; c++) {
+        if (TAIL && c == NV - 1) update<true>(w + i * nOut + c * VW, acc[i][c], tail, u);
+        else update<false>(w + i * nOut + c * VW, acc[i][c], VW, u);
+      }
   }
-}
-
-template <int NV, bool TAIL>
-static void gradStrip(const float* A, const float* D, float* W, int rows, int nIn, int nOut, int k0, int k1, int j,
-                      int tail, const int* lists, const int* counts, const Update& u) {
-  int k = k0, g = 0;
-  for (; k + R <= k1; k += R, g++) gradBlock<R, NV, TAIL>(A, D, W, nIn, nOut, k, j, tail, lists + (size_t)g * rows, counts[g], u);
-  const int left = k1 - k;
-  const int* list = lists + (size_t)g * rows;
-  if (left == 1) gradBlock<1, NV, TAIL>(A, D, W, nIn, nOut, k, j, tail, list, counts[g], u);
-  else if (left == 2) gradBlock<2, NV, TAIL>(A, D, W, nIn, nOut, k, j, tail, list, counts[g], u);
-  else if (left == 3) gradBlock<3, NV, TAIL>(A, D, W, nIn, nOut, k, j, tail, list, counts[g], u);
 }
 
 static void weightGradUpdate(const float* A, const float* D, float* W, int rows, int nIn, int nOut, int k0, int k1,
                              int j0, int j1, const uint8_t* desc) {
   if (j0 >= j1 || k0 >= k1) return;
   const Update u = readUpdate(desc);
-  const int groups = (k1 - k0 + R - 1) / R;
-  int* lists = indexScratch.get((size_t)groups * rows + groups);
-  int* counts = lists + (size_t)groups * rows;
-  // Each row's non-zero inputs among k0..k1-1, VW at a time; a group of R inputs lists the row when any is.
-  for (int g = 0; g < groups; g++) counts[g] = 0;
-  for (int r = 0; r < rows; r++) {
-    const float* a = A + (size_t)r * nIn;
-    for (int k = k0; k < k1; k += VW) {
-      unsigned mask = nonzero(a + k, k1 - k < VW ? k1 - k : VW);
-      for (int g = (k - k0) / R; mask != 0; g++, mask >>= R) {
-        lists[(size_t)g * rows + counts[g]] = r;
-        counts[g] += (mask & ((1u << R) - 1)) != 0;
+  const int nk = k1 - k0, nrc = rows > 0 ? (rows + 63) / 64 : 1;
+  // masks[k - k0][rc]: bit t set where Aprev[64·rc + t][k] is non-zero; read row by row, VW inputs at a time;
+  // pairs[p]: whether k0 + 2p and the next go as a pair.
+  uint64_t* masks = maskScratch.get((size_t)nk * nrc + nk);
+  uint64_t* pairs = masks + (size_t)nk * nrc;
+  for (int k = k0; k < k1; k += VW)
+    for (int rc = 0; rc < nrc; rc++) columnMasks(A + (size_t)rc * 64 * nIn + k, nIn, rows - rc * 64 < 64 ? rows - rc * 64 : 64, k1 - k < VW ? k1 - k : VW, masks + (size_t)(k - k0) * nrc + rc, nrc);
+  for (int p = 0; 2 * p + 1 < nk; p++) {
+    int n1 = 0, n2 = 0, nu = 0;
+    for (int rc = 0; rc < nrc; rc++) {
+      const uint64_t m1 = masks[(size_t)2 * p * nrc + rc], m2 = masks[(size_t)(2 * p + 1) * nrc + rc];
+      n1 += __builtin_popcountll(m1);
+      n2 += __builtin_popcountll(m2);
+      nu += __builtin_popcountll(m1 | m2);
+    }
+    pairs[p] = 16 * nu < 9 * (n1 + n2);
+  }
+  forStrips<F>(j0, j1, [&](auto nvc, auto tailc, int j, int tail) {
+    constexpr int NV = decltype(nvc)::value;
+    constexpr bool TAIL = decltype(tailc)::value;
+    uint64_t* un = maskScratch2.get(nrc);
+    int k = k0;
+    if constexpr (NV <= 2) {
+      // A narrow strip's sums are few chains of adds that wait on each other: 4 k at once keep the adder busy.
+      for (; k + 4 <= k1; k += 4) {
+        const uint64_t* m = masks + (size_t)(k - k0) * nrc;
+        for (int rc = 0; rc < nrc; rc++) un[rc] = m[rc] | m[nrc + rc] | m[2 * nrc + rc] | m[3 * nrc + rc];
+        gradRows<4, NV, TAIL>(A + k, nIn, D + j, nOut, W + (size_t)k * nOut + j, un, nrc, tail, u);
       }
     }
-  }
-  int j = j0;
-  for (; j + C * VW <= j1; j += C * VW) gradStrip<C, false>(A, D, W, rows, nIn, nOut, k0, k1, j, VW, lists, counts, u);
-  const int left = j1 - j;
-  if (left > 0) {
-    const int nv = (left + VW - 1) / VW, tail = left - (nv - 1) * VW;
-    if (nv == 1) gradStrip<1, true>(A, D, W, rows, nIn, nOut, k0, k1, j, tail, lists, counts, u);
-#if LS_WIDTH == 16
-    else if (nv == 2) gradStrip<2, true>(A, D, W, rows, nIn, nOut, k0, k1, j, tail, lists, counts, u);
-    else if (nv == 3) gradStrip<3, true>(A, D, W, rows, nIn, nOut, k0, k1, j, tail, lists, counts, u);
-    else gradStrip<4, true>(A, D, W, rows, nIn, nOut, k0, k1, j, tail, lists, counts, u);
-#else
-    else gradStrip<2, true>(A, D, W, rows, nIn, nOut, k0, k1, j, tail, lists, counts, u);
-#endif
-  }
+    while (k < k1) {
+      const uint64_t* m = masks + (size_t)(k - k0) * nrc;
+      const float* a = A + k;
+      float* w = W + (size_t)k * nOut + j;
+      if (k + 1 < k1 && ((k - k0) & 1) == 0 && pairs[(k - k0) >> 1]) {
+        for (int rc = 0; rc < nrc; rc++) un[rc] = m[rc] | m[nrc + rc];
+        gradRows<2, NV, TAIL>(a, nIn, D + j, nOut, w, un, nrc, tail, u);
+        k += 2;
+      } else {
+        gradRows<1, NV, TAIL>(a, nIn, D + j, nOut, w, m, nrc, tail, u);
+        k += 1;
+      }
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
