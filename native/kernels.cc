@@ -202,7 +202,7 @@ static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
 // 16 registers: 2 × 4 accumulators beside the loads); inputs in chunks of KC, whose F-vector strip of W (16
 // KiB) stays in L1. biasGradUpdate and the ceiling: C vectors. reluBackward: RK k × 2 vectors of rows.
 #if LS_WIDTH == 16
-constexpr int F = 8, PV = 8, KC = 32, C = 4, RK = VW / 2;
+constexpr int F = 8, PV = 8, KC = 64, C = 4, RK = VW / 2;
 #else
 constexpr int F = 8, PV = 4, KC = 64, C = 2, RK = VW / 2;
 #endif
@@ -253,25 +253,31 @@ static INLINE bool pairPays(uint64_t m1, uint64_t m2) {
   return 16 * __builtin_popcountll(m1 | m2) < 9 * (__builtin_popcountll(m1) + __builtin_popcountll(m2));
 }
 
-// Calls f(integral_constant NV, integral_constant TAIL, j, tail) for each strip of [j0, j1): F vectors wide,
-// the last one NV = 1..F vectors whose last has `tail` lanes.
+// Calls f(integral_constant NV, integral_constant TAIL, j, tail) for each strip of [j0, j1): FW vectors wide,
+// the last one NV = 1..FW vectors whose last has `tail` lanes (TAIL false where it has all VW).
+template <int NV, typename Fn>
+static INLINE void strip(Fn& f, int j, int tail) {
+  if (tail == VW) f(std::integral_constant<int, NV>(), std::false_type(), j, VW);
+  else f(std::integral_constant<int, NV>(), std::true_type(), j, tail);
+}
+
 template <int FW, typename Fn>
 static INLINE void forStrips(int j0, int j1, Fn&& f) {
-  using std::integral_constant;
   int j = j0;
-  for (; j + FW * VW <= j1; j += FW * VW) f(integral_constant<int, FW>(), integral_constant<bool, false>(), j, VW);
+  for (; j + FW * VW <= j1; j += FW * VW) f(std::integral_constant<int, FW>(), std::false_type(), j, VW);
   const int left = j1 - j;
   if (left <= 0) return;
   const int nv = (left + VW - 1) / VW, tail = left - (nv - 1) * VW;
+  static_assert(FW == 8, "one case per width below");
   switch (nv) {
-    case 1: f(integral_constant<int, 1>(), integral_constant<bool, true>(), j, tail); break;
-    case 2: if constexpr (FW >= 2) f(integral_constant<int, 2>(), integral_constant<bool, true>(), j, tail); break;
-    case 3: if constexpr (FW >= 3) f(integral_constant<int, 3>(), integral_constant<bool, true>(), j, tail); break;
-    case 4: if constexpr (FW >= 4) f(integral_constant<int, 4>(), integral_constant<bool, true>(), j, tail); break;
-    case 5: if constexpr (FW >= 5) f(integral_constant<int, 5>(), integral_constant<bool, true>(), j, tail); break;
-    case 6: if constexpr (FW >= 6) f(integral_constant<int, 6>(), integral_constant<bool, true>(), j, tail); break;
-    case 7: if constexpr (FW >= 7) f(integral_constant<int, 7>(), integral_constant<bool, true>(), j, tail); break;
-    default: if constexpr (FW >= 8) f(integral_constant<int, 8>(), integral_constant<bool, true>(), j, tail); break;
+    case 1: strip<1>(f, j, tail); break;
+    case 2: strip<2>(f, j, tail); break;
+    case 3: strip<3>(f, j, tail); break;
+    case 4: strip<4>(f, j, tail); break;
+    case 5: strip<5>(f, j, tail); break;
+    case 6: strip<6>(f, j, tail); break;
+    case 7: strip<7>(f, j, tail); break;
+    default: strip<8>(f, j, tail); break;
   }
 }
 
