@@ -13,7 +13,7 @@
 //
 // Shapes, for a layer with nIn inputs, nOut outputs and `rows` rows (all row-major float32):
 //   X, Aprev [rows][nIn]   W [nIn][nOut]   b [nOut]   out, D [rows][nOut]   Dprev [rows][nIn]
-// Register blocks: R rows (or k) × C vectors of outputs, accumulators in registers for a whole sum.
+// Register blocks (below, before the kernels): rows (or k) × vectors of outputs, accumulators in registers.
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,8 +199,9 @@ static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
 
 // Register blocks. denseForward and weightGradUpdate: strips of F vectors of outputs, walked by one row (or
 // one k) at a time, or by two at once over the union of their non-zero inputs, PV vectors at a time (AVX2 has
-// 16 registers: 2 × 4 accumulators beside the loads); inputs in chunks of KC, whose F-vector strip of W (16
-// KiB) stays in L1. biasGradUpdate and the ceiling: C vectors. reluBackward: RK k × 2 vectors of rows.
+// 16 registers: 2 × 4 accumulators beside the loads); forward inputs in chunks of KC = 64 (one mask word),
+// whose strip of W (32 KiB for AVX-512, 16 for AVX2) is read from L1 by every row. biasGradUpdate and the
+// ceiling: C vectors. reluBackward: RK k × 2 vectors of rows.
 #if LS_WIDTH == 16
 constexpr int F = 8, PV = 8, KC = 64, C = 4, RK = VW / 2;
 #else
@@ -641,7 +642,7 @@ static void reluBackward(const float* D, const float* W, const float* A, float* 
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The ceiling (bench:kernels): out = X·W with the kernels' register block (4 rows × C vectors), every k, no zero skipping, no
+// The ceiling (bench:kernels): out = X·W with a register block of 4 rows × C vectors, every k, no zero skipping, no
 // tails, no bias: what this instruction set gives a multiply-then-add loop with nothing else to do.
 
 static void plainForward(const float* X, const float* W, float* out, int rows, int nIn, int nOut) {
