@@ -50,8 +50,8 @@ static INLINE V vsub(V a, V b) { return _mm512_sub_ps(a, b); }
 static INLINE V vmul(V a, V b) { return _mm512_mul_ps(a, b); }
 static INLINE V vdiv(V a, V b) { return _mm512_div_ps(a, b); }
 static INLINE V vsqrt(V a) { return _mm512_sqrt_ps(a); }
-// z > 0 ? z : +0 (NaN and -0 give +0, as in the reference)
-static INLINE V vrelu(V z) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GT_OQ), z); }
+// a > 0 ? x : +0 (NaN and -0 in a give +0, as the reference's ReLU)
+static INLINE V vkeep(V x, V a) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ), x); }
 // Bit i set where p[i] (i < n) is not ±0; NaN counts as non-zero, as in the reference's `x === 0` test.
 static INLINE unsigned nonzero(const float* p, int n) {
   return n == VW ? _mm512_cmp_ps_mask(vload(p), _mm512_setzero_ps(), _CMP_NEQ_UQ) & 0xffff
@@ -133,7 +133,7 @@ static INLINE V vsub(V a, V b) { return _mm256_sub_ps(a, b); }
 static INLINE V vmul(V a, V b) { return _mm256_mul_ps(a, b); }
 static INLINE V vdiv(V a, V b) { return _mm256_div_ps(a, b); }
 static INLINE V vsqrt(V a) { return _mm256_sqrt_ps(a); }
-static INLINE V vrelu(V z) { return _mm256_and_ps(z, _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_GT_OQ)); }
+static INLINE V vkeep(V x, V a) { return _mm256_and_ps(x, _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_GT_OQ)); }
 static INLINE unsigned nonzero(const float* p, int n) {
   const V x = n == VW ? vload(p) : vloadn(p, n);
   return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NEQ_UQ)) & ((1u << n) - 1);
@@ -196,6 +196,9 @@ static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
   vstore(dst + 8, vadd(vmul(x1, hi), vmul(x1, lo)));
 }
 #endif
+
+// z > 0 ? z : +0
+static INLINE V vrelu(V z) { return vkeep(z, z); }
 
 // Register blocks. denseForward and weightGradUpdate: strips of F vectors of outputs, walked by one row (or
 // one k) at a time, or by two at once over the union of their non-zero inputs, PV vectors at a time (AVX2 has
@@ -358,51 +361,62 @@ static INLINE uint64_t nonzeroBits(const float* x, int n) {
   return m;
 }
 
-static void denseForward(const float* X, const float* W, const float* b, float* out, int rows, int nIn, int nOut,
-                         int relu, int j0, int j1) {
+/**
+ * out[r][j] = Σ_t X[r][t]·M[t][j] over X's non-zero terms, t = 0..n-1 in order from +0, for j in [j0, j1) and
+ * every row (X's rows n long, M's and out's m long); then epi(NV, TAIL, r, j, tail) finishes each row's strip.
+ */
+template <typename Epi>
+static void rowProducts(const float* X, int n, const float* M, int m, float* out, int rows, int j0, int j1, Epi&& epi) {
   if (j0 >= j1 || rows <= 0) return;
-  const int nch = nIn > 0 ? (nIn + KC - 1) / KC : 1;
+  const int nch = n > 0 ? (n + KC - 1) / KC : 1;
   uint64_t* masks = maskScratch.get((size_t)rows * nch);
   for (int r = 0; r < rows; r++)
     for (int ch = 0; ch < nch; ch++) {
       const int kc = ch * KC;
-      masks[(size_t)r * nch + ch] = kc < nIn ? nonzeroBits(X + (size_t)r * nIn + kc, nIn - kc < KC ? nIn - kc : KC) : 0;
+      masks[(size_t)r * nch + ch] = kc < n ? nonzeroBits(X + (size_t)r * n + kc, n - kc < KC ? n - kc : KC) : 0;
     }
   forStrips<F>(j0, j1, [&](auto nvc, auto tailc, int j, int tail) {
     constexpr int NV = decltype(nvc)::value;
     constexpr bool TAIL = decltype(tailc)::value;
     for (int ch = 0; ch < nch; ch++) {
       const size_t kc = (size_t)ch * KC;
-      const float* w = W + kc * nOut + j;
+      const float* w = M + kc * m + j;
       int r = 0;
       if constexpr (NV <= 2) {
         // A narrow strip's sums are few chains of adds that wait on each other: 4 rows at once keep the adder busy.
         for (; r + 4 <= rows; r += 4) {
-          const uint64_t* m = masks + (size_t)r * nch + ch;
-          forwardRows<4, NV, TAIL>(X + (size_t)r * nIn + kc, nIn, w, nOut, out + (size_t)r * nOut + j, nOut, m[0] | m[nch] | m[2 * nch] | m[3 * nch], ch == 0, tail);
+          const uint64_t* q = masks + (size_t)r * nch + ch;
+          forwardRows<4, NV, TAIL>(X + (size_t)r * n + kc, n, w, m, out + (size_t)r * m + j, m, q[0] | q[nch] | q[2 * nch] | q[3 * nch], ch == 0, tail);
         }
       }
       for (; r + 2 <= rows; r += 2) {
         const uint64_t m1 = masks[(size_t)r * nch + ch], m2 = masks[(size_t)(r + 1) * nch + ch];
-        const float* x = X + (size_t)r * nIn + kc;
-        float* o = out + (size_t)r * nOut + j;
+        const float* x = X + (size_t)r * n + kc;
+        float* o = out + (size_t)r * m + j;
         if (pairPays(m1, m2)) {
-          forwardRows<2, NV, TAIL>(x, nIn, w, nOut, o, nOut, m1 | m2, ch == 0, tail);
+          forwardRows<2, NV, TAIL>(x, n, w, m, o, m, m1 | m2, ch == 0, tail);
         } else {
-          forwardRows<1, NV, TAIL>(x, nIn, w, nOut, o, nOut, m1, ch == 0, tail);
-          forwardRows<1, NV, TAIL>(x + nIn, nIn, w, nOut, o + nOut, nOut, m2, ch == 0, tail);
+          forwardRows<1, NV, TAIL>(x, n, w, m, o, m, m1, ch == 0, tail);
+          forwardRows<1, NV, TAIL>(x + n, n, w, m, o + m, m, m2, ch == 0, tail);
         }
       }
-      if (r < rows) forwardRows<1, NV, TAIL>(X + (size_t)r * nIn + kc, nIn, w, nOut, out + (size_t)r * nOut + j, nOut, masks[(size_t)r * nch + ch], ch == 0, tail);
+      if (r < rows) forwardRows<1, NV, TAIL>(X + (size_t)r * n + kc, n, w, m, out + (size_t)r * m + j, m, masks[(size_t)r * nch + ch], ch == 0, tail);
     }
-    for (int r = 0; r < rows; r++) {
-      float* o = out + (size_t)r * nOut + j;
+    for (int r = 0; r < rows; r++) epi(nvc, tailc, r, j, tail);
+  });
+}
+
+static void denseForward(const float* X, const float* W, const float* b, float* out, int rows, int nIn, int nOut,
+                         int relu, int j0, int j1) {
+  rowProducts(X, nIn, W, nOut, out, rows, j0, j1, [&](auto nvc, auto tailc, int r, int j, int tail) {
+    constexpr int NV = decltype(nvc)::value;
+    constexpr bool TAIL = decltype(tailc)::value;
+    float* o = out + (size_t)r * nOut + j;
 #pragma GCC unroll 8
-      for (int c = 0; c < NV; c++) {
-        V z = vadd(get<NV, TAIL>(o + c * VW, c, tail), get<NV, TAIL>(b + j + c * VW, c, tail));  // the bias last
-        if (relu) z = vrelu(z);
-        put<NV, TAIL>(o + c * VW, c, z, tail);
-      }
+    for (int c = 0; c < NV; c++) {
+      V z = vadd(get<NV, TAIL>(o + c * VW, c, tail), get<NV, TAIL>(b + j + c * VW, c, tail));  // the bias last
+      if (relu) z = vrelu(z);
+      put<NV, TAIL>(o + c * VW, c, z, tail);
     }
   });
 }
@@ -591,8 +605,48 @@ static void biasGradUpdate(const float* D, float* b, int rows, int nOut, int j0,
 // (they change nothing); lanes past the last row hold zeros and are not stored; a k past the last repeats
 // the last one and is not stored.
 
+/** The share of x[0..n) that is not ±0. */
+static INLINE float nonzeroShare(const float* x, int n) {
+  int count = 0;
+  for (int t = 0; t < n; t += VW) count += __builtin_popcount(nonzero(x + t, n - t < VW ? n - t : VW));
+  return (float)count / (float)n;
+}
+
 static void reluBackward(const float* D, const float* W, const float* A, float* P, int rows, int nIn, int nOut) {
   if (rows <= 0 || nIn <= 0) return;
+  if ((size_t)nIn * nOut <= 65536 && rows >= 16 && (LS_WIDTH == 16 || nonzeroShare(D, rows * nOut) < 0.6f)) {
+    // A small W, transposed once into scratch (Wt[j][k] = W[k][j]), makes this a product of rows of D, as in
+    // denseForward: lanes over k, and each row skips its zero terms of D (half of them behind a ReLU). AVX2's
+    // row products reach less of its ceiling than the path below, so there only where D has zeros enough.
+    float* Wt = floatScratch.get((size_t)nOut * nIn);
+    for (int k0 = 0; k0 < nIn; k0 += VW) {
+      const int kn = nIn - k0 < VW ? nIn - k0 : VW;
+      for (int j0 = 0; j0 < nOut; j0 += VW) {
+        const int jn = nOut - j0 < VW ? nOut - j0 : VW;
+        V m[VW];
+#pragma GCC unroll 16
+        for (int i = 0; i < VW; i++) {
+          const float* w = W + (size_t)(k0 + i) * nOut + j0;
+          m[i] = i >= kn ? vzero() : jn == VW ? vload(w) : vloadn(w, jn);
+        }
+        transpose(m);
+        for (int c = 0; c < jn; c++) {
+          float* t = Wt + (size_t)(j0 + c) * nIn + k0;
+          if (kn == VW) vstore(t, m[c]);
+          else vstoren(t, m[c], kn);
+        }
+      }
+    }
+    rowProducts(D, nOut, Wt, nIn, P, rows, 0, nIn, [&](auto nvc, auto tailc, int r, int k, int tail) {
+      constexpr int NV = decltype(nvc)::value;
+      constexpr bool TAIL = decltype(tailc)::value;
+      float* o = P + (size_t)r * nIn + k;
+      const float* a = A + (size_t)r * nIn + k;
+#pragma GCC unroll 8
+      for (int c = 0; c < NV; c++) put<NV, TAIL>(o + c * VW, c, vkeep(get<NV, TAIL>(o + c * VW, c, tail), get<NV, TAIL>(a + c * VW, c, tail)), tail);
+    });
+    return;
+  }
   constexpr int RB = 2 * VW;
   float* T = floatScratch.get((size_t)nOut * RB);
   for (int r0 = 0; r0 < rows; r0 += RB) {
