@@ -13,10 +13,12 @@
 //
 // Shapes, for a layer with nIn inputs, nOut outputs and `rows` rows (all row-major float32):
 //   X, Aprev [rows][nIn]   W [nIn][nOut]   b [nOut]   out, D [rows][nOut]   Dprev [rows][nIn]
-// Register blocks: R rows (or k) × C vectors of outputs, accumulators in registers for a whole sum.
+// Register blocks (below, before the kernels): rows (or k) × vectors of outputs, accumulators in registers.
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <type_traits>
 
 #include "kernels.h"
 
@@ -48,8 +50,8 @@ static INLINE V vsub(V a, V b) { return _mm512_sub_ps(a, b); }
 static INLINE V vmul(V a, V b) { return _mm512_mul_ps(a, b); }
 static INLINE V vdiv(V a, V b) { return _mm512_div_ps(a, b); }
 static INLINE V vsqrt(V a) { return _mm512_sqrt_ps(a); }
-// z > 0 ? z : +0 (NaN and -0 give +0, as in the reference)
-static INLINE V vrelu(V z) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GT_OQ), z); }
+// a > 0 ? x : +0 (NaN and -0 in a give +0, as the reference's ReLU)
+static INLINE V vkeep(V x, V a) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ), x); }
 // Bit i set where p[i] (i < n) is not ±0; NaN counts as non-zero, as in the reference's `x === 0` test.
 static INLINE unsigned nonzero(const float* p, int n) {
   return n == VW ? _mm512_cmp_ps_mask(vload(p), _mm512_setzero_ps(), _CMP_NEQ_UQ) & 0xffff
@@ -59,6 +61,56 @@ static INLINE unsigned nonzero(const float* p, int n) {
 static INLINE int appendIndices(int* list, int n, unsigned mask, int k) {
   _mm512_mask_compressstoreu_epi32(list + n, (__mmask16)mask, _mm512_add_epi32(_mm512_set1_epi32(k), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)));
   return n + __builtin_popcount(mask);
+}
+// m[i][c] becomes m[c][i]: a 16 × 16 transpose in registers (data movement only, no arithmetic).
+static INLINE void transpose(V (&m)[VW]) {
+  V t[VW];
+#pragma GCC unroll 8
+  for (int i = 0; i < VW; i += 2) {
+    t[i] = _mm512_unpacklo_ps(m[i], m[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(m[i], m[i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < VW; i += 4) {
+    m[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    m[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
+    m[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    m[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) {
+    t[i] = _mm512_shuffle_f32x4(m[i], m[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(m[i], m[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_f32x4(m[i + 8], m[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(m[i + 8], m[i + 12], 0xdd);
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; i++) {
+    m[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    m[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+// p[0..n) = a[c] > 0 ? lane h·8 + c of v : +0, for n <= 8 (NaN and ±0 in a give +0, as in the reference).
+static INLINE void storeReluHalf(float* p, const float* a, V v, int h, int n) {
+  const __mmask16 m = lanes(n);
+  const V x = h ? _mm512_shuffle_f32x4(v, v, 0xee) : v;
+  const __mmask16 on = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, a), _mm512_setzero_ps(), _CMP_GT_OQ);
+  _mm512_mask_storeu_ps(p, m, _mm512_maskz_mov_ps(on, x));
+}
+// out[c·os] bit i set where a[i·as + c] is not ±0 (NaN counts as non-zero), for c < n <= VW and i < rows <= 64:
+// the non-zero pattern of n columns of a, as one 64-bit mask per column (8 columns to a vector of masks).
+static INLINE void columnMasks(const float* a, size_t as, int rows, int n, uint64_t* out, size_t os) {
+  __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512(), bit = _mm512_set1_epi64(1);
+  for (int i = 0; i < rows; i++, a += as) {
+    const unsigned m = nonzero(a, n);
+    lo = _mm512_mask_or_epi64(lo, (__mmask8)m, lo, bit);
+    hi = _mm512_mask_or_epi64(hi, (__mmask8)(m >> 8), hi, bit);
+    bit = _mm512_add_epi64(bit, bit);
+  }
+  alignas(64) uint64_t t[VW];
+  _mm512_store_si512((__m512i*)t, lo);
+  _mm512_store_si512((__m512i*)(t + 8), hi);
+  for (int c = 0; c < n; c++) out[c * os] = t[c];
 }
 // p/255 correctly rounded: f32(f32(p·HI) + f32(p·LO)), the wasm kernels' formula (checked for all 256 bytes)
 static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
@@ -81,7 +133,7 @@ static INLINE V vsub(V a, V b) { return _mm256_sub_ps(a, b); }
 static INLINE V vmul(V a, V b) { return _mm256_mul_ps(a, b); }
 static INLINE V vdiv(V a, V b) { return _mm256_div_ps(a, b); }
 static INLINE V vsqrt(V a) { return _mm256_sqrt_ps(a); }
-static INLINE V vrelu(V z) { return _mm256_and_ps(z, _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_GT_OQ)); }
+static INLINE V vkeep(V x, V a) { return _mm256_and_ps(x, _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_GT_OQ)); }
 static INLINE unsigned nonzero(const float* p, int n) {
   const V x = n == VW ? vload(p) : vloadn(p, n);
   return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NEQ_UQ)) & ((1u << n) - 1);
@@ -93,6 +145,49 @@ static INLINE int appendIndices(int* list, int n, unsigned mask, int k) {
   }
   return n;
 }
+static INLINE void transpose(V (&m)[VW]) {
+  V t[VW];
+#pragma GCC unroll 8
+  for (int i = 0; i < VW; i += 2) {
+    t[i] = _mm256_unpacklo_ps(m[i], m[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(m[i], m[i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < VW; i += 4) {
+    m[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    m[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+    m[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    m[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) {
+    t[i] = _mm256_permute2f128_ps(m[i], m[i + 4], 0x20);
+    t[i + 4] = _mm256_permute2f128_ps(m[i], m[i + 4], 0x31);
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < VW; i++) m[i] = t[i];
+}
+static INLINE void storeReluHalf(float* p, const float* a, V v, int h, int n) {
+  const __m128 x = h ? _mm256_extractf128_ps(v, 1) : _mm256_castps256_ps128(v);
+  const __m128i m = _mm_cmpgt_epi32(_mm_set1_epi32(n), _mm_setr_epi32(0, 1, 2, 3));
+  const __m128 on = _mm_cmpgt_ps(n == 4 ? _mm_loadu_ps(a) : _mm_maskload_ps(a, m), _mm_setzero_ps());
+  if (n == 4) _mm_storeu_ps(p, _mm_and_ps(x, on));
+  else _mm_maskstore_ps(p, m, _mm_and_ps(x, on));
+}
+static INLINE void columnMasks(const float* a, size_t as, int rows, int n, uint64_t* out, size_t os) {
+  __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256(), bit = _mm256_set1_epi64x(1);
+  const __m256i in = lanes(n);
+  for (int i = 0; i < rows; i++, a += as) {
+    const __m256i on = _mm256_and_si256(in, _mm256_castps_si256(_mm256_cmp_ps(n == VW ? vload(a) : vloadn(a, n), _mm256_setzero_ps(), _CMP_NEQ_UQ)));
+    lo = _mm256_or_si256(lo, _mm256_and_si256(bit, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(on))));
+    hi = _mm256_or_si256(hi, _mm256_and_si256(bit, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(on, 1))));
+    bit = _mm256_add_epi64(bit, bit);
+  }
+  alignas(32) uint64_t t[VW];
+  _mm256_store_si256((__m256i*)t, lo);
+  _mm256_store_si256((__m256i*)(t + 4), hi);
+  for (int c = 0; c < n; c++) out[c * os] = t[c];
+}
 static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
   __m128i bytes = _mm_loadu_si128((const __m128i*)src);
   V x0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
@@ -102,11 +197,18 @@ static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
 }
 #endif
 
-// Register blocks: forward and weight gradient R × C vectors; reluBackward RK k × 2 vectors of rows.
+// z > 0 ? z : +0
+static INLINE V vrelu(V z) { return vkeep(z, z); }
+
+// Register blocks. denseForward and weightGradUpdate: strips of F vectors of outputs, walked by one row (or
+// one k) at a time, or by two at once over the union of their non-zero inputs, PV vectors at a time (AVX2 has
+// 16 registers: 2 × 4 accumulators beside the loads); forward inputs in chunks of KC = 64 (one mask word),
+// whose strip of W (32 KiB for AVX-512, 16 for AVX2) is read from L1 by every row. biasGradUpdate and the
+// ceiling: C vectors. reluBackward: RK k × 2 vectors of rows.
 #if LS_WIDTH == 16
-constexpr int R = 4, C = 4, RK = 8;
+constexpr int F = 8, PV = 8, KC = 64, C = 4, RK = VW / 2;
 #else
-constexpr int R = 4, C = 2, RK = 4;
+constexpr int F = 8, PV = 4, KC = 64, C = 2, RK = VW / 2;
 #endif
 
 // A per-thread buffer that grows (the kernels run in many threads at once, each with its own).
@@ -124,32 +226,71 @@ struct Scratch {
     return data;
   }
 };
-static thread_local Scratch<int> indexScratch;
+static thread_local Scratch<uint64_t> maskScratch, maskScratch2;
 static thread_local Scratch<float> floatScratch;
 
 // ---------------------------------------------------------------------------------------------------------
-// The multiply-then-add block: acc[i][c] = Σ over t in list of a[i·ai + t·at] · B[t·bs + c·VW], t in the
-// list's (increasing) order. nv vectors of columns, the last of them `tail` lanes wide when TAIL.
+// The multiply-then-add block: acc[i][c] += Σ over the set bits t of mask of a[i·ai + t·at] · B[t·bs + c·VW],
+// t increasing. NV vectors of columns, the last of them `tail` lanes wide when TAIL.
 template <int NR, int NV, bool TAIL>
-static INLINE void block(const float* a, size_t ai, size_t at, const float* B, size_t bs, const int* list, int n,
-                         int tail, V (&acc)[NR][NV]) {
+static INLINE void term(const float* a, size_t ai, size_t at, const float* B, size_t bs, size_t t, int tail,
+                        V (&acc)[NR][NV]) {
+  const float* bp = B + t * bs;
+  V b[NV];
 #pragma GCC unroll 8
-  for (int i = 0; i < NR; i++)
+  for (int c = 0; c < NV; c++) b[c] = (TAIL && c == NV - 1) ? vloadn(bp + c * VW, tail) : vload(bp + c * VW);
+  const float* ap = a + t * at;
 #pragma GCC unroll 8
-    for (int c = 0; c < NV; c++) acc[i][c] = vzero();
-  for (int q = 0; q < n; q++) {
-    const size_t t = (size_t)list[q];
-    const float* bp = B + t * bs;
-    V b[NV];
+  for (int i = 0; i < NR; i++) {
+    const V x = vset1(ap[i * ai]);
 #pragma GCC unroll 8
-    for (int c = 0; c < NV; c++) b[c] = (TAIL && c == NV - 1) ? vloadn(bp + c * VW, tail) : vload(bp + c * VW);
-    const float* ap = a + t * at;
-#pragma GCC unroll 8
-    for (int i = 0; i < NR; i++) {
-      const V x = vset1(ap[i * ai]);
-#pragma GCC unroll 8
-      for (int c = 0; c < NV; c++) acc[i][c] = vadd(acc[i][c], vmul(x, b[c]));
-    }
+    for (int c = 0; c < NV; c++) acc[i][c] = vadd(acc[i][c], vmul(x, b[c]));
+  }
+}
+
+template <int NR, int NV, bool TAIL>
+static INLINE void block(const float* a, size_t ai, size_t at, const float* B, size_t bs, uint64_t mask, int tail,
+                         V (&acc)[NR][NV]) {
+  if ((mask & (mask + 1)) == 0) {
+    // Every term from 0 (dense inputs): a plain count, fewer instructions per term than finding each bit.
+    const size_t n = (size_t)__builtin_popcountll(mask);
+    for (size_t t = 0; t < n; t++) term<NR, NV, TAIL>(a, ai, at, B, bs, t, tail, acc);
+    return;
+  }
+  for (; mask != 0; mask &= mask - 1) term<NR, NV, TAIL>(a, ai, at, B, bs, (size_t)__builtin_ctzll(mask), tail, acc);
+}
+
+// Two inputs' non-zero sets as one block (sharing each load) or each alone: the one with fewer cycles, where
+// a lone input costs about NV + 1 loads per NV products and a pair 2·NV products per union element.
+static INLINE bool pairPays(uint64_t m1, uint64_t m2) {
+  return 16 * __builtin_popcountll(m1 | m2) < 9 * (__builtin_popcountll(m1) + __builtin_popcountll(m2));
+}
+
+// Calls f(integral_constant NV, integral_constant TAIL, j, tail) for each strip of [j0, j1): FW vectors wide,
+// the last one NV = 1..FW vectors whose last has `tail` lanes (TAIL false where it has all VW).
+template <int NV, typename Fn>
+static INLINE void strip(Fn& f, int j, int tail) {
+  if (tail == VW) f(std::integral_constant<int, NV>(), std::false_type(), j, VW);
+  else f(std::integral_constant<int, NV>(), std::true_type(), j, tail);
+}
+
+template <int FW, typename Fn>
+static INLINE void forStrips(int j0, int j1, Fn&& f) {
+  int j = j0;
+  for (; j + FW * VW <= j1; j += FW * VW) f(std::integral_constant<int, FW>(), std::false_type(), j, VW);
+  const int left = j1 - j;
+  if (left <= 0) return;
+  const int nv = (left + VW - 1) / VW, tail = left - (nv - 1) * VW;
+  static_assert(FW == 8, "one case per width below");
+  switch (nv) {
+    case 1: strip<1>(f, j, tail); break;
+    case 2: strip<2>(f, j, tail); break;
+    case 3: strip<3>(f, j, tail); break;
+    case 4: strip<4>(f, j, tail); break;
+    case 5: strip<5>(f, j, tail); break;
+    case 6: strip<6>(f, j, tail); break;
+    case 7: strip<7>(f, j, tail); break;
+    default: strip<8>(f, j, tail); break;
   }
 }
 
@@ -172,6 +313,13 @@ static const float PIXEL_LO = 5.983839201917363e-8f;  // f32(1/255 − HI)
 
 static void gatherInputs(const uint8_t* pixels, const uint32_t* order, int start, int rows, int nIn, float* X) {
   const V hi = vset1(PIXEL_HI), lo = vset1(PIXEL_LO);
+  // The batch's images lie at random places in a large dataset: ask for all their lines first, so the misses
+  // overlap instead of coming one row at a time.
+  for (int r = 0; r < rows; r++) {
+    const char* src = (const char*)(pixels + (size_t)order[start + r] * nIn);
+    for (int k = 0; k < nIn; k += 64) _mm_prefetch(src + k, _MM_HINT_T0);
+    _mm_prefetch(src + nIn - 1, _MM_HINT_T0);
+  }
   for (int r = 0; r < rows; r++) {
     const uint8_t* src = pixels + (size_t)order[start + r] * nIn;
     float* dst = X + (size_t)r * nIn;
@@ -187,74 +335,99 @@ static void gatherInputs(const uint8_t* pixels, const uint32_t* order, int start
 
 // ---------------------------------------------------------------------------------------------------------
 // denseForward: out[r][j] = act((Σ_k X[r][k]·W[k][j]) + b[j]) for j in [j0, j1), every row.
-// Blocks of R rows walk the inputs where any of their rows is non-zero (a row that is 0 there adds ±0);
-// column strips outside, row blocks inside, so a strip of W stays in cache for all the rows.
+// Each row's non-zero inputs, as bit masks of chunks of KC inputs, are found once. Column strips outside,
+// chunks of inputs inside them, rows inside the chunks: a row walks exactly its own non-zero inputs (two rows
+// whose inputs mostly coincide walk their union, where a row that is 0 adds a ±0 product, which changes
+// nothing). The sums start at +0 and wait in `out` between chunks (float32, so parking them is exact); the
+// bias is added last, then the ReLU.
 
+/** Rows i < NR at o (stride os), vectors of the strip: += the inputs in mask (the first chunk starts at +0). */
 template <int NR, int NV, bool TAIL>
-static INLINE void forwardBlock(const float* X, const float* W, const float* b, float* out, int r, int nIn, int nOut,
-                                int relu, int j, int tail, const int* list, int n) {
-  V acc[NR][NV];
-  block<NR, NV, TAIL>(X + (size_t)r * nIn, nIn, 1, W + j, nOut, list, n, tail, acc);
+static INLINE void forwardRows(const float* x, size_t xs, const float* w, size_t ws, float* o, size_t os,
+                               uint64_t mask, bool first, int tail) {
+  if constexpr (NR == 2 && NV > PV) {
+    forwardRows<2, PV, false>(x, xs, w, ws, o, os, mask, first, VW);
+    forwardRows<2, NV - PV, TAIL>(x, xs, w + PV * VW, ws, o + PV * VW, os, mask, first, tail);
+  } else {
+    if (mask == 0 && !first) return;
+    V acc[NR][NV];
 #pragma GCC unroll 8
-  for (int i = 0; i < NR; i++) {
-    float* o = out + (size_t)(r + i) * nOut + j;
+    for (int i = 0; i < NR; i++)
 #pragma GCC unroll 8
-    for (int c = 0; c < NV; c++) {
-      V z = vadd(acc[i][c], get<NV, TAIL>(b + j + c * VW, c, tail));  // the bias last
-      if (relu) z = vrelu(z);
-      put<NV, TAIL>(o + c * VW, c, z, tail);
+      for (int c = 0; c < NV; c++) acc[i][c] = first ? vzero() : get<NV, TAIL>(o + i * os + c * VW, c, tail);
+    block<NR, NV, TAIL>(x, xs, 1, w, ws, mask, tail, acc);
+#pragma GCC unroll 8
+    for (int i = 0; i < NR; i++)
+#pragma GCC unroll 8
+      for (int c = 0; c < NV; c++) put<NV, TAIL>(o + i * os + c * VW, c, acc[i][c], tail);
+  }
+}
+
+/** Bit t set where x[t] (t < n <= 64) is not ±0 (NaN counts as non-zero, as the reference's `x === 0`). */
+static INLINE uint64_t nonzeroBits(const float* x, int n) {
+  uint64_t m = 0;
+  for (int t = 0; t < n; t += VW) m |= (uint64_t)nonzero(x + t, n - t < VW ? n - t : VW) << t;
+  return m;
+}
+
+/**
+ * out[r][j] = Σ_t X[r][t]·M[t][j] over X's non-zero terms, t = 0..n-1 in order from +0, for j in [j0, j1) and
+ * every row (X's rows n long, M's and out's m long); then epi(NV, TAIL, r, j, tail) finishes each row's strip.
+ */
+template <typename Epi>
+static void rowProducts(const float* X, int n, const float* M, int m, float* out, int rows, int j0, int j1, Epi&& epi) {
+  if (j0 >= j1 || rows <= 0) return;
+  const int nch = n > 0 ? (n + KC - 1) / KC : 1;
+  uint64_t* masks = maskScratch.get((size_t)rows * nch);
+  for (int r = 0; r < rows; r++)
+    for (int ch = 0; ch < nch; ch++) {
+      const int kc = ch * KC;
+      masks[(size_t)r * nch + ch] = kc < n ? nonzeroBits(X + (size_t)r * n + kc, n - kc < KC ? n - kc : KC) : 0;
     }
-  }
-}
-
-template <int NV, bool TAIL>
-static void forwardStrip(const float* X, const float* W, const float* b, float* out, int rows, int nIn, int nOut,
-                         int relu, int j, int tail, const int* lists, const int* counts) {
-  int r = 0, g = 0;
-  for (; r + R <= rows; r += R, g++) forwardBlock<R, NV, TAIL>(X, W, b, out, r, nIn, nOut, relu, j, tail, lists + (size_t)g * nIn, counts[g]);
-  const int left = rows - r;
-  const int* list = lists + (size_t)g * nIn;
-  if (left == 1) forwardBlock<1, NV, TAIL>(X, W, b, out, r, nIn, nOut, relu, j, tail, list, counts[g]);
-  else if (left == 2) forwardBlock<2, NV, TAIL>(X, W, b, out, r, nIn, nOut, relu, j, tail, list, counts[g]);
-  else if (left == 3) forwardBlock<3, NV, TAIL>(X, W, b, out, r, nIn, nOut, relu, j, tail, list, counts[g]);
-}
-
-/** The k in [0, nIn) where any of rows [r, r + nr) of A is non-zero (NaN counts as non-zero), increasing. */
-static INLINE int nonzeroInputs(const float* A, int r, int nr, int nIn, int* list) {
-  int n = 0;
-  for (int k = 0; k < nIn; k += VW) {
-    const int w = nIn - k < VW ? nIn - k : VW;
-    unsigned mask = 0;
-    for (int i = 0; i < nr; i++) mask |= nonzero(A + (size_t)(r + i) * nIn + k, w);
-    n = appendIndices(list, n, mask, k);
-  }
-  return n;
+  forStrips<F>(j0, j1, [&](auto nvc, auto tailc, int j, int tail) {
+    constexpr int NV = decltype(nvc)::value;
+    constexpr bool TAIL = decltype(tailc)::value;
+    for (int ch = 0; ch < nch; ch++) {
+      const size_t kc = (size_t)ch * KC;
+      const float* w = M + kc * m + j;
+      int r = 0;
+      if constexpr (NV <= 2) {
+        // A narrow strip's sums are few chains of adds that wait on each other: 4 rows at once keep the adder busy.
+        for (; r + 4 <= rows; r += 4) {
+          const uint64_t* q = masks + (size_t)r * nch + ch;
+          forwardRows<4, NV, TAIL>(X + (size_t)r * n + kc, n, w, m, out + (size_t)r * m + j, m, q[0] | q[nch] | q[2 * nch] | q[3 * nch], ch == 0, tail);
+        }
+      }
+      for (; r + 2 <= rows; r += 2) {
+        const uint64_t m1 = masks[(size_t)r * nch + ch], m2 = masks[(size_t)(r + 1) * nch + ch];
+        const float* x = X + (size_t)r * n + kc;
+        float* o = out + (size_t)r * m + j;
+        if (pairPays(m1, m2)) {
+          forwardRows<2, NV, TAIL>(x, n, w, m, o, m, m1 | m2, ch == 0, tail);
+        } else {
+          forwardRows<1, NV, TAIL>(x, n, w, m, o, m, m1, ch == 0, tail);
+          forwardRows<1, NV, TAIL>(x + n, n, w, m, o + m, m, m2, ch == 0, tail);
+        }
+      }
+      if (r < rows) forwardRows<1, NV, TAIL>(X + (size_t)r * n + kc, n, w, m, out + (size_t)r * m + j, m, masks[(size_t)r * nch + ch], ch == 0, tail);
+    }
+    for (int r = 0; r < rows; r++) epi(nvc, tailc, r, j, tail);
+  });
 }
 
 static void denseForward(const float* X, const float* W, const float* b, float* out, int rows, int nIn, int nOut,
                          int relu, int j0, int j1) {
-  if (j0 >= j1 || rows <= 0) return;
-  const int groups = (rows + R - 1) / R;
-  int* lists = indexScratch.get((size_t)groups * nIn + groups);
-  int* counts = lists + (size_t)groups * nIn;
-  for (int g = 0; g < groups; g++) {
-    const int r = g * R;
-    counts[g] = nonzeroInputs(X, r, rows - r < R ? rows - r : R, nIn, lists + (size_t)g * nIn);
-  }
-  int j = j0;
-  for (; j + C * VW <= j1; j += C * VW) forwardStrip<C, false>(X, W, b, out, rows, nIn, nOut, relu, j, VW, lists, counts);
-  const int left = j1 - j;
-  if (left > 0) {
-    const int nv = (left + VW - 1) / VW, tail = left - (nv - 1) * VW;
-    if (nv == 1) forwardStrip<1, true>(X, W, b, out, rows, nIn, nOut, relu, j, tail, lists, counts);
-#if LS_WIDTH == 16
-    else if (nv == 2) forwardStrip<2, true>(X, W, b, out, rows, nIn, nOut, relu, j, tail, lists, counts);
-    else if (nv == 3) forwardStrip<3, true>(X, W, b, out, rows, nIn, nOut, relu, j, tail, lists, counts);
-    else forwardStrip<4, true>(X, W, b, out, rows, nIn, nOut, relu, j, tail, lists, counts);
-#else
-    else forwardStrip<2, true>(X, W, b, out, rows, nIn, nOut, relu, j, tail, lists, counts);
-#endif
-  }
+  rowProducts(X, nIn, W, nOut, out, rows, j0, j1, [&](auto nvc, auto tailc, int r, int j, int tail) {
+    constexpr int NV = decltype(nvc)::value;
+    constexpr bool TAIL = decltype(tailc)::value;
+    float* o = out + (size_t)r * nOut + j;
+#pragma GCC unroll 8
+    for (int c = 0; c < NV; c++) {
+      V z = vadd(get<NV, TAIL>(o + c * VW, c, tail), get<NV, TAIL>(b + j + c * VW, c, tail));  // the bias last
+      if (relu) z = vrelu(z);
+      put<NV, TAIL>(o + c * VW, c, z, tail);
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -328,71 +501,84 @@ static INLINE void update(float* p, V g, int n, const Update& u) {
 
 // ---------------------------------------------------------------------------------------------------------
 // weightGradUpdate: one optimizer step of W[k][j] with gradient Σ_r Aprev[r][k]·D[r][j] on k in [k0, k1),
-// j in [j0, j1); the sum over r in order, over the rows where any of the block's R inputs k is non-zero.
-// Fused: each vector of gradients goes from its accumulator to the update. Column strips outside (a strip of
-// D stays in cache), blocks of R rows of W inside.
+// j in [j0, j1); the sum over r in order, over exactly the rows where Aprev[r][k] is non-zero (as bit masks of
+// 64 rows, found once), or for two k whose rows mostly coincide over their union (a row that is 0 adds a ±0
+// product, which changes nothing). Fused: each vector of gradients goes from its accumulator to the update.
+// Column strips outside (a strip of D stays in cache), k inside.
 
+/** W rows k + i, i < NK, strip vectors at w (stride nOut): the update with the gradient over the rows in masks. */
 template <int NK, int NV, bool TAIL>
-static INLINE void gradBlock(const float* A, const float* D, float* W, int nIn, int nOut, int k, int j, int tail,
-                             const int* list, int n, const Update& u) {
-  V acc[NK][NV];
-  block<NK, NV, TAIL>(A + k, 1, nIn, D + j, nOut, list, n, tail, acc);
+static INLINE void gradRows(const float* a, size_t nIn, const float* d, size_t nOut, float* w, const uint64_t* masks,
+                            int nrc, int tail, const Update& u) {
+  if constexpr (NK == 2 && NV > PV) {
+    gradRows<2, PV, false>(a, nIn, d, nOut, w, masks, nrc, VW, u);
+    gradRows<2, NV - PV, TAIL>(a, nIn, d + PV * VW, nOut, w + PV * VW, masks, nrc, tail, u);
+  } else {
+    V acc[NK][NV];
 #pragma GCC unroll 8
-  for (int i = 0; i < NK; i++) {
-    float* w = W + (size_t)(k + i) * nOut + j;
+    for (int i = 0; i < NK; i++)
 #pragma GCC unroll 8
-    for (int c = 0; c < NV; c++) {
-      if (TAIL && c == NV - 1) update<true>(w + c * VW, acc[i][c], tail, u);
-      else update<false>(w + c * VW, acc[i][c], VW, u);
-    }
+      for (int c = 0; c < NV; c++) acc[i][c] = vzero();
+    for (int rc = 0; rc < nrc; rc++)
+      block<NK, NV, TAIL>(a + (size_t)rc * 64 * nIn, 1, nIn, d + (size_t)rc * 64 * nOut, nOut, masks[rc], tail, acc);
+#pragma GCC unroll 8
+    for (int i = 0; i < NK; i++)
+#pragma GCC unroll 8
+      for (int c = 0; c < NV; c++) {
+        if (TAIL && c == NV - 1) update<true>(w + i * nOut + c * VW, acc[i][c], tail, u);
+        else update<false>(w + i * nOut + c * VW, acc[i][c], VW, u);
+      }
   }
-}
-
-template <int NV, bool TAIL>
-static void gradStrip(const float* A, const float* D, float* W, int rows, int nIn, int nOut, int k0, int k1, int j,
-                      int tail, const int* lists, const int* counts, const Update& u) {
-  int k = k0, g = 0;
-  for (; k + R <= k1; k += R, g++) gradBlock<R, NV, TAIL>(A, D, W, nIn, nOut, k, j, tail, lists + (size_t)g * rows, counts[g], u);
-  const int left = k1 - k;
-  const int* list = lists + (size_t)g * rows;
-  if (left == 1) gradBlock<1, NV, TAIL>(A, D, W, nIn, nOut, k, j, tail, list, counts[g], u);
-  else if (left == 2) gradBlock<2, NV, TAIL>(A, D, W, nIn, nOut, k, j, tail, list, counts[g], u);
-  else if (left == 3) gradBlock<3, NV, TAIL>(A, D, W, nIn, nOut, k, j, tail, list, counts[g], u);
 }
 
 static void weightGradUpdate(const float* A, const float* D, float* W, int rows, int nIn, int nOut, int k0, int k1,
                              int j0, int j1, const uint8_t* desc) {
   if (j0 >= j1 || k0 >= k1) return;
   const Update u = readUpdate(desc);
-  const int groups = (k1 - k0 + R - 1) / R;
-  int* lists = indexScratch.get((size_t)groups * rows + groups);
-  int* counts = lists + (size_t)groups * rows;
-  // Each row's non-zero inputs among k0..k1-1, VW at a time; a group of R inputs lists the row when any is.
-  for (int g = 0; g < groups; g++) counts[g] = 0;
-  for (int r = 0; r < rows; r++) {
-    const float* a = A + (size_t)r * nIn;
-    for (int k = k0; k < k1; k += VW) {
-      unsigned mask = nonzero(a + k, k1 - k < VW ? k1 - k : VW);
-      for (int g = (k - k0) / R; mask != 0; g++, mask >>= R) {
-        lists[(size_t)g * rows + counts[g]] = r;
-        counts[g] += (mask & ((1u << R) - 1)) != 0;
+  const int nk = k1 - k0, nrc = rows > 0 ? (rows + 63) / 64 : 1;
+  // masks[k - k0][rc]: bit t set where Aprev[64·rc + t][k] is non-zero; read row by row, VW inputs at a time;
+  // pairs[p]: whether k0 + 2p and the next go as a pair.
+  uint64_t* masks = maskScratch.get((size_t)nk * nrc + nk);
+  uint64_t* pairs = masks + (size_t)nk * nrc;
+  for (int k = k0; k < k1; k += VW)
+    for (int rc = 0; rc < nrc; rc++) columnMasks(A + (size_t)rc * 64 * nIn + k, nIn, rows - rc * 64 < 64 ? rows - rc * 64 : 64, k1 - k < VW ? k1 - k : VW, masks + (size_t)(k - k0) * nrc + rc, nrc);
+  for (int p = 0; 2 * p + 1 < nk; p++) {
+    int n1 = 0, n2 = 0, nu = 0;
+    for (int rc = 0; rc < nrc; rc++) {
+      const uint64_t m1 = masks[(size_t)2 * p * nrc + rc], m2 = masks[(size_t)(2 * p + 1) * nrc + rc];
+      n1 += __builtin_popcountll(m1);
+      n2 += __builtin_popcountll(m2);
+      nu += __builtin_popcountll(m1 | m2);
+    }
+    pairs[p] = 16 * nu < 9 * (n1 + n2);
+  }
+  forStrips<F>(j0, j1, [&](auto nvc, auto tailc, int j, int tail) {
+    constexpr int NV = decltype(nvc)::value;
+    constexpr bool TAIL = decltype(tailc)::value;
+    uint64_t* un = maskScratch2.get(nrc);
+    int k = k0;
+    if constexpr (NV <= 2) {
+      // A narrow strip's sums are few chains of adds that wait on each other: 4 k at once keep the adder busy.
+      for (; k + 4 <= k1; k += 4) {
+        const uint64_t* m = masks + (size_t)(k - k0) * nrc;
+        for (int rc = 0; rc < nrc; rc++) un[rc] = m[rc] | m[nrc + rc] | m[2 * nrc + rc] | m[3 * nrc + rc];
+        gradRows<4, NV, TAIL>(A + k, nIn, D + j, nOut, W + (size_t)k * nOut + j, un, nrc, tail, u);
       }
     }
-  }
-  int j = j0;
-  for (; j + C * VW <= j1; j += C * VW) gradStrip<C, false>(A, D, W, rows, nIn, nOut, k0, k1, j, VW, lists, counts, u);
-  const int left = j1 - j;
-  if (left > 0) {
-    const int nv = (left + VW - 1) / VW, tail = left - (nv - 1) * VW;
-    if (nv == 1) gradStrip<1, true>(A, D, W, rows, nIn, nOut, k0, k1, j, tail, lists, counts, u);
-#if LS_WIDTH == 16
-    else if (nv == 2) gradStrip<2, true>(A, D, W, rows, nIn, nOut, k0, k1, j, tail, lists, counts, u);
-    else if (nv == 3) gradStrip<3, true>(A, D, W, rows, nIn, nOut, k0, k1, j, tail, lists, counts, u);
-    else gradStrip<4, true>(A, D, W, rows, nIn, nOut, k0, k1, j, tail, lists, counts, u);
-#else
-    else gradStrip<2, true>(A, D, W, rows, nIn, nOut, k0, k1, j, tail, lists, counts, u);
-#endif
-  }
+    while (k < k1) {
+      const uint64_t* m = masks + (size_t)(k - k0) * nrc;
+      const float* a = A + k;
+      float* w = W + (size_t)k * nOut + j;
+      if (k + 1 < k1 && ((k - k0) & 1) == 0 && pairs[(k - k0) >> 1]) {
+        for (int rc = 0; rc < nrc; rc++) un[rc] = m[rc] | m[nrc + rc];
+        gradRows<2, NV, TAIL>(a, nIn, D + j, nOut, w, un, nrc, tail, u);
+        k += 2;
+      } else {
+        gradRows<1, NV, TAIL>(a, nIn, D + j, nOut, w, m, nrc, tail, u);
+        k += 1;
+      }
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -422,56 +608,104 @@ static void biasGradUpdate(const float* D, float* b, int rows, int nOut, int j0,
 // ---------------------------------------------------------------------------------------------------------
 // reluBackward: Dprev[r][k] = Aprev[r][k] > 0 ? Σ_j D[r][j]·W[k][j] : +0, the sum over j in order.
 // The outputs are (r, k) and the sum runs along W's rows, so lanes run over r: a block of 2·VW rows of D is
-// transposed into scratch, T[j] = (D[r][j], D[r+1][j], …), then RK values of k at a time accumulate
-// splat(W[k][j]) · T[j] for j = 0..nOut-1; the block's sums go through a small tile to Dprev's rows with
-// Aprev's ReLU mask. Zero terms of D are added as ±0 products (they change nothing); lanes past the last
-// row hold zeros and are not stored; a k past the last repeats the last one and is not stored.
+// transposed into scratch, T[j] = (D[r][j], D[r+1][j], …), then RK = VW/2 values of k at a time accumulate
+// splat(W[k][j]) · T[j] for j = 0..nOut-1. The block's 2·RK sums (rows r..r+VW-1 and r+VW..) are one VW × VW
+// transpose away from rows of Dprev, stored with Aprev's ReLU mask. Zero terms of D are added as ±0 products
+// (they change nothing); lanes past the last row hold zeros and are not stored; a k past the last repeats
+// the last one and is not stored.
+
+/** The share of x[0..n) that is not ±0. */
+static INLINE float nonzeroShare(const float* x, int n) {
+  int count = 0;
+  for (int t = 0; t < n; t += VW) count += __builtin_popcount(nonzero(x + t, n - t < VW ? n - t : VW));
+  return (float)count / (float)n;
+}
 
 static void reluBackward(const float* D, const float* W, const float* A, float* P, int rows, int nIn, int nOut) {
   if (rows <= 0 || nIn <= 0) return;
+  if ((size_t)nIn * nOut <= 65536 && rows >= 16 && (LS_WIDTH == 16 || nonzeroShare(D, rows * nOut) < 0.6f)) {
+    // A small W, transposed once into scratch (Wt[j][k] = W[k][j]), makes this a product of rows of D, as in
+    // denseForward: lanes over k, and each row skips its zero terms of D (half of them behind a ReLU). AVX2's
+    // row products reach less of its ceiling than the path below, so there only where D has zeros enough.
+    float* Wt = floatScratch.get((size_t)nOut * nIn);
+    for (int k0 = 0; k0 < nIn; k0 += VW) {
+      const int kn = nIn - k0 < VW ? nIn - k0 : VW;
+      for (int j0 = 0; j0 < nOut; j0 += VW) {
+        const int jn = nOut - j0 < VW ? nOut - j0 : VW;
+        V m[VW];
+#pragma GCC unroll 16
+        for (int i = 0; i < VW; i++) {
+          const float* w = W + (size_t)(k0 + i) * nOut + j0;
+          m[i] = i >= kn ? vzero() : jn == VW ? vload(w) : vloadn(w, jn);
+        }
+        transpose(m);
+        for (int c = 0; c < jn; c++) {
+          float* t = Wt + (size_t)(j0 + c) * nIn + k0;
+          if (kn == VW) vstore(t, m[c]);
+          else vstoren(t, m[c], kn);
+        }
+      }
+    }
+    rowProducts(D, nOut, Wt, nIn, P, rows, 0, nIn, [&](auto nvc, auto tailc, int r, int k, int tail) {
+      constexpr int NV = decltype(nvc)::value;
+      constexpr bool TAIL = decltype(tailc)::value;
+      float* o = P + (size_t)r * nIn + k;
+      const float* a = A + (size_t)r * nIn + k;
+#pragma GCC unroll 8
+      for (int c = 0; c < NV; c++) put<NV, TAIL>(o + c * VW, c, vkeep(get<NV, TAIL>(o + c * VW, c, tail), get<NV, TAIL>(a + c * VW, c, tail)), tail);
+    });
+    return;
+  }
   constexpr int RB = 2 * VW;
-  float* T = floatScratch.get((size_t)nOut * RB + RK * RB);
-  float* tile = T + (size_t)nOut * RB;
+  float* T = floatScratch.get((size_t)nOut * RB);
   for (int r0 = 0; r0 < rows; r0 += RB) {
     const int nr = rows - r0 < RB ? rows - r0 : RB;
-    for (int j = 0; j < nOut; j++) {
-      float* t = T + (size_t)j * RB;
-      int i = 0;
-      for (; i < nr; i++) t[i] = D[(size_t)(r0 + i) * nOut + j];
-      for (; i < RB; i++) t[i] = 0.0f;
+    for (int h = 0; h < 2; h++) {
+      for (int j0 = 0; j0 < nOut; j0 += VW) {
+        const int jn = nOut - j0 < VW ? nOut - j0 : VW;
+        V m[VW];
+#pragma GCC unroll 16
+        for (int i = 0; i < VW; i++) {
+          const int r = h * VW + i;
+          const float* d = D + (size_t)(r0 + r) * nOut + j0;
+          m[i] = r >= nr ? vzero() : jn == VW ? vload(d) : vloadn(d, jn);
+        }
+        transpose(m);
+        for (int c = 0; c < jn; c++) vstore(T + (size_t)(j0 + c) * RB + h * VW, m[c]);
+      }
     }
     for (int k0 = 0; k0 < nIn; k0 += RK) {
       const int kn = nIn - k0 < RK ? nIn - k0 : RK;
       const float* w[RK];
       for (int i = 0; i < RK; i++) w[i] = W + (size_t)(k0 + (i < kn ? i : kn - 1)) * nOut;
-      V lo[RK], hi[RK];
-#pragma GCC unroll 8
-      for (int i = 0; i < RK; i++) lo[i] = hi[i] = vzero();
+      V m[VW];  // m[i] = rows r0.. for k0 + i, m[RK + i] = rows r0 + VW.. for k0 + i
+#pragma GCC unroll 16
+      for (int i = 0; i < VW; i++) m[i] = vzero();
       const float* t = T;
       for (int j = 0; j < nOut; j++, t += RB) {
         const V tl = vload(t), th = vload(t + VW);
 #pragma GCC unroll 8
         for (int i = 0; i < RK; i++) {
           const V s = vset1(w[i][j]);
-          lo[i] = vadd(lo[i], vmul(s, tl));
-          hi[i] = vadd(hi[i], vmul(s, th));
+          m[i] = vadd(m[i], vmul(s, tl));
+          m[RK + i] = vadd(m[RK + i], vmul(s, th));
         }
       }
-#pragma GCC unroll 8
-      for (int i = 0; i < RK; i++) {
-        vstore(tile + i * RB, lo[i]);
-        vstore(tile + i * RB + VW, hi[i]);
-      }
-      for (int i = 0; i < nr; i++) {
-        const size_t e = (size_t)(r0 + i) * nIn + k0;
-        for (int c = 0; c < kn; c++) P[e + c] = A[e + c] > 0.0f ? tile[c * RB + i] : 0.0f;
+      transpose(m);  // m[i]: row r0 + i's sums for k0.. in lanes 0..RK-1, row r0 + VW + i's in lanes RK..
+#pragma GCC unroll 16
+      for (int i = 0; i < VW; i++) {
+        for (int h = 0; h < 2; h++) {
+          if (h * VW + i >= nr) continue;
+          const size_t e = (size_t)(r0 + h * VW + i) * nIn + k0;
+          storeReluHalf(P + e, A + e, m[i], h, kn);
+        }
       }
     }
   }
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The ceiling (bench:kernels): out = X·W with the kernels' register block (4 rows × C vectors), every k, no zero skipping, no
+// The ceiling (bench:kernels): out = X·W with a register block of 4 rows × C vectors, every k, no zero skipping, no
 // tails, no bias: what this instruction set gives a multiply-then-add loop with nothing else to do.
 
 static void plainForward(const float* X, const float* W, float* out, int rows, int nIn, int nOut) {
