@@ -119,7 +119,7 @@ if (!wasmSimdSupported()) {
 
 const sizes = TEXTBOOK_LAYERS;
 const layout = modelLayout(sizes);
-const L = layout.layers.length;
+const L = layout.dense.length;
 const BMAX = 64;
 
 // --- one shared arena for everything: dataset, order, two parameter sets, activations, deltas
@@ -213,23 +213,23 @@ function step(
   k.gatherInputs(pixels, order, start, B, IN, A[0]);
   mark('gather');
   for (let l = 0; l < L; l++) {
-    const { nIn, nOut } = layout.layers[l];
-    const { W, b } = layerViews(params, layout.layers[l]);
+    const { nIn, nOut } = layout.dense[l];
+    const { W, b } = layerViews(params, layout.dense[l]);
     k.denseForward(A[l], W, b, A[l + 1], B, nIn, nOut, l < L - 1, 0, nOut);
     mark(`forward L${l + 1}`);
   }
   softmaxCrossEntropyBackward(A[L], D[L], labels, order, start, B, sizes[L], B, loss);
   mark('softmax (TS)');
   for (let l = L - 1; l >= 1; l--) {
-    const { nIn, nOut } = layout.layers[l];
-    const { W } = layerViews(params, layout.layers[l]);
+    const { nIn, nOut } = layout.dense[l];
+    const { W } = layerViews(params, layout.dense[l]);
     k.reluBackward(D[l + 1], W, A[l], D[l], B, nIn, nOut);
     mark(`reluBackward L${l + 1}`);
   }
   if (!update) return;
   for (let l = 0; l < L; l++) {
-    const { nIn, nOut } = layout.layers[l];
-    const { W, b } = layerViews(params, layout.layers[l]);
+    const { nIn, nOut } = layout.dense[l];
+    const { W, b } = layerViews(params, layout.dense[l]);
     k.weightGradUpdate(A[l], D[l + 1], W, B, nIn, nOut, 0, nIn, 0, nOut, desc);
     mark(`weightGradUpdate L${l + 1}`);
     k.biasGradUpdate(D[l + 1], b, B, nOut, 0, nOut, desc);
@@ -295,8 +295,8 @@ for (const B of [64, 8]) {
   );
   fillActivations(B, 123 * B);
   for (let l = 0; l < L; l++) {
-    const { nIn, nOut } = layout.layers[l];
-    const { W, b } = layerViews(paramsWasm, layout.layers[l]);
+    const { nIn, nOut } = layout.dense[l];
+    const { W, b } = layerViews(paramsWasm, layout.dense[l]);
     let nnz = 0;
     for (let i = 0; i < B * nIn; i++) if (nz(A[l], i)) nnz++;
     const dense = 2 * B * nIn * nOut;
@@ -331,8 +331,8 @@ for (const B of [64, 8]) {
     fillActivations(B, 123 * B);
   }
   for (let l = L - 1; l >= 1; l--) {
-    const { nIn, nOut } = layout.layers[l];
-    const { W } = layerViews(paramsWasm, layout.layers[l]);
+    const { nIn, nOut } = layout.dense[l];
+    const { W } = layerViews(paramsWasm, layout.dense[l]);
     // js computes sums only where Aprev > 0 and skips D == 0 terms; wasm computes every (r, k, j)
     let jsWork = 0;
     for (let r = 0; r < B; r++) {
@@ -346,12 +346,12 @@ for (const B of [64, 8]) {
     );
   }
   for (let l = 0; l < L; l++) {
-    const { nIn, nOut } = layout.layers[l];
+    const { nIn, nOut } = layout.dense[l];
     let nnz = 0;
     for (let i = 0; i < B * nIn; i++) if (nz(A[l], i)) nnz++;
     const dense = 2 * B * nIn * nOut;
-    const W = layerViews(paramsTmp, layout.layers[l]).W;
-    const W0 = layerViews(paramsWasm, layout.layers[l]).W;
+    const W = layerViews(paramsTmp, layout.dense[l]).W;
+    const W0 = layerViews(paramsWasm, layout.dense[l]).W;
     W.set(W0);
     pair(
       `weightGradUpdate L${l + 1}`,
@@ -362,7 +362,7 @@ for (const B of [64, 8]) {
       (k) => k.weightGradUpdate(A[l], D[l + 1], W, B, nIn, nOut, 0, nIn, 0, nOut, kernelDesc),
       () => W.set(W0),
     );
-    const b = layerViews(paramsTmp, layout.layers[l]).b;
+    const b = layerViews(paramsTmp, layout.dense[l]).b;
     pair(`biasGradUpdate L${l + 1}`, `Σ ${B}x${nOut}`, B, B * nOut, { wasm: B * nOut, js: B * nOut }, (k) =>
       k.biasGradUpdate(D[l + 1], b, B, nOut, 0, nOut, kernelDesc),
     );
@@ -373,8 +373,8 @@ for (const B of [64, 8]) {
 // dense layer-1 forward: inputs with no zeros, so nothing is skipped (the raw SIMD throughput)
 {
   const B = 64;
-  const { nIn, nOut } = layout.layers[0];
-  const { W, b } = layerViews(paramsWasm, layout.layers[0]);
+  const { nIn, nOut } = layout.dense[0];
+  const { W, b } = layerViews(paramsWasm, layout.dense[0]);
   const r = new Rng(99);
   for (let i = 0; i < B * nIn; i++) Xdense[i] = 0.05 + r.nextDouble();
   const dense = 2 * B * nIn * nOut;
@@ -401,13 +401,13 @@ const plainLoopsPath = join(packageRoot(), 'dist', 'bench', 'plain-loops.wasm');
 if (!existsSync(plainLoopsPath)) {
   console.log(`${plainLoopsPath} is missing (\`npm run bench:kernels\` builds it): the ceiling is not measured`);
 } else {
-  if (layout.layers[0].nOut !== 128) throw new Error('bench: plainSparse128 assumes a first layer of 128 units');
+  if (layout.dense[0].nOut !== 128) throw new Error('bench: plainSparse128 assumes a first layer of 128 units');
   const path = plainLoopsPath;
   const plain = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(path)), { env: { memory: arena.memory } })
     .exports as unknown as PlainLoops;
   const B = 64;
-  const { nIn, nOut } = layout.layers[0];
-  const { W } = layerViews(paramsWasm, layout.layers[0]);
+  const { nIn, nOut } = layout.dense[0];
+  const { W } = layerViews(paramsWasm, layout.dense[0]);
   const us = timeUs(() => plain.plainDense(Xdense.byteOffset, W.byteOffset, A[1].byteOffset, B, nIn, nOut));
   ceiling.dense = (2 * B * nIn * nOut) / us / 1e3;
   // the MNIST batch the layer-1 rows above used, its non-zero inputs listed per row
@@ -479,7 +479,7 @@ for (const impl of ['wasm', 'js'] as const) {
     impl === 'js' ? { samples: 15, warmMs: 300, minMs: 1 } : { samples: 61, warmMs: 500, minMs: 2 },
   );
 }
-const stepFlopsDense = layout.layers.reduce((sum, l) => sum + 3 * 2 * 64 * l.nIn * l.nOut, 0) - 2 * 64 * 784 * 128;
+const stepFlopsDense = layout.dense.reduce((sum, l) => sum + 3 * 2 * 64 * l.nIn * l.nOut, 0) - 2 * 64 * 784 * 128;
 add({
   kernel: 'training step (1 thread)',
   shape: sizes.join('-'),
@@ -575,8 +575,8 @@ const optimizerUs: Record<'sgd' | 'adam' | 'adamAlone' | 'plainAdam' | 'plainSgd
   const adamAlone = (): void => {
     writeUpdate(aloneDesc, updateStep(aloneSettings, steps, aloneStep++), aloneParams, aloneState);
     for (let l = 0; l < L; l++) {
-      const { nIn, nOut } = layout.layers[l];
-      const { W, b } = layerViews(aloneParams, layout.layers[l]);
+      const { nIn, nOut } = layout.dense[l];
+      const { W, b } = layerViews(aloneParams, layout.dense[l]);
       wasm.weightGradUpdate(zeroInputs, D[l + 1], W, B, nIn, nOut, 0, nIn, 0, nOut, aloneDesc);
       wasm.biasGradUpdate(D[l + 1], b, 0, nOut, 0, nOut, aloneDesc);
     }

@@ -130,7 +130,7 @@ describe('checkpoint files', () => {
     const back = readCheckpoint(path);
     expect(bitsEqual(back.params, params)).toBe(true);
     expect(back.state).toEqual(snapshot.state);
-    expect(back.layout.sizes).toEqual([6, 4, 3]);
+    expect(back.layout.layers).toEqual([6, 4, 3]);
   });
 
   it("round-trips the optimizer's state bit for bit: momentum's buffer, Adam's two moments", {
@@ -211,13 +211,13 @@ describe('safetensors', { timeout: SLOW_TEST_TIMEOUT }, () => {
   const layout = modelLayout([5, 3, 2]);
   const params = new Float32Array(layout.paramCount);
   initHeNormal(layout, params, new Rng(2));
-  params[layout.layers[1].biasOffset] = -0; // a sign bit that must survive
+  params[layout.dense[1].biasOffset] = -0; // a sign bit that must survive
 
   it('export then import is bit-exact, weights as [out, in]', () => {
     const bytes = encodeSafetensors(layout, params, { note: 'x' });
     const back = decodeSafetensors(bytes, 'mem');
     expect(bitsEqual(back.params, params)).toBe(true);
-    expect(back.layout.sizes).toEqual([5, 3, 2]);
+    expect(back.layout.layers).toEqual([5, 3, 2]);
     expect(back.metadata.note).toBe('x');
     const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
     const header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLength)).toString());
@@ -246,7 +246,7 @@ describe('safetensors', { timeout: SLOW_TEST_TIMEOUT }, () => {
       data,
     );
     const model = decodeSafetensors(bytes, 'hand.safetensors');
-    expect(model.layout.sizes).toEqual([2, 3]);
+    expect(model.layout.layers).toEqual([2, 3]);
     // lockstep's layout is W[in][out]: row k=0 is (1, 3, 5), row k=1 is (2, 4, 6); then the bias.
     expect(Array.from(model.params)).toEqual([1, 3, 5, 2, 4, 6, 7, 8, 9]);
   });

@@ -15,12 +15,12 @@ function lossFloat64(layout: ModelLayout, params: Float64Array, data: LabeledRow
   let total = 0;
   for (let r = 0; r < rows; r++) {
     let a = Array.from(data.images.subarray(r * data.featureCount, (r + 1) * data.featureCount), (p) => PIXEL_SCALE[p]);
-    layout.layers.forEach((layer, l) => {
+    layout.dense.forEach((layer, l) => {
       const z = new Array<number>(layer.nOut).fill(0);
       for (let j = 0; j < layer.nOut; j++) {
         let s = params[layer.biasOffset + j];
         for (let k = 0; k < layer.nIn; k++) s += a[k] * params[layer.weightOffset + k * layer.nOut + j];
-        z[j] = l < layout.layers.length - 1 ? Math.max(0, s) : s;
+        z[j] = l < layout.dense.length - 1 ? Math.max(0, s) : s;
       }
       a = z;
     });
@@ -45,7 +45,7 @@ describe('reference backward against central finite differences', () => {
     initHeNormal(layout, params, new Rng(7));
     // Non-zero biases (mostly positive, so no hidden unit is dead): their gradients and the bias-last sums count too.
     const biasRng = new Rng(8);
-    for (const layer of layout.layers)
+    for (const layer of layout.dense)
       layerViews(params, layer).b.forEach((_, j, b) => (b[j] = 0.1 + 0.1 * biasRng.nextNormal()));
 
     const trainer = new ReferenceTrainer(layout, params, data, data, rows, sgdSettings(0.5));

@@ -99,21 +99,21 @@ function gradient64(p: Float64Array): Float64Array {
   const B = tinyTrain.count;
   for (let r = 0; r < B; r++) {
     const acts: number[][] = [Array.from(tinyTrain.images.subarray(r * 5, r * 5 + 5), (b) => PIXEL_SCALE[b])];
-    layout.layers.forEach((l, i) => {
+    layout.dense.forEach((l, i) => {
       const z = Array.from({ length: l.nOut }, (_, j) => {
         let s = p[l.biasOffset + j];
         for (let k = 0; k < l.nIn; k++) s += acts[i][k] * p[l.weightOffset + k * l.nOut + j];
         return s;
       });
-      acts.push(i < layout.layers.length - 1 ? z.map((v) => Math.max(v, 0)) : z);
+      acts.push(i < layout.dense.length - 1 ? z.map((v) => Math.max(v, 0)) : z);
     });
     const logits = acts[acts.length - 1];
     const max = Math.max(...logits);
     const e = logits.map((v) => Math.exp(v - max));
     const sum = e.reduce((a, b) => a + b, 0);
     let delta = e.map((v, j) => (v / sum - (j === tinyTrain.labels[r] ? 1 : 0)) / B);
-    for (let i = layout.layers.length - 1; i >= 0; i--) {
-      const l = layout.layers[i];
+    for (let i = layout.dense.length - 1; i >= 0; i--) {
+      const l = layout.dense[i];
       for (let j = 0; j < l.nOut; j++) {
         g[l.biasOffset + j] += delta[j];
         for (let k = 0; k < l.nIn; k++) g[l.weightOffset + k * l.nOut + j] += acts[i][k] * delta[j];
@@ -400,7 +400,7 @@ function encodeVersion1(snapshot: TrainSnapshot): Uint8Array {
   const { optimizer: _o, weightDecay: _w, lrSchedule: _s, warmupSteps: _u, ...config } = snapshot.config;
   const params = Float32Array.from(snapshot.params);
   const body = {
-    layers: snapshot.layout.sizes,
+    layers: snapshot.layout.layers,
     dataSha256: snapshot.dataSha256,
     params: new Uint8Array(params.buffer),
     paramsSha256: createHash('sha256').update(new Uint8Array(params.buffer)).digest('hex'),

@@ -54,7 +54,7 @@ describe('own data: .npz, CSV, validation, early stopping', () => {
       writeFileSync(join(idxDir, IDX_FILES.testLabels), encodeIdx([200], mnist.test.labels));
       const fromIdx = await train({ data: idxDir, epochs: 1, threads: 2 });
       const fromNpz = await train({ data: npz, epochs: 1, threads: 2 });
-      expect(fromNpz.layout.sizes).toEqual([784, 128, 64, 10]);
+      expect(fromNpz.layout.layers).toEqual([784, 128, 64, 10]);
       expect(fromNpz.input.scaling.kind).toBe('255');
       expect(fromNpz.paramsSha256).toBe(fromIdx.paramsSha256);
       // --scale standard on the same bytes is another run, with the same result from the reference trainer.
@@ -160,7 +160,7 @@ describe('own data: .npz, CSV, validation, early stopping', () => {
       const base: TrainOptions = { ...files, hidden: [8, 5], batchSize: 16, lr: 0.1, epochs: 5, threads: 2 };
       const full = await train(base);
       const cheap = await train({ ...base, evalEvery: 2, trainEval: false });
-      expect(full.layout.sizes).toEqual([4, 8, 5, 3]);
+      expect(full.layout.layers).toEqual([4, 8, 5, 3]);
       expect(cheap.paramsSha256).toBe(full.paramsSha256);
       expect(cheap.history.map((h) => Number.isNaN(h.testAcc))).toEqual([true, false, true, false, false]);
       expect(cheap.history.every((h) => Number.isNaN(h.trainAcc))).toBe(true);

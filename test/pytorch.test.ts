@@ -61,7 +61,7 @@ describe('--init with weights named neither way', () => {
   it('reads nn.Sequential names with a Flatten in front (1.weight, 3.weight) as the same network', () => {
     const file = join(tempDir(), 'flatten.safetensors');
     safetensorsWith(file, { '1.weight': [16, 784], '1.bias': [16], '3.weight': [10, 16], '3.bias': [10] });
-    expect(loadModel(file).layout.sizes).toEqual([784, 16, 10]);
+    expect(loadModel(file).layout.layers).toEqual([784, 16, 10]);
   });
 });
 

@@ -10,7 +10,7 @@ import { barrier, Ctl, injectTestFault } from '../src/shared/control.js';
  * The training step, as every thread runs it: the coordinator as thread 0 and each piscina worker as
  * thread 1..N-1 call trainStep() with the same arguments (ARCHITECTURE.md, "The step").
  *
- * Shapes (B rows in the batch, n_l = sizes[l], L layers, layer l maps n_l inputs to n_{l+1} outputs):
+ * Shapes (B rows in the batch, n_l = layers[l], L layers, layer l maps n_l inputs to n_{l+1} outputs):
  *   acts[0] X [B][n_0]   acts[l+1] layer l's output [B][n_{l+1}]   deltas[l] dLoss/dZ of layer l [B][n_{l+1}]
  *   W_l [n_l][n_{l+1}]   b_l [n_{l+1}]
  *
@@ -57,7 +57,7 @@ export function createThreadContext(views: SharedViews, kernels: Kernels, thread
     kernels,
     thread,
     threads,
-    layers: views.layout.layers.map((layer) => layerViews(views.params, layer)),
+    layers: views.layout.dense.map((layer) => layerViews(views.params, layer)),
     blocks: parameterBlocks(views, kernels.blockWeights),
     chunkViews: new Map(),
     profile: profileSteps > 0 ? views.profile.subarray(thread * span, (thread + 1) * span) : null,
@@ -90,7 +90,7 @@ export function trainStep(ctx: ThreadContext, start: number, rows: number): void
   //    of the batch in row order, then the update (its state at the parameters' indices).
   for (let p = take(ctx, Ctl.NextBlock); p < blocks.length; p = take(ctx, Ctl.NextBlock)) {
     const { layer: l, k0, k1 } = blocks[p];
-    const { nIn, nOut } = views.layout.layers[l];
+    const { nIn, nOut } = views.layout.dense[l];
     const { W, b } = ctx.layers[l];
     if (k0 < 0) kernels.biasGradUpdate(views.deltas[l], b, rows, nOut, 0, nOut, views.update);
     else kernels.weightGradUpdate(views.acts[l], views.deltas[l], W, rows, nIn, nOut, k0, k1, 0, nOut, views.update);
@@ -104,11 +104,11 @@ export function trainStep(ctx: ThreadContext, start: number, rows: number): void
 /** The first half of a step for rows [r0, r1) of the batch. */
 function trainChunk(ctx: ThreadContext, start: number, rows: number, r0: number, r1: number): void {
   const { views, kernels } = ctx;
-  const { sizes, layers } = views.layout;
-  const L = layers.length;
+  const { layers, dense } = views.layout;
+  const L = dense.length;
   const n = r1 - r0;
   const { acts, deltas, rowLoss } = chunkViews(ctx, r0, r1);
-  gatherRows(kernels.gatherInputs, views.trainInputs, views.order, start + r0, n, sizes[0], acts[0]);
+  gatherRows(kernels.gatherInputs, views.trainInputs, views.order, start + r0, n, layers[0], acts[0]);
   forward(ctx, acts, n);
   // The loss gradient's 1/rows is the whole batch's.
   softmaxCrossEntropyBackward(
@@ -118,22 +118,22 @@ function trainChunk(ctx: ThreadContext, start: number, rows: number, r0: number,
     views.order,
     start + r0,
     n,
-    sizes[L],
+    layers[L],
     rows,
     rowLoss,
   );
   for (let l = L - 1; l > 0; l--) {
-    kernels.reluBackward(deltas[l], ctx.layers[l].W, acts[l], deltas[l - 1], n, layers[l].nIn, layers[l].nOut);
+    kernels.reluBackward(deltas[l], ctx.layers[l].W, acts[l], deltas[l - 1], n, dense[l].nIn, dense[l].nOut);
   }
 }
 
 /** Forward through every layer for `n` rows whose inputs are in acts[0]: acts[l+1] = layer l's output. */
 function forward(ctx: ThreadContext, acts: Float32Array[], n: number): void {
-  const { sizes } = ctx.views.layout;
-  const L = sizes.length - 1;
+  const { layers } = ctx.views.layout;
+  const L = layers.length - 1;
   for (let l = 0; l < L; l++) {
     const { W, b } = ctx.layers[l];
-    ctx.kernels.denseForward(acts[l], W, b, acts[l + 1], n, sizes[l], sizes[l + 1], l < L - 1, 0, sizes[l + 1]);
+    ctx.kernels.denseForward(acts[l], W, b, acts[l + 1], n, layers[l], layers[l + 1], l < L - 1, 0, layers[l + 1]);
   }
 }
 
@@ -151,10 +151,10 @@ function chunkViews(ctx: ThreadContext, r0: number, r1: number): ChunkViews {
   let views = ctx.chunkViews.get(key);
   if (!views) {
     const { acts, deltas, rowLoss, layout } = ctx.views;
-    const { sizes } = layout;
+    const { layers } = layout;
     views = {
-      acts: acts.map((buf, l) => buf.subarray(r0 * sizes[l], r1 * sizes[l])),
-      deltas: deltas.map((buf, l) => buf.subarray(r0 * sizes[l + 1], r1 * sizes[l + 1])),
+      acts: acts.map((buf, l) => buf.subarray(r0 * layers[l], r1 * layers[l])),
+      deltas: deltas.map((buf, l) => buf.subarray(r0 * layers[l + 1], r1 * layers[l + 1])),
       rowLoss: rowLoss.subarray(r0, r1),
     };
     ctx.chunkViews.set(key, views);
@@ -168,7 +168,7 @@ function chunkViews(ctx: ThreadContext, r0: number, r1: number): ChunkViews {
  */
 function parameterBlocks(views: SharedViews, blockWeights: number): ParameterBlock[] {
   const blocks: (ParameterBlock & { size: number })[] = [];
-  views.layout.layers.forEach(({ nIn, nOut }, layer) => {
+  views.layout.dense.forEach(({ nIn, nOut }, layer) => {
     const count = Math.max(1, Math.round((nIn * nOut) / blockWeights));
     for (let i = 0; i < count; i++) {
       const k0 = Math.floor((i * nIn) / count);
@@ -204,8 +204,8 @@ const noMark = (_point: number): void => {};
  */
 export function evaluateSplit(ctx: ThreadContext, split: SplitName, count: number): void {
   const { views } = ctx;
-  const { sizes } = views.layout;
-  const L = sizes.length - 1;
+  const { layers } = views.layout;
+  const L = layers.length - 1;
   const pixels = views[`${split}Inputs`];
   const labels = views[`${split}Labels`];
   const acts = views.scratch[ctx.thread];
@@ -213,14 +213,14 @@ export function evaluateSplit(ctx: ThreadContext, split: SplitName, count: numbe
   for (let c = take(ctx, Ctl.NextChunk); c < chunks; c = take(ctx, Ctl.NextChunk)) {
     const at = c * EVAL_CHUNK;
     const n = Math.min(EVAL_CHUNK, count - at);
-    gatherRows(ctx.kernels.gatherInputs, pixels, views.identity, at, n, sizes[0], acts[0]);
+    gatherRows(ctx.kernels.gatherInputs, pixels, views.identity, at, n, layers[0], acts[0]);
     forward(ctx, acts, n);
     softmaxEvaluate(
       acts[L],
       labels,
       at,
       n,
-      sizes[L],
+      layers[L],
       views.evalPredicted.subarray(at, at + n),
       views.evalLoss.subarray(at, at + n),
     );

@@ -96,7 +96,7 @@ export class Engine implements Trainer {
   }
 
   static async create(
-    sizes: number[],
+    layers: number[],
     initialParams: Float32Array,
     dataset: Dataset,
     options: EngineOptions,
@@ -105,11 +105,11 @@ export class Engine implements Trainer {
     checkThreads(threads);
     // A spinner takes the core from the thread it waits for when threads outnumber cores.
     const spinMs = threads <= availableParallelism() ? SPIN_MS : 0;
-    const paramCount = modelLayout(sizes).paramCount;
+    const paramCount = modelLayout(layers).paramCount;
     const optimizerState =
       options.optimizerState ??
       new Float32Array(options.optimizer ? stateArrays(options.optimizer.optimizer) * paramCount : 0);
-    const { memory, views } = createSharedBuffers(sizes, threads, options.batchSize, dataset, initialParams, {
+    const { memory, views } = createSharedBuffers(layers, threads, options.batchSize, dataset, initialParams, {
       spinMs,
       profileSteps: options.profileSteps ?? 0,
       optimizerState,

@@ -56,7 +56,7 @@ export function tracer(
 
 /** Each layer's weight and bias, hashed together (they lie side by side in the layout). */
 export function layerHashes(layout: ModelLayout, params: Float32Array): string[] {
-  return layout.layers.map(({ weightOffset, biasOffset, nOut }) => {
+  return layout.dense.map(({ weightOffset, biasOffset, nOut }) => {
     const bytes = new Uint8Array(
       params.buffer,
       params.byteOffset + 4 * weightOffset,

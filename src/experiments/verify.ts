@@ -214,8 +214,8 @@ export function ulpDistance(bitsA: number, bitsB: number): number {
 
 /** A parameter's name in the safetensors/PyTorch convention: weight [out, in], bias [out]. */
 export function parameterName(layout: ModelLayout, index: number): string {
-  for (let l = 0; l < layout.layers.length; l++) {
-    const { nOut, weightOffset, biasOffset } = layout.layers[l];
+  for (let l = 0; l < layout.dense.length; l++) {
+    const { nOut, weightOffset, biasOffset } = layout.dense[l];
     if (index >= weightOffset && index < biasOffset) {
       const k = Math.floor((index - weightOffset) / nOut);
       const j = (index - weightOffset) % nOut;

@@ -37,8 +37,8 @@ export interface Evaluation {
 export async function evaluate(source: ModelSource, options: EvaluateOptions = {}): Promise<Evaluation> {
   checkOptions(options, EVALUATE_OPTIONS, 'evaluate');
   const model = resolveModel(source, 'evaluate');
-  const { sizes } = model.layout;
-  const classes = sizes[sizes.length - 1];
+  const { layers } = model.layout;
+  const classes = layers[layers.length - 1];
   const split = options.split ?? 'test';
   if (split !== 'train' && split !== 'test') throw new UserError(`--split ${String(split)}: must be train or test`);
   const kernels = resolveKernels(options.kernels);
@@ -59,7 +59,7 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
   // A CSV given with --data is the rows to evaluate, whatever the split; otherwise the model's own files.
   const ownTable = options.data?.toLowerCase().endsWith('.csv');
   const raw = loadDataset(options.data ?? model.data, {
-    inputSize: sizes[0],
+    inputSize: layers[0],
     classes,
     trainLimit: options.trainLimit,
     testLimit: options.testLimit,
@@ -73,7 +73,7 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
       `--data ${raw.dir}: has no ${split} rows${split === 'test' ? ' (give --test-data FILE.csv, or --split train)' : ''}`,
     );
   const dataset = { ...raw, [split]: scaleSplit(raw[split], model.input.scaling, true) };
-  const engine = await Engine.create(sizes, model.params, dataset, {
+  const engine = await Engine.create(layers, model.params, dataset, {
     threads,
     kernels,
     batchSize: 1,

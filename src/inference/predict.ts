@@ -44,7 +44,7 @@ export interface Prediction {
 export function predict(source: ModelSource, options: PredictOptions = {}): Prediction {
   checkOptions(options, PREDICT_OPTIONS, 'predict');
   const model = resolveModel(source, 'predict');
-  const { sizes } = model.layout;
+  const { layers } = model.layout;
   let pixels: Uint8Array;
   let label: number | undefined;
   let width: number;
@@ -54,7 +54,7 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
     if (options.index !== undefined) throw new UserError('--image and --index: give one or the other');
     if (typeof options.image !== 'string')
       throw new UserError(`predict: image must be a file path; got ${describe(options.image)}`);
-    ({ pixels, width, height, notices } = imageInput(options.image, sizes[0]));
+    ({ pixels, width, height, notices } = imageInput(options.image, layers[0]));
   } else {
     const split = options.split ?? 'test';
     if (split !== 'train' && split !== 'test') throw new UserError(`--split ${String(split)}: must be train or test`);
@@ -63,8 +63,8 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
     // Said before any data is read, as the CLI does: a table's test split is often empty, and an index into it would be refused as out of range.
     if (model.input.featureNames) throw tableRowsError(model.name);
     const dataset = loadDataset(options.data ?? model.data, {
-      inputSize: sizes[0],
-      classes: sizes[sizes.length - 1],
+      inputSize: layers[0],
+      classes: layers[layers.length - 1],
       only: split,
     });
     const data = split === 'train' ? dataset.train : dataset.test;
@@ -74,10 +74,10 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
     if (!Number.isSafeInteger(index) || index < 0 || index >= data.count) {
       throw new UserError(`--index ${describe(index)}: must be from 0 to ${data.count - 1} (${split} split)`);
     }
-    pixels = data.images.slice(index * sizes[0], (index + 1) * sizes[0]);
+    pixels = data.images.slice(index * layers[0], (index + 1) * layers[0]);
     label = data.labels[index];
-    width = height = Math.round(Math.sqrt(sizes[0]));
-    if (width * height !== sizes[0]) [width, height] = [sizes[0], 1];
+    width = height = Math.round(Math.sqrt(layers[0]));
+    if (width * height !== layers[0]) [width, height] = [layers[0], 1];
   }
   // The model's own scaling: 1/255 (the PIXEL_SCALE table) unless it was trained with another --scale.
   const { scaling } = model.input;
@@ -107,10 +107,10 @@ export function forwardOne(layout: ModelLayout, params: Float32Array, pixels: Ui
 /** One row of inputs, already scaled, through the network: the class probabilities. */
 export function forwardInputs(layout: ModelLayout, params: Float32Array, inputs: Float32Array): Float32Array {
   let a = inputs;
-  layout.layers.forEach((layer, l) => {
+  layout.dense.forEach((layer, l) => {
     const { W, b } = layerViews(params, layer);
     const out = new Float32Array(layer.nOut);
-    denseForward(a, W, b, out, 1, layer.nIn, layer.nOut, l < layout.layers.length - 1);
+    denseForward(a, W, b, out, 1, layer.nIn, layer.nOut, l < layout.dense.length - 1);
     a = out;
   });
   softmaxRow(a, a, 0, a.length);
@@ -132,7 +132,7 @@ export interface RowPrediction {
  */
 export function predictCsv(source: ModelSource, csvPath: string): RowPrediction[] {
   const model = resolveModel(source, 'predict');
-  const width = model.layout.sizes[0];
+  const width = model.layout.layers[0];
   const header = readCsvHeader(csvPath, '--csv');
   const names = model.input.featureNames;
   let label: string | null = null;

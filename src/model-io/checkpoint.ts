@@ -76,7 +76,7 @@ export function encodeCheckpoint(snapshot: TrainSnapshot, files: RunFiles = {}):
     );
   }
   const body: CheckpointBody = {
-    layers: snapshot.layout.sizes,
+    layers: snapshot.layout.layers,
     dataSha256: snapshot.dataSha256,
     params: new Uint8Array(params.buffer),
     paramsSha256: paramsSha256(params),

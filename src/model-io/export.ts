@@ -103,7 +103,7 @@ function exportSource(source: string | TrainedModel, toPath: string, caller: str
   }
   if (existsSync(toPath) && !force) throw new UserError(`--to ${toPath}: exists; pass --force to replace it`);
   const metadata: Record<string, string> = {
-    layers: layout.sizes.join(','),
+    layers: layout.layers.join(','),
     activation: 'relu',
     output: 'softmax',
     input_scale: '1/255',

@@ -30,7 +30,7 @@ export function loadModel(path: string): ModelFile {
   }
   if (looksLikeSafetensors(head)) {
     const { layout, params, metadata } = readSafetensors(path);
-    return { path, kind: 'safetensors', layout, params, input: inputFromMetadata(metadata, layout.sizes[0], path) };
+    return { path, kind: 'safetensors', layout, params, input: inputFromMetadata(metadata, layout.layers[0], path) };
   }
   let checkpoint: Checkpoint;
   try {

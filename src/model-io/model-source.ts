@@ -11,7 +11,7 @@ import { checkStoredInput, type ModelInput } from '../data/scaling.js';
 export interface TrainedModel {
   params: Float32Array;
   /** The layer sizes, as train() returns them... */
-  layout?: { sizes: readonly number[] };
+  layout?: { layers: readonly number[] };
   /** ...or as a plain list, input to output, e.g. [784, 128, 64, 10]. */
   layers?: readonly number[];
   /** The run's settings: their `data` is the default data directory of evaluate and predict. */
@@ -57,7 +57,7 @@ export function resolveModel(source: unknown, caller: string): ResolvedModel {
     throw new UserError(`${caller}: the model's params must be a Float32Array; got ${describe(params)}`);
   }
   const sizes =
-    layers ?? (typeof layout === 'object' && layout !== null ? (layout as { sizes?: unknown }).sizes : undefined);
+    layers ?? (typeof layout === 'object' && layout !== null ? (layout as { layers?: unknown }).layers : undefined);
   if (!Array.isArray(sizes) || sizes.length < 2 || !sizes.every((n) => Number.isSafeInteger(n) && n > 0)) {
     throw new UserError(
       `${caller}: the model's layers must be 2 or more positive integers (layers: [784, 128, 64, 10], or the layout train() returns); got ${describe(sizes)}`,
@@ -77,7 +77,7 @@ export function resolveModel(source: unknown, caller: string): ResolvedModel {
     params,
     data: text('data'),
     dataFlags: { testData: text('testData'), label: text('label'), labels: text('labels') },
-    input: checkStoredInput(input, resolved.sizes[0], `${caller}: the model's input`),
+    input: checkStoredInput(input, resolved.layers[0], `${caller}: the model's input`),
   };
 }
 

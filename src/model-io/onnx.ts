@@ -109,7 +109,7 @@ function valueInfo(name: string, dims: (number | string)[]): InstanceType<typeof
 
 /** The model as ONNX bytes (a serialized ModelProto). */
 export function encodeOnnx(layout: ModelLayout, params: Float32Array, options: OnnxOptions = {}): Uint8Array {
-  const { sizes } = layout;
+  const sizes = layout.layers;
   const classes = sizes[sizes.length - 1];
   if (options.classNames && options.classNames.length !== classes) {
     throw new RangeError(`${options.classNames.length} class names for ${classes} output classes`);
@@ -118,11 +118,11 @@ export function encodeOnnx(layout: ModelLayout, params: Float32Array, options: O
   const nodes = [...scaled.nodes];
   const initializers = [...scaled.initializers];
   let x = 'scaled_input';
-  layout.layers.forEach((layer, i) => {
+  layout.dense.forEach((layer, i) => {
     const { W, b } = layerViews(params, layer);
     initializers.push(floatTensor(`layers.${i}.weight`, [layer.nIn, layer.nOut], W));
     initializers.push(floatTensor(`layers.${i}.bias`, [layer.nOut], b));
-    const last = i === layout.layers.length - 1;
+    const last = i === layout.dense.length - 1;
     nodes.push(node('Gemm', [x, `layers.${i}.weight`, `layers.${i}.bias`], last ? 'logits' : `layers.${i}.linear`));
     if (!last) nodes.push(node('Relu', [`layers.${i}.linear`], (x = `layers.${i}.relu`)));
   });

@@ -35,7 +35,7 @@ export function encodeSafetensors(
   naming: TensorNaming = 'lockstep',
 ): Uint8Array {
   const tensors: { name: string; shape: number[]; data: Float32Array }[] = [];
-  layout.layers.forEach((layer, i) => {
+  layout.dense.forEach((layer, i) => {
     const { W, b } = layerViews(params, layer);
     const transposed = new Float32Array(layer.nIn * layer.nOut);
     for (let k = 0; k < layer.nIn; k++)
@@ -155,7 +155,7 @@ export function decodeSafetensors(bytes: Uint8Array, path: string): SafetensorsM
 
   const layout = modelLayout(sizes);
   const params = new Float32Array(layout.paramCount);
-  layout.layers.forEach((layer, i) => {
+  layout.dense.forEach((layer, i) => {
     const { W, b } = layerViews(params, layer);
     const wt = tensors.get(`${prefixes[i]}.weight`)!;
     for (let j = 0; j < layer.nOut; j++)

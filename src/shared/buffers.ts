@@ -9,7 +9,7 @@ import { CONTROL_WORDS } from './control.js';
  * it once (createSharedBuffers) and sends the plan — numbers only — to each worker, which rebuilds the same
  * views over the same memory (viewsOf). Nothing here is ever copied between threads.
  *
- * Shapes (B = batch size, n_l = sizes[l], L layers):
+ * Shapes (B = batch size, n_l = layers[l], L layers):
  *   params  the flat parameter vector (src/model/layout.ts)     order    [trainCount] the epoch's order
  *   acts[0] X [B][n_0], acts[l+1] layer l's output [B][n_{l+1}]  deltas[l] dLoss/dZ of layer l [B][n_{l+1}]
  *   rowLoss [B] float64                                          evalPredicted, evalLoss [max(train, test)]
@@ -33,7 +33,8 @@ interface Region {
 }
 
 export interface SharedPlan {
-  sizes: number[];
+  /** The layer sizes, input to output. */
+  layers: number[];
   threads: number;
   /** Milliseconds a thread spins before Atomics.wait (see waitForChange). */
   spinMs: number;
@@ -122,7 +123,7 @@ export function createSharedBuffers(
     rowsOf(val).byteLength,
     val.count,
     ...sizes.map((n) => B * n * 4),
-    ...layout.layers.map((l) => B * l.nOut * 4),
+    ...layout.dense.map((l) => B * l.nOut * 4),
     B * 8,
     evalRows,
     evalRows * 8,
@@ -150,7 +151,7 @@ export function createSharedBuffers(
   const valInputs = rows(val);
   const valLabels = arena.u8(val.count);
   const acts = sizes.map((n) => arena.f32(B * n));
-  const deltas = layout.layers.map((l) => arena.f32(B * l.nOut));
+  const deltas = layout.dense.map((l) => arena.f32(B * l.nOut));
   const rowLoss = arena.f64(B);
   const evalPredicted = arena.u8(evalRows);
   const evalLoss = arena.f64(evalRows);
@@ -177,7 +178,7 @@ export function createSharedBuffers(
   for (let i = 0; i < evalRows; i++) identity[i] = i;
 
   const plan: SharedPlan = {
-    sizes: [...sizes],
+    layers: [...sizes],
     threads,
     spinMs,
     profileSteps,
@@ -242,7 +243,7 @@ export function viewsOf(memory: WebAssembly.Memory, plan: SharedPlan): SharedVie
   const rows = (r: Region): InputRows => (plan.floats ? f32(r) : u8(r));
   return {
     plan,
-    layout: modelLayout(plan.sizes),
+    layout: modelLayout(plan.layers),
     control: new Int32Array(buf, plan.control.offset, plan.control.length),
     params: f32(plan.params),
     order: new Uint32Array(buf, plan.order.offset, plan.order.length),

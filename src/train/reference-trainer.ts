@@ -53,16 +53,16 @@ export class ReferenceTrainer implements Trainer {
       : new Float32Array(stateArrays(optimizer.optimizer) * layout.paramCount);
     this.stepsPerEpoch = epochSteps(train.count, batchSize);
     const rows = Math.max(batchSize, EVAL_CHUNK);
-    this.acts = layout.sizes.map((n) => new Float32Array(rows * n));
-    this.deltas = layout.layers.map((l) => new Float32Array(rows * l.nOut));
+    this.acts = layout.layers.map((n) => new Float32Array(rows * n));
+    this.deltas = layout.dense.map((l) => new Float32Array(rows * l.nOut));
     this.grads = new Float32Array(layout.paramCount);
     this.rowLoss = new Float64Array(rows);
   }
 
   /** Forward over `rows` rows whose inputs are already in acts[0]. */
   private forward(rows: number): void {
-    const last = this.layout.layers.length - 1;
-    this.layout.layers.forEach((layer, l) => {
+    const last = this.layout.dense.length - 1;
+    this.layout.dense.forEach((layer, l) => {
       const { W, b } = layerViews(this.params, layer);
       denseForward(this.acts[l], W, b, this.acts[l + 1], rows, layer.nIn, layer.nOut, l < last);
     });
@@ -86,9 +86,17 @@ export class ReferenceTrainer implements Trainer {
 
   /** Forward and backward over order[start .. start+rows): fills `grads`, returns the sum of the rows' losses. */
   gradients(start: number, rows: number): number {
-    const { layers, sizes } = this.layout;
-    const L = layers.length;
-    gatherRows(gatherInputs, this.train.features ?? this.train.images, this.order, start, rows, sizes[0], this.acts[0]);
+    const { dense, layers } = this.layout;
+    const L = dense.length;
+    gatherRows(
+      gatherInputs,
+      this.train.features ?? this.train.images,
+      this.order,
+      start,
+      rows,
+      layers[0],
+      this.acts[0],
+    );
     this.forward(rows);
     softmaxCrossEntropyBackward(
       this.acts[L],
@@ -97,12 +105,12 @@ export class ReferenceTrainer implements Trainer {
       this.order,
       start,
       rows,
-      sizes[L],
+      layers[L],
       rows,
       this.rowLoss,
     );
     for (let l = L - 1; l >= 0; l--) {
-      const layer = layers[l];
+      const layer = dense[l];
       const { W } = layerViews(this.params, layer);
       const { W: dW, b: db } = layerViews(this.grads, layer);
       weightGrad(this.acts[l], this.deltas[l], dW, rows, layer.nIn, layer.nOut, 0, layer.nIn);
@@ -116,10 +124,10 @@ export class ReferenceTrainer implements Trainer {
 
   evaluate(split: SplitName): EvalResult {
     const data =
-      (split === 'val' ? this.val : split === 'train' ? this.train : this.test) ?? emptySplit(this.layout.sizes[0]);
-    const { sizes } = this.layout;
-    const nIn = sizes[0];
-    const L = this.layout.layers.length;
+      (split === 'val' ? this.val : split === 'train' ? this.train : this.test) ?? emptySplit(this.layout.layers[0]);
+    const { layers } = this.layout;
+    const nIn = layers[0];
+    const L = this.layout.dense.length;
     const predictions = new Uint8Array(data.count);
     const losses = new Float64Array(data.count);
     const identity = new Uint32Array(EVAL_CHUNK);
@@ -133,7 +141,7 @@ export class ReferenceTrainer implements Trainer {
         data.labels,
         first,
         rows,
-        sizes[L],
+        layers[L],
         predictions.subarray(first),
         losses.subarray(first),
       );

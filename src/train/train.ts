@@ -87,10 +87,10 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
   }
   if (init !== undefined) {
     const model = loadModel(init);
-    if (run.layers && run.layers.join(',') !== model.layout.sizes.join(',')) {
-      throw new UserError(`--layers ${run.layers.join(',')}: ${init} holds a ${model.layout.sizes.join('-')} network`);
+    if (run.layers && run.layers.join(',') !== model.layout.layers.join(',')) {
+      throw new UserError(`--layers ${run.layers.join(',')}: ${init} holds a ${model.layout.layers.join('-')} network`);
     }
-    run = { ...run, layers: model.layout.sizes };
+    run = { ...run, layers: model.layout.layers };
     core.initialParams = model.params;
   }
   const checkpointPath = checkpoint ?? resume;

@@ -39,7 +39,7 @@ export interface ModelInfo {
 }
 
 export function modelInfo(model: ResolvedModel): ModelInfo {
-  const { sizes } = model.layout;
+  const sizes = model.layout.layers;
   const side = Math.round(Math.sqrt(sizes[0]));
   const { scaling, featureNames, classNames } = model.input;
   // An image is a square of bytes scaled by 255; a table's model (it has feature names) never is.
@@ -74,7 +74,7 @@ export async function serveModel(
   checkOptions(options, ['port', 'host'], 'serveModel');
   const model = resolveModel(source, 'serveModel');
   const info = modelInfo(model);
-  const inputs = model.layout.sizes[0];
+  const inputs = model.layout.layers[0];
   // A body of `inputs` numbers (bytes, or a table's features in full precision) with commas and some spaces.
   const bodyLimit = Math.max(16 * 1024, inputs * (info.input.kind === 'image' ? 8 : 32));
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
