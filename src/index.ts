@@ -18,8 +18,6 @@ export { benchmark } from './experiments/bench.js';
 export type { BenchOptions, BenchRow } from './experiments/bench.js';
 export { sweep } from './experiments/sweep.js';
 export type { SweepOptions, SweepResult, SweepOutcome } from './experiments/sweep.js';
-export { queueSweep, runQueueWorker } from './queue/index.js';
-export type { QueueSweepOptions, QueueWorkerOptions } from './queue/index.js';
 export { serveModel } from './web/serve.js';
 export type { ServeOptions } from './web/serve.js';
 export { UserError, DivergenceError, WorkerFailure } from './errors.js';

@@ -52,3 +52,6 @@ export { OPTIMIZERS, stateArrays } from './optim/optimizer.js';
 export type { OptimizerName, OptimizerSettings } from './optim/optimizer.js';
 export { SCHEDULES, learningRate } from './optim/schedule.js';
 export type { ScheduleName, ScheduleSettings } from './optim/schedule.js';
+// Sweeps across machines (docs/sweeps.md): BullMQ loads only with these.
+export { queueSweep, runQueueWorker } from './queue/index.js';
+export type { QueueSweepOptions, QueueWorkerOptions } from './queue/index.js';

@@ -206,14 +206,14 @@ export function evaluateSplit(ctx: ThreadContext, split: SplitName, count: numbe
   const { views } = ctx;
   const { layers } = views.layout;
   const L = layers.length - 1;
-  const pixels = views[`${split}Inputs`];
+  const inputs = views[`${split}Inputs`];
   const labels = views[`${split}Labels`];
   const acts = views.scratch[ctx.thread];
   const chunks = Math.ceil(count / EVAL_CHUNK);
   for (let c = take(ctx, Ctl.NextChunk); c < chunks; c = take(ctx, Ctl.NextChunk)) {
     const at = c * EVAL_CHUNK;
     const n = Math.min(EVAL_CHUNK, count - at);
-    gatherRows(ctx.kernels.gatherInputs, pixels, views.identity, at, n, layers[0], acts[0]);
+    gatherRows(ctx.kernels.gatherInputs, inputs, views.identity, at, n, layers[0], acts[0]);
     forward(ctx, acts, n);
     softmaxEvaluate(
       acts[L],
