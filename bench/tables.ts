@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../src/paths.js';
 
 /** The README's recipe for tables: scikit-learn's MLPClassifier defaults, with a wider hidden layer. */
-export const TABLE_RECIPE = '--optimizer adam --hidden 200 --batch-size 200 --epochs 200';
+export const TABLE_RECIPE = '--optimizer adam --hidden 200 --batch-size 200 --epochs 150';
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
