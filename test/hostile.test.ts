@@ -140,6 +140,14 @@ describe('hostile data', { timeout: SLOW_TEST_TIMEOUT }, () => {
       2,
       `${test.path}: label 12 at index 5 is not a class of the training rows (their labels are 0 to 9)`,
     );
+    // A test label below the highest training label that no training row has (a gap) is refused too.
+    const gap = dataWith(IDX_FILES.testLabels, (b) => Uint8Array.from(b, (x, i) => (i === 8 + 2 ? 10 : x)));
+    writeFileSync(join(gap.dir, labels), Uint8Array.from(readFileSync(join(dir, labels))));
+    expectOneLine(
+      lockstep(['train', '--data', gap.dir, ...noLayers]),
+      2,
+      `${gap.path}: label 10 at index 2 is not a class of the training rows (no training row has label 10)`,
+    );
   });
 
   it('a CSV label column of numbers with one text label is read as class names, and says so naming the line', () => {

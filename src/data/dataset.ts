@@ -51,7 +51,7 @@ export function loadDataset(dir: string | undefined, options: DatasetOptions): D
 }
 
 /**
- * Classes counted from integer labels (no --layers fixed them): a test label above every training label is
+ * Classes counted from integer labels (no --layers fixed them): a test label that no training row has is
  * refused, naming the file and index (its output would be trained by no row); classes below the highest
  * that no training row has are returned, for a notice before the first step.
  */
@@ -69,6 +69,11 @@ export function checkInferredClasses(dataset: Dataset): number[] {
       throw new UserError(
         `${test.labelsPath}: label ${test.labels[i]} at index ${i} is not a class of the training rows (their labels are 0 to ${trained - 1}); ` +
           `give --layers with ${test.labels[i] + 1} or more outputs to train such a class anyway`,
+      );
+    }
+    if (rows[test.labels[i]] === 0) {
+      throw new UserError(
+        `${test.labelsPath}: label ${test.labels[i]} at index ${i} is not a class of the training rows (no training row has label ${test.labels[i]})`,
       );
     }
   }
