@@ -9,7 +9,7 @@ import { benchmark } from '../src/experiments/bench.js';
 import { modelLayout } from '../src/model/layout.js';
 import { parameterName, ulpDistance } from '../src/experiments/verify.js';
 import { scalingChart } from '../src/experiments/charts.js';
-import { defaultThreadCounts } from '../src/coordinator/engine.js';
+import { defaultThreadCounts } from '../src/coordinator/threads.js';
 import { machineFacts } from '../src/experiments/machine.js';
 import { defaultKernels } from '../src/kernels/select.js';
 import { renderSvg } from '../src/experiments/output.js';

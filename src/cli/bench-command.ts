@@ -1,4 +1,4 @@
-import { crowdedThreads } from '../coordinator/engine.js';
+import { crowdedThreads } from '../coordinator/threads.js';
 import { benchmark, checkBenchCounts, hashAgreement, type BenchRow, type PhaseStats } from '../experiments/bench.js';
 import { scalingChart } from '../experiments/charts.js';
 import { formatMachine, machineFacts } from '../experiments/machine.js';

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { checkThreads, Engine } from '../coordinator/engine.js';
+import { Engine } from '../coordinator/engine.js';
+import { checkThreads } from '../coordinator/threads.js';
 import { loadDataset } from '../data/dataset.js';
 import { scaleSplit } from '../data/prepare.js';
 import { UserError } from '../errors.js';

@@ -5,7 +5,7 @@
  *
  * A key is the library's name (camelCase); its flag is the same name in kebab-case (batchSize: --batch-size).
  */
-import { defaultThreadCounts, MAX_THREADS } from '../coordinator/engine.js';
+import { defaultThreadCounts, MAX_THREADS } from '../coordinator/threads.js';
 import { SCALE_KINDS } from '../data/scaling.js';
 import { KERNEL_CHOICES } from '../kernels/select.js';
 import { OPTIMIZER_DEFAULTS, OPTIMIZERS } from '../optim/optimizer.js';

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { defaultThreadCounts } from '../coordinator/engine.js';
+import { defaultThreadCounts } from '../coordinator/threads.js';
 import type { Dataset } from '../data/dataset.js';
 import type { TrainOptions } from './config.js';
 import { trainCore } from './core.js';

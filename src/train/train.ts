@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { crowdedThreads } from '../coordinator/engine.js';
+import { crowdedThreads } from '../coordinator/threads.js';
 import { IDX_FILES } from '../data/dataset.js';
 import { checkSavedDataDir } from '../data/saved-data.js';
 import { DivergenceError, UserError } from '../errors.js';
