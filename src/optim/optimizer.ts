@@ -1,6 +1,6 @@
 import { UserError } from '../errors.js';
 import { flagOf } from '../flag.js';
-import { learningRate, SCHEDULES, type ScheduleSettings } from './schedule.js';
+import { learningRate, type ScheduleSettings } from './schedule.js';
 
 /**
  * The optimizers, with PyTorch's torch.optim as the reference (docs/optimizers.md), and the
@@ -174,7 +174,8 @@ export const OPTIMIZER_DEFAULTS = { optimizer: 'sgd', weightDecay: 0, lrSchedule
 /**
  * Checks a run's optimizer and schedule settings, naming the flag, and fills in the defaults of the settings
  * that belong to its optimizer and schedule (PyTorch's: momentum 0.9 as commonly given, betas (0.9, 0.999),
- * eps 1e-8, gamma 0.1). A setting given for another optimizer or schedule is refused, not ignored.
+ * eps 1e-8, gamma 0.1). A setting given for another optimizer or schedule is refused, not ignored. The
+ * option table's checks (src/options/check.ts: the choices, the integers' ranges) have run before.
  */
 export function resolveOptimizer(s: OptimizerSettings): void {
   const shown = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
@@ -182,10 +183,6 @@ export function resolveOptimizer(s: OptimizerSettings): void {
     throw new UserError(`${flagOf(key)} ${shown(s[key])}: ${why}`);
   };
   const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-  if (!(OPTIMIZERS as readonly unknown[]).includes(s.optimizer))
-    fail('optimizer', `must be one of ${OPTIMIZERS.join(', ')}`);
-  if (!(SCHEDULES as readonly unknown[]).includes(s.lrSchedule))
-    fail('lrSchedule', `must be one of ${SCHEDULES.join(', ')}`);
   const withMomentum = s.optimizer === 'momentum' || s.optimizer === 'nesterov';
   const adam = s.optimizer === 'adam' || s.optimizer === 'adamw';
   const onlyWith = (key: OptimizerOption, applies: boolean, owner: string, current: string) => {
@@ -198,7 +195,6 @@ export function resolveOptimizer(s: OptimizerSettings): void {
   onlyWith('lrGamma', s.lrSchedule === 'step', '--lr-schedule step', schedule);
   onlyWith('lrStepEpochs', s.lrSchedule === 'step', '--lr-schedule step', schedule);
   if (!finite(s.weightDecay) || s.weightDecay < 0) fail('weightDecay', 'must be a finite number ≥ 0');
-  if (!Number.isSafeInteger(s.warmupSteps) || s.warmupSteps < 0) fail('warmupSteps', 'must be an integer ≥ 0');
   if (withMomentum) {
     s.momentum ??= 0.9;
     if (!finite(s.momentum) || s.momentum < 0) fail('momentum', 'must be a finite number ≥ 0');
@@ -222,7 +218,6 @@ export function resolveOptimizer(s: OptimizerSettings): void {
         '--lr-schedule step: needs --lr-step-epochs N, the epochs between two multiplications by --lr-gamma',
       );
     }
-    if (!Number.isSafeInteger(s.lrStepEpochs) || s.lrStepEpochs < 1) fail('lrStepEpochs', 'must be a positive integer');
   }
 }
 
