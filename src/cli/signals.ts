@@ -1,23 +1,29 @@
 /**
- * SIGINT and SIGTERM stop a run at the next step boundary (the training loop checks the signal between
- * steps), so what is written afterwards is a consistent state. A second signal exits at once.
+ * Two steps, for every command that stops on SIGINT or SIGTERM: the first aborts `stop` (what that means is
+ * the command's `first` line), the second aborts `kill` (`second`). `reason` is the first signal's name.
  */
-export function onStopSignals(): { signal: AbortSignal; reason: () => string; dispose: () => void } {
-  const controller = new AbortController();
+export function onStopThenKillSignals(
+  first: string,
+  second: string,
+): { stop: AbortSignal; kill: AbortSignal; reason: () => string; dispose: () => void } {
+  const stop = new AbortController();
+  const kill = new AbortController();
   let received = '';
   const handler = (name: NodeJS.Signals) => {
-    if (received) {
-      process.stderr.write(`lockstep: ${name} again: quitting now, without waiting for the step\n`);
-      process.exit(130);
+    if (stop.signal.aborted) {
+      process.stderr.write(`lockstep: ${name} again: ${second}\n`);
+      kill.abort();
+      return;
     }
     received = name;
-    process.stderr.write(`lockstep: ${name}: stopping after the current step (send it again to quit at once)\n`);
-    controller.abort();
+    process.stderr.write(`lockstep: ${name}: ${first}\n`);
+    stop.abort();
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
   return {
-    signal: controller.signal,
+    stop: stop.signal,
+    kill: kill.signal,
     reason: () => received,
     dispose: () => {
       process.off('SIGINT', handler);
@@ -27,32 +33,14 @@ export function onStopSignals(): { signal: AbortSignal; reason: () => string; di
 }
 
 /**
- * Two steps, for commands that run other processes (sweep, worker): the first SIGINT or SIGTERM aborts `stop`
- * (what that means is the command's `first` line), the second aborts `kill` (`second`).
+ * A training run stops at the next step boundary (the training loop checks the signal between steps), so
+ * what is written afterwards is a consistent state; a second signal exits at once.
  */
-export function onStopThenKillSignals(
-  first: string,
-  second: string,
-): { stop: AbortSignal; kill: AbortSignal; dispose: () => void } {
-  const stop = new AbortController();
-  const kill = new AbortController();
-  const handler = (name: NodeJS.Signals) => {
-    if (stop.signal.aborted) {
-      process.stderr.write(`lockstep: ${name} again: ${second}\n`);
-      kill.abort();
-      return;
-    }
-    process.stderr.write(`lockstep: ${name}: ${first}\n`);
-    stop.abort();
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return {
-    stop: stop.signal,
-    kill: kill.signal,
-    dispose: () => {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
-    },
-  };
+export function onStopSignals(): { signal: AbortSignal; reason: () => string; dispose: () => void } {
+  const { stop, kill, reason, dispose } = onStopThenKillSignals(
+    'stopping after the current step (send it again to quit at once)',
+    'quitting now, without waiting for the step',
+  );
+  kill.addEventListener('abort', () => process.exit(130));
+  return { signal: stop, reason, dispose };
 }

@@ -122,9 +122,10 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
       };
     }
     if (run.threads === 'auto') {
-      core.dataset ??= loadTrainingData(resolveConfig(run));
+      const config = resolveConfig(run);
+      core.dataset ??= loadTrainingData(config);
       const calibration = await chooseThreads(run, core.dataset);
-      hooks.onCalibrated?.(calibration, resolveConfig(run).batchSize);
+      hooks.onCalibrated?.(calibration, config.batchSize);
       run = { ...run, threads: calibration.threads };
     }
     if (files.log !== undefined) metrics = new MetricsLog(files.log, core.resume?.state.epoch);
