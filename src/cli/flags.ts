@@ -5,7 +5,6 @@ import { wasmSimdSupported } from '../kernels/wasm.js';
 import { parserFor } from '../options/parse.js';
 import {
   flagOf,
-  OPTIONS,
   optionsOf,
   positionalName,
   shownDefault,
@@ -111,7 +110,7 @@ export function commandFlags<T>(y: Argv<T>, command: Command): Argv<T> {
   let flags = y;
   for (const name of optionsOf(command)) {
     const option = yargsOption(name, command);
-    const positional = OPTIONS[name].scope === 'cli' && 'positional' in OPTIONS[name];
+    const positional = specFor(name, command).positional;
     const key = flagOf(positional ? positionalName(name) : name).slice(2);
     flags = positional ? flags.positional(key, option as PositionalOptions) : flags.option(key, option);
   }
