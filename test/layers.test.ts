@@ -6,7 +6,16 @@ const ROOT = join(import.meta.dirname, '..');
 
 /** The layers, lowest first: a module may import its own layer and those below, never one above. */
 const LAYERS: string[][] = [
-  ['src/errors.ts', 'src/words.ts', 'src/flag.ts', 'src/paths.ts', 'src/fs', 'src/random', 'src/memory'],
+  [
+    'src/errors.ts',
+    'src/words.ts',
+    'src/flag.ts',
+    'src/paths.ts',
+    'src/packages.ts',
+    'src/fs',
+    'src/random',
+    'src/memory',
+  ],
   ['src/model', 'src/optim'],
   ['src/kernels', 'src/data'],
   ['src/shared'],

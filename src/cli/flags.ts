@@ -137,6 +137,16 @@ export function trainOptionsOf(args: Record<string, unknown>, command: Command):
 interface Yargs18 {
   usageConfiguration(config: { 'hide-types': boolean }): unknown;
   getOptions(): { boolean: string[] };
+  getInternalMethods(): { getUsageInstance(): { cacheHelpMessage(): void } };
+}
+
+/**
+ * yargs formats a command's whole help text before running it, in case the command later asks for it (ours
+ * never do: their errors are one line); skipping that saves ~60 ms of every command's start.
+ */
+export function skipEagerHelp<T>(y: Argv<T>): Argv<T> {
+  (y as unknown as Yargs18).getInternalMethods().getUsageInstance().cacheHelpMessage = () => {};
+  return y;
 }
 
 /** Hides yargs' type labels in --help: each flag's description carries its own (see `flag`). */

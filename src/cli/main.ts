@@ -9,7 +9,15 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { commandFlags, flag, hideYargsTypes, refuseSwitchValues, switchesOf, usageMessage } from './flags.js';
+import {
+  commandFlags,
+  flag,
+  hideYargsTypes,
+  refuseSwitchValues,
+  skipEagerHelp,
+  switchesOf,
+  usageMessage,
+} from './flags.js';
 import { UserError } from '../errors.js';
 import { COMMANDS, type Command } from '../options/table.js';
 import { packageVersion } from '../paths.js';
@@ -52,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
       .then((action) => action(args))
       .then((code) => void (exitCode = code));
   try {
-    let cli = hideYargsTypes(yargs(argv))
+    let cli = skipEagerHelp(hideYargsTypes(yargs(argv)))
       .scriptName('lockstep')
       .usage(
         '$0 <command> [options]\n\nData-parallel MLP training on CPU threads, bit-identical for any thread count.',

@@ -1,4 +1,7 @@
-import asciichart from 'asciichart';
+import { lazyPackage } from '../packages.js';
+
+/** asciichart only for the chart a run prints at its end. */
+const asciichart = lazyPackage<typeof import('asciichart')>('asciichart');
 import type { EpochReport, StepInfo } from '../train/train.js';
 
 /** Live progress is for a person at a terminal: never in JSON mode, never into a pipe or file. */
@@ -62,11 +65,11 @@ export function historyChart(history: EpochReport[]): string {
   // Epochs that were not evaluated (--eval-every, no test rows) have no accuracy to draw.
   const acc = history.map((h) => h.testAcc * 100).filter((a) => !Number.isNaN(a));
   const opts = { height: 8, format: (x: number) => x.toFixed(3).padStart(8) };
-  const lines = ['training loss per epoch', asciichart.plot(loss, opts)];
+  const lines = ['training loss per epoch', asciichart().plot(loss, opts)];
   if (acc.length >= 2)
     lines.push(
       'test accuracy (%) per epoch',
-      asciichart.plot(acc, { height: 8, format: (x: number) => x.toFixed(2).padStart(8) }),
+      asciichart().plot(acc, { height: 8, format: (x: number) => x.toFixed(2).padStart(8) }),
     );
   return lines.join('\n');
 }

@@ -3,9 +3,8 @@ import { failedRunsError, queueSweep, type QueueSweepCounts } from '../queue/ind
 import { plural } from '../words.js';
 import type { ArgsOf } from '../options/table.js';
 import { print, trainOptionsOf } from './flags.js';
-import { onStopThenKillSignals } from './signals.js';
+import { EXIT_INTERRUPTED, onStopThenKillSignals } from './signals.js';
 import { formatResult, formatTable } from './sweep-command.js';
-import { EXIT_INTERRUPTED } from './train-command.js';
 
 /** `lockstep sweep … --queue URL [--detach | --status]`: the grid on a queue that `lockstep worker`s drain (src/queue/). */
 export async function queueSweepCommand(args: ArgsOf<'sweep'>): Promise<number> {

@@ -1,3 +1,6 @@
+/** A command stopped by a signal exits with 128 + SIGINT's number, as a shell reports it. */
+export const EXIT_INTERRUPTED = 130;
+
 /**
  * Two steps, for every command that stops on SIGINT or SIGTERM: the first aborts `stop` (what that means is
  * the command's `first` line), the second aborts `kill` (`second`). `reason` is the first signal's name.
@@ -41,6 +44,6 @@ export function onStopSignals(): { signal: AbortSignal; reason: () => string; di
     'stopping after the current step (send it again to quit at once)',
     'quitting now, without waiting for the step',
   );
-  kill.addEventListener('abort', () => process.exit(130));
+  kill.addEventListener('abort', () => process.exit(EXIT_INTERRUPTED));
   return { signal: stop, reason, dispose };
 }

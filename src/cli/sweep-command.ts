@@ -3,8 +3,7 @@ import { sweep, type SweepResult } from '../experiments/sweep.js';
 import { plural } from '../words.js';
 import type { ArgsOf } from '../options/table.js';
 import { print, trainOptionsOf } from './flags.js';
-import { onStopThenKillSignals } from './signals.js';
-import { EXIT_INTERRUPTED } from './train-command.js';
+import { EXIT_INTERRUPTED, onStopThenKillSignals } from './signals.js';
 
 export async function sweepCommand(args: ArgsOf<'sweep'>): Promise<number> {
   if (args.queue !== undefined || args.detach || args.status)

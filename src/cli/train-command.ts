@@ -10,9 +10,7 @@ import { epochSteps } from '../optim/schedule.js';
 import { startDashboard, type Dashboard } from '../web/dashboard.js';
 import { plural } from '../words.js';
 import { print, trainOptionsOf } from './flags.js';
-import { onStopSignals } from './signals.js';
-
-export const EXIT_INTERRUPTED = 130;
+import { EXIT_INTERRUPTED, onStopSignals } from './signals.js';
 
 export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
   if (args.reference && args.kernels !== undefined) {

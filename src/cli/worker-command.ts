@@ -3,9 +3,8 @@ import { runQueueWorker } from '../queue/index.js';
 import type { ArgsOf } from '../options/table.js';
 import { plural } from '../words.js';
 import { print } from './flags.js';
-import { onStopThenKillSignals } from './signals.js';
+import { EXIT_INTERRUPTED, onStopThenKillSignals } from './signals.js';
 import { formatResult } from './sweep-command.js';
-import { EXIT_INTERRUPTED } from './train-command.js';
 
 /** `lockstep worker --queue URL`: trains the runs of `lockstep sweep --queue URL` until Ctrl-C (src/queue/worker.ts). */
 export async function workerCommand(args: ArgsOf<'worker'>): Promise<number> {

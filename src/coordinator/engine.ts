@@ -1,8 +1,9 @@
 import { availableParallelism } from 'node:os';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import type { Dataset } from '../data/dataset.js';
 import { AbortedError, WorkerFailure } from '../errors.js';
 import { createKernels, type KernelName } from '../kernels/select.js';
+import { lazyPackage } from '../packages.js';
 import { distPath } from '../paths.js';
 import { createSharedBuffers, PROFILE_MARKS, type SharedViews } from '../shared/buffers.js';
 import { abortAll, Command, Ctl, FaultKind } from '../shared/control.js';
@@ -18,6 +19,8 @@ import { checkThreads } from './threads.js';
 const SPIN_MS = 0.2;
 /** How long to wait for workers to start. */
 const START_TIMEOUT_MS = 60_000;
+/** piscina only when a run has more than one thread. */
+const piscina = lazyPackage<typeof import('piscina')>('piscina');
 
 export interface EngineOptions {
   threads: number;
@@ -109,7 +112,7 @@ export class Engine implements Trainer {
 
   private async startWorkers(): Promise<void> {
     const workers = this.options.threads - 1;
-    this.pool = new Piscina({
+    this.pool = new (piscina().Piscina)({
       filename: distPath('workers', 'step-worker.js'),
       minThreads: workers,
       maxThreads: workers,

@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { inflateRawSync } from 'node:zlib';
-import { unzipSync } from 'fflate';
+import { lazyPackage } from '../packages.js';
 import { unreadableFile, UserError } from '../errors.js';
+
+/** fflate (~30 ms to load) only when a .npz file is read. */
+const fflate = lazyPackage<typeof import('fflate')>('fflate');
 
 /**
  * NumPy's .npy format (hand-written: the header is tiny and its errors are part of the contract):
@@ -109,7 +112,7 @@ export function readNpzFile(path: string): Map<string, () => NpyArray> {
   }
   if (!entries) {
     try {
-      entries = new Map(Object.entries(unzipSync(bytes)).map(([name, content]) => [name, () => content]));
+      entries = new Map(Object.entries(fflate().unzipSync(bytes)).map(([name, content]) => [name, () => content]));
     } catch (err) {
       throw new UserError(`${path}: corrupt zip archive (${(err as Error).message})`);
     }

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { Packr } from 'msgpackr';
+import type { Packr } from 'msgpackr';
 import { unreadableFile, UserError } from '../errors.js';
+import { lazyPackage } from '../packages.js';
 import { paramsSha256 } from '../model/hash.js';
 import { modelLayout } from '../model/layout.js';
 import { OPTIMIZERS, stateArrays } from '../optim/optimizer.js';
@@ -64,7 +65,10 @@ interface CheckpointBody {
   files?: RunFiles;
 }
 
-const packr = new Packr({ useRecords: false });
+/** msgpackr (~40 ms to load) only for runs that read or write a checkpoint. */
+let packer: Packr | undefined;
+const msgpackr = lazyPackage<typeof import('msgpackr')>('msgpackr');
+const packr = (): Packr => (packer ??= new (msgpackr().Packr)({ useRecords: false }));
 
 export function encodeCheckpoint(snapshot: TrainSnapshot, files: RunFiles = {}): Uint8Array {
   const params = Float32Array.from(snapshot.params);
@@ -88,14 +92,14 @@ export function encodeCheckpoint(snapshot: TrainSnapshot, files: RunFiles = {}):
     files,
   };
   // Packr reuses its output buffer: copy before anything else is packed.
-  const bodyBytes = Uint8Array.from(packr.pack(body));
+  const bodyBytes = Uint8Array.from(packr().pack(body));
   const envelope: Envelope = {
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
     sha256: sha256(bodyBytes),
     body: bodyBytes,
   };
-  return Uint8Array.from(packr.pack(envelope));
+  return Uint8Array.from(packr().pack(envelope));
 }
 
 /**
@@ -116,7 +120,7 @@ export function refuseToOverwriteForeignFile(path: string, label: string): void 
 
 function isCheckpointFile(path: string): boolean {
   try {
-    const envelope = packr.unpack(readFileSync(path)) as Partial<Envelope>;
+    const envelope = packr().unpack(readFileSync(path)) as Partial<Envelope>;
     return envelope?.format === CHECKPOINT_FORMAT;
   } catch {
     return false;
@@ -137,7 +141,7 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   const bad = (what: string) => new UserError(`${path}: corrupt checkpoint: ${what}`);
   let envelope: Partial<Envelope>;
   try {
-    envelope = packr.unpack(bytes) as Partial<Envelope>;
+    envelope = packr().unpack(bytes) as Partial<Envelope>;
   } catch {
     throw new UserError(
       looksLikeSafetensors(bytes)
@@ -157,7 +161,7 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
     throw bad('checksum mismatch');
   let file: Partial<CheckpointBody>;
   try {
-    file = packr.unpack(envelope.body) as Partial<CheckpointBody>;
+    file = packr().unpack(envelope.body) as Partial<CheckpointBody>;
   } catch {
     throw bad('unreadable body');
   }

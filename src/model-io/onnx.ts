@@ -1,8 +1,11 @@
-import onnxProto from 'onnx-proto';
+import type onnxProto from 'onnx-proto';
 import { BYTE_SCALING, type InputScaling } from '../data/scaling.js';
 import { layerViews, type ModelLayout } from '../model/layout.js';
+import { lazyPackage } from '../packages.js';
 
-const { onnx } = onnxProto;
+/** onnx-proto (~70 ms to load) only when a model is written or read as ONNX. */
+const onnxProtoOf = lazyPackage<typeof onnxProto>('onnx-proto');
+type Onnx = (typeof onnxProto)['onnx'];
 
 /**
  * ONNX, the format onnxruntime (Node, Python, the browser) runs: the MLP as a graph, written with the ONNX
@@ -46,13 +49,14 @@ export interface OnnxOptions {
   producerVersion?: string;
 }
 
-type Node = InstanceType<typeof onnx.NodeProto>;
-type Tensor = InstanceType<typeof onnx.TensorProto>;
+type Node = InstanceType<Onnx['NodeProto']>;
+type Tensor = InstanceType<Onnx['TensorProto']>;
 
 function floatTensor(name: string, dims: number[], data: Float32Array): Tensor {
   const bytes = new Uint8Array(data.byteLength);
   // raw_data is little-endian; a Float32Array is in the machine's order, little-endian on every platform Node runs on.
   bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  const { onnx } = onnxProtoOf();
   return onnx.TensorProto.create({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytes });
 }
 
@@ -60,8 +64,9 @@ function node(
   opType: string,
   inputs: string[],
   output: string,
-  attributes: InstanceType<typeof onnx.AttributeProto>[] = [],
+  attributes: InstanceType<Onnx['AttributeProto']>[] = [],
 ): Node {
+  const { onnx } = onnxProtoOf();
   return onnx.NodeProto.create({ opType, input: inputs, output: [output], name: output, attribute: attributes });
 }
 
@@ -95,7 +100,8 @@ function scalingNodes(scaling: InputScaling, input: string, output: string): { n
   }
 }
 
-function valueInfo(name: string, dims: (number | string)[]): InstanceType<typeof onnx.ValueInfoProto> {
+function valueInfo(name: string, dims: (number | string)[]): InstanceType<Onnx['ValueInfoProto']> {
+  const { onnx } = onnxProtoOf();
   return onnx.ValueInfoProto.create({
     name,
     type: {
@@ -109,6 +115,7 @@ function valueInfo(name: string, dims: (number | string)[]): InstanceType<typeof
 
 /** The model as ONNX bytes (a serialized ModelProto). */
 export function encodeOnnx(layout: ModelLayout, params: Float32Array, options: OnnxOptions = {}): Uint8Array {
+  const { onnx } = onnxProtoOf();
   const sizes = layout.layers;
   const classes = sizes[sizes.length - 1];
   if (options.classNames && options.classNames.length !== classes) {

@@ -1,4 +1,5 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import { requirePackage } from '../packages.js';
 import { UserError } from '../errors.js';
 
 /** Where a queue lives: ioredis' options, and the URL as it may be printed (no password, ever). */
@@ -51,7 +52,7 @@ function showUrl(u: URL, db?: number): string {
 export async function checkQueueReachable(address: QueueAddress): Promise<void> {
   const { username, password, db, ...where } = address.connection;
   // AUTH and SELECT sent here rather than by ioredis on connecting, which only logs their errors.
-  const client = new Redis({
+  const client = new (requirePackage<typeof import('ioredis')>('ioredis').Redis)({
     ...where,
     lazyConnect: true,
     connectTimeout: CONNECT_TIMEOUT_MS,

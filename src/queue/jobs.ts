@@ -1,6 +1,10 @@
 import { createHash } from 'node:crypto';
 import { stableJson, type SweepResult } from '../experiments/sweep.js';
+import { requirePackage } from '../packages.js';
 import type { DataFileHashes } from './data-files.js';
+
+/** BullMQ, required rather than imported (see requirePackage). */
+export const bullmq = requirePackage<typeof import('bullmq')>('bullmq');
 
 /** The BullMQ queue every sweep and worker of one Redis database share: a run's job id tells runs apart. */
 export const QUEUE_NAME = 'lockstep-runs';

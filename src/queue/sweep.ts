@@ -1,4 +1,4 @@
-import { Job, Queue, QueueEvents } from 'bullmq';
+import type { Queue, QueueEvents } from 'bullmq';
 import { UserError } from '../errors.js';
 import {
   appendResult,
@@ -10,7 +10,7 @@ import {
 } from '../experiments/sweep.js';
 import { checkQueueReachable, connectionProblem, parseQueueUrl, type QueueAddress } from './connection.js';
 import { hashDataFiles } from './data-files.js';
-import { QUEUE_NAME, runJobId, type QueuedSweepResult, type RunJobData, type RunJobResult } from './jobs.js';
+import { bullmq, QUEUE_NAME, runJobId, type QueuedSweepResult, type RunJobData, type RunJobResult } from './jobs.js';
 
 export interface QueueSweepOptions extends Pick<SweepOptions, 'base' | 'grid' | 'out' | 'signal'> {
   /** redis://[:PASSWORD@]HOST:PORT[/DB] */
@@ -74,8 +74,8 @@ export async function queueSweep(options: QueueSweepOptions): Promise<QueueSweep
   const dataFiles = hashDataFiles(runs[0].options);
   await checkQueueReachable(address);
   const { connection } = address;
-  const queue = new Queue<RunJobData, RunJobResult>(QUEUE_NAME, { connection });
-  const events = options.mode === 'wait' ? new QueueEvents(QUEUE_NAME, { connection }) : null;
+  const queue = new bullmq.Queue<RunJobData, RunJobResult>(QUEUE_NAME, { connection });
+  const events = options.mode === 'wait' ? new bullmq.QueueEvents(QUEUE_NAME, { connection }) : null;
   const stopWatching = watchConnection(address, [queue, events], options.onNotice);
   try {
     // Listening before looking: a run that finishes in between is seen by one or the other.
@@ -181,7 +181,7 @@ class QueueSweep {
   private async look(id: string): Promise<void> {
     const run = this.byId.get(id);
     if (run === undefined || this.results.has(run.config) || this.failed.has(run.config)) return;
-    const job = await Job.fromId<RunJobData, RunJobResult>(this.queue, id);
+    const job = await bullmq.Job.fromId<RunJobData, RunJobResult>(this.queue, id);
     if (job === undefined || this.results.has(run.config) || this.failed.has(run.config)) return;
     if (job.finishedOn !== undefined && job.returnvalue && typeof job.returnvalue === 'object') {
       const { host, worker, ...row } = job.returnvalue;

@@ -2,13 +2,13 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import { UserError } from '../errors.js';
 import { trainRun, type SweepResult } from '../experiments/sweep.js';
 import type { TrainOptions } from '../train/config.js';
 import { checkQueueReachable, parseQueueUrl } from './connection.js';
 import { checkDataFiles } from './data-files.js';
-import { LOCK_MS, QUEUE_NAME, STALLED_MS, type RunJobData, type RunJobResult } from './jobs.js';
+import { bullmq, LOCK_MS, QUEUE_NAME, STALLED_MS, type RunJobData, type RunJobResult } from './jobs.js';
 import { watchConnection } from './sweep.js';
 
 export interface QueueWorkerOptions {
@@ -59,7 +59,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
   const fail = (job: Job<RunJobData>, error: string): never => {
     outcome.failed++;
     onEvent?.({ event: 'worker-failed', run: job.data.run, jobId: job.id!, config: job.data.config, error });
-    throw new UnrecoverableError(error);
+    throw new bullmq.UnrecoverableError(error);
   };
   const processor = async (job: Job<RunJobData, RunJobResult>, token?: string): Promise<RunJobResult> => {
     const { run, config, dataFiles } = job.data;
@@ -88,11 +88,11 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
       await job.moveToWait(token);
       outcome.handedBack++;
       onEvent?.({ event: 'worker-handed-back', run, jobId: job.id! });
-      throw new WaitingError();
+      throw new bullmq.WaitingError();
     }
     return fail(job, trained.error);
   };
-  const worker = new Worker<RunJobData, RunJobResult>(QUEUE_NAME, processor, {
+  const worker = new bullmq.Worker<RunJobData, RunJobResult>(QUEUE_NAME, processor, {
     connection: address.connection,
     concurrency: parallel,
     lockDuration: LOCK_MS,
