@@ -175,18 +175,20 @@ static INLINE void storeReluHalf(float* p, const float* a, V v, int h, int n) {
   else _mm_maskstore_ps(p, m, _mm_and_ps(x, on));
 }
 static INLINE void columnMasks(const float* a, size_t as, int rows, int n, uint64_t* out, size_t os) {
-  __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256(), bit = _mm256_set1_epi64x(1);
-  const __m256i in = lanes(n);
-  for (int i = 0; i < rows; i++, a += as) {
-    const __m256i on = _mm256_and_si256(in, _mm256_castps_si256(_mm256_cmp_ps(n == VW ? vload(a) : vloadn(a, n), _mm256_setzero_ps(), _CMP_NEQ_UQ)));
-    lo = _mm256_or_si256(lo, _mm256_and_si256(bit, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(on))));
-    hi = _mm256_or_si256(hi, _mm256_and_si256(bit, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(on, 1))));
-    bit = _mm256_add_epi64(bit, bit);
+  // 32 rows to a vector of 32-bit masks, a lane per column (lanes past n load as 0, so they stay 0): 5
+  // instructions a row, where 64-bit lanes took 11.
+  alignas(32) uint32_t t[2][VW] = {};
+  for (int h = 0; h * 32 < rows; h++) {
+    __m256i m = _mm256_setzero_si256(), bit = _mm256_set1_epi32(1);
+    const int end = rows - h * 32 < 32 ? rows - h * 32 : 32;
+    for (int i = 0; i < end; i++, a += as) {
+      const V x = n == VW ? vload(a) : vloadn(a, n);
+      m = _mm256_or_si256(m, _mm256_and_si256(bit, _mm256_castps_si256(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NEQ_UQ))));
+      bit = _mm256_add_epi32(bit, bit);
+    }
+    _mm256_store_si256((__m256i*)t[h], m);
   }
-  alignas(32) uint64_t t[VW];
-  _mm256_store_si256((__m256i*)t, lo);
-  _mm256_store_si256((__m256i*)(t + 4), hi);
-  for (int c = 0; c < n; c++) out[c * os] = t[c];
+  for (int c = 0; c < n; c++) out[c * os] = (uint64_t)t[1][c] << 32 | t[0][c];
 }
 static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
   __m128i bytes = _mm_loadu_si128((const __m128i*)src);
@@ -238,7 +240,14 @@ static INLINE void term(const float* a, size_t ai, size_t at, const float* B, si
   const float* bp = B + t * bs;
   V b[NV];
 #pragma GCC unroll 8
-  for (int c = 0; c < NV; c++) b[c] = (TAIL && c == NV - 1) ? vloadn(bp + c * VW, tail) : vload(bp + c * VW);
+  for (int c = 0; c < NV; c++) {
+    b[c] = (TAIL && c == NV - 1) ? vloadn(bp + c * VW, tail) : vload(bp + c * VW);
+#if LS_WIDTH == 8
+    // One load per vector, kept in a register: GCC folds it into each row's multiply instead (NR loads, not
+    // one), and with AVX2's 2 loads a cycle the block then waits on loads rather than on the multipliers.
+    if constexpr (NR > 1) asm("" : "+x"(b[c]));
+#endif
+  }
   const float* ap = a + t * at;
 #pragma GCC unroll 8
   for (int i = 0; i < NR; i++) {
@@ -516,9 +525,12 @@ static INLINE void gradRows(const float* a, size_t nIn, const float* d, size_t n
   } else {
     V acc[NK][NV];
 #pragma GCC unroll 8
-    for (int i = 0; i < NK; i++)
+    for (int i = 0; i < NK; i++) {
+      // The update reads these lines of W after the sums: asked for now, they are in L1 by then.
+      for (int c = 0; c < NV; c += 64 / (VW * 4)) _mm_prefetch((const char*)(w + i * nOut + c * VW), _MM_HINT_T0);
 #pragma GCC unroll 8
       for (int c = 0; c < NV; c++) acc[i][c] = vzero();
+    }
     for (int rc = 0; rc < nrc; rc++)
       block<NK, NV, TAIL>(a + (size_t)rc * 64 * nIn, 1, nIn, d + (size_t)rc * 64 * nOut, nOut, masks[rc], tail, acc);
 #pragma GCC unroll 8
