@@ -522,6 +522,9 @@ static INLINE void gradRows(const float* a, size_t nIn, const float* d, size_t n
   if constexpr (NK == 2 && NV > PV) {
     gradRows<2, PV, false>(a, nIn, d, nOut, w, masks, nrc, VW, u);
     gradRows<2, NV - PV, TAIL>(a, nIn, d + PV * VW, nOut, w + PV * VW, masks, nrc, tail, u);
+  } else if constexpr (NK == 4 && NV > 2) {
+    gradRows<4, 2, false>(a, nIn, d, nOut, w, masks, nrc, VW, u);
+    gradRows<4, NV - 2, TAIL>(a, nIn, d + 2 * VW, nOut, w + 2 * VW, masks, nrc, tail, u);
   } else {
     V acc[NK][NV];
 #pragma GCC unroll 8
@@ -533,6 +536,18 @@ static INLINE void gradRows(const float* a, size_t nIn, const float* d, size_t n
     }
     for (int rc = 0; rc < nrc; rc++)
       block<NK, NV, TAIL>(a + (size_t)rc * 64 * nIn, 1, nIn, d + (size_t)rc * 64 * nOut, nOut, masks[rc], tail, acc);
+    if (u.rule == RULE_SGD && !u.decay) {
+      // Plain SGD, the default, without update()'s choice of rule per vector (that cost as much as the masks).
+#pragma GCC unroll 8
+      for (int i = 0; i < NK; i++)
+#pragma GCC unroll 8
+        for (int c = 0; c < NV; c++) {
+          float* p = w + i * nOut + c * VW;
+          if (TAIL && c == NV - 1) vstoren(p, vsub(vloadn(p, tail), vmul(u.lr, acc[i][c])), tail);
+          else vstore(p, vsub(vload(p), vmul(u.lr, acc[i][c])));
+        }
+      return;
+    }
 #pragma GCC unroll 8
     for (int i = 0; i < NK; i++)
 #pragma GCC unroll 8
@@ -549,9 +564,11 @@ static void weightGradUpdate(const float* A, const float* D, float* W, int rows,
   const Update u = readUpdate(desc);
   const int nk = k1 - k0, nrc = rows > 0 ? (rows + 63) / 64 : 1;
   // masks[k - k0][rc]: bit t set where Aprev[64·rc + t][k] is non-zero; read row by row, VW inputs at a time;
-  // pairs[p]: whether k0 + 2p and the next go as a pair.
-  uint64_t* masks = maskScratch.get((size_t)nk * nrc + nk);
+  // pairs[p]: whether k0 + 2p and the next go as a pair; quads[q] (AVX2): whether k0 + 4q and the next 3 go
+  // as one block of 4 × 2 vectors, AVX2's best, when their rows almost coincide (inputs without zeros).
+  uint64_t* masks = maskScratch.get((size_t)nk * nrc + nk + nk);
   uint64_t* pairs = masks + (size_t)nk * nrc;
+  uint64_t* quads = pairs + nk;
   for (int k = k0; k < k1; k += VW)
     for (int rc = 0; rc < nrc; rc++) columnMasks(A + (size_t)rc * 64 * nIn + k, nIn, rows - rc * 64 < 64 ? rows - rc * 64 : 64, k1 - k < VW ? k1 - k : VW, masks + (size_t)(k - k0) * nrc + rc, nrc);
   for (int p = 0; 2 * p + 1 < nk; p++) {
@@ -563,6 +580,19 @@ static void weightGradUpdate(const float* A, const float* D, float* W, int rows,
       nu += __builtin_popcountll(m1 | m2);
     }
     pairs[p] = 16 * nu < 9 * (n1 + n2);
+  }
+  for (int q = 0; LS_WIDTH == 8 && 4 * q + 3 < nk; q++) {
+    int most = 0, nu = 0;
+    for (int i = 0; i < 4; i++) {
+      int n = 0;
+      for (int rc = 0; rc < nrc; rc++) n += __builtin_popcountll(masks[(size_t)(4 * q + i) * nrc + rc]);
+      most = n > most ? n : most;
+    }
+    for (int rc = 0; rc < nrc; rc++) {
+      const uint64_t* m = masks + (size_t)4 * q * nrc + rc;
+      nu += __builtin_popcountll(m[0] | m[nrc] | m[2 * nrc] | m[3 * nrc]);
+    }
+    quads[q] = 8 * nu <= 9 * most;
   }
   forStrips<F>(j0, j1, [&](auto nvc, auto tailc, int j, int tail) {
     constexpr int NV = decltype(nvc)::value;
@@ -581,6 +611,14 @@ static void weightGradUpdate(const float* A, const float* D, float* W, int rows,
       const uint64_t* m = masks + (size_t)(k - k0) * nrc;
       const float* a = A + k;
       float* w = W + (size_t)k * nOut + j;
+      if constexpr (LS_WIDTH == 8 && NV > 2) {
+        if (k + 3 < k1 && ((k - k0) & 3) == 0 && quads[(k - k0) >> 2]) {
+          for (int rc = 0; rc < nrc; rc++) un[rc] = m[rc] | m[nrc + rc] | m[2 * nrc + rc] | m[3 * nrc + rc];
+          gradRows<4, NV, TAIL>(a, nIn, D + j, nOut, w, un, nrc, tail, u);
+          k += 4;
+          continue;
+        }
+      }
       if (k + 1 < k1 && ((k - k0) & 1) == 0 && pairs[(k - k0) >> 1]) {
         for (int rc = 0; rc < nrc; rc++) un[rc] = m[rc] | m[nrc + rc];
         gradRows<2, NV, TAIL>(a, nIn, D + j, nOut, w, un, nrc, tail, u);
