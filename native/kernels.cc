@@ -176,7 +176,7 @@ static INLINE void storeReluHalf(float* p, const float* a, V v, int h, int n) {
 }
 static INLINE void columnMasks(const float* a, size_t as, int rows, int n, uint64_t* out, size_t os) {
   // 32 rows to a vector of 32-bit masks, a lane per column (lanes past n load as 0, so they stay 0): 5
-  // instructions a row, where 64-bit lanes took 11.
+  // instructions a row, half what 64-bit lanes take.
   alignas(32) uint32_t t[2][VW] = {};
   for (int h = 0; h * 32 < rows; h++) {
     __m256i m = _mm256_setzero_si256(), bit = _mm256_set1_epi32(1);
@@ -477,15 +477,18 @@ static INLINE Update readUpdate(const uint8_t* u) {
 
 static INLINE float* state(float* p, ptrdiff_t bytes) { return (float*)((uint8_t*)p + bytes); }
 
-/** One step of the parameters at p (n lanes, all of them when !TAIL) with gradient g. */
-template <bool TAIL>
+/**
+ * One step of the parameters at p (n lanes, all of them when !TAIL) with gradient g. PLAIN: the caller knows
+ * the rule is SGD without decay, so no vector asks.
+ */
+template <bool TAIL, bool PLAIN = false>
 static INLINE void update(float* p, V g, int n, const Update& u) {
   auto ld = [&](const float* q) { return TAIL ? vloadn(q, n) : vload(q); };
   auto st = [&](float* q, V v) { if (TAIL) vstoren(q, v, n); else vstore(q, v); };
   V w = ld(p);
-  if (u.rule < RULE_ADAM) {
-    if (u.decay) g = vadd(g, vmul(u.wd, w));
-    if (u.rule != RULE_SGD) {
+  if (PLAIN || u.rule < RULE_ADAM) {
+    if (!PLAIN && u.decay) g = vadd(g, vmul(u.wd, w));
+    if (!PLAIN && u.rule != RULE_SGD) {
       float* s1 = state(p, u.s1);
       const V b = vadd(vmul(u.beta1, ld(s1)), g);
       st(s1, b);
@@ -515,6 +518,18 @@ static INLINE void update(float* p, V g, int n, const Update& u) {
 // product, which changes nothing). Fused: each vector of gradients goes from its accumulator to the update.
 // Column strips outside (a strip of D stays in cache), k inside.
 
+/** W rows k + i, i < NK, strip vectors at w (stride nOut): one update step with gradients acc. */
+template <int NK, int NV, bool TAIL, bool PLAIN>
+static INLINE void updateBlock(float* w, size_t nOut, V (&acc)[NK][NV], int tail, const Update& u) {
+#pragma GCC unroll 8
+  for (int i = 0; i < NK; i++)
+#pragma GCC unroll 8
+    for (int c = 0; c < NV; c++) {
+      if (TAIL && c == NV - 1) update<true, PLAIN>(w + i * nOut + c * VW, acc[i][c], tail, u);
+      else update<false, PLAIN>(w + i * nOut + c * VW, acc[i][c], VW, u);
+    }
+}
+
 /** W rows k + i, i < NK, strip vectors at w (stride nOut): the update with the gradient over the rows in masks. */
 template <int NK, int NV, bool TAIL>
 static INLINE void gradRows(const float* a, size_t nIn, const float* d, size_t nOut, float* w, const uint64_t* masks,
@@ -536,25 +551,10 @@ static INLINE void gradRows(const float* a, size_t nIn, const float* d, size_t n
     }
     for (int rc = 0; rc < nrc; rc++)
       block<NK, NV, TAIL>(a + (size_t)rc * 64 * nIn, 1, nIn, d + (size_t)rc * 64 * nOut, nOut, masks[rc], tail, acc);
-    if (u.rule == RULE_SGD && !u.decay) {
-      // Plain SGD, the default, without update()'s choice of rule per vector (that cost as much as the masks).
-#pragma GCC unroll 8
-      for (int i = 0; i < NK; i++)
-#pragma GCC unroll 8
-        for (int c = 0; c < NV; c++) {
-          float* p = w + i * nOut + c * VW;
-          if (TAIL && c == NV - 1) vstoren(p, vsub(vloadn(p, tail), vmul(u.lr, acc[i][c])), tail);
-          else vstore(p, vsub(vload(p), vmul(u.lr, acc[i][c])));
-        }
-      return;
-    }
-#pragma GCC unroll 8
-    for (int i = 0; i < NK; i++)
-#pragma GCC unroll 8
-      for (int c = 0; c < NV; c++) {
-        if (TAIL && c == NV - 1) update<true>(w + i * nOut + c * VW, acc[i][c], tail, u);
-        else update<false>(w + i * nOut + c * VW, acc[i][c], VW, u);
-      }
+    // Plain SGD, the default, is told apart once per block: asked by every vector, the rule cost as much as
+    // the block's masks.
+    if (u.rule == RULE_SGD && !u.decay) updateBlock<NK, NV, TAIL, true>(w, nOut, acc, tail, u);
+    else updateBlock<NK, NV, TAIL, false>(w, nOut, acc, tail, u);
   }
 }
 

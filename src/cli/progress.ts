@@ -1,8 +1,8 @@
 import { lazyPackage } from '../packages.js';
+import type { EpochReport, StepInfo } from '../train/train.js';
 
 /** asciichart only for the chart a run prints at its end. */
 const asciichart = lazyPackage<typeof import('asciichart')>('asciichart');
-import type { EpochReport, StepInfo } from '../train/train.js';
 
 /** Live progress is for a person at a terminal: never in JSON mode, never into a pipe or file. */
 export function progressEnabled(stream: { isTTY?: boolean }, json: boolean): boolean {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { Packr } from 'msgpackr';
 import { unreadableFile, UserError } from '../errors.js';
-import { lazyPackage } from '../packages.js';
+import { requirePackage } from '../packages.js';
 import { paramsSha256 } from '../model/hash.js';
 import { modelLayout } from '../model/layout.js';
 import { OPTIMIZERS, stateArrays } from '../optim/optimizer.js';
@@ -67,8 +67,8 @@ interface CheckpointBody {
 
 /** msgpackr (~40 ms to load) only for runs that read or write a checkpoint. */
 let packer: Packr | undefined;
-const msgpackr = lazyPackage<typeof import('msgpackr')>('msgpackr');
-const packr = (): Packr => (packer ??= new (msgpackr().Packr)({ useRecords: false }));
+const packr = (): Packr =>
+  (packer ??= new (requirePackage<typeof import('msgpackr')>('msgpackr').Packr)({ useRecords: false }));
 
 export function encodeCheckpoint(snapshot: TrainSnapshot, files: RunFiles = {}): Uint8Array {
   const params = Float32Array.from(snapshot.params);

@@ -167,42 +167,24 @@ export async function trainCore(options: TrainOptions = {}, hooks: TrainHooks = 
       });
   const save = hooks.onCheckpoint;
   const best = hooks.onBest;
+  // What a checkpoint or a best model records at `state`: the weights and optimizer state as they are now.
+  const snapshot = (state: TrainState): TrainSnapshot => ({
+    config,
+    dataSha256,
+    layout,
+    params: trainer.params,
+    state,
+    input,
+    optimizerState: trainer.optimizerState,
+  });
   const settings = { ...config, batchSize, valRows: dataset.val?.count ?? 0, testRows: dataset.test.count };
   try {
     const { state, interrupted, history } = await runEpochs(trainer, dataset.train.count, settings, start, {
       onEpoch: hooks.onEpoch,
       onStep: hooks.onStep && ((info) => hooks.onStep!(info, trainer.params)),
       signal: hooks.signal,
-      onCheckpoint:
-        save &&
-        ((state, reason) =>
-          save(
-            {
-              config,
-              dataSha256,
-              layout,
-              params: trainer.params,
-              state,
-              input,
-              optimizerState: trainer.optimizerState,
-            },
-            reason,
-          )),
-      onBest:
-        best &&
-        ((report, state) =>
-          best(
-            {
-              config,
-              dataSha256,
-              layout,
-              params: trainer.params,
-              state,
-              input,
-              optimizerState: trainer.optimizerState,
-            },
-            report,
-          )),
+      onCheckpoint: save && ((state, reason) => save(snapshot(state), reason)),
+      onBest: best && ((report, state) => best(snapshot(state), report)),
     });
     const params = Float32Array.from(trainer.params);
     return {
