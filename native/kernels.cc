@@ -57,11 +57,6 @@ static INLINE unsigned nonzero(const float* p, int n) {
   return n == VW ? _mm512_cmp_ps_mask(vload(p), _mm512_setzero_ps(), _CMP_NEQ_UQ) & 0xffff
                  : _mm512_mask_cmp_ps_mask(lanes(n), vloadn(p, n), _mm512_setzero_ps(), _CMP_NEQ_UQ);
 }
-// Appends k + i for each bit i of mask to list, in increasing order.
-static INLINE int appendIndices(int* list, int n, unsigned mask, int k) {
-  _mm512_mask_compressstoreu_epi32(list + n, (__mmask16)mask, _mm512_add_epi32(_mm512_set1_epi32(k), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)));
-  return n + __builtin_popcount(mask);
-}
 // m[i][c] becomes m[c][i]: a 16 × 16 transpose in registers (data movement only, no arithmetic).
 static INLINE void transpose(V (&m)[VW]) {
   V t[VW];
@@ -97,21 +92,6 @@ static INLINE void storeReluHalf(float* p, const float* a, V v, int h, int n) {
   const __mmask16 on = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, a), _mm512_setzero_ps(), _CMP_GT_OQ);
   _mm512_mask_storeu_ps(p, m, _mm512_maskz_mov_ps(on, x));
 }
-// out[c·os] bit i set where a[i·as + c] is not ±0 (NaN counts as non-zero), for c < n <= VW and i < rows <= 64:
-// the non-zero pattern of n columns of a, as one 64-bit mask per column (8 columns to a vector of masks).
-static INLINE void columnMasks(const float* a, size_t as, int rows, int n, uint64_t* out, size_t os) {
-  __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512(), bit = _mm512_set1_epi64(1);
-  for (int i = 0; i < rows; i++, a += as) {
-    const unsigned m = nonzero(a, n);
-    lo = _mm512_mask_or_epi64(lo, (__mmask8)m, lo, bit);
-    hi = _mm512_mask_or_epi64(hi, (__mmask8)(m >> 8), hi, bit);
-    bit = _mm512_add_epi64(bit, bit);
-  }
-  alignas(64) uint64_t t[VW];
-  _mm512_store_si512((__m512i*)t, lo);
-  _mm512_store_si512((__m512i*)(t + 8), hi);
-  for (int c = 0; c < n; c++) out[c * os] = t[c];
-}
 // p/255 correctly rounded: f32(f32(p·HI) + f32(p·LO)), the wasm kernels' formula (checked for all 256 bytes)
 static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
   V x = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)src)));
@@ -137,13 +117,6 @@ static INLINE V vkeep(V x, V a) { return _mm256_and_ps(x, _mm256_cmp_ps(a, _mm25
 static INLINE unsigned nonzero(const float* p, int n) {
   const V x = n == VW ? vload(p) : vloadn(p, n);
   return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NEQ_UQ)) & ((1u << n) - 1);
-}
-static INLINE int appendIndices(int* list, int n, unsigned mask, int k) {
-  while (mask) {
-    list[n++] = k + __builtin_ctz(mask);
-    mask &= mask - 1;
-  }
-  return n;
 }
 static INLINE void transpose(V (&m)[VW]) {
   V t[VW];
@@ -174,22 +147,6 @@ static INLINE void storeReluHalf(float* p, const float* a, V v, int h, int n) {
   if (n == 4) _mm_storeu_ps(p, _mm_and_ps(x, on));
   else _mm_maskstore_ps(p, m, _mm_and_ps(x, on));
 }
-static INLINE void columnMasks(const float* a, size_t as, int rows, int n, uint64_t* out, size_t os) {
-  // 32 rows to a vector of 32-bit masks, a lane per column (lanes past n load as 0, so they stay 0): 5
-  // instructions a row, half what 64-bit lanes take.
-  alignas(32) uint32_t t[2][VW] = {};
-  for (int h = 0; h * 32 < rows; h++) {
-    __m256i m = _mm256_setzero_si256(), bit = _mm256_set1_epi32(1);
-    const int end = rows - h * 32 < 32 ? rows - h * 32 : 32;
-    for (int i = 0; i < end; i++, a += as) {
-      const V x = n == VW ? vload(a) : vloadn(a, n);
-      m = _mm256_or_si256(m, _mm256_and_si256(bit, _mm256_castps_si256(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NEQ_UQ))));
-      bit = _mm256_add_epi32(bit, bit);
-    }
-    _mm256_store_si256((__m256i*)t[h], m);
-  }
-  for (int c = 0; c < n; c++) out[c * os] = (uint64_t)t[1][c] << 32 | t[0][c];
-}
 static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
   __m128i bytes = _mm_loadu_si128((const __m128i*)src);
   V x0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
@@ -202,11 +159,12 @@ static INLINE void gather16(const uint8_t* src, float* dst, V hi, V lo) {
 // z > 0 ? z : +0
 static INLINE V vrelu(V z) { return vkeep(z, z); }
 
-// Register blocks. denseForward and weightGradUpdate: strips of F vectors of outputs, walked by one row (or
-// one k) at a time, or by two at once over the union of their non-zero inputs, PV vectors at a time (AVX2 has
-// 16 registers: 2 × 4 accumulators beside the loads); forward inputs in chunks of KC = 64 (one mask word),
-// whose strip of W (32 KiB for AVX-512, 16 for AVX2) is read from L1 by every row. biasGradUpdate and the
-// ceiling: C vectors. reluBackward: RK k × 2 vectors of rows.
+// Register blocks. rowProducts (denseForward, weightGradUpdate, reluBackward with a small W): strips of F
+// vectors of outputs, walked by one row at a time, or by two at once over the union of their non-zero terms,
+// PV vectors at a time (AVX2 has 16 registers: 2 × 4 accumulators beside the loads), or by four where a strip
+// is narrow; terms in chunks of KC = 64 (one mask word), whose strip of the right-hand matrix (32 KiB for
+// AVX-512, 16 for AVX2) is read from L1 by every row. biasGradUpdate and the ceiling: C vectors.
+// reluBackward: RK k × 2 vectors of rows.
 #if LS_WIDTH == 16
 constexpr int F = 8, PV = 8, KC = 64, C = 4, RK = VW / 2;
 #else
@@ -228,8 +186,8 @@ struct Scratch {
     return data;
   }
 };
-static thread_local Scratch<uint64_t> maskScratch, maskScratch2;
-static thread_local Scratch<float> floatScratch;
+static thread_local Scratch<uint64_t> maskScratch;
+static thread_local Scratch<float> floatScratch, packScratch, transScratch, gradScratch;
 
 // ---------------------------------------------------------------------------------------------------------
 // The multiply-then-add block: acc[i][c] += Σ over the set bits t of mask of a[i·ai + t·at] · B[t·bs + c·VW],
@@ -352,11 +310,11 @@ static void gatherInputs(const uint8_t* pixels, const uint32_t* order, int start
 
 /** Rows i < NR at o (stride os), vectors of the strip: += the inputs in mask (the first chunk starts at +0). */
 template <int NR, int NV, bool TAIL>
-static INLINE void forwardRows(const float* x, size_t xs, const float* w, size_t ws, float* o, size_t os,
+static INLINE void productRows(const float* x, size_t xs, const float* w, size_t ws, float* o, size_t os,
                                uint64_t mask, bool first, int tail) {
   if constexpr (NR == 2 && NV > PV) {
-    forwardRows<2, PV, false>(x, xs, w, ws, o, os, mask, first, VW);
-    forwardRows<2, NV - PV, TAIL>(x, xs, w + PV * VW, ws, o + PV * VW, os, mask, first, tail);
+    productRows<2, PV, false>(x, xs, w, ws, o, os, mask, first, VW);
+    productRows<2, NV - PV, TAIL>(x, xs, w + PV * VW, ws, o + PV * VW, os, mask, first, tail);
   } else {
     if (mask == 0 && !first) return;
     V acc[NR][NV];
@@ -393,18 +351,33 @@ static void rowProducts(const float* X, int n, const float* M, int m, float* out
       const int kc = ch * KC;
       masks[(size_t)r * nch + ch] = kc < n ? nonzeroBits(X + (size_t)r * n + kc, n - kc < KC ? n - kc : KC) : 0;
     }
+  // M's rows 256 floats apart (or a multiple) fall into a few of L1's sets, so a chunk of them does not stay
+  // there: copied side by side, it does, where the rows use it enough to pay for the copy.
+  const bool crowded = m % 256 == 0;
+  float* packed = packScratch.get((size_t)KC * F * VW);
   forStrips<F>(j0, j1, [&](auto nvc, auto tailc, int j, int tail) {
     constexpr int NV = decltype(nvc)::value;
     constexpr bool TAIL = decltype(tailc)::value;
     for (int ch = 0; ch < nch; ch++) {
       const size_t kc = (size_t)ch * KC;
       const float* w = M + kc * m + j;
+      size_t ws = m;
+      const int nk = n - (int)kc < KC ? n - (int)kc : KC;
+      int uses = 0;
+      if (crowded) for (int r = 0; r < rows; r++) uses += __builtin_popcountll(masks[(size_t)r * nch + ch]);
+      if (crowded && uses >= 4 * nk) {
+        for (int t = 0; t < nk; t++)
+#pragma GCC unroll 8
+          for (int c = 0; c < NV; c++) put<NV, TAIL>(packed + (size_t)t * NV * VW + c * VW, c, get<NV, TAIL>(w + (size_t)t * m + c * VW, c, tail), tail);
+        w = packed;
+        ws = NV * VW;
+      }
       int r = 0;
       if constexpr (NV <= 2) {
         // A narrow strip's sums are few chains of adds that wait on each other: 4 rows at once keep the adder busy.
         for (; r + 4 <= rows; r += 4) {
           const uint64_t* q = masks + (size_t)r * nch + ch;
-          forwardRows<4, NV, TAIL>(X + (size_t)r * n + kc, n, w, m, out + (size_t)r * m + j, m, q[0] | q[nch] | q[2 * nch] | q[3 * nch], ch == 0, tail);
+          productRows<4, NV, TAIL>(X + (size_t)r * n + kc, n, w, ws, out + (size_t)r * m + j, m, q[0] | q[nch] | q[2 * nch] | q[3 * nch], ch == 0, tail);
         }
       }
       for (; r + 2 <= rows; r += 2) {
@@ -412,13 +385,13 @@ static void rowProducts(const float* X, int n, const float* M, int m, float* out
         const float* x = X + (size_t)r * n + kc;
         float* o = out + (size_t)r * m + j;
         if (pairPays(m1, m2)) {
-          forwardRows<2, NV, TAIL>(x, n, w, m, o, m, m1 | m2, ch == 0, tail);
+          productRows<2, NV, TAIL>(x, n, w, ws, o, m, m1 | m2, ch == 0, tail);
         } else {
-          forwardRows<1, NV, TAIL>(x, n, w, m, o, m, m1, ch == 0, tail);
-          forwardRows<1, NV, TAIL>(x + n, n, w, m, o + m, m, m2, ch == 0, tail);
+          productRows<1, NV, TAIL>(x, n, w, ws, o, m, m1, ch == 0, tail);
+          productRows<1, NV, TAIL>(x + n, n, w, ws, o + m, m, m2, ch == 0, tail);
         }
       }
-      if (r < rows) forwardRows<1, NV, TAIL>(X + (size_t)r * n + kc, n, w, m, out + (size_t)r * m + j, m, masks[(size_t)r * nch + ch], ch == 0, tail);
+      if (r < rows) productRows<1, NV, TAIL>(X + (size_t)r * n + kc, n, w, ws, out + (size_t)r * m + j, m, masks[(size_t)r * nch + ch], ch == 0, tail);
     }
     for (int r = 0; r < rows; r++) epi(nvc, tailc, r, j, tail);
   });
@@ -511,50 +484,41 @@ static INLINE void update(float* p, V g, int n, const Update& u) {
   st(p, vsub(w, vmul(u.step, vdiv(m, denom))));
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// weightGradUpdate: one optimizer step of W[k][j] with gradient Σ_r Aprev[r][k]·D[r][j] on k in [k0, k1),
-// j in [j0, j1); the sum over r in order, over exactly the rows where Aprev[r][k] is non-zero (as bit masks of
-// 64 rows, found once), or for two k whose rows mostly coincide over their union (a row that is 0 adds a ±0
-// product, which changes nothing). Fused: each vector of gradients goes from its accumulator to the update.
-// Column strips outside (a strip of D stays in cache), k inside.
-
-/** W rows k + i, i < NK, strip vectors at w (stride nOut): one update step with gradients acc. */
-template <int NK, int NV, bool TAIL, bool PLAIN>
-static INLINE void updateBlock(float* w, size_t nOut, V (&acc)[NK][NV], int tail, const Update& u) {
+/** One step of a strip of parameters at p (NV vectors, the last `tail` lanes wide when TAIL), gradients at g. */
+template <int NV, bool TAIL, bool PLAIN>
+static INLINE void updateStrip(float* p, const float* g, int tail, const Update& u) {
 #pragma GCC unroll 8
-  for (int i = 0; i < NK; i++)
-#pragma GCC unroll 8
-    for (int c = 0; c < NV; c++) {
-      if (TAIL && c == NV - 1) update<true, PLAIN>(w + i * nOut + c * VW, acc[i][c], tail, u);
-      else update<false, PLAIN>(w + i * nOut + c * VW, acc[i][c], VW, u);
-    }
+  for (int c = 0; c < NV; c++) {
+    if (TAIL && c == NV - 1) update<true, PLAIN>(p + c * VW, vloadn(g + c * VW, tail), tail, u);
+    else update<false, PLAIN>(p + c * VW, vload(g + c * VW), VW, u);
+  }
 }
 
-/** W rows k + i, i < NK, strip vectors at w (stride nOut): the update with the gradient over the rows in masks. */
-template <int NK, int NV, bool TAIL>
-static INLINE void gradRows(const float* a, size_t nIn, const float* d, size_t nOut, float* w, const uint64_t* masks,
-                            int nrc, int tail, const Update& u) {
-  if constexpr (NK == 2 && NV > PV) {
-    gradRows<2, PV, false>(a, nIn, d, nOut, w, masks, nrc, VW, u);
-    gradRows<2, NV - PV, TAIL>(a, nIn, d + PV * VW, nOut, w + PV * VW, masks, nrc, tail, u);
-  } else if constexpr (NK == 4 && NV > 2) {
-    gradRows<4, 2, false>(a, nIn, d, nOut, w, masks, nrc, VW, u);
-    gradRows<4, NV - 2, TAIL>(a, nIn, d + 2 * VW, nOut, w + 2 * VW, masks, nrc, tail, u);
-  } else {
-    V acc[NK][NV];
-#pragma GCC unroll 8
-    for (int i = 0; i < NK; i++) {
-      // The update reads these lines of W after the sums: asked for now, they are in L1 by then.
-      for (int c = 0; c < NV; c += 64 / (VW * 4)) _mm_prefetch((const char*)(w + i * nOut + c * VW), _MM_HINT_T0);
-#pragma GCC unroll 8
-      for (int c = 0; c < NV; c++) acc[i][c] = vzero();
+// ---------------------------------------------------------------------------------------------------------
+// weightGradUpdate: one optimizer step of W[k][j] with gradient Σ_r Aprev[r][k]·D[r][j] on k in [k0, k1),
+// j in [j0, j1), the sum over r in order and over exactly the rows where Aprev[r][k] is non-zero. With Aprev's
+// columns k0..k1 transposed into rows (At[k − k0][r]), the gradients are rowProducts of At and D, as
+// denseForward's outputs are of X and W; each row of gradients then goes to the update.
+
+/** At[i][r] = A[r][i] for r < rows, i < nk (A's rows `as` apart, At's `rows` apart): VW × VW blocks in registers. */
+static void transposeInto(const float* A, size_t as, int rows, int nk, float* At) {
+  for (int r0 = 0; r0 < rows; r0 += VW) {
+    const int nr = rows - r0 < VW ? rows - r0 : VW;
+    for (int i0 = 0; i0 < nk; i0 += VW) {
+      const int ni = nk - i0 < VW ? nk - i0 : VW;
+      V m[VW];
+#pragma GCC unroll 16
+      for (int i = 0; i < VW; i++) {
+        const float* a = A + (size_t)(r0 + i) * as + i0;
+        m[i] = i >= nr ? vzero() : ni == VW ? vload(a) : vloadn(a, ni);
+      }
+      transpose(m);
+      for (int c = 0; c < ni; c++) {
+        float* t = At + (size_t)(i0 + c) * rows + r0;
+        if (nr == VW) vstore(t, m[c]);
+        else vstoren(t, m[c], nr);
+      }
     }
-    for (int rc = 0; rc < nrc; rc++)
-      block<NK, NV, TAIL>(a + (size_t)rc * 64 * nIn, 1, nIn, d + (size_t)rc * 64 * nOut, nOut, masks[rc], tail, acc);
-    // Plain SGD, the default, is told apart once per block: asked by every vector, the rule cost as much as
-    // the block's masks.
-    if (u.rule == RULE_SGD && !u.decay) updateBlock<NK, NV, TAIL, true>(w, nOut, acc, tail, u);
-    else updateBlock<NK, NV, TAIL, false>(w, nOut, acc, tail, u);
   }
 }
 
@@ -562,72 +526,19 @@ static void weightGradUpdate(const float* A, const float* D, float* W, int rows,
                              int j0, int j1, const uint8_t* desc) {
   if (j0 >= j1 || k0 >= k1) return;
   const Update u = readUpdate(desc);
-  const int nk = k1 - k0, nrc = rows > 0 ? (rows + 63) / 64 : 1;
-  // masks[k - k0][rc]: bit t set where Aprev[64·rc + t][k] is non-zero; read row by row, VW inputs at a time;
-  // pairs[p]: whether k0 + 2p and the next go as a pair; quads[q] (AVX2): whether k0 + 4q and the next 3 go
-  // as one block of 4 × 2 vectors, AVX2's best, when their rows almost coincide (inputs without zeros).
-  uint64_t* masks = maskScratch.get((size_t)nk * nrc + nk + nk);
-  uint64_t* pairs = masks + (size_t)nk * nrc;
-  uint64_t* quads = pairs + nk;
-  for (int k = k0; k < k1; k += VW)
-    for (int rc = 0; rc < nrc; rc++) columnMasks(A + (size_t)rc * 64 * nIn + k, nIn, rows - rc * 64 < 64 ? rows - rc * 64 : 64, k1 - k < VW ? k1 - k : VW, masks + (size_t)(k - k0) * nrc + rc, nrc);
-  for (int p = 0; 2 * p + 1 < nk; p++) {
-    int n1 = 0, n2 = 0, nu = 0;
-    for (int rc = 0; rc < nrc; rc++) {
-      const uint64_t m1 = masks[(size_t)2 * p * nrc + rc], m2 = masks[(size_t)(2 * p + 1) * nrc + rc];
-      n1 += __builtin_popcountll(m1);
-      n2 += __builtin_popcountll(m2);
-      nu += __builtin_popcountll(m1 | m2);
-    }
-    pairs[p] = 16 * nu < 9 * (n1 + n2);
-  }
-  for (int q = 0; LS_WIDTH == 8 && 4 * q + 3 < nk; q++) {
-    int most = 0, nu = 0;
-    for (int i = 0; i < 4; i++) {
-      int n = 0;
-      for (int rc = 0; rc < nrc; rc++) n += __builtin_popcountll(masks[(size_t)(4 * q + i) * nrc + rc]);
-      most = n > most ? n : most;
-    }
-    for (int rc = 0; rc < nrc; rc++) {
-      const uint64_t* m = masks + (size_t)4 * q * nrc + rc;
-      nu += __builtin_popcountll(m[0] | m[nrc] | m[2 * nrc] | m[3 * nrc]);
-    }
-    quads[q] = 8 * nu <= 9 * most;
-  }
-  forStrips<F>(j0, j1, [&](auto nvc, auto tailc, int j, int tail) {
+  const int nk = k1 - k0;
+  float* At = transScratch.get((size_t)nk * (rows > 0 ? rows : 1));
+  transposeInto(A + k0, nIn, rows, nk, At);
+  float* G = gradScratch.get((size_t)nk * nOut);
+  // Plain SGD, the default, is told apart once per call: asked by every vector, the rule costs as much as a mask.
+  const bool plain = u.rule == RULE_SGD && !u.decay;
+  rowProducts(At, rows, D, nOut, G, nk, j0, j1, [&](auto nvc, auto tailc, int i, int j, int tail) {
     constexpr int NV = decltype(nvc)::value;
     constexpr bool TAIL = decltype(tailc)::value;
-    uint64_t* un = maskScratch2.get(nrc);
-    int k = k0;
-    if constexpr (NV <= 2) {
-      // A narrow strip's sums are few chains of adds that wait on each other: 4 k at once keep the adder busy.
-      for (; k + 4 <= k1; k += 4) {
-        const uint64_t* m = masks + (size_t)(k - k0) * nrc;
-        for (int rc = 0; rc < nrc; rc++) un[rc] = m[rc] | m[nrc + rc] | m[2 * nrc + rc] | m[3 * nrc + rc];
-        gradRows<4, NV, TAIL>(A + k, nIn, D + j, nOut, W + (size_t)k * nOut + j, un, nrc, tail, u);
-      }
-    }
-    while (k < k1) {
-      const uint64_t* m = masks + (size_t)(k - k0) * nrc;
-      const float* a = A + k;
-      float* w = W + (size_t)k * nOut + j;
-      if constexpr (LS_WIDTH == 8 && NV > 2) {
-        if (k + 3 < k1 && ((k - k0) & 3) == 0 && quads[(k - k0) >> 2]) {
-          for (int rc = 0; rc < nrc; rc++) un[rc] = m[rc] | m[nrc + rc] | m[2 * nrc + rc] | m[3 * nrc + rc];
-          gradRows<4, NV, TAIL>(a, nIn, D + j, nOut, w, un, nrc, tail, u);
-          k += 4;
-          continue;
-        }
-      }
-      if (k + 1 < k1 && ((k - k0) & 1) == 0 && pairs[(k - k0) >> 1]) {
-        for (int rc = 0; rc < nrc; rc++) un[rc] = m[rc] | m[nrc + rc];
-        gradRows<2, NV, TAIL>(a, nIn, D + j, nOut, w, un, nrc, tail, u);
-        k += 2;
-      } else {
-        gradRows<1, NV, TAIL>(a, nIn, D + j, nOut, w, m, nrc, tail, u);
-        k += 1;
-      }
-    }
+    const float* g = G + (size_t)i * nOut + j;
+    float* w = W + (size_t)(k0 + i) * nOut + j;
+    if (plain) updateStrip<NV, TAIL, true>(w, g, tail, u);
+    else updateStrip<NV, TAIL, false>(w, g, tail, u);
   });
 }
 
@@ -678,24 +589,7 @@ static void reluBackward(const float* D, const float* W, const float* A, float* 
     // denseForward: lanes over k, and each row skips its zero terms of D (half of them behind a ReLU). AVX2's
     // row products reach less of its ceiling than the path below, so there only where D has zeros enough.
     float* Wt = floatScratch.get((size_t)nOut * nIn);
-    for (int k0 = 0; k0 < nIn; k0 += VW) {
-      const int kn = nIn - k0 < VW ? nIn - k0 : VW;
-      for (int j0 = 0; j0 < nOut; j0 += VW) {
-        const int jn = nOut - j0 < VW ? nOut - j0 : VW;
-        V m[VW];
-#pragma GCC unroll 16
-        for (int i = 0; i < VW; i++) {
-          const float* w = W + (size_t)(k0 + i) * nOut + j0;
-          m[i] = i >= kn ? vzero() : jn == VW ? vload(w) : vloadn(w, jn);
-        }
-        transpose(m);
-        for (int c = 0; c < jn; c++) {
-          float* t = Wt + (size_t)(j0 + c) * nIn + k0;
-          if (kn == VW) vstore(t, m[c]);
-          else vstoren(t, m[c], kn);
-        }
-      }
-    }
+    transposeInto(W, nOut, nIn, nOut, Wt);
     rowProducts(D, nOut, Wt, nIn, P, rows, 0, nIn, [&](auto nvc, auto tailc, int r, int k, int tail) {
       constexpr int NV = decltype(nvc)::value;
       constexpr bool TAIL = decltype(tailc)::value;

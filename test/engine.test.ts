@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/dataset.js';
+import { nativeStatus } from '../src/kernels/native.js';
 import type { TrainOptions } from '../src/train/config.js';
 import { train, type TrainResult } from '../src/train/train.js';
 import { bitsEqual, runCli, SLOW_TEST_TIMEOUT } from './helpers.js';
@@ -59,6 +60,20 @@ describe('the data-parallel engine is bit-identical to the reference trainer', {
       }
     },
   );
+
+  // A layer of more weights than a core's cache holds (workers/step.ts): the first half in chunks of 64 rows (the
+  // last one short), native parameter blocks of 32 rows or more, and rows 512 floats apart, which the native
+  // kernels copy before use.
+  it('a layer bigger than the cache: native and wasm at 1, 2 and 3 threads equal the reference', async () => {
+    const steps = { batchSize: 130, maxSteps: 3, layers: [784, 512, 10] };
+    const reference = await run({ ...steps, reference: true });
+    for (const kernels of [...nativeStatus().isas, 'wasm'] as const) {
+      for (const threads of [1, 2, 3]) {
+        const result = await run({ ...steps, threads, kernels });
+        expect(result.paramsSha256, `${kernels}, ${threads} threads`).toBe(reference.paramsSha256);
+      }
+    }
+  });
 
   it('works with more threads than rows in a batch', async () => {
     const reference = await run({ batchSize: 5, reference: true, maxSteps: 30 });

@@ -157,6 +157,14 @@ const AWKWARD: Shape[] = [
   { rows: 300, nIn: 14, nOut: 36 },
 ];
 
+// Row strides of 256 floats and more crowd a few cache sets, so the native kernels copy those rows first
+// (rowProducts in native/kernels.cc): W in denseForward, D in weightGradUpdate, W's transpose in reluBackward.
+const CROWDED: Shape[] = [
+  { rows: 40, nIn: 70, nOut: 256 },
+  { rows: 33, nIn: 256, nOut: 100 },
+  { rows: 130, nIn: 20, nOut: 512 },
+];
+
 const TEXTBOOK: Shape[] = [
   { rows: 64, nIn: 784, nOut: 128 },
   { rows: 64, nIn: 128, nOut: 64 },
@@ -169,7 +177,7 @@ function randomShapes(seed: number, n: number): Shape[] {
   return Array.from({ length: n }, () => ({ rows: pick(), nIn: pick(), nOut: pick() }));
 }
 
-const SHAPES = [...AWKWARD, ...TEXTBOOK, ...randomShapes(7, 24)];
+const SHAPES = [...AWKWARD, ...CROWDED, ...TEXTBOOK, ...randomShapes(7, 24)];
 const label = (s: Shape): string => `${s.rows}x${s.nIn}->${s.nOut}`;
 
 describe('wasm kernels: environment', () => {
@@ -915,6 +923,7 @@ const RANGE_SHAPES: Shape[] = [
   { rows: 64, nIn: 784, nOut: 128 },
   { rows: 64, nIn: 128, nOut: 64 },
   { rows: 64, nIn: 64, nOut: 10 },
+  ...CROWDED,
   { rows: 64, nIn: 96, nOut: 37 },
   { rows: 300, nIn: 14, nOut: 37 },
   { rows: 300, nIn: 9, nOut: 16 },

@@ -1,4 +1,4 @@
-import type { Kernels } from '../src/kernels/kernels.js';
+import type { Blocking, Kernels } from '../src/kernels/kernels.js';
 import { gatherRows } from '../src/kernels/reference.js';
 import type { SplitName } from '../src/model/trainer.js';
 import { softmaxCrossEntropyBackward, softmaxEvaluate } from '../src/kernels/softmax.js';
@@ -28,6 +28,8 @@ export interface ThreadContext {
   layers: { W: Float32Array; b: Float32Array }[];
   /** The second half's parameter blocks, in the order they are taken. */
   blocks: ParameterBlock[];
+  /** Rows per chunk of the first half when threads share a step (chunkRows()). */
+  chunkRows: number;
   /** Views of rows [r0, r1) of every activation and delta buffer, made once per chunk (see chunkViews). */
   chunkViews: Map<number, ChunkViews>;
   /** This thread's profile samples (PROFILE_MARKS timestamps a step), or null when not profiling. */
@@ -58,7 +60,8 @@ export function createThreadContext(views: SharedViews, kernels: Kernels, thread
     thread,
     threads,
     layers: views.layout.dense.map((layer) => layerViews(views.params, layer)),
-    blocks: parameterBlocks(views, kernels.blockWeights),
+    blocks: parameterBlocks(views, kernels),
+    chunkRows: chunkRows(views, kernels),
     chunkViews: new Map(),
     profile: profileSteps > 0 ? views.profile.subarray(thread * span, (thread + 1) * span) : null,
     steps: 0,
@@ -77,7 +80,7 @@ export function trainStep(ctx: ThreadContext, start: number, rows: number): void
 
   // 1. Forward, softmax with the loss gradient, and the backward deltas, for chunks of the batch's rows.
   // One thread takes the batch whole: it has no one to share it with, and chunks cost calls.
-  const chunk = ctx.threads === 1 ? rows : Math.min(kernels.chunkRows, Math.ceil(rows / ctx.threads));
+  const chunk = ctx.threads === 1 ? rows : Math.min(ctx.chunkRows, Math.ceil(rows / ctx.threads));
   const chunks = Math.ceil(rows / chunk);
   for (let c = take(ctx, Ctl.NextChunk); c < chunks; c = take(ctx, Ctl.NextChunk)) {
     trainChunk(ctx, start, rows, c * chunk, Math.min(rows, (c + 1) * chunk));
@@ -162,14 +165,30 @@ function chunkViews(ctx: ThreadContext, r0: number, r1: number): ChunkViews {
   return views;
 }
 
+/** Weights a core's cache holds, about: a layer with more is read from farther away by every chunk. */
+const CACHED_WEIGHTS = 1 << 18;
+/** Rows per chunk where a layer outgrows the cache. */
+const STREAMED_ROWS = 64;
+
+/**
+ * Rows per chunk: the kernel set's, small enough to even out the threads' ends; but where a layer's weights
+ * outgrow the cache, every chunk reads them from farther away, and chunks of 64 rows spend less per row on it
+ * (784-1024-1024-10, avx2: the first half took 1.29× as long in 16-row chunks, docs/benchmarks.md).
+ */
+function chunkRows(views: SharedViews, { chunkRows }: Blocking): number {
+  const biggest = Math.max(...views.layout.dense.map(({ nIn, nOut }) => nIn * nOut));
+  return biggest > CACHED_WEIGHTS ? Math.max(chunkRows, STREAMED_ROWS) : chunkRows;
+}
+
 /**
  * The parameter blocks, biggest first so that the small ones even out the threads' ends: each layer's
- * weight rows in blocks of about `blockWeights` weights (the kernel set's), then each bias.
+ * weight rows in blocks of about `blockWeights` weights and at least `blockRows` rows (the kernel set's), then
+ * each bias.
  */
-function parameterBlocks(views: SharedViews, blockWeights: number): ParameterBlock[] {
+function parameterBlocks(views: SharedViews, { blockWeights, blockRows }: Blocking): ParameterBlock[] {
   const blocks: (ParameterBlock & { size: number })[] = [];
   views.layout.dense.forEach(({ nIn, nOut }, layer) => {
-    const count = Math.max(1, Math.round((nIn * nOut) / blockWeights));
+    const count = Math.max(1, Math.min(Math.round((nIn * nOut) / blockWeights), Math.floor(nIn / blockRows)));
     for (let i = 0; i < count; i++) {
       const k0 = Math.floor((i * nIn) / count);
       const k1 = Math.floor(((i + 1) * nIn) / count);

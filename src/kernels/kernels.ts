@@ -25,6 +25,9 @@ export interface Kernels {
   /** Weights per parameter block of the step's second half: enough to outweigh taking it and re-reading the
    * layer's deltas, small enough to even out the threads' ends. */
   readonly blockWeights: number;
+  /** The fewest weight rows per parameter block (a layer with fewer is one block): the rows of a block share
+   * what the kernels make of the layer's deltas once per call (native: copies of their crowded rows). */
+  readonly blockRows: number;
   gatherInputs(pixels: Uint8Array, order: Uint32Array, start: number, rows: number, nIn: number, X: Float32Array): void;
   denseForward(
     X: Float32Array,
@@ -105,5 +108,8 @@ export function createJsKernels(): Kernels {
 
 const EMPTY = new Float32Array(0);
 
+/** How a kernel set wants the step's work cut (workers/step.ts). */
+export type Blocking = Pick<Kernels, 'chunkRows' | 'blockWeights' | 'blockRows'>;
+
 /** The wasm and js kernels' blocking: reluBackward's row block of 8, and 8192 weights (docs/benchmarks.md, "Kernels"). */
-export const WASM_BLOCKING = { chunkRows: 8, blockWeights: 8192 } as const;
+export const WASM_BLOCKING: Blocking = { chunkRows: 8, blockWeights: 8192, blockRows: 1 };

@@ -11,17 +11,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { packageRoot } from '../paths.js';
-import type { Kernels } from './kernels.js';
+import type { Blocking, Kernels } from './kernels.js';
 import { offsetKernels, type OffsetKernels } from './offsets.js';
 
 /** The instruction sets the native kernels are built for, widest first. */
 export const NATIVE_ISAS = ['avx512', 'avx2'] as const;
 export type NativeIsa = (typeof NATIVE_ISAS)[number];
 
-/** Pieces of 2 vectors of rows (reluBackward's row block, native/kernels.cc); parameter blocks as wasm's. */
-const NATIVE_BLOCKING: Record<NativeIsa, Pick<Kernels, 'chunkRows' | 'blockWeights'>> = {
-  avx512: { chunkRows: 32, blockWeights: 8192 },
-  avx2: { chunkRows: 16, blockWeights: 8192 },
+/** Pieces of 2 vectors of rows (reluBackward's row block, native/kernels.cc); parameter blocks as wasm's, but
+ * of 32 rows at least, enough to pay for copying crowded rows of the deltas (docs/benchmarks.md). */
+const NATIVE_BLOCKING: Record<NativeIsa, Blocking> = {
+  avx512: { chunkRows: 32, blockWeights: 8192, blockRows: 32 },
+  avx2: { chunkRows: 16, blockWeights: 8192, blockRows: 32 },
 };
 
 interface Addon {

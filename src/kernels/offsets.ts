@@ -1,6 +1,6 @@
 import { RESERVED_BYTES } from '../memory/arena.js';
 import { ruleStateArrays, UPDATE_WORDS, UpdateWord } from '../optim/optimizer.js';
-import type { KernelName, Kernels } from './kernels.js';
+import type { Blocking, KernelName, Kernels } from './kernels.js';
 
 /** The kernels as the wasm module and the native addon export them: byte offsets into the shared memory. */
 export interface OffsetKernels {
@@ -44,7 +44,7 @@ type View = Float32Array | Uint8Array | Uint32Array;
  */
 export function offsetKernels(
   name: KernelName,
-  blocking: Pick<Kernels, 'chunkRows' | 'blockWeights'>,
+  blocking: Blocking,
   memory: WebAssembly.Memory,
   k: OffsetKernels,
 ): Kernels {
