@@ -167,17 +167,16 @@ function chunkViews(ctx: ThreadContext, r0: number, r1: number): ChunkViews {
 
 /** Weights a core's cache holds, about: a layer with more is read from farther away by every chunk. */
 const CACHED_WEIGHTS = 1 << 18;
-/** Rows per chunk where a layer outgrows the cache. */
-const STREAMED_ROWS = 64;
 
 /**
  * Rows per chunk: the kernel set's, small enough to even out the threads' ends; but where a layer's weights
- * outgrow the cache, every chunk reads them from farther away, and chunks of 64 rows spend less per row on it
- * (784-1024-1024-10, avx2: the first half took 1.29× as long in 16-row chunks, docs/benchmarks.md).
+ * outgrow the cache, every chunk reads them from farther away, so each thread takes one chunk (trainStep
+ * caps the chunk at rows / threads). On 784-1024-1024-10, avx2, the first half took 1.40× as long per row in
+ * 16-row chunks as in 128-row ones, 1.09× in 64-row ones (docs/benchmarks.md).
  */
 function chunkRows(views: SharedViews, { chunkRows }: Blocking): number {
   const biggest = Math.max(...views.layout.dense.map(({ nIn, nOut }) => nIn * nOut));
-  return biggest > CACHED_WEIGHTS ? Math.max(chunkRows, STREAMED_ROWS) : chunkRows;
+  return biggest > CACHED_WEIGHTS ? Infinity : chunkRows;
 }
 
 /**
