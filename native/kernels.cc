@@ -180,7 +180,7 @@ struct Scratch {
     if (n > size) {
       free(data);
       data = (T*)aligned_alloc(64, ((n * sizeof(T) + 63) / 64) * 64);
-      if (!data) abort();  // a few hundred KiB at most; without them nothing can go on
+      if (!data) abort();  // KiBs to a few MiB (a batch of thousands of rows); without them nothing can go on
       size = n;
     }
     return data;
