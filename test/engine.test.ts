@@ -62,7 +62,7 @@ describe('the data-parallel engine is bit-identical to the reference trainer', {
   );
 
   // A layer of more weights than a core's cache holds (workers/step.ts): the first half in one chunk per thread
-  // (44, 44 and 42 rows at 3 threads), native parameter blocks of 32 rows or more, and rows 512 floats apart,
+  // (44, 44 and 42 rows at 3 threads), native parameter blocks of 64 rows or more, and rows 512 floats apart,
   // which the native kernels copy before use.
   it('a layer bigger than the cache: native and wasm at 1, 2 and 3 threads equal the reference', async () => {
     const steps = { batchSize: 130, maxSteps: 3, layers: [784, 512, 10] };

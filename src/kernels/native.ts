@@ -19,10 +19,10 @@ export const NATIVE_ISAS = ['avx512', 'avx2'] as const;
 export type NativeIsa = (typeof NATIVE_ISAS)[number];
 
 /** Pieces of 2 vectors of rows (reluBackward's row block, native/kernels.cc); parameter blocks as wasm's, but
- * of 32 rows at least, enough to pay for copying crowded rows of the deltas (docs/benchmarks.md). */
+ * of 64 rows at least, enough to pay for copying crowded rows of the deltas (docs/benchmarks.md). */
 const NATIVE_BLOCKING: Record<NativeIsa, Blocking> = {
-  avx512: { chunkRows: 32, blockWeights: 8192, blockRows: 32 },
-  avx2: { chunkRows: 16, blockWeights: 8192, blockRows: 32 },
+  avx512: { chunkRows: 32, blockWeights: 8192, blockRows: 64 },
+  avx2: { chunkRows: 16, blockWeights: 8192, blockRows: 64 },
 };
 
 interface Addon {
