@@ -345,7 +345,9 @@ template <typename Epi>
 static void rowProducts(const float* X, int n, const float* M, int m, float* out, int rows, int j0, int j1, Epi&& epi) {
   if (j0 >= j1 || rows <= 0) return;
   const int nch = n > 0 ? (n + KC - 1) / KC : 1;
-  uint64_t* masks = maskScratch.get((size_t)rows * nch);
+  // masks[r·nch + ch]: row r's non-zero terms in chunk ch; copy[ch]: whether chunk ch of M is copied first.
+  uint64_t* masks = maskScratch.get((size_t)rows * nch + nch);
+  uint64_t* copy = masks + (size_t)rows * nch;
   for (int r = 0; r < rows; r++)
     for (int ch = 0; ch < nch; ch++) {
       const int kc = ch * KC;
@@ -354,6 +356,11 @@ static void rowProducts(const float* X, int n, const float* M, int m, float* out
   // M's rows 256 floats apart (or a multiple) fall into a few of L1's sets, so a chunk of them does not stay
   // there: copied side by side, it does, where the rows use it enough to pay for the copy.
   const bool crowded = m % 256 == 0;
+  for (int ch = 0; ch < nch; ch++) {
+    int uses = 0;
+    if (crowded) for (int r = 0; r < rows; r++) uses += __builtin_popcountll(masks[(size_t)r * nch + ch]);
+    copy[ch] = crowded && uses >= 4 * (n - ch * KC < KC ? n - ch * KC : KC);
+  }
   float* packed = packScratch.get((size_t)KC * F * VW);
   forStrips<F>(j0, j1, [&](auto nvc, auto tailc, int j, int tail) {
     constexpr int NV = decltype(nvc)::value;
@@ -362,10 +369,8 @@ static void rowProducts(const float* X, int n, const float* M, int m, float* out
       const size_t kc = (size_t)ch * KC;
       const float* w = M + kc * m + j;
       size_t ws = m;
-      const int nk = n - (int)kc < KC ? n - (int)kc : KC;
-      int uses = 0;
-      if (crowded) for (int r = 0; r < rows; r++) uses += __builtin_popcountll(masks[(size_t)r * nch + ch]);
-      if (crowded && uses >= 4 * nk) {
+      if (copy[ch]) {
+        const int nk = n - (int)kc < KC ? n - (int)kc : KC;
         for (int t = 0; t < nk; t++)
 #pragma GCC unroll 8
           for (int c = 0; c < NV; c++) put<NV, TAIL>(packed + (size_t)t * NV * VW + c * VW, c, get<NV, TAIL>(w + (size_t)t * m + c * VW, c, tail), tail);

@@ -157,7 +157,7 @@ const AWKWARD: Shape[] = [
   { rows: 300, nIn: 14, nOut: 36 },
 ];
 
-// Row strides of 256 floats and more crowd a few cache sets, so the native kernels copy those rows first
+// Row strides of a multiple of 256 floats crowd a few cache sets, so the native kernels copy those rows first
 // (rowProducts in native/kernels.cc): W in denseForward, D in weightGradUpdate, W's transpose in reluBackward.
 const CROWDED: Shape[] = [
   { rows: 40, nIn: 70, nOut: 256 },

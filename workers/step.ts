@@ -28,7 +28,7 @@ export interface ThreadContext {
   layers: { W: Float32Array; b: Float32Array }[];
   /** The second half's parameter blocks, in the order they are taken. */
   blocks: ParameterBlock[];
-  /** Rows per chunk of the first half when threads share a step (chunkRows()). */
+  /** Rows per chunk of the first half when threads share a step (firstHalfChunkRows()). */
   chunkRows: number;
   /** Views of rows [r0, r1) of every activation and delta buffer, made once per chunk (see chunkViews). */
   chunkViews: Map<number, ChunkViews>;
@@ -61,7 +61,7 @@ export function createThreadContext(views: SharedViews, kernels: Kernels, thread
     threads,
     layers: views.layout.dense.map((layer) => layerViews(views.params, layer)),
     blocks: parameterBlocks(views, kernels),
-    chunkRows: chunkRows(views, kernels),
+    chunkRows: firstHalfChunkRows(views, kernels),
     chunkViews: new Map(),
     profile: profileSteps > 0 ? views.profile.subarray(thread * span, (thread + 1) * span) : null,
     steps: 0,
@@ -174,7 +174,7 @@ const CACHED_WEIGHTS = 1 << 18;
  * caps the chunk at rows / threads). On 784-1024-1024-10, avx2, the first half took 1.40× as long per row in
  * 16-row chunks as in 128-row ones, 1.09× in 64-row ones (docs/benchmarks.md).
  */
-function chunkRows(views: SharedViews, { chunkRows }: Blocking): number {
+function firstHalfChunkRows(views: SharedViews, { chunkRows }: Blocking): number {
   const biggest = Math.max(...views.layout.dense.map(({ nIn, nOut }) => nIn * nOut));
   return biggest > CACHED_WEIGHTS ? Infinity : chunkRows;
 }
