@@ -28,7 +28,7 @@ import { createJsKernels, type Kernels } from '../src/kernels/kernels.js';
 import { softmaxCrossEntropyBackward } from '../src/kernels/softmax.js';
 import { createWasmKernels, wasmSimdSupported } from '../src/kernels/wasm.js';
 import { nativeStatus } from '../src/kernels/native.js';
-import { nativeAgainstCeiling, TARGET_CEILING_RATIO } from './native-ceiling.js';
+import { CEILING_ROUNDS, nativeAgainstCeiling, TARGET_CEILING_RATIO } from './native-ceiling.js';
 import { SharedArena } from '../src/memory/arena.js';
 import { initHeNormal, layerViews, modelLayout, TEXTBOOK_LAYERS } from '../src/model/layout.js';
 import { Rng } from '../src/random/rng.js';
@@ -695,10 +695,10 @@ const targets: TargetCheck[] = [
     met: adamRatio <= TARGET_ADAM_RATIO,
   },
 ];
-const native = nativeAgainstCeiling((fn) => timeUs(fn, { minMs: 2, samples: 9, warmMs: 50 }));
+const native = nativeAgainstCeiling((fn, warm) => timeUs(fn, { minMs: 1, samples: 3, warmMs: warm ? 50 : 0 }));
 console.log('');
 console.log(
-  `native kernels against the plainest multiply-then-add loop of the same instruction set (bench/native-ceiling.ts), dense inputs, GFLOP/s, median of 5 alternating rounds:`,
+  `native kernels against the plainest multiply-then-add loop of the same instruction set (bench/native-ceiling.ts), dense inputs, GFLOP/s, median of ${CEILING_ROUNDS} alternating rounds:`,
 );
 for (const r of native) {
   console.log(

@@ -2,7 +2,9 @@
  * bench:kernels' native rows: each native kernel against its ceiling, the plainest dense multiply-then-add
  * loop of the same instruction set (native/kernels.cc, plainForward: 4 rows × 4 vectors, every k) on the same
  * shape, inputs without zeros so no kernel skips anything. GFLOP/s counted as 2·rows·nIn·nOut for all; the
- * sides take turns over rounds and each ratio is the median of the rounds' ratios. Target: ≥ 0.85 × the ceiling.
+ * sides take turns every few milliseconds (a round: each side timed once, the first side rotating), so a load
+ * that drifts over seconds falls on both sides of a round's ratio; each ratio is the median of the rounds'.
+ * Target: ≥ 0.85 × the ceiling.
  */
 import { SharedArena } from '../src/memory/arena.js';
 import { createNativeKernels, nativePlainForward, nativeStatus } from '../src/kernels/native.js';
@@ -27,7 +29,13 @@ const SHAPES = [
   { rows: 256, nIn: 1024, nOut: 1024 },
 ];
 
-export function nativeAgainstCeiling(timeUs: (fn: () => void) => number, rounds = 5): CeilingRow[] {
+export const CEILING_ROUNDS = 41;
+
+/** timeUs(fn, warm): fn's time per call, short (a few ms); warmed first where warm. */
+export function nativeAgainstCeiling(
+  timeUs: (fn: () => void, warm: boolean) => number,
+  rounds = CEILING_ROUNDS,
+): CeilingRow[] {
   const out: CeilingRow[] = [];
   for (const isa of nativeStatus().isas) {
     for (const { rows, nIn, nOut } of SHAPES) {
@@ -67,8 +75,13 @@ export function nativeAgainstCeiling(timeUs: (fn: () => void) => number, rounds 
       const ratios = new Map<string, number[]>();
       const speeds = new Map<string, number[]>();
       const flops = 2 * rows * nIn * nOut;
+      for (const [, fn] of sides) timeUs(fn, true);
       for (let r = 0; r < rounds; r++) {
-        const us = new Map(sides.map(([name, fn]) => [name, timeUs(fn)]));
+        const us = new Map<string, number>();
+        for (let s = 0; s < sides.length; s++) {
+          const [name, fn] = sides[(r + s) % sides.length];
+          us.set(name, timeUs(fn, false));
+        }
         for (const [name] of sides) {
           speeds.set(name, [...(speeds.get(name) ?? []), flops / us.get(name)! / 1e3]);
           ratios.set(name, [...(ratios.get(name) ?? []), us.get('ceiling')! / us.get(name)!]);

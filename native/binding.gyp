@@ -2,7 +2,7 @@
 # time (native/addon.cc). The flags are part of the arithmetic: no contraction into FMA, no fast-math.
 {
   "variables": {
-    "ls_flags": ["-O3", "-ffp-contract=off", "-fno-fast-math", "-mno-fma", "-fPIC", "-std=c++17"]
+    "ls_flags": ["-O3", "-ffp-contract=off", "-fno-fast-math", "-mno-fma", "-fPIC", "-std=c++17", "-falign-functions=64", "-falign-loops=32"]
   },
   "targets": [
     {

@@ -52,10 +52,11 @@ static INLINE V vdiv(V a, V b) { return _mm512_div_ps(a, b); }
 static INLINE V vsqrt(V a) { return _mm512_sqrt_ps(a); }
 // a > 0 ? x : +0 (NaN and -0 in a give +0, as the reference's ReLU)
 static INLINE V vkeep(V x, V a) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ), x); }
-// Bit i set where p[i] (i < n) is not ±0; NaN counts as non-zero, as in the reference's `x === 0` test.
+// Bit i set where lane i of x is not ±0; NaN counts as non-zero, as in the reference's `x === 0` test.
+static INLINE unsigned nonzero(V x) { return _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NEQ_UQ) & 0xffff; }
+// The same for p[i], i < n.
 static INLINE unsigned nonzero(const float* p, int n) {
-  return n == VW ? _mm512_cmp_ps_mask(vload(p), _mm512_setzero_ps(), _CMP_NEQ_UQ) & 0xffff
-                 : _mm512_mask_cmp_ps_mask(lanes(n), vloadn(p, n), _mm512_setzero_ps(), _CMP_NEQ_UQ);
+  return n == VW ? nonzero(vload(p)) : _mm512_mask_cmp_ps_mask(lanes(n), vloadn(p, n), _mm512_setzero_ps(), _CMP_NEQ_UQ);
 }
 // m[i][c] becomes m[c][i]: a 16 × 16 transpose in registers (data movement only, no arithmetic).
 static INLINE void transpose(V (&m)[VW]) {
@@ -114,9 +115,9 @@ static INLINE V vmul(V a, V b) { return _mm256_mul_ps(a, b); }
 static INLINE V vdiv(V a, V b) { return _mm256_div_ps(a, b); }
 static INLINE V vsqrt(V a) { return _mm256_sqrt_ps(a); }
 static INLINE V vkeep(V x, V a) { return _mm256_and_ps(x, _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_GT_OQ)); }
+static INLINE unsigned nonzero(V x) { return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NEQ_UQ)); }
 static INLINE unsigned nonzero(const float* p, int n) {
-  const V x = n == VW ? vload(p) : vloadn(p, n);
-  return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NEQ_UQ)) & ((1u << n) - 1);
+  return n == VW ? nonzero(vload(p)) : nonzero(vloadn(p, n)) & ((1u << n) - 1);
 }
 static INLINE void transpose(V (&m)[VW]) {
   V t[VW];
@@ -337,22 +338,38 @@ static INLINE uint64_t nonzeroBits(const float* x, int n) {
   return m;
 }
 
+/** Chunks of KC terms in a sum of n (one at least, so that an empty sum still reaches the epilogue). */
+static INLINE int chunks(int n) { return n > 0 ? (n + KC - 1) / KC : 1; }
+
 /**
- * out[r][j] = Σ_t X[r][t]·M[t][j] over X's non-zero terms, t = 0..n-1 in order from +0, for j in [j0, j1) and
- * every row (X's rows n long, M's and out's m long); then epi(NV, TAIL, r, j, tail) finishes each row's strip.
+ * Scratch for rowProducts' masks of `rows` rows of n terms: masks[r·nch + ch], row r's non-zero terms in chunk
+ * ch (bit t: term ch·KC + t), then nch words of rowProducts' own.
  */
-template <typename Epi>
-static void rowProducts(const float* X, int n, const float* M, int m, float* out, int rows, int j0, int j1, Epi&& epi) {
-  if (j0 >= j1 || rows <= 0) return;
-  const int nch = n > 0 ? (n + KC - 1) / KC : 1;
-  // masks[r·nch + ch]: row r's non-zero terms in chunk ch; copy[ch]: whether chunk ch of M is copied first.
-  uint64_t* masks = maskScratch.get((size_t)rows * nch + nch);
-  uint64_t* copy = masks + (size_t)rows * nch;
+static INLINE uint64_t* maskWords(int rows, int n) { return maskScratch.get(((size_t)rows + 1) * chunks(n)); }
+
+/** The masks of X's rows (n long), in maskWords. */
+static uint64_t* rowMasks(const float* X, int n, int rows) {
+  const int nch = chunks(n);
+  uint64_t* masks = maskWords(rows, n);
   for (int r = 0; r < rows; r++)
     for (int ch = 0; ch < nch; ch++) {
       const int kc = ch * KC;
       masks[(size_t)r * nch + ch] = kc < n ? nonzeroBits(X + (size_t)r * n + kc, n - kc < KC ? n - kc : KC) : 0;
     }
+  return masks;
+}
+
+/**
+ * out[r][j] = Σ_t X[r][t]·M[t][j] over X's non-zero terms (masks, in maskWords), t = 0..n-1 in order from +0,
+ * for j in [j0, j1) and every row (X's rows n long, M's and out's m long); then epi(NV, TAIL, r, j, tail)
+ * finishes each row's strip.
+ */
+template <typename Epi>
+static void rowProducts(const float* X, int n, uint64_t* masks, const float* M, int m, float* out, int rows, int j0,
+                        int j1, Epi&& epi) {
+  if (j0 >= j1 || rows <= 0) return;
+  const int nch = chunks(n);
+  uint64_t* copy = masks + (size_t)rows * nch;  // copy[ch]: whether chunk ch of M is copied first
   // M's rows 256 floats apart (or a multiple) fall into a few of L1's sets, so a chunk of them does not stay
   // there: copied side by side, it does, where the rows use it enough to pay for the copy.
   const bool crowded = m % 256 == 0;
@@ -404,7 +421,7 @@ static void rowProducts(const float* X, int n, const float* M, int m, float* out
 
 static void denseForward(const float* X, const float* W, const float* b, float* out, int rows, int nIn, int nOut,
                          int relu, int j0, int j1) {
-  rowProducts(X, nIn, W, nOut, out, rows, j0, j1, [&](auto nvc, auto tailc, int r, int j, int tail) {
+  rowProducts(X, nIn, rowMasks(X, nIn, rows), W, nOut, out, rows, j0, j1, [&](auto nvc, auto tailc, int r, int j, int tail) {
     constexpr int NV = decltype(nvc)::value;
     constexpr bool TAIL = decltype(tailc)::value;
     float* o = out + (size_t)r * nOut + j;
@@ -505,12 +522,19 @@ static INLINE void updateStrip(float* p, const float* g, int tail, const Update&
 // columns k0..k1 transposed into rows (At[k − k0][r]), the gradients are rowProducts of At and D, as
 // denseForward's outputs are of X and W; each row of gradients then goes to the update.
 
-/** At[i][r] = A[r][i] for r < rows, i < nk (A's rows `as` apart, At's `rows` apart): VW × VW blocks in registers. */
-static void transposeInto(const float* A, size_t as, int rows, int nk, float* At) {
-  for (int r0 = 0; r0 < rows; r0 += VW) {
-    const int nr = rows - r0 < VW ? rows - r0 : VW;
-    for (int i0 = 0; i0 < nk; i0 += VW) {
-      const int ni = nk - i0 < VW ? nk - i0 : VW;
+/**
+ * At[i][r] = A[r][i] for r < rows, i < nk (A's rows `as` apart, At's `rows` apart): VW × VW blocks in registers.
+ * MASKS: At's rowMasks too (in masks), taken from the registers rather than from a second pass over At.
+ */
+template <bool MASKS>
+static void transposeInto(const float* A, size_t as, int rows, int nk, float* At, uint64_t* masks) {
+  const int nch = chunks(rows);
+  if (MASKS && rows <= 0) memset(masks, 0, (size_t)nk * nch * sizeof *masks);
+  for (int i0 = 0; i0 < nk; i0 += VW) {
+    const int ni = nk - i0 < VW ? nk - i0 : VW;
+    uint64_t bits[VW] = {};
+    for (int r0 = 0; r0 < rows; r0 += VW) {
+      const int nr = rows - r0 < VW ? rows - r0 : VW;
       V m[VW];
 #pragma GCC unroll 16
       for (int i = 0; i < VW; i++) {
@@ -518,10 +542,19 @@ static void transposeInto(const float* A, size_t as, int rows, int nk, float* At
         m[i] = i >= nr ? vzero() : ni == VW ? vload(a) : vloadn(a, ni);
       }
       transpose(m);
-      for (int c = 0; c < ni; c++) {
+#pragma GCC unroll 16
+      for (int c = 0; c < VW; c++) {
+        if (c >= ni) break;
         float* t = At + (size_t)(i0 + c) * rows + r0;
         if (nr == VW) vstore(t, m[c]);
         else vstoren(t, m[c], nr);
+        if (MASKS) bits[c] |= (uint64_t)nonzero(m[c]) << (r0 % KC);  // lanes past the last row are +0: no bit
+      }
+      if (MASKS && ((r0 + VW) % KC == 0 || r0 + VW >= rows)) {
+        for (int c = 0; c < ni; c++) {
+          masks[(size_t)(i0 + c) * nch + r0 / KC] = bits[c];
+          bits[c] = 0;
+        }
       }
     }
   }
@@ -533,11 +566,12 @@ static void weightGradUpdate(const float* A, const float* D, float* W, int rows,
   const Update u = readUpdate(desc);
   const int nk = k1 - k0;
   float* At = transScratch.get((size_t)nk * (rows > 0 ? rows : 1));
-  transposeInto(A + k0, nIn, rows, nk, At);
+  uint64_t* masks = maskWords(nk, rows);
+  transposeInto<true>(A + k0, nIn, rows, nk, At, masks);
   float* G = gradScratch.get((size_t)nk * nOut);
   // Plain SGD, the default, is told apart once per call: asked by every vector, the rule costs as much as a mask.
   const bool plain = u.rule == RULE_SGD && !u.decay;
-  rowProducts(At, rows, D, nOut, G, nk, j0, j1, [&](auto nvc, auto tailc, int i, int j, int tail) {
+  rowProducts(At, rows, masks, D, nOut, G, nk, j0, j1, [&](auto nvc, auto tailc, int i, int j, int tail) {
     constexpr int NV = decltype(nvc)::value;
     constexpr bool TAIL = decltype(tailc)::value;
     const float* g = G + (size_t)i * nOut + j;
@@ -594,8 +628,8 @@ static void reluBackward(const float* D, const float* W, const float* A, float* 
     // denseForward: lanes over k, and each row skips its zero terms of D (half of them behind a ReLU). AVX2's
     // row products reach less of its ceiling than the path below, so there only where D has zeros enough.
     float* Wt = floatScratch.get((size_t)nOut * nIn);
-    transposeInto(W, nOut, nIn, nOut, Wt);
-    rowProducts(D, nOut, Wt, nIn, P, rows, 0, nIn, [&](auto nvc, auto tailc, int r, int k, int tail) {
+    transposeInto<false>(W, nOut, nIn, nOut, Wt, nullptr);
+    rowProducts(D, nOut, rowMasks(D, nOut, rows), Wt, nIn, P, rows, 0, nIn, [&](auto nvc, auto tailc, int r, int k, int tail) {
       constexpr int NV = decltype(nvc)::value;
       constexpr bool TAIL = decltype(tailc)::value;
       float* o = P + (size_t)r * nIn + k;
