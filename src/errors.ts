@@ -30,6 +30,11 @@ export function unreadableFile(what: string, err: unknown, kind = 'file'): UserE
   );
 }
 
+/** A file that JSON.parse refused, in one line (its message may quote the file's own line breaks). */
+export function invalidJson(what: string, err: unknown): UserError {
+  return new UserError(`${what}: not valid JSON (${(err as Error).message.replace(/\s+/g, ' ')})`);
+}
+
 /** A step diverged: the run stops and keeps its last good checkpoint. */
 export class DivergenceError extends UserError {
   constructor(message: string) {

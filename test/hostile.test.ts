@@ -504,6 +504,33 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
     expect(full.stderr.trim()).toBe('lockstep: cannot write to stdout (ENOSPC)');
   });
 
+  it('flags that go with other data, a JSON error quoting a line break, and --init with --hidden: one line each', () => {
+    const dir = tempDir();
+    for (const [flag, value, words] of [
+      ['--test-data', 't.csv', 'goes with --data FILE.csv, not the default MNIST'],
+      ['--labels', 'y.npy', 'goes with --data X.npy, not the default MNIST'],
+      ['--label', 'species', 'names a column of a --data FILE.csv, not of the default MNIST'],
+    ]) {
+      expectOneLine(lockstep(['train', flag, join(dir, value), '--epochs', '1']), 2, `${flag} `, words);
+    }
+    const idx = writeIdxDir();
+    expectOneLine(lockstep(['train', '--data', idx, '--test-data', join(dir, 't.csv'), ...SMALL]), 2, `not ${idx}`);
+    const notJson = join(dir, 'not.json');
+    writeFileSync(notJson, 'hello\n');
+    expectOneLine(
+      lockstep(['verify', '--against', notJson, '--steps', '5']),
+      2,
+      `--against ${notJson}: not valid JSON`,
+    );
+    const ckpt = join(dir, 'run.ckpt');
+    expect(lockstep(['train', '--data', idx, ...SMALL, '--max-steps', '2', '--checkpoint', ckpt]).code).toBe(0);
+    expectOneLine(
+      lockstep(['train', '--data', idx, '--init', ckpt, '--hidden', '5', '--epochs', '1']),
+      2,
+      `--hidden 5: ${ckpt} holds a 16-8-10 network`,
+    );
+  });
+
   it('a relative --data is stored absolute: resuming from another directory finds it', () => {
     const work = tempDir();
     const data = writeIdxDir();

@@ -348,6 +348,19 @@ describe('the CLI on a CSV table with string labels', () => {
       expect(evaluation.stdout).toMatch(/^\s+0(\s+\d+){3}\s+alpha$/m);
       expect(evaluation.stdout).toMatch(/^\s+2(\s+\d+){3}\s+gamma$/m);
       expect(Number(/mean loss ([\d.]+)/.exec(evaluation.stdout)![1])).toBeCloseTo(Number(rows[best - 1].testLoss), 4);
+      // Columns are read by name: the same rows in another column order evaluate the same; renamed, refused.
+      const [header, ...body] = readFileSync(testData, 'utf8').trim().split('\n');
+      const order = [4, 3, 1, 0, 2];
+      const reorder = (line: string) => order.map((i) => line.split(',')[i]).join(',');
+      writeFileSync(join(dir, 'reordered.csv'), `${[header, ...body].map(reorder).join('\n')}\n`);
+      const reordered = runCli(['eval', 'best.st', '--data', 'reordered.csv', '--threads', '1'], { cwd: dir });
+      expect({ code: reordered.code, stdout: reordered.stdout }).toEqual({ code: 0, stdout: evaluation.stdout });
+      writeFileSync(join(dir, 'renamed.csv'), `x0,x1,x2,x3,species\n${body.join('\n')}\n`);
+      const renamed = runCli(['eval', 'best.st', '--data', 'renamed.csv', '--threads', '1'], { cwd: dir });
+      expect({ code: renamed.code, stderr: renamed.stderr }).toEqual({
+        code: 2,
+        stderr: 'lockstep: --data renamed.csv: no column "f0", a feature of the model (its features: f0, f1, f2, f3)\n',
+      });
       const predicted = runCli(['predict', 'best.st', '--csv', testData], { cwd: dir });
       expect(predicted.code).toBe(0);
       const lines = predicted.stdout.trim().split('\n');

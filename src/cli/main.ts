@@ -94,7 +94,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as Error;
     const internal = !(err instanceof UserError) && e?.name !== 'WorkerFailure';
-    process.stderr.write(`lockstep: ${internal ? 'internal error: ' : ''}${e?.message ?? String(err)}\n`);
+    // One line, whatever the message quotes (a parser's message may hold the file's own newlines).
+    const message = (e?.message ?? String(err)).replace(/\s*\n\s*/g, ' ');
+    process.stderr.write(`lockstep: ${internal ? 'internal error: ' : ''}${message}\n`);
     if (debug && e?.stack) process.stderr.write(`${e.stack}\n`);
     return err instanceof UserError ? err.exitCode : EXIT_FAILURE;
   }

@@ -67,6 +67,33 @@ export function readCsvHeader(path: string, flag: string): string[] {
   return line.split(',').map((s) => s.trim().replace(/^"(.*)"$/, '$1'));
 }
 
+/**
+ * Where each of a model's features (by name) is among a table's columns; `what` (a flag and its file) names
+ * the table when one is missing.
+ */
+export function featureColumns(features: string[], columns: string[], what: string): number[] {
+  const missing = features.find((name) => !columns.includes(name));
+  if (missing !== undefined)
+    throw new UserError(
+      `${what}: no column "${missing}", a feature of the model (its features: ${features.slice(0, 8).join(', ')}${features.length > 8 ? ', …' : ''})`,
+    );
+  return features.map((name) => columns.indexOf(name));
+}
+
+/**
+ * The one column of a header beside a model's features (its label), or null where there is none; refuses a
+ * header without one of the features or with more than one other column.
+ */
+export function labelBesideFeatures(features: string[], header: string[], what: string): string | null {
+  featureColumns(features, header, what);
+  const rest = header.filter((name) => !features.includes(name));
+  if (rest.length > 1)
+    throw new UserError(
+      `${what}: columns ${rest.map((n) => `"${n}"`).join(', ')} are not features of the model; at most one label column may be added`,
+    );
+  return rest[0] ?? null;
+}
+
 /** Which column is the label, checked against the header. */
 function labelColumn(header: string[], label: string | null | undefined, path: string): number {
   if (label === null) return -1;

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { readIdxFile } from './idx.js';
-import { loadTableFiles } from './tables.js';
+import { checkDataFlags, loadTableFiles } from './tables.js';
 import { emptySplit, type Dataset, type DatasetOptions, type LabeledRows } from './types.js';
 
 export { emptySplit, type Dataset, type DatasetOptions, type LabeledRows } from './types.js';
@@ -45,7 +45,13 @@ export function datasetFingerprint(dataset: Dataset): string {
 export function loadDataset(dir: string | undefined, options: DatasetOptions): Dataset {
   const dataDir = dir ?? defaultDataDir();
   if (!existsSync(dataDir)) throw new UserError(`--data ${dataDir}: no such file or directory`);
-  const dataset = statSync(dataDir).isDirectory() ? loadIdxDir(dataDir, options) : loadTableFiles(dataDir, options);
+  let dataset: Dataset;
+  if (statSync(dataDir).isDirectory()) {
+    checkDataFlags(dir ?? 'the default MNIST', '', options);
+    dataset = loadIdxDir(dataDir, options);
+  } else {
+    dataset = loadTableFiles(dataDir, options);
+  }
   checkAgainstLayers(dataset, options);
   return dataset;
 }

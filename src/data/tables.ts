@@ -7,15 +7,23 @@ import { readNpyFile, readNpzFile, type NpyArray } from './npy.js';
 /** Labels are bytes: at most this many classes. */
 export const MAX_CLASSES = 256;
 
+/**
+ * --labels, --test-data and --label each belong to one kind of --data file: with any other data (an IDX
+ * directory, the default MNIST included) they are refused rather than ignored. `data` names the data.
+ */
+export function checkDataFlags(data: string, ext: string, options: DatasetOptions): void {
+  if (options.labels !== undefined && ext !== '.npy')
+    throw new UserError(`--labels ${options.labels}: goes with --data X.npy, not ${data}`);
+  if (options.testData !== undefined && ext !== '.csv')
+    throw new UserError(`--test-data ${options.testData}: goes with --data FILE.csv, not ${data}`);
+  if (options.label !== undefined && ext !== '.csv')
+    throw new UserError(`--label ${options.label}: names a column of a --data FILE.csv, not of ${data}`);
+}
+
 /** --data FILE: a .csv table (with --test-data), an .npz in Keras' mnist.npz convention, or an .npy with --labels. */
 export function loadTableFiles(path: string, options: DatasetOptions): Dataset {
   const ext = extname(path).toLowerCase();
-  if (options.labels !== undefined && ext !== '.npy')
-    throw new UserError(`--labels ${options.labels}: goes with --data X.npy, not ${path}`);
-  if (options.testData !== undefined && ext !== '.csv')
-    throw new UserError(`--test-data ${options.testData}: goes with --data FILE.csv, not ${path}`);
-  if (options.label !== undefined && ext !== '.csv')
-    throw new UserError(`--label ${options.label}: names a column of a --data FILE.csv, not of ${path}`);
+  checkDataFlags(path, ext, options);
   if (ext === '.csv') return loadCsv(path, options);
   if (ext === '.npz') return loadNpz(path, options);
   if (ext === '.npy') return loadNpyPair(path, options);

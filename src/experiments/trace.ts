@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { unreadableFile, UserError } from '../errors.js';
+import { invalidJson, unreadableFile, UserError } from '../errors.js';
 import type { ModelLayout } from '../model/layout.js';
 import type { TrainConfig } from '../train/config.js';
 import type { MachineFacts } from './machine.js';
@@ -90,7 +90,7 @@ export function readTraceFile(path: string): TraceFile {
     value = JSON.parse(readFileSync(path, 'utf8')) as Partial<TraceFile>;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code) throw unreadableFile(`--against ${path}`, err);
-    throw new UserError(`--against ${path}: not valid JSON (${(err as Error).message})`);
+    throw invalidJson(`--against ${path}`, err);
   }
   if (value?.format !== TRACE_FORMAT)
     throw new UserError(

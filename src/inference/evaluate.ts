@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { Engine } from '../coordinator/engine.js';
 import { checkThreads } from '../coordinator/threads.js';
-import { loadDataset } from '../data/dataset.js';
+import { featureColumns, labelBesideFeatures, readCsvHeader } from '../data/csv.js';
+import { loadDataset, type LabeledRows } from '../data/dataset.js';
 import { scaleSplit } from '../data/prepare.js';
 import { UserError } from '../errors.js';
 import { resolveKernels, type KernelChoice } from '../kernels/select.js';
@@ -59,16 +60,33 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
   }
   // A CSV given with --data is the rows to evaluate, whatever the split; otherwise the model's own files.
   const ownTable = options.data?.toLowerCase().endsWith('.csv');
+  // A table's columns are the model's features by name, in any order, and one more, the label (as predict
+  // --csv reads them); a model without feature names takes the label column as its training did.
+  const names = model.input.featureNames;
+  let label = model.dataFlags?.label;
+  if (ownTable && options.data && names) {
+    const what = `--data ${options.data}`;
+    const beside = labelBesideFeatures(names, readCsvHeader(options.data, '--data'), what);
+    if (beside === null)
+      throw new UserError(
+        `${what}: no label column beside the model's features; classify such rows with predict --csv`,
+      );
+    label = beside;
+  }
   const raw = loadDataset(options.data ?? model.data, {
     inputSize: layers[0],
     classes,
     trainLimit: options.trainLimit,
     testLimit: options.testLimit,
     only: ownTable ? 'train' : split,
-    ...(ownTable ? { label: model.dataFlags?.label } : model.dataFlags),
+    ...(ownTable ? { label } : model.dataFlags),
     classNames: model.input.classNames,
   });
-  if (ownTable) [raw.train, raw.test] = split === 'train' ? [raw.train, raw.test] : [raw.test, raw.train];
+  if (ownTable) {
+    if (names)
+      raw.train = inModelOrder(raw.train, featureColumns(names, raw.featureNames ?? [], `--data ${options.data}`));
+    [raw.train, raw.test] = split === 'train' ? [raw.train, raw.test] : [raw.test, raw.train];
+  }
   if (raw[split].count === 0)
     throw new UserError(
       `--data ${raw.dir}: has no ${split} rows${split === 'test' ? ' (give --test-data FILE.csv, or --split train)' : ''}`,
@@ -96,4 +114,15 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
   } finally {
     await engine.close();
   }
+}
+
+/** A table's rows with their features in the model's order: feature k is the table's column at[k]. */
+function inModelOrder(rows: LabeledRows, at: number[]): LabeledRows {
+  if (at.every((c, i) => c === i) || !rows.features) return rows;
+  const from = rows.features;
+  const width = at.length;
+  const reordered = new Float32Array(rows.count * width);
+  for (let r = 0; r < rows.count; r++)
+    for (let k = 0; k < width; k++) reordered[r * width + k] = from[r * width + at[k]];
+  return { ...rows, features: reordered };
 }

@@ -4,7 +4,7 @@ import { denseForward, PIXEL_SCALE } from '../kernels/reference.js';
 import { argmaxRow, softmaxRow } from '../kernels/softmax.js';
 import { layerViews, type ModelLayout } from '../model/layout.js';
 import { imageInput } from './image.js';
-import { readCsvHeader, readCsvTable } from '../data/csv.js';
+import { featureColumns, labelBesideFeatures, readCsvHeader, readCsvTable } from '../data/csv.js';
 import { applyScaling } from '../data/scaling.js';
 import { checkOptions, describe, resolveModel, type ModelSource } from '../model-io/model-source.js';
 
@@ -137,17 +137,7 @@ export function predictCsv(source: ModelSource, csvPath: string): RowPrediction[
   const names = model.input.featureNames;
   let label: string | null = null;
   if (names) {
-    const missing = names.find((name) => !header.includes(name));
-    if (missing !== undefined)
-      throw new UserError(
-        `--csv ${csvPath}: no column "${missing}", a feature of the model (its features: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''})`,
-      );
-    const rest = header.filter((name) => !names.includes(name));
-    if (rest.length > 1)
-      throw new UserError(
-        `--csv ${csvPath}: columns ${rest.map((n) => `"${n}"`).join(', ')} are not features of the model; at most one label column may be added`,
-      );
-    label = rest[0] ?? null;
+    label = labelBesideFeatures(names, header, `--csv ${csvPath}`);
   } else if (header.length === width + 1) {
     label = header.includes('label') ? 'label' : header[header.length - 1];
   } else if (header.length !== width) {
@@ -156,7 +146,7 @@ export function predictCsv(source: ModelSource, csvPath: string): RowPrediction[
     );
   }
   const table = readCsvTable(csvPath, label, '--csv');
-  const columns = (names ?? table.featureNames).map((name) => table.featureNames.indexOf(name));
+  const columns = featureColumns(names ?? table.featureNames, table.featureNames, `--csv ${csvPath}`);
   return classify(model, table, columns, label === null ? null : table.labels);
 }
 

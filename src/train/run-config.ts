@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { unreadableFile, UserError } from '../errors.js';
+import { invalidJson, unreadableFile, UserError } from '../errors.js';
 import { checkKnown } from '../options/check.js';
 import { resolveConfig, type TrainOptions } from './config.js';
 
@@ -19,7 +19,7 @@ export function readRunConfig(path: string): TrainOptions {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new UserError(`${path}: not valid JSON (${(err as Error).message.replace(/\s+/g, ' ')})`);
+    throw invalidJson(path, err);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new UserError(`${path}: must be one JSON object of training options, e.g. {"seed": 3, "lr": 0.1}`);

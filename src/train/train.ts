@@ -87,8 +87,12 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
   }
   if (init !== undefined) {
     const model = loadModel(init);
-    if (run.layers && run.layers.join(',') !== model.layout.layers.join(',')) {
-      throw new UserError(`--layers ${run.layers.join(',')}: ${init} holds a ${model.layout.layers.join('-')} network`);
+    const held = model.layout.layers;
+    if (run.layers && run.layers.join(',') !== held.join(',')) {
+      throw new UserError(`--layers ${run.layers.join(',')}: ${init} holds a ${held.join('-')} network`);
+    }
+    if (run.hidden && run.hidden.join(',') !== held.slice(1, -1).join(',')) {
+      throw new UserError(`--hidden ${run.hidden.join(',')}: ${init} holds a ${held.join('-')} network`);
     }
     run = { ...run, layers: model.layout.layers };
     core.initialParams = model.params;
