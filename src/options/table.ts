@@ -84,6 +84,8 @@ export type ListForm = 'integers' | 'ranges' | 'numbers' | 'names';
 /** How one command differs from the option's own declaration (bench's --threads is a list, say). */
 export interface Variant {
   help?: string;
+  /** Where the docs list it for this command (bench's --csv is output, predict's an argument). */
+  group?: OptionGroup;
   kind?: OptionKind;
   list?: ListForm;
   /** Given to yargs: the value when the flag is absent, as typed. */
@@ -716,7 +718,7 @@ export const OPTIONS = {
     help: "classify every row of a CSV table instead (the model's feature columns, and at most a label column)",
     commands: {
       predict: true,
-      bench: { help: 'also write the table to FILE as CSV, one row per thread count and batch size' },
+      bench: { help: 'also write the table to FILE as CSV, one row per thread count and batch size', group: 'output' },
     },
   },
   to: {
