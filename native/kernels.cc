@@ -340,6 +340,8 @@ static INLINE uint64_t nonzeroBits(const float* x, int n) {
 
 /** Chunks of KC terms in a sum of n (one at least, so that an empty sum still reaches the epilogue). */
 static INLINE int chunks(int n) { return n > 0 ? (n + KC - 1) / KC : 1; }
+/** Terms in chunk ch of a sum of n: KC, or fewer in the last. */
+static INLINE int chunkTerms(int n, int ch) { return n - ch * KC < KC ? n - ch * KC : KC; }
 
 /**
  * Scratch for rowProducts' masks of `rows` rows of n terms: masks[r·nch + ch], row r's non-zero terms in chunk
@@ -354,7 +356,7 @@ static uint64_t* rowMasks(const float* X, int n, int rows) {
   for (int r = 0; r < rows; r++)
     for (int ch = 0; ch < nch; ch++) {
       const int kc = ch * KC;
-      masks[(size_t)r * nch + ch] = kc < n ? nonzeroBits(X + (size_t)r * n + kc, n - kc < KC ? n - kc : KC) : 0;
+      masks[(size_t)r * nch + ch] = kc < n ? nonzeroBits(X + (size_t)r * n + kc, chunkTerms(n, ch)) : 0;
     }
   return masks;
 }
@@ -376,7 +378,7 @@ static void rowProducts(const float* X, int n, uint64_t* masks, const float* M, 
   for (int ch = 0; ch < nch; ch++) {
     int uses = 0;
     if (crowded) for (int r = 0; r < rows; r++) uses += __builtin_popcountll(masks[(size_t)r * nch + ch]);
-    copy[ch] = crowded && uses >= 4 * (n - ch * KC < KC ? n - ch * KC : KC);
+    copy[ch] = crowded && uses >= 4 * chunkTerms(n, ch);
   }
   float* packed = packScratch.get((size_t)KC * F * VW);
   forStrips<F>(j0, j1, [&](auto nvc, auto tailc, int j, int tail) {
@@ -387,7 +389,7 @@ static void rowProducts(const float* X, int n, uint64_t* masks, const float* M, 
       const float* w = M + kc * m + j;
       size_t ws = m;
       if (copy[ch]) {
-        const int nk = n - (int)kc < KC ? n - (int)kc : KC;
+        const int nk = chunkTerms(n, ch);
         for (int t = 0; t < nk; t++)
 #pragma GCC unroll 8
           for (int c = 0; c < NV; c++) put<NV, TAIL>(packed + (size_t)t * NV * VW + c * VW, c, get<NV, TAIL>(w + (size_t)t * m + c * VW, c, tail), tail);
