@@ -14,7 +14,11 @@
 // Shapes, for a layer with nIn inputs, nOut outputs and `rows` rows (all row-major float32):
 //   X, Aprev [rows][nIn]   W [nIn][nOut]   b [nOut]   out, D [rows][nOut]   Dprev [rows][nIn]
 // Register blocks (below, before the kernels): rows (or k) × vectors of outputs, accumulators in registers.
+#ifdef LS_EMULATE_AVX512
+#include "simde-avx512.h"  // tests only: the avx512 code on an AVX2 CPU
+#else
 #include <immintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 

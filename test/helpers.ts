@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -22,6 +22,16 @@ export interface CliOutcome {
   code: number | null;
   stdout: string;
   stderr: string;
+}
+
+/** This CPU's feature flags (/proc/cpuinfo), e.g. avx2 and avx512f; empty where there is no such file. */
+export function cpuFlags(): Set<string> {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '';
+    return new Set(line.trim().split(/\s+/));
+  } catch {
+    return new Set();
+  }
 }
 
 /** Runs `lockstep ARGS` in a child process and waits for it. */

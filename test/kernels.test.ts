@@ -17,6 +17,7 @@ import { UserError } from '../src/errors.js';
 import { createWasmKernels, WASM_SCRATCH, wasmKernelPath, wasmSimdSupported } from '../src/kernels/wasm.js';
 import { RESERVED_BYTES, SharedArena } from '../src/memory/arena.js';
 import { Rng } from '../src/random/rng.js';
+import { cpuFlags } from './helpers.js';
 import {
   sgdSettings,
   stateArrays,
@@ -254,12 +255,7 @@ describe('native kernels: environment', () => {
       expect(isas).toEqual([]);
       return;
     }
-    const flags = new Set(
-      readFileSync('/proc/cpuinfo', 'utf8')
-        .match(/^flags\s*:(.*)$/m)?.[1]
-        .trim()
-        .split(/\s+/),
-    );
+    const flags = cpuFlags();
     expect(isas).toEqual([...(flags.has('avx512f') ? ['avx512'] : []), ...(flags.has('avx2') ? ['avx2'] : [])]);
   });
 

@@ -43,7 +43,8 @@ let status: NativeStatus | undefined;
 
 function load(): NativeStatus {
   if (status) return status;
-  const path = join(nativeDir(), 'Release', 'lockstep.node');
+  // tests only: an addon built elsewhere, e.g. by `node native/build.mjs --emulate-avx512 DIR` (test/avx512-emulated.test.ts)
+  const path = process.env.LOCKSTEP_TEST_NATIVE_ADDON || join(nativeDir(), 'Release', 'lockstep.node');
   if (!existsSync(path)) {
     const failed = join(nativeDir(), 'failed.txt');
     const why = existsSync(failed)
