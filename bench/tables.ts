@@ -62,7 +62,7 @@ function lockstepAcc(dir: string, name: string, seed: number): number {
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0)
     throw new Error(`lockstep ${name} seed ${seed} failed: ${(r.stderr || String(r.error)).trim().split('\n').pop()}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!).testAcc;
+  return JSON.parse(r.stdout.trim().split('\n').pop()!).testAccuracy;
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'lockstep-tables-'));

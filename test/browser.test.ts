@@ -449,7 +449,7 @@ describe.skipIf(!haveChromium && !process.env.CI)('in headless Chromium', () => 
       const values = await page.evaluate(
         () =>
           (window as unknown as { lockstep: { epochs: Record<string, unknown>[] } }).lockstep.epochs
-            .flatMap((r) => [r.loss, r.testLoss, r.trainAcc, r.testAcc])
+            .flatMap((r) => [r.trainLoss, r.testLoss, r.trainAccuracy, r.testAccuracy])
             .filter((v) => typeof v === 'number' && Number.isFinite(v)).length,
       );
       expect(values).toBeGreaterThanOrEqual(8 * 2);

@@ -42,7 +42,7 @@ describe('lockstep CLI', () => {
       .split('\n')
       .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(3);
-    for (const key of ['event', 'epoch', 'trainAcc', 'testAcc', 'loss', 'trainSeconds', 'evalSeconds']) {
+    for (const key of ['event', 'epoch', 'trainAccuracy', 'testAccuracy', 'trainLoss', 'trainSeconds', 'evalSeconds']) {
       expect(lines[0]).toHaveProperty(key);
     }
     expect(lines[2]).toMatchObject({ event: 'done', epochs: 2, steps: 2 * Math.ceil(200 / 16) });

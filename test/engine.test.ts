@@ -34,8 +34,8 @@ describe('the data-parallel engine is bit-identical to the reference trainer', {
         expect(bitsEqual(result.params, reference.params)).toBe(true);
         expect(result.paramsSha256).toBe(reference.paramsSha256);
         // Evaluation on all threads reports exactly what the reference's evaluation reports.
-        expect(result.history.map((h) => [h.trainAcc, h.testAcc, h.loss, h.testLoss])).toEqual(
-          reference.history.map((h) => [h.trainAcc, h.testAcc, h.loss, h.testLoss]),
+        expect(result.history.map((h) => [h.trainAccuracy, h.testAccuracy, h.trainLoss, h.testLoss])).toEqual(
+          reference.history.map((h) => [h.trainAccuracy, h.testAccuracy, h.trainLoss, h.testLoss]),
         );
       });
     });

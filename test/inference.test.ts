@@ -10,21 +10,21 @@ import { runCli, tempDir } from './helpers.js';
 
 const mnist = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 5000, testLimit: 10000 });
 
-async function trainedCheckpoint(): Promise<{ path: string; testAcc: number }> {
+async function trainedCheckpoint(): Promise<{ path: string; testAccuracy: number }> {
   const path = join(tempDir(), 'model.ckpt');
   const result = await train(
     { epochs: 2, threads: 2 },
     { dataset: mnist, onCheckpoint: (s) => writeCheckpoint(path, s) },
   );
-  return { path, testAcc: result.testAcc };
+  return { path, testAccuracy: result.testAccuracy };
 }
 
 describe('eval and predict', () => {
   it('eval reports the accuracy the training run measured, a consistent confusion matrix, on any thread count', async () => {
-    const { path, testAcc } = await trainedCheckpoint();
+    const { path, testAccuracy } = await trainedCheckpoint();
     const one = await evaluate(path, { threads: 1, kernels: 'js' });
     const two = await evaluate(path, { threads: 2 });
-    expect(one.accuracy).toBe(testAcc);
+    expect(one.accuracy).toBe(testAccuracy);
     expect(two).toEqual(one);
     expect(one.count).toBe(10000);
     const total = one.confusion.flat().reduce((a, b) => a + b, 0);
@@ -39,7 +39,7 @@ describe('eval and predict', () => {
     const r = runCli(['eval', path, '--json', '--data', testOnly]);
     expect(r.code).toBe(0);
     const json = JSON.parse(r.stdout);
-    expect(json).toMatchObject({ event: 'eval', split: 'test', count: 10000, accuracy: testAcc });
+    expect(json).toMatchObject({ event: 'eval', split: 'test', count: 10000, accuracy: testAccuracy });
     expect(json.confusion).toHaveLength(10);
   }, 60_000);
 

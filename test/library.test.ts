@@ -117,7 +117,7 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
     const inMemory = await evaluate(result, { threads: 1 });
     expect(inMemory.model).toBe('model in memory');
     expect(inMemory.count).toBe(80);
-    expect(inMemory.accuracy).toBe(result.testAcc);
+    expect(inMemory.accuracy).toBe(result.testAccuracy);
     const fromCheckpoint = await evaluate(ckpt, { threads: 2 });
     expect({ ...fromCheckpoint, model: 'model in memory' }).toEqual(inMemory);
     expect(await evaluate(readCheckpoint(ckpt), { threads: 1 })).toEqual(inMemory);
@@ -128,7 +128,7 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
     const safetensors = join(tempDir(), 'model.safetensors');
     const { paramsSha256 } = exportSafetensors(result, safetensors);
     expect(paramsSha256).toBe(result.paramsSha256);
-    expect((await evaluate(safetensors, { data, threads: 1 })).accuracy).toBe(result.testAcc);
+    expect((await evaluate(safetensors, { data, threads: 1 })).accuracy).toBe(result.testAccuracy);
 
     const p = predict(result, { index: 5, split: 'train' });
     expect(predict(ckpt, { index: 5, split: 'train' })).toEqual(p);

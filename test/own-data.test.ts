@@ -111,8 +111,8 @@ describe('own data: .npz, CSV, validation, early stopping', () => {
       for (const threads of [1, 2, 3]) {
         const engine = await run({ threads });
         expect({ ...engine, history: undefined }).toEqual({ ...reference, history: undefined });
-        expect(engine.history.map((h) => [h.valLoss, h.valAcc, h.testLoss, h.loss])).toEqual(
-          reference.history.map((h) => [h.valLoss, h.valAcc, h.testLoss, h.loss]),
+        expect(engine.history.map((h) => [h.valLoss, h.valAccuracy, h.testLoss, h.trainLoss])).toEqual(
+          reference.history.map((h) => [h.valLoss, h.valAccuracy, h.testLoss, h.trainLoss]),
         );
       }
 
@@ -162,9 +162,9 @@ describe('own data: .npz, CSV, validation, early stopping', () => {
       const cheap = await train({ ...base, evalEvery: 2, trainEval: false });
       expect(full.layout.layers).toEqual([4, 8, 5, 3]);
       expect(cheap.paramsSha256).toBe(full.paramsSha256);
-      expect(cheap.history.map((h) => Number.isNaN(h.testAcc))).toEqual([true, false, true, false, false]);
-      expect(cheap.history.every((h) => Number.isNaN(h.trainAcc))).toBe(true);
-      expect(cheap.history[4].testAcc).toBe(full.history[4].testAcc);
+      expect(cheap.history.map((h) => Number.isNaN(h.testAccuracy))).toEqual([true, false, true, false, false]);
+      expect(cheap.history.every((h) => Number.isNaN(h.trainAccuracy))).toBe(true);
+      expect(cheap.history[4].testAccuracy).toBe(full.history[4].testAccuracy);
       await expect(train({ ...files, layers: [5, 8, 3], epochs: 1 })).rejects.toThrow(
         /train\.csv: rows of 4 inputs, but the first layer has 5 \(--layers\)/,
       );
@@ -182,7 +182,7 @@ describe('own data: .npz, CSV, validation, early stopping', () => {
       const result = await train({ ...files, hidden: [8], batchSize: 16, lr: 0.1, epochs: 3, threads: 2 });
       expect(result.input.scaling.kind).toBe('standard');
       const evaluation = await evaluate(result, { threads: 1 });
-      expect(evaluation.accuracy).toBe(result.testAcc);
+      expect(evaluation.accuracy).toBe(result.testAccuracy);
       expect(evaluation.classNames).toEqual(['alpha', 'beta', 'gamma']);
       const path = join(tempDir(), 'model.safetensors');
       exportSafetensors(result, path);
@@ -191,11 +191,11 @@ describe('own data: .npz, CSV, validation, early stopping', () => {
       expect(metadata.input_scale).toBe('standard');
       expect(JSON.parse(metadata.input_offset)).toEqual(result.input.scaling.offset);
       const fromFile = await evaluate(path, { data: files.testData, threads: 2 });
-      expect(fromFile.accuracy).toBe(result.testAcc);
+      expect(fromFile.accuracy).toBe(result.testAccuracy);
       const rows = predictCsv(path, files.testData);
       expect(rows).toHaveLength(60);
       const correct = rows.filter((r) => r.className === r.label).length;
-      expect(correct / 60).toBe(result.testAcc);
+      expect(correct / 60).toBe(result.testAccuracy);
     },
     SLOW_TEST_TIMEOUT,
   );
@@ -436,15 +436,15 @@ describe('the CLI on a CSV table with string labels', () => {
       ];
       const plain = runCli(common);
       expect(plain.code).toBe(0);
-      const trainAcc = /^Epoch 2: train acc ([\d.]+),/m.exec(plain.stdout)![1];
+      const trainAccuracy = /^Epoch 2: train acc ([\d.]+),/m.exec(plain.stdout)![1];
       expect(plain.stdout).toMatch(
-        new RegExp(`^Done: 2 epochs, \\d+ steps, no test split, train acc ${trainAcc}, `, 'm'),
+        new RegExp(`^Done: 2 epochs, \\d+ steps, no test split, train acc ${trainAccuracy}, `, 'm'),
       );
       const validated = runCli([...common, '--val-split', '0.25']);
       expect(validated.code).toBe(0);
-      const valAcc = /^Epoch 2: .*val acc ([\d.]+),/m.exec(validated.stdout)![1];
+      const valAccuracy = /^Epoch 2: .*val acc ([\d.]+),/m.exec(validated.stdout)![1];
       expect(validated.stdout).toMatch(
-        new RegExp(`^Done: 2 epochs, \\d+ steps, no test split, val acc ${valAcc}, `, 'm'),
+        new RegExp(`^Done: 2 epochs, \\d+ steps, no test split, val acc ${valAccuracy}, `, 'm'),
       );
     },
     SLOW_TEST_TIMEOUT,

@@ -64,8 +64,16 @@ describe('lockstep plot', () => {
       const fromTrain = plot('train.json', trained.stdout);
       expect(fromTrain.code, fromTrain.stderr).toBe(0);
       const second = JSON.parse(trained.stdout.split('\n')[1]);
-      expect(points(fromTrain.chart())).toContain(`epoch: 2; accuracy: ${second.testAcc}; split: test`);
+      expect(points(fromTrain.chart())).toContain(`epoch: 2; accuracy: ${second.testAccuracy}; split: test`);
       expect(fromTrain.stdout).toContain('over 2 epochs (train, test)');
+
+      // train --json output saved before its epoch events took the --log's names (loss, trainAcc, testAcc)
+      const older = plot(
+        'older.json',
+        '{"event":"epoch","epoch":1,"loss":0.7,"trainAcc":0.8,"testLoss":0.5,"testAcc":0.85,"valAcc":null,"valLoss":null}\n',
+      );
+      expect(older.code, older.stderr).toBe(0);
+      expect(points(older.chart())).toContain('epoch: 1; accuracy: 0.85; split: test');
     },
     SLOW_TEST_TIMEOUT,
   );

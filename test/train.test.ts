@@ -24,9 +24,9 @@ describe('training (the data-parallel engine)', { timeout: SLOW_TEST_TIMEOUT }, 
       const result = await train({ epochs: 2, seed }, { dataset: mnist });
       expect(result.history).toHaveLength(2);
       expect(result.steps).toBe(2 * Math.ceil(20000 / 64));
-      expect(result.testAcc).toBeGreaterThanOrEqual(0.88);
-      expect(result.history[1].loss).toBeLessThan(0.25);
-      expect(result.history[1].loss).toBeLessThan(result.history[0].loss);
+      expect(result.testAccuracy).toBeGreaterThanOrEqual(0.88);
+      expect(result.history[1].trainLoss).toBeLessThan(0.25);
+      expect(result.history[1].trainLoss).toBeLessThan(result.history[0].trainLoss);
     },
   );
 });

@@ -24,7 +24,7 @@ interface PeerResult {
   system: string;
   seconds: number | null;
   ratio: number | null;
-  testAcc: number | null;
+  testAccuracy: number | null;
   note: string;
 }
 
@@ -58,11 +58,11 @@ function timeSystem(system: string, command: string, args: string[]): PeerResult
       system,
       seconds: null,
       ratio: null,
-      testAcc: null,
+      testAccuracy: null,
       note: `failed: ${(r.stderr || String(r.error)).trim().split('\n')[0]}`,
     };
   const done = JSON.parse(r.stdout.trim().split('\n').pop()!);
-  return { system, seconds, ratio: null, testAcc: done.testAcc, note: '' };
+  return { system, seconds, ratio: null, testAccuracy: done.testAccuracy, note: '' };
 }
 
 function numpyAvailable(): boolean {
@@ -112,7 +112,7 @@ async function runAll(): Promise<void> {
       system: 'NumPy float32 (OpenBLAS)',
       seconds: null,
       ratio: null,
-      testAcc: null,
+      testAccuracy: null,
       note: 'skipped (--skip)',
     });
   } else if (!numpyAvailable()) {
@@ -121,7 +121,7 @@ async function runAll(): Promise<void> {
       system: 'NumPy float32 (OpenBLAS)',
       seconds: null,
       ratio: null,
-      testAcc: null,
+      testAccuracy: null,
       note: 'skipped: no python3 with numpy',
     });
   } else {
@@ -138,7 +138,7 @@ async function runAll(): Promise<void> {
       system: 'TensorFlow.js, wasm backend',
       seconds: null,
       ratio: null,
-      testAcc: null,
+      testAccuracy: null,
       note: 'skipped (--skip)',
     });
   } else {
@@ -177,7 +177,7 @@ async function runAll(): Promise<void> {
   console.log('| system | wall s | ratio to lockstep (all threads) | test acc | note |');
   console.log('| --- | ---: | ---: | ---: | --- |');
   for (const r of results)
-    console.log(`| ${r.system} | ${fmt(r.seconds, 2)} | ${fmt(r.ratio, 2)} | ${fmt(r.testAcc, 4)} | ${r.note} |`);
+    console.log(`| ${r.system} | ${fmt(r.seconds, 2)} | ${fmt(r.ratio, 2)} | ${fmt(r.testAccuracy, 4)} | ${r.note} |`);
   console.log('\nlockstep thread scaling, batch 64 (median of 3 runs of 1000 steps)');
   console.log('| threads | steps/s | speedup | efficiency |');
   console.log('| ---: | ---: | ---: | ---: |');

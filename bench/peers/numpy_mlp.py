@@ -70,9 +70,9 @@ def main():
                 params[j] = (w - lr * dw, b - lr * db)
         t1 = time.perf_counter()
         train_acc, test_acc = accuracy(x_train, y_train), accuracy(x_test, y_test)
-        print(json.dumps({"event": "epoch", "epoch": epoch, "trainAcc": train_acc, "testAcc": test_acc,
+        print(json.dumps({"event": "epoch", "epoch": epoch, "trainAccuracy": train_acc, "testAccuracy": test_acc,
                           "trainSeconds": t1 - t0, "evalSeconds": time.perf_counter() - t1}), flush=True)
-    print(json.dumps({"event": "done", "epochs": epochs, "testAcc": test_acc, "seconds": time.perf_counter() - start}))
+    print(json.dumps({"event": "done", "epochs": epochs, "testAccuracy": test_acc, "seconds": time.perf_counter() - start}))
 
 
 if __name__ == "__main__":

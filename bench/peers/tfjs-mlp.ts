@@ -46,25 +46,25 @@ async function main(): Promise<void> {
         Array.from(predicted).reduce((ok: number, p, i) => ok + (p === set.labels[i] ? 1 : 0), 0) / set.labels.length
       );
     });
-  let testAcc = NaN;
+  let testAccuracy = NaN;
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const t0 = performance.now();
     await model.fit(train.x, train.y, { batchSize: 64, epochs: 1, shuffle: true, verbose: 0 });
     const t1 = performance.now();
-    const trainAcc = accuracy(train);
-    testAcc = accuracy(test);
+    const trainAccuracy = accuracy(train);
+    testAccuracy = accuracy(test);
     console.log(
       JSON.stringify({
         event: 'epoch',
         epoch,
-        trainAcc,
-        testAcc,
+        trainAccuracy,
+        testAccuracy,
         trainSeconds: (t1 - t0) / 1000,
         evalSeconds: (performance.now() - t1) / 1000,
       }),
     );
   }
-  console.log(JSON.stringify({ event: 'done', epochs, testAcc, seconds: (performance.now() - started) / 1000 }));
+  console.log(JSON.stringify({ event: 'done', epochs, testAccuracy, seconds: (performance.now() - started) / 1000 }));
 }
 
 main().catch((err) => {

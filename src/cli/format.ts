@@ -5,10 +5,10 @@ import type { EpochReport, TrainResult } from '../train/train.js';
 export function formatEpoch(r: EpochReport): string {
   // What the epoch did not evaluate (--eval-every, --no-train-eval, no test or validation rows) is left out.
   const parts = [
-    ['train acc', r.trainAcc],
-    ['val acc', r.valAcc],
-    ['test acc', r.testAcc],
-    ['loss', r.loss],
+    ['train acc', r.trainAccuracy],
+    ['val acc', r.valAccuracy],
+    ['test acc', r.testAccuracy],
+    ['loss', r.trainLoss],
     ['val loss', r.valLoss],
     ['test loss', r.testLoss],
   ] as const;
@@ -30,10 +30,10 @@ export function formatDone(r: TrainResult): string {
 
 /** The Done line's accuracy: the test split's, else (a run without one) the last evaluated split's. */
 function doneAccuracy(r: TrainResult): string {
-  if (!Number.isNaN(r.testAcc)) return `test acc ${r.testAcc.toFixed(4)}`;
-  if (r.history.some((e) => !Number.isNaN(e.testAcc))) return 'no epoch evaluated';
+  if (!Number.isNaN(r.testAccuracy)) return `test acc ${r.testAccuracy.toFixed(4)}`;
+  if (r.history.some((e) => !Number.isNaN(e.testAccuracy))) return 'no epoch evaluated';
   const last = r.history.at(-1);
-  if (last && !Number.isNaN(last.valAcc)) return `no test split, val acc ${last.valAcc.toFixed(4)}`;
-  if (last && !Number.isNaN(last.trainAcc)) return `no test split, train acc ${last.trainAcc.toFixed(4)}`;
+  if (last && !Number.isNaN(last.valAccuracy)) return `no test split, val acc ${last.valAccuracy.toFixed(4)}`;
+  if (last && !Number.isNaN(last.trainAccuracy)) return `no test split, train acc ${last.trainAccuracy.toFixed(4)}`;
   return 'no epoch evaluated';
 }

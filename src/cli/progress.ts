@@ -61,9 +61,9 @@ export class ProgressLine {
 /** A small terminal chart of loss and test accuracy per epoch, printed at the end of training. */
 export function historyChart(history: EpochReport[]): string {
   if (history.length < 2) return '';
-  const loss = history.map((h) => h.loss);
+  const loss = history.map((h) => h.trainLoss);
   // Epochs that were not evaluated (--eval-every, no test rows) have no accuracy to draw.
-  const acc = history.map((h) => h.testAcc * 100).filter((a) => !Number.isNaN(a));
+  const acc = history.map((h) => h.testAccuracy * 100).filter((a) => !Number.isNaN(a));
   const opts = { height: 8, format: (x: number) => x.toFixed(3).padStart(8) };
   const lines = ['training loss per epoch', asciichart().plot(loss, opts)];
   if (acc.length >= 2)

@@ -2,19 +2,10 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { unreadableFile, UserError } from '../errors.js';
 import type { CurveRow } from './charts.js';
+import { withCurrentNames } from '../train/epoch-loop.js';
 import { LOG_FIELDS } from '../train/metrics-log.js';
 
 const CURVE_FIELDS = ['trainLoss', 'valLoss', 'testLoss', 'trainAccuracy', 'valAccuracy', 'testAccuracy'] as const;
-
-/** train --json's names for the same numbers, in its {"event":"epoch"} lines. */
-const JSON_EVENT_NAMES: Record<string, (typeof CURVE_FIELDS)[number]> = {
-  loss: 'trainLoss',
-  trainAcc: 'trainAccuracy',
-  valLoss: 'valLoss',
-  valAcc: 'valAccuracy',
-  testLoss: 'testLoss',
-  testAcc: 'testAccuracy',
-};
 
 const WHAT_PLOT_READS = 'a train --log file, or train --json output saved to a file';
 
@@ -50,10 +41,11 @@ function fromJsonLines(path: string, text: string): CurveRow[] {
     }
     // train --json prints other events (done, …) between its epochs: only epochs are plotted.
     if (o.event !== undefined && o.event !== 'epoch') return;
-    const named =
-      o.event === 'epoch' ? Object.fromEntries(Object.entries(o).map(([k, v]) => [JSON_EVENT_NAMES[k] ?? k, v])) : o;
     rows.push(
-      curveRow(named, (field, value) => `${path}:${i + 1}: "${field}": ${JSON.stringify(value)} is not a number`),
+      curveRow(
+        withCurrentNames(o),
+        (field, value) => `${path}:${i + 1}: "${field}": ${JSON.stringify(value)} is not a number`,
+      ),
     );
   });
   return rows;

@@ -239,8 +239,8 @@ export async function trainRun(
 interface ProcessOutcome {
   code: number | null;
   stderr: string;
-  lastEpoch?: { loss: number; testLoss: number };
-  done?: { steps: number; testAcc: number; seconds: number; paramsSha256: string };
+  lastEpoch?: { trainLoss: number; testLoss: number };
+  done?: { steps: number; testAccuracy: number; seconds: number; paramsSha256: string };
 }
 
 /** One `lockstep train` process. It has its own process group, so a Ctrl-C reaches it only through the sweep (once). */
@@ -287,9 +287,9 @@ function toResult(run: SweepRun, p: ProcessOutcome): SweepResult {
     optimizer: config.optimizer,
     status: p.code === 0 ? 'done' : 'diverged',
     steps: p.done?.steps ?? null,
-    trainLoss: finite(p.lastEpoch?.loss),
+    trainLoss: finite(p.lastEpoch?.trainLoss),
     testLoss: finite(p.lastEpoch?.testLoss),
-    testAccuracy: finite(p.done?.testAcc),
+    testAccuracy: finite(p.done?.testAccuracy),
     seconds: finite(p.done?.seconds),
     paramsSha256: p.done?.paramsSha256 ?? null,
     config: run.config,

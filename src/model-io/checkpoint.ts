@@ -8,6 +8,7 @@ import { modelLayout } from '../model/layout.js';
 import { OPTIMIZERS, stateArrays } from '../optim/optimizer.js';
 import type { TrainConfig } from '../train/config.js';
 import type { EpochReport, TrainSnapshot, TrainState } from '../train/train.js';
+import { withCurrentNames } from '../train/epoch-loop.js';
 import type { Model } from './model.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { looksLikeSafetensors } from './safetensors.js';
@@ -178,6 +179,7 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   const params = new Float32Array(Uint8Array.from(file.params).buffer);
   if (paramsSha256(params) !== file.paramsSha256) throw bad('parameters do not match their sha256');
   if (!isState(state)) throw bad('training state');
+  state.history = state.history.map(withCurrentNames);
   if (
     typeof config !== 'object' ||
     config === null ||

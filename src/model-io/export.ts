@@ -126,13 +126,13 @@ export function refuseExportOverSource(source: string, toPath: string): void {
 /** Epochs, steps, seed, lr, batch size and the last test accuracy, those that are there. */
 function runMetadata({ state, config }: RunInfo): Record<string, string> {
   const out: Record<string, string> = {};
-  const history = Array.isArray(state?.history) ? (state.history as { testAcc?: unknown }[]) : undefined;
+  const history = Array.isArray(state?.history) ? (state.history as { testAccuracy?: unknown }[]) : undefined;
   if (history) out.epochs = String(history.length);
   if (typeof state?.steps === 'number') out.steps = String(state.steps);
   if (typeof config?.seed === 'number') out.seed = String(config.seed);
   if (typeof config?.lr === 'number') out.lr = String(config.lr);
   if (typeof config?.batchSize === 'number') out.batch_size = String(config.batchSize);
-  const last = history?.[history.length - 1]?.testAcc;
+  const last = history?.[history.length - 1]?.testAccuracy;
   if (typeof last === 'number') out.test_acc = String(last);
   return out;
 }

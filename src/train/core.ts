@@ -36,7 +36,7 @@ export interface TrainResult extends Model {
   event: 'done';
   epochs: number;
   steps: number;
-  testAcc: number;
+  testAccuracy: number;
   seconds: number;
   paramsSha256: string;
   /** The kernel set that ran the steps (the reference trainer's arithmetic is js's). */
@@ -191,7 +191,7 @@ export async function trainCore(options: TrainOptions = {}, hooks: TrainHooks = 
       event: 'done',
       epochs: history.length,
       steps: state.steps,
-      testAcc: history.length > 0 ? history[history.length - 1].testAcc : NaN,
+      testAccuracy: history.length > 0 ? history[history.length - 1].testAccuracy : NaN,
       seconds: (performance.now() - started) / 1000,
       paramsSha256: paramsSha256(params),
       kernels: config.kernels,

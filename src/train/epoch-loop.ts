@@ -11,15 +11,15 @@ export interface EpochReport {
   epoch: number;
   /** Steps taken in this epoch (fewer than a full epoch when --max-steps stopped it). */
   steps: number;
-  trainAcc: number;
-  testAcc: number;
+  trainAccuracy: number;
+  testAccuracy: number;
   /** Mean cross-entropy over the examples trained on in this epoch, as each step saw them. */
-  loss: number;
+  trainLoss: number;
   testLoss: number;
   trainSeconds: number;
   evalSeconds: number;
   /** Validation (--val-split) accuracy and mean loss; NaN when the run has none or this epoch was not evaluated. */
-  valAcc: number;
+  valAccuracy: number;
   valLoss: number;
   /** Steps taken in all by the end of this epoch. */
   totalSteps: number;
@@ -28,6 +28,19 @@ export interface EpochReport {
   /** The optimizer (--optimizer), and the learning rate of the epoch's last step as the arithmetic used it (a float32 value). */
   optimizer: OptimizerName;
   lr: number;
+}
+
+/** The names EpochReport's fields had before they took the --log's (older checkpoints' history, saved train --json output). */
+const OLDER_NAMES: Record<string, keyof EpochReport> = {
+  loss: 'trainLoss',
+  trainAcc: 'trainAccuracy',
+  valAcc: 'valAccuracy',
+  testAcc: 'testAccuracy',
+};
+
+/** An epoch report with any older field names given today's. */
+export function withCurrentNames<T extends object>(report: T): T {
+  return Object.fromEntries(Object.entries(report).map(([k, v]) => [OLDER_NAMES[k] ?? k, v])) as T;
 }
 
 /**
@@ -212,13 +225,13 @@ export async function runEpochs(
       event: 'epoch',
       epoch: state.epoch,
       steps: state.stepInEpoch,
-      trainAcc: trainEval ? trainEval.correct / trainEval.count : NaN,
-      testAcc: testEval ? testEval.correct / testEval.count : NaN,
-      loss: state.epochSeen > 0 ? state.epochLossSum / state.epochSeen : NaN,
+      trainAccuracy: trainEval ? trainEval.correct / trainEval.count : NaN,
+      testAccuracy: testEval ? testEval.correct / testEval.count : NaN,
+      trainLoss: state.epochSeen > 0 ? state.epochLossSum / state.epochSeen : NaN,
       testLoss: testEval ? testEval.lossSum / testEval.count : NaN,
       trainSeconds: state.epochTrainSeconds,
       evalSeconds: (performance.now() - t1) / 1000,
-      valAcc: valEval ? valEval.correct / valEval.count : NaN,
+      valAccuracy: valEval ? valEval.correct / valEval.count : NaN,
       valLoss: valEval ? valEval.lossSum / valEval.count : NaN,
       totalSteps: state.steps,
       paramsSha256: paramsSha256(trainer.params),

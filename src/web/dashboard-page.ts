@@ -71,7 +71,7 @@ function addEpoch(r) {
   const tr = document.createElement('tr');
   tr.id = 'epoch-' + r.epoch;
   // steps: taken in all by the epoch's end, as --log's steps column counts them (r.steps is the epoch's own).
-  for (const v of [r.epoch, r.totalSteps, fixed(r.loss, 4), fixed(r.testLoss, 4), fixed(r.trainAcc, 4), fixed(r.testAcc, 4), fixed(r.trainSeconds + r.evalSeconds, 2)]) {
+  for (const v of [r.epoch, r.totalSteps, fixed(r.trainLoss, 4), fixed(r.testLoss, 4), fixed(r.trainAccuracy, 4), fixed(r.testAccuracy, 4), fixed(r.trainSeconds + r.evalSeconds, 2)]) {
     const td = document.createElement('td');
     td.textContent = v;
     tr.appendChild(td);
@@ -82,7 +82,7 @@ function addEpoch(r) {
 
 // Every epoch so far each time: vega keeps only the last of the inserts made before it runs (a late page's snapshot makes several).
 function drawCharts() {
-  view.data('epochs', state.epochs.map((r) => ({ epoch: r.epoch, 'train loss': r.loss, 'test loss': r.testLoss, 'train acc': r.trainAcc, 'test acc': r.testAcc }))).runAsync();
+  view.data('epochs', state.epochs.map((r) => ({ epoch: r.epoch, 'train loss': r.trainLoss, 'test loss': r.testLoss, 'train acc': r.trainAccuracy, 'test acc': r.testAccuracy }))).runAsync();
 }
 
 function showProgress(p) {
@@ -103,7 +103,7 @@ function showOutcome(o) {
     $('status').textContent = 'stopped: ' + o.error;
   } else {
     $('status').className = 'done';
-    $('status').textContent = (o.interrupted ? 'stopped' : 'done') + ': ' + o.epochs + ' epochs, ' + o.steps + ' steps, test acc ' + fixed(o.testAcc, 4) +
+    $('status').textContent = (o.interrupted ? 'stopped' : 'done') + ': ' + o.epochs + ' epochs, ' + o.steps + ' steps, test acc ' + fixed(o.testAccuracy, 4) +
       ', ' + duration(o.seconds) + ', params sha256 ' + String(o.paramsSha256).slice(0, 16) + '…';
   }
 }
