@@ -409,7 +409,7 @@ describe.skipIf(!haveChromium && !process.env.CI)('in headless Chromium', () => 
         lines
           .filter((l) => l.event === 'epoch')
           .slice(0, 3)
-          .map((l) => l.totalSteps),
+          .map((l) => l.steps),
       );
       expect(stepsColumn[2]).toBe(3 * stepsColumn[0]);
       const plain = runCli([...args, '--threads', '2'], { timeout: SLOW_TEST_TIMEOUT });

@@ -47,8 +47,8 @@ describe('checkpoints resume bit-identically', { timeout: SLOW_TEST_TIMEOUT }, (
       const resumed = await stopAndResume(stopAt, before, after);
       expect({ stopAt, hash: resumed.paramsSha256 }).toEqual({ stopAt, hash: uninterrupted.paramsSha256 });
       // The per-epoch reports, the mid-epoch running loss included, are those of the run that never stopped.
-      expect(resumed.history.map((h) => [h.epoch, h.steps, h.trainLoss, h.testAccuracy])).toEqual(
-        uninterrupted.history.map((h) => [h.epoch, h.steps, h.trainLoss, h.testAccuracy]),
+      expect(resumed.history.map((h) => [h.epoch, h.epochSteps, h.trainLoss, h.testAccuracy])).toEqual(
+        uninterrupted.history.map((h) => [h.epoch, h.epochSteps, h.trainLoss, h.testAccuracy]),
       );
     }
   });
@@ -133,21 +133,13 @@ describe('checkpoint files', () => {
     expect(back.layout.layers).toEqual([6, 4, 3]);
   });
 
-  it("gives the history of a checkpoint written before the epoch reports took the --log names today's names", () => {
+  it("gives the history of a checkpoint written before the epoch reports took the --log's names today's names", () => {
     const path = join(tempDir(), 'older.ckpt');
-    const older = { event: 'epoch', epoch: 1, steps: 3, loss: 0.5, trainAcc: 0.75, testAcc: 0.8, valAcc: Number.NaN };
+    const older = { event: 'epoch', epoch: 2, steps: 3, totalSteps: 8, loss: 0.5, trainAcc: 0.75, testAcc: 0.8 };
     const history = [older] as unknown as TrainSnapshot['state']['history'];
     writeCheckpoint(path, { ...snapshot, state: { ...snapshot.state, history } });
     expect(readCheckpoint(path).state.history).toEqual([
-      {
-        event: 'epoch',
-        epoch: 1,
-        steps: 3,
-        trainLoss: 0.5,
-        trainAccuracy: 0.75,
-        testAccuracy: 0.8,
-        valAccuracy: Number.NaN,
-      },
+      { event: 'epoch', epoch: 2, epochSteps: 3, steps: 8, trainLoss: 0.5, trainAccuracy: 0.75, testAccuracy: 0.8 },
     ]);
   });
 

@@ -45,6 +45,8 @@ describe('lockstep CLI', () => {
     for (const key of ['event', 'epoch', 'trainAccuracy', 'testAccuracy', 'trainLoss', 'trainSeconds', 'evalSeconds']) {
       expect(lines[0]).toHaveProperty(key);
     }
+    // steps counts the run's steps so far, in every event as in --log; epochSteps the epoch's own
+    expect(lines[1]).toMatchObject({ epoch: 2, epochSteps: Math.ceil(200 / 16), steps: 2 * Math.ceil(200 / 16) });
     expect(lines[2]).toMatchObject({ event: 'done', epochs: 2, steps: 2 * Math.ceil(200 / 16) });
     expect(lines[2].paramsSha256).toMatch(/^[0-9a-f]{64}$/);
   });

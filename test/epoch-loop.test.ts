@@ -114,7 +114,7 @@ describe('the epoch loop (driven by a recording trainer)', () => {
     const trainer = new RecordingTrainer(EXAMPLES, 0.25);
     const { history } = await runEpochs(trainer, EXAMPLES, SETTINGS, startState(new Rng(SEED)));
     expect(trainer.evaluations).toEqual(Array(SETTINGS.epochs).fill(['train', 'test']).flat());
-    expect(history.map((h) => [h.epoch, h.steps, h.trainLoss])).toEqual(
+    expect(history.map((h) => [h.epoch, h.epochSteps, h.trainLoss])).toEqual(
       range(SETTINGS.epochs).map((e) => [e + 1, STEPS_PER_EPOCH, 0.25]),
     );
   });
@@ -135,8 +135,8 @@ describe('the epoch loop (driven by a recording trainer)', () => {
       const second = await record({}, first.outcome.state);
       expect([...first.trainer.steps, ...second.trainer.steps], `stopped after step ${stopAt}`).toEqual(whole.steps);
       expect(second.outcome.state).toEqual({ ...uninterrupted.state, history: expect.any(Array) });
-      expect(second.outcome.history.map((h) => [h.epoch, h.steps, h.trainLoss])).toEqual(
-        uninterrupted.history.map((h) => [h.epoch, h.steps, h.trainLoss]),
+      expect(second.outcome.history.map((h) => [h.epoch, h.epochSteps, h.trainLoss])).toEqual(
+        uninterrupted.history.map((h) => [h.epoch, h.epochSteps, h.trainLoss]),
       );
     }
   });

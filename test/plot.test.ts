@@ -67,10 +67,10 @@ describe('lockstep plot', () => {
       expect(points(fromTrain.chart())).toContain(`epoch: 2; accuracy: ${second.testAccuracy}; split: test`);
       expect(fromTrain.stdout).toContain('over 2 epochs (train, test)');
 
-      // train --json output saved before its epoch events took the --log's names (loss, trainAcc, testAcc)
+      // train --json output saved before its epoch events took the --log's names (totalSteps, loss, trainAcc, …)
       const older = plot(
         'older.json',
-        '{"event":"epoch","epoch":1,"loss":0.7,"trainAcc":0.8,"testLoss":0.5,"testAcc":0.85,"valAcc":null,"valLoss":null}\n',
+        '{"event":"epoch","epoch":1,"steps":5,"totalSteps":5,"loss":0.7,"trainAcc":0.8,"testLoss":0.5,"testAcc":0.85}\n',
       );
       expect(older.code, older.stderr).toBe(0);
       expect(points(older.chart())).toContain('epoch: 1; accuracy: 0.85; split: test');

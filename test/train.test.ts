@@ -46,7 +46,7 @@ const small = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 
 describe('a known run', { timeout: SLOW_TEST_TIMEOUT }, () => {
   it.each([1, 2])('25 steps at seed 0 on %i thread(s) end with the pinned paramsSha256', async (threads) => {
     const result = await train({ epochs: 3, maxSteps: 25, seed: 0, threads }, { dataset: small });
-    expect(result.history.map((h) => h.steps)).toEqual([10, 10, 5]);
+    expect(result.history.map((h) => h.epochSteps)).toEqual([10, 10, 5]);
     expect(result.paramsSha256).toBe(PINNED);
   });
 
@@ -56,7 +56,7 @@ describe('a known run', { timeout: SLOW_TEST_TIMEOUT }, () => {
     '20 steps with --val-split 0.2 at seed 0 on %i thread(s) end with the pinned paramsSha256',
     async (threads) => {
       const result = await train({ epochs: 3, maxSteps: 20, seed: 0, threads, valSplit: 0.2 }, { dataset: small });
-      expect(result.history.map((h) => h.steps)).toEqual([8, 8, 4]);
+      expect(result.history.map((h) => h.epochSteps)).toEqual([8, 8, 4]);
       expect(result.paramsSha256).toBe(PINNED_VAL_SPLIT);
     },
   );

@@ -93,7 +93,7 @@ function epochLineShown(config: TrainConfig, rows: SplitRows, args: ArgsOf<'trai
   if (args.quiet) return () => false;
   if (args.json || config.evalEvery === 1) return () => true;
   const stepsPerEpoch = epochSteps(rows.train, config.batchSize);
-  return (r) => evaluationDue(r.epoch, config.evalEvery, config.epochs, r.steps === stepsPerEpoch);
+  return (r) => evaluationDue(r.epoch, config.evalEvery, config.epochs, r.epochSteps === stepsPerEpoch);
 }
 
 /** Test-only: LOCKSTEP_TEST_SIGNAL_AT_STEP=N sends this process a real SIGINT after step N. */

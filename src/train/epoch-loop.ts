@@ -9,8 +9,10 @@ import { epochSteps, learningRate } from '../optim/schedule.js';
 export interface EpochReport {
   event: 'epoch';
   epoch: number;
-  /** Steps taken in this epoch (fewer than a full epoch when --max-steps stopped it). */
+  /** Steps taken in all by the end of this epoch (as --log, the done line and every step counter count them). */
   steps: number;
+  /** Steps taken in this epoch (fewer than a full epoch when --max-steps stopped it). */
+  epochSteps: number;
   trainAccuracy: number;
   testAccuracy: number;
   /** Mean cross-entropy over the examples trained on in this epoch, as each step saw them. */
@@ -21,8 +23,6 @@ export interface EpochReport {
   /** Validation (--val-split) accuracy and mean loss; NaN when the run has none or this epoch was not evaluated. */
   valAccuracy: number;
   valLoss: number;
-  /** Steps taken in all by the end of this epoch. */
-  totalSteps: number;
   /** sha256 of the parameters at the end of this epoch (the --log's last field). */
   paramsSha256: string;
   /** The optimizer (--optimizer), and the learning rate of the epoch's last step as the arithmetic used it (a float32 value). */
@@ -30,8 +30,13 @@ export interface EpochReport {
   lr: number;
 }
 
-/** The names EpochReport's fields had before they took the --log's (older checkpoints' history, saved train --json output). */
+/**
+ * The names EpochReport's fields had before they took the --log's (older checkpoints' history, saved train --json
+ * output): then `steps` counted the epoch's steps and `totalSteps` the run's, which a report with totalSteps marks.
+ */
 const OLDER_NAMES: Record<string, keyof EpochReport> = {
+  steps: 'epochSteps',
+  totalSteps: 'steps',
   loss: 'trainLoss',
   trainAcc: 'trainAccuracy',
   valAcc: 'valAccuracy',
@@ -40,6 +45,7 @@ const OLDER_NAMES: Record<string, keyof EpochReport> = {
 
 /** An epoch report with any older field names given today's. */
 export function withCurrentNames<T extends object>(report: T): T {
+  if (!('totalSteps' in report) && !('trainAcc' in report)) return report;
   return Object.fromEntries(Object.entries(report).map(([k, v]) => [OLDER_NAMES[k] ?? k, v])) as T;
 }
 
@@ -224,7 +230,7 @@ export async function runEpochs(
     const report: EpochReport = {
       event: 'epoch',
       epoch: state.epoch,
-      steps: state.stepInEpoch,
+      epochSteps: state.stepInEpoch,
       trainAccuracy: trainEval ? trainEval.correct / trainEval.count : NaN,
       testAccuracy: testEval ? testEval.correct / testEval.count : NaN,
       trainLoss: state.epochSeen > 0 ? state.epochLossSum / state.epochSeen : NaN,
@@ -233,7 +239,7 @@ export async function runEpochs(
       evalSeconds: (performance.now() - t1) / 1000,
       valAccuracy: valEval ? valEval.correct / valEval.count : NaN,
       valLoss: valEval ? valEval.lossSum / valEval.count : NaN,
-      totalSteps: state.steps,
+      steps: state.steps,
       paramsSha256: paramsSha256(trainer.params),
       optimizer: settings.optimizer ?? 'sgd',
       lr: Math.fround(

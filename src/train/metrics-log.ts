@@ -30,7 +30,7 @@ export function logRow(r: EpochReport): LogRow {
   const value = (x: number) => (Number.isFinite(x) ? x : null);
   return {
     epoch: r.epoch,
-    steps: r.totalSteps,
+    steps: r.steps,
     lr: r.lr,
     trainLoss: value(r.trainLoss),
     trainAccuracy: value(r.trainAccuracy),

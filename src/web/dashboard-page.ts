@@ -70,8 +70,7 @@ function addEpoch(r) {
   state.epochs.push(r);
   const tr = document.createElement('tr');
   tr.id = 'epoch-' + r.epoch;
-  // steps: taken in all by the epoch's end, as --log's steps column counts them (r.steps is the epoch's own).
-  for (const v of [r.epoch, r.totalSteps, fixed(r.trainLoss, 4), fixed(r.testLoss, 4), fixed(r.trainAccuracy, 4), fixed(r.testAccuracy, 4), fixed(r.trainSeconds + r.evalSeconds, 2)]) {
+  for (const v of [r.epoch, r.steps, fixed(r.trainLoss, 4), fixed(r.testLoss, 4), fixed(r.trainAccuracy, 4), fixed(r.testAccuracy, 4), fixed(r.trainSeconds + r.evalSeconds, 2)]) {
     const td = document.createElement('td');
     td.textContent = v;
     tr.appendChild(td);
