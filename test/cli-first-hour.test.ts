@@ -147,6 +147,8 @@ describe('a checkpoint whose data directory has gone', { timeout: 120_000 }, () 
       `lockstep: notice: ${ckpt} was trained with --test-limit 20; eval reads the whole test split`,
     );
     expect(r.stdout).toMatch(/test accuracy [\d.]+ \(\d+\/50\)/);
+    // other data was not cut by the run's limit: no notice
+    expect(succeeded(lockstep('eval', ckpt, '--data', writeIdxDir())).stderr).toBe('');
   });
 });
 

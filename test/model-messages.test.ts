@@ -147,6 +147,28 @@ describe('a model trained on a CSV table', () => {
   );
 
   it(
+    'eval of a table with no test rows names the flag eval takes; an image model refuses a table with its own name',
+    () => {
+      refused(
+        runCli(['eval', 'nt.ckpt'], { cwd: dir }),
+        `lockstep: --data ${join(dir, 'tr.csv')}: has no test rows (evaluate a table of test rows with --data FILE.csv, or give --split train)`,
+      );
+      const image = join(dir, 'image.ckpt');
+      succeeded(runCli(['train', '--data', writeIdxDir(), ...SMALL, '--checkpoint', image], { cwd: dir }));
+      const predicted = runCli(['predict', image, '--data', 'tr.csv'], { cwd: dir });
+      refused(
+        predicted,
+        "lockstep: --data tr.csv: predict reads images (--index) from an IDX directory; classify a table's rows with --csv tr.csv",
+      );
+      refused(
+        runCli(['eval', image, '--data', 'tr.csv', '--split', 'train'], { cwd: dir }),
+        `lockstep: tr.csv: rows of 4 inputs, but ${image}'s first layer has 16`,
+      );
+    },
+    SLOW_TEST_TIMEOUT,
+  );
+
+  it(
     'eval and train --resume, once the CSV file has moved, name it as a data file and --data FILE as the way out',
     () => {
       renameSync(join(dir, 'tr.csv'), join(dir, 'moved.csv'));

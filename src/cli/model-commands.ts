@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { evaluate, type Evaluation } from '../inference/evaluate.js';
 import { predict, predictCsv, tableRowsError, type Prediction } from '../inference/predict.js';
 import { UserError } from '../errors.js';
@@ -28,7 +29,10 @@ export async function evalCommand(args: ArgsOf<'eval'>): Promise<number> {
   const config = checkModelData(args.model, args.data, args.split)?.config;
   const [limitFlag, limit] =
     args.split === 'train' ? ['--train-limit', config?.trainLimit] : ['--test-limit', config?.testLimit];
-  if (limit !== undefined) {
+  // Only the training run's own data was cut by its limit: other --data is read whole anyway.
+  const ownData =
+    args.data === undefined || (config?.data !== undefined && resolve(args.data) === resolve(config.data));
+  if (limit !== undefined && ownData) {
     process.stderr.write(
       `lockstep: notice: ${args.model} was trained with ${limitFlag} ${limit}; eval reads the whole ${args.split} split\n`,
     );

@@ -105,14 +105,21 @@ function loadIdxDir(dataDir: string, options: DatasetOptions): Dataset {
   return { dir: dataDir, train, test, classes: Math.max(trainClasses, testClasses) };
 }
 
+/** Whose layers an error names: a model file's (eval, predict), or --layers'. */
+function layersWords(options: DatasetOptions): { whose: string; model: string; flag: string } {
+  const model = options.layersOf ? `${options.layersOf}'s ` : '';
+  return { whose: model || 'the ', model, flag: model ? '' : ' (--layers)' };
+}
+
 /** The data against --layers, when given: its first size is the rows' width, its last at least the classes. */
 function checkAgainstLayers(dataset: Dataset, options: DatasetOptions): void {
   const { inputSize, classes } = options;
+  const { whose, model, flag } = layersWords(options);
   for (const split of [dataset.train, dataset.test]) {
     if (split.count === 0) continue;
     if (inputSize !== undefined && split.featureCount !== inputSize) {
       throw new UserError(
-        `${split.imagesPath}: rows of ${split.featureCount} inputs, but the first layer has ${inputSize} (--layers)`,
+        `${split.imagesPath}: rows of ${split.featureCount} inputs, but ${whose}first layer has ${inputSize}${flag}`,
       );
     }
     if (classes === undefined) continue;
@@ -120,7 +127,7 @@ function checkAgainstLayers(dataset: Dataset, options: DatasetOptions): void {
       if (split.labels[i] >= classes) {
         const name = dataset.classNames ? ` ("${dataset.classNames[split.labels[i]]}")` : '';
         throw new UserError(
-          `${split.labelsPath}: label ${split.labels[i]}${name} at index ${i} is out of range for ${classes} output classes (--layers)`,
+          `${split.labelsPath}: label ${split.labels[i]}${name} at index ${i} is out of range for ${model}${classes} output classes${flag}`,
         );
       }
     }
@@ -147,9 +154,10 @@ function loadSplit(
   const labels = readIdxFile(labelsPath, 1);
   const [count, height, width] = images.dims;
   const featureCount = height * width;
+  const { whose, model, flag } = layersWords(options);
   if (options.inputSize !== undefined && featureCount !== options.inputSize) {
     throw new UserError(
-      `${imagesPath}: images are ${height}×${width} = ${featureCount} pixels, but the first layer has ${options.inputSize} inputs (--layers)`,
+      `${imagesPath}: images are ${height}×${width} = ${featureCount} pixels, but ${whose}first layer has ${options.inputSize} inputs${flag}`,
     );
   }
   if (labels.dims[0] !== count) {
@@ -159,7 +167,7 @@ function loadSplit(
   for (let i = 0; i < count; i++) {
     if (options.classes !== undefined && labels.data[i] >= options.classes) {
       throw new UserError(
-        `${labelsPath}: label ${labels.data[i]} at index ${i} is out of range for ${options.classes} output classes (--layers)`,
+        `${labelsPath}: label ${labels.data[i]} at index ${i} is out of range for ${model}${options.classes} output classes${flag}`,
       );
     }
     if (labels.data[i] >= classes) classes = labels.data[i] + 1;

@@ -39,6 +39,8 @@ export interface DatasetOptions {
   inputSize?: number;
   /** The last layer's width, when known: every label must be below it. */
   classes?: number;
+  /** The model file these sizes are from (eval, predict), for errors; absent, they are --layers'. */
+  layersOf?: string;
   /** --labels: the labels of a --data X.npy. */
   labels?: string;
   /** --label: a CSV table's label column. */

@@ -76,6 +76,7 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
   const raw = loadDataset(options.data ?? model.data, {
     inputSize: layers[0],
     classes,
+    layersOf: model.name,
     trainLimit: options.trainLimit,
     testLimit: options.testLimit,
     only: ownTable ? 'train' : split,
@@ -89,7 +90,7 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
   }
   if (raw[split].count === 0)
     throw new UserError(
-      `--data ${raw.dir}: has no ${split} rows${split === 'test' ? ' (give --test-data FILE.csv, or --split train)' : ''}`,
+      `--data ${raw.dir}: has no ${split} rows${split === 'test' ? ' (evaluate a table of test rows with --data FILE.csv, or give --split train)' : ''}`,
     );
   const dataset = { ...raw, [split]: scaleSplit(raw[split], model.input.scaling, true) };
   const engine = await Engine.create(layers, model.params, dataset, {

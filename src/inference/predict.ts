@@ -62,14 +62,23 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
       throw new UserError(`predict: data must be a directory path; got ${describe(options.data)}`);
     // Said before any data is read, as the CLI does: a table's test split is often empty, and an index into it would be refused as out of range.
     if (model.input.featureNames) throw tableRowsError(model.name);
+    if (options.data?.toLowerCase().endsWith('.csv'))
+      throw new UserError(
+        `--data ${options.data}: predict reads images (--index) from an IDX directory; classify a table's rows with --csv ${options.data}`,
+      );
     const dataset = loadDataset(options.data ?? model.data, {
       inputSize: layers[0],
       classes: layers[layers.length - 1],
+      layersOf: model.name,
       only: split,
     });
     const data = split === 'train' ? dataset.train : dataset.test;
     // --index draws an image: a table's rows go through --csv.
     if (data.features) throw tableRowsError(model.name);
+    if (data.count === 0)
+      throw new UserError(
+        `--data ${dataset.dir}: has no ${split} rows${split === 'test' ? ' (give --split train)' : ''}`,
+      );
     const index = options.index ?? 0;
     if (!Number.isSafeInteger(index) || index < 0 || index >= data.count) {
       throw new UserError(`--index ${describe(index)}: must be from 0 to ${data.count - 1} (${split} split)`);
