@@ -17,7 +17,7 @@ import { UserError } from '../src/errors.js';
 import { createWasmKernels, WASM_SCRATCH, wasmKernelPath, wasmSimdSupported } from '../src/kernels/wasm.js';
 import { RESERVED_BYTES, SharedArena } from '../src/memory/arena.js';
 import { Rng } from '../src/random/rng.js';
-import { cpuFlags } from './helpers.js';
+import { cpuFlags, runCli } from './helpers.js';
 import {
   sgdSettings,
   stateArrays,
@@ -290,6 +290,24 @@ describe('--kernels on other machines', () => {
       /^--kernels avx2: native kernels not built \(no C\+\+ compiler\); use --kernels wasm$/,
     );
   });
+
+  it('without the addon: a bad flag is one line, the fallback notice comes once the flags are checked', () => {
+    const env = { LOCKSTEP_TEST_NATIVE_ADDON: '/nonexistent/lockstep.node' };
+    const small = ['--train-limit', '200', '--test-limit', '50', '--threads', '1'];
+    for (const flags of [
+      ['--epochs', '0'],
+      ['--lr-gamma', '0.5'],
+      ['--momentum', '0.9', '--optimizer', 'adam'],
+    ]) {
+      const r = runCli(['train', ...flags, ...small], { env });
+      expect(r.stderr.trim().split('\n'), flags.join(' ')).toHaveLength(1);
+      expect(r.stderr).toMatch(new RegExp(`^lockstep: ${flags[0]} `));
+      expect(r.code).toBe(2);
+    }
+    const trained = runCli(['train', '--epochs', '1', ...small], { env });
+    expect(trained.stderr).toMatch(/^lockstep: notice: native kernels not built \([^\n]*\); using wasm\n$/);
+    expect(trained.code).toBe(0);
+  }, 60_000);
 });
 
 for (const kind of FAST_KERNELS)

@@ -7,7 +7,7 @@ import { plural } from '../words.js';
 import { checkBatchSize, loadTrainingData, resolveConfig } from '../train/config.js';
 import { epochSteps } from '../optim/schedule.js';
 import type { ArgsOf } from '../options/table.js';
-import { print, trainOptionsOf } from './flags.js';
+import { print, sayKernelFallback, trainOptionsOf } from './flags.js';
 
 /** The columns of bench --csv, in this order. */
 export const BENCH_CSV_COLUMNS = [
@@ -36,6 +36,7 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
   checkOutput(args.csv, '--csv', args.force);
   checkOutput(args.svg, '--svg', args.force);
   const config = resolveConfig(options);
+  sayKernelFallback(options);
   const dataset = loadTrainingData(config);
   for (const batchSize of batchSizes) checkBatchSize(batchSize, dataset);
   const machine = machineFacts(config.kernels);

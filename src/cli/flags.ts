@@ -119,7 +119,7 @@ export function commandFlags<T>(y: Argv<T>, command: Command): Argv<T> {
 
 /**
  * The training options among `command`'s parsed flags: those it takes as one value (a grid's lists are the
- * command's to expand). Says once on stderr when the default kernels fall back.
+ * command's to expand).
  */
 export function trainOptionsOf(args: Record<string, unknown>, command: Command): TrainOptions {
   const options: Record<string, unknown> = {};
@@ -128,9 +128,13 @@ export function trainOptionsOf(args: Record<string, unknown>, command: Command):
     if (spec.scope === 'cli' || spec.list !== undefined || args[name] === undefined) continue;
     options[name] = args[name];
   }
-  const notice = kernelFallbackNotice(options as TrainOptions, wasmSimdSupported());
-  if (notice) process.stderr.write(`${notice}\n`);
   return options as TrainOptions;
+}
+
+/** Says on stderr when the default kernels fall back: called once the flags are checked, so an error stays one line. */
+export function sayKernelFallback(options: TrainOptions): void {
+  const notice = kernelFallbackNotice(options, wasmSimdSupported());
+  if (notice) process.stderr.write(`${notice}\n`);
 }
 
 /** yargs 18 methods that @types/yargs 17 does not declare. */

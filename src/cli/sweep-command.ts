@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { sweep, type SweepResult } from '../experiments/sweep.js';
 import { plural } from '../words.js';
 import type { ArgsOf } from '../options/table.js';
-import { print, trainOptionsOf } from './flags.js';
+import { print, sayKernelFallback, trainOptionsOf } from './flags.js';
 import { EXIT_INTERRUPTED, onStopThenKillSignals } from './signals.js';
 
 export async function sweepCommand(args: ArgsOf<'sweep'>): Promise<number> {
@@ -12,6 +12,7 @@ export async function sweepCommand(args: ArgsOf<'sweep'>): Promise<number> {
   const threads = args.threads as number;
   const parallel = args.parallel ?? Math.max(1, Math.floor(cores / threads));
   const base = trainOptionsOf(args, 'sweep');
+  sayKernelFallback(base);
   const grid = { seed: args.seed, lr: args.lr, batchSize: args.batchSize, optimizer: args.optimizer };
   if (parallel * threads > cores) {
     process.stderr.write(

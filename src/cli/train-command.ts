@@ -9,7 +9,7 @@ import { train, type EpochReport, type SplitRows } from '../train/train.js';
 import { epochSteps } from '../optim/schedule.js';
 import { startDashboard, type Dashboard } from '../web/dashboard.js';
 import { plural } from '../words.js';
-import { print, trainOptionsOf } from './flags.js';
+import { print, sayKernelFallback, trainOptionsOf } from './flags.js';
 import { EXIT_INTERRUPTED, onStopSignals } from './signals.js';
 
 export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
@@ -39,6 +39,7 @@ export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
         );
       },
       onStart: async (config, rows) => {
+        sayKernelFallback(options);
         shownEpoch = epochLineShown(config, rows, args);
         if (args.dashboard === undefined) return;
         dashboard = await startDashboard(args.dashboard, config);

@@ -7,7 +7,7 @@ import { fitLayers, loadTrainingData, resolveConfig } from '../train/config.js';
 import { UserError } from '../errors.js';
 import { plural } from '../words.js';
 import type { ArgsOf } from '../options/table.js';
-import { print, trainOptionsOf } from './flags.js';
+import { print, sayKernelFallback, trainOptionsOf } from './flags.js';
 
 export const EXIT_NOT_IDENTICAL = 4;
 
@@ -20,6 +20,7 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
   checkOutput(args.saveTrace, '--save-trace', args.force);
   const against = args.against === undefined ? undefined : readTraceFile(args.against);
   const config = resolveConfig(options);
+  sayKernelFallback(options);
   const dataset = loadTrainingData(config);
   config.layers = fitLayers(config, dataset);
   if (against) checkAgainst(against, traceRunKey(config), datasetFingerprint(dataset));
