@@ -13,7 +13,7 @@ import { Rng } from '../src/random/rng.js';
 import { BYTE_SCALING } from '../src/data/scaling.js';
 import { DEFAULTS, resumeOptions, type TrainOptions } from '../src/train/config.js';
 import { train, type TrainSnapshot } from '../src/train/train.js';
-import { bitsEqual, runCli, SLOW_TEST_TIMEOUT, tempDir } from './helpers.js';
+import { bitsEqual, runCli, SLOW_TEST_TIMEOUT, tempDir, writeIdxDir } from './helpers.js';
 
 // 2000 examples: 32 steps per epoch at batch 64 (the last of 16 rows).
 const mnist = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 2000, testLimit: 200 });
@@ -170,7 +170,8 @@ describe('checkpoint files', () => {
     writeCheckpoint(good, snapshot);
     const bytes = readFileSync(good);
     const cases: [string, Uint8Array, RegExp][] = [
-      ['truncated.ckpt', bytes.subarray(0, bytes.length - 100), /not a lockstep checkpoint|corrupt checkpoint/],
+      ['truncated.ckpt', bytes.subarray(0, bytes.length - 100), /: corrupt checkpoint: cut short \(\d+ bytes\)$/],
+      ['header.ckpt', bytes.subarray(0, 100), /: corrupt checkpoint: cut short \(100 bytes\)$/],
       [
         'flipped.ckpt',
         Uint8Array.from(bytes, (b, i) => (i === bytes.length - 50 ? b ^ 0xff : b)),
@@ -186,6 +187,26 @@ describe('checkpoint files', () => {
       expect(() => readCheckpoint(path)).toThrow(path);
     }
   });
+
+  it(
+    'train --checkpoint replaces a damaged checkpoint only with --force',
+    () => {
+      const dir = tempDir();
+      const path = join(dir, 'cut.ckpt');
+      writeCheckpoint(path, snapshot);
+      writeFileSync(path, readFileSync(path).subarray(0, 200));
+      const args = ['train', '--checkpoint', path, '--data', writeIdxDir(), '--layers', '16,8,10', '--epochs', '1'];
+      const refused = runCli(args);
+      expect(refused.stderr).toBe(
+        `lockstep: --checkpoint ${path}: a damaged lockstep checkpoint; pass --force to replace it, or name another file\n`,
+      );
+      expect(refused.code).toBe(2);
+      expect(readFileSync(path).length).toBe(200);
+      expect(runCli([...args, '--force']).code).toBe(0);
+      expect(readCheckpoint(path).state.epoch).toBe(2);
+    },
+    SLOW_TEST_TIMEOUT,
+  );
 
   it('refuses to overwrite a file that is not a checkpoint', () => {
     const path = join(tempDir(), 'notes.txt');

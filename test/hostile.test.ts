@@ -284,7 +284,9 @@ describe('hostile files', { timeout: SLOW_TEST_TIMEOUT }, () => {
       data,
     ]);
     await first.printed(/^Epoch 2:/); // epoch 1's checkpoint is on disk
+    // The lock is said first: not "another run's checkpoint" (without --force), which --resume would not help.
     for (const args of [
+      ['--checkpoint', ckpt, '--seed', '2'],
       ['--checkpoint', ckpt, '--seed', '2', '--force'],
       ['--resume', ckpt],
     ]) {

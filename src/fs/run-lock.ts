@@ -26,10 +26,8 @@ export function lockCheckpoint(path: string, flag: string): RunLock {
         throw new UserError(`${flag} ${path}: cannot make its lock file ${lockPath} (${code ?? String(err)})`);
       const holder = lockHolder(lockPath);
       // A second EEXIST: another run took the stale lock first.
-      if (attempt > 0 || (holder !== null && holder !== process.pid && alive(holder))) {
-        const who = holder === null ? 'another lockstep run' : `another lockstep run (process ${holder})`;
-        throw new UserError(`${flag} ${path}: ${who} is writing it; wait for that run to end, or name another file`);
-      }
+      if (attempt > 0 || (holder !== null && holder !== process.pid && alive(holder)))
+        throw writing(path, flag, holder);
       unlinkSync(lockPath);
       // A run killed while writing its checkpoint leaves its temporary file (writeFileAtomic's name) too.
       if (holder !== null) rmSync(join(dirname(path), `.${basename(path)}.${holder}.tmp`), { force: true });
@@ -49,6 +47,17 @@ export function lockCheckpoint(path: string, flag: string): RunLock {
   // A run that ends through process.exit (a signal's second press, a fatal error) still lets go.
   process.on('exit', release);
   return { release };
+}
+
+/** Throws when a live run other than this one holds `path`'s lock. */
+export function refuseIfLocked(path: string, flag: string): void {
+  const holder = lockHolder(`${path}.lock`);
+  if (holder !== null && holder !== process.pid && alive(holder)) throw writing(path, flag, holder);
+}
+
+function writing(path: string, flag: string, holder: number | null): UserError {
+  const who = holder === null ? 'another lockstep run' : `another lockstep run (process ${holder})`;
+  return new UserError(`${flag} ${path}: ${who} is writing it; wait for that run to end, or name another file`);
 }
 
 function lockHolder(lockPath: string): number | null {

@@ -112,20 +112,26 @@ export function writeCheckpoint(path: string, snapshot: TrainSnapshot, files: Ru
   writeFileAtomic(path, encodeCheckpoint(snapshot, files));
 }
 
-/** Throws (the message starting with `label`) if `path` exists and is not a lockstep checkpoint. */
-export function refuseToOverwriteForeignFile(path: string, label: string): void {
-  if (existsSync(path) && !isCheckpointFile(path)) {
-    throw new UserError(`${label}: exists and is not a lockstep checkpoint; refusing to overwrite it`);
+/**
+ * Throws (the message starting with `label`) if `path` exists and is not a lockstep checkpoint; a damaged one
+ * (cut short: its format tag is there, msgpack cannot read the rest) is replaced only with `force`.
+ */
+export function refuseToOverwriteForeignFile(path: string, label: string, force = true): void {
+  if (!existsSync(path)) return;
+  const bytes = readFileSync(path);
+  try {
+    if ((packr().unpack(bytes) as Partial<Envelope>)?.format === CHECKPOINT_FORMAT) return;
+  } catch {
+    if (force && taggedCheckpoint(bytes)) return;
+    if (taggedCheckpoint(bytes))
+      throw new UserError(`${label}: a damaged lockstep checkpoint; pass --force to replace it, or name another file`);
   }
+  throw new UserError(`${label}: exists and is not a lockstep checkpoint; refusing to overwrite it`);
 }
 
-function isCheckpointFile(path: string): boolean {
-  try {
-    const envelope = packr().unpack(readFileSync(path)) as Partial<Envelope>;
-    return envelope?.format === CHECKPOINT_FORMAT;
-  } catch {
-    return false;
-  }
+/** Whether a file msgpack cannot read begins as a checkpoint does (its envelope's format tag comes first). */
+function taggedCheckpoint(bytes: Uint8Array): boolean {
+  return Buffer.from(bytes.subarray(0, 64)).includes(CHECKPOINT_FORMAT);
 }
 
 export function readCheckpoint(path: string): Checkpoint {
@@ -143,7 +149,11 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   let envelope: Partial<Envelope>;
   try {
     envelope = packr().unpack(bytes) as Partial<Envelope>;
-  } catch {
+  } catch (err) {
+    if (taggedCheckpoint(bytes))
+      throw bad(
+        (err as { incomplete?: boolean }).incomplete ? `cut short (${bytes.length} bytes)` : 'unreadable envelope',
+      );
     throw new UserError(
       looksLikeSafetensors(bytes)
         ? `${path}: a safetensors model, not a checkpoint (eval, predict, export and --init read it; --resume needs a checkpoint)`

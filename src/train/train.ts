@@ -20,7 +20,7 @@ import {
 import { exportSafetensors } from '../model-io/export.js';
 import { loadModel } from '../model-io/model-file.js';
 import type { TrainedModel } from '../model-io/model-source.js';
-import { lockCheckpoint } from '../fs/run-lock.js';
+import { lockCheckpoint, refuseIfLocked } from '../fs/run-lock.js';
 import { epochSteps } from '../optim/schedule.js';
 import { flagOf } from '../flag.js';
 import { plural } from '../words.js';
@@ -98,16 +98,16 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
     core.initialParams = model.params;
   }
   const checkpointPath = checkpoint ?? resume;
+  const checkpointFlag = resume !== undefined && checkpoint === undefined ? '--resume' : '--checkpoint';
   if (checkpointPath !== undefined) {
     refuseDirectory(checkpointPath, '--checkpoint');
-    refuseToOverwriteForeignFile(checkpointPath, `--checkpoint ${checkpointPath}`);
+    // A run still writing the file is said first: what else it holds may change under it.
+    refuseIfLocked(checkpointPath, checkpointFlag);
+    refuseToOverwriteForeignFile(checkpointPath, `--checkpoint ${checkpointPath}`, force);
     if (!force) refuseToReplaceOtherRun(checkpointPath, resume);
     checkWritable(checkpointPath, '--checkpoint');
   }
-  const lock =
-    checkpointPath === undefined
-      ? undefined
-      : lockCheckpoint(checkpointPath, resume !== undefined && checkpoint === undefined ? '--resume' : '--checkpoint');
+  const lock = checkpointPath === undefined ? undefined : lockCheckpoint(checkpointPath, checkpointFlag);
   let metrics: MetricsLog | undefined;
   try {
     checkOutputs(
