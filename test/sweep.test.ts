@@ -1,9 +1,9 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { runCli, SLOW_TEST_TIMEOUT, startCli, tempDir } from './helpers.js';
+import { blobsCsv, runCli, SLOW_TEST_TIMEOUT, startCli, tempDir } from './helpers.js';
 
 const SMALL = ['--train-limit', '3000', '--test-limit', '200', '--epochs', '1'];
 
@@ -289,6 +289,23 @@ describe('lockstep train --config', () => {
       }
       const missing = runCli(['train', '--config', join(dir, 'none.json')]);
       expect(missing.stderr).toBe(`lockstep: --config ${join(dir, 'none.json')}: no such file or directory\n`);
+    },
+    SLOW_TEST_TIMEOUT,
+  );
+
+  it(
+    "names its data files from the config file's folder, whatever the directory it is run from",
+    () => {
+      const dir = tempDir();
+      mkdirSync(join(dir, 'sub'));
+      writeFileSync(join(dir, 'sub', 'tr.csv'), blobsCsv(40, 5));
+      writeFileSync(join(dir, 'sub', 'c.json'), '{"data": "tr.csv", "hidden": [4], "epochs": 1, "batchSize": 8}');
+      const fromFile = runCli(['train', '--config', join('sub', 'c.json'), '--threads', '1', '--json'], { cwd: dir });
+      expect(fromFile.code, fromFile.stderr).toBe(0);
+      const byFlags = ['train', '--data', 'tr.csv', '--hidden', '4', '--epochs', '1', '--batch-size', '8', '--json'];
+      const direct = runCli([...byFlags, '--threads', '1'], { cwd: join(dir, 'sub') });
+      const hash = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!).paramsSha256;
+      expect(hash(fromFile.stdout)).toBe(hash(direct.stdout));
     },
     SLOW_TEST_TIMEOUT,
   );

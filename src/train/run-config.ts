@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { invalidJson, unreadableFile, UserError } from '../errors.js';
 import { checkKnown } from '../options/check.js';
 import { resolveConfig, type TrainOptions } from './config.js';
@@ -6,7 +7,8 @@ import { resolveConfig, type TrainOptions } from './config.js';
 /**
  * `lockstep train --config FILE`: a run's settings as one JSON object of training options (TrainOptions'
  * names: {"seed": 3, "lr": 0.1, "batchSize": 64, "epochs": 1}). It is how sweep starts each run, so that any
- * job queue can start the same runs. Every value is checked here, and errors name the file.
+ * job queue can start the same runs. Every value is checked here, and errors name the file. Relative data paths
+ * are from the file's folder.
  */
 export function readRunConfig(path: string): TrainOptions {
   let text: string;
@@ -24,6 +26,10 @@ export function readRunConfig(path: string): TrainOptions {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new UserError(`${path}: must be one JSON object of training options, e.g. {"seed": 3, "lr": 0.1}`);
   }
+  // Its data files are named from the file's folder, as a tsconfig's are: the config means the same from any directory.
+  const options = value as Record<string, unknown>;
+  for (const key of ['data', 'labels', 'testData'])
+    if (typeof options[key] === 'string') options[key] = resolve(dirname(path), options[key] as string);
   try {
     // Settings only: the files a run writes are the invocation's, not the run's.
     checkKnown(value, ['config']);
