@@ -578,21 +578,22 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
 
   it("an output flag naming a directory is refused before training, in the flag's words, with or without --force", () => {
     const dir = tempDir();
-    const folder = join(dir, 'd.csv');
-    mkdirSync(folder);
     const data = writeIdxDir();
-    for (const [flag, more] of [
-      ['--log', []],
-      ['--save-best', ['--val-split', '0.2']],
-      ['--checkpoint', []],
+    // Each folder named as the flag's files are (--log: .csv, --save-best: .st), so that only being a folder is wrong
+    for (const [flag, more, name] of [
+      ['--log', [], 'd.csv'],
+      ['--save-best', ['--val-split', '0.2'], 'd.st'],
+      ['--checkpoint', [], 'd.ckpt'],
     ] as const) {
+      const folder = join(dir, name);
+      mkdirSync(folder);
       for (const force of [[], ['--force']]) {
         const r = lockstep(['train', ...SMALL, '--data', data, flag, folder, ...more, ...force]);
         expectOneLine(r, 2, `${flag} ${folder}: is a directory; name a file`);
         expect(r.stdout).toBe('');
       }
+      expect(readdirSync(folder)).toEqual([]);
     }
-    expect(readdirSync(folder)).toEqual([]);
   });
 
   it('bad values of eval, bench, verify and predict flags are usage errors, caught before any output', () => {

@@ -28,12 +28,12 @@ describe('export --to: the format goes by the extension', () => {
     () => {
       refused(
         runCli(['export', 'run.ckpt', '--to', 'model.npz'], { cwd: dir }),
-        'lockstep: --to model.npz: export writes .safetensors or .onnx',
+        'lockstep: --to model.npz: export writes .safetensors (or .st) or .onnx',
       );
       writeFileSync(join(dir, 'run.csv'), 'a,b\n1,2\n');
       refused(
         runCli(['export', 'run.ckpt', '--to', 'run.csv', '--force'], { cwd: dir }),
-        'lockstep: --to run.csv: export writes .safetensors or .onnx',
+        'lockstep: --to run.csv: export writes .safetensors (or .st) or .onnx',
       );
       expect(readFileSync(join(dir, 'run.csv'), 'utf8')).toBe('a,b\n1,2\n');
       // The checkpoint itself is named as such, whatever its extension.

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IDX_FILES, loadDataset } from '../src/data/dataset.js';
@@ -263,17 +263,25 @@ describe('the CLI on a CSV table with string labels', () => {
         '--val-split',
         '0.2',
         '--checkpoint',
-        'same.x',
+        'same.st',
         '--save-best',
-        'same.x',
+        'same.st',
         '--epochs',
         '1',
       ],
       { cwd: dirname(data) },
     );
     expect(best.code).toBe(2);
-    expect(best.stderr).toBe("lockstep: --save-best same.x: is also --checkpoint's file; name another file\n");
-    expect(existsSync(join(dirname(data), 'same.x'))).toBe(false);
+    expect(best.stderr).toBe("lockstep: --save-best same.st: is also --checkpoint's file; name another file\n");
+    expect(existsSync(join(dirname(data), 'same.st'))).toBe(false);
+    // Each is refused by its name alone, as given, before anything is read
+    const named = (flag: string, file: string) =>
+      runCli(['train', '--data', data, '--val-split', '0.2', flag, file, '--epochs', '1'], { cwd: dirname(data) });
+    expect(named('--save-best', 'best.txt').stderr).toBe(
+      'lockstep: --save-best best.txt: writes safetensors; name a .safetensors (or .st) file\n',
+    );
+    expect(named('--log', 'run.txt').stderr).toBe('lockstep: --log run.txt: must end in .csv or .jsonl\n');
+    expect(readdirSync(dirname(data)).filter((f) => /^(best|run)\./.test(f))).toEqual([]);
   });
 
   it('--batch-size above the training rows takes them all in each step, with a notice naming both flags: the weights of --batch-size ROWS', () => {

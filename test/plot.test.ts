@@ -123,6 +123,7 @@ describe('lockstep plot', () => {
       ['a.out', trainOutput, 'line 3: 5 fields where the header has 6'],
       ['model.safetensors', safetensors, 'binary data, not text'],
       ['quote.csv', `${HEADER}\n1,"aa\n`, 'line 2: a double quote that is never closed'],
+      ['cfg.json', '{"seed": 1}\n', 'line 1 has no "epoch"'],
     ];
     for (const [name, content, why] of cases) {
       const r = plot(name, content);

@@ -245,10 +245,7 @@ describe('lockstep sweep', () => {
         expect(r.stderr).toBe(`lockstep: ${message}\n`);
         expect(r.stdout).toBe('');
       };
-      expectRefused(
-        ['--seed', '3..1'],
-        '--seed 3..1: must be integers from 0 or ranges A..B, separated by commas, e.g. 0..7 or 0,3,5',
-      );
+      expectRefused(['--seed', '3..1'], '--seed 3..1: the range 3..1 runs backwards; write 1..3');
       expectRefused(['--lr', '0.1,x'], '--lr 0.1,x: must be numbers separated by commas, e.g. 0.1,0.5');
       expectRefused(['--lr', '0.1,-1'], '--lr -1: must be a finite number > 0');
       expectRefused(['--parallel', '0'], '--parallel 0: must be a positive integer');

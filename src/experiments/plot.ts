@@ -41,6 +41,7 @@ function fromJsonLines(path: string, text: string): CurveRow[] {
     }
     // train --json prints other events (done, …) between its epochs: only epochs are plotted.
     if (o.event !== undefined && o.event !== 'epoch') return;
+    if (!('epoch' in o)) throw notALog(path, `line ${i + 1} has no "epoch"`);
     rows.push(
       curveRow(
         withCurrentNames(o),

@@ -64,17 +64,22 @@ const EXPORT_FORMATS: Record<string, 'onnx' | 'safetensors'> = {
   '.st': 'safetensors',
 };
 
+/** The format a model file is written in, by its extension; undefined for one lockstep does not write. */
+export function modelFormat(path: string): 'onnx' | 'safetensors' | undefined {
+  return EXPORT_FORMATS[extname(path).toLowerCase()];
+}
+
 /** Writes a model as safetensors or ONNX, chosen by `toPath`'s extension; `names` is safetensors' only. */
 export function exportModel(
   source: string | TrainedModel,
   toPath: string,
   options: { force?: boolean; names?: TensorNaming } = {},
 ): { format: 'onnx' | 'safetensors'; paramsSha256: string } {
-  const format = EXPORT_FORMATS[extname(String(toPath)).toLowerCase()];
+  const format = modelFormat(String(toPath));
   if (format === undefined) {
     // Writing the checkpoint over itself is the worse mistake: say that one first.
     if (typeof source === 'string') refuseExportOverSource(source, toPath);
-    throw new UserError(`--to ${toPath}: export writes .safetensors or .onnx`);
+    throw new UserError(`--to ${toPath}: export writes .safetensors (or .st) or .onnx`);
   }
   if (format === 'onnx' && (options.names ?? 'lockstep') !== 'lockstep')
     throw new UserError(`--names ${options.names}: names safetensors tensors; --to ${toPath} is ONNX`);

@@ -122,6 +122,8 @@ function integerRangeList(flag: string, min: number) {
       const range = /^\s*(\d+)\s*\.\.\s*(\d+)\s*$/.exec(part);
       const single = integerOf(part.trim());
       const [from, to] = range ? [Number(range[1]), Number(range[2])] : [single, single];
+      if (range && to < from)
+        throw new UserError(`${flag} ${text}: the range ${from}..${to} runs backwards; write ${to}..${from}`);
       if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < min || to < from || to - from >= 100_000)
         throw refuse();
       return Array.from({ length: to - from + 1 }, (_, i) => from + i);

@@ -43,6 +43,13 @@ export function logRow(r: EpochReport): LogRow {
   };
 }
 
+/** A --log file's format, by its extension; anything but .csv or .jsonl is refused, naming the file as given. */
+export function logFormat(path: string): 'csv' | 'jsonl' {
+  const ext = extname(path).toLowerCase();
+  if (ext !== '.csv' && ext !== '.jsonl') throw new UserError(`--log ${path}: must end in .csv or .jsonl`);
+  return ext === '.csv' ? 'csv' : 'jsonl';
+}
+
 export class MetricsLog {
   private fd: number | null = null;
   private readonly json: boolean;
@@ -57,9 +64,7 @@ export class MetricsLog {
     readonly path: string,
     private readonly resumeEpoch?: number,
   ) {
-    const ext = extname(path).toLowerCase();
-    if (ext !== '.csv' && ext !== '.jsonl') throw new UserError(`--log ${path}: must end in .csv or .jsonl`);
-    this.json = ext === '.jsonl';
+    this.json = logFormat(path) === 'jsonl';
     checkWritable(path, '--log');
   }
 

@@ -17,7 +17,7 @@ import {
   writeCheckpoint,
   type RunFiles,
 } from '../model-io/checkpoint.js';
-import { exportSafetensors } from '../model-io/export.js';
+import { exportSafetensors, modelFormat } from '../model-io/export.js';
 import { loadModel } from '../model-io/model-file.js';
 import type { TrainedModel } from '../model-io/model-source.js';
 import { lockCheckpoint, refuseIfLocked } from '../fs/run-lock.js';
@@ -33,7 +33,7 @@ import {
   type TrainResult,
   type TrainSnapshot,
 } from './core.js';
-import { MetricsLog } from './metrics-log.js';
+import { logFormat, MetricsLog } from './metrics-log.js';
 
 export {
   DIVERGED_MEAN_LOSS,
@@ -61,6 +61,10 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
   const notice = (line: string) => hooks.onNotice?.(line);
   let run: TrainOptions = settings;
   const core: CoreHooks = { ...hooks };
+  // Named as given while they are checked by name alone.
+  if (log !== undefined) logFormat(log);
+  if (saveBest !== undefined && modelFormat(saveBest) !== 'safetensors')
+    throw new UserError(`--save-best ${saveBest}: writes safetensors; name a .safetensors (or .st) file`);
   const files: RunFiles = {
     ...(log === undefined ? {} : { log: resolve(log) }),
     ...(saveBest === undefined ? {} : { saveBest: resolve(saveBest) }),
