@@ -68,7 +68,8 @@ describe.skipIf(!runs)('avx512 kernels emulated on AVX2 (SIMDe)', () => {
       ],
       { env },
     );
-    expect(r.stderr).toBe('');
+    // nothing but the notice of more threads than cores, where there are fewer than 5
+    expect(r.stderr.split('\n').filter((l) => l && !l.startsWith('lockstep: notice: --threads '))).toEqual([]);
     expect(r.stdout).toMatch(/^5 +avx512 +[0-9a-f]{64} /m);
     expect(r.stdout.trim().split('\n').pop()).toBe('all identical');
     expect(r.code).toBe(0);

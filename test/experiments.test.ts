@@ -36,6 +36,13 @@ describe('lockstep verify', () => {
     expect(r.code).toBe(0);
     const rows = r.json();
     expect(rows.map((x) => x.threads)).toEqual(['reference', 1, 3]);
+    // as train and bench do, it says when a thread count is above the cores
+    const cores = availableParallelism();
+    expect(r.stderr).toBe(
+      cores < 3
+        ? `lockstep: notice: --threads 3: more threads than the ${cores} available cores; they take turns on the cores, so it is slower (the bits compared are the same)\n`
+        : '',
+    );
     for (const row of rows) {
       expect(row).toMatchObject({
         event: 'verify',

@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+import { crowdedThreads } from '../coordinator/threads.js';
 import { machineFacts } from '../experiments/machine.js';
 import { checkOutput, writeOutput } from '../experiments/output.js';
 import { readTraceFile, traceFile, traceRunKey, type TracedRun } from '../experiments/trace.js';
@@ -21,6 +23,8 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
   const against = args.against === undefined ? undefined : readTraceFile(args.against);
   const config = resolveConfig(options);
   sayKernelFallback(options);
+  const crowded = crowdedThreads(args.threads, availableParallelism(), 'it is slower (the bits compared are the same)');
+  if (crowded) process.stderr.write(`lockstep: notice: ${crowded}\n`);
   const dataset = loadTrainingData(config);
   config.layers = fitLayers(config, dataset);
   if (against) checkAgainst(against, traceRunKey(config), datasetFingerprint(dataset));
