@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { unreadableFile, UserError } from '../errors.js';
 import type { CurveRow } from './charts.js';
-import { withCurrentNames } from '../train/epoch-loop.js';
+import { withCurrentNames } from '../model-io/older-names.js';
 import { LOG_FIELDS } from '../train/metrics-log.js';
 
 const CURVE_FIELDS = ['trainLoss', 'valLoss', 'testLoss', 'trainAccuracy', 'valAccuracy', 'testAccuracy'] as const;

@@ -8,7 +8,7 @@ import { modelLayout } from '../model/layout.js';
 import { OPTIMIZERS, stateArrays } from '../optim/optimizer.js';
 import type { TrainConfig } from '../train/config.js';
 import type { EpochReport, TrainSnapshot, TrainState } from '../train/train.js';
-import { withCurrentNames } from '../train/epoch-loop.js';
+import { withCurrentNames } from './older-names.js';
 import type { Model } from './model.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { looksLikeSafetensors } from './safetensors.js';
