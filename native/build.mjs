@@ -71,6 +71,8 @@ if (result.status === 0) {
   process.stdout.write('native kernels built: native/build/Release/lockstep.node\n');
 } else {
   const why = reason(result);
+  // An addon from an earlier build would be loaded, and run kernels older than the sources.
+  rmSync(join(here, 'build', 'Release', 'lockstep.node'), { force: true });
   mkdirSync(dirname(failed), { recursive: true });
   writeFileSync(failed, `${why}\n`);
   process.stderr.write(`lockstep: notice: native kernels not built (${why}); lockstep will use wasm\n`);

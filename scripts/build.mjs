@@ -2,7 +2,7 @@
 // its inputs is skipped and tsc is incremental, so a second build (npm test's, or the one npx's first run starts
 // through `prepare`) takes seconds. `npm run build -- --force` builds everything again.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
@@ -26,6 +26,16 @@ function fresh(output, inputs) {
   return !force && existsSync(path) && statSync(path).mtimeMs > newest(inputs);
 }
 
+/** Whether some TypeScript source (tsconfig.json's include, less its exclude) has no .js in dist/. */
+function missingOutputs() {
+  const sources = ['src', 'workers', 'bench'].flatMap((dir) =>
+    readdirSync(join(root, dir), { recursive: true }).map((f) => join(dir, String(f))),
+  );
+  return sources
+    .filter((f) => f.endsWith('.ts') && !/^(src\/kernels\/assembly|bench\/ceiling)\//.test(f))
+    .some((f) => !existsSync(join(root, 'dist', f.replace(/\.ts$/, '.js'))));
+}
+
 function run(args) {
   const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
@@ -45,6 +55,10 @@ if (fresh('native/build/Release/lockstep.node', ['native'])) {
   run([join(root, 'native', 'build.mjs')]);
 }
 
+// tsc's incremental state does not notice an output deleted since (rm -rf dist/src/train): then, or with
+// --force, it starts over.
+const buildInfo = join(root, 'dist', 'tsconfig.tsbuildinfo');
+if (force || missingOutputs()) rmSync(buildInfo, { force: true });
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-run([tsc, '-p', 'tsconfig.json', '--incremental', '--tsBuildInfoFile', 'dist/tsconfig.tsbuildinfo']);
+run([tsc, '-p', 'tsconfig.json', '--incremental', '--tsBuildInfoFile', buildInfo]);
 chmodSync(join(root, 'dist', 'src', 'cli', 'main.js'), 0o755);

@@ -54,6 +54,8 @@ describe.skipIf(!runs)('avx512 kernels emulated on AVX2 (SIMDe)', () => {
     expect(r.status).toBe(0);
     // every kernel suite ran for avx512 (the set this addon has besides avx2), not only for avx2
     expect(passed.filter((t) => t.fullName.startsWith('avx512 kernels')).length).toBeGreaterThan(100);
+    // and the resume across kernel kinds, which the pattern names too
+    expect(passed.some((t) => t.fullName.includes('resumes with any other'))).toBe(true);
     expect(passed.map((t) => t.fullName)).toContain(
       'the data-parallel engine is bit-identical to the reference trainer a layer bigger than the cache: native and wasm at 1, 2 and 3 threads equal the reference',
     );

@@ -304,6 +304,15 @@ describe('--kernels on other machines', () => {
       expect(r.stderr).toMatch(new RegExp(`^lockstep: ${flags[0]} `));
       expect(r.code).toBe(2);
     }
+    for (const command of [
+      ['bench', '--data', '/nonexistent'],
+      ['verify', '--data', '/nonexistent', '--threads', '1,2,3'],
+      ['sweep', '--epochs', '0'],
+    ]) {
+      const r = runCli(command, { env });
+      expect(r.stderr, command.join(' ')).toMatch(/^lockstep: --(data|epochs) [^\n]*\n$/);
+      expect(r.code).toBe(2);
+    }
     const trained = runCli(['train', '--epochs', '1', ...small], { env });
     expect(trained.stderr).toMatch(/^lockstep: notice: native kernels not built \([^\n]*\); using wasm\n$/);
     expect(trained.code).toBe(0);

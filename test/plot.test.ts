@@ -70,7 +70,7 @@ describe('lockstep plot', () => {
       // train --json output saved before its epoch events took the --log's names (totalSteps, loss, trainAcc, …)
       const older = plot(
         'older.json',
-        '{"event":"epoch","epoch":1,"steps":5,"totalSteps":5,"loss":0.7,"trainAcc":0.8,"testLoss":0.5,"testAcc":0.85}\n',
+        '{"event":"epoch","epoch":1,"steps":3,"totalSteps":9,"loss":0.7,"trainAcc":0.8,"testLoss":0.5,"testAcc":0.85}\n',
       );
       expect(older.code, older.stderr).toBe(0);
       expect(points(older.chart())).toContain('epoch: 1; accuracy: 0.85; split: test');

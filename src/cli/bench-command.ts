@@ -36,9 +36,9 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
   checkOutput(args.csv, '--csv', args.force);
   checkOutput(args.svg, '--svg', args.force);
   const config = resolveConfig(options);
-  sayKernelFallback(options);
   const dataset = loadTrainingData(config);
   for (const batchSize of batchSizes) checkBatchSize(batchSize, dataset);
+  sayKernelFallback(options);
   const machine = machineFacts(config.kernels);
   const crowded = crowdedThreads(threadCounts, machine.cores, 'their rows measure sharing, not scaling');
   if (crowded) process.stderr.write(`lockstep: notice: ${crowded}\n`);

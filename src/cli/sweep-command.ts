@@ -12,14 +12,7 @@ export async function sweepCommand(args: ArgsOf<'sweep'>): Promise<number> {
   const threads = args.threads as number;
   const parallel = args.parallel ?? Math.max(1, Math.floor(cores / threads));
   const base = trainOptionsOf(args, 'sweep');
-  sayKernelFallback(base);
   const grid = { seed: args.seed, lr: args.lr, batchSize: args.batchSize, optimizer: args.optimizer };
-  if (parallel * threads > cores) {
-    process.stderr.write(
-      `lockstep: notice: --parallel ${parallel} × --threads ${threads} = ${parallel * threads} threads on ${cores} available cores; ` +
-        'runs will take turns on the cores (their results are the same; their seconds are not)\n',
-    );
-  }
   // First signal: every run stops at its next step; a second: every run is killed and the sweep quits.
   const signals = onStopThenKillSignals(
     'stopping every run after its current step (send it again to kill them)',
@@ -34,7 +27,15 @@ export async function sweepCommand(args: ArgsOf<'sweep'>): Promise<number> {
       out: args.out,
       signal: signals.stop,
       killSignal: signals.kill,
+      // Notices once the sweep's flags and --out are checked, so that an error stays one line.
       onStart: (runs, skipped) => {
+        sayKernelFallback(base);
+        if (parallel * threads > cores) {
+          process.stderr.write(
+            `lockstep: notice: --parallel ${parallel} × --threads ${threads} = ${parallel * threads} threads on ${cores} available cores; ` +
+              'runs will take turns on the cores (their results are the same; their seconds are not)\n',
+          );
+        }
         if (args.json) return;
         const already = skipped > 0 ? ` (${skipped} already in ${args.out}: not run again)` : '';
         print(

@@ -108,7 +108,8 @@ export function encodeCheckpoint(snapshot: TrainSnapshot, files: RunFiles = {}):
  * checkpoint: a checkpoint path that names some other file is a typo that would destroy it.
  */
 export function writeCheckpoint(path: string, snapshot: TrainSnapshot, files: RunFiles = {}): void {
-  refuseToOverwriteForeignFile(path, path);
+  // A damaged checkpoint here is this run's own (train checked the file before its first step).
+  refuseToOverwriteForeignFile(path, path, true);
   writeFileAtomic(path, encodeCheckpoint(snapshot, files));
 }
 
@@ -116,7 +117,7 @@ export function writeCheckpoint(path: string, snapshot: TrainSnapshot, files: Ru
  * Throws (the message starting with `label`) if `path` exists and is not a lockstep checkpoint; a damaged one
  * (cut short: its format tag is there, msgpack cannot read the rest) is replaced only with `force`.
  */
-export function refuseToOverwriteForeignFile(path: string, label: string, force = true): void {
+export function refuseToOverwriteForeignFile(path: string, label: string, force: boolean): void {
   if (!existsSync(path)) return;
   const bytes = readFileSync(path);
   try {

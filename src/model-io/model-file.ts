@@ -36,7 +36,7 @@ export function loadModel(path: string): ModelFile {
   try {
     checkpoint = readCheckpoint(path);
   } catch (err) {
-    // Say why it is not a checkpoint either ("not msgpack, or truncated"): a cut-off checkpoint lands here.
+    // Say why it is not a checkpoint either ("not msgpack, or truncated"); a checkpoint cut short says so itself.
     const why = err instanceof UserError ? /not a lockstep checkpoint( \(.*\))?$/.exec(err.message) : null;
     if (why) throw new UserError(`${path}: neither a safetensors model nor a lockstep checkpoint${why[1] ?? ''}`);
     throw err;

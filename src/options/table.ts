@@ -507,7 +507,7 @@ export const OPTIONS = {
     kind: 'file',
     group: 'files',
     scope: 'run',
-    help: 'keep the weights of the epoch with the best validation loss in FILE (safetensors; needs --val-split)',
+    help: 'keep the weights of the epoch with the best validation loss in FILE (a .safetensors or .st file; needs --val-split)',
     commands: { train: true },
   },
   log: {
