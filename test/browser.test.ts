@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
@@ -156,6 +157,31 @@ describe('lockstep serve: the JSON API', () => {
       const busy = runCli(['serve', join(dir, 'run.ckpt'), '--port', port]);
       expect(busy.code).toBe(2);
       expect(busy.stderr).toBe(`lockstep: --port ${port}: cannot listen on 127.0.0.1 (in use)\n`);
+      const elsewhere = runCli(['serve', join(dir, 'run.ckpt'), '--port', '0', '--host', '10.255.255.1']);
+      expect(elsewhere.stderr).toBe(
+        'lockstep: --host 10.255.255.1: cannot listen there (10.255.255.1 is not an address of this machine)\n',
+      );
+      expect(elsewhere.code).toBe(2);
+    },
+    SLOW_TEST_TIMEOUT,
+  );
+
+  it(
+    "answers a request whose body never ends with 408 soon after its 10 s (not at Node's next 30 s check)",
+    async () => {
+      const { hostname, port } = new URL(url);
+      const started = Date.now();
+      const reply = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), hostname, () =>
+          socket.write('POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{'),
+        );
+        let text = '';
+        socket.on('data', (d) => (text += d));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+      });
+      expect(reply).toMatch(/^HTTP\/1\.1 408 /);
+      expect(Date.now() - started).toBeLessThan(15_000);
     },
     SLOW_TEST_TIMEOUT,
   );

@@ -219,6 +219,15 @@ describe('lockstep sweep --queue, lockstep worker', () => {
           '--queue redis://127.0.0.1:1/db: database db is not a number; give redis://[:PASSWORD@]HOST:PORT[/DB]',
         ],
         ['not a url', '--queue not a url: not a URL; give redis://[:PASSWORD@]HOST:PORT[/DB]'],
+        // a password with a "/" makes the URL unparseable: still none of it is shown
+        [
+          `redis://:${secret}/x@127.0.0.1:${port}`,
+          `--queue redis://127.0.0.1:${port}: not a URL; give redis://[:PASSWORD@]HOST:PORT[/DB]`,
+        ],
+        [
+          `redis://:${secret}%zz@127.0.0.1:${port}`,
+          `--queue redis://127.0.0.1:${port}: a % in the user or password that is not %XX (write a % as %25, a / as %2F, a # as %23, an @ as %40); give redis://[:PASSWORD@]HOST:PORT[/DB]`,
+        ],
         [
           `redis://:${secret}@127.0.0.1:${nobody}`,
           `--queue redis://127.0.0.1:${nobody}/0: connection refused (is redis-server running there, on that port?)`,

@@ -246,6 +246,18 @@ describe('lockstep sweep', () => {
         expect(r.stdout).toBe('');
       };
       expectRefused(['--seed', '3..1'], '--seed 3..1: the range 3..1 runs backwards; write 1..3');
+      const folder = join(dir, 'results.csv');
+      mkdirSync(folder);
+      expectRefused(['--out', folder], `--out ${folder}: is a directory; name a file`);
+      // with --queue the workers decide their threads and runs at once: refused before the URL is tried
+      for (const [flag, value] of [
+        ['--threads', '2'],
+        ['--parallel', '3'],
+      ])
+        expectRefused(
+          ['--queue', 'redis://127.0.0.1:1', flag, value],
+          `${flag} ${value} with --queue: each worker's own ${flag} decides; drop it here`,
+        );
       expectRefused(['--lr', '0.1,x'], '--lr 0.1,x: must be numbers separated by commas, e.g. 0.1,0.5');
       expectRefused(['--lr', '0.1,-1'], '--lr -1: must be a finite number > 0');
       expectRefused(['--parallel', '0'], '--parallel 0: must be a positive integer');

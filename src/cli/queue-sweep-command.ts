@@ -13,6 +13,8 @@ export async function queueSweepCommand(args: ArgsOf<'sweep'>): Promise<number> 
   // The workers decide how many runs at once, and their threads.
   if (args.parallel !== undefined)
     throw new UserError(`--parallel ${args.parallel} with --queue: each worker's own --parallel decides; drop it here`);
+  if (args.threads !== 1)
+    throw new UserError(`--threads ${args.threads} with --queue: each worker's own --threads decides; drop it here`);
   const mode = args.detach ? 'detach' : args.status ? 'status' : 'wait';
   const { threads: _threads, ...base } = trainOptionsOf(args, 'sweep');
   const grid = { seed: args.seed, lr: args.lr, batchSize: args.batchSize, optimizer: args.optimizer };

@@ -5,7 +5,7 @@ import { extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse/sync';
 import { UserError } from '../errors.js';
-import { checkWritable } from '../fs/atomic-write.js';
+import { checkWritable, refuseDirectory } from '../fs/atomic-write.js';
 import { distPath } from '../paths.js';
 import { resolveConfig, stripUndefined, type TrainOptions } from '../train/config.js';
 import { toCsv } from './output.js';
@@ -129,6 +129,7 @@ export function prepareSweep(options: SweepOptions): { runs: SweepRun[]; done: M
   for (const run of runs) resolveConfig({ ...run.options, threads: options.threads });
   const done = new Map<string, SweepResult>();
   if (options.out === undefined) return { runs, done };
+  refuseDirectory(options.out, '--out');
   const format = outFormat(options.out);
   if (existsSync(options.out) && statSync(options.out).size > 0) {
     const configs = new Set(runs.map((r) => r.config));

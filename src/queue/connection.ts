@@ -20,9 +20,10 @@ export function parseQueueUrl(url: string): QueueAddress {
   } catch {
     // Shown below without anything between "//" and "@".
   }
+  // Unparsed, everything from "//" to the last "@" may be a password (one with a "/" in it, say): none of it is shown.
   const bad = (why: string) =>
     new UserError(
-      `--queue ${u ? showUrl(u) : url.replace(/\/\/[^@/]*@/, '//')}: ${why}; give redis://[:PASSWORD@]HOST:PORT[/DB]`,
+      `--queue ${u ? showUrl(u) : url.replace(/\/\/.*@/s, '//')}: ${why}; give redis://[:PASSWORD@]HOST:PORT[/DB]`,
     );
   if (u === null) throw bad('not a URL');
   if (u.protocol !== 'redis:') throw bad(`${u.protocol.slice(0, -1)}: is not redis:`);
@@ -31,12 +32,19 @@ export function parseQueueUrl(url: string): QueueAddress {
   const dbText = u.pathname.replace(/^\//, '');
   if (!/^\d*$/.test(dbText)) throw bad(`database ${dbText} is not a number`);
   if (u.search !== '' || u.hash !== '') throw bad('takes no ?query or #fragment');
+  const decoded = (part: string) => {
+    try {
+      return part === '' ? undefined : decodeURIComponent(part);
+    } catch {
+      throw bad('a % in the user or password that is not %XX (write a % as %25, a / as %2F, a # as %23, an @ as %40)');
+    }
+  };
   const connection: RedisOptions = {
     host: u.hostname.replace(/^\[|\]$/g, ''),
     port,
     db: dbText === '' ? 0 : Number(dbText),
-    username: u.username === '' ? undefined : decodeURIComponent(u.username),
-    password: u.password === '' ? undefined : decodeURIComponent(u.password),
+    username: decoded(u.username),
+    password: decoded(u.password),
   };
   return { connection, shown: showUrl(u, connection.db) };
 }

@@ -44,7 +44,7 @@ export function checkAddress(port: unknown, host: unknown, portFlag = '--port'):
  */
 export async function listen(handler: Handler, port: number, host: string, portFlag = '--port'): Promise<Listening> {
   checkAddress(port, host, portFlag);
-  const server = createServer((req, res) => {
+  const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     Promise.resolve()
       .then(() => handler(req, res))
       .catch((err: unknown) => {
@@ -53,7 +53,8 @@ export async function listen(handler: Handler, port: number, host: string, portF
         else res.destroy();
       });
   });
-  // A slow or stalled client may not hold a request open for long.
+  // A slow or stalled client may not hold a request open for long (Node checks these every
+  // connectionsCheckingInterval, 30 s unless given: a 10 s limit could then take 40).
   server.requestTimeout = 10_000;
   server.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
@@ -66,7 +67,14 @@ export async function listen(handler: Handler, port: number, host: string, portF
             : err.code === 'EADDRNOTAVAIL'
               ? `${host} is not an address of this machine`
               : (err.code ?? err.message);
-      reject(new UserError(`${portFlag} ${port}: cannot listen on ${host} (${why})`));
+      // A host that does not resolve is the host's fault, not the port's.
+      reject(
+        new UserError(
+          err.code === 'ENOTFOUND' || err.code === 'EADDRNOTAVAIL'
+            ? `--host ${host}: cannot listen there (${why})`
+            : `${portFlag} ${port}: cannot listen on ${host} (${why})`,
+        ),
+      );
     });
     server.listen(port, host, () => resolve());
   });
