@@ -612,6 +612,18 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
       expect(r.stdout).toBe('');
     }
     expectOneLine(lockstep(['verify', '--steps', '0']), 2, '--steps 0: must be at least 1');
+    // an output's name says its format: a chart is .svg, a table .csv
+    expectOneLine(
+      lockstep(['bench', '--svg', join(dir, 's.png')]),
+      2,
+      `--svg ${join(dir, 's.png')}: writes SVG; name a .svg file`,
+    );
+    expectOneLine(
+      lockstep(['bench', '--csv', join(dir, 't.txt')]),
+      2,
+      `--csv ${join(dir, 't.txt')}: writes CSV; name a .csv file`,
+    );
+    expect(existsSync(join(dir, 's.png')) || existsSync(join(dir, 't.txt'))).toBe(false);
     expectOneLine(lockstep(['bench', '--epochs', '3']), 2, '--epochs: not a flag of `bench`');
     expectOneLine(lockstep(['bench', '--max-steps', '3']), 2, '--max-steps: not a flag of `bench` (see --help)');
     // The experiments evaluate nothing: flags of a run's evaluation would be ignored there, so they are refused.

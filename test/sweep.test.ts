@@ -246,6 +246,7 @@ describe('lockstep sweep', () => {
         expect(r.stdout).toBe('');
       };
       expectRefused(['--seed', '3..1'], '--seed 3..1: the range 3..1 runs backwards; write 1..3');
+      expectRefused(['--seed', '0..100000'], '--seed 0..100000: at most 100000 values in a range');
       const folder = join(dir, 'results.csv');
       mkdirSync(folder);
       expectRefused(['--out', folder], `--out ${folder}: is a directory; name a file`);

@@ -10,6 +10,10 @@ import { checkWritable, writeFileAtomic } from '../fs/atomic-write.js';
  */
 export function checkOutput(path: string | undefined, flag: string, force: boolean): void {
   if (path === undefined) return;
+  // Each flag writes one format: a chart named .png would be SVG text under a picture's name.
+  const ext = { '--svg': '.svg', '--csv': '.csv' }[flag];
+  if (ext !== undefined && !path.toLowerCase().endsWith(ext))
+    throw new UserError(`${flag} ${path}: writes ${ext.slice(1).toUpperCase()}; name a ${ext} file`);
   if (existsSync(path) && !force) throw new UserError(`${flag} ${path}: exists; pass --force to replace it`);
   checkWritable(path, flag);
 }
