@@ -206,6 +206,29 @@ describe('lockstep sweep', () => {
   );
 
   it(
+    'resumes from a results file whose last line was cut off (a sweep killed while writing it): that run is run again',
+    () => {
+      for (const name of ['cut.csv', 'cut.jsonl']) {
+        const out = join(tempDir(), name);
+        const args = ['sweep', '--seed', '0..1', ...SMALL, '--out', out];
+        expect(runCli(args, { timeout: SLOW_TEST_TIMEOUT }).code).toBe(0);
+        const whole = readFileSync(out, 'utf8');
+        writeFileSync(out, whole.slice(0, -20));
+        const resumed = runCli(args, { timeout: SLOW_TEST_TIMEOUT });
+        expect(resumed.code, resumed.stderr).toBe(0);
+        expect(resumed.stdout).toContain('lockstep sweep: 2 runs (1 already in');
+        const lines = readFileSync(out, 'utf8').split('\n');
+        expect(lines.pop()).toBe('');
+        // the same hashes as the whole file's, each run once, every line whole
+        const hashes = (text: string) => (text.match(/[0-9a-f]{64}/g) ?? []).sort();
+        expect(hashes(lines.join('\n'))).toEqual(hashes(whole));
+        expect(hashes(whole)).toHaveLength(2);
+      }
+    },
+    SLOW_TEST_TIMEOUT,
+  );
+
+  it(
     'records a diverged run as such and goes on; a run that fails stops the sweep with its message and exit code',
     () => {
       const diverged = runCli(['sweep', '--seed', '0..1', '--lr', '1000', ...SMALL, '--json'], {

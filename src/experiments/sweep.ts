@@ -1,5 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -304,10 +313,22 @@ export function outFormat(path: string): 'csv' | 'jsonl' {
   throw new UserError(`--out ${path}: must end in .csv or .jsonl`);
 }
 
-/** A new results file gets its header (CSV) now: a sweep stopped before its first result still leaves one. */
+/**
+ * A new results file gets its header (CSV) now: a sweep stopped before its first result still leaves one. An
+ * unfinished last line (a sweep killed while appending it) is cut off, so that the next result starts a line.
+ */
 export function startResultsFile(out: string): void {
-  if (!(existsSync(out) && statSync(out).size > 0))
+  if (!(existsSync(out) && statSync(out).size > 0)) {
     writeFileSync(out, outFormat(out) === 'csv' ? toCsv(SWEEP_COLUMNS, []) : '');
+    return;
+  }
+  const text = readFileSync(out, 'utf8');
+  if (!text.endsWith('\n')) truncateSync(out, Buffer.byteLength(completeLines(text)));
+}
+
+/** The lines of a results file that end in a newline: an unfinished last one is no result, and its run is run again. */
+function completeLines(text: string): string {
+  return text.slice(0, text.lastIndexOf('\n') + 1);
 }
 
 /** One line per finished run, appended as it finishes: a stopped sweep loses no finished run. */
@@ -324,7 +345,7 @@ export function appendResult(path: string, result: SweepResult): void {
 
 /** The results already in a file, each with its line number. */
 function readResults(path: string, format: 'csv' | 'jsonl'): [number, SweepResult][] {
-  const text = readFileSync(path, 'utf8');
+  const text = completeLines(readFileSync(path, 'utf8'));
   const bad = (line: number, what: string) =>
     new UserError(`--out ${path}: line ${line}: ${what}; not a lockstep sweep results file`);
   if (format === 'jsonl') {
