@@ -16,7 +16,7 @@ import { parse } from 'csv-parse/sync';
 import { UserError } from '../errors.js';
 import { checkWritable, refuseDirectory } from '../fs/atomic-write.js';
 import { distPath } from '../paths.js';
-import { resolveConfig, stripUndefined, type TrainOptions } from '../train/config.js';
+import { DATA_FILE_OPTIONS, resolveConfig, stripUndefined, type TrainOptions } from '../train/config.js';
 import { toCsv } from './output.js';
 import type { OptimizerName } from '../optim/optimizer.js';
 
@@ -120,8 +120,7 @@ export function sweepRuns(base: TrainOptions, grid: SweepGrid): SweepRun[] {
           if (options.reference === false) delete options.reference;
           // The data files as absolute paths: a run's file means the same from any directory (and any machine's).
           const resolved = resolveConfig(options);
-          for (const key of ['data', 'labels', 'testData'] as const)
-            if (options[key] !== undefined) options[key] = resolved[key];
+          for (const key of DATA_FILE_OPTIONS) if (options[key] !== undefined) options[key] = resolved[key];
           runs.push({ run: runs.length + 1, options, config: stableJson(options) });
         }
       }

@@ -123,9 +123,10 @@ export function refuseToOverwriteForeignFile(path: string, label: string, force:
   try {
     if ((packr().unpack(bytes) as Partial<Envelope>)?.format === CHECKPOINT_FORMAT) return;
   } catch {
-    if (force && taggedCheckpoint(bytes)) return;
-    if (taggedCheckpoint(bytes))
+    if (taggedCheckpoint(bytes)) {
+      if (force) return;
       throw new UserError(`${label}: a damaged lockstep checkpoint; pass --force to replace it, or name another file`);
+    }
   }
   throw new UserError(`${label}: exists and is not a lockstep checkpoint; refusing to overwrite it`);
 }

@@ -124,7 +124,7 @@ function integerRangeList(flag: string, min: number) {
       const [from, to] = range ? [Number(range[1]), Number(range[2])] : [single, single];
       if (range && to < from)
         throw new UserError(`${flag} ${text}: the range ${from}..${to} runs backwards; write ${to}..${from}`);
-      if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < min || to < from) throw refuse();
+      if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < min) throw refuse();
       if (to - from >= 100_000) throw new UserError(`${flag} ${text}: at most 100000 values in a range`);
       return Array.from({ length: to - from + 1 }, (_, i) => from + i);
     });

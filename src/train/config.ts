@@ -54,6 +54,9 @@ export const DEFAULTS: TrainConfig = {
   kernels: 'wasm',
 } as unknown as TrainConfig;
 
+/** The options that name data files: resolved to absolute paths wherever a run's settings are stored or read. */
+export const DATA_FILE_OPTIONS = ['data', 'labels', 'testData'] as const;
+
 /** Checks every option and names the offending flag; the CLI relies on these messages. */
 export function resolveConfig(options: TrainOptions): TrainConfig {
   checkKnown(options, ['config', 'run']);
@@ -67,8 +70,7 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
   };
   if (options.lr === undefined) config.lr = defaultLr(config.optimizer);
   // Stored in checkpoints: relative to where the run started, it would break a resume from elsewhere.
-  for (const key of ['data', 'labels', 'testData'] as const)
-    if (config[key] !== undefined) config[key] = resolve(config[key] as string);
+  for (const key of DATA_FILE_OPTIONS) if (config[key] !== undefined) config[key] = resolve(config[key] as string);
   checkOwnDataOptions(config, options);
   // The reference trainer is one plain thread: a thread count would be silently ignored.
   if (options.reference && options.threads !== undefined && options.threads !== 1) {

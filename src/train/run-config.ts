@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { invalidJson, unreadableFile, UserError } from '../errors.js';
 import { checkKnown } from '../options/check.js';
-import { resolveConfig, type TrainOptions } from './config.js';
+import { DATA_FILE_OPTIONS, resolveConfig, type TrainOptions } from './config.js';
 
 /**
  * `lockstep train --config FILE`: a run's settings as one JSON object of training options (TrainOptions'
@@ -28,7 +28,7 @@ export function readRunConfig(path: string): TrainOptions {
   }
   // Its data files are named from the file's folder, as a tsconfig's are: the config means the same from any directory.
   const options = value as Record<string, unknown>;
-  for (const key of ['data', 'labels', 'testData'])
+  for (const key of DATA_FILE_OPTIONS)
     if (typeof options[key] === 'string') options[key] = resolve(dirname(path), options[key] as string);
   try {
     // Settings only: the files a run writes are the invocation's, not the run's.
