@@ -1,8 +1,10 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
+import { makeScratchDir } from '../src/fs/scratch-dir.js';
 import { blobsCsv, runCli, SLOW_TEST_TIMEOUT, startCli, tempDir } from './helpers.js';
 
 const SMALL = ['--train-limit', '3000', '--test-limit', '200', '--epochs', '1'];
@@ -342,4 +344,32 @@ describe('lockstep train --config', () => {
     },
     SLOW_TEST_TIMEOUT,
   );
+});
+
+describe('the run configs folder', () => {
+  it('removes the folders of sweeps that were killed (their process gone), and only those', () => {
+    const dead = spawnSync('true').pid!;
+    const names = {
+      killed: `lockstep-sweep-${dead}-t${process.pid}`,
+      live: `lockstep-sweep-${process.pid}-t${process.pid}`,
+      worker: `lockstep-worker-${dead}-t${process.pid}`,
+    };
+    const made: string[] = [];
+    try {
+      for (const name of Object.values(names)) {
+        mkdirSync(join(tmpdir(), name));
+        made.push(join(tmpdir(), name));
+      }
+      writeFileSync(join(tmpdir(), names.killed, 'run-1.json'), '{}');
+      const dir = makeScratchDir('sweep');
+      made.push(dir);
+      expect(dir.startsWith(join(tmpdir(), `lockstep-sweep-${process.pid}-`))).toBe(true);
+      expect(existsSync(dir)).toBe(true);
+      expect(existsSync(join(tmpdir(), names.killed))).toBe(false);
+      expect(existsSync(join(tmpdir(), names.live))).toBe(true);
+      expect(existsSync(join(tmpdir(), names.worker))).toBe(true);
+    } finally {
+      for (const path of made) rmSync(path, { recursive: true, force: true });
+    }
+  });
 });

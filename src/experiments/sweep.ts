@@ -1,20 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import {
-  appendFileSync,
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  truncateSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, existsSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse/sync';
 import { UserError } from '../errors.js';
 import { checkWritable, refuseDirectory } from '../fs/atomic-write.js';
+import { makeScratchDir } from '../fs/scratch-dir.js';
 import { distPath } from '../paths.js';
 import { DATA_FILE_OPTIONS, resolveConfig, stripUndefined, type TrainOptions } from '../train/config.js';
 import { toCsv } from './output.js';
@@ -183,7 +174,7 @@ export async function sweep(options: SweepOptions): Promise<SweepOutcome> {
   };
   signal?.addEventListener('abort', stopAll('SIGINT'));
   killSignal?.addEventListener('abort', stopAll('SIGKILL'));
-  const configDir = mkdtempSync(join(tmpdir(), `lockstep-sweep-${process.pid}-`));
+  const configDir = makeScratchDir('sweep');
   let stopped = 0;
   let failure: UserError | null = null;
   const queue = [...todo];

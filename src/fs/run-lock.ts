@@ -26,7 +26,7 @@ export function lockCheckpoint(path: string, flag: string): RunLock {
         throw new UserError(`${flag} ${path}: cannot make its lock file ${lockPath} (${code ?? String(err)})`);
       const holder = lockHolder(lockPath);
       // A second EEXIST: another run took the stale lock first.
-      if (attempt > 0 || (holder !== null && holder !== process.pid && alive(holder)))
+      if (attempt > 0 || (holder !== null && holder !== process.pid && processAlive(holder)))
         throw writing(path, flag, holder);
       unlinkSync(lockPath);
       // A run killed while writing its checkpoint leaves its temporary file (writeFileAtomic's name) too.
@@ -52,7 +52,7 @@ export function lockCheckpoint(path: string, flag: string): RunLock {
 /** Throws when a live run other than this one holds `path`'s lock. */
 export function refuseIfLocked(path: string, flag: string): void {
   const holder = lockHolder(`${path}.lock`);
-  if (holder !== null && holder !== process.pid && alive(holder)) throw writing(path, flag, holder);
+  if (holder !== null && holder !== process.pid && processAlive(holder)) throw writing(path, flag, holder);
 }
 
 function writing(path: string, flag: string, holder: number | null): UserError {
@@ -69,7 +69,8 @@ function lockHolder(lockPath: string): number | null {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether process `pid` still runs (on this machine, as any user). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

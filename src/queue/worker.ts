@@ -1,9 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import { UserError } from '../errors.js';
+import { makeScratchDir } from '../fs/scratch-dir.js';
 import { trainRun, type SweepResult } from '../experiments/sweep.js';
 import type { TrainOptions } from '../train/config.js';
 import { checkQueueReachable, parseQueueUrl } from './connection.js';
@@ -54,7 +55,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
   const host = hostname();
   const me = `${host}/${process.pid}`;
   const children = new Set<ChildProcess>();
-  const configDir = mkdtempSync(join(tmpdir(), `lockstep-worker-${process.pid}-`));
+  const configDir = makeScratchDir('worker');
   const outcome: QueueWorkerOutcome = { finished: 0, failed: 0, handedBack: 0 };
   const fail = (job: Job<RunJobData>, error: string): never => {
     outcome.failed++;
