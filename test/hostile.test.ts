@@ -611,7 +611,7 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
       expectOneLine(r, 2, args[0]);
       expect(r.stdout).toBe('');
     }
-    expectOneLine(lockstep(['verify', '--steps', '0']), 2, '--steps 0: must be at least 1');
+    expectOneLine(lockstep(['verify', '--steps', '0']), 2, '--steps 0: must be a positive integer');
     // an output's name says its format: a chart is .svg, a table .csv
     expectOneLine(
       lockstep(['bench', '--svg', join(dir, 's.png')]),

@@ -7,7 +7,10 @@ import { UserError } from '../src/errors.js';
 import { evaluate } from '../src/inference/evaluate.js';
 import { predict, predictCsv } from '../src/inference/predict.js';
 import { readCheckpoint, writeCheckpoint } from '../src/model-io/checkpoint.js';
-import { exportSafetensors } from '../src/model-io/export.js';
+import { benchmark } from '../src/experiments/bench.js';
+import { sweep } from '../src/experiments/sweep.js';
+import { verify } from '../src/experiments/verify.js';
+import { exportModel, exportSafetensors } from '../src/model-io/export.js';
 import { train } from '../src/train/train.js';
 import { blobsCsv, tempDir, writeIdxDir } from './helpers.js';
 
@@ -173,6 +176,25 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
     expect(readCheckpoint(checkpoint).state.steps).toBe(resumed.steps);
   });
 
+  it('two runs in one process may not write one checkpoint: the second is refused while the first holds it', async () => {
+    const data = writeIdxDir({ trainCount: 300, testCount: 80 });
+    const checkpoint = join(tempDir(), 'run.ckpt');
+    const settings = { layers: [16, 12, 10], epochs: 2, batchSize: 16, threads: 1, data, checkpoint };
+    let second: Error | undefined;
+    const first = await train(settings, {
+      onStart: async () => {
+        second = await thrown(() => train({ ...settings, seed: 1, force: true }));
+      },
+    });
+    expect(second?.message).toBe(
+      `--checkpoint ${checkpoint}: another run in this process is writing it; wait for that run to end, or name another file`,
+    );
+    expect(readCheckpoint(checkpoint).state.steps).toBe(first.steps);
+    // Released at the end: the same file may be taken again.
+    expect((await train({ ...settings, seed: 1, force: true })).interrupted).toBe(false);
+    expect(existsSync(`${checkpoint}.lock`)).toBe(false);
+  });
+
   it('a bad argument is a UserError with a one-line message that says what was expected', async () => {
     const model = { params: new Float32Array(16 * 10 + 10), layers: [16, 10] };
     const cases: [() => unknown, string][] = [
@@ -215,6 +237,38 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
       [
         () => train({ reference: true, threads: 2, maxSteps: 1 }),
         '--reference and --threads 2: the reference trainer runs on one thread; drop one of them',
+      ],
+      // Plain JavaScript's mistakes: each said, none a TypeError nor a run that never ends.
+      [() => train(null as never), 'train: options must be an object; got null'],
+      [() => train('epochs=1' as never), 'train: options must be an object; got "epochs=1"'],
+      [() => train({ lr: '0.1' as never }), '--lr "0.1": must be a number'],
+      [() => train({ layers: '784,32,10' as never }), '--layers "784,32,10": must be an array, e.g. [784,128,64,10]'],
+      [() => train({ init: model as never }), '--init an object with keys params, layers: must be a file path'],
+      [
+        () => train({ epochs: 1 }, { onEpochs: () => {} } as never),
+        'train: hooks: unknown option "onEpochs" (known: onEpoch, onStep, onCheckpoint, onBest, onStart, onNotice, onCalibrated, signal, dataset, initialParams, resume, profileSteps)',
+      ],
+      [
+        () => verify({ threadCounts: [1, 2], trainLimit: 200 } as never),
+        '--steps undefined: must be a positive integer',
+      ],
+      [() => verify({ steps: 5 } as never), '--threads undefined: must be a list of positive integers, e.g. [1,2,4]'],
+      [() => verify({ threadCounts: [1, 0], steps: 5 }), '--threads 0: must be a positive integer'],
+      [
+        () => benchmark({ threadCounts: [1], steps: 5 } as never),
+        '--batch-size undefined: must be a list of positive integers, e.g. [64,256]',
+      ],
+      [
+        () => sweep({ base: {}, grid: { seeds: [1] } as never, threads: 1, parallel: 1 }),
+        'sweep: grid: unknown option "seeds" (known: seed, lr, batchSize, optimizer)',
+      ],
+      [
+        () => sweep({ base: {}, grid: { seed: 3 as never }, threads: 1, parallel: 1 }),
+        'sweep: grid.seed must be an array of one value or more; got 3',
+      ],
+      [
+        () => exportModel(model, join(tempDir(), 'm.st'), { forse: true } as never),
+        'exportModel: unknown option "forse" (known: force, names)',
       ],
     ];
     for (const [call, message] of cases) {

@@ -6,16 +6,15 @@ import { readTraceFile, traceFile, traceRunKey, type TracedRun } from '../experi
 import { checkAgainst, verify, type TraceFinding, type VerifyRow } from '../experiments/verify.js';
 import { datasetFingerprint } from '../data/dataset.js';
 import { fitLayers, loadTrainingData, resolveConfig } from '../train/config.js';
-import { UserError } from '../errors.js';
 import { plural } from '../words.js';
+import { checkCounts } from '../options/check.js';
 import { specFor, type ArgsOf } from '../options/table.js';
 import { print, sayKernelFallback, trainOptionsOf } from './flags.js';
 
 export const EXIT_NOT_IDENTICAL = 4;
 
 export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
-  if (args.steps < 1) throw new UserError(`--steps ${args.steps}: must be at least 1`);
-  if (args.traceEvery < 1) throw new UserError(`--trace-every ${args.traceEvery}: must be at least 1`);
+  checkCounts({ '--steps': args.steps, '--trace-every': args.traceEvery });
   const tracing = args.trace || args.traceEvery !== 1 || args.saveTrace !== undefined || args.against !== undefined;
   const options = trainOptionsOf(args, 'verify');
   for (const threads of args.threads) resolveConfig({ ...options, threads });

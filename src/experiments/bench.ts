@@ -3,6 +3,8 @@ import { createInterface } from 'node:readline';
 import type { StepProfile } from '../coordinator/engine.js';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
+import { checkOptions } from '../model-io/model-source.js';
+import { checkCountList, checkCounts } from '../options/check.js';
 import { distPath } from '../paths.js';
 import { PROFILE_MARKS } from '../shared/buffers.js';
 import { loadTrainingData, resolveConfig, type TrainOptions } from '../train/config.js';
@@ -82,7 +84,10 @@ export async function benchmark(
   given?: Dataset,
   onRow?: (row: BenchRow) => void,
 ): Promise<BenchRow[]> {
+  checkOptions(options, null, 'benchmark');
   const { threadCounts, batchSizes, steps, warmup = 50, repeats = 3, profile = false, ...trainOptions } = options;
+  checkCountList('--threads', threadCounts, '1,2,4');
+  checkCountList('--batch-size', batchSizes, '64,256');
   checkBenchCounts({ steps, warmup, repeats }, profile);
   const dataset = given ?? loadTrainingData(resolveConfig(trainOptions));
   const threadsInOrder = [1, ...new Set(threadCounts.filter((t) => t !== 1))];
@@ -140,9 +145,7 @@ export async function benchmark(
  * profile needs 2 timed steps (a step's time runs from its start to the next one's).
  */
 export function checkBenchCounts(counts: { steps: number; warmup: number; repeats: number }, profile = false): void {
-  for (const [name, value] of Object.entries(counts)) {
-    if (!(value >= 1)) throw new UserError(`--${name} ${value}: must be at least 1`);
-  }
+  checkCounts({ '--steps': counts.steps, '--warmup': counts.warmup, '--repeats': counts.repeats });
   if (profile && counts.steps < 2)
     throw new UserError(`--steps ${counts.steps}: --profile needs at least 2 timed steps`);
 }

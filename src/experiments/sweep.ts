@@ -6,6 +6,7 @@ import { parse } from 'csv-parse/sync';
 import { UserError } from '../errors.js';
 import { checkWritable, refuseDirectory } from '../fs/atomic-write.js';
 import { makeScratchDir } from '../fs/scratch-dir.js';
+import { checkOptions, describe } from '../model-io/model-source.js';
 import { distPath } from '../paths.js';
 import { DATA_FILE_OPTIONS, resolveConfig, stripUndefined, type TrainOptions } from '../train/config.js';
 import { toCsv } from './output.js';
@@ -22,6 +23,23 @@ export interface SweepGrid {
   batchSize?: number[];
   optimizer?: OptimizerName[];
 }
+
+/** The grid's axes and the options' names (the types make them complete): a misspelt name is refused. */
+const GRID_AXES = Object.keys({ seed: true, lr: true, batchSize: true, optimizer: true } satisfies Record<
+  keyof SweepGrid,
+  true
+>) as (keyof SweepGrid)[];
+const SWEEP_OPTIONS = Object.keys({
+  base: true,
+  grid: true,
+  threads: true,
+  parallel: true,
+  out: true,
+  signal: true,
+  killSignal: true,
+  onStart: true,
+  onResult: true,
+} satisfies Record<keyof SweepOptions, true>);
 
 export interface SweepOptions {
   /** The settings every run shares (epochs, layers, data, …); threads are set by `threads`. */
@@ -122,6 +140,13 @@ export function sweepRuns(base: TrainOptions, grid: SweepGrid): SweepRun[] {
 
 /** Checks the grid's settings and the results file before any run starts; returns what is already done. */
 export function prepareSweep(options: SweepOptions): { runs: SweepRun[]; done: Map<string, SweepResult> } {
+  checkOptions(options, SWEEP_OPTIONS, 'sweep');
+  checkOptions(options.grid, GRID_AXES, 'sweep: grid');
+  for (const axis of GRID_AXES) {
+    const values = options.grid[axis];
+    if (values !== undefined && (!Array.isArray(values) || values.length === 0))
+      throw new UserError(`sweep: grid.${axis} must be an array of one value or more; got ${describe(values)}`);
+  }
   if (!Number.isSafeInteger(options.parallel) || options.parallel < 1)
     throw new UserError(`--parallel ${options.parallel}: must be a positive integer`);
   const runs = sweepRuns(options.base, options.grid);

@@ -1,5 +1,7 @@
 import { datasetFingerprint, type Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
+import { checkOptions } from '../model-io/model-source.js';
+import { checkCountList, checkCounts } from '../options/check.js';
 import { paramsSha256 } from '../model/hash.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
 import { fitLayers, loadTrainingData, resolveConfig, type TrainOptions } from '../train/config.js';
@@ -62,7 +64,10 @@ export async function verify(
   given?: Dataset,
   onRow?: (row: VerifyRow) => void,
 ): Promise<VerifyRow[]> {
+  checkOptions(options, null, 'verify');
   const { threadCounts, steps, trace, ...trainOptions } = options;
+  checkCountList('--threads', threadCounts, '1,2,4');
+  checkCounts({ '--steps': steps, ...(trace ? { '--trace-every': trace.every } : {}) });
   const base = { ...trainOptions, maxSteps: steps, epochs: Number.MAX_SAFE_INTEGER, evaluate: false };
   const config = resolveConfig(base);
   const dataset = given ?? loadTrainingData(config);

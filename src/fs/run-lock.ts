@@ -1,5 +1,5 @@
 import { closeSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 
 /**
@@ -12,8 +12,12 @@ export interface RunLock {
   release(): void;
 }
 
+/** The lock files this process's runs hold: the process id alone does not tell two library runs in one process apart. */
+const heldHere = new Set<string>();
+
 export function lockCheckpoint(path: string, flag: string): RunLock {
   const lockPath = `${path}.lock`;
+  refuseIfHeldHere(path, flag);
   for (let attempt = 0; ; attempt++) {
     try {
       const fd = openSync(lockPath, 'wx');
@@ -34,9 +38,11 @@ export function lockCheckpoint(path: string, flag: string): RunLock {
     }
   }
   let held = true;
+  heldHere.add(resolve(lockPath));
   const release = () => {
     if (!held) return;
     held = false;
+    heldHere.delete(resolve(lockPath));
     process.off('exit', release);
     try {
       if (lockHolder(lockPath) === process.pid) unlinkSync(lockPath);
@@ -51,8 +57,16 @@ export function lockCheckpoint(path: string, flag: string): RunLock {
 
 /** Throws when a live run other than this one holds `path`'s lock. */
 export function refuseIfLocked(path: string, flag: string): void {
+  refuseIfHeldHere(path, flag);
   const holder = lockHolder(`${path}.lock`);
   if (holder !== null && holder !== process.pid && processAlive(holder)) throw writing(path, flag, holder);
+}
+
+function refuseIfHeldHere(path: string, flag: string): void {
+  if (heldHere.has(resolve(`${path}.lock`)))
+    throw new UserError(
+      `${flag} ${path}: another run in this process is writing it; wait for that run to end, or name another file`,
+    );
 }
 
 function writing(path: string, flag: string, holder: number | null): UserError {

@@ -6,7 +6,7 @@ import type { ModelLayout } from '../model/layout.js';
 import { sameFile, writeFileAtomic } from '../fs/atomic-write.js';
 import { packageVersion } from '../paths.js';
 import { loadModel } from './model-file.js';
-import { describe, resolveModel, type TrainedModel } from './model-source.js';
+import { checkOptions, describe, resolveModel, type TrainedModel } from './model-source.js';
 import { encodeOnnx, PIXEL_SCALING } from './onnx.js';
 import { encodeSafetensors, TENSOR_NAMINGS, type TensorNaming } from './safetensors.js';
 import { inputMetadata, type ModelInput } from '../data/scaling.js';
@@ -75,6 +75,7 @@ export function exportModel(
   toPath: string,
   options: { force?: boolean; names?: TensorNaming } = {},
 ): { format: 'onnx' | 'safetensors'; paramsSha256: string } {
+  checkOptions(options, ['force', 'names'], 'exportModel');
   const format = modelFormat(String(toPath));
   if (format === undefined) {
     // Writing the checkpoint over itself is the worse mistake: say that one first.

@@ -81,12 +81,17 @@ export function resolveModel(source: unknown, caller: string): ResolvedModel {
   };
 }
 
-/** Refuses an options argument that is not an object, or that has a key the function does not know (a typo). */
-export function checkOptions(options: unknown, known: readonly string[], caller: string): void {
+/**
+ * Refuses an options argument that is not an object, or that has a key the function does not know (a typo);
+ * `known` null: any key (the function checks its keys itself, as train's options are).
+ */
+export function checkOptions(options: unknown, known: readonly string[] | null, caller: string): void {
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new UserError(`${caller}: options must be an object ({${known.join(', ')}}); got ${describe(options)}`);
+    const keys = known ? ` ({${known.join(', ')}})` : '';
+    throw new UserError(`${caller}: options must be an object${keys}; got ${describe(options)}`);
   }
+  if (known === null) return;
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) throw new UserError(`${caller}: unknown option "${key}" (known: ${known.join(', ')})`);
   }

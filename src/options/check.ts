@@ -4,9 +4,17 @@
  * code that owns them (src/train/config.ts, src/optim/optimizer.ts). Messages name the flag.
  */
 import { UserError } from '../errors.js';
+import { describe } from '../model-io/model-source.js';
 import { flagOf, OPTIONS, type OptionName, type OptionSpec } from './table.js';
 
-const shown = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? v.join(',') : String(v));
+const shown = (v: unknown) =>
+  typeof v === 'string'
+    ? JSON.stringify(v)
+    : Array.isArray(v)
+      ? v.join(',')
+      : typeof v === 'object'
+        ? describe(v)
+        : String(v);
 
 /** Refuses a key that is not an option of `scopes` (a typo in a --config file, say). */
 export function checkKnown(options: object, scopes: OptionSpec['scope'][], what = 'training option'): void {
@@ -14,6 +22,21 @@ export function checkKnown(options: object, scopes: OptionSpec['scope'][], what 
     const spec = (OPTIONS as Record<string, OptionSpec>)[key];
     if (spec === undefined || !scopes.includes(spec.scope)) throw new UserError(`unknown ${what} "${key}"`);
   }
+}
+
+/** Refuses counts (of steps, rounds) that are not positive integers; each is named by its flag, e.g. '--steps'. */
+export function checkCounts(counts: Record<string, unknown>): void {
+  for (const [flag, value] of Object.entries(counts)) {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)
+      throw new UserError(`${flag} ${shown(value)}: must be a positive integer`);
+  }
+}
+
+/** Refuses a list of counts (thread counts, batch sizes) that is empty or not all positive integers. */
+export function checkCountList(flag: string, value: unknown, example: string): void {
+  if (!Array.isArray(value) || value.length === 0)
+    throw new UserError(`${flag} ${shown(value)}: must be a list of positive integers, e.g. [${example}]`);
+  for (const n of value) checkCounts({ [flag]: n });
 }
 
 /** Checks one value against its declaration: an integer in range, one of the choices, a boolean, a string. */
@@ -42,8 +65,14 @@ export function checkValue(name: OptionName, value: unknown): void {
     case 'directory':
       if (typeof value !== 'string') refuse(spec.kind === 'string' ? 'must be a string' : 'must be a file path');
       return;
+    case 'number':
+      // Its meaning decides its range, checked where it is known.
+      if (typeof value !== 'number') refuse('must be a number');
+      return;
+    case 'list':
+      if (!Array.isArray(value)) refuse(`must be an array${spec.example ? `, e.g. [${spec.example}]` : ''}`);
+      return;
     default:
-      // Numbers and lists: their meaning decides their range, checked where it is known.
       return;
   }
 }

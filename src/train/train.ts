@@ -19,10 +19,12 @@ import {
 } from '../model-io/checkpoint.js';
 import { exportSafetensors, modelFormat } from '../model-io/export.js';
 import { loadModel } from '../model-io/model-file.js';
-import type { TrainedModel } from '../model-io/model-source.js';
+import { checkOptions, type TrainedModel } from '../model-io/model-source.js';
 import { lockCheckpoint, refuseIfLocked } from '../fs/run-lock.js';
 import { epochSteps } from '../optim/schedule.js';
 import { flagOf } from '../flag.js';
+import { checkValue } from '../options/check.js';
+import { optionsIn } from '../options/table.js';
 import { plural } from '../words.js';
 import { chooseThreads, type Calibration } from './calibrate.js';
 import { loadTrainingData, resolveConfig, resumeOptions, type TrainConfig, type TrainOptions } from './config.js';
@@ -50,6 +52,22 @@ export interface TrainHooks extends CoreHooks {
   onCalibrated?: (calibration: Calibration, batchSize: number) => void;
 }
 
+/** Every hook's name (the type makes it complete): a misspelt hook is refused rather than never called. */
+const HOOKS = Object.keys({
+  onEpoch: true,
+  onStep: true,
+  onCheckpoint: true,
+  onBest: true,
+  onStart: true,
+  onNotice: true,
+  onCalibrated: true,
+  signal: true,
+  dataset: true,
+  initialParams: true,
+  resume: true,
+  profileSteps: true,
+} satisfies Record<keyof TrainHooks, true>);
+
 /**
  * A training run. With `checkpoint` it writes one after every epoch and when interrupted (refusing another
  * run's checkpoint without `force`); with `resume` it continues the checkpointed run, and its hash is the
@@ -57,6 +75,9 @@ export interface TrainHooks extends CoreHooks {
  * writes one row of metrics per epoch. Remarks on the settings go to hooks.onNotice.
  */
 export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
+  checkOptions(options, null, 'train');
+  checkOptions(hooks, HOOKS, 'train: hooks');
+  for (const name of optionsIn('run')) checkValue(name, (options as Record<string, unknown>)[name]);
   const { checkpoint, resume, init, saveBest, log, force = false, ...settings } = options;
   const notice = (line: string) => hooks.onNotice?.(line);
   let run: TrainOptions = settings;
