@@ -23,7 +23,11 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
   const config = resolveConfig(options);
   const dataset = loadTrainingData(config);
   config.layers = fitLayers(config, dataset);
-  if (against) checkAgainst(against, traceRunKey(config), datasetFingerprint(dataset));
+  if (against)
+    checkAgainst(against, traceRunKey(config), datasetFingerprint(dataset), {
+      every: args.traceEvery,
+      steps: args.steps,
+    });
   sayKernelFallback(options);
   // Said for thread counts the user chose: the default 1,2,4 runs 4 on any machine, by design.
   const chosen = args.threads.join(',') !== specFor('threads', 'verify').default;
@@ -76,13 +80,16 @@ function formatRow(r: VerifyRow, againstPath: string | undefined): string[] {
     lines.push(`  trace against the reference: ${formatFinding(r.trace.reference, r.trace.steps)}`);
   if (r.trace.against !== undefined) {
     const which = r.trace.againstRun === 'reference' ? 'its reference run' : `its ${r.trace.againstRun}-thread run`;
-    lines.push(`  trace against ${againstPath} (${which}): ${formatFinding(r.trace.against, r.trace.steps)}`);
+    const compared = r.trace.againstSteps ?? r.trace.steps;
+    lines.push(`  trace against ${againstPath} (${which}): ${formatFinding(r.trace.against, compared, r.trace.steps)}`);
   }
   return lines;
 }
 
-function formatFinding(f: TraceFinding | null, steps: number): string {
-  if (!f) return `identical at all ${steps} traced steps`;
+/** `compared` of the `traced` steps were compared (a saved trace may hold fewer). */
+function formatFinding(f: TraceFinding | null, compared: number, traced = compared): string {
+  if (!f && compared === traced) return `identical at all ${plural(traced, 'traced step')}`;
+  if (!f) return `identical at all ${plural(compared, 'step')} the file holds too (of ${traced} traced here)`;
   const where = `first difference after step ${f.step}, in ${f.layers.join(', ')}`;
   if (f.firstParameter === undefined) return `${where} (the file holds hashes, not values)`;
   return `${where}: ${f.firstParameter} is ${f.firstUlp} ULP off; ${plural(f.differing ?? 0, 'parameter')} ${f.differing === 1 ? 'differs' : 'differ'} there, by at most ${f.maxUlp} ULP`;

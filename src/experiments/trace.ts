@@ -45,13 +45,23 @@ export function tracer(
   return {
     trace,
     onStep: (steps, params) => {
-      if (steps % every !== 0 && steps !== lastStep) return null;
+      if (!isTraced(steps, every, lastStep)) return null;
       const hashes = layerHashes(layout, params);
       trace.steps.push(steps);
       trace.hashes.push(hashes);
       return hashes;
     },
   };
+}
+
+/** Whether a run of `lastStep` steps traced every `every` steps hashes its layers after step `step`. */
+function isTraced(step: number, every: number, lastStep: number): boolean {
+  return step % every === 0 || step === lastStep;
+}
+
+/** The steps a run of `lastStep` steps traced every `every` steps shares with a saved trace's runs. */
+export function stepsInCommon(file: TraceFile, every: number, lastStep: number): number[] {
+  return file.runs[0].steps.filter((s) => s >= 1 && s <= lastStep && isTraced(s, every, lastStep));
 }
 
 /** Each layer's weight and bias, hashed together (they lie side by side in the layout). */
@@ -76,6 +86,12 @@ export function firstDifference(a: Trace, b: Trace): { step: number; layers: num
     if (layers.length > 0) return { step: a.steps[i], layers };
   }
   return null;
+}
+
+/** How many of `a`'s traced steps `b` holds too: the steps a comparison of the two looked at. */
+export function sharedSteps(a: Trace, b: Trace): number {
+  const bSteps = new Set(b.steps);
+  return a.steps.filter((s) => bSteps.has(s)).length;
 }
 
 /** The settings a trace depends on, as one comparable string (not the run's length: traces compare step by step). */

@@ -6,7 +6,16 @@ import { paramsSha256 } from '../model/hash.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
 import { fitLayers, loadTrainingData, resolveConfig, type TrainOptions } from '../train/config.js';
 import { train } from '../train/train.js';
-import { firstDifference, traceRunKey, tracer, type Trace, type TracedRun, type TraceFile } from './trace.js';
+import {
+  firstDifference,
+  sharedSteps,
+  stepsInCommon,
+  traceRunKey,
+  tracer,
+  type Trace,
+  type TracedRun,
+  type TraceFile,
+} from './trace.js';
 
 /**
  * Determinism check: the same run at several thread counts against the single-thread reference trainer
@@ -40,6 +49,8 @@ export interface RowTrace {
   /** With `against`: which run of the file was compared (its same thread count, else its reference), and where they part. */
   againstRun?: number | 'reference';
   against?: TraceFinding | null;
+  /** With `against`: how many of this run's traced steps the file holds too, the steps compared. */
+  againstSteps?: number;
 }
 
 export interface VerifyRow {
@@ -73,7 +84,8 @@ export async function verify(
   const dataset = given ?? loadTrainingData(config);
   config.layers = fitLayers(config, dataset);
   const layout = modelLayout(config.layers);
-  if (trace?.against) checkAgainst(trace.against, traceRunKey(config), datasetFingerprint(dataset));
+  if (trace?.against)
+    checkAgainst(trace.against, traceRunKey(config), datasetFingerprint(dataset), { every: trace.every, steps });
   // The reference trainer at an earlier step, to name the parameters where a run first parted from it.
   const referenceAt = new Map<number, Float32Array>();
   const referenceParamsAt = async (step: number) => {
@@ -124,6 +136,7 @@ export async function verify(
           trace!.against.runs[0];
         const found = firstDifference(traced.trace, other);
         row.trace.againstRun = other.threads;
+        row.trace.againstSteps = sharedSteps(traced.trace, other);
         row.trace.against = found && { step: found.step, layers: found.layers.map((l) => `layers.${l}`) };
       }
       trace!.onTrace?.(tracedRun);
@@ -153,14 +166,39 @@ function locate(
   };
 }
 
-/** A saved trace compares only with a run of the same settings on the same data. */
-export function checkAgainst(file: TraceFile, run: string, dataSha256: string): void {
+/**
+ * A saved trace compares only with a run of the same settings on the same data, and at least one step that
+ * both trace: a comparison that looked at no step would pass without checking anything.
+ */
+export function checkAgainst(
+  file: TraceFile,
+  run: string,
+  dataSha256: string,
+  traced: { every: number; steps: number },
+): void {
   if (file.run !== run)
-    throw new UserError(`--against: the trace was made with other settings (${file.run}; here ${run})`);
+    throw new UserError(`--against: the trace was made with other settings: ${settingsApart(file.run, run)}`);
   if (file.dataSha256 !== dataSha256)
     throw new UserError(
       '--against: the trace was made on other data (its sha256 differs); give the same --data and limits',
     );
+  if (stepsInCommon(file, traced.every, traced.steps).length === 0) {
+    const held = file.runs[0].steps;
+    throw new UserError(
+      `--against: the trace holds steps ${held[0]}–${held[held.length - 1]} every ${file.every}, and none of them is traced here (--steps ${traced.steps} --trace-every ${traced.every}); give --trace-every ${file.every}`,
+    );
+  }
+}
+
+/** The settings that differ between two traceRunKey strings, as `name: there vs here`. */
+function settingsApart(there: string, here: string): string {
+  const a = JSON.parse(there) as Record<string, unknown>;
+  const b = JSON.parse(here) as Record<string, unknown>;
+  const shown = (v: unknown) => (v === undefined ? 'not set' : JSON.stringify(v));
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((key) => JSON.stringify(a[key]) !== JSON.stringify(b[key]))
+    .map((key) => `${key} ${shown(a[key])} there, ${shown(b[key])} here`)
+    .join('; ');
 }
 
 /**
