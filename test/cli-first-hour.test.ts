@@ -218,6 +218,10 @@ describe('flags', { timeout: 120_000 }, () => {
     [['bench', '--threads', '1,200'], '--threads 1,200: 200 is out of range; each must be from 1 to 128'],
     [['bench', '--threads', ''], '--threads: needs a value'],
     [['train', '--layers', ''], '--layers: needs a value'],
+    // A flag with a default, written without its value: yargs would run the default without a word.
+    [['verify', '--threads', '--steps', '1'], '--threads: needs a value'],
+    [['bench', '--batch-size', '--threads', '1'], '--batch-size: needs a value'],
+    [['verify', '--threads', '1', '--steps'], '--steps: needs a value'],
     [['train', '--epochs', '1.5x'], '--epochs 1.5x: must be an integer'],
     [
       ['predict', 'm.ckpt', '--index', '99999999999999999999'],

@@ -140,7 +140,7 @@ export function sayKernelFallback(options: TrainOptions): void {
 /** yargs 18 methods that @types/yargs 17 does not declare. */
 interface Yargs18 {
   usageConfiguration(config: { 'hide-types': boolean }): unknown;
-  getOptions(): { boolean: string[] };
+  getOptions(): { boolean: string[]; string: string[] };
   getInternalMethods(): { getUsageInstance(): { cacheHelpMessage(): void } };
 }
 
@@ -162,6 +162,26 @@ export function hideYargsTypes<T>(y: Argv<T>): Argv<T> {
 /** The boolean flags of the command being parsed (`y` is the yargs instance a middleware receives). */
 export function switchesOf(y: unknown): string[] {
   return (y as Yargs18).getOptions().boolean;
+}
+
+/** The command's flags that take a value. */
+export function valuedOf(y: unknown): string[] {
+  return (y as Yargs18).getOptions().string;
+}
+
+/**
+ * yargs gives a flag written without its value (`--threads --steps 3`) its default, silently, where it has
+ * one: refused, as the parsers refuse one at the end of the line.
+ */
+export function refuseMissingValues(argv: string[], valued: string[]): void {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--') return;
+    const name = /^--([^=]+)$/.exec(argv[i])?.[1];
+    if (name === undefined || !valued.includes(name)) continue;
+    const next = argv[i + 1];
+    if (next === undefined || next === '--' || /^--?[a-zA-Z]/.test(next))
+      throw new UserError(`--${name}: needs a value`);
+  }
 }
 
 /**

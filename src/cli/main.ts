@@ -13,9 +13,11 @@ import {
   commandFlags,
   flag,
   hideYargsTypes,
+  refuseMissingValues,
   refuseSwitchValues,
   skipEagerHelp,
   switchesOf,
+  valuedOf,
   usageMessage,
 } from './flags.js';
 import { UserError } from '../errors.js';
@@ -76,7 +78,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     await cli
       .option('debug', flag('boolean', { type: 'boolean', default: false, describe: 'print stack traces of errors' }))
-      .middleware((_args, y?: unknown) => refuseSwitchValues(argv, switchesOf(y)), true)
+      .middleware((_args, y?: unknown) => {
+        refuseSwitchValues(argv, switchesOf(y));
+        refuseMissingValues(argv, valuedOf(y));
+      }, true)
       .demandCommand(1, 'name a command: lockstep --help')
       .recommendCommands()
       .strict()
