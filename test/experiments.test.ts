@@ -14,7 +14,7 @@ import { machineFacts } from '../src/experiments/machine.js';
 import { defaultKernels } from '../src/kernels/select.js';
 import { renderSvg } from '../src/experiments/output.js';
 import { shortWindowNote } from '../src/cli/bench-command.js';
-import { CLI, runCli, SLOW_TEST_TIMEOUT, tempDir } from './helpers.js';
+import { CLI, processesWith, runCli, SLOW_TEST_TIMEOUT, startCli, tempDir } from './helpers.js';
 
 const SMALL = ['--train-limit', '3000', '--test-limit', '200'];
 
@@ -270,6 +270,53 @@ describe('lockstep bench', () => {
       const again = lockstep(['bench', '--threads', '1', '--steps', '5', ...SMALL, '--csv', csv]);
       expect(again.code).toBe(2);
       expect(again.stderr).toBe(`lockstep: --csv ${csv}: exists; pass --force to replace it\n`);
+    },
+    SLOW_TEST_TIMEOUT,
+  );
+
+  it(
+    'Ctrl-C: bench and verify say what was finished and what was not written, exit 130, and leave no ceiling run behind',
+    async () => {
+      const dir = tempDir();
+      const csv = join(dir, 'b.csv');
+      // A seed no other test uses marks this bench's ceiling runs (their command line holds the run's JSON).
+      const bench = startCli([
+        'bench',
+        ...['--threads', '1', '--batch-size', '16', '--steps', '10000', '--warmup', '1', '--repeats', '1'],
+        ...['--profile', '--seed', '4242', ...SMALL, '--csv', csv],
+      ]);
+      const marker = '"seed":4242';
+      try {
+        await bench.printed(/^threads {2}batch/);
+        // The 1-thread timed run (a few seconds), then the ceiling's run in a process of its own.
+        for (let waited = 0; processesWith(marker).length === 0 && waited < 60_000; waited += 50)
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(processesWith(marker)).toHaveLength(1);
+        bench.child.kill('SIGINT');
+        const stopped = await bench.exit;
+        expect(stopped.code).toBe(130);
+        expect(stopped.stderr).toBe(
+          `lockstep: SIGINT: bench stopped; the rows printed so far are complete, ${csv} not written\n`,
+        );
+        expect(existsSync(csv)).toBe(false);
+        expect(processesWith(marker).filter((pid) => Number(pid) !== bench.child.pid)).toEqual([]);
+      } finally {
+        // A failed run of this test leaves no ceiling run behind either.
+        for (const pid of processesWith(marker)) {
+          try {
+            process.kill(Number(pid), 'SIGKILL');
+          } catch {
+            // ended meanwhile
+          }
+        }
+      }
+
+      const verify = startCli(['verify', '--threads', '1', '--steps', '100000', ...SMALL]);
+      await verify.printed(/^threads {4}kernels/);
+      verify.child.kill('SIGINT');
+      const ended = await verify.exit;
+      expect(ended.code).toBe(130);
+      expect(ended.stderr).toBe('lockstep: SIGINT: verify stopped before every run was compared\n');
     },
     SLOW_TEST_TIMEOUT,
   );

@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { freePort, startRedis, type LocalRedis } from '../bench/redis-server.js';
 import { IDX_FILES } from '../src/data/dataset.js';
-import { runCli, SLOW_TEST_TIMEOUT, startCli, tempDir, writeIdxDir, type StartedCli } from './helpers.js';
+import {
+  processesWith,
+  runCli,
+  SLOW_TEST_TIMEOUT,
+  startCli,
+  tempDir,
+  writeIdxDir,
+  type StartedCli,
+} from './helpers.js';
 
 // Issue 23: sweeps on a BullMQ queue in a real redis-server of each test's own (127.0.0.1 only).
 const SMALL = ['--train-limit', '2000', '--test-limit', '200', '--epochs', '1'];
@@ -271,9 +279,9 @@ describe('lockstep sweep --queue, lockstep worker', () => {
 /** What a SIGKILL'd worker leaves: its run's process (it ends at its next line to the dead pipe) and its config directory. */
 function killOrphans(pid: number): void {
   const mark = `lockstep-worker-${pid}-`;
-  for (const p of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+  for (const p of processesWith(mark)) {
     try {
-      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(mark)) process.kill(Number(p), 'SIGKILL');
+      process.kill(Number(p), 'SIGKILL');
     } catch {
       // ended meanwhile
     }

@@ -5,24 +5,12 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { makeScratchDir } from '../src/fs/scratch-dir.js';
-import { blobsCsv, runCli, SLOW_TEST_TIMEOUT, startCli, tempDir } from './helpers.js';
+import { blobsCsv, processesWith, runCli, SLOW_TEST_TIMEOUT, startCli, tempDir } from './helpers.js';
 
 const SMALL = ['--train-limit', '3000', '--test-limit', '200', '--epochs', '1'];
 
 function doneHash(stdout: string): string {
   return /params sha256 ([0-9a-f]{64})/.exec(stdout)![1];
-}
-
-/** Processes whose command line holds `text` (the sweep's runs name their config directory). */
-function processesWith(text: string): string[] {
-  return readdirSync('/proc').filter((pid) => {
-    if (!/^\d+$/.test(pid)) return false;
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text);
-    } catch {
-      return false;
-    }
-  });
 }
 
 describe('lockstep sweep', () => {

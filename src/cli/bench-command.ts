@@ -8,6 +8,7 @@ import { checkBatchSize, loadTrainingData, resolveConfig } from '../train/config
 import { epochSteps } from '../optim/schedule.js';
 import type { ArgsOf } from '../options/table.js';
 import { print, sayKernelFallback, trainOptionsOf } from './flags.js';
+import { exitOnSignals } from './signals.js';
 
 /** The columns of bench --csv, in this order. */
 export const BENCH_CSV_COLUMNS = [
@@ -50,6 +51,10 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
     print(`machine: ${formatMachine(machine)}`);
     print('threads  batch   steps/s [min–max]         samples/s  speedup [min–max]    efficiency');
   }
+  const unwritten = [args.csv, args.svg].filter((f) => f !== undefined);
+  const stopWatching = exitOnSignals(
+    `bench stopped; the rows printed so far are complete${unwritten.length > 0 ? `, ${unwritten.join(' and ')} not written` : ''}`,
+  );
   const rows = await benchmark(
     {
       ...options,
@@ -63,12 +68,14 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
     dataset,
     (row) => print(args.json ? JSON.stringify(jsonRow(row)) : formatRow(row)),
   );
+  stopWatching();
   if (args.profile && !args.json) for (const row of rows) for (const line of formatProfile(row)) print(line);
   if (args.csv !== undefined)
     writeOutput(args.csv, toCsv(BENCH_CSV_COLUMNS, rows as unknown as Record<string, unknown>[]));
   if (args.svg !== undefined) writeOutput(args.svg, await renderSvg(scalingChart(rows, machine)));
   if (!args.json) {
-    for (const { batchSize, identical, paramsSha256 } of hashAgreement(rows)) {
+    // One thread count has nothing to agree with.
+    for (const { batchSize, identical, paramsSha256 } of new Set(threadCounts).size > 1 ? hashAgreement(rows) : []) {
       print(
         `batch ${batchSize}: ${identical ? 'identical' : 'DIFFERENT'} parameters across thread counts (sha256 ${paramsSha256.slice(0, 16)}…)`,
       );

@@ -36,6 +36,23 @@ export function onStopThenKillSignals(
 }
 
 /**
+ * Commands that measure (bench, verify) write their files only at the end, so nothing is left half done:
+ * the first SIGINT or SIGTERM says what was and was not finished, and exits.
+ */
+export function exitOnSignals(said: string): () => void {
+  const handler = (name: NodeJS.Signals) => {
+    process.stderr.write(`lockstep: ${name}: ${said}\n`);
+    process.exit(EXIT_INTERRUPTED);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}
+
+/**
  * A training run stops at the next step boundary (the training loop checks the signal between steps), so
  * what is written afterwards is a consistent state; a second signal exits at once.
  */

@@ -10,6 +10,7 @@ import { plural } from '../words.js';
 import { checkCounts } from '../options/check.js';
 import { specFor, type ArgsOf } from '../options/table.js';
 import { print, sayKernelFallback, trainOptionsOf } from './flags.js';
+import { exitOnSignals } from './signals.js';
 
 export const EXIT_NOT_IDENTICAL = 4;
 
@@ -48,6 +49,9 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
     );
   }
   const traces: TracedRun[] = [];
+  const stopWatching = exitOnSignals(
+    `verify stopped before every run was compared${args.saveTrace === undefined ? '' : `; ${args.saveTrace} not written`}`,
+  );
   const rows = await verify(
     {
       ...options,
@@ -61,6 +65,7 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
       else for (const line of formatRow(row, args.against)) print(line);
     },
   );
+  stopWatching();
   if (args.saveTrace !== undefined) {
     const file = traceFile(config, datasetFingerprint(dataset), args.traceEvery, machineFacts(config.kernels), traces);
     writeOutput(args.saveTrace, `${JSON.stringify(file)}\n`);

@@ -176,13 +176,19 @@ async function independentRuns(count: number, run: SoloRun): Promise<number> {
     });
     return { child, isReady, done };
   });
+  // A bench that exits (a signal, an error) takes its ceiling runs with it.
+  const killAll = () => {
+    for (const { child } of results) if (child.exitCode === null) child.kill();
+  };
+  process.on('exit', killAll);
   try {
     await Promise.race([Promise.all(results.map((r) => r.isReady)), Promise.all(results.map((r) => r.done))]);
     for (const { child } of results) child.stdin!.write('go\n');
     const rates = await Promise.all(results.map((r) => r.done));
     return rates.reduce((a, b) => a + b, 0);
   } finally {
-    for (const { child } of results) if (child.exitCode === null) child.kill();
+    process.off('exit', killAll);
+    killAll();
   }
 }
 
