@@ -217,6 +217,10 @@ describe('flags', { timeout: 120_000 }, () => {
     ],
     [['bench', '--threads', '1,200'], '--threads 1,200: 200 is out of range; each must be from 1 to 128'],
     [['bench', '--threads', ''], '--threads: needs a value'],
+    [
+      ['verify', '--kernels', 'avx2,wasm'],
+      '--kernels avx2,wasm: must be one of native, avx512, avx2, wasm, js (one value)',
+    ],
     [['train', '--layers', ''], '--layers: needs a value'],
     // A flag with a default, written without its value: yargs would run the default without a word.
     [['verify', '--threads', '--steps', '1'], '--threads: needs a value'],

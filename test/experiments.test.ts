@@ -391,6 +391,10 @@ describe('lockstep bench', () => {
       expect(long.code, long.stderr).toBe(0);
       expect(long.stdout).not.toContain('speedups:');
       expect(shortWindowNote([1], [16], 1, 3, 3000)).toBeNull();
+      // 60000 rows: batch 64's epoch is 938 steps, batch 256's 235; a window from step 301 is past only the second.
+      expect(shortWindowNote([1, 2], [64, 256], 300, 500, 60000)).toMatch(
+        /^speedups at batch 64: steps 301–800 of a fresh run, inside its first epoch \(938 steps at batch 64\)/,
+      );
     },
     SLOW_TEST_TIMEOUT,
   );

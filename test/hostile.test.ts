@@ -594,6 +594,29 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
       }
       expect(readdirSync(folder)).toEqual([]);
     }
+    // The measuring commands' outputs too: said before --force is offered.
+    for (const [command, flag, name] of [
+      ['verify', '--save-trace', 't.json'],
+      ['bench', '--csv', 'b.csv'],
+      ['bench', '--svg', 'b.svg'],
+    ] as const) {
+      const folder = join(dir, name);
+      mkdirSync(folder);
+      const r = lockstep([
+        command,
+        '--layers',
+        '16,8,10',
+        '--data',
+        data,
+        '--threads',
+        '1',
+        '--steps',
+        '1',
+        flag,
+        folder,
+      ]);
+      expectOneLine(r, 2, `${flag} ${folder}: is a directory; name a file`);
+    }
   });
 
   it('bad values of eval, bench, verify and predict flags are usage errors, caught before any output', () => {

@@ -281,7 +281,12 @@ describe('--kernels on other machines', () => {
     expect(resolveKernels('avx2', { isas: ['avx512', 'avx2'] })).toBe('avx2');
     expect(resolveKernels(undefined, { isas: [], missing: 'no C++ compiler' })).toBe('wasm');
     expect(() => resolveKernels('avx512', { isas: ['avx2'] })).toThrow(
-      new UserError('--kernels avx512: this CPU does not have AVX-512F; use --kernels native or wasm'),
+      new UserError(
+        '--kernels avx512: this CPU does not have AVX-512F; use --kernels avx2 (what native picks here) or wasm',
+      ),
+    );
+    expect(() => resolveKernels('avx2', { isas: [] })).toThrow(
+      new UserError('--kernels avx2: this CPU does not have AVX2; use --kernels wasm'),
     );
     expect(() => resolveKernels('native', { isas: [] })).toThrow(
       new UserError('--kernels native: this CPU has none of avx512, avx2; use --kernels wasm'),

@@ -46,7 +46,7 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
   if (args.json) print(JSON.stringify({ event: 'machine', ...machine }));
   else {
     print(
-      `lockstep bench: ${args.steps} timed steps after ${args.warmup} warm-up, median [min–max] of ${plural(args.repeats, 'run')}, kernels ${config.kernels}`,
+      `lockstep bench: ${plural(args.steps, 'timed step')} after ${args.warmup} warm-up, median [min–max] of ${plural(args.repeats, 'run')}, kernels ${config.kernels}`,
     );
     print(`machine: ${formatMachine(machine)}`);
     print('threads  batch   steps/s [min–max]         samples/s  speedup [min–max]    efficiency');
@@ -106,8 +106,10 @@ export function shortWindowNote(
   const early = batchSizes.map((b) => [b, epochSteps(trainRows, b)] as const).filter(([, n]) => warmup < n);
   if (early.length === 0) return null;
   const [batch, perEpoch] = early[0];
+  // Where the window is past the first epoch at some batch sizes, the note names those it is not.
+  const which = early.length < new Set(batchSizes).size ? ` at batch ${early.map(([b]) => b).join(', ')}` : '';
   return (
-    `speedups: steps ${warmup + 1}–${warmup + steps} of a fresh run, inside its first epoch (${perEpoch} steps at batch ${batch}), ` +
+    `speedups${which}: steps ${warmup + 1}–${warmup + steps} of a fresh run, inside its first epoch (${perEpoch} steps at batch ${batch}), ` +
     `where more threads have not reached their pace; training's later epochs can be faster (give --warmup ${perEpoch} to time past it)`
   );
 }

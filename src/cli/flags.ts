@@ -52,8 +52,12 @@ export function usageMessage(message: string, argv: string[]): string {
   }
   const guess = /^Did you mean (\S+)\?$/.exec(message);
   if (guess) return `${command}: not a command of lockstep; did you mean ${guess[1]}? (see lockstep --help)`;
-  const choice = /^Invalid values: Argument: (\S+), Given: "?([^",]*)"?, Choices: (.*)$/.exec(message);
-  if (choice) return `--${choice[1]} ${choice[2]}: must be one of ${choice[3].replace(/"/g, '')}`;
+  const choice = /^Invalid values: Argument: (\S+), Given: (?:"(.*)"|([^,]*)), Choices: (.*)$/.exec(message);
+  if (choice) {
+    const given = choice[2] ?? choice[3];
+    const one = given.includes(',') ? ' (one value)' : '';
+    return `--${choice[1]} ${given}: must be one of ${choice[4].replace(/"/g, '')}${one}`;
+  }
   const required = /^Missing required arguments?: (.*)$/.exec(message);
   if (required) return `${required[1].split(', ').map(asFlag).join(', ')}: required by ${where} (see --help)`;
   if (/^Not enough non-option arguments/.test(message)) {

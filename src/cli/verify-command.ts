@@ -36,7 +36,7 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
   if (crowded && chosen) process.stderr.write(`lockstep: notice: ${crowded}\n`);
   if (!args.json) {
     print(
-      `lockstep verify: ${args.steps} steps at threads ${args.threads.join(', ')} against the reference trainer, every parameter compared bit for bit`,
+      `lockstep verify: ${plural(args.steps, 'step')} at threads ${args.threads.join(', ')} against the reference trainer, every parameter compared bit for bit`,
     );
     if (tracing) {
       const every = args.traceEvery === 1 ? 'every step' : `every ${args.traceEvery} steps`;

@@ -1,4 +1,5 @@
 import { availableParallelism, cpus, platform } from 'node:os';
+import { plural } from '../words.js';
 
 /** What a timing depends on besides lockstep: printed in bench's header and JSON, and stored in traces. */
 export interface MachineFacts {
@@ -23,5 +24,5 @@ export function machineFacts(kernels: string): MachineFacts {
 }
 
 export function formatMachine(m: MachineFacts): string {
-  return `${m.cpu}, ${m.cores} cores, ${m.platform}, Node ${m.node} (V8 ${m.v8}), kernels ${m.kernels}`;
+  return `${m.cpu}, ${plural(m.cores, 'core')}, ${m.platform}, Node ${m.node} (V8 ${m.v8}), kernels ${m.kernels}`;
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { stringify } from 'csv-stringify/sync';
 import type { TopLevelSpec } from 'vega-lite';
 import { UserError } from '../errors.js';
-import { checkWritable, writeFileAtomic } from '../fs/atomic-write.js';
+import { checkWritable, refuseDirectory, writeFileAtomic } from '../fs/atomic-write.js';
 
 /**
  * Files the experiments write (CSV tables, SVG charts, traces): checked before any run starts, so that a
@@ -14,6 +14,8 @@ export function checkOutput(path: string | undefined, flag: string, force: boole
   const ext = { '--svg': '.svg', '--csv': '.csv' }[flag];
   if (ext !== undefined && !path.toLowerCase().endsWith(ext))
     throw new UserError(`${flag} ${path}: writes ${ext.slice(1).toUpperCase()}; name a ${ext} file`);
+  // A directory is no file to replace: said before --force is offered.
+  refuseDirectory(path, flag);
   if (existsSync(path) && !force) throw new UserError(`${flag} ${path}: exists; pass --force to replace it`);
   checkWritable(path, flag);
 }

@@ -45,10 +45,12 @@ export function resolveKernels(choice: KernelChoice | undefined, native: NativeS
       throw new UserError(`--kernels native: this CPU has none of ${NATIVE_ISAS.join(', ')}; use --kernels wasm`);
     return isas[0];
   }
-  if (!isas.includes(choice))
+  if (!isas.includes(choice)) {
+    const instead = isas.length > 0 ? `--kernels ${isas[0]} (what native picks here) or wasm` : '--kernels wasm';
     throw new UserError(
-      `--kernels ${choice}: this CPU does not have ${choice === 'avx512' ? 'AVX-512F' : 'AVX2'}; use --kernels native or wasm`,
+      `--kernels ${choice}: this CPU does not have ${choice === 'avx512' ? 'AVX-512F' : 'AVX2'}; use ${instead}`,
     );
+  }
   return choice;
 }
 
