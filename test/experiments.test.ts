@@ -34,7 +34,10 @@ describe('lockstep verify', () => {
   it('exits 0 and reports identical hashes when all runs agree (JSON fields documented)', () => {
     const r = lockstep(['verify', '--threads', '1,3', '--steps', '40', ...SMALL, '--json']);
     expect(r.code).toBe(0);
-    const rows = r.json();
+    const [verdict, ...rows] = r.json().reverse();
+    rows.reverse();
+    // The last line is the verdict, as the text's "all identical".
+    expect(verdict).toEqual({ event: 'verdict', identical: true });
     expect(rows.map((x) => x.threads)).toEqual(['reference', 1, 3]);
     // as train and bench do, it says when a thread count is above the cores
     const cores = availableParallelism();
@@ -71,7 +74,8 @@ describe('lockstep verify', () => {
       // One ULP added to layers.1.weight[out=1, in=0] of the 2-thread run, in its live parameters after step 7.
       const r = lockstep(args, { LOCKSTEP_TEST_PERTURB: '2:100481:7' });
       expect(r.code).toBe(4);
-      const [reference, one, two] = r.json();
+      const [reference, one, two, verdict] = r.json();
+      expect(verdict).toEqual({ event: 'verdict', identical: false });
       expect(reference.trace).toEqual({ steps: 12, reference: null });
       expect(one.trace).toEqual({ steps: 12, reference: null });
       expect(two.trace).toEqual({
@@ -125,7 +129,8 @@ describe('lockstep verify', () => {
       ]);
       const same = lockstep([...base, '--against', file, '--json']);
       expect(same.code, same.stderr).toBe(0);
-      expect(same.json().map((row) => [row.trace.againstRun, row.trace.against, row.trace.againstSteps])).toEqual([
+      const sameRows = same.json().filter((row) => row.event === 'verify');
+      expect(sameRows.map((row) => [row.trace.againstRun, row.trace.against, row.trace.againstSteps])).toEqual([
         ['reference', null, 10],
         [2, null, 10],
       ]);
@@ -224,7 +229,12 @@ describe('lockstep bench', () => {
         svg,
       ]);
       expect(r.code, r.stderr).toBe(0);
-      const [machine, ...rows] = r.json();
+      const [machine, ...events] = r.json();
+      const rows = events.filter((e) => e.event === 'bench');
+      // After the rows, one line per batch size: were the parameters identical at every thread count?
+      expect(events.filter((e) => e.event !== 'bench')).toEqual([
+        { event: 'agreement', batchSize: 32, identical: true, paramsSha256: rows[0].paramsSha256 },
+      ]);
       expect(machine).toMatchObject({
         event: 'machine',
         cores: availableParallelism(),
@@ -256,11 +266,23 @@ describe('lockstep bench', () => {
         expect(row.speedupMin).toBeLessThanOrEqual(row.speedupMax);
         expect(row.samplesPerSec).toBeCloseTo(row.stepsPerSec * 32, 6);
         expect(row.paramsSha256).toBe(rows[0].paramsSha256);
+        expect(row.layers).toEqual([784, 128, 64, 10]);
+        expect(row.kernels).toBe(machine.kernels);
       }
       expect(rows[0]).toMatchObject({ threads: 1, speedup: 1, efficiency: 1, speedupMin: 1, speedupMax: 1 });
       const table = parse(readFileSync(csv, 'utf8'), { columns: true, cast: true }) as Record<string, unknown>[];
-      expect(table.map((t) => [t.threads, t.batchSize, t.stepsPerSec, t.speedupMax, t.paramsSha256])).toEqual(
-        rows.map((row) => [row.threads, row.batchSize, row.stepsPerSec, row.speedupMax, row.paramsSha256]),
+      expect(
+        table.map((t) => [t.threads, t.batchSize, t.stepsPerSec, t.speedupMax, t.paramsSha256, t.layers, t.kernels]),
+      ).toEqual(
+        rows.map((row) => [
+          row.threads,
+          row.batchSize,
+          row.stepsPerSec,
+          row.speedupMax,
+          row.paramsSha256,
+          '784-128-64-10',
+          machine.kernels,
+        ]),
       );
       const chart = readFileSync(svg, 'utf8');
       expect(chart).toMatch(/^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*>.*<\/svg>$/s);
@@ -372,7 +394,10 @@ describe('lockstep bench', () => {
         ...SMALL,
       ]);
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout).toContain('speedups: steps 2–4 of a fresh run, inside its first epoch (188 steps at batch 16)');
+      // At batch 3000 an epoch is one step: the window is past it there, so the note names batch 16.
+      expect(r.stdout).toContain(
+        'speedups at batch 16: steps 2–4 of a fresh run, inside its first epoch (188 steps at batch 16)',
+      );
       expect(r.stdout).toContain('(give --warmup 188 to time past it)');
       const long = lockstep([
         'bench',
@@ -412,6 +437,8 @@ describe('lockstep bench', () => {
       speedupMax: speedup + 0.2,
       efficiency: speedup / threads,
       paramsSha256: 'x',
+      layers: [784, 128, 64, 10],
+      kernels: 'wasm' as const,
       runs: [],
       ceilingSpeedup,
     });
@@ -497,6 +524,10 @@ describe('lockstep train --threads auto', () => {
       );
       const one = lockstep([...args, '--threads', '1']);
       expect(auto.json().at(-1).paramsSha256).toBe(one.json().at(-1).paramsSha256);
+      // The done event says what ran: the count auto chose, the kernels, the model.
+      const chosen = Number(/--threads auto: (\d+) thread/.exec(auto.stderr)![1]);
+      expect(auto.json().at(-1)).toMatchObject({ event: 'done', threads: chosen, layers: [784, 128, 64, 10] });
+      expect(one.json().at(-1)).toMatchObject({ threads: 1, kernels: defaultKernels() });
       expect(lockstep(['train', '--threads', 'autox']).stderr).toBe(
         'lockstep: --threads autox: must be an integer or auto\n',
       );

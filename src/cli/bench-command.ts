@@ -24,6 +24,8 @@ export const BENCH_CSV_COLUMNS = [
   'efficiency',
   'ceilingSpeedup',
   'paramsSha256',
+  'layers',
+  'kernels',
 ];
 
 export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
@@ -71,11 +73,20 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
   stopWatching();
   if (args.profile && !args.json) for (const row of rows) for (const line of formatProfile(row)) print(line);
   if (args.csv !== undefined)
-    writeOutput(args.csv, toCsv(BENCH_CSV_COLUMNS, rows as unknown as Record<string, unknown>[]));
+    writeOutput(
+      args.csv,
+      // 784-128-64-10, as the docs write a model: no comma to quote inside a CSV field.
+      toCsv(
+        BENCH_CSV_COLUMNS,
+        rows.map((r) => ({ ...r, layers: r.layers.join('-') })),
+      ),
+    );
   if (args.svg !== undefined) writeOutput(args.svg, await renderSvg(scalingChart(rows, machine)));
+  // One thread count has nothing to agree with.
+  const agreement = new Set(threadCounts).size > 1 ? hashAgreement(rows) : [];
+  if (args.json) for (const a of agreement) print(JSON.stringify({ event: 'agreement', ...a }));
   if (!args.json) {
-    // One thread count has nothing to agree with.
-    for (const { batchSize, identical, paramsSha256 } of new Set(threadCounts).size > 1 ? hashAgreement(rows) : []) {
+    for (const { batchSize, identical, paramsSha256 } of agreement) {
       print(
         `batch ${batchSize}: ${identical ? 'identical' : 'DIFFERENT'} parameters across thread counts (sha256 ${paramsSha256.slice(0, 16)}…)`,
       );

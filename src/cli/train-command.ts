@@ -62,7 +62,8 @@ export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
     outcome = done;
     progress?.clear();
     if (progress) print(historyChart(result.history));
-    print(args.json ? JSON.stringify(done) : formatDone(result));
+    // The model's sizes too: a saved line says what it measured.
+    print(args.json ? JSON.stringify({ ...done, layers: result.layout.layers }) : formatDone(result));
     const { stoppedEarly, best } = result.state;
     if (stoppedEarly !== undefined && epochs > 0) {
       process.stderr.write(

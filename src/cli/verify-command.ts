@@ -71,7 +71,13 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
     writeOutput(args.saveTrace, `${JSON.stringify(file)}\n`);
   }
   const allEqual = rows.every((r) => r.equal && !r.trace?.reference && !r.trace?.against);
-  if (!args.json) print(allEqual ? 'all identical' : 'NOT IDENTICAL');
+  print(
+    args.json
+      ? JSON.stringify({ event: 'verdict', identical: allEqual })
+      : allEqual
+        ? 'all identical'
+        : 'NOT IDENTICAL',
+  );
   return allEqual ? 0 : EXIT_NOT_IDENTICAL;
 }
 

@@ -7,7 +7,8 @@ import { checkOptions } from '../model-io/model-source.js';
 import { checkCountList, checkCounts } from '../options/check.js';
 import { distPath } from '../paths.js';
 import { PROFILE_MARKS } from '../shared/buffers.js';
-import { loadTrainingData, resolveConfig, type TrainOptions } from '../train/config.js';
+import { fitLayers, loadTrainingData, resolveConfig, type TrainOptions } from '../train/config.js';
+import type { KernelName } from '../kernels/select.js';
 import { median, timeRun } from '../train/calibrate.js';
 import type { SoloRun } from './solo-run.js';
 
@@ -54,6 +55,9 @@ export interface PhaseStats {
 export interface BenchRow {
   threads: number;
   batchSize: number;
+  /** The model's sizes, input to output, and the kernel set that ran it: what a saved row was measured on. */
+  layers: number[];
+  kernels: KernelName;
   /** The median over the repeats; min and max are the slowest and fastest repeat. */
   stepsPerSec: number;
   stepsPerSecMin: number;
@@ -89,7 +93,9 @@ export async function benchmark(
   checkCountList('--threads', threadCounts, '1,2,4');
   checkCountList('--batch-size', batchSizes, '64,256');
   checkBenchCounts({ steps, warmup, repeats }, profile);
-  const dataset = given ?? loadTrainingData(resolveConfig(trainOptions));
+  const config = resolveConfig(trainOptions);
+  const dataset = given ?? loadTrainingData(config);
+  const layers = fitLayers(config, dataset);
   const threadsInOrder = [1, ...new Set(threadCounts.filter((t) => t !== 1))];
   const rows: BenchRow[] = [];
   for (const batchSize of new Set(batchSizes)) {
@@ -118,6 +124,8 @@ export async function benchmark(
       const row: BenchRow = {
         threads,
         batchSize,
+        layers,
+        kernels: config.kernels,
         stepsPerSec,
         stepsPerSecMin: Math.min(...runs.get(threads)!),
         stepsPerSecMax: Math.max(...runs.get(threads)!),

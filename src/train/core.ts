@@ -41,6 +41,8 @@ export interface TrainResult extends Model {
   paramsSha256: string;
   /** The kernel set that ran the steps (the reference trainer's arithmetic is js's). */
   kernels: KernelName;
+  /** The threads that ran the steps (--threads auto: the count it chose; the reference trainer: 1). */
+  threads: number;
   /** True when the signal stopped the run early. */
   interrupted: boolean;
   history: EpochReport[];
@@ -195,6 +197,7 @@ export async function trainCore(options: TrainOptions = {}, hooks: TrainHooks = 
       seconds: (performance.now() - started) / 1000,
       paramsSha256: paramsSha256(params),
       kernels: config.kernels,
+      threads: config.reference ? 1 : config.threads,
       interrupted,
       params,
       layout,
