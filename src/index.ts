@@ -4,20 +4,37 @@
  * the tests use is in `lockstep/internals` (src/internals.ts), with no promise that it stays.
  */
 export { train } from './train/train.js';
-export type { TrainHooks, TrainResult, EpochReport, StepInfo } from './train/train.js';
-export type { TrainOptions } from './train/config.js';
+export type {
+  TrainHooks,
+  TrainResult,
+  EpochReport,
+  StepInfo,
+  TrainSnapshot,
+  TrainState,
+  SplitRows,
+} from './train/train.js';
+export type { TrainOptions, TrainConfig } from './train/config.js';
+export type { Calibration } from './train/calibrate.js';
 export { evaluate } from './inference/evaluate.js';
 export type { Evaluation, EvaluateOptions } from './inference/evaluate.js';
 export { predict, predictCsv } from './inference/predict.js';
 export type { Prediction, PredictOptions, RowPrediction } from './inference/predict.js';
 export { exportModel } from './model-io/export.js';
-export type { TrainedModel } from './model-io/model-source.js';
+export type { TrainedModel, ModelSource } from './model-io/model-source.js';
+export type { TensorNaming } from './model-io/safetensors.js';
+export type { ModelInput } from './data/scaling.js';
+export type { Dataset } from './data/dataset.js';
+export type { KernelName, KernelChoice } from './kernels/select.js';
+export type { OptimizerName } from './optim/optimizer.js';
+export type { StepProfile } from './coordinator/engine.js';
 export { verify } from './experiments/verify.js';
-export type { VerifyOptions, VerifyRow } from './experiments/verify.js';
+export type { VerifyOptions, VerifyRow, RowTrace, TraceFinding } from './experiments/verify.js';
+export type { TraceFile, TracedRun } from './experiments/trace.js';
 export { benchmark } from './experiments/bench.js';
-export type { BenchOptions, BenchRow } from './experiments/bench.js';
+export type { BenchOptions, BenchRow, PhaseStats } from './experiments/bench.js';
 export { sweep } from './experiments/sweep.js';
-export type { SweepOptions, SweepResult, SweepOutcome } from './experiments/sweep.js';
+export type { SweepOptions, SweepResult, SweepOutcome, SweepGrid } from './experiments/sweep.js';
 export { serveModel } from './web/serve.js';
-export type { ServeOptions } from './web/serve.js';
+export type { ServeOptions, ModelInfo } from './web/serve.js';
+export type { Listening } from './web/http.js';
 export { UserError, DivergenceError, WorkerFailure } from './errors.js';

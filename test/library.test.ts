@@ -63,7 +63,7 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
 
   it("runs docs/library.md's table example as written (predictCsv), and prints what the page shows", () => {
     const blocks = libraryPageBlocks();
-    expect(blocks).toHaveLength(3);
+    expect(blocks).toHaveLength(4);
     const { code, output } = blocks[1];
     const cwd = tempDir();
     writeFileSync(join(cwd, 'flowers.csv'), blobsCsv(120, 31));
@@ -85,11 +85,29 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
     expect(existsSync(join(cwd, 'model.onnx'))).toBe(true);
   });
 
+  it("runs docs/library.md's hooks example (signal, onEpoch, onNotice, resume) and prints what the page shows", () => {
+    const { code, output } = libraryPageBlocks()[3];
+    const cwd = tempDir();
+    const r = runModule(code, cwd);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(output);
+    expect(existsSync(join(cwd, 'small.ckpt.lock'))).toBe(false);
+  });
+
   it("the package's API is the page's table: its functions and error classes, nothing internal", async () => {
     const api = await import(DIST_INDEX);
     const page = readFileSync(join(ROOT, 'docs', 'library.md'), 'utf8');
     const documented = [...page.matchAll(/^\| `(\w+)\(/gm)].map((m) => m[1]);
     expect(Object.keys(api).sort()).toEqual([...documented, 'DivergenceError', 'UserError', 'WorkerFailure'].sort());
+    // The page's count of types is the declarations' (src/index.ts's `export type { … }` lists).
+    const index = readFileSync(join(ROOT, 'src', 'index.ts'), 'utf8');
+    const types = [...index.matchAll(/export type \{([^}]*)\}/g)].flatMap((m) =>
+      m[1].split(',').filter((n) => n.trim()),
+    );
+    expect(page).toContain(
+      `gives these ${Object.keys(api).length} functions and error classes and ${types.length} types`,
+    );
   });
 
   it("predict({ index }) on a table's model in memory says what the CLI says: its rows go through predictCsv", async () => {

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { defaultThreadCounts } from '../coordinator/threads.js';
+import type { StepProfile } from '../coordinator/engine.js';
 import type { Dataset } from '../data/dataset.js';
 import type { TrainOptions } from './config.js';
 import { trainCore } from './core.js';
@@ -33,7 +34,13 @@ export async function chooseThreads(
 }
 
 /** Steps/s of `steps` steps after `warmup` untimed ones (and their profile): the timing bench and --threads auto share. */
-export async function timeRun(options: TrainOptions, dataset: Dataset, warmup: number, steps: number, profile = false) {
+export async function timeRun(
+  options: TrainOptions,
+  dataset: Dataset,
+  warmup: number,
+  steps: number,
+  profile = false,
+): Promise<{ stepsPerSec: number; paramsSha256: string; profile: StepProfile | null }> {
   let timedFrom = 0;
   let timedTo = 0;
   const result = await trainCore(
