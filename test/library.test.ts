@@ -35,6 +35,21 @@ function runModule(source: string, cwd: string): { code: number | null; stdout: 
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * Runs docs/library.md's block `index` in a new folder (holding `files` first) and checks that it prints
+ * exactly the page's output, nothing on stderr; returns the folder and what it printed.
+ */
+function runPageBlock(index: number, files: Record<string, string> = {}): { cwd: string; stdout: string } {
+  const { code, output } = libraryPageBlocks()[index];
+  const cwd = tempDir();
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(cwd, name), text);
+  const r = runModule(code, cwd);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(r.stdout).toBe(output);
+  return { cwd, stdout: r.stdout };
+}
+
 /** Calls fn and returns the error it throws (sync or async), or fails the test. */
 async function thrown(fn: () => unknown): Promise<Error> {
   try {
@@ -47,12 +62,8 @@ async function thrown(fn: () => unknown): Promise<Error> {
 
 describe('the library: train → evaluate → predict → save', { timeout: 120_000 }, () => {
   it("runs docs/library.md's example as written, and prints what the page shows", () => {
-    const { code, output } = libraryPageBlocks()[0];
-    const cwd = tempDir();
-    const r = runModule(code, cwd);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    expect(r.stdout).toBe(output);
+    const { cwd, stdout } = runPageBlock(0);
+    const r = { stdout };
     // The page's numbers hang together: one accuracy from the run, the model in memory, and both files.
     const accuracies = [...r.stdout.matchAll(/(0\.\d{4})(?=, params|, mean| from)/g)].map((m) => m[1]);
     expect(accuracies).toHaveLength(4);
@@ -62,36 +73,18 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
   });
 
   it("runs docs/library.md's table example as written (predictCsv), and prints what the page shows", () => {
-    const blocks = libraryPageBlocks();
-    expect(blocks).toHaveLength(4);
-    const { code, output } = blocks[1];
-    const cwd = tempDir();
-    writeFileSync(join(cwd, 'flowers.csv'), blobsCsv(120, 31));
-    writeFileSync(join(cwd, 'new.csv'), blobsCsv(3, 32));
-    const r = runModule(code, cwd);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    expect(r.stdout).toBe(output);
-    expect(r.stdout.trim().split('\n')).toHaveLength(3);
+    expect(libraryPageBlocks()).toHaveLength(4);
+    const { stdout } = runPageBlock(1, { 'flowers.csv': blobsCsv(120, 31), 'new.csv': blobsCsv(3, 32) });
+    expect(stdout.trim().split('\n')).toHaveLength(3);
   });
 
   it("runs docs/library.md's experiments example (verify, benchmark, sweep, exportModel, serveModel, UserError) and prints what the page shows", () => {
-    const { code, output } = libraryPageBlocks()[2];
-    const cwd = tempDir();
-    const r = runModule(code, cwd);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    expect(r.stdout).toBe(output);
+    const { cwd } = runPageBlock(2);
     expect(existsSync(join(cwd, 'model.onnx'))).toBe(true);
   });
 
   it("runs docs/library.md's hooks example (signal, onEpoch, onNotice, resume) and prints what the page shows", () => {
-    const { code, output } = libraryPageBlocks()[3];
-    const cwd = tempDir();
-    const r = runModule(code, cwd);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    expect(r.stdout).toBe(output);
+    const { cwd } = runPageBlock(3);
     expect(existsSync(join(cwd, 'small.ckpt.lock'))).toBe(false);
   });
 
