@@ -63,12 +63,11 @@ async function thrown(fn: () => unknown): Promise<Error> {
 describe('the library: train → evaluate → predict → save', { timeout: 120_000 }, () => {
   it("runs docs/library.md's example as written, and prints what the page shows", () => {
     const { cwd, stdout } = runPageBlock(0);
-    const r = { stdout };
     // The page's numbers hang together: one accuracy from the run, the model in memory, and both files.
-    const accuracies = [...r.stdout.matchAll(/(0\.\d{4})(?=, params|, mean| from)/g)].map((m) => m[1]);
+    const accuracies = [...stdout.matchAll(/(0\.\d{4})(?=, params|, mean| from)/g)].map((m) => m[1]);
     expect(accuracies).toHaveLength(4);
     expect(new Set(accuracies).size).toBe(1);
-    expect(r.stdout).toMatch(/predict: test image 0 is a 7 \(p [01]\.\d{3}, label 7\)/);
+    expect(stdout).toMatch(/predict: test image 0 is a 7 \(p [01]\.\d{3}, label 7\)/);
     expect(existsSync(join(cwd, 'run.ckpt')) && existsSync(join(cwd, 'model.safetensors'))).toBe(true);
   });
 
