@@ -629,6 +629,8 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
       ['--repeats', '0'],
       ['--warmup', '0'],
       ['--batch-size', '100000'],
+      // A model too big to hold: refused before bench's header too.
+      ['--layers', '784,100000,100000,10'],
     ]) {
       const r = lockstep(['bench', ...args, '--train-limit', '500']);
       expectOneLine(r, 2, args[0]);

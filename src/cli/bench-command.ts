@@ -4,7 +4,7 @@ import { scalingChart } from '../experiments/charts.js';
 import { formatMachine, machineFacts } from '../experiments/machine.js';
 import { checkOutput, renderSvg, toCsv, writeOutput } from '../experiments/output.js';
 import { plural } from '../words.js';
-import { checkBatchSize, loadTrainingData, resolveConfig } from '../train/config.js';
+import { checkBatchSize, fitLayers, loadTrainingData, resolveConfig } from '../train/config.js';
 import { epochSteps } from '../optim/schedule.js';
 import type { ArgsOf } from '../options/table.js';
 import { print, sayKernelFallback, trainOptionsOf } from './flags.js';
@@ -40,6 +40,8 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
   checkOutput(args.svg, '--svg', args.force);
   const config = resolveConfig(options);
   const dataset = loadTrainingData(config);
+  // The model against the data and the memory limit, before the header: a refusal is then the only line.
+  fitLayers(config, dataset);
   for (const batchSize of batchSizes) checkBatchSize(batchSize, dataset);
   sayKernelFallback(options);
   const machine = machineFacts(config.kernels);

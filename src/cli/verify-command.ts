@@ -41,7 +41,7 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
     if (tracing) {
       const every = args.traceEvery === 1 ? 'every step' : `every ${args.traceEvery} steps`;
       print(
-        `trace: each layer's sha256 after ${every}${args.against ? `, also against ${args.against} (${against!.machine.cpu}, Node ${against!.machine.node})` : ''}`,
+        `trace: each layer's hash (sha256, first 16 hex digits) after ${every}${args.against ? `, also against ${args.against} (${against!.machine.cpu}, Node ${against!.machine.node})` : ''}`,
       );
     }
     print(
