@@ -2,10 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../src/errors.js';
 import { evaluate } from '../src/inference/evaluate.js';
-import { predict, predictCsv } from '../src/inference/predict.js';
+import { predict, predictCsv, predictRows } from '../src/inference/predict.js';
 import { readCheckpoint, writeCheckpoint } from '../src/model-io/checkpoint.js';
 import { benchmark } from '../src/experiments/bench.js';
 import { sweep } from '../src/experiments/sweep.js';
@@ -115,6 +116,33 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
     const rows = predictCsv(model, data);
     expect(rows).toHaveLength(80);
     expect(rows[0]).toMatchObject({ line: 2, label: expect.stringMatching(/^(alpha|beta|gamma)$/) });
+    // The same rows held in memory, raw features in the model's order: the same classes and probabilities.
+    const table = parse(readFileSync(data, 'utf8'), { columns: true }) as Record<string, string>[];
+    const features = Object.keys(table[0]).filter((name) => name !== 'species');
+    const inMemory = predictRows(
+      model,
+      table.map((row) => features.map((name) => Number(row[name]))),
+    );
+    expect(inMemory.map(({ row, ...p }) => ({ line: row + 2, ...p }))).toEqual(
+      rows.map(({ label: _label, ...p }) => p),
+    );
+    const cases: [unknown, string][] = [
+      ['rows', `predictRows: rows must be an array of rows of 4 numbers (${features.join(', ')}); got "rows"`],
+      [[[1, 2, 3]], `predictRows: row 0 is [1, 2, 3]; the model takes 4 numbers (${features.join(', ')})`],
+      [
+        [
+          [1, 2, 3, 4],
+          [1, 2, Number.NaN, 4],
+        ],
+        'predictRows: row 1, value 2 is NaN; each value is a finite number',
+      ],
+      [[[1, 2, '3', 4]], 'predictRows: row 0, value 2 is "3"; each value is a finite number'],
+    ];
+    for (const [given, message] of cases) {
+      const err = await thrown(() => predictRows(model, given as never));
+      expect(err).toBeInstanceOf(UserError);
+      expect(err.message).toBe(message);
+    }
   });
 
   it('evaluate and predict take the model in memory, on its own data, and agree with the files written from it', async () => {
@@ -147,6 +175,10 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
     expect(predict(ckpt, { index: 5, split: 'train' })).toEqual(p);
     expect(predict(byHand, { index: 5, split: 'train', data })).toEqual(p);
     expect(p.width * p.height).toBe(16);
+    // The same image's pixels held in memory: the same probabilities, bit for bit.
+    expect(predictRows(result, [Array.from(p.pixels)])).toEqual([
+      { row: 0, predicted: p.predicted, probabilities: p.probabilities },
+    ]);
   });
 
   it('train() owns the run files: interrupted with a checkpoint, resumed without the CLI, it ends with the uninterrupted hash', async () => {

@@ -182,6 +182,45 @@ function classify(
   return out;
 }
 
+/** One row of inputs given in memory, classified: its index in the rows given, the predicted class (and its name), the probabilities. */
+export interface InputPrediction {
+  row: number;
+  predicted: number;
+  className?: string;
+  probabilities: number[];
+}
+
+/**
+ * Classifies rows held in memory, each the model's inputs as its data holds them (an image model's pixels,
+ * 0–255; a table model's raw features, in the order of its feature names), with the model's own scaling, as
+ * predictCsv does for a file's rows.
+ */
+export function predictRows(source: ModelSource, rows: readonly ArrayLike<number>[]): InputPrediction[] {
+  const model = resolveModel(source, 'predictRows');
+  const width = model.layout.layers[0];
+  const order = model.input.featureNames ? ` (${model.input.featureNames.join(', ')})` : '';
+  if (!Array.isArray(rows))
+    throw new UserError(
+      `predictRows: rows must be an array of rows of ${width} numbers${order}; got ${describe(rows)}`,
+    );
+  return rows.map((values: unknown, row) => {
+    const length = (values as ArrayLike<number> | null)?.length;
+    if (typeof values !== 'object' || values === null || length !== width)
+      throw new UserError(`predictRows: row ${row} is ${describe(values)}; the model takes ${width} numbers${order}`);
+    const inputs = Float32Array.from(values as ArrayLike<number>);
+    const bad = Array.prototype.findIndex.call(values, (v: unknown) => typeof v !== 'number' || !Number.isFinite(v));
+    if (bad >= 0)
+      throw new UserError(
+        `predictRows: row ${row}, value ${bad} is ${describe((values as ArrayLike<unknown>)[bad])}; each value is a finite number`,
+      );
+    const p = forwardInputs(model.layout, model.params, applyScaling(model.input.scaling, inputs, width));
+    const predicted = argmaxRow(p, 0, p.length);
+    const out: InputPrediction = { row, predicted, probabilities: Array.from(p) };
+    if (model.input.classNames) out.className = model.input.classNames[predicted];
+    return out;
+  });
+}
+
 /** --index of a model that reads a table's rows: it has no image to draw, and its rows go through --csv. */
 export function tableRowsError(model: string): UserError {
   return new UserError(
