@@ -226,6 +226,8 @@ describe('flags', { timeout: 120_000 }, () => {
     [['verify', '--threads', '--steps', '1'], '--threads: needs a value'],
     [['bench', '--batch-size', '--threads', '1'], '--batch-size: needs a value'],
     [['verify', '--threads', '1', '--steps'], '--steps: needs a value'],
+    [['train', '--data', '-'], '--data: needs a value'],
+    [['sweep', '--lr', '-0.1,0.5'], '--lr: needs a value (a value that starts with -: --lr=-0.1,0.5)'],
     [['train', '--epochs', '1.5x'], '--epochs 1.5x: must be an integer'],
     [
       ['predict', 'm.ckpt', '--index', '99999999999999999999'],

@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/dataset.js';
 import { benchmark } from '../src/experiments/bench.js';
 import { modelLayout } from '../src/model/layout.js';
-import { parameterName, ulpDistance } from '../src/experiments/verify.js';
+import { checkAgainst, parameterName, ulpDistance } from '../src/experiments/verify.js';
+import type { TraceFile } from '../src/experiments/trace.js';
+import { UserError } from '../src/errors.js';
 import { scalingChart } from '../src/experiments/charts.js';
 import { defaultThreadCounts } from '../src/coordinator/threads.js';
 import { machineFacts } from '../src/experiments/machine.js';
@@ -168,7 +170,7 @@ describe('lockstep verify', () => {
       const other = lockstep(['verify', '--threads', '2', '--steps', '10', ...SMALL, '--lr', '0.1', '--against', file]);
       expect(other.code).toBe(2);
       expect(other.stderr).toBe(
-        'lockstep: --against: the trace was made with other settings: lr 0.5 there, 0.1 here\n',
+        'lockstep: --against: the trace was made with other settings: --lr 0.5 there, 0.1 here\n',
       );
       expect(other.stdout).toBe('');
       const notTrace = join(dir, 'x.json');
@@ -179,6 +181,31 @@ describe('lockstep verify', () => {
     },
     SLOW_TEST_TIMEOUT,
   );
+
+  it('--against refuses a trace that shares no traced step with the run, saying which flag would fix it', () => {
+    const file = {
+      format: 'lockstep-trace',
+      version: 1,
+      run: '{"lr":0.5}',
+      dataSha256: 'd',
+      every: 5,
+      machine: {},
+      runs: [{ threads: 2, kernels: 'wasm', steps: [5, 10], hashes: [['a'], ['b']] }],
+    } as unknown as TraceFile;
+    const check = (every: number, steps: number) => () => checkAgainst(file, '{"lr":0.5}', 'd', { every, steps });
+    expect(check(5, 3)).toThrow(
+      new UserError(
+        '--against: the trace holds steps 5–10 every 5, and none of them is traced here (--steps 3 --trace-every 5); give --steps 5 or more',
+      ),
+    );
+    expect(check(3, 12)).toThrow(
+      new UserError(
+        '--against: the trace holds steps 5–10 every 5, and none of them is traced here (--steps 12 --trace-every 3); give --trace-every 5',
+      ),
+    );
+    expect(check(5, 7)).not.toThrow();
+    expect(check(3, 10)).not.toThrow(); // the last step is always traced
+  });
 
   it('measures ULP distance across zero and names parameters in the [out, in] convention', () => {
     const bits = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0];
@@ -321,7 +348,10 @@ describe('lockstep bench', () => {
           `lockstep: SIGINT: bench stopped; the rows printed so far are complete, ${csv} not written\n`,
         );
         expect(existsSync(csv)).toBe(false);
-        expect(processesWith(marker).filter((pid) => Number(pid) !== bench.child.pid)).toEqual([]);
+        // Killed as the bench exits; a dying process stays listed for a moment.
+        for (let waited = 0; processesWith(marker).length > 0 && waited < 10_000; waited += 50)
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(processesWith(marker)).toEqual([]);
       } finally {
         // A failed run of this test leaves no ceiling run behind either.
         for (const pid of processesWith(marker)) {

@@ -137,6 +137,7 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
         'predictRows: row 1, value 2 is NaN; each value is a finite number',
       ],
       [[[1, 2, '3', 4]], 'predictRows: row 0, value 2 is "3"; each value is a finite number'],
+      [[Float64Array.of(1, 2, 3, 1e39)], "predictRows: row 0, value 3 is 1e+39, beyond float32's range (±3.4e38)"],
     ];
     for (const [given, message] of cases) {
       const err = await thrown(() => predictRows(model, given as never));
@@ -295,6 +296,12 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
         '--steps undefined: must be a positive integer',
       ],
       [() => verify({ steps: 5 } as never), '--threads undefined: must be a list of positive integers, e.g. [1,2,4]'],
+      [() => verify({ threadCounts: [], steps: 5 }), '--threads []: must be a list of positive integers, e.g. [1,2,4]'],
+      [() => (verify as (o?: unknown) => unknown)(), 'verify: options must be an object; got undefined'],
+      [
+        () => sweep({ base: {}, threads: 1, parallel: 1 } as never),
+        'sweep: grid: options must be an object ({seed, lr, batchSize, optimizer}); got undefined',
+      ],
       [() => verify({ threadCounts: [1, 0], steps: 5 }), '--threads 0: must be a positive integer'],
       [
         () => benchmark({ threadCounts: [1], steps: 5 } as never),

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { makeScratchDir } from '../src/fs/scratch-dir.js';
@@ -336,28 +336,31 @@ describe('lockstep train --config', () => {
 
 describe('the run configs folder', () => {
   it('removes the folders of sweeps that were killed (their process gone), and only those', () => {
-    const dead = spawnSync('true').pid!;
-    const names = {
-      killed: `lockstep-sweep-${dead}-t${process.pid}`,
-      live: `lockstep-sweep-${process.pid}-t${process.pid}`,
-      worker: `lockstep-worker-${dead}-t${process.pid}`,
-    };
-    const made: string[] = [];
+    // A private temp folder (tmpdir() reads TMPDIR on each call): no other test's or user's folders are touched.
+    const scratch = tempDir();
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = scratch;
     try {
-      for (const name of Object.values(names)) {
-        mkdirSync(join(tmpdir(), name));
-        made.push(join(tmpdir(), name));
-      }
-      writeFileSync(join(tmpdir(), names.killed, 'run-1.json'), '{}');
+      const dead = spawnSync('true').pid!;
+      const ns = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))![1];
+      const names = {
+        killed: `lockstep-sweep-${dead}-${ns}-aB3dE6`,
+        live: `lockstep-sweep-${process.pid}-${ns}-aB3dE6`,
+        worker: `lockstep-worker-${dead}-${ns}-aB3dE6`,
+        // Another PID namespace's (a container sharing /tmp), and a user's folder that only looks like one.
+        otherNamespace: `lockstep-sweep-${dead}-1${ns}-aB3dE6`,
+        lookalike: `lockstep-sweep-${dead}-results`,
+      };
+      for (const name of Object.values(names)) mkdirSync(join(scratch, name));
+      writeFileSync(join(scratch, names.killed, 'run-1.json'), '{}');
       const dir = makeScratchDir('sweep');
-      made.push(dir);
-      expect(dir.startsWith(join(tmpdir(), `lockstep-sweep-${process.pid}-`))).toBe(true);
-      expect(existsSync(dir)).toBe(true);
-      expect(existsSync(join(tmpdir(), names.killed))).toBe(false);
-      expect(existsSync(join(tmpdir(), names.live))).toBe(true);
-      expect(existsSync(join(tmpdir(), names.worker))).toBe(true);
+      expect(dir.startsWith(join(scratch, `lockstep-sweep-${process.pid}-${ns}-`))).toBe(true);
+      expect(readdirSync(scratch).sort()).toEqual(
+        [basename(dir), names.live, names.worker, names.otherNamespace, names.lookalike].sort(),
+      );
     } finally {
-      for (const path of made) rmSync(path, { recursive: true, force: true });
+      process.env.TMPDIR = saved;
+      if (saved === undefined) delete process.env.TMPDIR;
     }
   });
 });

@@ -47,6 +47,11 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
   const machine = machineFacts(config.kernels);
   const crowded = crowdedThreads(threadCounts, machine.cores, 'their rows measure sharing, not scaling');
   if (crowded) process.stderr.write(`lockstep: notice: ${crowded}\n`);
+  // Before the header: a Ctrl-C as soon as it shows is heard.
+  const unwritten = [args.csv, args.svg].filter((f) => f !== undefined);
+  const stopWatching = exitOnSignals(
+    `bench stopped; the rows printed so far are complete${unwritten.length > 0 ? `, ${unwritten.join(' and ')} not written` : ''}`,
+  );
   if (args.json) print(JSON.stringify({ event: 'machine', ...machine }));
   else {
     print(
@@ -55,24 +60,24 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
     print(`machine: ${formatMachine(machine)}`);
     print('threads  batch   steps/s [min–max]         samples/s  speedup [min–max]    efficiency');
   }
-  const unwritten = [args.csv, args.svg].filter((f) => f !== undefined);
-  const stopWatching = exitOnSignals(
-    `bench stopped; the rows printed so far are complete${unwritten.length > 0 ? `, ${unwritten.join(' and ')} not written` : ''}`,
-  );
-  const rows = await benchmark(
-    {
-      ...options,
-      threadCounts,
-      batchSizes,
-      steps: args.steps,
-      warmup: args.warmup,
-      repeats: args.repeats,
-      profile: args.profile,
-    },
-    dataset,
-    (row) => print(args.json ? JSON.stringify(jsonRow(row)) : formatRow(row)),
-  );
-  stopWatching();
+  let rows: BenchRow[];
+  try {
+    rows = await benchmark(
+      {
+        ...options,
+        threadCounts,
+        batchSizes,
+        steps: args.steps,
+        warmup: args.warmup,
+        repeats: args.repeats,
+        profile: args.profile,
+      },
+      dataset,
+      (row) => print(args.json ? JSON.stringify(jsonRow(row)) : formatRow(row)),
+    );
+  } finally {
+    stopWatching();
+  }
   if (args.profile && !args.json) for (const row of rows) for (const line of formatProfile(row)) print(line);
   if (args.csv !== undefined)
     writeOutput(
@@ -84,8 +89,9 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
       ),
     );
   if (args.svg !== undefined) writeOutput(args.svg, await renderSvg(scalingChart(rows, machine)));
-  // One thread count has nothing to agree with.
-  const agreement = new Set(threadCounts).size > 1 ? hashAgreement(rows) : [];
+  // The thread counts that ran (1 always, as the baseline): one alone has nothing to agree with.
+  const ran = [...new Set(rows.map((r) => r.threads))];
+  const agreement = ran.length > 1 ? hashAgreement(rows) : [];
   if (args.json) for (const a of agreement) print(JSON.stringify({ event: 'agreement', ...a }));
   if (!args.json) {
     for (const { batchSize, identical, paramsSha256 } of agreement) {
@@ -93,7 +99,7 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
         `batch ${batchSize}: ${identical ? 'identical' : 'DIFFERENT'} parameters across thread counts (sha256 ${paramsSha256.slice(0, 16)}…)`,
       );
     }
-    const note = shortWindowNote(threadCounts, batchSizes, args.warmup, args.steps, dataset.train.count);
+    const note = shortWindowNote(ran, batchSizes, args.warmup, args.steps, dataset.train.count);
     if (note) print(note);
     // As plot and export do: each file written is named (the JSON stream stays one object per row).
     if (args.csv !== undefined)

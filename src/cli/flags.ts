@@ -183,8 +183,10 @@ export function refuseMissingValues(argv: string[], valued: string[]): void {
     const name = /^--([^=]+)$/.exec(argv[i])?.[1];
     if (name === undefined || !valued.includes(name)) continue;
     const next = argv[i + 1];
-    if (next === undefined || next === '--' || /^--?[a-zA-Z]/.test(next))
-      throw new UserError(`--${name}: needs a value`);
+    // yargs takes a next word that starts with - as the value only when it is a plain number (-1, -0.5).
+    if (next !== undefined && !(next.startsWith('-') && !/^-(\d+(\.\d*)?|\.\d+)(e[-+]?\d+)?$/i.test(next))) continue;
+    const hint = next !== undefined && /^-[\d.]/.test(next) ? ` (a value that starts with -: --${name}=${next})` : '';
+    throw new UserError(`--${name}: needs a value${hint}`);
   }
 }
 

@@ -34,6 +34,10 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
   const chosen = args.threads.join(',') !== specFor('threads', 'verify').default;
   const crowded = crowdedThreads(args.threads, availableParallelism(), 'it is slower (the bits compared are the same)');
   if (crowded && chosen) process.stderr.write(`lockstep: notice: ${crowded}\n`);
+  // Before the header: a Ctrl-C as soon as it shows is heard.
+  const stopWatching = exitOnSignals(
+    `verify stopped before every run was compared${args.saveTrace === undefined ? '' : `; ${args.saveTrace} not written`}`,
+  );
   if (!args.json) {
     print(
       `lockstep verify: ${plural(args.steps, 'step')} at threads ${args.threads.join(', ')} against the reference trainer, every parameter compared bit for bit`,
@@ -49,23 +53,24 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
     );
   }
   const traces: TracedRun[] = [];
-  const stopWatching = exitOnSignals(
-    `verify stopped before every run was compared${args.saveTrace === undefined ? '' : `; ${args.saveTrace} not written`}`,
-  );
-  const rows = await verify(
-    {
-      ...options,
-      threadCounts: args.threads,
-      steps: args.steps,
-      trace: tracing ? { every: args.traceEvery, against, onTrace: (t) => traces.push(t) } : undefined,
-    },
-    dataset,
-    (row) => {
-      if (args.json) print(JSON.stringify({ event: 'verify', ...row }));
-      else for (const line of formatRow(row, args.against)) print(line);
-    },
-  );
-  stopWatching();
+  let rows: VerifyRow[];
+  try {
+    rows = await verify(
+      {
+        ...options,
+        threadCounts: args.threads,
+        steps: args.steps,
+        trace: tracing ? { every: args.traceEvery, against, onTrace: (t) => traces.push(t) } : undefined,
+      },
+      dataset,
+      (row) => {
+        if (args.json) print(JSON.stringify({ event: 'verify', ...row }));
+        else for (const line of formatRow(row, args.against)) print(line);
+      },
+    );
+  } finally {
+    stopWatching();
+  }
   if (args.saveTrace !== undefined) {
     const file = traceFile(config, datasetFingerprint(dataset), args.traceEvery, machineFacts(config.kernels), traces);
     writeOutput(args.saveTrace, `${JSON.stringify(file)}\n`);

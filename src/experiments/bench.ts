@@ -88,7 +88,7 @@ export async function benchmark(
   given?: Dataset,
   onRow?: (row: BenchRow) => void,
 ): Promise<BenchRow[]> {
-  checkOptions(options, null, 'benchmark');
+  checkOptions(options, null, 'benchmark', true);
   const { threadCounts, batchSizes, steps, warmup = 50, repeats = 3, profile = false, ...trainOptions } = options;
   checkCountList('--threads', threadCounts, '1,2,4');
   checkCountList('--batch-size', batchSizes, '64,256');

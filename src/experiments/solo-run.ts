@@ -19,10 +19,21 @@ async function main(): Promise<void> {
   const dataset = loadTrainingData(resolveConfig(options));
   process.stdout.write('ready\n');
   const lines = createInterface({ input: process.stdin });
-  for await (const line of lines) if (line === 'go') break;
-  lines.close();
+  let go = false;
+  for await (const line of lines) {
+    if (line === 'go') {
+      go = true;
+      break;
+    }
+  }
+  // Its stdin ended first: the bench that started it has gone (killed), and no one would read the figure.
+  if (!go) return;
+  // Likewise while it runs: a killed bench leaves no run computing beside the next.
+  process.stdin.once('end', () => process.exit(1));
+  process.stdin.resume();
   const { stepsPerSec } = await timeRun(options, dataset, run.warmup, run.steps);
   process.stdout.write(`${JSON.stringify({ stepsPerSec })}\n`);
+  process.stdin.destroy();
 }
 
 main().catch((err: Error) => {

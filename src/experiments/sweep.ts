@@ -7,6 +7,7 @@ import { UserError } from '../errors.js';
 import { checkWritable, refuseDirectory } from '../fs/atomic-write.js';
 import { makeScratchDir } from '../fs/scratch-dir.js';
 import { checkOptions, describe } from '../model-io/model-source.js';
+import { checkCounts } from '../options/check.js';
 import { distPath } from '../paths.js';
 import { DATA_FILE_OPTIONS, resolveConfig, stripUndefined, type TrainOptions } from '../train/config.js';
 import { toCsv } from './output.js';
@@ -140,15 +141,14 @@ export function sweepRuns(base: TrainOptions, grid: SweepGrid): SweepRun[] {
 
 /** Checks the grid's settings and the results file before any run starts; returns what is already done. */
 export function prepareSweep(options: SweepOptions): { runs: SweepRun[]; done: Map<string, SweepResult> } {
-  checkOptions(options, SWEEP_OPTIONS, 'sweep');
-  checkOptions(options.grid, GRID_AXES, 'sweep: grid');
+  checkOptions(options, SWEEP_OPTIONS, 'sweep', true);
+  checkOptions(options.grid, GRID_AXES, 'sweep: grid', true);
   for (const axis of GRID_AXES) {
     const values = options.grid[axis];
     if (values !== undefined && (!Array.isArray(values) || values.length === 0))
       throw new UserError(`sweep: grid.${axis} must be an array of one value or more; got ${describe(values)}`);
   }
-  if (!Number.isSafeInteger(options.parallel) || options.parallel < 1)
-    throw new UserError(`--parallel ${options.parallel}: must be a positive integer`);
+  checkCounts({ '--parallel': options.parallel });
   const runs = sweepRuns(options.base, options.grid);
   for (const run of runs) resolveConfig({ ...run.options, threads: options.threads });
   const done = new Map<string, SweepResult>();

@@ -59,9 +59,9 @@ function isTraced(step: number, every: number, lastStep: number): boolean {
   return step % every === 0 || step === lastStep;
 }
 
-/** The steps a run of `lastStep` steps traced every `every` steps shares with a saved trace's runs. */
-export function stepsInCommon(file: TraceFile, every: number, lastStep: number): number[] {
-  return file.runs[0].steps.filter((s) => s >= 1 && s <= lastStep && isTraced(s, every, lastStep));
+/** The steps a run of `lastStep` steps traced every `every` steps shares with one of a saved trace's runs. */
+export function stepsInCommon(run: Trace, every: number, lastStep: number): number[] {
+  return run.steps.filter((s) => s >= 1 && s <= lastStep && isTraced(s, every, lastStep));
 }
 
 /** Each layer's weight and bias, hashed together (they lie side by side in the layout). */
@@ -100,6 +100,15 @@ export function traceRunKey(config: TrainConfig): string {
   return JSON.stringify(Object.fromEntries(Object.entries(run).sort(([a], [b]) => a.localeCompare(b))));
 }
 
+function isJsonObject(text: string): boolean {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+  } catch {
+    return false;
+  }
+}
+
 export function readTraceFile(path: string): TraceFile {
   let value: Partial<TraceFile>;
   try {
@@ -118,10 +127,17 @@ export function readTraceFile(path: string): TraceFile {
   if (
     !Array.isArray(runs) ||
     runs.length === 0 ||
-    !runs.every((r) => Array.isArray(r?.steps) && Array.isArray(r?.hashes) && r.steps.length === r.hashes.length)
+    !runs.every(
+      (r) =>
+        Array.isArray(r?.steps) && r.steps.length > 0 && Array.isArray(r?.hashes) && r.steps.length === r.hashes.length,
+    )
   ) {
     throw new UserError(`--against ${path}: corrupt trace: "runs" must hold steps and hashes of the same length`);
   }
+  if (typeof value.run !== 'string' || !isJsonObject(value.run) || typeof value.dataSha256 !== 'string')
+    throw new UserError(
+      `--against ${path}: corrupt trace: "run" and "dataSha256" must be the settings' and data's strings`,
+    );
   return value as TraceFile;
 }
 

@@ -1,5 +1,6 @@
 import { datasetFingerprint, type Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
+import { flagOf } from '../flag.js';
 import { checkOptions } from '../model-io/model-source.js';
 import { checkCountList, checkCounts } from '../options/check.js';
 import { paramsSha256 } from '../model/hash.js';
@@ -75,7 +76,7 @@ export async function verify(
   given?: Dataset,
   onRow?: (row: VerifyRow) => void,
 ): Promise<VerifyRow[]> {
-  checkOptions(options, null, 'verify');
+  checkOptions(options, null, 'verify', true);
   const { threadCounts, steps, trace, ...trainOptions } = options;
   checkCountList('--threads', threadCounts, '1,2,4');
   checkCounts({ '--steps': steps, ...(trace ? { '--trace-every': trace.every } : {}) });
@@ -182,23 +183,26 @@ export function checkAgainst(
     throw new UserError(
       '--against: the trace was made on other data (its sha256 differs); give the same --data and limits',
     );
-  if (stepsInCommon(file, traced.every, traced.steps).length === 0) {
-    const held = file.runs[0].steps;
+  const apart = file.runs.find((run) => stepsInCommon(run, traced.every, traced.steps).length === 0);
+  if (apart) {
+    const held = apart.steps;
+    // Too short a run to reach the file's first traced step, or another spacing of the traced steps.
+    const give = traced.steps < held[0] ? `--steps ${held[0]} or more` : `--trace-every ${file.every}`;
     throw new UserError(
-      `--against: the trace holds steps ${held[0]}–${held[held.length - 1]} every ${file.every}, and none of them is traced here (--steps ${traced.steps} --trace-every ${traced.every}); give --trace-every ${file.every}`,
+      `--against: the trace holds steps ${held[0]}–${held[held.length - 1]} every ${file.every}, and none of them is traced here (--steps ${traced.steps} --trace-every ${traced.every}); give ${give}`,
     );
   }
 }
 
-/** The settings that differ between two traceRunKey strings, as `name: there vs here`. */
+/** The settings that differ between two traceRunKey strings (readTraceFile checked both are JSON objects), as `--flag X there, Y here`. */
 function settingsApart(there: string, here: string): string {
   const a = JSON.parse(there) as Record<string, unknown>;
   const b = JSON.parse(here) as Record<string, unknown>;
   const shown = (v: unknown) => (v === undefined ? 'not set' : JSON.stringify(v));
-  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+  const apart = [...new Set([...Object.keys(a), ...Object.keys(b)])]
     .filter((key) => JSON.stringify(a[key]) !== JSON.stringify(b[key]))
-    .map((key) => `${key} ${shown(a[key])} there, ${shown(b[key])} here`)
-    .join('; ');
+    .map((key) => `${flagOf(key)} ${shown(a[key])} there, ${shown(b[key])} here`);
+  return apart.length > 0 ? apart.join('; ') : `${there}; here ${here}`;
 }
 
 /**

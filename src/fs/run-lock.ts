@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, realpathSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 
@@ -38,14 +38,16 @@ export function lockCheckpoint(path: string, flag: string): RunLock {
     }
   }
   let held = true;
-  heldHere.add(resolve(lockPath));
+  // One key for the run's whole life: a chdir meanwhile, or the same file by another path, finds it.
+  const key = lockKey(lockPath);
+  heldHere.add(key);
   const release = () => {
     if (!held) return;
     held = false;
-    heldHere.delete(resolve(lockPath));
+    heldHere.delete(key);
     process.off('exit', release);
     try {
-      if (lockHolder(lockPath) === process.pid) unlinkSync(lockPath);
+      if (lockHolder(key) === process.pid) unlinkSync(key);
     } catch {
       // Already gone: nothing to release.
     }
@@ -63,10 +65,19 @@ export function refuseIfLocked(path: string, flag: string): void {
 }
 
 function refuseIfHeldHere(path: string, flag: string): void {
-  if (heldHere.has(resolve(`${path}.lock`)))
+  if (heldHere.has(lockKey(`${path}.lock`)))
     throw new UserError(
       `${flag} ${path}: another run in this process is writing it; wait for that run to end, or name another file`,
     );
+}
+
+/** A lock file's path with its folder's links resolved (the folder exists once a run holds the lock). */
+function lockKey(lockPath: string): string {
+  try {
+    return join(realpathSync(dirname(resolve(lockPath))), basename(lockPath));
+  } catch {
+    return resolve(lockPath);
+  }
 }
 
 function writing(path: string, flag: string, holder: number | null): UserError {

@@ -213,6 +213,12 @@ export function predictRows(source: ModelSource, rows: readonly ArrayLike<number
       throw new UserError(
         `predictRows: row ${row}, value ${bad} is ${describe((values as ArrayLike<unknown>)[bad])}; each value is a finite number`,
       );
+    // The model reads float32: a finite double beyond its range would be Infinity there.
+    const over = inputs.findIndex((v) => !Number.isFinite(v));
+    if (over >= 0)
+      throw new UserError(
+        `predictRows: row ${row}, value ${over} is ${(values as ArrayLike<number>)[over]}, beyond float32's range (±3.4e38)`,
+      );
     const p = forwardInputs(model.layout, model.params, applyScaling(model.input.scaling, inputs, width));
     const predicted = argmaxRow(p, 0, p.length);
     const out: InputPrediction = { row, predicted, probabilities: Array.from(p) };

@@ -85,8 +85,13 @@ export function resolveModel(source: unknown, caller: string): ResolvedModel {
  * Refuses an options argument that is not an object, or that has a key the function does not know (a typo);
  * `known` null: any key (the function checks its keys itself, as train's options are).
  */
-export function checkOptions(options: unknown, known: readonly string[] | null, caller: string): void {
-  if (options === undefined) return;
+export function checkOptions(
+  options: unknown,
+  known: readonly string[] | null,
+  caller: string,
+  required = false,
+): void {
+  if (options === undefined && !required) return;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     const keys = known ? ` ({${known.join(', ')}})` : '';
     throw new UserError(`${caller}: options must be an object${keys}; got ${describe(options)}`);

@@ -35,7 +35,9 @@ export function checkCounts(counts: Record<string, unknown>): void {
 /** Refuses a list of counts (thread counts, batch sizes) that is empty or not all positive integers. */
 export function checkCountList(flag: string, value: unknown, example: string): void {
   if (!Array.isArray(value) || value.length === 0)
-    throw new UserError(`${flag} ${shown(value)}: must be a list of positive integers, e.g. [${example}]`);
+    throw new UserError(
+      `${flag} ${Array.isArray(value) ? '[]' : shown(value)}: must be a list of positive integers, e.g. [${example}]`,
+    );
   for (const n of value) checkCounts({ [flag]: n });
 }
 

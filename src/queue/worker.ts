@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import { UserError } from '../errors.js';
 import { makeScratchDir } from '../fs/scratch-dir.js';
+import { checkCounts } from '../options/check.js';
 import { trainRun, type SweepResult } from '../experiments/sweep.js';
 import type { TrainOptions } from '../train/config.js';
 import { checkQueueReachable, parseQueueUrl } from './connection.js';
@@ -48,8 +49,7 @@ export interface QueueWorkerOutcome {
  */
 export async function runQueueWorker(options: QueueWorkerOptions): Promise<QueueWorkerOutcome> {
   const { threads, parallel, signal, killSignal, onEvent } = options;
-  if (!Number.isSafeInteger(parallel) || parallel < 1)
-    throw new UserError(`--parallel ${parallel}: must be a positive integer`);
+  checkCounts({ '--parallel': parallel });
   const address = parseQueueUrl(options.url);
   await checkQueueReachable(address);
   const host = hostname();
