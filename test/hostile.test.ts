@@ -174,6 +174,38 @@ describe('hostile data', { timeout: SLOW_TEST_TIMEOUT }, () => {
     );
   });
 
+  it('a CSV without a header, or with a label that is one class per row, trains but says what it read', () => {
+    const dir = tempDir();
+    const run = (file: string) =>
+      lockstep(['train', '--data', file, '--hidden', '4', '--epochs', '1', '--batch-size', '8', '--threads', '1']);
+    // No header: the first row of numbers is taken as the column names.
+    const bare = join(dir, 'bare.csv');
+    const rows = Array.from({ length: 40 }, (_, r) => `${(r % 7) / 10 + 0.05},${((r * 3) % 5) + 1},${r % 3}`);
+    writeFileSync(bare, `${rows.join('\n')}\n`);
+    const noHeader = run(bare);
+    expect(noHeader.code, noHeader.stderr).toBe(0);
+    expect(noHeader.stderr).toBe(
+      `lockstep: notice: ${bare}: line 1 (0.05, 1, 0) is read as the header, but every field of it is a number; if it is a row of data, add a header line naming the columns\n`,
+    );
+    // A first row that repeats a value cannot be a header at all: refused, with the same advice.
+    const repeats = join(dir, 'repeats.csv');
+    writeFileSync(repeats, `0,0,1\n${rows.join('\n')}\n`);
+    expectOneLine(
+      run(repeats),
+      2,
+      `${repeats}: line 1: column "0" appears twice in the header; if line 1 is a row of data, add a header line naming the columns`,
+    );
+    // A measured value as the label: about one class per row.
+    const measured = join(dir, 'measured.csv');
+    const values = Array.from({ length: 30 }, (_, r) => `${r % 7},${(r * 3) % 5},${(r * 0.37).toFixed(2)}`);
+    writeFileSync(measured, `a,b,y\n${values.join('\n')}\n`);
+    const perRow = run(measured);
+    expect(perRow.code, perRow.stderr).toBe(0);
+    expect(perRow.stderr).toContain(
+      `lockstep: notice: ${measured}: column "y" names 30 classes for 30 rows; lockstep trains a classifier, so a label that is a measured value or an id gives about one class per row\n`,
+    );
+  });
+
   it('a missing data directory, a file instead of one, and an unreadable file', () => {
     const missing = join(tempDir(), 'nope');
     expectOneLine(lockstep(['train', '--data', missing, ...SMALL]), 2, `--data ${missing}: no such file or directory`);

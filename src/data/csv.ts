@@ -103,7 +103,11 @@ function labelColumn(header: string[], label: string | null | undefined, path: s
     );
   const seen = new Set<string>();
   for (const name of header) {
-    if (seen.has(name)) throw new UserError(`${path}: line 1: column "${name}" appears twice in the header`);
+    if (seen.has(name)) {
+      // A file without a header: its first row of numbers repeats a value.
+      const data = headerOfNumbers(header) ? '; if line 1 is a row of data, add a header line naming the columns' : '';
+      throw new UserError(`${path}: line 1: column "${name}" appears twice in the header${data}`);
+    }
     seen.add(name);
   }
   if (label !== undefined) {
@@ -115,7 +119,12 @@ function labelColumn(header: string[], label: string | null | undefined, path: s
   return at >= 0 ? at : header.length - 1;
 }
 
-function preview(names: string[]): string {
+/** A header whose every field is a number: likely a file without one, its first row of data read as names. */
+export function headerOfNumbers(header: string[]): boolean {
+  return header.every((h) => h.trim() !== '' && Number.isFinite(Number(h)));
+}
+
+export function preview(names: string[]): string {
   return names.length <= 8 ? names.join(', ') : `${names.slice(0, 8).join(', ')}, … (${names.length} in all)`;
 }
 

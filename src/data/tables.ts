@@ -1,6 +1,6 @@
 import { extname } from 'node:path';
 import { UserError } from '../errors.js';
-import { readCsvTable, type CsvTable } from './csv.js';
+import { headerOfNumbers, preview, readCsvTable, type CsvTable } from './csv.js';
 import { emptySplit, type Dataset, type DatasetOptions, type LabeledRows } from './types.js';
 import { readNpyFile, readNpzFile, type NpyArray } from './npy.js';
 
@@ -70,7 +70,11 @@ function loadCsv(path: string, options: DatasetOptions): Dataset {
     featureNames: labelled[0]?.featureNames,
   };
   if (mapping.classNames) dataset.classNames = mapping.classNames;
-  if (mapping.notice) dataset.notices = [mapping.notice];
+  const notices = [
+    ...(train && !options.classNames ? trainingTableNotices(train, mapping.classes) : []),
+    ...(mapping.notice ? [mapping.notice] : []),
+  ];
+  if (notices.length > 0) dataset.notices = notices;
   if (train && !options.classNames)
     checkClasses(train.path, dataset.train.labels, `column "${train.label}"`, mapping.classNames);
   return dataset;
@@ -129,6 +133,24 @@ function mixedLabelsNotice(
       return `${t.path}: line ${t.lines[r]}: label ${JSON.stringify(t.labels[r])} is not an integer from 0 to ${MAX_CLASSES - 1}: the labels are read as ${names} class names`;
   }
   return undefined;
+}
+
+/**
+ * What a training table's first line and labels suggest was meant otherwise: a file without a header (its
+ * first row of numbers taken as column names), or a label column that is a measurement or an id (about one
+ * class per row).
+ */
+function trainingTableNotices(table: CsvTable, classes: number): string[] {
+  const notices: string[] = [];
+  if (headerOfNumbers(table.header))
+    notices.push(
+      `${table.path}: line 1 (${preview(table.header)}) is read as the header, but every field of it is a number; if it is a row of data, add a header line naming the columns`,
+    );
+  if (classes > 10 && classes * 2 > table.count)
+    notices.push(
+      `${table.path}: column "${table.label}" names ${classes} classes for ${table.count} rows; lockstep trains a classifier, so a label that is a measured value or an id gives about one class per row`,
+    );
+  return notices;
 }
 
 /** A classifier needs two classes among its training labels. */
