@@ -590,6 +590,10 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
       2,
       `--data ${other}: not the data this checkpoint was trained on`,
     );
+    // Data of another kind: said as such, not as a flag the user did not give.
+    const table = join(dir, 'table.csv');
+    writeFileSync(table, blobsCsv(40, 3));
+    expectOneLine(lockstep(['train', '--resume', ckpt, '--data', table]), 2, `--data ${table}: ${ckpt} was trained on`);
     expectOneLine(
       lockstep(['train', '--resume', ckpt, '--epochs', '1']),
       2,

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
 import { loadDataset, type Dataset } from '../data/dataset.js';
 import { checkScaleKind } from '../data/scaling.js';
 import { UserError } from '../errors.js';
@@ -124,6 +124,13 @@ export function resumeOptions(saved: TrainConfig, overrides: TrainOptions, check
       throw new UserError(`${flagOf(key)} ${String(given)}: ${checkpointPath} was trained ${trained}`);
     }
   }
+  // Other data of the same kind is caught by its sha256; data of another kind would be refused for a flag the
+  // user did not give (the checkpoint's --test-data beside .npy files, say).
+  const kind = (path: string) => extname(path).toLowerCase() || 'a directory';
+  if (overrides.data !== undefined && saved.data !== undefined && kind(overrides.data) !== kind(saved.data))
+    throw new UserError(
+      `--data ${overrides.data}: ${checkpointPath} was trained on ${saved.data}; a resumed run trains on the same data`,
+    );
   // Where the run computes, and where the earlier invocation was told to stop, are not part of the run.
   const { threads: _t, kernels: _k, reference: _r, maxSteps: _m, ...arithmetic } = saved;
   return { ...arithmetic, ...stripUndefined(overrides) };
