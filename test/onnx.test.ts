@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import onnxProto from 'onnx-proto';
-import ort from 'onnxruntime-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/dataset.js';
 import { forwardOne } from '../src/inference/predict.js';
 import { loadModel } from '../src/model-io/model-file.js';
@@ -36,16 +37,47 @@ for node in model.graph.node:
 print(json.dumps({"metadata": {p.key: p.value for p in model.metadata_props}, "probabilities": x.tolist()}))
 `;
 
-// onnxruntime leaves an empty mat-debug-PID.log in $TMPDIR for each process that runs a model: give it
-// one of the test's own directories, removed with the others.
-const previousTmpdir = process.env.TMPDIR;
-beforeAll(() => {
-  process.env.TMPDIR = tempDir();
-});
-afterAll(() => {
-  if (previousTmpdir === undefined) delete process.env.TMPDIR;
-  else process.env.TMPDIR = previousTmpdir;
-});
+/** Runs an ONNX model's input (rows × width floats) in onnxruntime-node: its "probabilities" output. */
+const RUN_ONNX = `
+import { readFileSync, writeFileSync } from 'node:fs';
+import ort from '${pathToFileURL(createRequire(import.meta.url).resolve('onnxruntime-node')).href}';
+const [model, inputFile, rows, width, outputFile] = process.argv.slice(2);
+const input = new Float32Array(new Uint8Array(readFileSync(inputFile)).buffer);
+const session = await ort.InferenceSession.create(model);
+const { probabilities } = await session.run({ input: new ort.Tensor('float32', input, [Number(rows), Number(width)]) });
+const data = probabilities.data;
+writeFileSync(outputFile, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+console.log(JSON.stringify(probabilities.dims));
+`;
+
+/**
+ * onnxruntime-node runs in a process of its own whose TMPDIR is one of the test's directories: its telemetry
+ * leaves an empty mat-debug-PID.log in the temp folder, at times after the model has run, and it is removed with
+ * the directory (in this process it landed in /tmp once TMPDIR was given back).
+ */
+function runOnnx(
+  model: string | Uint8Array,
+  input: Float32Array,
+  rows: number,
+): { probabilities: Float32Array; dims: number[] } {
+  const work = tempDir();
+  const modelFile = typeof model === 'string' ? model : join(work, 'model.onnx');
+  if (typeof model !== 'string') writeFileSync(modelFile, model);
+  const script = join(work, 'run-onnx.mjs');
+  writeFileSync(script, RUN_ONNX);
+  writeFileSync(join(work, 'input.bin'), new Uint8Array(input.buffer, input.byteOffset, input.byteLength));
+  const r = spawnSync(
+    process.execPath,
+    [script, modelFile, join(work, 'input.bin'), String(rows), String(input.length / rows), join(work, 'output.bin')],
+    { encoding: 'utf8', env: { ...process.env, TMPDIR: work }, timeout: 120_000 },
+  );
+  if (r.status !== 0) throw new Error(`onnxruntime-node: ${r.stderr}`);
+  const bytes = readFileSync(join(work, 'output.bin'));
+  return {
+    probabilities: new Float32Array(new Uint8Array(bytes).buffer),
+    dims: JSON.parse(r.stdout),
+  };
+}
 
 describe('encodeOnnx', () => {
   it('stores class names as JSON in the metadata, and refuses a count other than the classes', async () => {
@@ -57,18 +89,14 @@ describe('encodeOnnx', () => {
     expect(() => encodeOnnx(layout, params, { classNames: ['cat'] })).toThrow('1 class names for 2 output classes');
     // Another scaling is the graph's: inputs 2p + 3, less 3 and divided by 510, are lockstep's pixels p divided by 255.
     const scaling = { kind: 'minmax' as const, offset: [3, 3, 3, 3], divisor: [510, 510, 510, 510] };
-    const session = await ort.InferenceSession.create(encodeOnnx(layout, params, { scaling }));
     const pixels = Uint8Array.of(0, 17, 200, 255);
-    const { probabilities } = await session.run({
-      input: new ort.Tensor(
-        'float32',
-        Float32Array.from(pixels, (p) => 2 * p + 3),
-        [1, 4],
-      ),
-    });
+    const { probabilities } = runOnnx(
+      encodeOnnx(layout, params, { scaling }),
+      Float32Array.from(pixels, (p) => 2 * p + 3),
+      1,
+    );
     const expected = forwardOne(layout, params, pixels);
-    for (let c = 0; c < 2; c++)
-      expect(Math.abs((probabilities.data as Float32Array)[c] - expected[c])).toBeLessThanOrEqual(1e-6);
+    for (let c = 0; c < 2; c++) expect(Math.abs(probabilities[c] - expected[c])).toBeLessThanOrEqual(1e-6);
   });
 });
 
@@ -96,11 +124,9 @@ describe('lockstep export --to FILE.onnx', () => {
 
       const test = loadDataset(undefined, { inputSize: 784, classes: 10, only: 'test' }).test;
       expect(test.count).toBe(10000);
-      const session = await ort.InferenceSession.create(model);
       const input = Float32Array.from(test.images); // raw pixels: the graph's Div node scales them
-      const output = await session.run({ input: new ort.Tensor('float32', input, [test.count, 784]) });
-      const probabilities = output.probabilities.data as Float32Array;
-      expect(output.probabilities.dims).toEqual([test.count, 10]);
+      const { probabilities, dims } = runOnnx(model, input, test.count);
+      expect(dims).toEqual([test.count, 10]);
 
       const { layout, params } = loadModel(checkpoint);
       const confusion = Array.from({ length: 10 }, () => new Array<number>(10).fill(0));
@@ -231,9 +257,7 @@ describe('lockstep export --to FILE.onnx of a model trained on a CSV table', () 
         .split('\n')
         .slice(1)
         .flatMap((line) => line.split(',').slice(0, 4).map(Number));
-      const session = await ort.InferenceSession.create(join(dir, 'model.onnx'));
-      const output = await session.run({ input: new ort.Tensor('float32', Float32Array.from(features), [40, 4]) });
-      const probabilities = output.probabilities.data as Float32Array;
+      const { probabilities } = runOnnx(join(dir, 'model.onnx'), Float32Array.from(features), 40);
       const names = ['alpha', 'beta', 'gamma'];
       for (let i = 0; i < 40; i++) {
         const row = Array.from(probabilities.subarray(i * 3, (i + 1) * 3));
