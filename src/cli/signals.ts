@@ -40,16 +40,10 @@ export function onStopThenKillSignals(
  * the first SIGINT or SIGTERM says what was and was not finished, and exits.
  */
 export function exitOnSignals(said: string): () => void {
-  const handler = (name: NodeJS.Signals) => {
-    process.stderr.write(`lockstep: ${name}: ${said}\n`);
-    process.exit(EXIT_INTERRUPTED);
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-  };
+  // The first signal's line is onStopThenKillSignals'; the exit comes before a second could be heard.
+  const { stop, dispose } = onStopThenKillSignals(said, said);
+  stop.addEventListener('abort', () => process.exit(EXIT_INTERRUPTED));
+  return dispose;
 }
 
 /**

@@ -6,7 +6,7 @@ import { parse } from 'csv-parse/sync';
 import { UserError } from '../errors.js';
 import { checkWritable, refuseDirectory } from '../fs/atomic-write.js';
 import { makeScratchDir } from '../fs/scratch-dir.js';
-import { checkOptions, describe } from '../model-io/model-source.js';
+import { checkOptions, describe, optionNames } from '../model-io/model-source.js';
 import { checkCounts } from '../options/check.js';
 import { distPath } from '../paths.js';
 import { DATA_FILE_OPTIONS, resolveConfig, stripUndefined, type TrainOptions } from '../train/config.js';
@@ -26,11 +26,8 @@ export interface SweepGrid {
 }
 
 /** The grid's axes and the options' names (the types make them complete): a misspelt name is refused. */
-const GRID_AXES = Object.keys({ seed: true, lr: true, batchSize: true, optimizer: true } satisfies Record<
-  keyof SweepGrid,
-  true
->) as (keyof SweepGrid)[];
-const SWEEP_OPTIONS = Object.keys({
+const GRID_AXES = optionNames<SweepGrid>({ seed: true, lr: true, batchSize: true, optimizer: true });
+const SWEEP_OPTIONS = optionNames<SweepOptions>({
   base: true,
   grid: true,
   threads: true,
@@ -40,7 +37,7 @@ const SWEEP_OPTIONS = Object.keys({
   killSignal: true,
   onStart: true,
   onResult: true,
-} satisfies Record<keyof SweepOptions, true>);
+});
 
 export interface SweepOptions {
   /** The settings every run shares (epochs, layers, data, …); threads are set by `threads`. */

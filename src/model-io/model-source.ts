@@ -102,6 +102,11 @@ export function checkOptions(
   }
 }
 
+/** An options type's names, each listed once and the list checked complete by the type: what checkOptions knows. */
+export function optionNames<T>(names: Record<keyof T, true>): (keyof T & string)[] {
+  return Object.keys(names) as (keyof T & string)[];
+}
+
 /** A short description of a value for an error message: its type, and the value itself when it is short. */
 export function describe(value: unknown): string {
   if (value === null || value === undefined || typeof value === 'number' || typeof value === 'boolean')

@@ -19,7 +19,7 @@ import {
 } from '../model-io/checkpoint.js';
 import { exportSafetensors, modelFormat } from '../model-io/export.js';
 import { loadModel } from '../model-io/model-file.js';
-import { checkOptions, type TrainedModel } from '../model-io/model-source.js';
+import { checkOptions, optionNames, type TrainedModel } from '../model-io/model-source.js';
 import { lockCheckpoint, refuseIfLocked } from '../fs/run-lock.js';
 import { epochSteps } from '../optim/schedule.js';
 import { flagOf } from '../flag.js';
@@ -53,7 +53,7 @@ export interface TrainHooks extends CoreHooks {
 }
 
 /** Every hook's name (the type makes it complete): a misspelt hook is refused rather than never called. */
-const HOOKS = Object.keys({
+const HOOKS = optionNames<TrainHooks>({
   onEpoch: true,
   onStep: true,
   onCheckpoint: true,
@@ -66,7 +66,7 @@ const HOOKS = Object.keys({
   initialParams: true,
   resume: true,
   profileSteps: true,
-} satisfies Record<keyof TrainHooks, true>);
+});
 
 /**
  * A training run. With `checkpoint` it writes one after every epoch and when interrupted (refusing another
