@@ -381,6 +381,12 @@ describe('checkpoint CLI', { timeout: SLOW_TEST_TIMEOUT }, () => {
     expect(steps).toBeLessThan(938);
     const resumed = runCli(['train', '--resume', ckpt, '--threads', '1', '--json']);
     expect(resumed.code).toBe(0);
-    expect(JSON.parse(resumed.stdout.trim().split('\n').pop()!).paramsSha256).toBe(fullHash);
+    const done = JSON.parse(resumed.stdout.trim().split('\n').pop()!);
+    expect(done.paramsSha256).toBe(fullHash);
+    // Its seconds are the resumed run's: the done event says where it started.
+    expect(done).toMatchObject({ steps: 938, resumedAt: steps });
+    const again = runCli(['train', '--resume', ckpt, '--epochs', '2', '--max-steps', '943', '--threads', '1']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('Done: 2 epochs, 943 steps (5 after resuming at step 938), test acc');
   });
 });

@@ -23,9 +23,14 @@ export function formatRate(lr: number): string {
 
 export function formatDone(r: TrainResult): string {
   return (
-    `${r.interrupted ? 'Stopped' : 'Done'}: ${plural(r.epochs, 'epoch')}, ${plural(r.steps, 'step')}, ${doneAccuracy(r)}, ` +
+    `${r.interrupted ? 'Stopped' : 'Done'}: ${plural(r.epochs, 'epoch')}, ${plural(r.steps, 'step')}${resumedSteps(r)}, ${doneAccuracy(r)}, ` +
     `${r.seconds.toFixed(2)} s, params sha256 ${r.paramsSha256}`
   );
+}
+
+/** A resumed run's steps since its checkpoint: the Done line's seconds are theirs, its epochs and steps the whole run's. */
+function resumedSteps(r: TrainResult): string {
+  return r.resumedAt > 0 ? ` (${r.steps - r.resumedAt} after resuming at step ${r.resumedAt})` : '';
 }
 
 /** The Done line's accuracy: the test split's, else (a run without one) the last evaluated split's. */

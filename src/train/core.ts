@@ -36,7 +36,10 @@ export interface TrainResult extends Model {
   event: 'done';
   epochs: number;
   steps: number;
+  /** The steps a resumed run's checkpoint had already taken (0 for a fresh run): `steps - resumedAt` ran here. */
+  resumedAt: number;
   testAccuracy: number;
+  /** This run's wall time, from the data's loading on (a resumed run: not the time before its checkpoint). */
   seconds: number;
   paramsSha256: string;
   /** The kernel set that ran the steps (the reference trainer's arithmetic is js's). */
@@ -193,6 +196,7 @@ export async function trainCore(options: TrainOptions = {}, hooks: TrainHooks = 
       event: 'done',
       epochs: history.length,
       steps: state.steps,
+      resumedAt: start.steps,
       testAccuracy: history.length > 0 ? history[history.length - 1].testAccuracy : NaN,
       seconds: (performance.now() - started) / 1000,
       paramsSha256: paramsSha256(params),
