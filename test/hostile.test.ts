@@ -172,6 +172,35 @@ describe('hostile data', { timeout: SLOW_TEST_TIMEOUT }, () => {
     expect(r.stderr).toBe(
       `lockstep: notice: ${data}: line 3: label "seven" is not an integer from 0 to 255: the labels are read as 11 class names\n`,
     );
+    // Numbers that are not class numbers (1.0, 300) are names too, and said; text alone is names as meant.
+    const said = (labels: string[]) => {
+      writeFileSync(
+        data,
+        `a,b,label\n${rows.map((row, r) => row.replace(/[^,]*$/, labels[r % labels.length])).join('\n')}\n`,
+      );
+      const run = lockstep([
+        'train',
+        '--data',
+        data,
+        '--hidden',
+        '4',
+        '--epochs',
+        '1',
+        '--batch-size',
+        '8',
+        '--threads',
+        '1',
+      ]);
+      expect(run.code, run.stderr).toBe(0);
+      return run.stderr;
+    };
+    expect(said(['1.0', '2.0'])).toBe(
+      `lockstep: notice: ${data}: line 2: label "1.0" is not an integer from 0 to 255: the labels are read as 2 class names\n`,
+    );
+    expect(said(['300', '301', '302'])).toContain(
+      'line 2: label "300" is not an integer from 0 to 255: the labels are read as 3 class names',
+    );
+    expect(said(['cat', 'dog'])).toBe('');
   });
 
   it('a CSV without a header, or with a label that is one class per row, trains but says what it read', () => {

@@ -120,13 +120,17 @@ function classMapping(
   };
 }
 
-/** A column of class numbers but for some text (`seven` among digits) is read as names: said, naming the first such label's line. */
+/**
+ * Labels that look like class numbers but are names (`seven` among digits, `1.0`, `300`): said, naming the
+ * first label that is not a class number and its line. Labels of text only (`cat`, `dog`) are names as meant.
+ */
 function mixedLabelsNotice(
   tables: CsvTable[],
   isClassNumber: (l: string) => boolean,
   names: number,
 ): string | undefined {
-  if (!tables.some((t) => t.labels.some(isClassNumber))) return undefined;
+  const isNumber = (l: string) => l.trim() !== '' && Number.isFinite(Number(l));
+  if (!tables.some((t) => t.labels.some((l) => isClassNumber(l) || isNumber(l)))) return undefined;
   for (const t of tables) {
     const r = t.labels.findIndex((l) => !isClassNumber(l));
     if (r >= 0)
