@@ -376,6 +376,24 @@ describe('the CLI on a CSV table with string labels', () => {
       expect(lines[0]).toMatch(
         /^line 2: (alpha|beta|gamma) \(p [\d.]+\)( \(correct\)| \(true label (alpha|beta|gamma)\))$/,
       );
+      // The model keeps its label column's name: a column that is neither it nor a feature is refused, not read as labels.
+      const withId = (columns: string) => {
+        const table = body.map(
+          (line, r) =>
+            `${line.split(',').slice(0, 4).join(',')},${r}${columns.includes('species') ? `,${line.split(',')[4]}` : ''}`,
+        );
+        writeFileSync(
+          join(dir, 'with-id.csv'),
+          `${header.split(',').slice(0, 4).join(',')},${columns}\n${table.join('\n')}\n`,
+        );
+        return runCli(['predict', 'best.st', '--csv', 'with-id.csv'], { cwd: dir });
+      };
+      for (const columns of ['id', 'id,species'])
+        expect(withId(columns)).toMatchObject({
+          code: 2,
+          stderr:
+            'lockstep: --csv with-id.csv: column "id" is neither a feature of the model nor its label column "species"; remove it\n',
+        });
       const json = runCli(['predict', 'best.st', '--csv', testData, '--json'], { cwd: dir });
       const first = JSON.parse(json.stdout.split('\n')[0]) as {
         line: number;

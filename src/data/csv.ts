@@ -82,11 +82,22 @@ export function featureColumns(features: string[], columns: string[], what: stri
 
 /**
  * The one column of a header beside a model's features (its label), or null where there is none; refuses a
- * header without one of the features or with more than one other column.
+ * header without one of the features or with more than one other column, or (a model that keeps the name of
+ * its label column, `labelName`) with another column than that.
  */
-export function labelBesideFeatures(features: string[], header: string[], what: string): string | null {
+export function labelBesideFeatures(
+  features: string[],
+  header: string[],
+  what: string,
+  labelName?: string,
+): string | null {
   featureColumns(features, header, what);
   const rest = header.filter((name) => !features.includes(name));
+  const other = labelName === undefined ? undefined : rest.find((name) => name !== labelName);
+  if (other !== undefined)
+    throw new UserError(
+      `${what}: column "${other}" is neither a feature of the model nor its label column "${labelName}"; remove it`,
+    );
   if (rest.length > 1)
     throw new UserError(
       `${what}: columns ${rest.map((n) => `"${n}"`).join(', ')} are not features of the model; at most one label column may be added`,

@@ -111,6 +111,8 @@ export interface ModelInput {
   classNames?: string[];
   /** The feature columns of a CSV table, in order: what predict --csv expects. */
   featureNames?: string[];
+  /** A CSV table's label column: the one column predict --csv and eval --data take beside the features. */
+  labelName?: string;
 }
 
 /** A stored ModelInput, checked (absent: a model from before --scale, bytes over 255). */
@@ -121,24 +123,26 @@ export function checkStoredInput(value: unknown, width: number, where: string): 
   if (
     typeof v !== 'object' ||
     (v.classNames !== undefined && !strings(v.classNames)) ||
-    (v.featureNames !== undefined && !strings(v.featureNames))
+    (v.featureNames !== undefined && !strings(v.featureNames)) ||
+    (v.labelName !== undefined && typeof v.labelName !== 'string')
   ) {
-    throw new UserError(`${where}: corrupt input description (class or feature names)`);
+    throw new UserError(`${where}: corrupt input description (class, feature or label names)`);
   }
   const input: ModelInput = { scaling: checkStoredScaling(v.scaling, width, where) };
   if (v.classNames) input.classNames = v.classNames;
   if (v.featureNames) input.featureNames = v.featureNames;
+  if (v.labelName !== undefined) input.labelName = v.labelName;
   return input;
 }
 
 /**
  * A ModelInput as safetensors __metadata__ (strings only): input_scale ('1/255' as before --scale existed,
  * or standard, minmax, none), input_offset and input_divisor (JSON arrays, per feature), class_names and
- * feature_names (JSON arrays). x' = (x - input_offset[k]) / input_divisor[k], rounded to float32.
+ * feature_names (JSON arrays), label_name (the column's name as written). x' = (x - input_offset[k]) / input_divisor[k], rounded to float32.
  */
 export function inputMetadata(input: ModelInput | undefined): Record<string, string> {
   if (!input) return {};
-  const { scaling, classNames, featureNames } = input;
+  const { scaling, classNames, featureNames, labelName } = input;
   const out: Record<string, string> = { input_scale: scaling.kind === '255' ? '1/255' : scaling.kind };
   if (scaling.offset.length > 0) {
     out.input_offset = JSON.stringify(scaling.offset);
@@ -146,6 +150,7 @@ export function inputMetadata(input: ModelInput | undefined): Record<string, str
   }
   if (classNames) out.class_names = JSON.stringify(classNames);
   if (featureNames) out.feature_names = JSON.stringify(featureNames);
+  if (labelName !== undefined) out.label_name = labelName;
   return out;
 }
 
@@ -163,7 +168,7 @@ export function inputFromMetadata(metadata: Record<string, string>, width: numbe
   const kind = scale === undefined || scale === '1/255' ? '255' : scale;
   const scaling = { kind, offset: json('input_offset') ?? [], divisor: json('input_divisor') ?? [] };
   return checkStoredInput(
-    { scaling, classNames: json('class_names'), featureNames: json('feature_names') },
+    { scaling, classNames: json('class_names'), featureNames: json('feature_names'), labelName: metadata.label_name },
     width,
     where,
   );

@@ -69,6 +69,7 @@ function loadCsv(path: string, options: DatasetOptions): Dataset {
     classes: mapping.classes,
     featureNames: labelled[0]?.featureNames,
   };
+  if (labelled[0]) dataset.labelName = labelled[0].label;
   if (mapping.classNames) dataset.classNames = mapping.classNames;
   const notices = [
     ...(train && !options.classNames ? trainingTableNotices(train, mapping.classes) : []),

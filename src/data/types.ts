@@ -28,6 +28,8 @@ export interface Dataset {
   classNames?: string[];
   /** The features' names (a CSV header), when the file has them. */
   featureNames?: string[];
+  /** The label column's name (a CSV header), when the file has one. */
+  labelName?: string;
   /** Set by prepareDataset: `features` are then scaled; before, they hold the file's values. */
   scaling?: InputScaling;
   /** One-line remarks on how the files were read (a label column read as class names), for the caller to show. */

@@ -66,7 +66,7 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
   let label = model.dataFlags?.label;
   if (ownTable && options.data && names) {
     const what = `--data ${options.data}`;
-    const beside = labelBesideFeatures(names, readCsvHeader(options.data, '--data'), what);
+    const beside = labelBesideFeatures(names, readCsvHeader(options.data, '--data'), what, model.input.labelName);
     if (beside === null)
       throw new UserError(
         `${what}: no label column beside the model's features; classify such rows with predict --csv`,

@@ -146,7 +146,7 @@ export function predictCsv(source: ModelSource, csvPath: string): RowPrediction[
   const names = model.input.featureNames;
   let label: string | null = null;
   if (names) {
-    label = labelBesideFeatures(names, header, `--csv ${csvPath}`);
+    label = labelBesideFeatures(names, header, `--csv ${csvPath}`, model.input.labelName);
   } else if (header.length === width + 1) {
     label = header.includes('label') ? 'label' : header[header.length - 1];
   } else if (header.length !== width) {

@@ -134,6 +134,7 @@ export async function trainCore(options: TrainOptions = {}, hooks: TrainHooks = 
     scaling: dataset.scaling ?? BYTE_SCALING,
     classNames: dataset.classNames,
     featureNames: dataset.featureNames,
+    labelName: dataset.labelName,
   };
   // After the data check: a resumed run's batch size is the checkpoint's, which other data may not fit.
   const batchSize = stepBatchSize(config.batchSize, dataset, config.valSplit, hooks.onNotice);
