@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { zipSync } from 'fflate';
+import { expect } from 'vitest';
 import { encodeIdx } from '../src/data/idx.js';
 import type { LabeledRows } from '../src/data/dataset.js';
 import { IDX_FILES } from '../src/data/dataset.js';
+import { UserError } from '../src/errors.js';
 import { Rng } from '../src/random/rng.js';
 
 /** The CLI as a user runs it: the compiled dist/src/cli/main.js (npm test builds first). */
@@ -171,6 +173,17 @@ export function writeIdxDir(options: IdxDirOptions = {}): string {
   write(IDX_FILES.testImages, encodeIdx([testCount, height, width], test.images));
   write(IDX_FILES.testLabels, encodeIdx([testCount], test.labels));
   return dir;
+}
+
+/** The message of the UserError that `run` throws, or 'accepted' when it throws nothing (any other error fails the test). */
+export function userErrorOf(run: () => unknown): string {
+  try {
+    run();
+  } catch (err) {
+    expect(err).toBeInstanceOf(UserError);
+    return (err as Error).message;
+  }
+  return 'accepted';
 }
 
 export function bitsEqual(a: Float32Array, b: Float32Array): boolean {

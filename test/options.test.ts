@@ -1,7 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../src/errors.js';
 import { withFlagTables } from '../src/options/reference.js';
 import {
   COMMANDS,
@@ -14,7 +13,7 @@ import {
 } from '../src/options/table.js';
 import { resolveConfig } from '../src/train/config.js';
 import { readRunConfig } from '../src/train/run-config.js';
-import { runCli, tempDir } from './helpers.js';
+import { runCli, tempDir, userErrorOf } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -40,15 +39,7 @@ describe('the option table: every option declared once', () => {
   }, 60_000);
 
   it('the library checks a value from its declaration and names the flag', () => {
-    const refused = (options: object) => {
-      try {
-        resolveConfig(options);
-      } catch (err) {
-        expect(err).toBeInstanceOf(UserError);
-        return (err as Error).message;
-      }
-      return 'accepted';
-    };
+    const refused = (options: object) => userErrorOf(() => resolveConfig(options));
     expect(refused({ evalEvery: 0 })).toBe('--eval-every 0: must be a positive integer');
     expect(refused({ warmupSteps: -1 })).toBe('--warmup-steps -1: must be an integer ≥ 0');
     expect(refused({ threads: 129 })).toBe('--threads 129: must be an integer from 1 to 128');

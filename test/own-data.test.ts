@@ -403,11 +403,13 @@ describe('the CLI on a CSV table with string labels', () => {
       };
       expect(first).toMatchObject({ event: 'predict', line: 2, className: /^line 2: (\w+)/.exec(lines[0])![1] });
       expect(first.probabilities).toHaveLength(3);
-      const index = runCli(['predict', 'best.st', '--index', '3'], { cwd: dir });
-      expect(index.code).toBe(2);
-      expect(index.stderr).toBe(
-        "lockstep: --index: best.st reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv\n",
-      );
+      for (const flag of ['--index', '--image']) {
+        const index = runCli(['predict', 'best.st', flag, flag === '--image' ? testData : '3'], { cwd: dir });
+        expect(index.code).toBe(2);
+        expect(index.stderr).toBe(
+          `lockstep: ${flag}: best.st reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv\n`,
+        );
+      }
 
       const jsonl = runCli(
         [

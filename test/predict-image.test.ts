@@ -3,13 +3,12 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/dataset.js';
-import { UserError } from '../src/errors.js';
 import { readImage, resizeArea } from '../src/inference/image.js';
 import { predict } from '../src/inference/predict.js';
 import { exportSafetensors } from '../src/model-io/export.js';
 import { initHeNormal, modelLayout } from '../src/model/layout.js';
 import { Rng } from '../src/random/rng.js';
-import { runCli, tempDir } from './helpers.js';
+import { runCli, tempDir, userErrorOf } from './helpers.js';
 
 const mnist = loadDataset(undefined, { inputSize: 784, classes: 10, only: 'test', testLimit: 10 });
 const digit = mnist.test.images.subarray(0, 784); // a 7, white on black
@@ -116,7 +115,7 @@ describe('predict --image: resized to the model, with notices for what a user ma
       wide,
       40,
       20,
-      new Uint8Array(800).map((_, i) => (i % 40 < 20 ? 0 : 200)),
+      new Uint8Array(800).map((_, i) => (i % 40 >= 10 && i % 40 < 30 && i >= 200 && i < 600 ? 200 : 0)),
     );
     expect(predict(modelPath, { image: wide }).notices).toEqual([
       `${wide}: resized from 40×20 to 28×28 by area averaging (not square: stretched)`,
@@ -155,7 +154,7 @@ describe('predict --image: resized to the model, with notices for what a user ma
     const r = runCli(['predict', modelPath, '--image', inverted], { timeout: 110_000 });
     expect(r.code).toBe(0);
     expect(r.stderr).toBe(
-      `lockstep: notice: ${inverted} looks dark on light; MNIST digits are light on black (invert the image)\n`,
+      `lockstep: notice: ${inverted} looks dark on light; MNIST digits are light on black (invert it first: 255 − each pixel)\n`,
     );
     // The digit itself, as MNIST draws it, gets no notice.
     const plain = join(dir, 'plain.pgm');
@@ -195,22 +194,88 @@ describe('predict --image: resized to the model, with notices for what a user ma
     // White where the digit is, half-transparent red elsewhere: gray (255+0+0)/3 = 85 at alpha 128 → 43.
     writePng(path, 28, 28, (i) => (digit[i] > 0 ? [255, 255, 255, 255] : [255, 0, 0, 128]));
     const image = readImage(path);
-    expect(image.notices).toEqual([]);
+    expect(image.notices).toEqual([`${path}: colours on a transparent background: laid over black`]);
     expect(Array.from(image.pixels)).toEqual(Array.from(digit, (v) => (v > 0 ? 255 : 43)));
+  });
+
+  it('a digit on a grey background gets a notice naming the background', () => {
+    const { dir, modelPath } = setup();
+    const grey = join(dir, 'grey.pgm');
+    writePgm(
+      grey,
+      28,
+      28,
+      Uint8Array.from(digit, (v) => Math.max(v, 100)),
+    );
+    expect(predict(modelPath, { image: grey }).notices).toEqual([
+      `${grey}: its background (the border's mean) is 100, not black; MNIST digits are light on black`,
+    ]);
+    // Just below the line: none.
+    writePgm(
+      grey,
+      28,
+      28,
+      Uint8Array.from(digit, (v) => Math.max(v, 47)),
+    );
+    expect(predict(modelPath, { image: grey }).notices).toEqual([]);
+  });
+
+  it('reads any PGM header and maxval, and refuses bad pixels, sizes and other formats in one line naming the file', () => {
+    const { dir } = setup();
+    const file = (name: string, content: string | Buffer) => {
+      const path = join(dir, name);
+      writeFileSync(path, content);
+      return path;
+    };
+    const text = (values: string[], header = 'P2\n28 28\n255\n') => `${header}${values.join(' ')}\n`;
+    const digits = Array.from(digit, String);
+    // Comments anywhere in the header; text and binary; 16 bits and maxval 15 scaled to 0–255.
+    expect(Array.from(readImage(file('c.pgm', text(digits, 'P2 # a\n28 # w\n# h next\n28\n255\n'))).pixels)).toEqual(
+      Array.from(digit),
+    );
+    const wide = Buffer.alloc(784 * 2);
+    digit.forEach((v, i) => wide.writeUInt16BE(v * 257, 2 * i));
+    expect(Array.from(readImage(file('w.pgm', Buffer.concat([Buffer.from('P5 28 28 65535\n'), wide]))).pixels)).toEqual(
+      Array.from(digit),
+    );
+    const four = Array.from(digit, (v) => Math.round((v * 15) / 255));
+    expect(Array.from(readImage(file('f.pgm', text(four.map(String), 'P2 28 28 15\n'))).pixels)).toEqual(
+      four.map((v) => Math.round((v * 255) / 15)),
+    );
+    const refused = (path: string) => userErrorOf(() => readImage(path));
+    const bad = (at: number, value: string) => text(digits.map((v, i) => (i === at ? value : v)));
+    expect(refused(file('a.pgm', bad(5, 'abc')))).toBe(`${dir}/a.pgm: pixel 6 is "abc", not an integer from 0 to 255`);
+    expect(refused(file('b.pgm', bad(0, '300')))).toBe(`${dir}/b.pgm: pixel 1 is "300", not an integer from 0 to 255`);
+    expect(refused(file('n.pgm', bad(783, '-5')))).toBe(
+      `${dir}/n.pgm: pixel 784 is "-5", not an integer from 0 to 255`,
+    );
+    expect(refused(file('x.pgm', text([...digits, '0', '0', '0'])))).toBe(
+      `${dir}/x.pgm: 787 values for 28×28 = 784 pixels`,
+    );
+    expect(refused(file('t.pgm', text(digits.slice(0, 700))))).toBe(`${dir}/t.pgm: truncated PGM: 700 of 784 pixels`);
+    expect(refused(file('z.pgm', 'P5 0 0 255\n'))).toBe(`${dir}/z.pgm: an image of 0×0 pixels: nothing to classify`);
+    expect(refused(file('e.png', ''))).toBe(`${dir}/e.png: an empty file, not an image`);
+    expect(refused(file('j.png', Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16])))).toBe(
+      `${dir}/j.png: a JPEG image; lockstep reads PNG and PGM (P2/P5): convert it to PNG`,
+    );
+    // A PNG whose header claims 100000 × 100000 pixels is refused before anything is decoded.
+    const png = new PNG({ width: 1, height: 1 });
+    const huge = PNG.sync.write(png);
+    huge.writeUInt32BE(100_000, 16);
+    huge.writeUInt32BE(100_000, 20);
+    expect(refused(file('h.png', huge))).toBe(
+      `${dir}/h.png: 100000×100000 pixels; lockstep reads images of at most 50 million pixels (make it smaller)`,
+    );
+    expect(refused(file('cut.png', PNG.sync.write(png).subarray(0, 40)))).toBe(
+      `${dir}/cut.png: corrupt PNG (the file ends early)`,
+    );
   });
 
   it('refuses to resize to a model input that is not a square image', () => {
     const { dir } = setup();
     const path = join(dir, 'small.pgm');
     writePgm(path, 4, 4, new Uint8Array(16).fill(9));
-    let caught: unknown;
-    try {
-      predict(model([20, 10]), { image: path });
-    } catch (err) {
-      caught = err;
-    }
-    expect(caught).toBeInstanceOf(UserError);
-    expect((caught as Error).message).toBe(
+    expect(userErrorOf(() => predict(model([20, 10]), { image: path }))).toBe(
       `${path}: 4×4 = 16 pixels, but the model's first layer has 20 inputs, not a square image to resize to`,
     );
   });

@@ -54,6 +54,8 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
     if (options.index !== undefined) throw new UserError('--image and --index: give one or the other');
     if (typeof options.image !== 'string')
       throw new UserError(`predict: image must be a file path; got ${describe(options.image)}`);
+    // A table's features are not pixels, even when their count is a square.
+    if (model.input.featureNames) throw tableRowsError(model.name, '--image');
     ({ pixels, width, height, notices } = imageInput(options.image, layers[0]));
   } else {
     const split = options.split ?? 'test';
@@ -228,8 +230,8 @@ export function predictRows(source: ModelSource, rows: readonly ArrayLike<number
 }
 
 /** --index of a model that reads a table's rows: it has no image to draw, and its rows go through --csv. */
-export function tableRowsError(model: string): UserError {
+export function tableRowsError(model: string, flag: '--index' | '--image' = '--index'): UserError {
   return new UserError(
-    `--index: ${model} reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv`,
+    `${flag}: ${model} reads rows of numbers, not images; classify a table's rows with --csv ROWS.csv`,
   );
 }
