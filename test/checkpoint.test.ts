@@ -6,14 +6,16 @@ import { UserError } from '../src/errors.js';
 import { paramsSha256 } from '../src/model/hash.js';
 import { initHeNormal, modelLayout } from '../src/model/layout.js';
 import { readCheckpoint, writeCheckpoint } from '../src/model-io/checkpoint.js';
-import { exportSafetensors } from '../src/model-io/export.js';
+import { exportModel, exportSafetensors } from '../src/model-io/export.js';
+import { loadModel } from '../src/model-io/model-file.js';
+import { predictRows } from '../src/inference/predict.js';
 import { decodeSafetensors, encodeSafetensors, readSafetensors } from '../src/model-io/safetensors.js';
 import { stateArrays } from '../src/optim/optimizer.js';
 import { Rng } from '../src/random/rng.js';
 import { BYTE_SCALING } from '../src/data/scaling.js';
 import { DEFAULTS, resumeOptions, type TrainOptions } from '../src/train/config.js';
 import { train, type TrainSnapshot } from '../src/train/train.js';
-import { bitsEqual, runCli, SLOW_TEST_TIMEOUT, tempDir, writeIdxDir } from './helpers.js';
+import { bitsEqual, runCli, SLOW_TEST_TIMEOUT, tempDir, userErrorOf, writeIdxDir } from './helpers.js';
 
 // 2000 examples: 32 steps per epoch at batch 64 (the last of 16 rows).
 const mnist = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 2000, testLimit: 200 });
@@ -329,6 +331,48 @@ describe('safetensors', { timeout: SLOW_TEST_TIMEOUT }, () => {
     const bytes = handMade(header, new Float32Array(dataBytes / 4));
     expect(() => decodeSafetensors(bytes, 'bad.safetensors')).toThrow(message);
     expect(() => decodeSafetensors(bytes, 'bad.safetensors')).toThrow(/^bad.safetensors: invalid safetensors/);
+  });
+
+  it('a model file is refused when a weight is not finite, its hash is not the recorded one, or it has more class names than outputs', () => {
+    const dir = tempDir();
+    const file = (name: string, p: Float32Array, metadata: Record<string, string> = {}) => {
+      const path = join(dir, name);
+      writeFileSync(path, encodeSafetensors(layout, p, { params_sha256: paramsSha256(p), ...metadata }));
+      return path;
+    };
+    const good = file('good.st', params);
+    expect(loadModel(good).params).toEqual(params);
+    // Weight (out 1, in 2) of layer 0 sits at W[in 2][out 1] in lockstep's order: named as export names it.
+    const nan = Float32Array.from(params);
+    nan[2 * 3 + 1] = NaN;
+    expect(userErrorOf(() => loadModel(file('nan.st', nan)))).toBe(
+      `${dir}/nan.st: layers.0.weight[1, 2] is NaN; a model's parameters must be finite numbers`,
+    );
+    const inf = Float32Array.from(params);
+    inf[layout.dense[1].biasOffset + 1] = -Infinity;
+    expect(userErrorOf(() => loadModel(file('inf.st', inf)))).toBe(
+      `${dir}/inf.st: layers.1.bias[1] is -Infinity; a model's parameters must be finite numbers`,
+    );
+    expect(userErrorOf(() => predictRows({ params: nan, layers: [5, 3, 2] }, [[1, 2, 3, 4, 5]]))).toBe(
+      "predictRows: the model: layers.0.weight[1, 2] is NaN; a model's parameters must be finite numbers",
+    );
+    // One flipped weight, the recorded hash kept: damaged. Without the hash it loads.
+    const flipped = Float32Array.from(params);
+    flipped[0] = 0.5;
+    const path = join(dir, 'flipped.st');
+    writeFileSync(path, encodeSafetensors(layout, flipped, { params_sha256: paramsSha256(params) }));
+    expect(userErrorOf(() => loadModel(path))).toBe(
+      `${path}: its weights' sha256 is not the params_sha256 its metadata records (${paramsSha256(params).slice(0, 16)}…): damaged, or changed since it was written; remove params_sha256 from __metadata__ to use it anyway`,
+    );
+    writeFileSync(path, encodeSafetensors(layout, flipped, {}));
+    expect(loadModel(path).params).toEqual(flipped);
+    // Two outputs: three class names are refused; one is a model with a spare output, named by its number.
+    expect(userErrorOf(() => loadModel(file('three.st', params, { class_names: '["a","b","c"]' })))).toBe(
+      `${dir}/three.st: 3 class names for 2 output classes`,
+    );
+    const one = file('one.st', params, { class_names: '["a"]' });
+    expect(predictRows(one, [[1, 2, 3, 4, 5]])[0].className).toMatch(/^(a|1)$/);
+    expect(userErrorOf(() => exportModel(one, join(dir, 'one.onnx')))).toBe('accepted');
   });
 
   it('rejects a header length beyond the file', () => {

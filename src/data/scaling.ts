@@ -115,8 +115,19 @@ export interface ModelInput {
   labelName?: string;
 }
 
-/** A stored ModelInput, checked (absent: a model from before --scale, bytes over 255). */
-export function checkStoredInput(value: unknown, width: number, where: string): ModelInput {
+/**
+ * Each output's class name: the model's names, then, for outputs beyond its data's classes (a wider last
+ * layer given with --layers), the output's number. Undefined for a model of integer labels.
+ */
+export function outputNames(input: ModelInput | undefined, outputs: number): string[] | undefined {
+  const names = input?.classNames;
+  return names && Array.from({ length: outputs }, (_, c) => names[c] ?? String(c));
+}
+
+/** A stored ModelInput, checked against the model's layers (absent: a model from before --scale, bytes over 255). */
+export function checkStoredInput(value: unknown, layers: readonly number[], where: string): ModelInput {
+  const width = layers[0];
+  const classes = layers[layers.length - 1];
   if (value === undefined || value === null) return { scaling: BYTE_SCALING };
   const v = value as Partial<ModelInput>;
   const strings = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === 'string');
@@ -128,6 +139,11 @@ export function checkStoredInput(value: unknown, width: number, where: string): 
   ) {
     throw new UserError(`${where}: corrupt input description (class, feature or label names)`);
   }
+  // Fewer names than outputs is a model trained with more outputs (--layers) than its data has classes.
+  if (v.classNames && v.classNames.length > classes)
+    throw new UserError(`${where}: ${v.classNames.length} class names for ${classes} output classes`);
+  if (v.featureNames && v.featureNames.length !== width)
+    throw new UserError(`${where}: ${v.featureNames.length} feature names for ${width} inputs`);
   const input: ModelInput = { scaling: checkStoredScaling(v.scaling, width, where) };
   if (v.classNames) input.classNames = v.classNames;
   if (v.featureNames) input.featureNames = v.featureNames;
@@ -155,7 +171,11 @@ export function inputMetadata(input: ModelInput | undefined): Record<string, str
 }
 
 /** inputMetadata read back; a safetensors file from before --scale (or from elsewhere) reads bytes over 255. */
-export function inputFromMetadata(metadata: Record<string, string>, width: number, where: string): ModelInput {
+export function inputFromMetadata(
+  metadata: Record<string, string>,
+  layers: readonly number[],
+  where: string,
+): ModelInput {
   const json = (key: string): unknown => {
     if (metadata[key] === undefined) return undefined;
     try {
@@ -169,7 +189,7 @@ export function inputFromMetadata(metadata: Record<string, string>, width: numbe
   const scaling = { kind, offset: json('input_offset') ?? [], divisor: json('input_divisor') ?? [] };
   return checkStoredInput(
     { scaling, classNames: json('class_names'), featureNames: json('feature_names'), labelName: metadata.label_name },
-    width,
+    layers,
     where,
   );
 }

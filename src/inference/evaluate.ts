@@ -4,6 +4,7 @@ import { checkThreads } from '../coordinator/threads.js';
 import { featureColumns, labelBesideFeatures, readCsvHeader } from '../data/csv.js';
 import { loadDataset, type LabeledRows } from '../data/dataset.js';
 import { scaleSplit } from '../data/prepare.js';
+import { outputNames } from '../data/scaling.js';
 import { UserError } from '../errors.js';
 import { resolveKernels, type KernelChoice } from '../kernels/select.js';
 import { checkOptions, describe, resolveModel, type ModelSource } from '../model-io/model-source.js';
@@ -110,7 +111,7 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
       accuracy: result.correct / result.count,
       loss: result.lossSum / result.count,
       confusion,
-      ...(model.input.classNames ? { classNames: model.input.classNames } : {}),
+      ...(model.input.classNames ? { classNames: outputNames(model.input, classes) } : {}),
     };
   } finally {
     await engine.close();

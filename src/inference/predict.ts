@@ -5,7 +5,7 @@ import { argmaxRow, softmaxRow } from '../kernels/softmax.js';
 import { layerViews, type ModelLayout } from '../model/layout.js';
 import { imageInput } from './image.js';
 import { featureColumns, labelBesideFeatures, readCsvHeader, readCsvTable } from '../data/csv.js';
-import { applyScaling } from '../data/scaling.js';
+import { applyScaling, outputNames } from '../data/scaling.js';
 import { checkOptions, describe, resolveModel, type ModelSource } from '../model-io/model-source.js';
 
 export { readImage } from './image.js';
@@ -177,7 +177,8 @@ function classify(
     const p = forwardInputs(model.layout, model.params, Float32Array.from(inputs));
     const predicted = argmaxRow(p, 0, p.length);
     const row: RowPrediction = { line: table.lines[r], predicted, probabilities: Array.from(p) };
-    if (model.input.classNames) row.className = model.input.classNames[predicted];
+    const names = outputNames(model.input, p.length);
+    if (names) row.className = names[predicted];
     if (labels) row.label = labels[r];
     out.push(row);
   }
@@ -224,7 +225,8 @@ export function predictRows(source: ModelSource, rows: readonly ArrayLike<number
     const p = forwardInputs(model.layout, model.params, applyScaling(model.input.scaling, inputs, width));
     const predicted = argmaxRow(p, 0, p.length);
     const out: InputPrediction = { row, predicted, probabilities: Array.from(p) };
-    if (model.input.classNames) out.className = model.input.classNames[predicted];
+    const names = outputNames(model.input, p.length);
+    if (names) out.className = names[predicted];
     return out;
   });
 }

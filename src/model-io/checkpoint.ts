@@ -224,7 +224,7 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
     state,
     config,
     dataSha256,
-    input: checkStoredInput(file.input, layers[0], path),
+    input: checkStoredInput(file.input, layers, path),
     optimizerState,
     files,
   };

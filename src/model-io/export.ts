@@ -9,7 +9,7 @@ import { loadModel } from './model-file.js';
 import { checkOptions, describe, resolveModel, type TrainedModel } from './model-source.js';
 import { encodeOnnx, PIXEL_SCALING } from './onnx.js';
 import { encodeSafetensors, TENSOR_NAMINGS, type TensorNaming } from './safetensors.js';
-import { inputMetadata, type ModelInput } from '../data/scaling.js';
+import { inputMetadata, type ModelInput, outputNames } from '../data/scaling.js';
 
 /** The run behind a model, as a checkpoint and train()'s result both hold it. */
 interface RunInfo {
@@ -49,7 +49,7 @@ export function exportOnnx(
   const { layout, params, metadata, input } = exportSource(source, toPath, 'exportOnnx', options.force);
   const onnxOptions = {
     scaling: input?.scaling ?? PIXEL_SCALING,
-    classNames: input?.classNames,
+    classNames: outputNames(input, layout.layers[layout.layers.length - 1]),
     metadata,
     producerVersion: packageVersion(),
   };

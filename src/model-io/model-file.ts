@@ -1,7 +1,8 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { unreadableFile, UserError } from '../errors.js';
 import { readCheckpoint, type Checkpoint } from './checkpoint.js';
-import type { Model } from './model.js';
+import { paramsSha256 } from '../model/hash.js';
+import { checkFiniteParams, type Model } from './model.js';
 import { looksLikeOnnx } from './onnx.js';
 import { looksLikeSafetensors, readSafetensors } from './safetensors.js';
 import { inputFromMetadata } from '../data/scaling.js';
@@ -30,7 +31,14 @@ export function loadModel(path: string): ModelFile {
   }
   if (looksLikeSafetensors(head)) {
     const { layout, params, metadata } = readSafetensors(path);
-    return { path, kind: 'safetensors', layout, params, input: inputFromMetadata(metadata, layout.layers[0], path) };
+    checkFiniteParams(layout, params, path);
+    // lockstep export records the hash: a file damaged since, or edited without updating it, is caught here.
+    const recorded = metadata.params_sha256;
+    if (recorded !== undefined && recorded !== paramsSha256(params))
+      throw new UserError(
+        `${path}: its weights' sha256 is not the params_sha256 its metadata records (${recorded.slice(0, 16)}…): damaged, or changed since it was written; remove params_sha256 from __metadata__ to use it anyway`,
+      );
+    return { path, kind: 'safetensors', layout, params, input: inputFromMetadata(metadata, layout.layers, path) };
   }
   let checkpoint: Checkpoint;
   try {
@@ -41,6 +49,7 @@ export function loadModel(path: string): ModelFile {
     if (why) throw new UserError(`${path}: neither a safetensors model nor a lockstep checkpoint${why[1] ?? ''}`);
     throw err;
   }
+  checkFiniteParams(checkpoint.layout, checkpoint.params, path);
   return {
     path,
     kind: 'checkpoint',

@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import type { Model } from './model.js';
+import { checkFiniteParams, type Model } from './model.js';
 import { modelLayout } from '../model/layout.js';
 import { loadModel } from './model-file.js';
 import { checkStoredInput, type ModelInput } from '../data/scaling.js';
@@ -69,6 +69,7 @@ export function resolveModel(source: unknown, caller: string): ResolvedModel {
       `${caller}: the model's params hold ${params.length} floats, but layers ${sizes.join('-')} need ${resolved.paramCount}`,
     );
   }
+  checkFiniteParams(resolved, params, `${caller}: the model`);
   const flags = (typeof config === 'object' && config !== null ? config : {}) as Record<string, unknown>;
   const text = (key: string) => (typeof flags[key] === 'string' ? (flags[key] as string) : undefined);
   return {
@@ -77,7 +78,7 @@ export function resolveModel(source: unknown, caller: string): ResolvedModel {
     params,
     data: text('data'),
     dataFlags: { testData: text('testData'), label: text('label'), labels: text('labels') },
-    input: checkStoredInput(input, resolved.layers[0], `${caller}: the model's input`),
+    input: checkStoredInput(input, resolved.layers, `${caller}: the model's input`),
   };
 }
 

@@ -1,3 +1,4 @@
+import { UserError } from '../errors.js';
 import type { ModelInput } from '../data/scaling.js';
 import type { ModelLayout } from '../model/layout.js';
 
@@ -9,4 +10,20 @@ export interface Model {
   layout: ModelLayout;
   params: Float32Array;
   input: ModelInput;
+}
+
+/**
+ * Refuses a parameter that is NaN or infinite, naming it as export names it (`layers.0.weight[out, in]`): the
+ * kernels skip zero inputs, so such a weight could go unseen here and poison every other runtime's answer.
+ */
+export function checkFiniteParams(layout: ModelLayout, params: Float32Array, where: string): void {
+  const bad = params.findIndex((v) => !Number.isFinite(v));
+  if (bad < 0) return;
+  const l = layout.dense.findIndex((layer) => bad < layer.biasOffset + layer.nOut);
+  const { nOut, weightOffset, biasOffset } = layout.dense[l];
+  const at =
+    bad >= biasOffset
+      ? `layers.${l}.bias[${bad - biasOffset}]`
+      : `layers.${l}.weight[${(bad - weightOffset) % nOut}, ${Math.floor((bad - weightOffset) / nOut)}]`;
+  throw new UserError(`${where}: ${at} is ${params[bad]}; a model's parameters must be finite numbers`);
 }

@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import { argmaxRow } from '../kernels/softmax.js';
 import { paramsSha256 } from '../model/hash.js';
 import { forwardInputs, forwardOne } from '../inference/predict.js';
-import { applyScaling } from '../data/scaling.js';
+import { applyScaling, outputNames } from '../data/scaling.js';
 import { checkOptions, resolveModel, type ModelSource, type ResolvedModel } from '../model-io/model-source.js';
 import {
   allow,
@@ -41,7 +41,7 @@ export interface ModelInfo {
 export function modelInfo(model: ResolvedModel): ModelInfo {
   const sizes = model.layout.layers;
   const side = Math.round(Math.sqrt(sizes[0]));
-  const { scaling, featureNames, classNames } = model.input;
+  const { scaling, featureNames } = model.input;
   // An image is a square of bytes scaled by 255; a table's model (it has feature names) never is.
   const image = side * side === sizes[0] && scaling.kind === '255' && !featureNames;
   return {
@@ -57,7 +57,9 @@ export function modelInfo(model: ResolvedModel): ModelInfo {
           // The form starts at the training rows' means (a standard scaling's offsets); without them, empty rather than at 0, which may be far outside the data.
           ...(scaling.kind === 'standard' ? { means: scaling.offset } : {}),
         },
-    classNames: classNames ?? Array.from({ length: sizes[sizes.length - 1] }, (_, c) => String(c)),
+    classNames:
+      outputNames(model.input, sizes[sizes.length - 1]) ??
+      Array.from({ length: sizes[sizes.length - 1] }, (_, c) => String(c)),
     paramsSha256: paramsSha256(model.params),
   };
 }
