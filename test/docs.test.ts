@@ -62,6 +62,20 @@ describe('the README and docs/', () => {
       expect(broken).toEqual([]);
     },
   );
+
+  it("docs/README.md lists every page of docs/ and each page's sections (## headings), and the README's table every page", () => {
+    const index = new Set(relativeLinks('docs/README.md').map((l) => l.target));
+    const table = new Set(relativeLinks('README.md').map((l) => l.path));
+    const missing: string[] = [];
+    for (const page of PAGES.filter((p) => p.startsWith('docs/') && p !== 'docs/README.md')) {
+      const name = page.slice('docs/'.length);
+      if (!index.has(name)) missing.push(`docs/README.md: ${name}`);
+      if (!table.has(page)) missing.push(`README.md: ${page}`);
+      for (const [, heading] of prose(page).matchAll(/^## (.*)$/gm))
+        if (!index.has(`${name}#${slug(heading)}`)) missing.push(`docs/README.md: ${name}#${slug(heading)}`);
+    }
+    expect(missing).toEqual([]);
+  });
 });
 
 describe('no merge left half done', () => {

@@ -308,7 +308,7 @@ describe('lockstep train --config', () => {
         const r = runCli(['train', '--config', file]);
         expect(r.code).toBe(2);
         expect(r.stderr.split('\n')).toHaveLength(2);
-        expect(r.stderr).toContain(`lockstep: ${file}: ${message}`);
+        expect(r.stderr).toContain(`lockstep: --config ${file}: ${message}`);
       }
       const missing = runCli(['train', '--config', join(dir, 'none.json')]);
       expect(missing.stderr).toBe(`lockstep: --config ${join(dir, 'none.json')}: no such file or directory\n`);

@@ -11,20 +11,21 @@ import { DATA_FILE_OPTIONS, resolveConfig, type TrainOptions } from './config.js
  * are from the file's folder.
  */
 export function readRunConfig(path: string): TrainOptions {
+  const what = `--config ${path}`;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw unreadableFile(`--config ${path}`, err);
+    throw unreadableFile(what, err);
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw invalidJson(path, err);
+    throw invalidJson(what, err);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new UserError(`${path}: must be one JSON object of training options, e.g. {"seed": 3, "lr": 0.1}`);
+    throw new UserError(`${what}: must be one JSON object of training options, e.g. {"seed": 3, "lr": 0.1}`);
   }
   // Its data files are named from the file's folder, as a tsconfig's are: the config means the same from any directory.
   const options = value as Record<string, unknown>;
@@ -35,7 +36,7 @@ export function readRunConfig(path: string): TrainOptions {
     checkKnown(value, ['config']);
     resolveConfig(value as TrainOptions);
   } catch (err) {
-    if (err instanceof UserError) throw new UserError(`${path}: ${err.message}`);
+    if (err instanceof UserError) throw new UserError(`${what}: ${err.message}`);
     throw err;
   }
   return value as TrainOptions;
