@@ -52,7 +52,7 @@ describe('export --to: the format goes by the extension', () => {
       succeeded(runCli(['export', 'run.ckpt', '--to', 'model.safetensors', '--force'], { cwd: dir }));
       refused(
         runCli(['train', '--resume', 'model.safetensors'], { cwd: dir }),
-        'lockstep: model.safetensors: a safetensors model, not a checkpoint (eval, predict, export and --init read it; --resume needs a checkpoint)',
+        'lockstep: --resume model.safetensors: a safetensors model, not a checkpoint (eval, predict, export and --init read it; --resume needs a checkpoint)',
       );
       // export does read it, as the message says.
       succeeded(runCli(['export', 'model.safetensors', '--to', 'again.onnx', '--force'], { cwd: dir }));

@@ -42,7 +42,7 @@ describe('--init with weights named neither way', () => {
     const r = runCli(['train', '--init', file, '--epochs', '1', '--max-steps', '1']);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(
-      `lockstep: ${file}: invalid safetensors: no tensor named layers.0.weight or 0.weight; tensors found: fc1.weight, fc1.bias, fc2.weight, fc2.bias; ` +
+      `lockstep: --init ${file}: invalid safetensors: no tensor named layers.0.weight or 0.weight; tensors found: fc1.weight, fc1.bias, fc2.weight, fc2.bias; ` +
         'lockstep reads layers.0.weight, layers.0.bias, layers.1.weight, … (lockstep export) or 0.weight, 0.bias, 2.weight, … ' +
         '(the state_dict of nn.Sequential(Linear, ReLU, Linear, …); any numbers, in order)\n',
     );

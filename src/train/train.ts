@@ -68,6 +68,16 @@ const HOOKS = optionNames<TrainHooks>({
   profileSteps: true,
 });
 
+/** Reads a file a flag names; an error about the file (`PATH: …`) names the flag too. */
+function namingFlag<T>(flag: string, path: string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof UserError && err.message.startsWith(`${path}: `)) throw new UserError(`${flag} ${err.message}`);
+    throw err;
+  }
+}
+
 /**
  * A training run. With `checkpoint` it writes one after every epoch and when interrupted (refusing another
  * run's checkpoint without `force`); with `resume` it continues the checkpointed run, and its hash is the
@@ -92,7 +102,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
   };
   if (resume !== undefined && init !== undefined) throw new UserError('--init and --resume: give one or the other');
   if (resume !== undefined) {
-    const saved = readCheckpoint(resume);
+    const saved = namingFlag('--resume', resume, () => readCheckpoint(resume));
     if (settings.data === undefined) checkSavedDataDir(resume, saved.config.data, Object.values(IDX_FILES));
     run = resumeOptions(saved.config, settings, resume);
     core.resume = {
@@ -111,7 +121,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
     );
   }
   if (init !== undefined) {
-    const model = loadModel(init);
+    const model = namingFlag('--init', init, () => loadModel(init));
     const held = model.layout.layers;
     if (run.layers && run.layers.join(',') !== held.join(',')) {
       throw new UserError(`--layers ${run.layers.join(',')}: ${init} holds a ${held.join('-')} network`);
