@@ -132,6 +132,29 @@ describe('lockstep sweep --queue, lockstep worker', () => {
   );
 
   it(
+    "a worker's run ends with the worker: killed with SIGKILL, it leaves no training process behind",
+    async () => {
+      const { url } = await redis();
+      const lost = await worker(url);
+      // The js kernels make a run of some seconds, well past the wait below.
+      const sweep = runCli(['sweep', '--seed', '5', '--epochs', '1', '--kernels', 'js', '--queue', url, '--detach']);
+      expect(sweep.code, sweep.stderr).toBe(0);
+      const runs = () => processesWith(`lockstep-worker-${lost.child.pid}-`);
+      const until = async (done: () => boolean, ms: number) => {
+        for (const end = Date.now() + ms; !done() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
+      };
+      await until(() => runs().length === 1, 20_000);
+      expect(runs()).toHaveLength(1);
+      lost.child.kill('SIGKILL');
+      await lost.exit;
+      // Its stdin, a pipe from the worker, ends: it exits rather than train on for no one.
+      await until(() => runs().length === 0, 3000);
+      expect(runs()).toEqual([]);
+    },
+    SLOW_TEST_TIMEOUT,
+  );
+
+  it(
     'a worker whose data file differs or is missing refuses the run, naming the file; the sweep lists it failed; run again, it is retried',
     async () => {
       const { url } = await redis();

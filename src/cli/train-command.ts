@@ -10,6 +10,7 @@ import { epochSteps } from '../optim/schedule.js';
 import { startDashboard, type Dashboard } from '../web/dashboard.js';
 import { plural } from '../words.js';
 import { print, sayKernelFallback, trainOptionsOf } from './flags.js';
+import { EXIT_WITH_PARENT } from '../experiments/sweep.js';
 import { EXIT_INTERRUPTED, onStopSignals } from './signals.js';
 
 export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
@@ -22,6 +23,7 @@ export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
   if (args.config !== undefined) options = withRunConfig(readRunConfig(args.config), options);
   const notice = (line: string) => process.stderr.write(`lockstep: notice: ${line}\n`);
   const stop = onStopSignals();
+  const stopWatchingParent = exitWithParent();
   const progress = progressEnabled(process.stdout, args.json) && !args.quiet ? new ProgressLine(process.stdout) : null;
   let shownEpoch: ((r: EpochReport) => boolean) | undefined;
   const signalHook = testSignalHook();
@@ -83,6 +85,7 @@ export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
     throw err;
   } finally {
     stop.dispose();
+    stopWatchingParent();
     await dashboard?.finish(outcome);
   }
 }
@@ -96,6 +99,23 @@ function epochLineShown(config: TrainConfig, rows: SplitRows, args: ArgsOf<'trai
   if (args.json || config.evalEvery === 1) return () => true;
   const stepsPerEpoch = epochSteps(rows.train, config.batchSize);
   return (r) => evaluationDue(r.epoch, config.evalEvery, config.epochs, r.epochSteps === stepsPerEpoch);
+}
+
+/**
+ * A run of `sweep` or `worker` (LOCKSTEP_EXIT_WITH_PARENT=1) reads nothing from its stdin, a pipe from that
+ * process: the pipe ends when that process dies, even by SIGKILL, and the run, with no one to report to, exits.
+ */
+function exitWithParent(): () => void {
+  if (process.env[EXIT_WITH_PARENT] !== '1') return () => {};
+  const exit = () => process.exit(EXIT_INTERRUPTED);
+  const stdin = process.stdin as NodeJS.ReadStream & { unref?: () => void };
+  stdin.once('end', exit);
+  stdin.resume();
+  stdin.unref?.(); // the pipe alone keeps no run alive once it is done
+  return () => {
+    stdin.off('end', exit);
+    stdin.destroy();
+  };
 }
 
 /** Test-only: LOCKSTEP_TEST_SIGNAL_AT_STEP=N sends this process a real SIGINT after step N. */

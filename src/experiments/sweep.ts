@@ -265,6 +265,9 @@ interface ProcessOutcome {
   done?: { steps: number; testAccuracy: number; seconds: number; paramsSha256: string };
 }
 
+/** The environment variable with which a sweep (or worker) starts a run that exits when it dies (its stdin ends). */
+export const EXIT_WITH_PARENT = 'LOCKSTEP_EXIT_WITH_PARENT';
+
 /** One `lockstep train` process. It has its own process group, so a Ctrl-C reaches it only through the sweep (once). */
 function runProcess(configFile: string, threads: number, children: Set<ChildProcess>): Promise<ProcessOutcome> {
   const child = spawn(
@@ -272,7 +275,9 @@ function runProcess(configFile: string, threads: number, children: Set<ChildProc
     [distPath('src', 'cli', 'main.js'), 'train', '--config', configFile, '--threads', String(threads), '--json'],
     {
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // stdin: a pipe never written to, that ends when this process dies, and the run with it.
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, [EXIT_WITH_PARENT]: '1' },
     },
   );
   children.add(child);
