@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -255,6 +256,13 @@ describe('lockstep sweep --queue, lockstep worker', () => {
           `redis://:${secret}/x@127.0.0.1:${port}`,
           `--queue redis://127.0.0.1:${port}: not a URL; give redis://[:PASSWORD@]HOST:PORT[/DB]`,
         ],
+        // an unencoded "@" in the password: what follows it would parse as the host, or a path or fragment
+        ...[`redis://bob:pa@${secret}/x@127.0.0.1:${port}`, `redis://u:pa@${secret}.example#x@127.0.0.1:${port}`].map(
+          (url): [string, string] => [
+            url,
+            `--queue redis://127.0.0.1:${port}: an @ in the password must be written %40 (a / as %2F, a # as %23); give redis://[:PASSWORD@]HOST:PORT[/DB]`,
+          ],
+        ),
         [
           `redis://:${secret}%zz@127.0.0.1:${port}`,
           `--queue redis://127.0.0.1:${port}: a % in the user or password that is not %XX (write a % as %25, a / as %2F, a # as %23, an @ as %40); give redis://[:PASSWORD@]HOST:PORT[/DB]`,
@@ -294,6 +302,36 @@ describe('lockstep sweep --queue, lockstep worker', () => {
         `2 runs on the queue redis://127.0.0.1:${port}/0: 0 done, 0 running, 0 waiting, 0 failed, 2 not enqueued`,
       );
       expect(status.stdout + status.stderr).not.toContain(secret);
+      // The password alone before the "@", as redis-cli reads it: it connects, and is not shown.
+      const bare = runCli([
+        'sweep',
+        '--seed',
+        '0..1',
+        ...SMALL,
+        '--queue',
+        `redis://${secret}@127.0.0.1:${port}`,
+        '--status',
+      ]);
+      expect(bare.code, bare.stderr).toBe(0);
+      expect(bare.stdout).toContain(`2 runs on the queue redis://127.0.0.1:${port}/0: `);
+      expect(bare.stdout + bare.stderr).not.toContain(secret);
+    },
+    SLOW_TEST_TIMEOUT,
+  );
+
+  it(
+    'a port that takes the connection and never answers is refused within seconds, not waited on for ever',
+    async () => {
+      const silent = createServer(() => {}); // accepts, says nothing
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      onTestFinished(() => new Promise<void>((resolve) => silent.close(() => resolve())));
+      silent.on('connection', (socket) => onTestFinished(() => void socket.destroy()));
+      const port = (silent.address() as AddressInfo).port;
+      for (const command of [['sweep', '--seed', '0', ...SMALL, '--detach'], ['worker']]) {
+        const r = await startCli([...command, '--queue', `redis://127.0.0.1:${port}`]).exit;
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toBe(`lockstep: --queue redis://127.0.0.1:${port}/0: no answer within 5 s\n`);
+      }
     },
     SLOW_TEST_TIMEOUT,
   );

@@ -12,7 +12,7 @@ export interface QueueAddress {
 /** How long a first connection may take before the URL is reported unreachable. */
 const CONNECT_TIMEOUT_MS = 5000;
 
-/** Parses `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`; a malformed URL is a UserError naming it (without its password). */
+/** Parses `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]` (or `redis://PASSWORD@HOST`, as redis-cli); a malformed URL is a UserError naming it (without its password). */
 export function parseQueueUrl(url: string): QueueAddress {
   let u: URL | null = null;
   try {
@@ -26,6 +26,11 @@ export function parseQueueUrl(url: string): QueueAddress {
       `--queue ${u ? showUrl(u) : url.replace(/\/\/.*@/s, '//')}: ${why}; give redis://[:PASSWORD@]HOST:PORT[/DB]`,
     );
   if (u === null) throw bad('not a URL');
+  // A second "@" (an unencoded one in the password) ends the user part early: what follows it may be the password.
+  if ((u.host + u.pathname + u.search + u.hash).includes('@')) {
+    u = null;
+    throw bad('an @ in the password must be written %40 (a / as %2F, a # as %23)');
+  }
   if (u.protocol !== 'redis:') throw bad(`${u.protocol.slice(0, -1)}: is not redis:`);
   if (u.hostname === '') throw bad('no host');
   const port = u.port === '' ? 6379 : Number(u.port);
@@ -39,18 +44,22 @@ export function parseQueueUrl(url: string): QueueAddress {
       throw bad('a % in the user or password that is not %XX (write a % as %25, a / as %2F, a # as %23, an @ as %40)');
     }
   };
+  // One part before the "@" is the password, as redis-cli reads it (AUTH needs one; a user alone means nothing).
+  const [username, password] = u.password === '' ? ['', u.username] : [u.username, u.password];
   const connection: RedisOptions = {
     host: u.hostname.replace(/^\[|\]$/g, ''),
     port,
     db: dbText === '' ? 0 : Number(dbText),
-    username: decoded(u.username),
-    password: decoded(u.password),
+    username: decoded(username),
+    password: decoded(password),
   };
   return { connection, shown: showUrl(u, connection.db) };
 }
 
+/** The URL without its password: the user only where a password follows it (`redis://USER:PASSWORD@`). */
 function showUrl(u: URL, db?: number): string {
-  return `${u.protocol}//${u.username ? `${u.username}@` : ''}${u.host}${db === undefined ? u.pathname : `/${db}`}`;
+  const user = u.username && u.password ? `${u.username}@` : '';
+  return `${u.protocol}//${user}${u.host}${db === undefined ? u.pathname : `/${db}`}`;
 }
 
 /**
@@ -64,6 +73,8 @@ export async function checkQueueReachable(address: QueueAddress): Promise<void> 
     ...where,
     lazyConnect: true,
     connectTimeout: CONNECT_TIMEOUT_MS,
+    // A port that takes the connection and never answers (not Redis, or a stopped one) is unreachable too.
+    commandTimeout: CONNECT_TIMEOUT_MS,
     retryStrategy: () => null,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
@@ -98,7 +109,7 @@ export function connectionProblem(err: Error): string {
   if (code === 'ECONNREFUSED') return 'connection refused (is redis-server running there, on that port?)';
   if (code === 'ECONNRESET' || code === 'EPIPE') return 'the connection was cut';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'no such host';
-  if (code === 'ETIMEDOUT' || /timeout/i.test(message)) return `no answer within ${CONNECT_TIMEOUT_MS / 1000} s`;
+  if (code === 'ETIMEDOUT' || /timeout|timed out/i.test(message)) return `no answer within ${CONNECT_TIMEOUT_MS / 1000} s`;
   if (/Connection is closed/i.test(message)) return 'the server closed the connection';
   return `cannot connect (${code ?? message.split('\n')[0]})`;
 }
