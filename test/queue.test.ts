@@ -319,6 +319,16 @@ describe('lockstep sweep --queue, lockstep worker', () => {
     SLOW_TEST_TIMEOUT,
   );
 
+  it('a worker refuses a thread count that every run would refuse, before it takes one', () => {
+    for (const threads of ['500', '0']) {
+      const r = runCli(['worker', '--queue', 'redis://127.0.0.1:1', '--threads', threads]);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({
+        code: 2,
+        stderr: `lockstep: --threads ${threads}: must be an integer from 1 to 128\n`,
+      });
+    }
+  });
+
   it(
     'a port that takes the connection and never answers is refused within seconds, not waited on for ever',
     async () => {

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { checkThreads } from '../coordinator/threads.js';
 import { runQueueWorker } from '../queue/index.js';
 import type { ArgsOf } from '../options/table.js';
 import { plural } from '../words.js';
@@ -9,6 +10,7 @@ import { formatResult } from './sweep-command.js';
 /** `lockstep worker --queue URL`: trains the runs of `lockstep sweep --queue URL` until Ctrl-C (src/queue/worker.ts). */
 export async function workerCommand(args: ArgsOf<'worker'>): Promise<number> {
   const threads = args.threads as number;
+  checkThreads(threads); // before it divides the cores
   const parallel = args.parallel ?? Math.max(1, Math.floor(availableParallelism() / threads));
   const signals = onStopThenKillSignals(
     'taking no new run; finishing the current ones (send it again to stop them now and give them back to the queue)',

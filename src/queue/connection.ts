@@ -109,7 +109,8 @@ export function connectionProblem(err: Error): string {
   if (code === 'ECONNREFUSED') return 'connection refused (is redis-server running there, on that port?)';
   if (code === 'ECONNRESET' || code === 'EPIPE') return 'the connection was cut';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'no such host';
-  if (code === 'ETIMEDOUT' || /timeout|timed out/i.test(message)) return `no answer within ${CONNECT_TIMEOUT_MS / 1000} s`;
+  if (code === 'ETIMEDOUT' || /timeout|timed out/i.test(message))
+    return `no answer within ${CONNECT_TIMEOUT_MS / 1000} s`;
   if (/Connection is closed/i.test(message)) return 'the server closed the connection';
   return `cannot connect (${code ?? message.split('\n')[0]})`;
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import { UserError } from '../errors.js';
 import { makeScratchDir } from '../fs/scratch-dir.js';
+import { checkThreads } from '../coordinator/threads.js';
 import { checkCounts } from '../options/check.js';
 import { trainRun, type SweepResult } from '../experiments/sweep.js';
 import type { TrainOptions } from '../train/config.js';
@@ -49,6 +50,8 @@ export interface QueueWorkerOutcome {
  */
 export async function runQueueWorker(options: QueueWorkerOptions): Promise<QueueWorkerOutcome> {
   const { threads, parallel, signal, killSignal, onEvent } = options;
+  // Checked here, not by each run: a bad count would fail every run this worker took.
+  checkThreads(threads);
   checkCounts({ '--parallel': parallel });
   const address = parseQueueUrl(options.url);
   await checkQueueReachable(address);
