@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { freePort, startRedis, type LocalRedis } from '../bench/redis-server.js';
 import { IDX_FILES } from '../src/data/dataset.js';
+import { packageVersion } from '../src/paths.js';
+import { bullmq, QUEUE_NAME } from '../src/queue/jobs.js';
 import {
   processesWith,
   runCli,
@@ -315,6 +317,33 @@ describe('lockstep sweep --queue, lockstep worker', () => {
       expect(bare.code, bare.stderr).toBe(0);
       expect(bare.stdout).toContain(`2 runs on the queue redis://127.0.0.1:${port}/0: `);
       expect(bare.stdout + bare.stderr).not.toContain(secret);
+    },
+    SLOW_TEST_TIMEOUT,
+  );
+
+  it(
+    'a worker of another lockstep version gives the run back and stops, naming both; a default spelled out is the same run',
+    async () => {
+      const { url, port } = await redis();
+      // A run as a sweep of another version would have added it.
+      const queue = new bullmq.Queue(QUEUE_NAME, { connection: { host: '127.0.0.1', port } });
+      onTestFinished(() => queue.close());
+      const data = { run: 7, config: '{"epochs":1,"seed":0}', dataFiles: {}, version: '0.0.1' };
+      await queue.add('run', data, { jobId: 'run-other-version', attempts: 1 });
+      const w = startCli(['worker', '--queue', url, '--threads', '1']);
+      onTestFinished(() => void w.child.kill('SIGKILL'));
+      const r = await w.exit;
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toBe(
+        `lockstep: --queue redis://127.0.0.1:${port}/0: run 7 was planned by lockstep 0.0.1, and this worker is lockstep ${packageVersion()}; run the same version on every machine (the run is back on the queue)\n`,
+      );
+      expect(await queue.getJobState('run-other-version')).toBe('waiting');
+      // --lr 0.5, --batch-size 64 and --optimizer sgd are the defaults: the run enqueued without them.
+      const sweep = runCli(['sweep', '--seed', '0', ...SMALL, '--queue', url, '--detach']);
+      expect(sweep.code, sweep.stderr).toBe(0);
+      const spelled = ['--lr', '0.5', '--batch-size', '64', '--optimizer', 'sgd'];
+      const status = runCli(['sweep', '--seed', '0', ...SMALL, ...spelled, '--queue', url, '--status']);
+      expect(status.stdout).toMatch(/: 0 done, 0 running, 1 waiting, 0 failed, 0 not enqueued/);
     },
     SLOW_TEST_TIMEOUT,
   );

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { stableJson, type SweepResult } from '../experiments/sweep.js';
 import { requirePackage } from '../packages.js';
+import { resolveConfig, type TrainConfig, type TrainOptions } from '../train/config.js';
 import type { DataFileHashes } from './data-files.js';
 
 /** BullMQ, required rather than imported (see requirePackage). */
@@ -9,11 +10,13 @@ export const bullmq = requirePackage<typeof import('bullmq')>('bullmq');
 /** The BullMQ queue every sweep and worker of one Redis database share: a run's job id tells runs apart. */
 export const QUEUE_NAME = 'lockstep-runs';
 
-/** What a job carries: the run's number in the sweep that planned it, its settings, and its data files' sha256. */
+/** What a job carries: the run's number in the sweep that planned it, its settings, its data files' sha256, and the lockstep version that planned it. */
 export interface RunJobData {
   run: number;
   config: string;
   dataFiles: DataFileHashes;
+  /** A worker of another version refuses the run: a default or the arithmetic may differ. Absent: before 0.1.0 kept it. */
+  version?: string;
 }
 
 /** Where and when a run ran, from the queue's own records (milliseconds since the epoch). */
@@ -36,11 +39,16 @@ export type RunJobResult = SweepResult & Pick<QueueFacts, 'host' | 'worker'>;
 export type QueuedSweepResult = SweepResult & { queue: QueueFacts };
 
 /**
- * A run's job id: its settings and its data files' sha256, so one grid never holds a run twice (BullMQ adds
- * no job whose id it has) and a sweep run again finds its runs. No ':' (BullMQ refuses it in custom ids).
+ * A run's job id: its settings with every default filled in (so `--lr 0.5`, the default, names the same run
+ * as no --lr), its data files' sha256 and the lockstep version, so one grid never holds a run twice (BullMQ
+ * adds no job whose id it has), a sweep run again finds its runs, and a new version runs them anew. No ':'
+ * (BullMQ refuses it in custom ids).
  */
-export function runJobId(config: string, dataFiles: DataFileHashes): string {
-  return `run-${createHash('sha256').update(stableJson({ config, dataFiles })).digest('hex').slice(0, 40)}`;
+export function runJobId(options: TrainOptions, dataFiles: DataFileHashes, version: string): string {
+  const settings = resolveConfig(options) as Partial<TrainConfig>;
+  delete settings.threads; // they change no bit
+  const key = stableJson({ settings: stableJson(settings), dataFiles: stableJson(dataFiles), version });
+  return `run-${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
 }
 
 /**

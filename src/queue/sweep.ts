@@ -1,5 +1,6 @@
 import type { Queue, QueueEvents } from 'bullmq';
 import { UserError } from '../errors.js';
+import { packageVersion } from '../paths.js';
 import {
   appendResult,
   prepareSweep,
@@ -104,7 +105,7 @@ class QueueSweep {
   ) {
     for (const run of runs) {
       if (done.has(run.config)) this.results.set(run.config, done.get(run.config)!);
-      else this.byId.set(runJobId(run.config, dataFiles), run);
+      else this.byId.set(runJobId(run.options, dataFiles, packageVersion()), run);
     }
   }
 
@@ -170,7 +171,7 @@ class QueueSweep {
         // One attempt: a run that fails is reported, not run again; a lost worker's run comes back through BullMQ's stalled check.
         return {
           name: 'run',
-          data: { run: run.run, config: run.config, dataFiles: this.dataFiles },
+          data: { run: run.run, config: run.config, dataFiles: this.dataFiles, version: packageVersion() },
           opts: { jobId, attempts: 1 },
         };
       }),

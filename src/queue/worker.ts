@@ -9,6 +9,7 @@ import { checkThreads } from '../coordinator/threads.js';
 import { checkCounts } from '../options/check.js';
 import { trainRun, type SweepResult } from '../experiments/sweep.js';
 import type { TrainOptions } from '../train/config.js';
+import { packageVersion } from '../paths.js';
 import { checkQueueReachable, parseQueueUrl } from './connection.js';
 import { checkDataFiles } from './data-files.js';
 import { bullmq, LOCK_MS, QUEUE_NAME, STALLED_MS, type RunJobData, type RunJobResult } from './jobs.js';
@@ -60,6 +61,12 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
   const children = new Set<ChildProcess>();
   const configDir = makeScratchDir('worker');
   const outcome: QueueWorkerOutcome = { finished: 0, failed: 0, handedBack: 0 };
+  // Stops the worker: the caller's signal, or a run planned by another lockstep version.
+  const stopped = new AbortController();
+  const stop = () => stopped.abort();
+  signal.addEventListener('abort', stop, { once: true });
+  const version = packageVersion();
+  let otherVersion: UserError | undefined;
   const fail = (job: Job<RunJobData>, error: string): never => {
     outcome.failed++;
     onEvent?.({ event: 'worker-failed', run: job.data.run, jobId: job.id!, config: job.data.config, error });
@@ -67,6 +74,15 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
   };
   const processor = async (job: Job<RunJobData, RunJobResult>, token?: string): Promise<RunJobResult> => {
     const { run, config, dataFiles } = job.data;
+    if (job.data.version !== version) {
+      // Its defaults or arithmetic may differ from this version's: given back for a worker of its own version.
+      otherVersion ??= new UserError(
+        `--queue ${address.shown}: run ${run} was planned by lockstep ${job.data.version ?? 'before 0.1.0'}, and this worker is lockstep ${version}; run the same version on every machine (the run is back on the queue)`,
+      );
+      await job.moveToWait(token);
+      stop();
+      throw new bullmq.WaitingError();
+    }
     try {
       checkDataFiles(dataFiles);
     } catch (err) {
@@ -112,13 +128,16 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
     await worker.waitUntilReady();
     onEvent?.({ event: 'worker-ready', queue: address.shown, worker: me });
     const running = worker.run();
-    if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    if (!stopped.signal.aborted)
+      await new Promise((resolve) => stopped.signal.addEventListener('abort', resolve, { once: true }));
     // close() takes no new job and waits for the current ones (or for their hand-back, after the kill signal).
     stopWatching();
     await worker.close();
     await running;
+    if (otherVersion) throw otherVersion;
     return outcome;
   } finally {
+    signal.removeEventListener('abort', stop);
     killSignal?.removeEventListener('abort', killAll);
     stopWatching();
     killAll();
