@@ -89,8 +89,8 @@ export function tempDir(prefix = 'lockstep-test-'): string {
 
 export interface StartedCli {
   child: ChildProcess;
-  /** Resolves once stdout has printed a line matching `pattern`; rejects if the process ends first. */
-  printed(pattern: RegExp): Promise<void>;
+  /** Resolves once stdout (or stderr) has printed a line matching `pattern`; rejects if the process ends first. */
+  printed(pattern: RegExp, stream?: 'stdout' | 'stderr'): Promise<void>;
   /** Resolves when the process has ended, with everything it printed. */
   exit: Promise<CliOutcome>;
 }
@@ -114,20 +114,20 @@ export function startCli(args: string[], options: { env?: Record<string, string>
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exit;
   });
-  const printed = (pattern: RegExp) =>
+  const printed = (pattern: RegExp, stream: 'stdout' | 'stderr' = 'stdout') =>
     new Promise<void>((resolve, reject) => {
       const seen = () =>
-        stdout
+        (stream === 'stdout' ? stdout : stderr)
           .split('\n')
           .slice(0, -1)
           .some((line) => pattern.test(line));
       if (seen()) return resolve();
       const onData = () => {
         if (!seen()) return;
-        child.stdout.off('data', onData);
+        child[stream].off('data', onData);
         resolve();
       };
-      child.stdout.on('data', onData);
+      child[stream].on('data', onData);
       void exit.then((r) =>
         reject(new Error(`lockstep ended (code ${r.code}) before printing ${pattern}; stderr: ${r.stderr}`)),
       );

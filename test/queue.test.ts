@@ -174,7 +174,7 @@ describe('lockstep sweep --queue, lockstep worker', () => {
       expect(failed.code).toBe(1);
       expect(failed.stderr).toMatch(
         new RegExp(
-          `^lockstep: sweep: 1 of 1 runs failed: run 1 \\(.*\\): ${labels}: not the file the run was planned with \\(sha256 [0-9a-f]{16}… here, [0-9a-f]{16}… planned\\); refused\\n$`,
+          `^lockstep: sweep: 1 of 1 run failed: run 1 \\(.*\\): ${labels}: not the file the run was planned with \\(sha256 [0-9a-f]{16}… here, [0-9a-f]{16}… planned\\); refused\\n$`,
         ),
       );
       // The worker said why in one line, and trained nothing.
@@ -344,6 +344,49 @@ describe('lockstep sweep --queue, lockstep worker', () => {
       const spelled = ['--lr', '0.5', '--batch-size', '64', '--optimizer', 'sgd'];
       const status = runCli(['sweep', '--seed', '0', ...SMALL, ...spelled, '--queue', url, '--status']);
       expect(status.stdout).toMatch(/: 0 done, 0 running, 1 waiting, 0 failed, 0 not enqueued/);
+    },
+    SLOW_TEST_TIMEOUT,
+  );
+
+  it(
+    'a worker stopped while Redis is down exits: at once when idle, and at a second Ctrl-C mid-run',
+    async () => {
+      const server = await redis();
+      const idle = await worker(server.url);
+      const busy = await worker(server.url);
+      // The js kernels make a run that lasts well past the Ctrl-Cs below.
+      const sweep = runCli([
+        'sweep',
+        '--seed',
+        '5',
+        '--epochs',
+        '1',
+        '--kernels',
+        'js',
+        '--queue',
+        server.url,
+        '--detach',
+      ]);
+      expect(sweep.code, sweep.stderr).toBe(0);
+      const waiting = startCli(['sweep', '--seed', '5', '--epochs', '1', '--kernels', 'js', '--queue', server.url]);
+      await waiting.printed(/^lockstep sweep: 1 run on the queue/);
+      const running = await Promise.race([
+        idle.printed(/^run 1 started/).then(() => [idle, busy]),
+        busy.printed(/^run 1 started/).then(() => [busy, idle]),
+      ]);
+      await server.stop();
+      await Promise.all([...running, waiting].map((w) => w.printed(/lost the queue/, 'stderr')));
+      // The sweep stops waiting at once, its run left on the queue.
+      waiting.child.kill('SIGINT');
+      expect((await waiting.exit).code).toBe(130);
+      running[1].child.kill('SIGINT');
+      expect((await running[1].exit).code).toBe(130);
+      // One Ctrl-C would wait for the run (its result cannot be handed in until the queue is back); a second
+      // stops it, once the first is heard (two signals at once are one).
+      running[0].child.kill('SIGINT');
+      await running[0].printed(/SIGINT: taking no new run/, 'stderr');
+      running[0].child.kill('SIGINT');
+      expect((await running[0].exit).code).toBe(130);
     },
     SLOW_TEST_TIMEOUT,
   );

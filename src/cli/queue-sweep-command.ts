@@ -71,7 +71,7 @@ export async function queueSweepCommand(args: ArgsOf<'sweep'>): Promise<number> 
     }
     if (outcome.interrupted) {
       process.stderr.write(
-        `lockstep: sweep stopped waiting: ${outcome.results.length} of ${counts!.runs} runs finished, ${plural(outcome.unfinished, 'run')} still on the queue\n`,
+        `lockstep: sweep stopped waiting: ${outcome.results.length} of ${plural(counts!.runs, 'run')} finished, ${plural(outcome.unfinished, 'run')} still on the queue\n`,
       );
       return EXIT_INTERRUPTED;
     }

@@ -52,7 +52,7 @@ export async function sweepCommand(args: ArgsOf<'sweep'>): Promise<number> {
     if (!args.json) for (const line of formatTable(outcome.results)) print(line);
     if (outcome.interrupted) {
       process.stderr.write(
-        `lockstep: sweep interrupted: ${outcome.results.length} of ${outcome.total} runs finished${args.out ? ` (in ${args.out}; the same command resumes)` : ''}, ` +
+        `lockstep: sweep interrupted: ${outcome.results.length} of ${plural(outcome.total, 'run')} finished${args.out ? ` (in ${args.out}; the same command resumes)` : ''}, ` +
           `${plural(outcome.stopped, 'run')} stopped\n`,
       );
       return EXIT_INTERRUPTED;
@@ -71,8 +71,9 @@ export function formatResult(r: SweepResult): string {
   return `${setting}: test acc ${fixed(r.testAccuracy, 4)}, test loss ${fixed(r.testLoss, 4)}, ${fixed(r.seconds, 2)} s`;
 }
 
-/** The results table: one line per run in grid order. */
+/** The results table: one line per run in grid order; none at all without a result. */
 export function formatTable(results: SweepResult[]): string[] {
+  if (results.length === 0) return [];
   return [
     '  run   seed  optimizer        lr  batch  test acc  test loss  train loss  seconds  paramsSha256',
     ...results.map(

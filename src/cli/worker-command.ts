@@ -16,6 +16,8 @@ export async function workerCommand(args: ArgsOf<'worker'>): Promise<number> {
     'taking no new run; finishing the current ones (send it again to stop them now and give them back to the queue)',
     'stopping every run now; they go back to the queue',
   );
+  // Runs given back at the second Ctrl-C need the queue: with it gone, the worker exits anyway (their locks lapse).
+  signals.kill.addEventListener('abort', () => setTimeout(() => process.exit(EXIT_INTERRUPTED), 5000).unref());
   const say = (human: string, json: object) => print(args.json ? JSON.stringify(json) : human);
   try {
     const outcome = await runQueueWorker({

@@ -1,5 +1,6 @@
 import type { Queue, QueueEvents } from 'bullmq';
 import { UserError } from '../errors.js';
+import { plural } from '../words.js';
 import { packageVersion } from '../paths.js';
 import {
   appendResult,
@@ -83,8 +84,14 @@ export async function queueSweep(options: QueueSweepOptions): Promise<QueueSweep
     await Promise.all([queue.waitUntilReady(), events?.waitUntilReady()]);
     return await new QueueSweep(options, address, queue, events, runs, done, dataFiles).run();
   } finally {
+    const lost = stopWatching.lost();
     stopWatching();
-    await Promise.all([events?.close(), queue.close()]);
+    // close() sends QUIT, which waits for a lost queue to come back: a lost one is disconnected.
+    if (lost) {
+      for (const holder of [queue, events]) if (holder) (await holder.client).disconnect();
+    } else {
+      await Promise.all([events?.close(), queue.close()]);
+    }
   }
 }
 
@@ -217,6 +224,7 @@ class QueueSweep {
   private async waitForAll(signal: AbortSignal | undefined): Promise<void> {
     const onAbort = () => this.wake?.();
     signal?.addEventListener('abort', onAbort);
+    const aborted = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
     try {
       while (this.pending.size > 0 && !signal?.aborted) {
         const nap = new Promise<void>((resolve) => {
@@ -224,7 +232,8 @@ class QueueSweep {
           setTimeout(resolve, RECHECK_MS).unref();
         });
         await nap;
-        if (this.pending.size > 0 && !signal?.aborted) await this.recheck();
+        // A recheck waits for a lost queue to come back: a stop does not wait for it.
+        if (this.pending.size > 0 && !signal?.aborted) await Promise.race([this.recheck(), aborted]);
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -257,7 +266,7 @@ export function watchConnection(
     client: Promise<{ on(event: string, f: () => void): unknown }>;
   } | null)[],
   onNotice: ((message: string) => void) | undefined,
-): () => void {
+): (() => void) & { lost: () => boolean } {
   let lost = false;
   let stopped = false;
   const lose = (why: string) => {
@@ -288,11 +297,11 @@ export function watchConnection(
       () => {},
     );
   }
-  return () => void (stopped = true);
+  return Object.assign(() => void (stopped = true), { lost: () => lost });
 }
 
 /** The one line a sweep with failed runs ends with: each failed run's number, settings and error. */
 export function failedRunsError(failed: QueueSweepOutcome['failed'], total: number): UserError {
   const list = failed.map((f) => `run ${f.run} (${f.config}): ${f.error.replace(/\s*\n\s*/g, ' ')}`).join('; ');
-  return new UserError(`sweep: ${failed.length} of ${total} runs failed: ${list}`, 1);
+  return new UserError(`sweep: ${failed.length} of ${plural(total, 'run')} failed: ${list}`, 1);
 }

@@ -43,6 +43,19 @@ export interface QueueWorkerOutcome {
   handedBack: number;
 }
 
+/** Resolves once every run's process has ended, or at the kill signal. */
+function runsEnded(children: Set<ChildProcess>, killSignal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (children.size > 0 && !killSignal?.aborted) return;
+      clearInterval(timer);
+      resolve();
+    };
+    const timer = setInterval(check, 100);
+    check();
+  });
+}
+
 /**
  * `lockstep worker --queue URL`: takes runs from the queue and trains each as `sweep` does (its own `lockstep
  * train --config` process, so its result equals the same run alone, bit for bit), `parallel` at a time,
@@ -104,6 +117,8 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
       return { ...trained.result, host, worker: me };
     }
     if (killSignal?.aborted) {
+      // With the queue gone the run cannot be given back: its lock lapses, and the stalled check does it.
+      if (stopWatching.lost()) throw new bullmq.WaitingError();
       // BullMQ's way to give an active job back: it waits for the next worker, its attempts untouched.
       await job.moveToWait(token);
       outcome.handedBack++;
@@ -131,9 +146,18 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<Queue
     if (!stopped.signal.aborted)
       await new Promise((resolve) => stopped.signal.addEventListener('abort', resolve, { once: true }));
     // close() takes no new job and waits for the current ones (or for their hand-back, after the kill signal).
+    // With the queue lost it would wait for the queue too: the runs' processes are waited for here, then it is
+    // forced, and its loop, which cannot settle without the queue, is not waited for.
+    const lost = stopWatching.lost();
     stopWatching();
-    await worker.close();
-    await running;
+    if (lost) {
+      await runsEnded(children, killSignal);
+      await worker.close(true);
+      running.catch(() => {});
+    } else {
+      await worker.close();
+      await running;
+    }
     if (otherVersion) throw otherVersion;
     return outcome;
   } finally {
