@@ -192,13 +192,15 @@ describe('lockstep sweep --queue, lockstep worker', () => {
       expect(status.stdout).toContain(`run 1 failed: ${labels}: not the file the run was planned with`);
       const images = join(data, IDX_FILES.testImages);
       const imagesBytes = readFileSync(images);
-      const missing = startCli(['sweep', ...grid, '--seed', '1']);
-      await missing.printed(/^waiting for /);
+      const missing = startCli(['sweep', ...grid, '--seed', '1', '--json']);
+      await missing.printed(/"event":"sweep-queued"/);
       rmSync(images);
       const w2 = await worker(url);
       const missed = await missing.exit;
       expect(missed.code).toBe(1);
       expect(missed.stderr).toContain(`: ${images}: no such file on this worker (the run was planned with sha256 `);
+      // --json says it on stdout too, as an event.
+      expect(jsonLines(missed.stdout).find((e) => e.event === 'sweep-failed')).toMatchObject({ run: 1 });
       writeFileSync(images, imagesBytes);
       // The same files back: the failed run is given another try (--detach: enqueued, not waited for), and finishes.
       const retried = runCli(['sweep', ...grid, '--detach'], { timeout: SLOW_TEST_TIMEOUT });
@@ -207,6 +209,11 @@ describe('lockstep sweep --queue, lockstep worker', () => {
       const waited = runCli(['sweep', ...grid], { timeout: SLOW_TEST_TIMEOUT });
       expect(waited.code, waited.stderr).toBe(0);
       expect(waited.stdout).toMatch(/^ +1 +0 +sgd .* [0-9a-f]{16}…$/m);
+      // --status --out collects the finished runs into a results file (a detached sweep's way to get them).
+      const collected = join(tempDir(), 'collected.csv');
+      const status2 = runCli(['sweep', ...grid, '--status', '--out', collected], { timeout: SLOW_TEST_TIMEOUT });
+      expect(status2.code, status2.stderr).toBe(0);
+      expect(readFileSync(collected, 'utf8').trim().split('\n')).toHaveLength(2);
       await stopWorker(w2);
     },
     SLOW_TEST_TIMEOUT * 2,

@@ -60,7 +60,8 @@ export async function queueSweepCommand(args: ArgsOf<'sweep'>): Promise<number> 
       },
     });
     if (!args.json && mode !== 'detach') for (const line of formatTable(outcome.results)) print(line);
-    if (mode === 'status')
+    // Said here in --status; a waiting sweep ends with them in its error line, and in --json as events too.
+    if (mode === 'status' || args.json)
       for (const f of outcome.failed) say(`run ${f.run} failed: ${f.error}`, { event: 'sweep-failed', ...f });
     if (mode === 'detach') {
       if (!args.json)

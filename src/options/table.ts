@@ -642,7 +642,7 @@ export const OPTIONS = {
     group: 'experiment',
     scope: 'cli',
     default: false,
-    help: 'with --queue: enqueue nothing; print the table of the runs finished so far',
+    help: 'with --queue: enqueue nothing; print the table of the runs finished so far (and write them to --out)',
     commands: { sweep: true },
   },
   // Arguments and the other commands' own flags

@@ -118,7 +118,8 @@ class QueueSweep {
 
   async run(): Promise<QueueSweepOutcome> {
     const { mode, out, signal } = this.options;
-    if (out !== undefined && mode !== 'status') startResultsFile(out);
+    // --status writes the runs finished so far too: a detached sweep's results file is filled this way.
+    if (out !== undefined) startResultsFile(out);
     this.events?.on('completed', ({ jobId }) => void this.look(jobId));
     this.events?.on('failed', ({ jobId }) => void this.look(jobId));
     const counts: QueueSweepCounts = {
@@ -208,8 +209,7 @@ class QueueSweep {
       };
       this.results.set(run.config, result);
       this.pending.delete(id);
-      if (this.options.out !== undefined && this.options.mode !== 'status')
-        appendResult(this.options.out, { ...row, run: run.run });
+      if (this.options.out !== undefined) appendResult(this.options.out, { ...row, run: run.run });
       this.options.onResult?.(result, this.results.size, this.runs.length);
     } else if (job.failedReason && (await job.isFailed())) {
       this.failed.set(run.config, job.failedReason);
