@@ -393,6 +393,12 @@ describe.skipIf(!haveChromium && !process.env.CI)('in headless Chromium', () => 
       writeFileSync(rows, `f0,f1,f2,f3\n${shown.join(',')}\n`);
       const expected = JSON.parse(runCli(['predict', table, '--csv', rows, '--json']).stdout.trim());
       expect(await page.locator('#p-0').textContent()).toBe(expected.probabilities[0].toFixed(4));
+      // The API answers with the class name too, as predict --csv does.
+      const answer = await fetch(`${url}api/predict`, {
+        method: 'POST',
+        body: JSON.stringify({ input: info.input.means }),
+      });
+      expect(await answer.json()).toMatchObject({ predicted: expected.predicted, className: expected.className });
       await page.close();
     },
     SLOW_TEST_TIMEOUT,

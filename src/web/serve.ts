@@ -96,8 +96,11 @@ export async function serveModel(
               model.params,
               applyScaling(model.input.scaling, featuresOf(body, inputs), inputs),
             );
+      const predicted = argmaxRow(probabilities, 0, probabilities.length);
       sendJson(res, 200, {
-        predicted: argmaxRow(probabilities, 0, probabilities.length),
+        predicted,
+        // A model of named classes answers with the name too, as predict --csv does.
+        ...(model.input.classNames ? { className: info.classNames[predicted] } : {}),
         probabilities: Array.from(probabilities),
       });
     } else {
