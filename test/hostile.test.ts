@@ -665,6 +665,19 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
       ]);
       expectOneLine(r, 2, `${flag} ${folder}: is a directory; name a file`);
     }
+    // export's --to as well, --force or not.
+    const ckpt = join(dir, 'run.ckpt');
+    expect(lockstep(['train', ...SMALL, '--data', data, '--checkpoint', ckpt]).code).toBe(0);
+    for (const name of ['m.onnx', 'm.st']) {
+      const folder = join(dir, name);
+      mkdirSync(folder);
+      for (const force of [[], ['--force']])
+        expectOneLine(
+          lockstep(['export', ckpt, '--to', folder, ...force]),
+          2,
+          `--to ${folder}: is a directory; name a file`,
+        );
+    }
   });
 
   it('bad values of eval, bench, verify and predict flags are usage errors, caught before any output', () => {

@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import { UserError } from '../errors.js';
 import { paramsSha256 } from '../model/hash.js';
 import type { ModelLayout } from '../model/layout.js';
-import { sameFile, writeFileAtomic } from '../fs/atomic-write.js';
+import { refuseDirectory, sameFile, writeFileAtomic } from '../fs/atomic-write.js';
 import { packageVersion } from '../paths.js';
 import { loadModel } from './model-file.js';
 import { checkOptions, describe, resolveModel, type TrainedModel } from './model-source.js';
@@ -107,6 +107,7 @@ function exportSource(source: string | TrainedModel, toPath: string, caller: str
     ({ layout, params } = resolveModel(source, caller));
     run = source as RunInfo;
   }
+  refuseDirectory(toPath, '--to'); // before --force is offered: it would not help
   if (existsSync(toPath) && !force) throw new UserError(`--to ${toPath}: exists; pass --force to replace it`);
   const metadata: Record<string, string> = {
     layers: layout.layers.join(','),
