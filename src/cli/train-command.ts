@@ -10,7 +10,7 @@ import { epochSteps } from '../optim/schedule.js';
 import { startDashboard, type Dashboard } from '../web/dashboard.js';
 import { plural } from '../words.js';
 import { print, sayKernelFallback, trainOptionsOf } from './flags.js';
-import { EXIT_WITH_PARENT } from '../experiments/sweep.js';
+import { EXIT_WITH_PARENT, exitWhenStdinEnds } from '../experiments/parent-pipe.js';
 import { EXIT_INTERRUPTED, onStopSignals } from './signals.js';
 
 export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
@@ -101,21 +101,9 @@ function epochLineShown(config: TrainConfig, rows: SplitRows, args: ArgsOf<'trai
   return (r) => evaluationDue(r.epoch, config.evalEvery, config.epochs, r.epochSteps === stepsPerEpoch);
 }
 
-/**
- * A run of `sweep` or `worker` (LOCKSTEP_EXIT_WITH_PARENT=1) reads nothing from its stdin, a pipe from that
- * process: the pipe ends when that process dies, even by SIGKILL, and the run, with no one to report to, exits.
- */
+/** A run of `sweep` or `worker` (LOCKSTEP_EXIT_WITH_PARENT=1) exits when that process dies: it has no one to report to. */
 function exitWithParent(): () => void {
-  if (process.env[EXIT_WITH_PARENT] !== '1') return () => {};
-  const exit = () => process.exit(EXIT_INTERRUPTED);
-  const stdin = process.stdin as NodeJS.ReadStream & { unref?: () => void };
-  stdin.once('end', exit);
-  stdin.resume();
-  stdin.unref?.(); // the pipe alone keeps no run alive once it is done
-  return () => {
-    stdin.off('end', exit);
-    stdin.destroy();
-  };
+  return process.env[EXIT_WITH_PARENT] === '1' ? exitWhenStdinEnds(EXIT_INTERRUPTED) : () => {};
 }
 
 /** Test-only: LOCKSTEP_TEST_SIGNAL_AT_STEP=N sends this process a real SIGINT after step N. */

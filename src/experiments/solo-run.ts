@@ -6,6 +6,7 @@
 import { createInterface } from 'node:readline';
 import { loadTrainingData, resolveConfig, type TrainOptions } from '../train/config.js';
 import { timeRun } from '../train/calibrate.js';
+import { exitWhenStdinEnds } from './parent-pipe.js';
 
 export interface SoloRun {
   options: TrainOptions;
@@ -29,11 +30,10 @@ async function main(): Promise<void> {
   // Its stdin ended first: the bench that started it has gone (killed), and no one would read the figure.
   if (!go) return;
   // Likewise while it runs: a killed bench leaves no run computing beside the next.
-  process.stdin.once('end', () => process.exit(1));
-  process.stdin.resume();
+  const stopWatching = exitWhenStdinEnds(1);
   const { stepsPerSec } = await timeRun(options, dataset, run.warmup, run.steps);
   process.stdout.write(`${JSON.stringify({ stepsPerSec })}\n`);
-  process.stdin.destroy();
+  stopWatching();
 }
 
 main().catch((err: Error) => {

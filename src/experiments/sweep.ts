@@ -9,6 +9,7 @@ import { makeScratchDir } from '../fs/scratch-dir.js';
 import { checkOptions, describe, optionNames } from '../model-io/model-source.js';
 import { checkCounts } from '../options/check.js';
 import { distPath } from '../paths.js';
+import { EXIT_WITH_PARENT } from './parent-pipe.js';
 import { DATA_FILE_OPTIONS, resolveConfig, stripUndefined, type TrainOptions } from '../train/config.js';
 import { toCsv } from './output.js';
 import type { OptimizerName } from '../optim/optimizer.js';
@@ -264,9 +265,6 @@ interface ProcessOutcome {
   lastEpoch?: { trainLoss: number; testLoss: number };
   done?: { steps: number; testAccuracy: number; seconds: number; paramsSha256: string };
 }
-
-/** The environment variable with which a sweep (or worker) starts a run that exits when it dies (its stdin ends). */
-export const EXIT_WITH_PARENT = 'LOCKSTEP_EXIT_WITH_PARENT';
 
 /** One `lockstep train` process. It has its own process group, so a Ctrl-C reaches it only through the sweep (once). */
 function runProcess(configFile: string, threads: number, children: Set<ChildProcess>): Promise<ProcessOutcome> {
