@@ -132,7 +132,12 @@ function labelColumn(header: string[], label: string | null | undefined, path: s
 
 /** A header whose every field is a number: likely a file without one, its first row of data read as names. */
 export function headerOfNumbers(header: string[]): boolean {
-  return header.every((h) => h.trim() !== '' && Number.isFinite(Number(h)));
+  return header.every(isNumberText);
+}
+
+/** A cell that reads as a finite number (`3`, `1.0`, `-2e3`; not an empty cell). */
+export function isNumberText(text: string): boolean {
+  return text.trim() !== '' && Number.isFinite(Number(text));
 }
 
 export function preview(names: string[]): string {

@@ -1,6 +1,6 @@
 import { extname } from 'node:path';
 import { UserError } from '../errors.js';
-import { headerOfNumbers, preview, readCsvTable, type CsvTable } from './csv.js';
+import { headerOfNumbers, isNumberText, preview, readCsvTable, type CsvTable } from './csv.js';
 import { emptySplit, type Dataset, type DatasetOptions, type LabeledRows } from './types.js';
 import { readNpyFile, readNpzFile, type NpyArray } from './npy.js';
 
@@ -130,8 +130,7 @@ function mixedLabelsNotice(
   isClassNumber: (l: string) => boolean,
   names: number,
 ): string | undefined {
-  const isNumber = (l: string) => l.trim() !== '' && Number.isFinite(Number(l));
-  if (!tables.some((t) => t.labels.some((l) => isClassNumber(l) || isNumber(l)))) return undefined;
+  if (!tables.some((t) => t.labels.some((l) => isClassNumber(l) || isNumberText(l)))) return undefined;
   for (const t of tables) {
     const r = t.labels.findIndex((l) => !isClassNumber(l));
     if (r >= 0)

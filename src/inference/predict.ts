@@ -171,14 +171,12 @@ function classify(
   const all = table.featureNames.length;
   const inputs = new Float32Array(width);
   const out: RowPrediction[] = [];
+  const names = outputNames(model.input, model.layout.layers[model.layout.layers.length - 1]);
   for (let r = 0; r < table.count; r++) {
     for (let k = 0; k < width; k++) inputs[k] = table.features[r * all + columns[k]];
     applyScaling(model.input.scaling, inputs, width);
     const p = forwardInputs(model.layout, model.params, Float32Array.from(inputs));
-    const predicted = argmaxRow(p, 0, p.length);
-    const row: RowPrediction = { line: table.lines[r], predicted, probabilities: Array.from(p) };
-    const names = outputNames(model.input, p.length);
-    if (names) row.className = names[predicted];
+    const row: RowPrediction = { line: table.lines[r], ...answer(p, names) };
     if (labels) row.label = labels[r];
     out.push(row);
   }
@@ -206,6 +204,7 @@ export function predictRows(source: ModelSource, rows: readonly ArrayLike<number
     throw new UserError(
       `predictRows: rows must be an array of rows of ${width} numbers${order}; got ${describe(rows)}`,
     );
+  const names = outputNames(model.input, model.layout.layers[model.layout.layers.length - 1]);
   return rows.map((values: unknown, row) => {
     const length = (values as ArrayLike<number> | null)?.length;
     if (typeof values !== 'object' || values === null || length !== width)
@@ -223,12 +222,16 @@ export function predictRows(source: ModelSource, rows: readonly ArrayLike<number
         `predictRows: row ${row}, value ${over} is ${(values as ArrayLike<number>)[over]}, beyond float32's range (±3.4e38)`,
       );
     const p = forwardInputs(model.layout, model.params, applyScaling(model.input.scaling, inputs, width));
-    const predicted = argmaxRow(p, 0, p.length);
-    const out: InputPrediction = { row, predicted, probabilities: Array.from(p) };
-    const names = outputNames(model.input, p.length);
-    if (names) out.className = names[predicted];
-    return out;
+    return { row, ...answer(p, names) };
   });
+}
+
+/** One forward pass's answer: the class, the probabilities, and the class's name where the model names them. */
+function answer(p: Float32Array, names: string[] | undefined): Omit<InputPrediction, 'row'> {
+  const predicted = argmaxRow(p, 0, p.length);
+  const out: Omit<InputPrediction, 'row'> = { predicted, probabilities: Array.from(p) };
+  if (names) out.className = names[predicted];
+  return out;
 }
 
 /** --index of a model that reads a table's rows: it has no image to draw, and its rows go through --csv. */

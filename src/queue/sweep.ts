@@ -100,6 +100,8 @@ class QueueSweep {
   private readonly results = new Map<string, SweepResult | QueuedSweepResult>();
   private readonly failed = new Map<string, string>();
   private readonly pending = new Set<string>();
+  /** This lockstep's version, in each job's id and data (read once: packageVersion reads package.json). */
+  private readonly version = packageVersion();
 
   constructor(
     private readonly options: QueueSweepOptions,
@@ -112,7 +114,7 @@ class QueueSweep {
   ) {
     for (const run of runs) {
       if (done.has(run.config)) this.results.set(run.config, done.get(run.config)!);
-      else this.byId.set(runJobId(run.options, dataFiles, packageVersion()), run);
+      else this.byId.set(runJobId(run.options, dataFiles, this.version), run);
     }
   }
 
@@ -179,7 +181,7 @@ class QueueSweep {
         // One attempt: a run that fails is reported, not run again; a lost worker's run comes back through BullMQ's stalled check.
         return {
           name: 'run',
-          data: { run: run.run, config: run.config, dataFiles: this.dataFiles, version: packageVersion() },
+          data: { run: run.run, config: run.config, dataFiles: this.dataFiles, version: this.version },
           opts: { jobId, attempts: 1 },
         };
       }),
@@ -222,9 +224,13 @@ class QueueSweep {
 
   /** Until every run finished or failed, or the signal: the queue's events, and a look at every unfinished run now and then. */
   private async waitForAll(signal: AbortSignal | undefined): Promise<void> {
-    const onAbort = () => this.wake?.();
+    let resolveAborted = () => {};
+    const aborted = new Promise<void>((resolve) => (resolveAborted = resolve));
+    const onAbort = () => {
+      this.wake?.();
+      resolveAborted();
+    };
     signal?.addEventListener('abort', onAbort);
-    const aborted = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
     try {
       while (this.pending.size > 0 && !signal?.aborted) {
         const nap = new Promise<void>((resolve) => {
