@@ -18,7 +18,7 @@ export type { Calibration } from './train/calibrate.js';
 export { evaluate } from './inference/evaluate.js';
 export type { Evaluation, EvaluateOptions } from './inference/evaluate.js';
 export { predict, predictCsv, predictRows } from './inference/predict.js';
-export type { Prediction, PredictOptions, RowPrediction, InputPrediction } from './inference/predict.js';
+export type { Prediction, PredictOptions, RowPrediction, InputPrediction, InputHooks } from './inference/predict.js';
 export { exportModel } from './model-io/export.js';
 export type { TrainedModel, ModelSource } from './model-io/model-source.js';
 export type { TensorNaming } from './model-io/safetensors.js';

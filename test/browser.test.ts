@@ -74,6 +74,21 @@ describe('lockstep serve: the JSON API', () => {
         400,
         /^input\[0\] is "\.\.\/\.\.\/etc\/passwd"/,
       );
+      await refused(
+        post(`{"input": [1e400${',0'.repeat(783)}]}`),
+        400,
+        /^input\[0\] is over 1\.8e308; each value is an integer/,
+      );
+      // An empty image and pixels scaled already are answered, with the notices predict prints.
+      const noticesOf = async (input: number[]) =>
+        ((await (await post(JSON.stringify({ input }))).json()) as { notices?: string[] }).notices;
+      expect(answer).not.toHaveProperty('notices');
+      expect(await noticesOf(new Array(784).fill(0))).toEqual([
+        'the image: every pixel is 0: the image is empty, so the prediction means nothing',
+      ]);
+      expect(await noticesOf(Array.from(pixels, (p) => (p === 255 ? 1 : 0)))).toEqual([
+        expect.stringMatching(/^the input: every value is from 0 to 1, but the model takes pixels from 0 to 255/),
+      ]);
       await refused(post(' '.repeat(100_000)), 413, /limit is 16384/);
       await refused(fetch(`${url}..%2f..%2fetc%2fpasswd`), 404, /not found/);
       await refused(fetch(`${url}api/predict`), 405, /use POST/);
@@ -143,6 +158,20 @@ describe('lockstep serve: the JSON API', () => {
       });
       expect(bad.status).toBe(400);
       expect(((await bad.json()) as { error: string }).error).toBe('input[2] is "x"; each value is a finite number');
+      const huge = await fetch(`${tableUrl}api/predict`, { method: 'POST', body: '{"input": [1, 2, 1e39, 4]}' });
+      expect(((await huge.json()) as { error: string }).error).toBe(
+        "input[2] is 1e+39, beyond float32's range (±3.4e38)",
+      );
+      // A feature far outside the training rows is answered, with a notice naming it.
+      const far = await fetch(`${tableUrl}api/predict`, {
+        method: 'POST',
+        body: JSON.stringify({ input: [0, 10, 20, 900] }),
+      });
+      expect(((await far.json()) as { notices: string[] }).notices).toEqual([
+        expect.stringMatching(
+          /^the input: input\[3\] \("f3"\) is 900, \d+(\.\d+)? standard deviations from the training rows' mean 3\d\.\d+, so the model's answer means little$/,
+        ),
+      ]);
     },
     SLOW_TEST_TIMEOUT,
   );

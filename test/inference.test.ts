@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultDataDir, IDX_FILES, loadDataset } from '../src/data/dataset.js';
 import { evaluate } from '../src/inference/evaluate.js';
+import { inputNotices } from '../src/inference/input-range.js';
 import { predict, readImage } from '../src/inference/predict.js';
 import { writeCheckpoint } from '../src/model-io/checkpoint.js';
 import { train } from '../src/train/train.js';
@@ -67,4 +68,31 @@ describe('eval and predict', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim()).toBe('lockstep: --index 10000: must be from 0 to 9999 (test split)');
   }, 60_000);
+});
+
+describe('inputNotices: inputs unlike the training data, judged from what the model stores', () => {
+  const at = (r: number, k: number) => `row ${r}, value ${k}`;
+  it('says so once for all the rows, naming the first, for each scaling; nothing for rows like the training data', () => {
+    const pixels = { scaling: { kind: '255' as const, offset: [], divisor: [] } };
+    expect(inputNotices(pixels, [0, 255, 3, 4], 2, 'f', at)).toEqual([]);
+    expect(inputNotices(pixels, [0, 0.5, 1, 0], 2, 'f', at)).toEqual([
+      'f: every value is from 0 to 1, but the model takes pixels from 0 to 255 (it divides by 255 itself); multiply values already scaled by 255',
+    ]);
+    expect(inputNotices(pixels, [0, 2, 300, 0, -1, 0], 2, 'f', at)).toEqual([
+      "f: 2 of 3 rows are unlike the training data (the first: row 1, value 0 is 300, outside 0–255, the pixels the model was trained on); the model's answers for them mean little",
+    ]);
+    const minmax = { scaling: { kind: 'minmax' as const, offset: [10, 0], divisor: [5, 1] } };
+    // Up to a range's width beyond the training range is near enough (test rows stray a little).
+    expect(inputNotices(minmax, [5, -1, 20, 2], 2, 'f', at)).toEqual([]);
+    expect(inputNotices(minmax, [10, 0.5, 4.5, 0.5], 2, 'f', at)).toEqual([
+      "f: 1 of 2 rows is unlike the training data (the first: row 1, value 0 is 4.5, far outside the training rows' range 10 to 15); the model's answers for them mean little",
+    ]);
+    const standard = { scaling: { kind: 'standard' as const, offset: [1, 2], divisor: [0.5, 3] } };
+    expect(inputNotices(standard, [6, -28], 2, 'f', at)).toEqual([]);
+    expect(inputNotices(standard, [1, -29.1], 2, 'one row', at)).toEqual([
+      "one row: row 0, value 1 is -29.1, 10.37 standard deviations from the training rows' mean 2, so the model's answer means little",
+    ]);
+    const none = { scaling: { kind: 'none' as const, offset: [], divisor: [] } };
+    expect(inputNotices(none, [1e30, -1e30], 2, 'f', at)).toEqual([]);
+  });
 });

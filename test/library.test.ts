@@ -144,6 +144,30 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
       expect(err).toBeInstanceOf(UserError);
       expect(err.message).toBe(message);
     }
+    // Rows unlike the training data are answered, and hooks.onNotice says so once for all of them.
+    const notices: string[] = [];
+    const near = inMemory.length;
+    const far = predictRows(
+      model,
+      [...table.slice(0, near).map((row) => features.map((name) => Number(row[name]))), [0, 0, 0, 1e6]],
+      {
+        onNotice: (line) => notices.push(line),
+      },
+    );
+    expect(far).toHaveLength(near + 1);
+    expect(notices).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^predictRows: 1 of ${near + 1} rows is unlike the training data \\(the first: row ${near}, value 3 is 1000000, `,
+        ),
+      ),
+    ]);
+    notices.length = 0;
+    predictCsv(model, data, { onNotice: (line) => notices.push(line) });
+    expect(notices).toEqual([]);
+    expect((await thrown(() => predictRows(model, [], { onNotice: () => {}, other: 1 } as never))).message).toBe(
+      'predictRows: unknown option "other" (known: onNotice)',
+    );
   });
 
   it('evaluate and predict take the model in memory, on its own data, and agree with the files written from it', async () => {

@@ -371,8 +371,25 @@ describe('the CLI on a CSV table with string labels', () => {
       });
       const predicted = runCli(['predict', 'best.st', '--csv', testData], { cwd: dir });
       expect(predicted.code).toBe(0);
+      expect(predicted.stderr).toBe('');
       const lines = predicted.stdout.trim().split('\n');
       expect(lines).toHaveLength(60);
+      // Rows far outside the training rows and labels that name no class: predicted, with one notice each for the file.
+      const [f0, f1, f2, f3] = body[0].split(',');
+      writeFileSync(
+        join(dir, 'odd.csv'),
+        `${header}\n${body[0]}\n${f0},${f1},${f2},-4000,beta\n${f0},900.1,${f2},${f3},delta\n`,
+      );
+      const odd = runCli(['predict', 'best.st', '--csv', 'odd.csv'], { cwd: dir });
+      expect(odd.code).toBe(0);
+      expect(odd.stdout.trim().split('\n')).toHaveLength(3);
+      expect(odd.stderr.split('\n')).toEqual([
+        expect.stringMatching(
+          /^lockstep: notice: --csv odd\.csv: 2 of 3 rows are unlike the training data \(the first: line 3, column "f3" is -4000, \d+(\.\d+)? standard deviations from the training rows' mean 3\d(\.\d+)?\); the model's answers for them mean little$/,
+        ),
+        `lockstep: notice: --csv odd.csv: 1 of 3 rows has a label that is none of the model's classes (alpha, beta, gamma); the first: line 4, "delta"`,
+        '',
+      ]);
       expect(lines[0]).toMatch(
         /^line 2: (alpha|beta|gamma) \(p [\d.]+\)( \(correct\)| \(true label (alpha|beta|gamma)\))$/,
       );

@@ -91,7 +91,7 @@ function predictCsvCommand(args: ArgsOf<'predict'>, csv: string): number {
   ] as const) {
     if (given !== undefined) throw new UserError(`--csv and ${flagName}: give one or the other`);
   }
-  const rows = predictCsv(args.model, csv);
+  const rows = predictCsv(args.model, csv, { onNotice: (line) => process.stderr.write(`lockstep: notice: ${line}\n`) });
   for (const row of rows) {
     const name = row.className ?? String(row.predicted);
     if (args.json) {

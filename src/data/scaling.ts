@@ -124,6 +124,11 @@ export function outputNames(input: ModelInput | undefined, outputs: number): str
   return names && Array.from({ length: outputs }, (_, c) => names[c] ?? String(c));
 }
 
+/** Each output's label as a CSV file or a page shows it: its class name, else its number. */
+export function outputLabels(input: ModelInput | undefined, outputs: number): string[] {
+  return outputNames(input, outputs) ?? Array.from({ length: outputs }, (_, c) => String(c));
+}
+
 /** A stored ModelInput, checked against the model's layers (absent: a model from before --scale, bytes over 255). */
 export function checkStoredInput(value: unknown, layers: readonly number[], where: string): ModelInput {
   const width = layers[0];

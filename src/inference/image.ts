@@ -214,6 +214,14 @@ function borderMean(pixels: Uint8Array, width: number, height: number): number {
   return sum / count;
 }
 
+/** The notice for an image of one colour, or null. */
+export function emptyImageNotice(pixels: Uint8Array, subject: string): string | null {
+  const first = pixels[0];
+  return pixels.every((p) => p === first)
+    ? `${subject}: every pixel is ${first}: the image is empty, so the prediction means nothing`
+    : null;
+}
+
 /**
  * An image file as the model's input: read, resized to the model's square input when its size differs,
  * with a notice for each thing the user may not expect (resized, alpha read as ink, empty, dark on light).
@@ -234,10 +242,10 @@ export function imageInput(path: string, inputSize: number): GrayImage & { notic
     notices.push(`${path}: resized from ${width}×${height} to ${side}×${side} by area averaging${stretched}`);
     width = height = side;
   }
-  const first = pixels[0];
   const background = borderMean(pixels, width, height);
-  if (pixels.every((p) => p === first)) {
-    notices.push(`${path}: every pixel is ${first}: the image is empty, so the prediction means nothing`);
+  const empty = emptyImageNotice(pixels, path);
+  if (empty) {
+    notices.push(empty);
   } else if (pixels.reduce((sum, p) => sum + p, 0) / pixels.length > 127 || background > 127) {
     notices.push(`${path} looks dark on light; MNIST digits are light on black (invert it first: 255 − each pixel)`);
   } else if (background >= GREY_BACKGROUND) {

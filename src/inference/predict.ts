@@ -4,8 +4,9 @@ import { denseForward, PIXEL_SCALE } from '../kernels/reference.js';
 import { argmaxRow, softmaxRow } from '../kernels/softmax.js';
 import { layerViews, type ModelLayout } from '../model/layout.js';
 import { imageInput } from './image.js';
-import { featureColumns, labelBesideFeatures, readCsvHeader, readCsvTable } from '../data/csv.js';
-import { applyScaling, outputNames } from '../data/scaling.js';
+import { inputNotices } from './input-range.js';
+import { featureColumns, labelBesideFeatures, preview, readCsvHeader, readCsvTable } from '../data/csv.js';
+import { applyScaling, outputLabels, outputNames, type ModelInput } from '../data/scaling.js';
 import { checkOptions, describe, resolveModel, type ModelSource } from '../model-io/model-source.js';
 
 export { readImage } from './image.js';
@@ -137,11 +138,18 @@ export interface RowPrediction {
   label?: string;
 }
 
+/** Where predictCsv and predictRows say what the user may not expect of the rows given (one line each). */
+export interface InputHooks {
+  /** Rows unlike the training data (pixels scaled already, features far outside the training rows), labels not among the model's classes. */
+  onNotice?: (line: string) => void;
+}
+
 /**
  * Classifies every row of a CSV table with the model's own scaling. The columns are the model's features by
  * name (any order), plus at most one more: the true label, shown beside the prediction.
  */
-export function predictCsv(source: ModelSource, csvPath: string): RowPrediction[] {
+export function predictCsv(source: ModelSource, csvPath: string, hooks: InputHooks = {}): RowPrediction[] {
+  checkOptions(hooks, ['onNotice'], 'predictCsv');
   const model = resolveModel(source, 'predict');
   const width = model.layout.layers[0];
   const header = readCsvHeader(csvPath, '--csv');
@@ -158,29 +166,51 @@ export function predictCsv(source: ModelSource, csvPath: string): RowPrediction[
   }
   const table = readCsvTable(csvPath, label, '--csv');
   const columns = featureColumns(names ?? table.featureNames, table.featureNames, `--csv ${csvPath}`);
-  return classify(model, table, columns, label === null ? null : table.labels);
+  const all = table.featureNames.length;
+  // The model's inputs in its order, raw: checked against the training data, then scaled row by row.
+  const raw = new Float32Array(table.count * width);
+  for (let r = 0; r < table.count; r++)
+    for (let k = 0; k < width; k++) raw[r * width + k] = table.features[r * all + columns[k]];
+  const subject = `--csv ${csvPath}`;
+  const inputNames = names ?? table.featureNames;
+  const notices = inputNotices(
+    model.input,
+    raw,
+    width,
+    subject,
+    (r, k) => `line ${table.lines[r]}, column "${inputNames[k]}"`,
+  );
+  const outputs = model.layout.layers[model.layout.layers.length - 1];
+  const classes = outputNames(model.input, outputs);
+  if (label !== null) notices.push(...unknownLabels(table, model.input, outputs, subject));
+  for (const line of notices) hooks.onNotice?.(line);
+  return Array.from({ length: table.count }, (_, r) => {
+    const inputs = applyScaling(model.input.scaling, raw.slice(r * width, (r + 1) * width), width);
+    const row: RowPrediction = {
+      line: table.lines[r],
+      ...answer(forwardInputs(model.layout, model.params, inputs), classes),
+    };
+    if (label !== null) row.label = table.labels[r];
+    return row;
+  });
 }
 
-function classify(
-  model: ReturnType<typeof resolveModel>,
+/** The notice for labels that name no class of the model: shown beside the prediction, they can never be "correct". */
+function unknownLabels(
   table: ReturnType<typeof readCsvTable>,
-  columns: number[],
-  labels: string[] | null,
-): RowPrediction[] {
-  const width = columns.length;
-  const all = table.featureNames.length;
-  const inputs = new Float32Array(width);
-  const out: RowPrediction[] = [];
-  const names = outputNames(model.input, model.layout.layers[model.layout.layers.length - 1]);
-  for (let r = 0; r < table.count; r++) {
-    for (let k = 0; k < width; k++) inputs[k] = table.features[r * all + columns[k]];
-    applyScaling(model.input.scaling, inputs, width);
-    const p = forwardInputs(model.layout, model.params, Float32Array.from(inputs));
-    const row: RowPrediction = { line: table.lines[r], ...answer(p, names) };
-    if (labels) row.label = labels[r];
-    out.push(row);
-  }
-  return out;
+  input: ModelInput,
+  outputs: number,
+  subject: string,
+): string[] {
+  const known = new Set(outputLabels(input, outputs));
+  const unknown = table.labels.flatMap((l, r) => (known.has(l) ? [] : [r]));
+  if (unknown.length === 0) return [];
+  const first = unknown[0];
+  const classes = input.classNames ? preview(outputLabels(input, outputs)) : `the class numbers 0 to ${outputs - 1}`;
+  const count = unknown.length === 1 ? `1 of ${table.count} rows has` : `${unknown.length} of ${table.count} rows have`;
+  return [
+    `${subject}: ${count} a label that is none of the model's classes (${classes}); the first: line ${table.lines[first]}, ${JSON.stringify(table.labels[first])}`,
+  ];
 }
 
 /** One row of inputs given in memory, classified: its index in the rows given, the predicted class (and its name), the probabilities. */
@@ -196,7 +226,12 @@ export interface InputPrediction {
  * 0–255; a table model's raw features, in the order of its feature names), with the model's own scaling, as
  * predictCsv does for a file's rows.
  */
-export function predictRows(source: ModelSource, rows: readonly ArrayLike<number>[]): InputPrediction[] {
+export function predictRows(
+  source: ModelSource,
+  rows: readonly ArrayLike<number>[],
+  hooks: InputHooks = {},
+): InputPrediction[] {
+  checkOptions(hooks, ['onNotice'], 'predictRows');
   const model = resolveModel(source, 'predictRows');
   const width = model.layout.layers[0];
   const order = model.input.featureNames ? ` (${model.input.featureNames.join(', ')})` : '';
@@ -204,8 +239,7 @@ export function predictRows(source: ModelSource, rows: readonly ArrayLike<number
     throw new UserError(
       `predictRows: rows must be an array of rows of ${width} numbers${order}; got ${describe(rows)}`,
     );
-  const names = outputNames(model.input, model.layout.layers[model.layout.layers.length - 1]);
-  return rows.map((values: unknown, row) => {
+  const checked = rows.map((values: unknown, row) => {
     const length = (values as ArrayLike<number> | null)?.length;
     if (typeof values !== 'object' || values === null || length !== width)
       throw new UserError(`predictRows: row ${row} is ${describe(values)}; the model takes ${width} numbers${order}`);
@@ -221,6 +255,14 @@ export function predictRows(source: ModelSource, rows: readonly ArrayLike<number
       throw new UserError(
         `predictRows: row ${row}, value ${over} is ${(values as ArrayLike<number>)[over]}, beyond float32's range (±3.4e38)`,
       );
+    return inputs;
+  });
+  const raw = new Float32Array(checked.length * width);
+  checked.forEach((inputs, row) => raw.set(inputs, row * width));
+  for (const line of inputNotices(model.input, raw, width, 'predictRows', (row, k) => `row ${row}, value ${k}`))
+    hooks.onNotice?.(line);
+  const names = outputNames(model.input, model.layout.layers[model.layout.layers.length - 1]);
+  return checked.map((inputs, row) => {
     const p = forwardInputs(model.layout, model.params, applyScaling(model.input.scaling, inputs, width));
     return { row, ...answer(p, names) };
   });

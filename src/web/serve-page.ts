@@ -25,6 +25,7 @@ export const SERVE_PAGE = htmlPage(
   #answer { font-size: 1.6em; margin: 0 0 .4em; }
   #features input { width: 5em; }
   #error { color: #b00; }
+  #notice { color: #8a5a00; max-width: 32em; }
 `,
   `<div id="about">loading the model…</div>
 <main>
@@ -32,6 +33,7 @@ export const SERVE_PAGE = htmlPage(
   <section>
     <p id="answer">draw a digit</p>
     <table id="probabilities"></table>
+    <p id="notice"></p>
     <p id="error"></p>
   </section>
 </main>
@@ -62,6 +64,7 @@ async function main() {
       if (!res.ok) throw new Error(body.error);
       state.lastInput = input; state.lastPrediction = body; state.requests++;
       $('error').textContent = '';
+      $('notice').textContent = (body.notices || []).join(' ');
       $('answer').textContent = 'looks like ' + info.classNames[body.predicted];
       body.probabilities.forEach((p, c) => {
         rows[c].className = c === body.predicted ? 'top' : '';

@@ -3,7 +3,9 @@ import { basename } from 'node:path';
 import { argmaxRow } from '../kernels/softmax.js';
 import { paramsSha256 } from '../model/hash.js';
 import { forwardInputs, forwardOne } from '../inference/predict.js';
-import { applyScaling, outputNames } from '../data/scaling.js';
+import { emptyImageNotice } from '../inference/image.js';
+import { inputNotices } from '../inference/input-range.js';
+import { applyScaling, outputLabels } from '../data/scaling.js';
 import { checkOptions, resolveModel, type ModelSource, type ResolvedModel } from '../model-io/model-source.js';
 import {
   allow,
@@ -57,9 +59,7 @@ export function modelInfo(model: ResolvedModel): ModelInfo {
           // The form starts at the training rows' means (a standard scaling's offsets); without them, empty rather than at 0, which may be far outside the data.
           ...(scaling.kind === 'standard' ? { means: scaling.offset } : {}),
         },
-    classNames:
-      outputNames(model.input, sizes[sizes.length - 1]) ??
-      Array.from({ length: sizes[sizes.length - 1] }, (_, c) => String(c)),
+    classNames: outputLabels(model.input, sizes[sizes.length - 1]),
     paramsSha256: paramsSha256(model.params),
   };
 }
@@ -88,20 +88,25 @@ export async function serveModel(
     } else if (path === '/api/predict') {
       if (!allow(req, res, 'POST')) return;
       const body = await readJson(req, bodyLimit);
+      const raw = info.input.kind === 'image' ? pixelsOf(body, inputs) : featuresOf(body, inputs);
+      const names = model.input.featureNames;
+      const notices = inputNotices(model.input, raw, inputs, 'the input', (_, k) =>
+        names ? `input[${k}] (${JSON.stringify(names[k])})` : `input[${k}]`,
+      );
+      const empty = raw instanceof Uint8Array ? emptyImageNotice(raw, 'the image') : null;
+      if (empty) notices.push(empty);
       const probabilities =
-        info.input.kind === 'image'
-          ? forwardOne(model.layout, model.params, pixelsOf(body, inputs))
-          : forwardInputs(
-              model.layout,
-              model.params,
-              applyScaling(model.input.scaling, featuresOf(body, inputs), inputs),
-            );
+        raw instanceof Uint8Array
+          ? forwardOne(model.layout, model.params, raw)
+          : forwardInputs(model.layout, model.params, applyScaling(model.input.scaling, raw, inputs));
       const predicted = argmaxRow(probabilities, 0, probabilities.length);
       sendJson(res, 200, {
         predicted,
         // A model of named classes answers with the name too, as predict --csv does.
         ...(model.input.classNames ? { className: info.classNames[predicted] } : {}),
         probabilities: Array.from(probabilities),
+        // What predict would print as notices: an empty image, pixels scaled already, features far outside the training rows.
+        ...(notices.length > 0 ? { notices } : {}),
       });
     } else {
       sendJson(res, 404, { error: `${path}: not found (the page is /, the API /api/predict and /api/model)` });
@@ -126,9 +131,12 @@ function featuresOf(body: unknown, inputs: number): Float32Array {
   const values = new Float32Array(inputs);
   for (let i = 0; i < inputs; i++) {
     const v = input[i];
-    if (typeof v !== 'number' || !Number.isFinite(v))
+    if (typeof v !== 'number')
       throw new HttpError(400, `input[${i}] is ${JSON.stringify(v)}; each value is a finite number`);
     values[i] = v;
+    // JSON's 1e400 parses as Infinity, and a double beyond float32's range is Infinity to the model.
+    if (!Number.isFinite(values[i]))
+      throw new HttpError(400, `input[${i}] is ${jsonNumber(v)}, beyond float32's range (±3.4e38)`);
   }
   return values;
 }
@@ -140,8 +148,15 @@ function pixelsOf(body: unknown, inputs: number): Uint8Array {
   for (let i = 0; i < inputs; i++) {
     const v = input[i] as number;
     if (!Number.isInteger(v) || v < 0 || v > 255)
-      throw new HttpError(400, `input[${i}] is ${JSON.stringify(v)}; each value is an integer from 0 to 255`);
+      throw new HttpError(400, `input[${i}] is ${jsonNumber(v)}; each value is an integer from 0 to 255`);
     bytes[i] = v;
   }
   return bytes;
+}
+
+/** A request's value as its JSON said it, near enough: a number too large for a double parsed as ±Infinity. */
+function jsonNumber(v: unknown): string {
+  if (v === Number.POSITIVE_INFINITY) return 'over 1.8e308';
+  if (v === Number.NEGATIVE_INFINITY) return 'under -1.8e308';
+  return JSON.stringify(v);
 }
