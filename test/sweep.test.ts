@@ -36,12 +36,16 @@ describe('lockstep sweep', () => {
         'status',
         'steps',
         'trainLoss',
+        'valLoss',
+        'valAccuracy',
         'testLoss',
         'testAccuracy',
         'seconds',
         'paramsSha256',
         'config',
       ]);
+      // No --val-split: the validation columns are empty, and the table has none.
+      expect(rows.map((row) => [row.valLoss, row.valAccuracy])).toEqual(new Array(6).fill(['', '']));
       expect(rows.map((row) => [row.seed, row.lr, row.batchSize, row.status, row.steps]).sort()).toEqual(
         [
           [0, 0.1],
@@ -69,6 +73,54 @@ describe('lockstep sweep', () => {
       const fromFile = runCli(['train', '--config', config, '--threads', '3'], { timeout: SLOW_TEST_TIMEOUT });
       expect(fromFile.code, fromFile.stderr).toBe(0);
       expect(doneHash(fromFile.stdout)).toBe(rows[0].paramsSha256);
+    },
+    SLOW_TEST_TIMEOUT,
+  );
+
+  it(
+    "--val-split: each run's last validation loss and accuracy in the table and the file; a file from before those columns goes on with its own",
+    () => {
+      const dir = tempDir();
+      const flags = ['--train-limit', '1000', '--test-limit', '100', '--epochs', '1', '--val-split', '0.2'];
+      const r = runCli(['sweep', '--seed', '0', ...flags, '--out', 'new.csv'], {
+        cwd: dir,
+        timeout: SLOW_TEST_TIMEOUT,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('lockstep sweep: 1 run, 1 at a time, 1 thread each; results in new.csv');
+      expect(r.stdout).toMatch(/^ {2}run {3}seed {2}optimizer {8}lr {2}batch {2}val acc {2}val loss {2}test acc {2}/m);
+      const [row] = parse(readFileSync(join(dir, 'new.csv'), 'utf8'), { columns: true, cast: true }) as Record<
+        string,
+        number | string
+      >[];
+      const solo = runCli(['train', '--seed', '0', ...flags, '--json', '--threads', '2'], {
+        timeout: SLOW_TEST_TIMEOUT,
+      });
+      const epoch = JSON.parse(solo.stdout.split('\n')[0]) as { valLoss: number; valAccuracy: number };
+      expect([row.valLoss, row.valAccuracy]).toEqual([epoch.valLoss, epoch.valAccuracy]);
+      expect(epoch.valAccuracy).toBeGreaterThan(0.2);
+      expect(r.stdout).toMatch(new RegExp(` ${epoch.valAccuracy.toFixed(4)} +${epoch.valLoss.toFixed(4)} `));
+      // The same row as a file written before the validation columns: the sweep skips it and appends in its columns.
+      const [header, line] = readFileSync(join(dir, 'new.csv'), 'utf8').trim().split('\n');
+      const cells = parse(line) as string[][];
+      const keep = (c: string[]) => c.filter((_, j) => j !== 8 && j !== 9);
+      expect(header.split(',').slice(8, 10)).toEqual(['valLoss', 'valAccuracy']);
+      const oldHeader = keep(header.split(',')).join(',');
+      writeFileSync(
+        join(dir, 'old.csv'),
+        `${oldHeader}\n${keep(cells[0])
+          .map((c) => (c.includes(',') ? `"${c.replaceAll('"', '""')}"` : c))
+          .join(',')}\n`,
+      );
+      const more = runCli(['sweep', '--seed', '0..1', ...flags, '--out', 'old.csv'], {
+        cwd: dir,
+        timeout: SLOW_TEST_TIMEOUT,
+      });
+      expect(more.code, more.stderr).toBe(0);
+      expect(more.stdout).toContain('1 already in');
+      const old = parse(readFileSync(join(dir, 'old.csv'), 'utf8'), { columns: true }) as Record<string, string>[];
+      expect(old.map((o) => Object.keys(o).join(','))).toEqual([oldHeader, oldHeader]);
+      expect(old.map((o) => o.seed)).toEqual(['0', '1']);
     },
     SLOW_TEST_TIMEOUT,
   );
@@ -281,7 +333,7 @@ describe('lockstep sweep', () => {
       writeFileSync(other, text);
       expectRefused(
         ['--out', other],
-        `--out ${other}: line 1: the header is not run,seed,lr,batchSize,optimizer,status,steps,trainLoss,testLoss,testAccuracy,seconds,paramsSha256,config; not a lockstep sweep results file`,
+        `--out ${other}: line 1: the header is not run,seed,lr,batchSize,optimizer,status,steps,trainLoss,valLoss,valAccuracy,testLoss,testAccuracy,seconds,paramsSha256,config; not a lockstep sweep results file`,
       );
       expect(readFileSync(other, 'utf8')).toBe(text);
       expect(existsSync(join(dir, 'r.txt'))).toBe(false);

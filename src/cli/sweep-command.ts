@@ -30,16 +30,18 @@ export async function sweepCommand(args: ArgsOf<'sweep'>): Promise<number> {
       // Notices once the sweep's flags and --out are checked, so that an error stays one line.
       onStart: (runs, skipped) => {
         sayKernelFallback(base);
-        if (parallel * threads > cores) {
+        // Fewer runs to do than --parallel: only as many run at once.
+        const atOnce = Math.max(1, Math.min(parallel, runs - skipped));
+        if (atOnce * threads > cores) {
           process.stderr.write(
-            `lockstep: notice: --parallel ${parallel} × --threads ${threads} = ${parallel * threads} threads on ${cores} available cores; ` +
+            `lockstep: notice: --parallel ${atOnce} × --threads ${threads} = ${atOnce * threads} threads on ${cores} available cores; ` +
               'runs will take turns on the cores (their results are the same; their seconds are not)\n',
           );
         }
         if (args.json) return;
         const already = skipped > 0 ? ` (${skipped} already in ${args.out}: not run again)` : '';
         print(
-          `lockstep sweep: ${plural(runs, 'run')}${already}, ${parallel} at a time, ${plural(threads, 'thread')} each${args.out ? `; results in ${args.out}` : ''}`,
+          `lockstep sweep: ${plural(runs, 'run')}${already}, ${atOnce} at a time, ${plural(threads, 'thread')} each${args.out ? `; results in ${args.out}` : ''}`,
         );
       },
       onResult: (r, finished, all) =>
@@ -68,17 +70,21 @@ const fixed = (x: number | null, digits: number) => (x === null ? '-' : x.toFixe
 export function formatResult(r: SweepResult): string {
   const setting = `seed ${r.seed}, ${r.optimizer} lr ${r.lr}, batch ${r.batchSize}`;
   if (r.status === 'diverged') return `${setting}: diverged`;
-  return `${setting}: test acc ${fixed(r.testAccuracy, 4)}, test loss ${fixed(r.testLoss, 4)}, ${fixed(r.seconds, 2)} s`;
+  const val = r.valAccuracy === null ? '' : `val acc ${fixed(r.valAccuracy, 4)}, `;
+  return `${setting}: ${val}test acc ${fixed(r.testAccuracy, 4)}, test loss ${fixed(r.testLoss, 4)}, ${fixed(r.seconds, 2)} s`;
 }
 
 /** The results table: one line per run in grid order; none at all without a result. */
 export function formatTable(results: SweepResult[]): string[] {
   if (results.length === 0) return [];
+  // The validation columns only for a sweep with --val-split.
+  const val = results.some((r) => r.valAccuracy !== null);
   return [
-    '  run   seed  optimizer        lr  batch  test acc  test loss  train loss  seconds  paramsSha256',
+    `  run   seed  optimizer        lr  batch${val ? '  val acc  val loss' : ''}  test acc  test loss  train loss  seconds  paramsSha256`,
     ...results.map(
       (r) =>
         `${String(r.run).padStart(5)}  ${String(r.seed).padStart(5)}  ${String(r.optimizer).padStart(9)}  ${String(r.lr).padStart(8)}  ${String(r.batchSize).padStart(5)}  ` +
+        (val ? `${fixed(r.valAccuracy, 4).padStart(7)}  ${fixed(r.valLoss, 4).padStart(8)}  ` : '') +
         `${fixed(r.testAccuracy, 4).padStart(8)}  ${fixed(r.testLoss, 4).padStart(9)}  ${fixed(r.trainLoss, 4).padStart(10)}  ` +
         `${fixed(r.seconds, 2).padStart(7)}  ${r.status === 'diverged' ? 'diverged' : `${r.paramsSha256?.slice(0, 16)}…`}`,
     ),

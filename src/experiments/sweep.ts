@@ -71,6 +71,9 @@ export interface SweepResult {
   status: 'done' | 'diverged';
   steps: number | null;
   trainLoss: number | null;
+  /** The last epoch's, with --val-split (null without). */
+  valLoss: number | null;
+  valAccuracy: number | null;
   testLoss: number | null;
   testAccuracy: number | null;
   /** The run's own time (lockstep train's `seconds`: data loading, training and evaluation). */
@@ -89,12 +92,17 @@ export const SWEEP_COLUMNS: (keyof SweepResult)[] = [
   'status',
   'steps',
   'trainLoss',
+  'valLoss',
+  'valAccuracy',
   'testLoss',
   'testAccuracy',
   'seconds',
   'paramsSha256',
   'config',
 ];
+
+/** The columns of a CSV results file written before the validation columns (2026-12-07): read, and appended to, as they are. */
+const COLUMNS_BEFORE_VAL = SWEEP_COLUMNS.filter((c) => c !== 'valLoss' && c !== 'valAccuracy');
 
 export interface SweepOutcome {
   /** Every run's result in grid order, those found in `out` included; a run that did not finish is absent. */
@@ -262,7 +270,7 @@ export async function trainRun(
 interface ProcessOutcome {
   code: number | null;
   stderr: string;
-  lastEpoch?: { trainLoss: number; testLoss: number };
+  lastEpoch?: { trainLoss: number; valLoss: number; valAccuracy: number; testLoss: number };
   done?: { steps: number; testAccuracy: number; seconds: number; paramsSha256: string };
 }
 
@@ -313,6 +321,8 @@ function toResult(run: SweepRun, p: ProcessOutcome): SweepResult {
     status: p.code === 0 ? 'done' : 'diverged',
     steps: p.done?.steps ?? null,
     trainLoss: finite(p.lastEpoch?.trainLoss),
+    valLoss: finite(p.lastEpoch?.valLoss),
+    valAccuracy: finite(p.lastEpoch?.valAccuracy),
     testLoss: finite(p.lastEpoch?.testLoss),
     testAccuracy: finite(p.done?.testAccuracy),
     seconds: finite(p.done?.seconds),
@@ -346,11 +356,17 @@ function completeLines(text: string): string {
   return text.slice(0, text.lastIndexOf('\n') + 1);
 }
 
+/** The columns of an existing CSV results file: today's, or those of a file written before the validation columns. */
+function fileColumns(path: string): (keyof SweepResult)[] {
+  const header = readFileSync(path, 'utf8').split('\n', 1)[0].trim();
+  return header === COLUMNS_BEFORE_VAL.join(',') ? COLUMNS_BEFORE_VAL : SWEEP_COLUMNS;
+}
+
 /** One line per finished run, appended as it finishes: a stopped sweep loses no finished run. */
 export function appendResult(path: string, result: SweepResult): void {
   const line =
     outFormat(path) === 'csv'
-      ? toCsv(SWEEP_COLUMNS, [result as unknown as Record<string, unknown>])
+      ? toCsv(fileColumns(path), [result as unknown as Record<string, unknown>])
           .split('\n')
           .slice(1)
           .join('\n')
@@ -366,14 +382,15 @@ function readResults(path: string, format: 'csv' | 'jsonl'): [number, SweepResul
   if (format === 'jsonl') {
     return text.split('\n').flatMap((line, i): [number, SweepResult][] => {
       if (line.trim() === '') return [];
-      let row: SweepResult;
+      let row: Partial<SweepResult>;
       try {
-        row = JSON.parse(line) as SweepResult;
+        row = JSON.parse(line) as Partial<SweepResult>;
       } catch {
         throw bad(i + 1, 'not a JSON object');
       }
       if (typeof row?.config !== 'string') throw bad(i + 1, 'no "config" field');
-      return [[i + 1, row]];
+      // A row written before the validation columns has none.
+      return [[i + 1, { valLoss: null, valAccuracy: null, ...row } as SweepResult]];
     });
   }
   let records: string[][];
@@ -382,7 +399,9 @@ function readResults(path: string, format: 'csv' | 'jsonl'): [number, SweepResul
   } catch (err) {
     throw new UserError(`--out ${path}: ${(err as Error).message}`);
   }
-  if (records[0]?.join(',') !== SWEEP_COLUMNS.join(',')) throw bad(1, `the header is not ${SWEEP_COLUMNS.join(',')}`);
+  const header = records[0]?.join(',');
+  const columns = header === COLUMNS_BEFORE_VAL.join(',') ? COLUMNS_BEFORE_VAL : SWEEP_COLUMNS;
+  if (header !== columns.join(',')) throw bad(1, `the header is not ${SWEEP_COLUMNS.join(',')}`);
   const numeric = new Set([
     'run',
     'seed',
@@ -390,15 +409,17 @@ function readResults(path: string, format: 'csv' | 'jsonl'): [number, SweepResul
     'batchSize',
     'steps',
     'trainLoss',
+    'valLoss',
+    'valAccuracy',
     'testLoss',
     'testAccuracy',
     'seconds',
   ]);
   return records.slice(1).map((cells, i) => {
     const row = Object.fromEntries(
-      SWEEP_COLUMNS.map((c, j) => [c, numeric.has(c) ? (cells[j] === '' ? null : Number(cells[j])) : cells[j] || null]),
+      columns.map((c, j) => [c, numeric.has(c) ? (cells[j] === '' ? null : Number(cells[j])) : cells[j] || null]),
     );
-    return [i + 2, row as unknown as SweepResult];
+    return [i + 2, { valLoss: null, valAccuracy: null, ...row } as unknown as SweepResult];
   });
 }
 
