@@ -363,3 +363,77 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
     );
   });
 });
+
+describe("the library refuses what the CLI refuses, and a hook's error ends the run", { timeout: 120_000 }, () => {
+  const tiny = { trainLimit: 300, testLimit: 50, epochs: 1, threads: 2 };
+
+  it('an async onEpoch or onStep that throws rejects train() with its error (the process goes on)', async () => {
+    for (const hooks of [
+      { onEpoch: async () => Promise.reject(new Error('epoch hook')) },
+      { onStep: async () => Promise.reject(new Error('step hook')) },
+    ]) {
+      const err = await thrown(() => train(tiny, hooks));
+      expect(err.message).toMatch(/^(epoch|step) hook$/);
+    }
+    // An async hook is waited for: the epoch's report reaches it before train() returns.
+    const seen: number[] = [];
+    await train(tiny, {
+      onEpoch: async (r) => {
+        await new Promise((done) => setTimeout(done, 20));
+        seen.push(r.epoch);
+      },
+    });
+    expect(seen).toEqual([1]);
+  });
+
+  it('refuses hooks of the wrong kind and initial parameters that do not fit, before training', async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ onEpoch: 5 }, 'train: hooks.onEpoch must be a function; got 5'],
+      [{ signal: {} }, 'train: hooks.signal must be an AbortSignal; got an object with keys (none)'],
+      [{ initialParams: [1, 2] }, 'train: hooks.initialParams must be a Float32Array; got [1, 2]'],
+      [
+        { initialParams: new Float32Array(5) },
+        'train: hooks.initialParams holds 5 floats, but layers 784-128-64-10 need 109386',
+      ],
+      [
+        { initialParams: new Float32Array(109386).fill(Number.NaN) },
+        "train: hooks.initialParams: layers.0.weight[0, 0] is NaN; a model's parameters must be finite numbers",
+      ],
+    ];
+    for (const [hooks, message] of cases) {
+      const err = await thrown(() => train(tiny, hooks as never));
+      expect(err).toBeInstanceOf(UserError);
+      expect(err.message).toBe(message);
+    }
+  });
+
+  it("refuses the reference trainer with kernels, verify's and bench's options that are not theirs, and bench's batch larger than the rows", async () => {
+    const cases: [() => unknown, string][] = [
+      [
+        () => train({ ...tiny, threads: 1, reference: true, kernels: 'wasm' }),
+        '--reference and --kernels wasm: the reference trainer has its own arithmetic, no kernels; drop one of them',
+      ],
+      [
+        () => verify({ trainLimit: 300, steps: 2, threads: [1, 2] } as never),
+        'verify: threads: give threadCounts, the thread counts to compare (e.g. [1, 2, 4])',
+      ],
+      [
+        () => verify({ trainLimit: 300, steps: 2, threadCounts: [1], checkpoint: 'x.ckpt' } as never),
+        'verify: checkpoint is not an option of verify (see lockstep verify --help)',
+      ],
+      [
+        () => benchmark({ trainLimit: 300, steps: 2, threadCounts: [1], batchSizes: [64], epochs: 3 } as never),
+        'bench: epochs is not an option of bench (see lockstep bench --help)',
+      ],
+      [
+        () => benchmark({ trainLimit: 200, steps: 2, warmup: 1, repeats: 1, threadCounts: [1], batchSizes: [500] }),
+        '--batch-size 500: larger than the 200 training examples; give --batch-size 200 or less',
+      ],
+    ];
+    for (const [call, message] of cases) {
+      const err = await thrown(call);
+      expect(err).toBeInstanceOf(UserError);
+      expect(err.message).toBe(message);
+    }
+  });
+});

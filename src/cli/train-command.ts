@@ -1,4 +1,3 @@
-import { UserError } from '../errors.js';
 import type { ArgsOf } from '../options/table.js';
 import { formatDone, formatEpoch } from './format.js';
 import { historyChart, ProgressLine, progressEnabled } from './progress.js';
@@ -14,11 +13,6 @@ import { EXIT_WITH_PARENT, exitWhenStdinEnds } from '../experiments/parent-pipe.
 import { EXIT_INTERRUPTED, onStopSignals } from './signals.js';
 
 export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
-  if (args.reference && args.kernels !== undefined) {
-    throw new UserError(
-      `--reference and --kernels ${args.kernels}: the reference trainer has its own arithmetic, no kernels; drop one of them`,
-    );
-  }
   let options = trainOptionsOf(args, 'train');
   if (args.config !== undefined) options = withRunConfig(readRunConfig(args.config), options);
   const notice = (line: string) => process.stderr.write(`lockstep: notice: ${line}\n`);

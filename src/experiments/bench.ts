@@ -4,10 +4,11 @@ import type { StepProfile } from '../coordinator/engine.js';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { checkOptions } from '../model-io/model-source.js';
-import { checkCountList, checkCounts } from '../options/check.js';
+import { checkCommandOptions, checkCountList, checkCounts } from '../options/check.js';
 import { distPath } from '../paths.js';
 import { PROFILE_MARKS } from '../shared/buffers.js';
-import { fitLayers, loadTrainingData, resolveConfig, type TrainOptions } from '../train/config.js';
+import { checkBatchSize, fitLayers, loadTrainingData, resolveConfig } from '../train/config.js';
+import type { SettingsOf } from '../options/table.js';
 import type { KernelName } from '../kernels/select.js';
 import { median, timeRun } from '../train/calibrate.js';
 import type { SoloRun } from './solo-run.js';
@@ -18,7 +19,8 @@ import type { SoloRun } from './solo-run.js';
  * steps/s is reported, and speedup and efficiency are against 1 thread at the same batch size (measured in
  * the same run, so a noisy machine affects both sides alike).
  */
-export interface BenchOptions extends TrainOptions {
+/** bench's training settings (src/options/table.ts: those of `lockstep bench`), with the library's names for its lists. */
+export interface BenchOptions extends Omit<SettingsOf<'bench'>, 'threads' | 'batchSize'> {
   threadCounts: number[];
   batchSizes: number[];
   steps: number;
@@ -90,12 +92,17 @@ export async function benchmark(
 ): Promise<BenchRow[]> {
   checkOptions(options, null, 'benchmark', true);
   const { threadCounts, batchSizes, steps, warmup = 50, repeats = 3, profile = false, ...trainOptions } = options;
+  checkCommandOptions(trainOptions, 'bench', {
+    threads: 'threadCounts, the thread counts to time (e.g. [1, 2, 4])',
+    batchSize: 'batchSizes (e.g. [64, 256])',
+  });
   checkCountList('--threads', threadCounts, '1,2,4');
   checkCountList('--batch-size', batchSizes, '64,256');
   checkBenchCounts({ steps, warmup, repeats }, profile);
   const config = resolveConfig(trainOptions);
   const dataset = given ?? loadTrainingData(config);
   const layers = fitLayers(config, dataset);
+  for (const batchSize of batchSizes) checkBatchSize(batchSize, dataset);
   const threadsInOrder = [1, ...new Set(threadCounts.filter((t) => t !== 1))];
   const rows: BenchRow[] = [];
   for (const batchSize of new Set(batchSizes)) {

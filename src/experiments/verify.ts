@@ -2,10 +2,11 @@ import { datasetFingerprint, type Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { flagOf } from '../flag.js';
 import { checkOptions } from '../model-io/model-source.js';
-import { checkCountList, checkCounts } from '../options/check.js';
+import { checkCommandOptions, checkCountList, checkCounts } from '../options/check.js';
 import { paramsSha256 } from '../model/hash.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
-import { fitLayers, loadTrainingData, resolveConfig, type TrainOptions } from '../train/config.js';
+import { fitLayers, loadTrainingData, resolveConfig } from '../train/config.js';
+import type { SettingsOf } from '../options/table.js';
 import { train } from '../train/train.js';
 import {
   firstDifference,
@@ -22,7 +23,8 @@ import {
  * Determinism check: the same run at several thread counts against the single-thread reference trainer
  * (the specification's arithmetic), compared bit for bit over every parameter.
  */
-export interface VerifyOptions extends TrainOptions {
+/** verify's training settings (src/options/table.ts: those of `lockstep verify`), with the library's names for its lists. */
+export interface VerifyOptions extends Omit<SettingsOf<'verify'>, 'threads'> {
   threadCounts: number[];
   steps: number;
   /** Hash each layer after every `every`-th step, locate a run's first difference, and compare with a saved trace. */
@@ -78,6 +80,9 @@ export async function verify(
 ): Promise<VerifyRow[]> {
   checkOptions(options, null, 'verify', true);
   const { threadCounts, steps, trace, ...trainOptions } = options;
+  checkCommandOptions(trainOptions, 'verify', {
+    threads: 'threadCounts, the thread counts to compare (e.g. [1, 2, 4])',
+  });
   checkCountList('--threads', threadCounts, '1,2,4');
   checkCounts({ '--steps': steps, ...(trace ? { '--trace-every': trace.every } : {}) });
   const base = { ...trainOptions, maxSteps: steps, epochs: Number.MAX_SAFE_INTEGER, evaluate: false };
@@ -91,7 +96,10 @@ export async function verify(
   const referenceAt = new Map<number, Float32Array>();
   const referenceParamsAt = async (step: number) => {
     if (!referenceAt.has(step)) {
-      const run = await train({ ...base, maxSteps: step, reference: true, threads: 1, kernels: 'js' }, { dataset });
+      const run = await train(
+        { ...base, maxSteps: step, reference: true, threads: 1, kernels: undefined },
+        { dataset },
+      );
       referenceAt.set(step, run.params);
     }
     return referenceAt.get(step)!;
@@ -100,7 +108,7 @@ export async function verify(
   const rows: VerifyRow[] = [];
   const runOne = async (threads: number | 'reference') => {
     const runOptions =
-      threads === 'reference' ? { ...base, reference: true, threads: 1, kernels: 'js' as const } : { ...base, threads };
+      threads === 'reference' ? { ...base, reference: true, threads: 1, kernels: undefined } : { ...base, threads };
     const perturb = testPerturbation(threads);
     const traced = trace ? tracer(layout, trace.every, steps) : null;
     // Set inside the hook, which TypeScript's narrowing does not follow.

@@ -5,7 +5,7 @@
  */
 import { UserError } from '../errors.js';
 import { describe } from '../model-io/model-source.js';
-import { flagOf, OPTIONS, type OptionName, type OptionSpec } from './table.js';
+import { type Command, flagOf, OPTIONS, optionsOf, type OptionName, type OptionSpec } from './table.js';
 
 const shown = (v: unknown) =>
   typeof v === 'string'
@@ -21,6 +21,20 @@ export function checkKnown(options: object, scopes: OptionSpec['scope'][], what 
   for (const key of Object.keys(options)) {
     const spec = (OPTIONS as Record<string, OptionSpec>)[key];
     if (spec === undefined || !scopes.includes(spec.scope)) throw new UserError(`unknown ${what} "${key}"`);
+  }
+}
+
+/**
+ * verify() and benchmark() take the training options of their command only: one it lacks (a checkpoint, a
+ * log, epochs) is refused rather than ignored, and `instead` names the library's own key for a flag it
+ * spells otherwise (threads → threadCounts).
+ */
+export function checkCommandOptions(options: object, command: Command, instead: Record<string, string>): void {
+  const own = optionsOf(command);
+  for (const key of Object.keys(options)) {
+    if (key in instead) throw new UserError(`${command}: ${key}: give ${instead[key]}`);
+    if (key in OPTIONS && !own.includes(key as OptionName))
+      throw new UserError(`${command}: ${key} is not an option of ${command} (see lockstep ${command} --help)`);
   }
 }
 

@@ -852,6 +852,8 @@ export type ArgsOf<C extends Command> = {
 export type RunSettings = Scoped<'config'>;
 /** The files a run reads and writes besides its data (checkpoint, resume, init, save-best, log) and --force. */
 export type RunFileOptions = Scoped<'run'>;
+/** The run settings command `C` takes: verify's and bench's have no epochs, no reference, no files. */
+export type SettingsOf<C extends Command> = Pick<RunSettings, Extract<keyof RunSettings, In<C>>>;
 
 export { flagOf };
 

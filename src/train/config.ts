@@ -72,7 +72,12 @@ export function resolveConfig(options: TrainOptions): TrainConfig {
   // Stored in checkpoints: relative to where the run started, it would break a resume from elsewhere.
   for (const key of DATA_FILE_OPTIONS) if (config[key] !== undefined) config[key] = resolve(config[key] as string);
   checkOwnDataOptions(config, options);
-  // The reference trainer is one plain thread: a thread count would be silently ignored.
+  // The reference trainer is one plain thread with its own arithmetic: a thread count or kernels would be silently ignored.
+  if (options.reference && options.kernels !== undefined) {
+    throw new UserError(
+      `--reference and --kernels ${String(options.kernels)}: the reference trainer has its own arithmetic, no kernels; drop one of them`,
+    );
+  }
   if (options.reference && options.threads !== undefined && options.threads !== 1) {
     throw new UserError(
       `--reference and --threads ${String(options.threads)}: the reference trainer runs on one thread; drop one of them`,

@@ -3,7 +3,7 @@ import { Engine, type StepProfile } from '../coordinator/engine.js';
 import { checkInferredClasses, datasetFingerprint, type Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import type { KernelName } from '../kernels/kernels.js';
-import type { Model } from '../model-io/model.js';
+import { checkFiniteParams, type Model } from '../model-io/model.js';
 import { paramsSha256 } from '../model/hash.js';
 import { initHeNormal, modelLayout } from '../model/layout.js';
 import { stateArrays } from '../optim/optimizer.js';
@@ -68,9 +68,9 @@ export interface TrainSnapshot extends Model {
 /** The epoch loop's hooks (onEpoch, onStep, signal), with checkpoints and the best epoch given the whole snapshot, and the run's inputs. */
 export interface TrainHooks extends Omit<EpochLoopHooks, 'onCheckpoint' | 'onBest' | 'onStep'> {
   /** As EpochLoopHooks.onStep, with the parameters after the step (live: copy them to keep them; verify --trace hashes them). */
-  onStep?: (info: StepInfo, params: Float32Array) => void;
+  onStep?: (info: StepInfo, params: Float32Array) => unknown;
   /** As EpochLoopHooks.onCheckpoint, at the same moments, with what a checkpoint records. */
-  onCheckpoint?: (snapshot: TrainSnapshot, reason: 'epoch' | 'interrupt' | 'end') => void | Promise<void>;
+  onCheckpoint?: (snapshot: TrainSnapshot, reason: 'epoch' | 'interrupt' | 'end') => unknown;
   /** An already loaded dataset (tests and benchmarks reuse one); otherwise options.data is read. */
   dataset?: Dataset;
   /** Start from these parameters instead of He-normal init (the generator still starts from the seed). */
@@ -80,9 +80,9 @@ export interface TrainHooks extends Omit<EpochLoopHooks, 'onCheckpoint' | 'onBes
   /** Keep each thread's timestamps of the last N steps (bench --profile): TrainResult.profile. */
   profileSteps?: number;
   /** The run's settings once the data has fixed what the options left open (the layers, the scaling), and the rows of each split, before the first step. */
-  onStart?: (config: TrainConfig, rows: SplitRows) => void | Promise<void>;
+  onStart?: (config: TrainConfig, rows: SplitRows) => unknown;
   /** --save-best: an epoch whose validation loss is the best so far, with the model as it is then. */
-  onBest?: (snapshot: TrainSnapshot, report: EpochReport) => void | Promise<void>;
+  onBest?: (snapshot: TrainSnapshot, report: EpochReport) => unknown;
   /** A one-line remark on how the data was read (classes counted from the labels, a label column read as names), before the first step. */
   onNotice?: (line: string) => void;
 }
@@ -153,6 +153,13 @@ export async function trainCore(options: TrainOptions = {}, hooks: TrainHooks = 
   } else {
     initial = hooks.initialParams ?? new Float32Array(layout.paramCount);
     if (!hooks.initialParams) initHeNormal(layout, initial, rng);
+    else {
+      if (initial.length !== layout.paramCount)
+        throw new UserError(
+          `train: hooks.initialParams holds ${initial.length} floats, but layers ${layout.layers.join('-')} need ${layout.paramCount}`,
+        );
+      checkFiniteParams(layout, initial, 'train: hooks.initialParams');
+    }
     start = startState(rng);
   }
   if (initial.length !== layout.paramCount) throw new RangeError('initial parameters do not fit the layers');

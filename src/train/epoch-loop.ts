@@ -86,15 +86,16 @@ export interface EpochLoopSettings extends Partial<Omit<OptimizerSettings, 'lr' 
   testRows?: number;
 }
 
+/** A hook may return a promise: the run waits for it, and its error (thrown or rejected) ends the run with that error. */
 export interface EpochLoopHooks {
-  onEpoch?: (report: EpochReport) => void;
-  onStep?: (info: StepInfo) => void;
+  onEpoch?: (report: EpochReport) => unknown;
+  onStep?: (info: StepInfo) => unknown;
   /** After each complete epoch, when `signal` stopped the run ('interrupt'), when --max-steps ended it mid-epoch ('end'). */
-  onCheckpoint?: (state: TrainState, reason: 'epoch' | 'interrupt' | 'end') => void | Promise<void>;
+  onCheckpoint?: (state: TrainState, reason: 'epoch' | 'interrupt' | 'end') => unknown;
   /** Aborting it stops the run at the next step boundary. */
   signal?: AbortSignal;
   /** An epoch whose validation loss is the best so far (by minDelta), before its checkpoint: --save-best. */
-  onBest?: (report: EpochReport, state: TrainState) => void | Promise<void>;
+  onBest?: (report: EpochReport, state: TrainState) => unknown;
 }
 
 export interface EpochLoopOutcome {
@@ -189,7 +190,7 @@ export async function runEpochs(
       state.epochSeen += rows;
       state.stepInEpoch++;
       state.steps++;
-      hooks.onStep?.({
+      const hooked = hooks.onStep?.({
         epoch: state.epoch,
         epochs,
         stepInEpoch: state.stepInEpoch,
@@ -198,6 +199,8 @@ export async function runEpochs(
         rows,
         loss: loss / rows,
       });
+      // Awaited only when it is a promise: a plain hook costs the step loop nothing.
+      if (typeof (hooked as PromiseLike<unknown> | undefined)?.then === 'function') await hooked;
     }
     state.epochTrainSeconds += (performance.now() - t0) / 1000;
     if (interrupted) break;
@@ -227,7 +230,7 @@ export async function runEpochs(
         learningRate({ ...OPTIMIZER_DEFAULTS, ...settings }, stepsPerEpoch, Math.max(0, state.steps - 1)),
       ),
     };
-    hooks.onEpoch?.(report);
+    await hooks.onEpoch?.(report);
     if (complete && valEval) {
       // Only complete epochs compete: an epoch cut short by --max-steps goes on when resumed.
       if (state.best === undefined || report.valLoss < state.best.valLoss - minDelta) {

@@ -19,7 +19,7 @@ import {
 } from '../model-io/checkpoint.js';
 import { exportSafetensors, modelFormat } from '../model-io/export.js';
 import { loadModel } from '../model-io/model-file.js';
-import { checkOptions, optionNames, type TrainedModel } from '../model-io/model-source.js';
+import { checkOptions, describe, type TrainedModel } from '../model-io/model-source.js';
 import { lockCheckpoint, refuseIfLocked } from '../fs/run-lock.js';
 import { epochSteps } from '../optim/schedule.js';
 import { flagOf } from '../flag.js';
@@ -49,24 +49,38 @@ export {
 
 export interface TrainHooks extends CoreHooks {
   /** threads 'auto': the count chosen, with each count's steps/s, before the first step. */
-  onCalibrated?: (calibration: Calibration, batchSize: number) => void;
+  onCalibrated?: (calibration: Calibration, batchSize: number) => unknown;
 }
 
-/** Every hook's name (the type makes it complete): a misspelt hook is refused rather than never called. */
-const HOOKS = optionNames<TrainHooks>({
-  onEpoch: true,
-  onStep: true,
-  onCheckpoint: true,
-  onBest: true,
-  onStart: true,
-  onNotice: true,
-  onCalibrated: true,
-  signal: true,
-  dataset: true,
-  initialParams: true,
-  resume: true,
-  profileSteps: true,
-});
+type HookKind = [what: string, ok: (value: unknown) => boolean];
+const FUNCTION: HookKind = ['a function', (v) => typeof v === 'function'];
+const OBJECT: HookKind = ['an object', (v) => typeof v === 'object' && v !== null];
+
+/** Every hook and what it must be (the type makes it complete): a misspelt hook is refused rather than never called. */
+const HOOK_KINDS: Record<keyof TrainHooks, HookKind> = {
+  onEpoch: FUNCTION,
+  onStep: FUNCTION,
+  onCheckpoint: FUNCTION,
+  onBest: FUNCTION,
+  onStart: FUNCTION,
+  onNotice: FUNCTION,
+  onCalibrated: FUNCTION,
+  signal: ['an AbortSignal', (v) => v instanceof AbortSignal],
+  dataset: OBJECT,
+  initialParams: ['a Float32Array', (v) => v instanceof Float32Array],
+  resume: OBJECT,
+  profileSteps: ['a positive integer', (v) => Number.isSafeInteger(v) && (v as number) > 0],
+};
+const HOOKS = Object.keys(HOOK_KINDS);
+
+/** Each hook given is of its kind; a wrong one is refused before any data is read. */
+function checkHookValues(hooks: TrainHooks): void {
+  for (const [name, value] of Object.entries(hooks)) {
+    const [kind, ok] = HOOK_KINDS[name as keyof TrainHooks];
+    if (value !== undefined && !ok(value))
+      throw new UserError(`train: hooks.${name} must be ${kind}; got ${describe(value)}`);
+  }
+}
 
 /** Reads a file a flag names; an error about the file (`PATH: …`) names the flag too. */
 function namingFlag<T>(flag: string, path: string, read: () => T): T {
@@ -87,6 +101,7 @@ function namingFlag<T>(flag: string, path: string, read: () => T): T {
 export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
   checkOptions(options, null, 'train');
   checkOptions(hooks, HOOKS, 'train: hooks');
+  checkHookValues(hooks);
   for (const name of optionsIn('run')) checkValue(name, (options as Record<string, unknown>)[name]);
   const { checkpoint, resume, init, saveBest, log, force = false, ...settings } = options;
   const notice = (line: string) => hooks.onNotice?.(line);
@@ -164,7 +179,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
       const config = resolveConfig(run);
       core.dataset ??= loadTrainingData(config);
       const calibration = await chooseThreads(run, core.dataset);
-      hooks.onCalibrated?.(calibration, config.batchSize);
+      await hooks.onCalibrated?.(calibration, config.batchSize);
       run = { ...run, threads: calibration.threads };
     }
     if (files.log !== undefined) metrics = new MetricsLog(files.log, core.resume?.state.epoch);
@@ -172,7 +187,7 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
     if (metricsLog)
       core.onEpoch = (report) => {
         metricsLog.epoch(report);
-        hooks.onEpoch?.(report);
+        return hooks.onEpoch?.(report);
       };
     core.onStart = (config, rows) => {
       for (const line of unusedSettings(config, rows)) notice(line);
