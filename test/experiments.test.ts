@@ -61,6 +61,26 @@ describe('lockstep verify', () => {
     }
   }, 60_000);
 
+  it("compares the first --steps steps of the run train would do: its --epochs set a cosine schedule's rates", () => {
+    const flags = ['--train-limit', '640', '--batch-size', '64', '--lr-schedule', 'cosine', '--epochs', '2'];
+    const r = lockstep(['verify', '--threads', '1,2', '--steps', '15', ...flags, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const hashes = new Set(r.json().flatMap((row) => (row.event === 'verify' ? [row.paramsSha256] : [])));
+    const trained = lockstep(['train', '--max-steps', '15', ...flags, '--json'])
+      .json()
+      .at(-1);
+    expect([...hashes]).toEqual([trained.paramsSha256]);
+    // Another --epochs anneals otherwise: other weights by step 15.
+    const longer = lockstep(['verify', '--threads', '1', '--steps', '15', ...flags.slice(0, -1), '3', '--json']);
+    expect(longer.json()[0].paramsSha256).not.toBe(trained.paramsSha256);
+    const over = lockstep(['verify', '--threads', '1', '--steps', '21', ...flags]);
+    expect({ code: over.code, stderr: over.stderr }).toEqual({
+      code: 2,
+      stderr:
+        'lockstep: --steps 21: the run has 20 steps (2 epochs of 10); give --steps 20 or less, or more --epochs\n',
+    });
+  }, 60_000);
+
   it('exits non-zero and names the tensor and index when one parameter differs by one ULP', () => {
     // Parameter 100480 is the first weight of layer 1 (784·128 + 128 = 100480): layers.1.weight[out=0, in=0].
     const r = lockstep(['verify', '--threads', '2', '--steps', '20', ...SMALL], { LOCKSTEP_TEST_PERTURB: '2:100481' });

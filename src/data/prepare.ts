@@ -17,6 +17,11 @@ export function defaultScale(dataset: Dataset): ScaleKind {
   return dataset.train.features || dataset.test.features ? 'standard' : '255';
 }
 
+/** The rows --val-split holds out of n training rows. */
+export function heldOut(valSplit: number | undefined, n: number): number {
+  return valSplit === undefined ? 0 : Math.round(valSplit * n);
+}
+
 /**
  * A loaded dataset made ready to train: the validation rows drawn from `rng` (a permutation of the
  * training rows, its first round(F·n) held out, both parts kept in file order), then the scaling's
@@ -28,7 +33,7 @@ export function prepareDataset(raw: Dataset, options: PrepareOptions, rng: Rng):
   let val: LabeledRows | undefined;
   if (options.valSplit !== undefined) {
     const n = train.count;
-    const held = Math.round(options.valSplit * n);
+    const held = heldOut(options.valSplit, n);
     if (held < 1 || held >= n) {
       throw new UserError(
         `--val-split ${options.valSplit}: holds out ${held} of the ${n} training rows; it must leave at least one row on each side`,

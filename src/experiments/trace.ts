@@ -96,7 +96,9 @@ export function sharedSteps(a: Trace, b: Trace): number {
 
 /** The settings a trace depends on, as one comparable string (not the run's length: traces compare step by step). */
 export function traceRunKey(config: TrainConfig): string {
-  const { threads: _t, kernels: _k, reference: _r, evaluate: _e, data: _d, epochs: _n, maxSteps: _m, ...run } = config;
+  const { threads: _t, kernels: _k, reference: _r, evaluate: _e, data: _d, epochs, maxSteps: _m, ...run } = config;
+  // The epochs shape only a cosine schedule's first steps.
+  if (config.lrSchedule === 'cosine') Object.assign(run, { epochs });
   return JSON.stringify(Object.fromEntries(Object.entries(run).sort(([a], [b]) => a.localeCompare(b))));
 }
 

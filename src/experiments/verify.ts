@@ -8,6 +8,9 @@ import { modelLayout, type ModelLayout } from '../model/layout.js';
 import { fitLayers, loadTrainingData, resolveConfig } from '../train/config.js';
 import type { SettingsOf } from '../options/table.js';
 import { train } from '../train/train.js';
+import { heldOut } from '../data/prepare.js';
+import { epochSteps } from '../optim/schedule.js';
+import { plural } from '../words.js';
 import {
   firstDifference,
   sharedSteps,
@@ -85,10 +88,17 @@ export async function verify(
   });
   checkCountList('--threads', threadCounts, '1,2,4');
   checkCounts({ '--steps': steps, ...(trace ? { '--trace-every': trace.every } : {}) });
-  const base = { ...trainOptions, maxSteps: steps, epochs: Number.MAX_SAFE_INTEGER, evaluate: false };
+  // The first `steps` steps of the run train would do with these settings: its epochs set its schedule.
+  const base = { ...trainOptions, maxSteps: steps, evaluate: false };
   const config = resolveConfig(base);
   const dataset = given ?? loadTrainingData(config);
   config.layers = fitLayers(config, dataset);
+  const trainRows = dataset.train.count - heldOut(config.valSplit, dataset.train.count);
+  const whole = config.epochs * epochSteps(trainRows, Math.min(config.batchSize, Math.max(1, trainRows)));
+  if (steps > whole)
+    throw new UserError(
+      `--steps ${steps}: the run has ${plural(whole, 'step')} (${plural(config.epochs, 'epoch')} of ${whole / config.epochs}); give --steps ${whole} or less, or more --epochs`,
+    );
   const layout = modelLayout(config.layers);
   if (trace?.against)
     checkAgainst(trace.against, traceRunKey(config), datasetFingerprint(dataset), { every: trace.every, steps });

@@ -162,7 +162,13 @@ export const OPTIONS = {
     min: 1,
     default: 20,
     help: 'passes over the training set',
-    commands: { train: { help: "passes over the training set (with --resume: the checkpoint's)" }, sweep: true },
+    commands: {
+      train: { help: "passes over the training set (with --resume: the checkpoint's)" },
+      sweep: true,
+      verify: {
+        help: "the run's epochs, of which verify takes the first --steps steps (a cosine schedule anneals over them)",
+      },
+    },
   },
   maxSteps: {
     kind: 'integer',
