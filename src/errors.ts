@@ -8,6 +8,9 @@
  *   AbortedError     -  inside the threads only: another thread failed, so this one stops waiting
  */
 
+/** verify and bench: weights that differ by thread count (the promise broken), not an error of the input. */
+export const EXIT_NOT_IDENTICAL = 4;
+
 /** A problem with the user's input rather than a bug in lockstep. */
 export class UserError extends Error {
   constructor(

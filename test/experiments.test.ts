@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/dataset.js';
-import { benchmark } from '../src/experiments/bench.js';
+import { benchmark, hashAgreement, type BenchRow } from '../src/experiments/bench.js';
 import { modelLayout } from '../src/model/layout.js';
 import { checkAgainst, parameterName, ulpDistance } from '../src/experiments/verify.js';
 import type { TraceFile } from '../src/experiments/trace.js';
@@ -15,7 +15,7 @@ import { defaultThreadCounts } from '../src/coordinator/threads.js';
 import { machineFacts } from '../src/experiments/machine.js';
 import { defaultKernels } from '../src/kernels/select.js';
 import { renderSvg } from '../src/experiments/output.js';
-import { shortWindowNote } from '../src/cli/bench-command.js';
+import { formatAgreement, shortWindowNote } from '../src/cli/bench-command.js';
 import { CLI, processesWith, runCli, SLOW_TEST_TIMEOUT, startCli, tempDir } from './helpers.js';
 
 const SMALL = ['--train-limit', '3000', '--test-limit', '200'];
@@ -241,6 +241,30 @@ describe('lockstep verify', () => {
 });
 
 describe('lockstep bench', () => {
+  it("calls parameters that differ by thread count DIFFERENT, with each count's hash (and the CLI exits 4, as verify)", () => {
+    const row = (threads: number, batchSize: number, paramsSha256: string) =>
+      ({ threads, batchSize, paramsSha256 }) as BenchRow;
+    const [same, differ] = hashAgreement([
+      row(1, 64, 'a'.repeat(64)),
+      row(2, 64, 'a'.repeat(64)),
+      row(1, 32, 'b'.repeat(64)),
+      row(2, 32, 'c'.repeat(64)),
+    ]);
+    expect(same).toEqual({ batchSize: 64, identical: true, paramsSha256: 'a'.repeat(64) });
+    expect(differ).toEqual({
+      batchSize: 32,
+      identical: false,
+      paramsSha256: 'b'.repeat(64),
+      byThreads: { 1: 'b'.repeat(64), 2: 'c'.repeat(64) },
+    });
+    expect(formatAgreement(same)).toBe(
+      `batch 64: identical parameters across thread counts (sha256 ${'a'.repeat(16)}…)`,
+    );
+    expect(formatAgreement(differ)).toBe(
+      `batch 32: DIFFERENT parameters across thread counts (sha256 1 thread ${'b'.repeat(16)}…, 2 threads ${'c'.repeat(16)}…); lockstep verify names the first difference`,
+    );
+  });
+
   it('runs each batch size once, however often it is listed (as each thread count)', async () => {
     const dataset = loadDataset(undefined, { inputSize: 784, classes: 10, trainLimit: 500, testLimit: 50 });
     const rows = await benchmark(
@@ -383,7 +407,7 @@ describe('lockstep bench', () => {
         }
       }
 
-      const verify = startCli(['verify', '--threads', '1', '--steps', '100000', ...SMALL]);
+      const verify = startCli(['verify', '--threads', '1', '--steps', '100000', '--epochs', '3000', ...SMALL]);
       await verify.printed(/^threads {4}kernels/);
       verify.child.kill('SIGINT');
       const ended = await verify.exit;

@@ -386,6 +386,22 @@ describe("the library refuses what the CLI refuses, and a hook's error ends the 
     expect(seen).toEqual([1]);
   });
 
+  it("threads 'auto' hears the signal while it times the thread counts: no count is chosen and no step taken", async () => {
+    const stop = new AbortController();
+    stop.abort();
+    const calibrated: unknown[] = [];
+    const result = await train(
+      { ...tiny, threads: 'auto', hidden: [256, 256] },
+      { signal: stop.signal, onCalibrated: (c) => calibrated.push(c) },
+    );
+    expect(calibrated).toEqual([]);
+    expect({ steps: result.steps, interrupted: result.interrupted, threads: result.threads }).toEqual({
+      steps: 0,
+      interrupted: true,
+      threads: 1,
+    });
+  });
+
   it('refuses hooks of the wrong kind and initial parameters that do not fit, before training', async () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ onEpoch: 5 }, 'train: hooks.onEpoch must be a function; got 5'],

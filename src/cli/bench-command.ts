@@ -1,5 +1,13 @@
 import { crowdedThreads } from '../coordinator/threads.js';
-import { benchmark, checkBenchCounts, hashAgreement, type BenchRow, type PhaseStats } from '../experiments/bench.js';
+import { EXIT_NOT_IDENTICAL } from '../errors.js';
+import {
+  benchmark,
+  checkBenchCounts,
+  hashAgreement,
+  type BenchRow,
+  type HashAgreement,
+  type PhaseStats,
+} from '../experiments/bench.js';
 import { scalingChart } from '../experiments/charts.js';
 import { formatMachine, machineFacts } from '../experiments/machine.js';
 import { checkOutput, renderSvg, toCsv, writeOutput } from '../experiments/output.js';
@@ -94,11 +102,7 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
   const agreement = ran.length > 1 ? hashAgreement(rows) : [];
   if (args.json) for (const a of agreement) print(JSON.stringify({ event: 'agreement', ...a }));
   if (!args.json) {
-    for (const { batchSize, identical, paramsSha256 } of agreement) {
-      print(
-        `batch ${batchSize}: ${identical ? 'identical' : 'DIFFERENT'} parameters across thread counts (sha256 ${paramsSha256.slice(0, 16)}…)`,
-      );
-    }
+    for (const a of agreement) print(formatAgreement(a));
     const note = shortWindowNote(ran, batchSizes, args.warmup, args.steps, dataset.train.count);
     if (note) print(note);
     // As plot and export do: each file written is named (the JSON stream stays one object per row).
@@ -106,7 +110,18 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
       print(`wrote ${args.csv}: ${plural(rows.length, 'row')}, one per thread count and batch size`);
     if (args.svg !== undefined) print(`wrote ${args.svg}: speedup over 1 thread, ${plural(rows.length, 'row')}`);
   }
-  return 0;
+  // As verify: weights that differ by thread count are the promise broken, whatever the speed.
+  return agreement.every((a) => a.identical) ? 0 : EXIT_NOT_IDENTICAL;
+}
+
+/** A batch size's line: identical (one hash), or DIFFERENT with each thread count's hash and where to look next. */
+export function formatAgreement({ batchSize, identical, paramsSha256, byThreads }: HashAgreement): string {
+  if (identical || !byThreads)
+    return `batch ${batchSize}: identical parameters across thread counts (sha256 ${paramsSha256.slice(0, 16)}…)`;
+  const each = Object.entries(byThreads).map(
+    ([threads, hash]) => `${plural(Number(threads), 'thread')} ${hash.slice(0, 16)}…`,
+  );
+  return `batch ${batchSize}: DIFFERENT parameters across thread counts (sha256 ${each.join(', ')}); lockstep verify names the first difference`;
 }
 
 /**

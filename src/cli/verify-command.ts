@@ -1,3 +1,4 @@
+import { EXIT_NOT_IDENTICAL } from '../errors.js';
 import { availableParallelism } from 'node:os';
 import { crowdedThreads } from '../coordinator/threads.js';
 import { machineFacts } from '../experiments/machine.js';
@@ -11,8 +12,6 @@ import { checkCounts } from '../options/check.js';
 import { specFor, type ArgsOf } from '../options/table.js';
 import { print, sayKernelFallback, trainOptionsOf } from './flags.js';
 import { exitOnSignals } from './signals.js';
-
-export const EXIT_NOT_IDENTICAL = 4;
 
 export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
   checkCounts({ '--steps': args.steps, '--trace-every': args.traceEvery });

@@ -244,9 +244,24 @@ function spread(values: number[]): Spread {
   };
 }
 
+/** One batch size's verdict: whether every thread count ended with the same parameters, and each count's hash. */
+export interface HashAgreement {
+  batchSize: number;
+  identical: boolean;
+  /** The hash of the first thread count (1, the baseline). */
+  paramsSha256: string;
+  /** Only when they differ: each thread count's hash. */
+  byThreads?: Record<number, string>;
+}
+
 /** Per batch size: whether every thread count ended with the same parameters (the promise bench checks as it times). */
-export function hashAgreement(rows: BenchRow[]): { batchSize: number; identical: boolean; paramsSha256: string }[] {
-  const hashes = new Map<number, Set<string>>();
-  for (const r of rows) hashes.set(r.batchSize, (hashes.get(r.batchSize) ?? new Set()).add(r.paramsSha256));
-  return [...hashes].map(([batchSize, set]) => ({ batchSize, identical: set.size === 1, paramsSha256: [...set][0] }));
+export function hashAgreement(rows: BenchRow[]): HashAgreement[] {
+  const byBatch = new Map<number, BenchRow[]>();
+  for (const r of rows) byBatch.set(r.batchSize, [...(byBatch.get(r.batchSize) ?? []), r]);
+  return [...byBatch].map(([batchSize, group]) => {
+    const identical = group.every((r) => r.paramsSha256 === group[0].paramsSha256);
+    const agreement: HashAgreement = { batchSize, identical, paramsSha256: group[0].paramsSha256 };
+    if (!identical) agreement.byThreads = Object.fromEntries(group.map((r) => [r.threads, r.paramsSha256]));
+    return agreement;
+  });
 }

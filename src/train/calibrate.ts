@@ -14,19 +14,29 @@ export interface Calibration {
 }
 
 /**
- * --threads auto: a short timed run of this model and batch at 1, 2, 4, … threads up to the cores, in
+ * --threads auto (null when `signal` stopped it): a short timed run of this model and batch at 1, 2, 4, … threads up to the cores, in
  * alternating rounds (as bench does), and the fastest count by median. Choosing by speed is safe only
  * because the thread count changes no bit of the weights.
  */
 export async function chooseThreads(
   options: TrainOptions,
   dataset: Dataset,
-  { candidates = defaultThreadCounts(), rounds = 2, warmup = 20, steps = 100 } = {},
-): Promise<Calibration> {
+  {
+    candidates = defaultThreadCounts(),
+    rounds = 2,
+    warmup = 20,
+    steps = 100,
+    signal,
+  }: { candidates?: number[]; rounds?: number; warmup?: number; steps?: number; signal?: AbortSignal } = {},
+): Promise<Calibration | null> {
   const runs = new Map<number, number[]>(candidates.map((t) => [t, []]));
   for (let r = 0; r < rounds; r++) {
-    for (const threads of candidates)
-      runs.get(threads)!.push((await timeRun({ ...options, threads }, dataset, warmup, steps)).stepsPerSec);
+    for (const threads of candidates) {
+      const timed = await timeRun({ ...options, threads }, dataset, warmup, steps, false, signal);
+      // Stopped (Ctrl-C): no count is chosen, and the run that follows stops before its first step.
+      if (signal?.aborted) return null;
+      runs.get(threads)!.push(timed.stepsPerSec);
+    }
   }
   const stepsPerSec = new Map(candidates.map((t) => [t, median(runs.get(t)!)]));
   const threads = candidates.reduce((best, t) => (stepsPerSec.get(t)! > stepsPerSec.get(best)! ? t : best));
@@ -40,6 +50,7 @@ export async function timeRun(
   warmup: number,
   steps: number,
   profile = false,
+  signal?: AbortSignal,
 ): Promise<{ stepsPerSec: number; paramsSha256: string; profile: StepProfile | null }> {
   let timedFrom = 0;
   let timedTo = 0;
@@ -47,6 +58,7 @@ export async function timeRun(
     { ...options, epochs: Number.MAX_SAFE_INTEGER, maxSteps: warmup + steps, evaluate: false },
     {
       dataset,
+      signal,
       profileSteps: profile ? steps : 0,
       onStep: ({ steps: done }) => {
         if (done === warmup) timedFrom = performance.now();

@@ -178,9 +178,10 @@ export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}):
     if (run.threads === 'auto') {
       const config = resolveConfig(run);
       core.dataset ??= loadTrainingData(config);
-      const calibration = await chooseThreads(run, core.dataset);
-      await hooks.onCalibrated?.(calibration, config.batchSize);
-      run = { ...run, threads: calibration.threads };
+      const calibration = await chooseThreads(run, core.dataset, { signal: hooks.signal });
+      if (calibration) await hooks.onCalibrated?.(calibration, config.batchSize);
+      // Stopped while timing: 1 thread, and the run stops before its first step.
+      run = { ...run, threads: calibration?.threads ?? 1 };
     }
     if (files.log !== undefined) metrics = new MetricsLog(files.log, core.resume?.state.epoch);
     const metricsLog = metrics;
