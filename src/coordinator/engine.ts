@@ -38,7 +38,7 @@ export interface EngineOptions {
 export interface StepProfile {
   threads: number;
   steps: number;
-  /** Where the oldest step sits in each thread's ring of samples. */
+  /** Where the oldest step sits in each thread's ring of samples (a ring of samples[t].length / PROFILE_MARKS steps). */
   oldest: number;
   samples: Float64Array[];
 }
@@ -229,7 +229,8 @@ export class Engine implements Trainer {
     const taken = Atomics.load(this.ctl, Ctl.StepCount);
     return {
       threads,
-      steps: Math.min(profileSteps, taken),
+      // Not the last step: a worker may not have written its last mark yet when this thread reads the ring.
+      steps: Math.max(0, Math.min(profileSteps, taken) - 1),
       oldest: taken < profileSteps ? 0 : taken % profileSteps,
       samples,
     };

@@ -215,12 +215,13 @@ export function phaseStats(profiles: StepProfile[]): PhaseStats[] {
     const phase = Array.from({ length: 6 }, () => [] as number[]);
     for (const { samples, steps, oldest } of profiles) {
       const s = samples[t];
+      const ring = s.length / PROFILE_MARKS;
       for (let i = 0; i < steps; i++) {
-        const at = ((oldest + i) % steps) * PROFILE_MARKS;
+        const at = ((oldest + i) % ring) * PROFILE_MARKS;
         for (let p = 0; p < 4; p++) phase[p].push(1000 * (s[at + p + 1] - s[at + p]));
         // The next step's start ends this one's gap.
         if (i + 1 < steps) {
-          const next = ((oldest + i + 1) % steps) * PROFILE_MARKS;
+          const next = ((oldest + i + 1) % ring) * PROFILE_MARKS;
           phase[4].push(1000 * (s[next] - s[at + 4]));
           phase[5].push(1000 * (s[next] - s[at]));
         }
