@@ -110,6 +110,12 @@ describe('nothing to do, nothing lost', { timeout: 120_000 }, () => {
       `lockstep: notice: ${ckpt} has already taken 13 steps (1 epoch): nothing to train; give a larger --epochs to go on`,
     );
     expect(r.stdout).not.toMatch(/^Epoch/m);
+    // A cosine schedule ended with its epochs, which a resume keeps: the notice does not offer a larger --epochs.
+    const cosine = join(dir, 'cosine.ckpt');
+    smallRun(writeIdxDir(), cosine, '--epochs', '1', '--lr-schedule', 'cosine');
+    expect(succeeded(lockstep('train', '--resume', cosine, '--threads', '1')).stderr.trim()).toBe(
+      `lockstep: notice: ${cosine} has already taken 13 steps (1 epoch): nothing to train; its cosine schedule has ended (train anew with a larger --epochs to go further)`,
+    );
     refused(lockstep('export', ckpt, '--to', `${dir}/./done.ckpt`, '--force'), 'is the checkpoint being exported');
     expect(readFileSync(ckpt).equals(before)).toBe(true);
   });

@@ -294,7 +294,11 @@ function nothingToTrain(path: string, result: TrainResult): string {
     return `${path} stopped early after epoch ${result.state.stoppedEarly} (--early-stop): nothing to train`;
   const flag =
     result.config.maxSteps !== undefined && result.steps >= result.config.maxSteps ? '--max-steps' : '--epochs';
-  return `${path} has already taken ${plural(result.steps, 'step')} (${plural(result.epochs, 'epoch')}): nothing to train; give a larger ${flag} to go on`;
+  const done = `${path} has already taken ${plural(result.steps, 'step')} (${plural(result.epochs, 'epoch')}): nothing to train`;
+  // A cosine schedule has annealed to its end over the run's epochs, which a resumed run keeps.
+  if (flag === '--epochs' && result.config.lrSchedule === 'cosine')
+    return `${done}; its cosine schedule has ended (train anew with a larger --epochs to go further)`;
+  return `${done}; give a larger ${flag} to go on`;
 }
 
 /**
