@@ -709,7 +709,14 @@ describe('more hostile use (found by trying lockstep as a new user)', { timeout:
       2,
       `--csv ${join(dir, 't.txt')}: writes CSV; name a .csv file`,
     );
-    expect(existsSync(join(dir, 's.png')) || existsSync(join(dir, 't.txt'))).toBe(false);
+    expectOneLine(
+      lockstep(['verify', '--save-trace', join(dir, 'trace.png')]),
+      2,
+      `--save-trace ${join(dir, 'trace.png')}: writes JSON; name a .json file`,
+    );
+    expect(existsSync(join(dir, 's.png')) || existsSync(join(dir, 't.txt')) || existsSync(join(dir, 'trace.png'))).toBe(
+      false,
+    );
     expectOneLine(lockstep(['bench', '--epochs', '3']), 2, '--epochs: not a flag of `bench`');
     expectOneLine(lockstep(['bench', '--max-steps', '3']), 2, '--max-steps: not a flag of `bench` (see --help)');
     // The experiments evaluate nothing: flags of a run's evaluation would be ignored there, so they are refused.

@@ -11,7 +11,7 @@ import { checkWritable, refuseDirectory, writeFileAtomic } from '../fs/atomic-wr
 export function checkOutput(path: string | undefined, flag: string, force: boolean): void {
   if (path === undefined) return;
   // Each flag writes one format: a chart named .png would be SVG text under a picture's name.
-  const ext = { '--svg': '.svg', '--csv': '.csv' }[flag];
+  const ext = { '--svg': '.svg', '--csv': '.csv', '--save-trace': '.json' }[flag];
   if (ext !== undefined && !path.toLowerCase().endsWith(ext))
     throw new UserError(`${flag} ${path}: writes ${ext.slice(1).toUpperCase()}; name a ${ext} file`);
   // A directory is no file to replace: said before --force is offered.
