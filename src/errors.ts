@@ -38,9 +38,20 @@ export function invalidJson(what: string, err: unknown): UserError {
   return new UserError(`${what}: not valid JSON (${(err as Error).message.replace(/\s+/g, ' ')})`);
 }
 
+/** Where a run diverged: the step (its number in all, from 1), its epoch, and its mean loss when a step's loss said so. */
+export interface Divergence {
+  step: number;
+  epoch: number;
+  loss?: number;
+}
+
 /** A step diverged: the run stops and keeps its last good checkpoint. */
 export class DivergenceError extends UserError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** For a program to read without parsing the message. */
+    readonly at?: Divergence,
+  ) {
     super(message, 3);
     this.name = 'DivergenceError';
   }

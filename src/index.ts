@@ -38,3 +38,4 @@ export { serveModel } from './web/serve.js';
 export type { ServeOptions, ModelInfo } from './web/serve.js';
 export type { Listening } from './web/http.js';
 export { UserError, DivergenceError, WorkerFailure } from './errors.js';
+export type { Divergence } from './errors.js';

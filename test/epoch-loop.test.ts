@@ -163,6 +163,8 @@ describe('the epoch loop (driven by a recording trainer)', () => {
       const run = runEpochs(trainer, EXAMPLES, SETTINGS, startState(new Rng(SEED)));
       await expect(run).rejects.toThrow(DivergenceError);
       await expect(run).rejects.toThrow(/training diverged at epoch 1, step 1 \(step 1 in all\)/);
+      // The same facts as fields, for a program.
+      await expect(run).rejects.toMatchObject({ exitCode: 3, at: { step: 1, epoch: 1, loss: lossPerRow } });
     }
   });
 });

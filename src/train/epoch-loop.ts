@@ -184,6 +184,7 @@ export async function runEpochs(
         throw new DivergenceError(
           `training diverged at epoch ${state.epoch}, step ${state.stepInEpoch + 1} (step ${state.steps + 1} in all): ` +
             `mean loss ${(loss / rows).toPrecision(4)}; try a smaller --lr than ${settings.lr}`,
+          { step: state.steps + 1, epoch: state.epoch, loss: loss / rows },
         );
       }
       state.epochLossSum += loss;

@@ -323,6 +323,7 @@ function saveCheckpoint(path: string, snapshot: TrainSnapshot, files: RunFiles):
   if (!snapshot.params.every(Number.isFinite)) {
     throw new DivergenceError(
       `training diverged: non-finite weights after epoch ${snapshot.state.epoch - 1}; ${path} keeps the last good checkpoint`,
+      { step: snapshot.state.steps, epoch: snapshot.state.epoch - 1 },
     );
   }
   writeCheckpoint(path, snapshot, files);
