@@ -23,6 +23,8 @@ export { exportModel } from './model-io/export.js';
 export type { TrainedModel, ModelSource } from './model-io/model-source.js';
 export type { TensorNaming } from './model-io/safetensors.js';
 export type { ModelInput } from './data/scaling.js';
+export { datasetFromArrays } from './data/arrays.js';
+export type { ArrayData, ArraySplit } from './data/arrays.js';
 export type { Dataset } from './data/dataset.js';
 export type { KernelName, KernelChoice } from './kernels/select.js';
 export type { OptimizerName } from './optim/optimizer.js';

@@ -13,6 +13,7 @@ import { sweep } from '../src/experiments/sweep.js';
 import { verify } from '../src/experiments/verify.js';
 import { exportModel, exportSafetensors } from '../src/model-io/export.js';
 import { train } from '../src/train/train.js';
+import { datasetFromArrays } from '../src/data/arrays.js';
 import { blobsCsv, tempDir, writeIdxDir } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -73,7 +74,7 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
   });
 
   it("runs docs/library.md's table example as written (predictCsv), and prints what the page shows", () => {
-    expect(libraryPageBlocks()).toHaveLength(4);
+    expect(libraryPageBlocks()).toHaveLength(5);
     const { stdout } = runPageBlock(1, { 'flowers.csv': blobsCsv(120, 31), 'new.csv': blobsCsv(3, 32) });
     expect(stdout.trim().split('\n')).toHaveLength(3);
   });
@@ -291,11 +292,11 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
       ],
       [
         () => evaluate(model, 'test' as never),
-        'evaluate: options must be an object ({data, split, threads, kernels, testLimit, trainLimit}); got "test"',
+        'evaluate: options must be an object ({data, dataset, split, threads, kernels, testLimit, trainLimit}); got "test"',
       ],
       [
         () => evaluate(model, { thread: 2 } as never),
-        'evaluate: unknown option "thread" (known: data, split, threads, kernels, testLimit, trainLimit)',
+        'evaluate: unknown option "thread" (known: data, dataset, split, threads, kernels, testLimit, trainLimit)',
       ],
       [() => predict(model, { image: 7 } as never), 'predict: image must be a file path; got 7'],
       [() => evaluate(model, { split: 'validation' } as never), '--split validation: must be train or test'],
@@ -448,6 +449,75 @@ describe("the library refuses what the CLI refuses, and a hook's error ends the 
     ];
     for (const [call, message] of cases) {
       const err = await thrown(call);
+      expect(err).toBeInstanceOf(UserError);
+      expect(err.message).toBe(message);
+    }
+  });
+});
+
+describe('datasetFromArrays: training data held in memory', { timeout: 120_000 }, () => {
+  it("runs docs/library.md's in-memory example as written, and prints what the page shows", () => {
+    runPageBlock(4);
+  });
+
+  it('trains bit for bit as the same values in a CSV file, at any thread count; evaluate takes it; bad arrays are refused', async () => {
+    const csv = join(tempDir(), 'table.csv');
+    writeFileSync(csv, blobsCsv(120, 31));
+    const rows = parse(readFileSync(csv, 'utf8'), { columns: true }) as Record<string, string>[];
+    const featureNames = ['f0', 'f1', 'f2', 'f3'];
+    const classNames = ['alpha', 'beta', 'gamma'];
+    const x = Float64Array.from(rows.flatMap((row) => featureNames.map((f) => Number(row[f]))));
+    const y = rows.map((row) => classNames.indexOf(row.species));
+    const dataset = datasetFromArrays({ train: { x, y }, width: 4, classNames, featureNames });
+    const settings = { hidden: [6], epochs: 3, batchSize: 16, lr: 0.1 };
+    const fromFile = await train({ ...settings, data: csv, threads: 2 });
+    let fromArrays = fromFile;
+    for (const threads of [1, 3]) {
+      fromArrays = await train({ ...settings, threads }, { dataset });
+      expect(fromArrays.paramsSha256).toBe(fromFile.paramsSha256);
+      expect(fromArrays.input).toMatchObject({ classNames, featureNames, scaling: fromFile.input.scaling });
+    }
+    // The caller's arrays are theirs: neither training nor evaluation scales them in place.
+    expect(dataset.train.features?.[0]).toBe(Math.fround(x[0]));
+    const evaluation = await evaluate(fromFile, { dataset, split: 'train', threads: 1 });
+    const fileEvaluation = await evaluate(fromFile, { data: csv, split: 'train', threads: 1 });
+    expect(evaluation).toEqual({ ...fileEvaluation });
+    expect((await thrown(() => evaluate(fromArrays))).message).toBe(
+      'model in memory: a model of a CSV table; give the rows to evaluate with --data FILE.csv',
+    );
+    const unnamed = await train(
+      { ...settings, epochs: 1, threads: 1 },
+      { dataset: datasetFromArrays({ train: { x, y }, width: 4 }) },
+    );
+    expect((await thrown(() => evaluate(unnamed))).message).toBe(
+      "model in memory: takes 4 inputs, not MNIST's 784; give the rows to evaluate (--data FILE, or the library's dataset: datasetFromArrays(…))",
+    );
+    const cases: [unknown, string][] = [
+      [
+        { train: { x: [1, 2], y: [0] }, width: 2 },
+        'datasetFromArrays: train.x must be a Uint8Array, Float32Array or Float64Array; got [1, 2]',
+      ],
+      [{ train: { x, y }, width: 7 }, 'datasetFromArrays: train.x holds 480 values, not rows of 7 (width)'],
+      [
+        { train: { x, y: y.slice(1) }, width: 4 },
+        'datasetFromArrays: train.x has 120 examples but train.y has 119 labels',
+      ],
+      [
+        { train: { x, y: y.map((c) => c + 0.5) }, width: 4 },
+        `datasetFromArrays: train.y[0] is ${y[0] + 0.5}; labels are class numbers from 0`,
+      ],
+      [
+        { train: { x, y: y.map(() => 1) }, width: 4 },
+        'datasetFromArrays: every label in train.y is 1: one class only; a classifier needs at least two',
+      ],
+      [
+        { train: { x: x.map((v, i) => (i === 5 ? Number.NaN : v)), y }, width: 4 },
+        'datasetFromArrays: train.x: example 1, value 1 is NaN, not a finite float32 number',
+      ],
+      [{ train: { x, y }, width: 4, classNames: ['a', 'b'] }, 'datasetFromArrays: label 2 has no class name (2 given)'],
+    ];
+    for (const [given, message] of cases) {
+      const err = await thrown(() => datasetFromArrays(given as never));
       expect(err).toBeInstanceOf(UserError);
       expect(err.message).toBe(message);
     }

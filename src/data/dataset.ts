@@ -111,8 +111,8 @@ function layersWords(options: DatasetOptions): { whose: string; model: string; f
   return { whose: model || 'the ', model, flag: model ? '' : ' (--layers)' };
 }
 
-/** The data against --layers, when given: its first size is the rows' width, its last at least the classes. */
-function checkAgainstLayers(dataset: Dataset, options: DatasetOptions): void {
+/** The data against --layers (or a model's layers), when given: its first size is the rows' width, its last at least the classes. */
+export function checkAgainstLayers(dataset: Dataset, options: DatasetOptions): Dataset {
   const { inputSize, classes } = options;
   const { whose, model, flag } = layersWords(options);
   for (const split of [dataset.train, dataset.test]) {
@@ -132,6 +132,7 @@ function checkAgainstLayers(dataset: Dataset, options: DatasetOptions): void {
       }
     }
   }
+  return dataset;
 }
 
 export function findFile(dir: string, name: string): string {

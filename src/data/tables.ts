@@ -158,7 +158,7 @@ function trainingTableNotices(table: CsvTable, classes: number): string[] {
 }
 
 /** A classifier needs two classes among its training labels. */
-function checkClasses(path: string, labels: Uint8Array, what: string, classNames?: string[]): void {
+export function checkClasses(path: string, labels: Uint8Array, what: string, classNames?: string[]): void {
   for (let i = 1; i < labels.length; i++) if (labels[i] !== labels[0]) return;
   const only = classNames ? JSON.stringify(classNames[labels[0]]) : String(labels[0]);
   throw new UserError(`${path}: every label in ${what} is ${only}: one class only; a classifier needs at least two`);
@@ -212,7 +212,7 @@ function loadNpyPair(path: string, options: DatasetOptions): Dataset {
  * Examples (any shape, examples first, flattened; uint8, float32 or float64) and their integer labels: two
  * arrays of the .npz `archive`, or (archive undefined) two .npy files, each named by its own path.
  */
-function arraySplit(
+export function arraySplit(
   archive: string | undefined,
   xName: string,
   x: NpyArray,

@@ -2,15 +2,21 @@ import { availableParallelism } from 'node:os';
 import { Engine } from '../coordinator/engine.js';
 import { checkThreads } from '../coordinator/threads.js';
 import { featureColumns, labelBesideFeatures, readCsvHeader } from '../data/csv.js';
-import { loadDataset, type LabeledRows } from '../data/dataset.js';
+import { checkAgainstLayers, loadDataset, type Dataset, type LabeledRows } from '../data/dataset.js';
 import { scaleSplit } from '../data/prepare.js';
 import { outputNames } from '../data/scaling.js';
 import { UserError } from '../errors.js';
 import { resolveKernels, type KernelChoice } from '../kernels/select.js';
-import { checkOptions, describe, resolveModel, type ModelSource } from '../model-io/model-source.js';
+import { checkOptions, resolveModel, type ModelSource } from '../model-io/model-source.js';
+import { describe } from '../words.js';
+
+/** The default data's row: 28×28 pixels. */
+const MNIST_INPUTS = 784;
 
 export interface EvaluateOptions {
   data?: string;
+  /** Rows held in memory instead of a file (datasetFromArrays): their `split` is evaluated. */
+  dataset?: Dataset;
   split?: 'train' | 'test';
   threads?: number;
   kernels?: KernelChoice;
@@ -18,7 +24,7 @@ export interface EvaluateOptions {
   trainLimit?: number;
 }
 
-const EVALUATE_OPTIONS = ['data', 'split', 'threads', 'kernels', 'testLimit', 'trainLimit'] as const;
+const EVALUATE_OPTIONS = ['data', 'dataset', 'split', 'threads', 'kernels', 'testLimit', 'trainLimit'] as const;
 
 export interface Evaluation {
   /** The model file's path, or "model in memory". */
@@ -56,8 +62,20 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
   }
   const threads = options.threads ?? availableParallelism();
   checkThreads(threads); // before the data is read; Engine.create checks again
-  if (options.data === undefined && model.data === undefined && model.input.featureNames) {
-    throw new UserError(`${model.name}: a model of a CSV table; give the rows to evaluate with --data FILE.csv`);
+  if (options.dataset !== undefined && options.data !== undefined)
+    throw new UserError('evaluate: data and dataset: give one or the other');
+  if (options.dataset !== undefined && (typeof options.dataset !== 'object' || options.dataset?.train === undefined))
+    throw new UserError(
+      `evaluate: dataset must be a Dataset (datasetFromArrays makes one); got ${describe(options.dataset)}`,
+    );
+  if (options.data === undefined && options.dataset === undefined && model.data === undefined) {
+    if (model.input.featureNames)
+      throw new UserError(`${model.name}: a model of a CSV table; give the rows to evaluate with --data FILE.csv`);
+    // Its data is the default, MNIST, unless it was trained on rows held in memory, which it cannot name.
+    if (layers[0] !== MNIST_INPUTS)
+      throw new UserError(
+        `${model.name}: takes ${layers[0]} inputs, not MNIST's ${MNIST_INPUTS}; give the rows to evaluate (--data FILE, or the library's dataset: datasetFromArrays(…))`,
+      );
   }
   // A CSV given with --data is the rows to evaluate, whatever the split; otherwise the model's own files.
   const ownTable = options.data?.toLowerCase().endsWith('.csv');
@@ -74,16 +92,17 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
       );
     label = beside;
   }
-  const raw = loadDataset(options.data ?? model.data, {
-    inputSize: layers[0],
-    classes,
-    layersOf: model.name,
-    trainLimit: options.trainLimit,
-    testLimit: options.testLimit,
-    only: ownTable ? 'train' : split,
-    ...(ownTable ? { label } : model.dataFlags),
-    classNames: model.input.classNames,
-  });
+  const sizes = { inputSize: layers[0], classes, layersOf: model.name };
+  const raw = options.dataset
+    ? checkAgainstLayers({ ...options.dataset }, sizes)
+    : loadDataset(options.data ?? model.data, {
+        ...sizes,
+        trainLimit: options.trainLimit,
+        testLimit: options.testLimit,
+        only: ownTable ? 'train' : split,
+        ...(ownTable ? { label } : model.dataFlags),
+        classNames: model.input.classNames,
+      });
   if (ownTable) {
     if (names)
       raw.train = inModelOrder(raw.train, featureColumns(names, raw.featureNames ?? [], `--data ${options.data}`));
@@ -93,7 +112,8 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
     throw new UserError(
       `--data ${raw.dir}: has no ${split} rows${split === 'test' ? ' (evaluate a table of test rows with --data FILE.csv, or give --split train)' : ''}`,
     );
-  const dataset = { ...raw, [split]: scaleSplit(raw[split], model.input.scaling, true) };
+  // Rows read for this evaluation are scaled in place; rows the caller holds are copied first.
+  const dataset = { ...raw, [split]: scaleSplit(raw[split], model.input.scaling, options.dataset === undefined) };
   const engine = await Engine.create(layers, model.params, dataset, {
     threads,
     kernels,

@@ -7,7 +7,8 @@ import { imageInput } from './image.js';
 import { inputNotices } from './input-range.js';
 import { featureColumns, labelBesideFeatures, preview, readCsvHeader, readCsvTable } from '../data/csv.js';
 import { applyScaling, outputLabels, outputNames, type ModelInput } from '../data/scaling.js';
-import { checkOptions, describe, resolveModel, type ModelSource } from '../model-io/model-source.js';
+import { checkOptions, resolveModel, type ModelSource } from '../model-io/model-source.js';
+import { describe } from '../words.js';
 
 export { readImage } from './image.js';
 

@@ -4,7 +4,7 @@
  * code that owns them (src/train/config.ts, src/optim/optimizer.ts). Messages name the flag.
  */
 import { UserError } from '../errors.js';
-import { describe } from '../model-io/model-source.js';
+import { describe } from '../words.js';
 import { type Command, flagOf, OPTIONS, optionsOf, type OptionName, type OptionSpec } from './table.js';
 
 const shown = (v: unknown) =>

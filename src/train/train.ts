@@ -19,13 +19,13 @@ import {
 } from '../model-io/checkpoint.js';
 import { exportSafetensors, modelFormat } from '../model-io/export.js';
 import { loadModel } from '../model-io/model-file.js';
-import { checkOptions, describe, type TrainedModel } from '../model-io/model-source.js';
+import { checkOptions, type TrainedModel } from '../model-io/model-source.js';
 import { lockCheckpoint, refuseIfLocked } from '../fs/run-lock.js';
 import { epochSteps } from '../optim/schedule.js';
 import { flagOf } from '../flag.js';
 import { checkValue } from '../options/check.js';
 import { optionsIn } from '../options/table.js';
-import { plural } from '../words.js';
+import { describe, plural } from '../words.js';
 import { chooseThreads, type Calibration } from './calibrate.js';
 import { loadTrainingData, resolveConfig, resumeOptions, type TrainConfig, type TrainOptions } from './config.js';
 import {
