@@ -121,6 +121,18 @@ describe('lockstep sweep', () => {
       const old = parse(readFileSync(join(dir, 'old.csv'), 'utf8'), { columns: true }) as Record<string, string>[];
       expect(old.map((o) => Object.keys(o).join(','))).toEqual([oldHeader, oldHeader]);
       expect(old.map((o) => o.seed)).toEqual(['0', '1']);
+      // Another sweep's file is refused, naming the settings that differ from the nearest run of this one.
+      const other = runCli(
+        ['sweep', '--seed', '0..1', ...flags.slice(0, 5), '2', ...flags.slice(6), '--out', 'old.csv'],
+        {
+          cwd: dir,
+        },
+      );
+      expect({ code: other.code, stderr: other.stderr }).toEqual({
+        code: 2,
+        stderr:
+          'lockstep: --out old.csv: line 2 holds a run that is not in this sweep (--epochs 1 there, 2 here); give another --out, or the flags of that sweep\n',
+      });
     },
     SLOW_TEST_TIMEOUT,
   );

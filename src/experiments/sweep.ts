@@ -4,6 +4,7 @@ import { extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse/sync';
 import { UserError } from '../errors.js';
+import { flagOf } from '../flag.js';
 import { checkWritable, refuseDirectory } from '../fs/atomic-write.js';
 import { makeScratchDir } from '../fs/scratch-dir.js';
 import { checkOptions, optionNames } from '../model-io/model-source.js';
@@ -167,7 +168,7 @@ export function prepareSweep(options: SweepOptions): { runs: SweepRun[]; done: M
     for (const [line, row] of readResults(options.out, format)) {
       if (!configs.has(row.config)) {
         throw new UserError(
-          `--out ${options.out}: line ${line} holds a run that is not in this sweep (${row.config}); give another --out, or the flags of that sweep`,
+          `--out ${options.out}: line ${line} holds a run that is not in this sweep (${settingsApart(row.config, runs)}); give another --out, or the flags of that sweep`,
         );
       }
       done.set(row.config, row);
@@ -177,6 +178,30 @@ export function prepareSweep(options: SweepOptions): { runs: SweepRun[]; done: M
   }
   numberRuns(runs, done);
   return { runs, done };
+}
+
+/** How a results file's run differs from the nearest run of this sweep, in flags: `--epochs 1 there, 2 here`. */
+function settingsApart(config: string, runs: SweepRun[]): string {
+  let theirs: Record<string, unknown>;
+  try {
+    theirs = JSON.parse(config) as Record<string, unknown>;
+  } catch {
+    return config;
+  }
+  const apart = (ours: Record<string, unknown>) =>
+    [...new Set([...Object.keys(theirs), ...Object.keys(ours)])]
+      .filter((key) => JSON.stringify(theirs[key]) !== JSON.stringify(ours[key]))
+      .map((key) => `${flagOf(key)} ${shown(theirs[key])} there, ${shown(ours[key])} here`);
+  const nearest = runs
+    .map((run) => apart(JSON.parse(run.config) as Record<string, unknown>))
+    .reduce((best, d) => (d.length < best.length ? d : best));
+  return nearest.join('; ');
+}
+
+/** A setting as a flag's value: a list with commas, an absent one as "none". */
+function shown(value: unknown): string {
+  if (value === undefined) return 'none';
+  return Array.isArray(value) ? value.join(',') : String(value);
 }
 
 /**
