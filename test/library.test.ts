@@ -13,6 +13,7 @@ import { sweep } from '../src/experiments/sweep.js';
 import { verify } from '../src/experiments/verify.js';
 import { exportModel, exportSafetensors } from '../src/model-io/export.js';
 import { train } from '../src/train/train.js';
+import type { TrainedModel } from '../src/model-io/model-source.js';
 import { datasetFromArrays } from '../src/data/arrays.js';
 import { blobsCsv, tempDir, writeIdxDir } from './helpers.js';
 
@@ -401,6 +402,16 @@ describe("the library refuses what the CLI refuses, and a hook's error ends the 
       interrupted: true,
       threads: 1,
     });
+  });
+
+  it('a model in memory without its layer sizes is a type error (npm run typecheck checks the directive)', () => {
+    // @ts-expect-error neither layout nor layers: TypeScript refuses it before evaluate() would
+    const sizeless: TrainedModel = { params: new Float32Array(10) };
+    const sized: TrainedModel[] = [
+      { params: new Float32Array(10), layers: [9, 1] },
+      { params: new Float32Array(10), layout: { layers: [9, 1] } },
+    ];
+    expect([sizeless, ...sized].map((m) => m.params.length)).toEqual([10, 10, 10]);
   });
 
   it('refuses hooks of the wrong kind and initial parameters that do not fit, before training', async () => {

@@ -9,17 +9,28 @@ import { checkStoredInput, type ModelInput } from '../data/scaling.js';
  * A trained model held in memory: what train() returns ({params, layout, config}), a checkpoint read
  * back with readCheckpoint ({params, layers, config}), or any {params, layers} made by hand.
  */
-export interface TrainedModel {
+interface TrainedModelBase {
   params: Float32Array;
-  /** The layer sizes, as train() returns them... */
-  layout?: { layers: readonly number[] };
-  /** ...or as a plain list, input to output, e.g. [784, 128, 64, 10]. */
-  layers?: readonly number[];
   /** The run's settings: their `data` is the default data directory of evaluate and predict. */
   config?: { data?: string; testData?: string; label?: string; labels?: string };
   /** How the model reads its inputs (what train() returns); absent: bytes over 255, as MNIST. */
   input?: ModelInput;
 }
+
+/** One of the two carries the layer sizes: a model without them is refused by the type, not only when run. */
+export type TrainedModel = TrainedModelBase &
+  (
+    | {
+        /** The layer sizes, as train() returns them... */
+        layout: { layers: readonly number[] };
+        layers?: readonly number[];
+      }
+    | {
+        layout?: { layers: readonly number[] };
+        /** ...or as a plain list, input to output, e.g. [784, 128, 64, 10]. */
+        layers: readonly number[];
+      }
+  );
 
 /** What evaluate and predict take: a model file's path (checkpoint or safetensors), or a model in memory. */
 export type ModelSource = string | TrainedModel;
