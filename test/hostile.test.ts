@@ -526,6 +526,12 @@ describe('hostile run-time events', { timeout: SLOW_TEST_TIMEOUT }, () => {
       /training diverged at epoch 1, step \d+ \(step \d+ in all\): mean loss \d+(\.\d+)?; try a smaller --lr than 1000/,
     );
     expect(Buffer.compare(readFileSync(path), good)).toBe(0);
+    // With --json, stdout says so too: the step, its epoch and mean loss, and the message.
+    const json = lockstep(['train', '--lr', '1000', '--epochs', '1', '--json', ...data]);
+    expect(json.code).toBe(3);
+    const event = JSON.parse(json.stdout.trim().split('\n').at(-1)!);
+    expect(event).toMatchObject({ event: 'diverged', epoch: 1, step: expect.any(Number), loss: expect.any(Number) });
+    expect(json.stderr).toBe(`lockstep: ${event.message}\n`);
   });
 });
 

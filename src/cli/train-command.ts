@@ -1,3 +1,4 @@
+import { DivergenceError } from '../errors.js';
 import type { ArgsOf } from '../options/table.js';
 import { formatDone, formatEpoch } from './format.js';
 import { historyChart, ProgressLine, progressEnabled } from './progress.js';
@@ -76,6 +77,9 @@ export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
     return EXIT_INTERRUPTED;
   } catch (err) {
     outcome = { error: (err as Error)?.message ?? String(err) };
+    // A program reading --json learns of a diverged run on stdout too (the message still goes to stderr).
+    if (args.json && err instanceof DivergenceError)
+      print(JSON.stringify({ event: 'diverged', ...err.at, message: err.message }));
     throw err;
   } finally {
     stop.dispose();
