@@ -66,7 +66,7 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
       `lockstep bench: ${plural(args.steps, 'timed step')} after ${args.warmup} warm-up, median [min–max] of ${plural(args.repeats, 'run')}, kernels ${config.kernels}`,
     );
     print(`machine: ${formatMachine(machine)}`);
-    print('threads  batch   steps/s [min–max]         samples/s  speedup [min–max]    efficiency');
+    print('threads  batch   steps/s [min–max]         samples/s  speedup [min–max]    efficiency  speedup (█ = 1/8)');
   }
   let rows: BenchRow[];
   try {
