@@ -17,3 +17,8 @@ export function describe(value: unknown): string {
   if (typeof value === 'object') return `an object with keys ${Object.keys(value).slice(0, 6).join(', ') || '(none)'}`;
   return `${typeof value} ${String(value)}`;
 }
+
+/** Four significant digits, without a float32 value's tail (0.0010000000474974513 → 0.001): a rate, a statistic. */
+export function fourDigits(v: number): string {
+  return String(Number(v.toPrecision(4)));
+}

@@ -9,6 +9,7 @@ const LAYERS: string[][] = [
   [
     'src/errors.ts',
     'src/words.ts',
+    'src/stable-json.ts',
     'src/flag.ts',
     'src/paths.ts',
     'src/packages.ts',

@@ -317,11 +317,8 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
         () => train({ epochs: 1 }, { onEpochs: () => {} } as never),
         'train: hooks: unknown option "onEpochs" (known: onEpoch, onStep, onCheckpoint, onBest, onStart, onNotice, onCalibrated, signal, dataset, initialParams, resume, profileSteps)',
       ],
-      [
-        () => verify({ threadCounts: [1, 2], trainLimit: 200 } as never),
-        '--steps undefined: must be a positive integer',
-      ],
-      [() => verify({ steps: 5 } as never), '--threads undefined: must be a list of positive integers, e.g. [1,2,4]'],
+      [() => verify({ threadCounts: [1, 2], trainLimit: 200 } as never), '--steps not set: must be a positive integer'],
+      [() => verify({ steps: 5 } as never), '--threads not set: must be a list of positive integers, e.g. [1,2,4]'],
       [() => verify({ threadCounts: [], steps: 5 }), '--threads []: must be a list of positive integers, e.g. [1,2,4]'],
       [() => (verify as (o?: unknown) => unknown)(), 'verify: options must be an object; got undefined'],
       [
@@ -331,7 +328,7 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
       [() => verify({ threadCounts: [1, 0], steps: 5 }), '--threads 0: must be a positive integer'],
       [
         () => benchmark({ threadCounts: [1], steps: 5 } as never),
-        '--batch-size undefined: must be a list of positive integers, e.g. [64,256]',
+        '--batch-size not set: must be a list of positive integers, e.g. [64,256]',
       ],
       [
         () => sweep({ base: {}, grid: { seeds: [1] } as never, threads: 1, parallel: 1 }),
@@ -421,7 +418,7 @@ describe("the library refuses what the CLI refuses, and a hook's error ends the 
       [{ initialParams: [1, 2] }, 'train: hooks.initialParams must be a Float32Array; got [1, 2]'],
       [
         { initialParams: new Float32Array(5) },
-        'train: hooks.initialParams holds 5 floats, but layers 784-128-64-10 need 109386',
+        'train: hooks.initialParams hold 5 floats, but layers 784-128-64-10 need 109386',
       ],
       [
         { initialParams: new Float32Array(109386).fill(Number.NaN) },
@@ -491,6 +488,9 @@ describe('datasetFromArrays: training data held in memory', { timeout: 120_000 }
     // The caller's arrays are theirs: neither training nor evaluation scales them in place.
     expect(dataset.train.features?.[0]).toBe(Math.fround(x[0]));
     const evaluation = await evaluate(fromFile, { dataset, split: 'train', threads: 1 });
+    expect((await thrown(() => evaluate(fromFile, { dataset }))).message).toBe(
+      "evaluate: the dataset has no test rows (give split: 'train', or rows of this split)",
+    );
     const fileEvaluation = await evaluate(fromFile, { data: csv, split: 'train', threads: 1 });
     expect(evaluation).toEqual({ ...fileEvaluation });
     expect((await thrown(() => evaluate(fromArrays))).message).toBe(

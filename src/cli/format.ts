@@ -1,4 +1,4 @@
-import { plural } from '../words.js';
+import { fourDigits, plural } from '../words.js';
 import type { EpochReport, TrainResult } from '../train/train.js';
 
 /** The textbook's per-epoch line, with loss and timing added. */
@@ -13,12 +13,7 @@ export function formatEpoch(r: EpochReport): string {
     ['test loss', r.testLoss],
   ] as const;
   const shown = parts.filter(([, v]) => !Number.isNaN(v)).map(([name, v]) => `${name} ${v.toFixed(4)}`);
-  return `Epoch ${r.epoch}: ${[...shown, `${r.trainSeconds.toFixed(2)} s train + ${r.evalSeconds.toFixed(2)} s eval`, `${r.optimizer} lr ${formatRate(r.lr)}`].join(', ')}`;
-}
-
-/** A learning rate in 4 significant digits, without the float32 value's tail (0.0010000000474974513 → 0.001). */
-export function formatRate(lr: number): string {
-  return String(Number(lr.toPrecision(4)));
+  return `Epoch ${r.epoch}: ${[...shown, `${r.trainSeconds.toFixed(2)} s train + ${r.evalSeconds.toFixed(2)} s eval`, `${r.optimizer} lr ${fourDigits(r.lr)}`].join(', ')}`;
 }
 
 export function formatDone(r: TrainResult): string {

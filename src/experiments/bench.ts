@@ -13,12 +13,6 @@ import type { KernelName } from '../kernels/select.js';
 import { median, timeRun } from '../train/calibrate.js';
 import type { SoloRun } from './solo-run.js';
 
-/**
- * Thread scaling: the same training run (same engine as `train`, no special path) timed at several thread
- * counts and batch sizes. Each configuration is run `repeats` times after `warmup` untimed steps; the median
- * steps/s is reported, and speedup and efficiency are against 1 thread at the same batch size (measured in
- * the same run, so a noisy machine affects both sides alike).
- */
 /** bench's training settings (src/options/table.ts: those of `lockstep bench`), with the library's names for its lists. */
 export interface BenchOptions extends Omit<SettingsOf<'bench'>, 'threads' | 'batchSize'> {
   threadCounts: number[];
@@ -84,7 +78,13 @@ export interface BenchRow {
   phases?: PhaseStats[];
 }
 
-/** Times the run at each thread count and batch size; `dataset` is read from the options when not given. */
+/**
+ * Thread scaling: the same training run (same engine as `train`, no special path) timed at several thread
+ * counts and batch sizes; `dataset` is read from the options when not given. Each configuration is run
+ * `repeats` times after `warmup` untimed steps; the median steps/s is reported, and speedup and efficiency
+ * are against 1 thread at the same batch size (measured in the same run, so a noisy machine affects both
+ * sides alike).
+ */
 export async function benchmark(
   options: BenchOptions,
   given?: Dataset,
@@ -165,7 +165,6 @@ export function checkBenchCounts(counts: { steps: number; warmup: number; repeat
     throw new UserError(`--steps ${counts.steps}: --profile needs at least 2 timed steps`);
 }
 
-/** Times `steps` steps after `warmup` untimed ones; with `profile`, keeps the timed steps' profile. */
 /**
  * `count` 1-thread runs of the same work as independent processes at once (src/experiments/solo-run.ts):
  * their combined steps/s. Each loads its data first; all are told to start together.

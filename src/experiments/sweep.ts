@@ -4,12 +4,12 @@ import { extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse/sync';
 import { UserError } from '../errors.js';
-import { flagOf } from '../flag.js';
+import { stableJson } from '../stable-json.js';
 import { checkWritable, refuseDirectory } from '../fs/atomic-write.js';
 import { makeScratchDir } from '../fs/scratch-dir.js';
 import { checkOptions, optionNames } from '../model-io/model-source.js';
 import { describe } from '../words.js';
-import { checkCounts } from '../options/check.js';
+import { checkCounts, settingsApart } from '../options/check.js';
 import { distPath } from '../paths.js';
 import { EXIT_WITH_PARENT } from './parent-pipe.js';
 import { DATA_FILE_OPTIONS, resolveConfig, stripUndefined, type TrainOptions } from '../train/config.js';
@@ -103,8 +103,18 @@ export const SWEEP_COLUMNS: (keyof SweepResult)[] = [
   'config',
 ];
 
-/** The columns of a CSV results file written before the validation columns (2026-12-07): read, and appended to, as they are. */
+/** The columns of a CSV results file written before the validation columns: read, and appended to, as they are. */
 const COLUMNS_BEFORE_VAL = SWEEP_COLUMNS.filter((c) => c !== 'valLoss' && c !== 'valAccuracy');
+
+/** A results file's columns by its header line: today's, those of a file from before the validation columns, or none. */
+function columnsOf(header: string | undefined): (keyof SweepResult)[] | null {
+  return [SWEEP_COLUMNS, COLUMNS_BEFORE_VAL].find((columns) => columns.join(',') === header) ?? null;
+}
+
+/** A row read back: one written before the validation columns has none. */
+function withValColumns(row: Partial<SweepResult>): SweepResult {
+  return { valLoss: null, valAccuracy: null, ...row } as SweepResult;
+}
 
 export interface SweepOutcome {
   /** Every run's result in grid order, those found in `out` included; a run that did not finish is absent. */
@@ -168,7 +178,7 @@ export function prepareSweep(options: SweepOptions): { runs: SweepRun[]; done: M
     for (const [line, row] of readResults(options.out, format)) {
       if (!configs.has(row.config)) {
         throw new UserError(
-          `--out ${options.out}: line ${line} holds a run that is not in this sweep (${settingsApart(row.config, runs)}); give another --out, or the flags of that sweep`,
+          `--out ${options.out}: line ${line} holds a run that is not in this sweep (${nearestApart(row.config, runs)}); give another --out, or the flags of that sweep`,
         );
       }
       done.set(row.config, row);
@@ -181,27 +191,17 @@ export function prepareSweep(options: SweepOptions): { runs: SweepRun[]; done: M
 }
 
 /** How a results file's run differs from the nearest run of this sweep, in flags: `--epochs 1 there, 2 here`. */
-function settingsApart(config: string, runs: SweepRun[]): string {
+function nearestApart(config: string, runs: SweepRun[]): string {
   let theirs: Record<string, unknown>;
   try {
     theirs = JSON.parse(config) as Record<string, unknown>;
   } catch {
     return config;
   }
-  const apart = (ours: Record<string, unknown>) =>
-    [...new Set([...Object.keys(theirs), ...Object.keys(ours)])]
-      .filter((key) => JSON.stringify(theirs[key]) !== JSON.stringify(ours[key]))
-      .map((key) => `${flagOf(key)} ${shown(theirs[key])} there, ${shown(ours[key])} here`);
-  const nearest = runs
-    .map((run) => apart(JSON.parse(run.config) as Record<string, unknown>))
-    .reduce((best, d) => (d.length < best.length ? d : best));
-  return nearest.join('; ');
-}
-
-/** A setting as a flag's value: a list with commas, an absent one as "none". */
-function shown(value: unknown): string {
-  if (value === undefined) return 'none';
-  return Array.isArray(value) ? value.join(',') : String(value);
+  return runs
+    .map((run) => settingsApart(theirs, JSON.parse(run.config) as Record<string, unknown>))
+    .reduce((best, apart) => (apart.length < best.length ? apart : best))
+    .join('; ');
 }
 
 /**
@@ -382,17 +382,13 @@ function completeLines(text: string): string {
   return text.slice(0, text.lastIndexOf('\n') + 1);
 }
 
-/** The columns of an existing CSV results file: today's, or those of a file written before the validation columns. */
-function fileColumns(path: string): (keyof SweepResult)[] {
-  const header = readFileSync(path, 'utf8').split('\n', 1)[0].trim();
-  return header === COLUMNS_BEFORE_VAL.join(',') ? COLUMNS_BEFORE_VAL : SWEEP_COLUMNS;
-}
-
 /** One line per finished run, appended as it finishes: a stopped sweep loses no finished run. */
 export function appendResult(path: string, result: SweepResult): void {
   const line =
     outFormat(path) === 'csv'
-      ? toCsv(fileColumns(path), [result as unknown as Record<string, unknown>])
+      ? toCsv(columnsOf(readFileSync(path, 'utf8').split('\n', 1)[0].trim()) ?? SWEEP_COLUMNS, [
+          result as unknown as Record<string, unknown>,
+        ])
           .split('\n')
           .slice(1)
           .join('\n')
@@ -415,8 +411,7 @@ function readResults(path: string, format: 'csv' | 'jsonl'): [number, SweepResul
         throw bad(i + 1, 'not a JSON object');
       }
       if (typeof row?.config !== 'string') throw bad(i + 1, 'no "config" field');
-      // A row written before the validation columns has none.
-      return [[i + 1, { valLoss: null, valAccuracy: null, ...row } as SweepResult]];
+      return [[i + 1, withValColumns(row)]];
     });
   }
   let records: string[][];
@@ -425,9 +420,8 @@ function readResults(path: string, format: 'csv' | 'jsonl'): [number, SweepResul
   } catch (err) {
     throw new UserError(`--out ${path}: ${(err as Error).message}`);
   }
-  const header = records[0]?.join(',');
-  const columns = header === COLUMNS_BEFORE_VAL.join(',') ? COLUMNS_BEFORE_VAL : SWEEP_COLUMNS;
-  if (header !== columns.join(',')) throw bad(1, `the header is not ${SWEEP_COLUMNS.join(',')}`);
+  const columns = columnsOf(records[0]?.join(','));
+  if (!columns) throw bad(1, `the header is not ${SWEEP_COLUMNS.join(',')}`);
   const numeric = new Set([
     'run',
     'seed',
@@ -445,11 +439,6 @@ function readResults(path: string, format: 'csv' | 'jsonl'): [number, SweepResul
     const row = Object.fromEntries(
       columns.map((c, j) => [c, numeric.has(c) ? (cells[j] === '' ? null : Number(cells[j])) : cells[j] || null]),
     );
-    return [i + 2, { valLoss: null, valAccuracy: null, ...row } as unknown as SweepResult];
+    return [i + 2, withValColumns(row)];
   });
-}
-
-/** JSON with sorted keys: the same settings give the same text, whatever order the flags came in. */
-export function stableJson(o: object): string {
-  return JSON.stringify(Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b))));
 }

@@ -1,3 +1,4 @@
+import { stableJson } from '../stable-json.js';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { invalidJson, unreadableFile, UserError } from '../errors.js';
@@ -99,7 +100,7 @@ export function traceRunKey(config: TrainConfig): string {
   const { threads: _t, kernels: _k, reference: _r, evaluate: _e, data: _d, epochs, maxSteps: _m, ...run } = config;
   // The epochs shape only a cosine schedule's first steps.
   if (config.lrSchedule === 'cosine') Object.assign(run, { epochs });
-  return JSON.stringify(Object.fromEntries(Object.entries(run).sort(([a], [b]) => a.localeCompare(b))));
+  return stableJson(run);
 }
 
 function isJsonObject(text: string): boolean {

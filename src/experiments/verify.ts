@@ -1,15 +1,14 @@
 import { datasetFingerprint, type Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
-import { flagOf } from '../flag.js';
 import { checkOptions } from '../model-io/model-source.js';
-import { checkCommandOptions, checkCountList, checkCounts } from '../options/check.js';
+import { checkCommandOptions, checkCountList, checkCounts, settingsApart } from '../options/check.js';
 import { paramsSha256 } from '../model/hash.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
 import { fitLayers, loadTrainingData, resolveConfig } from '../train/config.js';
 import type { SettingsOf } from '../options/table.js';
 import { train } from '../train/train.js';
 import { heldOut } from '../data/prepare.js';
-import { epochSteps } from '../optim/schedule.js';
+import { runSteps } from '../optim/schedule.js';
 import { plural } from '../words.js';
 import {
   firstDifference,
@@ -22,10 +21,6 @@ import {
   type TraceFile,
 } from './trace.js';
 
-/**
- * Determinism check: the same run at several thread counts against the single-thread reference trainer
- * (the specification's arithmetic), compared bit for bit over every parameter.
- */
 /** verify's training settings (src/options/table.ts: those of `lockstep verify`), with the library's names for its lists. */
 export interface VerifyOptions extends Omit<SettingsOf<'verify'>, 'threads'> {
   threadCounts: number[];
@@ -75,7 +70,11 @@ export interface VerifyRow {
   trace?: RowTrace;
 }
 
-/** Trains at each thread count and on the reference trainer and compares every parameter; `dataset` is read from the options when not given. */
+/**
+ * Determinism check: the same run at several thread counts against the single-thread reference trainer
+ * (the specification's arithmetic), compared bit for bit over every parameter; `dataset` is read from the
+ * options when not given.
+ */
 export async function verify(
   options: VerifyOptions,
   given?: Dataset,
@@ -93,8 +92,10 @@ export async function verify(
   const config = resolveConfig(base);
   const dataset = given ?? loadTrainingData(config);
   config.layers = fitLayers(config, dataset);
-  const trainRows = dataset.train.count - heldOut(config.valSplit, dataset.train.count);
-  const whole = config.epochs * epochSteps(trainRows, Math.min(config.batchSize, Math.max(1, trainRows)));
+  const whole = runSteps(
+    { ...config, maxSteps: undefined },
+    dataset.train.count - heldOut(config.valSplit, dataset.train.count),
+  );
   if (steps > whole)
     throw new UserError(
       `--steps ${steps}: the run has ${plural(whole, 'step')} (${plural(config.epochs, 'epoch')} of ${whole / config.epochs}); give --steps ${whole} or less, or more --epochs`,
@@ -196,7 +197,7 @@ export function checkAgainst(
   traced: { every: number; steps: number },
 ): void {
   if (file.run !== run)
-    throw new UserError(`--against: the trace was made with other settings: ${settingsApart(file.run, run)}`);
+    throw new UserError(`--against: the trace was made with other settings: ${traceSettingsApart(file.run, run)}`);
   if (file.dataSha256 !== dataSha256)
     throw new UserError(
       '--against: the trace was made on other data (its sha256 differs); give the same --data and limits',
@@ -212,14 +213,12 @@ export function checkAgainst(
   }
 }
 
-/** The settings that differ between two traceRunKey strings (readTraceFile checked both are JSON objects), as `--flag X there, Y here`. */
-function settingsApart(there: string, here: string): string {
-  const a = JSON.parse(there) as Record<string, unknown>;
-  const b = JSON.parse(here) as Record<string, unknown>;
-  const shown = (v: unknown) => (v === undefined ? 'not set' : JSON.stringify(v));
-  const apart = [...new Set([...Object.keys(a), ...Object.keys(b)])]
-    .filter((key) => JSON.stringify(a[key]) !== JSON.stringify(b[key]))
-    .map((key) => `${flagOf(key)} ${shown(a[key])} there, ${shown(b[key])} here`);
+/** The settings two traceRunKey strings (readTraceFile checked both are JSON objects) differ in. */
+function traceSettingsApart(there: string, here: string): string {
+  const apart = settingsApart(
+    JSON.parse(there) as Record<string, unknown>,
+    JSON.parse(here) as Record<string, unknown>,
+  );
   return apart.length > 0 ? apart.join('; ') : `${there}; here ${here}`;
 }
 

@@ -110,7 +110,9 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
   }
   if (raw[split].count === 0)
     throw new UserError(
-      `--data ${raw.dir}: has no ${split} rows${split === 'test' ? ' (evaluate a table of test rows with --data FILE.csv, or give --split train)' : ''}`,
+      options.dataset
+        ? `evaluate: the dataset has no ${split} rows (give split: '${split === 'test' ? 'train' : 'test'}', or rows of this split)`
+        : `--data ${raw.dir}: has no ${split} rows${split === 'test' ? ' (evaluate a table of test rows with --data FILE.csv, or give --split train)' : ''}`,
     );
   // Rows read for this evaluation are scaled in place; rows the caller holds are copied first.
   const dataset = { ...raw, [split]: scaleSplit(raw[split], model.input.scaling, options.dataset === undefined) };

@@ -1,4 +1,5 @@
 import type { ModelInput } from '../data/scaling.js';
+import { fourDigits } from '../words.js';
 
 /** A table feature this many standard deviations from its training mean is far outside the training rows. */
 export const FAR_DEVIATIONS = 10;
@@ -48,7 +49,7 @@ export function inputNotices(
       at,
       (v, k) => Math.abs((v - offset[k]) / divisor[k]) > FAR_DEVIATIONS,
       (v, k) =>
-        `${round(Math.abs(v - offset[k]) / divisor[k])} standard deviations from the training rows' mean ${round(offset[k])}`,
+        `${fourDigits(Math.abs(v - offset[k]) / divisor[k])} standard deviations from the training rows' mean ${fourDigits(offset[k])}`,
     );
   return farRows(
     values,
@@ -56,7 +57,7 @@ export function inputNotices(
     subject,
     at,
     (v, k) => (v - offset[k]) / divisor[k] < -1 || (v - offset[k]) / divisor[k] > 2,
-    (_v, k) => `far outside the training rows' range ${round(offset[k])} to ${round(offset[k] + divisor[k])}`,
+    (_v, k) => `far outside the training rows' range ${fourDigits(offset[k])} to ${fourDigits(offset[k] + divisor[k])}`,
   );
 }
 
@@ -95,9 +96,4 @@ function float32Text(v: number): string {
     if (Math.fround(Number(text)) === Math.fround(v)) return text;
   }
   return String(v);
-}
-
-/** Four significant digits: enough to recognise a statistic, short enough to read. */
-function round(v: number): string {
-  return String(Number(v.toPrecision(4)));
 }

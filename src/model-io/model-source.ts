@@ -1,6 +1,6 @@
 import { describe } from '../words.js';
 import { UserError } from '../errors.js';
-import { checkFiniteParams, type Model } from './model.js';
+import { checkParamsFit, type Model } from './model.js';
 import { modelLayout } from '../model/layout.js';
 import { loadModel } from './model-file.js';
 import { checkStoredInput, type ModelInput } from '../data/scaling.js';
@@ -76,12 +76,7 @@ export function resolveModel(source: unknown, caller: string): ResolvedModel {
     );
   }
   const resolved = modelLayout(sizes as number[]);
-  if (params.length !== resolved.paramCount) {
-    throw new UserError(
-      `${caller}: the model's params hold ${params.length} floats, but layers ${sizes.join('-')} need ${resolved.paramCount}`,
-    );
-  }
-  checkFiniteParams(resolved, params, `${caller}: the model`);
+  checkParamsFit(resolved, params, `${caller}: the model's params`, `${caller}: the model`);
   const flags = (typeof config === 'object' && config !== null ? config : {}) as Record<string, unknown>;
   const text = (key: string) => (typeof flags[key] === 'string' ? (flags[key] as string) : undefined);
   return {

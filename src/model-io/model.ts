@@ -13,6 +13,18 @@ export interface Model {
 }
 
 /**
+ * Parameters for `layout`: as many as its layers need, each finite. `what` names the parameters ("predict:
+ * the model's params"), `where` their owner in the finite check's message ("predict: the model").
+ */
+export function checkParamsFit(layout: ModelLayout, params: Float32Array, what: string, where: string): void {
+  if (params.length !== layout.paramCount)
+    throw new UserError(
+      `${what} hold ${params.length} floats, but layers ${layout.layers.join('-')} need ${layout.paramCount}`,
+    );
+  checkFiniteParams(layout, params, where);
+}
+
+/**
  * Refuses a parameter that is NaN or infinite, naming it as export names it (`layers.0.weight[out, in]`): the
  * kernels skip zero inputs, so such a weight could go unseen here and poison every other runtime's answer.
  */

@@ -147,7 +147,6 @@ export function readUpdate(desc: Float32Array): { step: UpdateStep; state1Bytes:
   return { step, state1Bytes: ints[UpdateWord.State1], state2Bytes: ints[UpdateWord.State2] };
 }
 
-/** The library option of each optimizer or schedule setting, and the flag that sets it. */
 /** The options of the optimizer and its schedule (the option table's optimizer group). */
 export const OPTIMIZER_OPTIONS = [
   'optimizer',

@@ -24,6 +24,11 @@ export function epochSteps(rows: number, batchSize: number): number {
   return Math.ceil(rows / batchSize);
 }
 
+/** A run's steps in all: its epochs' steps on `trainRows` rows, or fewer with maxSteps. */
+export function runSteps(s: { epochs: number; batchSize: number; maxSteps?: number }, trainRows: number): number {
+  return Math.min(s.epochs * epochSteps(trainRows, s.batchSize), s.maxSteps ?? Number.POSITIVE_INFINITY);
+}
+
 /**
  * The rate of the step with 0-based index `step` (steps taken before it), in float64; the trainers use it
  * rounded to float32.

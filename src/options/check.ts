@@ -7,14 +7,24 @@ import { UserError } from '../errors.js';
 import { describe } from '../words.js';
 import { type Command, flagOf, OPTIONS, optionsOf, type OptionName, type OptionSpec } from './table.js';
 
-const shown = (v: unknown) =>
-  typeof v === 'string'
-    ? JSON.stringify(v)
-    : Array.isArray(v)
-      ? v.join(',')
-      : typeof v === 'object'
-        ? describe(v)
-        : String(v);
+/** A value as its flag takes it: a list with commas, a string quoted, an absent one "not set". */
+export const shown = (v: unknown) =>
+  v === undefined
+    ? 'not set'
+    : typeof v === 'string'
+      ? JSON.stringify(v)
+      : Array.isArray(v)
+        ? v.join(',')
+        : typeof v === 'object'
+          ? describe(v)
+          : String(v);
+
+/** The settings two runs differ in, as `--flag X there, Y here` (none: they agree). */
+export function settingsApart(there: Record<string, unknown>, here: Record<string, unknown>): string[] {
+  return [...new Set([...Object.keys(there), ...Object.keys(here)])]
+    .filter((key) => JSON.stringify(there[key]) !== JSON.stringify(here[key]))
+    .map((key) => `${flagOf(key)} ${shown(there[key])} there, ${shown(here[key])} here`);
+}
 
 /** Refuses a key that is not an option of `scopes` (a typo in a --config file, say). */
 export function checkKnown(options: object, scopes: OptionSpec['scope'][], what = 'training option'): void {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { stableJson, type SweepResult } from '../experiments/sweep.js';
+import type { SweepResult } from '../experiments/sweep.js';
+import { stableJson } from '../stable-json.js';
 import { requirePackage } from '../packages.js';
 import { resolveConfig, type TrainConfig, type TrainOptions } from '../train/config.js';
 import type { DataFileHashes } from './data-files.js';

@@ -3,7 +3,7 @@ import { Engine, type StepProfile } from '../coordinator/engine.js';
 import { checkInferredClasses, datasetFingerprint, type Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import type { KernelName } from '../kernels/kernels.js';
-import { checkFiniteParams, type Model } from '../model-io/model.js';
+import { checkParamsFit, type Model } from '../model-io/model.js';
 import { paramsSha256 } from '../model/hash.js';
 import { initHeNormal, modelLayout } from '../model/layout.js';
 import { stateArrays } from '../optim/optimizer.js';
@@ -152,17 +152,12 @@ export async function trainCore(options: TrainOptions = {}, hooks: TrainHooks = 
     start = hooks.resume.state;
   } else {
     initial = hooks.initialParams ?? new Float32Array(layout.paramCount);
-    if (!hooks.initialParams) initHeNormal(layout, initial, rng);
-    else {
-      if (initial.length !== layout.paramCount)
-        throw new UserError(
-          `train: hooks.initialParams holds ${initial.length} floats, but layers ${layout.layers.join('-')} need ${layout.paramCount}`,
-        );
-      checkFiniteParams(layout, initial, 'train: hooks.initialParams');
-    }
+    if (hooks.initialParams)
+      checkParamsFit(layout, initial, 'train: hooks.initialParams', 'train: hooks.initialParams');
+    else initHeNormal(layout, initial, rng);
     start = startState(rng);
   }
-  if (initial.length !== layout.paramCount) throw new RangeError('initial parameters do not fit the layers');
+  if (initial.length !== layout.paramCount) throw new RangeError('the checkpoint parameters do not fit the layers');
   const optimizerState = hooks.resume?.optimizerState;
   if (optimizerState && optimizerState.length !== stateArrays(config.optimizer) * layout.paramCount) {
     throw new RangeError(`the optimizer state does not fit --optimizer ${config.optimizer} and the layers`);

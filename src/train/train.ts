@@ -21,7 +21,7 @@ import { exportSafetensors, modelFormat } from '../model-io/export.js';
 import { loadModel } from '../model-io/model-file.js';
 import { checkOptions, type TrainedModel } from '../model-io/model-source.js';
 import { lockCheckpoint, refuseIfLocked } from '../fs/run-lock.js';
-import { epochSteps } from '../optim/schedule.js';
+import { runSteps } from '../optim/schedule.js';
 import { flagOf } from '../flag.js';
 import { checkValue } from '../options/check.js';
 import { optionsIn } from '../options/table.js';
@@ -279,7 +279,7 @@ function unusedSettings(config: TrainConfig, rows: SplitRows): string[] {
   if (config.testLimit !== undefined && config.testLimit > rows.test) {
     lines.push(`--test-limit ${config.testLimit}: the data has ${plural(rows.test, 'test row')}; all of them are used`);
   }
-  const steps = Math.min(config.epochs * epochSteps(rows.train, config.batchSize), config.maxSteps ?? Infinity);
+  const steps = runSteps(config, rows.train);
   if (config.warmupSteps > 0 && config.warmupSteps >= steps) {
     lines.push(
       `--warmup-steps ${config.warmupSteps}: the run has ${plural(steps, 'step')}, so its rate never reaches --lr ${config.lr}`,
