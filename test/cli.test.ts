@@ -76,7 +76,7 @@ describe('kernel fallback', () => {
   it('notices a missing WebAssembly SIMD in one line, unless the user chose the kernels', async () => {
     const { kernelFallbackNotice } = await import('../src/cli/flags.js');
     expect(kernelFallbackNotice({ reference: false }, false)).toMatch(
-      /^lockstep: notice: .*no WebAssembly SIMD; using the js kernels/,
+      /^this runtime has no WebAssembly SIMD; using the js kernels/,
     );
     expect(kernelFallbackNotice({ reference: false }, true)).toBeNull();
     expect(kernelFallbackNotice({ kernels: 'js', reference: false }, false)).toBeNull();

@@ -15,7 +15,7 @@ import { plural } from '../words.js';
 import { checkBatchSize, fitLayers, loadTrainingData, resolveConfig } from '../train/config.js';
 import { epochSteps } from '../optim/schedule.js';
 import type { ArgsOf } from '../options/table.js';
-import { print, sayKernelFallback, trainOptionsOf } from './flags.js';
+import { notice, print, sayKernelFallback, trainOptionsOf } from './flags.js';
 import { exitOnSignals } from './signals.js';
 
 /** The columns of bench --csv, in this order. */
@@ -54,7 +54,7 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
   sayKernelFallback(options);
   const machine = machineFacts(config.kernels);
   const crowded = crowdedThreads(threadCounts, machine.cores, 'their rows measure sharing, not scaling');
-  if (crowded) process.stderr.write(`lockstep: notice: ${crowded}\n`);
+  if (crowded) notice(crowded);
   // Before the header: a Ctrl-C as soon as it shows is heard.
   const unwritten = [args.csv, args.svg].filter((f) => f !== undefined);
   const stopWatching = exitOnSignals(

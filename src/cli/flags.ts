@@ -137,8 +137,8 @@ export function trainOptionsOf(args: Record<string, unknown>, command: Command):
 
 /** Says on stderr when the default kernels fall back: called once the flags are checked, so an error stays one line. */
 export function sayKernelFallback(options: TrainOptions): void {
-  const notice = kernelFallbackNotice(options, wasmSimdSupported());
-  if (notice) process.stderr.write(`${notice}\n`);
+  const fallback = kernelFallbackNotice(options, wasmSimdSupported());
+  if (fallback) notice(fallback);
 }
 
 /** yargs 18 methods that @types/yargs 17 does not declare. */
@@ -210,11 +210,15 @@ export function refuseSwitchValues(argv: string[], switches: string[]): void {
  */
 export function kernelFallbackNotice(args: Pick<TrainOptions, 'kernels' | 'reference'>, simd: boolean): string | null {
   if (args.kernels !== undefined || args.reference) return null;
-  if (!simd)
-    return 'lockstep: notice: this runtime has no WebAssembly SIMD; using the js kernels (same results, slower)';
+  if (!simd) return 'this runtime has no WebAssembly SIMD; using the js kernels (same results, slower)';
   return nativeMissingNotice();
 }
 
 export function print(line: string): void {
   process.stdout.write(`${line}\n`);
+}
+
+/** A remark on stderr that does not stop the command: `lockstep: notice: …`. */
+export function notice(line: string): void {
+  process.stderr.write(`lockstep: notice: ${line}\n`);
 }

@@ -7,7 +7,7 @@ import type { Checkpoint } from '../model-io/checkpoint.js';
 import { exportModel } from '../model-io/export.js';
 import type { ArgsOf } from '../options/table.js';
 import { loadModel } from '../model-io/model-file.js';
-import { print } from './flags.js';
+import { notice, print } from './flags.js';
 import { checkSavedDataDir } from '../data/saved-data.js';
 
 /** The checkpoint's data directory, when eval or predict will read it, checked before anything else is. */
@@ -33,9 +33,7 @@ export async function evalCommand(args: ArgsOf<'eval'>): Promise<number> {
   const ownData =
     args.data === undefined || (config?.data !== undefined && resolve(args.data) === resolve(config.data));
   if (limit !== undefined && ownData) {
-    process.stderr.write(
-      `lockstep: notice: ${args.model} was trained with ${limitFlag} ${limit}; eval reads the whole ${args.split} split\n`,
-    );
+    notice(`${args.model} was trained with ${limitFlag} ${limit}; eval reads the whole ${args.split} split`);
   }
   const result = await evaluate(args.model, {
     data: args.data,
@@ -71,7 +69,7 @@ export async function predictCommand(args: ArgsOf<'predict'>): Promise<number> {
     checkModelData(args.model, args.data, args.split, model);
   }
   const p = predict(args.model, { index: args.index, split: args.split, data: args.data, image: args.image });
-  for (const notice of p.notices) process.stderr.write(`lockstep: notice: ${notice}\n`);
+  for (const line of p.notices) notice(line);
   if (args.json) {
     const { pixels: _pixels, notices: _notices, ...rest } = p;
     const source = args.image !== undefined ? { image: args.image } : { split: args.split, index: args.index ?? 0 };
@@ -91,7 +89,7 @@ function predictCsvCommand(args: ArgsOf<'predict'>, csv: string): number {
   ] as const) {
     if (given !== undefined) throw new UserError(`--csv and ${flagName}: give one or the other`);
   }
-  const rows = predictCsv(args.model, csv, { onNotice: (line) => process.stderr.write(`lockstep: notice: ${line}\n`) });
+  const rows = predictCsv(args.model, csv, { onNotice: notice });
   for (const row of rows) {
     const name = row.className ?? String(row.predicted);
     if (args.json) {

@@ -2,7 +2,7 @@ import { UserError } from '../errors.js';
 import { failedRunsError, queueSweep, type QueueSweepCounts } from '../queue/index.js';
 import { plural } from '../words.js';
 import type { ArgsOf } from '../options/table.js';
-import { print, trainOptionsOf } from './flags.js';
+import { notice, print, trainOptionsOf } from './flags.js';
 import { EXIT_INTERRUPTED, onStopThenKillSignals } from './signals.js';
 import { formatResult, formatTable } from './sweep-command.js';
 
@@ -35,7 +35,7 @@ export async function queueSweepCommand(args: ArgsOf<'sweep'>): Promise<number> 
       grid,
       out: args.out,
       signal: signals.stop,
-      onNotice: (message) => process.stderr.write(`lockstep: notice: ${message}\n`),
+      onNotice: notice,
       onStart: (c) => {
         counts = c;
         if (args.json)

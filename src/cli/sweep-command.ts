@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { sweep, type SweepResult } from '../experiments/sweep.js';
 import { plural } from '../words.js';
 import type { ArgsOf } from '../options/table.js';
-import { print, sayKernelFallback, trainOptionsOf } from './flags.js';
+import { notice, print, sayKernelFallback, trainOptionsOf } from './flags.js';
 import { EXIT_INTERRUPTED, onStopThenKillSignals } from './signals.js';
 
 export async function sweepCommand(args: ArgsOf<'sweep'>): Promise<number> {
@@ -33,9 +33,9 @@ export async function sweepCommand(args: ArgsOf<'sweep'>): Promise<number> {
         // Fewer runs to do than --parallel: only as many run at once.
         const atOnce = Math.max(1, Math.min(parallel, runs - skipped));
         if (atOnce * threads > cores) {
-          process.stderr.write(
-            `lockstep: notice: --parallel ${atOnce} × --threads ${threads} = ${atOnce * threads} threads on ${cores} available cores; ` +
-              'runs will take turns on the cores (their results are the same; their seconds are not)\n',
+          notice(
+            `--parallel ${atOnce} × --threads ${threads} = ${atOnce * threads} threads on ${cores} available cores; ` +
+              'runs will take turns on the cores (their results are the same; their seconds are not)',
           );
         }
         if (args.json) return;

@@ -9,14 +9,13 @@ import { train, type EpochReport, type SplitRows } from '../train/train.js';
 import { epochSteps } from '../optim/schedule.js';
 import { startDashboard, type Dashboard } from '../web/dashboard.js';
 import { plural } from '../words.js';
-import { print, sayKernelFallback, trainOptionsOf } from './flags.js';
+import { notice, print, sayKernelFallback, trainOptionsOf } from './flags.js';
 import { EXIT_WITH_PARENT, exitWhenStdinEnds } from '../experiments/parent-pipe.js';
 import { EXIT_INTERRUPTED, onStopSignals } from './signals.js';
 
 export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
   let options = trainOptionsOf(args, 'train');
   if (args.config !== undefined) options = withRunConfig(readRunConfig(args.config), options);
-  const notice = (line: string) => process.stderr.write(`lockstep: notice: ${line}\n`);
   const stop = onStopSignals();
   const stopWatchingParent = exitWithParent();
   const progress = progressEnabled(process.stdout, args.json) && !args.quiet ? new ProgressLine(process.stdout) : null;

@@ -10,7 +10,7 @@ import { fitLayers, loadTrainingData, resolveConfig } from '../train/config.js';
 import { plural } from '../words.js';
 import { checkCounts } from '../options/check.js';
 import { specFor, type ArgsOf } from '../options/table.js';
-import { print, sayKernelFallback, trainOptionsOf } from './flags.js';
+import { notice, print, sayKernelFallback, trainOptionsOf } from './flags.js';
 import { exitOnSignals } from './signals.js';
 
 export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
@@ -32,7 +32,7 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
   // Said for thread counts the user chose: the default 1,2,4 runs 4 on any machine, by design.
   const chosen = args.threads.join(',') !== specFor('threads', 'verify').default;
   const crowded = crowdedThreads(args.threads, availableParallelism(), 'it is slower (the bits compared are the same)');
-  if (crowded && chosen) process.stderr.write(`lockstep: notice: ${crowded}\n`);
+  if (crowded && chosen) notice(crowded);
   // Before the header: a Ctrl-C as soon as it shows is heard.
   const stopWatching = exitOnSignals(
     `verify stopped before every run was compared${args.saveTrace === undefined ? '' : `; ${args.saveTrace} not written`}`,

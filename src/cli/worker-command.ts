@@ -3,7 +3,7 @@ import { checkThreads } from '../coordinator/threads.js';
 import { runQueueWorker } from '../queue/index.js';
 import type { ArgsOf } from '../options/table.js';
 import { plural } from '../words.js';
-import { print } from './flags.js';
+import { notice, print } from './flags.js';
 import { EXIT_INTERRUPTED, onStopThenKillSignals } from './signals.js';
 import { formatResult } from './sweep-command.js';
 
@@ -44,7 +44,7 @@ export async function workerCommand(args: ArgsOf<'worker'>): Promise<number> {
           case 'worker-handed-back':
             return say(`run ${e.run} given back to the queue`, e);
           case 'notice':
-            return void process.stderr.write(`lockstep: notice: ${e.message}\n`);
+            return notice(e.message);
         }
       },
     });

@@ -59,5 +59,5 @@ export function nativeMissingNotice(): string | null {
   const { missing } = nativeStatus();
   return missing === undefined
     ? null
-    : `lockstep: notice: native kernels not built (${missing}); using ${wasmSimdSupported() ? 'wasm' : 'js'}`;
+    : `native kernels not built (${missing}); using ${wasmSimdSupported() ? 'wasm' : 'js'}`;
 }
