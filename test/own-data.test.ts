@@ -345,6 +345,13 @@ describe('the CLI on a CSV table with string labels', () => {
       expect(rows.map((row) => Number(row.epoch))).toEqual(Array.from({ length: stopped }, (_, i) => i + 1));
       expect(rows.at(-1)!.paramsSha256).toBe(/params sha256 (\w+)/.exec(r.stdout)![1]);
       expect(Number(rows[0].valAccuracy)).toBeGreaterThan(0);
+      // The best model's metadata is its own epoch's: the epochs and steps it had trained, and its test accuracy.
+      const { metadata } = readSafetensors(join(dir, 'best.st'));
+      expect({ epochs: metadata.epochs, steps: metadata.steps, test: Number(metadata.test_acc) }).toEqual({
+        epochs: String(best),
+        steps: rows[best - 1].steps,
+        test: Number(rows[best - 1].testAccuracy),
+      });
 
       // The same run again is refused: the log and the best model are not replaced without --force.
       const refused = runCli(args, { cwd: dir });

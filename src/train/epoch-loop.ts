@@ -236,7 +236,8 @@ export async function runEpochs(
       // Only complete epochs compete: an epoch cut short by --max-steps goes on when resumed.
       if (state.best === undefined || report.valLoss < state.best.valLoss - minDelta) {
         state.best = { epoch: state.epoch, valLoss: report.valLoss };
-        await hooks.onBest?.(report, state);
+        // The state as of this epoch's end, its report in the history (the checkpoint's comes after).
+        await hooks.onBest?.(report, { ...state, history: [...state.history, report] });
       } else if (settings.earlyStop !== undefined && state.epoch - state.best.epoch >= settings.earlyStop) {
         state.stoppedEarly = state.epoch;
       }
