@@ -197,7 +197,7 @@ describe('hostile data', { timeout: SLOW_TEST_TIMEOUT }, () => {
     const noHeader = run(bare);
     expect(noHeader.code, noHeader.stderr).toBe(0);
     expect(noHeader.stderr).toBe(
-      `lockstep: notice: ${bare}: line 1 (0.05, 1, 0) is read as the header, but every field of it is a number; if it is a row of data, add a header line naming the columns\n`,
+      `lockstep: notice: ${bare}: line 1 (0.05, 1, 0) is read as the header, but every feature's name in it is a number; if it is a row of data, add a header line naming the columns\n`,
     );
     // A first row that repeats a value cannot be a header at all: refused, with the same advice.
     const repeats = join(dir, 'repeats.csv');
@@ -216,6 +216,32 @@ describe('hostile data', { timeout: SLOW_TEST_TIMEOUT }, () => {
     expect(perRow.stderr).toContain(
       `lockstep: notice: ${measured}: column "y" names 30 classes for 30 rows; lockstep trains a classifier, so a label that is a measured value or an id gives about one class per row\n`,
     );
+    // No header, labels that are names (iris.data): the features' names are numbers, so the notice says so.
+    const iris = join(dir, 'iris.csv');
+    const named = Array.from(
+      { length: 40 },
+      (_, r) => `${(r % 7) / 10 + 0.05},${((r * 3) % 5) + 1},${['setosa', 'virginica'][r % 2]}`,
+    );
+    writeFileSync(iris, `${named.join('\n')}\n`);
+    expect(run(iris).stderr).toBe(
+      `lockstep: notice: ${iris}: line 1 (0.05, 1, setosa) is read as the header, but every feature's name in it is a number; if it is a row of data, add a header line naming the columns\n`,
+    );
+    const run2 = (args: string[]) =>
+      lockstep(['train', ...args, '--hidden', '4', '--epochs', '1', '--batch-size', '8', '--threads', '1']);
+    // The classes in a first column named "target", the last a feature: the last is read as the label, with a notice.
+    const target = join(dir, 'target.csv');
+    const cells = Array.from({ length: 40 }, (_, r) => `${r % 2},${(r % 7) / 10},${r % 4}`);
+    writeFileSync(target, `target,a,n_rooms\n${cells.join('\n')}\n`);
+    expect(run(target).stderr).toBe(
+      `lockstep: notice: ${target}: column "n_rooms" is read as the label (the last column; none is named "label"), and "target" as a feature; if "target" holds the classes, give --label target\n`,
+    );
+    expect(run2(['--data', target, '--label', 'target']).stderr).toBe('');
+    // "Label" is the label column, in any case.
+    writeFileSync(target, `Label,a,n_rooms\n${cells.join('\n')}\n`);
+    const upper = run2(['--data', target, '--json']);
+    expect(upper.stderr).toBe('');
+    // Two features (a, n_rooms) and the two classes of "Label".
+    expect(JSON.parse(upper.stdout.trim().split('\n').at(-1)!).layers).toEqual([2, 4, 2]);
   });
 
   it('a missing data directory, a file instead of one, and an unreadable file', () => {

@@ -126,8 +126,16 @@ function labelColumn(header: string[], label: string | null | undefined, path: s
     if (at < 0) throw new UserError(`--label ${label}: ${path} has no such column (its columns: ${preview(header)})`);
     return at;
   }
-  const at = header.indexOf('label');
+  const at = header.findIndex((name) => name.trim().toLowerCase() === 'label');
   return at >= 0 ? at : header.length - 1;
+}
+
+/** Column names that often hold a table's classes: a column so named, not the one read as the label, gets a notice. */
+const LABEL_LIKE = ['target', 'class', 'y', 'species', 'category'];
+
+/** A column other than the label whose name says it may be the label ("target", "class"…), or undefined. */
+export function labelLikeColumn(table: CsvTable): string | undefined {
+  return table.featureNames.find((name) => LABEL_LIKE.includes(name.trim().toLowerCase()));
 }
 
 /** A header whose every field is a number: likely a file without one, its first row of data read as names. */

@@ -1,6 +1,6 @@
 import { extname } from 'node:path';
 import { UserError } from '../errors.js';
-import { headerOfNumbers, isNumberText, preview, readCsvTable, type CsvTable } from './csv.js';
+import { headerOfNumbers, isNumberText, labelLikeColumn, preview, readCsvTable, type CsvTable } from './csv.js';
 import { emptySplit, type Dataset, type DatasetOptions, type LabeledRows } from './types.js';
 import { readNpyFile, readNpzFile, type NpyArray } from './npy.js';
 
@@ -72,7 +72,7 @@ function loadCsv(path: string, options: DatasetOptions): Dataset {
   if (labelled[0]) dataset.labelName = labelled[0].label;
   if (mapping.classNames) dataset.classNames = mapping.classNames;
   const notices = [
-    ...(train && !options.classNames ? trainingTableNotices(train, mapping.classes) : []),
+    ...(train && !options.classNames ? trainingTableNotices(train, mapping.classes, options.label !== undefined) : []),
     ...(mapping.notice ? [mapping.notice] : []),
   ];
   if (notices.length > 0) dataset.notices = notices;
@@ -141,14 +141,22 @@ function mixedLabelsNotice(
 
 /**
  * What a training table's first line and labels suggest was meant otherwise: a file without a header (its
- * first row of numbers taken as column names), or a label column that is a measurement or an id (about one
- * class per row).
+ * first row of numbers taken as column names), a feature named as labels often are ("target") beside a
+ * last column taken as the label by default (`chosen`: --label named it), or a label column that is a
+ * measurement or an id (about one class per row).
  */
-function trainingTableNotices(table: CsvTable, classes: number): string[] {
+function trainingTableNotices(table: CsvTable, classes: number, chosen: boolean): string[] {
   const notices: string[] = [];
-  if (headerOfNumbers(table.header))
+  // The features' names only: a file without a header whose labels are names still starts with numbers.
+  if (headerOfNumbers(table.featureNames))
     notices.push(
-      `${table.path}: line 1 (${preview(table.header)}) is read as the header, but every field of it is a number; if it is a row of data, add a header line naming the columns`,
+      `${table.path}: line 1 (${preview(table.header)}) is read as the header, but every feature's name in it is a number; if it is a row of data, add a header line naming the columns`,
+    );
+  // Only where the label was the last column by default: a --label or a "label" column was chosen.
+  const likely = chosen || table.label.trim().toLowerCase() === 'label' ? undefined : labelLikeColumn(table);
+  if (likely !== undefined)
+    notices.push(
+      `${table.path}: column "${table.label}" is read as the label (the last column; none is named "label"), and "${likely}" as a feature; if "${likely}" holds the classes, give --label ${likely}`,
     );
   if (classes > 10 && classes * 2 > table.count)
     notices.push(

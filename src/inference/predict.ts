@@ -159,7 +159,7 @@ export function predictCsv(source: ModelSource, csvPath: string, hooks: InputHoo
   if (names) {
     label = labelBesideFeatures(names, header, `--csv ${csvPath}`, model.input.labelName);
   } else if (header.length === width + 1) {
-    label = header.includes('label') ? 'label' : header[header.length - 1];
+    label = header.find((name) => name.trim().toLowerCase() === 'label') ?? header[header.length - 1];
   } else if (header.length !== width) {
     throw new UserError(
       `--csv ${csvPath}: ${header.length} columns, but the model takes ${width} inputs (and at most one label column)`,

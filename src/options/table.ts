@@ -311,7 +311,7 @@ export const OPTIONS = {
     kind: 'string',
     group: 'data',
     scope: 'config',
-    shown: '"label", else the last column',
+    shown: '"label" (any case), else the last column',
     help: 'the label column of a --data FILE.csv',
     commands: TRAINING,
   },
