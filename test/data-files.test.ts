@@ -94,6 +94,65 @@ describe('.npy and .npz', () => {
     expect(data.classes).toBe(2);
   });
 
+  it(
+    "eval and predict read an .npy run's own data with its --labels; eval takes other .npy data with --labels of its own",
+    () => {
+      const dir = tempDir();
+      const rows = 120;
+      const y = Uint8Array.from({ length: rows }, (_, r) => r % 3);
+      // Bytes: predict --index draws them (float rows are a table's, classified with --csv).
+      const x = Uint8Array.from({ length: rows * 4 }, (_, i) => y[Math.floor(i / 4)] * 80 + ((i * 37) % 11));
+      write(dir, 'x.npy', encodeNpy('|u1', [rows, 4], x));
+      write(dir, 'y.npy', encodeNpy('|u1', [rows], y));
+      write(
+        dir,
+        'd.npz',
+        zipSync({
+          'x_train.npy': encodeNpy('|u1', [rows, 4], x),
+          'y_train.npy': encodeNpy('|u1', [rows], y),
+          'x_test.npy': encodeNpy('|u1', [rows, 4], x),
+          'y_test.npy': encodeNpy('|u1', [rows], y),
+        }),
+      );
+      const cli = (...args: string[]) => runCli(args, { cwd: dir, timeout: SLOW_TEST_TIMEOUT });
+      const trained = cli(
+        'train',
+        '--data',
+        'x.npy',
+        '--labels',
+        'y.npy',
+        '--hidden',
+        '6',
+        '--epochs',
+        '3',
+        '--batch-size',
+        '16',
+        '--checkpoint',
+        'np.ckpt',
+        '--threads',
+        '1',
+      );
+      expect(trained.code, trained.stderr).toBe(0);
+      const own = cli('eval', 'np.ckpt', '--split', 'train', '--json');
+      expect(own.code, own.stderr).toBe(0);
+      const accuracy = JSON.parse(own.stdout).accuracy;
+      const predicted = cli('predict', 'np.ckpt', '--split', 'train', '--index', '1', '--json');
+      expect(predicted.code, predicted.stderr).toBe(0);
+      expect(JSON.parse(predicted.stdout).label).toBe(1);
+      // Other data: an .npz needs no --labels (the run's are not carried over), an .npy brings its own.
+      const npz = cli('eval', 'np.ckpt', '--data', 'd.npz', '--json');
+      expect(npz.code, npz.stderr).toBe(0);
+      expect(JSON.parse(npz.stdout).accuracy).toBe(accuracy);
+      const npy = cli('eval', 'np.ckpt', '--data', 'x.npy', '--labels', 'y.npy', '--split', 'train', '--json');
+      expect(npy.code, npy.stderr).toBe(0);
+      expect(JSON.parse(npy.stdout).accuracy).toBe(accuracy);
+      expect(cli('eval', 'np.ckpt', '--labels', 'y.npy').stderr).toBe(
+        'lockstep: --labels "y.npy": goes with --data X.npy, the examples they label\n',
+      );
+    },
+    SLOW_TEST_TIMEOUT,
+  );
+
   it('reads a deflated .npz (np.savez_compressed) as the stored one, float32 data at any offset', () => {
     const dir = tempDir();
     const arrays = {
@@ -291,7 +350,8 @@ describe('bad data files: one line, exit 2, nothing written', () => {
       name: 'float labels for an .npy',
       files: { 'x.npy': npy('|u1', [2, 1], u8(2)), 'yf.npy': npy('<f4', [2], new Float32Array(2)) },
       args: ['--data', 'x.npy', '--labels', 'yf.npy'],
-      expected: /^lockstep: [^ :]*\/yf\.npy: labels of dtype '<f4'; labels must be integers$/,
+      expected:
+        /^lockstep: [^ :]*\/yf\.npy: labels of dtype '<f4'; labels must be integers \(in NumPy: y\.astype\(np\.int64\)\)$/,
     },
     {
       name: 'an .npy with more labels than examples',

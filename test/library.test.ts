@@ -293,11 +293,11 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
       ],
       [
         () => evaluate(model, 'test' as never),
-        'evaluate: options must be an object ({data, dataset, split, threads, kernels, testLimit, trainLimit}); got "test"',
+        'evaluate: options must be an object ({data, labels, dataset, split, threads, kernels, testLimit, trainLimit}); got "test"',
       ],
       [
         () => evaluate(model, { thread: 2 } as never),
-        'evaluate: unknown option "thread" (known: data, dataset, split, threads, kernels, testLimit, trainLimit)',
+        'evaluate: unknown option "thread" (known: data, labels, dataset, split, threads, kernels, testLimit, trainLimit)',
       ],
       [() => predict(model, { image: 7 } as never), 'predict: image must be a file path; got 7'],
       [() => evaluate(model, { split: 'validation' } as never), '--split validation: must be train or test'],

@@ -37,6 +37,7 @@ export async function evalCommand(args: ArgsOf<'eval'>): Promise<number> {
   }
   const result = await evaluate(args.model, {
     data: args.data,
+    labels: args.labels,
     split: args.split,
     threads: args.threads,
     kernels: args.kernels,

@@ -239,7 +239,9 @@ export function arraySplit(
     throw new UserError(`${where(xName)} has ${count} examples but ${yName} has ${y.shape[0]} labels`);
   if (count === 0) throw new UserError(`${where(xName)}: no examples`);
   if (!/^[<|=>][ui][1248]$/.test(y.dtype))
-    throw new UserError(`${where(yName)}: labels of dtype '${y.dtype}'; labels must be integers`);
+    throw new UserError(
+      `${where(yName)}: labels of dtype '${y.dtype}'; labels must be integers (in NumPy: y.astype(np.int64))`,
+    );
   const n = limit === undefined ? count : Math.min(limit, count);
   const labels = new Uint8Array(n);
   let classes = 0;

@@ -15,6 +15,8 @@ const MNIST_INPUTS = 784;
 
 export interface EvaluateOptions {
   data?: string;
+  /** The labels (.npy) of a `data` X.npy. */
+  labels?: string;
   /** Rows held in memory instead of a file (datasetFromArrays): their `split` is evaluated. */
   dataset?: Dataset;
   split?: 'train' | 'test';
@@ -24,7 +26,16 @@ export interface EvaluateOptions {
   trainLimit?: number;
 }
 
-const EVALUATE_OPTIONS = ['data', 'dataset', 'split', 'threads', 'kernels', 'testLimit', 'trainLimit'] as const;
+const EVALUATE_OPTIONS = [
+  'data',
+  'labels',
+  'dataset',
+  'split',
+  'threads',
+  'kernels',
+  'testLimit',
+  'trainLimit',
+] as const;
 
 export interface Evaluation {
   /** The model file's path, or "model in memory". */
@@ -62,6 +73,8 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
   }
   const threads = options.threads ?? availableParallelism();
   checkThreads(threads); // before the data is read; Engine.create checks again
+  if (options.labels !== undefined && (typeof options.labels !== 'string' || options.data === undefined))
+    throw new UserError(`--labels ${describe(options.labels)}: goes with --data X.npy, the examples they label`);
   if (options.dataset !== undefined && options.data !== undefined)
     throw new UserError('evaluate: data and dataset: give one or the other');
   if (options.dataset !== undefined && (typeof options.dataset !== 'object' || options.dataset?.train === undefined))
@@ -100,7 +113,8 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
         trainLimit: options.trainLimit,
         testLimit: options.testLimit,
         only: ownTable ? 'train' : split,
-        ...(ownTable ? { label } : model.dataFlags),
+        // The run's own data flags go with its own data only: other --data brings its own --labels.
+        ...(ownTable ? { label } : options.data === undefined ? model.dataFlags : { labels: options.labels }),
         classNames: model.input.classNames,
       });
   if (ownTable) {

@@ -75,6 +75,8 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
       classes: layers[layers.length - 1],
       layersOf: model.name,
       only: split,
+      // An .npy run's --labels, with its own data.
+      ...(options.data === undefined ? model.dataFlags : {}),
     });
     const data = split === 'train' ? dataset.train : dataset.test;
     // --index draws an image: a table's rows go through --csv.

@@ -295,7 +295,7 @@ export const OPTIONS = {
       ...TRAINING,
       eval: {
         shown: "the checkpoint's, else MNIST",
-        help: 'directory with the IDX files, or a .npz, or a .csv table to evaluate every row of',
+        help: 'directory with the IDX files, or a .npz, an .npy (with --labels) or a .csv table to evaluate every row of',
       },
       predict: { kind: 'directory', shown: "the checkpoint's, else MNIST", help: 'directory with the IDX files' },
     },
@@ -305,7 +305,7 @@ export const OPTIONS = {
     group: 'data',
     scope: 'config',
     help: 'the labels (.npy, integers) of a --data X.npy',
-    commands: TRAINING,
+    commands: { ...TRAINING, eval: { help: 'the labels (.npy, integers) of a --data X.npy to evaluate' } },
   },
   label: {
     kind: 'string',
