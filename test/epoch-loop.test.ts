@@ -163,6 +163,10 @@ describe('the epoch loop (driven by a recording trainer)', () => {
       const run = runEpochs(trainer, EXAMPLES, SETTINGS, startState(new Rng(SEED)));
       await expect(run).rejects.toThrow(DivergenceError);
       await expect(run).rejects.toThrow(/training diverged at epoch 1, step 1 \(step 1 in all\)/);
+      // At the first step no rate has acted: the advice is the inputs' scale, not --lr.
+      await expect(run).rejects.toThrow(
+        /before any update, so the inputs are too large for the network, whatever --lr; scale them \(--scale standard\)$/,
+      );
       // The same facts as fields, for a program.
       await expect(run).rejects.toMatchObject({ exitCode: 3, at: { step: 1, epoch: 1, loss: lossPerRow } });
     }

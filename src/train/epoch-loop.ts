@@ -181,9 +181,14 @@ export async function runEpochs(
       const stepped = trainer.trainStep(first, rows, state.steps);
       const loss = typeof stepped === 'number' ? stepped : await stepped;
       if (!(loss / rows <= DIVERGED_MEAN_LOSS)) {
+        // The first step's loss is the initial weights' on the inputs: no rate has acted yet.
+        const advice =
+          state.steps === 0
+            ? 'before any update, so the inputs are too large for the network, whatever --lr; scale them (--scale standard)'
+            : `try a smaller --lr than ${settings.lr}`;
         throw new DivergenceError(
           `training diverged at epoch ${state.epoch}, step ${state.stepInEpoch + 1} (step ${state.steps + 1} in all): ` +
-            `mean loss ${(loss / rows).toPrecision(4)}; try a smaller --lr than ${settings.lr}`,
+            `mean loss ${(loss / rows).toPrecision(4)}; ${advice}`,
           { step: state.steps + 1, epoch: state.epoch, loss: loss / rows },
         );
       }
