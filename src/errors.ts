@@ -1,21 +1,27 @@
 /**
- * Every error class of lockstep, and what each means to the CLI: one line on stderr (no stack trace
- * unless --debug) and the exit code in the table below (docs/errors.md, "Exit codes").
+ * Every error class of lockstep and every exit code of the CLI (docs/errors.md, "Exit codes"). An error is
+ * one line on stderr (no stack trace unless --debug):
  *
  *   UserError        2  bad input: a flag, a data file, a checkpoint or model file, an output path
  *   DivergenceError  3  a step's mean loss was not finite or above DIVERGED_MEAN_LOSS
- *   WorkerFailure    1  a worker thread threw, exited or never started
+ *   WorkerFailure    1  a worker thread threw, exited or never started (and any other unexpected error)
  *   AbortedError     -  inside the threads only: another thread failed, so this one stops waiting
+ *
+ * and two outcomes that are not errors: 4, verify or bench found weights that differ by thread count; 130,
+ * stopped by Ctrl-C or SIGTERM.
  */
-
+export const EXIT_FAILURE = 1;
+export const EXIT_USER_ERROR = 2;
+export const EXIT_DIVERGED = 3;
 /** verify and bench: weights that differ by thread count (the promise broken), not an error of the input. */
 export const EXIT_NOT_IDENTICAL = 4;
+export const EXIT_INTERRUPTED = 130;
 
 /** A problem with the user's input rather than a bug in lockstep. */
 export class UserError extends Error {
   constructor(
     message: string,
-    readonly exitCode: number = 2,
+    readonly exitCode: number = EXIT_USER_ERROR,
   ) {
     super(message);
     this.name = 'UserError';
@@ -52,14 +58,14 @@ export class DivergenceError extends UserError {
     /** For a program to read without parsing the message. */
     readonly at?: Divergence,
   ) {
-    super(message, 3);
+    super(message, EXIT_DIVERGED);
     this.name = 'DivergenceError';
   }
 }
 
 /** A worker thread's failure, reported by the coordinator. */
 export class WorkerFailure extends Error {
-  readonly exitCode = 1;
+  readonly exitCode = EXIT_FAILURE;
   constructor(message: string) {
     super(message);
     this.name = 'WorkerFailure';

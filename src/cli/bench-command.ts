@@ -126,8 +126,7 @@ export function formatAgreement({ batchSize, identical, paramsSha256, byThreads 
 
 /**
  * Why these speedups need not be training's: a window that starts inside a fresh run's first epoch times
- * threads before they reach their pace (measured: 2 threads 0.87–1.14× 1 thread at --warmup 50, 1.33–1.44×
- * at 1000, beside training's 1.0× first epoch and 1.5–1.7× second; docs/benchmarks.md).
+ * threads before they reach their pace (docs/benchmarks.md has the measurements).
  */
 export function shortWindowNote(
   threadCounts: number[],

@@ -20,7 +20,7 @@ import {
   valuedOf,
   usageMessage,
 } from './flags.js';
-import { UserError } from '../errors.js';
+import { EXIT_FAILURE, UserError } from '../errors.js';
 import { COMMANDS, type Command } from '../options/table.js';
 import { packageVersion } from '../paths.js';
 
@@ -40,8 +40,6 @@ const ACTIONS: Record<Command, () => Promise<Action>> = {
   plot: () => import('./plot-command.js').then((m) => m.plotCommand),
   data: () => import('./data-command.js').then((m) => m.dataCommand),
 };
-
-const EXIT_FAILURE = 1;
 
 /**
  * stdout closed early (`lockstep train | head -1`) is the reader's choice: stop quietly. Any other write

@@ -1,9 +1,9 @@
-import { UserError } from '../errors.js';
+import { EXIT_INTERRUPTED, UserError } from '../errors.js';
 import { failedRunsError, queueSweep, type QueueSweepCounts } from '../queue/index.js';
 import { plural } from '../words.js';
 import type { ArgsOf } from '../options/table.js';
 import { notice, print, trainOptionsOf } from './flags.js';
-import { EXIT_INTERRUPTED, onStopThenKillSignals } from './signals.js';
+import { onStopThenKillSignals } from './signals.js';
 import { formatResult, formatTable } from './sweep-command.js';
 
 /** `lockstep sweep … --queue URL [--detach | --status]`: the grid on a queue that `lockstep worker`s drain (src/queue/). */

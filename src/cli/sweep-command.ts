@@ -3,7 +3,8 @@ import { sweep, type SweepResult } from '../experiments/sweep.js';
 import { plural } from '../words.js';
 import type { ArgsOf } from '../options/table.js';
 import { notice, print, sayKernelFallback, trainOptionsOf } from './flags.js';
-import { EXIT_INTERRUPTED, onStopThenKillSignals } from './signals.js';
+import { onStopThenKillSignals } from './signals.js';
+import { EXIT_INTERRUPTED } from '../errors.js';
 
 export async function sweepCommand(args: ArgsOf<'sweep'>): Promise<number> {
   if (args.queue !== undefined || args.detach || args.status)

@@ -1,4 +1,4 @@
-import { DivergenceError } from '../errors.js';
+import { DivergenceError, EXIT_INTERRUPTED } from '../errors.js';
 import type { ArgsOf } from '../options/table.js';
 import { formatDone, formatEpoch } from './format.js';
 import { historyChart, ProgressLine, progressEnabled } from './progress.js';
@@ -11,7 +11,7 @@ import { startDashboard, type Dashboard } from '../web/dashboard.js';
 import { plural } from '../words.js';
 import { notice, print, sayKernelFallback, trainOptionsOf } from './flags.js';
 import { EXIT_WITH_PARENT, exitWhenStdinEnds } from '../experiments/parent-pipe.js';
-import { EXIT_INTERRUPTED, onStopSignals } from './signals.js';
+import { onStopSignals } from './signals.js';
 
 export async function trainCommand(args: ArgsOf<'train'>): Promise<number> {
   let options = trainOptionsOf(args, 'train');

@@ -4,7 +4,8 @@ import { runQueueWorker } from '../queue/index.js';
 import type { ArgsOf } from '../options/table.js';
 import { plural } from '../words.js';
 import { notice, print } from './flags.js';
-import { EXIT_INTERRUPTED, onStopThenKillSignals } from './signals.js';
+import { onStopThenKillSignals } from './signals.js';
+import { EXIT_INTERRUPTED } from '../errors.js';
 import { formatResult } from './sweep-command.js';
 
 /** `lockstep worker --queue URL`: trains the runs of `lockstep sweep --queue URL` until Ctrl-C (src/queue/worker.ts). */

@@ -3,7 +3,7 @@ import { appendFileSync, existsSync, readFileSync, rmSync, statSync, truncateSyn
 import { extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse/sync';
-import { UserError } from '../errors.js';
+import { EXIT_DIVERGED, UserError } from '../errors.js';
 import { stableJson } from '../stable-json.js';
 import { checkWritable, refuseDirectory } from '../fs/atomic-write.js';
 import { makeScratchDir } from '../fs/scratch-dir.js';
@@ -282,7 +282,7 @@ export async function trainRun(
   const file = join(configDir, `run-${run.run}.json`);
   writeFileSync(file, `${run.config}\n`);
   const outcome = await runProcess(file, threads, children);
-  if (outcome.code === 0 || outcome.code === 3) return { result: toResult(run, outcome) };
+  if (outcome.code === 0 || outcome.code === EXIT_DIVERGED) return { result: toResult(run, outcome) };
   // The run's own last line, without its "lockstep: " (the caller's message gets one of its own).
   const error =
     outcome.stderr
