@@ -3,6 +3,7 @@ import { UserError } from '../errors.js';
 import { denseForward, PIXEL_SCALE } from '../kernels/reference.js';
 import { argmaxRow, softmaxRow } from '../kernels/softmax.js';
 import { layerViews, type ModelLayout } from '../model/layout.js';
+import type { Model } from '../model-io/model.js';
 import { imageInput } from './image.js';
 import { inputNotices } from './input-range.js';
 import { featureColumns, labelBesideFeatures, preview, readCsvHeader, readCsvTable } from '../data/csv.js';
@@ -94,15 +95,10 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
     width = height = Math.round(Math.sqrt(layers[0]));
     if (width * height !== layers[0]) [width, height] = [layers[0], 1];
   }
-  // The model's own scaling: 1/255 (the PIXEL_SCALE table) unless it was trained with another --scale.
-  const { scaling } = model.input;
-  const probabilities =
-    scaling.kind === '255'
-      ? forwardOne(model.layout, model.params, pixels)
-      : forwardInputs(model.layout, model.params, applyScaling(scaling, Float32Array.from(pixels), pixels.length));
+  const { predicted, probabilities } = classifyRow(model, pixels, undefined);
   return {
-    predicted: argmaxRow(probabilities, 0, probabilities.length),
-    probabilities: Array.from(probabilities),
+    predicted,
+    probabilities,
     label,
     pixels,
     width,
@@ -111,6 +107,7 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
   };
 }
 
+/** Pixels through the network by the PIXEL_SCALE table, as the engine gathers them: the tests' oracle for every other path. */
 export function forwardOne(layout: ModelLayout, params: Float32Array, pixels: Uint8Array | Float32Array): Float32Array {
   return forwardInputs(
     layout,
@@ -188,10 +185,9 @@ export function predictCsv(source: ModelSource, csvPath: string, hooks: InputHoo
   if (label !== null) notices.push(...unknownLabels(table, model.input, outputs, subject));
   for (const line of notices) hooks.onNotice?.(line);
   return Array.from({ length: table.count }, (_, r) => {
-    const inputs = applyScaling(model.input.scaling, raw.slice(r * width, (r + 1) * width), width);
     const row: RowPrediction = {
       line: table.lines[r],
-      ...answer(forwardInputs(model.layout, model.params, inputs), classes),
+      ...classifyRow(model, raw.subarray(r * width, (r + 1) * width), classes),
     };
     if (label !== null) row.label = table.labels[r];
     return row;
@@ -265,16 +261,21 @@ export function predictRows(
   for (const line of inputNotices(model.input, raw, width, 'predictRows', (row, k) => `row ${row}, value ${k}`))
     hooks.onNotice?.(line);
   const names = outputNames(model.input, model.layout.layers[model.layout.layers.length - 1]);
-  return checked.map((inputs, row) => {
-    const p = forwardInputs(model.layout, model.params, applyScaling(model.input.scaling, inputs, width));
-    return { row, ...answer(p, names) };
-  });
+  return checked.map((inputs, row) => ({ row, ...classifyRow(model, inputs, names) }));
 }
 
-/** One forward pass's answer: the class, the probabilities, and the class's name where the model names them. */
-function answer(p: Float32Array, names: string[] | undefined): Omit<InputPrediction, 'row'> {
+/** What a row is classified as: the class, the probabilities, and the class's name where the model names them. */
+export type Answer = Omit<InputPrediction, 'row'>;
+
+/**
+ * One row of raw inputs (an image model's pixels 0–255, a table model's features) through the model with its
+ * own scaling (255: the PIXEL_SCALE table's bits): its answer, named by `names` (outputNames) when given.
+ */
+export function classifyRow(model: Model, raw: ArrayLike<number>, names: string[] | undefined): Answer {
+  const inputs = applyScaling(model.input.scaling, Float32Array.from(raw), raw.length);
+  const p = forwardInputs(model.layout, model.params, inputs);
   const predicted = argmaxRow(p, 0, p.length);
-  const out: Omit<InputPrediction, 'row'> = { predicted, probabilities: Array.from(p) };
+  const out: Answer = { predicted, probabilities: Array.from(p) };
   if (names) out.className = names[predicted];
   return out;
 }

@@ -1,11 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename } from 'node:path';
-import { argmaxRow } from '../kernels/softmax.js';
 import { paramsSha256 } from '../model/hash.js';
-import { forwardInputs, forwardOne } from '../inference/predict.js';
+import { classifyRow } from '../inference/predict.js';
 import { emptyImageNotice } from '../inference/image.js';
 import { inputNotices } from '../inference/input-range.js';
-import { applyScaling, outputLabels } from '../data/scaling.js';
+import { outputLabels, outputNames } from '../data/scaling.js';
 import { checkOptions, resolveModel, type ModelSource, type ResolvedModel } from '../model-io/model-source.js';
 import {
   allow,
@@ -79,6 +78,7 @@ export async function serveModel(
   const inputs = model.layout.layers[0];
   // A body of `inputs` numbers (bytes, or a table's features in full precision) with commas and some spaces.
   const bodyLimit = Math.max(16 * 1024, inputs * (info.input.kind === 'image' ? 8 : 32));
+  const classNames = outputNames(model.input, model.layout.layers[model.layout.layers.length - 1]);
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path === '/') {
@@ -89,22 +89,15 @@ export async function serveModel(
       if (!allow(req, res, 'POST')) return;
       const body = await readJson(req, bodyLimit);
       const raw = info.input.kind === 'image' ? pixelsOf(body, inputs) : featuresOf(body, inputs);
-      const names = model.input.featureNames;
+      const features = model.input.featureNames;
       const notices = inputNotices(model.input, raw, inputs, 'the input', (_, k) =>
-        names ? `input[${k}] (${JSON.stringify(names[k])})` : `input[${k}]`,
+        features ? `input[${k}] (${JSON.stringify(features[k])})` : `input[${k}]`,
       );
       const empty = raw instanceof Uint8Array ? emptyImageNotice(raw, 'the image') : null;
       if (empty) notices.push(empty);
-      const probabilities =
-        raw instanceof Uint8Array
-          ? forwardOne(model.layout, model.params, raw)
-          : forwardInputs(model.layout, model.params, applyScaling(model.input.scaling, raw, inputs));
-      const predicted = argmaxRow(probabilities, 0, probabilities.length);
       sendJson(res, 200, {
-        predicted,
         // A model of named classes answers with the name too, as predict --csv does.
-        ...(model.input.classNames ? { className: info.classNames[predicted] } : {}),
-        probabilities: Array.from(probabilities),
+        ...classifyRow(model, raw, classNames),
         // What predict would print as notices: an empty image, pixels scaled already, features far outside the training rows.
         ...(notices.length > 0 ? { notices } : {}),
       });
