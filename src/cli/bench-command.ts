@@ -1,18 +1,10 @@
 import { crowdedThreads } from '../coordinator/threads.js';
 import { EXIT_NOT_IDENTICAL } from '../errors.js';
-import {
-  benchmark,
-  checkBenchCounts,
-  hashAgreement,
-  type BenchRow,
-  type HashAgreement,
-  type PhaseStats,
-} from '../experiments/bench.js';
+import { benchmark, hashAgreement, type BenchRow, type HashAgreement, type PhaseStats } from '../experiments/bench.js';
 import { scalingChart } from '../experiments/charts.js';
-import { formatMachine, machineFacts } from '../experiments/machine.js';
+import { formatMachine, machineFacts, type MachineFacts } from '../experiments/machine.js';
 import { checkOutput, renderSvg, toCsv, writeOutput } from '../experiments/output.js';
 import { plural } from '../words.js';
-import { checkBatchSize, fitLayers, loadTrainingData, resolveConfig } from '../train/config.js';
 import { epochSteps } from '../optim/schedule.js';
 import type { ArgsOf } from '../options/table.js';
 import { notice, print, sayKernelFallback, trainOptionsOf } from './flags.js';
@@ -39,48 +31,30 @@ export const BENCH_CSV_COLUMNS = [
 export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
   const threadCounts = args.threads;
   const batchSizes = args.batchSize;
-  const options = trainOptionsOf(args, 'bench');
-  // Validate every combination's flags, and load the data once, before any thread starts.
-  for (const batchSize of batchSizes)
-    for (const threads of threadCounts) resolveConfig({ ...options, batchSize, threads });
-  checkBenchCounts({ steps: args.steps, warmup: args.warmup, repeats: args.repeats }, args.profile);
   checkOutput(args.csv, '--csv', args.force);
   checkOutput(args.svg, '--svg', args.force);
-  const config = resolveConfig(options);
-  const dataset = loadTrainingData(config);
-  // The model against the data and the memory limit, before the header: a refusal is then the only line.
-  fitLayers(config, dataset);
-  for (const batchSize of batchSizes) checkBatchSize(batchSize, dataset);
-  sayKernelFallback(options);
-  const machine = machineFacts(config.kernels);
-  const crowded = crowdedThreads(threadCounts, machine.cores, 'their rows measure sharing, not scaling');
-  if (crowded) notice(crowded);
-  // Before the header: a Ctrl-C as soon as it shows is heard.
-  const unwritten = [args.csv, args.svg].filter((f) => f !== undefined);
-  const stopWatching = exitOnSignals(
-    `bench stopped; the rows printed so far are complete${unwritten.length > 0 ? `, ${unwritten.join(' and ')} not written` : ''}`,
-  );
-  if (args.json) print(JSON.stringify({ event: 'machine', ...machine }));
-  else {
-    print(
-      `lockstep bench: ${plural(args.steps, 'timed step')} after ${args.warmup} warm-up, median [min–max] of ${plural(args.repeats, 'run')}, kernels ${config.kernels}`,
-    );
-    print(`machine: ${formatMachine(machine)}`);
-    print('threads  batch   steps/s [min–max]         samples/s  speedup [min–max]    efficiency  speedup (█ = 1/8)');
-  }
+  // What the chart and the note need, once benchmark has checked the flags and read the data.
+  let machine: MachineFacts | undefined;
+  let trainRows = 0;
+  let stopWatching = () => {};
   let rows: BenchRow[];
   try {
     rows = await benchmark(
       {
-        ...options,
+        ...trainOptionsOf(args, 'bench'),
         threadCounts,
         batchSizes,
         steps: args.steps,
         warmup: args.warmup,
         repeats: args.repeats,
         profile: args.profile,
+        onStart: (config, dataset) => {
+          machine = machineFacts(config.kernels);
+          trainRows = dataset.train.count;
+          stopWatching = startOutput(args, machine, config.kernels);
+        },
       },
-      dataset,
+      undefined,
       (row) => print(args.json ? JSON.stringify(jsonRow(row)) : formatRow(row)),
     );
   } finally {
@@ -96,14 +70,14 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
         rows.map((r) => ({ ...r, layers: r.layers.join('-') })),
       ),
     );
-  if (args.svg !== undefined) writeOutput(args.svg, await renderSvg(scalingChart(rows, machine)));
+  if (args.svg !== undefined && machine) writeOutput(args.svg, await renderSvg(scalingChart(rows, machine)));
   // The thread counts that ran (1 always, as the baseline): one alone has nothing to agree with.
   const ran = [...new Set(rows.map((r) => r.threads))];
   const agreement = ran.length > 1 ? hashAgreement(rows) : [];
   if (args.json) for (const a of agreement) print(JSON.stringify({ event: 'agreement', ...a }));
   if (!args.json) {
     for (const a of agreement) print(formatAgreement(a));
-    const note = shortWindowNote(ran, batchSizes, args.warmup, args.steps, dataset.train.count);
+    const note = shortWindowNote(ran, batchSizes, args.warmup, args.steps, trainRows);
     if (note) print(note);
     // As plot and export do: each file written is named (the JSON stream stays one object per row).
     if (args.csv !== undefined)
@@ -122,6 +96,27 @@ export function formatAgreement({ batchSize, identical, paramsSha256, byThreads 
     ([threads, hash]) => `${plural(Number(threads), 'thread')} ${hash.slice(0, 16)}…`,
   );
   return `batch ${batchSize}: DIFFERENT parameters across thread counts (sha256 ${each.join(', ')}); lockstep verify names the first difference`;
+}
+
+/** Once the flags and the data are checked: the notices, Ctrl-C heard, then the header. Returns the signal watch's end. */
+function startOutput(args: ArgsOf<'bench'>, machine: MachineFacts, kernels: string): () => void {
+  sayKernelFallback(trainOptionsOf(args, 'bench'));
+  const crowded = crowdedThreads(args.threads, machine.cores, 'their rows measure sharing, not scaling');
+  if (crowded) notice(crowded);
+  // Before the header: a Ctrl-C as soon as it shows is heard.
+  const unwritten = [args.csv, args.svg].filter((f) => f !== undefined);
+  const stopWatching = exitOnSignals(
+    `bench stopped; the rows printed so far are complete${unwritten.length > 0 ? `, ${unwritten.join(' and ')} not written` : ''}`,
+  );
+  if (args.json) print(JSON.stringify({ event: 'machine', ...machine }));
+  else {
+    print(
+      `lockstep bench: ${plural(args.steps, 'timed step')} after ${args.warmup} warm-up, median [min–max] of ${plural(args.repeats, 'run')}, kernels ${kernels}`,
+    );
+    print(`machine: ${formatMachine(machine)}`);
+    print('threads  batch   steps/s [min–max]         samples/s  speedup [min–max]    efficiency  speedup (█ = 1/8)');
+  }
+  return stopWatching;
 }
 
 /**

@@ -3,10 +3,10 @@ import { availableParallelism } from 'node:os';
 import { crowdedThreads } from '../coordinator/threads.js';
 import { machineFacts } from '../experiments/machine.js';
 import { checkOutput, writeOutput } from '../experiments/output.js';
-import { readTraceFile, traceFile, traceRunKey, type TracedRun } from '../experiments/trace.js';
-import { checkAgainst, verify, type TraceFinding, type VerifyRow } from '../experiments/verify.js';
-import { datasetFingerprint } from '../data/dataset.js';
-import { fitLayers, loadTrainingData, resolveConfig } from '../train/config.js';
+import { readTraceFile, traceFile, type TraceFile, type TracedRun } from '../experiments/trace.js';
+import { verify, type TraceFinding, type VerifyRow } from '../experiments/verify.js';
+import { datasetFingerprint, type Dataset } from '../data/dataset.js';
+import type { TrainConfig } from '../train/config.js';
 import { plural } from '../words.js';
 import { checkCounts } from '../options/check.js';
 import { specFor, type ArgsOf } from '../options/table.js';
@@ -16,42 +16,13 @@ import { exitOnSignals } from './signals.js';
 export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
   checkCounts({ '--steps': args.steps, '--trace-every': args.traceEvery });
   const tracing = args.trace || args.traceEvery !== 1 || args.saveTrace !== undefined || args.against !== undefined;
-  const options = trainOptionsOf(args, 'verify');
-  for (const threads of args.threads) resolveConfig({ ...options, threads });
   checkOutput(args.saveTrace, '--save-trace', args.force);
   const against = args.against === undefined ? undefined : readTraceFile(args.against);
-  const config = resolveConfig(options);
-  const dataset = loadTrainingData(config);
-  config.layers = fitLayers(config, dataset);
-  if (against)
-    checkAgainst(against, traceRunKey(config), datasetFingerprint(dataset), {
-      every: args.traceEvery,
-      steps: args.steps,
-    });
-  sayKernelFallback(options);
-  // Said for thread counts the user chose: the default 1,2,4 runs 4 on any machine, by design.
-  const chosen = args.threads.join(',') !== specFor('threads', 'verify').default;
-  const crowded = crowdedThreads(args.threads, availableParallelism(), 'it is slower (the bits compared are the same)');
-  if (crowded && chosen) notice(crowded);
-  // Before the header: a Ctrl-C as soon as it shows is heard.
-  const stopWatching = exitOnSignals(
-    `verify stopped before every run was compared${args.saveTrace === undefined ? '' : `; ${args.saveTrace} not written`}`,
-  );
-  if (!args.json) {
-    print(
-      `lockstep verify: ${plural(args.steps, 'step')} at threads ${args.threads.join(', ')} against the reference trainer, every parameter compared bit for bit`,
-    );
-    if (tracing) {
-      const every = args.traceEvery === 1 ? 'every step' : `every ${args.traceEvery} steps`;
-      print(
-        `trace: each layer's hash (sha256, first 16 hex digits) after ${every}${args.against ? `, also against ${args.against} (${against!.machine.cpu}, Node ${against!.machine.node})` : ''}`,
-      );
-    }
-    print(
-      'threads    kernels  paramsSha256                                                      max|Δ|    max ULP  first difference',
-    );
-  }
+  const options = trainOptionsOf(args, 'verify');
   const traces: TracedRun[] = [];
+  // What the trace file records, once verify has checked the settings and read the data.
+  let run: { config: TrainConfig; dataset: Dataset } | undefined;
+  let stopWatching = () => {};
   let rows: VerifyRow[];
   try {
     rows = await verify(
@@ -60,8 +31,12 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
         threadCounts: args.threads,
         steps: args.steps,
         trace: tracing ? { every: args.traceEvery, against, onTrace: (t) => traces.push(t) } : undefined,
+        onStart: (config, dataset) => {
+          run = { config, dataset };
+          stopWatching = startOutput(args, against, tracing);
+        },
       },
-      dataset,
+      undefined,
       (row) => {
         if (args.json) print(JSON.stringify({ event: 'verify', ...row }));
         else for (const line of formatRow(row, args.against)) print(line);
@@ -70,7 +45,8 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
   } finally {
     stopWatching();
   }
-  if (args.saveTrace !== undefined) {
+  if (args.saveTrace !== undefined && run) {
+    const { config, dataset } = run;
     const file = traceFile(config, datasetFingerprint(dataset), args.traceEvery, machineFacts(config.kernels), traces);
     writeOutput(args.saveTrace, `${JSON.stringify(file)}\n`);
   }
@@ -83,6 +59,33 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
         : 'NOT IDENTICAL',
   );
   return allEqual ? 0 : EXIT_NOT_IDENTICAL;
+}
+
+/** Once the flags and the data are checked: the notices, Ctrl-C heard, then the header. Returns the signal watch's end. */
+function startOutput(args: ArgsOf<'verify'>, against: TraceFile | undefined, tracing: boolean): () => void {
+  sayKernelFallback(trainOptionsOf(args, 'verify'));
+  // Said for thread counts the user chose: the default 1,2,4 runs 4 on any machine, by design.
+  const chosen = args.threads.join(',') !== specFor('threads', 'verify').default;
+  const crowded = crowdedThreads(args.threads, availableParallelism(), 'it is slower (the bits compared are the same)');
+  if (crowded && chosen) notice(crowded);
+  // Before the header: a Ctrl-C as soon as it shows is heard.
+  const stopWatching = exitOnSignals(
+    `verify stopped before every run was compared${args.saveTrace === undefined ? '' : `; ${args.saveTrace} not written`}`,
+  );
+  if (args.json) return stopWatching;
+  print(
+    `lockstep verify: ${plural(args.steps, 'step')} at threads ${args.threads.join(', ')} against the reference trainer, every parameter compared bit for bit`,
+  );
+  if (tracing) {
+    const every = args.traceEvery === 1 ? 'every step' : `every ${args.traceEvery} steps`;
+    print(
+      `trace: each layer's hash (sha256, first 16 hex digits) after ${every}${against ? `, also against ${args.against} (${against.machine.cpu}, Node ${against.machine.node})` : ''}`,
+    );
+  }
+  print(
+    'threads    kernels  paramsSha256                                                      max|Δ|    max ULP  first difference',
+  );
+  return stopWatching;
 }
 
 function formatRow(r: VerifyRow, againstPath: string | undefined): string[] {

@@ -7,7 +7,7 @@ import { checkOptions } from '../model-io/model-source.js';
 import { checkCommandOptions, checkCountList, checkCounts } from '../options/check.js';
 import { distPath } from '../paths.js';
 import { PROFILE_MARKS } from '../shared/buffers.js';
-import { checkBatchSize, fitLayers, loadTrainingData, resolveConfig } from '../train/config.js';
+import { checkBatchSize, fitLayers, loadTrainingData, resolveConfig, type TrainConfig } from '../train/config.js';
 import type { SettingsOf } from '../options/table.js';
 import type { KernelName } from '../kernels/select.js';
 import { median, timeRun } from '../train/calibrate.js';
@@ -22,6 +22,8 @@ export interface BenchOptions extends Omit<SettingsOf<'bench'>, 'threads' | 'bat
   repeats?: number;
   /** Also time each thread's phases and barrier waits, and measure the machine's ceiling (see PhaseStats). */
   profile?: boolean;
+  /** Once every setting and the data are checked, before the first timed run. */
+  onStart?: (config: TrainConfig, dataset: Dataset) => void;
 }
 
 /** A duration's median, 90th percentile and mean over the profiled steps, in microseconds. */
@@ -91,7 +93,16 @@ export async function benchmark(
   onRow?: (row: BenchRow) => void,
 ): Promise<BenchRow[]> {
   checkOptions(options, null, 'benchmark', true);
-  const { threadCounts, batchSizes, steps, warmup = 50, repeats = 3, profile = false, ...trainOptions } = options;
+  const {
+    threadCounts,
+    batchSizes,
+    steps,
+    warmup = 50,
+    repeats = 3,
+    profile = false,
+    onStart,
+    ...trainOptions
+  } = options;
   checkCommandOptions(trainOptions, 'bench', {
     threads: 'threadCounts, the thread counts to time (e.g. [1, 2, 4])',
     batchSize: 'batchSizes (e.g. [64, 256])',
@@ -99,10 +110,13 @@ export async function benchmark(
   checkCountList('--threads', threadCounts, '1,2,4');
   checkCountList('--batch-size', batchSizes, '64,256');
   checkBenchCounts({ steps, warmup, repeats }, profile);
+  for (const batchSize of batchSizes)
+    for (const threads of threadCounts) resolveConfig({ ...trainOptions, batchSize, threads });
   const config = resolveConfig(trainOptions);
   const dataset = given ?? loadTrainingData(config);
   const layers = fitLayers(config, dataset);
   for (const batchSize of batchSizes) checkBatchSize(batchSize, dataset);
+  onStart?.({ ...config, layers }, dataset);
   const threadsInOrder = [1, ...new Set(threadCounts.filter((t) => t !== 1))];
   const rows: BenchRow[] = [];
   for (const batchSize of new Set(batchSizes)) {
@@ -159,7 +173,7 @@ export async function benchmark(
  * steps, warmup and repeats must each be at least 1 (the timing starts after the warm-up's last step); a
  * profile needs 2 timed steps (a step's time runs from its start to the next one's).
  */
-export function checkBenchCounts(counts: { steps: number; warmup: number; repeats: number }, profile = false): void {
+function checkBenchCounts(counts: { steps: number; warmup: number; repeats: number }, profile = false): void {
   checkCounts({ '--steps': counts.steps, '--warmup': counts.warmup, '--repeats': counts.repeats });
   if (profile && counts.steps < 2)
     throw new UserError(`--steps ${counts.steps}: --profile needs at least 2 timed steps`);

@@ -4,7 +4,7 @@ import { checkOptions } from '../model-io/model-source.js';
 import { checkCommandOptions, checkCountList, checkCounts, settingsApart } from '../options/check.js';
 import { paramsSha256 } from '../model/hash.js';
 import { modelLayout, type ModelLayout } from '../model/layout.js';
-import { fitLayers, loadTrainingData, resolveConfig } from '../train/config.js';
+import { fitLayers, loadTrainingData, resolveConfig, type TrainConfig } from '../train/config.js';
 import type { SettingsOf } from '../options/table.js';
 import { train } from '../train/train.js';
 import { heldOut } from '../data/prepare.js';
@@ -27,6 +27,8 @@ export interface VerifyOptions extends Omit<SettingsOf<'verify'>, 'threads'> {
   steps: number;
   /** Hash each layer after every `every`-th step, locate a run's first difference, and compare with a saved trace. */
   trace?: { every: number; against?: TraceFile; onTrace?: (run: TracedRun) => void };
+  /** Once every setting, the data and any trace to compare with are checked, before the first run. */
+  onStart?: (config: TrainConfig, dataset: Dataset) => void;
 }
 
 /** Where a traced run first parted from another trace. */
@@ -81,12 +83,13 @@ export async function verify(
   onRow?: (row: VerifyRow) => void,
 ): Promise<VerifyRow[]> {
   checkOptions(options, null, 'verify', true);
-  const { threadCounts, steps, trace, ...trainOptions } = options;
+  const { threadCounts, steps, trace, onStart, ...trainOptions } = options;
   checkCommandOptions(trainOptions, 'verify', {
     threads: 'threadCounts, the thread counts to compare (e.g. [1, 2, 4])',
   });
   checkCountList('--threads', threadCounts, '1,2,4');
   checkCounts({ '--steps': steps, ...(trace ? { '--trace-every': trace.every } : {}) });
+  for (const threads of threadCounts) resolveConfig({ ...trainOptions, threads });
   // The first `steps` steps of the run train would do with these settings: its epochs set its schedule.
   const base = { ...trainOptions, maxSteps: steps, evaluate: false };
   const config = resolveConfig(base);
@@ -103,6 +106,7 @@ export async function verify(
   const layout = modelLayout(config.layers);
   if (trace?.against)
     checkAgainst(trace.against, traceRunKey(config), datasetFingerprint(dataset), { every: trace.every, steps });
+  onStart?.(config, dataset);
   // The reference trainer at an earlier step, to name the parameters where a run first parted from it.
   const referenceAt = new Map<number, Float32Array>();
   const referenceParamsAt = async (step: number) => {
