@@ -1,40 +1,13 @@
 import { resolve } from 'node:path';
 import { evaluate, type Evaluation } from '../inference/evaluate.js';
-import { predict, predictCsv, tableRowsError, type Prediction } from '../inference/predict.js';
+import { predict, predictCsv, type Prediction } from '../inference/predict.js';
 import { UserError } from '../errors.js';
-import { IDX_FILES } from '../data/dataset.js';
-import type { Checkpoint } from '../model-io/checkpoint.js';
 import { exportModel } from '../model-io/export.js';
 import type { ArgsOf } from '../options/table.js';
 import { loadModel } from '../model-io/model-file.js';
 import { notice, print } from './flags.js';
-import { checkSavedDataDir } from '../data/saved-data.js';
-
-/** The checkpoint's data directory, when eval or predict will read it, checked before anything else is. */
-function checkModelData(
-  model: string,
-  data: string | undefined,
-  split: 'train' | 'test',
-  { checkpoint } = loadModel(model),
-): Checkpoint | undefined {
-  if (checkpoint && data === undefined) {
-    const files =
-      split === 'train' ? [IDX_FILES.trainImages, IDX_FILES.trainLabels] : [IDX_FILES.testImages, IDX_FILES.testLabels];
-    checkSavedDataDir(model, checkpoint.config.data, files);
-  }
-  return checkpoint;
-}
 
 export async function evalCommand(args: ArgsOf<'eval'>): Promise<number> {
-  const config = checkModelData(args.model, args.data, args.split)?.config;
-  const [limitFlag, limit] =
-    args.split === 'train' ? ['--train-limit', config?.trainLimit] : ['--test-limit', config?.testLimit];
-  // Only the training run's own data was cut by its limit: other --data is read whole anyway.
-  const ownData =
-    args.data === undefined || (config?.data !== undefined && resolve(args.data) === resolve(config.data));
-  if (limit !== undefined && ownData) {
-    notice(`${args.model} was trained with ${limitFlag} ${limit}; eval reads the whole ${args.split} split`);
-  }
   const result = await evaluate(args.model, {
     data: args.data,
     labels: args.labels,
@@ -42,6 +15,14 @@ export async function evalCommand(args: ArgsOf<'eval'>): Promise<number> {
     threads: args.threads,
     kernels: args.kernels,
   });
+  const config = loadModel(args.model).checkpoint?.config;
+  const [limitFlag, limit] =
+    args.split === 'train' ? ['--train-limit', config?.trainLimit] : ['--test-limit', config?.testLimit];
+  // Only the training run's own data was cut by its limit: other --data is read whole anyway.
+  const ownData =
+    args.data === undefined || (config?.data !== undefined && resolve(args.data) === resolve(config.data));
+  if (limit !== undefined && ownData)
+    notice(`${args.model} was trained with ${limitFlag} ${limit}; eval reads the whole ${args.split} split`);
   print(args.json ? JSON.stringify({ event: 'eval', ...result }) : formatEvaluation(result));
   return 0;
 }
@@ -63,12 +44,6 @@ function formatEvaluation(e: Evaluation): string {
 
 export async function predictCommand(args: ArgsOf<'predict'>): Promise<number> {
   if (args.csv !== undefined) return predictCsvCommand(args, args.csv);
-  if (args.image === undefined) {
-    const model = loadModel(args.model);
-    // Said before any data is read: a table's test split is often empty, and an index into it would be refused as out of range.
-    if (model.input.featureNames) throw tableRowsError(args.model);
-    checkModelData(args.model, args.data, args.split, model);
-  }
   const p = predict(args.model, { index: args.index, split: args.split, data: args.data, image: args.image });
   for (const line of p.notices) notice(line);
   if (args.json) {

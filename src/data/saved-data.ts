@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
+import { IDX_FILES } from './dataset.js';
 
 /**
  * eval, predict and a resumed train read the data directory saved in the checkpoint when --data is not
@@ -21,4 +22,11 @@ export function checkSavedDataDir(checkpoint: string, dir: string | undefined, f
   if (!statSync(dir).isDirectory()) return;
   const missing = files.filter((name) => !existsSync(join(dir, name)) && !existsSync(join(dir, `${name}.gz`)));
   if (missing.length > 0) throw refuse(`has no ${missing.join(', ')}`);
+}
+
+/** eval and predict on a model's own data (no --data given): the split's IDX files, checked as above. */
+export function checkSavedSplit(model: string, dir: string | undefined, split: 'train' | 'test'): void {
+  const files =
+    split === 'train' ? [IDX_FILES.trainImages, IDX_FILES.trainLabels] : [IDX_FILES.testImages, IDX_FILES.testLabels];
+  checkSavedDataDir(model, dir, files);
 }

@@ -4,6 +4,7 @@ import { checkThreads } from '../coordinator/threads.js';
 import { featureColumns, labelBesideFeatures, readCsvHeader } from '../data/csv.js';
 import { checkAgainstLayers, loadDataset, type Dataset, type LabeledRows } from '../data/dataset.js';
 import { scaleSplit } from '../data/prepare.js';
+import { checkSavedSplit } from '../data/saved-data.js';
 import { outputNames } from '../data/scaling.js';
 import { UserError } from '../errors.js';
 import { resolveKernels, type KernelChoice } from '../kernels/select.js';
@@ -105,6 +106,7 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
       );
     label = beside;
   }
+  if (options.data === undefined && options.dataset === undefined) checkSavedSplit(model.name, model.data, split);
   const sizes = { inputSize: layers[0], classes, layersOf: model.name };
   const raw = options.dataset
     ? checkAgainstLayers({ ...options.dataset }, sizes)

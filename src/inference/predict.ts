@@ -1,4 +1,5 @@
 import { loadDataset } from '../data/dataset.js';
+import { checkSavedSplit } from '../data/saved-data.js';
 import { UserError } from '../errors.js';
 import { denseForward, PIXEL_SCALE } from '../kernels/reference.js';
 import { argmaxRow, softmaxRow } from '../kernels/softmax.js';
@@ -71,6 +72,7 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
       throw new UserError(
         `--data ${options.data}: predict reads images (--index) from an IDX directory; classify a table's rows with --csv ${options.data}`,
       );
+    if (options.data === undefined) checkSavedSplit(model.name, model.data, split);
     const dataset = loadDataset(options.data ?? model.data, {
       inputSize: layers[0],
       classes: layers[layers.length - 1],
