@@ -369,42 +369,51 @@ function parseCell(text: string, path: string, line: number, column: number, hea
 
 /** csv-parse for what the fast path does not read: quoted fields, commas and newlines inside them. */
 function slowPath(path: string, labelName: string | null | undefined): CsvTable {
-  let records: { record: string[]; info: { lines: number } }[];
-  try {
-    records = parse(readFileSync(path), {
-      info: true,
-      bom: true,
-      relax_column_count: true,
-      skip_empty_lines: false,
-    }) as unknown as typeof records;
-  } catch (err) {
-    const e = err as Error & { lines?: number };
-    throw new UserError(`${path}: ${e.lines ? `line ${e.lines}: ` : ''}${e.message.replace(/^Invalid .*?: /, '')}`);
-  }
-  if (records.length === 0) throw new UserError(`${path}: empty file; a CSV table needs a header row`);
-  const header = records[0].record.map((s) => s.trim());
-  const labelAt = labelColumn(header, labelName, path);
-  const rows = new RowBuffer(header.length - (labelAt >= 0 ? 1 : 0), records.length - 1);
+  const bytes = readFileSync(path);
+  let header: string[] | null = null;
+  let labelAt = -1;
+  let rows: RowBuffer | null = null;
   const labels: string[] = [];
   let blankLine = 0;
-  // info.lines is where a record ends; it starts on the line after the one before it ended.
-  let previousEnd = records[0].info.lines;
-  for (const { record, info } of records.slice(1)) {
+  // context.lines is where a record ends; it starts on the line after the one before it ended.
+  let previousEnd = 0;
+  // Each record is taken as csv-parse reads it, and dropped (null): the file is never held as strings.
+  const onRecord = (record: string[], context: { lines: number }): null => {
     const line = previousEnd + 1;
-    previousEnd = info.lines;
+    previousEnd = context.lines;
+    if (header === null) {
+      header = record.map((s) => s.trim());
+      labelAt = labelColumn(header, labelName, path);
+      const firstNewline = bytes.indexOf(NL);
+      rows = new RowBuffer(
+        header.length - (labelAt >= 0 ? 1 : 0),
+        firstNewline < 0 ? 16 : guessRows(bytes, firstNewline + 1, bytes.length - firstNewline - 1),
+      );
+      return null;
+    }
     if (record.length === 1 && record[0] === '') {
       if (blankLine === 0) blankLine = line;
-      continue;
+      return null;
     }
     if (blankLine !== 0) throw new UserError(`${path}: line ${blankLine}: empty row`);
     if (record.length !== header.length)
       throw new UserError(`${path}: line ${line}: ${record.length} fields, but the header has ${header.length}`);
-    let f = rows.row(line);
-    record.forEach((cell, column) => {
-      if (column === labelAt) labels.push(cell.trim());
-      else rows.features[f++] = parseCell(cell, path, line, column, header);
-    });
+    const buffer = rows as unknown as RowBuffer;
+    let f = buffer.row(line);
+    for (let column = 0; column < record.length; column++) {
+      if (column === labelAt) labels.push(record[column].trim());
+      else buffer.features[f++] = parseCell(record[column], path, line, column, header);
+    }
+    return null;
+  };
+  try {
+    parse(bytes, { bom: true, relax_column_count: true, skip_empty_lines: false, on_record: onRecord });
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    const e = err as Error & { lines?: number };
+    throw new UserError(`${path}: ${e.lines ? `line ${e.lines}: ` : ''}${e.message.replace(/^Invalid .*?: /, '')}`);
   }
+  if (header === null || rows === null) throw new UserError(`${path}: empty file; a CSV table needs a header row`);
   return finish(path, header, labelAt, rows, labels);
 }
 
