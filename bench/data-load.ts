@@ -12,11 +12,8 @@ import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { loadDataset } from '../src/data/dataset.js';
-
-function arg(name: string): string | undefined {
-  const at = process.argv.indexOf(`--${name}`);
-  return at < 0 ? undefined : process.argv[at + 1];
-}
+import { median } from '../src/train/calibrate.js';
+import { flag as arg } from './args.js';
 
 function child(path: string): number {
   const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--one', path], { encoding: 'utf8' });
@@ -31,8 +28,6 @@ function numpyLoadtxt(path: string): number {
   if (r.status !== 0) throw new Error(`np.loadtxt failed: ${r.stderr}`);
   return Number(r.stdout.trim());
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const one = arg('one');
 if (one !== undefined) {

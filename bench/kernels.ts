@@ -22,8 +22,7 @@
  * exits 1.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createJsKernels, type Kernels } from '../src/kernels/kernels.js';
 import { softmaxCrossEntropyBackward } from '../src/kernels/softmax.js';
 import { createWasmKernels, wasmSimdSupported } from '../src/kernels/wasm.js';
@@ -32,6 +31,8 @@ import { CEILING_ROUNDS, nativeAgainstCeiling, TARGET_CEILING_RATIO } from './na
 import { SharedArena } from '../src/memory/arena.js';
 import { initHeNormal, layerViews, modelLayout, TEXTBOOK_LAYERS } from '../src/model/layout.js';
 import { Rng } from '../src/random/rng.js';
+import { packageRoot } from '../src/paths.js';
+import { median } from '../src/train/calibrate.js';
 import {
   resolveOptimizer,
   sgdSettings,
@@ -53,17 +54,6 @@ for (const arg of process.argv.slice(2)) {
   }
 }
 const LR = Math.fround(0.1);
-
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'lockstep') return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('bench: cannot find lockstep package.json');
-    dir = parent;
-  }
-}
 
 /** Median microseconds per call of fn, after warm-up; each sample times enough calls to last >= minMs. */
 function timeUs(fn: () => void, opts: { minMs?: number; samples?: number; warmMs?: number } = {}): number {
@@ -593,15 +583,14 @@ const optimizerUs: Record<'sgd' | 'adam' | 'adamAlone' | 'plainAdam' | 'plainSgd
     }
   }
 }
-const medianOf = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-const sgdStepUs = medianOf(optimizerUs.sgd);
-const adamStepUs = medianOf(optimizerUs.adam);
-const adamRatio = medianOf(optimizerUs.adam.map((us, round) => us / optimizerUs.sgd[round]));
-const adamAloneUs = medianOf(optimizerUs.adamAlone);
-const adamAloneRatio = medianOf(optimizerUs.adamAlone.map((us, round) => us / optimizerUs.sgd[round]));
+const sgdStepUs = median(optimizerUs.sgd);
+const adamStepUs = median(optimizerUs.adam);
+const adamRatio = median(optimizerUs.adam.map((us, round) => us / optimizerUs.sgd[round]));
+const adamAloneUs = median(optimizerUs.adamAlone);
+const adamAloneRatio = median(optimizerUs.adamAlone.map((us, round) => us / optimizerUs.sgd[round]));
 // The least Adam can add to the SGD step: its plainest loop less SGD's, as a share of the same round's SGD step.
 const adamFloor = plainUpdates
-  ? medianOf(optimizerUs.plainAdam.map((us, round) => 1 + (us - optimizerUs.plainSgd[round]) / optimizerUs.sgd[round]))
+  ? median(optimizerUs.plainAdam.map((us, round) => 1 + (us - optimizerUs.plainSgd[round]) / optimizerUs.sgd[round]))
   : NaN;
 for (const [name, us] of [
   ['sgd', sgdStepUs],
@@ -691,7 +680,7 @@ const targets: TargetCheck[] = [
   },
   {
     target: `batch-64 step with adam ≤ ${TARGET_ADAM_RATIO} × the sgd step, one thread`,
-    measured: `${adamRatio.toFixed(3)} × (median of ${ROUNDS} alternating rounds' ratios; ${adamStepUs.toFixed(1)} µs against ${sgdStepUs.toFixed(1)} µs, wasm; Adam's update alone, every gradient 0: ${adamAloneUs.toFixed(1)} µs, ${adamAloneRatio.toFixed(3)} × the sgd step; the plainest loops of Adam's and SGD's arithmetic over every parameter, bench/ceiling: ${medianOf(optimizerUs.plainAdam).toFixed(1)} and ${medianOf(optimizerUs.plainSgd).toFixed(1)} µs, so no Adam step can be under ${adamFloor.toFixed(3)} × the sgd step)`,
+    measured: `${adamRatio.toFixed(3)} × (median of ${ROUNDS} alternating rounds' ratios; ${adamStepUs.toFixed(1)} µs against ${sgdStepUs.toFixed(1)} µs, wasm; Adam's update alone, every gradient 0: ${adamAloneUs.toFixed(1)} µs, ${adamAloneRatio.toFixed(3)} × the sgd step; the plainest loops of Adam's and SGD's arithmetic over every parameter, bench/ceiling: ${median(optimizerUs.plainAdam).toFixed(1)} and ${median(optimizerUs.plainSgd).toFixed(1)} µs, so no Adam step can be under ${adamFloor.toFixed(3)} × the sgd step)`,
     met: adamRatio <= TARGET_ADAM_RATIO,
   },
 ];

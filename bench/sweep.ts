@@ -18,22 +18,15 @@ import { Redis } from 'ioredis';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { median } from '../src/train/calibrate.js';
-import { packageRoot } from '../src/paths.js';
+import { distPath, packageRoot } from '../src/paths.js';
 import type { QueueFacts } from '../src/queue/index.js';
 import { startRedis } from './redis-server.js';
+import { countFlag } from './args.js';
 
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const value = i > 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new Error(`bench/sweep: --${name} ${process.argv[i + 1]}: must be a positive integer`);
-  return value;
-}
-
-const rounds = flag('rounds', 3);
-const parallel = flag('parallel', 2);
-const runs = flag('runs', 8);
-const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+const rounds = countFlag('bench/sweep', 'rounds', 3);
+const parallel = countFlag('bench/sweep', 'parallel', 2);
+const runs = countFlag('bench/sweep', 'runs', 8);
+const cli = distPath('src', 'cli', 'main.js');
 
 /** Runs lockstep, returns its wall seconds and the paramsSha256 of each JSON line that has one (keyed by seed). */
 function timed(

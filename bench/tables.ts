@@ -12,18 +12,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot } from '../src/paths.js';
+import { distPath, packageRoot } from '../src/paths.js';
+import { flag } from './args.js';
 
 /** The README's recipe for tables: scikit-learn's MLPClassifier defaults, with a wider hidden layer. */
 export const TABLE_RECIPE = '--optimizer adam --hidden 200 --batch-size 200 --epochs 150';
 
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
-}
-
 const root = packageRoot();
-const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+const cli = distPath('src', 'cli', 'main.js');
 const venvPython = join(root, 'bench', '.sklearn-venv', 'bin', 'python');
 const python = flag('python', existsSync(venvPython) ? venvPython : 'python3');
 const seeds = Number(flag('seeds', '5'));

@@ -17,8 +17,9 @@ import { join } from 'node:path';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
 import { defaultDataDir } from '../../src/data/dataset.js';
-import { packageRoot } from '../../src/paths.js';
+import { distPath, packageRoot } from '../../src/paths.js';
 import { runModels } from './models.js';
+import { flag } from '../args.js';
 
 interface PeerResult {
   system: string;
@@ -35,13 +36,8 @@ interface ScalingRow {
   efficiency: number;
 }
 
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
-}
-
 const root = packageRoot();
-const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+const cli = distPath('src', 'cli', 'main.js');
 const epochs = Number(flag('epochs', '20'));
 const skip = new Set(flag('skip', '').split(',').filter(Boolean));
 const maxThreads = availableParallelism();

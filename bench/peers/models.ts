@@ -21,16 +21,13 @@ import * as vegaLite from 'vega-lite';
 import { defaultDataDir } from '../../src/data/dataset.js';
 import { median } from '../../src/train/calibrate.js';
 import { nativeStatus } from '../../src/kernels/native.js';
-import { packageRoot } from '../../src/paths.js';
+import { distPath, packageRoot } from '../../src/paths.js';
+import { flag } from '../args.js';
 
 const root = packageRoot();
-const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+const cli = distPath('src', 'cli', 'main.js');
 const outDir = join(root, 'bench', 'results');
 
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
-}
 const quick = process.argv.includes('--quick');
 const rounds = Number(flag('rounds', quick ? '1' : '3'));
 
