@@ -4,6 +4,8 @@ import { checkThreads } from '../coordinator/threads.js';
 import { featureColumns, labelBesideFeatures, readCsvHeader } from '../data/csv.js';
 import { checkAgainstLayers, loadDataset, type Dataset, type LabeledRows } from '../data/dataset.js';
 import { scaleSplit } from '../data/prepare.js';
+import { checkCounts } from '../options/check.js';
+import { checkSplitAndData } from './data-options.js';
 import { checkSavedSplit } from '../data/saved-data.js';
 import { outputNames } from '../data/scaling.js';
 import { UserError } from '../errors.js';
@@ -60,17 +62,13 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
   const model = resolveModel(source, 'evaluate');
   const { layers } = model.layout;
   const classes = layers[layers.length - 1];
-  const split = options.split ?? 'test';
-  if (split !== 'train' && split !== 'test') throw new UserError(`--split ${String(split)}: must be train or test`);
+  const split = checkSplitAndData(options, 'evaluate');
   const kernels = resolveKernels(options.kernels);
-  if (options.data !== undefined && typeof options.data !== 'string')
-    throw new UserError(`evaluate: data must be a directory path; got ${describe(options.data)}`);
   for (const [flag, limit] of [
     ['--test-limit', options.testLimit],
     ['--train-limit', options.trainLimit],
   ] as const) {
-    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1))
-      throw new UserError(`${flag} ${describe(limit)}: must be a positive integer`);
+    if (limit !== undefined) checkCounts({ [flag]: limit });
   }
   const threads = options.threads ?? availableParallelism();
   checkThreads(threads); // before the data is read; Engine.create checks again

@@ -7,6 +7,7 @@ import { layerViews, type ModelLayout } from '../model/layout.js';
 import type { Model } from '../model-io/model.js';
 import { imageInput } from './image.js';
 import { inputNotices } from './input-range.js';
+import { checkSplitAndData } from './data-options.js';
 import { featureColumns, labelBesideFeatures, preview, readCsvHeader, readCsvTable } from '../data/csv.js';
 import { applyScaling, outputLabels, outputNames, type ModelInput } from '../data/scaling.js';
 import { checkOptions, resolveModel, type ModelSource } from '../model-io/model-source.js';
@@ -62,10 +63,7 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
     if (model.input.featureNames) throw tableRowsError(model.name, '--image');
     ({ pixels, width, height, notices } = imageInput(options.image, layers[0]));
   } else {
-    const split = options.split ?? 'test';
-    if (split !== 'train' && split !== 'test') throw new UserError(`--split ${String(split)}: must be train or test`);
-    if (options.data !== undefined && typeof options.data !== 'string')
-      throw new UserError(`predict: data must be a directory path; got ${describe(options.data)}`);
+    const split = checkSplitAndData(options, 'predict');
     // Said before any data is read, as the CLI does: a table's test split is often empty, and an index into it would be refused as out of range.
     if (model.input.featureNames) throw tableRowsError(model.name);
     if (options.data?.toLowerCase().endsWith('.csv'))
