@@ -162,6 +162,15 @@ describe('lockstep serve: the JSON API', () => {
       expect(((await huge.json()) as { error: string }).error).toBe(
         "input[2] is 1e+39, beyond float32's range (±3.4e38)",
       );
+      // Values that overflow the network's float32 arithmetic have no answer: 400, not NaN probabilities.
+      const overflow = await fetch(`${tableUrl}api/predict`, {
+        method: 'POST',
+        body: JSON.stringify({ input: [3e38, -3e38, 3e38, -3e38] }),
+      });
+      expect(overflow.status).toBe(400);
+      expect(((await overflow.json()) as { error: string }).error).toMatch(
+        /^the input: its values overflow the network's float32 arithmetic/,
+      );
       // A feature far outside the training rows is answered, with a notice naming it.
       const far = await fetch(`${tableUrl}api/predict`, {
         method: 'POST',

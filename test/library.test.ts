@@ -140,6 +140,10 @@ describe('the library: train → evaluate → predict → save', { timeout: 120_
       ],
       [[[1, 2, '3', 4]], 'predictRows: row 0, value 2 is "3"; each value is a finite number'],
       [[Float64Array.of(1, 2, 3, 1e39)], "predictRows: row 0, value 3 is 1e+39, beyond float32's range (±3.4e38)"],
+      [
+        [[3e38, -3e38, 3e38, -3e38]],
+        "predictRows: row 0: its values overflow the network's float32 arithmetic, so it has no probabilities; are they in the training data's units?",
+      ],
     ];
     for (const [given, message] of cases) {
       const err = await thrown(() => predictRows(model, given as never));
@@ -409,6 +413,27 @@ describe("the library refuses what the CLI refuses, and a hook's error ends the 
       { params: new Float32Array(10), layout: { layers: [9, 1] } },
     ];
     expect([sizeless, ...sized].map((m) => m.params.length)).toEqual([10, 10, 10]);
+  });
+
+  it("verify's and benchmark's onStart is awaited: its rejection is the call's", async () => {
+    const boom = async () => Promise.reject(new Error('onStart said no'));
+    for (const call of [
+      () => verify({ trainLimit: 300, steps: 2, threadCounts: [1], onStart: boom }),
+      () =>
+        benchmark({
+          trainLimit: 300,
+          steps: 2,
+          warmup: 1,
+          repeats: 1,
+          threadCounts: [1],
+          batchSizes: [16],
+          onStart: boom,
+        }),
+    ])
+      expect((await thrown(call)).message).toBe('onStart said no');
+    expect(
+      (await thrown(() => verify({ trainLimit: 300, steps: 2, threadCounts: [1], onStart: 1 } as never))).message,
+    ).toBe('verify: onStart must be a function; got 1');
   });
 
   it('refuses hooks of the wrong kind and initial parameters that do not fit, before training', async () => {

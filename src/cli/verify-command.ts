@@ -33,7 +33,7 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
         trace: tracing ? { every: args.traceEvery, against, onTrace: (t) => traces.push(t) } : undefined,
         onStart: (config, dataset) => {
           run = { config, dataset };
-          stopWatching = startOutput(args, against, tracing);
+          stopWatching = startOutput(args, config, against, tracing);
         },
       },
       undefined,
@@ -62,8 +62,18 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
 }
 
 /** Once the flags and the data are checked: the notices, Ctrl-C heard, then the header. Returns the signal watch's end. */
-function startOutput(args: ArgsOf<'verify'>, against: TraceFile | undefined, tracing: boolean): () => void {
+function startOutput(
+  args: ArgsOf<'verify'>,
+  config: TrainConfig,
+  against: TraceFile | undefined,
+  tracing: boolean,
+): () => void {
   sayKernelFallback(trainOptionsOf(args, 'verify'));
+  const steps = config.maxSteps ?? args.steps;
+  if (steps < args.steps)
+    notice(
+      `--steps ${args.steps}: the run has ${plural(steps, 'step')} (${plural(config.epochs, 'epoch')}); verify compares them all`,
+    );
   // Said for thread counts the user chose: the default 1,2,4 runs 4 on any machine, by design.
   const chosen = args.threads.join(',') !== specFor('threads', 'verify').default;
   const crowded = crowdedThreads(args.threads, availableParallelism(), 'it is slower (the bits compared are the same)');
@@ -74,7 +84,7 @@ function startOutput(args: ArgsOf<'verify'>, against: TraceFile | undefined, tra
   );
   if (args.json) return stopWatching;
   print(
-    `lockstep verify: ${plural(args.steps, 'step')} at threads ${args.threads.join(', ')} against the reference trainer, every parameter compared bit for bit`,
+    `lockstep verify: ${plural(steps, 'step')} at threads ${args.threads.join(', ')} against the reference trainer, every parameter compared bit for bit`,
   );
   if (tracing) {
     const every = args.traceEvery === 1 ? 'every step' : `every ${args.traceEvery} steps`;

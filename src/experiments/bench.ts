@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import type { StepProfile } from '../coordinator/engine.js';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
+import { describe } from '../words.js';
 import { checkOptions } from '../model-io/model-source.js';
 import { checkCommandOptions, checkCountList, checkCounts } from '../options/check.js';
 import { distPath } from '../paths.js';
@@ -22,8 +23,8 @@ export interface BenchOptions extends Omit<SettingsOf<'bench'>, 'threads' | 'bat
   repeats?: number;
   /** Also time each thread's phases and barrier waits, and measure the machine's ceiling (see PhaseStats). */
   profile?: boolean;
-  /** Once every setting and the data are checked, before the first timed run. */
-  onStart?: (config: TrainConfig, dataset: Dataset) => void;
+  /** Once every setting and the data are checked, before the first timed run (awaited). */
+  onStart?: (config: TrainConfig, dataset: Dataset) => unknown;
 }
 
 /** A duration's median, 90th percentile and mean over the profiled steps, in microseconds. */
@@ -110,13 +111,15 @@ export async function benchmark(
   checkCountList('--threads', threadCounts, '1,2,4');
   checkCountList('--batch-size', batchSizes, '64,256');
   checkBenchCounts({ steps, warmup, repeats }, profile);
+  if (onStart !== undefined && typeof onStart !== 'function')
+    throw new UserError(`benchmark: onStart must be a function; got ${describe(onStart)}`);
   for (const batchSize of batchSizes)
     for (const threads of threadCounts) resolveConfig({ ...trainOptions, batchSize, threads });
   const config = resolveConfig(trainOptions);
   const dataset = given ?? loadTrainingData(config);
   const layers = fitLayers(config, dataset);
   for (const batchSize of batchSizes) checkBatchSize(batchSize, dataset);
-  onStart?.({ ...config, layers }, dataset);
+  await onStart?.({ ...config, layers }, dataset);
   const threadsInOrder = [1, ...new Set(threadCounts.filter((t) => t !== 1))];
   const rows: BenchRow[] = [];
   for (const batchSize of new Set(batchSizes)) {

@@ -9,7 +9,7 @@ import type { SettingsOf } from '../options/table.js';
 import { train } from '../train/train.js';
 import { heldOut } from '../data/prepare.js';
 import { runSteps } from '../optim/schedule.js';
-import { plural } from '../words.js';
+import { describe } from '../words.js';
 import {
   firstDifference,
   sharedSteps,
@@ -27,8 +27,8 @@ export interface VerifyOptions extends Omit<SettingsOf<'verify'>, 'threads'> {
   steps: number;
   /** Hash each layer after every `every`-th step, locate a run's first difference, and compare with a saved trace. */
   trace?: { every: number; against?: TraceFile; onTrace?: (run: TracedRun) => void };
-  /** Once every setting, the data and any trace to compare with are checked, before the first run. */
-  onStart?: (config: TrainConfig, dataset: Dataset) => void;
+  /** Once every setting, the data and any trace to compare with are checked, before the first run (awaited); `config.maxSteps` is the steps compared, fewer than `steps` when the run is shorter. */
+  onStart?: (config: TrainConfig, dataset: Dataset) => unknown;
 }
 
 /** Where a traced run first parted from another trace. */
@@ -83,30 +83,30 @@ export async function verify(
   onRow?: (row: VerifyRow) => void,
 ): Promise<VerifyRow[]> {
   checkOptions(options, null, 'verify', true);
-  const { threadCounts, steps, trace, onStart, ...trainOptions } = options;
+  const { threadCounts, steps: asked, trace, onStart, ...trainOptions } = options;
   checkCommandOptions(trainOptions, 'verify', {
     threads: 'threadCounts, the thread counts to compare (e.g. [1, 2, 4])',
   });
   checkCountList('--threads', threadCounts, '1,2,4');
-  checkCounts({ '--steps': steps, ...(trace ? { '--trace-every': trace.every } : {}) });
+  checkCounts({ '--steps': asked, ...(trace ? { '--trace-every': trace.every } : {}) });
+  if (onStart !== undefined && typeof onStart !== 'function')
+    throw new UserError(`verify: onStart must be a function; got ${describe(onStart)}`);
   for (const threads of threadCounts) resolveConfig({ ...trainOptions, threads });
   // The first `steps` steps of the run train would do with these settings: its epochs set its schedule.
-  const base = { ...trainOptions, maxSteps: steps, evaluate: false };
-  const config = resolveConfig(base);
+  const config = resolveConfig({ ...trainOptions, maxSteps: asked, evaluate: false });
   const dataset = given ?? loadTrainingData(config);
   config.layers = fitLayers(config, dataset);
-  const whole = runSteps(
-    { ...config, maxSteps: undefined },
-    dataset.train.count - heldOut(config.valSplit, dataset.train.count),
+  // A run shorter than the steps asked is compared whole (config.maxSteps says how far: the CLI says so).
+  const steps = Math.min(
+    asked,
+    runSteps({ ...config, maxSteps: undefined }, dataset.train.count - heldOut(config.valSplit, dataset.train.count)),
   );
-  if (steps > whole)
-    throw new UserError(
-      `--steps ${steps}: the run has ${plural(whole, 'step')} (${plural(config.epochs, 'epoch')} of ${whole / config.epochs}); give --steps ${whole} or less, or more --epochs`,
-    );
+  config.maxSteps = steps;
+  const base = { ...trainOptions, maxSteps: steps, evaluate: false };
   const layout = modelLayout(config.layers);
   if (trace?.against)
     checkAgainst(trace.against, traceRunKey(config), datasetFingerprint(dataset), { every: trace.every, steps });
-  onStart?.(config, dataset);
+  await onStart?.(config, dataset);
   // The reference trainer at an earlier step, to name the parameters where a run first parted from it.
   const referenceAt = new Map<number, Float32Array>();
   const referenceParamsAt = async (step: number) => {

@@ -187,7 +187,7 @@ export function predictCsv(source: ModelSource, csvPath: string, hooks: InputHoo
   return Array.from({ length: table.count }, (_, r) => {
     const row: RowPrediction = {
       line: table.lines[r],
-      ...classifyRow(model, raw.subarray(r * width, (r + 1) * width), classes),
+      ...classifyRow(model, raw.subarray(r * width, (r + 1) * width), classes, `${subject}: line ${table.lines[r]}`),
     };
     if (label !== null) row.label = table.labels[r];
     return row;
@@ -261,7 +261,7 @@ export function predictRows(
   for (const line of inputNotices(model.input, raw, width, 'predictRows', (row, k) => `row ${row}, value ${k}`))
     hooks.onNotice?.(line);
   const names = outputNames(model.input, model.layout.layers[model.layout.layers.length - 1]);
-  return checked.map((inputs, row) => ({ row, ...classifyRow(model, inputs, names) }));
+  return checked.map((inputs, row) => ({ row, ...classifyRow(model, inputs, names, `predictRows: row ${row}`) }));
 }
 
 /** What a row is classified as: the class, the probabilities, and the class's name where the model names them. */
@@ -271,9 +271,19 @@ export type Answer = Omit<InputPrediction, 'row'>;
  * One row of raw inputs (an image model's pixels 0–255, a table model's features) through the model with its
  * own scaling (255: the PIXEL_SCALE table's bits): its answer, named by `names` (outputNames) when given.
  */
-export function classifyRow(model: Model, raw: ArrayLike<number>, names: string[] | undefined): Answer {
+export function classifyRow(
+  model: Model,
+  raw: ArrayLike<number>,
+  names: string[] | undefined,
+  where = 'the row',
+): Answer {
   const inputs = applyScaling(model.input.scaling, Float32Array.from(raw), raw.length);
   const p = forwardInputs(model.layout, model.params, inputs);
+  // Finite inputs can still overflow float32 inside the network (1e38 times a weight): no answer, not NaN named a class.
+  if (p.some((q) => Number.isNaN(q)))
+    throw new UserError(
+      `${where}: its values overflow the network's float32 arithmetic, so it has no probabilities; are they in the training data's units?`,
+    );
   const predicted = argmaxRow(p, 0, p.length);
   const out: Answer = { predicted, probabilities: Array.from(p) };
   if (names) out.className = names[predicted];

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename } from 'node:path';
 import { paramsSha256 } from '../model/hash.js';
-import { classifyRow } from '../inference/predict.js';
+import { classifyRow, type Answer } from '../inference/predict.js';
+import { UserError } from '../errors.js';
 import { emptyImageNotice } from '../inference/image.js';
 import { inputNotices } from '../inference/input-range.js';
 import { outputLabels, outputNames } from '../data/scaling.js';
@@ -95,9 +96,16 @@ export async function serveModel(
       );
       const empty = raw instanceof Uint8Array ? emptyImageNotice(raw, 'the image') : null;
       if (empty) notices.push(empty);
+      let answer: Answer;
+      try {
+        answer = classifyRow(model, raw, classNames, 'the input');
+      } catch (err) {
+        if (err instanceof UserError) throw new HttpError(400, err.message);
+        throw err;
+      }
       sendJson(res, 200, {
         // A model of named classes answers with the name too, as predict --csv does.
-        ...classifyRow(model, raw, classNames),
+        ...answer,
         // What predict would print as notices: an empty image, pixels scaled already, features far outside the training rows.
         ...(notices.length > 0 ? { notices } : {}),
       });
