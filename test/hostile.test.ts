@@ -238,8 +238,12 @@ describe('hostile data', { timeout: SLOW_TEST_TIMEOUT }, () => {
     expect(run2(['--data', target, '--label', 'target']).stderr).toBe('');
     // "Label" is the label column, in any case.
     writeFileSync(target, `Label,a,n_rooms\n${cells.join('\n')}\n`);
-    const upper = run2(['--data', target, '--json']);
+    const upper = run2(['--data', target, '--json', '--checkpoint', join(dir, 'upper.ckpt')]);
     expect(upper.stderr).toBe('');
+    // and predict --csv takes "label" in any case beside the features, as training did.
+    writeFileSync(join(dir, 'lower.csv'), `a,n_rooms,label\n0.3,2,1\n`);
+    const lower = lockstep(['predict', join(dir, 'upper.ckpt'), '--csv', join(dir, 'lower.csv')]);
+    expect({ code: lower.code, stderr: lower.stderr }).toEqual({ code: 0, stderr: '' });
     // Two features (a, n_rooms) and the two classes of "Label".
     expect(JSON.parse(upper.stdout.trim().split('\n').at(-1)!).layers).toEqual([2, 4, 2]);
   });

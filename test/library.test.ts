@@ -440,6 +440,10 @@ describe("the library refuses what the CLI refuses, and a hook's error ends the 
     const cases: [Record<string, unknown>, string][] = [
       [{ onEpoch: 5 }, 'train: hooks.onEpoch must be a function; got 5'],
       [{ signal: {} }, 'train: hooks.signal must be an AbortSignal; got an object with keys (none)'],
+      [
+        { dataset: { train: 1 } },
+        'train: hooks.dataset must be a Dataset (datasetFromArrays makes one); got an object with keys train',
+      ],
       [{ initialParams: [1, 2] }, 'train: hooks.initialParams must be a Float32Array; got [1, 2]'],
       [
         { initialParams: new Float32Array(5) },

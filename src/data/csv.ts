@@ -93,7 +93,9 @@ export function labelBesideFeatures(
 ): string | null {
   featureColumns(features, header, what);
   const rest = header.filter((name) => !features.includes(name));
-  const other = labelName === undefined ? undefined : rest.find((name) => name !== labelName);
+  // "label" is a label column in any case, as training reads it.
+  const isLabel = (name: string) => name === labelName || (isLabelName(name) && isLabelName(labelName ?? ''));
+  const other = labelName === undefined ? undefined : rest.find((name) => !isLabel(name));
   if (other !== undefined)
     throw new UserError(
       `${what}: column "${other}" is neither a feature of the model nor its label column "${labelName}"; remove it`,
@@ -126,8 +128,13 @@ function labelColumn(header: string[], label: string | null | undefined, path: s
     if (at < 0) throw new UserError(`--label ${label}: ${path} has no such column (its columns: ${preview(header)})`);
     return at;
   }
-  const at = header.findIndex((name) => name.trim().toLowerCase() === 'label');
+  const at = header.findIndex(isLabelName);
   return at >= 0 ? at : header.length - 1;
+}
+
+/** "label" in any case: the label column a table has without --label. */
+export function isLabelName(name: string): boolean {
+  return name.trim().toLowerCase() === 'label';
 }
 
 /** Column names that often hold a table's classes: a column so named, not the one read as the label, gets a notice. */

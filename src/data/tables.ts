@@ -1,6 +1,14 @@
 import { extname } from 'node:path';
 import { UserError } from '../errors.js';
-import { headerOfNumbers, isNumberText, labelLikeColumn, preview, readCsvTable, type CsvTable } from './csv.js';
+import {
+  headerOfNumbers,
+  isLabelName,
+  isNumberText,
+  labelLikeColumn,
+  preview,
+  readCsvTable,
+  type CsvTable,
+} from './csv.js';
 import { emptySplit, type Dataset, type DatasetOptions, type LabeledRows } from './types.js';
 import { readNpyFile, readNpzFile, type NpyArray } from './npy.js';
 
@@ -153,7 +161,7 @@ function trainingTableNotices(table: CsvTable, classes: number, chosen: boolean)
       `${table.path}: line 1 (${preview(table.header)}) is read as the header, but every feature's name in it is a number; if it is a row of data, add a header line naming the columns`,
     );
   // Only where the label was the last column by default: a --label or a "label" column was chosen.
-  const likely = chosen || table.label.trim().toLowerCase() === 'label' ? undefined : labelLikeColumn(table);
+  const likely = chosen || isLabelName(table.label) ? undefined : labelLikeColumn(table);
   if (likely !== undefined)
     notices.push(
       `${table.path}: column "${table.label}" is read as the label (the last column; none is named "label"), and "${likely}" as a feature; if "${likely}" holds the classes, give --label ${likely}`,

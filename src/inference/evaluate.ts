@@ -89,8 +89,9 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
         `${model.name}: takes ${layers[0]} inputs, not MNIST's ${MNIST_INPUTS}; give the rows to evaluate (--data FILE, or the library's dataset: datasetFromArrays(…))`,
       );
   }
-  // A CSV given with --data is the rows to evaluate, whatever the split; otherwise the model's own files.
+  // A CSV, or an .npy with its --labels, given with --data is the rows to evaluate, whatever the split; otherwise the model's own files.
   const ownTable = options.data?.toLowerCase().endsWith('.csv');
+  const ownRows = ownTable || options.data?.toLowerCase().endsWith('.npy');
   // A table's columns are the model's features by name, in any order, and one more, the label (as predict
   // --csv reads them); a model without feature names takes the label column as its training did.
   const names = model.input.featureNames;
@@ -112,13 +113,13 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
         ...sizes,
         trainLimit: options.trainLimit,
         testLimit: options.testLimit,
-        only: ownTable ? 'train' : split,
+        only: ownRows ? 'train' : split,
         // The run's own data flags go with its own data only: other --data brings its own --labels.
         ...(ownTable ? { label } : options.data === undefined ? model.dataFlags : { labels: options.labels }),
         classNames: model.input.classNames,
       });
-  if (ownTable) {
-    if (names)
+  if (ownRows) {
+    if (ownTable && names)
       raw.train = inModelOrder(raw.train, featureColumns(names, raw.featureNames ?? [], `--data ${options.data}`));
     [raw.train, raw.test] = split === 'train' ? [raw.train, raw.test] : [raw.test, raw.train];
   }

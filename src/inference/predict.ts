@@ -8,7 +8,7 @@ import type { Model } from '../model-io/model.js';
 import { imageInput } from './image.js';
 import { inputNotices } from './input-range.js';
 import { checkSplitAndData } from './data-options.js';
-import { featureColumns, labelBesideFeatures, preview, readCsvHeader, readCsvTable } from '../data/csv.js';
+import { featureColumns, isLabelName, labelBesideFeatures, preview, readCsvHeader, readCsvTable } from '../data/csv.js';
 import { applyScaling, outputLabels, outputNames, type ModelInput } from '../data/scaling.js';
 import { checkOptions, resolveModel, type ModelSource } from '../model-io/model-source.js';
 import { describe } from '../words.js';
@@ -144,12 +144,18 @@ export interface InputHooks {
   onNotice?: (line: string) => void;
 }
 
+function checkInputHooks(hooks: InputHooks, caller: string): void {
+  checkOptions(hooks, ['onNotice'], caller);
+  if (hooks.onNotice !== undefined && typeof hooks.onNotice !== 'function')
+    throw new UserError(`${caller}: hooks.onNotice must be a function; got ${describe(hooks.onNotice)}`);
+}
+
 /**
  * Classifies every row of a CSV table with the model's own scaling. The columns are the model's features by
  * name (any order), plus at most one more: the true label, shown beside the prediction.
  */
 export function predictCsv(source: ModelSource, csvPath: string, hooks: InputHooks = {}): RowPrediction[] {
-  checkOptions(hooks, ['onNotice'], 'predictCsv');
+  checkInputHooks(hooks, 'predictCsv');
   const model = resolveModel(source, 'predict');
   const width = model.layout.layers[0];
   const header = readCsvHeader(csvPath, '--csv');
@@ -158,7 +164,7 @@ export function predictCsv(source: ModelSource, csvPath: string, hooks: InputHoo
   if (names) {
     label = labelBesideFeatures(names, header, `--csv ${csvPath}`, model.input.labelName);
   } else if (header.length === width + 1) {
-    label = header.find((name) => name.trim().toLowerCase() === 'label') ?? header[header.length - 1];
+    label = header.find(isLabelName) ?? header[header.length - 1];
   } else if (header.length !== width) {
     throw new UserError(
       `--csv ${csvPath}: ${header.length} columns, but the model takes ${width} inputs (and at most one label column)`,
@@ -230,7 +236,7 @@ export function predictRows(
   rows: readonly ArrayLike<number>[],
   hooks: InputHooks = {},
 ): InputPrediction[] {
-  checkOptions(hooks, ['onNotice'], 'predictRows');
+  checkInputHooks(hooks, 'predictRows');
   const model = resolveModel(source, 'predictRows');
   const width = model.layout.layers[0];
   const order = model.input.featureNames ? ` (${model.input.featureNames.join(', ')})` : '';

@@ -3,6 +3,7 @@
  * resume, initial weights, the best epoch's weights, a metrics log) and what protects them (whose checkpoint
  * it is, one writer at a time, no non-finite weights over a good checkpoint), around the core (core.ts).
  */
+import type { Dataset } from '../data/dataset.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
@@ -66,7 +67,15 @@ const HOOK_KINDS: Record<keyof TrainHooks, HookKind> = {
   onNotice: FUNCTION,
   onCalibrated: FUNCTION,
   signal: ['an AbortSignal', (v) => v instanceof AbortSignal],
-  dataset: OBJECT,
+  dataset: [
+    'a Dataset (datasetFromArrays makes one)',
+    (v) =>
+      typeof v === 'object' &&
+      v !== null &&
+      typeof (v as Dataset).train === 'object' &&
+      (v as Dataset).train !== null &&
+      typeof (v as Dataset).test === 'object',
+  ],
   initialParams: ['a Float32Array', (v) => v instanceof Float32Array],
   resume: OBJECT,
   profileSteps: ['a positive integer', (v) => Number.isSafeInteger(v) && (v as number) > 0],
