@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
@@ -149,6 +149,11 @@ describe('.npy and .npz', () => {
       expect(JSON.parse(npy.stdout)).toMatchObject({ accuracy, count: rows });
       expect(cli('eval', 'np.ckpt', '--labels', 'y.npy').stderr).toBe(
         'lockstep: --labels "y.npy": goes with --data X.npy, the examples they label\n',
+      );
+      // The run's labels file gone: said in the checkpoint's terms, as a moved data file is.
+      rmSync(join(dir, 'y.npy'));
+      expect(cli('eval', 'np.ckpt', '--split', 'train').stderr).toBe(
+        `lockstep: np.ckpt: its labels file ${join(dir, 'y.npy')} no longer exists; give --data FILE (and eval's --labels FILE)\n`,
       );
     },
     SLOW_TEST_TIMEOUT,

@@ -240,6 +240,13 @@ describe('hostile data', { timeout: SLOW_TEST_TIMEOUT }, () => {
     writeFileSync(target, `Label,a,n_rooms\n${cells.join('\n')}\n`);
     const upper = run2(['--data', target, '--json', '--checkpoint', join(dir, 'upper.ckpt')]);
     expect(upper.stderr).toBe('');
+    // Two columns that both name the label: refused, not one of them read as a feature.
+    writeFileSync(join(dir, 'two.csv'), `Label,a,label\n${cells.join('\n')}\n`);
+    expectOneLine(
+      run2(['--data', join(dir, 'two.csv')]),
+      2,
+      `${join(dir, 'two.csv')}: columns "Label" and "label" both name the label; give --label with the one that holds the classes`,
+    );
     // and predict --csv takes "label" in any case beside the features, as training did.
     writeFileSync(join(dir, 'lower.csv'), `a,n_rooms,label\n0.3,2,1\n`);
     const lower = lockstep(['predict', join(dir, 'upper.ckpt'), '--csv', join(dir, 'lower.csv')]);

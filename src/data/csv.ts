@@ -128,6 +128,11 @@ function labelColumn(header: string[], label: string | null | undefined, path: s
     if (at < 0) throw new UserError(`--label ${label}: ${path} has no such column (its columns: ${preview(header)})`);
     return at;
   }
+  const named = header.filter(isLabelName);
+  if (named.length > 1)
+    throw new UserError(
+      `${path}: columns ${named.map((n) => `"${n}"`).join(' and ')} both name the label; give --label with the one that holds the classes`,
+    );
   const at = header.findIndex(isLabelName);
   return at >= 0 ? at : header.length - 1;
 }

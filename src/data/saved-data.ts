@@ -25,8 +25,18 @@ export function checkSavedDataDir(checkpoint: string, dir: string | undefined, f
 }
 
 /** eval and predict on a model's own data (no --data given): the split's IDX files, checked as above. */
-export function checkSavedSplit(model: string, dir: string | undefined, split: 'train' | 'test'): void {
+export function checkSavedSplit(
+  model: string,
+  dir: string | undefined,
+  split: 'train' | 'test',
+  labels?: string,
+): void {
   const files =
     split === 'train' ? [IDX_FILES.trainImages, IDX_FILES.trainLabels] : [IDX_FILES.testImages, IDX_FILES.testLabels];
   checkSavedDataDir(model, dir, files);
+  // An .npy run's --labels file, in the same words as its data file.
+  if (labels !== undefined && !existsSync(labels))
+    throw new UserError(
+      `${model}: its labels file ${labels} no longer exists; give --data FILE (and eval's --labels FILE)`,
+    );
 }

@@ -105,7 +105,8 @@ export async function evaluate(source: ModelSource, options: EvaluateOptions = {
       );
     label = beside;
   }
-  if (options.data === undefined && options.dataset === undefined) checkSavedSplit(model.name, model.data, split);
+  if (options.data === undefined && options.dataset === undefined)
+    checkSavedSplit(model.name, model.data, split, model.dataFlags?.labels);
   const sizes = { inputSize: layers[0], classes, layersOf: model.name };
   const raw = options.dataset
     ? checkAgainstLayers({ ...options.dataset }, sizes)

@@ -70,7 +70,7 @@ export function predict(source: ModelSource, options: PredictOptions = {}): Pred
       throw new UserError(
         `--data ${options.data}: predict reads images (--index) from an IDX directory; classify a table's rows with --csv ${options.data}`,
       );
-    if (options.data === undefined) checkSavedSplit(model.name, model.data, split);
+    if (options.data === undefined) checkSavedSplit(model.name, model.data, split, model.dataFlags?.labels);
     const dataset = loadDataset(options.data ?? model.data, {
       inputSize: layers[0],
       classes: layers[layers.length - 1],
