@@ -48,6 +48,15 @@ describe('lockstep verify', () => {
         ? `lockstep: notice: --threads 3: more threads than the ${cores} available cores; they take turns on the cores, so it is slower (the bits compared are the same)\n`
         : '',
     );
+    // The default list (1,2,4) runs 4 threads on any machine without a word; typed, it gets the notice too.
+    const typed = lockstep(['verify', '--threads', '1,2,4', '--steps', '2', ...SMALL, '--json']);
+    const untyped = lockstep(['verify', '--steps', '2', ...SMALL, '--json']);
+    expect(untyped.stderr).toBe('');
+    expect(typed.stderr).toBe(
+      cores < 4
+        ? `lockstep: notice: --threads 4: more threads than the ${cores} available cores; they take turns on the cores, so it is slower (the bits compared are the same)\n`
+        : '',
+    );
     for (const row of rows) {
       expect(row).toMatchObject({
         event: 'verify',

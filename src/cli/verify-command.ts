@@ -9,7 +9,7 @@ import { datasetFingerprint, type Dataset } from '../data/dataset.js';
 import type { TrainConfig } from '../train/config.js';
 import { plural } from '../words.js';
 import { checkCounts } from '../options/check.js';
-import { specFor, type ArgsOf } from '../options/table.js';
+import type { ArgsOf } from '../options/table.js';
 import { notice, print, sayKernelFallback, trainOptionsOf } from './flags.js';
 import { exitOnSignals } from './signals.js';
 
@@ -74,8 +74,8 @@ function startOutput(
     notice(
       `--steps ${args.steps}: the run has ${plural(steps, 'step')} (${plural(config.epochs, 'epoch')}); verify compares them all`,
     );
-  // Said for thread counts the user chose: the default 1,2,4 runs 4 on any machine, by design.
-  const chosen = args.threads.join(',') !== specFor('threads', 'verify').default;
+  // Said for thread counts the user typed (the default list too): the default 1,2,4 runs 4 on any machine, by design.
+  const chosen = process.argv.some((arg) => arg === '--threads' || arg.startsWith('--threads='));
   const crowded = crowdedThreads(args.threads, availableParallelism(), 'it is slower (the bits compared are the same)');
   if (crowded && chosen) notice(crowded);
   // Before the header: a Ctrl-C as soon as it shows is heard.
