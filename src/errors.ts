@@ -15,6 +15,7 @@ export const EXIT_USER_ERROR = 2;
 export const EXIT_DIVERGED = 3;
 /** verify and bench: weights that differ by thread count (the promise broken), not an error of the input. */
 export const EXIT_NOT_IDENTICAL = 4;
+/** A command stopped by a signal exits with 128 + SIGINT's number, as a shell reports it. */
 export const EXIT_INTERRUPTED = 130;
 
 /** A problem with the user's input rather than a bug in lockstep. */

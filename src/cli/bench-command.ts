@@ -7,6 +7,7 @@ import { checkOutput, renderSvg, toCsv, writeOutput } from '../experiments/outpu
 import { plural } from '../words.js';
 import { epochSteps } from '../optim/schedule.js';
 import type { ArgsOf } from '../options/table.js';
+import type { TrainOptions } from '../train/config.js';
 import { notice, print, sayKernelFallback, trainOptionsOf } from './flags.js';
 import { exitOnSignals } from './signals.js';
 
@@ -37,11 +38,12 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
   let machine: MachineFacts | undefined;
   let trainRows = 0;
   let stopWatching = () => {};
+  const options = trainOptionsOf(args, 'bench');
   let rows: BenchRow[];
   try {
     rows = await benchmark(
       {
-        ...trainOptionsOf(args, 'bench'),
+        ...options,
         threadCounts,
         batchSizes,
         steps: args.steps,
@@ -51,7 +53,7 @@ export async function benchCommand(args: ArgsOf<'bench'>): Promise<number> {
         onStart: (config, dataset) => {
           machine = machineFacts(config.kernels);
           trainRows = dataset.train.count;
-          stopWatching = startOutput(args, machine, config.kernels);
+          stopWatching = startOutput(args, options, machine, config.kernels);
         },
       },
       undefined,
@@ -99,8 +101,8 @@ export function formatAgreement({ batchSize, identical, paramsSha256, byThreads 
 }
 
 /** Once the flags and the data are checked: the notices, Ctrl-C heard, then the header. Returns the signal watch's end. */
-function startOutput(args: ArgsOf<'bench'>, machine: MachineFacts, kernels: string): () => void {
-  sayKernelFallback(trainOptionsOf(args, 'bench'));
+function startOutput(args: ArgsOf<'bench'>, options: TrainOptions, machine: MachineFacts, kernels: string): () => void {
+  sayKernelFallback(options);
   const crowded = crowdedThreads(args.threads, machine.cores, 'their rows measure sharing, not scaling');
   if (crowded) notice(crowded);
   // Before the header: a Ctrl-C as soon as it shows is heard.

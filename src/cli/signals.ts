@@ -1,5 +1,4 @@
 import { EXIT_INTERRUPTED } from '../errors.js';
-/** A command stopped by a signal exits with 128 + SIGINT's number, as a shell reports it. */
 
 /**
  * Two steps, for every command that stops on SIGINT or SIGTERM: the first aborts `stop` (what that means is

@@ -6,7 +6,7 @@ import { checkOutput, writeOutput } from '../experiments/output.js';
 import { readTraceFile, traceFile, type TraceFile, type TracedRun } from '../experiments/trace.js';
 import { verify, type TraceFinding, type VerifyRow } from '../experiments/verify.js';
 import { datasetFingerprint, type Dataset } from '../data/dataset.js';
-import type { TrainConfig } from '../train/config.js';
+import type { TrainConfig, TrainOptions } from '../train/config.js';
 import { plural } from '../words.js';
 import { checkCounts } from '../options/check.js';
 import type { ArgsOf } from '../options/table.js';
@@ -33,7 +33,7 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
         trace: tracing ? { every: args.traceEvery, against, onTrace: (t) => traces.push(t) } : undefined,
         onStart: (config, dataset) => {
           run = { config, dataset };
-          stopWatching = startOutput(args, config, against, tracing);
+          stopWatching = startOutput(args, options, config, against, tracing);
         },
       },
       undefined,
@@ -64,11 +64,12 @@ export async function verifyCommand(args: ArgsOf<'verify'>): Promise<number> {
 /** Once the flags and the data are checked: the notices, Ctrl-C heard, then the header. Returns the signal watch's end. */
 function startOutput(
   args: ArgsOf<'verify'>,
+  options: TrainOptions,
   config: TrainConfig,
   against: TraceFile | undefined,
   tracing: boolean,
 ): () => void {
-  sayKernelFallback(trainOptionsOf(args, 'verify'));
+  sayKernelFallback(options);
   const steps = config.maxSteps ?? args.steps;
   if (steps < args.steps)
     notice(

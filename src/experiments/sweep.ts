@@ -14,6 +14,7 @@ import { distPath } from '../paths.js';
 import { EXIT_WITH_PARENT } from './parent-pipe.js';
 import { DATA_FILE_OPTIONS, resolveConfig, stripUndefined, type TrainOptions } from '../train/config.js';
 import { toCsv } from './output.js';
+import { readCsvHeader } from '../data/csv.js';
 import type { OptimizerName } from '../optim/optimizer.js';
 
 /**
@@ -386,7 +387,8 @@ function completeLines(text: string): string {
 export function appendResult(path: string, result: SweepResult): void {
   const line =
     outFormat(path) === 'csv'
-      ? toCsv(columnsOf(readFileSync(path, 'utf8').split('\n', 1)[0].trim()) ?? SWEEP_COLUMNS, [
+      ? // The file's own columns, from its header alone (not the whole file, once per result).
+        toCsv(columnsOf(readCsvHeader(path, '--out').join(',')) ?? SWEEP_COLUMNS, [
           result as unknown as Record<string, unknown>,
         ])
           .split('\n')

@@ -207,11 +207,12 @@ function unknownLabels(
   outputs: number,
   subject: string,
 ): string[] {
-  const known = new Set(outputLabels(input, outputs));
+  const labels = outputLabels(input, outputs);
+  const known = new Set(labels);
   const unknown = table.labels.flatMap((l, r) => (known.has(l) ? [] : [r]));
   if (unknown.length === 0) return [];
   const first = unknown[0];
-  const classes = input.classNames ? preview(outputLabels(input, outputs)) : `the class numbers 0 to ${outputs - 1}`;
+  const classes = input.classNames ? preview(labels) : `the class numbers 0 to ${outputs - 1}`;
   const count = unknown.length === 1 ? `1 of ${table.count} rows has` : `${unknown.length} of ${table.count} rows have`;
   return [
     `${subject}: ${count} a label that is none of the model's classes (${classes}); the first: line ${table.lines[first]}, ${JSON.stringify(table.labels[first])}`,

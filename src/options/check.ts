@@ -8,7 +8,7 @@ import { describe } from '../words.js';
 import { type Command, flagOf, OPTIONS, optionsOf, type OptionName, type OptionSpec } from './table.js';
 
 /** A value as its flag takes it: a list with commas, a string quoted, an absent one "not set". */
-export const shown = (v: unknown) =>
+const shown = (v: unknown) =>
   v === undefined
     ? 'not set'
     : typeof v === 'string'

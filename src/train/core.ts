@@ -150,6 +150,7 @@ export async function trainCore(options: TrainOptions = {}, hooks: TrainHooks = 
   if (hooks.resume) {
     initial = hooks.resume.params;
     start = hooks.resume.state;
+    if (initial.length !== layout.paramCount) throw new RangeError('the checkpoint parameters do not fit the layers');
   } else {
     initial = hooks.initialParams ?? new Float32Array(layout.paramCount);
     if (hooks.initialParams)
@@ -157,7 +158,6 @@ export async function trainCore(options: TrainOptions = {}, hooks: TrainHooks = 
     else initHeNormal(layout, initial, rng);
     start = startState(rng);
   }
-  if (initial.length !== layout.paramCount) throw new RangeError('the checkpoint parameters do not fit the layers');
   const optimizerState = hooks.resume?.optimizerState;
   if (optimizerState && optimizerState.length !== stateArrays(config.optimizer) * layout.paramCount) {
     throw new RangeError(`the optimizer state does not fit --optimizer ${config.optimizer} and the layers`);
