@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { loadTrainingData, resolveConfig, type TrainOptions } from '../train/config.js';
 import { timeRun } from '../train/calibrate.js';
 import { exitWhenStdinEnds } from './parent-pipe.js';
+import { EXIT_FAILURE } from '../errors.js';
 
 export interface SoloRun {
   options: TrainOptions;
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
   // Its stdin ended first: the bench that started it has gone (killed), and no one would read the figure.
   if (!go) return;
   // Likewise while it runs: a killed bench leaves no run computing beside the next.
-  const stopWatching = exitWhenStdinEnds(1);
+  const stopWatching = exitWhenStdinEnds(EXIT_FAILURE);
   const { stepsPerSec } = await timeRun(options, dataset, run.warmup, run.steps);
   process.stdout.write(`${JSON.stringify({ stepsPerSec })}\n`);
   stopWatching();
@@ -38,5 +39,5 @@ async function main(): Promise<void> {
 
 main().catch((err: Error) => {
   process.stderr.write(`lockstep solo run: ${err.message}\n`);
-  process.exitCode = 1;
+  process.exitCode = EXIT_FAILURE;
 });

@@ -1,5 +1,5 @@
 import type { Queue, QueueEvents } from 'bullmq';
-import { UserError } from '../errors.js';
+import { EXIT_FAILURE, UserError } from '../errors.js';
 import { plural } from '../words.js';
 import { packageVersion } from '../paths.js';
 import {
@@ -309,5 +309,5 @@ export function watchConnection(
 /** The one line a sweep with failed runs ends with: each failed run's number, settings and error. */
 export function failedRunsError(failed: QueueSweepOutcome['failed'], total: number): UserError {
   const list = failed.map((f) => `run ${f.run} (${f.config}): ${f.error.replace(/\s*\n\s*/g, ' ')}`).join('; ');
-  return new UserError(`sweep: ${failed.length} of ${plural(total, 'run')} failed: ${list}`, 1);
+  return new UserError(`sweep: ${failed.length} of ${plural(total, 'run')} failed: ${list}`, EXIT_FAILURE);
 }
