@@ -167,13 +167,13 @@ static INLINE V vrelu(V z) { return vkeep(z, z); }
 // Register blocks. rowProducts (denseForward, weightGradUpdate, reluBackward with a small W): strips of F
 // vectors of outputs, walked by one row at a time, or by two at once over the union of their non-zero terms,
 // PV vectors at a time (AVX2 has 16 registers: 2 × 4 accumulators beside the loads), or by four where a strip
-// is narrow; terms in chunks of KC = 64 (one mask word), whose strip of the right-hand matrix (32 KiB for
-// AVX-512, 16 for AVX2) is read from L1 by every row. biasGradUpdate and the ceiling: C vectors.
+// is at most QV vectors wide (4 × QV accumulators); terms in chunks of KC = 64 (one mask word), whose strip of
+// the right-hand matrix (32 KiB for AVX-512, 16 for AVX2) is read from L1 by every row. biasGradUpdate and the ceiling: C vectors.
 // reluBackward: RK k × 2 vectors of rows.
 #if LS_WIDTH == 16
-constexpr int F = 8, PV = 8, KC = 64, C = 4, RK = VW / 2;
+constexpr int F = 8, PV = 8, QV = 4, KC = 64, C = 4, RK = VW / 2;
 #else
-constexpr int F = 8, PV = 4, KC = 64, C = 2, RK = VW / 2;
+constexpr int F = 8, PV = 4, QV = 2, KC = 64, C = 2, RK = VW / 2;
 #endif
 
 // A per-thread buffer that grows (the kernels run in many threads at once, each with its own).
@@ -401,10 +401,12 @@ static void rowProducts(const float* X, int n, uint64_t* masks, const float* M, 
         ws = NV * VW;
       }
       int r = 0;
-      if constexpr (NV <= 2) {
+      if constexpr (NV <= QV) {
         // A narrow strip's sums are few chains of adds that wait on each other: 4 rows at once keep the adder busy.
+        // Strips of 3 or 4 AVX-512 vectors go 4 rows at once only while the rows' terms coincide (dense inputs).
         for (; r + 4 <= rows; r += 4) {
           const uint64_t* q = masks + (size_t)r * nch + ch;
+          if (NV > 2 && !(q[0] == q[nch] && q[0] == q[2 * nch] && q[0] == q[3 * nch])) break;
           productRows<4, NV, TAIL>(X + (size_t)r * n + kc, n, w, ws, out + (size_t)r * m + j, m, q[0] | q[nch] | q[2 * nch] | q[3 * nch], ch == 0, tail);
         }
       }
@@ -629,10 +631,14 @@ static INLINE float nonzeroShare(const float* x, int n) {
 
 static void reluBackward(const float* D, const float* W, const float* A, float* P, int rows, int nIn, int nOut) {
   if (rows <= 0 || nIn <= 0) return;
-  if ((size_t)nIn * nOut <= 65536 && rows >= 16 && (LS_WIDTH == 16 || nonzeroShare(D, rows * nOut) < 0.6f)) {
-    // A small W, transposed once into scratch (Wt[j][k] = W[k][j]), makes this a product of rows of D, as in
-    // denseForward: lanes over k, and each row skips its zero terms of D (half of them behind a ReLU). AVX2's
-    // row products reach less of its ceiling than the path below, so there only where D has zeros enough.
+  // A small W, transposed once into scratch (Wt[j][k] = W[k][j]), makes this a product of rows of D, as in
+  // denseForward: lanes over k, and each row skips its zero terms of D (half of them behind a ReLU). Against the
+  // path below it pays where D has zeros enough, and on AVX-512 also where the sums are short (docs/benchmarks.md).
+  const auto rowsPay = [&] {
+    const float share = nonzeroShare(D, rows * nOut);
+    return LS_WIDTH == 16 ? nOut < 64 || share < 0.75f : share < 0.6f;
+  };
+  if ((size_t)nIn * nOut <= 65536 && rows >= 16 && rowsPay()) {
     float* Wt = floatScratch.get((size_t)nOut * nIn);
     transposeInto<false>(W, nOut, nIn, nOut, Wt, nullptr);
     rowProducts(D, nOut, rowMasks(D, nOut, rows), Wt, nIn, P, rows, 0, nIn, [&](auto nvc, auto tailc, int r, int k, int tail) {
