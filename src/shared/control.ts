@@ -50,11 +50,31 @@ export enum FaultKind {
 
 /**
  * Waits until ctl[index] !== seen. It spins first, because waking a thread parked in Atomics.wait takes
- * longer than an uneven half of a step; only briefly, because a spinner takes the core from the thread it
- * waits for when another process wants it, and between commands a worker should sleep (ARCHITECTURE.md,
- * "Barriers", with its measurements). Callers pass spinMs = 0 when threads outnumber cores.
+ * longer than an uneven half of a step, and on a 784-1024-1024-10 step a thread that had parked ran each
+ * call of its next half about a quarter slower; but only for spinMs, or half the shortest of this thread's
+ * last 8 halves of a step if longer, because a spinner takes the core from the thread it waits for when
+ * another process wants it, and between commands a worker should sleep (ARCHITECTURE.md, "Barriers", with
+ * its measurements). That half shrinks after each wait that outlasts its spin (another process has the
+ * core) and grows back after each that does not. Callers pass spinMs = 0 when threads outnumber cores.
  */
 export function waitForChange(ctl: Int32Array, index: number, seen: number, spinMs: number): void {
+  const arrived = performance.now();
+  const spin = spinMs > 0 ? Math.max(spinMs, spinShare * Math.min(...worked)) : 0;
+  waitFor(ctl, index, seen, spin);
+  workSince = performance.now();
+  spinShare = workSince - arrived > spin ? spinShare * 0.7 : Math.min(SPIN_SHARE, spinShare * 1.1);
+}
+
+const SPIN_SHARE = 0.5;
+// This thread's own (each thread has its own copy of this module): when it last stopped waiting, the share of
+// a half it spins for, and how long it worked before each of its last 8 barriers (the shortest counts: a
+// thread that another process held off the core worked no longer for it).
+let workSince = 0;
+let spinShare = SPIN_SHARE;
+const worked = new Float64Array(8);
+let barriers = 0;
+
+function waitFor(ctl: Int32Array, index: number, seen: number, spinMs: number): void {
   if (spinMs > 0) {
     const spinUntil = performance.now() + spinMs;
     // performance.now() costs more than a load, so the clock is read once per 256 checks.
@@ -89,8 +109,10 @@ function arrive(ctl: Int32Array, threads: number): number {
 
 /** A full barrier, for every thread (the coordinator too): arrive, then wait for the last arrival. */
 export function barrier(ctl: Int32Array, threads: number, spinMs: number): void {
+  if (workSince > 0) worked[barriers++ % worked.length] = performance.now() - workSince;
   const gen = arrive(ctl, threads);
   if (gen >= 0) waitForChange(ctl, Ctl.BarrierGen, gen, spinMs);
+  else workSince = performance.now();
 }
 
 /** Marks the run failed and wakes every waiting thread so that each sees Abort and stops. */
