@@ -168,8 +168,8 @@ static INLINE V vrelu(V z) { return vkeep(z, z); }
 // vectors of outputs, walked by one row at a time, or by two at once over the union of their non-zero terms,
 // PV vectors at a time (AVX2 has 16 registers: 2 × 4 accumulators beside the loads), or by four where a strip
 // is at most QV vectors wide (4 × QV accumulators); terms in chunks of KC = 64 (one mask word), whose strip of
-// the right-hand matrix (32 KiB for AVX-512, 16 for AVX2) is read from L1 by every row. biasGradUpdate and the ceiling: C vectors.
-// reluBackward: RK k × 2 vectors of rows.
+// the right-hand matrix (32 KiB for AVX-512, 16 for AVX2) is read from L1 by every row. biasGradUpdate and the
+// ceiling: C vectors. reluBackward: RK k × 2 vectors of rows.
 #if LS_WIDTH == 16
 constexpr int F = 8, PV = 8, QV = 4, KC = 64, C = 4, RK = VW / 2;
 #else
@@ -634,11 +634,10 @@ static void reluBackward(const float* D, const float* W, const float* A, float* 
   // A small W, transposed once into scratch (Wt[j][k] = W[k][j]), makes this a product of rows of D, as in
   // denseForward: lanes over k, and each row skips its zero terms of D (half of them behind a ReLU). Against the
   // path below it pays where D has zeros enough, and on AVX-512 also where the sums are short (docs/benchmarks.md).
-  const auto rowsPay = [&] {
-    const float share = nonzeroShare(D, rows * nOut);
-    return LS_WIDTH == 16 ? nOut < 64 || share < 0.75f : share < 0.6f;
-  };
-  if ((size_t)nIn * nOut <= 65536 && rows >= 16 && rowsPay()) {
+  // D is scanned for its zeros only where the answer decides.
+  const float sparse = LS_WIDTH == 16 ? 0.75f : 0.6f;
+  const bool shortSums = LS_WIDTH == 16 && nOut < 64;
+  if ((size_t)nIn * nOut <= 65536 && rows >= 16 && (shortSums || nonzeroShare(D, rows * nOut) < sparse)) {
     float* Wt = floatScratch.get((size_t)nOut * nIn);
     transposeInto<false>(W, nOut, nIn, nOut, Wt, nullptr);
     rowProducts(D, nOut, rowMasks(D, nOut, rows), Wt, nIn, P, rows, 0, nIn, [&](auto nvc, auto tailc, int r, int k, int tail) {

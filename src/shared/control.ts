@@ -54,8 +54,8 @@ export enum FaultKind {
  * call of its next half about a quarter slower; but only for spinMs, or half the shortest of this thread's
  * last 8 halves of a step if longer, because a spinner takes the core from the thread it waits for when
  * another process wants it, and between commands a worker should sleep (ARCHITECTURE.md, "Barriers", with
- * its measurements). That half shrinks after each wait that outlasts its spin (another process has the
- * core) and grows back after each that does not. Callers pass spinMs = 0 when threads outnumber cores.
+ * its measurements). That share of a half shrinks after each wait that outlasts its spin (another process
+ * has the core) and grows back after each that does not. Callers pass spinMs = 0 when threads outnumber cores.
  */
 export function waitForChange(ctl: Int32Array, index: number, seen: number, spinMs: number): void {
   const arrived = performance.now();
